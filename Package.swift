@@ -1,0 +1,132 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Microlith",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "microlith", targets: ["microlith"]),
+        .library(name: "MicrolithRuntime", targets: ["MicrolithRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/GraphQLSwift/GraphQL", from: "4.3.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // The record value model and its fast JSON codec. No dependencies.
+        .target(name: "MicrolithJSON"),
+        // schema.graphql → validated model; record validation. No I/O.
+        .target(
+            name: "MicrolithSchema",
+            dependencies: [
+                "MicrolithJSON",
+                .product(name: "GraphQL", package: "GraphQL"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ]
+        ),
+        // The embedded store: GRDB/SQLite, group commit, change log, record cache.
+        .target(
+            name: "MicrolithStore",
+            dependencies: [
+                "MicrolithJSON", "MicrolithSchema",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ]
+        ),
+        // Harper's URL query language: parse, evaluate, plan through indexes, execute.
+        .target(
+            name: "MicrolithQuery",
+            dependencies: [
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ]
+        ),
+        // REST over Hummingbird: resources, problem+json, ETags, OpenAPI, static files, limits.
+        .target(
+            name: "MicrolithHTTP",
+            dependencies: [
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        // Configuration (microlith.yaml + environment), app folder loading, seeding, lifecycle.
+        .target(
+            name: "MicrolithRuntime",
+            dependencies: [
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // The `microlith` command line.
+        .target(
+            name: "MicrolithCLI",
+            dependencies: [
+                "MicrolithRuntime", "MicrolithHTTP", "MicrolithStore", "MicrolithSchema",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "microlith",
+            dependencies: [
+                "MicrolithCLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
+        .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON"]),
+        .testTarget(name: "MicrolithSchemaTests", dependencies: ["MicrolithSchema", "MicrolithJSON"]),
+        .testTarget(name: "MicrolithStoreTests", dependencies: ["MicrolithStore", "MicrolithSchema", "MicrolithJSON"]),
+        .testTarget(
+            name: "MicrolithQueryTests",
+            dependencies: [
+                "MicrolithQuery", "MicrolithStore", "MicrolithSchema", "MicrolithJSON",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "MicrolithHTTPTests",
+            dependencies: [
+                "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithJSON",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(name: "MicrolithRuntimeTests", dependencies: ["MicrolithRuntime", "MicrolithJSON"]),
+        .testTarget(name: "MicrolithCLITests", dependencies: ["MicrolithCLI"]),
+    ]
+)
+
+for target in package.targets {
+    var settings = target.swiftSettings ?? []
+    settings.append(contentsOf: [
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ])
+    target.swiftSettings = settings
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import MicrolithHTTP
+import MicrolithRuntime
+import MicrolithStore
+import NIOCore
+
+/// `microlith serve DIR`: serves an app folder until SIGTERM/SIGINT.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve an app folder (schema.graphql, optional microlith.yaml, data/, web/).",
+        discussion: "Flags override microlith.yaml and MICROLITH_* environment variables."
+    )
+
+    @Argument(help: "The app folder.")
+    var appDirectory: String
+
+    @Option(name: .customLong("http-port"), help: "HTTP port (default 9926; 0 picks a free port).")
+    var httpPort: Int?
+
+    @Option(name: .customLong("host"), help: "Address to bind (default 127.0.0.1).")
+    var host: String?
+
+    @Option(name: .customLong("data-dir"), help: "Folder for the database files (default <app>/.microlith).")
+    var dataDir: String?
+
+    @Option(name: .customLong("durability"), help: "full (fsync every commit, default) or normal.")
+    var durability: String?
+
+    @Option(name: .customLong("cache-mb"), help: "Record cache budget in MiB (default 64).")
+    var cacheMB: Int?
+
+    func validate() throws {
+        if let httpPort, !(0...65535).contains(httpPort) { throw ValidationError("--http-port must be between 0 and 65535, got \(httpPort)") }
+        if let durability, StoreConfiguration.Durability(rawValue: durability) == nil {
+            throw ValidationError("--durability must be full or normal, got '\(durability)'")
+        }
+        if let cacheMB, cacheMB < 0 { throw ValidationError("--cache-mb must be ≥ 0, got \(cacheMB)") }
+    }
+
+    func run() async throws {
+        let server: MicrolithServer
+        do {
+            server = try await MicrolithServer.start(appDirectory: appDirectory) { c in
+                if let httpPort { c.http.port = httpPort }
+                if let host { c.http.host = host }
+                if let dataDir { c.store.directory = dataDir }
+                if let durability, let d = StoreConfiguration.Durability(rawValue: durability) { c.store.durability = d }
+                if let cacheMB { c.store.cacheBytes = cacheMB << 20 }
+            }
+        } catch let error as RuntimeError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode.failure
+        }
+        let app = appDirectory
+        let dataDirectory = server.configuration.store.directory
+        let boundHost = server.configuration.http.host
+        do {
+            try await server.run { channel in
+                let port = channel.localAddress?.port ?? 0
+                let line = "microlith: serving \(app) on http://\(boundHost):\(port) (data in \(dataDirectory))\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+            }
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}

@@ -1,0 +1,39 @@
+/// Settings of the HTTP interface, with safe defaults. Every limit answers with a clear 4xx/503.
+public struct HTTPConfiguration: Sendable {
+    /// Address to bind (loopback by default).
+    public var host: String
+    /// Port to listen on (9926 by default, as Harper).
+    public var port: Int
+    /// Largest accepted request body in bytes (1 MiB); larger → 413.
+    public var maximumBodyBytes: Int
+    /// Longest accepted query string in bytes (8 KiB); longer → 414.
+    public var maximumQueryLength: Int
+    /// Most records one query may return (10,000); more → 400 asking for `limit(...)`.
+    public var maximumResults: Int
+    /// Most connections open at once (4,096); past it new connections get 503 and are closed.
+    public var maximumConnections: Int
+    /// Whether a query whose conditions no index serves may run (it does, flagged in headers, by default).
+    public var allowFullScans: Bool
+    /// The folder of static files served for paths that are not tables (`web/`), if any.
+    public var webRoot: String?
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 9926,
+        maximumBodyBytes: Int = 1 << 20,
+        maximumQueryLength: Int = 8192,
+        maximumResults: Int = 10_000,
+        maximumConnections: Int = 4096,
+        allowFullScans: Bool = true,
+        webRoot: String? = nil
+    ) {
+        self.host = host
+        self.port = port
+        self.maximumBodyBytes = maximumBodyBytes
+        self.maximumQueryLength = maximumQueryLength
+        self.maximumResults = maximumResults
+        self.maximumConnections = maximumConnections
+        self.allowFullScans = allowFullScans
+        self.webRoot = webRoot
+    }
+}

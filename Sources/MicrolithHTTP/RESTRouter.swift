@@ -1,0 +1,111 @@
+public import Hummingbird
+public import Logging
+import MicrolithSchema
+public import MicrolithJSON
+import MicrolithStore
+
+/// Builds the router serving a store over REST, `/openapi.json`, `/health` and static files.
+public enum RESTRouter {
+    /// The router for `endpoint`; paths that name no exported table fall through to the static
+    /// files of ``HTTPConfiguration/webRoot``.
+    public static func make(endpoint: TableEndpoint, openAPI: JSONValue, logger: Logger) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(ProblemMiddleware())
+        let files: FileMiddleware<BasicRequestContext, LocalFileSystem>? = endpoint.configuration.webRoot.map {
+            FileMiddleware($0, searchForIndexHtml: true, logger: logger)
+        }
+        let openAPIBytes = ByteBuffer(bytes: JSONWriter.encode(openAPI))
+        let exported = endpoint.store.tables.compactMap(\.definition.exportName).sorted()
+
+        // Paths no route matches (three segments or more) are static files.
+        router.middlewares.add(StaticFallbackMiddleware { request, context in try await staticFile(request, context) })
+
+        @Sendable func staticFile(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+            let notFound = Problem(
+                .notFound,
+                "no exported table or file at \(request.uri.path); exported tables: \(exported.isEmpty ? "none" : exported.joined(separator: ", "))"
+            )
+            guard let files, request.method == .get || request.method == .head else { throw notFound }
+            return try await files.handle(request, context: context) { _, _ in throw notFound }
+        }
+
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: openAPIBytes))
+        }
+        router.get("/health") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
+        }
+        router.get("/") { request, context in try await staticFile(request, context) }
+        router.head("/") { request, context in try await staticFile(request, context) }
+
+        // /{Table} and /{Table}/: the collection.
+        router.on("/{table}", method: .get) { request, context in
+            guard let table = endpoint.table(context.parameters.get("table")!) else { return try await staticFile(request, context) }
+            return try await endpoint.search(request, table: table)
+        }
+        router.on("/{table}", method: .head) { request, context in
+            guard let table = endpoint.table(context.parameters.get("table")!) else { return try await staticFile(request, context) }
+            return try await endpoint.search(request, table: table)
+        }
+        router.on("/{table}", method: .post) { request, context in
+            try await endpoint.post(request, context: context, table: try collection(endpoint, context))
+        }
+        router.on("/{table}", method: .delete) { request, context in
+            try await endpoint.deleteMatching(request, table: try collection(endpoint, context))
+        }
+        for method in [HTTPRequest.Method.put, .patch] {
+            router.on("/{table}", method: method) { request, context -> Response in
+                let table = try collection(endpoint, context)
+                throw Problem(
+                    .methodNotAllowed, "\(method) needs a record id: \(method) /\(table.definition.exportName ?? table.name)/{id}",
+                    headers: [.allow: "GET, HEAD, POST, DELETE"])
+            }
+        }
+
+        // /{Table}/{id}: one record.
+        router.on("/{table}/{id}", method: .get) { request, context in
+            guard let table = endpoint.table(context.parameters.get("table")!) else { return try await staticFile(request, context) }
+            return try await endpoint.get(request, table: table, id: try endpoint.recordID(context.parameters.get("id")!, table: table))
+        }
+        router.on("/{table}/{id}", method: .head) { request, context in
+            guard let table = endpoint.table(context.parameters.get("table")!) else { return try await staticFile(request, context) }
+            return try await endpoint.get(request, table: table, id: try endpoint.recordID(context.parameters.get("id")!, table: table))
+        }
+        router.on("/{table}/{id}", method: .put) { request, context in
+            let (table, id) = try record(endpoint, context)
+            return try await endpoint.put(request, context: context, table: table, id: id)
+        }
+        router.on("/{table}/{id}", method: .patch) { request, context in
+            let (table, id) = try record(endpoint, context)
+            return try await endpoint.patch(request, context: context, table: table, id: id)
+        }
+        router.on("/{table}/{id}", method: .delete) { request, context in
+            let (table, id) = try record(endpoint, context)
+            return try await endpoint.delete(request, table: table, id: id)
+        }
+        router.on("/{table}/{id}", method: .post) { request, context -> Response in
+            let (table, _) = try record(endpoint, context)
+            throw Problem(
+                .methodNotAllowed, "POST creates records on the collection: POST /\(table.definition.exportName ?? table.name)/",
+                headers: [.allow: "GET, HEAD, PUT, PATCH, DELETE"])
+        }
+        return router
+    }
+
+    static func collection(_ endpoint: TableEndpoint, _ context: BasicRequestContext) throws -> TableLayout {
+        let name = context.parameters.get("table")!
+        guard let table = endpoint.table(name) else { throw unknownTable(endpoint, name) }
+        return table
+    }
+
+    static func record(_ endpoint: TableEndpoint, _ context: BasicRequestContext) throws -> (TableLayout, RecordID) {
+        let table = try collection(endpoint, context)
+        return (table, try endpoint.recordID(context.parameters.get("id")!, table: table))
+    }
+
+    static func unknownTable(_ endpoint: TableEndpoint, _ name: String) -> Problem {
+        let exported = endpoint.store.tables.compactMap(\.definition.exportName).sorted()
+        return Problem(
+            .notFound, "no exported table named '\(name)'; exported tables: \(exported.isEmpty ? "none" : exported.joined(separator: ", "))")
+    }
+}

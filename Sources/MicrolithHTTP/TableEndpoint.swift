@@ -1,0 +1,262 @@
+import Foundation
+import HTTPTypes
+public import Hummingbird
+import MicrolithJSON
+import MicrolithQuery
+import MicrolithSchema
+public import MicrolithStore
+
+/// The REST interface of every exported table: `/{Table}/{id}` and `/{Table}/?query`.
+public struct TableEndpoint: Sendable {
+    public let store: Store
+    public let configuration: HTTPConfiguration
+    let executor: QueryExecutor
+    let tablesByExportName: [String: TableLayout]
+
+    public init(store: Store, configuration: HTTPConfiguration) {
+        self.store = store
+        self.configuration = configuration
+        self.executor = QueryExecutor(store: store, maximumResults: configuration.maximumResults)
+        var byName: [String: TableLayout] = [:]
+        for t in store.tables {
+            if let name = t.definition.exportName { byName[name] = t }
+        }
+        self.tablesByExportName = byName
+    }
+
+    /// The exported table named by a path segment.
+    public func table(_ exportName: String) -> TableLayout? {
+        tablesByExportName[exportName]
+    }
+
+    // MARK: Records
+
+    /// `GET`/`HEAD /{Table}/{id}`: from the record cache when it is there, never re-encoded.
+    public func get(_ request: Request, table: TableLayout, id: RecordID) async throws -> Response {
+        let record: CachedRecord?
+        switch store.cachedGet(table, id) {
+        case .present(let r): record = r
+        case .absent: record = nil
+        case nil: record = try await store.get(table, id)
+        }
+        guard let record else { throw Self.notFound(table, id) }
+        if let tags = request.headers[.ifNoneMatch], Self.matches(tags, record.etag, weak: true) {
+            return Response(status: .notModified, headers: [.eTag: record.etag])
+        }
+        return Self.recordResponse(record, status: .ok, head: request.method == .head)
+    }
+
+    /// `PUT /{Table}/{id}`: replaces or creates the record.
+    public func put(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
+        let body = try await objectBody(request, context: context)
+        let precondition = Self.precondition(request)
+        let (record, created) = try await store.write(database: table.definition.database) { txn in
+            let existed = try txn.get(table, id) != nil
+            return (try txn.put(table, id: id, body: body, precondition: precondition), !existed)
+        }
+        var response = Self.recordResponse(record, status: created ? .created : .ok, head: false)
+        if created { response.headers[.location] = Self.location(table, id) }
+        return response
+    }
+
+    /// `PATCH /{Table}/{id}`: merges the body into the record (RFC 7396).
+    public func patch(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
+        let body = try await objectBody(request, context: context)
+        let precondition = Self.precondition(request)
+        let record = try await store.write(database: table.definition.database) { txn in
+            try txn.patch(table, id: id, patch: body, precondition: precondition)
+        }
+        guard let record else { throw Self.notFound(table, id) }
+        return Self.recordResponse(record, status: .ok, head: false)
+    }
+
+    /// `POST /{Table}/`: creates a record with a generated key; answers 201 with `Location`.
+    public func post(_ request: Request, context: some RequestContext, table: TableLayout) async throws -> Response {
+        let body = try await objectBody(request, context: context)
+        let record = try await store.write(database: table.definition.database) { txn in
+            try txn.insert(table, body: body)
+        }
+        var response = Self.recordResponse(record, status: .created, head: false)
+        response.headers[.location] = Self.location(table, record.id)
+        return response
+    }
+
+    /// `DELETE /{Table}/{id}`.
+    public func delete(_ request: Request, table: TableLayout, id: RecordID) async throws -> Response {
+        let precondition = Self.precondition(request)
+        let existed = try await store.write(database: table.definition.database) { txn in
+            try txn.delete(table, id: id, precondition: precondition)
+        }
+        guard existed else { throw Self.notFound(table, id) }
+        return Response(status: .noContent)
+    }
+
+    // MARK: Collections
+
+    /// `GET /{Table}/?query`: the matching records as a JSON array.
+    public func search(_ request: Request, table: TableLayout) async throws -> Response {
+        let started = ContinuousClock.now
+        let query = try parseQuery(request, table: table)
+        let result = try await executor.execute(query, table: table)
+        var out = ByteBuffer()
+        out.reserveCapacity(64 + result.rows.count * 128)
+        out.writeStaticString("[")
+        var bytes: [UInt8] = []
+        for (i, row) in result.rows.enumerated() {
+            if i > 0 { out.writeStaticString(",") }
+            if let json = row.json {
+                out.writeString(json)
+            } else {
+                bytes.removeAll(keepingCapacity: true)
+                JSONWriter.write(.object(row.record), into: &bytes)
+                out.writeBytes(bytes)
+            }
+        }
+        out.writeStaticString("]")
+        var headers: HTTPFields = [.contentType: "application/json"]
+        Self.describe(result.plan, started: started, into: &headers)
+        if request.method == .head { return Response(status: .ok, headers: headers) }
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: out))
+    }
+
+    /// `DELETE /{Table}/?query`: deletes every matching record in one transaction.
+    public func deleteMatching(_ request: Request, table: TableLayout) async throws -> Response {
+        guard let raw = request.uri.query, !raw.isEmpty else {
+            throw Problem(.badRequest, "DELETE /\(table.definition.exportName ?? table.name)/ needs a query; refusing to delete every record")
+        }
+        let query = try parseQuery(request, table: table)
+        guard query.filter != nil else {
+            throw Problem(.badRequest, "DELETE needs at least one condition; refusing to delete every record")
+        }
+        let plan = executor.plan(query, table: table)
+        let executor = self.executor
+        let count = try await store.write(database: table.definition.database) { txn in
+            let rows = try executor.run(Query(filter: query.filter), plan: plan, table: table, db: txn.db).rows
+            for row in rows { try txn.delete(table, id: row.id) }
+            return rows.count
+        }
+        var headers: HTTPFields = [.contentType: "application/json"]
+        Self.describe(plan, started: nil, into: &headers)
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"deleted\":\(count)}")))
+    }
+
+    func parseQuery(_ request: Request, table: TableLayout) throws -> Query {
+        let raw = request.uri.query ?? ""
+        guard raw.utf8.count <= configuration.maximumQueryLength else {
+            throw Problem(.uriTooLong, "the query string is \(raw.utf8.count) bytes; the limit is \(configuration.maximumQueryLength)")
+        }
+        let query = try QueryParser.parse(raw).bound(to: table.definition, schema: store.schema)
+        if let limit = query.limit, limit.count > configuration.maximumResults {
+            throw Problem(.badRequest, "limit(\(limit.count)) is above the maximum of \(configuration.maximumResults) records per query")
+        }
+        if !configuration.allowFullScans {
+            let plan = executor.plan(query, table: table)
+            if plan.isFullScan {
+                throw Problem(
+                    .badRequest,
+                    "this query needs a full scan (no index serves its conditions) and full scans are disabled; "
+                        + "index the attributes it filters on with @indexed")
+            }
+        }
+        return query
+    }
+
+    static func describe(_ plan: QueryPlan, started: ContinuousClock.Instant?, into headers: inout HTTPFields) {
+        var timing = "query;desc=\"\(plan)\""
+        if let started {
+            let d = ContinuousClock.now - started
+            let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+            timing += ";dur=\((ms * 1000).rounded() / 1000)"
+        }
+        headers[HTTPField.Name("Server-Timing")!] = timing
+        if plan.isFullScan {
+            headers[HTTPField.Name("Warning")!] = "299 microlith \"full scan: no index serves this query's conditions\""
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Whether a request body with this `Content-Type` is read as JSON.
+    ///
+    /// `curl -d` labels its body `application/x-www-form-urlencoded` unless told otherwise; that
+    /// label is accepted so the one-line curl examples work, and the body is still parsed as JSON.
+    static func acceptsAsJSON(_ type: String) -> Bool {
+        type.hasPrefix("application/json") || type.contains("+json") || type.hasPrefix("text/plain")
+            || type.hasPrefix("application/x-www-form-urlencoded") || type.hasPrefix("*/*")
+    }
+
+    /// Reads the body as a JSON object, within the size limit.
+    func objectBody(_ request: Request, context: some RequestContext) async throws -> JSONObject {
+        if let type = request.headers[.contentType]?.lowercased(), !type.isEmpty,
+            !Self.acceptsAsJSON(type)
+        {
+            throw Problem(.unsupportedMediaType, "the body must be JSON (Content-Type: application/json), got \(type)")
+        }
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: configuration.maximumBodyBytes)
+        } catch {
+            throw Problem(.contentTooLarge, "the request body is larger than the limit of \(configuration.maximumBodyBytes) bytes")
+        }
+        guard buffer.readableBytes > 0 else { throw Problem(.badRequest, "the request body is empty; send a JSON object") }
+        let value: JSONValue
+        do {
+            value = try buffer.withUnsafeReadableBytes { try JSONParser.parse($0) }
+        } catch let e as JSONParseError {
+            throw Problem(.badRequest, e.description, title: "Malformed JSON", extensions: ["offset": .int(Int64(e.offset))])
+        }
+        guard case .object(let object) = value else {
+            throw Problem(.badRequest, "the body must be a JSON object, got \(value.typeName)")
+        }
+        return object
+    }
+
+    /// Reads a key from a path segment, as the table's primary key type says.
+    public func recordID(_ segment: String, table: TableLayout) throws -> RecordID {
+        let text = String(segment).removingPercentEncoding ?? String(segment)
+        let pk = table.definition.primaryKeyAttribute
+        guard let id = RecordID(text: text, type: pk.type) else {
+            throw Problem(.badRequest, "'\(text)' is not a valid \(pk.type) key for \(table.definition.exportName ?? table.name)")
+        }
+        return id
+    }
+
+    static func notFound(_ table: TableLayout, _ id: RecordID) -> Problem {
+        Problem(.notFound, "\(table.definition.exportName ?? table.name)/\(id) does not exist")
+    }
+
+    static func location(_ table: TableLayout, _ id: RecordID) -> String {
+        let segment = id.description.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? id.description
+        return "/\(table.definition.exportName ?? table.name)/\(segment)"
+    }
+
+    static func recordResponse(_ record: CachedRecord, status: HTTPResponse.Status, head: Bool) -> Response {
+        let headers: HTTPFields = [.contentType: "application/json", .eTag: record.etag]
+        if head {
+            var h = headers
+            h[.contentLength] = String(record.json.readableBytes)
+            return Response(status: status, headers: h)
+        }
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: record.json))
+    }
+
+    static func precondition(_ request: Request) -> WritePrecondition {
+        WritePrecondition(
+            ifMatch: request.headers[.ifMatch].map { tags($0, weak: false) },
+            ifNoneMatch: request.headers[.ifNoneMatch].map { tags($0, weak: false) })
+    }
+
+    static func tags(_ header: String, weak: Bool) -> [String] {
+        header.split(separator: ",").map { raw in
+            var t = raw.trimmingCharacters(in: .whitespaces)
+            if weak, t.hasPrefix("W/") { t.removeFirst(2) }
+            return t
+        }
+    }
+
+    static func matches(_ header: String, _ etag: String, weak: Bool) -> Bool {
+        let list = tags(header, weak: weak)
+        return list.contains("*") || list.contains(etag)
+    }
+}

@@ -1,0 +1,134 @@
+import Dispatch
+import GRDB
+import Synchronization
+
+/// The single writer of one database: runs queued write jobs, many per SQLite transaction, so
+/// concurrent writers share one commit (and one fsync).
+///
+/// Each job runs in its own savepoint: a job that throws is rolled back alone and the others
+/// still commit. No job is acknowledged before the transaction holding it has committed.
+final class GroupCommitWriter: Sendable {
+    struct Job: Sendable {
+        /// Runs the job's work; returns what to do once the batch has committed.
+        let perform: @Sendable (WriteTransaction) throws -> @Sendable () -> Void
+        /// Reports a failure (the job's own, or the batch's commit).
+        let fail: @Sendable (any Error) -> Void
+    }
+
+    private struct State {
+        var pending: [Job] = []
+        var draining = false
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+    private let queue: DispatchQueue
+    private let pool: DatabasePool
+    private let maximumBatch: Int
+    private let makeTransaction: @Sendable (Database) -> WriteTransaction
+    private let committed: @Sendable ([WriteTransaction]) -> Void
+
+    init(
+        name: String,
+        pool: DatabasePool,
+        maximumBatch: Int,
+        makeTransaction: @escaping @Sendable (Database) -> WriteTransaction,
+        committed: @escaping @Sendable ([WriteTransaction]) -> Void
+    ) {
+        self.queue = DispatchQueue(label: "microlith.writer.\(name)")
+        self.pool = pool
+        self.maximumBatch = max(1, maximumBatch)
+        self.makeTransaction = makeTransaction
+        self.committed = committed
+    }
+
+    /// Runs `work` in a write transaction and returns its result once the transaction is durable.
+    func submit<T: Sendable>(_ work: @escaping @Sendable (WriteTransaction) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let job = Job(
+                perform: { txn in
+                    let value = try work(txn)
+                    return { continuation.resume(returning: value) }
+                },
+                fail: { continuation.resume(throwing: $0) }
+            )
+            enqueue(job)
+        }
+    }
+
+    private enum Admission {
+        case refused, queued, startDraining
+    }
+
+    private func enqueue(_ job: Job) {
+        let admission: Admission = state.withLock { s in
+            if s.closed { return .refused }
+            s.pending.append(job)
+            if s.draining { return .queued }
+            s.draining = true
+            return .startDraining
+        }
+        switch admission {
+        case .refused: job.fail(StoreError(.closed, "the store is closed"))
+        case .queued: break
+        case .startDraining: queue.async { self.drain() }
+        }
+    }
+
+    /// Refuses new jobs; jobs already queued still run.
+    func close() {
+        state.withLock { $0.closed = true }
+        queue.sync {}
+    }
+
+    private func drain() {
+        while true {
+            let batch: [Job] = state.withLock { s in
+                if s.pending.isEmpty {
+                    s.draining = false
+                    return []
+                }
+                let n = min(s.pending.count, maximumBatch)
+                let batch = Array(s.pending.prefix(n))
+                s.pending.removeFirst(n)
+                return batch
+            }
+            if batch.isEmpty { return }
+            run(batch)
+        }
+    }
+
+    private func run(_ batch: [Job]) {
+        var completions: [@Sendable () -> Void] = []
+        var failures: [(Job, any Error)] = []
+        var transactions: [WriteTransaction] = []
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    for job in batch {
+                        let txn = makeTransaction(db)
+                        do {
+                            var completion: (@Sendable () -> Void)?
+                            try db.inSavepoint {
+                                completion = try job.perform(txn)
+                                return .commit
+                            }
+                            if let completion { completions.append(completion) }
+                            transactions.append(txn)
+                        } catch {
+                            failures.append((job, error))
+                        }
+                    }
+                    return .commit
+                }
+            }
+        } catch {
+            let failure = StoreError(.storage, "the write could not be committed: \(error)", underlying: error)
+            for job in batch { job.fail(failure) }
+            return
+        }
+        committed(transactions)
+        for c in completions { c() }
+        for (job, error) in failures { job.fail(error) }
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import GRDB
+import Logging
+import MicrolithJSON
+import MicrolithSchema
+
+/// Brings a database file in line with the schema at start-up, in one transaction.
+struct Migrator {
+    let schema: Schema
+    let logger: Logger
+
+    /// Creates or migrates the tables of `database`; returns the node id kept in the file.
+    func migrate(_ pool: DatabasePool, database: String, tables: [TableLayout], nodeID: String?) throws -> String {
+        do {
+            return try pool.write { db in
+                try createSystemTables(db)
+                let storedNode = try String.fetchOne(db, sql: "SELECT value FROM _microlith_meta WHERE key = 'node'")
+                let node = storedNode ?? nodeID ?? UUID().uuidString.lowercased()
+                if storedNode == nil {
+                    try db.execute(sql: "INSERT INTO _microlith_meta(key, value) VALUES ('node', ?)", arguments: [node])
+                }
+                for table in tables { try migrate(db, table) }
+                let known = Set(tables.map(\.name))
+                for name in try String.fetchAll(db, sql: "SELECT name FROM _microlith_tables") where !known.contains(name) {
+                    logger.warning("table \(name) is no longer in the schema; its data stays in database \(database)")
+                }
+                return node
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.storage, "cannot prepare database \(database): \(error)", underlying: error)
+        }
+    }
+
+    private func createSystemTables(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE IF NOT EXISTS _microlith_meta(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS _microlith_tables(
+                    name TEXT PRIMARY KEY NOT NULL, primary_key TEXT NOT NULL, signature TEXT NOT NULL,
+                    scalar_indexes TEXT NOT NULL, list_indexes TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS _microlith_changelog(
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT, txn INTEGER NOT NULL, tbl TEXT NOT NULL, id NOT NULL,
+                    op TEXT NOT NULL, version INTEGER NOT NULL, origin TEXT NOT NULL, record TEXT);
+                CREATE INDEX IF NOT EXISTS _microlith_changelog_version ON _microlith_changelog(version);
+                """)
+    }
+
+    private func primaryKeyDescription(_ table: TableLayout) -> String {
+        "\(table.definition.primaryKey):\(table.definition.primaryKeyAttribute.type)"
+    }
+
+    private func migrate(_ db: Database, _ table: TableLayout) throws {
+        let row = try Row.fetchOne(
+            db, sql: "SELECT primary_key, signature, scalar_indexes, list_indexes FROM _microlith_tables WHERE name = ?",
+            arguments: [table.name])
+        let scalar = table.scalarColumns.map(\.attribute.name)
+        let list = table.listTables.map(\.attribute.name)
+        guard let row else {
+            try create(db, table)
+            try remember(db, table)
+            return
+        }
+        let storedKey: String = row[0]
+        if storedKey != primaryKeyDescription(table) {
+            throw StoreError(
+                .incompatibleSchema,
+                "table \(table.name): the primary key changed from \(storedKey) to \(primaryKeyDescription(table)); "
+                    + "existing records cannot be re-keyed automatically: export them, or use a new table name")
+        }
+        let storedSignature: String = row[1]
+        let storedScalar = Set((row[2] as String).split(separator: ",").map(String.init))
+        let storedList = Set((row[3] as String).split(separator: ",").map(String.init))
+        var changed = false
+        for name in storedScalar where !scalar.contains(name) {
+            try db.execute(sql: "DROP INDEX IF EXISTS \"x_\(table.name)_\(name)\"")
+            try db.execute(sql: "ALTER TABLE \"\(table.sqlName)\" DROP COLUMN \"i_\(name)\"")
+            logger.info("table \(table.name): attribute \(name) is no longer indexed")
+        }
+        for name in storedList where !list.contains(name) {
+            try db.execute(sql: "DROP TABLE IF EXISTS \"a_\(table.name)_\(name)\"")
+            logger.info("table \(table.name): attribute \(name) is no longer indexed")
+        }
+        for (attribute, column) in table.scalarColumns where !storedScalar.contains(attribute.name) {
+            try db.execute(sql: "ALTER TABLE \"\(table.sqlName)\" ADD COLUMN \"\(column)\"")
+            try db.execute(sql: "CREATE INDEX \"x_\(table.name)_\(attribute.name)\" ON \"\(table.sqlName)\"(\"\(column)\")")
+            changed = true
+        }
+        for (attribute, side) in table.listTables where !storedList.contains(attribute.name) {
+            try createSideTable(db, side)
+            changed = true
+        }
+        if changed || storedSignature != table.signature {
+            try rebuild(db, table, validate: storedSignature != table.signature)
+            logger.info("table \(table.name): migrated to the new schema")
+        }
+        try remember(db, table)
+    }
+
+    private func create(_ db: Database, _ table: TableLayout) throws {
+        var columns = ["id PRIMARY KEY NOT NULL", "data TEXT NOT NULL", "version INTEGER NOT NULL", "origin TEXT NOT NULL"]
+        columns += table.scalarColumns.map { "\"\($0.column)\"" }
+        try db.execute(sql: "CREATE TABLE \"\(table.sqlName)\"(\(columns.joined(separator: ", "))) WITHOUT ROWID")
+        for (attribute, column) in table.scalarColumns {
+            try db.execute(sql: "CREATE INDEX \"x_\(table.name)_\(attribute.name)\" ON \"\(table.sqlName)\"(\"\(column)\")")
+        }
+        for (_, side) in table.listTables { try createSideTable(db, side) }
+    }
+
+    private func createSideTable(_ db: Database, _ name: String) throws {
+        try db.execute(sql: "CREATE TABLE \"\(name)\"(value NOT NULL, id NOT NULL, PRIMARY KEY(value, id)) WITHOUT ROWID")
+        try db.execute(sql: "CREATE INDEX \"\(name)_id\" ON \"\(name)\"(id)")
+    }
+
+    private func remember(_ db: Database, _ table: TableLayout) throws {
+        try db.execute(
+            sql: """
+                INSERT OR REPLACE INTO _microlith_tables(name, primary_key, signature, scalar_indexes, list_indexes)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                table.name, primaryKeyDescription(table), table.signature,
+                table.scalarColumns.map(\.attribute.name).joined(separator: ","),
+                table.listTables.map(\.attribute.name).joined(separator: ","),
+            ])
+    }
+
+    /// Refills every index from the stored records; with `validate`, first checks that each
+    /// record fits the new definition.
+    private func rebuild(_ db: Database, _ table: TableLayout, validate: Bool) throws {
+        let rows = try Row.fetchCursor(db, sql: "SELECT id, data FROM \"\(table.sqlName)\"")
+        var updates: [(RecordID, JSONObject)] = []
+        while let row = try rows.next() {
+            guard let id = TableLayout.recordID(row[0]) else { continue }
+            let text: String = row[1]
+            guard case .object(let record) = try JSONParser.parse(text) else { continue }
+            if validate {
+                do {
+                    _ = try RecordValidator.validate(record, table: table.definition, schema: schema)
+                } catch {
+                    throw StoreError(
+                        .incompatibleSchema,
+                        "table \(table.name): record \(id) does not fit the new schema: \(error.description); "
+                            + "fix the record or the schema, then restart",
+                        attribute: error.attribute)
+                }
+            }
+            updates.append((id, record))
+        }
+        for (id, record) in updates {
+            if !table.scalarColumns.isEmpty {
+                let assignments = table.scalarColumns.map { "\"\($0.column)\" = ?" }.joined(separator: ", ")
+                var values = table.scalarColumns.map { TableLayout.indexValue(record[$0.attribute.name]) }
+                values.append(TableLayout.keyValue(id))
+                try db.execute(
+                    sql: "UPDATE \"\(table.sqlName)\" SET \(assignments) WHERE id = ?", arguments: StatementArguments(values))
+            }
+            try table.writeListIndexes(db, id: id, record: record)
+        }
+    }
+}

@@ -1,0 +1,161 @@
+public import MicrolithJSON
+public import NIOCore
+import Synchronization
+
+/// A committed record as the cache holds it: decoded, encoded, and tagged.
+public struct CachedRecord: Sendable {
+    public let id: RecordID
+    /// The decoded record.
+    public let record: JSONObject
+    /// The record's JSON text, ready to write to a socket.
+    public let json: ByteBuffer
+    /// The strong entity tag, quoted (`"1a2b3c"`), derived from the version.
+    public let etag: String
+    /// The record's version (a hybrid logical clock timestamp).
+    public let version: Int64
+
+    public init(id: RecordID, record: JSONObject, json: ByteBuffer, version: Int64) {
+        self.id = id
+        self.record = record
+        self.json = json
+        self.version = version
+        self.etag = "\"\(String(UInt64(bitPattern: version), radix: 36))\""
+    }
+}
+
+/// What the cache knows about a key: the record, or that there is none.
+public enum CacheEntry: Sendable {
+    case present(CachedRecord)
+    case absent
+}
+
+/// A memory-bounded cache of committed records keyed by (table, id).
+///
+/// Commits update it (``apply(_:)``), so it is never stale after a local commit. Reads that
+/// missed fill it through ``fill(table:id:entry:readSequence:)``, which refuses the entry when a
+/// commit happened since the read began: a slow read can never put back an older version.
+///
+/// Eviction is generational: entries live in a young and an old generation; when the young one
+/// outgrows half the budget it becomes the old one and the previous old one is dropped. A hit in
+/// the old generation moves the entry back to the young one. Lookups and updates are O(1).
+public final class RecordCache: Sendable {
+    struct Key: Hashable {
+        var table: Int
+        var id: RecordID
+    }
+
+    struct State {
+        var young: [Key: CacheEntry] = [:]
+        var old: [Key: CacheEntry] = [:]
+        var youngBytes = 0
+        var oldBytes = 0
+        var commitSequence: UInt64 = 0
+        var hits: UInt64 = 0
+        var misses: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    /// The memory budget in bytes.
+    public let limitBytes: Int
+
+    /// A cache holding at most about `limitBytes` of records (a budget of 0 disables caching).
+    public init(limitBytes: Int) {
+        self.limitBytes = max(0, limitBytes)
+    }
+
+    static func cost(_ entry: CacheEntry) -> Int {
+        switch entry {
+        case .absent: return 48
+        case .present(let r): return 96 + r.json.readableBytes * 3
+        }
+    }
+
+    /// The entry for (table, id), or `nil` when the cache does not know.
+    public func lookup(table: Int, id: RecordID) -> CacheEntry? {
+        let key = Key(table: table, id: id)
+        return state.withLock { s -> CacheEntry? in
+            if let e = s.young[key] {
+                s.hits &+= 1
+                return e
+            }
+            if let e = s.old.removeValue(forKey: key) {
+                s.hits &+= 1
+                let c = Self.cost(e)
+                s.oldBytes -= c
+                insert(&s, key, e, cost: c)
+                return e
+            }
+            s.misses &+= 1
+            return nil
+        }
+    }
+
+    /// The commit sequence to pass to ``fill(table:id:entry:readSequence:)``; take it before reading the store.
+    public func readSequence() -> UInt64 {
+        state.withLock { $0.commitSequence }
+    }
+
+    /// Caches what a read found, unless a commit happened since `readSequence` was taken.
+    public func fill(table: Int, id: RecordID, entry: CacheEntry, readSequence: UInt64) {
+        guard limitBytes > 0 else { return }
+        let key = Key(table: table, id: id)
+        state.withLock { s in
+            guard s.commitSequence == readSequence, s.young[key] == nil, s.old[key] == nil else { return }
+            insert(&s, key, entry, cost: Self.cost(entry))
+        }
+    }
+
+    /// Applies one commit's changes: each key gets its new record, or becomes absent.
+    public func apply(_ changes: [(table: Int, id: RecordID, entry: CacheEntry)]) {
+        state.withLock { s in
+            s.commitSequence &+= 1
+            for change in changes {
+                let key = Key(table: change.table, id: change.id)
+                if let e = s.young.removeValue(forKey: key) { s.youngBytes -= Self.cost(e) }
+                if let e = s.old.removeValue(forKey: key) { s.oldBytes -= Self.cost(e) }
+                if limitBytes > 0 { insert(&s, key, change.entry, cost: Self.cost(change.entry)) }
+            }
+        }
+    }
+
+    /// Drops every entry of `table` (after a bulk change such as a migration).
+    public func invalidate(table: Int) {
+        state.withLock { s in
+            s.commitSequence &+= 1
+            for (k, e) in s.young where k.table == table {
+                s.young[k] = nil
+                s.youngBytes -= Self.cost(e)
+            }
+            for (k, e) in s.old where k.table == table {
+                s.old[k] = nil
+                s.oldBytes -= Self.cost(e)
+            }
+        }
+    }
+
+    private func insert(_ s: inout State, _ key: Key, _ entry: CacheEntry, cost: Int) {
+        s.young[key] = entry
+        s.youngBytes += cost
+        if s.youngBytes > limitBytes / 2 {
+            s.old = s.young
+            s.oldBytes = s.youngBytes
+            s.young = [:]
+            s.youngBytes = 0
+        }
+    }
+
+    /// Counters for metrics and tests.
+    public struct Statistics: Sendable, Equatable {
+        public var entries: Int
+        public var bytes: Int
+        public var hits: UInt64
+        public var misses: UInt64
+    }
+
+    /// The current counters.
+    public var statistics: Statistics {
+        state.withLock { s in
+            Statistics(entries: s.young.count + s.old.count, bytes: s.youngBytes + s.oldBytes, hits: s.hits, misses: s.misses)
+        }
+    }
+}

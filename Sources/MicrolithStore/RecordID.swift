@@ -1,0 +1,60 @@
+public import MicrolithJSON
+public import MicrolithSchema
+
+/// A record's primary key: a string (`ID`, `String`) or an integer (`Int`, `Long`).
+public enum RecordID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    case string(String)
+    case int(Int64)
+
+    /// The key as a JSON value.
+    public var jsonValue: JSONValue {
+        switch self {
+        case .string(let s): return .string(s)
+        case .int(let i): return .int(i)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .string(let s): return s
+        case .int(let i): return String(i)
+        }
+    }
+
+    /// Reads a key from URL text, as the table's primary key type says.
+    /// Returns `nil` when the text is not a valid key of that type.
+    public init?(text: String, type: AttributeType) {
+        switch type {
+        case .int:
+            guard let i = Int32(text) else { return nil }
+            self = .int(Int64(i))
+        case .long:
+            guard let i = Int64(text) else { return nil }
+            self = .int(i)
+        default:
+            guard !text.isEmpty else { return nil }
+            self = .string(text)
+        }
+    }
+
+    /// Reads a key from a JSON value, as the table's primary key type says.
+    public init?(json: JSONValue, type: AttributeType) {
+        switch (json, type) {
+        case (.int(let i), .int) where Int64(Int32.min)...Int64(Int32.max) ~= i: self = .int(i)
+        case (.int(let i), .long): self = .int(i)
+        case (.string(let s), .id), (.string(let s), .string):
+            guard !s.isEmpty else { return nil }
+            self = .string(s)
+        default: return nil
+        }
+    }
+
+    public static func < (lhs: RecordID, rhs: RecordID) -> Bool {
+        switch (lhs, rhs) {
+        case (.int(let a), .int(let b)): return a < b
+        case (.string(let a), .string(let b)): return a.utf8.lexicographicallyPrecedes(b.utf8)
+        case (.int, .string): return true
+        case (.string, .int): return false
+        }
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+package import GRDB
+public import Logging
+import MicrolithJSON
+public import MicrolithSchema
+import NIOCore
+import Synchronization
+
+/// The embedded store: one SQLite file (WAL mode) per database, a single group-committing
+/// writer per file, a change log written in the same transaction as every write, and a
+/// memory-bounded record cache in front.
+public final class Store: Sendable {
+    /// One SQLite file.
+    final class DatabaseHandle: Sendable {
+        let name: String
+        let pool: DatabasePool
+        // Set once, right after the store exists (the writer calls back into it).
+        let writerBox = Mutex<GroupCommitWriter?>(nil)
+
+        init(name: String, pool: DatabasePool) {
+            self.name = name
+            self.pool = pool
+        }
+
+        var writer: GroupCommitWriter {
+            get throws(StoreError) {
+                guard let w = writerBox.withLock({ $0 }) else { throw StoreError(.closed, "the store is closed") }
+                return w
+            }
+        }
+    }
+
+    /// The schema the store was opened with.
+    public let schema: Schema
+    public let configuration: StoreConfiguration
+    /// This node's name.
+    public let nodeID: String
+    /// The clock that versions every write.
+    public let clock: HybridLogicalClock
+    /// The record cache.
+    public let cache: RecordCache
+    /// Every table, in schema order; ``TableLayout/index`` is the position here.
+    public let tables: [TableLayout]
+    let databases: [String: DatabaseHandle]
+    let logger: Logger
+    private let listeners = Mutex<[@Sendable ([Change]) -> Void]>([])
+
+    private init(
+        schema: Schema, configuration: StoreConfiguration, nodeID: String, tables: [TableLayout], databases: [String: DatabaseHandle],
+        logger: Logger
+    ) {
+        self.schema = schema
+        self.configuration = configuration
+        self.nodeID = nodeID
+        self.clock = HybridLogicalClock()
+        self.cache = RecordCache(limitBytes: configuration.cacheBytes)
+        self.tables = tables
+        self.databases = databases
+        self.logger = logger
+    }
+
+    /// Opens (creating or migrating as needed) the databases of `schema` under
+    /// `configuration.directory`.
+    ///
+    /// New tables and newly indexed attributes are added and filled from existing records.
+    /// A change existing data cannot follow (another primary key, records that no longer fit
+    /// the declared types) fails with ``StoreError/Code/incompatibleSchema`` and a message naming
+    /// the table, attribute and record; nothing is changed in that case.
+    public static func open(schema: Schema, configuration: StoreConfiguration, logger: Logger = Logger(label: "microlith.store")) throws
+        -> Store
+    {
+        do {
+            try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(.storage, "cannot create the data folder \(configuration.directory): \(error)", underlying: error)
+        }
+        let layouts = schema.tables.enumerated().map { TableLayout(definition: $0.element, index: $0.offset) }
+        var handles: [String: DatabaseHandle] = [:]
+        var nodeID = configuration.nodeID
+        let names = schema.databases.isEmpty ? ["data"] : schema.databases
+        for name in names {
+            var config = Configuration()
+            config.busyMode = .timeout(10)
+            config.maximumReaderCount = 8
+            let synchronous = configuration.durability == .full ? "FULL" : "NORMAL"
+            config.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            }
+            let path = (configuration.directory as NSString).appendingPathComponent("\(name).sqlite")
+            let pool: DatabasePool
+            do {
+                pool = try DatabasePool(path: path, configuration: config)
+            } catch {
+                throw StoreError(.storage, "cannot open database \(path): \(error)", underlying: error)
+            }
+            let tablesHere = layouts.filter { $0.definition.database == name }
+            let id = try Migrator(schema: schema, logger: logger).migrate(pool, database: name, tables: tablesHere, nodeID: nodeID)
+            if nodeID == nil { nodeID = id }
+            handles[name] = DatabaseHandle(name: name, pool: pool)
+        }
+        let store = Store(
+            schema: schema, configuration: configuration, nodeID: nodeID ?? UUID().uuidString.lowercased(), tables: layouts,
+            databases: handles, logger: logger)
+        for handle in handles.values {
+            let writer = GroupCommitWriter(
+                name: handle.name, pool: handle.pool, maximumBatch: configuration.maximumBatch,
+                makeTransaction: { [unowned store] db in WriteTransaction(db: db, store: store) },
+                committed: { [unowned store] txns in store.committed(txns) })
+            handle.writerBox.withLock { $0 = writer }
+        }
+        return store
+    }
+
+    /// Stops accepting writes, lets queued ones finish, and closes the files.
+    public func close() {
+        for handle in databases.values {
+            let writer = handle.writerBox.withLock { w -> GroupCommitWriter? in
+                defer { w = nil }
+                return w
+            }
+            writer?.close()
+            try? handle.pool.close()
+        }
+    }
+
+    // MARK: Tables
+
+    /// The exported table whose REST name is `exportName`.
+    public func table(exportName: String) -> TableLayout? {
+        tables.first { $0.definition.exportName == exportName }
+    }
+
+    /// The table declared by the GraphQL type `typeName`.
+    public func table(typeName: String) -> TableLayout? {
+        tables.first { $0.definition.typeName == typeName }
+    }
+
+    /// The table `name` of `database`.
+    public func table(name: String, database: String = "data") -> TableLayout? {
+        tables.first { $0.definition.name == name && $0.definition.database == database }
+    }
+
+    // MARK: Reads
+
+    /// The record `id` as the cache knows it, without touching SQLite; `nil` when the cache does not know.
+    @inline(__always)
+    public func cachedGet(_ table: TableLayout, _ id: RecordID) -> CacheEntry? {
+        cache.lookup(table: table.index, id: id)
+    }
+
+    /// The committed record `id`, from the cache or else from SQLite (filling the cache).
+    public func get(_ table: TableLayout, _ id: RecordID) async throws -> CachedRecord? {
+        if let entry = cache.lookup(table: table.index, id: id) {
+            if case .present(let r) = entry { return r }
+            return nil
+        }
+        let sequence = cache.readSequence()
+        let found = try await read(database: table.definition.database) { db in try Store.fetch(db, table, id) }
+        cache.fill(table: table.index, id: id, entry: found.map(CacheEntry.present) ?? .absent, readSequence: sequence)
+        return found
+    }
+
+    /// Runs `work` on a read-only snapshot of `database` (never waits on writes).
+    package func read<T: Sendable>(database: String, _ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        guard let handle = databases[database] else { throw StoreError(.unknownTable, "no database named \(database)") }
+        return try await handle.pool.read(work)
+    }
+
+    /// Reads one record with a connection the caller holds.
+    package static func fetch(_ db: Database, _ table: TableLayout, _ id: RecordID) throws -> CachedRecord? {
+        let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT data, version FROM \"\(table.sqlName)\" WHERE id = ?"),
+            arguments: [TableLayout.keyValue(id)])
+        guard let row else { return nil }
+        return try decode(id: id, text: row[0], version: row[1])
+    }
+
+    /// Decodes a stored record.
+    package static func decode(id: RecordID, text: String, version: Int64) throws -> CachedRecord {
+        var text = text
+        let record = try text.withUTF8 { bytes in try JSONParser.parse(bytes) }
+        guard case .object(let object) = record else {
+            throw StoreError(.storage, "stored record \(id) is not a JSON object")
+        }
+        return CachedRecord(id: id, record: object, json: ByteBuffer(string: text), version: version)
+    }
+
+    // MARK: Writes
+
+    /// Runs `work` in a write transaction of `database` and returns once it has committed
+    /// durably. Writes from concurrent callers share commits (group commit). When `work`
+    /// throws, none of its writes happen and the error is rethrown.
+    public func write<T: Sendable>(database: String = "data", _ work: @escaping @Sendable (WriteTransaction) throws -> T) async throws -> T {
+        guard let handle = databases[database] else { throw StoreError(.unknownTable, "no database named \(database)") }
+        return try await handle.writer.submit(work)
+    }
+
+    /// Registers a function called after every commit with its changes, in commit order.
+    public func onCommit(_ listener: @escaping @Sendable ([Change]) -> Void) {
+        listeners.withLock { $0.append(listener) }
+    }
+
+    private func committed(_ transactions: [WriteTransaction]) {
+        var cacheChanges: [(table: Int, id: RecordID, entry: CacheEntry)] = []
+        var all: [Change] = []
+        for txn in transactions {
+            for c in txn.changes {
+                cacheChanges.append((c.table, c.id, c.record.map(CacheEntry.present) ?? .absent))
+                all.append(c)
+            }
+        }
+        guard !all.isEmpty else { return }
+        cache.apply(cacheChanges)
+        for listener in listeners.withLock({ $0 }) { listener(all) }
+    }
+}

@@ -1,0 +1,40 @@
+/// How the store keeps data.
+public struct StoreConfiguration: Sendable {
+    /// When a write counts as durable.
+    public enum Durability: String, Sendable, CaseIterable {
+        /// Every commit is fsynced before it is acknowledged (SQLite `synchronous=FULL`).
+        case full
+        /// Commits reach the WAL without an fsync; a power loss may drop the latest ones,
+        /// a crashed process never does (SQLite `synchronous=NORMAL`).
+        case normal
+    }
+
+    /// The folder holding one SQLite file per database.
+    public var directory: String
+    /// `full` by default.
+    public var durability: Durability
+    /// The record cache budget in bytes (64 MiB by default; 0 disables it).
+    public var cacheBytes: Int
+    /// This node's name in versions and the change log; generated and kept in the data folder when `nil`.
+    public var nodeID: String?
+    /// How long change-log entries are kept (24 hours by default).
+    public var changeLogRetentionSeconds: Int
+    /// The most writes one group commit holds.
+    public var maximumBatch: Int
+
+    public init(
+        directory: String,
+        durability: Durability = .full,
+        cacheBytes: Int = 64 << 20,
+        nodeID: String? = nil,
+        changeLogRetentionSeconds: Int = 86_400,
+        maximumBatch: Int = 512
+    ) {
+        self.directory = directory
+        self.durability = durability
+        self.cacheBytes = cacheBytes
+        self.nodeID = nodeID
+        self.changeLogRetentionSeconds = changeLogRetentionSeconds
+        self.maximumBatch = maximumBatch
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+package import GRDB
+public import MicrolithJSON
+import MicrolithSchema
+import NIOCore
+
+/// Conditions a write must meet, from `If-Match` / `If-None-Match`.
+public struct WritePrecondition: Sendable, Equatable {
+    /// The write happens only if the record exists with one of these entity tags (`*`: exists at all).
+    public var ifMatch: [String]?
+    /// The write happens only if the record does not exist with one of these tags (`*`: does not exist at all).
+    public var ifNoneMatch: [String]?
+
+    public init(ifMatch: [String]? = nil, ifNoneMatch: [String]? = nil) {
+        self.ifMatch = ifMatch
+        self.ifNoneMatch = ifNoneMatch
+    }
+
+    /// No condition.
+    public static let none = WritePrecondition()
+
+    func check(_ current: CachedRecord?, table: String, id: RecordID) throws(StoreError) {
+        if let tags = ifMatch {
+            let ok = current.map { c in tags.contains("*") || tags.contains(c.etag) } ?? false
+            if !ok {
+                let state = current.map { "has entity tag \($0.etag)" } ?? "does not exist"
+                throw StoreError(.versionMismatch, "If-Match failed: \(table)/\(id) \(state)")
+            }
+        }
+        if let tags = ifNoneMatch, let c = current, tags.contains("*") || tags.contains(c.etag) {
+            throw StoreError(.versionMismatch, "If-None-Match failed: \(table)/\(id) exists with entity tag \(c.etag)")
+        }
+    }
+}
+
+/// What one committed write did, as the change log records it.
+public struct Change: Sendable {
+    /// The kind of write.
+    public enum Operation: String, Sendable {
+        case put, patch, delete
+    }
+
+    /// The table's position in ``Store/tables``.
+    public var table: Int
+    public var tableName: String
+    public var id: RecordID
+    public var operation: Operation
+    /// The write's version (hybrid logical clock timestamp).
+    public var version: Int64
+    /// The node where the write happened.
+    public var origin: String
+    /// The change-log sequence number.
+    public var sequence: Int64
+    /// The transaction that made the write.
+    public var transaction: Int64
+    /// The record after the write; `nil` for a delete.
+    public var record: CachedRecord?
+}
+
+/// A write transaction on one database: reads and writes records atomically.
+///
+/// Obtained from ``Store/write(database:_:)``; every write here commits together with the
+/// others of the same call, or not at all when the call throws.
+public final class WriteTransaction {
+    /// The SQLite connection, for the query engine.
+    package let db: Database
+    let store: Store
+    /// This transaction's id in the change log.
+    public let id: Int64
+    /// The changes made so far.
+    public private(set) var changes: [Change] = []
+
+    init(db: Database, store: Store) {
+        self.db = db
+        self.store = store
+        self.id = store.clock.now()
+    }
+
+    /// The current record, read inside this transaction (it sees this transaction's writes).
+    public func get(_ table: TableLayout, _ id: RecordID) throws -> CachedRecord? {
+        try Store.fetch(db, table, id)
+    }
+
+    /// Replaces (or creates) the record `id` with `body`. The body's primary key, when present,
+    /// must equal `id`. `@createdTime` survives replacement; `@updatedTime` is set.
+    @discardableResult
+    public func put(_ table: TableLayout, id: RecordID, body: JSONObject, precondition: WritePrecondition = .none) throws -> CachedRecord {
+        let current = try get(table, id)
+        try precondition.check(current, table: table.name, id: id)
+        return try write(table, id: id, body: body, current: current, operation: .put)
+    }
+
+    /// Merges `patch` into the record `id` (RFC 7396: `null` removes an attribute, objects merge
+    /// recursively). Returns `nil` when there is no such record.
+    public func patch(_ table: TableLayout, id: RecordID, patch: JSONObject, precondition: WritePrecondition = .none) throws -> CachedRecord? {
+        let current = try get(table, id)
+        try precondition.check(current, table: table.name, id: id)
+        guard let current else { return nil }
+        let merged = Self.merge(current.record, patch)
+        return try write(table, id: id, body: merged, current: current, operation: .patch)
+    }
+
+    /// Creates a record with a new primary key (a UUID for string keys, the next integer for
+    /// integer keys) unless the body names one that is free.
+    public func insert(_ table: TableLayout, body: JSONObject) throws -> CachedRecord {
+        let pk = table.definition.primaryKeyAttribute
+        let id: RecordID
+        if let given = body[pk.name], !given.isNull {
+            guard let parsed = RecordID(json: given, type: pk.type) else {
+                throw StoreError(.invalidID, "attribute '\(pk.name)' must be a valid \(pk.type) primary key", attribute: pk.name)
+            }
+            id = parsed
+        } else {
+            switch pk.type {
+            case .int, .long:
+                let next = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM \"\(table.sqlName)\"") ?? 1
+                id = .int(next)
+            default:
+                id = .string(UUID().uuidString.lowercased())
+            }
+        }
+        return try put(table, id: id, body: body, precondition: WritePrecondition(ifNoneMatch: ["*"]))
+    }
+
+    /// Deletes the record `id`; returns whether it existed.
+    @discardableResult
+    public func delete(_ table: TableLayout, id: RecordID, precondition: WritePrecondition = .none) throws -> Bool {
+        let current = try get(table, id)
+        try precondition.check(current, table: table.name, id: id)
+        guard current != nil else { return false }
+        let key = TableLayout.keyValue(id)
+        try db.execute(sql: "DELETE FROM \"\(table.sqlName)\" WHERE id = ?", arguments: [key])
+        try table.writeListIndexes(db, id: id, record: nil)
+        let version = store.clock.now()
+        try log(Change(
+            table: table.index, tableName: table.name, id: id, operation: .delete, version: version,
+            origin: store.nodeID, sequence: 0, transaction: self.id, record: nil))
+        return true
+    }
+
+    private func write(_ table: TableLayout, id: RecordID, body: JSONObject, current: CachedRecord?, operation: Change.Operation) throws
+        -> CachedRecord
+    {
+        let definition = table.definition
+        let pk = definition.primaryKeyAttribute
+        if let given = body[pk.name], !given.isNull {
+            guard let parsed = RecordID(json: given, type: pk.type), parsed == id else {
+                throw StoreError(
+                    .invalidID, "attribute '\(pk.name)' in the body (\(given)) does not match the record's id '\(id)'", attribute: pk.name)
+            }
+        }
+        var record = JSONObject()
+        record[pk.name] = id.jsonValue
+        for (k, v) in body.members where k != pk.name { record[k] = v }
+        let now = HybridLogicalClock.systemMilliseconds()
+        for a in definition.attributes {
+            if a.isCreatedTime {
+                record[a.name] = current?.record[a.name] ?? Self.timestamp(now, type: a.type)
+            } else if a.isUpdatedTime {
+                record[a.name] = Self.timestamp(now, type: a.type)
+            }
+        }
+        let normalised: JSONObject
+        do {
+            normalised = try RecordValidator.validate(record, table: definition, schema: store.schema)
+        } catch {
+            throw StoreError(.invalidRecord, error.description, attribute: error.attribute, underlying: error)
+        }
+        let version = store.clock.now()
+        let bytes = JSONWriter.encode(.object(normalised))
+        let text = String(decoding: bytes, as: UTF8.self)
+        var columns = ["id", "data", "version", "origin"]
+        var values: [DatabaseValue] = [TableLayout.keyValue(id), text.databaseValue, version.databaseValue, store.nodeID.databaseValue]
+        for (attribute, column) in table.scalarColumns {
+            columns.append(column)
+            values.append(TableLayout.indexValue(normalised[attribute.name]))
+        }
+        let columnList = columns.map { "\"\($0)\"" }.joined(separator: ",")
+        let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ",")
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO \"\(table.sqlName)\"(\(columnList)) VALUES (\(placeholders))",
+            arguments: StatementArguments(values))
+        try table.writeListIndexes(db, id: id, record: normalised)
+        let cached = CachedRecord(id: id, record: normalised, json: ByteBuffer(bytes: bytes), version: version)
+        try log(Change(
+            table: table.index, tableName: table.name, id: id, operation: operation, version: version,
+            origin: store.nodeID, sequence: 0, transaction: self.id, record: cached))
+        return cached
+    }
+
+    private func log(_ change: Change) throws {
+        var change = change
+        let text = change.record.map { String(buffer: $0.json) }
+        try db.execute(
+            sql: """
+                INSERT INTO _microlith_changelog(txn, tbl, id, op, version, origin, record)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [id, change.tableName, TableLayout.keyValue(change.id), change.operation.rawValue, change.version, change.origin, text])
+        change.sequence = db.lastInsertedRowID
+        changes.append(change)
+    }
+
+    static func timestamp(_ milliseconds: Int64, type: AttributeType) -> JSONValue {
+        switch type {
+        case .date: return .string(DateValue.format(milliseconds))
+        case .int: return .int(milliseconds / 1000)
+        case .float: return .double(Double(milliseconds))
+        default: return .int(milliseconds)
+        }
+    }
+
+    /// RFC 7396 JSON merge patch of objects.
+    static func merge(_ target: JSONObject, _ patch: JSONObject) -> JSONObject {
+        var result = target
+        for (k, v) in patch.members {
+            switch v {
+            case .null: result[k] = nil
+            case .object(let p):
+                if case .object(let t) = result[k] {
+                    result[k] = .object(merge(t, p))
+                } else {
+                    result[k] = .object(merge(JSONObject(), p))
+                }
+            default: result[k] = v
+            }
+        }
+        return result
+    }
+}
