@@ -58,6 +58,9 @@ public final class MicrolithServer: Sendable {
         return MicrolithServer(app: app, configuration: configuration, store: store, logger: logger)
     }
 
+    /// The `Server` header of every response.
+    static let serverName = "microlith"
+
     /// The HTTP application (not yet running).
     public func makeApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
         let endpoint = TableEndpoint(store: store, configuration: configuration.http)
@@ -65,8 +68,12 @@ public final class MicrolithServer: Sendable {
         let limiter = ConnectionLimiter(maximum: configuration.http.maximumConnections)
         return Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [limiter.makeHandler()])),
-            configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "microlith"),
+            // Cache hits of GET /T/id are answered in the event loop, ahead of the router.
+            server: .http1(
+                configuration: .init(additionalChannelHandlers: [
+                    limiter.makeHandler(), CachedReadHandler(endpoint: endpoint, serverName: Self.serverName),
+                ])),
+            configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Self.serverName),
             onServerRunning: onServerRunning,
             logger: logger)
     }

@@ -1,0 +1,153 @@
+import Foundation
+import HTTPTypes
+public import NIOCore
+public import NIOHTTPTypes
+import MicrolithStore
+
+/// Answers `GET`/`HEAD /{Table}/{id}` for records in the ``RecordCache`` inside the event loop,
+/// ahead of the router: no task, no thread hop, no JSON encoding.
+///
+/// Every other request (a cache miss, a query string, a body, `Connection` headers, any other
+/// method or path) passes through untouched and the router answers it. Responses are identical
+/// to the router's (`Content-Type`, `ETag`, `304` on a matching `If-None-Match`). Ordering of
+/// pipelined requests is kept: the fast path only answers while no earlier request on the same
+/// connection is still with the router.
+public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = HTTPRequestPart
+    public typealias InboundOut = HTTPRequestPart
+    public typealias OutboundIn = HTTPResponsePart
+    public typealias OutboundOut = HTTPResponsePart
+
+    private let endpoint: TableEndpoint
+    private let serverName: String?
+    /// A candidate request head held back until its `.end` arrives.
+    private var held: HTTPRequest?
+    /// Requests passed to the router whose response has not yet ended.
+    private var withRouter = 0
+    /// Whether the last inbound part answered here needs a flush at read-complete.
+    private var needsFlush = false
+    private var date = HTTPDate()
+
+    /// A handler answering cache hits of `endpoint`'s tables.
+    public init(endpoint: TableEndpoint, serverName: String? = nil) {
+        self.endpoint = endpoint
+        self.serverName = serverName
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        switch part {
+        case .head(let head):
+            if withRouter == 0, held == nil, Self.isCandidate(head) {
+                held = head
+                return
+            }
+            forward(context, part)
+        case .body:
+            releaseHeld(context)
+            forward(context, part)
+        case .end:
+            guard let head = held else { return forward(context, part) }
+            held = nil
+            if let response = answer(head) {
+                write(context, response)
+            } else {
+                forward(context, .head(head))
+                forward(context, part)
+            }
+        }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { withRouter = max(0, withRouter - 1) }
+        context.write(data, promise: promise)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        held = nil
+        context.fireChannelInactive()
+    }
+
+    // MARK: Private
+
+    private func forward(_ context: ChannelHandlerContext, _ part: HTTPRequestPart) {
+        if case .head = part { withRouter += 1 }
+        context.fireChannelRead(wrapInboundOut(part))
+    }
+
+    private func releaseHeld(_ context: ChannelHandlerContext) {
+        if let head = held {
+            held = nil
+            forward(context, .head(head))
+        }
+    }
+
+    /// A request the fast path might answer, judged on the head alone.
+    static func isCandidate(_ head: HTTPRequest) -> Bool {
+        guard head.method == .get || head.method == .head, head.headerFields[.connection] == nil,
+            head.headerFields[.contentLength] == nil, head.headerFields[.transferEncoding] == nil,
+            let path = head.path, path.utf8.count > 3, path.utf8.first == UInt8(ascii: "/")
+        else { return false }
+        return !path.utf8.contains(UInt8(ascii: "?"))
+    }
+
+    /// The response for a cache hit, or `nil` to leave the request to the router.
+    private func answer(_ head: HTTPRequest) -> (HTTPResponse, ByteBuffer?)? {
+        guard let path = head.path else { return nil }
+        let segments = path.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard segments.count == 2, !segments[0].isEmpty, !segments[1].isEmpty,
+            let tableName = String(segments[0]), let table = endpoint.table(tableName),
+            let rawID = String(segments[1]), let id = try? endpoint.recordID(rawID, table: table),
+            case .present(let record) = endpoint.store.cachedGet(table, id)
+        else { return nil }
+        var fields: HTTPFields = [.eTag: record.etag, .date: date.current()]
+        if let serverName { fields[.server] = serverName }
+        if let tags = head.headerFields[.ifNoneMatch], TableEndpoint.matches(tags, record.etag, weak: true) {
+            return (HTTPResponse(status: .notModified, headerFields: fields), nil)
+        }
+        fields[.contentType] = "application/json"
+        fields[.contentLength] = String(record.json.readableBytes)
+        return (HTTPResponse(status: .ok, headerFields: fields), head.method == .head ? nil : record.json)
+    }
+
+    private func write(_ context: ChannelHandlerContext, _ response: (HTTPResponse, ByteBuffer?)) {
+        context.write(wrapOutboundOut(.head(response.0)), promise: nil)
+        if let body = response.1 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
+        context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        needsFlush = true
+    }
+}
+
+/// The `Date` header value (RFC 9110 IMF-fixdate), formatted at most once a second.
+struct HTTPDate {
+    private var second = 0
+    private var text = ""
+
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    mutating func current() -> String {
+        var now = time(nil)
+        if now != second || text.isEmpty {
+            second = now
+            var parts = tm()
+            gmtime_r(&now, &parts)
+            text = Self.format(parts)
+        }
+        return text
+    }
+
+    static func format(_ t: tm) -> String {
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(days[Int(t.tm_wday)]), \(two(t.tm_mday)) \(months[Int(t.tm_mon)]) \(1900 + t.tm_year) "
+            + "\(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec)) GMT"
+    }
+}
