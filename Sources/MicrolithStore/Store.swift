@@ -44,6 +44,7 @@ public final class Store: Sendable {
     let databases: [String: DatabaseHandle]
     let logger: Logger
     private let listeners = Mutex<[@Sendable ([Change]) -> Void]>([])
+    private let sweeper = ExpirySweeper()
 
     private init(
         schema: Schema, configuration: StoreConfiguration, nodeID: String, tables: [TableLayout], databases: [String: DatabaseHandle],
@@ -108,11 +109,13 @@ public final class Store: Sendable {
                 committed: { [unowned store] txns in store.committed(txns) })
             handle.writerBox.withLock { $0 = writer }
         }
+        store.sweeper.start(store)
         return store
     }
 
     /// Stops accepting writes, lets queued ones finish, and closes the files.
     public func close() {
+        sweeper.stop()
         for handle in databases.values {
             let writer = handle.writerBox.withLock { w -> GroupCommitWriter? in
                 defer { w = nil }
@@ -145,18 +148,45 @@ public final class Store: Sendable {
     /// The record `id` as the cache knows it, without touching SQLite; `nil` when the cache does not know.
     @inline(__always)
     public func cachedGet(_ table: TableLayout, _ id: RecordID) -> CacheEntry? {
-        cache.lookup(table: table.index, id: id)
+        let entry = cache.lookup(table: table.index, id: id)
+        if let expiration = table.definition.expiration, case .present(let record) = entry, isExpired(record, expiration: expiration) {
+            return .absent
+        }
+        return entry
+    }
+
+    /// The smallest version a record of a table expiring after `expiration` seconds may have at
+    /// `now` (milliseconds since 1970) and still be live.
+    static func versionCutoff(expiration: Int, now: Int64) -> Int64 {
+        (now - Int64(expiration) * 1000) << 16
+    }
+
+    /// Whether `record` is past its table's `@table(expiration:)`.
+    func isExpired(_ record: CachedRecord, expiration: Int) -> Bool {
+        record.version < Self.versionCutoff(expiration: expiration, now: HybridLogicalClock.systemMilliseconds())
+    }
+
+    /// Removes the expired records of every `@table(expiration:)` table now, instead of waiting
+    /// for the background sweep; returns how many were removed.
+    @discardableResult
+    public func sweepExpired() async throws -> Int {
+        var removed = 0
+        for table in tables where table.definition.expiration != nil {
+            removed += try await ExpirySweeper.sweep(self, table: table)
+        }
+        return removed
     }
 
     /// The committed record `id`, from the cache or else from SQLite (filling the cache).
     public func get(_ table: TableLayout, _ id: RecordID) async throws -> CachedRecord? {
-        if let entry = cache.lookup(table: table.index, id: id) {
+        if let entry = cachedGet(table, id) {
             if case .present(let r) = entry { return r }
             return nil
         }
         let sequence = cache.readSequence()
         let found = try await read(database: table.definition.database) { db in try Store.fetch(db, table, id) }
         cache.fill(table: table.index, id: id, entry: found.map(CacheEntry.present) ?? .absent, readSequence: sequence)
+        if let found, let expiration = table.definition.expiration, isExpired(found, expiration: expiration) { return nil }
         return found
     }
 

@@ -122,6 +122,13 @@ public final class WriteTransaction {
         return try put(table, id: id, body: body, precondition: WritePrecondition(ifNoneMatch: ["*"]))
     }
 
+    /// Deletes the record `id` if its version is still below `cutoff` (it has not been written
+    /// since it expired); returns whether it was deleted.
+    func deleteIfExpired(_ table: TableLayout, id: RecordID, cutoff: Int64) throws -> Bool {
+        guard let current = try get(table, id), current.version < cutoff else { return false }
+        return try delete(table, id: id)
+    }
+
     /// Deletes the record `id`; returns whether it existed.
     @discardableResult
     public func delete(_ table: TableLayout, id: RecordID, precondition: WritePrecondition = .none) throws -> Bool {
