@@ -44,7 +44,7 @@ public final class Store: Sendable {
     let databases: [String: DatabaseHandle]
     let logger: Logger
     private let listeners = Mutex<[@Sendable ([Change]) -> Void]>([])
-    private let sweeper = ExpirySweeper()
+    private let maintenance = StoreMaintenance()
 
     private init(
         schema: Schema, configuration: StoreConfiguration, nodeID: String, tables: [TableLayout], databases: [String: DatabaseHandle],
@@ -109,13 +109,13 @@ public final class Store: Sendable {
                 committed: { [unowned store] txns in store.committed(txns) })
             handle.writerBox.withLock { $0 = writer }
         }
-        store.sweeper.start(store)
+        store.maintenance.start(store)
         return store
     }
 
     /// Stops accepting writes, lets queued ones finish, and closes the files.
     public func close() {
-        sweeper.stop()
+        maintenance.stop()
         for handle in databases.values {
             let writer = handle.writerBox.withLock { w -> GroupCommitWriter? in
                 defer { w = nil }
@@ -172,7 +172,7 @@ public final class Store: Sendable {
     public func sweepExpired() async throws -> Int {
         var removed = 0
         for table in tables where table.definition.expiration != nil {
-            removed += try await ExpirySweeper.sweep(self, table: table)
+            removed += try await StoreMaintenance.sweep(self, table: table)
         }
         return removed
     }

@@ -3,14 +3,16 @@ import Logging
 import MicrolithSchema
 import Synchronization
 
-/// Removes the records of `@table(expiration: seconds)` tables once they are older than their
-/// table's expiration (measured from their last write).
+/// The store's background housekeeping: expiring records and trimming the change log.
 ///
-/// Reads of a single record (``Store/get(_:_:)``, ``Store/cachedGet(_:_:)``) hide an expired
-/// record at once; the sweeper deletes it for good within one sweep interval (a tenth of the
-/// shortest expiration, between 1 and 60 seconds), through ordinary deletes, so the change log
-/// and every subscriber see the removal.
-final class ExpirySweeper: Sendable {
+/// - Records of `@table(expiration: seconds)` tables are removed once older than their table's
+///   expiration (measured from their last write). Reads of a single record
+///   (``Store/get(_:_:)``, ``Store/cachedGet(_:_:)``) hide an expired record at once; the sweep
+///   deletes it for good within one interval (a tenth of the shortest expiration, between 1 and
+///   60 seconds), through ordinary deletes, so the change log and every subscriber see it.
+/// - Change-log entries older than ``StoreConfiguration/changeLogRetentionSeconds`` are deleted
+///   every ten minutes (or a tenth of the retention, when that is shorter).
+final class StoreMaintenance: Sendable {
     /// The most records removed per table in one transaction.
     static let batchSize = 500
 
@@ -21,17 +23,32 @@ final class ExpirySweeper: Sendable {
         .seconds(min(60, max(1, seconds / 10)))
     }
 
-    /// Starts sweeping `store` in the background, if any of its tables expire.
+    /// Starts the housekeeping of `store` in the background.
     func start(_ store: Store) {
         let expiring = store.tables.filter { $0.definition.expiration != nil }
-        guard let shortest = expiring.compactMap(\.definition.expiration).min() else { return }
-        let interval = Self.interval(forShortestExpiration: shortest)
+        let trimEvery = Duration.seconds(max(1, min(600, store.configuration.changeLogRetentionSeconds / 10)))
+        let interval = expiring.compactMap(\.definition.expiration).min().map { min(Self.interval(forShortestExpiration: $0), trimEvery) } ?? trimEvery
+        let databases = Array(store.databases.keys).sorted()
         let logger = store.logger
         task.withLock {
             $0 = Task { [weak store] in
+                var sinceTrim = Duration.zero
                 while !Task.isCancelled {
                     try? await Task.sleep(for: interval)
                     guard let store, !Task.isCancelled else { return }
+                    sinceTrim += interval
+                    if sinceTrim >= trimEvery {
+                        sinceTrim = .zero
+                        for database in databases {
+                            do {
+                                try await store.trimChangeLog(database: database)
+                            } catch let error as StoreError where error.code == .closed {
+                                return
+                            } catch {
+                                logger.warning("change-log trim of \(database) failed: \(error)")
+                            }
+                        }
+                    }
                     for table in expiring {
                         do {
                             _ = try await Self.sweep(store, table: table)
@@ -46,7 +63,7 @@ final class ExpirySweeper: Sendable {
         }
     }
 
-    /// Stops sweeping.
+    /// Stops the housekeeping.
     func stop() {
         task.withLock {
             $0?.cancel()
