@@ -114,6 +114,10 @@ let package = Package(
             dependencies: [
                 "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithJSON",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]
         ),
         .testTarget(name: "MicrolithRuntimeTests", dependencies: ["MicrolithRuntime", "MicrolithJSON"]),

@@ -1,8 +1,8 @@
 import Foundation
 import HTTPTypes
+import MicrolithStore
 public import NIOCore
 public import NIOHTTPTypes
-import MicrolithStore
 
 /// Answers `GET`/`HEAD /{Table}/{id}` for records in the ``RecordCache`` inside the event loop,
 /// ahead of the router: no task, no thread hop, no JSON encoding.

@@ -13,7 +13,9 @@ public struct Problem: HTTPResponseError, Sendable {
     /// Extra response headers (such as `Retry-After`).
     public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ detail: String, title: String? = nil, extensions: JSONObject = JSONObject(), headers: HTTPFields = [:]) {
+    public init(
+        _ status: HTTPResponse.Status, _ detail: String, title: String? = nil, extensions: JSONObject = JSONObject(), headers: HTTPFields = [:]
+    ) {
         self.status = status
         self.title = title ?? status.reasonPhrase
         self.detail = detail

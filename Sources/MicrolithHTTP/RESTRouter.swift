@@ -1,7 +1,7 @@
 public import Hummingbird
 public import Logging
-import MicrolithSchema
 public import MicrolithJSON
+import MicrolithSchema
 import MicrolithStore
 
 /// Builds the router serving a store over REST, `/openapi.json`, `/health` and static files.
@@ -33,7 +33,8 @@ public enum RESTRouter {
             Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: openAPIBytes))
         }
         router.get("/health") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
+            Response(
+                status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
         }
         router.get("/") { request, context in try await staticFile(request, context) }
         router.head("/") { request, context in try await staticFile(request, context) }

@@ -1,10 +1,10 @@
 public import Foundation
-public import NIOCore
-import UnixSignals
 public import Hummingbird
 public import Logging
 import MicrolithHTTP
 public import MicrolithStore
+public import NIOCore
+import UnixSignals
 
 /// One microlith process: an app folder's store and its REST interface.
 ///

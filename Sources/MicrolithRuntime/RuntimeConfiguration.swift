@@ -95,7 +95,9 @@ public struct RuntimeConfiguration: Sendable {
             throw RuntimeError("\(file): invalid YAML: \(error)")
         }
         guard let loaded else { return }
-        guard let root = loaded as? [String: Any] else { throw RuntimeError("\(file): the top level must be a mapping of sections (http, store, log)") }
+        guard let root = loaded as? [String: Any] else {
+            throw RuntimeError("\(file): the top level must be a mapping of sections (http, store, log)")
+        }
         var flat: [String: String] = [:]
         func walk(_ value: Any, _ path: String) throws {
             if let map = value as? [String: Any] {

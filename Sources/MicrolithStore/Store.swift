@@ -67,7 +67,9 @@ public final class Store: Sendable {
     /// A change existing data cannot follow (another primary key, records that no longer fit
     /// the declared types) fails with ``StoreError/Code/incompatibleSchema`` and a message naming
     /// the table, attribute and record; nothing is changed in that case.
-    public static func open(schema: Schema, configuration: StoreConfiguration, logger: Logger = Logger(label: "microlith.store")) throws
+    public static func open(
+        schema: Schema, configuration: StoreConfiguration, logger: Logger = Logger(label: "microlith.store")
+    ) throws
         -> Store
     {
         do {

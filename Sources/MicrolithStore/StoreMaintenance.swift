@@ -27,7 +27,8 @@ final class StoreMaintenance: Sendable {
     func start(_ store: Store) {
         let expiring = store.tables.filter { $0.definition.expiration != nil }
         let trimEvery = Duration.seconds(max(1, min(600, store.configuration.changeLogRetentionSeconds / 10)))
-        let interval = expiring.compactMap(\.definition.expiration).min().map { min(Self.interval(forShortestExpiration: $0), trimEvery) } ?? trimEvery
+        let interval =
+            expiring.compactMap(\.definition.expiration).min().map { min(Self.interval(forShortestExpiration: $0), trimEvery) } ?? trimEvery
         let databases = Array(store.databases.keys).sorted()
         let logger = store.logger
         task.withLock {

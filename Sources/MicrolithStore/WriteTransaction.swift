@@ -139,13 +139,16 @@ public final class WriteTransaction {
         try db.execute(sql: "DELETE FROM \"\(table.sqlName)\" WHERE id = ?", arguments: [key])
         try table.writeListIndexes(db, id: id, record: nil)
         let version = store.clock.now()
-        try log(Change(
-            table: table.index, tableName: table.name, id: id, operation: .delete, version: version,
-            origin: store.nodeID, sequence: 0, transaction: self.id, record: nil))
+        try log(
+            Change(
+                table: table.index, tableName: table.name, id: id, operation: .delete, version: version,
+                origin: store.nodeID, sequence: 0, transaction: self.id, record: nil))
         return true
     }
 
-    private func write(_ table: TableLayout, id: RecordID, body: JSONObject, current: CachedRecord?, operation: Change.Operation) throws
+    private func write(
+        _ table: TableLayout, id: RecordID, body: JSONObject, current: CachedRecord?, operation: Change.Operation
+    ) throws
         -> CachedRecord
     {
         let definition = table.definition
@@ -189,9 +192,10 @@ public final class WriteTransaction {
             arguments: StatementArguments(values))
         try table.writeListIndexes(db, id: id, record: normalised)
         let cached = CachedRecord(id: id, record: normalised, json: ByteBuffer(bytes: bytes), version: version)
-        try log(Change(
-            table: table.index, tableName: table.name, id: id, operation: operation, version: version,
-            origin: store.nodeID, sequence: 0, transaction: self.id, record: cached))
+        try log(
+            Change(
+                table: table.index, tableName: table.name, id: id, operation: operation, version: version,
+                origin: store.nodeID, sequence: 0, transaction: self.id, record: cached))
         return cached
     }
 
