@@ -12,6 +12,9 @@ public struct HTTPConfiguration: Sendable {
     public var maximumResults: Int
     /// Most connections open at once (4,096); past it new connections get 503 and are closed.
     public var maximumConnections: Int
+    /// Seconds a connection may stay silent (idle keep-alive, or a request that stops arriving)
+    /// before it is closed; `0` never closes (60 by default).
+    public var idleTimeoutSeconds: Int
     /// Whether a query whose conditions no index serves may run (it does, flagged in headers, by default).
     public var allowFullScans: Bool
     /// The folder of static files served for paths that are not tables (`web/`), if any.
@@ -24,6 +27,7 @@ public struct HTTPConfiguration: Sendable {
         maximumQueryLength: Int = 8192,
         maximumResults: Int = 10_000,
         maximumConnections: Int = 4096,
+        idleTimeoutSeconds: Int = 60,
         allowFullScans: Bool = true,
         webRoot: String? = nil
     ) {
@@ -33,6 +37,7 @@ public struct HTTPConfiguration: Sendable {
         self.maximumQueryLength = maximumQueryLength
         self.maximumResults = maximumResults
         self.maximumConnections = maximumConnections
+        self.idleTimeoutSeconds = idleTimeoutSeconds
         self.allowFullScans = allowFullScans
         self.webRoot = webRoot
     }

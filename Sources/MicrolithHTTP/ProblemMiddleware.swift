@@ -33,6 +33,7 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             switch e.code {
             case .invalidRecord, .invalidID: status = .badRequest
             case .versionMismatch: status = .preconditionFailed
+            case .alreadyExists: status = .conflict
             case .unknownTable: status = .notFound
             case .closed: status = .serviceUnavailable
             default: status = .internalServerError

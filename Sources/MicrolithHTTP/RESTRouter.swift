@@ -90,6 +90,17 @@ public enum RESTRouter {
                 .methodNotAllowed, "POST creates records on the collection: POST /\(table.definition.exportName ?? table.name)/",
                 headers: [.allow: "GET, HEAD, PUT, PATCH, DELETE"])
         }
+        // OPTIONS answers with the methods a path takes; TRACE is refused.
+        for (path, allow) in [("/{table}", "GET, HEAD, POST, DELETE, OPTIONS"), ("/{table}/{id}", "GET, HEAD, PUT, PATCH, DELETE, OPTIONS")] {
+            router.on(RouterPath(path), method: .options) { request, context in
+                guard endpoint.table(context.parameters.get("table")!) != nil else { return try await staticFile(request, context) }
+                return Response(status: .noContent, headers: [.allow: allow])
+            }
+            router.on(RouterPath(path), method: .trace) { request, context -> Response in
+                guard endpoint.table(context.parameters.get("table")!) != nil else { return try await staticFile(request, context) }
+                throw Problem(.methodNotAllowed, "TRACE is not supported; this path takes \(allow)", headers: [.allow: allow])
+            }
+        }
         return router
     }
 

@@ -115,7 +115,10 @@ public struct TableEndpoint: Sendable {
         out.writeStaticString("]")
         var headers: HTTPFields = [.contentType: "application/json"]
         Self.describe(result.plan, started: started, into: &headers)
-        if request.method == .head { return Response(status: .ok, headers: headers) }
+        if request.method == .head {
+            headers[.contentLength] = String(out.readableBytes)
+            return Response(status: .ok, headers: headers)
+        }
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: out))
     }
 
@@ -129,9 +132,14 @@ public struct TableEndpoint: Sendable {
             throw Problem(.badRequest, "DELETE needs at least one condition; refusing to delete every record")
         }
         let plan = executor.plan(query, table: table)
-        let executor = self.executor
+        // Nothing is sent back, so the result-count limit does not apply: every match goes,
+        // or the first `limit(...)` of them in `sort(...)` order when those are given.
+        var unbounded = self.executor
+        unbounded.maximumResults = Int(Int32.max)
+        let executor = unbounded
+        let scope = Query(filter: query.filter, sort: query.sort, limit: query.limit)
         let count = try await store.write(database: table.definition.database) { txn in
-            let rows = try executor.run(Query(filter: query.filter), plan: plan, table: table, db: txn.db).rows
+            let rows = try executor.run(scope, plan: plan, table: table, db: txn.db).rows
             for row in rows { try txn.delete(table, id: row.id) }
             return rows.count
         }

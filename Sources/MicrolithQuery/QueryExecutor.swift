@@ -48,7 +48,15 @@ public struct QueryExecutor: Sendable {
         let resolver = RelationshipResolver(store: store, db: db, root: table)
         var sql = "SELECT id, data FROM \"\(table.sqlName)\""
         var arguments = plan.arguments
-        if let w = plan.whereClause { sql += " WHERE \(w)" }
+        var conditions: [String] = []
+        if let w = plan.whereClause { conditions.append("(\(w))") }
+        if let expiration = table.definition.expiration {
+            // Records past @table(expiration:) are gone for queries, swept or not.
+            conditions.append("\"\(table.sqlName)\".version >= ?")
+            let now = HybridLogicalClock.systemMilliseconds()
+            arguments.append(Store.versionCutoff(expiration: expiration, now: now).databaseValue)
+        }
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
         let limitInSQL = plan.sortsInSQL
         if limitInSQL {
             if let order = plan.orderBy { sql += " ORDER BY \(order)" }
@@ -83,6 +91,7 @@ public struct QueryExecutor: Sendable {
                 }
                 return a.0.id < b.0.id
             }
+            if let error = resolver.error { throw error }
             rows = decorated.map(\.0)
             if let limit = query.limit {
                 let start = min(limit.start, rows.count)

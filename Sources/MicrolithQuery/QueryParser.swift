@@ -3,9 +3,11 @@ import MicrolithJSON
 /// Parses the query string of a REST request (`GET /Table/?...`) into a ``Query``.
 ///
 /// ## Language
-/// - Terms are joined by `&` (AND) and `|` (OR); `&` binds tighter than `|`, and `[` `]` group:
-///   `[category=shoes|category=boots]&price=lt=100`. Nested groups of the same kind are flattened,
-///   and a group of one term is that term.
+/// - Terms are joined by `&` (AND) and `|` (OR); `&` binds tighter than `|`, and `[` `]` or `(` `)`
+///   group: `[category=shoes|category=boots]&price=lt=100`, `(category=shoes|category=boots)&...`.
+///   A `(` where a term starts opens a group (after a name it opens a function). Inside a `( )`
+///   group a `)` ends the value before it (write `%29` for a literal one). Nested groups of the same
+///   kind are flattened, and a group of one term is that term.
 /// - Comparisons: `attr=value` and `attr==value` (equal), `attr!=value` (not equal), and
 ///   `attr=OP=value` with OP one of `eq`, `ne`, `gt`, `ge`, `lt`, `le`, `sw` (starts with), `ct` (contains).
 ///   Dotted attribute paths (`brand.name=Acme`) follow relationships and nested objects.
@@ -17,7 +19,8 @@ import MicrolithJSON
 ///   attribute `lt`.
 /// - Values are percent-decoded after the query is split, so `%26`, `%7C`, `%5B`, `%5D`, `%3D` stand
 ///   for literal `&`, `|`, `[`, `]`, `=`. A `+` is a literal plus sign, never a space (write `%20`).
-///   A literal `[` or `=` inside a value is an error; `(`, `)` and `!` are accepted as they are.
+///   A literal `[` or `=` inside a value is an error; `(`, `)` and `!` are accepted as they are
+///   (outside `( )` groups).
 ///   `null` is the null value; `number:`, `string:`, `boolean:` and `date:` fix the type
 ///   (see ``QueryValue``); any other text stays ``QueryValue/untyped(_:)`` until
 ///   ``Query/bound(to:schema:)`` converts it to the attribute's declared type.
@@ -25,7 +28,7 @@ import MicrolithJSON
 ///   or integer milliseconds since 1970, and yields the string `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC.
 /// - Functions, ANDed with the filter, each at most once: `select(a,b,rel{x,y{z}})`,
 ///   `sort(+a,-b,c.d)`, `limit(n)` (first `n` records) and `limit(start,end)`.
-///   They may stand anywhere among the top-level `&` terms, but not inside `[ ]` and not in a query
+///   They may stand anywhere among the top-level `&` terms, but not inside a group and not in a query
 ///   whose top level is an OR (group the alternatives with `[ ]` instead).
 /// - Attribute names and path segments are percent-decoded too (after splitting on `.`);
 ///   operators, function names and `limit` numbers must be written literally.
@@ -45,8 +48,12 @@ struct QueryTextParser {
     let text: [Character]
     var index = 0
     var query = Query()
-    /// How many `[` are open.
-    var depth = 0
+    /// The closing characters of the open groups, innermost last.
+    var closers: [Character] = []
+    /// How many groups are open.
+    var depth: Int { closers.count }
+    /// How many `( )` groups are open (inside one, `)` ends a value).
+    var parenDepth = 0
     /// The path of the comparison that was the previous term, for chained ranges.
     var previousPath: [String]?
     /// Offsets of the functions seen so far, by name.
@@ -74,6 +81,7 @@ struct QueryTextParser {
         let filter = try parseOr()
         if let c = current {
             if c == "]" { throw error(index, "']' without a matching '['") }
+            if c == ")" { throw error(index, "')' without a matching '('") }
             throw error(index, "expected '&' or '|' but found '\(c)'")
         }
         query.filter = filter
@@ -140,22 +148,27 @@ struct QueryTextParser {
             throw error(index, "expected a term before '\(c)'")
         case "]":
             throw error(index, "expected a term before ']'")
+        case ")" where parenDepth > 0:
+            throw error(index, "expected a term before ')'")
         default:
             return
         }
     }
 
     mutating func parseTerm() throws(QuerySyntaxError) -> Condition? {
-        if current == "[" {
+        if let opener = current, opener == "[" || opener == "(" {
             let open = index
+            let closer: Character = opener == "[" ? "]" : ")"
             index += 1
-            depth += 1
+            closers.append(closer)
+            if closer == ")" { parenDepth += 1 }
             previousPath = nil
             let inner = try parseOr()
-            guard let c = current else { throw error(open, "'[' is never closed") }
-            guard c == "]" else { throw error(index, "expected '&', '|' or ']' but found '\(c)'") }
+            guard let c = current else { throw error(open, "'\(opener)' is never closed") }
+            guard c == closer else { throw error(index, "expected '&', '|' or '\(closer)' but found '\(c)'") }
             index += 1
-            depth -= 1
+            closers.removeLast()
+            if closer == ")" { parenDepth -= 1 }
             previousPath = nil
             return inner
         }
@@ -163,6 +176,9 @@ struct QueryTextParser {
         while let c = current, !Self.nameEnd.contains(c) { index += 1 }
         guard let c = current, c == "=" || c == "!" || c == "(" else {
             if let c = current {
+                if c == ")" && parenDepth > 0 && index > start {
+                    throw error(start, "expected an operator ('=', '==', '!=' or '=op=') after '\(String(text[start..<index]))'")
+                }
                 if c == ")" { throw error(index, "unexpected ')'") }
                 if c == "[" { throw error(index, "unexpected '[' after an attribute name") }
             }
@@ -215,7 +231,7 @@ struct QueryTextParser {
             path = try parsePath(from: nameStart, to: nameEnd)
         }
         let valueStart = index
-        while let c = current, !Self.termEnd.contains(c) {
+        while let c = current, !Self.termEnd.contains(c), !(c == ")" && parenDepth > 0) {
             if c == "[" { throw error(index, "a '[' inside a value must be percent-encoded as %5B") }
             if c == "=" { throw error(index, "a '=' inside a value must be percent-encoded as %3D") }
             index += 1

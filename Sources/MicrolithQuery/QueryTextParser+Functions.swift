@@ -14,7 +14,7 @@ extension QueryTextParser {
         guard Self.functionNames.contains(name) else {
             throw error(nameStart, "unknown function '\(name)'; expected select, sort or limit")
         }
-        guard depth == 0 else { throw error(nameStart, "\(name)(...) is not allowed inside '[ ]'") }
+        guard depth == 0 else { throw error(nameStart, "\(name)(...) is not allowed inside a group ('[ ]' or '( )')") }
         guard topLevelOrOffset == nil else {
             throw error(nameStart, "functions cannot be combined with a top-level '|'; group the alternatives in '[ ]'")
         }

@@ -70,9 +70,11 @@ public final class MicrolithServer: Sendable {
             router: router,
             // Cache hits of GET /T/id are answered in the event loop, ahead of the router.
             server: .http1(
-                configuration: .init(additionalChannelHandlers: [
-                    limiter.makeHandler(), CachedReadHandler(endpoint: endpoint, serverName: Self.serverName),
-                ])),
+                configuration: .init(
+                    additionalChannelHandlers: [
+                        limiter.makeHandler(), CachedReadHandler(endpoint: endpoint, serverName: Self.serverName),
+                    ],
+                    idleTimeout: configuration.http.idleTimeoutSeconds > 0 ? .seconds(Int64(configuration.http.idleTimeoutSeconds)) : nil)),
             configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Self.serverName),
             onServerRunning: onServerRunning,
             logger: logger)

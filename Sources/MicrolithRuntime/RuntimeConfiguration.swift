@@ -16,6 +16,7 @@ import Yams
 /// | `http.maxQueryLength` | `MICROLITH_HTTP_MAX_QUERY_LENGTH` | 8192 |
 /// | `http.maxResults` | `MICROLITH_HTTP_MAX_RESULTS` | 10000 |
 /// | `http.maxConnections` | `MICROLITH_HTTP_MAX_CONNECTIONS` | 4096 |
+/// | `http.idleTimeoutSeconds` | `MICROLITH_HTTP_IDLE_TIMEOUT_SECONDS` | 60 (0: never) |
 /// | `http.allowFullScans` | `MICROLITH_HTTP_ALLOW_FULL_SCANS` | `true` |
 /// | `store.dataDir` | `MICROLITH_DATA_DIR` | `<app>/.microlith` |
 /// | `store.durability` | `MICROLITH_DURABILITY` | `full` (or `normal`) |
@@ -67,6 +68,9 @@ public struct RuntimeConfiguration: Sendable {
         Key(path: "http.maxResults", environment: "MICROLITH_HTTP_MAX_RESULTS") { c, v, n in c.http.maximumResults = try int(v, n, min: 1) },
         Key(path: "http.maxConnections", environment: "MICROLITH_HTTP_MAX_CONNECTIONS") { c, v, n in
             c.http.maximumConnections = try int(v, n, min: 1)
+        },
+        Key(path: "http.idleTimeoutSeconds", environment: "MICROLITH_HTTP_IDLE_TIMEOUT_SECONDS") { c, v, n in
+            c.http.idleTimeoutSeconds = try int(v, n, min: 0)
         },
         Key(path: "http.allowFullScans", environment: "MICROLITH_HTTP_ALLOW_FULL_SCANS") { c, v, n in c.http.allowFullScans = try bool(v, n) },
         Key(path: "store.dataDir", environment: "MICROLITH_DATA_DIR") { c, v, _ in c.store.directory = v },

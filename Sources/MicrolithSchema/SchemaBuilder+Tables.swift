@@ -60,6 +60,14 @@ extension SchemaBuilder {
             case .to(let name): (attributeName, owner, candidates) = (name, target, attributesByType[target] ?? [])
             }
             let argument = relationship == .from(attributeName) ? "from" : "to"
+            if let targetHeader = headers.first(where: { $0.node.name.value == target }), targetHeader.database != header.database {
+                throw SchemaError(
+                    code: .badRelationship,
+                    location: attribute.location,
+                    message: "@relationship on '\(attribute.name)': \(typeName) is in database '\(header.database)' but \(target) is in "
+                        + "'\(targetHeader.database)'; relationships (joins, dotted filters) work within one database"
+                )
+            }
             guard let referenced = candidates.first(where: { $0.name == attributeName }) else {
                 throw SchemaError(
                     code: .badRelationship,

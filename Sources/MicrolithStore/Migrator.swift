@@ -9,6 +9,39 @@ struct Migrator {
     let schema: Schema
     let logger: Logger
 
+    /// Fails when a table the data folder holds in one database is declared in another one now:
+    /// its records would silently vanish from view. Runs before anything is created or changed.
+    static func refuseMovedTables(schema: Schema, directory: String) throws {
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".sqlite") }.sorted()
+        for file in files {
+            let database = String(file.dropLast(".sqlite".count))
+            var configuration = Configuration()
+            configuration.readonly = true
+            let stored: [(String, Int)]
+            do {
+                let queue = try DatabaseQueue(path: (directory as NSString).appendingPathComponent(file), configuration: configuration)
+                stored = try queue.read { db in
+                    guard try db.tableExists("_microlith_tables") else { return [] }
+                    return try String.fetchAll(db, sql: "SELECT name FROM _microlith_tables").map { name in
+                        (name, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \"r_\(name)\"") ?? 0)
+                    }
+                }
+                try queue.close()
+            } catch {
+                throw StoreError(.storage, "cannot read database \(file) in \(directory): \(error)", underlying: error)
+            }
+            for (name, count) in stored {
+                let declared = schema.tables.filter { $0.name == name }
+                guard !declared.isEmpty, !declared.contains(where: { $0.database == database }) else { continue }
+                throw StoreError(
+                    .incompatibleSchema,
+                    "table \(name) is declared in database '\(declared[0].database)' but its \(count) record(s) are in database "
+                        + "'\(database)' (\(file)); moving a table between databases does not move its data. "
+                        + "Declare it with @table(database: \"\(database)\") again, or export and re-import the records")
+            }
+        }
+    }
+
     /// Creates or migrates the tables of `database`; returns the node id kept in the file.
     func migrate(_ pool: DatabasePool, database: String, tables: [TableLayout], nodeID: String?) throws -> String {
         do {

@@ -42,10 +42,21 @@ public enum RecordID: Sendable, Hashable, Comparable, CustomStringConvertible {
         switch (json, type) {
         case (.int(let i), .int) where Int64(Int32.min)...Int64(Int32.max) ~= i: self = .int(i)
         case (.int(let i), .long): self = .int(i)
+        case (.double(let d), .int) where d == d.rounded() && Double(Int32.min)...Double(Int32.max) ~= d: self = .int(Int64(d))
+        case (.double(let d), .long) where d == d.rounded() && abs(d) < 9.007_199_254_740_992e15: self = .int(Int64(d))
         case (.string(let s), .id), (.string(let s), .string):
             guard !s.isEmpty else { return nil }
             self = .string(s)
         default: return nil
+        }
+    }
+
+    /// What a key of `type` must look like, for error messages.
+    public static func keyKind(_ type: AttributeType) -> String {
+        switch type {
+        case .int: return "a whole number within 32 bits"
+        case .long: return "a whole number"
+        default: return "a non-empty string"
         }
     }
 

@@ -78,6 +78,7 @@ public final class Store: Sendable {
             throw StoreError(.storage, "cannot create the data folder \(configuration.directory): \(error)", underlying: error)
         }
         let layouts = schema.tables.enumerated().map { TableLayout(definition: $0.element, index: $0.offset) }
+        try Migrator.refuseMovedTables(schema: schema, directory: configuration.directory)
         var handles: [String: DatabaseHandle] = [:]
         var nodeID = configuration.nodeID
         let names = schema.databases.isEmpty ? ["data"] : schema.databases
@@ -159,7 +160,7 @@ public final class Store: Sendable {
 
     /// The smallest version a record of a table expiring after `expiration` seconds may have at
     /// `now` (milliseconds since 1970) and still be live.
-    static func versionCutoff(expiration: Int, now: Int64) -> Int64 {
+    package static func versionCutoff(expiration: Int, now: Int64) -> Int64 {
         (now - Int64(expiration) * 1000) << 16
     }
 

@@ -16,6 +16,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let unknownTable = Code("unknownTable")
         /// A conditional write found another version than the one required.
         public static let versionMismatch = Code("versionMismatch")
+        /// A create named a primary key that is already taken.
+        public static let alreadyExists = Code("alreadyExists")
         /// The stored data cannot be opened with this schema (an incompatible change).
         public static let incompatibleSchema = Code("incompatibleSchema")
         /// The database file could not be opened or written.

@@ -77,8 +77,11 @@ public final class WriteTransaction {
     }
 
     /// The current record, read inside this transaction (it sees this transaction's writes).
+    /// A record past its table's `@table(expiration:)` counts as absent.
     public func get(_ table: TableLayout, _ id: RecordID) throws -> CachedRecord? {
-        try Store.fetch(db, table, id)
+        guard let record = try Store.fetch(db, table, id) else { return nil }
+        if let expiration = table.definition.expiration, store.isExpired(record, expiration: expiration) { return nil }
+        return record
     }
 
     /// Replaces (or creates) the record `id` with `body`. The body's primary key, when present,
@@ -107,7 +110,9 @@ public final class WriteTransaction {
         let id: RecordID
         if let given = body[pk.name], !given.isNull {
             guard let parsed = RecordID(json: given, type: pk.type) else {
-                throw StoreError(.invalidID, "attribute '\(pk.name)' must be a valid \(pk.type) primary key", attribute: pk.name)
+                throw StoreError(
+                    .invalidID, "attribute '\(pk.name)' must be a valid \(pk.type) primary key (\(RecordID.keyKind(pk.type))), got \(given)",
+                    attribute: pk.name)
             }
             id = parsed
         } else {
@@ -119,14 +124,20 @@ public final class WriteTransaction {
                 id = .string(UUID().uuidString.lowercased())
             }
         }
-        return try put(table, id: id, body: body, precondition: WritePrecondition(ifNoneMatch: ["*"]))
+        if try get(table, id) != nil {
+            throw StoreError(
+                .alreadyExists, "\(table.name)/\(id) already exists; PUT /\(table.definition.exportName ?? table.name)/\(id) replaces it",
+                attribute: pk.name)
+        }
+        return try put(table, id: id, body: body)
     }
 
     /// Deletes the record `id` if its version is still below `cutoff` (it has not been written
     /// since it expired); returns whether it was deleted.
     func deleteIfExpired(_ table: TableLayout, id: RecordID, cutoff: Int64) throws -> Bool {
-        guard let current = try get(table, id), current.version < cutoff else { return false }
-        return try delete(table, id: id)
+        guard let current = try Store.fetch(db, table, id), current.version < cutoff else { return false }
+        try remove(table, id: id)
+        return true
     }
 
     /// Deletes the record `id`; returns whether it existed.
@@ -135,6 +146,11 @@ public final class WriteTransaction {
         let current = try get(table, id)
         try precondition.check(current, table: table.name, id: id)
         guard current != nil else { return false }
+        try remove(table, id: id)
+        return true
+    }
+
+    private func remove(_ table: TableLayout, id: RecordID) throws {
         let key = TableLayout.keyValue(id)
         try db.execute(sql: "DELETE FROM \"\(table.sqlName)\" WHERE id = ?", arguments: [key])
         try table.writeListIndexes(db, id: id, record: nil)
@@ -143,7 +159,6 @@ public final class WriteTransaction {
             Change(
                 table: table.index, tableName: table.name, id: id, operation: .delete, version: version,
                 origin: store.nodeID, sequence: 0, transaction: self.id, record: nil))
-        return true
     }
 
     private func write(
@@ -154,7 +169,12 @@ public final class WriteTransaction {
         let definition = table.definition
         let pk = definition.primaryKeyAttribute
         if let given = body[pk.name], !given.isNull {
-            guard let parsed = RecordID(json: given, type: pk.type), parsed == id else {
+            guard let parsed = RecordID(json: given, type: pk.type) else {
+                throw StoreError(
+                    .invalidID, "attribute '\(pk.name)' must be a valid \(pk.type) primary key (\(RecordID.keyKind(pk.type))), got \(given)",
+                    attribute: pk.name)
+            }
+            guard parsed == id else {
                 throw StoreError(
                     .invalidID, "attribute '\(pk.name)' in the body (\(given)) does not match the record's id '\(id)'", attribute: pk.name)
             }

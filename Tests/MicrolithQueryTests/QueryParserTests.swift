@@ -61,6 +61,21 @@ struct QueryParserStructureTests {
         #expect(try filter("[category=shoes|category=boots]&price=lt=100") == expected)
     }
 
+    @Test func parenthesesGroupLikeBrackets() throws {
+        let expected: Condition = .and([
+            .or([untyped("category", .eq, "shoes", at: 1), untyped("category", .eq, "boots", at: 16)]),
+            untyped("price", .lt, "100", at: 32),
+        ])
+        #expect(try filter("(category=shoes|category=boots)&price=lt=100") == expected)
+        #expect(try filter("price=lt=100&(category=shoes|category=boots)") != nil)
+    }
+
+    @Test func insideParenthesesACloseParenEndsTheValue() throws {
+        #expect(try filter("(name=a%29b)") == untyped("name", .eq, "a)b", at: 1))
+        #expect(try filter("name=a)b") == untyped("name", .eq, "a)b", at: 0))
+        #expect(try filter("[(a=1|b=2)&c=3]") == .and([.or([untyped("a", .eq, "1", at: 2), untyped("b", .eq, "2", at: 6)]), untyped("c", .eq, "3", at: 11)]))
+    }
+
     @Test func nestedGroupsOfTheSameKindFlatten() throws {
         #expect(
             try filter("[a=1&b=2]&c=3")
@@ -218,11 +233,15 @@ struct QueryParserErrorTests {
         ("a=date:yesterday", 2, "is not an ISO 8601 date"),
         ("foo(1)", 0, "unknown function 'foo'"),
         ("a=1&Select(a)", 4, "unknown function 'Select'"),
-        ("(a)", 0, "expected a function name"),
+        ("(a)", 1, "expected an operator"),
+        ("(a=1", 0, "'(' is never closed"),
+        ("(a=1]", 4, "expected '&', '|' or ')' but found ']'"),
+        ("()", 1, "expected a term before ')'"),
+        ("(select(a))", 1, "not allowed inside a group"),
         ("a=1&sort(a)&sort(b)", 12, "sort(...) appears more than once"),
         ("select(a)&select(b)", 10, "select(...) appears more than once"),
         ("limit(1)&limit(2)", 9, "limit(...) appears more than once"),
-        ("[select(a)]", 1, "not allowed inside '[ ]'"),
+        ("[select(a)]", 1, "not allowed inside a group"),
         ("a=1|b=2&limit(1)", 8, "top-level '|'"),
         ("limit(1)&a=1|b=2", 0, "top-level '|'"),
         ("select(a)x", 9, "expected '&' or '|' but found 'x'"),

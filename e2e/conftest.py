@@ -1,0 +1,66 @@
+"""Fixtures for the end-to-end suite: app folders in temporary directories and real
+`microlith serve` processes on free loopback ports."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+
+from microlith_e2e import BINARY, MicrolithServer, write_app
+
+
+def pytest_report_header(config):
+    return f"microlith binary: {BINARY}" + ("" if os.path.exists(BINARY) else " (MISSING)")
+
+
+class _Factory:
+    """Makes app folders and servers under one base directory and stops every server at the end."""
+
+    def __init__(self, base):
+        self.base = base
+        self.servers: list[MicrolithServer] = []
+        self.counter = itertools.count(1)
+
+    def app(self, schema: str, **kwargs):
+        """An app folder with `schema` (and optional data=, yaml=, web=)."""
+        return write_app(self.base / f"app{next(self.counter)}", schema, **kwargs)
+
+    def data_dir(self):
+        path = self.base / f"data{next(self.counter)}"
+        return path
+
+    def server(self, app_dir, data_dir=None, *, start=True, **kwargs) -> MicrolithServer:
+        """A server for `app_dir` on a fresh (or the given) data folder, started unless start=False."""
+        server = MicrolithServer(app_dir, data_dir or self.data_dir(), **kwargs)
+        self.servers.append(server)
+        if start:
+            server.start()
+        return server
+
+    def close(self):
+        failures = []
+        for server in self.servers:
+            try:
+                server.stop()
+            except Exception as e:  # keep stopping the others
+                failures.append(e)
+        if failures:
+            raise failures[0]
+
+
+@pytest.fixture
+def factory(tmp_path):
+    """Per-test app folders and servers, all stopped when the test ends."""
+    f = _Factory(tmp_path)
+    yield f
+    f.close()
+
+
+@pytest.fixture(scope="module")
+def module_factory(tmp_path_factory, request):
+    """App folders and servers shared by the tests of one module."""
+    f = _Factory(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
+    yield f
+    f.close()
