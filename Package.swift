@@ -101,11 +101,15 @@ let package = Package(
 
         .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON"]),
         .testTarget(name: "MicrolithSchemaTests", dependencies: ["MicrolithSchema", "MicrolithJSON"]),
-        .testTarget(name: "MicrolithStoreTests", dependencies: ["MicrolithStore", "MicrolithSchema", "MicrolithJSON"]),
+        .testTarget(
+            name: "MicrolithStoreTests",
+            dependencies: ["MicrolithStore", "MicrolithSchema", "MicrolithJSON", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(
             name: "MicrolithQueryTests",
             dependencies: [
                 "MicrolithQuery", "MicrolithStore", "MicrolithSchema", "MicrolithJSON",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
@@ -113,15 +117,23 @@ let package = Package(
             name: "MicrolithHTTPTests",
             dependencies: [
                 "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]
         ),
-        .testTarget(name: "MicrolithRuntimeTests", dependencies: ["MicrolithRuntime", "MicrolithJSON"]),
-        .testTarget(name: "MicrolithCLITests", dependencies: ["MicrolithCLI"]),
+        .testTarget(
+            name: "MicrolithRuntimeTests",
+            dependencies: ["MicrolithRuntime", "MicrolithJSON", "MicrolithStore", "MicrolithHTTP", "MicrolithSchema"]
+        ),
+        .testTarget(
+            name: "MicrolithCLITests",
+            dependencies: ["MicrolithCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
     ]
 )
 

@@ -151,7 +151,7 @@ public enum OpenAPIDocument {
                 o["readOnly"] = true
                 o["description"] = .string("Computed from a relationship; select it with select(\(a.name){...})")
                 s = .object(o)
-            } else if !a.isRequired, a.type != .any, case .object(var o) = s, o["$ref"] == nil, case .string(let t) = o["type"] {
+            } else if !a.isRequired, !a.isPrimaryKey, a.type != .any, case .object(var o) = s, o["$ref"] == nil, case .string(let t) = o["type"] {
                 o["type"] = [.string(t), "null"]
                 s = .object(o)
             }

@@ -46,6 +46,7 @@ public enum JSONWriter {
             return
         }
         if d == d.rounded(), abs(d) < 1e15 {
+            if d == 0, d.sign == .minus { out.append(UInt8(ascii: "-")) }
             out.append(contentsOf: String(Int64(d)).utf8)
             out.append(contentsOf: ".0".utf8)
         } else {

@@ -6,10 +6,30 @@ public import MicrolithStore
 /// One record in a query's answer.
 public struct QueryRow: Sendable {
     public var id: RecordID
-    /// The record (projected when the query selects).
-    public var record: JSONObject
     /// The record's JSON text when it is returned whole, so it need not be encoded again.
     public var json: String?
+    private var parsed: JSONObject?
+
+    /// The record (projected when the query selects). Rows answered straight from SQL keep only
+    /// their JSON text; it is parsed here when someone asks.
+    public var record: JSONObject {
+        if let parsed { return parsed }
+        guard let json, case .object(let object)? = try? JSONParser.parse(json) else { return [:] }
+        return object
+    }
+
+    public init(id: RecordID, record: JSONObject, json: String?) {
+        self.id = id
+        self.parsed = record
+        self.json = json
+    }
+
+    /// A row known only by its stored JSON text (parsed lazily by ``record``).
+    init(id: RecordID, json: String) {
+        self.id = id
+        self.json = json
+        self.parsed = nil
+    }
 }
 
 /// A query's answer.
@@ -70,9 +90,16 @@ public struct QueryExecutor: Sendable {
         }
         var rows: [QueryRow] = []
         let cursor = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
+        // Records are parsed only when something here reads them: a residual filter, a sort in
+        // Swift, or a projection. Otherwise the stored text goes out as it is.
+        let needsRecords = (!plan.isExact && query.filter != nil) || !limitInSQL || query.select != nil
         while let row = try cursor.next() {
             guard let id = TableLayout.recordID(row[0]) else { continue }
             let text: String = row[1]
+            guard needsRecords else {
+                rows.append(QueryRow(id: id, json: text))
+                continue
+            }
             guard case .object(let record) = try JSONParser.parse(text) else { continue }
             if !plan.isExact, let filter = query.filter {
                 guard QueryEvaluator.matches(filter, record: record, resolve: resolver.resolve) else { continue }

@@ -65,6 +65,9 @@ struct QueryTextParser {
         self.text = text
     }
 
+    /// The deepest nesting of groups accepted (deeper input is an error, not a stack overflow).
+    static let maximumDepth = 64
+
     static let termEnd: Set<Character> = ["&", "|", "]"]
     static let nameEnd: Set<Character> = ["=", "!", "&", "|", "[", "]", "(", ")"]
 
@@ -159,6 +162,9 @@ struct QueryTextParser {
         if let opener = current, opener == "[" || opener == "(" {
             let open = index
             let closer: Character = opener == "[" ? "]" : ")"
+            guard depth < Self.maximumDepth else {
+                throw error(open, "groups are nested more than \(Self.maximumDepth) deep")
+            }
             index += 1
             closers.append(closer)
             if closer == ")" { parenDepth += 1 }

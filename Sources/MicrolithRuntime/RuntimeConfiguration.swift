@@ -43,8 +43,9 @@ public struct RuntimeConfiguration: Sendable {
         var apply: @Sendable (inout RuntimeConfiguration, String, String) throws -> Void
     }
 
-    static func int(_ text: String, _ name: String, min: Int = 0) throws -> Int {
-        guard let v = Int(text.trimmingCharacters(in: .whitespaces)), v >= min else {
+    static func int(_ text: String, _ name: String, min: Int = 0, max: Int? = nil) throws -> Int {
+        guard let v = Int(text.trimmingCharacters(in: .whitespaces)), v >= min, v <= (max ?? Int.max) else {
+            if let max { throw RuntimeError("\(name) must be an integer from \(min) to \(max), got '\(text)'") }
             throw RuntimeError("\(name) must be an integer ≥ \(min), got '\(text)'")
         }
         return v
@@ -60,7 +61,7 @@ public struct RuntimeConfiguration: Sendable {
 
     static let keys: [Key] = [
         Key(path: "http.host", environment: "MICROLITH_HTTP_HOST") { c, v, _ in c.http.host = v },
-        Key(path: "http.port", environment: "MICROLITH_HTTP_PORT") { c, v, n in c.http.port = try int(v, n, min: 0) },
+        Key(path: "http.port", environment: "MICROLITH_HTTP_PORT") { c, v, n in c.http.port = try int(v, n, min: 0, max: 65535) },
         Key(path: "http.maxBodyBytes", environment: "MICROLITH_HTTP_MAX_BODY_BYTES") { c, v, n in c.http.maximumBodyBytes = try int(v, n, min: 1) },
         Key(path: "http.maxQueryLength", environment: "MICROLITH_HTTP_MAX_QUERY_LENGTH") { c, v, n in
             c.http.maximumQueryLength = try int(v, n, min: 1)

@@ -45,7 +45,7 @@ private struct Planner {
 
 @Suite("QueryPlanner")
 struct QueryPlannerTests {
-    let planner: Planner
+    private let planner: Planner
 
     init() throws { planner = try Planner() }
 
@@ -110,7 +110,7 @@ struct QueryPlannerTests {
         #expect(number.whereClause == "\"i_n\" > ? AND typeof(\"i_n\") IN ('integer','real')")
         let float = try planner.plan("f=le=2.5")
         #expect(float.whereClause == "\"i_f\" <= ? AND typeof(\"i_f\") IN ('integer','real')")
-        #expect(float.arguments == [2.5.databaseValue])
+        #expect(float.arguments == [Double(2.5).databaseValue])
         let string = try planner.plan("s=lt=m")
         #expect(string.whereClause == "\"i_s\" < ? AND typeof(\"i_s\") = 'text'")
         let boolean = try planner.plan("b=ge=true")

@@ -473,6 +473,8 @@ private func expected(_ query: RandomQuery, _ records: [Record]) -> [(id: Int64,
 @Suite("Query language: real store vs. brute-force model")
 struct QueryPropertyTests {
     @Test func queriesAgreeWithTheModel() async {
+        // How the queries were answered, to check the generator reaches every kind of plan.
+        var plans: [String: Int] = [:]
         await propertyCheck(count: 60, input: scenarios) { scenario in
             let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-query-tests-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -490,6 +492,11 @@ struct QueryPropertyTests {
                 let text = query.text
                 let parsed = try QueryParser.parse(text).bound(to: table.definition, schema: store.schema)
                 let result = try await executor.execute(parsed, table: table)
+                if result.plan.usesIndex { plans["index", default: 0] += 1 }
+                if result.plan.isFullScan { plans["full scan", default: 0] += 1 }
+                if !result.plan.isExact { plans["residual filter", default: 0] += 1 }
+                if result.plan.sortsInSQL { plans["SQL sort", default: 0] += 1 }
+                if parsed.filter != nil && result.plan.isExact { plans["exact filter", default: 0] += 1 }
                 let want = expected(query, records)
                 let got = result.rows.map { row -> Int64 in
                     if case .int(let i) = row.id { return i }
@@ -500,7 +507,8 @@ struct QueryPropertyTests {
                     "query \(text) (plan \(result.plan)) over \(records.map(\.description).joined(separator: ", "))")
                 if got == want.map(\.id) {
                     for (row, wanted) in zip(result.rows, want) where row.record != wanted.record {
-                        Issue.record("query \(text): record \(row.id) is \(JSONValue.object(row.record)), expected \(JSONValue.object(wanted.record))")
+                        Issue.record(
+                            "query \(text): record \(row.id) is \(JSONValue.object(row.record)), expected \(JSONValue.object(wanted.record))")
                     }
                     if let select = query.select {
                         for row in result.rows {
@@ -509,6 +517,41 @@ struct QueryPropertyTests {
                     }
                 }
             }
+        }
+        for kind in ["index", "full scan", "residual filter", "SQL sort", "exact filter"] {
+            #expect(plans[kind, default: 0] > 0, "no query was answered with a plan using \(kind): \(plans)")
+        }
+    }
+
+    /// The server's DELETE by query runs the same query inside a write transaction
+    /// (`QueryExecutor.run` on the transaction's connection) and deletes what it returns.
+    @Test func deletingByQueryRemovesExactlyTheMatchingRecords() async {
+        await propertyCheck(count: 40, input: scenarios) { scenario in
+            let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-query-tests-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let schema = try SchemaParser.parse(schemaText, file: "schema.graphql")
+            let store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: directory, durability: .normal))
+            defer { store.close() }
+            let table = try #require(store.table(exportName: "Item"))
+            let records = scenario.records
+            try await store.write { (txn: WriteTransaction) -> Void in
+                for record in records { try txn.put(table, id: .int(record.id), body: record.body) }
+            }
+            guard let query = scenario.queries.first(where: { $0.filter != nil }), let filter = query.filter else { return }
+            let text = render(filter)
+            let parsed = try QueryParser.parse(text).bound(to: table.definition, schema: store.schema)
+            let executor = QueryExecutor(store: store)
+            let plan = executor.plan(parsed, table: table)
+            let deleted = try await store.write { txn in
+                let rows = try executor.run(MicrolithQuery.Query(filter: parsed.filter), plan: plan, table: table, db: txn.db).rows
+                for row in rows { try txn.delete(table, id: row.id) }
+                return rows.count
+            }
+            let matching = records.filter { matches(filter, $0) }
+            #expect(deleted == matching.count, "DELETE ?\(text)")
+            let remaining = try await executor.execute(MicrolithQuery.Query(), table: table).rows.map(\.id)
+            let expectedRemaining = records.filter { !matches(filter, $0) }.map { RecordID.int($0.id) }.sorted()
+            #expect(remaining == expectedRemaining, "DELETE ?\(text)")
         }
     }
 

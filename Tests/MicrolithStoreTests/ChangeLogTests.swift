@@ -1,0 +1,141 @@
+import GRDB
+import MicrolithJSON
+import MicrolithSchema
+import MicrolithStore
+import Testing
+
+/// Adds a change-log entry written `ageMilliseconds` ago, as an old write would have left it.
+private func addOldEntry(_ store: Store, id: String, ageMilliseconds: Int64) async throws {
+    let version = (HybridLogicalClock.systemMilliseconds() - ageMilliseconds) << 16
+    try await store.write { txn in
+        try txn.db.execute(
+            sql: "INSERT INTO _microlith_changelog(txn, tbl, id, op, version, origin, record) VALUES (?, 'Todo', ?, 'put', ?, 'old', NULL)",
+            arguments: [version, id, version])
+    }
+}
+
+@Suite("Store: change log")
+struct ChangeLogTests {
+    @Test func oneEntryPerWriteInCommitOrder() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let store = try openStore(directory)
+        defer { store.close() }
+        let todo = try store.layout("Todo")
+        let counter = try store.layout("Counter")
+
+        let put = try await store.put(todo, .string("t1"), ["title": "a"])
+        let patched = try #require(try await store.write { txn in try txn.patch(todo, id: .string("t1"), patch: ["notes": "n"]) })
+        try await store.write { txn in _ = try txn.delete(todo, id: .string("t1")) }
+        let other = try await store.put(counter, .int(7), ["value": 1])
+
+        let log = try await store.changes(after: 0)
+        #expect(log.map(\.operation) == ["put", "patch", "delete", "put"])
+        #expect(log.map(\.table) == ["Todo", "Todo", "Todo", "Counter"])
+        #expect(log.map(\.id) == [.string("t1"), .string("t1"), .string("t1"), .int(7)])
+        #expect(log.allSatisfy { $0.origin == store.nodeID })
+        #expect(zip(log, log.dropFirst()).allSatisfy { $0.sequence < $1.sequence && $0.version < $1.version })
+        #expect(log[0].record == .object(put.record))
+        #expect(log[0].version == put.version)
+        #expect(log[1].record == .object(patched.record))
+        #expect(log[2].record == nil)
+        #expect(log[3].record == .object(other.record))
+        #expect(log[3].version == other.version)
+        #expect(Set(log.map(\.transaction)).count == 4, "separate writes are separate transactions")
+    }
+
+    @Test func writesOfOneTransactionShareItsID() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let store = try openStore(directory)
+        defer { store.close() }
+        let todo = try store.layout("Todo")
+
+        let (transaction, changeCount) = try await store.write { (txn: WriteTransaction) -> (Int64, Int) in
+            try txn.put(todo, id: .string("a"), body: ["title": "a"])
+            try txn.put(todo, id: .string("b"), body: ["title": "b"])
+            return (txn.id, txn.changes.count)
+        }
+        #expect(changeCount == 2)
+        try await store.put(todo, .string("c"), ["title": "c"])
+        let log = try await store.changes(after: 0)
+        #expect(log.map(\.transaction) == [transaction, transaction, log[2].transaction])
+        #expect(log[2].transaction != transaction)
+    }
+
+    @Test func changesAfterASequenceAndLimit() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let store = try openStore(directory)
+        defer { store.close() }
+        let todo = try store.layout("Todo")
+        for i in 0..<5 { try await store.put(todo, .string("t\(i)"), ["title": "x"]) }
+
+        let all = try await store.changes(after: 0)
+        #expect(all.count == 5)
+        let later = try await store.changes(after: all[1].sequence)
+        #expect(later.map(\.id) == [.string("t2"), .string("t3"), .string("t4")])
+        #expect(try await store.changes(after: 0, limit: 2).map(\.id) == [.string("t0"), .string("t1")])
+        #expect(try await store.changes(after: all[4].sequence).isEmpty)
+    }
+
+    @Test func failedWritesLeaveNoEntry() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let store = try openStore(directory)
+        defer { store.close() }
+        let todo = try store.layout("Todo")
+        _ = await storeError { try await store.put(todo, .string("t1"), ["title": 1]) }
+        _ = await storeError { try await store.put(todo, .string("t1"), ["title": "x"], precondition: WritePrecondition(ifMatch: ["*"])) }
+        #expect(try await store.write { txn in try txn.delete(todo, id: .string("none")) } == false)
+        #expect(try await store.changes(after: 0).isEmpty)
+    }
+
+    @Test func sequencesContinueAfterReopen() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let first = try openStore(directory)
+        try await first.put(try first.layout("Todo"), .string("t1"), ["title": "a"])
+        let before = try await first.changes(after: 0)
+        first.close()
+
+        let store = try openStore(directory)
+        defer { store.close() }
+        try await store.put(try store.layout("Todo"), .string("t2"), ["title": "b"])
+        let log = try await store.changes(after: 0)
+        #expect(log.count == 2)
+        #expect(log[0] == before[0])
+        #expect(log[1].sequence > log[0].sequence)
+        #expect(log[1].version > log[0].version)
+    }
+
+    @Test func trimmingDropsOnlyEntriesOlderThanTheRetention() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let store = try Store.open(
+            schema: try parseSchema(todoSchemaText),
+            configuration: StoreConfiguration(directory: directory, durability: .normal, changeLogRetentionSeconds: 3600))
+        defer { store.close() }
+        let todo = try store.layout("Todo")
+
+        try await addOldEntry(store, id: "two-hours", ageMilliseconds: 2 * 3_600_000)
+        try await addOldEntry(store, id: "half-an-hour", ageMilliseconds: 1_800_000)
+        try await store.put(todo, .string("now"), ["title": "fresh"])
+
+        #expect(try await store.trimChangeLog() == 1)
+        #expect(try await store.changes(after: 0).map(\.id) == [.string("half-an-hour"), .string("now")])
+        #expect(try await store.trimChangeLog() == 0)
+    }
+
+    @Test func defaultRetentionKeepsADay() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let store = try openStore(directory)
+        defer { store.close() }
+        #expect(store.configuration.changeLogRetentionSeconds == 86_400)
+        try await addOldEntry(store, id: "two-days", ageMilliseconds: 2 * 86_400_000)
+        try await addOldEntry(store, id: "twenty-hours", ageMilliseconds: 20 * 3_600_000)
+        #expect(try await store.trimChangeLog() == 1)
+        #expect(try await store.changes(after: 0).map(\.id) == [.string("twenty-hours")])
+    }
+}
