@@ -6,7 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "microlith", targets: ["microlith"]),
-        .library(name: "MicrolithRuntime", targets: ["MicrolithRuntime"]),
+        .library(name: "Microlith", targets: ["Microlith"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // The record value model and its fast JSON codec. No dependencies.
@@ -66,11 +67,21 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
+        // Modules and typed operations: direct calls in-process, JSON over HTTP across processes.
+        .target(
+            name: "MicrolithModules",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // Configuration (microlith.yaml + environment), app folder loading, seeding, lifecycle.
         .target(
             name: "MicrolithRuntime",
             dependencies: [
-                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithHTTP",
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithHTTP", "MicrolithModules",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -83,23 +94,24 @@ let package = Package(
         .target(
             name: "MicrolithCLI",
             dependencies: [
-                "MicrolithRuntime", "MicrolithHTTP", "MicrolithStore", "MicrolithSchema",
+                "MicrolithRuntime", "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithModules",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        .executableTarget(
-            name: "microlith",
+        // The library applications depend on: everything above in one import, and their `main`.
+        .target(
+            name: "Microlith",
             dependencies: [
-                "MicrolithCLI",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "MicrolithCLI", "MicrolithHTTP", "MicrolithJSON", "MicrolithModules", "MicrolithRuntime", "MicrolithSchema", "MicrolithStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-
+        .executableTarget(name: "microlith", dependencies: ["Microlith"]),
         .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON"]),
+        .testTarget(name: "MicrolithModulesTests", dependencies: ["MicrolithModules"]),
         .testTarget(name: "MicrolithSchemaTests", dependencies: ["MicrolithSchema", "MicrolithJSON"]),
         .testTarget(
             name: "MicrolithStoreTests",
@@ -128,7 +140,10 @@ let package = Package(
         ),
         .testTarget(
             name: "MicrolithRuntimeTests",
-            dependencies: ["MicrolithRuntime", "MicrolithJSON", "MicrolithStore", "MicrolithHTTP", "MicrolithSchema"]
+            dependencies: [
+                "MicrolithRuntime", "MicrolithJSON", "MicrolithStore", "MicrolithHTTP", "MicrolithSchema", "MicrolithModules",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "MicrolithCLITests",

@@ -1,4 +1,5 @@
 public import ArgumentParser
+public import MicrolithModules
 
 /// The `microlith` command line.
 @available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
@@ -10,4 +11,15 @@ public struct MicrolithCommand: AsyncParsableCommand {
     )
 
     public init() {}
+
+    /// The modules of the application this command line belongs to (none for the plain
+    /// `microlith` binary; an app's own binary passes its modules to ``main(modules:)``).
+    @TaskLocal static var modules: [any Module] = []
+
+    /// Runs the command line of an application binary that has `modules`: `serve`, `check`.
+    public static func main(modules: [any Module]) async {
+        await $modules.withValue(modules) {
+            await main()
+        }
+    }
 }

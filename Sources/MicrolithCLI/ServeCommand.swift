@@ -31,6 +31,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("cache-mb"), help: "Record cache budget in MiB (default 64).")
     var cacheMB: Int?
 
+    @Option(
+        name: .customLong("roles"),
+        help: "What this process runs, comma-separated: api, worker, cron and module names (default: everything).")
+    var roles: String?
+
     func validate() throws {
         if let httpPort, !(0...65535).contains(httpPort) { throw ValidationError("--http-port must be between 0 and 65535, got \(httpPort)") }
         if let durability, StoreConfiguration.Durability(rawValue: durability) == nil {
@@ -42,7 +47,8 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let server: MicrolithServer
         do {
-            server = try await MicrolithServer.start(appDirectory: appDirectory) { c in
+            server = try await MicrolithServer.start(appDirectory: appDirectory, modules: MicrolithCommand.modules) { c in
+                if let roles { c.roles = try RuntimeConfiguration.parseRoles(roles, "--roles") }
                 if let httpPort { c.http.port = httpPort }
                 if let host { c.http.host = host }
                 if let dataDir { c.store.directory = dataDir }

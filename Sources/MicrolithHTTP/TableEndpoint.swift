@@ -188,7 +188,7 @@ public struct TableEndpoint: Sendable {
     ///
     /// `curl -d` labels its body `application/x-www-form-urlencoded` unless told otherwise; that
     /// label is accepted so the one-line curl examples work, and the body is still parsed as JSON.
-    static func acceptsAsJSON(_ type: String) -> Bool {
+    public static func acceptsAsJSON(_ type: String) -> Bool {
         type.hasPrefix("application/json") || type.contains("+json") || type.hasPrefix("text/plain")
             || type.hasPrefix("application/x-www-form-urlencoded") || type.hasPrefix("*/*")
     }

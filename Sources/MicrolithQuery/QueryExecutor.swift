@@ -73,7 +73,7 @@ public struct QueryExecutor: Sendable {
         if let expiration = table.definition.expiration {
             // Records past @table(expiration:) are gone for queries, swept or not.
             conditions.append("\"\(table.sqlName)\".version >= ?")
-            let now = HybridLogicalClock.systemMilliseconds()
+            let now = store.configuration.wallClock()
             arguments.append(Store.versionCutoff(expiration: expiration, now: now).databaseValue)
         }
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }

@@ -2,6 +2,8 @@ public import Foundation
 public import Hummingbird
 public import Logging
 import MicrolithHTTP
+import MicrolithJSON
+public import MicrolithModules
 public import MicrolithStore
 public import NIOCore
 import UnixSignals
@@ -17,8 +19,11 @@ public final class MicrolithServer: Sendable {
     public let configuration: RuntimeConfiguration
     public let store: Store
     public let logger: Logger
+    /// The application's modules: those this process runs, and where the others are reached.
+    public let modules: Modules
 
-    private init(app: AppFolder, configuration: RuntimeConfiguration, store: Store, logger: Logger) {
+    private init(app: AppFolder, configuration: RuntimeConfiguration, store: Store, modules: Modules, logger: Logger) {
+        self.modules = modules
         self.app = app
         self.configuration = configuration
         self.store = store
@@ -29,6 +34,7 @@ public final class MicrolithServer: Sendable {
     /// `configure`), opens the store and seeds it on first start.
     public static func start(
         appDirectory: String,
+        modules: [any Module] = [],
         environment: [String: String] = ProcessInfo.processInfo.environment,
         configure: (inout RuntimeConfiguration) throws -> Void = { _ in }
     ) async throws -> MicrolithServer {
@@ -41,21 +47,40 @@ public final class MicrolithServer: Sendable {
         }
         try configuration.apply(environment: environment)
         try configure(&configuration)
+        if let roles = configuration.roles {
+            let known = Set(RuntimeConfiguration.builtInRoles + modules.map(\.name))
+            for role in roles where !known.contains(role) {
+                throw RuntimeError(
+                    "unknown role '\(role)'; roles are \(RuntimeConfiguration.builtInRoles.joined(separator: ", ")) or a module name"
+                        + (modules.isEmpty ? " (this app has no modules)" : " (\(modules.map(\.name).sorted().joined(separator: ", ")))"))
+            }
+        }
+        let moduleSet: Modules
+        do {
+            moduleSet = try Modules(modules, runningHere: configuration.roles.map(Set.init), remotes: configuration.moduleEndpoints)
+        } catch let error as ModuleConfigurationError {
+            throw RuntimeError(error.description)
+        }
         var logger = Logger(label: "microlith")
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        for name in moduleSet.unplacedModules {
+            logger.notice("module \(name) does not run here and modules.\(name).url is not set: calls to it will fail")
+        }
         let store: Store
         do {
             store = try Store.open(schema: app.schema, configuration: configuration.store, logger: logger)
         } catch let e as StoreError {
+            await moduleSet.shutdown()
             throw RuntimeError(e.message)
         }
         do {
             try await Seeder(store: store, logger: logger).seedIfNeeded(files: app.seedFiles)
         } catch {
             store.close()
+            await moduleSet.shutdown()
             throw error
         }
-        return MicrolithServer(app: app, configuration: configuration, store: store, logger: logger)
+        return MicrolithServer(app: app, configuration: configuration, store: store, modules: moduleSet, logger: logger)
     }
 
     /// The `Server` header of every response.
@@ -64,7 +89,10 @@ public final class MicrolithServer: Sendable {
     /// The HTTP application (not yet running).
     public func makeApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
         let endpoint = TableEndpoint(store: store, configuration: configuration.http)
-        let router = RESTRouter.make(endpoint: endpoint, openAPI: OpenAPIDocument.make(schema: store.schema), logger: logger)
+        var openAPI = OpenAPIDocument.make(schema: store.schema)
+        OperationRoutes.document(modules, in: &openAPI)
+        let router = RESTRouter.make(endpoint: endpoint, openAPI: openAPI, logger: logger)
+        OperationRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes)
         let limiter = ConnectionLimiter(maximum: configuration.http.maximumConnections)
         return Application(
             router: router,
@@ -83,7 +111,14 @@ public final class MicrolithServer: Sendable {
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully and closes the store.
     public func run(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws {
         let application = makeApplication(onServerRunning: onServerRunning)
-        defer { store.close() }
-        try await application.runService(gracefulShutdownSignals: [UnixSignal.sigterm, UnixSignal.sigint])
+        do {
+            try await application.runService(gracefulShutdownSignals: [UnixSignal.sigterm, UnixSignal.sigint])
+        } catch {
+            await modules.shutdown()
+            store.close()
+            throw error
+        }
+        await modules.shutdown()
+        store.close()
     }
 }

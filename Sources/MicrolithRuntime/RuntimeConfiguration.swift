@@ -1,5 +1,6 @@
 import Foundation
 public import MicrolithHTTP
+public import MicrolithModules
 public import MicrolithStore
 import Yams
 
@@ -24,11 +25,34 @@ import Yams
 /// | `store.changeLogRetentionHours` | `MICROLITH_CHANGELOG_RETENTION_HOURS` | 24 |
 /// | `store.nodeID` | `MICROLITH_NODE_ID` | generated once per data folder |
 /// | `log.level` | `MICROLITH_LOG_LEVEL` | `info` |
+/// | `roles` | `MICROLITH_ROLES` | every role and module (a list, or comma-separated) |
+/// | `modules.<name>.url` | — | none: where module `<name>` runs when not here |
+/// | `modules.<name>.timeoutMs` | — | 5000 |
 public struct RuntimeConfiguration: Sendable {
     public var http: HTTPConfiguration
     public var store: StoreConfiguration
     /// swift-log level name.
     public var logLevel: String
+    /// What this process runs: built-in roles (``builtInRoles``) and module names; `nil` runs everything.
+    public var roles: [String]?
+    /// Where modules that do not run here are reached, by module name.
+    public var moduleEndpoints: [String: RemoteEndpoint] = [:]
+
+    /// Roles every process knows: `api` serves the tables over REST; `worker` and `cron` are
+    /// reserved for background jobs and schedules.
+    public static let builtInRoles = ["api", "worker", "cron"]
+
+    /// Whether this process has `role` (or runs module `role`).
+    public func runs(_ role: String) -> Bool {
+        roles.map { $0.contains(role) } ?? true
+    }
+
+    /// Parses a roles value: a comma-separated list of names.
+    public static func parseRoles(_ text: String, _ name: String) throws -> [String] {
+        let roles = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !roles.isEmpty else { throw RuntimeError("\(name) must name at least one role or module, got '\(text)'") }
+        return roles
+    }
 
     /// The defaults for an app in `appDirectory`.
     public init(appDirectory: String) {
@@ -84,6 +108,7 @@ public struct RuntimeConfiguration: Sendable {
             c.store.changeLogRetentionSeconds = try int(v, n, min: 1) * 3600
         },
         Key(path: "store.nodeID", environment: "MICROLITH_NODE_ID") { c, v, _ in c.store.nodeID = v },
+        Key(path: "roles", environment: "MICROLITH_ROLES") { c, v, n in c.roles = try parseRoles(v, n) },
         Key(path: "log.level", environment: "MICROLITH_LOG_LEVEL") { c, v, n in
             let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
             guard levels.contains(v) else { throw RuntimeError("\(n) must be one of \(levels.joined(separator: ", ")), got '\(v)'") }
@@ -100,18 +125,22 @@ public struct RuntimeConfiguration: Sendable {
             throw RuntimeError("\(file): invalid YAML: \(error)")
         }
         guard let loaded else { return }
-        guard let root = loaded as? [String: Any] else {
+        guard var root = loaded as? [String: Any] else {
             throw RuntimeError("\(file): the top level must be a mapping of sections (http, store, log)")
         }
         var flat: [String: String] = [:]
         func walk(_ value: Any, _ path: String) throws {
             if let map = value as? [String: Any] {
                 for (k, v) in map { try walk(v, path.isEmpty ? k : "\(path).\(k)") }
-            } else if value is [Any] {
-                throw RuntimeError("\(file): \(path) must be a single value, not a list")
+            } else if let list = value as? [Any] {
+                guard path == "roles" else { throw RuntimeError("\(file): \(path) must be a single value, not a list") }
+                flat[path] = list.map { "\($0)" }.joined(separator: ",")
             } else {
                 flat[path] = "\(value)"
             }
+        }
+        if let modules = root.removeValue(forKey: "modules") {
+            try applyModules(modules, file: file)
         }
         try walk(root, "")
         for (path, value) in flat.sorted(by: { $0.key < $1.key }) {
@@ -119,6 +148,29 @@ public struct RuntimeConfiguration: Sendable {
                 throw RuntimeError("\(file): unknown setting '\(path)'; known settings: \(Self.keys.map(\.path).joined(separator: ", "))")
             }
             try key.apply(&self, value, "\(file): \(path)")
+        }
+    }
+
+    /// Reads the `modules:` section: `modules: { pricing: { url: http://host:port, timeoutMs: 2000 } }`.
+    mutating func applyModules(_ value: Any, file: String) throws {
+        guard let modules = value as? [String: Any] else {
+            throw RuntimeError("\(file): modules must be a mapping of module names to settings (url, timeoutMs)")
+        }
+        for (name, settings) in modules.sorted(by: { $0.key < $1.key }) {
+            guard let settings = settings as? [String: Any] else {
+                throw RuntimeError("\(file): modules.\(name) must be a mapping with url (and optionally timeoutMs)")
+            }
+            for key in settings.keys where key != "url" && key != "timeoutMs" {
+                throw RuntimeError("\(file): unknown setting 'modules.\(name).\(key)'; known: url, timeoutMs")
+            }
+            guard let url = settings["url"].map({ "\($0)" }), url.hasPrefix("http://") else {
+                throw RuntimeError("\(file): modules.\(name).url must be an http:// URL, got '\(settings["url"].map { "\($0)" } ?? "nothing")'")
+            }
+            var endpoint = RemoteEndpoint(url: url)
+            if let timeout = settings["timeoutMs"] {
+                endpoint.timeout = .milliseconds(try Self.int("\(timeout)", "\(file): modules.\(name).timeoutMs", min: 1))
+            }
+            moduleEndpoints[name] = endpoint
         }
     }
 

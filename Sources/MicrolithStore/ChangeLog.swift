@@ -37,7 +37,7 @@ extension Store {
     /// Deletes change-log entries older than the configured retention; returns how many went.
     @discardableResult
     public func trimChangeLog(database: String = "data") async throws -> Int {
-        let cutoffMilliseconds = HybridLogicalClock.systemMilliseconds() - Int64(configuration.changeLogRetentionSeconds) * 1000
+        let cutoffMilliseconds = configuration.wallClock() - Int64(configuration.changeLogRetentionSeconds) * 1000
         let cutoff = cutoffMilliseconds << 16
         return try await write(database: database) { txn in
             try txn.db.execute(sql: "DELETE FROM _microlith_changelog WHERE version < ?", arguments: [cutoff])

@@ -53,7 +53,7 @@ public final class Store: Sendable {
         self.schema = schema
         self.configuration = configuration
         self.nodeID = nodeID
-        self.clock = HybridLogicalClock()
+        self.clock = HybridLogicalClock(wallClock: configuration.wallClock)
         self.cache = RecordCache(limitBytes: configuration.cacheBytes)
         self.tables = tables
         self.databases = databases
@@ -166,7 +166,7 @@ public final class Store: Sendable {
 
     /// Whether `record` is past its table's `@table(expiration:)`.
     func isExpired(_ record: CachedRecord, expiration: Int) -> Bool {
-        record.version < Self.versionCutoff(expiration: expiration, now: HybridLogicalClock.systemMilliseconds())
+        record.version < Self.versionCutoff(expiration: expiration, now: configuration.wallClock())
     }
 
     /// Removes the expired records of every `@table(expiration:)` table now, instead of waiting

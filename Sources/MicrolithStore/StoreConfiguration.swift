@@ -21,6 +21,9 @@ public struct StoreConfiguration: Sendable {
     public var changeLogRetentionSeconds: Int
     /// The most writes one group commit holds.
     public var maximumBatch: Int
+    /// Milliseconds since 1970: the wall clock behind versions, timestamps, expiration and
+    /// change-log retention (the system clock; tests may pass their own).
+    public var wallClock: @Sendable () -> Int64
 
     public init(
         directory: String,
@@ -28,7 +31,8 @@ public struct StoreConfiguration: Sendable {
         cacheBytes: Int = 64 << 20,
         nodeID: String? = nil,
         changeLogRetentionSeconds: Int = 86_400,
-        maximumBatch: Int = 512
+        maximumBatch: Int = 512,
+        wallClock: @escaping @Sendable () -> Int64 = HybridLogicalClock.systemMilliseconds
     ) {
         self.directory = directory
         self.durability = durability
@@ -36,5 +40,6 @@ public struct StoreConfiguration: Sendable {
         self.nodeID = nodeID
         self.changeLogRetentionSeconds = changeLogRetentionSeconds
         self.maximumBatch = maximumBatch
+        self.wallClock = wallClock
     }
 }

@@ -77,7 +77,7 @@ final class StoreMaintenance: Sendable {
         guard let expiration = table.definition.expiration else { return 0 }
         var removed = 0
         while true {
-            let cutoff = Store.versionCutoff(expiration: expiration, now: HybridLogicalClock.systemMilliseconds())
+            let cutoff = Store.versionCutoff(expiration: expiration, now: store.configuration.wallClock())
             let ids = try await store.read(database: table.definition.database) { db in
                 try Row.fetchAll(
                     db, sql: "SELECT id FROM \"\(table.sqlName)\" WHERE version < ? LIMIT \(batchSize)", arguments: [cutoff]

@@ -182,7 +182,7 @@ public final class WriteTransaction {
         var record = JSONObject()
         record[pk.name] = id.jsonValue
         for (k, v) in body.members where k != pk.name { record[k] = v }
-        let now = HybridLogicalClock.systemMilliseconds()
+        let now = store.configuration.wallClock()
         for a in definition.attributes {
             if a.isCreatedTime {
                 record[a.name] = current?.record[a.name] ?? Self.timestamp(now, type: a.type)

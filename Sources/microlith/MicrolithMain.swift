@@ -1,14 +1,9 @@
-import ArgumentParser
-import MicrolithCLI
-import NIOCore
-import NIOPosix
+import Microlith
 
-/// The `microlith` executable.
+/// The `microlith` executable: the runtime with no modules of its own.
 @main
 enum MicrolithMain {
     static func main() async {
-        // Run Swift concurrency on NIO's event loops: no thread hop between the socket and the handler.
-        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        await MicrolithCommand.main()
+        await Microlith.main(modules: [])
     }
 }

@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 /// A wall clock the test sets by hand.
-private final class ManualClock: Sendable {
+final class ManualClock: Sendable {
     private let milliseconds = Mutex<Int64>(0)
 
     init(_ start: Int64) { set(start) }

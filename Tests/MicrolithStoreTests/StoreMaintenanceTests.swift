@@ -2,12 +2,20 @@ import Foundation
 import MicrolithJSON
 import MicrolithSchema
 import MicrolithStore
+import Synchronization
 import Testing
 
-/// `@table(expiration:)` and change-log trimming.
+extension ManualClock {
+    /// A clock at an arbitrary instant of 2027.
+    convenience init() { self.init(1_800_000_000_000) }
+
+    func advance(seconds: Double) { set(read() + Int64(seconds * 1000)) }
+}
+
+/// `@table(expiration:)` and change-log trimming, on a clock the tests control.
 @Suite struct StoreMaintenanceTests {
     static let schema = """
-        type Session @table(expiration: 1) @export {
+        type Session @table(expiration: 60) @export {
             id: ID @primaryKey
             user: String @indexed
         }
@@ -16,68 +24,89 @@ import Testing
         }
         """
 
-    /// Waits until the wall clock has moved past `milliseconds` from now (expiration is wall-clock based).
-    func waitPast(milliseconds: Int) async throws {
-        try await Task.sleep(for: .milliseconds(milliseconds + 50))
+    func withStore(_ clock: ManualClock, retentionSeconds: Int = 86_400, _ body: (Store) async throws -> Void) async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let store = try Store.open(
+            schema: try parseSchema(Self.schema),
+            configuration: StoreConfiguration(
+                directory: directory, durability: .normal, changeLogRetentionSeconds: retentionSeconds, wallClock: { clock.read() }))
+        defer { store.close() }
+        try await body(store)
     }
 
     @Test func expiredRecordsAreHiddenThenSweptThroughTheChangeLog() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory, schema: Self.schema)
-        defer { store.close() }
-        let session = try store.layout("Session")
-        let keep = try store.layout("Keep")
-        _ = try await store.write { txn in
-            _ = try txn.put(session, id: .string("a"), body: ["user": "ann"])
-            _ = try txn.put(keep, id: .string("k"), body: [:])
+        let clock = ManualClock()
+        try await withStore(clock) { store in
+            let session = try store.layout("Session")
+            let keep = try store.layout("Keep")
+            _ = try await store.write { txn in
+                _ = try txn.put(session, id: .string("a"), body: ["user": "ann"])
+                _ = try txn.put(keep, id: .string("k"), body: [:])
+            }
+            clock.advance(seconds: 59)
+            #expect(try await store.get(session, .string("a")) != nil)
+            #expect(try await store.sweepExpired() == 0)
+            clock.advance(seconds: 2)
+
+            // Hidden from reads at once, cached or not, and from writes.
+            if case .present = store.cachedGet(session, .string("a")) { Issue.record("an expired record is still served from the cache") }
+            #expect(try await store.get(session, .string("a")) == nil)
+            #expect(try await store.get(keep, .string("k")) != nil, "tables without expiration keep their records")
+            let patched = try await store.write { txn in try txn.patch(session, id: .string("a"), patch: ["user": "bob"]) }
+            #expect(patched == nil, "PATCH of an expired record finds nothing")
+
+            // The sweep deletes it with an ordinary, logged delete.
+            #expect(try await store.sweepExpired() == 1)
+            let log = try await store.changes(after: 0)
+            #expect(log.map(\.operation) == ["put", "put", "delete"])
+            #expect(log.last?.id == .string("a"))
+            #expect(try await store.sweepExpired() == 0)
         }
-        #expect(try await store.get(session, .string("a")) != nil)
-        try await waitPast(milliseconds: 1000)
-
-        // Hidden from reads at once, cached or not.
-        if case .present = store.cachedGet(session, .string("a")) { Issue.record("an expired record is still served from the cache") }
-        #expect(try await store.get(session, .string("a")) == nil)
-        #expect(try await store.get(keep, .string("k")) != nil, "tables without expiration keep their records")
-
-        // The sweep deletes it with an ordinary, logged delete.
-        let before = try await store.changes(after: 0).count
-        let removed = try await store.sweepExpired()
-        #expect(removed == 1)
-        let log = try await store.changes(after: 0)
-        #expect(log.count == before + 1)
-        #expect(log.last?.operation == "delete")
-        #expect(try await store.sweepExpired() == 0)
     }
 
     @Test func aRewriteRestartsTheClock() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory, schema: Self.schema)
-        defer { store.close() }
-        let session = try store.layout("Session")
-        _ = try await store.write { txn in try txn.put(session, id: .string("a"), body: ["user": "ann"]) }
-        try await Task.sleep(for: .milliseconds(600))
-        _ = try await store.write { txn in try txn.put(session, id: .string("a"), body: ["user": "bob"]) }
-        try await Task.sleep(for: .milliseconds(600))
-        // 1.2 s after the first write but 0.6 s after the second: still live.
-        #expect(try await store.get(session, .string("a"))?.record["user"] == "bob")
-        #expect(try await store.sweepExpired() == 0)
+        let clock = ManualClock()
+        try await withStore(clock) { store in
+            let session = try store.layout("Session")
+            _ = try await store.write { txn in try txn.put(session, id: .string("a"), body: ["user": "ann"]) }
+            clock.advance(seconds: 40)
+            _ = try await store.write { txn in try txn.put(session, id: .string("a"), body: ["user": "bob"]) }
+            clock.advance(seconds: 40)
+            // 80 s after the first write but 40 s after the second: still live.
+            #expect(try await store.get(session, .string("a"))?.record["user"] == "bob")
+            #expect(try await store.sweepExpired() == 0)
+            clock.advance(seconds: 21)
+            #expect(try await store.get(session, .string("a")) == nil)
+        }
     }
 
     @Test func theBackgroundSweepRemovesExpiredRecords() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory, schema: Self.schema)
-        defer { store.close() }
-        let session = try store.layout("Session")
-        _ = try await store.write { txn in try txn.put(session, id: .string("a"), body: ["user": "ann"]) }
-        // Expiration 1 s → sweep every second; allow a generous margin on a busy machine.
-        var deleted = false
-        for _ in 0..<100 where !deleted {
-            try await Task.sleep(for: .milliseconds(100))
-            deleted = try await store.changes(after: 0).contains { $0.operation == "delete" }
+        let clock = ManualClock()
+        try await withStore(clock) { store in
+            let session = try store.layout("Session")
+            _ = try await store.write { txn in try txn.put(session, id: .string("a"), body: ["user": "ann"]) }
+            clock.advance(seconds: 61)
+            // Expiration 60 s → a sweep every 6 s of real time; allow a generous margin on a busy machine.
+            var deleted = false
+            for _ in 0..<300 where !deleted {
+                try await Task.sleep(for: .milliseconds(100))
+                deleted = try await store.changes(after: 0).contains { $0.operation == "delete" }
+            }
+            #expect(deleted, "the background sweep did not delete the expired record within 30 s")
         }
-        #expect(deleted, "the background sweep did not delete the expired record within 10 s")
+    }
+
+    @Test func theChangeLogIsTrimmedByAge() async throws {
+        let clock = ManualClock()
+        try await withStore(clock, retentionSeconds: 3600) { store in
+            let keep = try store.layout("Keep")
+            _ = try await store.write { txn in try txn.put(keep, id: .string("old"), body: [:]) }
+            clock.advance(seconds: 3000)
+            _ = try await store.write { txn in try txn.put(keep, id: .string("new"), body: [:]) }
+            clock.advance(seconds: 700)
+            #expect(try await store.trimChangeLog() == 1)
+            #expect(try await store.changes(after: 0).map(\.id) == [.string("new")])
+        }
     }
 }

@@ -1,0 +1,31 @@
+@_exported import MicrolithCLI
+@_exported import MicrolithHTTP
+@_exported import MicrolithJSON
+@_exported import MicrolithModules
+@_exported import MicrolithRuntime
+@_exported import MicrolithSchema
+@_exported import MicrolithStore
+import NIOCore
+import NIOPosix
+
+/// The library an application depends on: the whole runtime in one import.
+///
+/// An application is a Swift package whose executable calls ``main(modules:)`` with its modules;
+/// the binary then takes the same commands as `microlith` (`serve DIR`, `check DIR`), with the
+/// app's modules and roles:
+///
+/// ```swift
+/// import Microlith
+///
+/// @main struct ShopApp {
+///     static func main() async { await Microlith.main(modules: [PricingModule(), CartModule()]) }
+/// }
+/// ```
+public enum Microlith {
+    /// Runs the command line with `modules`, Swift concurrency running on NIO's event loops.
+    public static func main(modules: [any Module]) async {
+        // No thread hop between the socket and the handler.
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        await MicrolithCommand.main(modules: modules)
+    }
+}

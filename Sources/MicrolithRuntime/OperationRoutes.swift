@@ -1,0 +1,74 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import MicrolithHTTP
+import MicrolithJSON
+import MicrolithModules
+import NIOCore
+
+/// Serves the operations of the modules running here at `POST /_operations/{module}/{operation}`
+/// (JSON in, JSON out; errors as problem+json carrying the ``OperationError`` code) and
+/// describes them in `/openapi.json`.
+enum OperationRoutes {
+    static func add(to router: Router<BasicRequestContext>, modules: Modules, maximumBodyBytes: Int) {
+        router.post("\(OperationPath.prefix)/{module}/{operation}") { request, context -> Response in
+            let module = context.parameters.get("module")!
+            let operation = context.parameters.get("operation")!
+            if let type = request.headers[.contentType]?.lowercased(), !type.isEmpty, !TableEndpoint.acceptsAsJSON(type) {
+                throw Problem(.unsupportedMediaType, "the body must be JSON (Content-Type: application/json), got \(type)")
+            }
+            var request = request
+            let buffer: ByteBuffer
+            do {
+                buffer = try await request.collectBody(upTo: maximumBodyBytes)
+            } catch {
+                throw Problem(.contentTooLarge, "the request body is larger than the limit of \(maximumBodyBytes) bytes")
+            }
+            let input = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer.readableBytesView)
+            do {
+                let output = try await modules.callJSON(module: module, operation: operation, body: input)
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: output)))
+            } catch let error as OperationError {
+                throw problem(error)
+            }
+        }
+    }
+
+    /// The problem+json form of an operation error; ``RemoteModule`` reads it back.
+    static func problem(_ error: OperationError) -> Problem {
+        Problem(HTTPResponse.Status(code: error.status), error.message, title: error.code, extensions: ["code": .string(error.code)])
+    }
+
+    /// Adds a `POST` path per local operation to an OpenAPI document.
+    static func document(_ modules: Modules, in document: inout JSONValue) {
+        guard case .object(var root) = document, case .object(var paths)? = root["paths"] else { return }
+        for op in modules.localOperations {
+            let problem: JSONValue = ["$ref": "#/components/schemas/Problem"]
+            let failure: (String) -> JSONValue = { description in
+                ["description": .string(description), "content": ["application/problem+json": ["schema": problem]]]
+            }
+            let post: JSONValue = [
+                "operationId": .string("\(op.module)_\(op.operation)"),
+                "tags": [.string(op.module)],
+                "summary": .string("Operation \(op.operation) of module \(op.module) (\(op.input) → \(op.output))"),
+                "requestBody": [
+                    "required": true,
+                    "description": .string("A JSON-encoded \(op.input)"),
+                    "content": ["application/json": ["schema": ["type": "object"]]],
+                ],
+                "responses": [
+                    "200": [
+                        "description": .string("A JSON-encoded \(op.output)"),
+                        "content": ["application/json": ["schema": [:]]],
+                    ],
+                    "400": failure("The body is not a valid \(op.input), or the operation refused it"),
+                    "default": failure("The operation failed; `code` says how"),
+                ],
+            ]
+            paths[OperationPath.make(module: op.module, operation: op.operation)] = ["post": post]
+        }
+        root["paths"] = .object(paths)
+        document = .object(root)
+    }
+}
