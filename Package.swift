@@ -110,6 +110,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "microlith", dependencies: ["Microlith"]),
+        // Benchmarks/modules/run: an operation called in-process vs over HTTP between two processes.
+        .executableTarget(name: "microlith-callbench", dependencies: ["Microlith"], path: "Benchmarks/CallBench"),
         .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON"]),
         .testTarget(name: "MicrolithModulesTests", dependencies: ["MicrolithModules"]),
         .testTarget(name: "MicrolithSchemaTests", dependencies: ["MicrolithSchema", "MicrolithJSON"]),

@@ -24,8 +24,13 @@ import NIOPosix
 public enum Microlith {
     /// Runs the command line with `modules`, Swift concurrency running on NIO's event loops.
     public static func main(modules: [any Module]) async {
-        // No thread hop between the socket and the handler.
-        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        runConcurrencyOnEventLoops()
         await MicrolithCommand.main(modules: modules)
+    }
+
+    /// Makes NIO's event loops Swift concurrency's global executor, so handlers run where the
+    /// socket is read: no thread hop. Call it first thing in a custom `main`; later calls do nothing.
+    public static func runConcurrencyOnEventLoops() {
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
     }
 }

@@ -4,7 +4,7 @@ public import MicrolithJSON
 import MicrolithSchema
 import MicrolithStore
 
-/// Builds the router serving a store over REST, `/openapi.json`, `/health` and static files.
+/// Builds the router serving a store over REST, `/openapi.json`, `/health`, `/ready` and static files.
 public enum RESTRouter {
     /// The router for `endpoint`; paths that name no exported table fall through to the static
     /// files of ``HTTPConfiguration/webRoot``.
@@ -31,6 +31,17 @@ public enum RESTRouter {
 
         router.get("/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: openAPIBytes))
+        }
+        // Ready: every database answers a read and accepts writes (the store is open).
+        router.get("/ready") { _, _ -> Response in
+            do {
+                try await endpoint.store.checkReady()
+            } catch {
+                throw Problem(.serviceUnavailable, "not ready: \(error)")
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"status\":\"ready\"}"))
+            )
         }
         router.get("/health") { _, _ in
             Response(

@@ -116,6 +116,14 @@ public final class Store: Sendable {
         return store
     }
 
+    /// Throws unless every database is open for writes and answers a read.
+    public func checkReady() async throws {
+        for (name, handle) in databases.sorted(by: { $0.key < $1.key }) {
+            _ = try handle.writer
+            _ = try await read(database: name) { db in try Int.fetchOne(db, sql: "SELECT 1") }
+        }
+    }
+
     /// Stops accepting writes, lets queued ones finish, and closes the files.
     public func close() {
         maintenance.stop()

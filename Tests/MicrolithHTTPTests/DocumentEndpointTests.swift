@@ -23,7 +23,7 @@ private func references(in value: JSONValue) -> [String] {
     }
 }
 
-@Suite("REST: /openapi.json and /health")
+@Suite("REST: /openapi.json, /health and /ready")
 struct DocumentEndpointTests {
     @Test func healthAnswersOK() async throws {
         try await withREST { client, _ in
@@ -31,6 +31,18 @@ struct DocumentEndpointTests {
             #expect(response.status == .ok)
             #expect(response.headers[.contentType] == "application/json")
             #expect(response.json() == ["status": "ok"])
+        }
+    }
+
+    @Test func readyWhileTheStoreIsOpenNotAfter() async throws {
+        try await withREST { client, store in
+            let ready = try await client.execute(uri: "/ready", method: .get)
+            #expect(ready.status == .ok)
+            #expect(ready.json() == ["status": "ready"])
+            store.close()
+            let closed = try await client.execute(uri: "/ready", method: .get)
+            closed.expectProblem(.serviceUnavailable)
+            #expect(closed.text.contains("the store is closed"))
         }
     }
 
