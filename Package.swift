@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "MicrolithHTTP",
             dependencies: [
-                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery",
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithModules",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -67,21 +67,35 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
-        // Modules and typed operations: direct calls in-process, JSON over HTTP across processes.
+        // Modules: typed operations (direct calls in-process, JSON over HTTP across processes),
+        // resources, typed records in transactions, job and schedule declarations.
         .target(
             name: "MicrolithModules",
             dependencies: [
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // Background jobs (durable queue, workers, retries, dead letters) and scheduled tasks.
+        .target(
+            name: "MicrolithJobs",
+            dependencies: [
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithModules",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Configuration (microlith.yaml + environment), app folder loading, seeding, lifecycle.
         .target(
             name: "MicrolithRuntime",
             dependencies: [
-                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithHTTP", "MicrolithModules",
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithHTTP", "MicrolithModules", "MicrolithJobs",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -104,7 +118,7 @@ let package = Package(
         .target(
             name: "Microlith",
             dependencies: [
-                "MicrolithCLI", "MicrolithHTTP", "MicrolithJSON", "MicrolithModules", "MicrolithRuntime", "MicrolithSchema", "MicrolithStore",
+                "MicrolithCLI", "MicrolithHTTP", "MicrolithJSON", "MicrolithJobs", "MicrolithModules", "MicrolithRuntime", "MicrolithSchema", "MicrolithStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -113,7 +127,18 @@ let package = Package(
         // Benchmarks/modules/run: an operation called in-process vs over HTTP between two processes.
         .executableTarget(name: "microlith-callbench", dependencies: ["Microlith"], path: "Benchmarks/CallBench"),
         .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON"]),
-        .testTarget(name: "MicrolithModulesTests", dependencies: ["MicrolithModules"]),
+        .testTarget(
+            name: "MicrolithModulesTests",
+            dependencies: ["MicrolithModules", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "MicrolithJobsTests",
+            dependencies: [
+                "MicrolithJobs", "MicrolithModules", "MicrolithStore", "MicrolithSchema", "MicrolithJSON",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(name: "MicrolithSchemaTests", dependencies: ["MicrolithSchema", "MicrolithJSON"]),
         .testTarget(
             name: "MicrolithStoreTests",
@@ -130,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "MicrolithHTTPTests",
             dependencies: [
-                "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithJSON",
+                "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithModules",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -143,7 +168,7 @@ let package = Package(
         .testTarget(
             name: "MicrolithRuntimeTests",
             dependencies: [
-                "MicrolithRuntime", "MicrolithJSON", "MicrolithStore", "MicrolithHTTP", "MicrolithSchema", "MicrolithModules",
+                "MicrolithRuntime", "MicrolithJSON", "MicrolithStore", "MicrolithHTTP", "MicrolithSchema", "MicrolithModules", "MicrolithJobs",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

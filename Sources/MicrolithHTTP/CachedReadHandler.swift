@@ -104,7 +104,7 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
         guard let path = head.path else { return nil }
         let segments = path.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         guard segments.count == 2, !segments[0].isEmpty, !segments[1].isEmpty,
-            let tableName = String(segments[0]), let table = endpoint.table(tableName),
+            let tableName = String(segments[0]), let table = endpoint.table(tableName), endpoint.servesCachedReads(table),
             let rawID = String(segments[1]), let id = try? endpoint.recordID(rawID, table: table),
             case .present(let record) = endpoint.store.cachedGet(table, id)
         else { return nil }

@@ -1,6 +1,7 @@
 public import Hummingbird
 import Logging
 import MicrolithJSON
+import MicrolithModules
 import MicrolithQuery
 import MicrolithStore
 
@@ -39,6 +40,8 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             default: status = .internalServerError
             }
             return Problem(status, e.message, extensions: ext)
+        case let e as OperationError:
+            return Problem(HTTPResponse.Status(code: e.status), e.message, title: e.code, extensions: ["code": .string(e.code)])
         case let e as QuerySyntaxError:
             return Problem(.badRequest, e.description, title: "Bad query", extensions: ["offset": .int(Int64(e.offset))])
         case let e as QueryError:

@@ -8,14 +8,17 @@ import MicrolithStore
 public enum RESTRouter {
     /// The router for `endpoint`; paths that name no exported table fall through to the static
     /// files of ``HTTPConfiguration/webRoot``.
-    public static func make(endpoint: TableEndpoint, openAPI: JSONValue, logger: Logger) -> Router<BasicRequestContext> {
+    /// When `servesTables` is false (a process without the `api` role) only `/openapi.json`,
+    /// `/health`, `/ready` and static files are routed here.
+    public static func make(endpoint: TableEndpoint, openAPI: JSONValue, logger: Logger, servesTables: Bool = true) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(RequestLogMiddleware())
         router.middlewares.add(ProblemMiddleware())
         let files: FileMiddleware<BasicRequestContext, LocalFileSystem>? = endpoint.configuration.webRoot.map {
             FileMiddleware($0, searchForIndexHtml: true, logger: logger)
         }
         let openAPIBytes = ByteBuffer(bytes: JSONWriter.encode(openAPI))
-        let exported = endpoint.store.tables.compactMap(\.definition.exportName).sorted()
+        let exported = servesTables ? endpoint.store.tables.compactMap(\.definition.exportName).sorted() : []
 
         // Paths no route matches (three segments or more) are static files.
         router.middlewares.add(StaticFallbackMiddleware { request, context in try await staticFile(request, context) })
@@ -49,21 +52,22 @@ public enum RESTRouter {
         }
         router.get("/") { request, context in try await staticFile(request, context) }
         router.head("/") { request, context in try await staticFile(request, context) }
+        guard servesTables else { return router }
 
         // /{Table} and /{Table}/: the collection.
         router.on("/{table}", method: .get) { request, context in
             guard let table = endpoint.table(context.parameters.get("table")!) else { return try await staticFile(request, context) }
-            return try await endpoint.search(request, table: table)
+            return try await endpoint.search(request, context: context, table: table)
         }
         router.on("/{table}", method: .head) { request, context in
             guard let table = endpoint.table(context.parameters.get("table")!) else { return try await staticFile(request, context) }
-            return try await endpoint.search(request, table: table)
+            return try await endpoint.search(request, context: context, table: table)
         }
         router.on("/{table}", method: .post) { request, context in
             try await endpoint.post(request, context: context, table: try collection(endpoint, context))
         }
         router.on("/{table}", method: .delete) { request, context in
-            try await endpoint.deleteMatching(request, table: try collection(endpoint, context))
+            try await endpoint.deleteMatching(request, context: context, table: try collection(endpoint, context))
         }
         for method in [HTTPRequest.Method.put, .patch] {
             router.on("/{table}", method: method) { request, context -> Response in
@@ -77,11 +81,11 @@ public enum RESTRouter {
         // /{Table}/{id}: one record.
         router.on("/{table}/{id}", method: .get) { request, context in
             guard let table = endpoint.table(context.parameters.get("table")!) else { return try await staticFile(request, context) }
-            return try await endpoint.get(request, table: table, id: try endpoint.recordID(context.parameters.get("id")!, table: table))
+            return try await endpoint.get(request, context: context, table: table, id: try endpoint.recordID(context.parameters.get("id")!, table: table))
         }
         router.on("/{table}/{id}", method: .head) { request, context in
             guard let table = endpoint.table(context.parameters.get("table")!) else { return try await staticFile(request, context) }
-            return try await endpoint.get(request, table: table, id: try endpoint.recordID(context.parameters.get("id")!, table: table))
+            return try await endpoint.get(request, context: context, table: table, id: try endpoint.recordID(context.parameters.get("id")!, table: table))
         }
         router.on("/{table}/{id}", method: .put) { request, context in
             let (table, id) = try record(endpoint, context)
@@ -93,7 +97,7 @@ public enum RESTRouter {
         }
         router.on("/{table}/{id}", method: .delete) { request, context in
             let (table, id) = try record(endpoint, context)
-            return try await endpoint.delete(request, table: table, id: id)
+            return try await endpoint.delete(request, context: context, table: table, id: id)
         }
         router.on("/{table}/{id}", method: .post) { request, context -> Response in
             let (table, _) = try record(endpoint, context)

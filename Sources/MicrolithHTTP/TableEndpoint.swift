@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 public import Hummingbird
 import MicrolithJSON
+public import MicrolithModules
 import MicrolithQuery
 import MicrolithSchema
 public import MicrolithStore
@@ -12,8 +13,16 @@ public struct TableEndpoint: Sendable {
     public let configuration: HTTPConfiguration
     let executor: QueryExecutor
     let tablesByExportName: [String: TableLayout]
+    /// Application hooks, by table position.
+    let hooks: [TableHooks?]
 
-    public init(store: Store, configuration: HTTPConfiguration) {
+    /// The endpoint of `store`'s exported tables, with the application's table `hooks`.
+    public init(store: Store, configuration: HTTPConfiguration, hooks: [TableHooks] = []) {
+        var byIndex = [TableHooks?](repeating: nil, count: store.tables.count)
+        for h in hooks {
+            if let t = store.table(typeName: h.table) ?? store.table(name: h.table) { byIndex[t.index] = h }
+        }
+        self.hooks = byIndex
         self.store = store
         self.configuration = configuration
         self.executor = QueryExecutor(store: store, maximumResults: configuration.maximumResults)
@@ -32,27 +41,61 @@ public struct TableEndpoint: Sendable {
     // MARK: Records
 
     /// `GET`/`HEAD /{Table}/{id}`: from the record cache when it is there, never re-encoded.
-    public func get(_ request: Request, table: TableLayout, id: RecordID) async throws -> Response {
+    public func get(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
         let record: CachedRecord?
         switch store.cachedGet(table, id) {
         case .present(let r): record = r
         case .absent: record = nil
         case nil: record = try await store.get(table, id)
         }
-        guard let record else { throw Self.notFound(table, id) }
+        guard var record else { throw Self.notFound(table, id) }
+        if let hook = hooks[table.index]?.get {
+            let shown = try hook(record.record, Self.resourceRequest(request, context))
+            record = CachedRecord(id: record.id, record: shown, json: ByteBuffer(bytes: JSONWriter.encode(.object(shown))), version: record.version)
+        }
         if let tags = request.headers[.ifNoneMatch], Self.matches(tags, record.etag, weak: true) {
             return Response(status: .notModified, headers: [.eTag: record.etag])
         }
         return Self.recordResponse(record, status: .ok, head: request.method == .head)
     }
 
+    /// Whether `GET /T/id` of `table` may be answered straight from the cache (no `get` hook).
+    public func servesCachedReads(_ table: TableLayout) -> Bool {
+        hooks[table.index]?.get == nil
+    }
+
+    /// What a hook or resource sees of a request (its path parameters still empty).
+    public static func resourceRequestInfo(_ request: Request, _ context: some RequestContext) -> ResourceRequest {
+        resourceRequest(request, context)
+    }
+
+    /// What a hook sees of a request.
+    static func resourceRequest(_ request: Request, _ context: some RequestContext) -> ResourceRequest {
+        var headers: [String: String] = [:]
+        for field in request.headers {
+            let name = field.name.canonicalName
+            headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
+        }
+        return ResourceRequest(
+            method: request.method.rawValue, path: request.uri.path, query: request.uri.query, headers: headers, requestID: context.id)
+    }
+
     /// `PUT /{Table}/{id}`: replaces or creates the record.
     public func put(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
-        let body = try await objectBody(request, context: context)
+        var body = try await objectBody(request, context: context)
         let precondition = Self.precondition(request)
-        let (record, created) = try await store.write(database: table.definition.database) { txn in
-            let existed = try txn.get(table, id) != nil
-            return (try txn.put(table, id: id, body: body, precondition: precondition), !existed)
+        let hook = hooks[table.index]?.put
+        let pk = table.definition.primaryKeyAttribute.name
+        if hook != nil, body[pk] == nil { body[pk] = id.jsonValue }
+        let info = hook == nil ? nil : Self.resourceRequest(request, context)
+        let (record, created) = try await store.write(database: table.definition.database) { [body] txn in
+            let current = try txn.get(table, id)
+            var body = body
+            if let hook, let info {
+                try precondition.check(current, table: table.name, id: id)
+                body = try hook(body, current?.record, txn, info)
+            }
+            return (try txn.put(table, id: id, body: body, precondition: precondition), current == nil)
         }
         var response = Self.recordResponse(record, status: created ? .created : .ok, head: false)
         if created { response.headers[.location] = Self.location(table, id) }
@@ -63,8 +106,15 @@ public struct TableEndpoint: Sendable {
     public func patch(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
         let body = try await objectBody(request, context: context)
         let precondition = Self.precondition(request)
-        let record = try await store.write(database: table.definition.database) { txn in
-            try txn.patch(table, id: id, patch: body, precondition: precondition)
+        let hook = hooks[table.index]?.patch
+        let info = hook == nil ? nil : Self.resourceRequest(request, context)
+        let record = try await store.write(database: table.definition.database) { txn -> CachedRecord? in
+            guard let hook, let info else { return try txn.patch(table, id: id, patch: body, precondition: precondition) }
+            let current = try txn.get(table, id)
+            try precondition.check(current, table: table.name, id: id)
+            guard let current else { return nil }
+            let merged = try hook(WriteTransaction.merge(current.record, body), current.record, txn, info)
+            return try txn.put(table, id: id, body: merged, precondition: precondition)
         }
         guard let record else { throw Self.notFound(table, id) }
         return Self.recordResponse(record, status: .ok, head: false)
@@ -73,8 +123,11 @@ public struct TableEndpoint: Sendable {
     /// `POST /{Table}/`: creates a record with a generated key; answers 201 with `Location`.
     public func post(_ request: Request, context: some RequestContext, table: TableLayout) async throws -> Response {
         let body = try await objectBody(request, context: context)
+        let hook = hooks[table.index]?.post
+        let info = hook == nil ? nil : Self.resourceRequest(request, context)
         let record = try await store.write(database: table.definition.database) { txn in
-            try txn.insert(table, body: body)
+            guard let hook, let info else { return try txn.insert(table, body: body) }
+            return try txn.insert(table, body: try hook(body, nil, txn, info))
         }
         var response = Self.recordResponse(record, status: .created, head: false)
         response.headers[.location] = Self.location(table, record.id)
@@ -82,10 +135,16 @@ public struct TableEndpoint: Sendable {
     }
 
     /// `DELETE /{Table}/{id}`.
-    public func delete(_ request: Request, table: TableLayout, id: RecordID) async throws -> Response {
+    public func delete(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
         let precondition = Self.precondition(request)
+        let hook = hooks[table.index]?.delete
+        let info = hook == nil ? nil : Self.resourceRequest(request, context)
         let existed = try await store.write(database: table.definition.database) { txn in
-            try txn.delete(table, id: id, precondition: precondition)
+            if let hook, let info, let current = try txn.get(table, id) {
+                try precondition.check(current, table: table.name, id: id)
+                try hook(current.record, txn, info)
+            }
+            return try txn.delete(table, id: id, precondition: precondition)
         }
         guard existed else { throw Self.notFound(table, id) }
         return Response(status: .noContent)
@@ -94,10 +153,16 @@ public struct TableEndpoint: Sendable {
     // MARK: Collections
 
     /// `GET /{Table}/?query`: the matching records as a JSON array.
-    public func search(_ request: Request, table: TableLayout) async throws -> Response {
+    public func search(_ request: Request, context: some RequestContext, table: TableLayout) async throws -> Response {
         let started = ContinuousClock.now
+        let tableHooks = hooks[table.index]
+        let info = tableHooks == nil ? nil : Self.resourceRequest(request, context)
+        if let hook = tableHooks?.search, let info { try hook(info) }
         let query = try parseQuery(request, table: table)
-        let result = try await executor.execute(query, table: table)
+        var result = try await executor.execute(query, table: table)
+        if let hook = tableHooks?.get, let info {
+            result.rows = try result.rows.map { row in QueryRow(id: row.id, record: try hook(row.record, info), json: nil) }
+        }
         var out = ByteBuffer()
         out.reserveCapacity(64 + result.rows.count * 128)
         out.writeStaticString("[")
@@ -123,7 +188,7 @@ public struct TableEndpoint: Sendable {
     }
 
     /// `DELETE /{Table}/?query`: deletes every matching record in one transaction.
-    public func deleteMatching(_ request: Request, table: TableLayout) async throws -> Response {
+    public func deleteMatching(_ request: Request, context: some RequestContext, table: TableLayout) async throws -> Response {
         guard let raw = request.uri.query, !raw.isEmpty else {
             throw Problem(.badRequest, "DELETE /\(table.definition.exportName ?? table.name)/ needs a query; refusing to delete every record")
         }
@@ -138,9 +203,14 @@ public struct TableEndpoint: Sendable {
         unbounded.maximumResults = Int(Int32.max)
         let executor = unbounded
         let scope = Query(filter: query.filter, sort: query.sort, limit: query.limit)
+        let hook = hooks[table.index]?.delete
+        let info = hook == nil ? nil : Self.resourceRequest(request, context)
         let count = try await store.write(database: table.definition.database) { txn in
             let rows = try executor.run(scope, plan: plan, table: table, db: txn.db).rows
-            for row in rows { try txn.delete(table, id: row.id) }
+            for row in rows {
+                if let hook, let info, let current = try txn.get(table, row.id) { try hook(current.record, txn, info) }
+                try txn.delete(table, id: row.id)
+            }
             return rows.count
         }
         var headers: HTTPFields = [.contentType: "application/json"]

@@ -1,6 +1,8 @@
 import Foundation
+import MicrolithStore
 
-/// A part of an application: a named group of operations (and, through the runtime, resources).
+/// A part of an application: a named group of operations, resources (hooks on tables and
+/// standalone paths), background jobs and scheduled tasks.
 ///
 /// ```swift
 /// struct PricingModule: Module {
@@ -17,16 +19,8 @@ public protocol Module: Sendable {
     /// `microlith.yaml`, and a segment of its operations' URLs.
     var name: String { get }
 
-    /// Declares the module's operations.
+    /// Declares the module's operations, resources, jobs and schedules.
     func register(_ builder: inout ModuleBuilder)
-}
-
-/// What a running operation can reach: the other modules (to call them) and a logger.
-public struct OperationContext: Sendable {
-    /// Every module of the application, local or remote, to call through.
-    public let modules: Modules
-    /// The operation being run, `module.name`.
-    public let operation: String
 }
 
 /// One registered operation, with both ways in: native values (in-process calls) and JSON
@@ -48,6 +42,10 @@ public struct ModuleBuilder {
     /// The module being built.
     public let module: String
     var operations: [String: LocalOperation] = [:]
+    var tableHooks: [TableHooks] = []
+    var resources: [ResourceRoute] = []
+    var jobs: [String: JobRegistration] = [:]
+    var schedules: [ScheduleRegistration] = []
     var problems: [String] = []
 
     init(module: String) {
@@ -88,7 +86,7 @@ public struct ModuleBuilder {
                 do {
                     input = try JSONDecoder().decode(Input.self, from: data)
                 } catch {
-                    throw OperationError.badRequest("the body is not a valid \(Input.self) for \(qualified): \(Self.describe(error))")
+                    throw OperationError.badRequest("the body is not a valid \(Input.self) for \(qualified): \(describe(error))")
                 }
                 let output = try await body(input, context)
                 do {
@@ -101,19 +99,38 @@ public struct ModuleBuilder {
         )
     }
 
-    /// A short account of a decoding error: which key or value, and why.
-    static func describe(_ error: any Error) -> String {
-        guard let e = error as? DecodingError else { return "\(error)" }
-        func path(_ c: DecodingError.Context) -> String {
-            let p = c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-            return p.isEmpty ? "" : " at '\(p)'"
+    /// Implements the background job `job` with `body`. The job belongs to this module; a
+    /// process with the `worker` role that runs this module executes it.
+    public mutating func job<Input>(_ job: Job<Input>, _ body: @escaping @Sendable (Input, OperationContext) async throws -> Void) {
+        guard job.module == module else {
+            problems.append("module '\(module)' cannot implement job \(job.qualifiedName): it belongs to module '\(job.module)'")
+            return
         }
-        switch e {
-        case .keyNotFound(let key, let c): return "missing '\(key.stringValue)'\(path(c))"
-        case .typeMismatch(let type, let c): return "expected \(type)\(path(c))"
-        case .valueNotFound(let type, let c): return "expected \(type)\(path(c)), got null"
-        case .dataCorrupted(let c): return "\(c.debugDescription)\(path(c))"
-        @unknown default: return "\(error)"
+        guard OperationPath.isValidName(job.name) else {
+            problems.append("job name '\(job.name)' of module '\(module)' must be 1–64 letters, digits, '-' or '_'")
+            return
         }
+        guard jobs[job.name] == nil else {
+            problems.append("job \(job.qualifiedName) is implemented twice")
+            return
+        }
+        let qualified = job.qualifiedName
+        jobs[job.name] = JobRegistration(
+            name: qualified, retry: job.retry,
+            run: { payload, context in
+                let input: Input
+                do {
+                    input = try JSONDecoder().decode(Input.self, from: payload)
+                } catch {
+                    throw OperationError.badRequest("the stored input of \(qualified) is not a valid \(Input.self): \(describe(error))")
+                }
+                try await body(input, context)
+            })
     }
+}
+
+/// A short account of a decoding error: which key or value, and why.
+func describe(_ error: any Error) -> String {
+    guard let e = error as? DecodingError else { return "\(error)" }
+    return RecordCoder.describe(e)
 }

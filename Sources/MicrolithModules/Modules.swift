@@ -1,5 +1,7 @@
 import AsyncHTTPClient
 public import Foundation
+public import Logging
+public import MicrolithStore
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -19,6 +21,18 @@ public final class Modules: Sendable {
     private let closed = Atomic<Bool>(false)
     /// Modules of the application that run neither here nor at a configured address.
     private let unplaced: Set<String>
+    /// This process's store, for operations, resources and jobs to read and write records.
+    public let store: Store?
+    /// The logger operations get when the caller gives none.
+    public let logger: Logger
+    /// The table hooks of the modules running here.
+    public let tableHooks: [TableHooks]
+    /// The standalone resources of the modules running here.
+    public let resources: [ResourceRoute]
+    /// The jobs of the modules running here, by `module.name`.
+    package let jobs: [String: JobRegistration]
+    /// The schedules of the modules running here.
+    package let schedules: [ScheduleRegistration]
 
     /// The modules of the application that run neither here nor at a configured address: calls
     /// to them fail with ``OperationError/unavailable(_:)``.
@@ -35,12 +49,21 @@ public final class Modules: Sendable {
     ///   - modules: every module the application has.
     ///   - runningHere: the names of the modules this process runs; `nil` runs them all.
     ///   - remotes: where the modules that do not run here are reached.
+    ///   - store: the store operations, resources and jobs read and write.
+    ///   - logger: the logger of calls made without one.
     /// - Throws: ``ModuleConfigurationError`` naming the problem: a duplicate or invalid module
     ///   name, a bad registration, or a remote URL that is not `http://`. A module that runs
     ///   neither here nor at a configured URL is allowed (see ``unplacedModules``); calls to it
     ///   fail as unavailable.
-    public init(_ modules: [any Module], runningHere: Set<String>? = nil, remotes: [String: RemoteEndpoint] = [:]) throws {
+    public init(
+        _ modules: [any Module], runningHere: Set<String>? = nil, remotes: [String: RemoteEndpoint] = [:], store: Store? = nil,
+        logger: Logger = Logger(label: "microlith.modules")
+    ) throws {
         var local: [String: [String: LocalOperation]] = [:]
+        var hooks: [TableHooks] = []
+        var resources: [ResourceRoute] = []
+        var jobs: [String: JobRegistration] = [:]
+        var schedules: [ScheduleRegistration] = []
         var unplaced = Set<String>()
         var problems: [String] = []
         var seen = Set<String>()
@@ -58,6 +81,23 @@ public final class Modules: Sendable {
             problems += builder.problems
             if runningHere == nil || runningHere!.contains(module.name) {
                 local[module.name] = builder.operations
+                for h in builder.tableHooks {
+                    if let other = hooks.first(where: { $0.table == h.table }) {
+                        problems.append("modules '\(other.module)' and '\(module.name)' both declare hooks for table \(h.table)")
+                    }
+                    if let store, store.table(typeName: h.table) ?? store.table(name: h.table) == nil {
+                        problems.append("module '\(module.name)' declares hooks for table \(h.table), which the schema does not declare")
+                    }
+                    hooks.append(h)
+                }
+                for r in builder.resources {
+                    if let other = resources.first(where: { $0.path == r.path }) {
+                        problems.append("modules '\(other.module)' and '\(module.name)' both declare resource \(r.path)")
+                    }
+                    resources.append(r)
+                }
+                for (_, job) in builder.jobs { jobs[job.name] = job }
+                schedules += builder.schedules
             } else if remotes[module.name] == nil {
                 unplaced.insert(module.name)
             }
@@ -79,6 +119,12 @@ public final class Modules: Sendable {
                     connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)))
         self.local = local
         self.unplaced = unplaced
+        self.store = store
+        self.logger = logger
+        self.tableHooks = hooks
+        self.resources = resources
+        self.jobs = jobs
+        self.schedules = schedules
         self.client = client
         var remote: [String: RemoteModule] = [:]
         if let client {
@@ -89,17 +135,24 @@ public final class Modules: Sendable {
 
     /// Calls `operation` with `input`, here or in the process that runs its module.
     public func call<Input, Output>(_ operation: Operation<Input, Output>, _ input: Input) async throws -> Output {
+        try await call(operation, input, logger: logger)
+    }
+
+    /// Calls `operation` with `input`, logging to `logger` (which carries a request id).
+    public func call<Input, Output>(_ operation: Operation<Input, Output>, _ input: Input, logger: Logger) async throws -> Output {
         if let operations = local[operation.module] {
             guard let handler = operations[operation.name] else {
                 throw OperationError.unknownOperation(
                     "module '\(operation.module)' has no operation '\(operation.name)'; it has: \(operations.keys.sorted().joined(separator: ", "))")
             }
-            let context = OperationContext(modules: self, operation: operation.qualifiedName)
+            let context = OperationContext(modules: self, operation: operation.qualifiedName, logger: logger)
             let output: any Sendable
             do {
                 output = try await handler.invoke(input, context)
             } catch let error as OperationError {
                 throw error
+            } catch let error as StoreError {
+                throw OperationError(error)
             } catch {
                 throw OperationError.internal("\(operation.qualifiedName) failed: \(error)")
             }
@@ -121,7 +174,7 @@ public final class Modules: Sendable {
 
     /// Runs a local operation on JSON input and returns its JSON output (the HTTP entry point
     /// for other processes and external clients).
-    public func callJSON(module: String, operation: String, body: Data) async throws -> Data {
+    public func callJSON(module: String, operation: String, body: Data, logger: Logger? = nil) async throws -> Data {
         guard let operations = local[module] else {
             throw OperationError.unknownOperation("no module named '\(module)' runs in this process (here: \(knownModules))")
         }
@@ -130,9 +183,11 @@ public final class Modules: Sendable {
                 "module '\(module)' has no operation '\(operation)'; it has: \(operations.keys.sorted().joined(separator: ", "))")
         }
         do {
-            return try await handler.invokeJSON(body, OperationContext(modules: self, operation: "\(module).\(operation)"))
+            return try await handler.invokeJSON(body, OperationContext(modules: self, operation: "\(module).\(operation)", logger: logger))
         } catch let error as OperationError {
             throw error
+        } catch let error as StoreError {
+            throw OperationError(error)
         } catch {
             throw OperationError.internal("\(module).\(operation) failed: \(error)")
         }

@@ -27,7 +27,7 @@ struct RemoteModule: Sendable {
         } catch {
             throw OperationError.badResponse(
                 "\(operation.qualifiedName) at \(endpoint.url) answered with something that is not a \(Output.self): "
-                    + ModuleBuilder.describe(error))
+                    + describe(error))
         }
     }
 

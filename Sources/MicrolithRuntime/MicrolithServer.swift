@@ -3,6 +3,9 @@ public import Hummingbird
 public import Logging
 import MicrolithHTTP
 import MicrolithJSON
+import MicrolithJobs
+import MicrolithSchema
+import ServiceLifecycle
 public import MicrolithModules
 public import MicrolithStore
 public import NIOCore
@@ -55,23 +58,30 @@ public final class MicrolithServer: Sendable {
                         + (modules.isEmpty ? " (this app has no modules)" : " (\(modules.map(\.name).sorted().joined(separator: ", ")))"))
             }
         }
-        let moduleSet: Modules
-        do {
-            moduleSet = try Modules(modules, runningHere: configuration.roles.map(Set.init), remotes: configuration.moduleEndpoints)
-        } catch let error as ModuleConfigurationError {
-            throw RuntimeError(error.description)
-        }
         var logger = Logger(label: "microlith")
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
-        for name in moduleSet.unplacedModules {
-            logger.notice("module \(name) does not run here and modules.\(name).url is not set: calls to it will fail")
-        }
         let store: Store
         do {
             store = try Store.open(schema: app.schema, configuration: configuration.store, logger: logger)
         } catch let e as StoreError {
-            await moduleSet.shutdown()
             throw RuntimeError(e.message)
+        }
+        let moduleSet: Modules
+        do {
+            moduleSet = try Modules(
+                modules, runningHere: configuration.roles.map(Set.init), remotes: configuration.moduleEndpoints, store: store, logger: logger)
+            if configuration.runs("api") {
+                try ResourceRoutes.check(moduleSet, exportedTables: Set(store.tables.compactMap(\.definition.exportName)))
+            }
+        } catch let error as ModuleConfigurationError {
+            store.close()
+            throw RuntimeError(error.description)
+        } catch {
+            store.close()
+            throw error
+        }
+        for name in moduleSet.unplacedModules {
+            logger.notice("module \(name) does not run here and modules.\(name).url is not set: calls to it will fail")
         }
         do {
             try await Seeder(store: store, logger: logger).seedIfNeeded(files: app.seedFiles)
@@ -87,23 +97,38 @@ public final class MicrolithServer: Sendable {
     static let serverName = "microlith"
 
     /// The HTTP application (not yet running).
+    ///
+    /// Besides the HTTP server it runs, as services of the same lifecycle, the job worker (role
+    /// `worker`) and the scheduler (role `cron`). On shutdown the server stops first (no new
+    /// requests, in-flight ones finish), then the worker lets running jobs finish.
     public func makeApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let endpoint = TableEndpoint(store: store, configuration: configuration.http)
-        var openAPI = OpenAPIDocument.make(schema: store.schema)
+        let api = configuration.runs("api")
+        let endpoint = TableEndpoint(store: store, configuration: configuration.http, hooks: modules.tableHooks)
+        var openAPI = api ? OpenAPIDocument.make(schema: store.schema) : OpenAPIDocument.make(schema: Schema(tables: [], nestedTypes: [:]))
         OperationRoutes.document(modules, in: &openAPI)
-        let router = RESTRouter.make(endpoint: endpoint, openAPI: openAPI, logger: logger)
+        if api { ResourceRoutes.document(modules, in: &openAPI) }
+        let router = RESTRouter.make(endpoint: endpoint, openAPI: openAPI, logger: logger, servesTables: api)
         OperationRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes)
+        if api { ResourceRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes) }
+        JobRoutes.add(to: router, store: store)
         let limiter = ConnectionLimiter(maximum: configuration.http.maximumConnections)
+        var services: [any Service] = []
+        if configuration.runs("worker") {
+            services.append(JobWorker(store: store, modules: modules, configuration: configuration.jobs, logger: logger))
+        }
+        if configuration.runs("cron") {
+            services.append(Scheduler(store: store, modules: modules, logger: logger))
+        }
         return Application(
             router: router,
-            // Cache hits of GET /T/id are answered in the event loop, ahead of the router.
             server: .http1(
                 configuration: .init(
-                    additionalChannelHandlers: [
-                        limiter.makeHandler(), CachedReadHandler(endpoint: endpoint, serverName: Self.serverName),
-                    ],
+                    // Cache hits of GET /T/id are answered in the event loop, ahead of the router.
+                    additionalChannelHandlers: api
+                        ? [limiter.makeHandler(), CachedReadHandler(endpoint: endpoint, serverName: Self.serverName)] : [limiter.makeHandler()],
                     idleTimeout: configuration.http.idleTimeoutSeconds > 0 ? .seconds(Int64(configuration.http.idleTimeoutSeconds)) : nil)),
             configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Self.serverName),
+            services: services,
             onServerRunning: onServerRunning,
             logger: logger)
     }

@@ -1,5 +1,6 @@
 import Foundation
 public import MicrolithHTTP
+public import MicrolithJobs
 public import MicrolithModules
 public import MicrolithStore
 import Yams
@@ -25,6 +26,11 @@ import Yams
 /// | `store.changeLogRetentionHours` | `MICROLITH_CHANGELOG_RETENTION_HOURS` | 24 |
 /// | `store.nodeID` | `MICROLITH_NODE_ID` | generated once per data folder |
 /// | `log.level` | `MICROLITH_LOG_LEVEL` | `info` |
+/// | `jobs.concurrency` | `MICROLITH_JOBS_CONCURRENCY` | 4 |
+/// | `jobs.pollMs` | `MICROLITH_JOBS_POLL_MS` | 500 |
+/// | `jobs.leaseSeconds` | `MICROLITH_JOBS_LEASE_SECONDS` | 30 |
+/// | `jobs.shutdownGraceSeconds` | `MICROLITH_JOBS_SHUTDOWN_GRACE_SECONDS` | 30 |
+/// | `jobs.retentionHours` | `MICROLITH_JOBS_RETENTION_HOURS` | 24 |
 /// | `roles` | `MICROLITH_ROLES` | every role and module (a list, or comma-separated) |
 /// | `modules.<name>.url` | — | none: where module `<name>` runs when not here |
 /// | `modules.<name>.timeoutMs` | — | 5000 |
@@ -37,9 +43,11 @@ public struct RuntimeConfiguration: Sendable {
     public var roles: [String]?
     /// Where modules that do not run here are reached, by module name.
     public var moduleEndpoints: [String: RemoteEndpoint] = [:]
+    /// How background jobs and schedules run.
+    public var jobs = JobConfiguration()
 
-    /// Roles every process knows: `api` serves the tables over REST; `worker` and `cron` are
-    /// reserved for background jobs and schedules.
+    /// Roles every process knows: `api` serves the tables and resources over REST; `worker`
+    /// runs the background jobs of the modules running here; `cron` fires their schedules.
     public static let builtInRoles = ["api", "worker", "cron"]
 
     /// Whether this process has `role` (or runs module `role`).
@@ -108,6 +116,15 @@ public struct RuntimeConfiguration: Sendable {
             c.store.changeLogRetentionSeconds = try int(v, n, min: 1) * 3600
         },
         Key(path: "store.nodeID", environment: "MICROLITH_NODE_ID") { c, v, _ in c.store.nodeID = v },
+        Key(path: "jobs.concurrency", environment: "MICROLITH_JOBS_CONCURRENCY") { c, v, n in c.jobs.concurrency = try int(v, n, min: 1, max: 1024) },
+        Key(path: "jobs.pollMs", environment: "MICROLITH_JOBS_POLL_MS") { c, v, n in c.jobs.pollInterval = .milliseconds(try int(v, n, min: 10)) },
+        Key(path: "jobs.leaseSeconds", environment: "MICROLITH_JOBS_LEASE_SECONDS") { c, v, n in c.jobs.lease = .seconds(try int(v, n, min: 1)) },
+        Key(path: "jobs.shutdownGraceSeconds", environment: "MICROLITH_JOBS_SHUTDOWN_GRACE_SECONDS") { c, v, n in
+            c.jobs.shutdownGrace = .seconds(try int(v, n, min: 0))
+        },
+        Key(path: "jobs.retentionHours", environment: "MICROLITH_JOBS_RETENTION_HOURS") { c, v, n in
+            c.jobs.retention = .seconds(try int(v, n, min: 1) * 3600)
+        },
         Key(path: "roles", environment: "MICROLITH_ROLES") { c, v, n in c.roles = try parseRoles(v, n) },
         Key(path: "log.level", environment: "MICROLITH_LOG_LEVEL") { c, v, n in
             let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]

@@ -77,6 +77,14 @@ struct Migrator {
                     seq INTEGER PRIMARY KEY AUTOINCREMENT, txn INTEGER NOT NULL, tbl TEXT NOT NULL, id NOT NULL,
                     op TEXT NOT NULL, version INTEGER NOT NULL, origin TEXT NOT NULL, record TEXT);
                 CREATE INDEX IF NOT EXISTS _microlith_changelog_version ON _microlith_changelog(version);
+                CREATE TABLE IF NOT EXISTS _microlith_jobs(
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, payload TEXT NOT NULL,
+                    state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,
+                    run_at INTEGER NOT NULL, lease_until INTEGER, owner TEXT, last_error TEXT,
+                    created INTEGER NOT NULL, updated INTEGER NOT NULL);
+                CREATE INDEX IF NOT EXISTS _microlith_jobs_due ON _microlith_jobs(state, run_at);
+                CREATE TABLE IF NOT EXISTS _microlith_schedules(
+                    name TEXT PRIMARY KEY NOT NULL, next_run INTEGER NOT NULL, last_run INTEGER, spec TEXT NOT NULL);
                 """)
     }
 

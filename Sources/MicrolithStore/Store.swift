@@ -44,6 +44,7 @@ public final class Store: Sendable {
     let databases: [String: DatabaseHandle]
     let logger: Logger
     private let listeners = Mutex<[@Sendable ([Change]) -> Void]>([])
+    private let jobListeners = Mutex<[@Sendable (String) -> Void]>([])
     private let maintenance = StoreMaintenance()
 
     private init(
@@ -109,7 +110,7 @@ public final class Store: Sendable {
             let writer = GroupCommitWriter(
                 name: handle.name, pool: handle.pool, maximumBatch: configuration.maximumBatch,
                 makeTransaction: { [unowned store] db in WriteTransaction(db: db, store: store) },
-                committed: { [unowned store] txns in store.committed(txns) })
+                committed: { [unowned store, name = handle.name] txns in store.committed(txns, database: name) })
             handle.writerBox.withLock { $0 = writer }
         }
         store.maintenance.start(store)
@@ -135,6 +136,11 @@ public final class Store: Sendable {
             writer?.close()
             try? handle.pool.close()
         }
+    }
+
+    /// The names of the store's databases: `data` first when there is one, then the others sorted.
+    public var databaseNames: [String] {
+        databases.keys.sorted { a, b in a == "data" || (b != "data" && a < b) }
     }
 
     // MARK: Tables
@@ -241,7 +247,15 @@ public final class Store: Sendable {
         listeners.withLock { $0.append(listener) }
     }
 
-    private func committed(_ transactions: [WriteTransaction]) {
+    /// Registers a function called with the database name after a commit that enqueued jobs.
+    package func onJobsEnqueued(_ listener: @escaping @Sendable (String) -> Void) {
+        jobListeners.withLock { $0.append(listener) }
+    }
+
+    private func committed(_ transactions: [WriteTransaction], database: String) {
+        if transactions.contains(where: { $0.enqueuedJobs > 0 }) {
+            for listener in jobListeners.withLock({ $0 }) { listener(database) }
+        }
         var cacheChanges: [(table: Int, id: RecordID, entry: CacheEntry)] = []
         var all: [Change] = []
         for txn in transactions {

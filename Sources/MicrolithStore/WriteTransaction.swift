@@ -19,7 +19,7 @@ public struct WritePrecondition: Sendable, Equatable {
     /// No condition.
     public static let none = WritePrecondition()
 
-    func check(_ current: CachedRecord?, table: String, id: RecordID) throws(StoreError) {
+    package func check(_ current: CachedRecord?, table: String, id: RecordID) throws(StoreError) {
         if let tags = ifMatch {
             let ok = current.map { c in tags.contains("*") || tags.contains(c.etag) } ?? false
             if !ok {
@@ -69,6 +69,11 @@ public final class WriteTransaction {
     public let id: Int64
     /// The changes made so far.
     public private(set) var changes: [Change] = []
+    /// How many background jobs this transaction enqueued (workers are woken when it commits).
+    package var enqueuedJobs = 0
+
+    /// The store's wall clock, in milliseconds since 1970.
+    package func wallClock() -> Int64 { store.configuration.wallClock() }
 
     init(db: Database, store: Store) {
         self.db = db
@@ -242,7 +247,7 @@ public final class WriteTransaction {
     }
 
     /// RFC 7396 JSON merge patch of objects.
-    static func merge(_ target: JSONObject, _ patch: JSONObject) -> JSONObject {
+    package static func merge(_ target: JSONObject, _ patch: JSONObject) -> JSONObject {
         var result = target
         for (k, v) in patch.members {
             switch v {

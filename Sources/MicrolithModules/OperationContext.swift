@@ -1,0 +1,83 @@
+public import Logging
+public import MicrolithStore
+
+/// What running application code can reach: the other modules (to call them), the store (to
+/// read and write records in transactions) and a logger.
+///
+/// Operations, resources, job runs and scheduled tasks all receive one.
+public struct OperationContext: Sendable {
+    /// Every module of the application, local or remote, to call through.
+    public let modules: Modules
+    /// What is running: `module.operation`, a job name, a resource path.
+    public let operation: String
+    /// Logs with the request or job id attached.
+    public var logger: Logger
+    /// The job run being executed, when this context belongs to one.
+    public var job: JobRun?
+
+    init(modules: Modules, operation: String, logger: Logger? = nil, job: JobRun? = nil) {
+        self.modules = modules
+        self.operation = operation
+        self.logger = logger ?? modules.logger
+        self.job = job
+    }
+
+    /// A context for code the runtime runs outside any call (resources, jobs, schedules).
+    public static func make(modules: Modules, operation: String, logger: Logger, job: JobRun? = nil) -> OperationContext {
+        OperationContext(modules: modules, operation: operation, logger: logger, job: job)
+    }
+
+    /// This process's store.
+    /// - Throws: ``OperationError/unavailable(_:)`` when the modules were built without one.
+    public var store: Store {
+        get throws(OperationError) {
+            guard let store = modules.store else {
+                throw OperationError.unavailable("\(operation) needs the store, and these modules were built without one")
+            }
+            return store
+        }
+    }
+
+    /// Runs `work` in one write transaction of `database` and returns once it has committed:
+    /// every write in it (across tables of that database, and jobs it enqueues) commits
+    /// together, or none does when `work` throws. Store errors arrive as ``OperationError``s
+    /// with the matching status (an invalid record → 400, a taken key → 409, ...).
+    public func write<T: Sendable>(database: String = "data", _ work: @escaping @Sendable (WriteTransaction) throws -> T) async throws -> T {
+        let store = try self.store
+        do {
+            return try await store.write(database: database, work)
+        } catch let error as StoreError {
+            throw OperationError(error)
+        }
+    }
+
+    /// The committed record `key` of `table`, or `nil`.
+    public func get<Record>(_ table: TableRef<Record>, _ key: RecordKey) async throws -> Record? {
+        do {
+            return try await store.get(table, key)
+        } catch let error as StoreError {
+            throw OperationError(error)
+        }
+    }
+}
+
+extension OperationError {
+    /// The operation error with the meaning of a store error: invalid records and keys → 400,
+    /// unknown tables → 404, a taken key → 409, a failed precondition → 412, a closed store →
+    /// 503, anything else → 500. A ``StoreError`` carrying an `OperationError` (thrown inside a
+    /// write) gives that error back.
+    public init(_ error: StoreError) {
+        if let inner = error.underlying as? OperationError {
+            self = inner
+            return
+        }
+        switch error.code {
+        case .invalidRecord, .invalidID: self.init(status: 400, code: "badRequest", message: error.message)
+        case .unknownTable: self.init(status: 404, code: "notFound", message: error.message)
+        case .alreadyExists: self.init(status: 409, code: "conflict", message: error.message)
+        case .versionMismatch: self.init(status: 412, code: "preconditionFailed", message: error.message)
+        case .closed: self.init(status: 503, code: "unavailable", message: error.message)
+        default: self.init(status: 500, code: "internal", message: error.message)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+public import Foundation
+
+/// What a standalone resource answers: a status, headers and a body.
+public struct ResourceResponse: Sendable {
+    public var status: Int
+    /// Response headers by name.
+    public var headers: [String: String]
+    public var body: Data
+
+    public init(status: Int = 200, headers: [String: String] = [:], body: Data = Data()) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// `value` as JSON with `status`.
+    public static func json<T: Encodable>(_ value: T, status: Int = 200) throws -> ResourceResponse {
+        do {
+            return ResourceResponse(status: status, headers: ["Content-Type": "application/json"], body: try JSONEncoder().encode(value))
+        } catch {
+            throw OperationError.internal("the response (\(T.self)) cannot be encoded: \(error)")
+        }
+    }
+
+    /// `text` as `text/plain` (or another `contentType`).
+    public static func text(_ text: String, status: Int = 200, contentType: String = "text/plain; charset=utf-8") -> ResourceResponse {
+        ResourceResponse(status: status, headers: ["Content-Type": contentType], body: Data(text.utf8))
+    }
+}
+
+/// A request to a standalone resource, with its body.
+public struct ResourceCall: Sendable {
+    /// Method, path, query, parameters, headers.
+    public var request: ResourceRequest
+    /// The body, as received (within the server's size limit).
+    public var body: Data
+
+    public init(request: ResourceRequest, body: Data) {
+        self.request = request
+        self.body = body
+    }
+
+    /// The body decoded as JSON into `T`.
+    /// - Throws: ``OperationError/badRequest(_:)`` naming what does not fit.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        guard !body.isEmpty else { throw OperationError.badRequest("the request body is empty; send a JSON \(T.self)") }
+        do {
+            return try JSONDecoder().decode(T.self, from: body)
+        } catch {
+            throw OperationError.badRequest("the body is not a valid \(T.self): \(describe(error))")
+        }
+    }
+}
+
+/// A resource at its own path, with a handler per method.
+///
+/// ```swift
+/// builder.resource("/stock/{sku}") { r in
+///     r.get { call, context in
+///         let sku = call.request.parameters["sku"]!
+///         guard let p = try await context.get(products, RecordKey(sku)) else { throw OperationError.notFound("no \(sku)") }
+///         return try .json(["sku": sku, "stock": p.stock])
+///     }
+/// }
+/// ```
+public struct ResourceBuilder {
+    public typealias Handler = @Sendable (ResourceCall, OperationContext) async throws -> ResourceResponse
+    var handlers: [String: Handler] = [:]
+
+    public mutating func get(_ handler: @escaping Handler) { handlers["GET"] = handler }
+    public mutating func post(_ handler: @escaping Handler) { handlers["POST"] = handler }
+    public mutating func put(_ handler: @escaping Handler) { handlers["PUT"] = handler }
+    public mutating func patch(_ handler: @escaping Handler) { handlers["PATCH"] = handler }
+    public mutating func delete(_ handler: @escaping Handler) { handlers["DELETE"] = handler }
+}
+
+/// A standalone resource as the HTTP layer serves it.
+public struct ResourceRoute: Sendable {
+    /// The path, with `{name}` parameters: `/stock/{sku}`.
+    public let path: String
+    /// The module that declared it.
+    public let module: String
+    /// The handlers by method (`GET`, `POST`, ...).
+    public let handlers: [String: ResourceBuilder.Handler]
+
+    /// The names reserved for the runtime's own paths; a resource's first segment may not be one.
+    public static let reservedSegments: Set<String> = ["_operations", "_jobs", "_schedules", "openapi.json", "health", "ready"]
+}
+
+extension ModuleBuilder {
+    /// Adds a resource at `path` (`/segment/{parameter}/...`), served by this process when it
+    /// runs the module. Its first segment may not be an exported table or a runtime path.
+    public mutating func resource(_ path: String, _ configure: (inout ResourceBuilder) -> Void) {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        guard path.hasPrefix("/"), !segments.isEmpty, segments.allSatisfy({ !$0.isEmpty }) else {
+            problems.append("resource path '\(path)' of module '\(module)' must look like /name or /name/{parameter}")
+            return
+        }
+        if let first = segments.first, first.hasPrefix("{") || ResourceRoute.reservedSegments.contains(String(first)) {
+            problems.append("resource path '\(path)' of module '\(module)' must start with a fixed segment other than \(ResourceRoute.reservedSegments.sorted().joined(separator: ", "))")
+            return
+        }
+        var builder = ResourceBuilder()
+        configure(&builder)
+        guard !builder.handlers.isEmpty else {
+            problems.append("resource '\(path)' of module '\(module)' has no method handlers")
+            return
+        }
+        resources.append(ResourceRoute(path: path, module: module, handlers: builder.handlers))
+    }
+}

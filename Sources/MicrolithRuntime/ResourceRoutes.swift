@@ -1,0 +1,88 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import MicrolithHTTP
+import MicrolithJSON
+import MicrolithModules
+import NIOCore
+
+/// Serves the standalone resources of the modules running here, each method at its path.
+enum ResourceRoutes {
+    /// Refuses resources whose first segment is an exported table (the table would win).
+    static func check(_ modules: Modules, exportedTables: Set<String>) throws {
+        for r in modules.resources {
+            let first = r.path.split(separator: "/").first.map(String.init) ?? ""
+            if exportedTables.contains(first) {
+                throw RuntimeError("resource \(r.path) of module '\(r.module)' starts with /\(first), which is an exported table; pick another path")
+            }
+        }
+    }
+
+    static func add(to router: Router<BasicRequestContext>, modules: Modules, maximumBodyBytes: Int) {
+        for route in modules.resources {
+            let allow = (route.handlers.keys.sorted() + ["OPTIONS"]).joined(separator: ", ")
+            let parameterNames = route.path.split(separator: "/").filter { $0.hasPrefix("{") && $0.hasSuffix("}") }.map {
+                String($0.dropFirst().dropLast())
+            }
+            for (method, handler) in route.handlers {
+                router.on(RouterPath(route.path), method: HTTPRequest.Method(method)!) { request, context -> Response in
+                    var request = request
+                    let buffer: ByteBuffer
+                    do {
+                        buffer = try await request.collectBody(upTo: maximumBodyBytes)
+                    } catch {
+                        throw Problem(.contentTooLarge, "the request body is larger than the limit of \(maximumBodyBytes) bytes")
+                    }
+                    var info = TableEndpoint.resourceRequestInfo(request, context)
+                    for name in parameterNames {
+                        if let value = context.parameters.get(name) { info.parameters[name] = value.removingPercentEncoding ?? value }
+                    }
+                    let call = ResourceCall(request: info, body: Data(buffer.readableBytesView))
+                    let ctx = OperationContext.make(modules: modules, operation: "\(method) \(route.path)", logger: context.logger)
+                    let answer = try await handler(call, ctx)
+                    var headers = HTTPFields()
+                    for (name, value) in answer.headers {
+                        if let field = HTTPField.Name(name) { headers[field] = value }
+                    }
+                    return Response(
+                        status: HTTPResponse.Status(code: answer.status), headers: headers,
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
+                }
+            }
+            router.on(RouterPath(route.path), method: .options) { _, _ in Response(status: .noContent, headers: [.allow: allow]) }
+            for method in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] where route.handlers[method] == nil {
+                if method == "HEAD" && route.handlers["GET"] != nil { continue }
+                router.on(RouterPath(route.path), method: HTTPRequest.Method(method)!) { _, _ -> Response in
+                    throw Problem(.methodNotAllowed, "\(route.path) takes \(allow)", headers: [.allow: allow])
+                }
+            }
+        }
+    }
+}
+
+extension ResourceRoutes {
+    /// Adds each resource's methods to an OpenAPI document.
+    static func document(_ modules: Modules, in document: inout JSONValue) {
+        guard case .object(var root) = document, case .object(var paths)? = root["paths"] else { return }
+        for route in modules.resources {
+            var item = JSONObject()
+            let parameters: [JSONValue] = route.path.split(separator: "/").filter { $0.hasPrefix("{") }.map {
+                ["name": .string(String($0.dropFirst().dropLast())), "in": "path", "required": true, "schema": ["type": "string"]]
+            }
+            for method in route.handlers.keys.sorted() {
+                item[method.lowercased()] = [
+                    "operationId": .string("\(route.module)_\(method.lowercased())_\(route.path.filter { $0.isLetter || $0.isNumber })"),
+                    "tags": [.string(route.module)],
+                    "summary": .string("Resource \(route.path) of module \(route.module)"),
+                    "parameters": .array(parameters),
+                    "responses": [
+                        "default": ["description": "What the resource answers; errors as application/problem+json"]
+                    ],
+                ]
+            }
+            paths[route.path] = .object(item)
+        }
+        root["paths"] = .object(paths)
+        document = .object(root)
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+public import MicrolithJSON
+import MicrolithSchema
+
+/// Converts between `Codable` Swift values and the store's JSON records.
+///
+/// Swift `Date` values travel as ISO 8601 texts with milliseconds (the form `Date` attributes
+/// store); everything else follows `JSONEncoder`/`JSONDecoder` defaults.
+public enum RecordCoder {
+    /// The JSON object `value` encodes to.
+    /// - Throws: ``StoreError/Code/invalidRecord`` when `value` does not encode to a JSON object.
+    public static func object<T: Encodable>(_ value: T) throws -> JSONObject {
+        guard case .object(let object) = try json(value) else {
+            throw StoreError(.invalidRecord, "a \(T.self) must encode to a JSON object to be stored as a record")
+        }
+        return object
+    }
+
+    /// The JSON value `value` encodes to.
+    public static func json<T: Encodable>(_ value: T) throws -> JSONValue {
+        let data: Data
+        do {
+            data = try encoder.encode(value)
+        } catch {
+            throw StoreError(.invalidRecord, "a \(T.self) cannot be encoded: \(error)", underlying: error)
+        }
+        return try JSONParser.parse(data)
+    }
+
+    /// Decodes a `T` from a JSON value.
+    /// - Throws: ``StoreError/Code/invalidRecord`` naming the attribute that does not fit `T`.
+    public static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
+        do {
+            return try decoder.decode(T.self, from: Data(JSONWriter.encode(value)))
+        } catch let error as DecodingError {
+            throw StoreError(.invalidRecord, "the record does not fit \(T.self): \(describe(error))", underlying: error)
+        } catch {
+            throw StoreError(.invalidRecord, "the record does not fit \(T.self): \(error)", underlying: error)
+        }
+    }
+
+    /// A short account of a decoding error: which key and why.
+    public static func describe(_ error: DecodingError) -> String {
+        func path(_ c: DecodingError.Context) -> String {
+            let p = c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            return p.isEmpty ? "" : " at '\(p)'"
+        }
+        switch error {
+        case .keyNotFound(let key, let c): return "missing '\(key.stringValue)'\(path(c))"
+        case .typeMismatch(let type, let c): return "expected \(type)\(path(c))"
+        case .valueNotFound(let type, let c): return "expected \(type)\(path(c)), got null"
+        case .dataCorrupted(let c): return "\(c.debugDescription)\(path(c))"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    private static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(DateValue.format(Int64((date.timeIntervalSince1970 * 1000).rounded(.down))))
+        }
+        return e
+    }
+
+    private static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { decoder in
+            let c = try decoder.singleValueContainer()
+            if let ms = try? c.decode(Double.self) { return Date(timeIntervalSince1970: ms / 1000) }
+            let text = try c.decode(String.self)
+            guard let ms = DateValue.parse(text) else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "'\(text)' is not an ISO 8601 date")
+            }
+            return Date(timeIntervalSince1970: Double(ms) / 1000)
+        }
+        return d
+    }
+}
