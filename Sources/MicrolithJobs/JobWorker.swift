@@ -65,7 +65,7 @@ public final class JobWorker: Service, Sendable {
         var lastRenewal = ContinuousClock.now
         var lastTrim = ContinuousClock.now - .seconds(3600)
         await withDiscardingTaskGroup { group in
-            while !shuttingDown.load(ordering: .acquiring) {
+            while !shuttingDown.load(ordering: .acquiring) && !Task.isCancelled {
                 // Collect finished runs without blocking.
                 var claimedAny = false
                 for database in store.databaseNames where running() < configuration.concurrency {
@@ -100,7 +100,7 @@ public final class JobWorker: Service, Sendable {
             if running() > 0 {
                 logger.info("waiting for \(running()) running job(s) to finish", metadata: ["grace": "\(configuration.shutdownGrace)"])
                 let deadline = ContinuousClock.now + configuration.shutdownGrace
-                while running() > 0 && ContinuousClock.now < deadline {
+                while running() > 0 && ContinuousClock.now < deadline && !Task.isCancelled {
                     await renewLeasesIfDue(&lastRenewal, leaseMs)
                     await waiter.wait(upTo: min(.milliseconds(100), deadline - .now))
                 }

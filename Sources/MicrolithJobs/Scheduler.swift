@@ -73,9 +73,10 @@ public final class Scheduler: Service, Sendable {
                     logger.error("scheduler cannot fire due tasks", metadata: ["error": "\(error)"])
                     next = store.configuration.wallClock() + 1000
                 }
-                let delay = max(10, min(next - store.configuration.wallClock(), 60_000))
+                // At most a second: a wall clock that jumps is noticed soon.
+                let delay = max(10, min(next - store.configuration.wallClock(), 1000))
                 await waiter.wait(upTo: .milliseconds(delay))
-                if stopped.load(ordering: .acquiring) { break }
+                if stopped.load(ordering: .acquiring) || Task.isCancelled { break }
             }
         } onGracefulShutdown: {
             self.stopped.store(true, ordering: .releasing)
@@ -126,9 +127,19 @@ public final class Scheduler: Service, Sendable {
         }
     }
 
-    /// Fires every schedule that is due; returns when the next one is due.
+    /// Fires every schedule that is due; returns when the next one is due. Reads only, unless
+    /// something is due.
     func fireDue() async throws -> Int64 {
         let schedules = self.schedules
+        let names = schedules.map(\.qualifiedName)
+        let stored: [String: Int64] = try await store.read(database: database) { db in
+            var result: [String: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, next_run FROM _microlith_schedules") { result[row[0]] = row[1] }
+            return result
+        }
+        let now = store.configuration.wallClock()
+        let due = names.filter { (stored[$0] ?? Int64.max) <= now }
+        guard !due.isEmpty else { return stored.filter { names.contains($0.key) }.values.min() ?? Int64.max }
         return try await store.write(database: database) { txn in
             let now = txn.wallClock()
             var earliest = Int64.max
@@ -139,7 +150,9 @@ public final class Scheduler: Service, Sendable {
                     earliest = min(earliest, due)
                     continue
                 }
-                let next = r.next(after: max(due, now)) ?? Int64.max
+                // The next due time after this one; when the process fell behind, the next after now.
+                var next = r.next(after: due) ?? Int64.max
+                if next <= now { next = r.next(after: now) ?? Int64.max }
                 try txn.db.execute(
                     sql: "UPDATE _microlith_schedules SET next_run = ?, last_run = ? WHERE name = ? AND next_run = ?",
                     arguments: [next, due, r.qualifiedName, due])
