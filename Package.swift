@@ -170,6 +170,9 @@ let package = Package(
             dependencies: [
                 "MicrolithRuntime", "MicrolithJSON", "MicrolithStore", "MicrolithHTTP", "MicrolithSchema", "MicrolithModules", "MicrolithJobs",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
         .testTarget(
