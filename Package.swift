@@ -118,7 +118,8 @@ let package = Package(
         .target(
             name: "Microlith",
             dependencies: [
-                "MicrolithCLI", "MicrolithHTTP", "MicrolithJSON", "MicrolithJobs", "MicrolithModules", "MicrolithRuntime", "MicrolithSchema", "MicrolithStore",
+                "MicrolithCLI", "MicrolithHTTP", "MicrolithJSON", "MicrolithJobs", "MicrolithModules", "MicrolithRuntime", "MicrolithSchema",
+                "MicrolithStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

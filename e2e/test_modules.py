@@ -28,8 +28,8 @@ EXPECTED_TOTAL = 2 * 250 + 12 * 45 + 899
 class ShopServer(MicrolithServer):
     """A `shop serve` process (the example app's own binary) with --roles."""
 
-    def __init__(self, app_dir, data_dir, roles: str | None = None):
-        super().__init__(app_dir, data_dir, extra_args=("--roles", roles) if roles else ())
+    def __init__(self, app_dir, data_dir, roles: str | None = None, env: dict | None = None):
+        super().__init__(app_dir, data_dir, env=env, extra_args=("--roles", roles) if roles else ())
 
     def command(self, port: int) -> list[str]:
         return [SHOP_BIN] + super().command(port)[1:]

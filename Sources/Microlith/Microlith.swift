@@ -1,6 +1,7 @@
 @_exported import MicrolithCLI
 @_exported import MicrolithHTTP
 @_exported import MicrolithJSON
+@_exported import MicrolithJobs
 @_exported import MicrolithModules
 @_exported import MicrolithRuntime
 @_exported import MicrolithSchema

@@ -81,11 +81,13 @@ public enum RESTRouter {
         // /{Table}/{id}: one record.
         router.on("/{table}/{id}", method: .get) { request, context in
             guard let table = endpoint.table(context.parameters.get("table")!) else { return try await staticFile(request, context) }
-            return try await endpoint.get(request, context: context, table: table, id: try endpoint.recordID(context.parameters.get("id")!, table: table))
+            return try await endpoint.get(
+                request, context: context, table: table, id: try endpoint.recordID(context.parameters.get("id")!, table: table))
         }
         router.on("/{table}/{id}", method: .head) { request, context in
             guard let table = endpoint.table(context.parameters.get("table")!) else { return try await staticFile(request, context) }
-            return try await endpoint.get(request, context: context, table: table, id: try endpoint.recordID(context.parameters.get("id")!, table: table))
+            return try await endpoint.get(
+                request, context: context, table: table, id: try endpoint.recordID(context.parameters.get("id")!, table: table))
         }
         router.on("/{table}/{id}", method: .put) { request, context in
             let (table, id) = try record(endpoint, context)

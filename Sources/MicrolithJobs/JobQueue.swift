@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import MicrolithSchema
 public import MicrolithJSON
+import MicrolithSchema
 public import MicrolithStore
 
 /// A job as the queue holds it.
@@ -127,7 +127,8 @@ public struct JobQueue: Sendable {
 
     /// Records that the run of `job` succeeded.
     public func complete(_ job: JobRecord) async throws {
-        try await finish(job, sql: "UPDATE _microlith_jobs SET state = 'done', lease_until = NULL, last_error = NULL, updated = ? WHERE id = ? AND owner = ?")
+        try await finish(
+            job, sql: "UPDATE _microlith_jobs SET state = 'done', lease_until = NULL, last_error = NULL, updated = ? WHERE id = ? AND owner = ?")
     }
 
     /// Records that the run of `job` failed with `message`: it runs again after `retryAfter`

@@ -2,8 +2,8 @@ import GRDB
 public import Logging
 public import MicrolithJSON
 public import MicrolithModules
-public import MicrolithStore
 import MicrolithSchema
+public import MicrolithStore
 public import ServiceLifecycle
 import Synchronization
 
@@ -144,7 +144,9 @@ public final class Scheduler: Service, Sendable {
             let now = txn.wallClock()
             var earliest = Int64.max
             for r in schedules {
-                guard let due = try Int64.fetchOne(txn.db, sql: "SELECT next_run FROM _microlith_schedules WHERE name = ?", arguments: [r.qualifiedName])
+                guard
+                    let due = try Int64.fetchOne(
+                        txn.db, sql: "SELECT next_run FROM _microlith_schedules WHERE name = ?", arguments: [r.qualifiedName])
                 else { continue }
                 guard due <= now else {
                     earliest = min(earliest, due)

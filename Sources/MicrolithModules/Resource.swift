@@ -97,7 +97,9 @@ extension ModuleBuilder {
             return
         }
         if let first = segments.first, first.hasPrefix("{") || ResourceRoute.reservedSegments.contains(String(first)) {
-            problems.append("resource path '\(path)' of module '\(module)' must start with a fixed segment other than \(ResourceRoute.reservedSegments.sorted().joined(separator: ", "))")
+            problems.append(
+                "resource path '\(path)' of module '\(module)' must start with a fixed segment other than \(ResourceRoute.reservedSegments.sorted().joined(separator: ", "))"
+            )
             return
         }
         var builder = ResourceBuilder()

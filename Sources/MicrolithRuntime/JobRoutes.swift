@@ -27,7 +27,9 @@ enum JobRoutes {
             }
             var limit = 100
             if let l = items["limit"].map(String.init) {
-                guard let n = Int(l), (1...10_000).contains(n) else { throw Problem(.badRequest, "limit must be an integer from 1 to 10000, got '\(l)'") }
+                guard let n = Int(l), (1...10_000).contains(n) else {
+                    throw Problem(.badRequest, "limit must be an integer from 1 to 10000, got '\(l)'")
+                }
                 limit = n
             }
             let jobs = try await queue.list(database: database, state: state, name: items["name"].map(String.init), limit: limit)
@@ -39,13 +41,17 @@ enum JobRoutes {
         router.get("/_jobs/{id}") { request, context -> Response in
             let database = try database(request, store)
             let id = try jobID(context)
-            guard let job = try await queue.job(database: database, id: id) else { throw Problem(.notFound, "no job \(id) in database '\(database)'") }
+            guard let job = try await queue.job(database: database, id: id) else {
+                throw Problem(.notFound, "no job \(id) in database '\(database)'")
+            }
             return json(job.json)
         }
         router.post("/_jobs/{id}/retry") { request, context -> Response in
             let database = try database(request, store)
             let id = try jobID(context)
-            guard let job = try await queue.retry(database: database, id: id) else { throw Problem(.notFound, "no job \(id) in database '\(database)'") }
+            guard let job = try await queue.retry(database: database, id: id) else {
+                throw Problem(.notFound, "no job \(id) in database '\(database)'")
+            }
             return json(job.json)
         }
         router.get("/_schedules") { _, _ -> Response in
@@ -68,6 +74,7 @@ enum JobRoutes {
     }
 
     static func json(_ value: JSONValue) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONWriter.encode(value))))
+        Response(
+            status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONWriter.encode(value))))
     }
 }

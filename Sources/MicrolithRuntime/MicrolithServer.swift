@@ -4,11 +4,11 @@ public import Logging
 import MicrolithHTTP
 import MicrolithJSON
 import MicrolithJobs
-import MicrolithSchema
-import ServiceLifecycle
 public import MicrolithModules
+import MicrolithSchema
 public import MicrolithStore
 public import NIOCore
+import ServiceLifecycle
 import UnixSignals
 
 /// One microlith process: an app folder's store and its REST interface.

@@ -1,3 +1,4 @@
+import GRDB
 import MicrolithJSON
 import MicrolithSchema
 
@@ -126,6 +127,22 @@ extension WriteTransaction {
         guard var record = try get(table, key) else { return nil }
         try change(&record)
         return try put(table, record)
+    }
+
+    /// Every record of `table` (in key order, up to `limit`), read inside this transaction.
+    /// A full scan: for large tables, query through an index instead.
+    public func records<Record>(_ table: TableRef<Record>, limit: Int = Int.max) throws -> [Record] {
+        let layout = try table.layout(in: store)
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT id, data, version FROM \"\(layout.sqlName)\" ORDER BY id LIMIT ?", arguments: [min(limit, Int(Int64.max))])
+        var result: [Record] = []
+        for row in rows {
+            guard let id = TableLayout.recordID(row[0]) else { continue }
+            let record = try Store.decode(id: id, text: row[1], version: row[2])
+            if let expiration = layout.definition.expiration, store.isExpired(record, expiration: expiration) { continue }
+            result.append(try RecordCoder.decode(Record.self, from: .object(record.record)))
+        }
+        return result
     }
 
     /// Deletes record `key`; returns whether it existed.

@@ -33,7 +33,9 @@ import Testing
         #expect(try next("0 0 31 2 *", after: "2026-01-01T00:00:00Z") == nil)
     }
 
-    @Test(arguments: ["", "* * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8", "a * * * *", "5-1 * * * *", "*/0 * * * *", "1/2/3 * * * *"])
+    @Test(arguments: [
+        "", "* * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8", "a * * * *", "5-1 * * * *", "*/0 * * * *", "1/2/3 * * * *",
+    ])
     func badExpressionsAreRefused(_ text: String) {
         #expect(throws: CronExpressionError.self) { try CronExpression(text) }
     }

@@ -1,6 +1,6 @@
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import MicrolithJSON
 import MicrolithJobs
@@ -135,7 +135,8 @@ struct ShopModule: Module {
 
     @Test func writeHooksComputeFieldsAndRefuse() async throws {
         try await withShop { _, client in
-            let put = try await client.execute(uri: "/Product/p1", method: .put, body: ByteBuffer(string: #"{"name":"Blue Mug","price":5,"stock":2}"#))
+            let put = try await client.execute(
+                uri: "/Product/p1", method: .put, body: ByteBuffer(string: #"{"name":"Blue Mug","price":5,"stock":2}"#))
             #expect(put.status == .created)
             #expect(try json(put.body)["slug"] == "blue-mug")
             let negative = try await client.execute(uri: "/Product/p1", method: .patch, body: ByteBuffer(string: #"{"price":-1}"#))

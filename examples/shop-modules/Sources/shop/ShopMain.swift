@@ -5,6 +5,6 @@ import ShopModules
 @main
 enum ShopMain {
     static func main() async {
-        await Microlith.main(modules: [PricingModule(), CartModule()])
+        await Microlith.main(modules: [PricingModule(), CartModule(), OrdersModule()])
     }
 }
