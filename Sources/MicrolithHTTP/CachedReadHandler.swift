@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Hummingbird
 import MicrolithStore
 public import NIOCore
 public import NIOHTTPTypes
@@ -9,7 +10,8 @@ public import NIOHTTPTypes
 ///
 /// Every other request (a cache miss, a query string, a body, `Connection` headers, any other
 /// method or path) passes through untouched and the router answers it. Responses are identical
-/// to the router's (`Content-Type`, `ETag`, `304` on a matching `If-None-Match`). Ordering of
+/// to the router's (`Content-Type`, `ETag`, `X-Request-Id`, `304` on a matching `If-None-Match`);
+/// they are not logged. Ordering of
 /// pipelined requests is kept: the fast path only answers while no earlier request on the same
 /// connection is still with the router.
 public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -108,7 +110,9 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
             let rawID = String(segments[1]), let id = try? endpoint.recordID(rawID, table: table),
             case .present(let record) = endpoint.store.cachedGet(table, id)
         else { return nil }
-        var fields: HTTPFields = [.eTag: record.etag, .date: date.current()]
+        var fields: HTTPFields = [
+            .eTag: record.etag, .date: date.current(), RequestLogMiddleware<BasicRequestContext>.requestID: RequestID().description,
+        ]
         if let serverName { fields[.server] = serverName }
         if let tags = head.headerFields[.ifNoneMatch], TableEndpoint.matches(tags, record.etag, weak: true) {
             return (HTTPResponse(status: .notModified, headerFields: fields), nil)

@@ -95,7 +95,8 @@ struct ScheduledModule: Module {
         let worker = JobWorker(
             store: f.store, modules: f.modules, configuration: JobConfiguration(pollInterval: .milliseconds(50)), logger: Logger(label: "test"))
         try await f.running([worker, scheduler]) { () async throws in
-            try await Task.sleep(for: .milliseconds(100))
+            // Once the scheduler has registered the schedule, move time past its first due time.
+            #expect(try await f.eventually { try await !Scheduler.states(store: f.store).isEmpty })
             f.advance(61_000)
             #expect(try await f.eventually { journal.count("tick") == 1 })
         }
