@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "MicrolithModules",
             dependencies: [
-                "MicrolithJSON", "MicrolithSchema", "MicrolithStore",
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -120,6 +120,7 @@ let package = Package(
             dependencies: [
                 "MicrolithCLI", "MicrolithHTTP", "MicrolithJSON", "MicrolithJobs", "MicrolithModules", "MicrolithRuntime", "MicrolithSchema",
                 "MicrolithStore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

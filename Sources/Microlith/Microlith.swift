@@ -1,3 +1,4 @@
+@_exported import Logging
 @_exported import MicrolithCLI
 @_exported import MicrolithHTTP
 @_exported import MicrolithJSON

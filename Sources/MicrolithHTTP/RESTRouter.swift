@@ -10,7 +10,10 @@ public enum RESTRouter {
     /// files of ``HTTPConfiguration/webRoot``.
     /// When `servesTables` is false (a process without the `api` role) only `/openapi.json`,
     /// `/health`, `/ready` and static files are routed here.
-    public static func make(endpoint: TableEndpoint, openAPI: JSONValue, logger: Logger, servesTables: Bool = true) -> Router<BasicRequestContext> {
+    /// When `rootIsTaken` (an application resource serves `/`), `/` is left to it.
+    public static func make(
+        endpoint: TableEndpoint, openAPI: JSONValue, logger: Logger, servesTables: Bool = true, rootIsTaken: Bool = false
+    ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(RequestLogMiddleware())
         router.middlewares.add(ProblemMiddleware())
@@ -50,8 +53,10 @@ public enum RESTRouter {
             Response(
                 status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
         }
-        router.get("/") { request, context in try await staticFile(request, context) }
-        router.head("/") { request, context in try await staticFile(request, context) }
+        if !rootIsTaken {
+            router.get("/") { request, context in try await staticFile(request, context) }
+            router.head("/") { request, context in try await staticFile(request, context) }
+        }
         guard servesTables else { return router }
 
         // /{Table} and /{Table}/: the collection.

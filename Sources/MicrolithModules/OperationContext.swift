@@ -1,4 +1,6 @@
 public import Logging
+import MicrolithJSON
+import MicrolithQuery
 public import MicrolithStore
 
 /// What running application code can reach: the other modules (to call them), the store (to
@@ -48,6 +50,26 @@ public struct OperationContext: Sendable {
             return try await store.write(database: database, work)
         } catch let error as StoreError {
             throw OperationError(error)
+        }
+    }
+
+    /// The records of `table` matching `query`, in the REST query language
+    /// (`categoryId=c1&sort(+position)&limit(20)`), planned through the table's indexes.
+    /// - Throws: ``OperationError/badRequest(_:)`` for a query that does not parse or names
+    ///   unknown attributes.
+    public func query<Record>(_ table: TableRef<Record>, _ query: String, maximumResults: Int = 100_000) async throws -> [Record] {
+        let store = try self.store
+        do {
+            let layout = try table.layout(in: store)
+            let parsed = try QueryParser.parse(query).bound(to: layout.definition, schema: store.schema)
+            let result = try await QueryExecutor(store: store, maximumResults: maximumResults).execute(parsed, table: layout)
+            return try result.rows.map { try RecordCoder.decode(Record.self, from: .object($0.record)) }
+        } catch let error as StoreError {
+            throw OperationError(error)
+        } catch let error as QuerySyntaxError {
+            throw OperationError.badRequest("query '\(query)': \(error)")
+        } catch let error as QueryError {
+            throw OperationError.badRequest("query '\(query)': \(error)")
         }
     }
 

@@ -16,7 +16,9 @@ public struct ResourceResponse: Sendable {
     /// `value` as JSON with `status`.
     public static func json<T: Encodable>(_ value: T, status: Int = 200) throws -> ResourceResponse {
         do {
-            return ResourceResponse(status: status, headers: ["Content-Type": "application/json"], body: try JSONEncoder().encode(value))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return ResourceResponse(status: status, headers: ["Content-Type": "application/json"], body: try encoder.encode(value))
         } catch {
             throw OperationError.internal("the response (\(T.self)) cannot be encoded: \(error)")
         }
@@ -88,11 +90,12 @@ public struct ResourceRoute: Sendable {
 }
 
 extension ModuleBuilder {
-    /// Adds a resource at `path` (`/segment/{parameter}/...`), served by this process when it
-    /// runs the module. Its first segment may not be an exported table or a runtime path.
+    /// Adds a resource at `path` (`/segment/{parameter}/...`, or `/` for the site's root, which
+    /// then replaces the static `index.html`), served by this process when it runs the module
+    /// and has the `api` role. Its first segment may not be an exported table or a runtime path.
     public mutating func resource(_ path: String, _ configure: (inout ResourceBuilder) -> Void) {
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        guard path.hasPrefix("/"), !segments.isEmpty, segments.allSatisfy({ !$0.isEmpty }) else {
+        let segments = path == "/" ? [] : path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        guard path.hasPrefix("/"), path == "/" || !segments.isEmpty, segments.allSatisfy({ !$0.isEmpty }) else {
             problems.append("resource path '\(path)' of module '\(module)' must look like /name or /name/{parameter}")
             return
         }

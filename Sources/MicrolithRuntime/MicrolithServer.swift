@@ -107,7 +107,9 @@ public final class MicrolithServer: Sendable {
         var openAPI = api ? OpenAPIDocument.make(schema: store.schema) : OpenAPIDocument.make(schema: Schema(tables: [], nestedTypes: [:]))
         OperationRoutes.document(modules, in: &openAPI)
         if api { ResourceRoutes.document(modules, in: &openAPI) }
-        let router = RESTRouter.make(endpoint: endpoint, openAPI: openAPI, logger: logger, servesTables: api)
+        let router = RESTRouter.make(
+            endpoint: endpoint, openAPI: openAPI, logger: logger, servesTables: api, rootIsTaken: api && modules.resources.contains { $0.path == "/" }
+        )
         OperationRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if api { ResourceRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes) }
         JobRoutes.add(to: router, store: store)

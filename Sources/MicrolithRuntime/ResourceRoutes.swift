@@ -20,12 +20,12 @@ enum ResourceRoutes {
 
     static func add(to router: Router<BasicRequestContext>, modules: Modules, maximumBodyBytes: Int) {
         for route in modules.resources {
-            let allow = (route.handlers.keys.sorted() + ["OPTIONS"]).joined(separator: ", ")
+            let allow = (Set(route.handlers.keys).union(route.handlers["GET"] == nil ? [] : ["HEAD"]).sorted() + ["OPTIONS"]).joined(separator: ", ")
             let parameterNames = route.path.split(separator: "/").filter { $0.hasPrefix("{") && $0.hasSuffix("}") }.map {
                 String($0.dropFirst().dropLast())
             }
             for (method, handler) in route.handlers {
-                router.on(RouterPath(route.path), method: HTTPRequest.Method(method)!) { request, context -> Response in
+                let serve: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
                     var request = request
                     let buffer: ByteBuffer
                     do {
@@ -44,10 +44,16 @@ enum ResourceRoutes {
                     for (name, value) in answer.headers {
                         if let field = HTTPField.Name(name) { headers[field] = value }
                     }
+                    if request.method == .head {
+                        headers[.contentLength] = String(answer.body.count)
+                        return Response(status: HTTPResponse.Status(code: answer.status), headers: headers)
+                    }
                     return Response(
                         status: HTTPResponse.Status(code: answer.status), headers: headers,
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
                 }
+                router.on(RouterPath(route.path), method: HTTPRequest.Method(method)!, use: serve)
+                if method == "GET" { router.on(RouterPath(route.path), method: .head, use: serve) }
             }
             router.on(RouterPath(route.path), method: .options) { _, _ in Response(status: .noContent, headers: [.allow: allow]) }
             for method in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] where route.handlers[method] == nil {

@@ -192,7 +192,7 @@ struct ShopModule: Module {
             #expect(bad.status == .badRequest)
             let wrongMethod = try await client.execute(uri: "/stock/p1", method: .delete)
             #expect(wrongMethod.status == .methodNotAllowed)
-            #expect(wrongMethod.headers[.allow] == "GET, POST, OPTIONS")
+            #expect(wrongMethod.headers[.allow] == "GET, HEAD, POST, OPTIONS")
             let openAPI = try await client.execute(uri: "/openapi.json", method: .get)
             #expect(String(buffer: openAPI.body).contains("/stock/{id}"))
         }

@@ -1,0 +1,38 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The storefront reference app: catalog, inventory, pricing and reviews modules plus a gateway
+// that renders the shop's pages; one process (`--topology microlith`) or five (`services`).
+let package = Package(
+    name: "Storefront",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "storefront", targets: ["storefront"])
+    ],
+    dependencies: [
+        .package(name: "Microlith", path: "../.."),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        .target(
+            name: "Storefront",
+            dependencies: [
+                .product(name: "Microlith", package: "Microlith"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ]
+        ),
+        .executableTarget(name: "storefront", dependencies: ["Storefront", .product(name: "Microlith", package: "Microlith")]),
+        .testTarget(
+            name: "StorefrontTests",
+            dependencies: [
+                "Storefront", .product(name: "Microlith", package: "Microlith"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,67 @@
+import Foundation
+import Microlith
+
+/// Categories and products.
+public struct CatalogModule: Module {
+    public let name = "catalog"
+    /// Products per category on the home page.
+    public static let featuredPerCategory = 4
+    /// Related products on a product page.
+    public static let relatedCount = 4
+
+    public init() {}
+
+    public func register(_ builder: inout ModuleBuilder) {
+        builder.handle(Catalog.categories) { _, context in
+            try await context.query(Tables.categories, "sort(+position)")
+        }
+        builder.handle(Catalog.featured) { _, context in
+            let categories = try await context.query(Tables.categories, "sort(+position)")
+            let featured = try await context.query(Tables.products, "featured=true")
+            let byCategory = Dictionary(grouping: featured, by: \.categoryId)
+            return Featured(
+                categories: categories.map { c in
+                    CategoryProducts(
+                        category: c, products: Array((byCategory[c.id] ?? []).sorted { $0.position < $1.position }.prefix(Self.featuredPerCategory)))
+                })
+        }
+        builder.handle(Catalog.category) { request, context in
+            guard let category = try await context.get(Tables.categories, RecordKey(request.id)) else {
+                throw OperationError.notFound("no category '\(request.id)'")
+            }
+            let products = try await context.query(Tables.products, "categoryId=\(Self.escape(request.id))")
+            return CategoryProducts(category: category, products: products.sorted { $0.position < $1.position })
+        }
+        builder.handle(Catalog.product) { request, context in
+            guard let product = try await context.get(Tables.products, RecordKey(request.id)) else {
+                throw OperationError.notFound("no product '\(request.id)'")
+            }
+            guard let category = try await context.get(Tables.categories, RecordKey(product.categoryId)) else {
+                throw OperationError.internal("product \(product.id) names a missing category \(product.categoryId)")
+            }
+            // The next products of the same category, wrapping around.
+            let siblings = try await context.query(Tables.products, "categoryId=\(Self.escape(product.categoryId))&sort(+position)")
+            let index = siblings.firstIndex { $0.id == product.id } ?? 0
+            let related = (1...Self.relatedCount).compactMap { offset -> Product? in
+                guard siblings.count > offset else { return nil }
+                return siblings[(index + offset) % siblings.count]
+            }
+            return ProductDetail(product: product, category: category, related: related)
+        }
+        builder.handle(Catalog.products) { request, context in
+            var found: [Product] = []
+            for id in request.ids {
+                if let p = try await context.get(Tables.products, RecordKey(id)) { found.append(p) }
+            }
+            return found
+        }
+        builder.handle(Catalog.productIDs) { _, context in
+            ProductIDs(try await context.query(TableRef<ID>("Product"), "select(id)&sort(+id)").map(\.id))
+        }
+    }
+
+    /// A value as a query-string literal.
+    static func escape(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Microlith
+import Mustache
+
+/// The shop's pages and their JSON, composed from the other modules' operations (in-process
+/// calls in the microlith topology, bulk HTTP calls in the services one).
+///
+/// `/` home, `/c/{categoryId}` product listing (`?page=`, `?sort=name|-name|price|-price`),
+/// `/p/{productId}` product, `/cart` and `POST /checkout`; the same data as JSON under `/api/`,
+/// plus `/api/products` (every product id).
+public struct GatewayModule: Module {
+    public let name = "gateway"
+    /// Products per listing page.
+    public static let pageSize = 24
+    static let sorts = ["name", "-name", "price", "-price"]
+
+    let templates: MustacheLibrary
+    let cache: PageCache?
+
+    /// A gateway rendering with `templates`; `cache` keeps rendered pages (give one only when
+    /// the process sees every commit to the tables the pages show).
+    public init(templates: MustacheLibrary, cache: PageCache?) {
+        self.templates = templates
+        self.cache = cache
+    }
+
+    /// Loads the templates of an app folder (`templates/*.mustache`).
+    public static func loadTemplates(appDirectory: String) async throws -> MustacheLibrary {
+        let directory = (appDirectory as NSString).appendingPathComponent("templates")
+        let library = try await MustacheLibrary(directory: directory)
+        for name in ["home", "category", "product", "cart", "order", "error"] where library.getTemplate(named: name) == nil {
+            throw OperationError.internal("template \(name).mustache is missing from \(directory)")
+        }
+        return library
+    }
+
+    public func register(_ builder: inout ModuleBuilder) {
+        let pages = Pages(templates: templates, cache: cache)
+        builder.resource("/") { r in r.get { call, context in try await pages.cached(call, context, html: "home") { try await pages.home(context) } }
+        }
+        builder.resource("/api/home") { r in
+            r.get { call, context in try await pages.cached(call, context, html: nil) { try await pages.home(context) } }
+        }
+        builder.resource("/c/{categoryId}") { r in
+            r.get { call, context in
+                let (id, page, sort) = try Pages.listing(call)
+                return try await pages.cached(call, context, html: "category") { try await pages.category(id, page: page, sort: sort, context) }
+            }
+        }
+        builder.resource("/api/c/{categoryId}") { r in
+            r.get { call, context in
+                let (id, page, sort) = try Pages.listing(call)
+                return try await pages.cached(call, context, html: nil) { try await pages.category(id, page: page, sort: sort, context) }
+            }
+        }
+        builder.resource("/p/{productId}") { r in
+            r.get { call, context in
+                let id = call.request.parameters["productId"] ?? ""
+                return try await pages.cached(call, context, html: "product") { try await pages.product(id, context) }
+            }
+        }
+        builder.resource("/api/p/{productId}") { r in
+            r.get { call, context in
+                let id = call.request.parameters["productId"] ?? ""
+                return try await pages.cached(call, context, html: nil) { try await pages.product(id, context) }
+            }
+        }
+        builder.resource("/api/products") { r in
+            r.get { _, context in try .json(try await context.modules.call(Catalog.productIDs, Nothing(), logger: context.logger)) }
+        }
+        builder.resource("/cart") { r in r.get { call, context in try await pages.cart(call, context) } }
+        builder.resource("/checkout") { r in r.post { call, context in try await pages.checkoutForm(call, context) } }
+        builder.resource("/api/checkout") { r in
+            r.post { call, context in
+                let request = try call.decode(CheckoutItems.self)
+                return try .json(try await pages.checkout(request.items, context), status: 201)
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Microlith
+
+/// Nothing: the input of operations that take none.
+public struct Nothing: Codable, Sendable, Equatable {
+    public init() {}
+}
+
+/// Product ids, for the bulk operations (one call for a whole page, never one per product).
+public struct ProductIDs: Codable, Sendable, Equatable {
+    public var ids: [String]
+    public init(_ ids: [String]) { self.ids = ids }
+}
+
+/// One id.
+public struct ID: Codable, Sendable, Equatable {
+    public var id: String
+    public init(_ id: String) { self.id = id }
+}
+
+/// Values by product id.
+public struct ValuesByProduct: Codable, Sendable, Equatable {
+    public var values: [String: Int]
+    public init(_ values: [String: Int]) { self.values = values }
+}
+
+/// The products of one category, in catalog order.
+public struct CategoryProducts: Codable, Sendable, Equatable {
+    public var category: Category
+    public var products: [Product]
+}
+
+/// Every category with its featured products.
+public struct Featured: Codable, Sendable, Equatable {
+    public var categories: [CategoryProducts]
+}
+
+/// A product, and the others of its category shown beside it.
+public struct ProductDetail: Codable, Sendable, Equatable {
+    public var product: Product
+    public var category: Category
+    public var related: [Product]
+}
+
+/// A checkout as the inventory module takes it: lines with the prices the gateway quoted.
+public struct CheckoutRequest: Codable, Sendable, Equatable {
+    public var lines: [OrderLine]
+}
+
+/// Every module's operations.
+public enum Catalog {
+    public static let featured = Operation<Nothing, Featured>(module: "catalog", name: "featured")
+    public static let categories = Operation<Nothing, [Category]>(module: "catalog", name: "categories")
+    public static let category = Operation<ID, CategoryProducts>(module: "catalog", name: "category")
+    public static let product = Operation<ID, ProductDetail>(module: "catalog", name: "product")
+    public static let productIDs = Operation<Nothing, ProductIDs>(module: "catalog", name: "productIds")
+    public static let products = Operation<ProductIDs, [Product]>(module: "catalog", name: "products")
+}
+
+public enum Inventory {
+    public static let stock = Operation<ProductIDs, ValuesByProduct>(module: "inventory", name: "stock")
+    public static let checkout = Operation<CheckoutRequest, Order>(module: "inventory", name: "checkout")
+}
+
+public enum Pricing {
+    public static let prices = Operation<ProductIDs, ValuesByProduct>(module: "pricing", name: "prices")
+}
+
+public enum Reviews {
+    public static let forProduct = Operation<ID, [Review]>(module: "reviews", name: "forProduct")
+}

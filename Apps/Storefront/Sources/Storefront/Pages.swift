@@ -1,0 +1,268 @@
+import Foundation
+import Microlith
+import Mustache
+
+/// Builds the gateway's pages from the modules' operations.
+struct Pages: Sendable {
+    let templates: MustacheLibrary
+    let cache: PageCache?
+
+    // MARK: Data
+
+    func home(_ context: OperationContext) async throws -> (HomeView, Set<String>) {
+        let featured = try await context.modules.call(Catalog.featured, Nothing(), logger: context.logger)
+        let ids = featured.categories.flatMap { $0.products.map(\.id) }
+        let (prices, stock) = try await pricesAndStock(ids, ids, context)
+        let view = HomeView(
+            categories: featured.categories.map { c in
+                HomeView.Section(id: c.category.id, name: c.category.name, products: c.products.map { card($0, prices, stock) })
+            })
+        return (view, dependencies(prices: ids, stock: ids))
+    }
+
+    func category(_ id: String, page: Int, sort: String, _ context: OperationContext) async throws -> (CategoryView, Set<String>) {
+        let listing = try await context.modules.call(Catalog.category, ID(id), logger: context.logger)
+        let all = listing.products.map(\.id)
+        // Sorting by price needs every price of the category; one bulk call.
+        let prices = try await context.modules.call(Pricing.prices, ProductIDs(all), logger: context.logger).values
+        var products = listing.products
+        switch sort {
+        case "-name": products.sort { $0.name > $1.name }
+        case "price": products.sort { (prices[$0.id] ?? Int.max, $0.position) < (prices[$1.id] ?? Int.max, $1.position) }
+        case "-price": products.sort { (prices[$0.id] ?? Int.min, -$0.position) > (prices[$1.id] ?? Int.min, -$1.position) }
+        default: products.sort { $0.name < $1.name }
+        }
+        let pages = max(1, (products.count + GatewayModule.pageSize - 1) / GatewayModule.pageSize)
+        guard page <= pages else { throw OperationError.notFound("\(listing.category.name) has \(pages) page(s); there is no page \(page)") }
+        let shown = Array(products.dropFirst((page - 1) * GatewayModule.pageSize).prefix(GatewayModule.pageSize))
+        let stock = try await context.modules.call(Inventory.stock, ProductIDs(shown.map(\.id)), logger: context.logger).values
+        let view = CategoryView(
+            id: listing.category.id, name: listing.category.name, sort: sort, page: page, pages: pages, total: products.count,
+            products: shown.map { card($0, prices, stock) }, previousPage: page > 1 ? page - 1 : nil, nextPage: page < pages ? page + 1 : nil)
+        return (view, dependencies(prices: all, stock: shown.map(\.id)))
+    }
+
+    func product(_ id: String, _ context: OperationContext) async throws -> (ProductView, Set<String>) {
+        async let detailCall = context.modules.call(Catalog.product, ID(id), logger: context.logger)
+        async let reviewsCall = context.modules.call(Reviews.forProduct, ID(id), logger: context.logger)
+        let detail = try await detailCall
+        let reviews = try await reviewsCall
+        let ids = [id] + detail.related.map(\.id)
+        let (prices, stock) = try await pricesAndStock(ids, ids, context)
+        let average = reviews.isEmpty ? nil : String(format: "%.1f", Double(reviews.map(\.rating).reduce(0, +)) / Double(reviews.count))
+        let view = ProductView(
+            product: card(detail.product, prices, stock), description: detail.product.description, categoryId: detail.category.id,
+            categoryName: detail.category.name,
+            reviews: reviews.map {
+                ReviewView(
+                    author: $0.author, rating: $0.rating,
+                    stars: String(repeating: "★", count: $0.rating) + String(repeating: "☆", count: 5 - $0.rating), text: $0.text)
+            },
+            averageRating: average, related: detail.related.map { card($0, prices, stock) })
+        var deps = dependencies(prices: ids, stock: ids)
+        deps.insert("Review:\(id)")
+        return (view, deps)
+    }
+
+    func pricesAndStock(_ priceIDs: [String], _ stockIDs: [String], _ context: OperationContext) async throws -> ([String: Int], [String: Int]) {
+        async let prices = context.modules.call(Pricing.prices, ProductIDs(priceIDs), logger: context.logger)
+        async let stock = context.modules.call(Inventory.stock, ProductIDs(stockIDs), logger: context.logger)
+        return (try await prices.values, try await stock.values)
+    }
+
+    func card(_ p: Product, _ prices: [String: Int], _ stock: [String: Int]) -> ProductCard {
+        ProductCard(
+            id: p.id, name: p.name, priceCents: prices[p.id], price: Money.format(prices[p.id]), stock: stock[p.id], inStock: (stock[p.id] ?? 0) > 0)
+    }
+
+    func dependencies(prices: [String], stock: [String]) -> Set<String> {
+        Set(prices.map { "Price:\($0)" }).union(stock.map { "Stock:\($0)" })
+    }
+
+    // MARK: Cart and checkout
+
+    /// Prices `items` and returns the order lines, refusing unknown products.
+    func quote(_ items: [CheckoutItems.Item], _ context: OperationContext) async throws -> [OrderLine] {
+        guard !items.isEmpty else { throw OperationError.badRequest("the cart is empty") }
+        guard items.count <= 100 else { throw OperationError.badRequest("at most 100 different products per order, got \(items.count)") }
+        let ids = items.map(\.productId)
+        async let productsCall = context.modules.call(Catalog.products, ProductIDs(ids), logger: context.logger)
+        async let pricesCall = context.modules.call(Pricing.prices, ProductIDs(ids), logger: context.logger)
+        let names = Dictionary(try await productsCall.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let prices = try await pricesCall.values
+        return try items.map { item in
+            guard let name = names[item.productId], let price = prices[item.productId] else {
+                throw OperationError.notFound("no product '\(item.productId)'")
+            }
+            guard item.quantity > 0 else { throw OperationError.badRequest("quantity of \(item.productId) must be at least 1, got \(item.quantity)") }
+            return OrderLine(productId: item.productId, name: name, quantity: item.quantity, unitCents: price)
+        }
+    }
+
+    func checkout(_ items: [CheckoutItems.Item], _ context: OperationContext) async throws -> Order {
+        let lines = try await quote(items, context)
+        return try await context.modules.call(Inventory.checkout, CheckoutRequest(lines: lines), logger: context.logger)
+    }
+
+    func cartView(_ lines: [OrderLine], orderId: String?) -> CartView {
+        let total = lines.reduce(0) { $0 + $1.quantity * $1.unitCents }
+        return CartView(
+            orderId: orderId,
+            lines: lines.map {
+                CartView.Line(
+                    productId: $0.productId, name: $0.name ?? $0.productId, quantity: $0.quantity, unitCents: $0.unitCents,
+                    unit: Money.format($0.unitCents), lineTotal: Money.format($0.unitCents * $0.quantity))
+            }, empty: lines.isEmpty, totalCents: total, total: Money.format(total),
+            items: Cart.format(lines.map { .init(productId: $0.productId, quantity: $0.quantity) }))
+    }
+
+    /// `GET /cart`: the cart in the `cart` cookie; `?add=ID&quantity=N` adds to it, `?remove=ID` takes out.
+    func cart(_ call: ResourceCall, _ context: OperationContext) async throws -> ResourceResponse {
+        var items = Cart.parse(Cart.cookie(call.request.headers["cookie"]) ?? "")
+        let q = call.request.queryItems
+        var changed = false
+        if let add = q["add"], !add.isEmpty {
+            let quantity = Int(q["quantity"] ?? "1") ?? 0
+            guard (1...InventoryModule.maximumQuantity).contains(quantity) else {
+                return try html("error", ErrorView(status: 400, message: "quantity must be 1 to \(InventoryModule.maximumQuantity)"), status: 400)
+            }
+            if let i = items.firstIndex(where: { $0.productId == add }) {
+                items[i].quantity += quantity
+            } else {
+                items.append(.init(productId: add, quantity: quantity))
+            }
+            changed = true
+        }
+        if let remove = q["remove"] {
+            items.removeAll { $0.productId == remove }
+            changed = true
+        }
+        let lines: [OrderLine]
+        do {
+            lines = items.isEmpty ? [] : try await quote(items, context)
+        } catch let error as OperationError {
+            return try html(
+                "error", ErrorView(status: error.status, message: error.message), status: error.status, headers: ["Set-Cookie": Cart.setCookie("")])
+        }
+        var response = try html("cart", cartView(lines, orderId: nil))
+        if changed { response.headers["Set-Cookie"] = Cart.setCookie(Cart.format(items)) }
+        return response
+    }
+
+    /// `POST /checkout` from the cart page's form (`items=p1:2,p3:1`, or the cart cookie).
+    func checkoutForm(_ call: ResourceCall, _ context: OperationContext) async throws -> ResourceResponse {
+        let form = ResourceRequest(method: "POST", path: "/checkout", query: String(decoding: call.body, as: UTF8.self))
+        let items = Cart.parse(form.queryItems["items"] ?? Cart.cookie(call.request.headers["cookie"]) ?? "")
+        do {
+            let order = try await checkout(items, context)
+            var response = try html("order", cartView(order.lines, orderId: order.id), status: 201)
+            response.headers["Set-Cookie"] = Cart.setCookie("")
+            return response
+        } catch let error as OperationError {
+            return try html("error", ErrorView(status: error.status, message: error.message), status: error.status)
+        }
+    }
+
+    // MARK: Rendering
+
+    struct ErrorView: Encodable {
+        var status: Int
+        var message: String
+    }
+
+    /// Answers from the page cache, or builds, renders and caches.
+    func cached<View: Encodable>(
+        _ call: ResourceCall, _ context: OperationContext, html template: String?, _ build: () async throws -> (View, Set<String>)
+    ) async throws -> ResourceResponse {
+        var key = (template ?? "json") + " " + call.request.path
+        if let query = call.request.query, !query.isEmpty { key += "?" + query }
+        if let cache, let page = cache.page(key) {
+            return ResourceResponse(status: 200, headers: ["Content-Type": page.contentType, "X-Page-Cache": "hit"], body: page.body)
+        }
+        let generation = cache?.generation ?? 0
+        let view: View
+        let dependencies: Set<String>
+        do {
+            (view, dependencies) = try await build()
+        } catch let error as OperationError where template != nil {
+            return try html("error", ErrorView(status: error.status, message: error.message), status: error.status)
+        }
+        var response = try template.map { try html($0, view) } ?? (try .json(view))
+        cache?.store(
+            PageCache.Page(body: response.body, contentType: response.headers["Content-Type"] ?? "text/html"), key: key, dependencies: dependencies,
+            generation: generation)
+        response.headers["X-Page-Cache"] = cache == nil ? "off" : "miss"
+        return response
+    }
+
+    func html(_ template: String, _ view: some Encodable, status: Int = 200, headers: [String: String] = [:]) throws -> ResourceResponse {
+        let object = try Self.mustacheObject(view)
+        guard let text = templates.render(object, withTemplate: template) else {
+            throw OperationError.internal("template \(template) is missing")
+        }
+        var all = headers
+        all["Content-Type"] = "text/html; charset=utf-8"
+        return ResourceResponse(status: status, headers: all, body: Data(text.utf8))
+    }
+
+    /// A view as plain dictionaries, arrays, strings, numbers and booleans (what templates read).
+    static func mustacheObject(_ view: some Encodable) throws -> Any {
+        func convert(_ value: JSONValue) -> Any {
+            switch value {
+            case .null: return false
+            case .bool(let b): return b
+            case .int(let n): return Int(n)
+            case .double(let d): return d
+            case .string(let s): return s
+            case .array(let a): return a.map(convert)
+            case .object(let o):
+                var d: [String: Any] = [:]
+                for (k, v) in o.members { d[k] = convert(v) }
+                return d
+            }
+        }
+        return convert(try RecordCoder.json(view))
+    }
+
+    /// `/c/{id}?page=&sort=`, checked.
+    static func listing(_ call: ResourceCall) throws -> (String, Int, String) {
+        let q = call.request.queryItems
+        let page = q["page"].map { Int($0) ?? 0 } ?? 1
+        guard page >= 1 else { throw OperationError.badRequest("page must be a positive integer, got '\(q["page"] ?? "")'") }
+        let sort = q["sort"] ?? "name"
+        guard GatewayModule.sorts.contains(sort) else {
+            throw OperationError.badRequest("sort must be one of \(GatewayModule.sorts.joined(separator: ", ")), got '\(sort)'")
+        }
+        return (call.request.parameters["categoryId"] ?? "", page, sort)
+    }
+}
+
+/// The cart as the `cart` cookie carries it: `p000001:2,p000007:1`.
+enum Cart {
+    static func parse(_ text: String) -> [CheckoutItems.Item] {
+        text.split(separator: ",").compactMap { part in
+            let kv = part.split(separator: ":")
+            guard kv.count == 2, let n = Int(kv[1]), n > 0, n <= InventoryModule.maximumQuantity,
+                kv[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+            else { return nil }
+            return .init(productId: String(kv[0]), quantity: n)
+        }
+    }
+
+    static func format(_ items: [CheckoutItems.Item]) -> String {
+        items.map { "\($0.productId):\($0.quantity)" }.joined(separator: ",")
+    }
+
+    static func cookie(_ header: String?) -> String? {
+        guard let header else { return nil }
+        for part in header.split(separator: ";") {
+            let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            if kv.count == 2, kv[0] == "cart" { return String(kv[1]).removingPercentEncoding }
+        }
+        return nil
+    }
+
+    static func setCookie(_ value: String) -> String {
+        "cart=\(value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""); Path=/; SameSite=Lax; HttpOnly"
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import Microlith
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How the storefront runs: one process, or the four modules as services behind a gateway.
+public enum Topology: String, Sendable, CaseIterable {
+    /// Every module in one process: in-process calls, one store, a page cache.
+    case microlith
+    /// catalog, inventory, pricing and reviews as four processes (each with its own data),
+    /// plus the gateway, all over HTTP with bulk calls, pooled keep-alive and timeouts.
+    case services
+}
+
+/// Starting the storefront.
+public enum Storefront {
+    /// The modules that run as their own processes in the services topology, and the tables each owns.
+    public static let serviceTables: [String: Set<String>] = [
+        "catalog": ["Category", "Product"], "inventory": ["Stock", "Order"], "pricing": ["Price"], "reviews": ["Review"],
+    ]
+
+    public struct Options: Sendable {
+        public var topology: Topology = .microlith
+        public var port = 9926
+        public var host = "127.0.0.1"
+        public var dataDirectory = ".storefront"
+        public var scale = 1
+        public var appDirectory: String
+        public var logLevel = "notice"
+        /// The `storefront` binary the services topology starts its service processes with
+        /// (by default this very executable).
+        public var serviceExecutable = Storefront.executablePath()
+
+        public init(appDirectory: String) {
+            self.appDirectory = appDirectory
+        }
+    }
+
+    static func modules(_ names: Set<String>) -> [any Module] {
+        var modules: [any Module] = []
+        if names.contains("catalog") { modules.append(CatalogModule()) }
+        if names.contains("inventory") { modules.append(InventoryModule()) }
+        if names.contains("pricing") { modules.append(PricingModule()) }
+        if names.contains("reviews") { modules.append(ReviewsModule()) }
+        return modules
+    }
+
+    /// Starts the storefront's HTTP server in this process (for the services topology, after
+    /// starting the four service processes) and returns it with the processes to stop afterwards.
+    public static func start(_ options: Options) async throws -> (MicrolithServer, [Process]) {
+        let templates = try await GatewayModule.loadTemplates(appDirectory: options.appDirectory)
+        switch options.topology {
+        case .microlith:
+            let cache = PageCache()
+            let server = try await MicrolithServer.start(
+                appDirectory: options.appDirectory, modules: modules(Set(serviceTables.keys)) + [GatewayModule(templates: templates, cache: cache)],
+                environment: ProcessInfo.processInfo.environment
+            ) { c in
+                c.http.port = options.port
+                c.http.host = options.host
+                c.store.directory = options.dataDirectory
+                c.logLevel = options.logLevel
+            }
+            // The pages show records of this store: a commit drops the pages that show them.
+            server.store.onCommit { cache.invalidate($0) }
+            try await CatalogGenerator(scale: options.scale).seed(
+                server.store, tables: Set(serviceTables.values.flatMap { $0 }), logger: server.logger)
+            return (server, [])
+        case .services:
+            var processes: [Process] = []
+            var endpoints: [String: RemoteEndpoint] = [:]
+            do {
+                for name in serviceTables.keys.sorted() {
+                    let (process, port) = try launchService(name, options)
+                    processes.append(process)
+                    endpoints[name] = RemoteEndpoint(url: "http://127.0.0.1:\(port)", timeout: .seconds(5))
+                }
+                let server = try await MicrolithServer.start(
+                    appDirectory: options.appDirectory, modules: modules(Set(serviceTables.keys)) + [GatewayModule(templates: templates, cache: nil)],
+                    environment: ProcessInfo.processInfo.environment
+                ) { c in
+                    c.http.port = options.port
+                    c.http.host = options.host
+                    c.store.directory = (options.dataDirectory as NSString).appendingPathComponent("gateway")
+                    c.logLevel = options.logLevel
+                    c.roles = ["api", "gateway"]
+                    c.moduleEndpoints = endpoints
+                }
+                return (server, processes)
+            } catch {
+                stop(processes)
+                throw error
+            }
+        }
+    }
+
+    /// Runs one module as a service process (the services topology's children).
+    public static func serveModule(_ name: String, _ options: Options, announce: @escaping @Sendable (Int) -> Void) async throws {
+        guard let tables = serviceTables[name] else {
+            throw RuntimeError("no service named '\(name)'; services: \(serviceTables.keys.sorted().joined(separator: ", "))")
+        }
+        // Go when the storefront that started this process goes, even when it was killed.
+        let parent = getppid()
+        Task.detached {
+            while getppid() == parent { try? await Task.sleep(for: .milliseconds(500)) }
+            kill(getpid(), SIGTERM)
+        }
+        let server = try await MicrolithServer.start(
+            appDirectory: options.appDirectory, modules: modules([name]), environment: ProcessInfo.processInfo.environment
+        ) { c in
+            c.http.port = options.port
+            c.http.host = "127.0.0.1"
+            c.store.directory = options.dataDirectory
+            c.logLevel = options.logLevel
+            c.roles = [name]
+        }
+        try await CatalogGenerator(scale: options.scale).seed(server.store, tables: tables, logger: server.logger)
+        try await server.run { channel in announce(channel.localAddress?.port ?? 0) }
+    }
+
+    /// Starts `storefront service NAME` and waits for the port it announces.
+    static func launchService(_ name: String, _ options: Options) throws -> (Process, Int) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: options.serviceExecutable)
+        process.arguments = [
+            "service", name, "--port", "0", "--data-dir", (options.dataDirectory as NSString).appendingPathComponent(name), "--scale",
+            String(options.scale), "--app", options.appDirectory, "--log-level", options.logLevel,
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        // The first line says where it listens: "storefront: service NAME on http://127.0.0.1:PORT".
+        var line = Data()
+        let handle = output.fileHandleForReading
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = handle.availableData
+            if chunk.isEmpty {
+                process.waitUntilExit()
+                throw RuntimeError("service \(name) exited (status \(process.terminationStatus)) before it was ready")
+            }
+            line += chunk
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard let colon = text.split(separator: "\n")[0].split(separator: ":").last, let port = Int(colon.trimmingCharacters(in: .whitespaces))
+        else {
+            process.terminate()
+            throw RuntimeError("service \(name) announced no port: \(text)")
+        }
+        return (process, port)
+    }
+
+    /// Stops service processes (SIGTERM) and waits for them.
+    public static func stop(_ processes: [Process]) {
+        for p in processes where p.isRunning { p.terminate() }
+        for p in processes { p.waitUntilExit() }
+    }
+
+    public static func executablePath() -> String {
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
+        return CommandLine.arguments[0]
+    }
+}
