@@ -31,7 +31,7 @@ public enum RecordCoder {
     /// - Throws: ``StoreError/Code/invalidRecord`` naming the attribute that does not fit `T`.
     public static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
         do {
-            return try decoder.decode(T.self, from: Data(JSONWriter.encode(value)))
+            return try JSONValueDecoder.decode(T.self, from: value, path: [])
         } catch let error as DecodingError {
             throw StoreError(.invalidRecord, "the record does not fit \(T.self): \(describe(error))", underlying: error)
         } catch {
@@ -61,19 +61,5 @@ public enum RecordCoder {
             try c.encode(DateValue.format(Int64((date.timeIntervalSince1970 * 1000).rounded(.down))))
         }
         return e
-    }
-
-    private static var decoder: JSONDecoder {
-        let d = JSONDecoder()
-        d.dateDecodingStrategy = .custom { decoder in
-            let c = try decoder.singleValueContainer()
-            if let ms = try? c.decode(Double.self) { return Date(timeIntervalSince1970: ms / 1000) }
-            let text = try c.decode(String.self)
-            guard let ms = DateValue.parse(text) else {
-                throw DecodingError.dataCorruptedError(in: c, debugDescription: "'\(text)' is not an ISO 8601 date")
-            }
-            return Date(timeIntervalSince1970: Double(ms) / 1000)
-        }
-        return d
     }
 }

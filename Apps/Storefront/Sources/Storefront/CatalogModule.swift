@@ -36,17 +36,18 @@ public struct CatalogModule: Module {
             guard let product = try await context.get(Tables.products, RecordKey(request.id)) else {
                 throw OperationError.notFound("no product '\(request.id)'")
             }
-            guard let category = try await context.get(Tables.categories, RecordKey(product.categoryId)) else {
+            guard let categoryRecord = try await context.get(Tables.categories, RecordKey(product.categoryId)) else {
                 throw OperationError.internal("product \(product.id) names a missing category \(product.categoryId)")
             }
-            // The next products of the same category, wrapping around.
-            let siblings = try await context.query(Tables.products, "categoryId=\(Self.escape(product.categoryId))&sort(+position)")
-            let index = siblings.firstIndex { $0.id == product.id } ?? 0
-            let related = (1...Self.relatedCount).compactMap { offset -> Product? in
-                guard siblings.count > offset else { return nil }
-                return siblings[(index + offset) % siblings.count]
+            // The next products of the same category, wrapping around to its first ones.
+            let category = Self.escape(product.categoryId)
+            var related = try await context.query(
+                Tables.products, "categoryId=\(category)&position=gt=\(product.position)&sort(+position)&limit(\(Self.relatedCount))")
+            if related.count < Self.relatedCount {
+                let first = try await context.query(Tables.products, "categoryId=\(category)&sort(+position)&limit(\(Self.relatedCount + 1))")
+                related += first.filter { $0.id != product.id && !related.contains($0) }.prefix(Self.relatedCount - related.count)
             }
-            return ProductDetail(product: product, category: category, related: related)
+            return ProductDetail(product: product, category: categoryRecord, related: related)
         }
         builder.handle(Catalog.products) { request, context in
             var found: [Product] = []
