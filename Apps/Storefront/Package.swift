@@ -21,6 +21,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Microlith", package: "Microlith"),
                 .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(name: "storefront", dependencies: ["Storefront", .product(name: "Microlith", package: "Microlith")]),

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+public import MicrolithModules
 import MicrolithStore
 public import NIOCore
 public import NIOHTTPTypes
@@ -22,6 +23,7 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private let endpoint: TableEndpoint
     private let serverName: String?
+    private let responses: [any ResponseCache]
     /// A candidate request head held back until its `.end` arrives.
     private var held: HTTPRequest?
     /// Requests passed to the router whose response has not yet ended.
@@ -30,17 +32,18 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
     private var needsFlush = false
     private var date = HTTPDate()
 
-    /// A handler answering cache hits of `endpoint`'s tables.
-    public init(endpoint: TableEndpoint, serverName: String? = nil) {
+    /// A handler answering cache hits of `endpoint`'s tables, and the responses `responses` keep.
+    public init(endpoint: TableEndpoint, serverName: String? = nil, responses: [any ResponseCache] = []) {
         self.endpoint = endpoint
         self.serverName = serverName
+        self.responses = responses
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         switch part {
         case .head(let head):
-            if withRouter == 0, held == nil, Self.isCandidate(head) {
+            if withRouter == 0, held == nil, Self.isCandidate(head, queries: !responses.isEmpty) {
                 held = head
                 return
             }
@@ -93,17 +96,21 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     /// A request the fast path might answer, judged on the head alone.
-    static func isCandidate(_ head: HTTPRequest) -> Bool {
+    static func isCandidate(_ head: HTTPRequest, queries: Bool = false) -> Bool {
         guard head.method == .get || head.method == .head, head.headerFields[.connection] == nil,
             head.headerFields[.contentLength] == nil, head.headerFields[.transferEncoding] == nil,
-            let path = head.path, path.utf8.count > 3, path.utf8.first == UInt8(ascii: "/")
+            let path = head.path, path.utf8.first == UInt8(ascii: "/")
         else { return false }
-        return !path.utf8.contains(UInt8(ascii: "?"))
+        return queries || (path.utf8.count > 3 && !path.utf8.contains(UInt8(ascii: "?")))
     }
 
     /// The response for a cache hit, or `nil` to leave the request to the router.
     private func answer(_ head: HTTPRequest) -> (HTTPResponse, ByteBuffer?)? {
         guard let path = head.path else { return nil }
+        for cache in responses {
+            if let hit = cache.response(for: path) { return respond(hit, head) }
+        }
+        guard path.utf8.count > 3, !path.utf8.contains(UInt8(ascii: "?")) else { return nil }
         let segments = path.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         guard segments.count == 2, !segments[0].isEmpty, !segments[1].isEmpty,
             let tableName = String(segments[0]), let table = endpoint.table(tableName), endpoint.servesCachedReads(table),
@@ -120,6 +127,19 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
         fields[.contentType] = "application/json"
         fields[.contentLength] = String(record.json.readableBytes)
         return (HTTPResponse(status: .ok, headerFields: fields), head.method == .head ? nil : record.json)
+    }
+
+    /// A kept application response, with the headers every response carries.
+    private func respond(_ hit: CachedResponse, _ head: HTTPRequest) -> (HTTPResponse, ByteBuffer?) {
+        var fields = HTTPFields()
+        for (name, value) in hit.headers {
+            if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
+        }
+        fields[.date] = date.current()
+        fields[RequestLogMiddleware<BasicRequestContext>.requestID] = RequestID().description
+        if let serverName { fields[.server] = serverName }
+        fields[.contentLength] = String(hit.body.readableBytes)
+        return (HTTPResponse(status: HTTPResponse.Status(code: hit.status), headerFields: fields), head.method == .head ? nil : hit.body)
     }
 
     private func write(_ context: ChannelHandlerContext, _ response: (HTTPResponse, ByteBuffer?)) {

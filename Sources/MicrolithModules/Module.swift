@@ -46,6 +46,7 @@ public struct ModuleBuilder {
     var resources: [ResourceRoute] = []
     var jobs: [String: JobRegistration] = [:]
     var schedules: [ScheduleRegistration] = []
+    var responseCaches: [any ResponseCache] = []
     var problems: [String] = []
 
     init(module: String) {

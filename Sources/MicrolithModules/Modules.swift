@@ -33,6 +33,8 @@ public final class Modules: Sendable {
     package let jobs: [String: JobRegistration]
     /// The schedules of the modules running here.
     package let schedules: [ScheduleRegistration]
+    /// The response caches of the modules running here (see ``ResponseCache``).
+    public let responseCaches: [any ResponseCache]
 
     /// The modules of the application that run neither here nor at a configured address: calls
     /// to them fail with ``OperationError/unavailable(_:)``.
@@ -64,6 +66,7 @@ public final class Modules: Sendable {
         var resources: [ResourceRoute] = []
         var jobs: [String: JobRegistration] = [:]
         var schedules: [ScheduleRegistration] = []
+        var responseCaches: [any ResponseCache] = []
         var unplaced = Set<String>()
         var problems: [String] = []
         var seen = Set<String>()
@@ -98,6 +101,7 @@ public final class Modules: Sendable {
                 }
                 for (_, job) in builder.jobs { jobs[job.name] = job }
                 schedules += builder.schedules
+                responseCaches += builder.responseCaches
             } else if remotes[module.name] == nil {
                 unplaced.insert(module.name)
             }
@@ -125,6 +129,7 @@ public final class Modules: Sendable {
         self.resources = resources
         self.jobs = jobs
         self.schedules = schedules
+        self.responseCaches = responseCaches
         self.client = client
         var remote: [String: RemoteModule] = [:]
         if let client {

@@ -114,6 +114,7 @@ public final class MicrolithServer: Sendable {
         if api { ResourceRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes) }
         JobRoutes.add(to: router, store: store)
         let limiter = ConnectionLimiter(maximum: configuration.http.maximumConnections)
+        let responseCaches = api ? modules.responseCaches : []
         var services: [any Service] = []
         if configuration.runs("worker") {
             services.append(JobWorker(store: store, modules: modules, configuration: configuration.jobs, logger: logger))
@@ -127,7 +128,8 @@ public final class MicrolithServer: Sendable {
                 configuration: .init(
                     // Cache hits of GET /T/id are answered in the event loop, ahead of the router.
                     additionalChannelHandlers: api
-                        ? [limiter.makeHandler(), CachedReadHandler(endpoint: endpoint, serverName: Self.serverName)] : [limiter.makeHandler()],
+                        ? [limiter.makeHandler(), CachedReadHandler(endpoint: endpoint, serverName: Self.serverName, responses: responseCaches)]
+                        : [limiter.makeHandler()],
                     idleTimeout: configuration.http.idleTimeoutSeconds > 0 ? .seconds(Int64(configuration.http.idleTimeoutSeconds)) : nil)),
             configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Self.serverName),
             services: services,

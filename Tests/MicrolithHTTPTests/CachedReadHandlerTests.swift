@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import MicrolithHTTP
 import MicrolithJSON
+import MicrolithModules
 import MicrolithSchema
 import MicrolithStore
 import NIOCore
@@ -13,7 +14,7 @@ import Testing
 /// itself, what it leaves to the router, and that pipelined responses keep their order.
 @Suite struct CachedReadHandlerTests {
     /// Runs `body` with a channel holding a `CachedReadHandler` over a store with `Todo/1` cached.
-    func withChannel(_ body: (EmbeddedChannel, CachedRecord) throws -> Void) async throws {
+    func withChannel(responses: [any ResponseCache] = [], _ body: (EmbeddedChannel, CachedRecord) throws -> Void) async throws {
         let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-fastpath-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let schema = try SchemaParser.parse(httpSchemaText, file: "schema.graphql")
@@ -24,7 +25,7 @@ import Testing
             try txn.put(table, id: .string("1"), body: ["title": "milk"])
         }
         let endpoint = TableEndpoint(store: store, configuration: HTTPConfiguration())
-        let channel = EmbeddedChannel(handler: CachedReadHandler(endpoint: endpoint, serverName: "microlith"))
+        let channel = EmbeddedChannel(handler: CachedReadHandler(endpoint: endpoint, serverName: "microlith", responses: responses))
         try body(channel, record)
         _ = try? channel.finish()
     }
@@ -162,6 +163,37 @@ import Testing
             let parts = try written(channel)
             #expect(parts.count == 3)
             if case .body(let bytes) = parts.dropFirst().first { #expect(bytes == record.json) } else { Issue.record("no body") }
+        }
+    }
+
+    struct Pages: ResponseCache {
+        func response(for target: String) -> CachedResponse? {
+            guard target == "/page?sort=name" || target == "/" else { return nil }
+            return CachedResponse(headers: [("Content-Type", "text/html"), ("X-Page-Cache", "hit")], body: ByteBuffer(string: "<p>hi</p>"))
+        }
+    }
+
+    @Test func keptApplicationResponsesAreAnsweredInTheEventLoop() async throws {
+        try await withChannel(responses: [Pages()]) { channel, _ in
+            for target in ["/page?sort=name", "/"] {
+                try send(channel, request(target), .end(nil))
+                #expect(try forwarded(channel).isEmpty)
+                let parts = try written(channel)
+                guard parts.count == 3, case .head(let head) = parts[0], case .body(let bytes) = parts[1] else {
+                    Issue.record("expected head, body, end; got \(parts)")
+                    return
+                }
+                #expect(head.status == .ok)
+                #expect(head.headerFields[.contentType] == "text/html")
+                #expect(head.headerFields[HTTPField.Name("X-Page-Cache")!] == "hit")
+                #expect(head.headerFields[.contentLength] == "9")
+                #expect(head.headerFields[HTTPField.Name("X-Request-Id")!] != nil)
+                #expect(String(buffer: bytes) == "<p>hi</p>")
+            }
+            // Other targets, and records with queries, still go to the router.
+            try send(channel, request("/page?sort=price"), .end(nil))
+            #expect(try forwarded(channel).count == 2)
+            #expect(try written(channel).isEmpty)
         }
     }
 }

@@ -36,6 +36,7 @@ public struct GatewayModule: Module {
 
     public func register(_ builder: inout ModuleBuilder) {
         let pages = Pages(templates: templates, cache: cache)
+        if let cache { builder.serveCachedResponses(from: cache) }
         builder.resource("/") { r in r.get { call, context in try await pages.cached(call, context, html: "home") { try await pages.home(context) } }
         }
         builder.resource("/api/home") { r in

@@ -1,5 +1,6 @@
 import Foundation
 import Microlith
+import NIOCore
 import Synchronization
 
 /// Rendered pages, kept until a record they show changes.
@@ -8,14 +9,17 @@ import Synchronization
 /// those records drops the pages that show it, before the commit is acknowledged, so the next
 /// request renders fresh data. A change to a category or a product (their membership and order)
 /// drops everything.
-public final class PageCache: Sendable {
+///
+/// The server also answers `GET`/`HEAD` of a kept page's target straight from here, in the event
+/// loop (``ResponseCache``), so a cached page costs no routing and no handler.
+public final class PageCache: ResponseCache {
     public struct Page: Sendable {
         public var body: Data
         public var contentType: String
     }
 
     private struct State {
-        var pages: [String: (page: Page, dependencies: Set<String>)] = [:]
+        var pages: [String: (page: Page, response: CachedResponse, dependencies: Set<String>)] = [:]
         var dependents: [String: Set<String>] = [:]
         var generation: UInt64 = 0
     }
@@ -32,6 +36,10 @@ public final class PageCache: Sendable {
         state.withLock { $0.pages[key]?.page }
     }
 
+    public func response(for target: String) -> CachedResponse? {
+        state.withLock { $0.pages[target]?.response }
+    }
+
     /// Changes each time something may have been invalidated; take it before reading the data
     /// of a page and pass it to ``store(_:key:dependencies:generation:)``.
     public var generation: UInt64 { state.withLock { $0.generation } }
@@ -45,7 +53,9 @@ public final class PageCache: Sendable {
                 s = State()
                 s.generation = g
             }
-            s.pages[key] = (page, dependencies)
+            let response = CachedResponse(
+                headers: [("Content-Type", page.contentType), ("X-Page-Cache", "hit")], body: ByteBuffer(bytes: page.body))
+            s.pages[key] = (page, response, dependencies)
             for d in dependencies { s.dependents[d, default: []].insert(key) }
         }
     }

@@ -174,7 +174,8 @@ struct Pages: Sendable {
     func cached<View: Encodable>(
         _ call: ResourceCall, _ context: OperationContext, html template: String?, _ build: () async throws -> (View, Set<String>)
     ) async throws -> ResourceResponse {
-        var key = (template ?? "json") + " " + call.request.path
+        // The request target, as the server's event-loop lookup sees it.
+        var key = call.request.path
         if let query = call.request.query, !query.isEmpty { key += "?" + query }
         if let cache, let page = cache.page(key) {
             return ResourceResponse(status: 200, headers: ["Content-Type": page.contentType, "X-Page-Cache": "hit"], body: page.body)
