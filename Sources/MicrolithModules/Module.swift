@@ -85,7 +85,7 @@ public struct ModuleBuilder {
             invokeJSON: { data, context in
                 let input: Input
                 do {
-                    input = try JSONDecoder().decode(Input.self, from: data)
+                    input = try RecordCoder.decodeJSON(Input.self, from: data)
                 } catch {
                     throw OperationError.badRequest("the body is not a valid \(Input.self) for \(qualified): \(describe(error))")
                 }
@@ -121,7 +121,7 @@ public struct ModuleBuilder {
             run: { payload, context in
                 let input: Input
                 do {
-                    input = try JSONDecoder().decode(Input.self, from: payload)
+                    input = try RecordCoder.decodeJSON(Input.self, from: payload)
                 } catch {
                     throw OperationError.badRequest("the stored input of \(qualified) is not a valid \(Input.self): \(describe(error))")
                 }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import MicrolithStore
 import NIOCore
 import NIOHTTP1
 
@@ -23,7 +24,7 @@ struct RemoteModule: Sendable {
         }
         let data = try await post(operation.path, body: body, operation: operation.qualifiedName)
         do {
-            return try JSONDecoder().decode(Output.self, from: data)
+            return try RecordCoder.decodeJSON(Output.self, from: data)
         } catch {
             throw OperationError.badResponse(
                 "\(operation.qualifiedName) at \(endpoint.url) answered with something that is not a \(Output.self): "

@@ -1,4 +1,5 @@
 public import Foundation
+import MicrolithStore
 
 /// What a standalone resource answers: a status, headers and a body.
 public struct ResourceResponse: Sendable {
@@ -47,7 +48,7 @@ public struct ResourceCall: Sendable {
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         guard !body.isEmpty else { throw OperationError.badRequest("the request body is empty; send a JSON \(T.self)") }
         do {
-            return try JSONDecoder().decode(T.self, from: body)
+            return try RecordCoder.decodeJSON(T.self, from: body)
         } catch {
             throw OperationError.badRequest("the body is not a valid \(T.self): \(describe(error))")
         }

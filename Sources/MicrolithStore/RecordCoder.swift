@@ -39,6 +39,12 @@ public enum RecordCoder {
         }
     }
 
+    /// Decodes a `T` from JSON text (the fast path for operation bodies): a `JSONParseError`
+    /// for text that is not JSON, a `DecodingError` for JSON that does not fit `T`.
+    public static func decodeJSON<T: Decodable>(_ type: T.Type, from data: some Collection<UInt8>) throws -> T {
+        try JSONValueDecoder.decode(T.self, from: try JSONParser.parse(data), path: [])
+    }
+
     /// A short account of a decoding error: which key and why.
     public static func describe(_ error: DecodingError) -> String {
         func path(_ c: DecodingError.Context) -> String {
