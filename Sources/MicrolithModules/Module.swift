@@ -59,18 +59,7 @@ public struct ModuleBuilder {
         _ operation: Operation<Input, Output>,
         _ body: @escaping @Sendable (Input, OperationContext) async throws -> Output
     ) {
-        guard operation.module == module else {
-            problems.append("module '\(module)' cannot implement \(operation.qualifiedName): it belongs to module '\(operation.module)'")
-            return
-        }
-        guard OperationPath.isValidName(operation.name) else {
-            problems.append("operation name '\(operation.name)' of module '\(module)' must be 1–64 letters, digits, '-' or '_'")
-            return
-        }
-        guard operations[operation.name] == nil else {
-            problems.append("operation \(operation.qualifiedName) is implemented twice")
-            return
-        }
+        guard admits("operation", owner: operation.module, name: operation.name, taken: operations[operation.name] != nil) else { return }
         let qualified = operation.qualifiedName
         operations[operation.name] = LocalOperation(
             name: operation.name,
@@ -100,21 +89,26 @@ public struct ModuleBuilder {
         )
     }
 
+    /// Whether a `kind` (operation, job) named `name` of module `owner` may be implemented here;
+    /// records the problem when not.
+    mutating func admits(_ kind: String, owner: String, name: String, taken: Bool) -> Bool {
+        let qualified = "\(owner).\(name)"
+        if owner != module {
+            problems.append("module '\(module)' cannot implement \(kind) \(qualified): it belongs to module '\(owner)'")
+        } else if !OperationPath.isValidName(name) {
+            problems.append("\(kind) name '\(name)' of module '\(module)' must be 1–64 letters, digits, '-' or '_'")
+        } else if taken {
+            problems.append("\(kind) \(qualified) is implemented twice")
+        } else {
+            return true
+        }
+        return false
+    }
+
     /// Implements the background job `job` with `body`. The job belongs to this module; a
     /// process with the `worker` role that runs this module executes it.
     public mutating func job<Input>(_ job: Job<Input>, _ body: @escaping @Sendable (Input, OperationContext) async throws -> Void) {
-        guard job.module == module else {
-            problems.append("module '\(module)' cannot implement job \(job.qualifiedName): it belongs to module '\(job.module)'")
-            return
-        }
-        guard OperationPath.isValidName(job.name) else {
-            problems.append("job name '\(job.name)' of module '\(module)' must be 1–64 letters, digits, '-' or '_'")
-            return
-        }
-        guard jobs[job.name] == nil else {
-            problems.append("job \(job.qualifiedName) is implemented twice")
-            return
-        }
+        guard admits("job", owner: job.module, name: job.name, taken: jobs[job.name] != nil) else { return }
         let qualified = job.qualifiedName
         jobs[job.name] = JobRegistration(
             name: qualified, retry: job.retry,

@@ -38,21 +38,18 @@ enum JobRoutes {
             for s in JobRecord.State.allCases { countObject[s.rawValue] = .int(Int64(counts[s] ?? 0)) }
             return json(["database": .string(database), "counts": .object(countObject), "jobs": .array(jobs.map(\.json))])
         }
-        router.get("/_jobs/{id}") { request, context -> Response in
+        /// Answers with the job `action` returns for the request's database and id, or 404.
+        @Sendable func oneJob(
+            _ request: Request, _ context: BasicRequestContext, _ action: (String, Int64) async throws -> JobRecord?
+        ) async throws -> Response {
             let database = try database(request, store)
             let id = try jobID(context)
-            guard let job = try await queue.job(database: database, id: id) else {
-                throw Problem(.notFound, "no job \(id) in database '\(database)'")
-            }
+            guard let job = try await action(database, id) else { throw Problem(.notFound, "no job \(id) in database '\(database)'") }
             return json(job.json)
         }
-        router.post("/_jobs/{id}/retry") { request, context -> Response in
-            let database = try database(request, store)
-            let id = try jobID(context)
-            guard let job = try await queue.retry(database: database, id: id) else {
-                throw Problem(.notFound, "no job \(id) in database '\(database)'")
-            }
-            return json(job.json)
+        router.get("/_jobs/{id}") { request, context in try await oneJob(request, context) { try await queue.job(database: $0, id: $1) } }
+        router.post("/_jobs/{id}/retry") { request, context in
+            try await oneJob(request, context) { try await queue.retry(database: $0, id: $1) }
         }
         router.get("/_schedules") { _, _ -> Response in
             json(["schedules": .array(try await Scheduler.states(store: store).map(\.json))])

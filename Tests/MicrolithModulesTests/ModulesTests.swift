@@ -121,7 +121,7 @@ struct MathModule: Module {
     @Test func registrationMistakesAreReportedTogether() throws {
         let error = #expect(throws: ModuleConfigurationError.self) { try Modules([Misplaced(), Twice(), MathModule(), MathModule()]) }
         let text = error?.description ?? ""
-        #expect(text.contains("module 'other' cannot implement math.double"))
+        #expect(text.contains("module 'other' cannot implement operation math.double"))
         #expect(text.contains("twice.op is implemented twice"))
         #expect(text.contains("two modules are named 'math'"))
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Microlith
+import Mustache
 
 #if canImport(Glibc)
 import Glibc
@@ -56,15 +57,7 @@ public enum Storefront {
         switch options.topology {
         case .microlith:
             let cache = PageCache()
-            let server = try await MicrolithServer.start(
-                appDirectory: options.appDirectory, modules: modules(Set(serviceTables.keys)) + [GatewayModule(templates: templates, cache: cache)],
-                environment: ProcessInfo.processInfo.environment
-            ) { c in
-                c.http.port = options.port
-                c.http.host = options.host
-                c.store.directory = options.dataDirectory
-                c.logLevel = options.logLevel
-            }
+            let server = try await gateway(options, templates: templates, cache: cache) { c in c.store.directory = options.dataDirectory }
             // The pages show records of this store: a commit drops the pages that show them.
             server.store.onCommit { cache.invalidate($0) }
             try await CatalogGenerator(scale: options.scale).seed(
@@ -79,14 +72,8 @@ public enum Storefront {
                     processes.append(process)
                     endpoints[name] = RemoteEndpoint(url: "http://127.0.0.1:\(port)", timeout: .seconds(5))
                 }
-                let server = try await MicrolithServer.start(
-                    appDirectory: options.appDirectory, modules: modules(Set(serviceTables.keys)) + [GatewayModule(templates: templates, cache: nil)],
-                    environment: ProcessInfo.processInfo.environment
-                ) { c in
-                    c.http.port = options.port
-                    c.http.host = options.host
+                let server = try await gateway(options, templates: templates, cache: nil) { c in
                     c.store.directory = (options.dataDirectory as NSString).appendingPathComponent("gateway")
-                    c.logLevel = options.logLevel
                     c.roles = ["api", "gateway"]
                     c.moduleEndpoints = endpoints
                 }
@@ -95,6 +82,22 @@ public enum Storefront {
                 stop(processes)
                 throw error
             }
+        }
+    }
+
+    /// The process serving the pages on `options.port`: every module known, the gateway's
+    /// templates and cache, then `placement` (data folder, roles, where the others run).
+    static func gateway(
+        _ options: Options, templates: MustacheLibrary, cache: PageCache?, _ placement: @escaping (inout RuntimeConfiguration) -> Void
+    ) async throws -> MicrolithServer {
+        try await MicrolithServer.start(
+            appDirectory: options.appDirectory, modules: modules(Set(serviceTables.keys)) + [GatewayModule(templates: templates, cache: cache)],
+            environment: ProcessInfo.processInfo.environment
+        ) { c in
+            c.http.port = options.port
+            c.http.host = options.host
+            c.logLevel = options.logLevel
+            placement(&c)
         }
     }
 
