@@ -65,12 +65,7 @@ public struct TableEndpoint: Sendable {
     }
 
     /// What a hook or resource sees of a request (its path parameters still empty).
-    public static func resourceRequestInfo(_ request: Request, _ context: some RequestContext) -> ResourceRequest {
-        resourceRequest(request, context)
-    }
-
-    /// What a hook sees of a request.
-    static func resourceRequest(_ request: Request, _ context: some RequestContext) -> ResourceRequest {
+    public static func resourceRequest(_ request: Request, _ context: some RequestContext) -> ResourceRequest {
         var headers: [String: String] = [:]
         for field in request.headers {
             let name = field.name.canonicalName
@@ -265,18 +260,8 @@ public struct TableEndpoint: Sendable {
 
     /// Reads the body as a JSON object, within the size limit.
     func objectBody(_ request: Request, context: some RequestContext) async throws -> JSONObject {
-        if let type = request.headers[.contentType]?.lowercased(), !type.isEmpty,
-            !Self.acceptsAsJSON(type)
-        {
-            throw Problem(.unsupportedMediaType, "the body must be JSON (Content-Type: application/json), got \(type)")
-        }
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: configuration.maximumBodyBytes)
-        } catch {
-            throw Problem(.contentTooLarge, "the request body is larger than the limit of \(configuration.maximumBodyBytes) bytes")
-        }
+        try Self.requireJSON(request)
+        let buffer = try await Self.body(request, limit: configuration.maximumBodyBytes)
         guard buffer.readableBytes > 0 else { throw Problem(.badRequest, "the request body is empty; send a JSON object") }
         let value: JSONValue
         do {
@@ -288,6 +273,23 @@ public struct TableEndpoint: Sendable {
             throw Problem(.badRequest, "the body must be a JSON object, got \(value.typeName)")
         }
         return object
+    }
+
+    /// Refuses (415) a body labelled as something other than JSON; an unlabelled one passes.
+    public static func requireJSON(_ request: Request) throws {
+        if let type = request.headers[.contentType]?.lowercased(), !type.isEmpty, !acceptsAsJSON(type) {
+            throw Problem(.unsupportedMediaType, "the body must be JSON (Content-Type: application/json), got \(type)")
+        }
+    }
+
+    /// The whole request body, or 413 when it is larger than `limit` bytes.
+    public static func body(_ request: Request, limit: Int) async throws -> ByteBuffer {
+        var request = request
+        do {
+            return try await request.collectBody(upTo: limit)
+        } catch {
+            throw Problem(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes")
+        }
     }
 
     /// Reads a key from a path segment, as the table's primary key type says.

@@ -25,7 +25,6 @@ public final class JobWorker: Service, Sendable {
     private let registrations: [String: JobRegistration]
     private let held = Mutex<[String: [Int64: JobRecord]]>([:])
     private let shuttingDown = Atomic<Bool>(false)
-    private let inFlight = Atomic<Int>(0)
 
     public init(store: Store, modules: Modules, configuration: JobConfiguration = JobConfiguration(), logger: Logger) {
         self.store = store
@@ -79,7 +78,6 @@ public final class JobWorker: Service, Sendable {
                     }
                     for job in jobs {
                         claimedAny = true
-                        inFlight.add(1, ordering: .relaxed)
                         held.withLock { $0[job.database, default: [:]][job.id] = job }
                         group.addTask { await self.execute(job) }
                     }
@@ -112,7 +110,8 @@ public final class JobWorker: Service, Sendable {
         }
     }
 
-    private func running() -> Int { inFlight.load(ordering: .relaxed) }
+    /// Jobs running now.
+    private func running() -> Int { held.withLock { $0.values.reduce(0) { $0 + $1.count } } }
 
     private func renewLeasesIfDue(_ last: inout ContinuousClock.Instant, _ leaseMs: Int64) async {
         if ContinuousClock.now - last >= configuration.lease / 3 {
@@ -148,15 +147,14 @@ public final class JobWorker: Service, Sendable {
     private func execute(_ job: JobRecord) async {
         defer {
             held.withLock { _ = $0[job.database]?.removeValue(forKey: job.id) }
-            inFlight.subtract(1, ordering: .relaxed)
             wake.signal()
         }
         guard let registration = registrations[job.name] else { return }
         var log = logger
         log[metadataKey: "job.id"] = "\(job.database):\(job.id)"
         log[metadataKey: "job.name"] = "\(job.name)"
-        log[metadataKey: "job.attempt"] = "\(job.attempt)"
-        let context = OperationContext.make(
+        log[metadataKey: "job.attempt"] = "\(job.attempts)"
+        let context = OperationContext(
             modules: modules, operation: job.name, logger: log,
             job: JobRun(id: job.id, name: job.name, attempt: job.attempts, database: job.database))
         let started = ContinuousClock.now
@@ -184,9 +182,4 @@ public final class JobWorker: Service, Sendable {
             }
         }
     }
-}
-
-extension JobRecord {
-    /// The run number of the current run.
-    var attempt: Int { attempts }
 }

@@ -17,16 +17,12 @@ public struct OperationContext: Sendable {
     /// The job run being executed, when this context belongs to one.
     public var job: JobRun?
 
-    init(modules: Modules, operation: String, logger: Logger? = nil, job: JobRun? = nil) {
+    /// A context for code the runtime runs: an operation, a resource, a job run or a schedule.
+    public init(modules: Modules, operation: String, logger: Logger? = nil, job: JobRun? = nil) {
         self.modules = modules
         self.operation = operation
         self.logger = logger ?? modules.logger
         self.job = job
-    }
-
-    /// A context for code the runtime runs outside any call (resources, jobs, schedules).
-    public static func make(modules: Modules, operation: String, logger: Logger, job: JobRun? = nil) -> OperationContext {
-        OperationContext(modules: modules, operation: operation, logger: logger, job: job)
     }
 
     /// This process's store.

@@ -10,8 +10,17 @@ public struct ResourceRequest: Sendable {
     public var path: String
     /// The raw query string (without `?`), or `nil`.
     public var query: String?
-    /// The query's `name=value` pairs, percent-decoded (the last one wins for a repeated name).
-    public var queryItems: [String: String]
+    /// The query's `name=value` pairs, percent-decoded (the last one wins for a repeated name);
+    /// parsed when asked for, from ``query``.
+    public var queryItems: [String: String] {
+        var items: [String: String] = [:]
+        for pair in (query ?? "").split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let decode = { (s: Substring) in s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
+            items[decode(kv[0])] = kv.count == 2 ? decode(kv[1]) : ""
+        }
+        return items
+    }
     /// Path parameters (`{id}` in a resource's path), by name.
     public var parameters: [String: String]
     /// Request headers, names lower-cased (repeated ones joined with `, `).
@@ -29,13 +38,6 @@ public struct ResourceRequest: Sendable {
         self.parameters = parameters
         self.headers = headers
         self.requestID = requestID
-        var items: [String: String] = [:]
-        for pair in (query ?? "").split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let decode = { (s: Substring) in s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
-            items[decode(kv[0])] = kv.count == 2 ? decode(kv[1]) : ""
-        }
-        self.queryItems = items
     }
 }
 

@@ -14,30 +14,14 @@ enum OperationRoutes {
         router.post("\(OperationPath.prefix)/{module}/{operation}") { request, context -> Response in
             let module = context.parameters.get("module")!
             let operation = context.parameters.get("operation")!
-            if let type = request.headers[.contentType]?.lowercased(), !type.isEmpty, !TableEndpoint.acceptsAsJSON(type) {
-                throw Problem(.unsupportedMediaType, "the body must be JSON (Content-Type: application/json), got \(type)")
-            }
-            var request = request
-            let buffer: ByteBuffer
-            do {
-                buffer = try await request.collectBody(upTo: maximumBodyBytes)
-            } catch {
-                throw Problem(.contentTooLarge, "the request body is larger than the limit of \(maximumBodyBytes) bytes")
-            }
+            try TableEndpoint.requireJSON(request)
+            let buffer = try await TableEndpoint.body(request, limit: maximumBodyBytes)
             let input = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer.readableBytesView)
-            do {
-                let output = try await modules.callJSON(module: module, operation: operation, body: input)
-                return Response(
-                    status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: output)))
-            } catch let error as OperationError {
-                throw problem(error)
-            }
+            // An OperationError becomes problem+json with its `code` (ProblemMiddleware); RemoteModule reads it back.
+            let output = try await modules.callJSON(module: module, operation: operation, body: input, logger: context.logger)
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: output)))
         }
-    }
-
-    /// The problem+json form of an operation error; ``RemoteModule`` reads it back.
-    static func problem(_ error: OperationError) -> Problem {
-        Problem(HTTPResponse.Status(code: error.status), error.message, title: error.code, extensions: ["code": .string(error.code)])
     }
 
     /// Adds a `POST` path per local operation to an OpenAPI document.

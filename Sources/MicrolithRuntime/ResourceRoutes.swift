@@ -26,19 +26,13 @@ enum ResourceRoutes {
             }
             for (method, handler) in route.handlers {
                 let serve: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
-                    var request = request
-                    let buffer: ByteBuffer
-                    do {
-                        buffer = try await request.collectBody(upTo: maximumBodyBytes)
-                    } catch {
-                        throw Problem(.contentTooLarge, "the request body is larger than the limit of \(maximumBodyBytes) bytes")
-                    }
-                    var info = TableEndpoint.resourceRequestInfo(request, context)
+                    let buffer = try await TableEndpoint.body(request, limit: maximumBodyBytes)
+                    var info = TableEndpoint.resourceRequest(request, context)
                     for name in parameterNames {
                         if let value = context.parameters.get(name) { info.parameters[name] = value.removingPercentEncoding ?? value }
                     }
                     let call = ResourceCall(request: info, body: Data(buffer.readableBytesView))
-                    let ctx = OperationContext.make(modules: modules, operation: "\(method) \(route.path)", logger: context.logger)
+                    let ctx = OperationContext(modules: modules, operation: "\(method) \(route.path)", logger: context.logger)
                     let answer = try await handler(call, ctx)
                     var headers = HTTPFields()
                     for (name, value) in answer.headers {

@@ -42,6 +42,8 @@ public final class Store: Sendable {
     /// Every table, in schema order; ``TableLayout/index`` is the position here.
     public let tables: [TableLayout]
     let databases: [String: DatabaseHandle]
+    /// The names of the store's databases: `data` first when there is one, then the others sorted.
+    public let databaseNames: [String]
     let logger: Logger
     private let listeners = Mutex<[@Sendable ([Change]) -> Void]>([])
     private let jobListeners = Mutex<[@Sendable (String) -> Void]>([])
@@ -58,6 +60,7 @@ public final class Store: Sendable {
         self.cache = RecordCache(limitBytes: configuration.cacheBytes)
         self.tables = tables
         self.databases = databases
+        self.databaseNames = databases.keys.sorted { a, b in a == "data" || (b != "data" && a < b) }
         self.logger = logger
     }
 
@@ -136,11 +139,6 @@ public final class Store: Sendable {
             writer?.close()
             try? handle.pool.close()
         }
-    }
-
-    /// The names of the store's databases: `data` first when there is one, then the others sorted.
-    public var databaseNames: [String] {
-        databases.keys.sorted { a, b in a == "data" || (b != "data" && a < b) }
     }
 
     // MARK: Tables

@@ -472,20 +472,26 @@ private func expected(_ query: RandomQuery, _ records: [Record]) -> [(id: Int64,
 
 @Suite("Query language: real store vs. brute-force model")
 struct QueryPropertyTests {
+    /// A store in `directory` holding `records` in its `Item` table.
+    private static func seededStore(_ directory: String, _ records: [Record]) async throws -> (Store, TableLayout) {
+        let schema = try SchemaParser.parse(schemaText, file: "schema.graphql")
+        let store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: directory, durability: .normal))
+        let table = try #require(store.table(exportName: "Item"))
+        try await store.write { (txn: WriteTransaction) -> Void in
+            for record in records { try txn.put(table, id: .int(record.id), body: record.body) }
+        }
+        return (store, table)
+    }
+
     @Test func queriesAgreeWithTheModel() async {
         // How the queries were answered, to check the generator reaches every kind of plan.
         var plans: [String: Int] = [:]
         await propertyCheck(count: 60, input: scenarios) { scenario in
             let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-query-tests-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let schema = try SchemaParser.parse(schemaText, file: "schema.graphql")
-            let store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: directory, durability: .normal))
+            let (store, table) = try await Self.seededStore(directory, scenario.records)
             defer { store.close() }
-            let table = try #require(store.table(exportName: "Item"))
             let records = scenario.records
-            try await store.write { (txn: WriteTransaction) -> Void in
-                for record in records { try txn.put(table, id: .int(record.id), body: record.body) }
-            }
             let executor = QueryExecutor(store: store)
 
             for query in scenario.queries {
@@ -529,14 +535,9 @@ struct QueryPropertyTests {
         await propertyCheck(count: 40, input: scenarios) { scenario in
             let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-query-tests-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let schema = try SchemaParser.parse(schemaText, file: "schema.graphql")
-            let store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: directory, durability: .normal))
+            let (store, table) = try await Self.seededStore(directory, scenario.records)
             defer { store.close() }
-            let table = try #require(store.table(exportName: "Item"))
             let records = scenario.records
-            try await store.write { (txn: WriteTransaction) -> Void in
-                for record in records { try txn.put(table, id: .int(record.id), body: record.body) }
-            }
             guard let query = scenario.queries.first(where: { $0.filter != nil }), let filter = query.filter else { return }
             let text = render(filter)
             let parsed = try QueryParser.parse(text).bound(to: table.definition, schema: store.schema)

@@ -17,10 +17,8 @@ private func addOldEntry(_ store: Store, id: String, ageMilliseconds: Int64) asy
 @Suite("Store: change log")
 struct ChangeLogTests {
     @Test func oneEntryPerWriteInCommitOrder() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         let counter = try store.layout("Counter")
 
@@ -45,10 +43,8 @@ struct ChangeLogTests {
     }
 
     @Test func writesOfOneTransactionShareItsID() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         let (transaction, changeCount) = try await store.write { (txn: WriteTransaction) -> (Int64, Int) in
@@ -64,10 +60,8 @@ struct ChangeLogTests {
     }
 
     @Test func changesAfterASequenceAndLimit() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         for i in 0..<5 { try await store.put(todo, .string("t\(i)"), ["title": "x"]) }
 
@@ -80,10 +74,8 @@ struct ChangeLogTests {
     }
 
     @Test func failedWritesLeaveNoEntry() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         _ = await storeError { try await store.put(todo, .string("t1"), ["title": 1]) }
         _ = await storeError { try await store.put(todo, .string("t1"), ["title": "x"], precondition: WritePrecondition(ifMatch: ["*"])) }
@@ -128,10 +120,8 @@ struct ChangeLogTests {
     }
 
     @Test func defaultRetentionKeepsADay() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         #expect(store.configuration.changeLogRetentionSeconds == 86_400)
         try await addOldEntry(store, id: "two-days", ageMilliseconds: 2 * 86_400_000)
         try await addOldEntry(store, id: "twenty-hours", ageMilliseconds: 20 * 3_600_000)

@@ -62,10 +62,8 @@ private func concurrentWrites<T: Sendable>(
 @Suite("Store: group commit")
 struct GroupCommitTests {
     @Test func concurrentWritesAllSucceedAndAreAllVisible() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         let commits = SharedCounter()
         let changes = SharedCounter()
@@ -114,10 +112,8 @@ struct GroupCommitTests {
     }
 
     @Test func aFailingWriteIsRolledBackAloneWhileItsBatchCommits() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         let results = try await concurrentWrites(store, todo, count: 21) { i in

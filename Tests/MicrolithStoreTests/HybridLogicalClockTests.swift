@@ -88,10 +88,8 @@ struct HybridLogicalClockTests {
     }
 
     @Test func storeVersionsIncrease() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         var last: Int64 = 0
         for i in 0..<50 {

@@ -77,10 +77,8 @@ struct RecordCacheTests {
     }
 
     @Test func fillNeverReplacesWhatACommitPut() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         let record = try await store.put(todo, .string("t1"), ["title": "a"])
 
@@ -124,10 +122,8 @@ struct RecordCacheTests {
 @Suite("Store: record cache")
 struct StoreCacheTests {
     @Test func aWriteIsCachedAndReadsHitTheCache() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         let written = try await store.put(todo, .string("t1"), ["title": "a"])
@@ -144,10 +140,8 @@ struct StoreCacheTests {
     }
 
     @Test func aDeleteLeavesAnAbsentEntry() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         try await store.put(todo, .string("t1"), ["title": "a"])
         try await store.write { txn in _ = try txn.delete(todo, id: .string("t1")) }
@@ -179,10 +173,8 @@ struct StoreCacheTests {
     }
 
     @Test func aReplacementUpdatesTheCachedVersion() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         #expect(try await store.get(todo, .string("t1")) == nil)
         #expect(isAbsent(store.cachedGet(todo, .string("t1"))))

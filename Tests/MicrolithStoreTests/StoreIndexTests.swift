@@ -6,10 +6,8 @@ import Testing
 @Suite("Store: index columns and list side tables")
 struct StoreIndexTests {
     @Test func layoutHasOneColumnPerScalarIndexAndOneSideTablePerListIndex() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         #expect(try await store.sqlColumns(todo) == ["id", "data", "version", "origin", "i_done", "i_priority"])
@@ -19,10 +17,8 @@ struct StoreIndexTests {
     }
 
     @Test func indexColumnsFollowEveryWrite() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         try await store.put(todo, .string("t1"), ["title": "a", "priority": 2, "done": true])
@@ -41,10 +37,8 @@ struct StoreIndexTests {
     }
 
     @Test func sideTablesHoldEachDistinctNonNullElement() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         try await store.put(todo, .string("t1"), ["title": "a", "tags": ["home", "work", "home", nil]])
@@ -61,10 +55,8 @@ struct StoreIndexTests {
     }
 
     @Test func storedRecordTextIsTheCompactJSON() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         let record = try await store.put(todo, .string("t1"), ["title": "é\"", "score": 2.5, "meta": ["k": [1, nil]]])
 

@@ -54,7 +54,18 @@ func openStore(
         configuration: StoreConfiguration(directory: directory, durability: .normal, cacheBytes: cacheBytes, maximumBatch: maximumBatch))
 }
 
+/// A store in a new temporary folder; close it with ``Store/closeAndRemoveFiles()``.
+func openTemporaryStore(schema text: String = todoSchemaText) throws -> Store {
+    try openStore(try makeTemporaryDirectory(), schema: text)
+}
+
 extension Store {
+    /// Closes the store and deletes its folder (one made by ``openTemporaryStore(schema:)``).
+    func closeAndRemoveFiles() {
+        close()
+        removeDirectory(configuration.directory)
+    }
+
     /// The table named `name`; records an issue and stops the test when there is none.
     func layout(_ name: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> TableLayout {
         try #require(table(name: name), sourceLocation: sourceLocation)

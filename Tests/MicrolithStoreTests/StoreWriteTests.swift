@@ -29,10 +29,8 @@ struct StoreWriteTests {
     }
 
     @Test func putCreatesThenReplaces() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         let created = try await store.put(todo, .string("t1"), ["title": "a", "notes": "first"])
@@ -52,10 +50,8 @@ struct StoreWriteTests {
     }
 
     @Test func putAcceptsTheMatchingPrimaryKeyInTheBodyAndRefusesAnother() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         try await store.put(todo, .string("t1"), ["id": "t1", "title": "same"])
@@ -66,10 +62,8 @@ struct StoreWriteTests {
     }
 
     @Test func patchMergesRecursivelyAndNullRemoves() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         let original = try await store.put(
@@ -87,10 +81,8 @@ struct StoreWriteTests {
     }
 
     @Test func patchOfAMissingRecordReturnsNilAndCreatesNothing() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         let patched = try await store.write { txn in try txn.patch(todo, id: .string("nope"), patch: ["title": "x"]) }
@@ -99,10 +91,8 @@ struct StoreWriteTests {
     }
 
     @Test func patchIsValidatedLikeAPut() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         try await store.put(todo, .string("t1"), ["title": "a"])
 
@@ -121,10 +111,8 @@ struct StoreWriteTests {
     }
 
     @Test func insertGeneratesStringKeys() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         let a = try await store.write { txn in try txn.insert(todo, body: ["title": "a"]) }
@@ -141,10 +129,8 @@ struct StoreWriteTests {
     }
 
     @Test func insertGeneratesIncreasingIntegerKeys() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let counter = try store.layout("Counter")
 
         let ids = try await store.write { txn in
@@ -159,10 +145,8 @@ struct StoreWriteTests {
     }
 
     @Test func insertRefusesATakenOrInvalidKey() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let counter = try store.layout("Counter")
         try await store.put(counter, .int(1), ["value": 1])
 
@@ -181,10 +165,8 @@ struct StoreWriteTests {
     }
 
     @Test func deleteReportsWhetherTheRecordExisted() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         try await store.put(todo, .string("t1"), ["title": "a"])
 
@@ -194,10 +176,8 @@ struct StoreWriteTests {
     }
 
     @Test func aTransactionSeesItsOwnWrites() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         let seen = try await store.write { txn in
@@ -212,10 +192,8 @@ struct StoreWriteTests {
 
     @Test func aThrowingTransactionWritesNothing() async throws {
         struct Abort: Error {}
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         try await store.put(todo, .string("keep"), ["title": "kept"])
 
@@ -232,10 +210,8 @@ struct StoreWriteTests {
     }
 
     @Test func aTransactionFailingOnAnInvalidRecordWritesNothing() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         let error = await storeError {
@@ -259,10 +235,8 @@ struct StoreWriteTests {
     }
 
     @Test func unknownDatabaseIsAnError() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let error = await storeError { try await store.write(database: "nope") { _ in () } }
         #expect(error?.code == .unknownTable)
         #expect(error?.message.contains("nope") == true)
@@ -298,10 +272,8 @@ struct StoreWriteTests {
     }
 
     @Test func onCommitListenersSeeEveryChange() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         let seen = SharedLog()
         store.onCommit { changes in seen.append(changes.map { "\($0.operation.rawValue) \($0.tableName)/\($0.id)" }) }
@@ -346,10 +318,8 @@ struct StorePreconditionTests {
 
     @Test(arguments: cases)
     func precondition(_ c: Case) async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         let id = RecordID.string("t1")
         var current: CachedRecord?
@@ -400,10 +370,8 @@ struct StorePreconditionTests {
 @Suite("Store: @createdTime and @updatedTime")
 struct StoreTimestampTests {
     @Test func timestampsAreSetOnCreateAndUpdate() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         let before = HybridLogicalClock.systemMilliseconds()
@@ -486,10 +454,8 @@ struct StoreValidationTests {
 
     @Test(arguments: cases)
     func invalidRecordsAreRefusedNamingTheAttribute(_ c: Case) async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
         let error = await storeError { try await store.put(todo, .string("t1"), c.body) }
@@ -501,10 +467,8 @@ struct StoreValidationTests {
     }
 
     @Test func integralDoublesAreStoredAsIntegers() async throws {
-        let directory = try makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
-        let store = try openStore(directory)
-        defer { store.close() }
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         let record = try await store.put(todo, .string("t1"), ["title": "t", "priority": 3.0, "extra": "kept"]).record
         guard case .int(3) = record["priority"] else {

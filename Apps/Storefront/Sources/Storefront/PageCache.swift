@@ -19,9 +19,15 @@ public final class PageCache: ResponseCache {
     }
 
     private struct State {
-        var pages: [String: (page: Page, response: CachedResponse, dependencies: Set<String>)] = [:]
+        var pages: [String: (response: CachedResponse, dependencies: Set<String>)] = [:]
         var dependents: [String: Set<String>] = [:]
         var generation: UInt64 = 0
+
+        /// Drops every page (the generation goes on).
+        mutating func clear() {
+            pages = [:]
+            dependents = [:]
+        }
     }
 
     private let state = Mutex(State())
@@ -30,10 +36,6 @@ public final class PageCache: ResponseCache {
 
     public init(capacity: Int = 20_000) {
         self.capacity = capacity
-    }
-
-    public func page(_ key: String) -> Page? {
-        state.withLock { $0.pages[key]?.page }
     }
 
     public func response(for target: String) -> CachedResponse? {
@@ -48,14 +50,10 @@ public final class PageCache: ResponseCache {
     public func store(_ page: Page, key: String, dependencies: Set<String>, generation: UInt64) {
         state.withLock { s in
             guard s.generation == generation else { return }
-            if s.pages.count >= capacity {
-                let g = s.generation
-                s = State()
-                s.generation = g
-            }
+            if s.pages.count >= capacity { s.clear() }
             let response = CachedResponse(
                 headers: [("Content-Type", page.contentType), ("X-Page-Cache", "hit")], body: ByteBuffer(bytes: page.body))
-            s.pages[key] = (page, response, dependencies)
+            s.pages[key] = (response, dependencies)
             for d in dependencies { s.dependents[d, default: []].insert(key) }
         }
     }
@@ -71,9 +69,7 @@ public final class PageCache: ResponseCache {
                 let key: String
                 switch change.tableName {
                 case "Category", "Product":
-                    let g = s.generation
-                    s = State()
-                    s.generation = g
+                    s.clear()
                     return
                 case "Review":
                     guard case .string(let product)? = change.record?.record["productId"] else {

@@ -177,8 +177,11 @@ struct Pages: Sendable {
         // The request target, as the server's event-loop lookup sees it.
         var key = call.request.path
         if let query = call.request.query, !query.isEmpty { key += "?" + query }
-        if let cache, let page = cache.page(key) {
-            return ResourceResponse(status: 200, headers: ["Content-Type": page.contentType, "X-Page-Cache": "hit"], body: page.body)
+        // Most hits are answered before routing; one pipelined behind a request still with the router lands here.
+        if let cache, let hit = cache.response(for: key) {
+            return ResourceResponse(
+                status: hit.status, headers: Dictionary(hit.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
+                body: Data(hit.body.readableBytesView))
         }
         let generation = cache?.generation ?? 0
         let view: View
