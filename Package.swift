@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
     ],
     targets: [
         // The record value model and its fast JSON codec. No dependencies.
@@ -55,12 +56,36 @@ let package = Package(
                 .product(name: "OrderedCollections", package: "swift-collections"),
             ]
         ),
+        // The committed change stream fanned out to subscribers: records, tables, id prefixes,
+        // queries; resume from the change log; bounded per-subscriber buffers; messages.
+        .target(
+            name: "MicrolithRealtime",
+            dependencies: [
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // The MQTT 3.1.1 and 5 broker on SwiftNIO: wire format, sessions, topics mapped to records.
+        .target(
+            name: "MicrolithMQTT",
+            dependencies: [
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithRealtime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // REST over Hummingbird: resources, problem+json, ETags, OpenAPI, static files, limits.
         .target(
             name: "MicrolithHTTP",
             dependencies: [
-                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithModules",
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithModules", "MicrolithRealtime",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -96,7 +121,9 @@ let package = Package(
             name: "MicrolithRuntime",
             dependencies: [
                 "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithHTTP", "MicrolithModules", "MicrolithJobs",
+                "MicrolithRealtime", "MicrolithMQTT",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -108,7 +135,7 @@ let package = Package(
         .target(
             name: "MicrolithCLI",
             dependencies: [
-                "MicrolithRuntime", "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithModules",
+                "MicrolithRuntime", "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithModules", "MicrolithMQTT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -119,7 +146,7 @@ let package = Package(
             name: "Microlith",
             dependencies: [
                 "MicrolithCLI", "MicrolithHTTP", "MicrolithJSON", "MicrolithJobs", "MicrolithModules", "MicrolithRuntime", "MicrolithSchema",
-                "MicrolithStore",
+                "MicrolithStore", "MicrolithRealtime", "MicrolithMQTT",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -139,6 +166,23 @@ let package = Package(
                 "MicrolithJobs", "MicrolithModules", "MicrolithStore", "MicrolithSchema", "MicrolithJSON",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "MicrolithRealtimeTests",
+            dependencies: [
+                "MicrolithRealtime", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithQuery",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "MicrolithMQTTTests",
+            dependencies: [
+                "MicrolithMQTT", "MicrolithRealtime", "MicrolithStore", "MicrolithSchema", "MicrolithJSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "MicrolithSchemaTests", dependencies: ["MicrolithSchema", "MicrolithJSON"]),

@@ -102,3 +102,90 @@ http {{
 }}
 """)
     return subprocess.Popen([nginx_bin, "-c", conf, "-p", work], stderr=subprocess.DEVNULL)
+
+
+def ensure_pip(*modules_and_packages):
+    """Installs the PyPI packages whose modules cannot be imported; returns the modules still missing."""
+    import importlib
+    import sys
+    missing = []
+    for module, package in modules_and_packages:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append((module, package))
+    if missing:
+        print(f"installing {' '.join(p for _, p in missing)} from PyPI", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *(p for _, p in missing)], check=False)
+        importlib.invalidate_caches()
+    still = []
+    for module, _ in missing:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            still.append(module)
+    return still
+
+
+def wait_tcp(host, port, timeout=60, proc=None):
+    """Waits until `host:port` accepts a connection; exits the script after `timeout` seconds or if `proc` exits."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"process {proc.args[0]} exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"timed out waiting for {host}:{port}")
+
+
+def percentile(sorted_values, p):
+    """The nearest-rank p-th percentile (0 < p <= 100) of an ascending sequence; None when empty."""
+    if not sorted_values:
+        return None
+    rank = max(1, -(-len(sorted_values) * p // 100))
+    return sorted_values[min(len(sorted_values), int(rank)) - 1]
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds used so far by process `pid` (all its threads), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def machine_note():
+    """One line naming the CPU, core count, kernel and memory."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f", {int(f.readline().split()[1]) // 1024 // 1024} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{model}, {os.cpu_count()} cores, Linux {os.uname().release}{mem}"
+
+
+def stop_process(proc, timeout=30):
+    """SIGTERM, then SIGKILL after `timeout` seconds."""
+    import signal
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

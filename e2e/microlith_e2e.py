@@ -28,6 +28,27 @@ STARTUP_TIMEOUT = float(os.environ.get("MICROLITH_E2E_STARTUP_TIMEOUT", "30"))
 REQUEST_TIMEOUT = 15
 
 READY = re.compile(r"microlith: serving (?P<app>.+) on http://(?P<host>[^:\s]+):(?P<port>\d+) \(data in (?P<data>.+)\)")
+MQTT_READY = re.compile(r"microlith: MQTT on mqtt://(?P<host>[^:\s]+):(?P<port>\d+)")
+
+_MQTT_FLAG_SUPPORT: dict = {}
+
+
+def supports_mqtt_flag(binary: str = BINARY) -> bool:
+    """Whether `binary serve` knows --mqtt-port (asked once per binary file). Binaries built
+    before the MQTT broker existed are started without the flag, as before."""
+    try:
+        stat = os.stat(binary)
+    except OSError:
+        return False
+    key = (binary, stat.st_mtime_ns, stat.st_size)
+    if key not in _MQTT_FLAG_SUPPORT:
+        try:
+            out = subprocess.run([binary, "serve", "--help"], stdin=subprocess.DEVNULL, capture_output=True,
+                                 text=True, timeout=30, env=clean_environment())
+            _MQTT_FLAG_SUPPORT[key] = "--mqtt-port" in out.stdout + out.stderr
+        except (OSError, subprocess.TimeoutExpired):
+            _MQTT_FLAG_SUPPORT[key] = False
+    return _MQTT_FLAG_SUPPORT[key]
 
 
 def clean_environment(extra: dict | None = None) -> dict:
@@ -125,11 +146,36 @@ class MicrolithServer:
         self.extra_args = tuple(extra_args)
         self.process: subprocess.Popen | None = None
         self.port: int | None = None
+        #: The MQTT port the harness chose (or the one the start line names); None with --no-mqtt.
+        self._mqtt_port: int | None = None
+        self._mqtt_chosen: int | None = None
+        self._mqtt_announced = threading.Event()
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self._ready = threading.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
+
+    def _own_mqtt_choice(self):
+        """What the test itself passed: ("off",), ("port", N) or None (the harness picks a port)."""
+        args = [str(a) for a in self.extra_args]
+        if "--no-mqtt" in args:
+            return ("off",)
+        for i, a in enumerate(args):
+            if a.startswith("--mqtt-port="):
+                return ("port", int(a.split("=", 1)[1]))
+            if a == "--mqtt-port" and i + 1 < len(args):
+                return ("port", int(args[i + 1]))
+        return None
+
+    def _wants_mqtt_flag(self, port: int) -> bool:
+        """True unless the test chose itself (--mqtt-port / --no-mqtt in extra_args) or the binary
+        (the first word of command(), so subclasses running another binary are asked about theirs)
+        predates the MQTT broker."""
+        if self._own_mqtt_choice() is not None:
+            return False
+        self._mqtt_chosen = None
+        return supports_mqtt_flag(self.command(port)[0])
 
     def command(self, port: int) -> list[str]:
         cmd = [
@@ -141,7 +187,17 @@ class MicrolithServer:
             cmd += ["--durability", self.durability]
         if self.cache_mb is not None:
             cmd += ["--cache-mb", str(self.cache_mb)]
+        if self._mqtt_chosen is not None:
+            cmd += ["--mqtt-port", str(self._mqtt_chosen)]
         return cmd + list(self.extra_args)
+
+    @property
+    def mqtt_port(self) -> int | None:
+        """The broker's port: the one the harness passed, else the one the start line names
+        (waited for briefly, for a test's own `--mqtt-port 0`); None when MQTT is off."""
+        if self._mqtt_port is None and self.running and self._own_mqtt_choice() != ("off",):
+            self._mqtt_announced.wait(5)
+        return self._mqtt_port
 
     def start(self, timeout: float = STARTUP_TIMEOUT) -> "MicrolithServer":
         assert self.process is None or self.process.poll() is not None, "server already running"
@@ -166,12 +222,22 @@ class MicrolithServer:
         self.stdout = []
         self.stderr = []
         self._ready.clear()
+        self._mqtt_announced.clear()
         self.port = None
+        self._mqtt_chosen = free_port() if self._wants_mqtt_flag(port) else None
+        while self._mqtt_chosen == port:
+            self._mqtt_chosen = free_port()
+        own = self._own_mqtt_choice()
+        self._mqtt_port = own[1] if own and own[0] == "port" and own[1] != 0 else self._mqtt_chosen
 
         def on_stdout(line):
             m = READY.search(line)
             if m and int(m.group("port")) == port:
                 self._ready.set()
+            m = MQTT_READY.search(line)
+            if m:
+                self._mqtt_port = int(m.group("port"))
+                self._mqtt_announced.set()
 
         self.process = subprocess.Popen(
             self.command(port),
@@ -356,8 +422,9 @@ def run_microlith(*args, env: dict | None = None, timeout: float = 30) -> subpro
 
 def serve_must_fail(app_dir: Path, data_dir: Path, *, env: dict | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
     """Runs `microlith serve` expecting it to refuse to start; returns the finished process."""
+    mqtt = ("--mqtt-port", free_port()) if supports_mqtt_flag(BINARY) else ()
     result = run_microlith(
-        "serve", app_dir, "--http-port", free_port(), "--host", "127.0.0.1", "--data-dir", data_dir,
+        "serve", app_dir, "--http-port", free_port(), "--host", "127.0.0.1", "--data-dir", data_dir, *mqtt,
         env=env, timeout=timeout,
     )
     assert result.returncode != 0, f"serve exited 0; stdout={result.stdout!r} stderr={result.stderr!r}"

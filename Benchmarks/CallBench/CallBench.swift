@@ -62,6 +62,7 @@ enum CallBench {
         defer { try? FileManager.default.removeItem(atPath: app) }
         let server = try await MicrolithServer.start(appDirectory: app, modules: [BenchModule()], environment: [:]) { c in
             c.http.port = port
+            c.mqtt.enabled = false
             c.store.directory = app + "/data"
             c.logLevel = "error"
         }

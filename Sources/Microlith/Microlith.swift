@@ -4,6 +4,8 @@
 @_exported import MicrolithJSON
 @_exported import MicrolithJobs
 @_exported import MicrolithModules
+@_exported import MicrolithMQTT
+@_exported import MicrolithRealtime
 @_exported import MicrolithRuntime
 @_exported import MicrolithSchema
 @_exported import MicrolithStore

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MicrolithHTTP
+import MicrolithMQTT
 import MicrolithRuntime
 import MicrolithStore
 import NIOCore
@@ -18,6 +19,12 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("http-port"), help: "HTTP port (default 9926; 0 picks a free port).")
     var httpPort: Int?
+
+    @Option(name: .customLong("mqtt-port"), help: "MQTT broker port (default 1883; 0 picks a free port).")
+    var mqttPort: Int?
+
+    @Flag(name: .customLong("no-mqtt"), help: "Run no MQTT broker.")
+    var noMQTT = false
 
     @Option(name: .customLong("host"), help: "Address to bind (default 127.0.0.1).")
     var host: String?
@@ -38,6 +45,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let httpPort, !(0...65535).contains(httpPort) { throw ValidationError("--http-port must be between 0 and 65535, got \(httpPort)") }
+        if let mqttPort, !(0...65535).contains(mqttPort) { throw ValidationError("--mqtt-port must be between 0 and 65535, got \(mqttPort)") }
+        if mqttPort != nil && noMQTT { throw ValidationError("--mqtt-port and --no-mqtt contradict each other; give one") }
         if let durability, StoreConfiguration.Durability(rawValue: durability) == nil {
             throw ValidationError("--durability must be full or normal, got '\(durability)'")
         }
@@ -50,7 +59,12 @@ struct ServeCommand: AsyncParsableCommand {
             server = try await MicrolithServer.start(appDirectory: appDirectory, modules: MicrolithCommand.modules) { c in
                 if let roles { c.roles = try RuntimeConfiguration.parseRoles(roles, "--roles") }
                 if let httpPort { c.http.port = httpPort }
-                if let host { c.http.host = host }
+                if let host {
+                    c.http.host = host
+                    c.mqtt.host = host
+                }
+                if let mqttPort { c.mqtt.port = mqttPort }
+                if noMQTT { c.mqtt.enabled = false }
                 if let dataDir { c.store.directory = dataDir }
                 if let durability, let d = StoreConfiguration.Durability(rawValue: durability) { c.store.durability = d }
                 if let cacheMB { c.store.cacheBytes = cacheMB << 20 }
@@ -63,11 +77,16 @@ struct ServeCommand: AsyncParsableCommand {
         let dataDirectory = server.configuration.store.directory
         let boundHost = server.configuration.http.host
         do {
+            let mqttHost = server.configuration.mqtt.host
             try await server.run { channel in
                 let port = channel.localAddress?.port ?? 0
-                let line = "microlith: serving \(app) on http://\(boundHost):\(port) (data in \(dataDirectory))\n"
+                var line = "microlith: serving \(app) on http://\(boundHost):\(port) (data in \(dataDirectory))\n"
+                if let mqtt = server.mqttPort { line += "microlith: MQTT on mqtt://\(mqttHost):\(mqtt)\n" }
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
+        } catch let error as RuntimeError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode.failure
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure

@@ -43,7 +43,9 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
         let part = unwrapInboundIn(data)
         switch part {
         case .head(let head):
-            if withRouter == 0, held == nil, Self.isCandidate(head, queries: !responses.isEmpty) {
+            if withRouter == 0, held == nil, Self.isCandidate(head, queries: !responses.isEmpty),
+                !SubscriptionEndpoint.wantsEventStream(head.headerFields)
+            {
                 held = head
                 return
             }

@@ -11,12 +11,15 @@ public enum RESTRouter {
     /// When `servesTables` is false (a process without the `api` role) only `/openapi.json`,
     /// `/health`, `/ready` and static files are routed here.
     /// When `rootIsTaken` (an application resource serves `/`), `/` is left to it.
+    /// With `subscriptions`, a `GET` of a table URL asking for `text/event-stream` is a subscription.
     public static func make(
-        endpoint: TableEndpoint, openAPI: JSONValue, logger: Logger, servesTables: Bool = true, rootIsTaken: Bool = false
+        endpoint: TableEndpoint, openAPI: JSONValue, logger: Logger, servesTables: Bool = true, rootIsTaken: Bool = false,
+        subscriptions: SubscriptionEndpoint? = nil
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(RequestLogMiddleware())
         router.middlewares.add(ProblemMiddleware())
+        if let subscriptions, servesTables { router.middlewares.add(EventStreamMiddleware(subscriptions: subscriptions)) }
         let files: FileMiddleware<BasicRequestContext, LocalFileSystem>? = endpoint.configuration.webRoot.map {
             FileMiddleware($0, searchForIndexHtml: true, logger: logger)
         }

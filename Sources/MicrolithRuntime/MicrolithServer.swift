@@ -1,14 +1,19 @@
 public import Foundation
 public import Hummingbird
+import HummingbirdWebSocket
 public import Logging
 import MicrolithHTTP
 import MicrolithJSON
 import MicrolithJobs
+public import MicrolithMQTT
 public import MicrolithModules
+public import MicrolithRealtime
 import MicrolithSchema
 public import MicrolithStore
 public import NIOCore
+import NIOPosix
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// One microlith process: an app folder's store and its REST interface.
@@ -24,8 +29,17 @@ public final class MicrolithServer: Sendable {
     public let logger: Logger
     /// The application's modules: those this process runs, and where the others are reached.
     public let modules: Modules
+    /// The committed change stream: subscribe from Swift, publish messages to records.
+    public let realtime: EventHub
+    /// The MQTT broker, when `mqtt.enabled`.
+    public let broker: MQTTBroker?
+    private let mqttListener = Mutex<MQTTServer?>(nil)
 
-    private init(app: AppFolder, configuration: RuntimeConfiguration, store: Store, modules: Modules, logger: Logger) {
+    private init(
+        app: AppFolder, configuration: RuntimeConfiguration, store: Store, modules: Modules, realtime: EventHub, broker: MQTTBroker?, logger: Logger
+    ) {
+        self.realtime = realtime
+        self.broker = broker
         self.modules = modules
         self.app = app
         self.configuration = configuration
@@ -90,7 +104,19 @@ public final class MicrolithServer: Sendable {
             await moduleSet.shutdown()
             throw error
         }
-        return MicrolithServer(app: app, configuration: configuration, store: store, modules: moduleSet, logger: logger)
+        let hub: EventHub
+        do {
+            hub = try await EventHub.start(store: store, bufferEvents: configuration.realtimeBufferEvents, logger: logger)
+        } catch {
+            store.close()
+            await moduleSet.shutdown()
+            throw error
+        }
+        let broker =
+            configuration.mqtt.enabled
+            ? MQTTBroker(configuration: configuration.mqtt, hub: hub, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger) : nil
+        return MicrolithServer(
+            app: app, configuration: configuration, store: store, modules: moduleSet, realtime: hub, broker: broker, logger: logger)
     }
 
     /// The `Server` header of every response.
@@ -107,9 +133,10 @@ public final class MicrolithServer: Sendable {
         var openAPI = api ? OpenAPIDocument.make(schema: store.schema) : OpenAPIDocument.make(schema: Schema(tables: [], nestedTypes: [:]))
         OperationRoutes.document(modules, in: &openAPI)
         if api { ResourceRoutes.document(modules, in: &openAPI) }
+        let subscriptions = api ? SubscriptionEndpoint(hub: realtime, tables: endpoint) : nil
         let router = RESTRouter.make(
-            endpoint: endpoint, openAPI: openAPI, logger: logger, servesTables: api, rootIsTaken: api && modules.resources.contains { $0.path == "/" }
-        )
+            endpoint: endpoint, openAPI: openAPI, logger: logger, servesTables: api, rootIsTaken: api && modules.resources.contains { $0.path == "/" },
+            subscriptions: subscriptions)
         OperationRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if api { ResourceRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes) }
         JobRoutes.add(to: router, store: store)
@@ -122,32 +149,62 @@ public final class MicrolithServer: Sendable {
         if configuration.runs("cron") {
             services.append(Scheduler(store: store, modules: modules, logger: logger))
         }
+        let broker = self.broker
+        let upgrade = WebSocketUpgrade(
+            subscriptions: subscriptions, broker: { broker }, maximumMessageBytes: min(configuration.http.maximumBodyBytes, 1 << 24))
         return Application(
             router: router,
-            server: .http1(
+            server: .http1WebSocketUpgrade(
                 configuration: .init(
-                    // Cache hits of GET /T/id are answered in the event loop, ahead of the router.
-                    additionalChannelHandlers: api
-                        ? [limiter.makeHandler(), CachedReadHandler(endpoint: endpoint, serverName: Self.serverName, responses: responseCaches)]
-                        : [limiter.makeHandler()],
-                    idleTimeout: configuration.http.idleTimeoutSeconds > 0 ? .seconds(Int64(configuration.http.idleTimeoutSeconds)) : nil)),
+                    http1: .init(
+                        // Cache hits of GET /T/id are answered in the event loop, ahead of the router.
+                        additionalChannelHandlers: api
+                            ? [limiter.makeHandler(), CachedReadHandler(endpoint: endpoint, serverName: Self.serverName, responses: responseCaches)]
+                            : [limiter.makeHandler()],
+                        idleTimeout: configuration.http.idleTimeoutSeconds > 0 ? .seconds(Int64(configuration.http.idleTimeoutSeconds)) : nil),
+                    ws: .init(maxFrameSize: max(1 << 16, min(configuration.mqtt.maximumPacketBytes, 1 << 24)))),
+                shouldUpgrade: { request, channel, _ in upgrade.decide(request, channel: channel) }),
             configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Self.serverName),
             services: services,
             onServerRunning: onServerRunning,
             logger: logger)
     }
 
+    /// The MQTT listener's port, once ``run(onServerRunning:)`` has bound it.
+    public var mqttPort: Int? { mqttListener.withLock { $0?.port } }
+
+    /// Binds the MQTT listener (when enabled); throws a ``RuntimeError`` when the port is taken.
+    public func startMQTT() async throws {
+        guard let broker, mqttListener.withLock({ $0 == nil }) else { return }
+        do {
+            let listener = try await MQTTServer.start(broker: broker, group: MultiThreadedEventLoopGroup.singleton)
+            mqttListener.withLock { $0 = listener }
+        } catch {
+            throw RuntimeError(
+                "cannot listen for MQTT on \(configuration.mqtt.host):\(configuration.mqtt.port): \(error); "
+                    + "choose another port with --mqtt-port (mqtt.port) or turn the broker off with --no-mqtt (mqtt.enabled: false)")
+        }
+    }
+
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully and closes the store.
+    /// The MQTT listener (when enabled) is bound first and closed when HTTP has stopped.
     public func run(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws {
         let application = makeApplication(onServerRunning: onServerRunning)
         do {
+            try await startMQTT()
             try await application.runService(gracefulShutdownSignals: [UnixSignal.sigterm, UnixSignal.sigint])
         } catch {
+            await stopMQTT()
             await modules.shutdown()
             store.close()
             throw error
         }
+        await stopMQTT()
         await modules.shutdown()
         store.close()
+    }
+
+    private func stopMQTT() async {
+        if let listener = mqttListener.withLock({ $0.take() }) { await listener.stop() }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 public import MicrolithHTTP
 public import MicrolithJobs
+public import MicrolithMQTT
 public import MicrolithModules
 public import MicrolithStore
 import Yams
@@ -24,6 +25,17 @@ import Yams
 /// | `store.durability` | `MICROLITH_DURABILITY` | `full` (or `normal`) |
 /// | `store.cacheMB` | `MICROLITH_CACHE_MB` | 64 |
 /// | `store.changeLogRetentionHours` | `MICROLITH_CHANGELOG_RETENTION_HOURS` | 24 |
+/// | `store.changeLogRetentionSeconds` | `MICROLITH_CHANGELOG_RETENTION_SECONDS` | (the same, in seconds) |
+/// | `realtime.bufferEvents` | `MICROLITH_REALTIME_BUFFER_EVENTS` | 1000 (per WebSocket/SSE subscriber) |
+/// | `mqtt.enabled` | `MICROLITH_MQTT_ENABLED` | `true` |
+/// | `mqtt.host` | `MICROLITH_MQTT_HOST` | `127.0.0.1` |
+/// | `mqtt.port` | `MICROLITH_MQTT_PORT` | 1883 (0: a free port) |
+/// | `mqtt.users` | — | none: a mapping of user names to passwords |
+/// | `mqtt.allowAnonymous` | `MICROLITH_MQTT_ALLOW_ANONYMOUS` | `false` (matters only with users) |
+/// | `mqtt.maxPacketBytes` | `MICROLITH_MQTT_MAX_PACKET_BYTES` | 1048576 |
+/// | `mqtt.sessionExpirySeconds` | `MICROLITH_MQTT_SESSION_EXPIRY_SECONDS` | 86400 |
+/// | `mqtt.maxQueuedMessages` | `MICROLITH_MQTT_MAX_QUEUED_MESSAGES` | 1000 |
+/// | `mqtt.bufferBytes` | `MICROLITH_MQTT_BUFFER_BYTES` | 8388608 (a slower client is dropped) |
 /// | `store.nodeID` | `MICROLITH_NODE_ID` | generated once per data folder |
 /// | `log.level` | `MICROLITH_LOG_LEVEL` | `info` |
 /// | `jobs.concurrency` | `MICROLITH_JOBS_CONCURRENCY` | 4 |
@@ -45,6 +57,10 @@ public struct RuntimeConfiguration: Sendable {
     public var moduleEndpoints: [String: RemoteEndpoint] = [:]
     /// How background jobs and schedules run.
     public var jobs = JobConfiguration()
+    /// The MQTT broker.
+    public var mqtt = MQTTConfiguration()
+    /// Live events that may wait unread for one WebSocket or SSE subscriber before it is dropped.
+    public var realtimeBufferEvents = 1000
 
     /// Roles every process knows: `api` serves the tables and resources over REST; `worker`
     /// runs the background jobs of the modules running here; `cron` fires their schedules.
@@ -115,6 +131,26 @@ public struct RuntimeConfiguration: Sendable {
         Key(path: "store.changeLogRetentionHours", environment: "MICROLITH_CHANGELOG_RETENTION_HOURS") { c, v, n in
             c.store.changeLogRetentionSeconds = try int(v, n, min: 1) * 3600
         },
+        Key(path: "store.changeLogRetentionSeconds", environment: "MICROLITH_CHANGELOG_RETENTION_SECONDS") { c, v, n in
+            c.store.changeLogRetentionSeconds = try int(v, n, min: 1)
+        },
+        Key(path: "realtime.bufferEvents", environment: "MICROLITH_REALTIME_BUFFER_EVENTS") { c, v, n in
+            c.realtimeBufferEvents = try int(v, n, min: 1, max: 1_000_000)
+        },
+        Key(path: "mqtt.enabled", environment: "MICROLITH_MQTT_ENABLED") { c, v, n in c.mqtt.enabled = try bool(v, n) },
+        Key(path: "mqtt.host", environment: "MICROLITH_MQTT_HOST") { c, v, _ in c.mqtt.host = v },
+        Key(path: "mqtt.port", environment: "MICROLITH_MQTT_PORT") { c, v, n in c.mqtt.port = try int(v, n, min: 0, max: 65535) },
+        Key(path: "mqtt.allowAnonymous", environment: "MICROLITH_MQTT_ALLOW_ANONYMOUS") { c, v, n in c.mqtt.allowAnonymous = try bool(v, n) },
+        Key(path: "mqtt.maxPacketBytes", environment: "MICROLITH_MQTT_MAX_PACKET_BYTES") { c, v, n in
+            c.mqtt.maximumPacketBytes = try int(v, n, min: 64, max: 268_435_455)
+        },
+        Key(path: "mqtt.sessionExpirySeconds", environment: "MICROLITH_MQTT_SESSION_EXPIRY_SECONDS") { c, v, n in
+            c.mqtt.sessionExpirySeconds = try int(v, n, min: 0, max: Int(UInt32.max))
+        },
+        Key(path: "mqtt.maxQueuedMessages", environment: "MICROLITH_MQTT_MAX_QUEUED_MESSAGES") { c, v, n in
+            c.mqtt.maximumQueuedMessages = try int(v, n, min: 0)
+        },
+        Key(path: "mqtt.bufferBytes", environment: "MICROLITH_MQTT_BUFFER_BYTES") { c, v, n in c.mqtt.bufferBytes = try int(v, n, min: 65536) },
         Key(path: "store.nodeID", environment: "MICROLITH_NODE_ID") { c, v, _ in c.store.nodeID = v },
         Key(path: "jobs.concurrency", environment: "MICROLITH_JOBS_CONCURRENCY") { c, v, n in c.jobs.concurrency = try int(v, n, min: 1, max: 1024) },
         Key(path: "jobs.pollMs", environment: "MICROLITH_JOBS_POLL_MS") { c, v, n in c.jobs.pollInterval = .milliseconds(try int(v, n, min: 10)) },
@@ -158,6 +194,13 @@ public struct RuntimeConfiguration: Sendable {
         }
         if let modules = root.removeValue(forKey: "modules") {
             try applyModules(modules, file: file)
+        }
+        if var mqtt = root["mqtt"] as? [String: Any], let users = mqtt.removeValue(forKey: "users") {
+            root["mqtt"] = mqtt
+            guard let map = users as? [String: Any], map.values.allSatisfy({ !($0 is [Any]) && !($0 is [String: Any]) }) else {
+                throw RuntimeError("\(file): mqtt.users must be a mapping of user names to passwords")
+            }
+            self.mqtt.users = map.mapValues { "\($0)" }
         }
         try walk(root, "")
         for (path, value) in flat.sorted(by: { $0.key < $1.key }) {

@@ -1,4 +1,4 @@
-import GRDB
+package import GRDB
 public import MicrolithJSON
 
 /// One entry of a database's change log, as read back.
@@ -43,5 +43,41 @@ extension Store {
             try txn.db.execute(sql: "DELETE FROM _microlith_changelog WHERE version < ?", arguments: [cutoff])
             return txn.db.changesCount
         }
+    }
+}
+
+/// The span of a database's change log: what can still be replayed.
+public struct ChangeLogBounds: Sendable, Equatable {
+    /// The oldest retained entry's sequence, `nil` when the log holds no entry.
+    public var oldest: Int64?
+    /// The highest sequence ever assigned (0 before the first write); trimming does not lower it.
+    public var latest: Int64
+
+    public init(oldest: Int64?, latest: Int64) {
+        self.oldest = oldest
+        self.latest = latest
+    }
+
+    /// Whether every entry after `position` is still in the log (a position ahead of the log,
+    /// as after a restore from an older backup, cannot be replayed either).
+    public func canReplay(after position: Int64) -> Bool {
+        if position == latest { return true }
+        if position > latest || position < 0 { return false }
+        guard let oldest else { return false }
+        return position >= oldest - 1
+    }
+}
+
+extension Store {
+    /// The retained span of `database`'s change log.
+    public func changeLogBounds(database: String = "data") async throws -> ChangeLogBounds {
+        try await read(database: database) { db in try Self.changeLogBounds(db) }
+    }
+
+    /// The retained span of the change log of the database `db` belongs to.
+    package static func changeLogBounds(_ db: Database) throws -> ChangeLogBounds {
+        let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM _microlith_changelog")
+        let latest = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = '_microlith_changelog'") ?? 0
+        return ChangeLogBounds(oldest: oldest, latest: max(latest, oldest ?? 0))
     }
 }

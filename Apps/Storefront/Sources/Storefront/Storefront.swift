@@ -32,6 +32,8 @@ public enum Storefront {
         public var scale = 1
         public var appDirectory: String
         public var logLevel = "notice"
+        /// The gateway's MQTT port (`--mqtt-port`); `nil` runs no broker.
+        public var mqttPort: Int?
         /// The `storefront` binary the services topology starts its service processes with
         /// (by default this very executable).
         public var serviceExecutable = Storefront.executablePath()
@@ -97,6 +99,9 @@ public enum Storefront {
             c.http.port = options.port
             c.http.host = options.host
             c.logLevel = options.logLevel
+            c.mqtt.enabled = options.mqttPort != nil
+            c.mqtt.host = options.host
+            if let port = options.mqttPort { c.mqtt.port = port }
             placement(&c)
         }
     }
@@ -120,6 +125,7 @@ public enum Storefront {
             c.store.directory = options.dataDirectory
             c.logLevel = options.logLevel
             c.roles = [name]
+            c.mqtt.enabled = false
         }
         try await CatalogGenerator(scale: options.scale).seed(server.store, tables: tables, logger: server.logger)
         try await server.run { channel in announce(channel.localAddress?.port ?? 0) }

@@ -2,13 +2,13 @@ import Foundation
 import Microlith
 import Storefront
 
-/// `storefront [serve] [--topology microlith|services] [--port N] [--data-dir D] [--scale N] [--app DIR]`
+/// `storefront [serve] [--topology microlith|services] [--port N] [--mqtt-port N] [--data-dir D] [--scale N] [--app DIR]`
 /// opens the shop (default: one process on port 9926, data in .storefront).
 /// `storefront service NAME --port N --data-dir D ...` runs one module (the services topology starts these).
 @main
 enum StorefrontMain {
     static let usage = """
-        usage: storefront [serve] [--topology microlith|services] [--port N] [--host H] [--data-dir D] [--scale N] [--app DIR] [--log-level L]
+        usage: storefront [serve] [--topology microlith|services] [--port N] [--mqtt-port N] [--host H] [--data-dir D] [--scale N] [--app DIR] [--log-level L]
                storefront service catalog|inventory|pricing|reviews --port N --data-dir D [--scale N] [--app DIR]
         """
 
@@ -76,6 +76,9 @@ enum StorefrontMain {
             case "--port":
                 guard let p = Int(value), (0...65535).contains(p) else { throw RuntimeError("--port must be 0 to 65535, got '\(value)'") }
                 options.port = p
+            case "--mqtt-port":
+                guard let p = Int(value), (0...65535).contains(p) else { throw RuntimeError("--mqtt-port must be 0 to 65535, got '\(value)'") }
+                options.mqttPort = p
             case "--host": options.host = value
             case "--data-dir": options.dataDirectory = value
             case "--scale":

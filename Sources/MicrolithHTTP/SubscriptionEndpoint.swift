@@ -1,0 +1,217 @@
+import Foundation
+public import Hummingbird
+public import HummingbirdWebSocket
+import MicrolithJSON
+import MicrolithQuery
+public import MicrolithRealtime
+import MicrolithSchema
+import MicrolithStore
+import NIOCore
+public import NIOWebSocket
+import HTTPTypes
+
+/// Subscriptions over HTTP: Server-Sent Events (`Accept: text/event-stream`) and WebSocket
+/// upgrades on table URLs (`/T/id`, `/T/`, `/T/prefix/`, `/T/?query`).
+public struct SubscriptionEndpoint: Sendable {
+    public let hub: EventHub
+    public let tables: TableEndpoint
+    /// Seconds between SSE keep-alive comments.
+    public var heartbeatSeconds: Int
+
+    public init(hub: EventHub, tables: TableEndpoint, heartbeatSeconds: Int = 15) {
+        self.hub = hub
+        self.tables = tables
+        self.heartbeatSeconds = heartbeatSeconds
+    }
+
+    /// What a subscription URL asks for, and the position to resume after.
+    public struct Request: Sendable {
+        public var target: SubscriptionTarget
+        public var position: Int64?
+    }
+
+    /// Whether the request asks for an event stream.
+    public static func wantsEventStream(_ fields: HTTPFields) -> Bool {
+        guard let accept = fields[.accept] else { return false }
+        return accept.lowercased().contains("text/event-stream")
+    }
+
+    /// Reads the subscription a URL asks for; throws a ``Problem`` (404 unknown table, 400 bad id,
+    /// query or position).
+    public func request(path: String, query rawQuery: String?, lastEventID: String? = nil) throws -> Request {
+        var segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        guard let first = segments.first, !first.isEmpty else {
+            throw Problem(.notFound, "subscribe to a table URL: /Table/id, /Table/, /Table/prefix/ or /Table/?query")
+        }
+        let name = String(first).removingPercentEncoding ?? String(first)
+        guard let table = tables.table(name) else {
+            let exported = tables.store.tables.compactMap(\.definition.exportName).sorted()
+            throw Problem(
+                .notFound, "no exported table named \(name); exported tables: \(exported.isEmpty ? "none" : exported.joined(separator: ", "))")
+        }
+        segments = segments.dropFirst()
+        var queryItems: [Substring] = []
+        var positionText = lastEventID
+        for item in (rawQuery ?? "").split(separator: "&") where !item.isEmpty {
+            if item.hasPrefix("lastEventId=") {
+                positionText = String(item.dropFirst("lastEventId=".count))
+            } else {
+                queryItems.append(item)
+            }
+        }
+        var position: Int64?
+        if let positionText {
+            guard let p = Int64(positionText.trimmingCharacters(in: .whitespaces)), p >= 0 else {
+                throw Problem(.badRequest, "the resume position (Last-Event-ID / lastEventId) must be a change-log sequence number ≥ 0, got '\(positionText)'")
+            }
+            position = p
+        }
+        let rest = segments.joined(separator: "/")
+        if !queryItems.isEmpty {
+            guard rest.isEmpty else {
+                throw Problem(.badRequest, "a query subscription names the table only: /\(name)/?\(queryItems.joined(separator: "&"))")
+            }
+            let raw = queryItems.joined(separator: "&")
+            guard raw.utf8.count <= tables.configuration.maximumQueryLength else {
+                throw Problem(.uriTooLong, "the query string is \(raw.utf8.count) bytes; the limit is \(tables.configuration.maximumQueryLength)")
+            }
+            let query = try QueryParser.parse(raw).bound(to: table.definition, schema: tables.store.schema)
+            for path in Self.paths(query.filter) {
+                if let attribute = table.definition.attributes.first(where: { $0.name == path.first }), attribute.relationship != nil {
+                    throw Problem(.badRequest, "subscriptions filter on the record's own attributes; '\(path.joined(separator: "."))' is a relationship")
+                }
+            }
+            return Request(target: .query(table, query), position: position)
+        }
+        if rest.isEmpty { return Request(target: .table(table), position: position) }
+        let decoded = rest.removingPercentEncoding ?? rest
+        if decoded.hasSuffix("/") {
+            return Request(target: .prefix(table, decoded), position: position)
+        }
+        return Request(target: .record(table, try tables.recordID(decoded, table: table)), position: position)
+    }
+
+    private static func paths(_ condition: Condition?) -> [[String]] {
+        switch condition {
+        case nil: return []
+        case .and(let terms)?, .or(let terms)?: return terms.flatMap { paths($0) }
+        case .compare(let c)?: return [c.path]
+        }
+    }
+
+    // MARK: Server-Sent Events
+
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
+
+    /// The event-stream response for `request`: events as they come, a keep-alive comment every
+    /// ``heartbeatSeconds``, ended by an `overflow` or by the client going away.
+    public func eventStream(_ request: Hummingbird.Request) async throws -> Response {
+        let wanted = try self.request(path: request.uri.path, query: request.uri.query, lastEventID: request.headers[Self.lastEventID])
+        let subscription = try await hub.subscribe(wanted.target, after: wanted.position)
+        let heartbeat = heartbeatSeconds
+        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                defer { subscription.cancel() }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        // Keep-alive comments; cancelled with the stream.
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: .seconds(heartbeat))
+                            subscription.keepAlive()
+                        }
+                    }
+                    while let event = await subscription.next() {
+                        if event.kind == .keepAlive {
+                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                            continue
+                        }
+                        try await writer.write(Self.sseFrame(event))
+                        if event.kind == .overflow { break }
+                    }
+                    group.cancelAll()
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    static func sseFrame(_ event: RealtimeEvent) -> ByteBuffer {
+        var out = ByteBuffer()
+        out.reserveCapacity(event.json.readableBytes + 48)
+        if let seq = event.sequence, event.kind == .put || event.kind == .patch || event.kind == .delete {
+            out.writeString("id: \(seq)\n")
+        }
+        out.writeString("event: \(event.kind.rawValue)\ndata: ")
+        out.writeImmutableBuffer(event.json)
+        out.writeStaticString("\n\n")
+        return out
+    }
+
+    // MARK: WebSocket
+
+    /// Serves a WebSocket subscribed to `wanted`: each event is one text frame. A record
+    /// subscription accepts `{"type":"publish","value":…}` from the client and publishes it to the record.
+    public func serveWebSocket(
+        _ wanted: Request, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, maximumMessageBytes: Int
+    ) async throws {
+        let subscription = try await hub.subscribe(wanted.target, after: wanted.position)
+        defer { subscription.cancel() }
+        let hub = self.hub
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var messages = inbound.messages(maxSize: maximumMessageBytes).makeAsyncIterator()
+                while let message = try await messages.next() {
+                    let text: String
+                    switch message {
+                    case .text(let s): text = s
+                    case .binary(let b): text = String(buffer: b)
+                    }
+                    if let reply = Self.clientMessage(text, target: wanted.target, hub: hub) {
+                        try await outbound.write(.text(reply))
+                    }
+                }
+                subscription.cancel()
+            }
+            while let event = await subscription.next() {
+                guard event.kind != .keepAlive else { continue }
+                try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: event.json)))
+                if event.kind == .overflow {
+                    try? await outbound.close(.policyViolation, reason: "slow consumer")
+                    break
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Handles a frame from a WebSocket client; returns an error event to send back, if any.
+    static func clientMessage(_ text: String, target: SubscriptionTarget, hub: EventHub) -> String? {
+        func error(_ detail: String) -> String {
+            String(decoding: JSONWriter.encode(.object(["type": .string("error"), "status": .int(400), "detail": .string(detail)])), as: UTF8.self)
+        }
+        guard case .object(let object)? = try? JSONParser.parse(text) else {
+            return error("messages to the server are JSON objects: {\"type\":\"publish\",\"value\":…}")
+        }
+        guard object["type"] == .string("publish") else {
+            return error("the only message a client sends is {\"type\":\"publish\",\"value\":…}")
+        }
+        guard case .record(let table, let id) = target else {
+            return error("messages are published to a record: subscribe to /\(target.table.name)/id to publish")
+        }
+        hub.publish(table: table, id: id, payload: ByteBuffer(bytes: JSONWriter.encode(object["value"] ?? .null)))
+        return nil
+    }
+
+    /// The text of the error event and close frame a WebSocket gets when its URL names no valid subscription.
+    public static func rejection(_ error: any Error) -> (json: String, code: WebSocketErrorCode, reason: String) {
+        let problem = ProblemMiddleware<BasicRequestContext>.problem(for: error)
+        var object = problem.json
+        if case .object(var o) = object {
+            o["type"] = JSONValue.string("error")
+            object = .object(o)
+        }
+        let code = WebSocketErrorCode(codeNumber: 4000 + Int(problem.status.code))
+        return (String(decoding: JSONWriter.encode(object), as: UTF8.self), code, String(problem.detail.prefix(100)))
+    }
+}

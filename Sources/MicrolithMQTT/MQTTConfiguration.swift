@@ -1,0 +1,41 @@
+/// Settings of the MQTT broker (`mqtt.*` in `microlith.yaml`).
+public struct MQTTConfiguration: Sendable, Equatable {
+    /// Whether the broker runs at all.
+    public var enabled: Bool
+    /// The address to bind.
+    public var host: String
+    /// The TCP port; 0 picks a free one.
+    public var port: Int
+    /// User name → password. When not empty, clients must present one of them (unless ``allowAnonymous``).
+    public var users: [String: String]
+    /// Whether clients without credentials may connect when ``users`` is not empty.
+    public var allowAnonymous: Bool
+    /// The largest packet accepted, in bytes.
+    public var maximumPacketBytes: Int
+    /// How long a persistent session outlives its connection when the client does not say
+    /// (MQTT 3.1.1), and the most it may ask for (MQTT 5), in seconds.
+    public var sessionExpirySeconds: Int
+    /// QoS 1 messages kept for an offline session (table changes are replayed from the change log instead).
+    public var maximumQueuedMessages: Int
+    /// Unacknowledged QoS 1 messages in flight per client, at most (MQTT 5 clients may ask for fewer).
+    public var maximumInflight: Int
+    /// Bytes waiting to be written to one client before it counts as a slow consumer and is dropped.
+    public var bufferBytes: Int
+
+    public init(
+        enabled: Bool = true, host: String = "127.0.0.1", port: Int = 1883, users: [String: String] = [:], allowAnonymous: Bool = false,
+        maximumPacketBytes: Int = 1 << 20, sessionExpirySeconds: Int = 86_400, maximumQueuedMessages: Int = 1000,
+        maximumInflight: Int = 100, bufferBytes: Int = 8 << 20
+    ) {
+        self.enabled = enabled
+        self.host = host
+        self.port = port
+        self.users = users
+        self.allowAnonymous = allowAnonymous
+        self.maximumPacketBytes = maximumPacketBytes
+        self.sessionExpirySeconds = sessionExpirySeconds
+        self.maximumQueuedMessages = maximumQueuedMessages
+        self.maximumInflight = maximumInflight
+        self.bufferBytes = bufferBytes
+    }
+}

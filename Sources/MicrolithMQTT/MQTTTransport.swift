@@ -1,0 +1,17 @@
+public import NIOCore
+
+/// Where an MQTT connection's bytes go: a TCP channel, or a WebSocket carrying MQTT.
+///
+/// ``send(_:)`` may be called from any thread; bytes go out in the order of the calls.
+public protocol MQTTTransport: AnyObject, Sendable {
+    /// The event loop the connection's packets are handled on.
+    var eventLoop: any EventLoop { get }
+    /// Writes and flushes `bytes`. Returns `false` when the client is too far behind (its
+    /// unwritten bytes exceed the limit): the caller drops it.
+    @discardableResult
+    func send(_ bytes: ByteBuffer) -> Bool
+    /// Closes the connection (after what was sent).
+    func close()
+    /// The peer, for logs.
+    var peer: String { get }
+}

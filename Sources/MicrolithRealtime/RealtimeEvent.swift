@@ -1,0 +1,169 @@
+public import MicrolithJSON
+public import MicrolithStore
+public import NIOCore
+
+/// One event of a subscription: a committed write, a message, or a note about the subscription.
+///
+/// Events are shared between every subscriber they reach, with their JSON encoded once
+/// (``json``), the form WebSocket and SSE clients receive.
+public final class RealtimeEvent: Sendable {
+    /// What happened.
+    public enum Kind: String, Sendable {
+        /// A committed write (the record after it is ``value``).
+        case put, patch, delete
+        /// A message published to a record, not stored.
+        case message
+        /// The record as it is when a record subscription starts.
+        case current
+        /// The subscription is live; ``sequence`` is the change-log position it starts after.
+        case subscribed
+        /// The resume position is older than the retained change log: some changes were missed.
+        case reload
+        /// The subscriber fell too far behind and is being dropped.
+        case overflow
+        /// Nothing happened for a while (transports send a keep-alive; never encoded).
+        case keepAlive
+    }
+
+    public let kind: Kind
+    /// The table's name (absent for ``Kind/subscribed``, ``Kind/reload`` and ``Kind/overflow``).
+    public let table: String?
+    /// The table's position in ``Store/tables``.
+    public let tableIndex: Int?
+    /// The record's key.
+    public let id: RecordID?
+    /// The change-log sequence (writes), or the subscription's start position (``Kind/subscribed``, ``Kind/reload``).
+    public let sequence: Int64?
+    /// The write's version (hybrid logical clock timestamp).
+    public let version: Int64?
+    /// The record after a write (`nil` for deletes and absent records), or a message's JSON value.
+    public let value: JSONValue?
+    /// A message's bytes as published, or the record's JSON for writes (empty for deletes).
+    public let payload: ByteBuffer
+    /// The event as one JSON object, ready to send.
+    public let json: ByteBuffer
+
+    init(
+        kind: Kind, table: String?, tableIndex: Int?, id: RecordID?, sequence: Int64?, version: Int64?, value: JSONValue?,
+        payload: ByteBuffer, extra: [(String, JSONValue)] = []
+    ) {
+        self.kind = kind
+        self.table = table
+        self.tableIndex = tableIndex
+        self.id = id
+        self.sequence = sequence
+        self.version = version
+        self.value = value
+        self.payload = payload
+        var out = ByteBuffer()
+        out.reserveCapacity(64 + payload.readableBytes)
+        out.writeStaticString("{\"type\":\"")
+        out.writeString(kind.rawValue)
+        out.writeStaticString("\"")
+        var bytes: [UInt8] = []
+        func field(_ name: String, _ v: JSONValue) {
+            bytes.removeAll(keepingCapacity: true)
+            JSONWriter.write(v, into: &bytes)
+            out.writeString(",\"\(name)\":")
+            out.writeBytes(bytes)
+        }
+        if let table { field("table", .string(table)) }
+        if let id { field("id", id.jsonValue) }
+        if let sequence { field(kind == .subscribed || kind == .reload ? "position" : "seq", .int(sequence)) }
+        if let version { field("version", .int(version)) }
+        for (name, v) in extra { field(name, v) }
+        switch kind {
+        case .put, .patch, .delete, .current:
+            out.writeStaticString(",\"value\":")
+            if value == nil || kind == .delete {
+                out.writeStaticString("null")
+            } else {
+                out.writeImmutableBuffer(payload)
+            }
+        case .message:
+            field("value", value ?? .null)
+        default:
+            break
+        }
+        out.writeStaticString("}")
+        self.json = out
+    }
+
+    /// A committed write, as the store reports it.
+    convenience init(change: Change) {
+        let kind: Kind
+        switch change.operation {
+        case .put: kind = .put
+        case .patch: kind = .patch
+        case .delete: kind = .delete
+        }
+        self.init(
+            kind: kind, table: change.tableName, tableIndex: change.table, id: change.id, sequence: change.sequence,
+            version: change.version, value: change.record.map { .object($0.record) }, payload: change.record?.json ?? ByteBuffer())
+    }
+
+    /// A write read back from the change log (resume).
+    convenience init(entry: ChangeLogEntry, tableIndex: Int) {
+        let kind = Kind(rawValue: entry.operation) ?? .put
+        var payload = ByteBuffer()
+        if let record = entry.record, kind != .delete {
+            var bytes: [UInt8] = []
+            JSONWriter.write(record, into: &bytes)
+            payload.writeBytes(bytes)
+        }
+        self.init(
+            kind: kind, table: entry.table, tableIndex: tableIndex, id: entry.id, sequence: entry.sequence, version: entry.version,
+            value: kind == .delete ? nil : entry.record, payload: payload)
+    }
+
+    /// A message published to a record: `payload` as sent, `value` its JSON reading (a string when it is not JSON).
+    static func message(table: String, tableIndex: Int, id: RecordID, payload: ByteBuffer) -> RealtimeEvent {
+        let value: JSONValue
+        if payload.readableBytes == 0 {
+            value = .null
+        } else if let parsed = try? JSONParser.parse(payload.readableBytesView) {
+            value = parsed
+        } else {
+            value = .string(String(buffer: payload))
+        }
+        return RealtimeEvent(
+            kind: .message, table: table, tableIndex: tableIndex, id: id, sequence: nil, version: nil, value: value, payload: payload)
+    }
+
+    /// The record when a record subscription starts.
+    static func current(table: TableLayout, id: RecordID, record: CachedRecord?) -> RealtimeEvent {
+        RealtimeEvent(
+            kind: .current, table: table.name, tableIndex: table.index, id: id, sequence: nil, version: record?.version,
+            value: record.map { .object($0.record) }, payload: record?.json ?? ByteBuffer())
+    }
+
+    /// The copy of a write a query subscriber gets when the record stops matching: a delete.
+    func leaving() -> RealtimeEvent {
+        RealtimeEvent(
+            kind: .delete, table: table, tableIndex: tableIndex, id: id, sequence: sequence, version: version, value: nil,
+            payload: ByteBuffer(), extra: [("reason", .string("no longer matches the query"))])
+    }
+
+    static func subscribed(position: Int64) -> RealtimeEvent {
+        RealtimeEvent(kind: .subscribed, table: nil, tableIndex: nil, id: nil, sequence: position, version: nil, value: nil, payload: ByteBuffer())
+    }
+
+    static func reload(position: Int64, bounds: ChangeLogBounds) -> RealtimeEvent {
+        let reason =
+            position > bounds.latest
+            ? "position \(position) is ahead of the change log (latest \(bounds.latest)); re-read the data"
+            : "position \(position) is older than the retained change log (oldest \(bounds.oldest ?? bounds.latest + 1)); re-read the data"
+        return RealtimeEvent(
+            kind: .reload, table: nil, tableIndex: nil, id: nil, sequence: position, version: nil, value: nil, payload: ByteBuffer(),
+            extra: [("oldest", bounds.oldest.map { .int($0) } ?? .null), ("reason", .string(reason))])
+    }
+
+    static let keepAlive = RealtimeEvent(
+        kind: .keepAlive, table: nil, tableIndex: nil, id: nil, sequence: nil, version: nil, value: nil, payload: ByteBuffer())
+
+    static func overflow(limit: Int) -> RealtimeEvent {
+        RealtimeEvent(
+            kind: .overflow, table: nil, tableIndex: nil, id: nil, sequence: nil, version: nil, value: nil, payload: ByteBuffer(),
+            extra: [("reason", .string("more than \(limit) events were waiting for this client; it is disconnected"))])
+    }
+}

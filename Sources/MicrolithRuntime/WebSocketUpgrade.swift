@@ -1,0 +1,126 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import MicrolithHTTP
+import MicrolithMQTT
+import NIOCore
+import Synchronization
+
+/// Decides what a WebSocket upgrade on the HTTP port becomes: MQTT (subprotocol `mqtt`), a
+/// subscription to a table URL, or, for a URL naming no subscription, an `error` event and a
+/// close with code 4000 + the HTTP status the same request would get.
+struct WebSocketUpgrade: Sendable {
+    let subscriptions: SubscriptionEndpoint?
+    let broker: @Sendable () -> MQTTBroker?
+    let maximumMessageBytes: Int
+
+    typealias Handler = WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>
+
+    func decide(_ request: HTTPRequest, channel: any Channel) -> ShouldUpgradeResult<Handler> {
+        let offered = (request.headerFields[.secWebSocketProtocol] ?? "").split(separator: ",").map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        if let wanted = offered.first(where: { $0 == "mqtt" || $0 == "mqttv3.1" }) {
+            guard let broker = broker() else { return reject(Problem(.notFound, "the MQTT broker is turned off on this server")) }
+            let loop = channel.eventLoop
+            let peer = channel.remoteAddress?.description ?? "?"
+            return .upgrade([.secWebSocketProtocol: wanted]) { inbound, outbound, _ in
+                await Self.serveMQTT(broker: broker, loop: loop, peer: peer, inbound: inbound, outbound: outbound)
+            }
+        }
+        guard let subscriptions else { return reject(Problem(.notFound, "this process does not serve tables (it lacks the api role)")) }
+        let path = request.path ?? "/"
+        let (pathPart, query) = path.firstIndex(of: "?").map { (String(path[..<$0]), String(path[path.index(after: $0)...])) } ?? (path, nil)
+        let wanted: SubscriptionEndpoint.Request
+        do {
+            wanted = try subscriptions.request(path: pathPart, query: query)
+        } catch {
+            return reject(error)
+        }
+        let limit = maximumMessageBytes
+        return .upgrade([:]) { inbound, outbound, _ in
+            do {
+                try await subscriptions.serveWebSocket(wanted, inbound: inbound, outbound: outbound, maximumMessageBytes: limit)
+            } catch {
+                let r = SubscriptionEndpoint.rejection(error)
+                try? await outbound.write(.text(r.json))
+                try? await outbound.close(r.code, reason: r.reason)
+            }
+        }
+    }
+
+    private func reject(_ error: any Error) -> ShouldUpgradeResult<Handler> {
+        let r = SubscriptionEndpoint.rejection(error)
+        return .upgrade([:]) { _, outbound, _ in
+            try await outbound.write(.text(r.json))
+            try await outbound.close(r.code, reason: r.reason)
+        }
+    }
+
+    /// MQTT over WebSocket: binary frames carry the byte stream (packets may span frames).
+    static func serveMQTT(
+        broker: MQTTBroker, loop: any EventLoop, peer: String, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
+    ) async {
+        let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+        let transport = WebSocketMQTTTransport(eventLoop: loop, peer: peer, limit: broker.configuration.bufferBytes, continuation: continuation)
+        let connection = broker.accept(transport)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await bytes in stream {
+                    transport.written(bytes.readableBytes)
+                    do {
+                        try await outbound.write(.binary(bytes))
+                    } catch {
+                        break
+                    }
+                }
+            }
+            group.addTask {
+                do {
+                    for try await frame in inbound {
+                        let data = frame.data
+                        loop.execute { connection.receive(data) }
+                    }
+                } catch {}
+                continuation.finish()
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        continuation.finish()
+        loop.execute { connection.closed() }
+    }
+}
+
+/// MQTT bytes to a WebSocket: queued (bounded) and written by the connection's task.
+final class WebSocketMQTTTransport: MQTTTransport {
+    let eventLoop: any EventLoop
+    let peer: String
+    let limit: Int
+    private let continuation: AsyncStream<ByteBuffer>.Continuation
+    private let queued = Atomic<Int>(0)
+
+    init(eventLoop: any EventLoop, peer: String, limit: Int, continuation: AsyncStream<ByteBuffer>.Continuation) {
+        self.eventLoop = eventLoop
+        self.peer = "ws:\(peer)"
+        self.limit = limit
+        self.continuation = continuation
+    }
+
+    func send(_ bytes: ByteBuffer) -> Bool {
+        if queued.load(ordering: .relaxed) > limit { return false }
+        queued.add(bytes.readableBytes, ordering: .relaxed)
+        continuation.yield(bytes)
+        return true
+    }
+
+    func written(_ count: Int) {
+        queued.subtract(count, ordering: .relaxed)
+    }
+
+    func close() {
+        continuation.finish()
+    }
+}

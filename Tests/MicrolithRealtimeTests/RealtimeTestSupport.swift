@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import MicrolithJSON
+import MicrolithRealtime
+import MicrolithSchema
+import MicrolithStore
+import NIOCore
+import Testing
+
+let sensorSchema = """
+    type Sensor @table @export {
+        id: ID @primaryKey
+        room: String @indexed
+        temp: Float
+    }
+    """
+
+/// A store in a new temporary folder with the hub following it; `body` gets both, and the folder goes afterwards.
+func withHub<T>(
+    retentionSeconds: Int = 86_400, bufferEvents: Int = 1000, _ body: (Store, EventHub) async throws -> T
+) async throws -> T {
+    let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-realtime-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let store = try Store.open(
+        schema: try SchemaParser.parse(sensorSchema, file: "schema.graphql"),
+        configuration: StoreConfiguration(directory: directory, durability: .normal, changeLogRetentionSeconds: retentionSeconds))
+    defer { store.close() }
+    let hub = try await EventHub.start(store: store, bufferEvents: bufferEvents, logger: Logger(label: "test"))
+    return try await body(store, hub)
+}
+
+extension Store {
+    var sensor: TableLayout { tables.first { $0.name == "Sensor" }! }
+
+    func putSensor(_ id: String, room: String, temp: Double) async throws {
+        let table = sensor
+        try await write { txn in _ = try txn.put(table, id: .string(id), body: ["room": .string(room), "temp": .double(temp)]) }
+    }
+
+    func deleteSensor(_ id: String) async throws {
+        let table = sensor
+        try await write { txn in _ = try txn.delete(table, id: .string(id)) }
+    }
+}
+
+extension RealtimeSubscription {
+    /// The next event, failing the test after `seconds`.
+    func nextEvent(within seconds: Double, sourceLocation: Testing.SourceLocation = #_sourceLocation) async throws -> RealtimeEvent {
+        let event = try await withThrowingTaskGroup(of: RealtimeEvent?.self) { group in
+            group.addTask { await self.next() }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                return nil
+            }
+            let first = await (try group.next()) ?? nil
+            group.cancelAll()
+            return first
+        }
+        return try #require(event, "no event within \(seconds) s", sourceLocation: sourceLocation)
+    }
+
+    /// The kinds and ids of the next `count` events.
+    func take(_ count: Int) async throws -> [String] {
+        var out: [String] = []
+        for _ in 0..<count {
+            let e = try await nextEvent(within: 5)
+            out.append(e.id.map { "\(e.kind.rawValue) \($0)" } ?? e.kind.rawValue)
+        }
+        return out
+    }
+}
+
+func eventJSON(_ event: RealtimeEvent) throws -> JSONObject {
+    guard case .object(let o) = try JSONParser.parse(event.json.readableBytesView) else {
+        Issue.record("event JSON is not an object")
+        return [:]
+    }
+    return o
+}

@@ -1,0 +1,1091 @@
+"""The MQTT broker (docs/REALTIME.md, "The MQTT broker") with real clients: paho-mqtt (MQTT 3.1.1
+and 5), mosquitto_pub / mosquitto_sub subprocesses, and raw sockets where a client library would
+hide what is under test (wills after a dropped socket, keep-alive, CONNACK codes, takeover).
+
+Plain-topic tests run against any broker: set MICROLITH_E2E_MQTT_BROKER=mosquitto to run them
+against a local `mosquitto` instead of microlith (a check of the tests themselves); the table-topic
+tests then say they need microlith and are skipped with that reason. Against microlith (the
+default) nothing is skipped, and missing mosquitto clients are a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from microlith_e2e import MicrolithServer, free_port
+
+try:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+except ImportError as e:  # a missing client is a failure of the set-up, never a skip
+    raise ImportError("paho-mqtt is needed: pip install -r e2e/requirements.txt") from e
+
+#: Every wait in this file is bounded by this (seconds); a hung broker fails the test quickly.
+WAIT = 5.0
+#: How long to watch for a message that must NOT arrive.
+QUIET = 0.7
+
+BROKER_KIND = os.environ.get("MICROLITH_E2E_MQTT_BROKER", "microlith")
+
+SCHEMA = """
+type Sensor @table @export {
+    id: ID @primaryKey
+    room: String
+    temp: Float
+}
+
+type Hidden @table {
+    id: ID @primaryKey
+    secret: String
+}
+"""
+
+VERSIONS = {"v311": mqtt.MQTTv311, "v5": mqtt.MQTTv5}
+CLI_VERSION = {"v311": "311", "v5": "5"}
+
+
+def uniq(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# -- brokers -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Broker:
+    kind: str
+    host: str
+    port: int
+    ws_port: int
+    ws_path: str
+    server: MicrolithServer | None = None
+
+    @property
+    def is_microlith(self) -> bool:
+        return self.kind == "microlith"
+
+    def require_microlith(self):
+        if not self.is_microlith:
+            pytest.skip("table topics need microlith (running against MICROLITH_E2E_MQTT_BROKER=mosquitto)")
+        return self.server
+
+
+def wait_for_port(port: int, timeout: float = WAIT, what: str = "MQTT broker"):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} not accepting connections on 127.0.0.1:{port} after {timeout}s")
+            time.sleep(0.05)
+
+
+def microlith_broker(factory, yaml: str | None = None) -> Broker:
+    app = factory.app(SCHEMA, yaml=yaml)
+    server = factory.server(app)
+    port = server.mqtt_port
+    assert port, (
+        "the server has no MQTT port: the binary does not know --mqtt-port (MQTT broker not built in?)\n" + server.logs()
+    )
+    wait_for_port(port)
+    return Broker("microlith", "127.0.0.1", port, server.port, "/mqtt", server)
+
+
+class Mosquitto:
+    """A scratch mosquitto for checking the plain-MQTT tests themselves."""
+
+    def __init__(self, directory, users: dict | None = None):
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not os.path.exists(exe):
+            pytest.fail("MICROLITH_E2E_MQTT_BROKER=mosquitto but no mosquitto binary (apt-get install mosquitto)")
+        self.port, self.ws_port = free_port(), free_port()
+        lines = [f"listener {self.port} 127.0.0.1", f"listener {self.ws_port} 127.0.0.1", "protocol websockets",
+                 "persistence false", "max_packet_size 1048576", "user root"]  # (root only: keep reading files in pytest's 0700 folders)
+        if users:
+            pw = os.path.join(directory, "passwd")
+            open(pw, "w").close()
+            for user, password in users.items():
+                subprocess.run(["mosquitto_passwd", "-b", pw, user, password], check=True, timeout=10)
+            lines += [f"password_file {pw}", "allow_anonymous false"]
+        else:
+            lines += ["allow_anonymous true"]
+        conf = os.path.join(directory, "mosquitto.conf")
+        with open(conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.log = os.path.join(directory, "mosquitto.log")
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen([exe, "-c", conf], stdout=log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port)
+        wait_for_port(self.ws_port)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def make_broker(factory, tmp_dir, users: dict | None = None):
+    if BROKER_KIND == "mosquitto":
+        m = Mosquitto(str(tmp_dir), users)
+        return Broker("mosquitto", "127.0.0.1", m.port, m.ws_port, "/mqtt"), m.stop
+    yaml = None
+    if users:
+        yaml = "mqtt:\n  users:\n" + "".join(f"    {u}: {p}\n" for u, p in users.items())
+    return microlith_broker(factory, yaml), (lambda: None)
+
+
+@pytest.fixture(scope="module")
+def broker(module_factory, tmp_path_factory):
+    b, stop = make_broker(module_factory, tmp_path_factory.mktemp("broker"))
+    yield b
+    stop()
+    if b.server is not None:
+        assert b.server.running, "microlith died during the MQTT tests\n" + b.server.logs()
+
+
+@pytest.fixture(scope="module")
+def auth_broker(module_factory, tmp_path_factory):
+    b, stop = make_broker(module_factory, tmp_path_factory.mktemp("authbroker"), users={"alice": "secret"})
+    yield b
+    stop()
+
+
+@pytest.fixture(scope="module")
+def mosquitto_clients():
+    missing = [t for t in ("mosquitto_pub", "mosquitto_sub") if shutil.which(t) is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not found: install the Debian package mosquitto-clients "
+                    "(apt-get install -y mosquitto-clients); these tests do not skip without it")
+
+
+# -- paho ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Msg:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+    def json(self):
+        return json.loads(self.payload)
+
+
+class Paho:
+    """A paho client on its own network thread, with every callback turned into something to wait on."""
+
+    def __init__(self, broker: Broker, version: str = "v5", *, client_id: str | None = None, clean: bool = True,
+                 session_expiry: int | None = None, username: str | None = None, password: str | None = None,
+                 websockets: bool = False, connect: bool = True):
+        self.version = version
+        self.protocol = VERSIONS[version]
+        self.client_id = client_id or uniq("paho")
+        kwargs = {}
+        if self.protocol != mqtt.MQTTv5:
+            kwargs["clean_session"] = clean
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=self.protocol,
+                                  transport="websockets" if websockets else "tcp", reconnect_on_failure=False, **kwargs)
+        self.client.connect_timeout = WAIT
+        if websockets:
+            self.client.ws_set_options(path=broker.ws_path)
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        self.messages: "queue.Queue[Msg]" = queue.Queue()
+        self.connected = threading.Event()
+        self.disconnected = threading.Event()
+        self.connack = None  # (session_present, reason code)
+        self.disconnect_reason = None
+        self._acks: dict = {}
+        self._lock = threading.Lock()
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_publish = self._on_publish
+        self.clean = clean
+        self.session_expiry = session_expiry
+        self.broker = broker
+        self.websockets = websockets
+        if connect:
+            self.connect()
+
+    # callbacks
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        self.connack = (bool(flags.session_present), reason_code)
+        self.connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self.disconnect_reason = reason_code
+        self.disconnected.set()
+
+    def _on_message(self, client, userdata, m):
+        self.messages.put(Msg(m.topic, bytes(m.payload), m.qos, bool(m.retain)))
+
+    def _ack(self, mid, value):
+        with self._lock:
+            ev = self._acks.setdefault(mid, [threading.Event(), None])
+            ev[1] = value
+            ev[0].set()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        self._ack(("sub", mid), list(reason_codes))
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties):
+        self._ack(("pub", mid), reason_code)
+
+    def _wait_ack(self, key, what):
+        with self._lock:
+            ev = self._acks.setdefault(key, [threading.Event(), None])
+        assert ev[0].wait(WAIT), f"{what}: no acknowledgement within {WAIT}s"
+        return ev[1]
+
+    # actions
+    def connect(self, expect_success: bool = True):
+        kwargs = {}
+        if self.protocol == mqtt.MQTTv5:
+            kwargs["clean_start"] = self.clean
+            if self.session_expiry is not None:
+                props = Properties(PacketTypes.CONNECT)
+                props.SessionExpiryInterval = self.session_expiry
+                kwargs["properties"] = props
+        port = self.broker.ws_port if self.websockets else self.broker.port
+        self.connected.clear()
+        self.disconnected.clear()
+        self.client.connect(self.broker.host, port, keepalive=30, **kwargs)
+        self.client.loop_start()
+        assert self.connected.wait(WAIT) or not expect_success, f"no CONNACK within {WAIT}s ({self.version})"
+        if expect_success:
+            session_present, rc = self.connack
+            assert not rc.is_failure, f"CONNECT refused: {rc}"
+        return self
+
+    @property
+    def session_present(self) -> bool:
+        return self.connack[0]
+
+    def subscribe(self, topic: str, qos: int = 1) -> list:
+        result, mid = self.client.subscribe(topic, qos)
+        assert result == mqtt.MQTT_ERR_SUCCESS, result
+        granted = self._wait_ack(("sub", mid), f"SUBSCRIBE {topic}")
+        for rc in granted:
+            assert not rc.is_failure, f"SUBSCRIBE {topic} refused: {rc}"
+        return [rc.value for rc in granted]
+
+    def publish(self, topic: str, payload=b"", qos: int = 1, retain: bool = False):
+        """Publishes and waits for the acknowledgement (QoS 1/2); returns the PUBACK reason code."""
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        assert info.rc == mqtt.MQTT_ERR_SUCCESS, info.rc
+        if qos == 0:
+            return None
+        return self._wait_ack(("pub", info.mid), f"PUBLISH {topic} qos {qos}")
+
+    def expect(self, predicate=lambda m: True, timeout: float = WAIT, what: str = "a message") -> Msg:
+        """The next message matching `predicate` (others are dropped)."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{self.client_id}: no {what} within {timeout}s; got {seen[:20]}")
+            try:
+                m = self.messages.get(timeout=left)
+            except queue.Empty:
+                continue
+            if predicate(m):
+                return m
+            seen.append(m)
+
+    def expect_topic(self, topic: str, timeout: float = WAIT) -> Msg:
+        return self.expect(lambda m: m.topic == topic, timeout, f"message on {topic}")
+
+    def until_topic(self, topic: str, timeout: float = WAIT) -> list:
+        """Every message up to and including the first on `topic`."""
+        out, deadline = [], time.monotonic() + timeout
+        while not out or out[-1].topic != topic:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{self.client_id}: nothing on {topic} within {timeout}s; got {out[:20]}")
+            try:
+                out.append(self.messages.get(timeout=left))
+            except queue.Empty:
+                pass
+        return out
+
+    def collect(self, duration: float) -> list:
+        out, deadline = [], time.monotonic() + duration
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                out.append(self.messages.get(timeout=left))
+            except queue.Empty:
+                break
+        return out
+
+    def drain(self):
+        while True:
+            try:
+                self.messages.get_nowait()
+            except queue.Empty:
+                return
+
+    def disconnect(self):
+        self.client.disconnect()
+        self.disconnected.wait(WAIT)
+        self.client.loop_stop()
+
+    def close(self):
+        try:
+            self.client.disconnect()
+        except Exception:
+            pass
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def clients():
+    """Makes paho clients and closes them all at the end of the test."""
+    made: list[Paho] = []
+
+    def make(*args, **kwargs) -> Paho:
+        c = Paho(*args, **kwargs)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+# -- raw MQTT ----------------------------------------------------------------------------------
+
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n % 128
+        n //= 128
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def mstr(s) -> bytes:
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack("!H", len(b)) + b
+
+
+def packet(first_byte: int, body: bytes) -> bytes:
+    return bytes([first_byte]) + varint(len(body)) + body
+
+
+def connect_packet(client_id: str, version: int = 4, *, keepalive: int = 30, clean: bool = True, will=None,
+                   username: str | None = None, password: str | None = None, properties: bytes = b"") -> bytes:
+    """CONNECT for MQTT 3.1.1 (version 4) or 5; `will` is (topic, payload, qos, retain)."""
+    flags = 0x02 if clean else 0
+    if will:
+        flags |= 0x04 | (will[2] << 3) | (0x20 if will[3] else 0)
+    if username is not None:
+        flags |= 0x80
+    if password is not None:
+        flags |= 0x40
+    vh = mstr("MQTT") + bytes([version, flags]) + struct.pack("!H", keepalive)
+    if version == 5:
+        vh += varint(len(properties)) + properties
+    payload = mstr(client_id)
+    if will:
+        if version == 5:
+            payload += varint(0)
+        payload += mstr(will[0]) + mstr(will[1])
+    if username is not None:
+        payload += mstr(username)
+    if password is not None:
+        payload += mstr(password)
+    return packet(0x10, vh + payload)
+
+
+def publish_packet(topic: str, payload: bytes = b"", *, qos: int = 0, retain: bool = False, pid: int = 1,
+                   version: int = 4, dup: bool = False) -> bytes:
+    first = 0x30 | (qos << 1) | (0x01 if retain else 0) | (0x08 if dup else 0)
+    body = mstr(topic)
+    if qos:
+        body += struct.pack("!H", pid)
+    if version == 5:
+        body += varint(0)
+    return packet(first, body + payload)
+
+
+def subscribe_packet(pid: int, filters, version: int = 4) -> bytes:
+    body = struct.pack("!H", pid) + (varint(0) if version == 5 else b"")
+    for topic, qos in filters:
+        body += mstr(topic) + bytes([qos])
+    return packet(0x82, body)
+
+
+def disconnect_packet(version: int = 4, reason: int = 0) -> bytes:
+    return packet(0xE0, bytes([reason, 0]) if version == 5 else b"")
+
+
+CONNACK, PUBLISH, PUBACK, SUBACK, DISCONNECT = 2, 3, 4, 9, 14
+
+
+class RawClient:
+    """One TCP connection speaking MQTT byte by byte."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = WAIT):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def send(self, data: bytes):
+        self.sock.sendall(data)
+
+    def _fill(self, n: int, deadline: float) -> bool:
+        while len(self.buffer) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"nothing more from the broker within the time allowed (have {self.buffer!r})")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except (ConnectionResetError, BrokenPipeError):
+                chunk = b""
+            if not chunk:
+                return False
+            self.buffer += chunk
+        return True
+
+    def read_packet(self, timeout: float = WAIT):
+        """(type, flags, body), or None when the broker closed the connection."""
+        deadline = time.monotonic() + timeout
+        if not self._fill(2, deadline):
+            return None
+        length, mult, i = 0, 1, 1
+        while True:
+            if not self._fill(i + 1, deadline):
+                return None
+            b = self.buffer[i]
+            length += (b & 0x7F) * mult
+            mult *= 128
+            i += 1
+            if not b & 0x80:
+                break
+        if not self._fill(i + length, deadline):
+            return None
+        first, body = self.buffer[0], self.buffer[i:i + length]
+        self.buffer = self.buffer[i + length:]
+        return first >> 4, first & 0x0F, body
+
+    def connect(self, client_id: str | None = None, version: int = 4, **kwargs):
+        self.send(connect_packet(client_id or uniq("raw"), version, **kwargs))
+        p = self.read_packet()
+        assert p is not None, "connection closed instead of CONNACK"
+        assert p[0] == CONNACK, p
+        return p  # body: [session present, return/reason code, (v5 properties)]
+
+    def wait_closed(self, timeout: float = WAIT) -> list:
+        """Reads until the broker closes the connection; returns the packets seen before. Fails on timeout."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                p = self.read_packet(max(0.01, deadline - time.monotonic()))
+            except TimeoutError:
+                raise AssertionError(f"connection still open after {timeout}s (packets: {seen})")
+            except OSError:
+                return seen
+            if p is None:
+                return seen
+            seen.append(p)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def raw():
+    made: list[RawClient] = []
+
+    def make(port: int) -> RawClient:
+        c = RawClient(port)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+# -- mosquitto_sub / mosquitto_pub -------------------------------------------------------------
+
+
+class MosquittoSub:
+    """`mosquitto_sub -d -F 'MSG>%r|%q|%t|%p'` as a subprocess (line-buffered through stdbuf); returns
+    once its SUBACK arrived."""
+
+    def __init__(self, broker: Broker, version: str, *topics: str, qos: int = 1, count: int | None = None,
+                 extra: tuple = ()):
+        cmd = ["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-V", CLI_VERSION[version], "-d",
+               "-q", str(qos), "-F", "MSG>%r|%q|%t|%p", "-W", str(int(WAIT) + 3), *extra]
+        if shutil.which("stdbuf"):
+            cmd = ["stdbuf", "-oL", *cmd]
+        if count:
+            cmd += ["-C", str(count)]
+        for t in topics:
+            cmd += ["-t", t]
+        self.lines: "queue.Queue[str | None]" = queue.Queue()
+        self.subacked = threading.Event()
+        self.debug: list[str] = []
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=self._pump, daemon=True).start()
+        assert self.subacked.wait(WAIT), f"mosquitto_sub got no SUBACK: {self.debug}"
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            if line.startswith("MSG>"):
+                self.lines.put(line[4:])
+            else:
+                self.debug.append(line)
+                if "received SUBACK" in line:
+                    self.subacked.set()
+        self.lines.put(None)
+
+    def expect(self, n: int = 1, timeout: float = WAIT) -> list[Msg]:
+        out, deadline = [], time.monotonic() + timeout
+        while len(out) < n:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"mosquitto_sub: {len(out)}/{n} messages within {timeout}s: {out}; debug {self.debug[-10:]}")
+            if line is None:
+                raise AssertionError(f"mosquitto_sub exited after {out}; debug {self.debug[-10:]}")
+            r, q, topic, payload = line.split("|", 3)
+            out.append(Msg(topic, payload.encode(), int(q), r == "1"))
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def mosquitto_pub(broker: Broker, version: str, topic: str, message: str | None, *, qos: int = 1,
+                  retain: bool = False, extra: tuple = ()) -> subprocess.CompletedProcess:
+    cmd = ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-V", CLI_VERSION[version], "-t", topic,
+           "-q", str(qos), *extra]
+    cmd += ["-n"] if message is None else ["-m", message]
+    if retain:
+        cmd.append("-r")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=WAIT + 5)
+    assert r.returncode == 0, f"{' '.join(cmd)} -> {r.returncode}: {r.stdout} {r.stderr}"
+    return r
+
+
+@pytest.fixture
+def subs():
+    made: list[MosquittoSub] = []
+
+    def make(*args, **kwargs) -> MosquittoSub:
+        s = MosquittoSub(*args, **kwargs)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.stop()
+
+
+def eventually(check, timeout: float = WAIT, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
+
+
+both = pytest.mark.parametrize("version", ["v311", "v5"])
+
+
+# == plain topics ==============================================================================
+
+
+@both
+def test_qos0_and_qos1_publish_subscribe(broker, clients, version):
+    topic = f"plain/{uniq()}/a"
+    sub = clients(broker, version)
+    assert sub.subscribe(topic, 1) == [1]
+    pub = clients(broker, version)
+    pub.publish(topic, b"zero", qos=0)
+    rc = pub.publish(topic, b"one", qos=1)
+    if version == "v5":
+        assert rc.value in (0, 0x10), rc  # success, or "no matching subscribers" is not the case here
+    got = [sub.expect_topic(topic), sub.expect_topic(topic)]
+    assert sorted((m.payload, m.qos, m.retain) for m in got) == [(b"one", 1, False), (b"zero", 0, False)]
+    # A QoS 0 subscription downgrades QoS 1 deliveries.
+    sub0 = clients(broker, version)
+    assert sub0.subscribe(topic, 0) == [0]
+    pub.publish(topic, b"down", qos=1)
+    m = sub0.expect_topic(topic)
+    assert (m.payload, m.qos) == (b"down", 0)
+
+
+@both
+def test_qos2_publish_completes_its_handshake(broker, clients, version):
+    topic = f"plain/{uniq()}/q2"
+    sub = clients(broker, version)
+    granted = sub.subscribe(topic, 2)
+    if broker.is_microlith:
+        assert granted == [1], "microlith grants at most QoS 1"
+    pub = clients(broker, version)
+    pub.publish(topic, b"exactly", qos=2)  # waits for PUBCOMP
+    m = sub.expect_topic(topic)
+    assert m.payload == b"exactly"
+
+
+@both
+def test_plus_and_hash_wildcards(broker, clients, version):
+    base = f"wild/{uniq()}"
+    plus = clients(broker, version)
+    plus.subscribe(f"{base}/+/temp", 1)
+    hash_ = clients(broker, version)
+    hash_.subscribe(f"{base}/#", 1)
+    pub = clients(broker, version)
+    for topic in (f"{base}/kitchen/temp", f"{base}/kitchen/humidity", f"{base}/a/b/temp", base):
+        pub.publish(topic, topic.encode(), qos=1)
+    pub.publish(f"{base}/end/temp", b"end", qos=1)
+    got_plus = [m.topic for m in plus.until_topic(f"{base}/end/temp")]
+    # `#` also matches the parent level itself.
+    got_hash = [m.topic for m in hash_.until_topic(f"{base}/end/temp")]
+    got_plus += [m.topic for m in plus.collect(0.2)]
+    assert sorted(set(got_plus)) == sorted({f"{base}/kitchen/temp", f"{base}/end/temp"}), got_plus
+    assert sorted(set(got_hash)) == sorted({f"{base}/kitchen/temp", f"{base}/kitchen/humidity", f"{base}/a/b/temp",
+                                            base, f"{base}/end/temp"}), got_hash
+
+
+@both
+def test_mosquitto_clients_qos0_qos1_and_wildcard(broker, mosquitto_clients, subs, version):
+    base = f"cli/{uniq()}"
+    sub = subs(broker, version, f"{base}/+", f"{base}/deep/#", qos=1)
+    mosquitto_pub(broker, version, f"{base}/x", "q0", qos=0)
+    mosquitto_pub(broker, version, f"{base}/y", "q1", qos=1)
+    mosquitto_pub(broker, version, f"{base}/deep/er/still", "deep", qos=1)
+    mosquitto_pub(broker, version, f"{base}/not/matched", "no", qos=1)
+    mosquitto_pub(broker, version, f"{base}/z", "last", qos=1)
+    got = sub.expect(4)
+    assert [(m.topic, m.payload, m.qos) for m in got] == [
+        (f"{base}/x", b"q0", 0), (f"{base}/y", b"q1", 1), (f"{base}/deep/er/still", b"deep", 1), (f"{base}/z", b"last", 1)]
+
+
+@both
+def test_retained_message_reaches_later_subscriber_and_empty_payload_clears_it(broker, clients, mosquitto_clients, subs,
+                                                                               version):
+    topic = f"ret/{uniq()}"
+    pub = clients(broker, version)
+    pub.publish(topic, b"kept", qos=1, retain=True)
+    pub.publish(topic, b"kept2", qos=1, retain=True)  # replaces the first
+    late = clients(broker, version)
+    late.subscribe(topic, 1)
+    m = late.expect_topic(topic)
+    assert (m.payload, m.retain) == (b"kept2", True)
+    # mosquitto_sub sees the retained flag as well.
+    cli = subs(broker, version, topic, count=1)
+    (c,) = cli.expect(1)
+    assert (c.payload, c.retain) == (b"kept2", True)
+    # A live delivery to an existing subscriber is not flagged retained.
+    pub.publish(topic, b"live", qos=1, retain=True)
+    m = late.expect_topic(topic)
+    assert (m.payload, m.retain) == (b"live", False)
+    # An empty retained payload clears it: a new subscriber gets nothing retained.
+    pub.publish(topic, b"", qos=1, retain=True)
+    later = clients(broker, version)
+    later.subscribe(topic, 1)
+    pub.publish(topic, b"marker", qos=1)
+    m = later.expect_topic(topic)
+    assert (m.payload, m.retain) == (b"marker", False), "a cleared retained message was still delivered"
+
+
+# == table topics ==============================================================================
+
+
+def record_of(msg: Msg) -> dict:
+    try:
+        return msg.json()
+    except ValueError:
+        raise AssertionError(f"payload on {msg.topic} is not JSON: {msg.payload!r}")
+
+
+@both
+def test_rest_put_reaches_record_and_wildcard_subscribers(broker, clients, version):
+    server = broker.require_microlith()
+    sid = uniq("s")
+    one = clients(broker, version)
+    one.subscribe(f"Sensor/{sid}", 1)
+    every = clients(broker, version)
+    every.subscribe("Sensor/#", 1)
+    plus = clients(broker, version)
+    plus.subscribe("Sensor/+", 1)
+    every.drain(), plus.drain()  # the current records of other tests, delivered as retained
+    r = server.put(f"/Sensor/{sid}", json={"room": "kitchen", "temp": 21.5})
+    assert r.status_code == 201, r
+    for c in (one, every, plus):
+        m = c.expect_topic(f"Sensor/{sid}")
+        body = record_of(m)
+        assert body["id"] == sid and body["room"] == "kitchen" and body["temp"] == 21.5, body
+        assert not m.retain
+    # A PATCH and a DELETE follow: the delete is an empty payload.
+    assert server.patch(f"/Sensor/{sid}", json={"temp": 22.0}).status_code == 200
+    assert record_of(one.expect_topic(f"Sensor/{sid}"))["temp"] == 22.0
+    assert server.delete(f"/Sensor/{sid}").status_code in (200, 204)
+    m = one.expect_topic(f"Sensor/{sid}")
+    assert m.payload == b"", m
+
+
+@both
+def test_rest_change_reaches_mosquitto_sub(broker, mosquitto_clients, subs, version):
+    server = broker.require_microlith()
+    sid = uniq("cli")
+    sub = subs(broker, version, f"Sensor/{sid}")
+    assert server.put(f"/Sensor/{sid}", json={"room": "hall", "temp": 19.0}).status_code == 201
+    (m,) = sub.expect(1)
+    assert m.topic == f"Sensor/{sid}"
+    body = json.loads(m.payload)
+    assert body["id"] == sid and body["room"] == "hall" and body["temp"] == 19.0
+
+
+@both
+def test_subscribe_delivers_current_record_as_retained_first(broker, clients, mosquitto_clients, subs, version):
+    server = broker.require_microlith()
+    sid = uniq("cur")
+    assert server.put(f"/Sensor/{sid}", json={"room": "attic", "temp": 12.0}).status_code == 201
+    c = clients(broker, version)
+    c.subscribe(f"Sensor/{sid}", 1)
+    m = c.expect_topic(f"Sensor/{sid}")
+    assert m.retain, "the current record must come flagged retained"
+    assert record_of(m)["room"] == "attic"
+    w = clients(broker, version)
+    w.subscribe("Sensor/+", 1)
+    m = w.expect_topic(f"Sensor/{sid}")
+    assert m.retain and record_of(m)["temp"] == 12.0
+    (cm,) = subs(broker, version, f"Sensor/{sid}", count=1).expect(1)
+    assert cm.retain and json.loads(cm.payload)["id"] == sid
+    # A record that does not exist has nothing retained: the first message is the live one.
+    missing = uniq("none")
+    e = clients(broker, version)
+    e.subscribe(f"Sensor/{missing}", 1)
+    server.put(f"/Sensor/{missing}", json={"room": "new"})
+    m = e.expect_topic(f"Sensor/{missing}")
+    assert not m.retain and record_of(m)["room"] == "new"
+
+
+@both
+def test_retained_publish_puts_and_empty_retained_deletes(broker, clients, version):
+    server = broker.require_microlith()
+    sid = uniq("pub")
+    watcher = clients(broker, version)
+    watcher.subscribe(f"Sensor/{sid}", 1)
+    pub = clients(broker, version)
+    rc = pub.publish(f"Sensor/{sid}", json.dumps({"room": "cellar", "temp": 9.5}), qos=1, retain=True)
+    if version == "v5":
+        assert not rc.is_failure, rc
+    got = eventually(lambda: (r := server.get(f"/Sensor/{sid}")).status_code == 200 and r.json(), what="record stored")
+    assert got["id"] == sid and got["room"] == "cellar" and got["temp"] == 9.5
+    assert record_of(watcher.expect_topic(f"Sensor/{sid}"))["room"] == "cellar"
+    rc = pub.publish(f"Sensor/{sid}", b"", qos=1, retain=True)
+    if version == "v5":
+        assert not rc.is_failure, rc
+    eventually(lambda: server.get(f"/Sensor/{sid}").status_code == 404, what="record deleted")
+    assert watcher.expect_topic(f"Sensor/{sid}").payload == b""
+
+
+@both
+def test_retained_publish_with_mosquitto_pub_creates_record(broker, mosquitto_clients, version):
+    server = broker.require_microlith()
+    sid = uniq("mp")
+    mosquitto_pub(broker, version, f"Sensor/{sid}", json.dumps({"room": "porch", "temp": 3.25}), qos=1, retain=True)
+    got = eventually(lambda: (r := server.get(f"/Sensor/{sid}")).status_code == 200 and r.json(), what="record stored")
+    assert got["room"] == "porch" and got["temp"] == 3.25
+    mosquitto_pub(broker, version, f"Sensor/{sid}", None, qos=1, retain=True)
+    eventually(lambda: server.get(f"/Sensor/{sid}").status_code == 404, what="record deleted")
+
+
+@both
+def test_non_retained_publish_is_delivered_but_not_stored(broker, clients, version):
+    server = broker.require_microlith()
+    sid = uniq("msg")
+    sub = clients(broker, version)
+    sub.subscribe(f"Sensor/{sid}", 1)
+    pub = clients(broker, version)
+    pub.publish(f"Sensor/{sid}", json.dumps({"room": "transient"}), qos=1, retain=False)
+    m = sub.expect_topic(f"Sensor/{sid}")
+    assert json.loads(m.payload) == {"room": "transient"} and not m.retain
+    pub.publish(f"Sensor/{sid}", b"not json at all", qos=1)
+    assert sub.expect_topic(f"Sensor/{sid}").payload == b"not json at all"
+    time.sleep(0.2)
+    assert server.get(f"/Sensor/{sid}").status_code == 404
+
+
+@pytest.mark.parametrize("payload", [b"{not json", b"[1, 2]", json.dumps({"temp": "hot"}).encode()],
+                         ids=["malformed", "not-an-object", "schema-violation"])
+def test_bad_retained_payload_gets_error_puback_in_v5_and_nothing_is_stored(broker, clients, payload):
+    server = broker.require_microlith()
+    sid = uniq("bad")
+    pub = clients(broker, "v5")
+    rc = pub.publish(f"Sensor/{sid}", payload, qos=1, retain=True)
+    assert rc.value >= 0x80, f"PUBACK reason {rc} for a bad payload"
+    assert rc.value in (0x80, 0x99), f"the doc names 0x99 (payload format invalid) or 0x80; got {rc}"
+    assert server.get(f"/Sensor/{sid}").status_code == 404
+    # The connection is still usable.
+    pub.publish(f"Sensor/{sid}", json.dumps({"room": "ok"}), qos=1, retain=True)
+    eventually(lambda: server.get(f"/Sensor/{sid}").status_code == 200, what="good record stored")
+
+
+def test_bad_retained_payload_closes_a_v311_connection(broker, raw):
+    server = broker.require_microlith()
+    sid = uniq("bad311")
+    c = raw(broker.port)
+    c.connect(version=4)
+    c.send(publish_packet(f"Sensor/{sid}", b"{oops", qos=1, retain=True, pid=7))
+    seen = c.wait_closed()
+    assert not any(p[0] == PUBACK for p in seen), f"3.1.1 has no failure PUBACK; got {seen}"
+    assert server.get(f"/Sensor/{sid}").status_code == 404
+
+
+def test_unexported_table_is_not_a_table_topic(broker, clients):
+    server = broker.require_microlith()
+    pub = clients(broker, "v5")
+    rc = pub.publish("Hidden/h1", json.dumps({"secret": "x"}), qos=1, retain=True)
+    assert rc is not None
+    # Either refused or treated as a plain topic; never a write to the hidden table (not visible over REST).
+    assert server.get("/Hidden/h1").status_code == 404
+
+
+# == sessions, wills, keep-alive, takeover =====================================================
+
+
+@both
+def test_persistent_session_receives_everything_missed(broker, clients, version):
+    cid = uniq("sess")
+    plain = f"queue/{uniq()}"
+    kw = dict(client_id=cid, clean=False, session_expiry=300 if version == "v5" else None)
+    first = clients(broker, version, **kw)
+    assert not first.session_present
+    first.subscribe(plain, 1)
+    prefix = uniq("ps")
+    if broker.is_microlith:
+        first.subscribe("Sensor/#", 1)
+    first.disconnect()
+
+    pub = clients(broker, version)
+    for i in range(3):
+        pub.publish(plain, f"missed-{i}".encode(), qos=1)
+    ids = [f"{prefix}-{i}" for i in range(3)]
+    if broker.is_microlith:
+        for i, sid in enumerate(ids):
+            assert broker.server.put(f"/Sensor/{sid}", json={"room": "r", "temp": float(i)}).status_code == 201
+        assert broker.server.patch(f"/Sensor/{ids[0]}", json={"temp": 100.0}).status_code == 200
+        assert broker.server.delete(f"/Sensor/{ids[1]}").status_code in (200, 204)
+
+    again = clients(broker, version, **kw)
+    assert again.session_present, "session_present must be set on reconnect with clean start false"
+    got = [again.expect_topic(plain).payload for _ in range(3)]
+    assert got == [b"missed-0", b"missed-1", b"missed-2"]
+    if broker.is_microlith:
+        wanted = {f"Sensor/{sid}" for sid in ids}
+        seen: dict[str, list] = {t: [] for t in wanted}
+        deadline = time.monotonic() + WAIT
+        # Every change in order: put 0, put 1, put 2, patch 0, delete 1.
+        while time.monotonic() < deadline and not (len(seen[f"Sensor/{ids[0]}"]) >= 2 and len(seen[f"Sensor/{ids[1]}"]) >= 2
+                                                   and len(seen[f"Sensor/{ids[2]}"]) >= 1):
+            try:
+                m = again.messages.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if m.topic in wanted:
+                seen[m.topic].append(m.payload)
+        assert [json.loads(p)["temp"] for p in seen[f"Sensor/{ids[0]}"][:2]] == [0.0, 100.0], seen
+        assert json.loads(seen[f"Sensor/{ids[1]}"][0])["temp"] == 1.0 and seen[f"Sensor/{ids[1]}"][1] == b"", seen
+        assert json.loads(seen[f"Sensor/{ids[2]}"][0])["temp"] == 2.0, seen
+    # The session still works live.
+    pub.publish(plain, b"live", qos=1)
+    assert again.expect_topic(plain).payload == b"live"
+
+
+@both
+def test_clean_session_forgets_subscriptions(broker, clients, version):
+    cid = uniq("clean")
+    topic = f"forget/{uniq()}"
+    first = clients(broker, version, client_id=cid, clean=True)
+    first.subscribe(topic, 1)
+    first.disconnect()
+    pub = clients(broker, version)
+    pub.publish(topic, b"while away", qos=1)
+    again = clients(broker, version, client_id=cid, clean=True)
+    assert not again.session_present
+    assert [m for m in again.collect(QUIET) if m.topic == topic] == []
+
+
+@both
+def test_last_will_on_dropped_socket_but_not_on_clean_disconnect(broker, clients, raw, version):
+    v = 5 if version == "v5" else 4
+    will_topic = f"will/{uniq()}"
+    watcher = clients(broker, version)
+    watcher.subscribe(will_topic, 1)
+
+    dropper = raw(broker.port)
+    dropper.connect(version=v, will=(will_topic, b"gone", 1, False))
+    dropper.sock.close()  # no DISCONNECT
+    m = watcher.expect_topic(will_topic)
+    assert m.payload == b"gone"
+
+    polite = raw(broker.port)
+    polite.connect(version=v, will=(will_topic, b"should not be sent", 1, False))
+    polite.send(disconnect_packet(v))
+    polite.wait_closed()
+    pub = clients(broker, version)
+    pub.publish(will_topic, b"marker", qos=1)
+    assert watcher.expect_topic(will_topic).payload == b"marker", "a will was sent after a clean DISCONNECT"
+
+
+@both
+def test_last_will_from_paho_socket_close(broker, clients, version):
+    will_topic = f"will/{uniq()}"
+    watcher = clients(broker, version)
+    watcher.subscribe(will_topic, 1)
+    c = Paho(broker, version, connect=False)
+    c.client.will_set(will_topic, b"paho-gone", qos=1)
+    try:
+        c.connect()
+        c.client.loop_stop()
+        c.client._sock.close()  # the socket dies without a DISCONNECT
+        assert watcher.expect_topic(will_topic).payload == b"paho-gone"
+    finally:
+        c.client.loop_stop()
+
+
+def test_keep_alive_disconnects_a_silent_client(broker, raw):
+    c = raw(broker.port)
+    c.connect(version=4, keepalive=1)
+    start = time.monotonic()
+    # mosquitto (checking the test itself) only looks every few seconds; microlith must keep 1.5 x.
+    limit = 3.0 if broker.is_microlith else 7.0
+    c.wait_closed(timeout=limit + 1)
+    elapsed = time.monotonic() - start
+    assert 0.9 <= elapsed <= limit, f"closed after {elapsed:.2f}s; 1.5 x keep-alive 1 s expected"
+
+
+def test_keep_alive_pings_keep_a_client_connected(broker, raw):
+    c = raw(broker.port)
+    c.connect(version=5, keepalive=1)
+    for _ in range(4):  # 2 s, longer than 1.5 x keep-alive
+        time.sleep(0.5)
+        c.send(packet(0xC0, b""))  # PINGREQ
+        p = c.read_packet(2)
+        assert p is not None and p[0] == 13, f"expected PINGRESP, got {p}"
+
+
+@both
+def test_session_takeover_disconnects_the_first_connection(broker, clients, raw, version):
+    v = 5 if version == "v5" else 4
+    cid = uniq("take")
+    first = raw(broker.port)
+    first.connect(cid, version=v)
+    second = clients(broker, version, client_id=cid)
+    seen = first.wait_closed()
+    if v == 5 and seen:
+        assert seen[-1][0] == DISCONNECT and seen[-1][2][:1] == b"\x8e", f"expected DISCONNECT 0x8E, got {seen}"
+    topic = f"takeover/{uniq()}"
+    second.subscribe(topic, 1)
+    clients(broker, version).publish(topic, b"still here", qos=1)
+    assert second.expect_topic(topic).payload == b"still here"
+    assert not second.disconnected.is_set()
+
+
+# == credentials ===============================================================================
+
+
+@both
+def test_credentials_are_checked(auth_broker, clients, raw, version):
+    v = 5 if version == "v5" else 4
+    refused = (4, 5) if v == 4 else (0x86, 0x87)
+    for kwargs in ({"username": "alice", "password": "wrong"}, {"username": "mallory", "password": "secret"}, {}):
+        c = raw(auth_broker.port)
+        body = c.connect(version=v, **kwargs)[2]
+        assert body[1] in refused, f"{kwargs}: CONNACK code {body[1]:#x}, expected one of {refused}"
+        c.wait_closed()
+    c = raw(auth_broker.port)
+    body = c.connect(version=v, username="alice", password="secret")[2]
+    assert body[1] == 0, f"right password refused with {body[1]:#x}"
+    # And through paho, end to end.
+    ok = clients(auth_broker, version, username="alice", password="secret")
+    topic = f"auth/{uniq()}"
+    ok.subscribe(topic, 1)
+    ok.publish(topic, b"hi", qos=1)
+    assert ok.expect_topic(topic).payload == b"hi"
+    bad = clients(auth_broker, version, username="alice", password="nope", connect=False)
+    bad.connect(expect_success=False)
+    assert bad.connack is not None and bad.connack[1].is_failure, bad.connack
+
+
+def test_credentials_with_mosquitto_clients(auth_broker, mosquitto_clients):
+    topic = f"auth/{uniq()}"
+    cmd = ["mosquitto_pub", "-h", auth_broker.host, "-p", str(auth_broker.port), "-t", topic, "-m", "x", "-q", "1"]
+    assert subprocess.run(cmd + ["-u", "alice", "-P", "bad"], capture_output=True, timeout=WAIT + 5).returncode != 0
+    assert subprocess.run(cmd, capture_output=True, timeout=WAIT + 5).returncode != 0
+    r = subprocess.run(cmd + ["-u", "alice", "-P", "secret"], capture_output=True, text=True, timeout=WAIT + 5)
+    assert r.returncode == 0, r.stderr
+
+
+# == MQTT over WebSocket =======================================================================
+
+
+@both
+def test_mqtt_over_websocket(broker, clients, version):
+    c = clients(broker, version, websockets=True)
+    topic = f"ws/{uniq()}"
+    c.subscribe(topic, 1)
+    clients(broker, version).publish(topic, b"from tcp", qos=1)
+    assert c.expect_topic(topic).payload == b"from tcp"
+    if broker.is_microlith:
+        sid = uniq("ws")
+        c.subscribe(f"Sensor/{sid}", 1)
+        assert broker.server.put(f"/Sensor/{sid}", json={"room": "ws", "temp": 1.0}).status_code == 201
+        body = record_of(c.expect_topic(f"Sensor/{sid}"))
+        assert body["id"] == sid and body["room"] == "ws"
+        # And the other way: a retained publish over WebSocket is a write.
+        c.publish(f"Sensor/{sid}", json.dumps({"room": "via-ws"}), qos=1, retain=True)
+        eventually(lambda: broker.server.get(f"/Sensor/{sid}").json().get("room") == "via-ws", what="ws write stored")
+
+
+def test_server_is_still_alive(broker):
+    if broker.server is not None:
+        assert broker.server.running, broker.server.logs()
+        assert broker.server.get("/Sensor/").status_code == 200
