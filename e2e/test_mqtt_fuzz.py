@@ -200,7 +200,6 @@ AFTER_CONNECT = {
     "publish-hash-topic": lambda v: publish_packet("fuzz/#", b"x", qos=1, version=v),
     "subscribe-bad-flags": lambda v: bytes([0x80]) + subscribe_packet(1, [("fuzz/a", 1)], v)[1:],
     "subscribe-no-filters": lambda v: packet(0x82, struct.pack("!H", 1) + (varint(0) if v == 5 else b"")),
-    "subscribe-bad-wildcard": lambda v: subscribe_packet(1, [("fuzz/a#", 1)], v),
     "five-byte-length": lambda v: b"\x30\xff\xff\xff\xff\x7f",
     "second-connect": lambda v: connect_packet(uniq("again"), v),
     "reserved-type-0": lambda v: b"\x00\x00",
@@ -218,10 +217,32 @@ def test_bad_packet_after_connect_closes_that_connection_only(broker, watcher, c
     reasons = None
     if version == 5:
         reasons = MALFORMED_REASONS | ({0x90} if "topic" in case or "wildcard" in case else set())
-        if case == "subscribe-bad-wildcard":
-            reasons |= {0x8F}
     assert_closed(c, case, v5_reasons=reasons, b=broker)
     watcher.check(case)
+
+
+@pytest.mark.parametrize("version", [4, 5], ids=["v311", "v5"])
+@pytest.mark.parametrize("filter_", ["fuzz/a#", "fuzz/#/b", "fuzz/a+/b", "fuzz/+b"])
+def test_invalid_topic_filter_is_refused(broker, watcher, version, filter_):
+    """A wildcard not filling a whole level: either a failure SUBACK (0x80; MQTT 5 0x8F or another
+    code >= 0x80) on a connection that stays usable, or the connection closed as for a bad packet."""
+    c = connected(broker, version)
+    c.send(subscribe_packet(1, [(filter_, 1)], version))
+    try:
+        p = c.read_packet()
+    except OSError:
+        p = None
+    if p is not None and p[0] == SUBACK:
+        code = p[2][-1]
+        assert code >= 0x80, f"{filter_} granted ({code:#x})"
+        c.send(subscribe_packet(2, [("fuzz/fine", 1)], version))
+        p = c.read_packet()
+        assert p is not None and p[0] == SUBACK and p[2][-1] < 0x80, f"connection unusable after a refused filter: {p}"
+        c.close()
+    elif p is not None:
+        assert p[0] == DISCONNECT and version == 5 and p[2][0] in MALFORMED_REASONS | {0x8F}, p
+        c.wait_closed()
+    watcher.check(f"filter {filter_}")
 
 
 @pytest.mark.parametrize("version", [4, 5], ids=["v311", "v5"])

@@ -3,8 +3,8 @@
 @_exported import MicrolithHTTP
 @_exported import MicrolithJSON
 @_exported import MicrolithJobs
-@_exported import MicrolithModules
 @_exported import MicrolithMQTT
+@_exported import MicrolithModules
 @_exported import MicrolithRealtime
 @_exported import MicrolithRuntime
 @_exported import MicrolithSchema

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 public import Hummingbird
 public import HummingbirdWebSocket
 import MicrolithJSON
@@ -8,7 +9,7 @@ import MicrolithSchema
 import MicrolithStore
 import NIOCore
 public import NIOWebSocket
-import HTTPTypes
+import ServiceLifecycle
 
 /// Subscriptions over HTTP: Server-Sent Events (`Accept: text/event-stream`) and WebSocket
 /// upgrades on table URLs (`/T/id`, `/T/`, `/T/prefix/`, `/T/?query`).
@@ -62,7 +63,8 @@ public struct SubscriptionEndpoint: Sendable {
         var position: Int64?
         if let positionText {
             guard let p = Int64(positionText.trimmingCharacters(in: .whitespaces)), p >= 0 else {
-                throw Problem(.badRequest, "the resume position (Last-Event-ID / lastEventId) must be a change-log sequence number ≥ 0, got '\(positionText)'")
+                throw Problem(
+                    .badRequest, "the resume position (Last-Event-ID / lastEventId) must be a change-log sequence number ≥ 0, got '\(positionText)'")
             }
             position = p
         }
@@ -78,7 +80,8 @@ public struct SubscriptionEndpoint: Sendable {
             let query = try QueryParser.parse(raw).bound(to: table.definition, schema: tables.store.schema)
             for path in Self.paths(query.filter) {
                 if let attribute = table.definition.attributes.first(where: { $0.name == path.first }), attribute.relationship != nil {
-                    throw Problem(.badRequest, "subscriptions filter on the record's own attributes; '\(path.joined(separator: "."))' is a relationship")
+                    throw Problem(
+                        .badRequest, "subscriptions filter on the record's own attributes; '\(path.joined(separator: "."))' is a relationship")
                 }
             }
             return Request(target: .query(table, query), position: position)
@@ -114,26 +117,35 @@ public struct SubscriptionEndpoint: Sendable {
             status: .ok, headers: headers,
             body: ResponseBody { writer in
                 defer { subscription.cancel() }
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        // Keep-alive comments; cancelled with the stream.
-                        while !Task.isCancelled {
-                            try await Task.sleep(for: .seconds(heartbeat))
-                            subscription.keepAlive()
-                        }
-                    }
-                    while let event = await subscription.next() {
-                        if event.kind == .keepAlive {
-                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                            continue
-                        }
-                        try await writer.write(Self.sseFrame(event))
-                        if event.kind == .overflow { break }
-                    }
-                    group.cancelAll()
+                // A graceful shutdown ends the stream, so the server does not wait for it forever.
+                try await withGracefulShutdownHandler {
+                    try await Self.streamEvents(subscription, to: &writer, heartbeat: heartbeat)
+                } onGracefulShutdown: {
+                    subscription.cancel()
                 }
                 try await writer.finish(nil)
             })
+    }
+
+    private static func streamEvents(_ subscription: RealtimeSubscription, to writer: inout any ResponseBodyWriter, heartbeat: Int) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // Keep-alive comments; cancelled with the stream.
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(heartbeat))
+                    subscription.keepAlive()
+                }
+            }
+            while let event = await subscription.next() {
+                if event.kind == .keepAlive {
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    continue
+                }
+                try await writer.write(Self.sseFrame(event))
+                if event.kind == .overflow { break }
+            }
+            group.cancelAll()
+        }
     }
 
     static func sseFrame(_ event: RealtimeEvent) -> ByteBuffer {
@@ -157,6 +169,17 @@ public struct SubscriptionEndpoint: Sendable {
     ) async throws {
         let subscription = try await hub.subscribe(wanted.target, after: wanted.position)
         defer { subscription.cancel() }
+        try await withGracefulShutdownHandler {
+            try await pump(subscription, wanted, inbound: inbound, outbound: outbound, maximumMessageBytes: maximumMessageBytes)
+        } onGracefulShutdown: {
+            subscription.cancel()
+        }
+    }
+
+    private func pump(
+        _ subscription: RealtimeSubscription, _ wanted: Request, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+        maximumMessageBytes: Int
+    ) async throws {
         let hub = self.hub
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {

@@ -128,6 +128,8 @@ public final class MQTTBroker: Sendable {
     ) {
         let (session, present, previous): (MQTTSession, Bool, MQTTConnection?) = registry.withLock { r in
             r.pendingWills.removeValue(forKey: clientID)?.cancel()
+            // The connection holding the client id now, whatever becomes of its session.
+            let holder = r.sessions[clientID]?.state.withLock { $0.connection }
             if cleanStart { Self.remove(session: clientID, from: &r) }
             let existing = r.sessions[clientID]
             let session = existing ?? MQTTSession(clientID: clientID)
@@ -140,7 +142,7 @@ public final class MQTTBroker: Sendable {
                 s.maximumInflight = max(1, maximumInflight)
                 s.disconnectedAt = nil
                 s.replaying = existing != nil
-                return previous
+                return previous ?? holder
             }
             return (session, existing != nil, previous)
         }
@@ -309,7 +311,8 @@ public final class MQTTBroker: Sendable {
                 var records: [(RecordID, ByteBuffer)] = []
                 do {
                     if !rest.isEmpty, !rest.contains("+"), !rest.contains("#") {
-                        if let id = RecordID(text: rest, type: table.definition.primaryKeyAttribute.type), let record = try await store.get(table, id) {
+                        if let id = RecordID(text: rest, type: table.definition.primaryKeyAttribute.type), let record = try await store.get(table, id)
+                        {
                             records.append((id, record.json))
                         }
                     } else if rest.contains("+") || rest.contains("#") || subscription.topicFilter.hasSuffix("#") {
@@ -317,7 +320,8 @@ public final class MQTTBroker: Sendable {
                         for row in result.rows {
                             let topic = "\(topicNames[table.index] ?? table.name)/\(row.id)"
                             guard MQTTTopic.matches(filter: subscription.topicFilter, topic: topic) else { continue }
-                            records.append((row.id, row.json.map { ByteBuffer(string: $0) } ?? ByteBuffer(bytes: JSONWriter.encode(.object(row.record)))))
+                            records.append(
+                                (row.id, row.json.map { ByteBuffer(string: $0) } ?? ByteBuffer(bytes: JSONWriter.encode(.object(row.record)))))
                         }
                     }
                 } catch {
@@ -383,7 +387,8 @@ public final class MQTTBroker: Sendable {
             body = nil
         } else {
             guard case .object(let object)? = try? JSONParser.parse(publish.payload.readableBytesView) else {
-                return loop.makeSucceededFuture(.failed(0x99, "a retained publish to \(publish.topic) writes the record: its payload must be a JSON object"))
+                return loop.makeSucceededFuture(
+                    .failed(0x99, "a retained publish to \(publish.topic) writes the record: its payload must be a JSON object"))
             }
             body = object
         }

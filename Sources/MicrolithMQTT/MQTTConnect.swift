@@ -105,7 +105,8 @@ extension MQTTConnect {
         } else if name.readableBytesView.elementsEqual(mqtt31ProtocolName) {
             throw .unsupportedProtocolVersion("CONNECT: MQTT 3.1 (protocol name \"MQIsdp\") is not supported; use MQTT 3.1.1 or 5")
         } else {
-            throw reader.malformed("protocol name must be \"MQTT\", not \(String(decoding: name.readableBytesView.prefix(32), as: UTF8.self).debugDescription)")
+            throw reader.malformed(
+                "protocol name must be \"MQTT\", not \(MQTTPacketReader.quoted(String(decoding: name.readableBytesView.prefix(64), as: UTF8.self)))")
         }
         let isV5 = version == .v5
 
@@ -133,7 +134,7 @@ extension MQTTConnect {
                 isV5 ? try MQTTProperties.read(from: &reader, allowedIn: .will, label: "will properties") : MQTTProperties()
             let topic = try reader.readString("will topic")
             if !MQTTTopic.isValidTopicName(topic) {
-                throw reader.protocolError("will topic \(topic.debugDescription) is not a valid topic name")
+                throw reader.protocolError("will topic \(MQTTPacketReader.quoted(topic)) is not a valid topic name")
             }
             let payload = try reader.readBinary("will payload")
             will = MQTTWill(topic: topic, payload: payload, qos: willQoS, retain: willRetain, properties: willProperties)

@@ -114,7 +114,9 @@ final class MQTTConnection: @unchecked Sendable {
 
     func slowConsumer() {
         eventLoop.execute { [self] in
-            disconnect(reason: 0x97, message: "the client reads too slowly: more than \(broker.configuration.bufferBytes) bytes wait unwritten", publishWill: true)
+            disconnect(
+                reason: 0x97, message: "the client reads too slowly: more than \(broker.configuration.bufferBytes) bytes wait unwritten",
+                publishWill: true)
         }
     }
 

@@ -13,7 +13,7 @@ extension MQTTProperties {
         var properties = MQTTProperties()
         if length == 0 { return properties }
         let bytes = try reader.readSlice(length: length, label)
-        var section = MQTTPacketReader(bytes, context: "\(reader.context) \(label)", scope: "the \(label)")
+        var section = MQTTPacketReader(bytes, context: reader.context, section: label)
         var seen: UInt64 = 0
         while !section.isAtEnd {
             let raw = try section.readVariableByteInteger("property identifier")
@@ -63,8 +63,8 @@ extension MQTTProperties {
         case .maximumQoS: maximumQoS = try reader.readZeroOrOne(name)
         case .retainAvailable: retainAvailable = try reader.readZeroOrOne(name)
         case .userProperty:
-            let key = try reader.readString("\(name) name")
-            let value = try reader.readString("\(name) value")
+            let key = try reader.readString("User Property name")
+            let value = try reader.readString("User Property value")
             userProperties.append(MQTTUserProperty(name: key, value: value))
         case .maximumPacketSize:
             let value = try reader.readUInt32(name)

@@ -61,15 +61,16 @@ extension MQTTPublish {
         version: MQTTProtocolVersion
     ) throws(MQTTCodecError) -> MQTTPublish {
         let qos = MQTTQoS(rawValue: (flags >> 1) & 0x03) ?? .atMostOnce
-        let topic = try reader.readString("topic name")
+        var topicHasWildcard = false
+        let topic = try reader.readString("topic name", containsWildcard: &topicHasWildcard)
         let packetID = qos == .atMostOnce ? nil : try reader.readPacketID(version: version)
         let properties = version == .v5 ? try MQTTProperties.read(from: &reader, allowedIn: .publish) : MQTTProperties()
         if topic.isEmpty {
             if properties.topicAlias == nil {
                 throw reader.protocolError("topic name is empty" + (version == .v5 ? " and there is no topic alias" : ""))
             }
-        } else if topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") }) {
-            throw reader.protocolError("topic name \(topic.debugDescription) contains a wildcard character")
+        } else if topicHasWildcard {
+            throw reader.protocolError("topic name \(MQTTPacketReader.quoted(topic)) contains a wildcard character")
         }
         return MQTTPublish(
             topic: topic,

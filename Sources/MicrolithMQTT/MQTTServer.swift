@@ -83,11 +83,18 @@ final class MQTTChannelHandler: ChannelInboundHandler, MQTTTransport, @unchecked
     func send(_ bytes: ByteBuffer) -> Bool {
         // Past the high-water mark (mqtt.bufferBytes) the client is a slow consumer.
         if !channel.isWritable { return false }
-        channel.writeAndFlush(bytes, promise: nil)
+        // Always through the loop's queue: callers hold session locks, and a write that fails on a
+        // closed channel must not close it (and detach the session) re-entrantly; the queue keeps order.
+        let channel = self.channel
+        eventLoop.execute { channel.writeAndFlush(bytes, promise: nil) }
         return true
     }
 
+    var isWritable: Bool { channel.isWritable }
+
     func close() {
-        channel.close(mode: .all, promise: nil)
+        // After the writes already queued (a CONNACK or DISCONNECT explaining why).
+        let channel = self.channel
+        eventLoop.execute { channel.close(mode: .all, promise: nil) }
     }
 }

@@ -59,6 +59,11 @@ final class MQTTSession: Sendable {
             return nil
         }
         if message.qos == .atMostOnce {
+            // At most once: a client that does not keep up loses QoS 0 messages, not the connection.
+            guard connection.transport.isWritable else {
+                s.dropped += 1
+                return nil
+            }
             var out = ByteBuffer()
             MQTTPacket.publish(MQTTPublish(topic: message.topic, payload: message.payload, qos: .atMostOnce, retain: message.retain))
                 .encode(version: s.version, into: &out)

@@ -46,16 +46,19 @@ extension MQTTSubscription {
         version: MQTTProtocolVersion,
         reader: MQTTPacketReader
     ) throws(MQTTCodecError) -> MQTTSubscription {
-        let filter = topicFilter.debugDescription
         guard version == .v5 else {
-            if options & 0xFC != 0 { throw reader.malformed("reserved subscription option bits are set for \(filter)") }
-            guard let qos = MQTTQoS(rawValue: options) else { throw reader.malformed("requested QoS is 3 for \(filter)") }
+            if options & 0xFC != 0 { throw reader.malformed("reserved subscription option bits are set for \(MQTTPacketReader.quoted(topicFilter))") }
+            guard let qos = MQTTQoS(rawValue: options) else {
+                throw reader.malformed("requested QoS is 3 for \(MQTTPacketReader.quoted(topicFilter))")
+            }
             return MQTTSubscription(topicFilter: topicFilter, qos: qos)
         }
-        if options & 0xC0 != 0 { throw reader.malformed("reserved subscription option bits 6-7 are set for \(filter)") }
-        guard let qos = MQTTQoS(rawValue: options & 0x03) else { throw reader.protocolError("maximum QoS is 3 for \(filter)") }
+        if options & 0xC0 != 0 { throw reader.malformed("reserved subscription option bits 6-7 are set for \(MQTTPacketReader.quoted(topicFilter))") }
+        guard let qos = MQTTQoS(rawValue: options & 0x03) else {
+            throw reader.protocolError("maximum QoS is 3 for \(MQTTPacketReader.quoted(topicFilter))")
+        }
         let retainHandling = (options >> 4) & 0x03
-        if retainHandling == 3 { throw reader.protocolError("retain handling is 3 for \(filter)") }
+        if retainHandling == 3 { throw reader.protocolError("retain handling is 3 for \(MQTTPacketReader.quoted(topicFilter))") }
         return MQTTSubscription(
             topicFilter: topicFilter,
             qos: qos,

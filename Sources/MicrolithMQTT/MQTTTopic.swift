@@ -1,9 +1,9 @@
 /// Topic names, topic filters and matching, compared byte by byte as MQTT requires (no Unicode normalization).
 public enum MQTTTopic {
-    static let slash = UInt8(ascii: "/")
-    static let plus = UInt8(ascii: "+")
-    static let hash = UInt8(ascii: "#")
-    static let dollar = UInt8(ascii: "$")
+    @inlinable static var slash: UInt8 { UInt8(ascii: "/") }
+    @inlinable static var plus: UInt8 { UInt8(ascii: "+") }
+    @inlinable static var hash: UInt8 { UInt8(ascii: "#") }
+    @inlinable static var dollar: UInt8 { UInt8(ascii: "$") }
 
     /// Whether `name` can be published to: non-empty, at most 65,535 UTF-8 bytes, no `+`, `#` or U+0000.
     public static func isValidTopicName(_ name: String) -> Bool {
@@ -27,6 +27,8 @@ public enum MQTTTopic {
             case plus, hash:
                 if previous != slash { return false }
                 afterHash = byte == hash
+            case slash:
+                break
             default:
                 if previous == plus { return false }
             }
@@ -47,7 +49,7 @@ public enum MQTTTopic {
     }
 
     static func matches(filter: UnsafeBufferPointer<UInt8>, topic: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard !filter.isEmpty, !topic.isEmpty else { return false }
+        guard !filter.isEmpty, !topic.isEmpty, !topic.contains(where: { $0 == plus || $0 == hash }) else { return false }
         if topic[0] == dollar && (filter[0] == plus || filter[0] == hash) { return false }
         var filterIndex = 0
         var topicIndex = 0
@@ -58,10 +60,7 @@ public enum MQTTTopic {
             let isSingleByte = filterEnd - filterIndex == 1
             if isSingleByte && filter[filterIndex] == hash { return filterEnd == filter.count }
             var topicEnd = topicIndex
-            while topicEnd < topic.count && topic[topicEnd] != slash {
-                if topic[topicEnd] == plus || topic[topicEnd] == hash { return false }
-                topicEnd += 1
-            }
+            while topicEnd < topic.count && topic[topicEnd] != slash { topicEnd += 1 }
             if !(isSingleByte && filter[filterIndex] == plus) {
                 guard filterEnd - filterIndex == topicEnd - topicIndex else { return false }
                 var offset = 0

@@ -2,149 +2,203 @@
 ///
 /// A trie over topic levels: each node has children by exact level, a separate child for `+`, and the
 /// subscriptions whose filter ends in `#` at that node. Matching a topic visits only the branches the topic
-/// can reach. Levels compare as UTF-8 bytes. `Key` identifies a subscriber, `Value` is what it subscribed with
-/// (for example its options); a key holds at most one value per filter.
+/// can reach, reading its levels straight from its UTF-8 bytes; levels compare as bytes. `Key` identifies a
+/// subscriber, `Value` is what it subscribed with (for example its options); a key holds at most one value
+/// per filter. Nodes live in one array and refer to each other by index, and removal prunes (and reuses)
+/// nodes left empty. The public methods are inlinable so that callers get code specialized for their types.
 public struct MQTTTopicTree<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    @usableFromInline
     struct Node: Sendable {
-        /// Children by exact level (never "+"; a "#" here is a literal from an invalid filter and is never matched).
-        var children: [MQTTTopicLevel: Node] = [:]
-        /// The "+" child: zero or one element (an array gives the recursion its indirection).
-        var plusChild: [Node] = []
+        /// Children by exact level (never a "+" level; a "#" here is a literal from an invalid filter, never matched).
+        @usableFromInline var children: [MQTTTopicLevel: Int] = [:]
+        /// The index of the "+" child, or -1.
+        @usableFromInline var plusChild = -1
         /// Subscriptions whose filter is this node's path followed by "/#" (or just "#" at the root).
-        var hashEntries: [Key: Value] = [:]
+        @usableFromInline var hashEntries: [Key: Value] = [:]
         /// Subscriptions whose filter ends at this node.
-        var entries: [Key: Value] = [:]
+        @usableFromInline var entries: [Key: Value] = [:]
 
+        @inlinable
+        init() {}
+
+        @inlinable
         var isEmpty: Bool {
-            entries.isEmpty && hashEntries.isEmpty && children.isEmpty && plusChild.isEmpty
+            entries.isEmpty && hashEntries.isEmpty && children.isEmpty && plusChild < 0
         }
     }
 
-    private var root = Node()
+    /// All nodes; `nodes[0]` is the root. Unused slots are listed in `freeNodes`.
+    @usableFromInline var nodes: [Node]
+    @usableFromInline var freeNodes: [Int]
 
     /// Creates an empty tree.
-    public init() {}
+    @inlinable
+    public init() {
+        nodes = [Node()]
+        freeNodes = []
+    }
 
     /// Whether the tree holds no subscription.
-    public var isEmpty: Bool { root.isEmpty }
+    @inlinable
+    public var isEmpty: Bool { nodes[0].isEmpty }
 
     /// Adds `key`'s subscription to `filter`, replacing the value `key` had for that filter.
     /// Validate filters first (``MQTTTopic/isValidFilter(_:)``): an invalid one is stored but matches nothing.
+    @inlinable
     public mutating func insert(filter: String, key: Key, value: Value) {
-        let levels = Self.levels(of: filter)
-        Self.insert(into: &root, levels: levels[...], key: key, value: value)
+        var filter = filter
+        filter.withUTF8 { bytes in
+            var index = 0
+            var start = 0
+            while true {
+                let end = Self.levelEnd(bytes, from: start)
+                let level = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                let isLast = end == bytes.count
+                if isLast && Self.isWildcard(level, MQTTTopic.hash) {
+                    nodes[index].hashEntries[key] = value
+                    return
+                }
+                index = Self.isWildcard(level, MQTTTopic.plus) ? plusChild(of: index) : child(of: index, level: level)
+                if isLast {
+                    nodes[index].entries[key] = value
+                    return
+                }
+                start = end + 1
+            }
+        }
     }
 
     /// Removes `key`'s subscription to `filter`, pruning nodes left empty. Returns whether there was one.
+    @inlinable
     @discardableResult
     public mutating func remove(filter: String, key: Key) -> Bool {
-        let levels = Self.levels(of: filter)
-        return Self.remove(from: &root, levels: levels[...], key: key)
+        var filter = filter
+        return filter.withUTF8 { bytes in
+            // The nodes walked through: parent, child, and the child's level in `bytes` (nil for "+").
+            var path: [(parent: Int, child: Int, level: Range<Int>?)] = []
+            var index = 0
+            var start = 0
+            var removed = false
+            while true {
+                let end = Self.levelEnd(bytes, from: start)
+                let level = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                let isLast = end == bytes.count
+                if isLast && Self.isWildcard(level, MQTTTopic.hash) {
+                    removed = nodes[index].hashEntries.removeValue(forKey: key) != nil
+                    break
+                }
+                let next: Int?
+                if Self.isWildcard(level, MQTTTopic.plus) {
+                    next = nodes[index].plusChild < 0 ? nil : nodes[index].plusChild
+                    if let next { path.append((index, next, nil)) }
+                } else {
+                    next = nodes[index].children[MQTTTopicLevel(borrowing: level)]
+                    if let next { path.append((index, next, start..<end)) }
+                }
+                guard let next else { return false }
+                index = next
+                if isLast {
+                    removed = nodes[index].entries.removeValue(forKey: key) != nil
+                    break
+                }
+                start = end + 1
+            }
+            guard removed else { return false }
+            for step in path.reversed() {
+                guard nodes[step.child].isEmpty else { break }
+                if let level = step.level {
+                    nodes[step.parent].children.removeValue(forKey: MQTTTopicLevel(borrowing: UnsafeBufferPointer(rebasing: bytes[level])))
+                } else {
+                    nodes[step.parent].plusChild = -1
+                }
+                nodes[step.child] = Node()
+                freeNodes.append(step.child)
+            }
+            if nodes[0].isEmpty {
+                nodes = [Node()]
+                freeNodes = []
+            }
+            return true
+        }
     }
 
     /// Calls `body` with every subscription whose filter matches `topic` (see ``MQTTTopic/matches(filter:topic:)``).
     /// A key subscribed with several matching filters is reported once for each. An invalid topic matches nothing.
+    @inlinable
     public func forEachMatch(topic: String, _ body: (Key, Value) -> Void) {
-        var levels: [Substring] = []
-        let utf8 = topic.utf8
-        guard !utf8.isEmpty else { return }
-        var levelStart = utf8.startIndex
-        var index = levelStart
-        while index != utf8.endIndex {
-            let byte = utf8[index]
-            if byte == MQTTTopic.slash {
-                levels.append(topic[levelStart..<index])
-                levelStart = utf8.index(after: index)
-            } else if byte == MQTTTopic.plus || byte == MQTTTopic.hash {
-                return
-            }
-            index = utf8.index(after: index)
+        var topic = topic
+        topic.withUTF8 { bytes in
+            guard !bytes.isEmpty else { return }
+            for byte in bytes where byte == MQTTTopic.plus || byte == MQTTTopic.hash { return }
+            visit(0, topic: bytes, levelStart: 0, isSystemTopic: bytes[0] == MQTTTopic.dollar, body)
         }
-        levels.append(topic[levelStart..<index])
-        let isSystemTopic = utf8.first == MQTTTopic.dollar
-        Self.visit(root, levels: levels, depth: 0, isSystemTopic: isSystemTopic, body)
     }
 
-    private static func visit(
-        _ node: Node,
-        levels: [Substring],
-        depth: Int,
+    /// Reports the matches under `index` for the topic's levels from `levelStart` on (past the end: none left).
+    @inlinable
+    func visit(
+        _ index: Int,
+        topic: UnsafeBufferPointer<UInt8>,
+        levelStart: Int,
         isSystemTopic: Bool,
         _ body: (Key, Value) -> Void
     ) {
         // Wildcards at the first level do not match topics starting with "$".
-        let wildcardsMatch = depth > 0 || !isSystemTopic
-        if wildcardsMatch {
-            for (key, value) in node.hashEntries { body(key, value) }
+        let wildcardsMatch = levelStart > 0 || !isSystemTopic
+        if wildcardsMatch && !nodes[index].hashEntries.isEmpty {
+            for (key, value) in nodes[index].hashEntries { body(key, value) }
         }
-        guard depth < levels.count else {
-            for (key, value) in node.entries { body(key, value) }
+        guard levelStart <= topic.count else {
+            for (key, value) in nodes[index].entries { body(key, value) }
             return
         }
-        if let child = node.children[MQTTTopicLevel(levels[depth])] {
-            visit(child, levels: levels, depth: depth + 1, isSystemTopic: isSystemTopic, body)
+        let end = Self.levelEnd(topic, from: levelStart)
+        if !nodes[index].children.isEmpty,
+            let child = nodes[index].children[MQTTTopicLevel(borrowing: UnsafeBufferPointer(rebasing: topic[levelStart..<end]))]
+        {
+            visit(child, topic: topic, levelStart: end + 1, isSystemTopic: isSystemTopic, body)
         }
-        if wildcardsMatch, let plus = node.plusChild.first {
-            visit(plus, levels: levels, depth: depth + 1, isSystemTopic: isSystemTopic, body)
-        }
-    }
-
-    /// Splits on "/" by bytes, keeping empty levels.
-    private static func levels(of filter: String) -> [Substring] {
-        var levels: [Substring] = []
-        let utf8 = filter.utf8
-        var levelStart = utf8.startIndex
-        var index = levelStart
-        while index != utf8.endIndex {
-            if utf8[index] == MQTTTopic.slash {
-                levels.append(filter[levelStart..<index])
-                levelStart = utf8.index(after: index)
-            }
-            index = utf8.index(after: index)
-        }
-        levels.append(filter[levelStart..<index])
-        return levels
-    }
-
-    private static func isWildcard(_ level: Substring, _ wildcard: UInt8) -> Bool {
-        level.utf8.count == 1 && level.utf8.first == wildcard
-    }
-
-    private static func insert(into node: inout Node, levels: ArraySlice<Substring>, key: Key, value: Value) {
-        guard let level = levels.first else {
-            node.entries[key] = value
-            return
-        }
-        let rest = levels.dropFirst()
-        if rest.isEmpty && isWildcard(level, MQTTTopic.hash) {
-            node.hashEntries[key] = value
-        } else if isWildcard(level, MQTTTopic.plus) {
-            if node.plusChild.isEmpty { node.plusChild.append(Node()) }
-            insert(into: &node.plusChild[0], levels: rest, key: key, value: value)
-        } else {
-            // Store a copy, so the key does not keep the whole filter string alive.
-            insert(into: &node.children[MQTTTopicLevel(Substring(String(level))), default: Node()], levels: rest, key: key, value: value)
+        let plusChild = nodes[index].plusChild
+        if wildcardsMatch && plusChild >= 0 {
+            visit(plusChild, topic: topic, levelStart: end + 1, isSystemTopic: isSystemTopic, body)
         }
     }
 
-    private static func remove(from node: inout Node, levels: ArraySlice<Substring>, key: Key) -> Bool {
-        guard let level = levels.first else {
-            return node.entries.removeValue(forKey: key) != nil
-        }
-        let rest = levels.dropFirst()
-        if rest.isEmpty && isWildcard(level, MQTTTopic.hash) {
-            return node.hashEntries.removeValue(forKey: key) != nil
-        }
-        if isWildcard(level, MQTTTopic.plus) {
-            guard var child = node.plusChild.popLast() else { return false }
-            let removed = remove(from: &child, levels: rest, key: key)
-            if !child.isEmpty { node.plusChild.append(child) }
-            return removed
-        }
-        let levelKey = MQTTTopicLevel(level)
-        guard var child = node.children.removeValue(forKey: levelKey) else { return false }
-        let removed = remove(from: &child, levels: rest, key: key)
-        if !child.isEmpty { node.children[levelKey] = child }
-        return removed
+    /// The child of `index` for an exact level, created if missing.
+    @inlinable
+    mutating func child(of index: Int, level: UnsafeBufferPointer<UInt8>) -> Int {
+        if let existing = nodes[index].children[MQTTTopicLevel(borrowing: level)] { return existing }
+        let new = makeNode()
+        nodes[index].children[MQTTTopicLevel(copying: level)] = new
+        return new
+    }
+
+    /// The "+" child of `index`, created if missing.
+    @inlinable
+    mutating func plusChild(of index: Int) -> Int {
+        if nodes[index].plusChild >= 0 { return nodes[index].plusChild }
+        let new = makeNode()
+        nodes[index].plusChild = new
+        return new
+    }
+
+    @inlinable
+    mutating func makeNode() -> Int {
+        if let free = freeNodes.popLast() { return free }
+        nodes.append(Node())
+        return nodes.count - 1
+    }
+
+    /// Where the level starting at `start` ends: the next "/" or the end.
+    @inlinable
+    static func levelEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        var end = start
+        while end < bytes.count && bytes[end] != MQTTTopic.slash { end += 1 }
+        return end
+    }
+
+    @inlinable
+    static func isWildcard(_ level: UnsafeBufferPointer<UInt8>, _ wildcard: UInt8) -> Bool {
+        level.count == 1 && level[0] == wildcard
     }
 }

@@ -10,6 +10,9 @@ public protocol MQTTTransport: AnyObject, Sendable {
     /// unwritten bytes exceed the limit): the caller drops it.
     @discardableResult
     func send(_ bytes: ByteBuffer) -> Bool
+    /// Whether the client keeps up: `false` while more than the limit waits unwritten (QoS 0
+    /// messages are then dropped for it; anything else that cannot be written drops the client).
+    var isWritable: Bool { get }
     /// Closes the connection (after what was sent).
     func close()
     /// The peer, for logs.

@@ -2,8 +2,8 @@ import Dispatch
 import GRDB
 public import Logging
 import MicrolithJSON
-import MicrolithSchema
 import MicrolithQuery
+import MicrolithSchema
 public import MicrolithStore
 public import NIOCore
 import Synchronization
@@ -138,7 +138,9 @@ public final class EventHub: Sendable {
     ///     ``maximumReplay`` changes back) yields a `reload` event instead.
     ///   - bufferEvents: live events that may wait unread before the subscriber is dropped
     ///     (default: the hub's).
-    public func subscribe(_ target: SubscriptionTarget, after position: Int64? = nil, bufferEvents: Int? = nil) async throws
+    public func subscribe(
+        _ target: SubscriptionTarget, after position: Int64? = nil, bufferEvents: Int? = nil
+    ) async throws
         -> RealtimeSubscription
     {
         let table = target.table
@@ -200,7 +202,9 @@ public final class EventHub: Sendable {
     }
 
     /// The changes to `table` with a sequence in `(after, through]`, through the subscription's filter.
-    private func replay(table: TableLayout, after: Int64, through: Int64, into subscription: RealtimeSubscription) async throws
+    private func replay(
+        table: TableLayout, after: Int64, through: Int64, into subscription: RealtimeSubscription
+    ) async throws
         -> [RealtimeEvent]
     {
         var events: [RealtimeEvent] = []

@@ -135,7 +135,8 @@ public final class MicrolithServer: Sendable {
         if api { ResourceRoutes.document(modules, in: &openAPI) }
         let subscriptions = api ? SubscriptionEndpoint(hub: realtime, tables: endpoint) : nil
         let router = RESTRouter.make(
-            endpoint: endpoint, openAPI: openAPI, logger: logger, servesTables: api, rootIsTaken: api && modules.resources.contains { $0.path == "/" },
+            endpoint: endpoint, openAPI: openAPI, logger: logger, servesTables: api,
+            rootIsTaken: api && modules.resources.contains { $0.path == "/" },
             subscriptions: subscriptions)
         OperationRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if api { ResourceRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes) }

@@ -116,6 +116,8 @@ final class WebSocketMQTTTransport: MQTTTransport {
         return true
     }
 
+    var isWritable: Bool { queued.load(ordering: .relaxed) <= limit }
+
     func written(_ count: Int) {
         queued.subtract(count, ordering: .relaxed)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import MicrolithHTTP
+import MicrolithMQTT
 import MicrolithModules
 import MicrolithRuntime
 import MicrolithStore
@@ -46,11 +47,13 @@ struct PricingModule: Module {
         defer { app.remove() }
         let server = try await MicrolithServer.start(appDirectory: app.path, modules: [PricingModule()], environment: [:]) { c in
             c.http.port = 0
+            c.mqtt.enabled = false
             c.store.directory = app.file("data")
             c.logLevel = "error"
         }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let serving = Task {
+            defer { continuation.finish() }
             try await server.run { channel in continuation.yield(channel.localAddress?.port ?? 0) }
         }
         defer { serving.cancel() }

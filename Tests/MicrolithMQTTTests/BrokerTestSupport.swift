@@ -1,0 +1,147 @@
+import Foundation
+import Logging
+import MicrolithMQTT
+import MicrolithRealtime
+import MicrolithSchema
+import MicrolithStore
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+let brokerSchema = """
+    type Sensor @table @export {
+        id: ID @primaryKey
+        room: String
+        temp: Float!
+    }
+    """
+
+/// A store, a hub and a broker listening on a free loopback port; all gone after `body`.
+func withBroker<T>(
+    _ configure: (inout MQTTConfiguration) -> Void = { _ in }, _ body: (Store, MQTTServer) async throws -> T
+) async throws -> T {
+    let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-mqtt-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let store = try Store.open(
+        schema: try SchemaParser.parse(brokerSchema, file: "schema.graphql"),
+        configuration: StoreConfiguration(directory: directory, durability: .normal))
+    defer { store.close() }
+    let hub = try await EventHub.start(store: store, logger: Logger(label: "test"))
+    var configuration = MQTTConfiguration(port: 0)
+    configure(&configuration)
+    let broker = MQTTBroker(
+        configuration: configuration, hub: hub, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+    let server = try await MQTTServer.start(broker: broker, group: MultiThreadedEventLoopGroup.singleton)
+    do {
+        let result = try await body(store, server)
+        await server.stop()
+        return result
+    } catch {
+        await server.stop()
+        throw error
+    }
+}
+
+/// A raw MQTT client over a real TCP connection: packets encoded and decoded by the codec under test.
+final class TestClient: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let version: MQTTProtocolVersion
+    private let state = Mutex<(buffer: ByteBuffer, decoder: MQTTPacketDecoder, packets: [MQTTPacket], closed: Bool)>(
+        (ByteBuffer(), MQTTPacketDecoder(maximumPacketSize: 1 << 24, version: nil), [], false))
+    private let channel = Mutex<(any Channel)?>(nil)
+
+    init(version: MQTTProtocolVersion) {
+        self.version = version
+        state.withLock { $0.decoder = MQTTPacketDecoder(maximumPacketSize: 1 << 24, version: version) }
+    }
+
+    static func connect(port: Int, version: MQTTProtocolVersion = .v5) async throws -> TestClient {
+        let client = TestClient(version: version)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(client) } }
+            .connect(host: "127.0.0.1", port: port).get()
+        client.channel.withLock { $0 = channel }
+        return client
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        state.withLock { s in
+            s.buffer.writeBuffer(&bytes)
+            while let packet = try? s.decoder.decode(&s.buffer) { s.packets.append(packet) }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        state.withLock { $0.closed = true }
+    }
+
+    func send(_ packet: MQTTPacket) async throws {
+        var out = ByteBuffer()
+        packet.encode(version: version, into: &out)
+        try await sendRaw(out)
+    }
+
+    func sendRaw(_ bytes: ByteBuffer) async throws {
+        try await channel.withLock { $0! }.writeAndFlush(bytes).get()
+    }
+
+    /// The next packet received, failing after `seconds`.
+    func receive(within seconds: Double = 5, sourceLocation: Testing.SourceLocation = #_sourceLocation) async throws -> MQTTPacket {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if let packet = state.withLock({ s in s.packets.isEmpty ? nil : s.packets.removeFirst() }) { return packet }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        Issue.record("no packet within \(seconds) s", sourceLocation: sourceLocation)
+        throw CancellationError()
+    }
+
+    /// Whether the server closed the connection within `seconds`.
+    func closed(within seconds: Double = 5) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if state.withLock({ $0.closed }) { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+
+    var pending: [MQTTPacket] { state.withLock { $0.packets } }
+
+    /// CONNECT, expecting a successful CONNACK; returns it.
+    @discardableResult
+    func handshake(clientID: String, cleanStart: Bool = true, keepAlive: UInt16 = 60, sessionExpiry: UInt32? = nil) async throws -> MQTTConnAck {
+        var properties = MQTTProperties()
+        properties.sessionExpiryInterval = sessionExpiry
+        try await send(
+            .connect(
+                MQTTConnect(
+                    version: version, clientID: clientID, cleanStart: cleanStart, keepAlive: keepAlive, username: nil, password: nil, will: nil,
+                    properties: properties)))
+        guard case .connack(let ack) = try await receive() else {
+            Issue.record("expected CONNACK")
+            throw CancellationError()
+        }
+        #expect(ack.reasonCode == 0)
+        return ack
+    }
+
+    func close() async {
+        try? await channel.withLock { $0! }.close()
+    }
+}
+
+extension Store {
+    var sensor: TableLayout { tables.first { $0.name == "Sensor" }! }
+}
+
+func publishOf(_ packet: MQTTPacket, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> MQTTPublish {
+    guard case .publish(let p) = packet else {
+        Issue.record("expected PUBLISH, got \(packet)", sourceLocation: sourceLocation)
+        throw CancellationError()
+    }
+    return p
+}
