@@ -440,15 +440,36 @@ public final class MQTTBroker: Sendable {
             return targets.compactMap { clientID, t in r.sessions[clientID].map { ($0, t.0, t.1) } }
         }
         let maximumQueued = configuration.maximumQueuedMessages
+        // QoS 0 copies are the same bytes for every subscriber of a protocol version and retain flag.
+        var encoded: [Int: ByteBuffer] = [:]
+        // Writes are handed to each event loop in one task, in order.
+        var writes: [ObjectIdentifier: (any EventLoop, [(MQTTConnection, ByteBuffer)])] = [:]
         for (session, granted, retainAsPublished) in sessions {
             let message = MQTTSession.Outgoing(
                 topic: topic, payload: payload, qos: min(qos, granted), retain: retain && retainAsPublished, change: change)
-            session.state.withLock { s in
-                if let (connection, bytes) = MQTTSession.enqueue(message, into: &s, keepOffline: keepOffline, maximumQueued: maximumQueued),
-                    !connection.transport.send(bytes)
-                {
-                    connection.slowConsumer()
+            let out = session.state.withLock { s in
+                MQTTSession.enqueue(message, into: &s, keepOffline: keepOffline, maximumQueued: maximumQueued) { version in
+                    let key = Int(version.rawValue) << 1 | (message.retain ? 1 : 0)
+                    if let bytes = encoded[key] { return bytes }
+                    var bytes = ByteBuffer()
+                    MQTTPacket.publish(MQTTPublish(topic: topic, payload: payload, qos: .atMostOnce, retain: message.retain))
+                        .encode(version: version, into: &bytes)
+                    encoded[key] = bytes
+                    return bytes
                 }
+            }
+            guard let (connection, bytes) = out else { continue }
+            guard message.qos == .atMostOnce || connection.transport.isWritable else {
+                connection.slowConsumer()
+                continue
+            }
+            let loop = connection.eventLoop
+            writes[ObjectIdentifier(loop), default: (loop, [])].1.append((connection, bytes))
+        }
+        for (_, (loop, batch)) in writes {
+            loop.execute {
+                for (connection, bytes) in batch { connection.transport.write(bytes) }
+                for (connection, _) in batch { connection.transport.flush() }
             }
         }
     }

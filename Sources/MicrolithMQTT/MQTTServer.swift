@@ -90,6 +90,14 @@ final class MQTTChannelHandler: ChannelInboundHandler, MQTTTransport, @unchecked
         return true
     }
 
+    func write(_ bytes: ByteBuffer) {
+        channel.write(bytes, promise: nil)
+    }
+
+    func flush() {
+        channel.flush()
+    }
+
     var isWritable: Bool { channel.isWritable }
 
     func close() {

@@ -47,7 +47,11 @@ final class MQTTSession: Sendable {
 
     /// Queues or sends `message`; returns what to write now, if anything.
     /// Messages for an absent client are kept only at QoS 1 and only if `keepOffline`.
-    static func enqueue(_ message: Outgoing, into s: inout State, keepOffline: Bool, maximumQueued: Int) -> (MQTTConnection, ByteBuffer)? {
+    /// `qos0`, when given, supplies the encoded QoS 0 PUBLISH for a protocol version (a fan-out
+    /// encodes it once for every subscriber).
+    static func enqueue(
+        _ message: Outgoing, into s: inout State, keepOffline: Bool, maximumQueued: Int, qos0: ((MQTTProtocolVersion) -> ByteBuffer)? = nil
+    ) -> (MQTTConnection, ByteBuffer)? {
         guard let connection = s.connection, !s.replaying else {
             if message.qos == .atMostOnce && s.connection == nil { return nil }
             if s.connection == nil && !keepOffline { return nil }
@@ -64,6 +68,7 @@ final class MQTTSession: Sendable {
                 s.dropped += 1
                 return nil
             }
+            if let qos0 { return (connection, qos0(s.version)) }
             var out = ByteBuffer()
             MQTTPacket.publish(MQTTPublish(topic: message.topic, payload: message.payload, qos: .atMostOnce, retain: message.retain))
                 .encode(version: s.version, into: &out)

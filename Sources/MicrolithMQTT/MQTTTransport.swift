@@ -10,6 +10,10 @@ public protocol MQTTTransport: AnyObject, Sendable {
     /// unwritten bytes exceed the limit): the caller drops it.
     @discardableResult
     func send(_ bytes: ByteBuffer) -> Bool
+    /// Writes `bytes` without flushing; called on ``eventLoop`` (fan-out batches, then ``flush()``).
+    func write(_ bytes: ByteBuffer)
+    /// Flushes what ``write(_:)`` wrote; called on ``eventLoop``.
+    func flush()
     /// Whether the client keeps up: `false` while more than the limit waits unwritten (QoS 0
     /// messages are then dropped for it; anything else that cannot be written drops the client).
     var isWritable: Bool { get }

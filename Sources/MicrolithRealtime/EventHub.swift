@@ -84,8 +84,10 @@ public final class EventHub: Sendable {
             if let forTable = r.byTable[table] { subs.append(contentsOf: forTable.values) }
             return (subs, r.listeners.isEmpty ? [] : Array(r.listeners.values))
         }
-        for subscription in subscribers { subscription.offer(event) }
+        // Listeners (the MQTT broker) first: they hand bytes to event loops, while each subscription
+        // wakes a task of its own.
         for listener in listeners { listener(event) }
+        for subscription in subscribers { subscription.offer(event) }
     }
 
     // MARK: Messages

@@ -116,6 +116,12 @@ final class WebSocketMQTTTransport: MQTTTransport {
         return true
     }
 
+    func write(_ bytes: ByteBuffer) {
+        _ = send(bytes)
+    }
+
+    func flush() {}
+
     var isWritable: Bool { queued.load(ordering: .relaxed) <= limit }
 
     func written(_ count: Int) {
