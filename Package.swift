@@ -73,6 +73,8 @@ let package = Package(
             name: "MicrolithMQTT",
             dependencies: [
                 "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithRealtime",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

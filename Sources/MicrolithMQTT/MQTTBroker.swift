@@ -6,6 +6,7 @@ public import MicrolithRealtime
 import MicrolithSchema
 public import MicrolithStore
 public import NIOCore
+import OrderedCollections
 import Synchronization
 
 /// The MQTT broker: sessions, subscriptions, retained messages, and topics mapped to records.
@@ -195,9 +196,7 @@ public final class MQTTBroker: Sendable {
     /// A returning client: resend what it did not acknowledge, replay the table changes it
     /// missed from the change log, then what was queued for it.
     func resume(_ session: MQTTSession, connection: MQTTConnection) {
-        if let bytes = session.state.withLock({ MQTTSession.resendInflight(&$0) }), !connection.transport.send(bytes) {
-            connection.slowConsumer()
-        }
+        connection.deliver(session.state.withLock { MQTTSession.resendInflight(&$0) })
         let hub = self.hub
         let databases = store.databaseNames
         Task { [self] in
@@ -211,11 +210,9 @@ public final class MQTTBroker: Sendable {
                         let entries = try await store.changes(database: database, after: position, limit: 1000)
                         guard let last = entries.last else { break }
                         for entry in entries where entry.sequence <= end {
-                            guard let table = tablesByName[entry.table] ?? store.tables.first(where: { $0.name == entry.table }),
-                                let name = topicNames[table.index]
+                            guard let table = store.table(name: entry.table, database: database), let topic = topic(table.index, entry.id),
+                                let qos = Self.grantedQoS(filters, topic: topic)
                             else { continue }
-                            let topic = "\(name)/\(entry.id)"
-                            guard let qos = Self.grantedQoS(filters, topic: topic) else { continue }
                             var payload = ByteBuffer()
                             if entry.operation != "delete", let record = entry.record { payload.writeBytes(JSONWriter.encode(record)) }
                             replay.append(.init(topic: topic, payload: payload, qos: qos, retain: false, change: (database, entry.sequence)))
@@ -226,7 +223,6 @@ public final class MQTTBroker: Sendable {
             } catch {
                 logger.error("mqtt: replaying the change log for \(session.clientID) failed: \(error)")
             }
-            let maximumQueued = configuration.maximumQueuedMessages
             let out: (MQTTConnection, ByteBuffer)? = session.state.withLock { s in
                 s.replaying = false
                 let live = s.pending.filter { m in
@@ -235,12 +231,16 @@ public final class MQTTBroker: Sendable {
                 }
                 s.pending = Deque(replay)
                 s.pending.append(contentsOf: live)
-                guard let connection = s.connection, let bytes = MQTTSession.drain(&s, maximumQueued: .max) else { return nil }
-                _ = maximumQueued
+                guard let connection = s.connection, let bytes = MQTTSession.drain(&s) else { return nil }
                 return (connection, bytes)
             }
-            if let (connection, bytes) = out, !connection.transport.send(bytes) { connection.slowConsumer() }
+            out.map { connection, bytes in connection.deliver(bytes) }
         }
+    }
+
+    /// The topic of record `id` of the table at `index`, if the table is exported.
+    private func topic(_ index: Int, _ id: RecordID) -> String? {
+        topicNames[index].map { "\($0)/\(id)" }
     }
 
     private static func grantedQoS(_ filters: [String: MQTTSubscription], topic: String) -> MQTTQoS? {
@@ -253,14 +253,13 @@ public final class MQTTBroker: Sendable {
 
     /// The client acknowledged a QoS 1 message: free its slot and send what waits.
     func acknowledged(_ session: MQTTSession, packetID: UInt16) {
-        let maximumQueued = configuration.maximumQueuedMessages
         let out: (MQTTConnection, ByteBuffer)? = session.state.withLock { s in
-            guard s.inflight.removeValue(forKey: packetID) != nil else { return nil }
-            if s.inflightOrder.first == packetID { s.inflightOrder.removeFirst() }
-            guard let connection = s.connection, let bytes = MQTTSession.drain(&s, maximumQueued: maximumQueued) else { return nil }
+            guard s.inflight.removeValue(forKey: packetID) != nil, let connection = s.connection, let bytes = MQTTSession.drain(&s) else {
+                return nil
+            }
             return (connection, bytes)
         }
-        if let (connection, bytes) = out, !connection.transport.send(bytes) { connection.slowConsumer() }
+        out.map { connection, bytes in connection.deliver(bytes) }
     }
 
     // MARK: Subscriptions
@@ -315,11 +314,12 @@ public final class MQTTBroker: Sendable {
                         {
                             records.append((id, record.json))
                         }
-                    } else if rest.contains("+") || rest.contains("#") || subscription.topicFilter.hasSuffix("#") {
+                    } else if rest.contains("+") || rest.contains("#") {
                         let result = try await QueryExecutor(store: store, maximumResults: 100_000).execute(Query(), table: table)
                         for row in result.rows {
-                            let topic = "\(topicNames[table.index] ?? table.name)/\(row.id)"
-                            guard MQTTTopic.matches(filter: subscription.topicFilter, topic: topic) else { continue }
+                            guard let topic = topic(table.index, row.id), MQTTTopic.matches(filter: subscription.topicFilter, topic: topic) else {
+                                continue
+                            }
                             records.append(
                                 (row.id, row.json.map { ByteBuffer(string: $0) } ?? ByteBuffer(bytes: JSONWriter.encode(.object(row.record)))))
                         }
@@ -338,10 +338,8 @@ public final class MQTTBroker: Sendable {
         let maximumQueued = configuration.maximumQueuedMessages
         session.state.withLock { s in
             for m in messages {
-                if let (connection, bytes) = MQTTSession.enqueue(m, into: &s, keepOffline: false, maximumQueued: maximumQueued),
-                    !connection.transport.send(bytes)
-                {
-                    connection.slowConsumer()
+                if let (connection, bytes) = MQTTSession.enqueue(m, into: &s, keepOffline: false, maximumQueued: maximumQueued) {
+                    connection.deliver(bytes)
                 }
             }
         }

@@ -109,7 +109,12 @@ final class MQTTConnection: @unchecked Sendable {
     func send(_ packet: MQTTPacket, as version: MQTTProtocolVersion? = nil) {
         var out = ByteBuffer()
         packet.encode(version: version ?? self.version, into: &out)
-        if !transport.send(out) { slowConsumer() }
+        deliver(out)
+    }
+
+    /// Writes `bytes` (any thread); a client that cannot take them is dropped as a slow consumer.
+    func deliver(_ bytes: ByteBuffer?) {
+        if let bytes, !transport.send(bytes) { slowConsumer() }
     }
 
     func slowConsumer() {
@@ -208,7 +213,6 @@ final class MQTTConnection: @unchecked Sendable {
         properties.wildcardSubscriptionAvailable = 1
         properties.subscriptionIdentifiersAvailable = 0
         properties.sharedSubscriptionAvailable = 0
-        properties.maximumQoS = nil
         let connack = MQTTConnAck(sessionPresent: false, reasonCode: 0, properties: version == .v5 ? properties : MQTTProperties())
         let promise = eventLoop.makePromise(of: Void.self)
         broker.attach(self, clientID: id, cleanStart: connect.cleanStart, expiry: expiry, version: version, maximumInflight: maximumInflight) {

@@ -1,5 +1,6 @@
 import DequeModule
 import NIOCore
+import OrderedCollections
 import Synchronization
 
 /// A client's session: its subscriptions and the QoS 1 messages owed to it. It outlives the
@@ -25,8 +26,7 @@ final class MQTTSession: Sendable {
         var subscriptions: [String: MQTTSubscription] = [:]
         var nextPacketID: UInt16 = 1
         /// QoS 1 messages sent and not yet acknowledged, by packet id, in send order.
-        var inflight: [UInt16: Outgoing] = [:]
-        var inflightOrder: Deque<UInt16> = []
+        var inflight: OrderedDictionary<UInt16, Outgoing> = [:]
         /// Messages waiting for a free in-flight slot, for the client to come back, or for the replay to finish.
         var pending: Deque<Outgoing> = []
         var maximumInflight = 100
@@ -37,7 +37,6 @@ final class MQTTSession: Sendable {
         var positions: [String: Int64] = [:]
         /// While the change-log replay of a returning client runs, live messages wait in `pending`.
         var replaying = false
-        var dropped = 0
     }
 
     init(clientID: String) {
@@ -53,68 +52,44 @@ final class MQTTSession: Sendable {
         _ message: Outgoing, into s: inout State, keepOffline: Bool, maximumQueued: Int, qos0: ((MQTTProtocolVersion) -> ByteBuffer)? = nil
     ) -> (MQTTConnection, ByteBuffer)? {
         guard let connection = s.connection, !s.replaying else {
-            if message.qos == .atMostOnce && s.connection == nil { return nil }
-            if s.connection == nil && !keepOffline { return nil }
-            if s.pending.count >= maximumQueued {
-                s.dropped += 1
-                return nil
-            }
-            s.pending.append(message)
+            let kept = s.connection != nil || (keepOffline && message.qos != .atMostOnce)
+            if kept && s.pending.count < maximumQueued { s.pending.append(message) }
             return nil
         }
         if message.qos == .atMostOnce {
             // At most once: a client that does not keep up loses QoS 0 messages, not the connection.
-            guard connection.transport.isWritable else {
-                s.dropped += 1
-                return nil
-            }
+            guard connection.transport.isWritable else { return nil }
             if let qos0 { return (connection, qos0(s.version)) }
             var out = ByteBuffer()
-            MQTTPacket.publish(MQTTPublish(topic: message.topic, payload: message.payload, qos: .atMostOnce, retain: message.retain))
-                .encode(version: s.version, into: &out)
+            message.encode(version: s.version, into: &out)
             return (connection, out)
         }
         guard s.inflight.count < s.maximumInflight, s.pending.isEmpty else {
-            if s.pending.count >= maximumQueued {
-                s.dropped += 1
-                return nil
-            }
-            s.pending.append(message)
+            if s.pending.count < maximumQueued { s.pending.append(message) }
             return nil
         }
-        let id = nextID(&s)
-        s.inflight[id] = message
-        s.inflightOrder.append(id)
         var out = ByteBuffer()
-        MQTTPacket.publish(MQTTPublish(topic: message.topic, payload: message.payload, qos: .atLeastOnce, retain: message.retain, packetID: id))
-            .encode(version: s.version, into: &out)
+        send(message, in: &s, into: &out)
         return (connection, out)
     }
 
-    static func nextID(_ s: inout State) -> UInt16 {
-        while true {
-            let id = s.nextPacketID
-            s.nextPacketID = s.nextPacketID == UInt16.max ? 1 : s.nextPacketID + 1
-            if s.inflight[id] == nil { return id }
-        }
+    /// Encodes `message`, taking an in-flight slot and a packet id for QoS 1.
+    private static func send(_ message: Outgoing, in s: inout State, into out: inout ByteBuffer) {
+        guard message.qos != .atMostOnce else { return message.encode(version: s.version, into: &out) }
+        var id = s.nextPacketID
+        while s.inflight[id] != nil { id = id == UInt16.max ? 1 : id + 1 }
+        s.nextPacketID = id == UInt16.max ? 1 : id + 1
+        s.inflight[id] = message
+        message.encode(version: s.version, packetID: id, into: &out)
     }
 
     /// The bytes of every message that can go out now: pending ones while in-flight slots are free.
-    static func drain(_ s: inout State, maximumQueued: Int) -> ByteBuffer? {
+    static func drain(_ s: inout State) -> ByteBuffer? {
         guard s.connection != nil, !s.replaying else { return nil }
         var out = ByteBuffer()
         while let next = s.pending.first, next.qos == .atMostOnce || s.inflight.count < s.maximumInflight {
             s.pending.removeFirst()
-            if next.qos == .atMostOnce {
-                MQTTPacket.publish(MQTTPublish(topic: next.topic, payload: next.payload, qos: .atMostOnce, retain: next.retain))
-                    .encode(version: s.version, into: &out)
-            } else {
-                let id = nextID(&s)
-                s.inflight[id] = next
-                s.inflightOrder.append(id)
-                MQTTPacket.publish(MQTTPublish(topic: next.topic, payload: next.payload, qos: .atLeastOnce, retain: next.retain, packetID: id))
-                    .encode(version: s.version, into: &out)
-            }
+            send(next, in: &s, into: &out)
         }
         return out.readableBytes > 0 ? out : nil
     }
@@ -122,12 +97,17 @@ final class MQTTSession: Sendable {
     /// The unacknowledged messages again, with DUP set (a returning client).
     static func resendInflight(_ s: inout State) -> ByteBuffer? {
         var out = ByteBuffer()
-        s.inflightOrder = Deque(s.inflightOrder.filter { s.inflight[$0] != nil })
-        for id in s.inflightOrder {
-            guard let m = s.inflight[id] else { continue }
-            MQTTPacket.publish(MQTTPublish(topic: m.topic, payload: m.payload, qos: .atLeastOnce, retain: m.retain, dup: true, packetID: id))
-                .encode(version: s.version, into: &out)
-        }
+        for (id, m) in s.inflight { m.encode(version: s.version, packetID: id, dup: true, into: &out) }
         return out.readableBytes > 0 ? out : nil
+    }
+}
+
+extension MQTTSession.Outgoing {
+    /// The PUBLISH carrying this message (QoS 1 when a packet id is given).
+    func encode(version: MQTTProtocolVersion, packetID: UInt16? = nil, dup: Bool = false, into out: inout ByteBuffer) {
+        MQTTPacket.publish(
+            MQTTPublish(
+                topic: topic, payload: payload, qos: packetID == nil ? .atMostOnce : .atLeastOnce, retain: retain, dup: dup, packetID: packetID)
+        ).encode(version: version, into: &out)
     }
 }

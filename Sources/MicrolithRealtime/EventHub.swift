@@ -67,10 +67,11 @@ public final class EventHub: Sendable {
     private func committed(_ changes: [Change]) {
         queue.async { [self] in
             for change in changes {
-                let event = RealtimeEvent(change: change)
+                deliver(RealtimeEvent(change: change))
+                // After the delivery: a position read elsewhere (an MQTT session going away) never
+                // covers an event its owner has not been handed yet.
                 let database = store.tables[change.table].definition.database
                 registry.withLock { r in r.dispatched[database] = max(r.dispatched[database] ?? 0, change.sequence) }
-                deliver(event)
             }
         }
     }
@@ -158,9 +159,9 @@ public final class EventHub: Sendable {
         if case .query(_, let query) = target {
             let store = self.store
             let (ids, latest) = try await store.read(database: database) { db in
-                let rows = try QueryExecutor(store: store, maximumResults: Int.max - 1).run(
-                    Query(filter: query.filter), plan: QueryExecutor(store: store).plan(Query(filter: query.filter), table: table),
-                    table: table, db: db)
+                let executor = QueryExecutor(store: store, maximumResults: Int.max - 1)
+                let filter = Query(filter: query.filter)
+                let rows = try executor.run(filter, plan: executor.plan(filter, table: table), table: table, db: db)
                 return (Set(rows.rows.map(\.id)), try Store.changeLogBounds(db).latest)
             }
             subscription.setMatching(ids)

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import MicrolithHTTP
@@ -31,11 +32,10 @@ struct WebSocketUpgrade: Sendable {
             }
         }
         guard let subscriptions else { return reject(Problem(.notFound, "this process does not serve tables (it lacks the api role)")) }
-        let path = request.path ?? "/"
-        let (pathPart, query) = path.firstIndex(of: "?").map { (String(path[..<$0]), String(path[path.index(after: $0)...])) } ?? (path, nil)
+        let uri = URI(request.path ?? "/")
         let wanted: SubscriptionEndpoint.Request
         do {
-            wanted = try subscriptions.request(path: pathPart, query: query)
+            wanted = try subscriptions.request(path: uri.path, query: uri.query)
         } catch {
             return reject(error)
         }

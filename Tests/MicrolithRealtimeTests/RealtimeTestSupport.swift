@@ -5,6 +5,7 @@ import MicrolithRealtime
 import MicrolithSchema
 import MicrolithStore
 import NIOCore
+import Synchronization
 import Testing
 
 let sensorSchema = """
@@ -17,17 +18,25 @@ let sensorSchema = """
 
 /// A store in a new temporary folder with the hub following it; `body` gets both, and the folder goes afterwards.
 func withHub<T>(
-    retentionSeconds: Int = 86_400, bufferEvents: Int = 1000, _ body: (Store, EventHub) async throws -> T
+    retentionSeconds: Int = 86_400, bufferEvents: Int = 1000, clock: TestClock = TestClock(), _ body: (Store, EventHub) async throws -> T
 ) async throws -> T {
     let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-realtime-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let store = try Store.open(
         schema: try SchemaParser.parse(sensorSchema, file: "schema.graphql"),
-        configuration: StoreConfiguration(directory: directory, durability: .normal, changeLogRetentionSeconds: retentionSeconds))
+        configuration: StoreConfiguration(
+            directory: directory, durability: .normal, changeLogRetentionSeconds: retentionSeconds, wallClock: { clock.now }))
     defer { store.close() }
     let hub = try await EventHub.start(store: store, bufferEvents: bufferEvents, logger: Logger(label: "test"))
     return try await body(store, hub)
+}
+
+/// A wall clock the test moves by hand (milliseconds since 1970), starting at the real time.
+final class TestClock: Sendable {
+    private let milliseconds = Mutex(Int64(Date().timeIntervalSince1970 * 1000))
+    var now: Int64 { milliseconds.withLock { $0 } }
+    func advance(seconds: Int64) { milliseconds.withLock { $0 += seconds * 1000 } }
 }
 
 extension Store {
