@@ -6,13 +6,15 @@ connection, and that a normal client is served meanwhile."""
 
 from __future__ import annotations
 
+import os
+import resource
 import socket
 import threading
 import time
 
 import pytest
 
-from microlith_e2e import http_request
+from microlith_e2e import MicrolithServer, http_request
 
 SCHEMA = """
 type Todo @table @export {
@@ -274,3 +276,87 @@ def test_normal_clients_are_served_during_a_slowloris_flood(server):
         t.join()
         for s in socks:
             s.close()
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_slowloris_flood_is_bounded_and_cleared(module_factory):
+    """500 connections trickling heads: memory stays bounded, normal clients are served
+    throughout, and every flood connection is closed by the header deadline."""
+    srv = module_factory.server(module_factory.app(SCHEMA, yaml="http:\n  headerTimeoutSeconds: 3\n"))
+    assert_served(srv)
+    before = rss_kb(srv.process.pid)
+    flood = []
+    for _ in range(500):
+        s = connect(srv)
+        s.send(b"GET /health HTTP/1.1\r\nX-Slow: ")
+        flood.append(s)
+    for _ in range(10):
+        assert_served(srv)
+        for s in flood[::25]:
+            try:
+                s.send(b"a")
+            except OSError:
+                pass
+        time.sleep(0.1)
+    grown_mb = (rss_kb(srv.process.pid) - before) / 1024
+    assert grown_mb < 60, f"RSS grew {grown_mb:.1f} MB for 500 slow connections"
+    time.sleep(3.5)
+    closed = 0
+    for s in flood:
+        data, was_closed, _ = read_until_closed(s, 0.5)
+        closed += was_closed
+        s.close()
+    assert closed == len(flood), f"{len(flood) - closed} flood connections still open past the deadline"
+    assert_served(srv)
+
+
+class LowFileLimitServer(MicrolithServer):
+    """A server started under an open-file limit of 256 (soft and hard)."""
+
+    def command(self, port: int) -> list[str]:
+        return ["prlimit", "--nofile=256:256", "--"] + super().command(port)
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_running_out_of_file_descriptors_is_not_reached(module_factory, tmp_path):
+    """Silent sockets on both ports past a 256-file limit: the budget (limit − reserve) refuses
+    the excess at once, the server answers, does not spin, and serves again when they go."""
+    srv = LowFileLimitServer(module_factory.app(SCHEMA), tmp_path / "data", extra_args=("--mqtt-port", "0"))
+    module_factory.servers.append(srv)
+    srv.start()
+    assert "lowered from 4096 to 128" in srv.logs()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(4096, resource.getrlimit(resource.RLIMIT_NOFILE)[0]),
+                                                resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    flood = []
+    try:
+        for i in range(300):
+            port = srv.port if i % 2 else srv.mqtt_port
+            flood.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(0.5)
+        r = http_request(srv.port, "GET", "/health", timeout=5)
+        assert r.status_code == 503 and "too many connections" in r.text, r.text
+        spent = cpu_seconds(srv.process.pid)
+        time.sleep(1.0)
+        assert cpu_seconds(srv.process.pid) - spent < 0.3, "the server spins while the budget is spent"
+    finally:
+        for s in flood:
+            s.close()
+    deadline = time.monotonic() + 5
+    while True:
+        r = http_request(srv.port, "GET", "/health", timeout=5)
+        if r.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert r.status_code == 200, r.text

@@ -118,7 +118,12 @@ public final class HTTPConnectionGuard: ChannelInboundHandler, RemovableChannelH
 
     /// A request head has arrived whole; `hasBody` when a body follows it.
     func headReceived(hasBody: Bool) {
-        guard case .awaitingHead = state else { return }
+        switch state {
+        case .awaitingHead: break
+        // A pipelined request that arrived in the same read as the previous one's answer.
+        case .idle: ticket?.setIdle(false)
+        case .inRequest, .upgraded, .closing: return
+        }
         state = .inRequest
         cancelTimer()
         body = hasBody ? (context?.eventLoop.now ?? .now(), 0) : nil
