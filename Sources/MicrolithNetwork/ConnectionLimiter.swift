@@ -63,18 +63,14 @@ public final class ConnectionLimiter: Sendable {
         let outcome: Result<ConnectionTicket, Refusal> = state.withLock { s in
             // Room is made by closing the connection idle for longest: among this address's own
             // connections when the address is at its budget, among all when the total is spent.
-            if s.perAddress[address, default: 0] >= maximumPerAddress {
-                guard let oldest = s.idle.filter({ $0.value.address == address }).min(by: { $0.value.order < $1.value.order }) else {
+            let refusal: Refusal? =
+                s.perAddress[address, default: 0] >= maximumPerAddress
+                ? .perAddress(maximumPerAddress) : s.open >= maximum ? .total(maximum) : nil
+            if let refusal {
+                let candidates = refusal == .total(maximum) ? s.idle : s.idle.filter { $0.value.address == address }
+                guard let oldest = candidates.min(by: { $0.value.order < $1.value.order }) else {
                     s.refused += 1
-                    return .failure(.perAddress(maximumPerAddress))
-                }
-                s.idle[oldest.key] = nil
-                s.evicted += 1
-                victim = oldest.value.channel
-            } else if s.open >= maximum {
-                guard let oldest = s.idle.min(by: { $0.value.order < $1.value.order }) else {
-                    s.refused += 1
-                    return .failure(.total(maximum))
+                    return .failure(refusal)
                 }
                 s.idle[oldest.key] = nil
                 s.evicted += 1
