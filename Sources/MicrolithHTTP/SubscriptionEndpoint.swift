@@ -187,7 +187,8 @@ public struct SubscriptionEndpoint: Sendable {
         }
     }
 
-    /// Returns when cancelled; throws ``ClientNotReading`` once `subscription` has been over for `grace`.
+    /// Throws ``ClientNotReading`` once `subscription` has been over for `grace`, or
+    /// `CancellationError` when cancelled first.
     static func closeDeadline(_ subscription: RealtimeSubscription, grace: Duration) async throws {
         await subscription.ended()
         try await Task.sleep(for: grace)
