@@ -13,16 +13,27 @@ import ServiceLifecycle
 
 /// Subscriptions over HTTP: Server-Sent Events (`Accept: text/event-stream`) and WebSocket
 /// upgrades on table URLs (`/T/id`, `/T/`, `/T/prefix/`, `/T/?query`).
+///
+/// Each connection writes its subscription's events one at a time, and a write returns only once
+/// the connection takes it (NIO holds at most its 64 KiB write-buffer high-water mark unsent), so
+/// what a client does not read waits in the subscription's buffer, bounded in events and bytes.
+/// A client that falls behind that buffer gets `overflow`; once a subscription has ended the
+/// connection has ``closeGrace`` to send what remains, then it is closed regardless.
 public struct SubscriptionEndpoint: Sendable {
     public let hub: EventHub
     public let tables: TableEndpoint
     /// Seconds between SSE keep-alive comments.
     public var heartbeatSeconds: Int
+    /// How long a connection may take, once its subscription has ended (`overflow`, shutdown), to
+    /// send the rest (the `overflow` event, the close frame, the end of the stream) before it is
+    /// closed at once: a client that does not read cannot hold it, or its buffers, any longer.
+    public var closeGrace: Duration
 
-    public init(hub: EventHub, tables: TableEndpoint, heartbeatSeconds: Int = 15) {
+    public init(hub: EventHub, tables: TableEndpoint, heartbeatSeconds: Int = 15, closeGrace: Duration = .seconds(5)) {
         self.hub = hub
         self.tables = tables
         self.heartbeatSeconds = heartbeatSeconds
+        self.closeGrace = closeGrace
     }
 
     /// What a subscription URL asks for, and the position to resume after.
@@ -107,11 +118,13 @@ public struct SubscriptionEndpoint: Sendable {
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 
     /// The event-stream response for `request`: events as they come, a keep-alive comment every
-    /// ``heartbeatSeconds``, ended by an `overflow` or by the client going away.
+    /// ``heartbeatSeconds``, ended by an `overflow` or by the client going away. A client that has
+    /// not taken the end of the stream ``closeGrace`` after the subscription ended is disconnected.
     public func eventStream(_ request: Hummingbird.Request) async throws -> Response {
         let wanted = try self.request(path: request.uri.path, query: request.uri.query, lastEventID: request.headers[Self.lastEventID])
         let subscription = try await hub.subscribe(wanted.target, after: wanted.position)
         let heartbeat = heartbeatSeconds
+        let grace = closeGrace
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
         return Response(
             status: .ok, headers: headers,
@@ -119,33 +132,67 @@ public struct SubscriptionEndpoint: Sendable {
                 defer { subscription.cancel() }
                 // A graceful shutdown ends the stream, so the server does not wait for it forever.
                 try await withGracefulShutdownHandler {
-                    try await Self.streamEvents(subscription, to: &writer, heartbeat: heartbeat)
+                    try await Self.streamEvents(subscription, to: WriterHandoff(writer: writer), heartbeat: heartbeat, closeGrace: grace)
                 } onGracefulShutdown: {
                     subscription.cancel()
                 }
-                try await writer.finish(nil)
             })
     }
 
-    private static func streamEvents(_ subscription: RealtimeSubscription, to writer: inout any ResponseBodyWriter, heartbeat: Int) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
+    /// Takes the response body writer to the task that streams, while the handler's task only
+    /// waits for that task: one user at a time, so the hand-over is safe although a
+    /// `ResponseBodyWriter` need not be `Sendable`.
+    private struct WriterHandoff: @unchecked Sendable {
+        let writer: any ResponseBodyWriter
+    }
+
+    /// Thrown when a connection still has not sent the rest ``closeGrace`` after its subscription
+    /// ended: the server then closes it.
+    struct ClientNotReading: Error {}
+
+    /// Writes the events in a task of their own, so that a write the client never takes can be
+    /// abandoned: throwing ``ClientNotReading`` out of the response body makes the server close
+    /// the connection.
+    private static func streamEvents(
+        _ subscription: RealtimeSubscription, to handoff: WriterHandoff, heartbeat: Int, closeGrace: Duration
+    ) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                var writer = handoff.writer
+                while let event = await subscription.next() {
+                    if event.kind == .keepAlive {
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        continue
+                    }
+                    try await writer.write(Self.sseFrame(event))
+                    if event.kind == .overflow { break }
+                }
+                try await writer.finish(nil)
+                return true
+            }
             group.addTask {
                 // Keep-alive comments; cancelled with the stream.
                 while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(heartbeat))
                     subscription.keepAlive()
                 }
+                return false
             }
-            while let event = await subscription.next() {
-                if event.kind == .keepAlive {
-                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                    continue
-                }
-                try await writer.write(Self.sseFrame(event))
-                if event.kind == .overflow { break }
+            group.addTask {
+                try await closeDeadline(subscription, grace: closeGrace)
+                return false
             }
+            while let streamed = try await group.next(), !streamed {}
             group.cancelAll()
         }
+    }
+
+    /// Throws ``ClientNotReading`` once `subscription` has been over for `grace`, or
+    /// `CancellationError` when cancelled first.
+    static func closeDeadline(_ subscription: RealtimeSubscription, grace: Duration) async throws {
+        await subscription.ended()
+        try await Task.sleep(for: grace)
+        throw ClientNotReading()
     }
 
     static func sseFrame(_ event: RealtimeEvent) -> ByteBuffer {
@@ -164,13 +211,22 @@ public struct SubscriptionEndpoint: Sendable {
 
     /// Serves a WebSocket subscribed to `wanted`: each event is one text frame. A record
     /// subscription accepts `{"type":"publish","value":…}` from the client and publishes it to the record.
+    ///
+    /// After an `overflow` event the socket is closed with code 1008 (policy violation, reason
+    /// "slow consumer"); on shutdown with 1001 (going away). A client that has not taken that
+    /// ``closeGrace`` after the subscription ended is cut off with `closeConnection`.
+    ///
+    /// - Parameter closeConnection: closes the connection at once (its NIO channel).
     public func serveWebSocket(
-        _ wanted: Request, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, maximumMessageBytes: Int
+        _ wanted: Request, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, maximumMessageBytes: Int,
+        closeConnection: @escaping @Sendable () -> Void
     ) async throws {
         let subscription = try await hub.subscribe(wanted.target, after: wanted.position)
         defer { subscription.cancel() }
         try await withGracefulShutdownHandler {
-            try await pump(subscription, wanted, inbound: inbound, outbound: outbound, maximumMessageBytes: maximumMessageBytes)
+            try await pump(
+                subscription, wanted, inbound: inbound, outbound: outbound, maximumMessageBytes: maximumMessageBytes,
+                closeConnection: closeConnection)
         } onGracefulShutdown: {
             subscription.cancel()
         }
@@ -178,9 +234,10 @@ public struct SubscriptionEndpoint: Sendable {
 
     private func pump(
         _ subscription: RealtimeSubscription, _ wanted: Request, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
-        maximumMessageBytes: Int
+        maximumMessageBytes: Int, closeConnection: @escaping @Sendable () -> Void
     ) async throws {
         let hub = self.hub
+        let grace = closeGrace
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 var messages = inbound.messages(maxSize: maximumMessageBytes).makeAsyncIterator()
@@ -196,14 +253,25 @@ public struct SubscriptionEndpoint: Sendable {
                 }
                 subscription.cancel()
             }
+            group.addTask {
+                do {
+                    try await Self.closeDeadline(subscription, grace: grace)
+                } catch is ClientNotReading {
+                    // The write in progress, if any, fails and ends the loop below.
+                    closeConnection()
+                }
+            }
+            var close = (code: WebSocketErrorCode.goingAway, reason: "the server is shutting down")
             while let event = await subscription.next() {
                 guard event.kind != .keepAlive else { continue }
                 try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: event.json)))
                 if event.kind == .overflow {
-                    try? await outbound.close(.policyViolation, reason: "slow consumer")
+                    close = (.policyViolation, "slow consumer")
                     break
                 }
             }
+            // Nothing is sent when the client closed first.
+            try? await outbound.close(close.code, reason: close.reason)
             group.cancelAll()
         }
     }

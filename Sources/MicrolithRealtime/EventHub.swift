@@ -19,6 +19,8 @@ public final class EventHub: Sendable {
     public let store: Store
     /// The default buffer of a subscription, in events.
     public let bufferEvents: Int
+    /// The default buffer of a subscription, in bytes of encoded events (see ``RealtimeSubscription``).
+    public let bufferBytes: Int
     /// The most changes a resuming subscription replays; further back it is told to reload.
     public let maximumReplay: Int
     let logger: Logger
@@ -35,16 +37,27 @@ public final class EventHub: Sendable {
         var subscriptions = 0
     }
 
-    private init(store: Store, bufferEvents: Int, maximumReplay: Int, logger: Logger) {
+    private init(store: Store, bufferEvents: Int, bufferBytes: Int, maximumReplay: Int, logger: Logger) {
         self.store = store
         self.bufferEvents = max(1, bufferEvents)
+        self.bufferBytes = max(1, bufferBytes)
         self.maximumReplay = maximumReplay
         self.logger = logger
     }
 
+    /// The default of ``bufferBytes``: 8 MiB.
+    public static let defaultBufferBytes = 8 << 20
+
     /// Starts following `store`'s commits.
-    public static func start(store: Store, bufferEvents: Int = 1000, maximumReplay: Int = 100_000, logger: Logger) async throws -> EventHub {
-        let hub = EventHub(store: store, bufferEvents: bufferEvents, maximumReplay: maximumReplay, logger: logger)
+    ///
+    /// - Parameters:
+    ///   - bufferEvents: the default ``bufferEvents`` of a subscription.
+    ///   - bufferBytes: the default ``bufferBytes`` of a subscription.
+    ///   - maximumReplay: the most changes a resuming subscription replays.
+    public static func start(
+        store: Store, bufferEvents: Int = 1000, bufferBytes: Int = defaultBufferBytes, maximumReplay: Int = 100_000, logger: Logger
+    ) async throws -> EventHub {
+        let hub = EventHub(store: store, bufferEvents: bufferEvents, bufferBytes: bufferBytes, maximumReplay: maximumReplay, logger: logger)
         store.onCommit { [weak hub] changes in hub?.committed(changes) }
         for database in store.databaseNames {
             let latest = try await store.changeLogBounds(database: database).latest
@@ -137,12 +150,15 @@ public final class EventHub: Sendable {
     ///
     /// - Parameters:
     ///   - position: resume after this change-log position: every matching change after it is
-    ///     replayed before `subscribed`. A position the log no longer holds (or more than
-    ///     ``maximumReplay`` changes back) yields a `reload` event instead.
+    ///     replayed before `subscribed`. A position the log no longer holds, more than
+    ///     ``maximumReplay`` changes back, or whose matching changes take more than half of
+    ///     `bufferBytes`, yields a `reload` event instead.
     ///   - bufferEvents: live events that may wait unread before the subscriber is dropped
     ///     (default: the hub's).
+    ///   - bufferBytes: bytes of events that may wait unread or in the reader's hands before the
+    ///     subscriber is dropped (default: the hub's).
     public func subscribe(
-        _ target: SubscriptionTarget, after position: Int64? = nil, bufferEvents: Int? = nil
+        _ target: SubscriptionTarget, after position: Int64? = nil, bufferEvents: Int? = nil, bufferBytes: Int? = nil
     ) async throws
         -> RealtimeSubscription
     {
@@ -152,7 +168,9 @@ public final class EventHub: Sendable {
         let subscription = registry.withLock { r in
             let key = r.nextKey
             r.nextKey += 1
-            return RealtimeSubscription(key: key, target: target, bufferEvents: bufferEvents ?? self.bufferEvents) { [weak self] key in
+            return RealtimeSubscription(
+                key: key, target: target, bufferEvents: bufferEvents ?? self.bufferEvents, bufferBytes: bufferBytes ?? self.bufferBytes
+            ) { [weak self] key in
                 self?.unregister(key, target: target)
             }
         }
@@ -182,14 +200,22 @@ public final class EventHub: Sendable {
             var head: [RealtimeEvent] = []
             if position == nil, let queryStart, queryStart < registered {
                 // Changes between the query's snapshot and the registration: they only update the matching set.
-                _ = try await replay(table: table, after: queryStart, through: registered, into: subscription)
+                _ = try await replay(table: table, after: queryStart, through: registered, into: subscription, byteLimit: 0)
             }
             if let position {
                 let bounds = try await store.changeLogBounds(database: database)
                 if !bounds.canReplay(after: position) || registered - position > Int64(maximumReplay) {
                     head.append(.reload(position: position, bounds: bounds))
                 } else if position < registered {
-                    head += try await replay(table: table, after: position, through: registered, into: subscription)
+                    // The replay waits in the subscription's buffer: at most half of it, so live events fit beside it.
+                    let limit = subscription.bufferBytes / 2
+                    if let events = try await replay(table: table, after: position, through: registered, into: subscription, byteLimit: limit) {
+                        head += events
+                    } else {
+                        let reason =
+                            "the changes after position \(position) take more than \(limit) bytes, half this client's buffer; re-read the data"
+                        head.append(.reload(position: position, bounds: bounds, reason: reason))
+                    }
                 }
             }
             head.append(.subscribed(position: registered))
@@ -204,19 +230,24 @@ public final class EventHub: Sendable {
         return subscription
     }
 
-    /// The changes to `table` with a sequence in `(after, through]`, through the subscription's filter.
+    /// The changes to `table` with a sequence in `(after, through]`, through the subscription's filter;
+    /// `nil` when their encoded bytes pass `byteLimit` (every change still goes through the filter,
+    /// so a query subscription's matching set ends up right).
     private func replay(
-        table: TableLayout, after: Int64, through: Int64, into subscription: RealtimeSubscription
+        table: TableLayout, after: Int64, through: Int64, into subscription: RealtimeSubscription, byteLimit: Int
     ) async throws
-        -> [RealtimeEvent]
+        -> [RealtimeEvent]?
     {
-        var events: [RealtimeEvent] = []
+        var events: [RealtimeEvent]? = []
+        var bytes = 0
         var position = after
         while position < through {
             let entries = try await store.changes(database: table.definition.database, after: position, limit: 1000)
             guard let last = entries.last else { break }
             for entry in entries where entry.sequence <= through && entry.table == table.name {
-                if let event = subscription.replay(RealtimeEvent(entry: entry, tableIndex: table.index)) { events.append(event) }
+                guard let event = subscription.replay(RealtimeEvent(entry: entry, tableIndex: table.index)) else { continue }
+                bytes += event.byteCount
+                if bytes > byteLimit { events = nil } else { events?.append(event) }
             }
             position = last.sequence
         }

@@ -43,6 +43,9 @@ public final class RealtimeEvent: Sendable {
     /// The event as one JSON object, ready to send.
     public let json: ByteBuffer
 
+    /// What the event counts against a subscriber's byte buffer: the size of ``json``.
+    public var byteCount: Int { json.readableBytes }
+
     init(
         kind: Kind, table: String?, tableIndex: Int?, id: RecordID?, sequence: Int64?, version: Int64?, value: JSONValue?,
         payload: ByteBuffer, extra: [(String, JSONValue)] = []
@@ -148,11 +151,13 @@ public final class RealtimeEvent: Sendable {
         RealtimeEvent(kind: .subscribed, table: nil, tableIndex: nil, id: nil, sequence: position, version: nil, value: nil, payload: ByteBuffer())
     }
 
-    static func reload(position: Int64, bounds: ChangeLogBounds) -> RealtimeEvent {
+    /// `reason` defaults to what is wrong with `position` in `bounds`.
+    static func reload(position: Int64, bounds: ChangeLogBounds, reason: String? = nil) -> RealtimeEvent {
         let reason =
-            position > bounds.latest
-            ? "position \(position) is ahead of the change log (latest \(bounds.latest)); re-read the data"
-            : "position \(position) is older than the retained change log (oldest \(bounds.oldest ?? bounds.latest + 1)); re-read the data"
+            reason
+            ?? (position > bounds.latest
+                ? "position \(position) is ahead of the change log (latest \(bounds.latest)); re-read the data"
+                : "position \(position) is older than the retained change log (oldest \(bounds.oldest ?? bounds.latest + 1)); re-read the data")
         return RealtimeEvent(
             kind: .reload, table: nil, tableIndex: nil, id: nil, sequence: position, version: nil, value: nil, payload: ByteBuffer(),
             extra: [("oldest", bounds.oldest.map { .int($0) } ?? .null), ("reason", .string(reason))])
@@ -161,9 +166,9 @@ public final class RealtimeEvent: Sendable {
     static let keepAlive = RealtimeEvent(
         kind: .keepAlive, table: nil, tableIndex: nil, id: nil, sequence: nil, version: nil, value: nil, payload: ByteBuffer())
 
-    static func overflow(limit: Int) -> RealtimeEvent {
+    static func overflow(reason: String) -> RealtimeEvent {
         RealtimeEvent(
             kind: .overflow, table: nil, tableIndex: nil, id: nil, sequence: nil, version: nil, value: nil, payload: ByteBuffer(),
-            extra: [("reason", .string("more than \(limit) events were waiting for this client; it is disconnected"))])
+            extra: [("reason", .string(reason))])
     }
 }

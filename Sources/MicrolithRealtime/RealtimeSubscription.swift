@@ -8,13 +8,23 @@ import Synchronization
 ///
 /// It yields, in order: the replayed changes (when resuming) or a `reload` note, `subscribed`,
 /// the current record (record subscriptions that do not resume), then live events in commit
-/// order. It ends after an `overflow` event when more than its buffer of events waits unread,
-/// or when it is cancelled. Obtained from ``EventHub/subscribe(_:after:bufferEvents:)``.
+/// order. It ends after an `overflow` event when its reader falls further behind than its buffer
+/// allows (``bufferEvents`` events or ``bufferBytes`` bytes), or when it is cancelled. Obtained from
+/// ``EventHub/subscribe(_:after:bufferEvents:bufferBytes:)``.
 ///
 /// ```swift
 /// let subscription = try await hub.subscribe(.record(table, .string("game1")))
 /// for await event in subscription { print(event.kind, event.value ?? .null) }
 /// ```
+///
+/// ## What the byte bound counts
+///
+/// The encoded JSON (``RealtimeEvent/json``) of every event that waits unread, plus the events the
+/// reader has taken but may not have passed on yet: the one it is handling, and the one before it
+/// until it asks for the next. A transport that asks for the next event once its connection has
+/// accepted the last write (WebSocket and SSE writers accept a write only while the connection's
+/// unsent bytes are under NIO's write-buffer high-water mark, 64 KiB) thereby keeps the bytes
+/// written to its socket but not yet sent counted, up to that mark.
 public final class RealtimeSubscription: AsyncSequence, Sendable {
     public typealias Element = RealtimeEvent
 
@@ -23,6 +33,9 @@ public final class RealtimeSubscription: AsyncSequence, Sendable {
     public let target: SubscriptionTarget
     /// How many live events may wait unread before the subscriber is dropped.
     public let bufferEvents: Int
+    /// How many bytes of events may wait unread or in the reader's hands (see the type's
+    /// description) before the subscriber is dropped.
+    public let bufferBytes: Int
     private let state: Mutex<State>
     private let onEnd: @Sendable (UInt64) -> Void
 
@@ -30,18 +43,68 @@ public final class RealtimeSubscription: AsyncSequence, Sendable {
         var started = false
         /// Events before the start: taken through the filter only once the replay has been.
         var early: [RealtimeEvent] = []
+        var earlyBytes = 0
         var head: Deque<RealtimeEvent> = []
         var queue: Deque<RealtimeEvent> = []
+        /// The encoded bytes of `head` and `queue`.
+        var queuedBytes = 0
+        /// The bytes of the event last handed to the reader: it is handling it.
+        var inHand = 0
+        /// The bytes of the event before that, until the reader asks for the one after `inHand`.
+        var passing = 0
         var waiter: CheckedContinuation<RealtimeEvent?, Never>?
+        /// Tasks waiting in ``ended()``, by ticket.
+        var endWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextTicket: UInt64 = 0
         var ended = false
         /// The ids currently matching a query subscription.
         var matching: Set<RecordID>?
+
+        /// Every byte counted against the buffer.
+        var heldBytes: Int { queuedBytes + inHand + passing }
+
+        mutating func enqueue(_ event: RealtimeEvent) {
+            queue.append(event)
+            queuedBytes += event.byteCount
+        }
+
+        /// The next event for the reader (head first), now in its hands.
+        mutating func handOut() -> RealtimeEvent? {
+            guard let event = head.popFirst() ?? queue.popFirst() else { return nil }
+            queuedBytes -= event.byteCount
+            inHand = event.byteCount
+            return event
+        }
+
+        /// Hands `event` straight to the reader, past the (empty) queue.
+        mutating func handOver(_ event: RealtimeEvent) -> RealtimeEvent {
+            inHand = event.byteCount
+            return event
+        }
+
+        /// Forgets every waiting event (the subscription ends).
+        mutating func drop() {
+            early = []
+            earlyBytes = 0
+            head = []
+            queue = []
+            queuedBytes = 0
+        }
+
+        /// Why the subscriber is too far behind for its buffer of `events` and `bytes`, with `event`
+        /// queued too, if it is.
+        func overflowReason(adding event: RealtimeEvent?, events: Int, bytes: Int) -> String? {
+            if queue.count + (event == nil ? 0 : 1) > events { return "more than \(events) events were waiting for this client" }
+            if heldBytes + (event?.byteCount ?? 0) > bytes { return "more than \(bytes) bytes of events were waiting for this client" }
+            return nil
+        }
     }
 
-    init(key: UInt64, target: SubscriptionTarget, bufferEvents: Int, onEnd: @escaping @Sendable (UInt64) -> Void) {
+    init(key: UInt64, target: SubscriptionTarget, bufferEvents: Int, bufferBytes: Int, onEnd: @escaping @Sendable (UInt64) -> Void) {
         self.key = key
         self.target = target
         self.bufferEvents = Swift.max(1, bufferEvents)
+        self.bufferBytes = Swift.max(1, bufferBytes)
         self.onEnd = onEnd
         var initial = State()
         if case .query = target { initial.matching = [] }
@@ -85,37 +148,47 @@ public final class RealtimeSubscription: AsyncSequence, Sendable {
 
     /// Makes the subscription yield `head` first, then the live events held since registration.
     func start(head: [RealtimeEvent]) {
-        let resume: (CheckedContinuation<RealtimeEvent?, Never>, RealtimeEvent)? = state.withLock { s in
+        let (resume, reason): ((CheckedContinuation<RealtimeEvent?, Never>, RealtimeEvent)?, String?) = state.withLock { s in
             s.started = true
             s.head.append(contentsOf: head)
+            s.queuedBytes += head.reduce(0) { $0 + $1.byteCount }
             for event in s.early {
-                if let e = Self.admit(event, target: target, matching: &s.matching) { s.queue.append(e) }
+                if let e = Self.admit(event, target: target, matching: &s.matching) { s.enqueue(e) }
             }
             s.early = []
-            return Self.takeWaiter(&s)
+            s.earlyBytes = 0
+            return (Self.takeWaiter(&s), s.overflowReason(adding: nil, events: bufferEvents, bytes: bufferBytes))
         }
         if let (waiter, event) = resume { waiter.resume(returning: event) }
-        if state.withLock({ $0.queue.count > bufferEvents }) { overflow() }
+        if let reason { overflow(reason) }
     }
 
     /// Offers a live event (called on the hub's queue, in commit order). Returns `false` once the
     /// subscription has ended, so the hub drops it.
     @discardableResult
     func offer(_ event: RealtimeEvent) -> Bool {
-        enum Outcome { case ended, queued, overflow, deliver(CheckedContinuation<RealtimeEvent?, Never>, RealtimeEvent) }
+        enum Outcome { case ended, queued, overflow(String), deliver(CheckedContinuation<RealtimeEvent?, Never>, RealtimeEvent) }
         let outcome: Outcome = state.withLock { s in
             if s.ended { return .ended }
             if !s.started {
                 s.early.append(event)
-                return s.early.count > bufferEvents * 4 ? .overflow : .queued
+                s.earlyBytes += event.byteCount
+                // Unfiltered events of the whole table wait here while the replay runs: a looser bound.
+                if s.early.count > bufferEvents * 4 {
+                    return .overflow("more than \(bufferEvents * 4) events arrived while this client was starting")
+                }
+                if s.earlyBytes > bufferBytes * 4 {
+                    return .overflow("more than \(bufferBytes * 4) bytes of events arrived while this client was starting")
+                }
+                return .queued
             }
             guard let e = Self.admit(event, target: target, matching: &s.matching) else { return .queued }
             if let waiter = s.waiter, s.head.isEmpty, s.queue.isEmpty {
                 s.waiter = nil
-                return .deliver(waiter, e)
+                return .deliver(waiter, s.handOver(e))
             }
-            if s.queue.count >= bufferEvents { return .overflow }
-            s.queue.append(e)
+            if let reason = s.overflowReason(adding: e, events: bufferEvents, bytes: bufferBytes) { return .overflow(reason) }
+            s.enqueue(e)
             return .queued
         }
         switch outcome {
@@ -124,41 +197,53 @@ public final class RealtimeSubscription: AsyncSequence, Sendable {
         case .deliver(let waiter, let e):
             waiter.resume(returning: e)
             return true
-        case .overflow:
-            overflow()
+        case .overflow(let reason):
+            overflow(reason)
             return false
         }
     }
 
     /// Drops what waits, queues the `overflow` note and ends.
-    private func overflow() {
-        let waiter: CheckedContinuation<RealtimeEvent?, Never>? = state.withLock { s in
-            guard !s.ended else { return nil }
-            s.ended = true
-            s.early = []
-            s.queue = [RealtimeEvent.overflow(limit: bufferEvents)]
-            s.head = []
-            s.started = true
-            let w = s.waiter
-            s.waiter = nil
-            return w
-        }
+    private func overflow(_ reason: String) {
+        let (waiter, note, endWaiters): (CheckedContinuation<RealtimeEvent?, Never>?, RealtimeEvent?, [CheckedContinuation<Void, Never>]) =
+            state.withLock { s in
+                guard !s.ended else { return (nil, nil, []) }
+                s.ended = true
+                s.started = true
+                s.drop()
+                s.enqueue(RealtimeEvent.overflow(reason: reason + "; it is disconnected"))
+                let w = s.waiter
+                s.waiter = nil
+                return (w, w == nil ? nil : s.handOut(), Self.takeEndWaiters(&s))
+            }
         onEnd(key)
-        if let waiter { waiter.resume(returning: state.withLock { $0.queue.popFirst() }) }
+        if let waiter { waiter.resume(returning: note) }
+        for w in endWaiters { w.resume() }
     }
 
     private static func takeWaiter(_ s: inout State) -> (CheckedContinuation<RealtimeEvent?, Never>, RealtimeEvent)? {
-        guard let waiter = s.waiter, let next = s.head.popFirst() ?? s.queue.popFirst() else { return nil }
+        guard let waiter = s.waiter, let next = s.handOut() else { return nil }
         s.waiter = nil
         return (waiter, next)
     }
 
+    private static func takeEndWaiters(_ s: inout State) -> [CheckedContinuation<Void, Never>] {
+        let waiters = Array(s.endWaiters.values)
+        s.endWaiters = [:]
+        return waiters
+    }
+
     /// The next event, waiting for one; `nil` once the subscription has ended.
+    ///
+    /// Asking for the next event tells the subscription that the reader has passed on the one
+    /// before the last (see the type's description).
     public func next() async -> RealtimeEvent? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<RealtimeEvent?, Never>) in
                 let immediate: RealtimeEvent?? = state.withLock { s in
-                    if s.started, let e = s.head.popFirst() ?? s.queue.popFirst() { return .some(e) }
+                    s.passing = s.inHand
+                    s.inHand = 0
+                    if s.started, let e = s.handOut() { return .some(e) }
                     if s.ended || Task.isCancelled { return .some(nil) }
                     s.waiter = c
                     return .none
@@ -177,9 +262,10 @@ public final class RealtimeSubscription: AsyncSequence, Sendable {
             guard s.started, !s.ended, s.head.isEmpty, s.queue.isEmpty else { return nil }
             if let w = s.waiter {
                 s.waiter = nil
+                _ = s.handOver(.keepAlive)
                 return w
             }
-            s.queue.append(.keepAlive)
+            s.enqueue(.keepAlive)
             return nil
         }
         waiter?.resume(returning: .keepAlive)
@@ -188,18 +274,43 @@ public final class RealtimeSubscription: AsyncSequence, Sendable {
     /// How many live events wait unread.
     public var backlog: Int { state.withLock { $0.queue.count + $0.early.count } }
 
+    /// The bytes counted against ``bufferBytes`` now: events waiting unread and the ones in the
+    /// reader's hands (see the type's description).
+    public var bufferedBytes: Int { state.withLock { $0.heldBytes + $0.earlyBytes } }
+
+    /// Waits until the subscription has ended (overflow or ``cancel()``), or until the calling
+    /// task is cancelled. A transport uses it to bound how long it spends on a reader that is gone
+    /// or stuck: see `SubscriptionEndpoint`.
+    public func ended() async {
+        let ticket = state.withLock { s in
+            s.nextTicket += 1
+            return s.nextTicket
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s in
+                    if s.ended || Task.isCancelled { return true }
+                    s.endWaiters[ticket] = c
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.endWaiters.removeValue(forKey: ticket) }?.resume()
+        }
+    }
+
     /// Ends the subscription: no more events, and a waiting ``next()`` returns `nil`.
     public func cancel() {
-        let waiter: CheckedContinuation<RealtimeEvent?, Never>? = state.withLock { s in
+        let (waiter, endWaiters): (CheckedContinuation<RealtimeEvent?, Never>?, [CheckedContinuation<Void, Never>]) = state.withLock { s in
             s.ended = true
             s.started = true
-            s.queue = []
-            s.head = []
-            s.early = []
-            return s.waiter.take()
+            s.drop()
+            return (s.waiter.take(), Self.takeEndWaiters(&s))
         }
         onEnd(key)
         waiter?.resume(returning: nil)
+        for w in endWaiters { w.resume() }
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {

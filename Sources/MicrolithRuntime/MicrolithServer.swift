@@ -124,7 +124,8 @@ public final class MicrolithServer: Sendable {
         }
         let hub: EventHub
         do {
-            hub = try await EventHub.start(store: store, bufferEvents: configuration.realtimeBufferEvents, logger: logger)
+            hub = try await EventHub.start(
+                store: store, bufferEvents: configuration.realtimeBufferEvents, bufferBytes: configuration.realtimeBufferBytes, logger: logger)
         } catch {
             store.close()
             await moduleSet.shutdown()

@@ -30,6 +30,7 @@ import Yams
 /// | `store.changeLogRetentionHours` | `MICROLITH_CHANGELOG_RETENTION_HOURS` | 24 |
 /// | `store.changeLogRetentionSeconds` | `MICROLITH_CHANGELOG_RETENTION_SECONDS` | (the same, in seconds) |
 /// | `realtime.bufferEvents` | `MICROLITH_REALTIME_BUFFER_EVENTS` | 1000 (per WebSocket/SSE subscriber) |
+/// | `realtime.bufferBytes` | `MICROLITH_REALTIME_BUFFER_BYTES` | 8388608 (per WebSocket/SSE subscriber: queued and unsent event bytes) |
 /// | `mqtt.enabled` | `MICROLITH_MQTT_ENABLED` | `true` |
 /// | `mqtt.host` | `MICROLITH_MQTT_HOST` | `127.0.0.1` |
 /// | `mqtt.port` | `MICROLITH_MQTT_PORT` | 1883 (0: a free port) |
@@ -64,6 +65,9 @@ public struct RuntimeConfiguration: Sendable {
     public var mqtt = MQTTConfiguration()
     /// Live events that may wait unread for one WebSocket or SSE subscriber before it is dropped.
     public var realtimeBufferEvents = 1000
+    /// Bytes of events that may wait unread, or written but not yet taken by the connection, for one
+    /// WebSocket or SSE subscriber before it is dropped.
+    public var realtimeBufferBytes = 8 << 20
 
     /// Roles every process knows: `api` serves the tables and resources over REST; `worker`
     /// runs the background jobs of the modules running here; `cron` fires their schedules.
@@ -148,6 +152,9 @@ public struct RuntimeConfiguration: Sendable {
         },
         Key(path: "realtime.bufferEvents", environment: "MICROLITH_REALTIME_BUFFER_EVENTS") { c, v, n in
             c.realtimeBufferEvents = try int(v, n, min: 1, max: 1_000_000)
+        },
+        Key(path: "realtime.bufferBytes", environment: "MICROLITH_REALTIME_BUFFER_BYTES") { c, v, n in
+            c.realtimeBufferBytes = try int(v, n, min: 1024)
         },
         Key(path: "mqtt.enabled", environment: "MICROLITH_MQTT_ENABLED") { c, v, n in c.mqtt.enabled = try bool(v, n) },
         Key(path: "mqtt.host", environment: "MICROLITH_MQTT_HOST") { c, v, _ in c.mqtt.host = v },

@@ -44,7 +44,8 @@ struct WebSocketUpgrade: Sendable {
         let limit = maximumMessageBytes
         return .upgrade([:]) { inbound, outbound, _ in
             do {
-                try await subscriptions.serveWebSocket(wanted, inbound: inbound, outbound: outbound, maximumMessageBytes: limit)
+                try await subscriptions.serveWebSocket(
+                    wanted, inbound: inbound, outbound: outbound, maximumMessageBytes: limit, closeConnection: { channel.close(promise: nil) })
             } catch {
                 let r = SubscriptionEndpoint.rejection(error)
                 try? await outbound.write(.text(r.json))

@@ -18,7 +18,8 @@ let sensorSchema = """
 
 /// A store in a new temporary folder with the hub following it; `body` gets both, and the folder goes afterwards.
 func withHub<T>(
-    retentionSeconds: Int = 86_400, bufferEvents: Int = 1000, clock: TestClock = TestClock(), _ body: (Store, EventHub) async throws -> T
+    retentionSeconds: Int = 86_400, bufferEvents: Int = 1000, bufferBytes: Int = EventHub.defaultBufferBytes, clock: TestClock = TestClock(),
+    _ body: (Store, EventHub) async throws -> T
 ) async throws -> T {
     let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-realtime-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -28,7 +29,7 @@ func withHub<T>(
         configuration: StoreConfiguration(
             directory: directory, durability: .normal, changeLogRetentionSeconds: retentionSeconds, wallClock: { clock.now }))
     defer { store.close() }
-    let hub = try await EventHub.start(store: store, bufferEvents: bufferEvents, logger: Logger(label: "test"))
+    let hub = try await EventHub.start(store: store, bufferEvents: bufferEvents, bufferBytes: bufferBytes, logger: Logger(label: "test"))
     return try await body(store, hub)
 }
 
@@ -42,9 +43,12 @@ final class TestClock: Sendable {
 extension Store {
     var sensor: TableLayout { tables.first { $0.name == "Sensor" }! }
 
-    func putSensor(_ id: String, room: String, temp: Double) async throws {
+    /// Puts a sensor; `note`, when given, is an undeclared attribute that makes the record bigger.
+    func putSensor(_ id: String, room: String, temp: Double, note: String? = nil) async throws {
         let table = sensor
-        try await write { txn in _ = try txn.put(table, id: .string(id), body: ["room": .string(room), "temp": .double(temp)]) }
+        var body: JSONObject = ["room": .string(room), "temp": .double(temp)]
+        if let note { body["note"] = .string(note) }
+        try await write { [body] txn in _ = try txn.put(table, id: .string(id), body: body) }
     }
 
     func deleteSensor(_ id: String) async throws {
