@@ -123,3 +123,14 @@ def test_random_ids_never_reach_another_record(server):
         assert r.status_code == 200 and r.json()["id"] == key and r.json()["n"] == n, (key, r.text)
     stored = {k for k in server.ids("Todo", "id=sw=p-&limit(10000)")}
     assert stored == set(accepted), stored ^ set(accepted)
+
+
+@pytest.mark.parametrize("path,fragment", [
+    ("/Todo/victim%00x", "U+0000"),
+    ("/Todo/%FFz", "UTF-8"),
+    ("/Todo/ab%0A/", "control characters"),
+])
+def test_subscriptions_take_the_same_key_form(server, path, fragment):
+    r = server.get(path, headers={"Accept": "text/event-stream"})
+    body = assert_problem(r, 400, fragment)
+    assert body.get("code") == "invalidID"

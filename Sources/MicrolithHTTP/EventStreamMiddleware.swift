@@ -19,6 +19,6 @@ public struct EventStreamMiddleware: RouterMiddleware {
 
     private func isTablePath(_ path: String) -> Bool {
         let first = path.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
-        return subscriptions.tables.table(first.removingPercentEncoding ?? first) != nil
+        return subscriptions.tables.table(first) != nil
     }
 }

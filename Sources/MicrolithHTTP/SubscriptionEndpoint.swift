@@ -55,7 +55,8 @@ public struct SubscriptionEndpoint: Sendable {
         guard let first = segments.first, !first.isEmpty else {
             throw Problem(.notFound, "subscribe to a table URL: /Table/id, /Table/, /Table/prefix/ or /Table/?query")
         }
-        let name = String(first).removingPercentEncoding ?? String(first)
+        // The table segment as REST takes it (raw); the id below is decoded once, strictly.
+        let name = String(first)
         guard let table = tables.table(name) else {
             let exported = tables.store.tables.compactMap(\.definition.exportName).sorted()
             throw Problem(
@@ -98,11 +99,19 @@ public struct SubscriptionEndpoint: Sendable {
             return Request(target: .query(table, query), position: position)
         }
         if rest.isEmpty { return Request(target: .table(table), position: position) }
-        let decoded = rest.removingPercentEncoding ?? rest
-        if decoded.hasSuffix("/") {
-            return Request(target: .prefix(table, decoded), position: position)
+        if rest.hasSuffix("/") {
+            let prefix: String
+            do {
+                prefix = try PathSegment.decode(rest)
+            } catch {
+                throw Problem(.badRequest, "the prefix in /\(name)/\(rest) has \(error.description)", extensions: ["code": "invalidID"])
+            }
+            if let problem = RecordID.keyTextProblem(prefix) {
+                throw Problem(.badRequest, "the prefix in /\(name)/\(rest) can match no key: \(problem)", extensions: ["code": "invalidID"])
+            }
+            return Request(target: .prefix(table, prefix), position: position)
         }
-        return Request(target: .record(table, try tables.recordID(decoded, table: table)), position: position)
+        return Request(target: .record(table, try tables.recordID(rest, table: table)), position: position)
     }
 
     private static func paths(_ condition: Condition?) -> [[String]] {
