@@ -68,11 +68,17 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Connection admission shared by every port (HTTP, WebSocket, MQTT): counts from accept,
+        // per-address budgets, idle keep-alive eviction, the open-file budget.
+        .target(
+            name: "MicrolithNetwork",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
         // The MQTT 3.1.1 and 5 broker on SwiftNIO: wire format, sessions, topics mapped to records.
         .target(
             name: "MicrolithMQTT",
             dependencies: [
-                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithRealtime",
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithRealtime", "MicrolithNetwork",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -85,7 +91,10 @@ let package = Package(
             name: "MicrolithHTTP",
             dependencies: [
                 "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithModules", "MicrolithRealtime",
+                "MicrolithNetwork",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -124,8 +133,9 @@ let package = Package(
             name: "MicrolithRuntime",
             dependencies: [
                 "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithHTTP", "MicrolithModules", "MicrolithJobs",
-                "MicrolithRealtime", "MicrolithMQTT",
+                "MicrolithRealtime", "MicrolithMQTT", "MicrolithNetwork",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -159,6 +169,14 @@ let package = Package(
         // Benchmarks/modules/run: an operation called in-process vs over HTTP between two processes.
         .executableTarget(name: "microlith-callbench", dependencies: ["Microlith"], path: "Benchmarks/CallBench"),
         .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON"]),
+        .testTarget(
+            name: "MicrolithNetworkTests",
+            dependencies: [
+                "MicrolithNetwork",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "MicrolithModulesTests",
             dependencies: ["MicrolithModules", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", .product(name: "Logging", package: "swift-log")]
@@ -204,7 +222,8 @@ let package = Package(
         .testTarget(
             name: "MicrolithHTTPTests",
             dependencies: [
-                "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithModules",
+                "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithModules", "MicrolithNetwork",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

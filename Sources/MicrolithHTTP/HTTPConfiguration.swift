@@ -10,8 +10,20 @@ public struct HTTPConfiguration: Sendable {
     public var maximumQueryLength: Int
     /// Most records one query may return (10,000); more → 400 asking for `limit(...)`.
     public var maximumResults: Int
-    /// Most connections open at once (4,096); past it new connections get 503 and are closed.
+    /// Most connections open at once on every port of the process, HTTP, WebSocket and MQTT
+    /// together, counted from accept (4,096). Past it the connection idle for longest is closed
+    /// to make room; with none idle, a new connection gets 503 and is closed. It is also kept
+    /// below the process's open-file limit (see `FileDescriptorLimit`).
     public var maximumConnections: Int
+    /// Most connections open at once from one peer address (4,096: no tighter than the total, since
+    /// behind a proxy every client shares one address; set it lower when clients connect directly).
+    public var maximumConnectionsPerAddress: Int
+    /// Seconds a request head may take to arrive, counted from accept for a connection's first
+    /// request and from the first byte for later ones (10); past it, 408 and close.
+    public var headerTimeoutSeconds: Int
+    /// The slowest average rate, in bytes per second, a request body may arrive at once
+    /// ``headerTimeoutSeconds`` have passed since its head (1,024); below it, 408 and close.
+    public var minimumBodyBytesPerSecond: Int
     /// Seconds a connection may stay silent (idle keep-alive, or a request that stops arriving)
     /// before it is closed; `0` never closes (60 by default).
     public var idleTimeoutSeconds: Int
@@ -27,6 +39,9 @@ public struct HTTPConfiguration: Sendable {
         maximumQueryLength: Int = 8192,
         maximumResults: Int = 10_000,
         maximumConnections: Int = 4096,
+        maximumConnectionsPerAddress: Int = 4096,
+        headerTimeoutSeconds: Int = 10,
+        minimumBodyBytesPerSecond: Int = 1024,
         idleTimeoutSeconds: Int = 60,
         allowFullScans: Bool = true,
         webRoot: String? = nil
@@ -37,6 +52,9 @@ public struct HTTPConfiguration: Sendable {
         self.maximumQueryLength = maximumQueryLength
         self.maximumResults = maximumResults
         self.maximumConnections = maximumConnections
+        self.maximumConnectionsPerAddress = maximumConnectionsPerAddress
+        self.headerTimeoutSeconds = headerTimeoutSeconds
+        self.minimumBodyBytesPerSecond = minimumBodyBytesPerSecond
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.allowFullScans = allowFullScans
         self.webRoot = webRoot

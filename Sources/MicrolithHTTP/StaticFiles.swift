@@ -13,7 +13,8 @@ import Darwin
 /// Only regular files whose real path (every symbolic link resolved) lies inside the folder's
 /// real path are served, and no file or folder whose name starts with a dot (`.env`, `.git/`),
 /// whether the request or a link names it: anything else is the caller's 404. A path holding a
-/// control character (NUL included) or a `%` escape that does not decode to UTF-8 is a 400.
+/// control character (NUL included) or a `%` escape that does not decode to UTF-8 is a 400
+/// (decoded by ``PathSegment``, as record keys are).
 /// A folder answers with its `index.html` (a folder path without its final `/` is redirected to
 /// it). Answers carry `Content-Type` (from the served file's own name), `Content-Length`, `ETag`
 /// and `Last-Modified`; `If-None-Match`, or else an `If-Modified-Since` equal to the file's
@@ -80,41 +81,22 @@ struct StaticFiles: Sendable {
     }
 
     /// The decoded, non-empty segments of a request path; throws a 400 problem for a control
-    /// character or an escape that does not decode.
+    /// character (U+0000–U+001F, U+007F–U+009F) or an escape that does not decode.
     static func segments(of rawPath: String) throws -> [String] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(rawPath.utf8.count)
-        var iterator = rawPath.utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                throw badPath("an escape in the path is not % followed by two hex digits")
-            }
-            bytes.append(high << 4 | low)
+        let text: String
+        do {
+            text = try PathSegment.decode(rawPath)
+        } catch {
+            throw badPath("the path has \(error.description)")
         }
-        if bytes.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+        if text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
             throw badPath("the path contains a control character (such as NUL)")
-        }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw badPath("the path's escapes do not decode to UTF-8")
         }
         return text.split(separator: "/").map(String.init)
     }
 
     static func badPath(_ what: String) -> Problem {
         Problem(.badRequest, "\(what); it names no file", code: "badPath")
-    }
-
-    static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 
     static func encode(_ segment: String) -> String {

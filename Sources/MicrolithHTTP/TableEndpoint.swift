@@ -330,10 +330,19 @@ public struct TableEndpoint: Sendable {
 
     /// Reads a key from a path segment, as the table's primary key type says.
     public func recordID(_ segment: String, table: TableLayout) throws -> RecordID {
-        let text = String(segment).removingPercentEncoding ?? String(segment)
+        let name = table.definition.exportName ?? table.name
+        let text: String
+        do {
+            text = try PathSegment.decode(segment)
+        } catch {
+            throw Problem(.badRequest, "the key in /\(name)/\(segment) has \(error.description)", extensions: ["code": "invalidID"])
+        }
         let pk = table.definition.primaryKeyAttribute
         guard let id = RecordID(text: text, type: pk.type) else {
-            throw Problem(.badRequest, "'\(text)' is not a valid \(pk.type) key for \(table.definition.exportName ?? table.name)")
+            let reason = pk.type == .int || pk.type == .long ? nil : RecordID.keyTextProblem(text)
+            throw Problem(
+                .badRequest, "'\(segment)' is not a valid \(pk.type) key for \(name): \(reason ?? "expected \(RecordID.keyKind(pk.type))")",
+                extensions: ["code": "invalidID"])
         }
         return id
     }

@@ -181,7 +181,16 @@ private struct Parser {
             while position < bytes.count, isDigit(bytes[position]) { position += 1 }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
-        if isInteger, let i = Int64(text) { return .int(i) }
+        if isInteger {
+            // A whole number past 64 bits would be rounded as a double: refused rather than changed.
+            guard let i = Int64(text) else {
+                throw fail(
+                    "integer \(text.count > 40 ? text.prefix(40) + "…" : text) is outside the 64-bit range and cannot be kept exactly; "
+                        + "send it as a string, or with an exponent (e.g. 1e30) if a rounded double is acceptable",
+                    at: start)
+            }
+            return .int(i)
+        }
         guard let d = Double(text), d.isFinite else { throw fail("number out of range", at: start) }
         return .double(d)
     }

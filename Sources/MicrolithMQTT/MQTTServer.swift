@@ -1,3 +1,5 @@
+import Logging
+public import MicrolithNetwork
 public import NIOCore
 import NIOPosix
 import Synchronization
@@ -17,16 +19,28 @@ public final class MQTTServer: Sendable {
     /// The bound port.
     public var port: Int { channel.localAddress?.port ?? 0 }
 
-    /// Binds the listener; throws when the address is taken.
-    public static func start(broker: MQTTBroker, group: any EventLoopGroup) async throws -> MQTTServer {
+    /// Binds the listener; throws when the address is taken. With `limiter`, every connection is
+    /// counted in it from accept (together with the process's other ports); a refused one is closed.
+    public static func start(broker: MQTTBroker, group: any EventLoopGroup, limiter: ConnectionLimiter? = nil) async throws -> MQTTServer {
         let configuration = broker.configuration
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Out of file descriptors, accept waits a second instead of spinning on the listener.
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler()) }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 * 1024, high: max(128 * 1024, configuration.bufferBytes)))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let limiter {
+                        let logger = broker.logger
+                        try channel.pipeline.syncOperations.addHandler(
+                            ConnectionAdmissionHandler(limiter: limiter) { refusal, peer in
+                                logger.notice("MQTT connection from \(peer?.description ?? "?") refused: \(refusal.description)")
+                            })
+                    }
                     try channel.pipeline.syncOperations.addHandler(MQTTChannelHandler(broker: broker, channel: channel))
                 }
             }

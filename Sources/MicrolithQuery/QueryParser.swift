@@ -312,6 +312,8 @@ struct QueryTextParser {
         guard let decoded = String(validating: bytes, as: UTF8.self) else {
             throw error(start, "percent-encoded bytes are not valid UTF-8")
         }
+        // SQLite binds text up to its first NUL: `a%00b` would match (or delete) `a`.
+        if bytes.contains(0) { throw error(start, "a NUL character (%00) cannot appear in a query") }
         return decoded
     }
 

@@ -1,5 +1,6 @@
 public import Foundation
 public import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 public import Logging
 import MicrolithHTTP
@@ -7,6 +8,7 @@ import MicrolithJSON
 import MicrolithJobs
 public import MicrolithMQTT
 public import MicrolithModules
+public import MicrolithNetwork
 public import MicrolithRealtime
 import MicrolithSchema
 public import MicrolithStore
@@ -34,6 +36,8 @@ public final class MicrolithServer: Sendable {
     /// The MQTT broker, when `mqtt.enabled`.
     public let broker: MQTTBroker?
     private let mqttListener = Mutex<MQTTServer?>(nil)
+    /// The connection budget every port draws on (HTTP, WebSocket, MQTT), counted from accept.
+    public let connections: ConnectionLimiter
 
     private init(
         app: AppFolder, configuration: RuntimeConfiguration, store: Store, modules: Modules, realtime: EventHub, broker: MQTTBroker?, logger: Logger
@@ -45,6 +49,20 @@ public final class MicrolithServer: Sendable {
         self.configuration = configuration
         self.store = store
         self.logger = logger
+        // Connections stay below the open-file limit, so the store can always open its files.
+        var maximum = configuration.http.maximumConnections
+        if let softLimit = FileDescriptorLimit.raise() {
+            let budget = FileDescriptorLimit.connectionBudget(softLimit: softLimit)
+            if budget < maximum {
+                logger.notice(
+                    """
+                    http.maxConnections lowered from \(maximum) to \(budget): the open-file limit is \(softLimit) \
+                    and \(FileDescriptorLimit.reserve) are kept for the store and logs (raise it with ulimit -n)
+                    """)
+                maximum = budget
+            }
+        }
+        self.connections = ConnectionLimiter(maximum: maximum, maximumPerAddress: configuration.http.maximumConnectionsPerAddress)
     }
 
     /// Loads the app folder and configuration (defaults, `microlith.yaml`, environment, then
@@ -141,7 +159,6 @@ public final class MicrolithServer: Sendable {
         OperationRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if api { ResourceRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes) }
         JobRoutes.add(to: router, store: store)
-        let limiter = ConnectionLimiter(maximum: configuration.http.maximumConnections)
         let responseCaches = api ? modules.responseCaches : []
         var services: [any Service] = []
         if configuration.runs("worker") {
@@ -153,18 +170,30 @@ public final class MicrolithServer: Sendable {
         let broker = self.broker
         let upgrade = WebSocketUpgrade(
             subscriptions: subscriptions, broker: { broker }, maximumMessageBytes: min(configuration.http.maximumBodyBytes, 1 << 24))
+        let http1 = HTTP1WebSocketUpgradeChannel.Configuration(
+            http1: .init(
+                // Cache hits of GET /T/id are answered in the event loop, ahead of the router.
+                additionalChannelHandlers: api
+                    ? [CachedReadHandler(endpoint: endpoint, serverName: Self.serverName, responses: responseCaches)] : [],
+                idleTimeout: configuration.http.idleTimeoutSeconds > 0 ? .seconds(Int64(configuration.http.idleTimeoutSeconds)) : nil),
+            ws: .init(maxFrameSize: max(1 << 16, min(configuration.mqtt.maximumPacketBytes, 1 << 24))))
+        let limits = HTTPConnectionGuard.Limits(
+            headerTimeout: .seconds(Int64(configuration.http.headerTimeoutSeconds)),
+            minimumBodyBytesPerSecond: configuration.http.minimumBodyBytesPerSecond)
+        let connections = self.connections
+        let maximumBodyBytes = configuration.http.maximumBodyBytes
+        // Every connection is guarded from accept: counted, timed and answered even before (or
+        // instead of) a first parsable request.
+        let server = HTTPServerBuilder { responder in
+            GuardedHTTPChannel(
+                HTTP1WebSocketUpgradeChannel(
+                    responder: responder, configuration: http1,
+                    shouldUpgrade: { request, channel, _ in upgrade.decide(request, channel: channel) }),
+                limiter: connections, limits: limits, maximumBodyBytes: maximumBodyBytes)
+        }
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                configuration: .init(
-                    http1: .init(
-                        // Cache hits of GET /T/id are answered in the event loop, ahead of the router.
-                        additionalChannelHandlers: api
-                            ? [limiter.makeHandler(), CachedReadHandler(endpoint: endpoint, serverName: Self.serverName, responses: responseCaches)]
-                            : [limiter.makeHandler()],
-                        idleTimeout: configuration.http.idleTimeoutSeconds > 0 ? .seconds(Int64(configuration.http.idleTimeoutSeconds)) : nil),
-                    ws: .init(maxFrameSize: max(1 << 16, min(configuration.mqtt.maximumPacketBytes, 1 << 24)))),
-                shouldUpgrade: { request, channel, _ in upgrade.decide(request, channel: channel) }),
+            server: server,
             configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Self.serverName),
             services: services,
             onServerRunning: onServerRunning,
@@ -178,7 +207,7 @@ public final class MicrolithServer: Sendable {
     public func startMQTT() async throws {
         guard let broker, mqttListener.withLock({ $0 == nil }) else { return }
         do {
-            let listener = try await MQTTServer.start(broker: broker, group: MultiThreadedEventLoopGroup.singleton)
+            let listener = try await MQTTServer.start(broker: broker, group: MultiThreadedEventLoopGroup.singleton, limiter: connections)
             mqttListener.withLock { $0 = listener }
         } catch {
             throw RuntimeError(

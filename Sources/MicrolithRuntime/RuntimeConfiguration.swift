@@ -18,7 +18,10 @@ import Yams
 /// | `http.maxBodyBytes` | `MICROLITH_HTTP_MAX_BODY_BYTES` | 1048576 |
 /// | `http.maxQueryLength` | `MICROLITH_HTTP_MAX_QUERY_LENGTH` | 8192 |
 /// | `http.maxResults` | `MICROLITH_HTTP_MAX_RESULTS` | 10000 |
-/// | `http.maxConnections` | `MICROLITH_HTTP_MAX_CONNECTIONS` | 4096 |
+/// | `http.maxConnections` | `MICROLITH_HTTP_MAX_CONNECTIONS` | 4096 (HTTP, WebSocket and MQTT together) |
+/// | `http.maxConnectionsPerAddress` | `MICROLITH_HTTP_MAX_CONNECTIONS_PER_ADDRESS` | 4096 (lower it when clients connect directly) |
+/// | `http.headerTimeoutSeconds` | `MICROLITH_HTTP_HEADER_TIMEOUT_SECONDS` | 10 |
+/// | `http.minBodyBytesPerSecond` | `MICROLITH_HTTP_MIN_BODY_BYTES_PER_SECOND` | 1024 |
 /// | `http.idleTimeoutSeconds` | `MICROLITH_HTTP_IDLE_TIMEOUT_SECONDS` | 60 (0: never) |
 /// | `http.allowFullScans` | `MICROLITH_HTTP_ALLOW_FULL_SCANS` | `true` |
 /// | `store.dataDir` | `MICROLITH_DATA_DIR` | `<app>/.microlith` |
@@ -118,6 +121,15 @@ public struct RuntimeConfiguration: Sendable {
         Key(path: "http.maxResults", environment: "MICROLITH_HTTP_MAX_RESULTS") { c, v, n in c.http.maximumResults = try int(v, n, min: 1) },
         Key(path: "http.maxConnections", environment: "MICROLITH_HTTP_MAX_CONNECTIONS") { c, v, n in
             c.http.maximumConnections = try int(v, n, min: 1)
+        },
+        Key(path: "http.maxConnectionsPerAddress", environment: "MICROLITH_HTTP_MAX_CONNECTIONS_PER_ADDRESS") { c, v, n in
+            c.http.maximumConnectionsPerAddress = try int(v, n, min: 1)
+        },
+        Key(path: "http.headerTimeoutSeconds", environment: "MICROLITH_HTTP_HEADER_TIMEOUT_SECONDS") { c, v, n in
+            c.http.headerTimeoutSeconds = try int(v, n, min: 1, max: 3600)
+        },
+        Key(path: "http.minBodyBytesPerSecond", environment: "MICROLITH_HTTP_MIN_BODY_BYTES_PER_SECOND") { c, v, n in
+            c.http.minimumBodyBytesPerSecond = try int(v, n, min: 0)
         },
         Key(path: "http.idleTimeoutSeconds", environment: "MICROLITH_HTTP_IDLE_TIMEOUT_SECONDS") { c, v, n in
             c.http.idleTimeoutSeconds = try int(v, n, min: 0)

@@ -20,6 +20,8 @@ struct WebSocketUpgrade: Sendable {
     typealias Handler = WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>
 
     func decide(_ request: HTTPRequest, channel: any Channel) -> ShouldUpgradeResult<Handler> {
+        // From here the connection carries WebSocket frames: HTTP deadlines and inspection end.
+        HTTPConnectionGuard.upgrading(channel)
         let offered = (request.headerFields[.secWebSocketProtocol] ?? "").split(separator: ",").map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         }

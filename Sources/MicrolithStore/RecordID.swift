@@ -21,8 +21,32 @@ public enum RecordID: Sendable, Hashable, Comparable, CustomStringConvertible {
         }
     }
 
-    /// Reads a key from URL text, as the table's primary key type says.
-    /// Returns `nil` when the text is not a valid key of that type.
+    /// Why `text` cannot be a string key, or `nil` when it can.
+    ///
+    /// The one rule for string keys on every door (REST, the fast path, subscriptions, MQTT,
+    /// operations, jobs): a key is non-empty and holds no control character (U+0000–U+001F,
+    /// U+007F–U+009F). SQLite binds text up to its first NUL, so `a\u{0}b` would otherwise reach
+    /// the record `a`; the other control characters are refused with it so that a key always
+    /// prints, logs and round-trips through a URL as itself.
+    public static func keyTextProblem(_ text: String) -> String? {
+        if text.isEmpty { return "a key must not be empty" }
+        for (offset, scalar) in text.unicodeScalars.enumerated() where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+            let code = String(scalar.value, radix: 16, uppercase: true)
+            return "a key must not contain control characters; U+\(String(repeating: "0", count: 4 - code.count))\(code) at character \(offset)"
+        }
+        return nil
+    }
+
+    /// Whether this key meets ``keyTextProblem(_:)``'s rule (integer keys always do).
+    public var isCanonical: Bool {
+        switch self {
+        case .string(let s): return Self.keyTextProblem(s) == nil
+        case .int: return true
+        }
+    }
+
+    /// Reads a key from URL text (already percent-decoded), as the table's primary key type says.
+    /// Returns `nil` when the text is not a valid key of that type (see ``keyTextProblem(_:)``).
     public init?(text: String, type: AttributeType) {
         switch type {
         case .int:
@@ -32,7 +56,7 @@ public enum RecordID: Sendable, Hashable, Comparable, CustomStringConvertible {
             guard let i = Int64(text) else { return nil }
             self = .int(i)
         default:
-            guard !text.isEmpty else { return nil }
+            guard Self.keyTextProblem(text) == nil else { return nil }
             self = .string(text)
         }
     }
@@ -45,7 +69,7 @@ public enum RecordID: Sendable, Hashable, Comparable, CustomStringConvertible {
         case (.double(let d), .int) where d == d.rounded() && Double(Int32.min)...Double(Int32.max) ~= d: self = .int(Int64(d))
         case (.double(let d), .long) where d == d.rounded() && abs(d) < 9.007_199_254_740_992e15: self = .int(Int64(d))
         case (.string(let s), .id), (.string(let s), .string):
-            guard !s.isEmpty else { return nil }
+            guard Self.keyTextProblem(s) == nil else { return nil }
             self = .string(s)
         default: return nil
         }
@@ -56,7 +80,7 @@ public enum RecordID: Sendable, Hashable, Comparable, CustomStringConvertible {
         switch type {
         case .int: return "a whole number within 32 bits"
         case .long: return "a whole number"
-        default: return "a non-empty string"
+        default: return "a non-empty string without control characters"
         }
     }
 

@@ -259,6 +259,8 @@ public final class Store: Sendable {
 
     /// Reads one record with a connection the caller holds.
     package static func fetch(_ db: Database, _ table: TableLayout, _ id: RecordID) throws -> CachedRecord? {
+        // A key outside the canonical form names no record (SQLite would cut it at a NUL).
+        guard id.isCanonical else { return nil }
         let row = try Row.fetchOne(
             db.cachedStatement(sql: "SELECT data, version FROM \"\(table.sqlName)\" WHERE id = ?"),
             arguments: [TableLayout.keyValue(id)])

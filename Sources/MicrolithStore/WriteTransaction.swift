@@ -101,6 +101,7 @@ public final class WriteTransaction {
     /// Merges `patch` into the record `id` (RFC 7396: `null` removes an attribute, objects merge
     /// recursively). Returns `nil` when there is no such record.
     public func patch(_ table: TableLayout, id: RecordID, patch: JSONObject, precondition: WritePrecondition = .none) throws -> CachedRecord? {
+        try Self.requireCanonical(id, table)
         let current = try get(table, id)
         try precondition.check(current, table: table.name, id: id)
         guard let current else { return nil }
@@ -148,6 +149,7 @@ public final class WriteTransaction {
     /// Deletes the record `id`; returns whether it existed.
     @discardableResult
     public func delete(_ table: TableLayout, id: RecordID, precondition: WritePrecondition = .none) throws -> Bool {
+        try Self.requireCanonical(id, table)
         let current = try get(table, id)
         try precondition.check(current, table: table.name, id: id)
         guard current != nil else { return false }
@@ -156,6 +158,7 @@ public final class WriteTransaction {
     }
 
     private func remove(_ table: TableLayout, id: RecordID) throws {
+        try Self.requireCanonical(id, table)
         let key = TableLayout.keyValue(id)
         try db.execute(sql: "DELETE FROM \"\(table.sqlName)\" WHERE id = ?", arguments: [key])
         try table.writeListIndexes(db, id: id, record: nil)
@@ -171,6 +174,7 @@ public final class WriteTransaction {
     ) throws
         -> CachedRecord
     {
+        try Self.requireCanonical(id, table)
         let definition = table.definition
         let pk = definition.primaryKeyAttribute
         if let given = body[pk.name], !given.isNull {
@@ -201,6 +205,7 @@ public final class WriteTransaction {
         } catch {
             throw StoreError(.invalidRecord, error.description, attribute: error.attribute, underlying: error)
         }
+        try Self.requireIndexable(normalised, table)
         let version = store.clock.now()
         let bytes = JSONWriter.encode(.object(normalised))
         let text = String(decoding: bytes, as: UTF8.self)
@@ -222,6 +227,26 @@ public final class WriteTransaction {
                 table: table.index, tableName: table.name, id: id, operation: operation, version: version,
                 origin: store.nodeID, sequence: 0, transaction: self.id, record: cached))
         return cached
+    }
+
+    /// Refuses a key outside ``RecordID/keyTextProblem(_:)``'s rule, whichever door it came through.
+    private static func requireCanonical(_ id: RecordID, _ table: TableLayout) throws(StoreError) {
+        guard case .string(let s) = id, let problem = RecordID.keyTextProblem(s) else { return }
+        throw StoreError(.invalidID, "invalid key for \(table.name): \(problem)", attribute: table.definition.primaryKeyAttribute.name)
+    }
+
+    /// Refuses a NUL in a string an index would hold: SQLite binds text up to its first NUL, so
+    /// the index would disagree with the record (and a query for `a` would find `a\u{0}b`).
+    private static func requireIndexable(_ record: JSONObject, _ table: TableLayout) throws(StoreError) {
+        func check(_ value: JSONValue?, _ name: String) throws(StoreError) {
+            guard case .string(let s) = value, s.utf8.contains(0) else { return }
+            throw StoreError(.invalidRecord, "attribute '\(name)' is indexed and cannot hold a NUL character (U+0000)", attribute: name)
+        }
+        for (attribute, _) in table.scalarColumns { try check(record[attribute.name], attribute.name) }
+        for (attribute, _) in table.listTables {
+            guard case .array(let elements) = record[attribute.name] else { continue }
+            for e in elements { try check(e, attribute.name) }
+        }
     }
 
     private func log(_ change: Change) throws {

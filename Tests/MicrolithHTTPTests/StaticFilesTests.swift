@@ -97,7 +97,9 @@ struct StaticFilesTests {
         }
     }
 
-    @Test(arguments: ["/sub/a.txt%00.html", "/sub/a.txt%0a", "/sub/%1b.txt", "/sub/a%zz.txt", "/sub/a.txt%", "/sub/%ff%fe.txt", "/x%7f"])
+    @Test(arguments: [
+        "/sub/a.txt%00.html", "/sub/a.txt%0a", "/sub/%1b.txt", "/sub/a%zz.txt", "/sub/a.txt%", "/sub/%ff%fe.txt", "/x%7f", "/sub/%c2%85.txt",
+    ])
     func controlCharactersAndBadEscapesAre400(path: String) async throws {
         try await withWebFolder { web in
             try await withREST(HTTPConfiguration(webRoot: web)) { client, _ in

@@ -27,10 +27,18 @@ struct JSONParserValueTests {
         #expect(identical(try JSONParser.parse("-9223372036854775808"), .int(Int64.min)))
     }
 
-    @Test func integersBeyond64BitsBecomeDoubles() throws {
-        #expect(identical(try JSONParser.parse("9223372036854775808"), .double(9_223_372_036_854_775_808.0)))
-        #expect(identical(try JSONParser.parse("-9223372036854775809"), .double(-9_223_372_036_854_775_809.0)))
-        #expect(identical(try JSONParser.parse("123456789012345678901234567890"), .double(1.2345678901234568e29)))
+    @Test func integersBeyond64BitsAreRefusedNotRounded() throws {
+        #expect(identical(try JSONParser.parse("9223372036854775807"), .int(Int64.max)))
+        #expect(identical(try JSONParser.parse("-9223372036854775808"), .int(Int64.min)))
+        for text in ["9223372036854775808", "-9223372036854775809", "123456789012345678901234567890"] {
+            let error = try #require(parseError(text))
+            #expect(error.offset == 0)
+            #expect(error.reason.contains("outside the 64-bit range"))
+        }
+        let nested = try #require(parseError(#"{"a":[1,100000000000000000000]}"#))
+        #expect(nested.offset == 8)
+        // An exponent asks for a double, rounding and all.
+        #expect(identical(try JSONParser.parse("1.2345678901234568e29"), .double(1.2345678901234568e29)))
     }
 
     @Test func fractionsAndExponentsAreDoubles() throws {

@@ -1,0 +1,102 @@
+import HTTPTypes
+import MicrolithJSON
+public import NIOCore
+public import NIOHTTP1
+
+/// Sees every HTTP/1 request part right after decoding and every response part before encoding,
+/// and keeps the connection's ``HTTPConnectionGuard`` informed.
+///
+/// - A request whose declared `Content-Length` is past ``maximumBodyBytes`` is answered `413` at
+///   once, before any of its body is read.
+/// - A request that cannot be parsed (bad request line or header, conflicting lengths, an
+///   unknown method, HTTP/0.9, a TLS handshake, headers too large or too many) is answered `400`
+///   (`431` for header limits) and the connection closed, whether it is the first request or a
+///   later one; an error inside a request already handed on is left to the HTTP handlers.
+/// - An HTTP/1.0 request without `keep-alive` is marked `Connection: close`, so its connection
+///   ends with its response.
+public final class HTTPRequestInspector: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = HTTPServerRequestPart
+    public typealias InboundOut = HTTPServerRequestPart
+    public typealias OutboundIn = HTTPServerResponsePart
+    public typealias OutboundOut = HTTPServerResponsePart
+
+    private let connection: HTTPConnectionGuard
+    private let maximumBodyBytes: Int
+    /// Requests handed on whose response has not ended.
+    private var outstanding = 0
+    /// Whether the latest request has arrived whole (its `.end` was read).
+    private var requestComplete = true
+    /// Whether the current request was answered here; its remaining parts are dropped.
+    private var refused = false
+
+    /// An inspector reporting to `connection`, refusing declared bodies over `maximumBodyBytes`.
+    public init(connection: HTTPConnectionGuard, maximumBodyBytes: Int) {
+        self.connection = connection
+        self.maximumBodyBytes = maximumBodyBytes
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refused else { return }
+        switch unwrapInboundIn(data) {
+        case .head(var head):
+            let length = head.headers.first(name: "content-length").flatMap { Int($0) }
+            let chunked = head.headers.contains(name: "transfer-encoding")
+            connection.headReceived(hasBody: chunked || (length ?? 0) > 0)
+            if let length, length > maximumBodyBytes {
+                refused = true
+                connection.reject(
+                    .contentTooLarge, code: "bodyTooLarge",
+                    "the request body of \(length) bytes is larger than the server's limit of \(maximumBodyBytes) bytes")
+                return
+            }
+            if !head.isKeepAlive, !head.headers.contains(name: "connection") || head.version.minor == 0 {
+                head.headers.replaceOrAdd(name: "connection", value: "close")
+            }
+            outstanding += 1
+            requestComplete = false
+            context.fireChannelRead(wrapInboundOut(.head(head)))
+        case .body:
+            context.fireChannelRead(data)
+        case .end:
+            requestComplete = true
+            connection.bodyEnded()
+            context.fireChannelRead(data)
+            if outstanding == 0 { connection.responseEnded() }
+        }
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        context.write(data, promise: promise)
+        if case .end = unwrapOutboundIn(data) {
+            outstanding = max(0, outstanding - 1)
+            if outstanding == 0, requestComplete { connection.responseEnded() }
+        }
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parse = error as? HTTPParserError else { return context.fireErrorCaught(error) }
+        guard outstanding == 0, !connection.isInRequest || requestComplete else { return context.fireErrorCaught(error) }
+        refused = true
+        switch parse {
+        case .headerOverflow:
+            connection.reject(
+                .requestHeaderFieldsTooLarge, code: "headersTooLarge", "the request line or headers are larger than the server accepts")
+        default:
+            connection.reject(.badRequest, code: "malformedRequest", "the request cannot be parsed as HTTP/1.1: \(Self.describe(parse))")
+        }
+    }
+
+    static func describe(_ error: HTTPParserError) -> String {
+        switch error {
+        case .invalidMethod: return "unknown or malformed method"
+        case .invalidVersion: return "unsupported or malformed HTTP version"
+        case .invalidURL: return "malformed request target"
+        case .invalidHeaderToken, .invalidCharactersUsed: return "invalid character in the request line or a header"
+        case .invalidContentLength: return "invalid or repeated Content-Length"
+        case .unexpectedContentLength: return "Content-Length together with Transfer-Encoding"
+        case .invalidChunkSize: return "invalid chunk size"
+        case .lfExpected, .invalidConstant: return "malformed line ending or request line"
+        default: return "malformed request"
+        }
+    }
+}
