@@ -124,6 +124,33 @@ def test_request_ids_are_per_request(server):
     assert a.json()["requestId"] == a.headers["X-Request-Id"]
 
 
+def test_an_unexpected_failure_is_500_internal_with_the_cause_in_the_log(factory):
+    # Another process corrupts a stored record; reading it fails in a way nothing maps.
+    server = factory.server(factory.app(SCHEMA))
+    assert server.put("/Todo/ok", json={"title": "fine"}).status_code == 201
+    assert server.put("/Todo/bad", json={"title": "bad"}).status_code == 201
+    with sqlite3.connect(str(server.data_dir / "data.sqlite"), isolation_level=None, timeout=5) as db:
+        db.execute("UPDATE r_Todo SET data = '{not json' WHERE id = 'bad'")
+    conn = Connection(server.port)
+    try:
+        r = conn.request("GET", "/Todo/?title=sw=b")
+        body = assert_hostile_problem(r, 500, "internal")
+        assert body["detail"] == f"internal error; see the server log for request {body['requestId']}", body
+        assert "not json" not in r.text and "JSON" not in r.text
+        # The same connection goes on, and so does everything else.
+        r = conn.request("GET", "/Todo/ok")
+        assert r.status_code == 200 and r.json()["title"] == "fine"
+        r = conn.request("PUT", "/Todo/new", b'{"title":"new"}', {"Content-Type": "application/json"})
+        assert r.status_code == 201, r
+    finally:
+        conn.close()
+    deadline = time.monotonic() + 5
+    while body["requestId"] not in "\n".join(server.stdout + server.stderr) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    line = next((x for x in server.stdout + server.stderr if body["requestId"] in x), "")
+    assert "request failed" in line and "status=500" in line, server.logs()
+
+
 # -- a write lock held by another process ------------------------------------------------------
 
 

@@ -49,6 +49,8 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             if let offset = e.offset { ext["offset"] = .int(Int64(offset)) }
             return Problem(.badRequest, e.description, code: "badQuery", title: "Bad query", extensions: ext)
         case let e as HTTPError:
+            // Hummingbird's own server-side failures say no more than their status.
+            if e.status.code >= 500 && e.status != .serviceUnavailable { return internalError(requestID) }
             return Problem(e.status, e.body ?? e.status.reasonPhrase, headers: e.headers)
         case is NIOTooManyBytesError:
             return Problem(.contentTooLarge, "the request body is larger than the limit")

@@ -48,6 +48,13 @@ struct ProblemResponseTests {
         #expect(!String(decoding: JSONWriter.encode(problem.json), as: UTF8.self).contains("SELECT"))
     }
 
+    @Test func httpErrorsKeepTheirStatusButAServerErrorHidesItsBody() {
+        let missing = ProblemMiddleware<BasicRequestContext>.problem(for: HTTPError(.notFound, message: "no route"), requestID: "r5")
+        #expect(missing.status == .notFound && missing.code == "notFound" && missing.detail == "no route")
+        let broken = ProblemMiddleware<BasicRequestContext>.problem(for: HTTPError(.internalServerError, message: "stack: 0x1234"), requestID: "r6")
+        #expect(broken.status == .internalServerError && broken.code == "internal" && !broken.detail.contains("0x1234"))
+    }
+
     @Test func storageFailuresKeepSQLiteAndSQLToTheLog() {
         let storage = StoreError(.storage, "the write could not be committed: SQLite error 10: disk I/O error - while executing `COMMIT TRANSACTION`")
         let problem = ProblemMiddleware<BasicRequestContext>.problem(for: storage, requestID: "r1")
