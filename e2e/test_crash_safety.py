@@ -134,11 +134,11 @@ class BatchWriter(threading.Thread):
                 state["put"] = None
             state["delete"] = "sent"
             try:
-                r = http_request(self.port, "DELETE", f"/Rec/?batch={batch}", timeout=10)
+                r = http_request(self.port, "DELETE", f"/Rec/?batch={batch}&limit({self.SIZE})", timeout=10)
             except OSError:
                 return
             if r.status_code != 200 or r.json() != {"deleted": self.SIZE}:
-                self.unexpected.append(f"DELETE /Rec/?batch={batch} -> {r.status_code} {r.text[:200]}")
+                self.unexpected.append(f"DELETE /Rec/?batch={batch}&limit({self.SIZE}) -> {r.status_code} {r.text[:200]}")
                 return
             state["delete"] = "acked"
 

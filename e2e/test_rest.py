@@ -355,7 +355,10 @@ def test_delete_then_404(server):
 def test_delete_by_query(server):
     for i in range(4):
         server.put(f"/Item/dq-{i}", json={"name": "doomed" if i < 3 else "kept", "tags": ["dq"]})
-    r = server.delete("/Item/?name=doomed")
+    # Several matches need limit(n): without it nothing is deleted.
+    assert_problem(server.delete("/Item/?name=doomed"), 400, "more than one record", "limit(")
+    assert len(server.query("Item", "name=doomed")) == 3
+    r = server.delete("/Item/?name=doomed&limit(10)")
     assert r.status_code == 200, r
     assert r.json() == {"deleted": 3}
     assert [x["id"] for x in server.query("Item", "tags=dq")] == ["dq-3"]
@@ -366,7 +369,7 @@ def test_delete_by_query(server):
     assert r.status_code == 200 and r.json() == {"deleted": 0}
     for i in range(3):
         server.put(f"/Item/dq-or-{i}", json={"name": f"or-{i}"})
-    r = server.delete("/Item/?name=or-0|name=or-2")
+    r = server.delete("/Item/?[name=or-0|name=or-2]&limit(2)")
     assert r.status_code == 200 and r.json() == {"deleted": 2}
     assert server.get("/Item/dq-or-1").status_code == 200
     assert server.get("/Item/dq-or-2").status_code == 404

@@ -42,10 +42,11 @@ public enum OpenAPIDocument {
                         "400": problemResponse("Invalid record"), "413": problemResponse("Body too large"),
                     ]),
                 "delete": operation(
-                    "delete\(export)Matching", summary: "Delete every \(export) matching a query", parameters: [queryParameter],
+                    "delete\(export)Matching", summary: "Delete the \(export) matching a query, or up to n of them with limit(n)",
+                    parameters: [queryParameter],
                     responses: [
                         "200": response("How many records were deleted", ["type": "object", "properties": ["deleted": ["type": "integer"]]]),
-                        "400": problemResponse("Bad or missing query"),
+                        "400": problemResponse("Bad or missing query, or several matches without limit(n)"),
                     ]),
             ]
             let conditional: [JSONValue] = [
@@ -90,11 +91,12 @@ public enum OpenAPIDocument {
 
     static let problemSchema: JSONValue = [
         "type": "object",
-        "description": "RFC 9457 problem details",
+        "description": "RFC 9457 problem details, with a stable code and the request's X-Request-Id",
         "properties": [
             "type": ["type": "string"], "title": ["type": "string"], "status": ["type": "integer"], "detail": ["type": "string"],
+            "code": ["type": "string"], "requestId": ["type": "string"],
         ],
-        "required": ["title", "status", "detail"],
+        "required": ["title", "status", "detail", "code"],
     ]
 
     static func operation(

@@ -20,9 +20,8 @@ public enum RESTRouter {
         router.middlewares.add(RequestLogMiddleware())
         router.middlewares.add(ProblemMiddleware())
         if let subscriptions, servesTables { router.middlewares.add(EventStreamMiddleware(subscriptions: subscriptions)) }
-        let files: FileMiddleware<BasicRequestContext, LocalFileSystem>? = endpoint.configuration.webRoot.map {
-            FileMiddleware($0, searchForIndexHtml: true, logger: logger)
-        }
+        let files = endpoint.configuration.webRoot.flatMap { StaticFiles(folder: $0) }
+        if let files { logger.info("serving static files from \(files.root)") }
         let openAPIBytes = ByteBuffer(bytes: JSONWriter.encode(openAPI))
         let exported = servesTables ? endpoint.store.tables.compactMap(\.definition.exportName).sorted() : []
 
@@ -35,18 +34,29 @@ public enum RESTRouter {
                 "no exported table or file at \(request.uri.path); exported tables: \(exported.isEmpty ? "none" : exported.joined(separator: ", "))"
             )
             guard let files, request.method == .get || request.method == .head else { throw notFound }
-            return try await files.handle(request, context: context) { _, _ in throw notFound }
+            return try await files.respond(request, context: context, notFound: notFound)
         }
 
         router.get("/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: openAPIBytes))
         }
-        // Ready: every database answers a read and accepts writes (the store is open).
-        router.get("/ready") { _, _ -> Response in
+        // Ready: every database answers a read and takes writes (see Store.checkReady).
+        // Not ready: a 503 problem naming the database; the cause (SQLite's words) goes to the log.
+        router.get("/ready") { _, context -> Response in
             do {
                 try await endpoint.store.checkReady()
             } catch {
-                throw Problem(.serviceUnavailable, "not ready: \(error)")
+                let message = (error as? StoreError)?.message ?? "the store does not answer"
+                var problem = Problem(
+                    .serviceUnavailable, "not ready: \(message)", code: "notReady", headers: [.retryAfter: Problem.retryAfterSeconds])
+                problem.requestID = context.id
+                context.logger.warning(
+                    "not ready",
+                    metadata: [
+                        "error": "\(message); cause: \(String(reflecting: (error as? StoreError)?.underlying ?? error))",
+                        "requestId": "\(context.id)",
+                    ])
+                return problem.makeResponse()
             }
             return Response(
                 status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"status\":\"ready\"}"))

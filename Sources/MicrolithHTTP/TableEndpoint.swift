@@ -6,6 +6,7 @@ public import MicrolithModules
 import MicrolithQuery
 import MicrolithSchema
 public import MicrolithStore
+import NIOCore
 
 /// The REST interface of every exported table: `/{Table}/{id}` and `/{Table}/?query`.
 public struct TableEndpoint: Sendable {
@@ -175,6 +176,7 @@ public struct TableEndpoint: Sendable {
         out.writeStaticString("]")
         var headers: HTTPFields = [.contentType: "application/json"]
         Self.describe(result.plan, started: started, into: &headers)
+        warnUndeclared(query, table: table, into: &headers)
         if request.method == .head {
             headers[.contentLength] = String(out.readableBytes)
             return Response(status: .ok, headers: headers)
@@ -182,26 +184,39 @@ public struct TableEndpoint: Sendable {
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: out))
     }
 
-    /// `DELETE /{Table}/?query`: deletes every matching record in one transaction.
+    /// `DELETE /{Table}/?query`: deletes the matching record, or up to `n` of them with `limit(n)`,
+    /// in one transaction.
+    ///
+    /// The rule that keeps a mistyped condition (`?id=ne=x`) from emptying a table: a query
+    /// without `limit(...)` may match at most one record; when it matches more, nothing is deleted
+    /// and the 400 says to add `limit(n)` (n at most `http.maxResults`). With `limit(n)` the first
+    /// `n` matches in `sort(...)` order go; repeat to delete more. A query needs a condition.
     public func deleteMatching(_ request: Request, context: some RequestContext, table: TableLayout) async throws -> Response {
+        let name = table.definition.exportName ?? table.name
         guard let raw = request.uri.query, !raw.isEmpty else {
-            throw Problem(.badRequest, "DELETE /\(table.definition.exportName ?? table.name)/ needs a query; refusing to delete every record")
+            throw Problem(.badRequest, "DELETE /\(name)/ needs a query; refusing to delete every record")
         }
         let query = try parseQuery(request, table: table)
         guard query.filter != nil else {
             throw Problem(.badRequest, "DELETE needs at least one condition; refusing to delete every record")
         }
         let plan = executor.plan(query, table: table)
-        // Nothing is sent back, so the result-count limit does not apply: every match goes,
-        // or the first `limit(...)` of them in `sort(...)` order when those are given.
-        var unbounded = self.executor
-        unbounded.maximumResults = Int(Int32.max)
-        let executor = unbounded
-        let scope = Query(filter: query.filter, sort: query.sort, limit: query.limit)
+        // Without limit(...), two rows are enough to know the query matches more than one.
+        let explicit = query.limit != nil
+        let scope = Query(filter: query.filter, sort: query.sort, limit: query.limit ?? Limit(start: 0, end: 2))
+        let maximum = configuration.maximumResults
+        let executor = self.executor
         let hook = hooks[table.index]?.delete
         let info = hook == nil ? nil : Self.resourceRequest(request, context)
         let count = try await store.write(database: table.definition.database) { txn in
             let rows = try executor.run(scope, plan: plan, table: table, db: txn.db).rows
+            if !explicit, rows.count > 1 {
+                throw Problem(
+                    .badRequest,
+                    "DELETE /\(name)/?\(raw) matches more than one record and nothing was deleted; to delete several, say how many at most: "
+                        + "add &limit(n) with n ≤ \(maximum), e.g. DELETE /\(name)/?\(raw)&limit(\(maximum)) (repeat until it deletes 0)",
+                    code: "deleteNeedsLimit")
+            }
             for row in rows {
                 if let hook, let info, let current = try txn.get(table, row.id) { try hook(current.record, txn, info) }
                 try txn.delete(table, id: row.id)
@@ -210,6 +225,7 @@ public struct TableEndpoint: Sendable {
         }
         var headers: HTTPFields = [.contentType: "application/json"]
         Self.describe(plan, started: nil, into: &headers)
+        warnUndeclared(query, table: table, into: &headers)
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"deleted\":\(count)}")))
     }
 
@@ -247,6 +263,15 @@ public struct TableEndpoint: Sendable {
         }
     }
 
+    /// Adds a `Warning` naming each attribute the query filters or sorts on that the (open)
+    /// table does not declare: valid, but a typo there silently matches nothing or sorts nothing.
+    func warnUndeclared(_ query: Query, table: TableLayout, into headers: inout HTTPFields) {
+        for unknown in query.undeclaredAttributes(in: table.definition, schema: store.schema) {
+            let text = String(unknown.unicodeScalars.map { $0.value >= 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" ? Character($0) : "?" })
+            headers.append(HTTPField(name: HTTPField.Name("Warning")!, value: "299 microlith \"undeclared attribute \(text)\""))
+        }
+    }
+
     // MARK: Helpers
 
     /// Whether a request body with this `Content-Type` is read as JSON.
@@ -267,7 +292,7 @@ public struct TableEndpoint: Sendable {
         do {
             value = try buffer.withUnsafeReadableBytes { try JSONParser.parse($0) }
         } catch let e as JSONParseError {
-            throw Problem(.badRequest, e.description, title: "Malformed JSON", extensions: ["offset": .int(Int64(e.offset))])
+            throw Problem(.badRequest, e.description, code: "malformedJSON", title: "Malformed JSON", extensions: ["offset": .int(Int64(e.offset))])
         }
         guard case .object(let object) = value else {
             throw Problem(.badRequest, "the body must be a JSON object, got \(value.typeName)")
@@ -282,14 +307,25 @@ public struct TableEndpoint: Sendable {
         }
     }
 
-    /// The whole request body, or 413 when it is larger than `limit` bytes.
+    /// The whole request body: 413 when it is larger than `limit` bytes, 400 when it cannot be
+    /// read as sent (malformed chunked framing, a connection closed mid-body).
     public static func body(_ request: Request, limit: Int) async throws -> ByteBuffer {
         var request = request
         do {
             return try await request.collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw tooLarge(limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw tooLarge(limit)
         } catch {
-            throw Problem(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes")
+            throw Problem(
+                .badRequest, "the request body could not be read: its framing (Content-Length or chunked encoding) is malformed",
+                code: "malformedBody")
         }
+    }
+
+    static func tooLarge(_ limit: Int) -> Problem {
+        Problem(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes")
     }
 
     /// Reads a key from a path segment, as the table's primary key type says.

@@ -95,6 +95,7 @@ extension OperationError {
         case .alreadyExists: self.init(status: 409, code: "conflict", message: error.message)
         case .versionMismatch: self.init(status: 412, code: "preconditionFailed", message: error.message)
         case .closed: self.init(status: 503, code: "unavailable", message: error.message)
+        case .busy: self.init(status: 503, code: "storeBusy", message: error.message)
         default: self.init(status: 500, code: "internal", message: error.message)
         }
     }

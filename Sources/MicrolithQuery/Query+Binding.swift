@@ -39,6 +39,34 @@ extension Query {
     }
 }
 
+extension Query {
+    /// The attributes this query's conditions and `sort` name that `table` (an open one, or an
+    /// open nested type or related table on the way) does not declare, each described as
+    /// `'name' (table 'T' declares a, b, c)`, in query order, without repeats.
+    ///
+    /// Such a query is valid (records are open, so they may carry the attribute) but a typo in
+    /// it filters out every record or leaves the order as it was; the REST layer reports these
+    /// in a `Warning` header. Paths below an `Any` attribute are not reported.
+    public func undeclaredAttributes(in table: TableDefinition, schema: Schema) -> [String] {
+        let resolver = SchemaPathResolver(schema: schema)
+        var paths: [[String]] = []
+        func collect(_ condition: Condition) {
+            switch condition {
+            case .and(let terms), .or(let terms): terms.forEach(collect)
+            case .compare(let comparison): paths.append(comparison.path)
+            }
+        }
+        if let filter { collect(filter) }
+        paths += sort.map(\.path)
+        var found: [String] = []
+        for path in paths {
+            guard case .undeclared(let unknown)? = try? resolver.resolve(path, in: table, offset: nil), let unknown else { continue }
+            if !found.contains(unknown) { found.append(unknown) }
+        }
+        return found
+    }
+}
+
 extension SchemaPathResolver {
     func bind(_ condition: Condition, in table: TableDefinition) throws(QueryError) -> Condition {
         switch condition {
@@ -112,7 +140,8 @@ extension SchemaPathResolver {
         for item in items {
             guard let attribute = table.attribute(item.name) else {
                 if table.isSealed {
-                    throw QueryError(message: "cannot select unknown attribute '\(item.name)' of sealed table '\(table.name)'")
+                    throw QueryError(
+                        message: "cannot select unknown attribute '\(item.name)' of sealed table '\(table.name)'; \(Container(table).declared)")
                 }
                 if item.children != nil {
                     throw QueryError(message: "'\(item.name)' is not a relationship of table '\(table.name)', so it cannot take '{...}'")

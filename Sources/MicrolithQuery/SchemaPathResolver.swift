@@ -5,8 +5,10 @@ enum ResolvedPath {
     /// A declared attribute: the one the last path segment names.
     case attribute(AttributeDefinition)
     /// An attribute no schema type declares (in an unsealed table or nested type, or below an `Any`
-    /// attribute): it may hold any JSON value.
-    case undeclared
+    /// attribute): it may hold any JSON value. `unknown` names the first segment that an open table
+    /// or type does not declare (with what it does declare); it is nil below an `Any` attribute,
+    /// where nothing is declared.
+    case undeclared(unknown: String?)
 }
 
 /// Follows attribute paths through relationships and nested object types.
@@ -37,6 +39,16 @@ struct SchemaPathResolver {
         func attribute(_ name: String) -> AttributeDefinition? {
             attributes.first { $0.name == name }
         }
+
+        /// The declared attribute names, comma-separated.
+        var declaredNames: String {
+            attributes.isEmpty ? "none" : attributes.map(\.name).joined(separator: ", ")
+        }
+
+        /// `its attributes are a, b, c`.
+        var declared: String {
+            "its attributes are \(declaredNames)"
+        }
     }
 
     /// The table a relationship attribute points at.
@@ -54,9 +66,11 @@ struct SchemaPathResolver {
         for (i, segment) in path.enumerated() {
             guard let attribute = container.attribute(segment) else {
                 if container.isSealed {
-                    throw QueryError(message: "unknown attribute '\(segment)' in sealed \(container.kind) '\(container.name)'", offset: offset)
+                    throw QueryError(
+                        message: "unknown attribute '\(segment)' in sealed \(container.kind) '\(container.name)'; \(container.declared)",
+                        offset: offset)
                 }
-                return .undeclared
+                return .undeclared(unknown: "'\(segment)' (\(container.kind) '\(container.name)' declares \(container.declaredNames))")
             }
             if i == path.count - 1 { return .attribute(attribute) }
             let walked = path[...i].joined(separator: ".")
@@ -69,7 +83,7 @@ struct SchemaPathResolver {
             } else if case .object(let typeName) = element, let nested = schema.nestedTypes[typeName] {
                 container = Container(nested)
             } else if element == .any {
-                return .undeclared
+                return .undeclared(unknown: nil)
             } else {
                 throw QueryError(
                     message:
@@ -78,6 +92,6 @@ struct SchemaPathResolver {
                 )
             }
         }
-        return .undeclared
+        return .undeclared(unknown: nil)
     }
 }

@@ -27,6 +27,7 @@ import Yams
 /// | `store.dataDir` | `MICROLITH_DATA_DIR` | `<app>/.microlith` |
 /// | `store.durability` | `MICROLITH_DURABILITY` | `full` (or `normal`) |
 /// | `store.cacheMB` | `MICROLITH_CACHE_MB` | 64 |
+/// | `store.busyTimeoutMs` | `MICROLITH_BUSY_TIMEOUT_MS` | 2000 (a write waits this long for a lock another process holds, then 503) |
 /// | `store.changeLogRetentionHours` | `MICROLITH_CHANGELOG_RETENTION_HOURS` | 24 |
 /// | `store.changeLogRetentionSeconds` | `MICROLITH_CHANGELOG_RETENTION_SECONDS` | (the same, in seconds) |
 /// | `realtime.bufferEvents` | `MICROLITH_REALTIME_BUFFER_EVENTS` | 1000 (per WebSocket/SSE subscriber) |
@@ -144,6 +145,9 @@ public struct RuntimeConfiguration: Sendable {
             c.store.durability = d
         },
         Key(path: "store.cacheMB", environment: "MICROLITH_CACHE_MB") { c, v, n in c.store.cacheBytes = try int(v, n) << 20 },
+        Key(path: "store.busyTimeoutMs", environment: "MICROLITH_BUSY_TIMEOUT_MS") { c, v, n in
+            c.store.busyTimeoutMilliseconds = try int(v, n, min: 0, max: 600_000)
+        },
         Key(path: "store.changeLogRetentionHours", environment: "MICROLITH_CHANGELOG_RETENTION_HOURS") { c, v, n in
             c.store.changeLogRetentionSeconds = try int(v, n, min: 1) * 3600
         },

@@ -14,6 +14,8 @@ public final class Store: Sendable {
     final class DatabaseHandle: Sendable {
         let name: String
         let pool: DatabasePool
+        /// The latest outcome of writes, for readiness.
+        let health = WriteHealth()
         // Set once, right after the store exists (the writer calls back into it).
         let writerBox = Mutex<GroupCommitWriter?>(nil)
 
@@ -88,7 +90,7 @@ public final class Store: Sendable {
         let names = schema.databases.isEmpty ? ["data"] : schema.databases
         for name in names {
             var config = Configuration()
-            config.busyMode = .timeout(10)
+            config.busyMode = .timeout(TimeInterval(max(0, configuration.busyTimeoutMilliseconds)) / 1000)
             config.maximumReaderCount = 8
             let synchronous = configuration.durability == .full ? "FULL" : "NORMAL"
             config.prepareDatabase { db in
@@ -120,12 +122,56 @@ public final class Store: Sendable {
         return store
     }
 
-    /// Throws unless every database is open for writes and answers a read.
+    /// Throws unless every database is open, answers a read and takes writes.
+    ///
+    /// Whether writes go through is known from the writes themselves while some are under way
+    /// (the latest one to finish failed with ``StoreError/Code/busy`` or
+    /// ``StoreError/Code/storage``: not ready). When none is, a probe takes the write lock on the
+    /// writer's own connection and releases it at once (`BEGIN IMMEDIATE`, `ROLLBACK`: nothing
+    /// is written), waiting at most ``readyProbeMilliseconds`` for another connection to let go.
+    /// The error thrown is a ``StoreError`` whose message names the database.
     public func checkReady() async throws {
         for (name, handle) in databases.sorted(by: { $0.key < $1.key }) {
             _ = try handle.writer
-            _ = try await read(database: name) { db in try Int.fetchOne(db, sql: "SELECT 1") }
+            do {
+                _ = try await read(database: name) { db in try Int.fetchOne(db, sql: "SELECT 1") }
+            } catch {
+                throw StoreError(.storage, "database '\(name)' does not answer reads", underlying: error)
+            }
+            try await probeWrites(handle)
         }
+    }
+
+    /// The longest a readiness probe waits for the write lock: 200 ms, or the busy timeout when
+    /// that is shorter.
+    public var readyProbeMilliseconds: Int { min(200, max(0, configuration.busyTimeoutMilliseconds)) }
+
+    private func probeWrites(_ handle: DatabaseHandle) async throws {
+        let (inFlight, failure) = handle.health.snapshot
+        if inFlight > 0 {
+            if let failure { throw Self.describe(failure, database: handle.name) }
+            return
+        }
+        let probe = readyProbeMilliseconds
+        let configured = max(0, configuration.busyTimeoutMilliseconds)
+        do {
+            try await handle.pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA busy_timeout = \(probe)")
+                defer { try? db.execute(sql: "PRAGMA busy_timeout = \(configured)") }
+                try db.inTransaction(.immediate) { .rollback }
+            }
+        } catch {
+            let found = StoreError.classify(error) ?? StoreError(.storage, "the write probe failed", underlying: error)
+            handle.health.probed(failure: found)
+            throw Self.describe(found, database: handle.name)
+        }
+        handle.health.probed(failure: nil)
+    }
+
+    /// `failure` with a message naming `database`, for readiness answers and logs.
+    private static func describe(_ failure: StoreError, database: String) -> StoreError {
+        let what = failure.code == .busy ? "its write lock is held by another connection" : "writes to it fail"
+        return StoreError(failure.code, "database '\(database)' does not take writes: \(what)", underlying: failure.underlying ?? failure)
     }
 
     /// Stops accepting writes, lets queued ones finish, and closes the files.
@@ -239,7 +285,23 @@ public final class Store: Sendable {
     /// throws, none of its writes happen and the error is rethrown.
     public func write<T: Sendable>(database: String = "data", _ work: @escaping @Sendable (WriteTransaction) throws -> T) async throws -> T {
         guard let handle = databases[database] else { throw StoreError(.unknownTable, "no database named \(database)") }
-        return try await handle.writer.submit(work)
+        let writer = try handle.writer
+        handle.health.begin()
+        let value: T
+        do {
+            value = try await writer.submit(work)
+        } catch {
+            // A held lock or an unwritable file says something about the database: remember it
+            // (for readiness) and report it as such; the job's own errors say nothing of the kind.
+            if let failure = StoreError.classify(error), failure.isDatabaseFailure {
+                handle.health.finish(failure: failure)
+                throw failure
+            }
+            handle.health.finish(failure: nil, recordsOutcome: false)
+            throw error
+        }
+        handle.health.finish(failure: nil)
+        return value
     }
 
     /// Registers a function called after every commit with its changes, in commit order.

@@ -21,6 +21,9 @@ public struct StoreConfiguration: Sendable {
     public var changeLogRetentionSeconds: Int
     /// The most writes one group commit holds.
     public var maximumBatch: Int
+    /// How long a write waits for the database's write lock when another connection (another
+    /// process) holds it, before it fails with ``StoreError/Code/busy`` (2000 ms by default).
+    public var busyTimeoutMilliseconds: Int
     /// Milliseconds since 1970: the wall clock behind versions, timestamps, expiration and
     /// change-log retention (the system clock; tests may pass their own).
     public var wallClock: @Sendable () -> Int64
@@ -32,6 +35,7 @@ public struct StoreConfiguration: Sendable {
         nodeID: String? = nil,
         changeLogRetentionSeconds: Int = 86_400,
         maximumBatch: Int = 512,
+        busyTimeoutMilliseconds: Int = 2000,
         wallClock: @escaping @Sendable () -> Int64 = HybridLogicalClock.systemMilliseconds
     ) {
         self.directory = directory
@@ -40,6 +44,7 @@ public struct StoreConfiguration: Sendable {
         self.nodeID = nodeID
         self.changeLogRetentionSeconds = changeLogRetentionSeconds
         self.maximumBatch = maximumBatch
+        self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
         self.wallClock = wallClock
     }
 }

@@ -22,6 +22,10 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let incompatibleSchema = Code("incompatibleSchema")
         /// The database file could not be opened or written.
         public static let storage = Code("storage")
+        /// Another connection held the database's write lock for longer than the configured
+        /// busy timeout (``StoreConfiguration/busyTimeoutMilliseconds``); the write did not happen
+        /// and may be retried.
+        public static let busy = Code("busy")
         /// The store is closed.
         public static let closed = Code("closed")
     }

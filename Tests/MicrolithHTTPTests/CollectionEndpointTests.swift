@@ -123,19 +123,54 @@ struct CollectionEndpointTests {
         }
     }
 
-    @Test func deleteByQueryRemovesTheMatchingRecords() async throws {
+    @Test func deleteByQueryRemovesTheOneMatchingRecord() async throws {
         try await withREST { client, _ in
             try await seedTodos(client)
-            let response = try await client.execute(uri: "/Todo/?done==true", method: .delete)
+            let response = try await client.execute(uri: "/Todo/?priority==3", method: .delete)
             #expect(response.status == .ok)
-            #expect(response.json() == ["deleted": 2])
-            #expect(ids(try await client.execute(uri: "/Todo/", method: .get)) == ["t1"])
+            #expect(response.json() == ["deleted": 1])
+            #expect(ids(try await client.execute(uri: "/Todo/", method: .get)) == ["t1", "t3"])
             try await client.execute(uri: "/Todo/t2", method: .get).expectProblem(.notFound)
-            #expect(try await client.execute(uri: "/Todo/t1", method: .get).status == .ok)
 
             let none = try await client.execute(uri: "/Todo/?priority==99", method: .delete)
             #expect(none.json() == ["deleted": 0])
-            #expect(ids(try await client.execute(uri: "/Todo/", method: .get)) == ["t1"])
+            #expect(ids(try await client.execute(uri: "/Todo/", method: .get)) == ["t1", "t3"])
+        }
+    }
+
+    @Test func deleteByQueryMatchingSeveralNeedsALimit() async throws {
+        try await withREST(HTTPConfiguration(maximumResults: 50)) { client, _ in
+            try await seedTodos(client)
+            for query in ["done==true", "id=ne=zzz", "priority=gt=0", "done==true|done==false"] {
+                let refused = try await client.execute(uri: "/Todo/?\(query)", method: .delete)
+                let problem = refused.expectProblem(.badRequest, code: "deleteNeedsLimit")
+                let detail = problem["detail"]?.stringValue ?? ""
+                #expect(detail.contains("more than one record") && detail.contains("limit(50)"), "\(detail)")
+                #expect(ids(try await client.execute(uri: "/Todo/", method: .get)) == ["t1", "t2", "t3"], "nothing deleted by \(query)")
+            }
+            // With a limit: at most that many, in sort order.
+            let one = try await client.execute(uri: "/Todo/?done==true&sort(-priority)&limit(1)", method: .delete)
+            #expect(one.json() == ["deleted": 1])
+            #expect(ids(try await client.execute(uri: "/Todo/", method: .get)) == ["t1", "t3"])
+            let rest = try await client.execute(uri: "/Todo/?id=ne=zzz&limit(50)", method: .delete)
+            #expect(rest.json() == ["deleted": 2])
+            #expect(ids(try await client.execute(uri: "/Todo/", method: .get)) == [])
+            try await client.execute(uri: "/Todo/?id=ne=zzz&limit(51)", method: .delete).expectProblem(.badRequest)
+        }
+    }
+
+    @Test func sortingByAnUndeclaredAttributeIsWarnedAbout() async throws {
+        try await withREST { client, _ in
+            try await seedTodos(client)
+            let response = try await client.execute(uri: "/Todo/?sort(+nosuch)", method: .get)
+            #expect(response.status == .ok)
+            let warnings = response.headers[values: .warning]
+            #expect(warnings.contains { $0.contains("undeclared attribute 'nosuch'") && $0.contains("title, done") }, "\(warnings)")
+            let declared = try await client.execute(uri: "/Todo/?sort(-priority)", method: .get)
+            #expect(ids(declared) == ["t2", "t3", "t1"])
+            #expect(declared.headers[.warning] == nil)
+            let filtered = try await client.execute(uri: "/Todo/?titel=a", method: .get)
+            #expect(filtered.headers[values: .warning].contains { $0.contains("'titel'") })
         }
     }
 

@@ -83,7 +83,7 @@ struct DocumentEndpointTests {
             #expect(todo["properties"]?["title"] == ["type": "string"])
             #expect(todo["properties"]?["priority"] == ["type": ["integer", "null"], "format": "int32"])
             #expect(todo["properties"]?["tags"]?["items"] == ["type": "string"])
-            #expect(schemas["Problem"]?["required"] == ["title", "status", "detail"])
+            #expect(schemas["Problem"]?["required"] == ["title", "status", "detail", "code"])
 
             for ref in references(in: document) {
                 let prefix = "#/components/schemas/"

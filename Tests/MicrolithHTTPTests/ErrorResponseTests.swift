@@ -132,20 +132,33 @@ struct ErrorResponseTests {
     }
 
     @Test func storeErrorsMapToStatuses() {
-        let cases: [(StoreError.Code, HTTPResponse.Status)] = [
-            (.invalidRecord, .badRequest), (.invalidID, .badRequest), (.versionMismatch, .preconditionFailed), (.alreadyExists, .conflict),
-            (.unknownTable, .notFound), (.closed, .serviceUnavailable), (.storage, .internalServerError),
-            (.incompatibleSchema, .internalServerError),
+        let cases: [(StoreError.Code, HTTPResponse.Status, String)] = [
+            (.invalidRecord, .badRequest, "invalidRecord"), (.invalidID, .badRequest, "invalidID"),
+            (.versionMismatch, .preconditionFailed, "versionMismatch"), (.alreadyExists, .conflict, "alreadyExists"),
+            (.unknownTable, .notFound, "unknownTable"),
         ]
-        for (code, status) in cases {
+        for (code, status, name) in cases {
             let problem = ProblemMiddleware<BasicRequestContext>.problem(for: StoreError(code, "m", attribute: "a"))
             #expect(problem.status == status, "\(code)")
             #expect(problem.detail == "m")
+            #expect(problem.code == name)
             #expect(problem.json["attribute"] == "a")
+        }
+        // Server-side failures: the status and code, never the store's own message.
+        let hidden: [(StoreError.Code, HTTPResponse.Status, String)] = [
+            (.closed, .serviceUnavailable, "storeClosed"), (.busy, .serviceUnavailable, "storeBusy"),
+            (.storage, .internalServerError, "storage"), (.incompatibleSchema, .internalServerError, "storage"),
+        ]
+        for (code, status, name) in hidden {
+            let problem = ProblemMiddleware<BasicRequestContext>.problem(for: StoreError(code, "secret internals"))
+            #expect(problem.status == status, "\(code)")
+            #expect(problem.code == name)
+            #expect(!problem.detail.contains("secret internals"))
         }
         struct Unexpected: Error {}
         let other = ProblemMiddleware<BasicRequestContext>.problem(for: Unexpected())
         #expect(other.status == .internalServerError)
         #expect(other.json["status"] == 500)
+        #expect(other.json["code"] == "internal")
     }
 }

@@ -209,6 +209,27 @@ struct QueryBindingTests {
         #expect(error?.message.contains(message) == true, "\(query): \(String(describing: error))")
     }
 
+    @Test func unknownAttributesOfSealedTablesAreListedWithTheDeclaredOnes() {
+        for query in ["sort(+nosuch)", "nosuch=1", "select(nosuch)"] {
+            let message = bindingError(query)?.message ?? ""
+            #expect(message.contains("'nosuch'") && message.contains("its attributes are id, name, price, stock"), "\(query): \(message)")
+        }
+        let nested = bindingError("dims.depth=1")?.message ?? ""
+        #expect(nested.contains("its attributes are width, unit"), "\(nested)")
+    }
+
+    @Test func undeclaredAttributesOfOpenTablesAreReportedNotRefused() throws {
+        let query = try bind("color=red&text=a&meta.x=1&sort(+nosuch,-color,text)", to: note)
+        #expect(
+            query.undeclaredAttributes(in: note, schema: schema) == [
+                "'color' (table 'Note' declares id, text)", "'meta' (table 'Note' declares id, text)",
+                "'nosuch' (table 'Note' declares id, text)",
+            ])
+        // Declared paths, and paths below an Any attribute, are not reported.
+        let declared = try bind("name=a&extra.anything=1&brand.name=b&sort(-price)")
+        #expect(declared.undeclaredAttributes(in: product, schema: schema).isEmpty)
+    }
+
     @Test func childrenOnUndeclaredAttributesOfUnsealedTables() {
         #expect(bindingError("select(x{y})", to: note)?.message.contains("not a relationship") == true)
     }

@@ -54,6 +54,7 @@ struct RuntimeConfigurationTests {
                   dataDir: /var/data
                   durability: normal
                   cacheMB: 8
+                  busyTimeoutMs: 250
                   changeLogRetentionHours: 2
                   nodeID: node-a
                 log:
@@ -69,6 +70,7 @@ struct RuntimeConfigurationTests {
         #expect(c.store.directory == "/var/data")
         #expect(c.store.durability == .normal)
         #expect(c.store.cacheBytes == 8 << 20)
+        #expect(c.store.busyTimeoutMilliseconds == 250)
         #expect(c.store.changeLogRetentionSeconds == 7200)
         #expect(c.store.nodeID == "node-a")
         #expect(c.logLevel == "debug")
@@ -80,7 +82,7 @@ struct RuntimeConfigurationTests {
             "MICROLITH_HTTP_HOST": "::1", "MICROLITH_HTTP_PORT": "0", "MICROLITH_HTTP_MAX_BODY_BYTES": "10",
             "MICROLITH_HTTP_MAX_QUERY_LENGTH": "20", "MICROLITH_HTTP_MAX_RESULTS": "30", "MICROLITH_HTTP_MAX_CONNECTIONS": "40",
             "MICROLITH_HTTP_ALLOW_FULL_SCANS": "off", "MICROLITH_DATA_DIR": "/d", "MICROLITH_DURABILITY": "normal",
-            "MICROLITH_CACHE_MB": "0", "MICROLITH_CHANGELOG_RETENTION_HOURS": "1", "MICROLITH_NODE_ID": "n",
+            "MICROLITH_CACHE_MB": "0", "MICROLITH_BUSY_TIMEOUT_MS": "0", "MICROLITH_CHANGELOG_RETENTION_HOURS": "1", "MICROLITH_NODE_ID": "n",
             "MICROLITH_LOG_LEVEL": "warning", "UNRELATED": "ignored",
         ])
         #expect(c.http.host == "::1")
@@ -93,6 +95,7 @@ struct RuntimeConfigurationTests {
         #expect(c.store.directory == "/d")
         #expect(c.store.durability == .normal)
         #expect(c.store.cacheBytes == 0)
+        #expect(c.store.busyTimeoutMilliseconds == 0)
         #expect(c.store.changeLogRetentionSeconds == 3600)
         #expect(c.store.nodeID == "n")
         #expect(c.logLevel == "warning")
@@ -159,6 +162,7 @@ struct RuntimeConfigurationTests {
         BadValue(yaml: "http:\n  allowFullScans: maybe\n", key: "http.allowFullScans"),
         BadValue(yaml: "store:\n  durability: sometimes\n", key: "store.durability"),
         BadValue(yaml: "store:\n  cacheMB: -5\n", key: "store.cacheMB"),
+        BadValue(yaml: "store:\n  busyTimeoutMs: -1\n", key: "store.busyTimeoutMs"),
         BadValue(yaml: "store:\n  changeLogRetentionHours: 0\n", key: "store.changeLogRetentionHours"),
         BadValue(yaml: "log:\n  level: loud\n", key: "log.level"),
         BadValue(yaml: "http:\n  host:\n    - a\n    - b\n", key: "http.host"),
