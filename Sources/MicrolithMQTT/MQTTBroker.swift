@@ -36,6 +36,18 @@ public final class MQTTBroker: Sendable {
         var retained: [String: Retained] = [:]
         var connections: [ObjectIdentifier: MQTTConnection] = [:]
         var pendingWills: [String: Scheduled<Void>] = [:]
+        /// Subscriptions of every session together.
+        var subscriptionCount = 0
+    }
+
+    /// What became of one filter of a SUBSCRIBE.
+    enum SubscribeOutcome: Sendable, Equatable {
+        /// A new subscription.
+        case added
+        /// It replaced the session's subscription to the same filter.
+        case replaced
+        /// Over `mqtt.maxSubscriptionsPerClient` or `mqtt.maxSubscriptionsTotal`: not stored.
+        case refused
     }
 
     struct Retained: Sendable {
@@ -188,9 +200,14 @@ public final class MQTTBroker: Sendable {
 
     private static func remove(session clientID: String, from r: inout Registry) {
         guard let session = r.sessions.removeValue(forKey: clientID) else { return }
-        for filter in session.state.withLock({ Array($0.subscriptions.keys) }) {
+        let filters = session.state.withLock { s in
+            defer { s.subscriptions = [:] }
+            return Array(s.subscriptions.keys)
+        }
+        for filter in filters {
             r.tree.remove(filter: filter, key: clientID)
         }
+        r.subscriptionCount -= filters.count
     }
 
     /// A returning client: resend what it did not acknowledge, replay the table changes it
@@ -202,11 +219,13 @@ public final class MQTTBroker: Sendable {
         Task { [self] in
             let current = await hub.perform { Dictionary(uniqueKeysWithValues: databases.map { ($0, hub.position(database: $0)) }) }
             let (from, filters) = session.state.withLock { ($0.positions, $0.subscriptions) }
-            var replay: [MQTTSession.Outgoing] = []
+            var replay: Deque<MQTTSession.Outgoing> = []
+            var replayBytes = 0
+            var truncated = false
             do {
                 for database in databases {
                     guard var position = from[database], let end = current[database], position < end else { continue }
-                    while position < end {
+                    while position < end, !truncated {
                         let entries = try await store.changes(database: database, after: position, limit: 1000)
                         guard let last = entries.last else { break }
                         for entry in entries where entry.sequence <= end {
@@ -215,7 +234,15 @@ public final class MQTTBroker: Sendable {
                             else { continue }
                             var payload = ByteBuffer()
                             if entry.operation != "delete", let record = entry.record { payload.writeBytes(JSONWriter.encode(record)) }
-                            replay.append(.init(topic: topic, payload: payload, qos: qos, retain: false, change: (database, entry.sequence)))
+                            let message = MQTTSession.Outgoing(
+                                topic: topic, payload: payload, qos: qos, retain: false, change: (database, entry.sequence))
+                            // Held at once, so bounded like any queue of the session.
+                            guard replay.count < configuration.maximumQueuedMessages, replayBytes + message.size <= configuration.bufferBytes else {
+                                truncated = true
+                                break
+                            }
+                            replayBytes += message.size
+                            replay.append(message)
                         }
                         position = last.sequence
                     }
@@ -223,18 +250,23 @@ public final class MQTTBroker: Sendable {
             } catch {
                 logger.error("mqtt: replaying the change log for \(session.clientID) failed: \(error)")
             }
-            let out: (MQTTConnection, ByteBuffer)? = session.state.withLock { s in
+            if truncated {
+                logger.warning(
+                    "mqtt: \(session.clientID) missed more table changes than mqtt.maxQueuedMessages (\(configuration.maximumQueuedMessages)) or mqtt.bufferBytes (\(configuration.bufferBytes)) hold; it gets the first ones only"
+                )
+            }
+            // Handed to the connection under the session's lock, so that bytes leave in the order the
+            // session's state changed (an acknowledgement drains the queue from another thread).
+            session.state.withLock { s in
                 s.replaying = false
                 let live = s.pending.filter { m in
                     guard let change = m.change, let end = current[change.database] else { return true }
                     return change.sequence > end
                 }
-                s.pending = Deque(replay)
-                s.pending.append(contentsOf: live)
-                guard let connection = s.connection, let bytes = MQTTSession.drain(&s) else { return nil }
-                return (connection, bytes)
+                replay.append(contentsOf: live)
+                MQTTSession.replacePending(with: replay, in: &s)
+                s.connection?.deliver(MQTTSession.drain(&s))
             }
-            out.map { connection, bytes in connection.deliver(bytes) }
         }
     }
 
@@ -253,23 +285,34 @@ public final class MQTTBroker: Sendable {
 
     /// The client acknowledged a QoS 1 message: free its slot and send what waits.
     func acknowledged(_ session: MQTTSession, packetID: UInt16) {
-        let out: (MQTTConnection, ByteBuffer)? = session.state.withLock { s in
-            guard s.inflight.removeValue(forKey: packetID) != nil, let connection = s.connection, let bytes = MQTTSession.drain(&s) else {
-                return nil
-            }
-            return (connection, bytes)
+        // Under the lock: bytes leave in the order the session's state changed.
+        session.state.withLock { s in
+            guard MQTTSession.acknowledge(packetID, in: &s) else { return }
+            s.connection?.deliver(MQTTSession.drain(&s))
         }
-        out.map { connection, bytes in connection.deliver(bytes) }
     }
 
     // MARK: Subscriptions
 
-    /// Adds the subscriptions; returns, for each, whether it is new (not replacing one).
-    func subscribe(_ session: MQTTSession, _ subscriptions: [MQTTSubscription]) -> [Bool] {
-        registry.withLock { r in
+    /// Adds the subscriptions in order (a filter given twice replaces its first subscription), within
+    /// `mqtt.maxSubscriptionsPerClient` for the session and `mqtt.maxSubscriptionsTotal` for the broker.
+    func subscribe(_ session: MQTTSession, _ subscriptions: [MQTTSubscription]) -> [SubscribeOutcome] {
+        let perClient = configuration.maximumSubscriptionsPerClient
+        let total = configuration.maximumSubscriptionsTotal
+        return registry.withLock { r in
             subscriptions.map { s in
-                r.tree.insert(filter: s.topicFilter, key: session.clientID, value: s)
-                return session.state.withLock { $0.subscriptions.updateValue(s, forKey: s.topicFilter) == nil }
+                let outcome = session.state.withLock { state -> SubscribeOutcome in
+                    if state.subscriptions[s.topicFilter] != nil {
+                        state.subscriptions[s.topicFilter] = s
+                        return .replaced
+                    }
+                    guard state.subscriptions.count < perClient, r.subscriptionCount < total else { return .refused }
+                    state.subscriptions[s.topicFilter] = s
+                    return .added
+                }
+                if outcome == .added { r.subscriptionCount += 1 }
+                if outcome != .refused { r.tree.insert(filter: s.topicFilter, key: session.clientID, value: s) }
+                return outcome
             }
         }
     }
@@ -277,72 +320,35 @@ public final class MQTTBroker: Sendable {
     func unsubscribe(_ session: MQTTSession, filter: String) -> Bool {
         registry.withLock { r in
             r.tree.remove(filter: filter, key: session.clientID)
-            return session.state.withLock { $0.subscriptions.removeValue(forKey: filter) != nil }
+            let removed = session.state.withLock { $0.subscriptions.removeValue(forKey: filter) != nil }
+            if removed { r.subscriptionCount -= 1 }
+            return removed
         }
     }
 
-    /// Sends the retained messages the new subscriptions match: records of tables named by the
-    /// filter's first level, and plain retained messages.
-    func sendRetained(for subscriptions: [(MQTTSubscription, Bool)], to connection: MQTTConnection) -> EventLoopFuture<Void>? {
-        guard let session = connection.session else { return nil }
-        let wanted = subscriptions.filter { s, isNew in s.retainHandling == 0 || (s.retainHandling == 1 && isNew) }.map(\.0)
-        guard !wanted.isEmpty else { return nil }
-        let plain: [MQTTSession.Outgoing] = registry.withLock { r in
+    /// Subscriptions held by every session together.
+    public var subscriptionCount: Int { registry.withLock { $0.subscriptionCount } }
+
+    /// The plain retained messages (not table records) some filter of `filters` matches, with the
+    /// QoS to send each at: the message's, capped by the highest the matching filters grant.
+    func retainedMessages(matching filters: MQTTTopicTree<String, MQTTQoS>) -> [MQTTSession.Outgoing] {
+        registry.withLock { r in
             var out: [MQTTSession.Outgoing] = []
             for (topic, message) in r.retained {
-                for s in wanted where MQTTTopic.matches(filter: s.topicFilter, topic: topic) {
-                    out.append(.init(topic: topic, payload: message.payload, qos: min(message.qos, s.qos), retain: true))
-                    break
-                }
+                var granted: MQTTQoS?
+                filters.forEachMatch(topic: topic) { _, qos in granted = max(granted ?? .atMostOnce, qos) }
+                guard let granted else { continue }
+                out.append(.init(topic: topic, payload: message.payload, qos: min(message.qos, granted), retain: true))
             }
             return out
         }
-        send(plain, to: session)
-        let tableFilters = wanted.compactMap { s -> (TableLayout, MQTTSubscription, String)? in
-            let parts = s.topicFilter.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let table = tablesByName[String(parts[0])] else { return nil }
-            return (table, s, parts.count > 1 ? String(parts[1]) : "")
-        }
-        guard !tableFilters.isEmpty else { return nil }
-        let store = self.store
-        return connection.eventLoop.makeFutureWithTask { [self] in
-            for (table, subscription, rest) in tableFilters {
-                var records: [(RecordID, ByteBuffer)] = []
-                do {
-                    if !rest.isEmpty, !rest.contains("+"), !rest.contains("#") {
-                        if let id = RecordID(text: rest, type: table.definition.primaryKeyAttribute.type), let record = try await store.get(table, id)
-                        {
-                            records.append((id, record.json))
-                        }
-                    } else if rest.contains("+") || rest.contains("#") {
-                        let result = try await QueryExecutor(store: store, maximumResults: 100_000).execute(Query(), table: table)
-                        for row in result.rows {
-                            guard let topic = topic(table.index, row.id), MQTTTopic.matches(filter: subscription.topicFilter, topic: topic) else {
-                                continue
-                            }
-                            records.append(
-                                (row.id, row.json.map { ByteBuffer(string: $0) } ?? ByteBuffer(bytes: JSONWriter.encode(.object(row.record)))))
-                        }
-                    }
-                } catch {
-                    logger.error("mqtt: reading retained records for \(subscription.topicFilter) failed: \(error)")
-                }
-                let name = topicNames[table.index] ?? table.name
-                send(records.map { .init(topic: "\(name)/\($0.0)", payload: $0.1, qos: subscription.qos, retain: true) }, to: session)
-            }
-        }
     }
 
-    private func send(_ messages: [MQTTSession.Outgoing], to session: MQTTSession) {
-        guard !messages.isEmpty else { return }
-        let maximumQueued = configuration.maximumQueuedMessages
-        session.state.withLock { s in
-            for m in messages {
-                if let (connection, bytes) = MQTTSession.enqueue(m, into: &s, keepOffline: false, maximumQueued: maximumQueued) {
-                    connection.deliver(bytes)
-                }
-            }
-        }
+    /// The exported table a topic filter's first level names, and the rest of the filter after it.
+    func table(forFilter filter: String) -> (table: TableLayout, name: String, rest: Substring)? {
+        let parts = filter.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let name = parts.first, let table = tablesByName[String(name)] else { return nil }
+        return (table, String(name), parts.count > 1 ? parts[1] : "")
     }
 
     // MARK: Publishing
@@ -437,7 +443,7 @@ public final class MQTTBroker: Sendable {
             }
             return targets.compactMap { clientID, t in r.sessions[clientID].map { ($0, t.0, t.1) } }
         }
-        let maximumQueued = configuration.maximumQueuedMessages
+        let limits = MQTTSession.Limits(messages: configuration.maximumQueuedMessages, bytes: configuration.bufferBytes)
         // QoS 0 copies are the same bytes for every subscriber of a protocol version and retain flag.
         var encoded: [Int: ByteBuffer] = [:]
         // Writes are handed to each event loop in one task, in order.
@@ -446,7 +452,7 @@ public final class MQTTBroker: Sendable {
             let message = MQTTSession.Outgoing(
                 topic: topic, payload: payload, qos: min(qos, granted), retain: retain && retainAsPublished, change: change)
             let out = session.state.withLock { s in
-                MQTTSession.enqueue(message, into: &s, keepOffline: keepOffline, maximumQueued: maximumQueued) { version in
+                MQTTSession.enqueue(message, into: &s, keepOffline: keepOffline, limits: limits) { version in
                     let key = Int(version.rawValue) << 1 | (message.retain ? 1 : 0)
                     if let bytes = encoded[key] { return bytes }
                     var bytes = ByteBuffer()
@@ -457,17 +463,18 @@ public final class MQTTBroker: Sendable {
                 }
             }
             guard let (connection, bytes) = out else { continue }
-            guard message.qos == .atMostOnce || connection.transport.isWritable else {
+            guard message.qos == .atMostOnce || connection.isWritable else {
                 connection.slowConsumer()
                 continue
             }
+            connection.handOff(bytes.readableBytes)
             let loop = connection.eventLoop
             writes[ObjectIdentifier(loop), default: (loop, [])].1.append((connection, bytes))
         }
         for (_, (loop, batch)) in writes {
             loop.execute {
-                for (connection, bytes) in batch { connection.transport.write(bytes) }
-                for (connection, _) in batch { connection.transport.flush() }
+                for (connection, bytes) in batch { connection.write(bytes) }
+                for (connection, _) in batch { connection.flush() }
             }
         }
     }

@@ -19,13 +19,31 @@ public struct MQTTConfiguration: Sendable, Equatable {
     public var maximumQueuedMessages: Int
     /// Unacknowledged QoS 1 messages in flight per client, at most (MQTT 5 clients may ask for fewer).
     public var maximumInflight: Int
-    /// Bytes waiting to be written to one client before it counts as a slow consumer and is dropped.
+    /// Bytes one client may have waiting: unwritten output before it counts as a slow consumer and is
+    /// dropped, and QoS 1 messages in flight or queued for it (past that, new ones are not queued). Retained
+    /// messages and table records sent on subscribe go out in pages as the client reads, within this.
     public var bufferBytes: Int
+    /// Seconds a new connection has to send a complete CONNECT before it is closed.
+    public var connectTimeoutSeconds: Int
+    /// Seconds a client has to finish a packet it has started sending (whatever its keep-alive) before
+    /// it is closed.
+    public var packetTimeoutSeconds: Int
+    /// Seconds a client may take to make room for the next page of retained messages or table records
+    /// (read its output below half of ``bufferBytes`` and acknowledge what is queued) before it is dropped.
+    public var writeTimeoutSeconds: Int
+    /// Subscriptions one session may hold; SUBSCRIBE refuses further filters (MQTT 5 reason 0x97, 3.1.1 0x80).
+    public var maximumSubscriptionsPerClient: Int
+    /// Topic filters one SUBSCRIBE may carry; the ones past it are refused like ``maximumSubscriptionsPerClient``.
+    public var maximumTopicFiltersPerPacket: Int
+    /// Subscriptions all sessions together may hold.
+    public var maximumSubscriptionsTotal: Int
 
     public init(
         enabled: Bool = true, host: String = "127.0.0.1", port: Int = 1883, users: [String: String] = [:], allowAnonymous: Bool = false,
         maximumPacketBytes: Int = 1 << 20, sessionExpirySeconds: Int = 86_400, maximumQueuedMessages: Int = 1000,
-        maximumInflight: Int = 100, bufferBytes: Int = 8 << 20
+        maximumInflight: Int = 100, bufferBytes: Int = 8 << 20, connectTimeoutSeconds: Int = 10, packetTimeoutSeconds: Int = 60,
+        writeTimeoutSeconds: Int = 30, maximumSubscriptionsPerClient: Int = 1000, maximumTopicFiltersPerPacket: Int = 100,
+        maximumSubscriptionsTotal: Int = 100_000
     ) {
         self.enabled = enabled
         self.host = host
@@ -37,5 +55,11 @@ public struct MQTTConfiguration: Sendable, Equatable {
         self.maximumQueuedMessages = maximumQueuedMessages
         self.maximumInflight = maximumInflight
         self.bufferBytes = bufferBytes
+        self.connectTimeoutSeconds = connectTimeoutSeconds
+        self.packetTimeoutSeconds = packetTimeoutSeconds
+        self.writeTimeoutSeconds = writeTimeoutSeconds
+        self.maximumSubscriptionsPerClient = maximumSubscriptionsPerClient
+        self.maximumTopicFiltersPerPacket = maximumTopicFiltersPerPacket
+        self.maximumSubscriptionsTotal = maximumSubscriptionsTotal
     }
 }

@@ -1,18 +1,26 @@
-import DequeModule
 import Logging
 import NIOCore
+import OrderedCollections
 import Synchronization
 
 /// One client connection: decodes its packets and handles them one at a time, in order, on the
 /// transport's event loop. Every mutable property is confined to that loop.
+///
+/// What a client can make it hold is bounded: a complete CONNECT must arrive within
+/// `mqtt.connectTimeoutSeconds` of the connection and every later packet within
+/// `mqtt.packetTimeoutSeconds` of its first byte; while a packet waits for a store write, the
+/// transport stops reading once a packet's worth of bytes waits; and output the client has not
+/// read beyond `mqtt.bufferBytes` gets it dropped.
 final class MQTTConnection: @unchecked Sendable {
     let transport: any MQTTTransport
-    unowned let broker: MQTTBroker
+    /// Strong: tasks on the loop (a store write's completion, a shutdown's disconnect) may run after the
+    /// broker's owner let it go; the broker drops its reference to the connection when it closes.
+    let broker: MQTTBroker
     let eventLoop: any EventLoop
     private var decoder: MQTTPacketDecoder
     private var input = ByteBuffer()
-    private var packets: Deque<MQTTPacket> = []
     private var busy = false
+    private var readingPaused = false
     private(set) var session: MQTTSession?
     private(set) var version: MQTTProtocolVersion = .v3_1_1
     private(set) var clientID = ""
@@ -20,17 +28,35 @@ final class MQTTConnection: @unchecked Sendable {
     private var keepAlive: UInt16 = 0
     private var lastActivity = NIODeadline.now()
     private(set) var isClosed = false
+    /// `isClosed`, readable from any thread.
+    private let closedFlag = Atomic<Bool>(false)
+    /// Bytes handed to the event loop for the transport and not yet written to it.
+    private let inTransit = Atomic<Int>(0)
+    private var connectReceived = false
+    private var connectTimer: Scheduled<Void>?
+    /// Runs while a started packet is incomplete.
+    private var packetTimer: Scheduled<Void>?
     /// QoS 2 publishes received and not yet released, by packet id.
     private var unreleased: Set<UInt16> = []
+    /// Retained messages and table records owed to new subscriptions.
+    private(set) lazy var retained = MQTTRetainedSender(connection: self)
 
     init(transport: any MQTTTransport, broker: MQTTBroker) {
         self.transport = transport
         self.broker = broker
         self.eventLoop = transport.eventLoop
         self.decoder = MQTTPacketDecoder(maximumPacketSize: broker.configuration.maximumPacketBytes)
+        let seconds = broker.configuration.connectTimeoutSeconds
+        connectTimer = eventLoop.scheduleTask(in: .seconds(Int64(seconds))) { [self] in
+            guard !connectReceived else { return }
+            fail(0x87, "no complete CONNECT within \(seconds) s of connecting")
+        }
     }
 
     var logger: Logger { broker.logger }
+
+    /// Whether the connection is gone; any thread.
+    var closed: Bool { closedFlag.load(ordering: .relaxed) }
 
     // MARK: Input
 
@@ -38,30 +64,55 @@ final class MQTTConnection: @unchecked Sendable {
     func receive(_ bytes: ByteBuffer) {
         eventLoop.preconditionInEventLoop()
         guard !isClosed else { return }
-        lastActivity = .now()
         var bytes = bytes
         input.writeBuffer(&bytes)
-        do {
-            while let packet = try decoder.decode(&input) {
-                packets.append(packet)
-            }
-        } catch {
-            fail(error.reasonCode, error.message)
-            return
-        }
-        input.discardReadBytes()
         process()
     }
 
-    /// Handles queued packets until one needs to wait (a store write); then continues when it is done.
+    /// Decodes and handles packets until one needs to wait (a store write); it continues when that
+    /// is done. Meanwhile bytes wait undecoded, and past a packet's worth the transport stops reading.
     private func process() {
-        while !busy, !isClosed, let packet = packets.popFirst() {
+        while !busy, !isClosed {
+            let packet: MQTTPacket?
+            do {
+                packet = try decoder.decode(&input)
+            } catch {
+                fail(error.reasonCode, error.message)
+                return
+            }
+            guard let packet else { break }
+            // Keep-alive counts whole packets only ([MQTT-3.1.2-24], MQTT 5 [MQTT-3.1.2-22]).
+            lastActivity = .now()
+            packetTimer?.cancel()
+            packetTimer = nil
             if let wait = handle(packet) {
                 busy = true
                 wait.whenComplete { [self] _ in
                     busy = false
                     process()
                 }
+            }
+        }
+        guard !isClosed else { return }
+        if input.readerIndex > 0 { input.discardReadBytes() }
+        if busy {
+            packetTimer?.cancel()
+            packetTimer = nil
+            if !readingPaused, input.readableBytes >= broker.configuration.maximumPacketBytes {
+                readingPaused = true
+                transport.setReading(false)
+            }
+            return
+        }
+        if readingPaused {
+            readingPaused = false
+            transport.setReading(true)
+        }
+        if input.readableBytes > 0, connectReceived, packetTimer == nil {
+            let seconds = broker.configuration.packetTimeoutSeconds
+            packetTimer = eventLoop.scheduleTask(in: .seconds(Int64(seconds))) { [self] in
+                packetTimer = nil
+                fail(0x8D, "a packet took longer than \(seconds) s to arrive")
             }
         }
     }
@@ -71,6 +122,10 @@ final class MQTTConnection: @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         guard !isClosed else { return }
         isClosed = true
+        closedFlag.store(true, ordering: .relaxed)
+        connectTimer?.cancel()
+        packetTimer?.cancel()
+        packetTimer = nil
         broker.detach(self, publishWill: will)
         will = nil
     }
@@ -102,9 +157,18 @@ final class MQTTConnection: @unchecked Sendable {
         guard !isClosed, keepAlive > 0 else { return }
         let limit = TimeAmount.milliseconds(Int64(keepAlive) * 1500)
         if now - lastActivity > limit {
-            fail(0x8D, "keep-alive timeout: nothing received for \(Double(keepAlive) * 1.5) s")
+            fail(0x8D, "keep-alive timeout: no packet received for \(Double(keepAlive) * 1.5) s")
         }
     }
+
+    // MARK: Output
+
+    /// Bytes written or on their way to the transport and not yet sent to the network; any thread.
+    var outstandingBytes: Int { inTransit.load(ordering: .relaxed) + transport.bufferedBytes }
+
+    /// Whether the client keeps up: no more than `mqtt.bufferBytes` wait unwritten. Past that,
+    /// QoS 0 messages are dropped for it, and anything else that must go out drops the client.
+    var isWritable: Bool { outstandingBytes <= broker.configuration.bufferBytes }
 
     func send(_ packet: MQTTPacket, as version: MQTTProtocolVersion? = nil) {
         var out = ByteBuffer()
@@ -112,16 +176,40 @@ final class MQTTConnection: @unchecked Sendable {
         deliver(out)
     }
 
-    /// Writes `bytes` (any thread); a client that cannot take them is dropped as a slow consumer.
+    /// Writes `bytes` (any thread), in order with every other write; a client already further behind
+    /// than `mqtt.bufferBytes` is dropped as a slow consumer instead.
     func deliver(_ bytes: ByteBuffer?) {
-        if let bytes, !transport.send(bytes) { slowConsumer() }
+        guard let bytes else { return }
+        guard isWritable else { return slowConsumer() }
+        handOff(bytes.readableBytes)
+        eventLoop.execute { [self] in
+            write(bytes)
+            flush()
+        }
     }
 
-    func slowConsumer() {
+    /// Counts `count` bytes that a task queued on the event loop will ``write(_:)``.
+    func handOff(_ count: Int) {
+        inTransit.add(count, ordering: .relaxed)
+    }
+
+    /// Writes bytes counted by ``handOff(_:)``; on the event loop.
+    /// (After the connection closed too: the transport's close follows what was handed off before it.)
+    func write(_ bytes: ByteBuffer) {
+        inTransit.subtract(bytes.readableBytes, ordering: .relaxed)
+        transport.write(bytes)
+    }
+
+    /// Flushes what ``write(_:)`` wrote; on the event loop.
+    func flush() {
+        transport.flush()
+    }
+
+    /// Drops the client (MQTT 5: DISCONNECT 0x97 Quota exceeded), its will published.
+    func slowConsumer(_ message: String? = nil) {
+        let message = message ?? "the client reads too slowly: more than \(broker.configuration.bufferBytes) bytes wait unwritten"
         eventLoop.execute { [self] in
-            disconnect(
-                reason: 0x97, message: "the client reads too slowly: more than \(broker.configuration.bufferBytes) bytes wait unwritten",
-                publishWill: true)
+            disconnect(reason: 0x97, message: message, publishWill: true)
         }
     }
 
@@ -130,10 +218,13 @@ final class MQTTConnection: @unchecked Sendable {
     /// Handles one packet; returns a future when the next must wait for it.
     private func handle(_ packet: MQTTPacket) -> EventLoopFuture<Void>? {
         if session == nil {
-            guard case .connect(let connect) = packet else {
-                fail(0x82, "the first packet must be CONNECT")
+            guard case .connect(let connect) = packet, !connectReceived else {
+                fail(0x82, connectReceived ? "a packet before CONNACK" : "the first packet must be CONNECT")
                 return nil
             }
+            connectReceived = true
+            connectTimer?.cancel()
+            connectTimer = nil
             return handleConnect(connect)
         }
         switch packet {
@@ -172,8 +263,8 @@ final class MQTTConnection: @unchecked Sendable {
             var properties = MQTTProperties()
             if version == .v5 { properties.reasonString = message }
             send(.connack(MQTTConnAck(sessionPresent: false, reasonCode: version == .v5 ? v5 : v3, properties: properties)))
-            isClosed = true
             transport.close()
+            transportClosed()
         }
         if connect.properties.authenticationMethod != nil {
             refuse(0x05, 0x8C, "enhanced authentication is not supported")
@@ -287,10 +378,25 @@ final class MQTTConnection: @unchecked Sendable {
         }
     }
 
+    /// Grants, refuses and stores the filters, answers with SUBACK, then has the retained messages and
+    /// table records they match sent: once per packet for each topic whatever the duplicates and overlaps,
+    /// at the highest QoS the packet's matching filters grant.
+    ///
+    /// A SUBSCRIBE with several filters is handled as a sequence of SUBSCRIBEs with one SUBACK
+    /// ([MQTT-3.8.4-4], MQTT 5 [MQTT-3.8.4-5]) carrying one code per filter ([MQTT-3.8.4-5], MQTT 5
+    /// [MQTT-3.8.4-6]): a repeated filter replaces the subscription ([MQTT-3.8.4-3]). Filters past
+    /// `mqtt.maxTopicFiltersPerPacket`, or that would take the session past `mqtt.maxSubscriptionsPerClient`
+    /// or the broker past `mqtt.maxSubscriptionsTotal`, are refused: 0x97 Quota exceeded (MQTT 5), 0x80 Failure (3.1.1).
     private func handleSubscribe(_ subscribe: MQTTSubscribe) -> EventLoopFuture<Void>? {
+        let quota: UInt8 = version == .v5 ? 0x97 : 0x80
+        let perPacket = broker.configuration.maximumTopicFiltersPerPacket
         var codes: [UInt8] = []
-        var granted: [MQTTSubscription] = []
-        for var s in subscribe.subscriptions {
+        var requested: [(index: Int, subscription: MQTTSubscription)] = []
+        for (index, var s) in subscribe.subscriptions.enumerated() {
+            if index >= perPacket {
+                codes.append(quota)
+                continue
+            }
             if s.topicFilter.hasPrefix("$share/") {
                 codes.append(version == .v5 ? 0x9E : 0x80)
                 continue
@@ -301,11 +407,22 @@ final class MQTTConnection: @unchecked Sendable {
             }
             s.qos = min(s.qos, .atLeastOnce)
             codes.append(s.qos.rawValue)
-            granted.append(s)
+            requested.append((index, s))
         }
-        let isNew = broker.subscribe(session!, granted)
+        let outcomes = broker.subscribe(session!, requested.map(\.subscription))
+        // The filters whose retained messages go out, each once, with the options it ends up with.
+        var wanted: OrderedDictionary<String, (subscription: MQTTSubscription, send: Bool)> = [:]
+        for ((index, s), outcome) in zip(requested, outcomes) {
+            guard outcome != .refused else {
+                codes[index] = quota
+                continue
+            }
+            let send = s.retainHandling == 0 || (s.retainHandling == 1 && outcome == .added)
+            wanted[s.topicFilter] = (s, send || (wanted[s.topicFilter]?.send ?? false))
+        }
         send(.suback(MQTTSubAck(packetID: subscribe.packetID, reasonCodes: codes, properties: MQTTProperties())))
-        return broker.sendRetained(for: zip(granted, isNew).map { $0 }, to: self)
+        retained.request(wanted.values.filter(\.send).map(\.subscription))
+        return nil
     }
 }
 

@@ -31,22 +31,25 @@ public final class MQTTServer: Sendable {
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler()) }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 * 1024, high: max(128 * 1024, configuration.bufferBytes)))
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let limiter {
-                        let logger = broker.logger
-                        try channel.pipeline.syncOperations.addHandler(
-                            ConnectionAdmissionHandler(limiter: limiter) { refusal, peer in
-                                logger.notice("MQTT connection from \(peer?.description ?? "?") refused: \(refusal.description)")
-                            })
-                    }
-                    try channel.pipeline.syncOperations.addHandler(MQTTChannelHandler(broker: broker, channel: channel))
-                }
+                channel.eventLoop.makeCompletedFuture { try Self.configure(channel, broker: broker, limiter: limiter) }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         let sweeper = group.next().scheduleRepeatedTask(initialDelay: .milliseconds(500), delay: .milliseconds(500)) { _ in broker.sweep() }
         return MQTTServer(broker: broker, channel: channel, sweeper: sweeper)
+    }
+
+    /// Sets up an accepted connection's pipeline (on its event loop): counted in `limiter` first,
+    /// when there is one.
+    static func configure(_ channel: any Channel, broker: MQTTBroker, limiter: ConnectionLimiter? = nil) throws {
+        if let limiter {
+            let logger = broker.logger
+            try channel.pipeline.syncOperations.addHandler(
+                ConnectionAdmissionHandler(limiter: limiter) { refusal, peer in
+                    logger.notice("MQTT connection from \(peer?.description ?? "?") refused: \(refusal.description)")
+                })
+        }
+        try channel.pipeline.syncOperations.addHandler(MQTTChannelHandler(broker: broker, channel: channel))
     }
 
     /// Stops listening and closes every client connection.
@@ -67,6 +70,11 @@ final class MQTTChannelHandler: ChannelInboundHandler, MQTTTransport, @unchecked
     let peer: String
     private var connection: MQTTClientConnection?
     private let broker: MQTTBroker
+    private let buffered = Atomic<Int>(0)
+    /// The last write since the last flush, held back so that the flush can watch it with one promise
+    /// (writes complete in order). Loop-confined, like `heldBytes`: the bytes of every held-back write.
+    private var held: ByteBuffer?
+    private var heldBytes = 0
 
     init(broker: MQTTBroker, channel: any Channel) {
         self.broker = broker
@@ -94,29 +102,33 @@ final class MQTTChannelHandler: ChannelInboundHandler, MQTTTransport, @unchecked
         context.close(promise: nil)
     }
 
-    func send(_ bytes: ByteBuffer) -> Bool {
-        // Past the high-water mark (mqtt.bufferBytes) the client is a slow consumer.
-        if !channel.isWritable { return false }
-        // Always through the loop's queue: callers hold session locks, and a write that fails on a
-        // closed channel must not close it (and detach the session) re-entrantly; the queue keeps order.
-        let channel = self.channel
-        eventLoop.execute { channel.writeAndFlush(bytes, promise: nil) }
-        return true
-    }
-
     func write(_ bytes: ByteBuffer) {
-        channel.write(bytes, promise: nil)
+        buffered.add(bytes.readableBytes, ordering: .relaxed)
+        if let previous = held.take() { channel.write(previous, promise: nil) }
+        held = bytes
+        heldBytes += bytes.readableBytes
     }
 
     func flush() {
-        channel.flush()
+        guard let last = held.take() else { return }
+        let count = heldBytes
+        heldBytes = 0
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { [self] _ in buffered.subtract(count, ordering: .relaxed) }
+        channel.writeAndFlush(last, promise: promise)
     }
 
-    var isWritable: Bool { channel.isWritable }
+    var bufferedBytes: Int { buffered.load(ordering: .relaxed) }
+
+    func setReading(_ enabled: Bool) {
+        try? channel.syncOptions?.setOption(.autoRead, value: enabled)
+    }
 
     func close() {
-        // After the writes already queued (a CONNACK or DISCONNECT explaining why).
-        let channel = self.channel
-        eventLoop.execute { channel.close(mode: .all, promise: nil) }
+        // After the writes already on their way to the loop (a CONNACK or DISCONNECT explaining why).
+        eventLoop.execute { [self] in
+            flush()
+            channel.close(mode: .all, promise: nil)
+        }
     }
 }

@@ -17,6 +17,16 @@ final class MQTTSession: Sendable {
         var retain: Bool
         /// The database and change-log sequence of a table change (to skip what a replay already sent).
         var change: (database: String, sequence: Int64)? = nil
+
+        /// What the message weighs against `mqtt.bufferBytes` while it is kept.
+        var size: Int { topic.utf8.count + payload.readableBytes }
+    }
+
+    /// How much may wait in `pending` (and, for the bytes, in flight) when a message is queued;
+    /// `nil`: no bound (a caller that paces itself).
+    struct Limits: Sendable {
+        var messages: Int
+        var bytes: Int
     }
 
     struct State: Sendable {
@@ -29,6 +39,8 @@ final class MQTTSession: Sendable {
         var inflight: OrderedDictionary<UInt16, Outgoing> = [:]
         /// Messages waiting for a free in-flight slot, for the client to come back, or for the replay to finish.
         var pending: Deque<Outgoing> = []
+        /// The bytes (``Outgoing/size``) of the messages in `inflight` and `pending`.
+        var queuedBytes = 0
         var maximumInflight = 100
         /// Seconds the session outlives its connection; `UInt32.max`: never expires.
         var expirySeconds: UInt32 = 0
@@ -45,42 +57,69 @@ final class MQTTSession: Sendable {
     }
 
     /// Queues or sends `message`; returns what to write now, if anything.
-    /// Messages for an absent client are kept only at QoS 1 and only if `keepOffline`.
+    /// Messages for an absent client are kept only at QoS 1 and only if `keepOffline`; a message that
+    /// would take `pending` past `limits` is dropped (at least one is always kept).
     /// `qos0`, when given, supplies the encoded QoS 0 PUBLISH for a protocol version (a fan-out
     /// encodes it once for every subscriber).
     static func enqueue(
-        _ message: Outgoing, into s: inout State, keepOffline: Bool, maximumQueued: Int, qos0: ((MQTTProtocolVersion) -> ByteBuffer)? = nil
+        _ message: Outgoing, into s: inout State, keepOffline: Bool, limits: Limits?, qos0: ((MQTTProtocolVersion) -> ByteBuffer)? = nil
     ) -> (MQTTConnection, ByteBuffer)? {
         guard let connection = s.connection, !s.replaying else {
-            let kept = s.connection != nil || (keepOffline && message.qos != .atMostOnce)
-            if kept && s.pending.count < maximumQueued { s.pending.append(message) }
+            if s.connection != nil || (keepOffline && message.qos != .atMostOnce) { keep(message, in: &s, limits: limits) }
             return nil
         }
         if message.qos == .atMostOnce {
             // At most once: a client that does not keep up loses QoS 0 messages, not the connection.
-            guard connection.transport.isWritable else { return nil }
+            guard connection.isWritable else { return nil }
             if let qos0 { return (connection, qos0(s.version)) }
             var out = ByteBuffer()
             message.encode(version: s.version, into: &out)
             return (connection, out)
         }
         guard s.inflight.count < s.maximumInflight, s.pending.isEmpty else {
-            if s.pending.count < maximumQueued { s.pending.append(message) }
+            keep(message, in: &s, limits: limits)
             return nil
         }
         var out = ByteBuffer()
+        s.queuedBytes += message.size
         send(message, in: &s, into: &out)
         return (connection, out)
     }
 
-    /// Encodes `message`, taking an in-flight slot and a packet id for QoS 1.
+    /// Appends `message` to `pending` if it fits `limits`.
+    static func keep(_ message: Outgoing, in s: inout State, limits: Limits?) {
+        if let limits {
+            guard s.pending.count < limits.messages, s.queuedBytes == 0 || s.queuedBytes + message.size <= limits.bytes else { return }
+        }
+        s.queuedBytes += message.size
+        s.pending.append(message)
+    }
+
+    /// Encodes `message`, taking an in-flight slot and a packet id for QoS 1 (its bytes stay counted
+    /// in `queuedBytes` until acknowledged; a QoS 0 message's are released).
     private static func send(_ message: Outgoing, in s: inout State, into out: inout ByteBuffer) {
-        guard message.qos != .atMostOnce else { return message.encode(version: s.version, into: &out) }
+        guard message.qos != .atMostOnce else {
+            s.queuedBytes -= message.size
+            return message.encode(version: s.version, into: &out)
+        }
         var id = s.nextPacketID
         while s.inflight[id] != nil { id = id == UInt16.max ? 1 : id + 1 }
         s.nextPacketID = id == UInt16.max ? 1 : id + 1
         s.inflight[id] = message
         message.encode(version: s.version, packetID: id, into: &out)
+    }
+
+    /// The client acknowledged the QoS 1 message `packetID`; returns whether it was in flight.
+    static func acknowledge(_ packetID: UInt16, in s: inout State) -> Bool {
+        guard let message = s.inflight.removeValue(forKey: packetID) else { return false }
+        s.queuedBytes -= message.size
+        return true
+    }
+
+    /// Replaces what waits with `messages` (a returning client's replay, then what came meanwhile).
+    static func replacePending(with messages: Deque<Outgoing>, in s: inout State) {
+        s.pending = messages
+        s.queuedBytes = s.inflight.values.reduce(0) { $0 + $1.size } + messages.reduce(0) { $0 + $1.size }
     }
 
     /// The bytes of every message that can go out now: pending ones while in-flight slots are free.

@@ -2,22 +2,22 @@ public import NIOCore
 
 /// Where an MQTT connection's bytes go: a TCP channel, or a WebSocket carrying MQTT.
 ///
-/// ``send(_:)`` may be called from any thread; bytes go out in the order of the calls.
+/// The connection calls every method but ``bufferedBytes`` on ``eventLoop``, and bounds what it hands
+/// over: it drops a client whose ``bufferedBytes`` (with what it is still handing over) exceed
+/// `mqtt.bufferBytes`, and pauses reading while a packet waits for a store write.
 public protocol MQTTTransport: AnyObject, Sendable {
     /// The event loop the connection's packets are handled on.
     var eventLoop: any EventLoop { get }
-    /// Writes and flushes `bytes`. Returns `false` when the client is too far behind (its
-    /// unwritten bytes exceed the limit): the caller drops it.
-    @discardableResult
-    func send(_ bytes: ByteBuffer) -> Bool
-    /// Writes `bytes` without flushing; called on ``eventLoop`` (fan-out batches, then ``flush()``).
+    /// Writes `bytes` without flushing; bytes go out in the order of the calls.
     func write(_ bytes: ByteBuffer)
-    /// Flushes what ``write(_:)`` wrote; called on ``eventLoop``.
+    /// Flushes what ``write(_:)`` wrote.
     func flush()
-    /// Whether the client keeps up: `false` while more than the limit waits unwritten (QoS 0
-    /// messages are then dropped for it; anything else that cannot be written drops the client).
-    var isWritable: Bool { get }
-    /// Closes the connection (after what was sent).
+    /// Bytes given to ``write(_:)`` and not yet written to the network. May be read from any thread.
+    var bufferedBytes: Int { get }
+    /// Stops (`false`) or resumes (`true`) reading from the client: while stopped, the transport
+    /// feeds the connection no bytes and leaves the rest to the network's flow control.
+    func setReading(_ enabled: Bool)
+    /// Closes the connection (after what was written).
     func close()
     /// The peer, for logs.
     var peer: String { get }

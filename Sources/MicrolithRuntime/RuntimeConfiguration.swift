@@ -41,6 +41,12 @@ import Yams
 /// | `mqtt.sessionExpirySeconds` | `MICROLITH_MQTT_SESSION_EXPIRY_SECONDS` | 86400 |
 /// | `mqtt.maxQueuedMessages` | `MICROLITH_MQTT_MAX_QUEUED_MESSAGES` | 1000 |
 /// | `mqtt.bufferBytes` | `MICROLITH_MQTT_BUFFER_BYTES` | 8388608 (a slower client is dropped) |
+/// | `mqtt.connectTimeoutSeconds` | `MICROLITH_MQTT_CONNECT_TIMEOUT_SECONDS` | 10 (for a complete CONNECT after connecting) |
+/// | `mqtt.packetTimeoutSeconds` | `MICROLITH_MQTT_PACKET_TIMEOUT_SECONDS` | 60 (to finish a started packet) |
+/// | `mqtt.writeTimeoutSeconds` | `MICROLITH_MQTT_WRITE_TIMEOUT_SECONDS` | 30 (to make room for retained messages) |
+/// | `mqtt.maxSubscriptionsPerClient` | `MICROLITH_MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT` | 1000 |
+/// | `mqtt.maxTopicFiltersPerPacket` | `MICROLITH_MQTT_MAX_TOPIC_FILTERS_PER_PACKET` | 100 |
+/// | `mqtt.maxSubscriptionsTotal` | `MICROLITH_MQTT_MAX_SUBSCRIPTIONS_TOTAL` | 100000 |
 /// | `store.nodeID` | `MICROLITH_NODE_ID` | generated once per data folder |
 /// | `log.level` | `MICROLITH_LOG_LEVEL` | `info` |
 /// | `jobs.concurrency` | `MICROLITH_JOBS_CONCURRENCY` | 4 |
@@ -174,6 +180,24 @@ public struct RuntimeConfiguration: Sendable {
             c.mqtt.maximumQueuedMessages = try int(v, n, min: 0)
         },
         Key(path: "mqtt.bufferBytes", environment: "MICROLITH_MQTT_BUFFER_BYTES") { c, v, n in c.mqtt.bufferBytes = try int(v, n, min: 65536) },
+        Key(path: "mqtt.connectTimeoutSeconds", environment: "MICROLITH_MQTT_CONNECT_TIMEOUT_SECONDS") { c, v, n in
+            c.mqtt.connectTimeoutSeconds = try int(v, n, min: 1, max: 3600)
+        },
+        Key(path: "mqtt.packetTimeoutSeconds", environment: "MICROLITH_MQTT_PACKET_TIMEOUT_SECONDS") { c, v, n in
+            c.mqtt.packetTimeoutSeconds = try int(v, n, min: 1, max: 86_400)
+        },
+        Key(path: "mqtt.writeTimeoutSeconds", environment: "MICROLITH_MQTT_WRITE_TIMEOUT_SECONDS") { c, v, n in
+            c.mqtt.writeTimeoutSeconds = try int(v, n, min: 1, max: 86_400)
+        },
+        Key(path: "mqtt.maxSubscriptionsPerClient", environment: "MICROLITH_MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT") { c, v, n in
+            c.mqtt.maximumSubscriptionsPerClient = try int(v, n, min: 1)
+        },
+        Key(path: "mqtt.maxTopicFiltersPerPacket", environment: "MICROLITH_MQTT_MAX_TOPIC_FILTERS_PER_PACKET") { c, v, n in
+            c.mqtt.maximumTopicFiltersPerPacket = try int(v, n, min: 1)
+        },
+        Key(path: "mqtt.maxSubscriptionsTotal", environment: "MICROLITH_MQTT_MAX_SUBSCRIPTIONS_TOTAL") { c, v, n in
+            c.mqtt.maximumSubscriptionsTotal = try int(v, n, min: 1)
+        },
         Key(path: "store.nodeID", environment: "MICROLITH_NODE_ID") { c, v, _ in c.store.nodeID = v },
         Key(path: "jobs.concurrency", environment: "MICROLITH_JOBS_CONCURRENCY") { c, v, n in c.jobs.concurrency = try int(v, n, min: 1, max: 1024) },
         Key(path: "jobs.pollMs", environment: "MICROLITH_JOBS_POLL_MS") { c, v, n in c.jobs.pollInterval = .milliseconds(try int(v, n, min: 10)) },

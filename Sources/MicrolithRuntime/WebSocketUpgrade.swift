@@ -67,7 +67,7 @@ struct WebSocketUpgrade: Sendable {
         broker: MQTTBroker, loop: any EventLoop, peer: String, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
     ) async {
         let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
-        let transport = WebSocketMQTTTransport(eventLoop: loop, peer: peer, limit: broker.configuration.bufferBytes, continuation: continuation)
+        let transport = WebSocketMQTTTransport(eventLoop: loop, peer: peer, continuation: continuation)
         let connection = broker.accept(transport)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -84,7 +84,8 @@ struct WebSocketUpgrade: Sendable {
                 do {
                     for try await frame in inbound {
                         let data = frame.data
-                        loop.execute { connection.receive(data) }
+                        try await loop.submit { connection.receive(data) }.get()
+                        await transport.waitUntilReading()
                     }
                 } catch {}
                 continuation.finish()
@@ -97,41 +98,72 @@ struct WebSocketUpgrade: Sendable {
     }
 }
 
-/// MQTT bytes to a WebSocket: queued (bounded) and written by the connection's task.
+/// MQTT bytes to a WebSocket: queued (the connection bounds them) and written by the connection's task.
 final class WebSocketMQTTTransport: MQTTTransport {
     let eventLoop: any EventLoop
     let peer: String
-    let limit: Int
     private let continuation: AsyncStream<ByteBuffer>.Continuation
     private let queued = Atomic<Int>(0)
+    /// Whether the connection stopped reading, and the inbound task waiting for it to resume.
+    private let reading = Mutex<(paused: Bool, ended: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, false, nil))
 
-    init(eventLoop: any EventLoop, peer: String, limit: Int, continuation: AsyncStream<ByteBuffer>.Continuation) {
+    init(eventLoop: any EventLoop, peer: String, continuation: AsyncStream<ByteBuffer>.Continuation) {
         self.eventLoop = eventLoop
         self.peer = "ws:\(peer)"
-        self.limit = limit
         self.continuation = continuation
     }
 
-    func send(_ bytes: ByteBuffer) -> Bool {
-        if queued.load(ordering: .relaxed) > limit { return false }
+    func write(_ bytes: ByteBuffer) {
         queued.add(bytes.readableBytes, ordering: .relaxed)
         continuation.yield(bytes)
-        return true
-    }
-
-    func write(_ bytes: ByteBuffer) {
-        _ = send(bytes)
     }
 
     func flush() {}
 
-    var isWritable: Bool { queued.load(ordering: .relaxed) <= limit }
+    var bufferedBytes: Int { queued.load(ordering: .relaxed) }
 
     func written(_ count: Int) {
         queued.subtract(count, ordering: .relaxed)
     }
 
+    func setReading(_ enabled: Bool) {
+        let waiter = reading.withLock { r in
+            r.paused = !enabled
+            return enabled ? r.waiter.take() : nil
+        }
+        waiter?.resume()
+    }
+
+    /// Returns once the connection reads again (at once unless it paused), or the socket is done.
+    func waitUntilReading() async {
+        guard reading.withLock({ $0.paused && !$0.ended }) else { return }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                let now = reading.withLock { r -> Bool in
+                    guard r.paused, !r.ended else { return true }
+                    r.waiter = waiter
+                    return false
+                }
+                if now { waiter.resume() }
+            }
+        } onCancel: {
+            end()
+        }
+    }
+
+    private func end() {
+        let waiter = reading.withLock { r in
+            r.ended = true
+            return r.waiter.take()
+        }
+        waiter?.resume()
+    }
+
     func close() {
-        continuation.finish()
+        // After the writes already on their way to the loop (a CONNACK or DISCONNECT explaining why).
+        eventLoop.execute { [self] in
+            continuation.finish()
+            end()
+        }
     }
 }

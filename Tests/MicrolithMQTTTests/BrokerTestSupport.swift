@@ -48,18 +48,22 @@ func withBroker<T>(
 final class TestClient: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     let version: MQTTProtocolVersion
-    private let state = Mutex<(buffer: ByteBuffer, decoder: MQTTPacketDecoder, packets: [MQTTPacket], closed: Bool)>(
+    let state = Mutex<(buffer: ByteBuffer, decoder: MQTTPacketDecoder, packets: [MQTTPacket], closed: Bool)>(
         (ByteBuffer(), MQTTPacketDecoder(maximumPacketSize: 1 << 24, version: nil), [], false))
-    private let channel = Mutex<(any Channel)?>(nil)
+    let channel = Mutex<(any Channel)?>(nil)
 
     init(version: MQTTProtocolVersion) {
         self.version = version
         state.withLock { $0.decoder = MQTTPacketDecoder(maximumPacketSize: 1 << 24, version: version) }
     }
 
-    static func connect(port: Int, version: MQTTProtocolVersion = .v5) async throws -> TestClient {
+    /// Connects; `receiveBuffer` sets the socket's receive buffer (a client that will stop reading).
+    static func connect(port: Int, version: MQTTProtocolVersion = .v5, receiveBuffer: Int32? = nil) async throws -> TestClient {
         let client = TestClient(version: version)
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let receiveBuffer { bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer)) }
+        let channel =
+            try await bootstrap
             .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(client) } }
             .connect(host: "127.0.0.1", port: port).get()
         client.channel.withLock { $0 = channel }
@@ -144,4 +148,52 @@ func publishOf(_ packet: MQTTPacket, sourceLocation: Testing.SourceLocation = #_
         throw CancellationError()
     }
     return p
+}
+
+extension TestClient {
+    /// SUBSCRIBE, expecting the SUBACK; returns its reason codes.
+    func subscribe(_ filters: [String], qos: MQTTQoS = .atMostOnce, packetID: UInt16 = 1) async throws -> [UInt8] {
+        try await subscribe(filters.map { MQTTSubscription(topicFilter: $0, qos: qos) }, packetID: packetID)
+    }
+
+    func subscribe(_ subscriptions: [MQTTSubscription], packetID: UInt16 = 1) async throws -> [UInt8] {
+        try await send(.subscribe(MQTTSubscribe(packetID: packetID, subscriptions: subscriptions)))
+        guard case .suback(let ack) = try await receive() else {
+            Issue.record("expected SUBACK")
+            throw CancellationError()
+        }
+        #expect(ack.packetID == packetID)
+        return ack.reasonCodes
+    }
+
+    /// Every PUBLISH that arrives until nothing has come for `quiet` seconds (acknowledging QoS 1 ones
+    /// if `acknowledge`), failing past `within` seconds.
+    func publishes(quiet: Double = 0.3, within: Double = 20, acknowledge: Bool = false) async throws -> [MQTTPublish] {
+        var out: [MQTTPublish] = []
+        let deadline = ContinuousClock.now + .seconds(within)
+        var lastArrival = ContinuousClock.now
+        while ContinuousClock.now < deadline {
+            let next = state.withLock { s in s.packets.isEmpty ? nil : s.packets.removeFirst() }
+            guard let next else {
+                if ContinuousClock.now - lastArrival > .seconds(quiet) { return out }
+                try await Task.sleep(for: .milliseconds(5))
+                continue
+            }
+            lastArrival = ContinuousClock.now
+            guard case .publish(let p) = next else {
+                Issue.record("expected PUBLISH, got \(next)")
+                throw CancellationError()
+            }
+            if acknowledge, let id = p.packetID { try await send(.ack(MQTTAck(kind: .puback, packetID: id))) }
+            out.append(p)
+        }
+        Issue.record("publishes kept coming for \(within) s")
+        return out
+    }
+
+    /// Stops reading from the socket, as a client that never reads.
+    func stopReading() async throws {
+        let channel = self.channel.withLock { $0! }
+        try await channel.setOption(.autoRead, value: false).get()
+    }
 }
