@@ -22,6 +22,10 @@ final class MQTTRetainedSender: @unchecked Sendable {
     unowned let connection: MQTTConnection
     /// Filters waiting for the next run. Confined to the connection's event loop, like `running`.
     private var queued: OrderedDictionary<String, MQTTSubscription> = [:]
+    /// Plain retained messages the queued filters matched when they were subscribed: the snapshot is
+    /// taken then, not when the run starts, so a message published after the SUBACK reaches the client
+    /// once (live), not a second time as retained.
+    private var queuedPlain: [MQTTSession.Outgoing] = []
     private var running = false
 
     init(connection: MQTTConnection) {
@@ -36,6 +40,10 @@ final class MQTTRetainedSender: @unchecked Sendable {
     /// Sends what `subscriptions` match, after what is being sent already; on the event loop.
     func request(_ subscriptions: [MQTTSubscription]) {
         connection.eventLoop.preconditionInEventLoop()
+        guard !subscriptions.isEmpty else { return }
+        var tree = MQTTTopicTree<String, MQTTQoS>()
+        for s in subscriptions { tree.insert(filter: s.topicFilter, key: s.topicFilter, value: s.qos) }
+        queuedPlain.append(contentsOf: broker.retainedMessages(matching: tree))
         for s in subscriptions {
             var merged = s
             if let earlier = queued[s.topicFilter] { merged.qos = max(earlier.qos, s.qos) }
@@ -47,11 +55,13 @@ final class MQTTRetainedSender: @unchecked Sendable {
     private func startNext() {
         guard !running, !queued.isEmpty, !connection.isClosed, let session = connection.session else { return }
         let filters = Array(queued.values)
+        let plain = queuedPlain
         queued = [:]
+        queuedPlain = []
         running = true
         let connection = self.connection
         Task { [self] in
-            await run(filters, session: session)
+            await run(filters, plain: plain, session: session)
             connection.eventLoop.execute { [self] in
                 withExtendedLifetime(connection) {
                     running = false
@@ -61,11 +71,7 @@ final class MQTTRetainedSender: @unchecked Sendable {
         }
     }
 
-    private func run(_ filters: [MQTTSubscription], session: MQTTSession) async {
-        var tree = MQTTTopicTree<String, MQTTQoS>()
-        for f in filters { tree.insert(filter: f.topicFilter, key: f.topicFilter, value: f.qos) }
-
-        let plain = broker.retainedMessages(matching: tree)
+    private func run(_ filters: [MQTTSubscription], plain: [MQTTSession.Outgoing], session: MQTTSession) async {
         var next = 0
         while next < plain.count {
             guard await waitForRoom(session) else { return }
@@ -80,6 +86,8 @@ final class MQTTRetainedSender: @unchecked Sendable {
         }
 
         // Table filters by table: whole-table scans for wildcards, single reads for exact topics.
+        var tree = MQTTTopicTree<String, MQTTQoS>()
+        for f in filters { tree.insert(filter: f.topicFilter, key: f.topicFilter, value: f.qos) }
         var tables: OrderedDictionary<Int, (table: TableLayout, name: String, rests: [Substring])> = [:]
         for f in filters {
             guard let (table, name, rest) = broker.table(forFilter: f.topicFilter), !rest.isEmpty else { continue }
