@@ -58,9 +58,11 @@ def parse_latency(text):
     return float(m.group(1)) * UNITS[m.group(2)]
 
 
-def wrk(url, duration, connections, threads, script=None, timeout_s=10):
-    """One wrk run; returns req/s, p50/p90/p99 (ms; p95 is not printed by wrk, p90 is), errors, requests."""
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", f"--timeout={timeout_s}s"]
+def wrk(url, duration, connections, threads, script=None, timeout_s=10, cpus=None):
+    """One wrk run (pinned to `cpus`, e.g. "1", when given); returns req/s, p50/p90/p99 (ms; p95 is
+    not printed by wrk, p90 is), errors, requests."""
+    cmd = (["taskset", "-c", cpus] if cpus else []) + ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+                                                       f"--timeout={timeout_s}s"]
     if script:
         cmd += ["-s", script]
     out = subprocess.run(cmd + [url], check=True, capture_output=True, text=True).stdout
