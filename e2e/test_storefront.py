@@ -39,6 +39,9 @@ def test_serve_opens_a_shop_and_stops_cleanly(tmp_path, topology):
         assert home.status_code == 200 and "Microlith Store" in home.text
         pdp = http_request(port, "GET", "/p/p000001")
         assert pdp.status_code == 200 and "<h1>" in pdp.text
+        # A path parameter is percent-decoded once, strictly: an undecodable escape is a 400.
+        bad = http_request(port, "GET", "/p/%FFz")
+        assert bad.status_code == 400 and bad.json()["code"] == "badPath", bad.text
         services = children(proc.pid)
         assert len(services) == (4 if topology == "services" else 0), services
         proc.send_signal(signal.SIGTERM)

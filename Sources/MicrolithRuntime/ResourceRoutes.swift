@@ -18,6 +18,15 @@ enum ResourceRoutes {
         }
     }
 
+    /// A path parameter, percent-decoded once and strictly (as record keys are).
+    static func parameter(_ name: String, _ value: String) throws(Problem) -> String {
+        do {
+            return try PathSegment.decode(value)
+        } catch {
+            throw Problem(.badRequest, "path parameter '\(name)' has \(error.description)", extensions: ["code": "badPath"])
+        }
+    }
+
     static func add(to router: Router<BasicRequestContext>, modules: Modules, maximumBodyBytes: Int) {
         for route in modules.resources {
             let allow = (Set(route.handlers.keys).union(route.handlers["GET"] == nil ? [] : ["HEAD"]).sorted() + ["OPTIONS"]).joined(separator: ", ")
@@ -29,7 +38,7 @@ enum ResourceRoutes {
                     let buffer = try await TableEndpoint.body(request, limit: maximumBodyBytes)
                     var info = TableEndpoint.resourceRequest(request, context)
                     for name in parameterNames {
-                        if let value = context.parameters.get(name) { info.parameters[name] = value.removingPercentEncoding ?? value }
+                        if let value = context.parameters.get(name) { info.parameters[name] = try parameter(name, value) }
                     }
                     let call = ResourceCall(request: info, body: Data(buffer.readableBytesView))
                     let ctx = OperationContext(modules: modules, operation: "\(method) \(route.path)", logger: context.logger)
