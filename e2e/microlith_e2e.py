@@ -448,3 +448,20 @@ def assert_problem(response: "Response", status: int, *fragments: str) -> dict:
         assert fragment in body["detail"], f"{fragment!r} not in detail {body['detail']!r}"
     return body
 
+
+def rss_kib(pid: int) -> int:
+    """The resident memory of process `pid` in KiB (VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS in /proc/<pid>/status")
+
+
+def kernel_send_buffer_max() -> int:
+    """The most a TCP socket may buffer for sending (tcp_wmem's maximum), 4 MiB if unreadable."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            return int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 * 1024 * 1024

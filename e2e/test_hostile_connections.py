@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from microlith_e2e import MicrolithServer, http_request
+from microlith_e2e import MicrolithServer, http_request, rss_kib
 
 SCHEMA = """
 type Todo @table @export {
@@ -232,7 +232,7 @@ def test_connection_budget_counts_from_accept_and_makes_room_from_idle(server):
 
 
 def test_mqtt_connections_draw_on_the_same_budget(module_factory):
-    yaml = f"http:\n  maxConnections: 8\n  headerTimeoutSeconds: 30\n"
+    yaml = "http:\n  maxConnections: 8\n  headerTimeoutSeconds: 30\n"
     srv = module_factory.server(module_factory.app(SCHEMA, yaml=yaml))
     if srv.mqtt_port is None:
         pytest.skip("MQTT is off")
@@ -278,20 +278,12 @@ def test_normal_clients_are_served_during_a_slowloris_flood(server):
             s.close()
 
 
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def test_a_slowloris_flood_is_bounded_and_cleared(module_factory):
     """500 connections trickling heads: memory stays bounded, normal clients are served
     throughout, and every flood connection is closed by the header deadline."""
     srv = module_factory.server(module_factory.app(SCHEMA, yaml="http:\n  headerTimeoutSeconds: 3\n"))
     assert_served(srv)
-    before = rss_kb(srv.process.pid)
+    before = rss_kib(srv.process.pid)
     flood = []
     for _ in range(500):
         s = connect(srv)
@@ -305,7 +297,7 @@ def test_a_slowloris_flood_is_bounded_and_cleared(module_factory):
             except OSError:
                 pass
         time.sleep(0.1)
-    grown_mb = (rss_kb(srv.process.pid) - before) / 1024
+    grown_mb = (rss_kib(srv.process.pid) - before) / 1024
     assert grown_mb < 60, f"RSS grew {grown_mb:.1f} MB for 500 slow connections"
     time.sleep(3.5)
     closed = 0

@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from microlith_e2e import MicrolithServer
+from microlith_e2e import MicrolithServer, rss_kib
 
 try:
     import paho.mqtt.client as mqtt
@@ -167,14 +167,6 @@ class RawClient:
 
     def close(self):
         self.sock.close()
-
-
-def vm_rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS in /proc/<pid>/status")
 
 
 def start(factory, yaml: str, *, data: dict | None = None, **kwargs) -> MicrolithServer:
@@ -368,7 +360,7 @@ def test_subscriber_that_never_reads_a_big_table_is_dropped_and_memory_stays_bou
         while not normal.messages and time.monotonic() < deadline:
             time.sleep(0.01)
         assert normal.messages and normal.messages[0][0] == "Big/r00042"
-        baseline = vm_rss_kib(pid)
+        baseline = rss_kib(pid)
 
         hostile = RawClient(server.mqtt_port, receive_buffer=4096)
         hostile.handshake("hostile")
@@ -377,7 +369,7 @@ def test_subscriber_that_never_reads_a_big_table_is_dropped_and_memory_stays_bou
         served = 0
         end = time.monotonic() + 6
         while time.monotonic() < end:
-            peak = max(peak, vm_rss_kib(pid))
+            peak = max(peak, rss_kib(pid))
             normal.client.publish("chat/room", f"hello {served}".encode())
             served += 1
             time.sleep(0.2)

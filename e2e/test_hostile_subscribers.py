@@ -21,6 +21,8 @@ try:
 except ImportError as e:  # a missing client is a failure of the set-up, never a skip
     raise ImportError("websockets is needed: pip install -r e2e/requirements.txt") from e
 
+from microlith_e2e import kernel_send_buffer_max, rss_kib
+
 SCHEMA = """
 type Blob @table @export {
     id: ID @primaryKey
@@ -44,19 +46,7 @@ RSS_HEADROOM_MB = 100
 
 
 def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS in /proc/<pid>/status")
-
-
-def kernel_send_buffer_max() -> int:
-    try:
-        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
-            return int(f.read().split()[2])
-    except (OSError, ValueError, IndexError):
-        return 4 * 1024 * 1024
+    return rss_kib(pid) / 1024
 
 
 class RawSubscriber:

@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 
-from microlith_e2e import assert_problem, http_request
+from microlith_e2e import assert_problem, http_request, kernel_send_buffer_max
 
 try:
     from websockets.exceptions import ConnectionClosed
@@ -612,14 +612,6 @@ class NonReadingWebSocket:
 
     def close(self):
         self.sock.close()
-
-
-def kernel_send_buffer_max() -> int:
-    try:
-        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
-            return int(f.read().split()[2])
-    except (OSError, ValueError, IndexError):
-        return 4 * 1024 * 1024
 
 
 def test_slow_consumer_gets_overflow_and_others_keep_everything(factory, open_sub):
