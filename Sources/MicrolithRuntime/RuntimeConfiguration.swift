@@ -21,7 +21,7 @@ import Yams
 /// | `http.maxConnections` | `MICROLITH_HTTP_MAX_CONNECTIONS` | 4096 (HTTP, WebSocket and MQTT together) |
 /// | `http.maxConnectionsPerAddress` | `MICROLITH_HTTP_MAX_CONNECTIONS_PER_ADDRESS` | 4096 (lower it when clients connect directly) |
 /// | `http.headerTimeoutSeconds` | `MICROLITH_HTTP_HEADER_TIMEOUT_SECONDS` | 10 |
-/// | `http.minBodyBytesPerSecond` | `MICROLITH_HTTP_MIN_BODY_BYTES_PER_SECOND` | 1024 |
+/// | `http.minBodyBytesPerSecond` | `MICROLITH_HTTP_MIN_BODY_BYTES_PER_SECOND` | 1024 (0: no floor) |
 /// | `http.idleTimeoutSeconds` | `MICROLITH_HTTP_IDLE_TIMEOUT_SECONDS` | 60 (0: never) |
 /// | `http.allowFullScans` | `MICROLITH_HTTP_ALLOW_FULL_SCANS` | `true` |
 /// | `store.dataDir` | `MICROLITH_DATA_DIR` | `<app>/.microlith` |
