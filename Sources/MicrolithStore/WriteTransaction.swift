@@ -55,6 +55,10 @@ public struct Change: Sendable {
     public var transaction: Int64
     /// The record after the write; `nil` for a delete.
     public var record: CachedRecord?
+    /// The record before the write, as this transaction found it; `nil` when there was none.
+    /// Caches of derived answers test it against their queries (a record leaving a result
+    /// changes the result as much as one entering it).
+    public var previous: CachedRecord?
 }
 
 /// A write transaction on one database: reads and writes records atomically.
@@ -142,7 +146,7 @@ public final class WriteTransaction {
     /// since it expired); returns whether it was deleted.
     func deleteIfExpired(_ table: TableLayout, id: RecordID, cutoff: Int64) throws -> Bool {
         guard let current = try Store.fetch(db, table, id), current.version < cutoff else { return false }
-        try remove(table, id: id)
+        try remove(table, id: id, current: current)
         return true
     }
 
@@ -152,12 +156,12 @@ public final class WriteTransaction {
         try Self.requireCanonical(id, table)
         let current = try get(table, id)
         try precondition.check(current, table: table.name, id: id)
-        guard current != nil else { return false }
-        try remove(table, id: id)
+        guard let current else { return false }
+        try remove(table, id: id, current: current)
         return true
     }
 
-    private func remove(_ table: TableLayout, id: RecordID) throws {
+    private func remove(_ table: TableLayout, id: RecordID, current: CachedRecord) throws {
         try Self.requireCanonical(id, table)
         let key = TableLayout.keyValue(id)
         try db.execute(sql: "DELETE FROM \"\(table.sqlName)\" WHERE id = ?", arguments: [key])
@@ -166,7 +170,7 @@ public final class WriteTransaction {
         try log(
             Change(
                 table: table.index, tableName: table.name, id: id, operation: .delete, version: version,
-                origin: store.nodeID, sequence: 0, transaction: self.id, record: nil))
+                origin: store.nodeID, sequence: 0, transaction: self.id, record: nil, previous: current))
     }
 
     private func write(
@@ -225,7 +229,7 @@ public final class WriteTransaction {
         try log(
             Change(
                 table: table.index, tableName: table.name, id: id, operation: operation, version: version,
-                origin: store.nodeID, sequence: 0, transaction: self.id, record: cached))
+                origin: store.nodeID, sequence: 0, transaction: self.id, record: cached, previous: current))
         return cached
     }
 
