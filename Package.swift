@@ -90,8 +90,8 @@ let package = Package(
         .target(
             name: "MicrolithHTTP",
             dependencies: [
-                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithModules", "MicrolithRealtime",
-                "MicrolithNetwork",
+                "MicrolithCache", "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithModules",
+                "MicrolithRealtime", "MicrolithNetwork",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -104,12 +104,21 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
+        // Kept responses: answers kept while nothing they read has changed, dropped by exactly
+        // the commits that touch their read sets; live slots filled from the record cache.
+        .target(
+            name: "MicrolithCache",
+            dependencies: [
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // Modules: typed operations (direct calls in-process, JSON over HTTP across processes),
         // resources, typed records in transactions, job and schedule declarations.
         .target(
             name: "MicrolithModules",
             dependencies: [
-                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery",
+                "MicrolithCache", "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -132,8 +141,8 @@ let package = Package(
         .target(
             name: "MicrolithRuntime",
             dependencies: [
-                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithHTTP", "MicrolithModules", "MicrolithJobs",
-                "MicrolithRealtime", "MicrolithMQTT", "MicrolithNetwork",
+                "MicrolithCache", "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithHTTP", "MicrolithModules",
+                "MicrolithJobs", "MicrolithRealtime", "MicrolithMQTT", "MicrolithNetwork",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -158,7 +167,8 @@ let package = Package(
         .target(
             name: "Microlith",
             dependencies: [
-                "MicrolithCLI", "MicrolithHTTP", "MicrolithJSON", "MicrolithJobs", "MicrolithModules", "MicrolithRuntime", "MicrolithSchema",
+                "MicrolithCache", "MicrolithCLI", "MicrolithHTTP", "MicrolithJSON", "MicrolithJobs", "MicrolithModules", "MicrolithRuntime",
+                "MicrolithSchema",
                 "MicrolithStore", "MicrolithRealtime", "MicrolithMQTT",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -170,6 +180,14 @@ let package = Package(
         .executableTarget(name: "microlith-callbench", dependencies: ["Microlith"], path: "Benchmarks/CallBench"),
         .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON"]),
         .testTarget(
+            name: "MicrolithCacheTests",
+            dependencies: [
+                "MicrolithCache", "MicrolithStore", "MicrolithQuery", "MicrolithSchema", "MicrolithJSON",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "MicrolithNetworkTests",
             dependencies: [
                 "MicrolithNetwork",
@@ -179,7 +197,10 @@ let package = Package(
         ),
         .testTarget(
             name: "MicrolithModulesTests",
-            dependencies: ["MicrolithModules", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "MicrolithModules", "MicrolithCache", "MicrolithStore", "MicrolithSchema", "MicrolithJSON",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "MicrolithJobsTests",
@@ -223,7 +244,7 @@ let package = Package(
         .testTarget(
             name: "MicrolithHTTPTests",
             dependencies: [
-                "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithModules", "MicrolithNetwork",
+                "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithModules", "MicrolithNetwork", "MicrolithCache",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -238,6 +259,7 @@ let package = Package(
             name: "MicrolithRuntimeTests",
             dependencies: [
                 "MicrolithRuntime", "MicrolithJSON", "MicrolithStore", "MicrolithHTTP", "MicrolithSchema", "MicrolithModules", "MicrolithJobs",
+                "MicrolithCache",
                 "MicrolithMQTT",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),

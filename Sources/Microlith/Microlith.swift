@@ -1,5 +1,6 @@
 @_exported import Logging
 @_exported import MicrolithCLI
+@_exported import MicrolithCache
 @_exported import MicrolithHTTP
 @_exported import MicrolithJSON
 @_exported import MicrolithJobs

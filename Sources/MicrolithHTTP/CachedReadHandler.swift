@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-public import MicrolithModules
+public import MicrolithCache
 import MicrolithStore
 public import NIOCore
 public import NIOHTTPTypes

@@ -1,4 +1,5 @@
 import Foundation
+import MicrolithCache
 import MicrolithStore
 
 /// A part of an application: a named group of operations, resources (hooks on tables and

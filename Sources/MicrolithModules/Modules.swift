@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 public import Foundation
 public import Logging
+public import MicrolithCache
 public import MicrolithStore
 import NIOCore
 import NIOPosix
@@ -33,8 +34,12 @@ public final class Modules: Sendable {
     package let jobs: [String: JobRegistration]
     /// The schedules of the modules running here.
     package let schedules: [ScheduleRegistration]
-    /// The response caches of the modules running here (see ``ResponseCache``).
+    /// The response caches the server answers from ahead of the router: the runtime's
+    /// ``keptResponses`` first, then those the modules running here registered.
     public let responseCaches: [any ResponseCache]
+    /// Responses of resources declared with `get(keep: true)`, kept while nothing they read
+    /// changes; `nil` without a store or with a budget of 0.
+    public let keptResponses: KeptResponses?
 
     /// The modules of the application that run neither here nor at a configured address: calls
     /// to them fail with ``OperationError/unavailable(_:)``.
@@ -52,6 +57,7 @@ public final class Modules: Sendable {
     ///   - runningHere: the names of the modules this process runs; `nil` runs them all.
     ///   - remotes: where the modules that do not run here are reached.
     ///   - store: the store operations, resources and jobs read and write.
+    ///   - keptResponseBytes: the memory budget of ``keptResponses`` (0 keeps none).
     ///   - logger: the logger of calls made without one.
     /// - Throws: ``ModuleConfigurationError`` naming the problem: a duplicate or invalid module
     ///   name, a bad registration, or a remote URL that is not `http://`. A module that runs
@@ -59,7 +65,7 @@ public final class Modules: Sendable {
     ///   fail as unavailable.
     public init(
         _ modules: [any Module], runningHere: Set<String>? = nil, remotes: [String: RemoteEndpoint] = [:], store: Store? = nil,
-        logger: Logger = Logger(label: "microlith.modules")
+        keptResponseBytes: Int = 64 << 20, logger: Logger = Logger(label: "microlith.modules")
     ) throws {
         var local: [String: [String: LocalOperation]] = [:]
         var hooks: [TableHooks] = []
@@ -129,7 +135,10 @@ public final class Modules: Sendable {
         self.resources = resources
         self.jobs = jobs
         self.schedules = schedules
-        self.responseCaches = responseCaches
+        let keeps = resources.contains { $0.keepsGet }
+        let kept = store.flatMap { keeps && keptResponseBytes > 0 ? KeptResponses(store: $0, limitBytes: keptResponseBytes) : nil }
+        self.keptResponses = kept
+        self.responseCaches = (kept.map { [$0] } ?? []) + responseCaches
         self.client = client
         var remote: [String: RemoteModule] = [:]
         if let client {
@@ -167,6 +176,8 @@ public final class Modules: Sendable {
             return typed
         }
         if let module = remote[operation.module] {
+            // What another process reads cannot be followed from here.
+            ReadObservation.observer?.untracked("a call to \(operation.qualifiedName) in another process")
             return try await module.call(operation, input)
         }
         if unplaced.contains(operation.module) {

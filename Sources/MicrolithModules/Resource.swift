@@ -69,8 +69,22 @@ public struct ResourceCall: Sendable {
 public struct ResourceBuilder {
     public typealias Handler = @Sendable (ResourceCall, OperationContext) async throws -> ResourceResponse
     var handlers: [String: Handler] = [:]
+    var keepsGet = false
 
-    public mutating func get(_ handler: @escaping Handler) { handlers["GET"] = handler }
+    /// Answers `GET` (and `HEAD`) with `handler`.
+    ///
+    /// With `keep: true` the runtime keeps a `200` response for its request target (path and
+    /// query as sent) and answers later requests for it from memory, in the event loop, until a
+    /// commit changes something the handler read: each record it read through the store (present
+    /// or absent) and each query (by its filter). The handler declares no dependencies. Its
+    /// response must depend only on the target and the data it reads: not on headers, cookies
+    /// or the time. A response that sets a cookie, or whose handler called a module in another
+    /// process or queried through relationships, is not kept. ``OperationContext/live(_:_:render:)``
+    /// puts values on a kept page that are filled in each time it is served.
+    public mutating func get(keep: Bool = false, _ handler: @escaping Handler) {
+        handlers["GET"] = handler
+        keepsGet = keep
+    }
     public mutating func post(_ handler: @escaping Handler) { handlers["POST"] = handler }
     public mutating func put(_ handler: @escaping Handler) { handlers["PUT"] = handler }
     public mutating func patch(_ handler: @escaping Handler) { handlers["PATCH"] = handler }
@@ -85,9 +99,11 @@ public struct ResourceRoute: Sendable {
     public let module: String
     /// The handlers by method (`GET`, `POST`, ...).
     public let handlers: [String: ResourceBuilder.Handler]
+    /// Whether `GET` responses are kept (``ResourceBuilder/get(keep:_:)``).
+    public let keepsGet: Bool
 
     /// The names reserved for the runtime's own paths; a resource's first segment may not be one.
-    public static let reservedSegments: Set<String> = ["_operations", "_jobs", "_schedules", "openapi.json", "health", "ready"]
+    public static let reservedSegments: Set<String> = ["_operations", "_jobs", "_schedules", "_cache", "openapi.json", "health", "ready"]
 }
 
 extension ModuleBuilder {
@@ -112,6 +128,6 @@ extension ModuleBuilder {
             problems.append("resource '\(path)' of module '\(module)' has no method handlers")
             return
         }
-        resources.append(ResourceRoute(path: path, module: module, handlers: builder.handlers))
+        resources.append(ResourceRoute(path: path, module: module, handlers: builder.handlers, keepsGet: builder.keepsGet))
     }
 }

@@ -57,6 +57,13 @@ public struct QueryExecutor: Sendable {
 
     /// Runs `query` on a read snapshot.
     public func execute(_ query: Query, table: TableLayout) async throws -> QueryResult {
+        if let observer = ReadObservation.observer {
+            if QueryPredicate.followsRelationships(query, table: table) {
+                observer.untracked("a query on \(table.name) follows relationships")
+            } else {
+                observer.willQuery(table, predicate: QueryPredicate(query.filter))
+            }
+        }
         let plan = plan(query, table: table)
         return try await store.read(database: table.definition.database) { [self] db in
             try run(query, plan: plan, table: table, db: db)

@@ -101,7 +101,8 @@ public final class MicrolithServer: Sendable {
         let moduleSet: Modules
         do {
             moduleSet = try Modules(
-                modules, runningHere: configuration.roles.map(Set.init), remotes: configuration.moduleEndpoints, store: store, logger: logger)
+                modules, runningHere: configuration.roles.map(Set.init), remotes: configuration.moduleEndpoints, store: store,
+                keptResponseBytes: configuration.keptResponseBytes, logger: logger)
             if configuration.runs("api") {
                 try ResourceRoutes.check(moduleSet, exportedTables: Set(store.tables.compactMap(\.definition.exportName)))
             }

@@ -1,9 +1,11 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import MicrolithCache
 import MicrolithHTTP
 import MicrolithJSON
 import MicrolithModules
+import MicrolithStore
 import NIOCore
 
 /// Serves the standalone resources of the modules running here, each method at its path.
@@ -28,6 +30,7 @@ enum ResourceRoutes {
     }
 
     static func add(to router: Router<BasicRequestContext>, modules: Modules, maximumBodyBytes: Int) {
+        if let kept = modules.keptResponses { addStatistics(to: router, kept: kept) }
         for route in modules.resources {
             let allow = (Set(route.handlers.keys).union(route.handlers["GET"] == nil ? [] : ["HEAD"]).sorted() + ["OPTIONS"]).joined(separator: ", ")
             let parameterNames = route.path.split(separator: "/").filter { $0.hasPrefix("{") && $0.hasSuffix("}") }.map {
@@ -42,18 +45,15 @@ enum ResourceRoutes {
                     }
                     let call = ResourceCall(request: info, body: Data(buffer.readableBytesView))
                     let ctx = OperationContext(modules: modules, operation: "\(method) \(route.path)", logger: context.logger)
+                    if method == "GET", route.keepsGet, let kept = modules.keptResponses {
+                        return try await keeping(request, call, ctx, handler, kept)
+                    }
                     let answer = try await handler(call, ctx)
                     var headers = HTTPFields()
                     for (name, value) in answer.headers {
                         if let field = HTTPField.Name(name) { headers[field] = value }
                     }
-                    if request.method == .head {
-                        headers[.contentLength] = String(answer.body.count)
-                        return Response(status: HTTPResponse.Status(code: answer.status), headers: headers)
-                    }
-                    return Response(
-                        status: HTTPResponse.Status(code: answer.status), headers: headers,
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
+                    return response(request, status: answer.status, headers: headers, body: ByteBuffer(bytes: answer.body))
                 }
                 router.on(RouterPath(route.path), method: HTTPRequest.Method(method)!, use: serve)
                 if method == "GET" { router.on(RouterPath(route.path), method: .head, use: serve) }
@@ -70,6 +70,70 @@ enum ResourceRoutes {
 }
 
 extension ResourceRoutes {
+    /// Runs a `get(keep: true)` handler with its reads recorded, keeps a `200` answer without
+    /// cookies for the request target, and answers (`X-Cache: miss`; kept ones say `hit`).
+    static func keeping(
+        _ request: Request, _ call: ResourceCall, _ context: OperationContext, _ handler: ResourceBuilder.Handler, _ kept: KeptResponses
+    ) async throws -> Response {
+        let target = request.head.path ?? call.request.path
+        // Most hits are answered in the event loop; one pipelined behind a routed request lands here.
+        if let hit = kept.response(for: target) { return response(request, hit) }
+        let recording = kept.begin()
+        let answer: ResourceResponse
+        do {
+            answer = try await ReadObservation.$observer.withValue(recording) { try await handler(call, context) }
+        } catch {
+            kept.abandon(recording)
+            throw error
+        }
+        let headers = answer.headers.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) }
+        var built = CachedResponse(status: answer.status, headers: headers, body: ByteBuffer(bytes: answer.body))
+        if answer.status == 200, !answer.headers.keys.contains(where: { $0.lowercased() == "set-cookie" }) {
+            var keptHeaders = built
+            keptHeaders.headers.append((name: "X-Cache", value: "hit"))
+            kept.keep(keptHeaders, for: target, recording: recording)
+        } else {
+            kept.abandon(recording)
+        }
+        built = try await kept.filled(built, recording: recording)
+        built.headers.append((name: "X-Cache", value: "miss"))
+        return response(request, built)
+    }
+
+    static func response(_ request: Request, _ answer: CachedResponse) -> Response {
+        var headers = HTTPFields()
+        for (name, value) in answer.headers {
+            if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
+        }
+        return response(request, status: answer.status, headers: headers, body: answer.body)
+    }
+
+    static func response(_ request: Request, status: Int, headers: HTTPFields, body: ByteBuffer) -> Response {
+        var headers = headers
+        if request.method == .head {
+            headers[.contentLength] = String(body.readableBytes)
+            return Response(status: HTTPResponse.Status(code: status), headers: headers)
+        }
+        return Response(status: HTTPResponse.Status(code: status), headers: headers, body: ResponseBody(byteBuffer: body))
+    }
+
+    /// `GET /_cache`: the kept-response counters.
+    static func addStatistics(to router: Router<BasicRequestContext>, kept: KeptResponses) {
+        router.get("/_cache") { _, _ in
+            let s = kept.statistics
+            let lookups = s.hits + s.misses
+            let body: JSONValue = [
+                "entries": .int(Int64(s.entries)), "bytes": .int(Int64(s.bytes)), "limitBytes": .int(Int64(kept.limitBytes)),
+                "hits": .int(Int64(s.hits)), "misses": .int(Int64(s.misses)),
+                "hitRatio": .double(lookups == 0 ? 0 : Double(s.hits) / Double(lookups)), "kept": .int(Int64(s.kept)),
+                "refusedStale": .int(Int64(s.refusedStale)), "refusedUntracked": .int(Int64(s.refusedUntracked)),
+                "invalidations": .int(Int64(s.invalidations)), "evictions": .int(Int64(s.evictions)),
+            ]
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONWriter.encode(body))))
+        }
+    }
+
     /// Adds each resource's methods to an OpenAPI document.
     static func document(_ modules: Modules, in document: inout JSONValue) {
         guard case .object(var root) = document, case .object(var paths)? = root["paths"] else { return }

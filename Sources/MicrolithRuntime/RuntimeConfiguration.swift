@@ -75,6 +75,9 @@ public struct RuntimeConfiguration: Sendable {
     /// Bytes of events that may wait unread, or written but not yet taken by the connection, for one
     /// WebSocket or SSE subscriber before it is dropped.
     public var realtimeBufferBytes = 8 << 20
+    /// The memory budget of responses kept for resources declared with `get(keep: true)`
+    /// (`cache.responsesMB`); 0 keeps none.
+    public var keptResponseBytes = 64 << 20
 
     /// Roles every process knows: `api` serves the tables and resources over REST; `worker`
     /// runs the background jobs of the modules running here; `cron` fires their schedules.
@@ -151,6 +154,9 @@ public struct RuntimeConfiguration: Sendable {
             c.store.durability = d
         },
         Key(path: "store.cacheMB", environment: "MICROLITH_CACHE_MB") { c, v, n in c.store.cacheBytes = try int(v, n) << 20 },
+        Key(path: "cache.responsesMB", environment: "MICROLITH_CACHE_RESPONSES_MB") { c, v, n in
+            c.keptResponseBytes = try int(v, n, min: 0, max: 1 << 20) << 20
+        },
         Key(path: "store.busyTimeoutMs", environment: "MICROLITH_BUSY_TIMEOUT_MS") { c, v, n in
             c.store.busyTimeoutMilliseconds = try int(v, n, min: 0, max: 600_000)
         },

@@ -209,6 +209,7 @@ public final class Store: Sendable {
     /// The record `id` as the cache knows it, without touching SQLite; `nil` when the cache does not know.
     @inline(__always)
     public func cachedGet(_ table: TableLayout, _ id: RecordID) -> CacheEntry? {
+        if let observer = ReadObservation.observer { observer.willRead(table, id: id) }
         let entry = cache.lookup(table: table.index, id: id)
         if let expiration = table.definition.expiration, case .present(let record) = entry, isExpired(record, expiration: expiration) {
             return .absent

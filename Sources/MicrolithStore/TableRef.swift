@@ -46,7 +46,8 @@ public struct TableRef<Record: Codable & Sendable>: Sendable, Hashable {
     }
 
     /// `key` as a record id of the table's key type.
-    func id(_ key: RecordKey, table: TableLayout) throws -> RecordID {
+    /// - Throws: ``StoreError/Code/invalidID`` when `key` does not fit the table's primary key.
+    public func id(_ key: RecordKey, table: TableLayout) throws -> RecordID {
         let pk = table.definition.primaryKeyAttribute
         guard let id = RecordID(json: key.json, type: pk.type) else {
             throw StoreError(.invalidID, "'\(key.json)' is not a valid primary key of \(table.name) (\(RecordID.keyKind(pk.type)))")

@@ -15,13 +15,11 @@ public struct GatewayModule: Module {
     static let sorts = ["name", "-name", "price", "-price"]
 
     let templates: MustacheLibrary
-    let cache: PageCache?
 
-    /// A gateway rendering with `templates`; `cache` keeps rendered pages (give one only when
-    /// the process sees every commit to the tables the pages show).
-    public init(templates: MustacheLibrary, cache: PageCache?) {
+    /// A gateway rendering with `templates`. Its pages are kept by the runtime
+    /// (`get(keep: true)`) while nothing they show changes.
+    public init(templates: MustacheLibrary) {
         self.templates = templates
-        self.cache = cache
     }
 
     /// Loads the templates of an app folder (`templates/*.mustache`).
@@ -35,35 +33,26 @@ public struct GatewayModule: Module {
     }
 
     public func register(_ builder: inout ModuleBuilder) {
-        let pages = Pages(templates: templates, cache: cache)
-        if let cache { builder.serveCachedResponses(from: cache) }
-        builder.resource("/") { r in r.get { call, context in try await pages.cached(call, context, html: "home") { try await pages.home(context) } }
-        }
-        builder.resource("/api/home") { r in
-            r.get { call, context in try await pages.cached(call, context, html: nil) { try await pages.home(context) } }
-        }
-        builder.resource("/c/{categoryId}") { r in
-            r.get { call, context in
-                let (id, page, sort) = try Pages.listing(call)
-                return try await pages.cached(call, context, html: "category") { try await pages.category(id, page: page, sort: sort, context) }
+        let pages = Pages(templates: templates)
+        for (path, template) in [("/", "home"), ("/api/home", nil)] as [(String, String?)] {
+            builder.resource(path) { r in
+                r.get(keep: true) { _, context in try await pages.render(html: template) { try await pages.home(context, html: $0) } }
             }
         }
-        builder.resource("/api/c/{categoryId}") { r in
-            r.get { call, context in
-                let (id, page, sort) = try Pages.listing(call)
-                return try await pages.cached(call, context, html: nil) { try await pages.category(id, page: page, sort: sort, context) }
+        for (path, template) in [("/c/{categoryId}", "category"), ("/api/c/{categoryId}", nil)] as [(String, String?)] {
+            builder.resource(path) { r in
+                r.get(keep: true) { call, context in
+                    let (id, page, sort) = try Pages.listing(call)
+                    return try await pages.render(html: template) { try await pages.category(id, page: page, sort: sort, context, html: $0) }
+                }
             }
         }
-        builder.resource("/p/{productId}") { r in
-            r.get { call, context in
-                let id = call.request.parameters["productId"] ?? ""
-                return try await pages.cached(call, context, html: "product") { try await pages.product(id, context) }
-            }
-        }
-        builder.resource("/api/p/{productId}") { r in
-            r.get { call, context in
-                let id = call.request.parameters["productId"] ?? ""
-                return try await pages.cached(call, context, html: nil) { try await pages.product(id, context) }
+        for (path, template) in [("/p/{productId}", "product"), ("/api/p/{productId}", nil)] as [(String, String?)] {
+            builder.resource(path) { r in
+                r.get(keep: true) { call, context in
+                    let id = call.request.parameters["productId"] ?? ""
+                    return try await pages.render(html: template) { try await pages.product(id, context, html: $0) }
+                }
             }
         }
         builder.resource("/api/products") { r in

@@ -3,24 +3,29 @@ import Microlith
 import Mustache
 
 /// Builds the gateway's pages from the modules' operations.
+///
+/// The page routes are declared with `get(keep: true)`: the runtime keeps each rendered page
+/// until a commit touches something it read (a product, a price, the reviews of the product,
+/// the related-products query). Stock figures are live slots (``StockDisplay``), so checkouts
+/// leave pages kept.
 struct Pages: Sendable {
     let templates: MustacheLibrary
-    let cache: PageCache?
 
     // MARK: Data
 
-    func home(_ context: OperationContext) async throws -> (HomeView, Set<String>) {
+    func home(_ context: OperationContext, html: Bool) async throws -> HomeView {
         let featured = try await context.modules.call(Catalog.featured, Nothing(), logger: context.logger)
         let ids = featured.categories.flatMap { $0.products.map(\.id) }
-        let (prices, stock) = try await pricesAndStock(ids, ids, context)
-        let view = HomeView(
+        async let pricesCall = context.modules.call(Pricing.prices, ProductIDs(ids), logger: context.logger)
+        let stock = try await StockDisplay.load(ids, html: html, context)
+        let prices = try await pricesCall.values
+        return HomeView(
             categories: featured.categories.map { c in
                 HomeView.Section(id: c.category.id, name: c.category.name, products: c.products.map { card($0, prices, stock) })
             })
-        return (view, dependencies(prices: ids, stock: ids))
     }
 
-    func category(_ id: String, page: Int, sort: String, _ context: OperationContext) async throws -> (CategoryView, Set<String>) {
+    func category(_ id: String, page: Int, sort: String, _ context: OperationContext, html: Bool) async throws -> CategoryView {
         let listing = try await context.modules.call(Catalog.category, ID(id), logger: context.logger)
         let all = listing.products.map(\.id)
         // Sorting by price needs every price of the category; one bulk call.
@@ -35,22 +40,23 @@ struct Pages: Sendable {
         let pages = max(1, (products.count + GatewayModule.pageSize - 1) / GatewayModule.pageSize)
         guard page <= pages else { throw OperationError.notFound("\(listing.category.name) has \(pages) page(s); there is no page \(page)") }
         let shown = Array(products.dropFirst((page - 1) * GatewayModule.pageSize).prefix(GatewayModule.pageSize))
-        let stock = try await context.modules.call(Inventory.stock, ProductIDs(shown.map(\.id)), logger: context.logger).values
-        let view = CategoryView(
+        let stock = try await StockDisplay.load(shown.map(\.id), html: html, context)
+        return CategoryView(
             id: listing.category.id, name: listing.category.name, sort: sort, page: page, pages: pages, total: products.count,
             products: shown.map { card($0, prices, stock) }, previousPage: page > 1 ? page - 1 : nil, nextPage: page < pages ? page + 1 : nil)
-        return (view, dependencies(prices: all, stock: shown.map(\.id)))
     }
 
-    func product(_ id: String, _ context: OperationContext) async throws -> (ProductView, Set<String>) {
+    func product(_ id: String, _ context: OperationContext, html: Bool) async throws -> ProductView {
         async let detailCall = context.modules.call(Catalog.product, ID(id), logger: context.logger)
         async let reviewsCall = context.modules.call(Reviews.forProduct, ID(id), logger: context.logger)
         let detail = try await detailCall
         let reviews = try await reviewsCall
         let ids = [id] + detail.related.map(\.id)
-        let (prices, stock) = try await pricesAndStock(ids, ids, context)
+        async let pricesCall = context.modules.call(Pricing.prices, ProductIDs(ids), logger: context.logger)
+        let stock = try await StockDisplay.load(ids, html: html, blockFor: html ? id : nil, context)
+        let prices = try await pricesCall.values
         let average = reviews.isEmpty ? nil : String(format: "%.1f", Double(reviews.map(\.rating).reduce(0, +)) / Double(reviews.count))
-        let view = ProductView(
+        return ProductView(
             product: card(detail.product, prices, stock), description: detail.product.description, categoryId: detail.category.id,
             categoryName: detail.category.name,
             reviews: reviews.map {
@@ -58,25 +64,14 @@ struct Pages: Sendable {
                     author: $0.author, rating: $0.rating,
                     stars: String(repeating: "★", count: $0.rating) + String(repeating: "☆", count: 5 - $0.rating), text: $0.text)
             },
-            averageRating: average, related: detail.related.map { card($0, prices, stock) })
-        var deps = dependencies(prices: ids, stock: ids)
-        deps.insert("Review:\(id)")
-        return (view, deps)
+            averageRating: average, related: detail.related.map { card($0, prices, stock) }, stockBlock: stock.block)
     }
 
-    func pricesAndStock(_ priceIDs: [String], _ stockIDs: [String], _ context: OperationContext) async throws -> ([String: Int], [String: Int]) {
-        async let prices = context.modules.call(Pricing.prices, ProductIDs(priceIDs), logger: context.logger)
-        async let stock = context.modules.call(Inventory.stock, ProductIDs(stockIDs), logger: context.logger)
-        return (try await prices.values, try await stock.values)
-    }
-
-    func card(_ p: Product, _ prices: [String: Int], _ stock: [String: Int]) -> ProductCard {
-        ProductCard(
-            id: p.id, name: p.name, priceCents: prices[p.id], price: Money.format(prices[p.id]), stock: stock[p.id], inStock: (stock[p.id] ?? 0) > 0)
-    }
-
-    func dependencies(prices: [String], stock: [String]) -> Set<String> {
-        Set(prices.map { "Price:\($0)" }).union(stock.map { "Stock:\($0)" })
+    func card(_ p: Product, _ prices: [String: Int], _ stock: StockDisplay) -> ProductCard {
+        let s = stock.cards[p.id]
+        return ProductCard(
+            id: p.id, name: p.name, priceCents: prices[p.id], price: Money.format(prices[p.id]), stock: s?.stock, inStock: s?.inStock,
+            stockLabel: s?.label)
     }
 
     // MARK: Cart and checkout
@@ -170,33 +165,16 @@ struct Pages: Sendable {
         var message: String
     }
 
-    /// Answers from the page cache, or builds, renders and caches.
-    func cached<View: Encodable>(
-        _ call: ResourceCall, _ context: OperationContext, html template: String?, _ build: () async throws -> (View, Set<String>)
-    ) async throws -> ResourceResponse {
-        // The request target, as the server's event-loop lookup sees it.
-        var key = call.request.path
-        if let query = call.request.query, !query.isEmpty { key += "?" + query }
-        // Most hits are answered before routing; one pipelined behind a request still with the router lands here.
-        if let cache, let hit = cache.response(for: key) {
-            return ResourceResponse(
-                status: hit.status, headers: Dictionary(hit.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
-                body: Data(hit.body.readableBytesView))
-        }
-        let generation = cache?.generation ?? 0
+    /// Builds a page's view and renders it with `template`, or as JSON without one. An
+    /// ``OperationError`` becomes the error page (HTML) or a problem (JSON).
+    func render<View: Encodable>(html template: String?, _ build: (_ html: Bool) async throws -> View) async throws -> ResourceResponse {
         let view: View
-        let dependencies: Set<String>
         do {
-            (view, dependencies) = try await build()
+            view = try await build(template != nil)
         } catch let error as OperationError where template != nil {
             return try html("error", ErrorView(status: error.status, message: error.message), status: error.status)
         }
-        var response = try template.map { try html($0, view) } ?? (try .json(view))
-        cache?.store(
-            PageCache.Page(body: response.body, contentType: response.headers["Content-Type"] ?? "text/html"), key: key, dependencies: dependencies,
-            generation: generation)
-        response.headers["X-Page-Cache"] = cache == nil ? "off" : "miss"
-        return response
+        return try template.map { try html($0, view) } ?? (try .json(view))
     }
 
     func html(_ template: String, _ view: some Encodable, status: Int = 200, headers: [String: String] = [:]) throws -> ResourceResponse {

@@ -10,7 +10,7 @@ import Darwin
 
 /// How the storefront runs: one process, or the four modules as services behind a gateway.
 public enum Topology: String, Sendable, CaseIterable {
-    /// Every module in one process: in-process calls, one store, a page cache.
+    /// Every module in one process: in-process calls, one store, pages kept by the runtime.
     case microlith
     /// catalog, inventory, pricing and reviews as four processes (each with its own data),
     /// plus the gateway, all over HTTP with bulk calls, pooled keep-alive and timeouts.
@@ -32,6 +32,9 @@ public enum Storefront {
         public var scale = 1
         public var appDirectory: String
         public var logLevel = "notice"
+        /// Whether pages are kept (`--cache on|off`); off renders every request, as the services
+        /// topology's gateway does.
+        public var cache = true
         /// The gateway's MQTT port (`--mqtt-port`); `nil` runs no broker.
         public var mqttPort: Int?
         /// The `storefront` binary the services topology starts its service processes with
@@ -58,10 +61,7 @@ public enum Storefront {
         let templates = try await GatewayModule.loadTemplates(appDirectory: options.appDirectory)
         switch options.topology {
         case .microlith:
-            let cache = PageCache()
-            let server = try await gateway(options, templates: templates, cache: cache) { c in c.store.directory = options.dataDirectory }
-            // The pages show records of this store: a commit drops the pages that show them.
-            server.store.onCommit { cache.invalidate($0) }
+            let server = try await gateway(options, templates: templates) { c in c.store.directory = options.dataDirectory }
             try await CatalogGenerator(scale: options.scale).seed(
                 server.store, tables: Set(serviceTables.values.flatMap { $0 }), logger: server.logger)
             return (server, [])
@@ -74,7 +74,7 @@ public enum Storefront {
                     processes.append(process)
                     endpoints[name] = RemoteEndpoint(url: "http://127.0.0.1:\(port)", timeout: .seconds(5))
                 }
-                let server = try await gateway(options, templates: templates, cache: nil) { c in
+                let server = try await gateway(options, templates: templates) { c in
                     c.store.directory = (options.dataDirectory as NSString).appendingPathComponent("gateway")
                     c.roles = ["api", "gateway"]
                     c.moduleEndpoints = endpoints
@@ -88,18 +88,19 @@ public enum Storefront {
     }
 
     /// The process serving the pages on `options.port`: every module known, the gateway's
-    /// templates and cache, then `placement` (data folder, roles, where the others run).
+    /// templates, then `placement` (data folder, roles, where the others run).
     static func gateway(
-        _ options: Options, templates: MustacheLibrary, cache: PageCache?, _ placement: @escaping (inout RuntimeConfiguration) -> Void
+        _ options: Options, templates: MustacheLibrary, _ placement: @escaping (inout RuntimeConfiguration) -> Void
     ) async throws -> MicrolithServer {
         try await MicrolithServer.start(
-            appDirectory: options.appDirectory, modules: modules(Set(serviceTables.keys)) + [GatewayModule(templates: templates, cache: cache)],
+            appDirectory: options.appDirectory, modules: modules(Set(serviceTables.keys)) + [GatewayModule(templates: templates)],
             environment: ProcessInfo.processInfo.environment
         ) { c in
             c.http.port = options.port
             c.http.host = options.host
             c.logLevel = options.logLevel
             c.mqtt.enabled = options.mqttPort != nil
+            if !options.cache { c.keptResponseBytes = 0 }
             c.mqtt.host = options.host
             if let port = options.mqttPort { c.mqtt.port = port }
             placement(&c)

@@ -1,5 +1,30 @@
 import Foundation
 
+/// A value on a page: known when the page was built, or a live slot (a marker the runtime
+/// replaces with the record's current value each time the kept page is served).
+public enum Shown<Value: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+    case value(Value)
+    /// The marker from `OperationContext.live`.
+    case live(String)
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let value = try? container.decode(Value.self) {
+            self = .value(value)
+        } else {
+            self = .live(try container.decode(String.self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .value(let v): try container.encode(v)
+        case .live(let marker): try container.encode(marker)
+        }
+    }
+}
+
 /// A product as a page lists it.
 public struct ProductCard: Codable, Sendable, Equatable {
     public var id: String
@@ -7,8 +32,11 @@ public struct ProductCard: Codable, Sendable, Equatable {
     public var priceCents: Int?
     /// `$12.34`, or `n/a` when the price is unknown.
     public var price: String
-    public var stock: Int?
-    public var inStock: Bool
+    /// Units in stock (JSON pages; absent when unknown).
+    public var stock: Shown<Int>?
+    public var inStock: Shown<Bool>?
+    /// The stock line as HTML (HTML pages).
+    public var stockLabel: Shown<String>?
 }
 
 /// The home page: featured products of every category.
@@ -44,6 +72,8 @@ public struct ProductView: Codable, Sendable, Equatable {
     public var reviews: [ReviewView]
     public var averageRating: String?
     public var related: [ProductCard]
+    /// The stock line and the add-to-cart form as HTML (HTML pages).
+    public var stockBlock: Shown<String>?
 }
 
 /// A review as shown.

@@ -2,13 +2,13 @@ import Foundation
 import Microlith
 import Storefront
 
-/// `storefront [serve] [--topology microlith|services] [--port N] [--mqtt-port N] [--data-dir D] [--scale N] [--app DIR]`
-/// opens the shop (default: one process on port 9926, data in .storefront).
+/// `storefront [serve] [--topology microlith|services] [--port N] [--mqtt-port N] [--data-dir D] [--scale N] [--cache on|off] [--app DIR]`
+/// opens the shop (default: one process on port 9926, data in .storefront, pages kept).
 /// `storefront service NAME --port N --data-dir D ...` runs one module (the services topology starts these).
 @main
 enum StorefrontMain {
     static let usage = """
-        usage: storefront [serve] [--topology microlith|services] [--port N] [--mqtt-port N] [--host H] [--data-dir D] [--scale N] [--app DIR] [--log-level L]
+        usage: storefront [serve] [--topology microlith|services] [--port N] [--mqtt-port N] [--host H] [--data-dir D] [--scale N] [--cache on|off] [--app DIR] [--log-level L]
                storefront service catalog|inventory|pricing|reviews --port N --data-dir D [--scale N] [--app DIR]
         """
 
@@ -86,6 +86,9 @@ enum StorefrontMain {
                 options.scale = s
             case "--app": options.appDirectory = value
             case "--log-level": options.logLevel = value
+            case "--cache":
+                guard value == "on" || value == "off" else { throw RuntimeError("--cache must be on or off, got '\(value)'") }
+                options.cache = value == "on"
             default: throw RuntimeError("unknown option \(flag)\n\(usage)")
             }
         }

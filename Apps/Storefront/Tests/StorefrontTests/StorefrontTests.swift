@@ -150,17 +150,42 @@ final class RunningShop: Sendable {
             let id = "p000003"
             _ = try await shop.request(.GET, "/p/\(id)")
             let cached = try await shop.request(.GET, "/p/\(id)")
-            #expect(cached.headers["x-page-cache"] == "hit")
+            #expect(cached.headers["x-cache"] == "hit")
             let patch = try await shop.request(.PATCH, "/Price/\(id)", json: #"{"cents":25000}"#)
             #expect(patch.status == 200)
             let fresh = try await shop.request(.GET, "/p/\(id)")
-            #expect(fresh.headers["x-page-cache"] == "miss")
+            #expect(fresh.headers["x-cache"] == "miss")
             #expect(fresh.body.contains("$250.00"))
             // The listing that shows it, too: now the dearest product of its category.
             let listing = try await shop.request(.GET, "/api/c/c1?sort=-price")
             let first = listing.json?.objectValue?["products"]?.arrayValue?.first?.objectValue
             #expect(first?["id"] == .string(id))
             #expect(first?["priceCents"] == 25000)
+        }
+    }
+
+    @Test func aCheckoutLeavesPagesKeptAndTheirStockCurrent() async throws {
+        try await withShop { shop in
+            let p = generator.product(9)
+            let id = p.product.id
+            let stock = p.stock.quantity
+            for path in ["/p/\(id)", "/api/p/\(id)", "/c/\(p.product.categoryId)"] { _ = try await shop.request(.GET, path) }
+            let page = try await shop.request(.GET, "/p/\(id)")
+            #expect(page.headers["x-cache"] == "hit")
+            #expect(page.body.contains("<p class=\"in\">\(stock) in stock</p>"))
+            #expect(!page.body.contains("\u{E000}"), "no slot marker reaches a client")
+            let order = try await shop.request(.POST, "/api/checkout", json: #"{"items":[{"productId":"\#(id)","quantity":2}]}"#)
+            #expect(order.status == 201)
+            let after = try await shop.request(.GET, "/p/\(id)")
+            #expect(after.headers["x-cache"] == "hit", "a checkout does not drop the page")
+            #expect(after.body.contains("<p class=\"in\">\(stock - 2) in stock</p>"))
+            let json = try await shop.request(.GET, "/api/p/\(id)")
+            #expect(json.headers["x-cache"] == "hit")
+            #expect(json.json?.objectValue?["product"]?.objectValue?["stock"] == .int(Int64(stock - 2)))
+            #expect(json.json?.objectValue?["product"]?.objectValue?["inStock"] == true)
+            let counters = try #require(try await shop.request(.GET, "/_cache").json?.objectValue)
+            #expect(counters["invalidations"] == 0)
+            if case .int(let hits)? = counters["hits"] { #expect(hits >= 3) } else { Issue.record("no hits counter: \(counters)") }
         }
     }
 
