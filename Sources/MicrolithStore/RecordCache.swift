@@ -32,8 +32,10 @@ public enum CacheEntry: Sendable {
 /// A memory-bounded cache of committed records keyed by (table, id).
 ///
 /// Commits update it (``apply(_:)``), so it is never stale after a local commit. Reads that
-/// missed fill it through ``fill(table:id:entry:readSequence:)``, which refuses the entry when a
-/// commit happened since the read began: a slow read can never put back an older version.
+/// missed fill it through ``fill(table:id:entry:readSequence:)``, which refuses the entry when the
+/// key is known by then (a commit put the newer version there) or when entries were dropped since
+/// the read began (a commit's entry might have been among them): a slow read can never put back
+/// an older version, and commits to other keys do not stop reads from filling the cache.
 ///
 /// Eviction is generational: entries live in a young and an old generation; when the young one
 /// outgrows half the budget it becomes the old one and the previous old one is dropped. A hit in
@@ -49,7 +51,8 @@ public final class RecordCache: Sendable {
         var old: [Key: CacheEntry] = [:]
         var youngBytes = 0
         var oldBytes = 0
-        var commitSequence: UInt64 = 0
+        /// Changes whenever entries are dropped (a generation or a table); fills taken before are refused.
+        var dropEpoch: UInt64 = 0
         var hits: UInt64 = 0
         var misses: UInt64 = 0
     }
@@ -90,17 +93,19 @@ public final class RecordCache: Sendable {
         }
     }
 
-    /// The commit sequence to pass to ``fill(table:id:entry:readSequence:)``; take it before reading the store.
+    /// The token to pass to ``fill(table:id:entry:readSequence:)``; take it before reading the store.
     public func readSequence() -> UInt64 {
-        state.withLock { $0.commitSequence }
+        state.withLock { $0.dropEpoch }
     }
 
-    /// Caches what a read found, unless a commit happened since `readSequence` was taken.
+    /// Caches what a read found, unless the key is known by now or entries were dropped since
+    /// `readSequence` was taken. (Every commit puts its keys in the cache, so a key still unknown
+    /// and nothing dropped means no commit touched it since the read began.)
     public func fill(table: Int, id: RecordID, entry: CacheEntry, readSequence: UInt64) {
         guard limitBytes > 0 else { return }
         let key = Key(table: table, id: id)
         state.withLock { s in
-            guard s.commitSequence == readSequence, s.young[key] == nil, s.old[key] == nil else { return }
+            guard s.dropEpoch == readSequence, s.young[key] == nil, s.old[key] == nil else { return }
             insert(&s, key, entry, cost: Self.cost(entry))
         }
     }
@@ -108,7 +113,6 @@ public final class RecordCache: Sendable {
     /// Applies one commit's changes: each key gets its new record, or becomes absent.
     public func apply(_ changes: [(table: Int, id: RecordID, entry: CacheEntry)]) {
         state.withLock { s in
-            s.commitSequence &+= 1
             for change in changes {
                 let key = Key(table: change.table, id: change.id)
                 if let e = s.young.removeValue(forKey: key) { s.youngBytes -= Self.cost(e) }
@@ -121,7 +125,7 @@ public final class RecordCache: Sendable {
     /// Drops every entry of `table` (after a bulk change such as a migration).
     public func invalidate(table: Int) {
         state.withLock { s in
-            s.commitSequence &+= 1
+            s.dropEpoch &+= 1
             for (k, e) in s.young where k.table == table {
                 s.young[k] = nil
                 s.youngBytes -= Self.cost(e)
@@ -137,6 +141,7 @@ public final class RecordCache: Sendable {
         s.young[key] = entry
         s.youngBytes += cost
         if s.youngBytes > limitBytes / 2 {
+            s.dropEpoch &+= 1
             s.old = s.young
             s.oldBytes = s.youngBytes
             s.young = [:]
