@@ -183,16 +183,18 @@ def parse_wrk(out, url, duration, connections):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     latency = {p: parse_latency(re.search(rf"\s{p}%\s+(\S+)", out).group(1)) for p in ("50", "75", "90", "99")}
     requests = int(re.search(r"(\d+) requests in", out).group(1))
-    errors = 0
+    non_2xx = socket_errors = 0
     m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if m:
-        errors += int(m.group(1))
+        non_2xx = int(m.group(1))
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if m:
-        errors += sum(int(x) for x in m.groups())
+        socket_errors = sum(int(x) for x in m.groups())
+    errors = non_2xx + socket_errors
     return {"url": url, "connections": connections, "duration_s": duration, "requests": requests,
             "requests_per_second": rps, "p50_ms": latency["50"], "p90_ms": latency["90"], "p99_ms": latency["99"],
-            "errors": errors, "error_rate": errors / requests if requests else 0.0}
+            "errors": errors, "non_2xx": non_2xx, "socket_errors": socket_errors,
+            "error_rate": errors / requests if requests else 0.0}
 
 
 def start_nginx(work, www, port):
