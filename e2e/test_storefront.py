@@ -60,6 +60,7 @@ def test_bad_arguments_are_refused_with_a_message(tmp_path):
     for args, fragment in ((["--topology", "mesh"], "--topology must be microlith or services"),
                            (["--port", "99999"], "--port must be 0 to 65535"),
                            (["--scale", "0"], "--scale must be 1 to 1000"),
+                           (["--cache", "maybe"], "--cache must be on or off"),
                            (["--app", str(tmp_path)], "no storefront app folder"),
                            (["--bogus", "1"], "unknown option --bogus"),
                            (["service", "billing", "--port", "0"], "no service named 'billing'")):
