@@ -189,21 +189,7 @@ struct Pages: Sendable {
 
     /// A view as plain dictionaries, arrays, strings, numbers and booleans (what templates read).
     static func mustacheObject(_ view: some Encodable) throws -> Any {
-        func convert(_ value: JSONValue) -> Any {
-            switch value {
-            case .null: return false
-            case .bool(let b): return b
-            case .int(let n): return Int(n)
-            case .double(let d): return d
-            case .string(let s): return s
-            case .array(let a): return a.map(convert)
-            case .object(let o):
-                var d: [String: Any] = [:]
-                for (k, v) in o.members { d[k] = convert(v) }
-                return d
-            }
-        }
-        return convert(try RecordCoder.json(view))
+        try MustacheEncoder.encode(view)
     }
 
     /// `/c/{id}?page=&sort=`, checked.
