@@ -40,6 +40,8 @@ public final class Modules: Sendable {
     /// Responses of resources declared with `get(keep: true)`, kept while nothing they read
     /// changes; `nil` without a store or with a budget of 0.
     public let keptResponses: KeptResponses?
+    /// The queries operations ran, parsed and bound.
+    let boundQueries = BoundQueries()
 
     /// The modules of the application that run neither here nor at a configured address: calls
     /// to them fail with ``OperationError/unavailable(_:)``.

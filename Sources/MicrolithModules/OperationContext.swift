@@ -57,7 +57,7 @@ public struct OperationContext: Sendable {
         let store = try self.store
         do {
             let layout = try table.layout(in: store)
-            let parsed = try QueryParser.parse(query).bound(to: layout.definition, schema: store.schema)
+            let parsed = try modules.boundQueries.query(query, table: layout, store: store)
             let result = try await QueryExecutor(store: store, maximumResults: maximumResults).execute(parsed, table: layout)
             return try result.rows.map { try RecordCoder.decode(Record.self, from: .object($0.record)) }
         } catch let error as StoreError {
