@@ -200,6 +200,7 @@ let package = Package(
             dependencies: [
                 "MicrolithModules", "MicrolithCache", "MicrolithStore", "MicrolithSchema", "MicrolithJSON",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -25,10 +25,16 @@ public final class KeptRecording: ReadObserver {
     }
 
     let state = Mutex(State())
+    /// The observer of the code that runs this one (a kept page calling a kept operation): it
+    /// depends on everything read here too.
+    let parent: (any ReadObserver)?
 
-    init() {}
+    init(parent: (any ReadObserver)? = nil) {
+        self.parent = parent
+    }
 
     public func willRead(_ table: TableLayout, id: RecordID) {
+        parent?.willRead(table, id: id)
         let address = RecordAddress(table: table.index, id: id)
         state.withLock { s in
             if table.definition.expiration != nil, s.untracked == nil { s.untracked = "\(table.name) expires records by time" }
@@ -37,6 +43,7 @@ public final class KeptRecording: ReadObserver {
     }
 
     public func willQuery(_ table: TableLayout, predicate: (any RecordPredicate)?) {
+        parent?.willQuery(table, predicate: predicate)
         state.withLock { s in
             if table.definition.expiration != nil, s.untracked == nil { s.untracked = "\(table.name) expires records by time" }
             s.queries.append((table.index, predicate))
@@ -44,6 +51,7 @@ public final class KeptRecording: ReadObserver {
     }
 
     public func untracked(_ reason: String) {
+        parent?.untracked(reason)
         state.withLock { s in
             if s.untracked == nil { s.untracked = reason }
         }

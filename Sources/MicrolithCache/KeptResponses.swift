@@ -67,6 +67,8 @@ public final class KeptResponses: ResponseCache {
     enum Body {
         case plain(CachedResponse)
         case live(status: Int, headers: [(name: String, value: String)], segments: [LiveSlot.Segment])
+        /// An operation's result (keys of these never start with `/`).
+        case value(any Sendable)
     }
 
     struct Entry {
@@ -120,7 +122,7 @@ public final class KeptResponses: ResponseCache {
             return entry.body
         }
         switch body {
-        case nil: return nil
+        case nil, .value?: return nil
         case .plain(let response)?: return response
         case .live(let status, let headers, let segments)?:
             guard let filled = fill(segments) else { return nil }
@@ -176,7 +178,13 @@ public final class KeptResponses: ResponseCache {
     /// the recording as ``ReadObservation/observer``, then pass it to
     /// ``keep(_:for:recording:)`` or ``abandon(_:)``.
     public func begin() -> KeptRecording {
-        let recording = KeptRecording()
+        begin(parent: nil)
+    }
+
+    /// Starts recording for code running inside other code whose result may be kept (`parent`,
+    /// usually the current ``ReadObservation/observer``): every read is reported to it too.
+    public func begin(parent: (any ReadObserver)?) -> KeptRecording {
+        let recording = KeptRecording(parent: parent)
         state.withLock { s in
             s.recordings[ObjectIdentifier(recording)] = recording
             s.statistics.misses &+= 1
@@ -205,7 +213,39 @@ public final class KeptResponses: ResponseCache {
             256 + target.utf8.count * 2 + response.body.readableBytes
             + response.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 32 } + snapshot.records.count * 64
             + snapshot.queries.count * 128
-        return state.withLock { s -> Outcome in
+        return insert(body, for: target, cost: cost, recording: recording, snapshot: snapshot)
+    }
+
+    /// Keeps an operation's result `value` under `key` (never a path: keys of results and of
+    /// responses must not meet) unless a commit touched what `recording` read; `estimatedBytes`
+    /// is its memory, for the budget.
+    @discardableResult
+    public func keep(value: any Sendable, for key: String, estimatedBytes: Int, recording: KeptRecording) -> Outcome {
+        let snapshot = recording.state.withLock { $0 }
+        let cost = 256 + key.utf8.count * 2 + estimatedBytes + snapshot.records.count * 64 + snapshot.queries.count * 128
+        return insert(.value(value), for: key, cost: cost, recording: recording, snapshot: snapshot)
+    }
+
+    /// The result kept under `key`, if any. Its read set is reported to `observer` first (the
+    /// code using the result depends on what it was built from), atomically with the lookup.
+    public func value(for key: String, reportingTo observer: (any ReadObserver)?) -> (any Sendable)? {
+        state.withLock { s -> (any Sendable)? in
+            guard let entry = s.entries[key], case .value(let value) = entry.body else { return nil }
+            s.recency.touch(entry.node)
+            s.statistics.hits &+= 1
+            if let observer {
+                for address in entry.records { observer.willRead(store.tables[address.table], id: address.id) }
+                for id in entry.dependencies {
+                    guard let d = s.dependencies[id] else { continue }
+                    observer.willQuery(store.tables[d.table], predicate: d.predicate)
+                }
+            }
+            return value
+        }
+    }
+
+    private func insert(_ body: Body, for target: String, cost: Int, recording: KeptRecording, snapshot: KeptRecording.State) -> Outcome {
+        state.withLock { s -> Outcome in
             s.recordings[ObjectIdentifier(recording)] = nil
             if let reason = snapshot.untracked ?? (cost > limitBytes / 4 ? "the response is too large for the budget" : nil) {
                 s.statistics.refusedUntracked &+= 1

@@ -36,6 +36,12 @@ struct LocalOperation: Sendable {
     let invokeJSON: @Sendable (Data, OperationContext) async throws -> Data
     /// Whether `value` is this operation's input type.
     let acceptsInput: @Sendable (any Sendable) -> Bool
+    /// Whether results are kept (`handle(_:keep:_:)`).
+    var keep = false
+    /// The key of an input among kept results (its JSON, keys sorted), `nil` when it has none.
+    var inputKey: @Sendable (any Sendable) -> String? = { _ in nil }
+    /// About how many bytes an output takes (its JSON length), for the kept results' budget.
+    var outputBytes: @Sendable (any Sendable) -> Int = { _ in 0 }
 }
 
 /// Collects a module's operations while it registers them.
@@ -56,8 +62,13 @@ public struct ModuleBuilder {
 
     /// Implements `operation` with `body`. The operation must belong to this module, and each
     /// operation is implemented once.
+    ///
+    /// With `keep: true`, in-process calls keep the result for each input (compared by its JSON)
+    /// until a commit touches something `body` read, as kept responses do (docs/CACHING.md): the
+    /// result must depend only on the input and the data read. A kept page calling a kept
+    /// operation depends on what the operation read, whether the result was kept or computed.
     public mutating func handle<Input, Output>(
-        _ operation: Operation<Input, Output>,
+        _ operation: Operation<Input, Output>, keep: Bool = false,
         _ body: @escaping @Sendable (Input, OperationContext) async throws -> Output
     ) {
         guard admits("operation", owner: operation.module, name: operation.name, taken: operations[operation.name] != nil) else { return }
@@ -86,7 +97,18 @@ public struct ModuleBuilder {
                     throw OperationError.internal("\(qualified) returned a \(Output.self) that cannot be encoded: \(error)")
                 }
             },
-            acceptsInput: { $0 is Input }
+            acceptsInput: { $0 is Input },
+            keep: keep,
+            inputKey: { input in
+                guard let typed = input as? Input else { return nil }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                return (try? encoder.encode(typed)).map { String(decoding: $0, as: UTF8.self) }
+            },
+            outputBytes: { output in
+                guard let typed = output as? Output else { return 0 }
+                return (try? JSONEncoder().encode(typed).count) ?? 0
+            }
         )
     }
 

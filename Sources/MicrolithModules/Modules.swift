@@ -137,7 +137,7 @@ public final class Modules: Sendable {
         self.resources = resources
         self.jobs = jobs
         self.schedules = schedules
-        let keeps = resources.contains { $0.keepsGet }
+        let keeps = resources.contains { $0.keepsGet } || local.values.contains { $0.values.contains { $0.keep } }
         let kept = store.flatMap { keeps && keptResponseBytes > 0 ? KeptResponses(store: $0, limitBytes: keptResponseBytes) : nil }
         self.keptResponses = kept
         self.responseCaches = (kept.map { [$0] } ?? []) + responseCaches
@@ -164,7 +164,11 @@ public final class Modules: Sendable {
             let context = OperationContext(modules: self, operation: operation.qualifiedName, logger: logger)
             let output: any Sendable
             do {
-                output = try await handler.invoke(input, context)
+                if handler.keep, let kept = keptResponses, let key = handler.inputKey(input).map({ "op \(operation.qualifiedName) \($0)" }) {
+                    output = try await Self.keeping(handler, input, context, key: key, kept: kept)
+                } else {
+                    output = try await handler.invoke(input, context)
+                }
             } catch let error as OperationError {
                 throw error
             } catch let error as StoreError {
@@ -188,6 +192,25 @@ public final class Modules: Sendable {
                     + "run it here (add it to roles) or give its address")
         }
         throw OperationError.unknownOperation("no module named '\(operation.module)' (known: \(knownModules))")
+    }
+
+    /// The kept result of a `keep: true` operation for `key`, or a new one, kept unless a commit
+    /// touched what it read meanwhile.
+    private static func keeping(
+        _ handler: LocalOperation, _ input: any Sendable, _ context: OperationContext, key: String, kept: KeptResponses
+    ) async throws -> any Sendable {
+        let outer = ReadObservation.observer
+        if let found = kept.value(for: key, reportingTo: outer) { return found }
+        let recording = kept.begin(parent: outer)
+        let output: any Sendable
+        do {
+            output = try await ReadObservation.$observer.withValue(recording) { try await handler.invoke(input, context) }
+        } catch {
+            kept.abandon(recording)
+            throw error
+        }
+        kept.keep(value: output, for: key, estimatedBytes: handler.outputBytes(output), recording: recording)
+        return output
     }
 
     /// Runs a local operation on JSON input and returns its JSON output (the HTTP entry point
