@@ -108,3 +108,44 @@ def test_connection_close_is_honoured(factory):
         (status, headers, body), = read_responses(sock, ["GET"])
         assert status.split()[1] == "200" and b'"c"' in body
         assert sock.recv(1) == b"", "the server must close the connection after Connection: close"
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_a_request_that_closes_gets_connection_close_and_nothing_after_it(factory):
+    # Fast path (a hit on a fresh connection) and router (a query) alike: the response says
+    # `Connection: close`, then the connection ends; a request sent after it is not answered.
+    server = factory.server(factory.app(SCHEMA))
+    assert server.put("/Note/c", json={"text": "c", "n": 1}).status_code == 201
+    for target, marker in (("/Note/c", b'{"id":"c"'), ("/Note/?n=1", b"[")):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /Note/c HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            data = read_all(sock)
+        assert data.count(b"HTTP/1.1 ") == 1, data
+        head, body = data.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert b"\r\nconnection: close" in head.lower(), head
+        assert body.startswith(marker), body
+
+
+def test_keep_alive_hits_on_a_fresh_connection_are_answered_in_order(factory):
+    # A connection whose requests are all hits is served without the router; a miss later on
+    # the same connection hands it over without reordering anything.
+    server = factory.server(factory.app(SCHEMA))
+    for i in range(2):
+        assert server.put(f"/Note/{i}", json={"text": f"t{i}", "n": i}).status_code == 201
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        for i in range(2):
+            sock.sendall(f"GET /Note/{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            (status, _, body), = read_responses(sock, ["GET"])
+            assert status.split()[1] == "200" and f'"t{i}"'.encode() in body
+        sock.sendall(b"GET /Note/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /Note/nope HTTP/1.1\r\nHost: x\r\n\r\nGET /Note/0 HTTP/1.1\r\nHost: x\r\n\r\n")
+        responses = read_responses(sock, ["GET", "GET", "GET"])
+    assert [r[0].split()[1] for r in responses] == ["200", "404", "200"]
+    assert b'"t1"' in responses[0][2] and b'"t0"' in responses[2][2]

@@ -5,6 +5,7 @@ public import MicrolithCache
 import MicrolithStore
 public import NIOCore
 public import NIOHTTPTypes
+import Synchronization
 
 /// Answers `GET`/`HEAD /{Table}/{id}` for records in the ``RecordCache`` inside the event loop,
 /// ahead of the router: no task, no thread hop, no JSON encoding.
@@ -21,29 +22,29 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
     public typealias OutboundIn = HTTPResponsePart
     public typealias OutboundOut = HTTPResponsePart
 
-    private let endpoint: TableEndpoint
-    private let serverName: String?
-    private let responses: [any ResponseCache]
+    private let answers: CachedAnswers
     /// A candidate request head held back until its `.end` arrives.
     private var held: HTTPRequest?
     /// Requests passed to the router whose response has not yet ended.
     private var withRouter = 0
     /// Whether the last inbound part answered here needs a flush at read-complete.
     private var needsFlush = false
-    private var date = HTTPDate()
 
     /// A handler answering cache hits of `endpoint`'s tables, and the responses `responses` keep.
-    public init(endpoint: TableEndpoint, serverName: String? = nil, responses: [any ResponseCache] = []) {
-        self.endpoint = endpoint
-        self.serverName = serverName
-        self.responses = responses
+    public convenience init(endpoint: TableEndpoint, serverName: String? = nil, responses: [any ResponseCache] = []) {
+        self.init(answers: CachedAnswers(endpoint: endpoint, serverName: serverName, responses: responses))
+    }
+
+    /// A handler answering what `answers` can (one `CachedAnswers` serves every connection).
+    public init(answers: CachedAnswers) {
+        self.answers = answers
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         switch part {
         case .head(let head):
-            if withRouter == 0, held == nil, Self.isCandidate(head, queries: !responses.isEmpty),
+            if withRouter == 0, held == nil, Self.isCandidate(head, queries: answers.answersQueries),
                 !SubscriptionEndpoint.wantsEventStream(head.headerFields)
             {
                 held = head
@@ -56,7 +57,7 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
         case .end:
             guard let head = held else { return forward(context, part) }
             held = nil
-            if let response = answer(head) {
+            if let response = answers.answer(head) {
                 write(context, response)
             } else {
                 forward(context, .head(head))
@@ -106,8 +107,36 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
         return queries || (path.utf8.count > 3 && !path.utf8.contains(UInt8(ascii: "?")))
     }
 
+    private func write(_ context: ChannelHandlerContext, _ response: (HTTPResponse, ByteBuffer?)) {
+        context.write(wrapOutboundOut(.head(response.0)), promise: nil)
+        if let body = response.1 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
+        context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        needsFlush = true
+    }
+}
+
+/// What the fast paths answer without the router: `GET`/`HEAD /{Table}/{id}` of records in the
+/// ``RecordCache`` and the responses applications keep in a ``ResponseCache``. One value is
+/// shared by every connection.
+public final class CachedAnswers: Sendable {
+    let endpoint: TableEndpoint
+    let serverName: String?
+    let responses: [any ResponseCache]
+    private let date = Mutex(HTTPDate())
+
+    /// Answers for cache hits of `endpoint`'s tables and the responses `responses` keep,
+    /// with `Server: serverName`.
+    public init(endpoint: TableEndpoint, serverName: String? = nil, responses: [any ResponseCache] = []) {
+        self.endpoint = endpoint
+        self.serverName = serverName
+        self.responses = responses
+    }
+
+    /// Whether a target with a query string may have an answer (applications keep those).
+    var answersQueries: Bool { !responses.isEmpty }
+
     /// The response for a cache hit, or `nil` to leave the request to the router.
-    private func answer(_ head: HTTPRequest) -> (HTTPResponse, ByteBuffer?)? {
+    func answer(_ head: HTTPRequest) -> (HTTPResponse, ByteBuffer?)? {
         guard let path = head.path else { return nil }
         for cache in responses {
             if let hit = cache.response(for: path) { return respond(hit, head) }
@@ -120,7 +149,7 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
             case .present(let record) = endpoint.store.cachedGet(table, id)
         else { return nil }
         var fields: HTTPFields = [
-            .eTag: record.etag, .date: date.current(), RequestLogMiddleware<BasicRequestContext>.requestID: RequestID().description,
+            .eTag: record.etag, .date: date.withLock { $0.current() }, RequestLogMiddleware<BasicRequestContext>.requestID: RequestID().description,
         ]
         if let serverName { fields[.server] = serverName }
         if let tags = head.headerFields[.ifNoneMatch], TableEndpoint.matches(tags, record.etag, weak: true) {
@@ -137,19 +166,13 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
         for (name, value) in hit.headers {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
         }
-        fields[.date] = date.current()
+        fields[.date] = date.withLock { $0.current() }
         fields[RequestLogMiddleware<BasicRequestContext>.requestID] = RequestID().description
         if let serverName { fields[.server] = serverName }
         fields[.contentLength] = String(hit.body.readableBytes)
         return (HTTPResponse(status: HTTPResponse.Status(code: hit.status), headerFields: fields), head.method == .head ? nil : hit.body)
     }
 
-    private func write(_ context: ChannelHandlerContext, _ response: (HTTPResponse, ByteBuffer?)) {
-        context.write(wrapOutboundOut(.head(response.0)), promise: nil)
-        if let body = response.1 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
-        context.write(wrapOutboundOut(.end(nil)), promise: nil)
-        needsFlush = true
-    }
 }
 
 /// The `Date` header value (RFC 9110 IMF-fixdate), formatted at most once a second.

@@ -17,7 +17,13 @@ public import NIOCore
 /// - It writes the answers that must bypass HTTP encoding (these, and the `400` for a request
 ///   that cannot be parsed, through ``reject(_:code:_:)``) and drops whatever arrives after.
 ///
-/// ``HTTPRequestInspector`` (after the decoder) tells it where each request begins and ends.
+/// - With ``Limits/idleTimeout``, a keep-alive connection silent that long between requests is
+///   closed.
+///
+/// ``HTTPRequestInspector`` (after the decoder) or ``CachedReadFastPath`` tells it where each
+/// request begins and ends. It keeps at most one timer per connection, scheduled at accept: a
+/// request that arrives whole in one read moves no timer (a timer that fires early is re-armed
+/// for the deadline then in force).
 public final class HTTPConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -28,18 +34,21 @@ public final class HTTPConnectionGuard: ChannelInboundHandler, RemovableChannelH
         public var headerTimeout: TimeAmount
         /// The slowest average rate a request body may arrive at, after `headerTimeout`.
         public var minimumBodyBytesPerSecond: Int
+        /// How long a keep-alive connection may stay silent between requests; `nil` for ever.
+        public var idleTimeout: TimeAmount?
 
-        public init(headerTimeout: TimeAmount = .seconds(10), minimumBodyBytesPerSecond: Int = 1024) {
+        public init(headerTimeout: TimeAmount = .seconds(10), minimumBodyBytesPerSecond: Int = 1024, idleTimeout: TimeAmount? = nil) {
             self.headerTimeout = headerTimeout
             self.minimumBodyBytesPerSecond = minimumBodyBytesPerSecond
+            self.idleTimeout = idleTimeout
         }
     }
 
     private enum State {
         /// Waiting for a request head; `since` is when its clock started.
         case awaitingHead(since: NIODeadline)
-        /// A keep-alive connection between requests (the idle timeout applies, not the head deadline).
-        case idle
+        /// A keep-alive connection between requests since `since` (the idle timeout applies, not the head deadline).
+        case idle(since: NIODeadline)
         /// A request head has arrived; its response has not ended.
         case inRequest
         /// The connection is a WebSocket now: none of the HTTP limits apply.
@@ -53,6 +62,8 @@ public final class HTTPConnectionGuard: ChannelInboundHandler, RemovableChannelH
     private var ticket: ConnectionTicket?
     private var state = State.awaitingHead(since: .uptimeNanoseconds(0))
     private var timer: Scheduled<Void>?
+    /// When `timer` fires.
+    private var timerDeadline = NIODeadline.uptimeNanoseconds(0)
     /// Whether a request body is still arriving, with when it started and how much has come.
     private var body: (since: NIODeadline, bytes: Int)?
     private var context: ChannelHandlerContext?
@@ -88,7 +99,8 @@ public final class HTTPConnectionGuard: ChannelInboundHandler, RemovableChannelH
         case .closing:
             return
         case .idle:
-            // The first byte of the next request starts its head's clock.
+            // The first byte of the next request starts its head's clock (its timer, if the head
+            // does not arrive whole in this read, is set at read-complete).
             state = .awaitingHead(since: context.eventLoop.now)
             ticket?.setIdle(false)
         case .inRequest:
@@ -101,15 +113,13 @@ public final class HTTPConnectionGuard: ChannelInboundHandler, RemovableChannelH
 
     public func channelReadComplete(context: ChannelHandlerContext) {
         // Timers only for requests that did not arrive whole in one read: the common case costs none.
-        if timer == nil {
-            switch state {
-            case .awaitingHead(let since):
-                schedule(context, at: since + limits.headerTimeout)
-            case .inRequest where body != nil:
-                schedule(context, at: context.eventLoop.now + limits.headerTimeout)
-            default:
-                break
-            }
+        switch state {
+        case .awaitingHead(let since):
+            arm(context, at: since + limits.headerTimeout)
+        case .inRequest where body != nil:
+            arm(context, at: body!.since + limits.headerTimeout)
+        default:
+            break
         }
         context.fireChannelReadComplete()
     }
@@ -125,30 +135,48 @@ public final class HTTPConnectionGuard: ChannelInboundHandler, RemovableChannelH
         case .inRequest, .upgraded, .closing: return
         }
         state = .inRequest
-        cancelTimer()
+        // A pending timer stays: when it fires it finds no deadline in force and lapses.
         body = hasBody ? (context?.eventLoop.now ?? .now(), 0) : nil
     }
 
     /// The current request's body has ended.
     func bodyEnded() {
         body = nil
-        if case .inRequest = state { cancelTimer() }
     }
 
     /// The last outstanding response has ended on a connection that stays open.
     func responseEnded() {
-        guard case .inRequest = state else { return }
-        state = .idle
+        guard case .inRequest = state, let context else { return }
+        let now = context.eventLoop.now
+        state = .idle(since: now)
         body = nil
-        cancelTimer()
         ticket?.setIdle(true)
+        if let idle = limits.idleTimeout { arm(context, at: now + idle) }
+    }
+
+    /// A request answered whole where it was read (``CachedReadFastPath``): `closing` when the
+    /// connection ends with the answer, so nothing read after it is passed on.
+    func answeredInPlace(closing: Bool) {
+        headReceived(hasBody: false)
+        if closing {
+            state = .closing
+        } else {
+            responseEnded()
+        }
+    }
+
+    /// Bytes of a further request arrived in the read whose earlier requests were answered in
+    /// place: the connection is no longer idle, and that request's head is on the clock.
+    func furtherRequestBegun() {
+        guard case .idle = state, let context else { return }
+        state = .awaitingHead(since: context.eventLoop.now)
+        ticket?.setIdle(false)
     }
 
     /// The connection became a WebSocket.
     func upgraded() {
         state = .upgraded
         body = nil
-        cancelTimer()
     }
 
     /// Whether a request has begun that the HTTP handlers answer (an error now is theirs to report).
@@ -187,15 +215,19 @@ public final class HTTPConnectionGuard: ChannelInboundHandler, RemovableChannelH
         switch limiter.admit(context.channel) {
         case .success(let t):
             ticket = t
-            state = .awaitingHead(since: context.eventLoop.now)
-            schedule(context, at: context.eventLoop.now + limits.headerTimeout)
+            let now = context.eventLoop.now
+            state = .awaitingHead(since: now)
+            arm(context, at: now + limits.headerTimeout)
         case .failure(let refusal):
             reject(.serviceUnavailable, code: "connectionLimit", refusal.description, headers: [("retry-after", "1")])
         }
     }
 
-    private func schedule(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
+    /// Makes sure a timer fires at `deadline` or before (one that fires early is re-armed then).
+    private func arm(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
+        if timer != nil, timerDeadline <= deadline { return }
         cancelTimer()
+        timerDeadline = deadline
         timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             timer = nil
             expired()
@@ -204,14 +236,22 @@ public final class HTTPConnectionGuard: ChannelInboundHandler, RemovableChannelH
 
     private func expired() {
         guard let context else { return }
+        let now = context.eventLoop.now
         switch state {
-        case .awaitingHead:
+        case .awaitingHead(let since):
+            guard now >= since + limits.headerTimeout else { return arm(context, at: since + limits.headerTimeout) }
             reject(
                 .requestTimeout, code: "headerTimeout",
                 "the request head did not arrive within \(limits.headerTimeout.nanoseconds / 1_000_000_000) seconds")
+        case .idle(let since):
+            guard let idle = limits.idleTimeout else { return }
+            guard now >= since + idle else { return arm(context, at: since + idle) }
+            state = .closing
+            context.close(promise: nil)
         case .inRequest:
             guard let b = body else { return }
-            let elapsed = Double((context.eventLoop.now - b.since).nanoseconds) / 1e9
+            guard now >= b.since + limits.headerTimeout else { return arm(context, at: b.since + limits.headerTimeout) }
+            let elapsed = Double((now - b.since).nanoseconds) / 1e9
             let floor = Double(limits.minimumBodyBytesPerSecond)
             if Double(b.bytes) < floor * elapsed {
                 reject(
@@ -219,7 +259,7 @@ public final class HTTPConnectionGuard: ChannelInboundHandler, RemovableChannelH
                     "the request body arrived at \(Int(Double(b.bytes) / max(elapsed, 0.001))) bytes/s, below the server's floor of "
                         + "\(limits.minimumBodyBytesPerSecond) bytes/s")
             } else {
-                schedule(context, at: context.eventLoop.now + .seconds(1))
+                arm(context, at: now + .seconds(1))
             }
         default:
             break

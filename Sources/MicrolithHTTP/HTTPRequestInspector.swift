@@ -13,7 +13,8 @@ public import NIOHTTP1
 ///   (`431` for header limits) and the connection closed, whether it is the first request or a
 ///   later one; an error inside a request already handed on is left to the HTTP handlers.
 /// - An HTTP/1.0 request without `keep-alive` is marked `Connection: close`, so its connection
-///   ends with its response.
+///   ends with its response; the response to a request that closes its connection says so
+///   (`Connection: close`), so the client does not send another one on it.
 public final class HTTPRequestInspector: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = HTTPServerRequestPart
     public typealias InboundOut = HTTPServerRequestPart
@@ -28,6 +29,10 @@ public final class HTTPRequestInspector: ChannelDuplexHandler, RemovableChannelH
     private var requestComplete = true
     /// Whether the current request was answered here; its remaining parts are dropped.
     private var refused = false
+    /// Whether a request read asked to close the connection after its response.
+    private var closeAfter = false
+    /// Whether that request has been read whole: what follows it is dropped, unparsed.
+    private var closedForInput = false
 
     /// An inspector reporting to `connection`, refusing declared bodies over `maximumBodyBytes`.
     public init(connection: HTTPConnectionGuard, maximumBodyBytes: Int) {
@@ -36,7 +41,7 @@ public final class HTTPRequestInspector: ChannelDuplexHandler, RemovableChannelH
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !refused else { return }
+        guard !refused, !closedForInput else { return }
         switch unwrapInboundIn(data) {
         case .head(var head):
             let length = head.headers.first(name: "content-length").flatMap { Int($0) }
@@ -52,6 +57,7 @@ public final class HTTPRequestInspector: ChannelDuplexHandler, RemovableChannelH
             if !head.isKeepAlive, !head.headers.contains(name: "connection") || head.version.minor == 0 {
                 head.headers.replaceOrAdd(name: "connection", value: "close")
             }
+            if !head.isKeepAlive { closeAfter = true }
             outstanding += 1
             requestComplete = false
             context.fireChannelRead(wrapInboundOut(.head(head)))
@@ -59,6 +65,7 @@ public final class HTTPRequestInspector: ChannelDuplexHandler, RemovableChannelH
             context.fireChannelRead(data)
         case .end:
             requestComplete = true
+            if closeAfter { closedForInput = true }
             connection.bodyEnded()
             context.fireChannelRead(data)
             if outstanding == 0 { connection.responseEnded() }
@@ -66,8 +73,15 @@ public final class HTTPRequestInspector: ChannelDuplexHandler, RemovableChannelH
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let part = unwrapOutboundIn(data)
+        if closeAfter, outstanding == 1, case .head(var head) = part, head.status.code >= 200, !head.headers.contains(name: "connection") {
+            // The response of the request that closes the connection.
+            head.headers.add(name: "connection", value: "close")
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+            return
+        }
         context.write(data, promise: promise)
-        if case .end = unwrapOutboundIn(data) {
+        if case .end = part {
             outstanding = max(0, outstanding - 1)
             if outstanding == 0, requestComplete { connection.responseEnded() }
         }
@@ -75,6 +89,8 @@ public final class HTTPRequestInspector: ChannelDuplexHandler, RemovableChannelH
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let parse = error as? HTTPParserError else { return context.fireErrorCaught(error) }
+        // Bytes after a request that closes the connection are not a request to answer.
+        guard !closedForInput else { return }
         guard outstanding == 0, !connection.isInRequest || requestComplete else { return context.fireErrorCaught(error) }
         refused = true
         switch parse {

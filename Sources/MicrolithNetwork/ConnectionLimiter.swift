@@ -18,12 +18,21 @@ public final class ConnectionLimiter: Sendable {
     private struct State {
         var open = 0
         var perAddress: [String: Int] = [:]
-        /// Idle connections by ticket, with the order they became idle in.
-        var idle: [ObjectIdentifier: (order: UInt64, address: String, channel: any Channel)] = [:]
-        var nextOrder: UInt64 = 0
+        /// Every admitted connection's ticket: where room is looked for when the budget is spent.
+        var tickets: [ObjectIdentifier: ConnectionTicket] = [:]
         var evicted = 0
         var refused = 0
+
+        mutating func decrement(_ address: String) {
+            let left = perAddress[address, default: 1] - 1
+            perAddress[address] = left > 0 ? left : nil
+        }
     }
+
+    /// The order connections become idle in (a ticket keeps its number while idle; `0` is busy).
+    /// Marking idle and busy touches only the ticket, never the lock: the idle connections are
+    /// looked for only when room must be made.
+    private let idleOrder = Atomic<UInt64>(0)
 
     private let state = Mutex(State())
 
@@ -67,17 +76,26 @@ public final class ConnectionLimiter: Sendable {
                 s.perAddress[address, default: 0] >= maximumPerAddress
                 ? .perAddress(maximumPerAddress) : s.open >= maximum ? .total(maximum) : nil
             if let refusal {
-                let candidates = refusal == .total(maximum) ? s.idle : s.idle.filter { $0.value.address == address }
-                guard let oldest = candidates.min(by: { $0.value.order < $1.value.order }) else {
+                var oldest: (order: UInt64, ticket: ConnectionTicket)?
+                for candidate in s.tickets.values where refusal == .total(maximum) || candidate.address == address {
+                    let order = candidate.idleSince
+                    if order != 0, order < oldest?.order ?? .max { oldest = (order, candidate) }
+                }
+                guard let oldest else {
                     s.refused += 1
                     return .failure(refusal)
                 }
-                s.idle[oldest.key] = nil
+                // Counted out now (its close releases nothing more), so the new one fits.
+                oldest.ticket.markReleased()
+                s.tickets[ObjectIdentifier(oldest.ticket)] = nil
+                s.open -= 1
+                s.decrement(oldest.ticket.address)
                 s.evicted += 1
-                victim = oldest.value.channel
+                victim = oldest.ticket.channel
             }
             s.open += 1
             s.perAddress[address, default: 0] += 1
+            s.tickets[ObjectIdentifier(ticket)] = ticket
             return .success(ticket)
         }
         victim?.close(promise: nil)
@@ -86,22 +104,14 @@ public final class ConnectionLimiter: Sendable {
 
     fileprivate func release(_ ticket: ConnectionTicket) {
         state.withLock { s in
+            guard s.tickets.removeValue(forKey: ObjectIdentifier(ticket)) != nil else { return }
             s.open -= 1
-            s.idle[ObjectIdentifier(ticket)] = nil
-            let left = s.perAddress[ticket.address, default: 1] - 1
-            s.perAddress[ticket.address] = left > 0 ? left : nil
+            s.decrement(ticket.address)
         }
     }
 
-    fileprivate func setIdle(_ ticket: ConnectionTicket, _ idle: Bool) {
-        state.withLock { s in
-            if idle {
-                s.nextOrder += 1
-                s.idle[ObjectIdentifier(ticket)] = (s.nextOrder, ticket.address, ticket.channel)
-            } else {
-                s.idle[ObjectIdentifier(ticket)] = nil
-            }
-        }
+    fileprivate func nextIdleOrder() -> UInt64 {
+        idleOrder.wrappingAdd(1, ordering: .relaxed).newValue
     }
 
     /// The part of a peer address that identifies the peer: its IP address without the port.
@@ -121,7 +131,8 @@ public final class ConnectionTicket: Sendable {
     fileprivate let channel: any Channel
     fileprivate let address: String
     private let released = Atomic<Bool>(false)
-    private let idle = Atomic<Bool>(false)
+    /// When the connection became idle, in the limiter's idle order; `0` while busy.
+    private let idle = Atomic<UInt64>(0)
 
     fileprivate init(limiter: ConnectionLimiter, channel: any Channel, address: String) {
         self.limiter = limiter
@@ -135,9 +146,22 @@ public final class ConnectionTicket: Sendable {
         limiter.release(self)
     }
 
-    /// Marks the connection idle (it may be closed to make room for a new one) or busy.
+    /// Marks the connection idle (it may be closed to make room for a new one) or busy. Cheap:
+    /// one atomic store on the ticket, no lock.
     public func setIdle(_ value: Bool) {
-        guard !released.load(ordering: .acquiring), idle.exchange(value, ordering: .acquiringAndReleasing) != value else { return }
-        limiter.setIdle(self, value)
+        if value {
+            guard idle.load(ordering: .relaxed) == 0 else { return }
+            idle.store(limiter.nextIdleOrder(), ordering: .releasing)
+        } else {
+            idle.store(0, ordering: .releasing)
+        }
+    }
+
+    fileprivate var idleSince: UInt64 {
+        released.load(ordering: .acquiring) ? 0 : idle.load(ordering: .acquiring)
+    }
+
+    fileprivate func markReleased() {
+        released.store(true, ordering: .releasing)
     }
 }

@@ -172,16 +172,20 @@ public final class MicrolithServer: Sendable {
         let broker = self.broker
         let upgrade = WebSocketUpgrade(
             subscriptions: subscriptions, broker: { broker }, maximumMessageBytes: min(configuration.http.maximumBodyBytes, 1 << 24))
+        // Cache hits (GET /T/id, and what the app keeps) are answered in the event loop, ahead of
+        // the router: from the raw bytes on a connection that has needed nothing else yet
+        // (CachedReadFastPath), by CachedReadHandler once the full pipeline is there.
+        let answers = api ? CachedAnswers(endpoint: endpoint, serverName: Self.serverName, responses: responseCaches) : nil
         let http1 = HTTP1WebSocketUpgradeChannel.Configuration(
+            // The guard keeps the idle timeout, whichever pipeline serves the connection.
             http1: .init(
-                // Cache hits of GET /T/id are answered in the event loop, ahead of the router.
-                additionalChannelHandlers: api
-                    ? [CachedReadHandler(endpoint: endpoint, serverName: Self.serverName, responses: responseCaches)] : [],
-                idleTimeout: configuration.http.idleTimeoutSeconds > 0 ? .seconds(Int64(configuration.http.idleTimeoutSeconds)) : nil),
+                additionalChannelHandlers: answers.map { [CachedReadHandler(answers: $0)] as [any RemovableChannelHandler] } ?? [],
+                idleTimeout: nil),
             ws: .init(maxFrameSize: max(1 << 16, min(configuration.mqtt.maximumPacketBytes, 1 << 24))))
         let limits = HTTPConnectionGuard.Limits(
             headerTimeout: .seconds(Int64(configuration.http.headerTimeoutSeconds)),
-            minimumBodyBytesPerSecond: configuration.http.minimumBodyBytesPerSecond)
+            minimumBodyBytesPerSecond: configuration.http.minimumBodyBytesPerSecond,
+            idleTimeout: configuration.http.idleTimeoutSeconds > 0 ? .seconds(Int64(configuration.http.idleTimeoutSeconds)) : nil)
         let connections = self.connections
         let maximumBodyBytes = configuration.http.maximumBodyBytes
         // Every connection is guarded from accept: counted, timed and answered even before (or
@@ -191,7 +195,7 @@ public final class MicrolithServer: Sendable {
                 HTTP1WebSocketUpgradeChannel(
                     responder: responder, configuration: http1,
                     shouldUpgrade: { request, channel, _ in upgrade.decide(request, channel: channel) }),
-                limiter: connections, limits: limits, maximumBodyBytes: maximumBodyBytes)
+                limiter: connections, limits: limits, maximumBodyBytes: maximumBodyBytes, answers: answers)
         }
         return Application(
             router: router,

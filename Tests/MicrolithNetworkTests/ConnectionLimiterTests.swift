@@ -54,6 +54,22 @@ import Testing
         #expect(throws: ConnectionLimiter.Refusal.total(3)) { try limiter.admit(try peer("10.0.0.8")).get() }
     }
 
+    @Test func anEvictedConnectionIsCountedOutOnceAndAtOnce() throws {
+        let limiter = ConnectionLimiter(maximum: 2, maximumPerAddress: 10)
+        let channels = try (1...2).map { try peer("10.0.0.\($0)") }
+        let tickets = try channels.map { try admitted(limiter, $0) }
+        tickets[0].setIdle(true)
+        tickets[0].setIdle(true)  // marking twice keeps its place in the idle order
+        tickets[1].setIdle(true)
+        _ = try admitted(limiter, try peer("10.0.0.9"))
+        #expect(!channels[0].isActive && channels[1].isActive, "the one idle for longest goes")
+        #expect(limiter.openConnections == 2)
+        tickets[0].release()  // its close comes later: it changes nothing
+        #expect(limiter.openConnections == 2)
+        tickets[1].release()
+        #expect(limiter.openConnections == 1)
+    }
+
     @Test func aFullAddressOnlyMakesRoomFromItsOwnIdleConnections() throws {
         let limiter = ConnectionLimiter(maximum: 10, maximumPerAddress: 1)
         let other = try peer("10.0.0.2")
