@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import MicrolithCache
 import MicrolithHTTP
 import MicrolithJSON
 import MicrolithModules
