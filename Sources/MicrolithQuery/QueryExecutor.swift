@@ -205,10 +205,9 @@ public struct QueryExecutor: Sendable {
     ) throws -> (rows: [QueryRow], order: OrderStrategy)? {
         var best: (index: Int, count: Int)?
         for (i, conjunct) in steering.conjuncts.enumerated() where conjunct.indexed && !conjunct.onSortAttribute {
-            let count =
-                try Int.fetchOne(
-                    db, sql: "SELECT count(*) FROM (SELECT 1 FROM \"\(table.sqlName)\" WHERE \(conjunct.plain) LIMIT \(Self.probeCap))",
-                    arguments: StatementArguments(conjunct.arguments)) ?? 0
+            let probe = try db.cachedStatement(
+                sql: "SELECT count(*) FROM (SELECT 1 FROM \"\(table.sqlName)\" WHERE \(conjunct.plain) LIMIT \(Self.probeCap))")
+            let count = try Int.fetchOne(probe, arguments: StatementArguments(conjunct.arguments)) ?? 0
             if best == nil || count < best!.count { best = (i, count) }
             if count == 0 { break }
         }
@@ -216,11 +215,13 @@ public struct QueryExecutor: Sendable {
         guard let best else { return nil }
         let chosen = steering.conjuncts[best.index]
         if best.count > limit.end {
-            var budget = best.count
-            if best.count >= Self.probeCap {
-                budget = max(4 * Self.probeCap, estimatedMatches(chosen, table: table, db: db) ?? 0)
-            }
-            if let rows = try walk(query, steering: steering, limit: limit, orderBy: orderBy, budget: budget, table: table, db: db) {
+            // Past the count, the statistics are read only when a walk gets that far.
+            let capped = best.count >= Self.probeCap
+            let budget = capped ? 4 * Self.probeCap : best.count
+            let extend = { [self] in capped ? estimatedMatches(chosen, table: table, db: db) ?? 0 : 0 }
+            if let rows = try walk(
+                query, steering: steering, limit: limit, orderBy: orderBy, budget: budget, extend: extend, table: table, db: db)
+            {
                 return (rows, .sortIndexWalk(attribute: steering.sortAttribute))
             }
             let rows = try filterThenSort(query, steering: steering, chosen: best.index, limit: limit, table: table, db: db)
@@ -236,7 +237,7 @@ public struct QueryExecutor: Sendable {
     private func estimatedMatches(_ conjunct: Steering.Conjunct, table: TableLayout, db: Database) -> Int? {
         func stat(_ index: String) -> [Int]? {
             let text = try? String.fetchOne(
-                db, sql: "SELECT stat FROM sqlite_stat1 WHERE tbl = ? AND idx = ?", arguments: [table.sqlName, index])
+                db.cachedStatement(sql: "SELECT stat FROM sqlite_stat1 WHERE tbl = ? AND idx = ?"), arguments: [table.sqlName, index])
             return text?.split(separator: " ").compactMap { Int($0) }
         }
         if let index = conjunct.equalityIndex, let numbers = stat(index), numbers.count >= 2 { return numbers[1] }
@@ -245,10 +246,14 @@ public struct QueryExecutor: Sendable {
     }
 
     /// Walks the sort attribute's index in order, testing the other terms on each record; `nil`
-    /// when `budget` records were read before the limit's last row was found.
+    /// when more records than `budget` were read before the limit's last row was found (the
+    /// budget grows once, to what `extend` answers, when that is more).
     private func walk(
-        _ query: Query, steering: Steering, limit: Limit, orderBy: String?, budget: Int, table: TableLayout, db: Database
+        _ query: Query, steering: Steering, limit: Limit, orderBy: String?, budget: Int, extend: () -> Int, table: TableLayout,
+        db: Database
     ) throws -> [QueryRow]? {
+        var budget = budget
+        var extended = false
         var tests: [String] = []
         var testArguments: [DatabaseValue] = []
         var bounds: [String] = []
@@ -277,7 +282,12 @@ public struct QueryExecutor: Sendable {
         var matched = 0
         while matched < limit.end, let row = try cursor.next() {
             read += 1
-            if read > budget { return nil }
+            if read > budget {
+                guard !extended else { return nil }
+                extended = true
+                budget = max(budget, extend())
+                if read > budget { return nil }
+            }
             guard (row[2] as Int64) == 1 else { continue }
             matched += 1
             guard matched > limit.start, let id = TableLayout.recordID(row[0]) else { continue }
