@@ -2,9 +2,9 @@
 products): `/api/products` answered a page at a time, keyset pages deep in the table, and the
 planner's choice for the related-products query (filter + sort + small limit).
 
-One server for the module: seeding 101,300 products takes a while (measured: 14 minutes for a
-release build on two cores busy with four other builds, far less on an idle machine), so every
-test shares it. Set STOREFRONT_BIN to test another binary, and QUERY_SCALE_SEEDED_DATA to a data
+One server for the module: seeding 101,300 products takes a while (measured: 270 s for a
+release build pinned to one core of a two-core machine other builds were using; a debug build is
+slower), so every test shares it. Set STOREFRONT_BIN to test another binary, and QUERY_SCALE_SEEDED_DATA to a data
 folder a `storefront serve --scale 100` filled before (copied, never changed) to skip seeding."""
 
 from __future__ import annotations
