@@ -40,6 +40,13 @@ public struct QueryResult: Sendable {
 
 /// Answers bound queries against a store: SQLite narrows candidates through indexes, the
 /// evaluator checks what SQL could not, then sort, limit and select apply.
+///
+/// A query with a filter, a sort on an indexed attribute (or the primary key) and a `limit`
+/// is answered by whichever of two ways costs less for the values it asks for: walking the sort
+/// attribute's index in order until the limit is reached, or finding the matches through the
+/// most selective condition's index and sorting them. Small counts taken through the indexes
+/// decide, when the query runs; the walk has a budget, so a wrong guess costs at most about
+/// twice the other way. ``QueryResult/plan`` tells which way answered (``OrderStrategy``).
 public struct QueryExecutor: Sendable {
     public let store: Store
     /// The most records one query may return (a `limit` above it is an error, no limit is capped).
@@ -73,15 +80,59 @@ public struct QueryExecutor: Sendable {
     /// Runs `query` on a connection the caller holds (inside a write transaction, for example).
     package func run(_ query: Query, plan: QueryPlan, table: TableLayout, db: Database) throws -> QueryResult {
         let resolver = RelationshipResolver(store: store, db: db, root: table)
+        var plan = plan
+        var rows: [QueryRow]
+        if let steering = plan.steering, let limit = query.limit, limit.count > 0,
+            let steered = try runSteered(query, steering: steering, limit: limit, orderBy: plan.orderBy, table: table, db: db)
+        {
+            rows = steered.rows
+            plan.order = steered.order
+        } else {
+            rows = try runPlain(query, plan: plan, table: table, db: db, resolver: resolver)
+        }
+        if rows.count > maximumResults {
+            throw QueryError(
+                message: "the query matches more than \(maximumResults) records; narrow it or use limit(n) with n ≤ \(maximumResults)")
+        }
+        if let select = query.select {
+            rows = rows.map { row in
+                QueryRow(id: row.id, record: resolver.project(row.record, in: table, select: select), json: nil)
+            }
+            if let error = resolver.error { throw error }
+        }
+        return QueryResult(rows: rows, plan: plan)
+    }
+
+    /// The condition hiding records past `@table(expiration:)`, when the table has one.
+    private func expirationCondition(_ table: TableLayout) -> (sql: String, argument: DatabaseValue)? {
+        guard let expiration = table.definition.expiration else { return nil }
+        // Records past @table(expiration:) are gone for queries, swept or not.
+        let cutoff = Store.versionCutoff(expiration: expiration, now: store.configuration.wallClock())
+        return ("\"\(table.sqlName)\".version >= ?", cutoff.databaseValue)
+    }
+
+    /// A row as the answer holds it: the stored text as it is, parsed only when a projection
+    /// will read it.
+    private static func row(id: RecordID, text: String, parse: Bool) throws -> QueryRow? {
+        guard parse else { return QueryRow(id: id, json: text) }
+        guard case .object(let record) = try JSONParser.parse(text) else { return nil }
+        return QueryRow(id: id, record: record, json: text)
+    }
+
+    /// The plan as it stands: SQLite narrows (and, when the filter is exact, sorts and limits);
+    /// the evaluator does the rest.
+    private func runPlain(
+        _ query: Query, plan: QueryPlan, table: TableLayout, db: Database, resolver: RelationshipResolver
+    ) throws
+        -> [QueryRow]
+    {
         var sql = "SELECT id, data FROM \"\(table.sqlName)\""
         var arguments = plan.arguments
         var conditions: [String] = []
         if let w = plan.whereClause { conditions.append("(\(w))") }
-        if let expiration = table.definition.expiration {
-            // Records past @table(expiration:) are gone for queries, swept or not.
-            conditions.append("\"\(table.sqlName)\".version >= ?")
-            let now = store.configuration.wallClock()
-            arguments.append(Store.versionCutoff(expiration: expiration, now: now).databaseValue)
+        if let expiration = expirationCondition(table) {
+            conditions.append(expiration.sql)
+            arguments.append(expiration.argument)
         }
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
         let limitInSQL = plan.sortsInSQL
@@ -133,17 +184,152 @@ public struct QueryExecutor: Sendable {
                 rows = Array(rows[start..<max(start, end)])
             }
         }
-        if rows.count > maximumResults {
-            throw QueryError(
-                message: "the query matches more than \(maximumResults) records; narrow it or use limit(n) with n ≤ \(maximumResults)")
+        return rows
+    }
+
+    // MARK: Filter + sort + limit
+
+    /// How many index entries a probe counts at most before it stops: counting through an index
+    /// costs far less per entry than reading records, so the probes stay a small part of a query.
+    static let probeCap = 256
+
+    /// Answers a filter + sort + limit whose filter SQL takes whole (`steering` holds both ways).
+    ///
+    /// 1. Each top-level term with an index (other than one on the sort attribute) is counted
+    ///    through its index, up to ``probeCap``: the smallest count is what finding and sorting
+    ///    the matches costs.
+    /// 2. Unless that count is already within the limit, the sort attribute's index is walked in
+    ///    order, the other terms tested on each record, until the limit's last row is found. The
+    ///    walk may read at most as many records as the other way would (the count; when the
+    ///    count hit the cap, four times the cap or the `sqlite_stat1` estimate when larger).
+    ///    Matches spread evenly make the walk short; matches bunched away from the start of the
+    ///    order (attributes that go together) make it give up, so a wrong guess costs at most
+    ///    about twice the other way.
+    /// 3. Otherwise the matches are found through the index of the term with the smallest count
+    ///    and sorted.
+    private func runSteered(
+        _ query: Query, steering: Steering, limit: Limit, orderBy: String?, table: TableLayout, db: Database
+    ) throws -> (rows: [QueryRow], order: OrderStrategy)? {
+        var best: (index: Int, count: Int)?
+        for (i, conjunct) in steering.conjuncts.enumerated() where conjunct.indexed && !conjunct.onSortAttribute {
+            let probe = try db.cachedStatement(
+                sql: "SELECT count(*) FROM (SELECT 1 FROM \"\(table.sqlName)\" WHERE \(conjunct.plain) LIMIT \(Self.probeCap))")
+            let count = try Int.fetchOne(probe, arguments: StatementArguments(conjunct.arguments)) ?? 0
+            if best == nil || count < best!.count { best = (i, count) }
+            if count == 0 { break }
         }
-        if let select = query.select {
-            rows = rows.map { row in
-                QueryRow(id: row.id, record: resolver.project(row.record, in: table, select: select), json: nil)
+        // The planner steers only when such a term exists.
+        guard let best else { return nil }
+        let chosen = steering.conjuncts[best.index]
+        if best.count > limit.end {
+            // Past the count, the statistics are read only when a walk gets that far.
+            let capped = best.count >= Self.probeCap
+            let budget = capped ? 4 * Self.probeCap : best.count
+            let extend = { [self] in capped ? estimatedMatches(chosen, table: table, db: db) ?? 0 : 0 }
+            if let rows = try walk(
+                query, steering: steering, limit: limit, orderBy: orderBy, budget: budget, extend: extend, table: table, db: db)
+            {
+                return (rows, .sortIndexWalk(attribute: steering.sortAttribute))
             }
-            if let error = resolver.error { throw error }
+            let rows = try filterThenSort(query, steering: steering, chosen: best.index, limit: limit, table: table, db: db)
+            return (rows, .filterThenSort(condition: chosen.label, abandonedWalk: true))
         }
-        return QueryResult(rows: rows, plan: plan)
+        let rows = try filterThenSort(query, steering: steering, chosen: best.index, limit: limit, table: table, db: db)
+        return (rows, .filterThenSort(condition: chosen.label, abandonedWalk: false))
+    }
+
+    /// How many records `conjunct` matches by the statistics `ANALYZE` keeps (`sqlite_stat1`):
+    /// the average records per value of its index for an equality, a quarter of the table for
+    /// anything else; `nil` without statistics.
+    private func estimatedMatches(_ conjunct: Steering.Conjunct, table: TableLayout, db: Database) -> Int? {
+        func stat(_ index: String) -> [Int]? {
+            let text = try? String.fetchOne(
+                db.cachedStatement(sql: "SELECT stat FROM sqlite_stat1 WHERE tbl = ? AND idx = ?"), arguments: [table.sqlName, index])
+            return text?.split(separator: " ").compactMap { Int($0) }
+        }
+        if let index = conjunct.equalityIndex, let numbers = stat(index), numbers.count >= 2 { return numbers[1] }
+        if let numbers = stat(table.sqlName), let rows = numbers.first { return rows / 4 }
+        return nil
+    }
+
+    /// Walks the sort attribute's index in order, testing the other terms on each record; `nil`
+    /// when more records than `budget` were read before the limit's last row was found (the
+    /// budget grows once, to what `extend` answers, when that is more).
+    private func walk(
+        _ query: Query, steering: Steering, limit: Limit, orderBy: String?, budget: Int, extend: () -> Int, table: TableLayout,
+        db: Database
+    ) throws -> [QueryRow]? {
+        var budget = budget
+        var extended = false
+        var tests: [String] = []
+        var testArguments: [DatabaseValue] = []
+        var bounds: [String] = []
+        var boundArguments: [DatabaseValue] = []
+        for conjunct in steering.conjuncts {
+            if conjunct.onSortAttribute {
+                bounds.append("(\(conjunct.plain))")
+                boundArguments += conjunct.arguments
+            } else {
+                tests.append("(\(conjunct.steered))")
+                testArguments += conjunct.arguments
+            }
+        }
+        if let expiration = expirationCondition(table) {
+            bounds.append(expiration.sql)
+            boundArguments.append(expiration.argument)
+        }
+        let test = tests.isEmpty ? "1" : "CASE WHEN \(tests.joined(separator: " AND ")) THEN 1 ELSE 0 END"
+        var sql = "SELECT id, data, \(test) FROM \"\(table.sqlName)\""
+        if let index = steering.sortIndex { sql += " INDEXED BY \"\(index)\"" }
+        if !bounds.isEmpty { sql += " WHERE " + bounds.joined(separator: " AND ") }
+        if let orderBy { sql += " ORDER BY \(orderBy)" }
+        let cursor = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(testArguments + boundArguments))
+        var rows: [QueryRow] = []
+        var read = 0
+        var matched = 0
+        while matched < limit.end, let row = try cursor.next() {
+            read += 1
+            if read > budget {
+                guard !extended else { return nil }
+                extended = true
+                budget = max(budget, extend())
+                if read > budget { return nil }
+            }
+            guard (row[2] as Int64) == 1 else { continue }
+            matched += 1
+            guard matched > limit.start, let id = TableLayout.recordID(row[0]) else { continue }
+            if let found = try Self.row(id: id, text: row[1], parse: query.select != nil) { rows.append(found) }
+        }
+        return rows
+    }
+
+    /// Finds the matches through the index of term `chosen` (every other term and the order
+    /// kept away from their indexes), sorts them and applies the limit.
+    private func filterThenSort(
+        _ query: Query, steering: Steering, chosen: Int, limit: Limit, table: TableLayout, db: Database
+    ) throws -> [QueryRow] {
+        var conditions: [String] = []
+        var arguments: [DatabaseValue] = []
+        for (i, conjunct) in steering.conjuncts.enumerated() {
+            conditions.append("(\(i == chosen ? conjunct.plain : conjunct.steered))")
+            arguments += conjunct.arguments
+        }
+        if let expiration = expirationCondition(table) {
+            conditions.append(expiration.sql)
+            arguments.append(expiration.argument)
+        }
+        let sql = """
+            SELECT id, data FROM "\(table.sqlName)" WHERE \(conditions.joined(separator: " AND ")) \
+            ORDER BY \(steering.steeredOrderBy) LIMIT ? OFFSET ?
+            """
+        arguments += [Int64(limit.count).databaseValue, Int64(limit.start).databaseValue]
+        var rows: [QueryRow] = []
+        let cursor = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
+        while let row = try cursor.next() {
+            guard let id = TableLayout.recordID(row[0]) else { continue }
+            if let found = try Self.row(id: id, text: row[1], parse: query.select != nil) { rows.append(found) }
+        }
+        return rows
     }
 }
 

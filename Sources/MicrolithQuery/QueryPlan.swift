@@ -18,14 +18,80 @@ public struct QueryPlan: Sendable, CustomStringConvertible {
     /// `ORDER BY … LIMIT …` is done by SQLite.
     public var sortsInSQL: Bool
     package var orderBy: String?
+    /// How the rows of a filtered, sorted and limited query came out in order. The planner
+    /// prepares the choice; it is made when the query runs, from what the indexes hold then.
+    public var order: OrderStrategy = .sqlite
+    /// The two ways to answer a filter + sort + limit, when there is a choice.
+    package var steering: Steering?
 
+    /// A short description for logs and the `Server-Timing` header: `index` (an index narrows the
+    /// candidates), `table-scan` or `full-scan`; `residual-filter` when the evaluator checks what
+    /// SQL could not; then how the order was obtained: `sql-sort` (SQLite's own choice),
+    /// `walk(a)` (the index of the sort attribute `a` was walked in order) or `index(c),sql-sort`
+    /// (the matches of condition `c` were found through its index, then sorted), followed by
+    /// `walk-abandoned` when a walk was tried first and gave up.
     public var description: String {
         var parts: [String] = []
-        parts.append(usesIndex ? "index" : (isFullScan ? "full-scan" : "table-scan"))
-        if !isExact && whereClause != nil { parts.append("residual-filter") }
-        if sortsInSQL { parts.append("sql-sort") }
+        switch order {
+        case .sqlite:
+            parts.append(usesIndex ? "index" : (isFullScan ? "full-scan" : "table-scan"))
+            if !isExact && whereClause != nil { parts.append("residual-filter") }
+            if sortsInSQL { parts.append("sql-sort") }
+        case .sortIndexWalk(let attribute):
+            parts += ["index", "walk(\(attribute))"]
+        case .filterThenSort(let condition, let abandonedWalk):
+            parts += ["index(\(condition))", "sql-sort"]
+            if abandonedWalk { parts.append("walk-abandoned") }
+        }
         return parts.joined(separator: ",")
     }
+}
+
+/// How a query with a filter, a sort and a limit gets its first rows in order.
+///
+/// Two ways compete: walking the index of the first sort attribute in order, testing the other
+/// conditions on each record and stopping once the limit is reached (cheap when many records
+/// match), or finding the matches through the most selective condition's index and sorting them
+/// (cheap when few match). See ``QueryExecutor`` for how the choice is made.
+public enum OrderStrategy: Sendable, Equatable {
+    /// SQLite's own choice: the query has no filter + sort + limit to weigh, or nothing to choose
+    /// between.
+    case sqlite
+    /// The index of `attribute` (the first sort key) was walked in order.
+    case sortIndexWalk(attribute: String)
+    /// The records matching `condition` (an attribute name, or `or` for an alternative) were
+    /// found through its index, then sorted; `abandonedWalk` when a walk of the sort index was
+    /// tried first and gave up after its budget.
+    case filterThenSort(condition: String, abandonedWalk: Bool)
+}
+
+/// What the executor needs to answer a filter + sort + limit either way.
+package struct Steering: Sendable {
+    /// One top-level `&` term of the filter.
+    package struct Conjunct: Sendable {
+        /// The attribute the term tests, `or` for an alternative, `group` for a `[ ]` group.
+        var label: String
+        /// The SQL letting SQLite use the term's index.
+        var plain: String
+        /// The same test with every column behind a unary `+`, so no index serves it.
+        var steered: String
+        var arguments: [DatabaseValue]
+        /// The term tests the first sort attribute (it bounds the walk).
+        var onSortAttribute: Bool
+        /// An index serves the term.
+        var indexed: Bool
+        /// The index whose `sqlite_stat1` row tells how many records share one value, for an
+        /// equality on a scalar indexed attribute.
+        var equalityIndex: String?
+    }
+
+    /// The first sort attribute.
+    var sortAttribute: String
+    /// The index walked for the order (`nil`: the primary key, the table itself).
+    var sortIndex: String?
+    var conjuncts: [Conjunct]
+    /// `ORDER BY` with every column behind a unary `+`, so no index supplies the order.
+    var steeredOrderBy: String
 }
 
 /// Turns a bound ``Query`` into a ``QueryPlan`` for one table.
@@ -52,9 +118,57 @@ package struct QueryPlanner {
             sortsInSQL = true
         }
         let usesIndex = fragment?.indexed ?? false
-        return QueryPlan(
+        var plan = QueryPlan(
             whereClause: fragment?.sql, arguments: fragment?.arguments ?? [], isExact: exact, usesIndex: usesIndex,
             isFullScan: query.filter != nil && !usesIndex, sortsInSQL: sortsInSQL, orderBy: orderBy)
+        if sortsInSQL, query.limit != nil, let filter = query.filter {
+            plan.steering = steering(filter, sort: query.sort)
+        }
+        return plan
+    }
+
+    /// The alternatives for a filter + sort + limit: present when the first sort key has an
+    /// index (or is the primary key) and some other top-level term has one too.
+    private func steering(_ filter: Condition, sort: [SortKey]) -> Steering? {
+        guard let first = sort.first, first.path.count == 1 else { return nil }
+        let name = first.path[0]
+        let sortIndex: String?
+        if name == table.definition.primaryKey {
+            sortIndex = nil
+        } else if table.column(for: name) != nil {
+            sortIndex = TableLayout.indexName(table: table.name, attribute: name)
+        } else {
+            return nil
+        }
+        let terms: [Condition]
+        if case .and(let parts) = filter { terms = parts } else { terms = [filter] }
+        var conjuncts: [Steering.Conjunct] = []
+        for term in terms {
+            guard let plain = pushDown(term), let steered = pushDown(term, steered: true), plain.exact else { return nil }
+            var label = "group"
+            if case .or = term { label = "or" }
+            var onSort = false
+            var equalityIndex: String?
+            if case .compare(let c) = term {
+                label = c.path.joined(separator: ".")
+                onSort = c.path == [name]
+                if c.op == .eq, c.path.count == 1, table.column(for: c.path[0]) != nil {
+                    equalityIndex = TableLayout.indexName(table: table.name, attribute: c.path[0])
+                }
+            }
+            conjuncts.append(
+                Steering.Conjunct(
+                    label: label, plain: plain.sql, steered: steered.sql, arguments: plain.arguments, onSortAttribute: onSort,
+                    indexed: plain.indexed, equalityIndex: equalityIndex))
+        }
+        guard conjuncts.contains(where: { !$0.onSortAttribute && $0.indexed }) else { return nil }
+        var orderTerms: [String] = []
+        for key in sort {
+            let column = key.path[0] == table.definition.primaryKey ? "id" : "\"\(table.column(for: key.path[0]) ?? "")\""
+            orderTerms.append("+" + column + (key.descending ? " DESC" : " ASC"))
+        }
+        if !sort.contains(where: { $0.path == [table.definition.primaryKey] }) { orderTerms.append("+id ASC") }
+        return Steering(sortAttribute: name, sortIndex: sortIndex, conjuncts: conjuncts, steeredOrderBy: orderTerms.joined(separator: ", "))
     }
 
     private func sqlOrder(_ keys: [SortKey]) -> String? {
@@ -76,11 +190,13 @@ package struct QueryPlanner {
         return terms.joined(separator: ", ")
     }
 
-    private func pushDown(_ condition: Condition) -> Fragment? {
+    /// The SQL for `condition`; with `steered`, every column stands behind a unary `+` so that
+    /// SQLite can use no index for it (the test itself is the same: the columns have no affinity).
+    private func pushDown(_ condition: Condition, steered: Bool = false) -> Fragment? {
         switch condition {
-        case .compare(let c): return pushDown(c)
+        case .compare(let c): return pushDown(c, steered: steered)
         case .and(let parts):
-            let pushed = parts.map(pushDown)
+            let pushed = parts.map { pushDown($0, steered: steered) }
             let present = pushed.compactMap { $0 }
             guard !present.isEmpty else { return nil }
             return Fragment(
@@ -89,7 +205,7 @@ package struct QueryPlanner {
         case .or(let parts):
             var present: [Fragment] = []
             for p in parts {
-                guard let f = pushDown(p) else { return nil }
+                guard let f = pushDown(p, steered: steered) else { return nil }
                 present.append(f)
             }
             guard !present.isEmpty else { return nil }
@@ -129,12 +245,12 @@ package struct QueryPlanner {
         }
     }
 
-    private func pushDown(_ c: Comparison) -> Fragment? {
+    private func pushDown(_ c: Comparison, steered: Bool) -> Fragment? {
         guard c.path.count == 1, case .typed(let value) = c.value else { return nil }
         let name = c.path[0]
         guard let attribute = table.definition.attribute(name), attribute.relationship == nil else { return nil }
         let allowed = Self.kinds(of: attribute.type)
-        let column: String
+        var column: String
         let isList: Bool
         if name == table.definition.primaryKey {
             column = "id"
@@ -148,6 +264,8 @@ package struct QueryPlanner {
         } else {
             return nil
         }
+        if steered && !isList { column = "+" + column }
+        let outerID = steered ? "+id" : "id"
         let sqlValue = TableLayout.indexValue(value)
         var predicate: String
         var arguments: [DatabaseValue] = []
@@ -182,7 +300,7 @@ package struct QueryPlanner {
         }
         if isList, let side = table.sideTable(for: name) {
             let inner = "SELECT id FROM \"\(side)\" WHERE \(predicate)"
-            let sql = c.op == .ne ? "id NOT IN (\(inner))" : "id IN (\(inner))"
+            let sql = c.op == .ne ? "\(outerID) NOT IN (\(inner))" : "\(outerID) IN (\(inner))"
             return Fragment(sql: sql, arguments: arguments, exact: true, indexed: indexed && c.op != .ne)
         }
         if c.op == .ne {

@@ -53,6 +53,11 @@ struct Migrator {
                     try db.execute(sql: "INSERT INTO _microlith_meta(key, value) VALUES ('node', ?)", arguments: [node])
                 }
                 for table in tables { try migrate(db, table) }
+                // Statistics for the query planner, when the data changed much since they were
+                // taken (or never were): a data folder from before, or an import.
+                if try StoreMaintenance.refreshStatisticsIfStale(db) {
+                    logger.info("database \(database): index statistics refreshed")
+                }
                 let known = Set(tables.map(\.name))
                 for name in try String.fetchAll(db, sql: "SELECT name FROM _microlith_tables") where !known.contains(name) {
                     logger.warning("table \(name) is no longer in the schema; its data stays in database \(database)")
@@ -115,7 +120,7 @@ struct Migrator {
         let storedList = Set((row[3] as String).split(separator: ",").map(String.init))
         var changed = false
         for name in storedScalar where !scalar.contains(name) {
-            try db.execute(sql: "DROP INDEX IF EXISTS \"x_\(table.name)_\(name)\"")
+            try db.execute(sql: "DROP INDEX IF EXISTS \"\(TableLayout.indexName(table: table.name, attribute: name))\"")
             try db.execute(sql: "ALTER TABLE \"\(table.sqlName)\" DROP COLUMN \"i_\(name)\"")
             logger.info("table \(table.name): attribute \(name) is no longer indexed")
         }
@@ -125,7 +130,8 @@ struct Migrator {
         }
         for (attribute, column) in table.scalarColumns where !storedScalar.contains(attribute.name) {
             try db.execute(sql: "ALTER TABLE \"\(table.sqlName)\" ADD COLUMN \"\(column)\"")
-            try db.execute(sql: "CREATE INDEX \"x_\(table.name)_\(attribute.name)\" ON \"\(table.sqlName)\"(\"\(column)\")")
+            try db.execute(
+                sql: "CREATE INDEX \"\(TableLayout.indexName(table: table.name, attribute: attribute.name))\" ON \"\(table.sqlName)\"(\"\(column)\")")
             changed = true
         }
         for (attribute, side) in table.listTables where !storedList.contains(attribute.name) {
@@ -144,7 +150,8 @@ struct Migrator {
         columns += table.scalarColumns.map { "\"\($0.column)\"" }
         try db.execute(sql: "CREATE TABLE \"\(table.sqlName)\"(\(columns.joined(separator: ", "))) WITHOUT ROWID")
         for (attribute, column) in table.scalarColumns {
-            try db.execute(sql: "CREATE INDEX \"x_\(table.name)_\(attribute.name)\" ON \"\(table.sqlName)\"(\"\(column)\")")
+            try db.execute(
+                sql: "CREATE INDEX \"\(TableLayout.indexName(table: table.name, attribute: attribute.name))\" ON \"\(table.sqlName)\"(\"\(column)\")")
         }
         for (_, side) in table.listTables { try createSideTable(db, side) }
     }

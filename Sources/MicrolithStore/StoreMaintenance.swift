@@ -3,7 +3,8 @@ import Logging
 import MicrolithSchema
 import Synchronization
 
-/// The store's background housekeeping: expiring records and trimming the change log.
+/// The store's background housekeeping: expiring records, trimming the change log and keeping
+/// the query planner's statistics current.
 ///
 /// - Records of `@table(expiration: seconds)` tables are removed once older than their table's
 ///   expiration (measured from their last write). Reads of a single record
@@ -12,9 +13,20 @@ import Synchronization
 ///   60 seconds), through ordinary deletes, so the change log and every subscriber see it.
 /// - Change-log entries older than ``StoreConfiguration/changeLogRetentionSeconds`` are deleted
 ///   every ten minutes (or a tenth of the retention, when that is shorter).
+/// - The statistics SQLite keeps about indexes (`sqlite_stat1`, which the query planner reads)
+///   are refreshed by `ANALYZE` when a database has taken more writes since the last refresh
+///   than ``statisticsThreshold(rows:)`` allows: at start-up (``Migrator``) and checked every
+///   ``statisticsInterval``, so a bulk load is measured within seconds of ending. `ANALYZE`
+///   reads at most ``analysisLimit`` entries per index, so it stays cheap on large tables; its
+///   row counts are estimates. (`PRAGMA optimize` is not enough here: SQLite 3.40 analyzes only
+///   the tables the calling connection has queried, and the writer's connection rarely does.)
 final class StoreMaintenance: Sendable {
     /// The most records removed per table in one transaction.
     static let batchSize = 500
+    /// How often the statistics are checked for staleness.
+    static let statisticsInterval = Duration.seconds(5)
+    /// `PRAGMA analysis_limit` for `ANALYZE`: index entries read per index.
+    static let analysisLimit = 1000
 
     private let task = Mutex<Task<Void, Never>?>(nil)
 
@@ -31,13 +43,34 @@ final class StoreMaintenance: Sendable {
             expiring.compactMap(\.definition.expiration).min().map { min(Self.interval(forShortestExpiration: $0), trimEvery) } ?? trimEvery
         let databases = Array(store.databases.keys).sorted()
         let logger = store.logger
+        let tick = min(interval, Self.statisticsInterval)
         task.withLock {
             $0 = Task { [weak store] in
                 var sinceTrim = Duration.zero
+                var sinceSweep = Duration.zero
+                var sinceStatistics = Duration.zero
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: interval)
+                    try? await Task.sleep(for: tick)
                     guard let store, !Task.isCancelled else { return }
-                    sinceTrim += interval
+                    sinceTrim += tick
+                    sinceSweep += tick
+                    sinceStatistics += tick
+                    if sinceStatistics >= Self.statisticsInterval {
+                        sinceStatistics = .zero
+                        for database in databases {
+                            do {
+                                try await Self.refreshStatisticsIfStale(store, database: database)
+                            } catch let error as StoreError where error.code == .closed {
+                                return
+                            } catch is CancellationError {
+                                return
+                            } catch {
+                                logger.warning("statistics refresh of \(database) failed: \(error)")
+                            }
+                        }
+                    }
+                    guard sinceSweep >= interval else { continue }
+                    sinceSweep = .zero
                     if sinceTrim >= trimEvery {
                         sinceTrim = .zero
                         for database in databases {
@@ -72,6 +105,56 @@ final class StoreMaintenance: Sendable {
         }
     }
 
+    /// How many writes since the last `ANALYZE` make the statistics of a database holding
+    /// `rows` records stale: a tenth of them, and at least 1,000.
+    static func statisticsThreshold(rows: Int) -> Int {
+        max(1000, rows / 10)
+    }
+
+    /// Runs `ANALYZE` on `database` when its statistics are stale; returns whether it did.
+    ///
+    /// The check costs two tiny reads; the refresh goes through the writer like any write.
+    @discardableResult
+    static func refreshStatisticsIfStale(_ store: Store, database: String) async throws -> Bool {
+        let stale = try await store.read(database: database) { db in try statisticsAreStale(db) }
+        guard stale else { return false }
+        return try await store.write(database: database) { txn in try refreshStatisticsIfStale(txn.db) }
+    }
+
+    /// Runs `ANALYZE` when the writes counted by the change log since the last one pass
+    /// ``statisticsThreshold(rows:)``; returns whether it did. `db` must be writable.
+    @discardableResult
+    static func refreshStatisticsIfStale(_ db: Database) throws -> Bool {
+        guard try statisticsAreStale(db) else { return false }
+        try db.execute(sql: "PRAGMA analysis_limit = \(analysisLimit)")
+        try db.execute(sql: "ANALYZE")
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO _microlith_meta(key, value) VALUES ('analyzed_seq', ?)",
+            arguments: [String(try latestSequence(db))])
+        return true
+    }
+
+    /// Whether the writes since the last `ANALYZE` pass the threshold.
+    static func statisticsAreStale(_ db: Database) throws -> Bool {
+        let analyzed = try String.fetchOne(db, sql: "SELECT value FROM _microlith_meta WHERE key = 'analyzed_seq'").flatMap { Int64($0) } ?? 0
+        let writes = try latestSequence(db) - analyzed
+        guard writes > 0 else { return false }
+        var rows = 0
+        if try db.tableExists("sqlite_stat1") {
+            // One row per table with `idx` naming the table itself (the primary key of a
+            // WITHOUT ROWID table): its first number is the table's row count.
+            let stats = try String.fetchAll(
+                db, sql: "SELECT stat FROM sqlite_stat1 WHERE idx = tbl AND tbl IN (SELECT 'r_' || name FROM _microlith_tables)")
+            rows = stats.reduce(0) { $0 + (Int($1.split(separator: " ").first ?? "") ?? 0) }
+        }
+        return writes >= Int64(statisticsThreshold(rows: rows))
+    }
+
+    /// The highest change-log sequence ever assigned (0 before the first write).
+    private static func latestSequence(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = '_microlith_changelog'") ?? 0
+    }
+
     /// Deletes the expired records of `table` (all of them, in batches); returns how many.
     static func sweep(_ store: Store, table: TableLayout) async throws -> Int {
         guard let expiration = table.definition.expiration else { return 0 }
@@ -91,5 +174,15 @@ final class StoreMaintenance: Sendable {
             }
             if ids.count < batchSize { return removed }
         }
+    }
+}
+
+extension Store {
+    /// Refreshes the index statistics of `database` (`ANALYZE`) when the writes since the last
+    /// refresh make them stale, as the background housekeeping does every few seconds; returns
+    /// whether it did.
+    @discardableResult
+    package func refreshStatisticsIfStale(database: String = "data") async throws -> Bool {
+        try await StoreMaintenance.refreshStatisticsIfStale(self, database: database)
     }
 }

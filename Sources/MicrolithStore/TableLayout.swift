@@ -45,6 +45,11 @@ public struct TableLayout: Sendable {
         scalarColumns.first { $0.attribute.name == attribute }?.column
     }
 
+    /// The name of the index on a scalar indexed attribute's column.
+    package static func indexName(table: String, attribute: String) -> String {
+        "x_\(table)_\(attribute)"
+    }
+
     /// The side table holding `attribute`'s elements, when it is an indexed list attribute.
     package func sideTable(for attribute: String) -> String? {
         listTables.first { $0.attribute.name == attribute }?.table

@@ -8,6 +8,8 @@ public struct CatalogModule: Module {
     public static let featuredPerCategory = 4
     /// Related products on a product page.
     public static let relatedCount = 4
+    /// The most product ids in one page of ``Catalog/productIDs`` (and the default).
+    public static let productIDsPageLimit = 10_000
 
     public init() {}
 
@@ -56,8 +58,19 @@ public struct CatalogModule: Module {
             }
             return found
         }
-        builder.handle(Catalog.productIDs) { _, context in
-            ProductIDs(try await context.query(TableRef<ID>("Product"), "select(id)&sort(+id)").map(\.id))
+        builder.handle(Catalog.productIDs) { request, context in
+            let limit = request.limit ?? Self.productIDsPageLimit
+            guard (1...Self.productIDsPageLimit).contains(limit) else {
+                throw OperationError.badRequest("limit must be 1 to \(Self.productIDsPageLimit), got \(limit)")
+            }
+            let products = TableRef<ID>("Product")
+            // A keyset page: the primary key's own order from just past the cursor, so a page deep
+            // in the table costs what the first one does.
+            let after = request.after.map { "id=gt=string:\(Self.escape($0))&" } ?? ""
+            let ids = try await context.query(products, "\(after)select(id)&sort(+id)&limit(\(limit))").map(\.id)
+            guard ids.count == limit, let last = ids.last else { return ProductIDPage(ids: ids, nextAfter: nil) }
+            let more = try await context.query(products, "id=gt=string:\(Self.escape(last))&select(id)&sort(+id)&limit(1)")
+            return ProductIDPage(ids: ids, nextAfter: more.isEmpty ? nil : last)
         }
     }
 

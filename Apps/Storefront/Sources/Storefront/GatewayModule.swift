@@ -56,7 +56,24 @@ public struct GatewayModule: Module {
             }
         }
         builder.resource("/api/products") { r in
-            r.get { _, context in try .json(try await context.modules.call(Catalog.productIDs, Nothing(), logger: context.logger)) }
+            // `?after=ID&limit=N` (both optional): the ids after ID, at most N (10,000 by default
+            // and at most); `next` (and a `Link` header) give the next page's path while more follow.
+            r.get { call, context in
+                let q = call.request.queryItems
+                var limit: Int?
+                if let text = q["limit"] {
+                    guard let n = Int(text) else { throw OperationError.badRequest("limit must be an integer, got '\(text)'") }
+                    limit = n
+                }
+                let page = try await context.modules.call(
+                    Catalog.productIDs, ProductIDsRequest(after: q["after"], limit: limit), logger: context.logger)
+                let next = page.nextAfter.map { after in
+                    "/api/products?after=\(CatalogModule.escape(after))&limit=\(limit ?? CatalogModule.productIDsPageLimit)"
+                }
+                var response = try ResourceResponse.json(ProductIDList(ids: page.ids, next: next))
+                if let next { response.headers["Link"] = "<\(next)>; rel=\"next\"" }
+                return response
+            }
         }
         builder.resource("/cart") { r in r.get { call, context in try await pages.cart(call, context) } }
         builder.resource("/checkout") { r in r.post { call, context in try await pages.checkoutForm(call, context) } }

@@ -11,6 +11,39 @@ public struct ProductIDs: Codable, Sendable, Equatable {
     public init(_ ids: [String]) { self.ids = ids }
 }
 
+/// Which page of product ids to list: the ids after `after` (all ids when `nil`) in id order,
+/// at most `limit` of them (``CatalogModule/productIDsPageLimit`` when `nil`, and at most that).
+public struct ProductIDsRequest: Codable, Sendable, Equatable {
+    public var after: String?
+    public var limit: Int?
+    public init(after: String? = nil, limit: Int? = nil) {
+        self.after = after
+        self.limit = limit
+    }
+}
+
+/// A page of product ids in id order; `nextAfter` is the last id of the page when more ids
+/// follow (pass it as ``ProductIDsRequest/after`` for the next page), `nil` on the last page.
+public struct ProductIDPage: Codable, Sendable, Equatable {
+    public var ids: [String]
+    public var nextAfter: String?
+    public init(ids: [String], nextAfter: String?) {
+        self.ids = ids
+        self.nextAfter = nextAfter
+    }
+}
+
+/// `GET /api/products`: a page of product ids and, when more follow, `next`: the path of the
+/// next page (`/api/products?after=ID&limit=N`).
+public struct ProductIDList: Codable, Sendable, Equatable {
+    public var ids: [String]
+    public var next: String?
+    public init(ids: [String], next: String?) {
+        self.ids = ids
+        self.next = next
+    }
+}
+
 /// One id.
 public struct ID: Codable, Sendable, Equatable {
     public var id: String
@@ -52,7 +85,9 @@ public enum Catalog {
     public static let categories = Operation<Nothing, [Category]>(module: "catalog", name: "categories")
     public static let category = Operation<ID, CategoryProducts>(module: "catalog", name: "category")
     public static let product = Operation<ID, ProductDetail>(module: "catalog", name: "product")
-    public static let productIDs = Operation<Nothing, ProductIDs>(module: "catalog", name: "productIds")
+    /// A page of product ids in id order (a cursor walk over the primary key: each page costs the
+    /// same however deep it is).
+    public static let productIDs = Operation<ProductIDsRequest, ProductIDPage>(module: "catalog", name: "productIds")
     public static let products = Operation<ProductIDs, [Product]>(module: "catalog", name: "products")
 }
 

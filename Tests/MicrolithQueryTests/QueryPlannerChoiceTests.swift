@@ -1,0 +1,193 @@
+import Foundation
+import GRDB
+import MicrolithJSON
+import MicrolithQuery
+import MicrolithSchema
+import MicrolithStore
+import Testing
+
+private let skewedSchema = """
+    type Item @table @export {
+        id: Int @primaryKey
+        cat: String @indexed
+        pos: Int @indexed
+        batch: Int @indexed
+        note: String
+    }
+    """
+
+/// 4,000 records whose `cat` is skewed and tied to `pos`:
+/// - `common`: 3,390 records spread over the first positions;
+/// - `rare`: 10 records, one every 300 positions among them;
+/// - `late`: 600 records holding the last 600 positions (the attribute goes with the order);
+/// - `batch`: 20 records per value, in position order.
+private func skewedRecords() -> [(id: Int64, body: JSONObject)] {
+    (0..<4000).map { i in
+        let cat: String
+        if i >= 3400 {
+            cat = "late"
+        } else if i % 340 == 170 {
+            cat = "rare"
+        } else {
+            cat = "common"
+        }
+        // Ids run against positions so that key order and position order differ.
+        let body: JSONObject = [
+            "cat": .string(cat), "pos": .int(Int64(i)), "batch": .int(Int64(i / 20)), "note": .string("n\(i % 7)"),
+        ]
+        return (Int64(10_000 - i), body)
+    }
+}
+
+@Suite("Query planner: filter + sort + limit chooses by estimated cost")
+struct QueryPlannerChoiceTests {
+    /// Runs `body` with a store holding ``skewedRecords()`` and the records as the model sees them.
+    private func withSkewedStore(_ body: (Store, TableLayout, [(id: Int64, record: JSONObject)]) async throws -> Void) async throws {
+        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-planner-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let schema = try SchemaParser.parse(skewedSchema, file: "schema.graphql")
+        let store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: directory, durability: .normal))
+        defer { store.close() }
+        let table = try #require(store.table(exportName: "Item"))
+        let records = skewedRecords()
+        try await store.write { (txn: WriteTransaction) -> Void in
+            for r in records { try txn.put(table, id: .int(r.id), body: r.body) }
+        }
+        let model = records.map { r -> (id: Int64, record: JSONObject) in
+            var record = r.body
+            record["id"] = .int(r.id)
+            return (r.id, record)
+        }
+        try await body(store, table, model)
+    }
+
+    /// The answer computed without any plan: every record tested by the evaluator, sorted by the
+    /// evaluator's order (ties by key), then limited.
+    private func planFree(_ query: Query, _ model: [(id: Int64, record: JSONObject)]) -> [Int64] {
+        var rows = model.filter { row in
+            query.filter.map { QueryEvaluator.matches($0, record: row.record, resolve: QueryEvaluator.defaultResolve) } ?? true
+        }
+        rows.sort { a, b in
+            for key in query.sort {
+                let c = QueryEvaluator.compare(
+                    QueryEvaluator.defaultResolve(a.record, key.path), QueryEvaluator.defaultResolve(b.record, key.path))
+                if c != 0 { return key.descending ? c > 0 : c < 0 }
+            }
+            return a.id < b.id
+        }
+        if let limit = query.limit { rows = Array(rows.dropFirst(limit.start).prefix(limit.count)) }
+        return rows.map(\.id)
+    }
+
+    /// Runs `text` and checks its answer against the plan-free one; returns the plan chosen.
+    private func run(
+        _ text: String, _ store: Store, _ table: TableLayout, _ model: [(id: Int64, record: JSONObject)]
+    ) async throws
+        -> QueryPlan
+    {
+        let query = try QueryParser.parse(text).bound(to: table.definition, schema: store.schema)
+        let result = try await QueryExecutor(store: store).execute(query, table: table)
+        let got = result.rows.map { row -> Int64 in
+            if case .int(let i) = row.id { return i }
+            return -1
+        }
+        #expect(got == planFree(query, model), "\(text) answered by \(result.plan)")
+        for row in result.rows {
+            #expect(row.json != nil || query.select != nil, "\(text): rows of whole records keep their stored text")
+        }
+        return result.plan
+    }
+
+    @Test func aConditionHoldingMostRecordsWalksTheSortIndex() async throws {
+        try await withSkewedStore { store, table, model in
+            for text in [
+                "cat=common&sort(+pos)&limit(5)", "cat=common&pos=gt=1000&sort(+pos)&limit(4)", "cat=common&sort(-pos)&limit(3)",
+                "cat=common&pos=lt=3000&sort(-pos)&limit(3)", "cat=common&sort(+pos)&limit(100,110)", "cat=common&sort(+id)&limit(5)",
+                "cat=common&pos=gt=50000&sort(+pos)&limit(4)", "cat=common&sort(+pos)&select(id,pos)&limit(5)",
+                "cat=common&batch=gt=3&sort(+pos)&limit(5)",
+            ] {
+                let plan = try await run(text, store, table, model)
+                let attribute = text.contains("sort(+id)") ? "id" : "pos"
+                #expect(plan.order == .sortIndexWalk(attribute: attribute), "\(text): \(plan)")
+                #expect(plan.description == "index,walk(\(attribute))", "\(text)")
+            }
+        }
+    }
+
+    @Test func aRareConditionFindsItsMatchesThenSorts() async throws {
+        try await withSkewedStore { store, table, model in
+            // 10 matches, 20 wanted: no walk can beat reading the 10.
+            var plan = try await run("cat=rare&sort(+pos)&limit(20)", store, table, model)
+            #expect(plan.order == .filterThenSort(condition: "cat", abandonedWalk: false))
+            #expect(plan.description == "index(cat),sql-sort")
+            plan = try await run("cat=rare&pos=gt=10&sort(-pos)&limit(2,12)", store, table, model)
+            #expect(plan.order == .filterThenSort(condition: "cat", abandonedWalk: false))
+            // 10 matches, 3 wanted: the walk may read 10 records, and the first match is 170 in.
+            plan = try await run("cat=rare&sort(+pos)&limit(3)", store, table, model)
+            #expect(plan.order == .filterThenSort(condition: "cat", abandonedWalk: true))
+            #expect(plan.description == "index(cat),sql-sort,walk-abandoned")
+            // No match at all: counted at once, nothing to walk.
+            plan = try await run("cat=none&sort(+pos)&limit(3)", store, table, model)
+            #expect(plan.order == .filterThenSort(condition: "cat", abandonedWalk: false))
+        }
+    }
+
+    @Test func theMostSelectiveConditionIsTheOneUsed() async throws {
+        try await withSkewedStore { store, table, model in
+            // Batch 169 holds 20 records (positions 3380…3399), far along the order: the walk gives
+            // up after 20 records and the batch's index, not the category's, finds them.
+            var plan = try await run("cat=common&batch=169&sort(+pos)&limit(5)", store, table, model)
+            #expect(plan.order == .filterThenSort(condition: "batch", abandonedWalk: true))
+            plan = try await run("batch=169&cat=common&sort(+pos)&limit(5)", store, table, model)
+            #expect(plan.order == .filterThenSort(condition: "batch", abandonedWalk: true))
+            // Batch 1 (positions 20…39) begins just past the walk's budget of 20 records.
+            plan = try await run("cat=common&batch=1&sort(+pos)&limit(5)", store, table, model)
+            #expect(plan.order == .filterThenSort(condition: "batch", abandonedWalk: true))
+            // Batch 0 begins the order: the walk answers after 5 records.
+            plan = try await run("cat=common&batch=0&sort(+pos)&limit(5)", store, table, model)
+            #expect(plan.order == .sortIndexWalk(attribute: "pos"))
+        }
+    }
+
+    @Test func aWalkThatFindsNothingEarlyGivesUp() async throws {
+        try await withSkewedStore { store, table, model in
+            // `late` records sit at the end of the order: walking from the start finds none for
+            // 3,400 records, past the walk's budget, so the category's own index answers.
+            let plan = try await run("cat=late&sort(+pos)&limit(3)", store, table, model)
+            #expect(plan.order == .filterThenSort(condition: "cat", abandonedWalk: true))
+            // Walking from the other end finds them at once.
+            let reversed = try await run("cat=late&sort(-pos)&limit(3)", store, table, model)
+            #expect(reversed.order == .sortIndexWalk(attribute: "pos"))
+        }
+    }
+
+    @Test func queriesWithoutAChoiceKeepSQLitesPlan() async throws {
+        try await withSkewedStore { store, table, model in
+            for text in [
+                "cat=common&sort(+pos)", "pos=gt=100&sort(+pos)&limit(5)", "cat=common&sort(+note)&limit(5)", "note=n1&sort(+pos)&limit(5)",
+                "sort(+pos)&limit(5)", "id=gt=9000&sort(+id)&limit(5)", "cat=common&note=n3&sort(+pos)&limit(5)",
+                "cat=common&sort(+pos,-note)&limit(6)",
+            ] {
+                let query = try QueryParser.parse(text).bound(to: table.definition, schema: store.schema)
+                let plan = try await run(text, store, table, model)
+                #expect(plan.order == .sqlite, "\(text): \(plan)")
+                #expect(plan.description == QueryExecutor(store: store).plan(query, table: table).description, "\(text)")
+            }
+        }
+    }
+
+    @Test func statisticsDoNotChangeTheAnswers() async throws {
+        try await withSkewedStore { store, table, model in
+            _ = try await store.refreshStatisticsIfStale()
+            let stats = try await store.read(database: "data") { db in
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'r_Item'")
+            }
+            #expect((stats ?? 0) > 0)
+            for text in ["cat=common&sort(+pos)&limit(5)", "cat=late&sort(+pos)&limit(3)", "cat=rare&sort(+pos)&limit(3)"] {
+                _ = try await run(text, store, table, model)
+            }
+            let plan = try await run("cat=late&sort(+pos)&limit(3)", store, table, model)
+            #expect(plan.order == .filterThenSort(condition: "cat", abandonedWalk: true), "the walk's budget stays below 3,400 records")
+        }
+    }
+}
