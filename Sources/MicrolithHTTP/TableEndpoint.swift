@@ -85,13 +85,15 @@ public struct TableEndpoint: Sendable {
         if hook != nil, body[pk] == nil { body[pk] = id.jsonValue }
         let info = hook == nil ? nil : Self.resourceRequest(request, context)
         let (record, created) = try await store.write(database: table.definition.database) { [body] txn in
-            let current = try txn.get(table, id)
-            var body = body
-            if let hook, let info {
-                try precondition.check(current, table: table.name, id: id)
-                body = try hook(body, current?.record, txn, info)
+            guard let hook, let info else {
+                // One read of the current record: `replace` reports what it found.
+                let (record, previous) = try txn.replace(table, id: id, body: body, precondition: precondition)
+                return (record, previous == nil)
             }
-            return (try txn.put(table, id: id, body: body, precondition: precondition), current == nil)
+            let current = try txn.get(table, id)
+            try precondition.check(current, table: table.name, id: id)
+            let shaped = try hook(body, current?.record, txn, info)
+            return (try txn.put(table, id: id, body: shaped, precondition: precondition), current == nil)
         }
         var response = Self.recordResponse(record, status: created ? .created : .ok, head: false)
         if created { response.headers[.location] = Self.location(table, id) }
@@ -352,8 +354,24 @@ public struct TableEndpoint: Sendable {
     }
 
     static func location(_ table: TableLayout, _ id: RecordID) -> String {
-        let segment = id.description.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? id.description
+        let text = id.description
+        // Most keys (UUIDs, numbers, slugs) need no escaping: checked byte by byte, without Foundation.
+        let segment =
+            text.utf8.allSatisfy(isSegmentByte) ? text : text.addingPercentEncoding(withAllowedCharacters: segmentAllowed) ?? text
         return "/\(table.definition.exportName ?? table.name)/\(segment)"
+    }
+
+    /// What a path segment may hold unescaped: the URL path characters but `/`.
+    private static let segmentAllowed = CharacterSet.urlPathAllowed.subtracting(["/"])
+
+    /// Whether `byte` is an unreserved ASCII character (RFC 3986), all of which ``segmentAllowed`` holds.
+    private static func isSegmentByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")
+        }
     }
 
     static func recordResponse(_ record: CachedRecord, status: HTTPResponse.Status, head: Bool) -> Response {

@@ -41,6 +41,11 @@ public struct JSONObject: Sendable {
         }
     }
 
+    /// Replaces the value of the member at `position` (in ``keys`` order), keeping its key.
+    public mutating func replaceValue(at position: Int, with value: JSONValue) {
+        values[position] = value
+    }
+
     /// The members as (key, value) pairs in order.
     public var members: Zip2Sequence<[String], [JSONValue]> { zip(keys, values) }
 }

@@ -8,17 +8,24 @@ public struct JSONParser {
 
     /// Parses one JSON text; whitespace may surround it, nothing else may follow it.
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSONValue {
-        let array = Array(bytes)
-        return try array.withUnsafeBufferPointer { (buffer) throws(JSONParseError) -> JSONValue in
-            var parser = Parser(bytes: buffer)
-            parser.skipWhitespace()
-            let value = try parser.parseValue(depth: 0)
-            parser.skipWhitespace()
-            if parser.position != buffer.count {
-                throw JSONParseError(offset: parser.position, reason: "unexpected text after the JSON value")
-            }
-            return value
+        // Contiguous bytes (a request body, an array) are read in place; others are copied once.
+        let inPlace = bytes.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(JSONParseError) -> JSONValue in try parse(buffer: buffer) }
         }
+        if let inPlace { return try inPlace.get() }
+        let array = Array(bytes)
+        return try array.withUnsafeBufferPointer { (buffer) throws(JSONParseError) -> JSONValue in try parse(buffer: buffer) }
+    }
+
+    private static func parse(buffer: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONValue {
+        var parser = Parser(bytes: buffer)
+        parser.skipWhitespace()
+        let value = try parser.parseValue(depth: 0)
+        parser.skipWhitespace()
+        if parser.position != buffer.count {
+            throw JSONParseError(offset: parser.position, reason: "unexpected text after the JSON value")
+        }
+        return value
     }
 
     /// Parses a JSON text held in a string.

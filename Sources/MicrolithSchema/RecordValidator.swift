@@ -26,42 +26,48 @@ public enum RecordValidator {
             owner: "table \(table.typeName)",
             path: "",
             schema: schema
-        )
+        ) ?? record
     }
 
     /// Validates one attribute's value on its own (for example a single member of a partial
     /// update) and returns it normalised. `null` is refused for a required attribute unless the
     /// store fills it; relationship attributes are refused.
     public static func validate(_ value: JSONValue, for attribute: AttributeDefinition, schema: Schema) throws(RecordValidationError) -> JSONValue {
-        try validateMember(value, attribute: attribute, path: attribute.name, schema: schema)
+        try validateMember(value, attribute: attribute, path: attribute.name, schema: schema) ?? value
     }
 
     // MARK: - Objects
+
+    // The functions below return `nil` when the value is valid and already in normal form (the
+    // common case), so a valid record is checked without being copied. Paths and owners are only
+    // put into words when a message needs them.
 
     private static func validateObject(
         _ object: JSONObject,
         attributes: [AttributeDefinition],
         isSealed: Bool,
-        owner: String,
+        owner: @autoclosure () -> String,
         path: String,
         schema: Schema
-    ) throws(RecordValidationError) -> JSONObject {
-        var declared: [String: AttributeDefinition] = [:]
-        for attribute in attributes where declared[attribute.name] == nil { declared[attribute.name] = attribute }
-        var result = JSONObject()
-        for (key, value) in object.members {
-            let memberPath = path.isEmpty ? key : "\(path).\(key)"
-            guard let attribute = declared[key] else {
+    ) throws(RecordValidationError) -> JSONObject? {
+        var result: JSONObject?
+        for (position, (key, value)) in object.members.enumerated() {
+            // Few attributes: a scan beats building a dictionary per record (the first
+            // declaration of a name wins, as everywhere).
+            guard let attribute = attributes.first(where: { $0.name == key }) else {
                 if isSealed {
+                    let memberPath = path.isEmpty ? key : "\(path).\(key)"
                     throw RecordValidationError(
                         attribute: memberPath,
-                        message: "attribute '\(memberPath)' is not declared in sealed \(owner)"
+                        message: "attribute '\(memberPath)' is not declared in sealed \(owner())"
                     )
                 }
-                result[key] = value
                 continue
             }
-            result[key] = try validateMember(value, attribute: attribute, path: memberPath, schema: schema)
+            guard let normalised = try validateMember(value, attribute: attribute, path: path.isEmpty ? key : "\(path).\(key)", schema: schema)
+            else { continue }
+            if result == nil { result = object }
+            result?.replaceValue(at: position, with: normalised)
         }
         for attribute in attributes
         where attribute.isRequired && attribute.relationship == nil && !isFilledByStore(attribute) && object[attribute.name] == nil {
@@ -74,22 +80,22 @@ public enum RecordValidator {
     private static func validateMember(
         _ value: JSONValue,
         attribute: AttributeDefinition,
-        path: String,
+        path: @autoclosure () -> String,
         schema: Schema
-    ) throws(RecordValidationError) -> JSONValue {
+    ) throws(RecordValidationError) -> JSONValue? {
         if attribute.relationship != nil {
-            throw RecordValidationError(attribute: path, message: "attribute '\(path)' is a relationship and cannot be written")
+            throw RecordValidationError(attribute: path(), message: "attribute '\(path())' is a relationship and cannot be written")
         }
         if value.isNull {
             if attribute.isRequired && !isFilledByStore(attribute) {
-                throw RecordValidationError(attribute: path, message: "attribute '\(path)' is required and cannot be null")
+                throw RecordValidationError(attribute: path(), message: "attribute '\(path())' is required and cannot be null")
             }
-            return .null
+            return nil
         }
         if attribute.isPrimaryKey {
-            return try validatePrimaryKey(value, type: attribute.type, path: path)
+            return try validatePrimaryKey(value, type: attribute.type, path: path())
         }
-        return try validateValue(value, type: attribute.type, path: path, schema: schema)
+        return try validateValue(value, type: attribute.type, path: path(), schema: schema)
     }
 
     /// Attributes the store sets itself, so a write may leave them out.
@@ -99,102 +105,107 @@ public enum RecordValidator {
 
     // MARK: - Values
 
-    private static func validatePrimaryKey(_ value: JSONValue, type: AttributeType, path: String) throws(RecordValidationError) -> JSONValue {
+    private static func validatePrimaryKey(
+        _ value: JSONValue, type: AttributeType, path: @autoclosure () -> String
+    ) throws(RecordValidationError) -> JSONValue? {
         switch type {
         case .id, .string:
             guard case .string = value else {
-                throw mismatch(path, expected: type == .id ? "an ID (string)" : "a String (string)", got: value)
+                throw mismatch(path(), expected: type == .id ? "an ID (string)" : "a String (string)", got: value)
             }
-            return value
+            return nil
         case .int:
-            return try integer(value, in: Int64(Int32.min)...Int64(Int32.max), path: path, expected: "an Int (32-bit integer)")
+            return try integer(value, in: Int64(Int32.min)...Int64(Int32.max), path: path(), expected: "an Int (32-bit integer)")
         default:
-            return try integer(value, in: Int64.min...Int64.max, path: path, expected: "a Long (64-bit integer)")
+            return try integer(value, in: Int64.min...Int64.max, path: path(), expected: "a Long (64-bit integer)")
         }
     }
 
     private static func validateValue(
         _ value: JSONValue,
         type: AttributeType,
-        path: String,
+        path: @autoclosure () -> String,
         schema: Schema
-    ) throws(RecordValidationError) -> JSONValue {
+    ) throws(RecordValidationError) -> JSONValue? {
         switch type {
         case .id:
             switch value {
-            case .string: return value
-            case .int, .double: return try integer(value, in: Int64.min...Int64.max, path: path, expected: "an ID (string or integer)")
-            default: throw mismatch(path, expected: "an ID (string or integer)", got: value)
+            case .string: return nil
+            case .int, .double: return try integer(value, in: Int64.min...Int64.max, path: path(), expected: "an ID (string or integer)")
+            default: throw mismatch(path(), expected: "an ID (string or integer)", got: value)
             }
         case .string:
-            guard case .string = value else { throw mismatch(path, expected: "a String (string)", got: value) }
-            return value
+            guard case .string = value else { throw mismatch(path(), expected: "a String (string)", got: value) }
+            return nil
         case .int:
-            return try integer(value, in: Int64(Int32.min)...Int64(Int32.max), path: path, expected: "an Int (32-bit integer)")
+            return try integer(value, in: Int64(Int32.min)...Int64(Int32.max), path: path(), expected: "an Int (32-bit integer)")
         case .long:
-            return try integer(value, in: Int64.min...Int64.max, path: path, expected: "a Long (64-bit integer)")
+            return try integer(value, in: Int64.min...Int64.max, path: path(), expected: "a Long (64-bit integer)")
         case .float:
             switch value {
-            case .int, .double: return value
-            default: throw mismatch(path, expected: "a Float (number)", got: value)
+            case .int, .double: return nil
+            default: throw mismatch(path(), expected: "a Float (number)", got: value)
             }
         case .boolean:
-            guard case .bool = value else { throw mismatch(path, expected: "a Boolean (true or false)", got: value) }
-            return value
+            guard case .bool = value else { throw mismatch(path(), expected: "a Boolean (true or false)", got: value) }
+            return nil
         case .date:
-            return .string(DateValue.format(try date(value, path: path)))
+            let normal = JSONValue.string(DateValue.format(try date(value, path: path())))
+            // (Not a `? nil :` expression: JSONValue is itself nil-literal expressible.)
+            if normal == value { return nil }
+            return normal
         case .any:
-            return value
+            return nil
         case .object(let typeName):
             guard let nested = schema.nestedTypes[typeName] else {
                 throw RecordValidationError(
-                    attribute: path,
-                    message: "attribute '\(path)' has type \(typeName), which is not a nested type of the schema"
+                    attribute: path(),
+                    message: "attribute '\(path())' has type \(typeName), which is not a nested type of the schema"
                 )
             }
             guard case .object(let object) = value else {
-                throw mismatch(path, expected: "\(article(typeName)) \(typeName) (object)", got: value)
+                throw mismatch(path(), expected: "\(article(typeName)) \(typeName) (object)", got: value)
             }
             let validated = try validateObject(
                 object,
                 attributes: nested.attributes,
                 isSealed: nested.isSealed,
                 owner: "type \(typeName)",
-                path: path,
+                path: path(),
                 schema: schema
             )
-            return .object(validated)
+            return validated.map(JSONValue.object)
         case .list(let element):
-            guard case .array(let elements) = value else { throw mismatch(path, expected: "a list \(type) (array)", got: value) }
-            var result: [JSONValue] = []
-            result.reserveCapacity(elements.count)
+            guard case .array(let elements) = value else { throw mismatch(path(), expected: "a list \(type) (array)", got: value) }
+            var result: [JSONValue]?
             for (index, item) in elements.enumerated() {
                 // Lists may hold nulls: `[T!]` is read as `[T]`.
-                if item.isNull {
-                    result.append(.null)
-                } else {
-                    result.append(try validateValue(item, type: element, path: "\(path)[\(index)]", schema: schema))
-                }
+                if item.isNull { continue }
+                guard let normal = try validateValue(item, type: element, path: "\(path())[\(index)]", schema: schema) else { continue }
+                if result == nil { result = elements }
+                result?[index] = normal
             }
-            return .array(result)
+            return result.map(JSONValue.array)
         }
     }
 
-    /// An integer within `range`; a double with an integral value in range becomes `.int`.
+    /// `nil` for an integer within `range`; `.int` for a double with an integral value in range.
     private static func integer(
         _ value: JSONValue,
         in range: ClosedRange<Int64>,
-        path: String,
+        path: @autoclosure () -> String,
         expected: String
-    ) throws(RecordValidationError) -> JSONValue {
-        let integer: Int64?
+    ) throws(RecordValidationError) -> JSONValue? {
         switch value {
-        case .int(let i): integer = i
-        case .double(let d): integer = Int64(exactly: d)
-        default: integer = nil
+        case .int(let i):
+            guard range.contains(i) else { throw mismatch(path(), expected: expected, got: value) }
+            return nil
+        case .double(let d):
+            guard let integer = Int64(exactly: d), range.contains(integer) else { throw mismatch(path(), expected: expected, got: value) }
+            return .int(integer)
+        default:
+            throw mismatch(path(), expected: expected, got: value)
         }
-        guard let integer, range.contains(integer) else { throw mismatch(path, expected: expected, got: value) }
-        return .int(integer)
     }
 
     /// The milliseconds since 1970 of a `Date` value: an ISO 8601 string or a number of milliseconds.

@@ -5,7 +5,8 @@ import MicrolithSchema
 /// Converts between `Codable` Swift values and the store's JSON records.
 ///
 /// Swift `Date` values travel as ISO 8601 texts with milliseconds (the form `Date` attributes
-/// store); everything else follows `JSONEncoder`/`JSONDecoder` defaults.
+/// store); everything else follows `JSONEncoder`/`JSONDecoder` defaults. Values are encoded to and
+/// decoded from ``JSONValue`` trees directly, without JSON text in between.
 public enum RecordCoder {
     /// The JSON object `value` encodes to.
     /// - Throws: ``StoreError/Code/invalidRecord`` when `value` does not encode to a JSON object.
@@ -18,13 +19,11 @@ public enum RecordCoder {
 
     /// The JSON value `value` encodes to.
     public static func json<T: Encodable>(_ value: T) throws -> JSONValue {
-        let data: Data
         do {
-            data = try encoder.encode(value)
+            return try JSONValueEncoder.encode(value)
         } catch {
             throw StoreError(.invalidRecord, "a \(T.self) cannot be encoded: \(error)", underlying: error)
         }
-        return try JSONParser.parse(data)
     }
 
     /// Decodes a `T` from a JSON value.
@@ -60,12 +59,4 @@ public enum RecordCoder {
         }
     }
 
-    private static var encoder: JSONEncoder {
-        let e = JSONEncoder()
-        e.dateEncodingStrategy = .custom { date, encoder in
-            var c = encoder.singleValueContainer()
-            try c.encode(DateValue.format(Int64((date.timeIntervalSince1970 * 1000).rounded(.down))))
-        }
-        return e
-    }
 }

@@ -19,6 +19,14 @@ public struct TableLayout: Sendable {
     package let scalarColumns: [(attribute: AttributeDefinition, column: String)]
     /// List indexed attributes and their side tables.
     package let listTables: [(attribute: AttributeDefinition, table: String)]
+    /// The statement that stores a record: `id, data, version, origin`, then the scalar columns.
+    let upsertSQL: String
+    /// The statement that reads a record's text and version by key.
+    let selectSQL: String
+    /// The statement that removes a record by key.
+    let deleteSQL: String
+    /// Per list table (in ``listTables`` order): the statements removing a record's rows and adding one.
+    let listSQL: [(delete: String, insert: String)]
 
     init(definition: MicrolithSchema.TableDefinition, index: Int) {
         self.definition = definition
@@ -35,6 +43,15 @@ public struct TableLayout: Sendable {
         }
         self.scalarColumns = scalar
         self.listTables = list
+        let sqlName = self.sqlName
+        let columns = (["id", "data", "version", "origin"] + scalar.map(\.1)).map { "\"\($0)\"" }
+        let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ",")
+        self.upsertSQL = "INSERT OR REPLACE INTO \"\(sqlName)\"(\(columns.joined(separator: ","))) VALUES (\(placeholders))"
+        self.selectSQL = "SELECT data, version FROM \"\(sqlName)\" WHERE id = ?"
+        self.deleteSQL = "DELETE FROM \"\(sqlName)\" WHERE id = ?"
+        self.listSQL = list.map { (_, table) in
+            (delete: "DELETE FROM \"\(table)\" WHERE id = ?", insert: "INSERT INTO \"\(table)\"(value, id) VALUES (?, ?)")
+        }
     }
 
     /// The table's name.
@@ -96,16 +113,44 @@ public struct TableLayout: Sendable {
 
     /// Writes the index rows (scalar columns are written with the record; this fills side tables).
     func writeListIndexes(_ db: Database, id: RecordID, record: JSONObject?) throws {
+        try writeListIndexes(db, id: id, record: record, stored: nil, storedIsKnown: false)
+    }
+
+    /// Writes the side-table rows of `record` (`nil`: removes them), given `stored`, the record
+    /// stored under `id` before this write (expired or not). When `storedIsKnown`, nothing is
+    /// removed for a record that was not stored and an attribute whose elements did not change
+    /// is left alone; otherwise the rows are rewritten.
+    func writeListIndexes(_ db: Database, id: RecordID, record: JSONObject?, stored: JSONObject?, storedIsKnown: Bool) throws {
+        guard !listTables.isEmpty else { return }
         let key = Self.keyValue(id)
-        for (attribute, table) in listTables {
-            try db.execute(sql: "DELETE FROM \"\(table)\" WHERE id = ?", arguments: [key])
-            guard case .array(let elements) = record?[attribute.name] else { continue }
-            var seen = Set<DatabaseValue>()
-            for e in elements {
-                let v = Self.indexValue(e)
-                guard !v.isNull, seen.insert(v).inserted else { continue }
-                try db.execute(sql: "INSERT INTO \"\(table)\"(value, id) VALUES (?, ?)", arguments: [v, key])
+        for (i, (attribute, _)) in listTables.enumerated() {
+            let values = Self.listValues(record?[attribute.name])
+            var hadRows = true
+            if storedIsKnown {
+                let before = Self.listValues(stored?[attribute.name])
+                if before == values { continue }
+                hadRows = !before.isEmpty
             }
+            if hadRows {
+                try db.cachedStatement(sql: listSQL[i].delete).execute(arguments: [key])
+            }
+            guard !values.isEmpty else { continue }
+            let insert = try db.cachedStatement(sql: listSQL[i].insert)
+            for v in values { try insert.execute(arguments: [v, key]) }
         }
+    }
+
+    /// The distinct index values of a list attribute's elements, in first-seen order.
+    static func listValues(_ value: JSONValue?) -> [DatabaseValue] {
+        guard case .array(let elements) = value, !elements.isEmpty else { return [] }
+        var out: [DatabaseValue] = []
+        out.reserveCapacity(elements.count)
+        for e in elements {
+            let v = indexValue(e)
+            // Lists are short: a linear scan beats hashing here.
+            guard !v.isNull, !out.contains(v) else { continue }
+            out.append(v)
+        }
+        return out
     }
 }

@@ -88,7 +88,22 @@ public final class WriteTransaction {
     /// The current record, read inside this transaction (it sees this transaction's writes).
     /// A record past its table's `@table(expiration:)` counts as absent.
     public func get(_ table: TableLayout, _ id: RecordID) throws -> CachedRecord? {
-        guard let record = try Store.fetch(db, table, id) else { return nil }
+        live(table, try stored(table, id))
+    }
+
+    /// The record stored under `id`, expired or not.
+    private func stored(_ table: TableLayout, _ id: RecordID) throws -> CachedRecord? {
+        // A key outside the canonical form names no record (SQLite would cut it at a NUL).
+        guard id.isCanonical else { return nil }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: table.selectSQL), arguments: [TableLayout.keyValue(id)]) else {
+            return nil
+        }
+        return try Store.decode(id: id, text: row[0], version: row[1])
+    }
+
+    /// `record` unless it is past its table's `@table(expiration:)`.
+    private func live(_ table: TableLayout, _ record: CachedRecord?) -> CachedRecord? {
+        guard let record else { return nil }
         if let expiration = table.definition.expiration, store.isExpired(record, expiration: expiration) { return nil }
         return record
     }
@@ -97,20 +112,31 @@ public final class WriteTransaction {
     /// must equal `id`. `@createdTime` survives replacement; `@updatedTime` is set.
     @discardableResult
     public func put(_ table: TableLayout, id: RecordID, body: JSONObject, precondition: WritePrecondition = .none) throws -> CachedRecord {
-        let current = try get(table, id)
+        try replace(table, id: id, body: body, precondition: precondition).record
+    }
+
+    /// ``put(_:id:body:precondition:)``, also returning the record it replaced (`nil` when it
+    /// created one), read once.
+    package func replace(
+        _ table: TableLayout, id: RecordID, body: JSONObject, precondition: WritePrecondition = .none
+    ) throws -> (record: CachedRecord, previous: CachedRecord?) {
+        let stored = try stored(table, id)
+        let current = live(table, stored)
         try precondition.check(current, table: table.name, id: id)
-        return try write(table, id: id, body: body, current: current, operation: .put)
+        let record = try write(table, id: id, body: body, current: current, stored: stored, operation: .put)
+        return (record, current)
     }
 
     /// Merges `patch` into the record `id` (RFC 7396: `null` removes an attribute, objects merge
     /// recursively). Returns `nil` when there is no such record.
     public func patch(_ table: TableLayout, id: RecordID, patch: JSONObject, precondition: WritePrecondition = .none) throws -> CachedRecord? {
         try Self.requireCanonical(id, table)
-        let current = try get(table, id)
+        let stored = try stored(table, id)
+        let current = live(table, stored)
         try precondition.check(current, table: table.name, id: id)
         guard let current else { return nil }
         let merged = Self.merge(current.record, patch)
-        return try write(table, id: id, body: merged, current: current, operation: .patch)
+        return try write(table, id: id, body: merged, current: current, stored: stored, operation: .patch)
     }
 
     /// Creates a record with a new primary key (a UUID for string keys, the next integer for
@@ -134,18 +160,19 @@ public final class WriteTransaction {
                 id = .string(UUID().uuidString.lowercased())
             }
         }
-        if try get(table, id) != nil {
+        let stored = try stored(table, id)
+        if live(table, stored) != nil {
             throw StoreError(
                 .alreadyExists, "\(table.name)/\(id) already exists; PUT /\(table.definition.exportName ?? table.name)/\(id) replaces it",
                 attribute: pk.name)
         }
-        return try put(table, id: id, body: body)
+        return try write(table, id: id, body: body, current: nil, stored: stored, operation: .put)
     }
 
     /// Deletes the record `id` if its version is still below `cutoff` (it has not been written
     /// since it expired); returns whether it was deleted.
     func deleteIfExpired(_ table: TableLayout, id: RecordID, cutoff: Int64) throws -> Bool {
-        guard let current = try Store.fetch(db, table, id), current.version < cutoff else { return false }
+        guard let current = try stored(table, id), current.version < cutoff else { return false }
         try remove(table, id: id, current: current)
         return true
     }
@@ -154,7 +181,8 @@ public final class WriteTransaction {
     @discardableResult
     public func delete(_ table: TableLayout, id: RecordID, precondition: WritePrecondition = .none) throws -> Bool {
         try Self.requireCanonical(id, table)
-        let current = try get(table, id)
+        let stored = try stored(table, id)
+        let current = live(table, stored)
         try precondition.check(current, table: table.name, id: id)
         guard let current else { return false }
         try remove(table, id: id, current: current)
@@ -164,17 +192,18 @@ public final class WriteTransaction {
     private func remove(_ table: TableLayout, id: RecordID, current: CachedRecord) throws {
         try Self.requireCanonical(id, table)
         let key = TableLayout.keyValue(id)
-        try db.execute(sql: "DELETE FROM \"\(table.sqlName)\" WHERE id = ?", arguments: [key])
-        try table.writeListIndexes(db, id: id, record: nil)
+        try db.cachedStatement(sql: table.deleteSQL).execute(arguments: [key])
+        try table.writeListIndexes(db, id: id, record: nil, stored: current.record, storedIsKnown: true)
         let version = store.clock.now()
         try log(
             Change(
                 table: table.index, tableName: table.name, id: id, operation: .delete, version: version,
-                origin: store.nodeID, sequence: 0, transaction: self.id, record: nil, previous: current))
+                origin: store.nodeID, sequence: 0, transaction: self.id, record: nil, previous: current),
+            text: nil)
     }
 
     private func write(
-        _ table: TableLayout, id: RecordID, body: JSONObject, current: CachedRecord?, operation: Change.Operation
+        _ table: TableLayout, id: RecordID, body: JSONObject, current: CachedRecord?, stored: CachedRecord?, operation: Change.Operation
     ) throws
         -> CachedRecord
     {
@@ -213,23 +242,22 @@ public final class WriteTransaction {
         let version = store.clock.now()
         let bytes = JSONWriter.encode(.object(normalised))
         let text = String(decoding: bytes, as: UTF8.self)
-        var columns = ["id", "data", "version", "origin"]
-        var values: [DatabaseValue] = [TableLayout.keyValue(id), text.databaseValue, version.databaseValue, store.nodeID.databaseValue]
-        for (attribute, column) in table.scalarColumns {
-            columns.append(column)
+        let key = TableLayout.keyValue(id)
+        var values: [DatabaseValue] = [key, text.databaseValue, version.databaseValue, store.nodeID.databaseValue]
+        values.reserveCapacity(4 + table.scalarColumns.count)
+        for (attribute, _) in table.scalarColumns {
             values.append(TableLayout.indexValue(normalised[attribute.name]))
         }
-        let columnList = columns.map { "\"\($0)\"" }.joined(separator: ",")
-        let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ",")
-        try db.execute(
-            sql: "INSERT OR REPLACE INTO \"\(table.sqlName)\"(\(columnList)) VALUES (\(placeholders))",
-            arguments: StatementArguments(values))
-        try table.writeListIndexes(db, id: id, record: normalised)
+        let upsert = try db.cachedStatement(sql: table.upsertSQL)
+        upsert.setUncheckedArguments(StatementArguments(values))
+        try upsert.execute()
+        try table.writeListIndexes(db, id: id, record: normalised, stored: stored?.record, storedIsKnown: true)
         let cached = CachedRecord(id: id, record: normalised, json: ByteBuffer(bytes: bytes), version: version)
         try log(
             Change(
                 table: table.index, tableName: table.name, id: id, operation: operation, version: version,
-                origin: store.nodeID, sequence: 0, transaction: self.id, record: cached, previous: current))
+                origin: store.nodeID, sequence: 0, transaction: self.id, record: cached, previous: current),
+            text: text)
         return cached
     }
 
@@ -253,18 +281,22 @@ public final class WriteTransaction {
         }
     }
 
-    private func log(_ change: Change) throws {
+    /// Appends `change` to the change log; `text` is the record's JSON text (`nil` for a delete).
+    private func log(_ change: Change, text: String?) throws {
         var change = change
-        let text = change.record.map { String(buffer: $0.json) }
-        try db.execute(
-            sql: """
-                INSERT INTO _microlith_changelog(txn, tbl, id, op, version, origin, record)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [id, change.tableName, TableLayout.keyValue(change.id), change.operation.rawValue, change.version, change.origin, text])
+        let statement = try db.cachedStatement(sql: Self.changeLogInsert)
+        statement.setUncheckedArguments([
+            id, change.tableName, TableLayout.keyValue(change.id), change.operation.rawValue, change.version, change.origin, text,
+        ])
+        try statement.execute()
         change.sequence = db.lastInsertedRowID
         changes.append(change)
     }
+
+    private static let changeLogInsert = """
+        INSERT INTO _microlith_changelog(txn, tbl, id, op, version, origin, record)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        """
 
     static func timestamp(_ milliseconds: Int64, type: AttributeType) -> JSONValue {
         switch type {

@@ -1,5 +1,6 @@
 import Foundation
 import MicrolithJSON
+import MicrolithSchema
 import MicrolithStore
 import Testing
 
@@ -63,4 +64,83 @@ import Testing
         let error = #expect(throws: StoreError.self) { try RecordCoder.decode(Sample.self, from: .object(object)) }
         #expect(error?.message.contains("missing 'id'") == true)
     }
+
+    struct Mixed: Encodable {
+        var whole: Double = 5
+        var half: Double = 2.5
+        var big: Double = 1e20
+        var small: Float = 0.1
+        var tiny: Int8 = -3
+        var unsigned: UInt32 = 7
+        var bytes = Data([1, 2, 250])
+        var link = URL(string: "https://example.com/a%20b?q=1")!
+        var price = Decimal(string: "12.34")!
+        var when = Date(timeIntervalSince1970: 1_800_000_000.123)
+        var nothing: String? = nil
+        var null: String?
+        var lists: [[Double]] = [[1, 1.5], []]
+        var byNumber: [Int: String] = [1: "one"]
+
+        enum CodingKeys: String, CodingKey {
+            case whole, half, big, small, tiny, unsigned, bytes, link, price, when, nothing, null, lists, byNumber
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(whole, forKey: .whole)
+            try c.encode(half, forKey: .half)
+            try c.encode(big, forKey: .big)
+            try c.encode(small, forKey: .small)
+            try c.encode(tiny, forKey: .tiny)
+            try c.encode(unsigned, forKey: .unsigned)
+            try c.encode(bytes, forKey: .bytes)
+            try c.encode(link, forKey: .link)
+            try c.encode(price, forKey: .price)
+            try c.encode(when, forKey: .when)
+            try c.encodeIfPresent(nothing, forKey: .nothing)
+            try c.encode(null, forKey: .null)
+            try c.encode(lists, forKey: .lists)
+            try c.encode(byNumber, forKey: .byNumber)
+        }
+    }
+
+    /// What `JSONEncoder` (with the record date convention) writes, read back as a tree.
+    static func viaText(_ value: some Encodable) throws -> JSONValue {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(DateValue.format(Int64((date.timeIntervalSince1970 * 1000).rounded(.down))))
+        }
+        return try JSONParser.parse(try encoder.encode(value))
+    }
+
+    @Test func encodingGivesTheTreeJSONEncoderTextReadsBackAs() throws {
+        let direct = try RecordCoder.json(Mixed())
+        #expect(direct == (try Self.viaText(Mixed())))
+        #expect(try RecordCoder.json(sample) == (try Self.viaText(sample)))
+        // Equality of numbers ignores int / double; the stored text does not.
+        guard case .object(let object) = direct else {
+            Issue.record("not an object: \(direct)")
+            return
+        }
+        #expect(object.keys == Mixed.CodingKeys.allNames.filter { $0 != "nothing" }, "members in encoding order")
+        #expect(String(decoding: JSONWriter.encode(object["whole"]!), as: UTF8.self) == "5")
+        #expect(String(decoding: JSONWriter.encode(object["small"]!), as: UTF8.self) == "0.1")
+        #expect(object["null"] == .null)
+    }
+
+    @Test(arguments: [Double.infinity, -.infinity, .nan])
+    func nonFiniteNumbersAreRefused(_ value: Double) throws {
+        let error = #expect(throws: StoreError.self) { try RecordCoder.json(["x": value]) }
+        #expect(error?.code == .invalidRecord)
+    }
+
+    @Test func integersBeyondSixtyFourBitsAreRefused() throws {
+        #expect(try RecordCoder.json(["x": UInt64(Int64.max)]) == ["x": .int(Int64.max)])
+        #expect(throws: StoreError.self) { try RecordCoder.json(["x": UInt64(Int64.max) + 1]) }
+    }
+}
+
+extension RecordCoderTests.Mixed.CodingKeys: CaseIterable {
+    static var allNames: [String] { allCases.map(\.rawValue) }
 }

@@ -54,6 +54,40 @@ struct StoreIndexTests {
         #expect(try await store.sideTable(todo, "tags").isEmpty)
     }
 
+    @Test func sideTablesFollowReorderedRepeatedAndEmptiedLists() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let todo = try store.layout("Todo")
+
+        try await store.put(todo, .string("t1"), ["title": "a", "tags": ["home", "work"]])
+        try await store.put(todo, .string("t1"), ["title": "b", "tags": ["work", "home", "work"]])
+        #expect(try await store.sideTable(todo, "tags") == ["t1=home", "t1=work"], "the same elements in another order")
+        try await store.put(todo, .string("t1"), ["title": "c", "tags": ["work", "car"]])
+        #expect(try await store.sideTable(todo, "tags") == ["t1=car", "t1=work"])
+        try await store.put(todo, .string("t1"), ["title": "d"])
+        #expect(try await store.sideTable(todo, "tags").isEmpty)
+        try await store.put(todo, .string("t1"), ["title": "e", "tags": ["home"]])
+        #expect(try await store.sideTable(todo, "tags") == ["t1=home"])
+    }
+
+    @Test func aPutOverAnExpiredRecordReplacesItsSideTableRows() async throws {
+        let clock = ManualClock(1_800_000_000_000)
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let store = try Store.open(
+            schema: try parseSchema("type Note @table(expiration: 60) { id: ID @primaryKey  tags: [String] @indexed }"),
+            configuration: StoreConfiguration(directory: directory, durability: .normal, wallClock: { clock.read() }))
+        defer { store.close() }
+        let note = try store.layout("Note")
+
+        try await store.put(note, .string("n"), ["tags": ["old", "both"]])
+        clock.set(clock.read() + 61_000)
+        let (record, previous) = try await store.write { txn in try txn.replace(note, id: .string("n"), body: ["tags": ["both", "new"]]) }
+        #expect(previous == nil, "an expired record counts as absent")
+        #expect(record.record["tags"] == ["both", "new"])
+        #expect(try await store.sideTable(note, "tags") == ["n=both", "n=new"])
+    }
+
     @Test func storedRecordTextIsTheCompactJSON() async throws {
         let store = try openTemporaryStore()
         defer { store.closeAndRemoveFiles() }
