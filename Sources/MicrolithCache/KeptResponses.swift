@@ -66,7 +66,7 @@ public final class KeptResponses: ResponseCache {
 
     enum Body {
         case plain(CachedResponse)
-        case live(status: Int, headers: [(name: String, value: String)], segments: [LiveSlot.Segment])
+        case live(status: Int, headers: [(name: String, value: String)], segments: [LiveSlot.Segment], renders: SlotRenders)
         /// An operation's result (keys of these never start with `/`).
         case value(any Sendable)
     }
@@ -124,8 +124,8 @@ public final class KeptResponses: ResponseCache {
         switch body {
         case nil, .value?: return nil
         case .plain(let response)?: return response
-        case .live(let status, let headers, let segments)?:
-            guard let filled = fill(segments) else { return nil }
+        case .live(let status, let headers, let segments, let renders)?:
+            guard let filled = fill(segments, renders) else { return nil }
             state.withLock { $0.statistics.hits &+= 1 }
             return CachedResponse(status: status, headers: headers, body: filled)
         }
@@ -133,16 +133,26 @@ public final class KeptResponses: ResponseCache {
 
     /// The body with each slot rendered from the record cache; `nil` when a slot's record is not
     /// in the cache (the handler then runs again, and reads it in).
-    private func fill(_ segments: [LiveSlot.Segment]) -> ByteBuffer? {
+    private func fill(_ segments: [LiveSlot.Segment], _ renders: SlotRenders) -> ByteBuffer? {
         var out = ByteBuffer()
-        for segment in segments {
+        for (index, segment) in segments.enumerated() {
             switch segment {
             case .bytes(let b): out.writeImmutableBuffer(b)
             case .slot(let slot):
+                let record: CachedRecord?
                 switch store.cachedGet(slot.table, slot.id) {
-                case .present(let record)?: out.writeString(slot.render(record.record))
-                case .absent?: out.writeString(slot.render(nil))
+                case .present(let r)?: record = r
+                case .absent?: record = nil
                 case nil: return nil
+                }
+                // The text of a version is rendered once; a commit to the record gives a new version.
+                let version = record?.version ?? Int64.min
+                if let text = renders.text(index, version: version) {
+                    out.writeImmutableBuffer(text)
+                } else {
+                    let text = ByteBuffer(string: slot.render(record?.record))
+                    renders.remember(index, version: version, text: text)
+                    out.writeImmutableBuffer(text)
                 }
             }
         }
@@ -205,7 +215,7 @@ public final class KeptResponses: ResponseCache {
         let json = Self.isJSON(response)
         let body: Body
         if !snapshot.slots.isEmpty, let segments = LiveSlot.split(response.body, slots: snapshot.slots, json: json) {
-            body = .live(status: response.status, headers: response.headers, segments: segments)
+            body = .live(status: response.status, headers: response.headers, segments: segments, renders: SlotRenders(count: segments.count))
         } else {
             body = .plain(response)
         }

@@ -30,7 +30,8 @@ struct StockDisplay: Sendable {
                 }
             }
             if html, let product = blockFor {
-                display.block = .live(try await context.live(Tables.stock, RecordKey(product)) { Self.block(product, Self.quantity($0)) })
+                let escaped = escape(product)
+                display.block = .live(try await context.live(Tables.stock, RecordKey(product)) { Self.block(escaped: escaped, Self.quantity($0)) })
             }
             return display
         }
@@ -39,7 +40,7 @@ struct StockDisplay: Sendable {
             let q = values[id]
             display.cards[id] = html ? (nil, nil, .value(label(q))) : (q.map(Shown.value), .value((q ?? 0) > 0), nil)
         }
-        if html, let product = blockFor { display.block = .value(block(product, values[product])) }
+        if html, let product = blockFor { display.block = .value(block(escaped: escape(product), values[product])) }
         return display
     }
 
@@ -54,13 +55,13 @@ struct StockDisplay: Sendable {
         return #"<div class="in">\#(quantity) in stock</div>"#
     }
 
-    /// The product page's stock line and add-to-cart form.
-    static func block(_ product: String, _ quantity: Int?) -> String {
+    /// The product page's stock line and add-to-cart form, for a product id already escaped for HTML.
+    static func block(escaped product: String, _ quantity: Int?) -> String {
         guard let quantity, quantity > 0 else { return #"<p class="out">Out of stock</p>"# }
         return #"""
             <p class="in">\#(quantity) in stock</p>
             <form method="get" action="/cart">
-            <input type="hidden" name="add" value="\#(escape(product))">
+            <input type="hidden" name="add" value="\#(product)">
             <label>Quantity <input type="number" name="quantity" value="1" min="1" max="\#(quantity)"></label>
             <button type="submit">Add to cart</button>
             </form>
