@@ -16,26 +16,6 @@ import Testing
 /// else handed, in order, to the full pipeline (NIO's HTTP codec, the inspector and a responder
 /// here), installed only then; the guard's limits hold either way.
 @Suite struct CachedReadFastPathTests {
-    /// Answers every complete request with `200` and body `router`, recording the heads it saw.
-    final class Router: ChannelInboundHandler {
-        typealias InboundIn = HTTPServerRequestPart
-        typealias OutboundOut = HTTPServerResponsePart
-        var heads: [HTTPRequestHead] = []
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            switch unwrapInboundIn(data) {
-            case .head(let head): heads.append(head)
-            case .body: break
-            case .end:
-                var response = HTTPResponseHead(version: .http1_1, status: .ok)
-                response.headers.add(name: "content-length", value: "6")
-                context.write(wrapOutboundOut(.head(response)), promise: nil)
-                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "router")))), promise: nil)
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            }
-        }
-    }
-
     struct Pages: ResponseCache {
         func response(for target: String) -> CachedResponse? {
             guard target == "/page" else { return nil }
@@ -46,7 +26,7 @@ import Testing
     final class Connection {
         let channel: EmbeddedChannel
         let loop: EmbeddedEventLoop
-        let router = Router()
+        let router = RecordingResponder(body: "router")
         let limiter: ConnectionLimiter
         let record: CachedRecord
         var installs = 0

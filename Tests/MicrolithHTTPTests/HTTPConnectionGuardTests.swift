@@ -10,29 +10,10 @@ import Testing
 /// The connection guard and request inspector on an embedded channel with NIO's HTTP codec:
 /// deadlines measured on the embedded loop's clock, answers read as bytes off the wire.
 @Suite struct HTTPConnectionGuardTests {
-    /// Answers every complete request with `200` and an empty body, recording the heads it saw.
-    final class Responder: ChannelInboundHandler {
-        typealias InboundIn = HTTPServerRequestPart
-        typealias OutboundOut = HTTPServerResponsePart
-        var heads: [HTTPRequestHead] = []
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            switch unwrapInboundIn(data) {
-            case .head(let head): heads.append(head)
-            case .body: break
-            case .end:
-                var response = HTTPResponseHead(version: .http1_1, status: .ok)
-                response.headers.add(name: "content-length", value: "0")
-                context.write(wrapOutboundOut(.head(response)), promise: nil)
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            }
-        }
-    }
-
     struct Connection {
         let channel: EmbeddedChannel
         let loop: EmbeddedEventLoop
-        let responder: Responder
+        let responder: RecordingResponder
         let limiter: ConnectionLimiter
 
         /// Everything written to the socket so far, as text.
@@ -56,7 +37,7 @@ import Testing
         let loop = EmbeddedEventLoop()
         let channel = EmbeddedChannel(loop: loop)
         let guardHandler = HTTPConnectionGuard(limiter: limiter, limits: .init(headerTimeout: .seconds(10), minimumBodyBytesPerSecond: 100))
-        let responder = Responder()
+        let responder = RecordingResponder()
         try channel.pipeline.syncOperations.addHandler(guardHandler)
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
         try channel.pipeline.syncOperations.addHandler(HTTPRequestInspector(connection: guardHandler, maximumBodyBytes: maximumBodyBytes))
