@@ -181,14 +181,14 @@ struct MQTTLimitsTests {
                 Array(repeating: MQTTSubscription(topicFilter: "Sensor/#", qos: .atMostOnce), count: 60)
                 + [MQTTSubscription(topicFilter: "Sensor/+", qos: .atLeastOnce), MQTTSubscription(topicFilter: "Sensor/s7", qos: .atMostOnce)]
             #expect(try await client.subscribe(subscriptions) == Array(repeating: 0, count: 60) + [1, 0])
-            let got = try await client.publishes(acknowledge: true)
+            let got = try await client.publishes(expected: 30, acknowledge: true)
             #expect(got.count == 30)
             #expect(Set(got.map(\.topic)).count == 30)
             #expect(got.allSatisfy { $0.retain && $0.qos == .atLeastOnce })
             #expect(server.broker.subscriptionCount == 3)
             // Subscribing again in a later packet sends the records again, once ([MQTT-3.8.4-3]).
             #expect(try await client.subscribe(["Sensor/#", "Sensor/#"], packetID: 2) == [0, 0])
-            let again = try await client.publishes()
+            let again = try await client.publishes(expected: 30)
             #expect(again.count == 30 && Set(again.map(\.topic)).count == 30)
         }
     }
@@ -206,7 +206,7 @@ struct MQTTLimitsTests {
             let client = try await TestClient.connect(port: server.port)
             try await client.handshake(clientID: "plain")
             _ = try await client.subscribe(Array(repeating: "home/#", count: 20) + ["home/+/temp", "+/a/temp"])
-            let got = try await client.publishes()
+            let got = try await client.publishes(expected: 3)
             #expect(got.map(\.topic).sorted() == ["home/a/temp", "home/b/temp", "home/c/temp"])
         }
     }
@@ -219,7 +219,7 @@ struct MQTTLimitsTests {
                 let client = try await TestClient.connect(port: server.port)
                 try await client.handshake(clientID: "pages-\(qos.rawValue)")
                 _ = try await client.subscribe(["Sensor/+"], qos: qos)
-                let got = try await client.publishes(acknowledge: true)
+                let got = try await client.publishes(expected: 900, acknowledge: true)
                 #expect(got.count == 900)
                 #expect(got.allSatisfy { $0.retain })
                 #expect(got.map(\.topic) == got.map(\.topic).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
@@ -271,7 +271,7 @@ struct MQTTLimitsTests {
             let back = try await TestClient.connect(port: server.port)
             let ack = try await back.handshake(clientID: "away", cleanStart: false, sessionExpiry: 600)
             #expect(ack.sessionPresent)
-            let got = try await back.publishes(acknowledge: true)
+            let got = try await back.publishes(expected: 6, acknowledge: true)
             #expect(got.count == 6)
         }
     }
