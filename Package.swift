@@ -5,7 +5,7 @@ let package = Package(
     name: "Microlith",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "microlith", targets: ["microlith"]),
+        .executable(name: "microlith", targets: ["MicrolithTool"]),
         .library(name: "Microlith", targets: ["Microlith"]),
     ],
     dependencies: [
@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        // `swift package generate-documentation`: the DocC catalogue, built by scripts/test.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // The record value model and its fast JSON codec. No dependencies.
@@ -78,7 +80,7 @@ let package = Package(
         .target(
             name: "MicrolithMQTT",
             dependencies: [
-                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithRealtime", "MicrolithNetwork",
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithRealtime", "MicrolithNetwork",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -146,10 +148,12 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
@@ -175,9 +179,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .executableTarget(name: "microlith", dependencies: ["Microlith"]),
-        // Benchmarks/modules/run: an operation called in-process vs over HTTP between two processes.
-        .executableTarget(name: "microlith-callbench", dependencies: ["Microlith"], path: "Benchmarks/CallBench"),
+        // The `microlith` executable (a folder name that differs from the `Microlith` library's by
+        // more than case, so the package checks out on case-insensitive file systems).
+        .executableTarget(name: "MicrolithTool", dependencies: ["Microlith"]),
         .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON"]),
         .testTarget(
             name: "MicrolithCacheTests",
@@ -274,6 +278,14 @@ let package = Package(
         ),
     ]
 )
+
+// Benchmarks/modules/run: an operation called in-process vs over HTTP between two processes. Built
+// only when MICROLITH_BENCHMARKS is set (the script sets it), so ordinary builds and CI skip it.
+if Context.environment["MICROLITH_BENCHMARKS"] != nil {
+    package.products.append(.executable(name: "microlith-callbench", targets: ["microlith-callbench"]))
+    package.targets.append(
+        .executableTarget(name: "microlith-callbench", dependencies: ["Microlith"], path: "Benchmarks/CallBench"))
+}
 
 for target in package.targets {
     var settings = target.swiftSettings ?? []

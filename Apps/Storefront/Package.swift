@@ -7,7 +7,7 @@ let package = Package(
     name: "Storefront",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "storefront", targets: ["storefront"])
+        .executable(name: "storefront", targets: ["StorefrontServer"])
     ],
     dependencies: [
         .package(name: "Microlith", path: "../.."),
@@ -24,7 +24,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        .executableTarget(name: "storefront", dependencies: ["Storefront", .product(name: "Microlith", package: "Microlith")]),
+        // The `storefront` executable (its folder differs from the library's by more than case).
+        .executableTarget(name: "StorefrontServer", dependencies: ["Storefront", .product(name: "Microlith", package: "Microlith")]),
         .testTarget(
             name: "StorefrontTests",
             dependencies: [
