@@ -4,7 +4,7 @@ public import MicrolithJSON
 /// An RFC 9457 problem: the body of every error response (`application/problem+json`).
 ///
 /// Besides the standard members, the body carries `code`, a stable machine-readable name of the
-/// failure (`invalidRecord`, `notFound`, `storeBusy`, `internal`, …; see `docs/ERRORS.md`), and
+/// failure (`invalidRecord`, `notFound`, `storeBusy`, `internal`, …; see the Errors article of the DocC catalogue), and
 /// `requestId`, the request's `X-Request-Id`, so a client's report can be found in the server log.
 public struct Problem: HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status

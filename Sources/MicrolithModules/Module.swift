@@ -64,7 +64,7 @@ public struct ModuleBuilder {
     /// operation is implemented once.
     ///
     /// With `keep: true`, in-process calls keep the result for each input (compared by its JSON)
-    /// until a commit touches something `body` read, as kept responses do (docs/CACHING.md): the
+    /// until a commit touches something `body` read, as kept responses do (the Caching article): the
     /// result must depend only on the input and the data read. A kept page calling a kept
     /// operation depends on what the operation read, whether the result was kept or computed.
     public mutating func handle<Input, Output>(
