@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .target(
@@ -22,10 +23,19 @@ let package = Package(
                 .product(name: "Microlith", package: "Microlith"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ]
+            ],
+            // The app folder (schema.graphql, templates/) ships beside the binary, so the shop
+            // starts from any working directory.
+            resources: [.copy("app")]
         ),
         // The `storefront` executable (its folder differs from the library's by more than case).
-        .executableTarget(name: "StorefrontServer", dependencies: ["Storefront", .product(name: "Microlith", package: "Microlith")]),
+        .executableTarget(
+            name: "StorefrontServer",
+            dependencies: [
+                "Storefront", .product(name: "Microlith", package: "Microlith"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(
             name: "StorefrontTests",
             dependencies: [

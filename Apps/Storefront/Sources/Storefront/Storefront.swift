@@ -169,6 +169,22 @@ public enum Storefront {
         for p in processes { p.waitUntilExit() }
     }
 
+    /// The app folder (schema.graphql, templates/) built into the package as a resource: beside
+    /// the executable (`Storefront_Storefront.resources/app` on Linux, the `.bundle` on macOS), or
+    /// in the build folder the binary came from. `nil` when neither is there (a binary copied
+    /// away on its own: pass `--app DIR`).
+    public static func bundledAppDirectory() -> String? {
+        let executableFolder = URL(fileURLWithPath: executablePath()).deletingLastPathComponent()
+        let bundles = ["Storefront_Storefront.resources", "Storefront_Storefront.bundle", "Storefront_Storefront.bundle/Contents/Resources"]
+        var candidates = bundles.map { executableFolder.appendingPathComponent($0).appendingPathComponent("app").path }
+        // The package's own copy, for a binary started from anywhere inside a build of this package.
+        candidates.append(builtAppDirectory)
+        return candidates.first { FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("schema.graphql")) }
+    }
+
+    /// The resource folder in the source tree this binary was built from.
+    static let builtAppDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("app").path
+
     public static func executablePath() -> String {
         if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
         return CommandLine.arguments[0]

@@ -1,109 +1,163 @@
+import ArgumentParser
 import Foundation
 import Microlith
 import Storefront
 
-/// `storefront [serve] [--topology microlith|services] [--port N] [--mqtt-port N] [--data-dir D] [--scale N] [--cache on|off] [--app DIR]`
-/// opens the shop (default: one process on port 9926, data in .storefront, pages kept).
-/// `storefront service NAME --port N --data-dir D ...` runs one module (the services topology starts these).
+/// The `storefront` command line: `storefront [serve] [options]` opens the shop (default: one
+/// process on port 9926, data in .storefront, pages kept); `storefront service NAME ...` runs one
+/// module (the services topology starts these).
 @main
-enum StorefrontMain {
-    static let usage = """
-        usage: storefront [serve] [--topology microlith|services] [--port N] [--mqtt-port N] [--host H] [--data-dir D] [--scale N] [--cache on|off] [--app DIR] [--log-level L]
-               storefront service catalog|inventory|pricing|reviews --port N --data-dir D [--scale N] [--app DIR]
-        """
+struct StorefrontMain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "storefront",
+        abstract: "The storefront reference app: catalog, inventory, pricing and reviews behind a gateway that renders the shop.",
+        subcommands: [Serve.self, Service.self],
+        defaultSubcommand: Serve.self
+    )
 
     static func main() async {
         Microlith.runConcurrencyOnEventLoops()
-        var arguments = Array(CommandLine.arguments.dropFirst())
-        let command = arguments.first.map { $0.hasPrefix("-") ? "serve" : $0 } ?? "serve"
-        if arguments.first == command { arguments.removeFirst() }
         do {
-            switch command {
-            case "serve":
-                let options = try parse(arguments, service: false).0
-                try await serve(options)
-            case "service":
-                let (options, name) = try parse(arguments, service: true)
-                try await Storefront.serveModule(name!, options) { port in
-                    FileHandle.standardOutput.write(Data("storefront: service \(name!) on http://127.0.0.1:\(port)\n".utf8))
-                }
-            case "help", "--help", "-h":
-                print(usage)
-            default:
-                throw RuntimeError("unknown command '\(command)'\n\(usage)")
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
             }
         } catch let error as RuntimeError {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            exit(2)
+            Foundation.exit(2)
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            exit(1)
+            exit(withError: error)
+        }
+    }
+}
+
+/// What `serve` and `service` share.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Folder for the data (default .storefront).")
+    var dataDirectory: String?
+
+    @Option(help: "Product multiplier: 1,013 products × N (1 to 1000, default 1).")
+    var scale: Int?
+
+    @Option(
+        name: .customLong("app"),
+        help: "The app folder (schema.graphql, templates/); default: the one built into the package.")
+    var appDirectory: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice (default), warning, error or critical.")
+    var logLevel: String?
+
+    func validate() throws {
+        if let scale, !(1...1000).contains(scale) { throw ValidationError("--scale must be 1 to 1000, got '\(scale)'") }
+        if let appDirectory, !Self.isAppFolder(appDirectory) {
+            throw ValidationError("no storefront app folder at '\(appDirectory)' (it needs schema.graphql and templates/); pass --app DIR")
+        }
+        if appDirectory == nil, Self.defaultAppDirectory() == nil {
+            throw ValidationError("no storefront app folder beside the binary or in the working directory; pass --app DIR")
         }
     }
 
-    static func serve(_ options: Storefront.Options) async throws {
-        let (server, services) = try await Storefront.start(options)
-        let topology = options.topology.rawValue
-        do {
-            try await server.run { channel in
-                let port = channel.localAddress?.port ?? 0
-                FileHandle.standardOutput.write(Data("storefront: serving the shop (\(topology)) on http://\(options.host):\(port)\n".utf8))
+    /// The options these arguments give, on top of the defaults.
+    func options() -> Storefront.Options {
+        var options = Storefront.Options(appDirectory: appDirectory ?? Self.defaultAppDirectory() ?? "app")
+        if let dataDirectory { options.dataDirectory = dataDirectory }
+        if let scale { options.scale = scale }
+        if let logLevel { options.logLevel = logLevel }
+        return options
+    }
+
+    static func isAppFolder(_ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("schema.graphql"))
+    }
+
+    /// The app folder built into the package, else `app` or `Apps/Storefront/app` here.
+    static func defaultAppDirectory() -> String? {
+        Storefront.bundledAppDirectory() ?? ["app", "Apps/Storefront/app"].first(where: isAppFolder)
+    }
+}
+
+/// Validates a port option's value.
+func checkPort(_ port: Int?, _ flag: String) throws {
+    if let port, !(0...65535).contains(port) { throw ValidationError("\(flag) must be 0 to 65535, got '\(port)'") }
+}
+
+extension StorefrontMain {
+    /// `storefront serve`: the whole shop, as one process or as five.
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Serve the shop (the default command).")
+
+        @Option(help: "microlith (every module in one process, default) or services (four service processes and the gateway).")
+        var topology: String?
+
+        @Option(help: "HTTP port (default 9926; 0 picks a free port).")
+        var port: Int?
+
+        @Option(name: .customLong("mqtt-port"), help: "The gateway's MQTT port (default: no broker).")
+        var mqttPort: Int?
+
+        @Option(help: "Address to bind (default 127.0.0.1).")
+        var host: String?
+
+        @Option(help: "on (pages kept until a commit touches what they read, default) or off (every request rendered).")
+        var cache: String?
+
+        @OptionGroup var common: CommonOptions
+
+        func validate() throws {
+            if let topology, Topology(rawValue: topology) == nil {
+                throw ValidationError("--topology must be microlith or services, got '\(topology)'")
             }
-        } catch {
+            try checkPort(port, "--port")
+            try checkPort(mqttPort, "--mqtt-port")
+            if let cache, cache != "on" && cache != "off" { throw ValidationError("--cache must be on or off, got '\(cache)'") }
+        }
+
+        func run() async throws {
+            var options = common.options()
+            if let topology, let t = Topology(rawValue: topology) { options.topology = t }
+            if let port { options.port = port }
+            if let mqttPort { options.mqttPort = mqttPort }
+            if let host { options.host = host }
+            if let cache { options.cache = cache == "on" }
+            let (server, services) = try await Storefront.start(options)
+            let announced = "storefront: serving the shop (\(options.topology.rawValue)) on http://\(options.host):"
+            do {
+                try await server.run { channel in
+                    FileHandle.standardOutput.write(Data("\(announced)\(channel.localAddress?.port ?? 0)\n".utf8))
+                }
+            } catch {
+                Storefront.stop(services)
+                throw error
+            }
             Storefront.stop(services)
-            throw error
         }
-        Storefront.stop(services)
     }
 
-    static func parse(_ arguments: [String], service: Bool) throws -> (Storefront.Options, String?) {
-        var options = Storefront.Options(appDirectory: defaultApp())
-        var name: String?
-        var rest = arguments[...]
-        if service {
-            guard let first = rest.first, !first.hasPrefix("-") else { throw RuntimeError("service needs a module name\n\(usage)") }
-            name = first
-            rest = rest.dropFirst()
+    /// `storefront service NAME`: one module on its own port (the services topology runs four).
+    struct Service: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run one module: catalog, inventory, pricing or reviews.")
+
+        @Argument(help: "catalog, inventory, pricing or reviews.")
+        var name: String
+
+        @Option(help: "HTTP port (0 picks a free port).")
+        var port: Int
+
+        @OptionGroup var common: CommonOptions
+
+        func validate() throws {
+            try checkPort(port, "--port")
         }
-        while let flag = rest.first {
-            rest = rest.dropFirst()
-            guard let value = rest.first else { throw RuntimeError("\(flag) needs a value\n\(usage)") }
-            rest = rest.dropFirst()
-            switch flag {
-            case "--topology":
-                guard let t = Topology(rawValue: value) else { throw RuntimeError("--topology must be microlith or services, got '\(value)'") }
-                options.topology = t
-            case "--port":
-                guard let p = Int(value), (0...65535).contains(p) else { throw RuntimeError("--port must be 0 to 65535, got '\(value)'") }
-                options.port = p
-            case "--mqtt-port":
-                guard let p = Int(value), (0...65535).contains(p) else { throw RuntimeError("--mqtt-port must be 0 to 65535, got '\(value)'") }
-                options.mqttPort = p
-            case "--host": options.host = value
-            case "--data-dir": options.dataDirectory = value
-            case "--scale":
-                guard let s = Int(value), (1...1000).contains(s) else { throw RuntimeError("--scale must be 1 to 1000, got '\(value)'") }
-                options.scale = s
-            case "--app": options.appDirectory = value
-            case "--log-level": options.logLevel = value
-            case "--cache":
-                guard value == "on" || value == "off" else { throw RuntimeError("--cache must be on or off, got '\(value)'") }
-                options.cache = value == "on"
-            default: throw RuntimeError("unknown option \(flag)\n\(usage)")
+
+        func run() async throws {
+            var options = common.options()
+            options.port = port
+            let name = self.name
+            try await Storefront.serveModule(name, options) { port in
+                FileHandle.standardOutput.write(Data("storefront: service \(name) on http://127.0.0.1:\(port)\n".utf8))
             }
         }
-        guard FileManager.default.fileExists(atPath: (options.appDirectory as NSString).appendingPathComponent("schema.graphql")) else {
-            throw RuntimeError("no storefront app folder at '\(options.appDirectory)' (it needs schema.graphql and templates/); pass --app DIR")
-        }
-        return (options, name)
-    }
-
-    /// `app` here, or the storefront's own app folder when run from the repository root.
-    static func defaultApp() -> String {
-        for candidate in ["app", "Apps/Storefront/app"]
-        where FileManager.default.fileExists(atPath: (candidate as NSString).appendingPathComponent("schema.graphql")) {
-            return candidate
-        }
-        return "app"
     }
 }

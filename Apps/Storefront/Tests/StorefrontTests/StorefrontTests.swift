@@ -18,7 +18,7 @@ final class RunningShop: Sendable {
 
     init(_ topology: Topology) async throws {
         data = NSTemporaryDirectory() + "storefront-tests-\(UUID().uuidString)"
-        var options = Storefront.Options(appDirectory: Self.packageRoot.appendingPathComponent("app").path)
+        var options = Storefront.Options(appDirectory: try #require(Storefront.bundledAppDirectory()))
         options.topology = topology
         options.port = 0
         options.dataDirectory = data
