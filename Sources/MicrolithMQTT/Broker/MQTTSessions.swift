@@ -44,7 +44,7 @@ final class MQTTSessions: Sendable {
 
     // MARK: Connections
 
-    /// Counts a new connection (until ``detach(_:positions:)``).
+    /// Counts a new connection (until ``detach(_:will:positions:)``).
     func add(_ connection: MQTTConnection) {
         registry.withLock { $0.connections[ObjectIdentifier(connection)] = connection }
     }
