@@ -237,14 +237,14 @@ final class MQTTConnection: @unchecked Sendable {
         case .subscribe(let subscribe):
             return handleSubscribe(subscribe)
         case .unsubscribe(let unsubscribe):
-            let codes = unsubscribe.topicFilters.map { broker.unsubscribe(session!, filter: $0) ? UInt8(0x00) : 0x11 }
+            let codes = unsubscribe.topicFilters.map { broker.sessions.unsubscribe(session!, filter: $0) ? UInt8(0x00) : 0x11 }
             send(.unsuback(MQTTUnsubAck(packetID: unsubscribe.packetID, reasonCodes: codes, properties: MQTTProperties())))
         case .pingreq:
             send(.pingresp)
         case .disconnect(let disconnect):
             if disconnect.reasonCode != 0x04 { will = nil }
             if let expiry = disconnect.properties.sessionExpiryInterval, let session {
-                session.state.withLock { $0.expirySeconds = broker.cappedExpiry(expiry) }
+                session.state.withLock { $0.expirySeconds = broker.sessions.cappedExpiry(expiry) }
             }
             transport.close()
             transportClosed()
@@ -294,9 +294,9 @@ final class MQTTConnection: @unchecked Sendable {
         keepAlive = connect.keepAlive
         let expiry: UInt32
         if version == .v5 {
-            expiry = broker.cappedExpiry(connect.properties.sessionExpiryInterval ?? 0)
+            expiry = broker.sessions.cappedExpiry(connect.properties.sessionExpiryInterval ?? 0)
         } else {
-            expiry = connect.cleanStart ? 0 : broker.cappedExpiry(UInt32.max)
+            expiry = connect.cleanStart ? 0 : broker.sessions.cappedExpiry(UInt32.max)
         }
         let maximumInflight = min(Int(connect.properties.receiveMaximum ?? UInt16.max), broker.configuration.maximumInflight)
         properties.maximumPacketSize = UInt32(broker.configuration.maximumPacketBytes)
@@ -306,7 +306,8 @@ final class MQTTConnection: @unchecked Sendable {
         properties.sharedSubscriptionAvailable = 0
         let connack = MQTTConnAck(sessionPresent: false, reasonCode: 0, properties: version == .v5 ? properties : MQTTProperties())
         let promise = eventLoop.makePromise(of: Void.self)
-        broker.attach(self, clientID: id, cleanStart: connect.cleanStart, expiry: expiry, version: version, maximumInflight: maximumInflight) {
+        broker.sessions.attach(self, clientID: id, cleanStart: connect.cleanStart, expiry: expiry, version: version, maximumInflight: maximumInflight)
+        {
             [self] session, present in
             eventLoop.execute { [self] in
                 guard !isClosed else {
@@ -366,7 +367,7 @@ final class MQTTConnection: @unchecked Sendable {
     private func handleAck(_ ack: MQTTAck) {
         switch ack.kind {
         case .puback:
-            broker.acknowledged(session!, packetID: ack.packetID)
+            broker.sessions.acknowledged(session!, packetID: ack.packetID)
         case .pubrel:
             unreleased.remove(ack.packetID)
             send(.ack(MQTTAck(kind: .pubcomp, packetID: ack.packetID)))
@@ -409,7 +410,7 @@ final class MQTTConnection: @unchecked Sendable {
             codes.append(s.qos.rawValue)
             requested.append((index, s))
         }
-        let outcomes = broker.subscribe(session!, requested.map(\.subscription))
+        let outcomes = broker.sessions.subscribe(session!, requested.map(\.subscription))
         // The filters whose retained messages go out, each once, with the options it ends up with.
         var wanted: OrderedDictionary<String, (subscription: MQTTSubscription, send: Bool)> = [:]
         for ((index, s), outcome) in zip(requested, outcomes) {

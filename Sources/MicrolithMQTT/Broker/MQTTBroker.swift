@@ -1,0 +1,152 @@
+public import Logging
+public import MicrolithRealtime
+public import MicrolithStore
+public import NIOCore
+import Synchronization
+
+/// The MQTT broker: sessions, subscriptions, retained messages, and topics mapped to records.
+///
+/// Topic `Table/id` is record `id` of the exported table: subscribing delivers the record as a
+/// retained message and then every committed change (read from the ``EventHub``, the same
+/// stream WebSocket and SSE subscribers read); a retained publish is a PUT (an empty one a
+/// DELETE); a publish without retain is a message to the record's subscribers. Other topics are
+/// plain publish/subscribe with retained messages kept in memory. Transports (TCP, WebSocket)
+/// hand their bytes to ``accept(_:)``'s connection.
+///
+/// The broker coordinates its parts: ``MQTTSessions`` (sessions, subscriptions, wills),
+/// ``MQTTTableBridge`` (records as topics, the change-log replay), ``MQTTRetainedMessages`` (plain
+/// retained messages) and ``MQTTFanOut`` (delivery to subscribers).
+public final class MQTTBroker: Sendable {
+    public let configuration: MQTTConfiguration
+    public let hub: EventHub
+    public let store: Store
+    public let logger: Logger
+    /// Where wills without a connection and store writes complete.
+    let eventLoopGroup: any EventLoopGroup
+    let sessions: MQTTSessions
+    let tables: MQTTTableBridge
+    let retained = MQTTRetainedMessages()
+    let fanOut: MQTTFanOut
+    private let listener = Mutex<UInt64?>(nil)
+
+    enum AuthResult { case accepted, badCredentials, credentialsRequired }
+
+    enum PublishOutcome: Sendable {
+        case done
+        case failed(UInt8, String)
+    }
+
+    public init(configuration: MQTTConfiguration, hub: EventHub, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.hub = hub
+        self.store = hub.store
+        self.logger = logger
+        self.sessions = MQTTSessions(configuration: configuration)
+        self.tables = MQTTTableBridge(hub: hub, logger: logger)
+        self.fanOut = MQTTFanOut(sessions: sessions)
+        let key = hub.addListener { [weak self] event in self?.deliver(event) }
+        listener.withLock { $0 = key }
+    }
+
+    /// A new connection on `transport`; feed it bytes with ``MQTTClientConnection/receive(_:)``.
+    public func accept(_ transport: any MQTTTransport) -> MQTTClientConnection {
+        let connection = MQTTConnection(transport: transport, broker: self)
+        sessions.add(connection)
+        return MQTTClientConnection(connection: connection)
+    }
+
+    /// How many clients are connected.
+    public var connectionCount: Int { sessions.connectionCount }
+
+    /// Subscriptions held by every session together.
+    public var subscriptionCount: Int { sessions.subscriptionCount }
+
+    /// Stops following the hub and closes every connection (no wills are published).
+    public func shutdown() {
+        if let key = listener.withLock({ $0.take() }) { hub.removeListener(key) }
+        for c in sessions.cancelWills() {
+            c.eventLoop.execute { c.disconnect(reason: 0x8B, message: "the server is shutting down", publishWill: false) }
+        }
+    }
+
+    /// Closes connections silent for longer than their keep-alive and ends expired sessions.
+    public func sweep() {
+        let now = NIODeadline.now()
+        sessions.expire()
+        for c in sessions.connections { c.eventLoop.execute { c.checkKeepAlive(now: now) } }
+    }
+
+    // MARK: Connections
+
+    func authenticate(username: String?, password: ByteBuffer?) -> AuthResult {
+        guard !configuration.users.isEmpty else { return .accepted }
+        guard let username else { return configuration.allowAnonymous ? .accepted : .credentialsRequired }
+        guard let expected = configuration.users[username], let password, String(buffer: password) == expected else { return .badCredentials }
+        return .accepted
+    }
+
+    /// The connection is gone: the session keeps what it is owed (or ends), and the will is published.
+    func detach(_ connection: MQTTConnection, publishWill will: MQTTWill?) {
+        let (clientID, delay) = sessions.detach(connection, will: will, positions: tables.positions())
+        guard let will else { return }
+        let publish = MQTTPublish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: will.properties)
+        if delay == 0 {
+            _ = self.publish(publish, from: nil)
+            return
+        }
+        sessions.schedule(will: { [self] in _ = self.publish(publish, from: nil) }, of: clientID, in: delay, on: connection.eventLoop)
+    }
+
+    /// A returning client: resend what it did not acknowledge, replay the table changes it
+    /// missed from the change log, then what was queued for it.
+    func resume(_ session: MQTTSession, connection: MQTTConnection) {
+        connection.deliver(sessions.resendInflight(session))
+        Task { [self] in
+            let current = await tables.currentPositions()
+            let (from, filters) = session.state.withLock { ($0.positions, $0.subscriptions) }
+            let replay = await tables.replay(from: from, to: current, filters: filters, limits: sessions.limits, clientID: session.clientID)
+            sessions.replayed(session, replay, upTo: current)
+        }
+    }
+
+    // MARK: Retained messages and records
+
+    /// The plain retained messages (not table records) some filter of `filters` matches, with the
+    /// QoS to send each at: the message's, capped by the highest the matching filters grant.
+    func retainedMessages(matching filters: MQTTTopicTree<String, MQTTQoS>) -> [MQTTSession.Outgoing] {
+        retained.matching(filters)
+    }
+
+    /// The exported table a topic filter's first level names, and the rest of the filter after it.
+    func table(forFilter filter: String) -> (table: TableLayout, name: String, rest: Substring)? {
+        tables.table(forFilter: filter)
+    }
+
+    // MARK: Publishing
+
+    /// Handles a publish from a client (or a will, `from` nil). Returns a future when the outcome
+    /// waits for a store write; `nil` when it is done.
+    func publish(_ publish: MQTTPublish, from connection: MQTTConnection?) -> EventLoopFuture<PublishOutcome>? {
+        let loop: any EventLoop
+        switch tables.resolve(publish.topic) {
+        case .plain:
+            if publish.retain { retained.retain(publish) }
+            fanOut.deliver(
+                MQTTSession.Outgoing(topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain), keepOffline: true)
+            return nil
+        case .invalidKey(let message):
+            loop = connection?.eventLoop ?? eventLoopGroup.next()
+            return loop.makeSucceededFuture(.failed(0x90, message))
+        case .record(let table, let id):
+            loop = connection?.eventLoop ?? eventLoopGroup.next()
+            return tables.publish(publish, to: table, id: id, on: loop)
+        }
+    }
+
+    /// A committed change or a message from the hub: to the MQTT subscribers of its topic.
+    private func deliver(_ event: RealtimeEvent) {
+        guard let (message, keepOffline) = tables.message(for: event) else { return }
+        fanOut.deliver(message, keepOffline: keepOffline)
+    }
+}

@@ -1,0 +1,76 @@
+import NIOCore
+import Synchronization
+
+/// Delivers a message to every session subscribed to its topic: once per session, at the highest QoS its
+/// matching subscriptions grant (never above the message's own).
+///
+/// Live deliveries carry retain only for subscriptions with retain-as-published (MQTT 5). A connected client
+/// gets the message now (a QoS 1 one past its in-flight window waits in its session), an offline session keeps
+/// it when asked to (QoS 1 only), both within `mqtt.maxQueuedMessages` and `mqtt.bufferBytes`. A client
+/// further behind than `mqtt.bufferBytes` loses QoS 0 messages, and is dropped as a slow consumer for a QoS 1 one.
+struct MQTTFanOut: Sendable {
+    let sessions: MQTTSessions
+
+    /// What one session's subscriptions matching a topic grant together.
+    struct Target: Sendable, Equatable {
+        /// The highest QoS among them.
+        var qos: MQTTQoS
+        /// Whether one of them asks for retain as published.
+        var retainAsPublished: Bool
+    }
+
+    /// The client ids with a subscription in `tree` matching `topic`, each once, with what its matching
+    /// subscriptions grant together.
+    static func targets(of topic: String, in tree: MQTTTopicTree<String, MQTTSubscription>) -> [String: Target] {
+        var targets: [String: Target] = [:]
+        tree.forEachMatch(topic: topic) { clientID, s in
+            let previous = targets[clientID]
+            targets[clientID] = Target(
+                qos: max(previous?.qos ?? .atMostOnce, s.qos), retainAsPublished: (previous?.retainAsPublished ?? false) || s.retainAsPublished)
+        }
+        return targets
+    }
+
+    /// Delivers `message` (its QoS the most any subscriber gets, its retain flag the one retain-as-published
+    /// subscribers see) to every subscriber of its topic; offline sessions keep it only if `keepOffline`.
+    func deliver(_ message: MQTTSession.Outgoing, keepOffline: Bool) {
+        let subscribers = sessions.subscribers(of: message.topic)
+        let limits = sessions.limits
+        let topic = message.topic
+        let payload = message.payload
+        // QoS 0 copies are the same bytes for every subscriber of a protocol version and retain flag.
+        var encoded: [Int: ByteBuffer] = [:]
+        // Writes are handed to each event loop in one task, in order.
+        var writes: [ObjectIdentifier: (any EventLoop, [(MQTTConnection, ByteBuffer)])] = [:]
+        for (session, target) in subscribers {
+            let copy = MQTTSession.Outgoing(
+                topic: topic, payload: payload, qos: min(message.qos, target.qos), retain: message.retain && target.retainAsPublished,
+                change: message.change)
+            let out = session.state.withLock { s in
+                MQTTSession.enqueue(copy, into: &s, keepOffline: keepOffline, limits: limits) { version in
+                    let key = Int(version.rawValue) << 1 | (copy.retain ? 1 : 0)
+                    if let bytes = encoded[key] { return bytes }
+                    var bytes = ByteBuffer()
+                    MQTTPacket.publish(MQTTPublish(topic: topic, payload: payload, qos: .atMostOnce, retain: copy.retain))
+                        .encode(version: version, into: &bytes)
+                    encoded[key] = bytes
+                    return bytes
+                }
+            }
+            guard let (connection, bytes) = out else { continue }
+            guard copy.qos == .atMostOnce || connection.isWritable else {
+                connection.slowConsumer()
+                continue
+            }
+            connection.handOff(bytes.readableBytes)
+            let loop = connection.eventLoop
+            writes[ObjectIdentifier(loop), default: (loop, [])].1.append((connection, bytes))
+        }
+        for (_, (loop, batch)) in writes {
+            loop.execute {
+                for (connection, bytes) in batch { connection.write(bytes) }
+                for (connection, _) in batch { connection.flush() }
+            }
+        }
+    }
+}

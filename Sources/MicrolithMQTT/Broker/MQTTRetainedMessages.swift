@@ -1,0 +1,41 @@
+import NIOCore
+import Synchronization
+
+/// The retained messages of plain topics (topics that name no record), kept in memory.
+///
+/// A retained publish replaces its topic's message, an empty one removes it. Messages are kept at QoS 0 or 1
+/// (a QoS 2 publish is kept at QoS 1, the highest the broker sends).
+final class MQTTRetainedMessages: Sendable {
+    private let messages = Mutex<[String: Message]>([:])
+
+    private struct Message: Sendable {
+        var payload: ByteBuffer
+        var qos: MQTTQoS
+    }
+
+    /// Keeps what a retained publish to a plain topic carries (removes the topic's message when it is empty).
+    func retain(_ publish: MQTTPublish) {
+        messages.withLock { m in
+            if publish.payload.readableBytes == 0 {
+                m[publish.topic] = nil
+            } else {
+                m[publish.topic] = Message(payload: publish.payload, qos: min(publish.qos, .atLeastOnce))
+            }
+        }
+    }
+
+    /// The messages some filter of `filters` matches, with the QoS to send each at: the message's, capped by
+    /// the highest the matching filters grant.
+    func matching(_ filters: MQTTTopicTree<String, MQTTQoS>) -> [MQTTSession.Outgoing] {
+        messages.withLock { m in
+            var out: [MQTTSession.Outgoing] = []
+            for (topic, message) in m {
+                var granted: MQTTQoS?
+                filters.forEachMatch(topic: topic) { _, qos in granted = max(granted ?? .atMostOnce, qos) }
+                guard let granted else { continue }
+                out.append(.init(topic: topic, payload: message.payload, qos: min(message.qos, granted), retain: true))
+            }
+            return out
+        }
+    }
+}

@@ -1,0 +1,244 @@
+import DequeModule
+import NIOCore
+import Synchronization
+
+/// Every client's session, its subscriptions, the open connections and the wills waiting for their delay.
+///
+/// A session is bound to one connection at a time (a new connection with the same client id takes it
+/// over). When the connection goes, a session that asked to outlive it keeps its subscriptions and the QoS 1
+/// messages owed to it for its expiry interval (``expire()`` ends it after that); one that did not ends at
+/// once. Subscriptions are bounded by `mqtt.maxSubscriptionsPerClient` per session and
+/// `mqtt.maxSubscriptionsTotal` in all; the topic trie of every session's subscriptions is what
+/// ``subscribers(of:)`` matches a message's topic against.
+final class MQTTSessions: Sendable {
+    let configuration: MQTTConfiguration
+    private let registry = Mutex(Registry())
+
+    private struct Registry: Sendable {
+        var sessions: [String: MQTTSession] = [:]
+        var tree = MQTTTopicTree<String, MQTTSubscription>()
+        var connections: [ObjectIdentifier: MQTTConnection] = [:]
+        var pendingWills: [String: Scheduled<Void>] = [:]
+        /// Subscriptions of every session together.
+        var subscriptionCount = 0
+    }
+
+    /// What became of one filter of a SUBSCRIBE.
+    enum SubscribeOutcome: Sendable, Equatable {
+        /// A new subscription.
+        case added
+        /// It replaced the session's subscription to the same filter.
+        case replaced
+        /// Over `mqtt.maxSubscriptionsPerClient` or `mqtt.maxSubscriptionsTotal`: not stored.
+        case refused
+    }
+
+    init(configuration: MQTTConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// How much may wait for one session: `mqtt.maxQueuedMessages` messages and `mqtt.bufferBytes` bytes.
+    var limits: MQTTSession.Limits {
+        MQTTSession.Limits(messages: configuration.maximumQueuedMessages, bytes: configuration.bufferBytes)
+    }
+
+    // MARK: Connections
+
+    /// Counts a new connection (until ``detach(_:will:positions:)``).
+    func add(_ connection: MQTTConnection) {
+        registry.withLock { $0.connections[ObjectIdentifier(connection)] = connection }
+    }
+
+    /// How many connections are open.
+    var connectionCount: Int { registry.withLock { $0.connections.count } }
+
+    /// Every open connection.
+    var connections: [MQTTConnection] { registry.withLock { Array($0.connections.values) } }
+
+    /// Cancels the wills waiting for their delay (they are not published) and returns every open connection.
+    func cancelWills() -> [MQTTConnection] {
+        registry.withLock { r in
+            for (_, will) in r.pendingWills { will.cancel() }
+            r.pendingWills = [:]
+            return Array(r.connections.values)
+        }
+    }
+
+    // MARK: Sessions
+
+    /// `seconds` of session expiry as a client asks, capped by `mqtt.sessionExpirySeconds`.
+    func cappedExpiry(_ seconds: UInt32) -> UInt32 {
+        min(seconds, UInt32(clamping: configuration.sessionExpirySeconds))
+    }
+
+    /// Binds `connection` to the session of `clientID` (taking it over from another connection) and calls
+    /// `then` with the session and whether it existed before. A will waiting for the client is cancelled.
+    func attach(
+        _ connection: MQTTConnection, clientID: String, cleanStart: Bool, expiry: UInt32, version: MQTTProtocolVersion, maximumInflight: Int,
+        then: @escaping @Sendable (MQTTSession, Bool) -> Void
+    ) {
+        let (session, present, previous): (MQTTSession, Bool, MQTTConnection?) = registry.withLock { r in
+            r.pendingWills.removeValue(forKey: clientID)?.cancel()
+            // The connection holding the client id now, whatever becomes of its session.
+            let holder = r.sessions[clientID]?.state.withLock { $0.connection }
+            if cleanStart { Self.remove(session: clientID, from: &r) }
+            let existing = r.sessions[clientID]
+            let session = existing ?? MQTTSession(clientID: clientID)
+            r.sessions[clientID] = session
+            let previous = session.state.withLock { s -> MQTTConnection? in
+                let previous = s.connection
+                s.connection = connection
+                s.version = version
+                s.expirySeconds = expiry
+                s.maximumInflight = max(1, maximumInflight)
+                s.disconnectedAt = nil
+                s.replaying = existing != nil
+                return previous ?? holder
+            }
+            return (session, existing != nil, previous)
+        }
+        if let previous, previous !== connection {
+            previous.eventLoop.execute {
+                previous.disconnect(reason: 0x8E, message: "another connection took over client id \(clientID)", publishWill: true)
+            }
+        }
+        then(session, present)
+    }
+
+    /// The connection is gone: its session keeps what it is owed from the change-log `positions` on (or ends,
+    /// if it does not outlive the connection). Returns the session's client id and how many seconds its will
+    /// waits: the will's delay, capped by the session's expiry interval.
+    func detach(_ connection: MQTTConnection, will: MQTTWill?, positions: [String: Int64]) -> (clientID: String, willDelay: UInt32) {
+        registry.withLock { r in
+            r.connections[ObjectIdentifier(connection)] = nil
+            guard let session = connection.session, r.sessions[session.clientID] === session else { return (connection.clientID, 0) }
+            let ends = session.state.withLock { s -> Bool in
+                guard s.connection === connection else { return false }
+                s.connection = nil
+                s.replaying = false
+                s.disconnectedAt = .now
+                s.positions = positions
+                return s.expirySeconds == 0
+            }
+            if ends { Self.remove(session: session.clientID, from: &r) }
+            let delay = min(will?.properties.willDelayInterval ?? 0, session.state.withLock { $0.expirySeconds })
+            return (session.clientID, delay)
+        }
+    }
+
+    /// Runs `publish` in `delay` seconds on `loop`, unless the client comes back first (``attach(_:clientID:cleanStart:expiry:version:maximumInflight:then:)``)
+    /// or the broker shuts down (``cancelWills()``).
+    func schedule(will publish: @escaping @Sendable () -> Void, of clientID: String, in delay: UInt32, on loop: any EventLoop) {
+        let task = loop.scheduleTask(in: .seconds(Int64(delay))) { [self] in
+            registry.withLock { _ = $0.pendingWills.removeValue(forKey: clientID) }
+            publish()
+        }
+        registry.withLock { $0.pendingWills[clientID] = task }
+    }
+
+    /// Ends the sessions whose connection has been gone for longer than their expiry interval.
+    func expire() {
+        let clock = ContinuousClock.now
+        registry.withLock { r in
+            for (id, session) in r.sessions {
+                let expired = session.state.withLock { s -> Bool in
+                    guard s.connection == nil, let since = s.disconnectedAt, s.expirySeconds != UInt32.max else { return false }
+                    return clock - since >= .seconds(Int64(s.expirySeconds))
+                }
+                if expired { Self.remove(session: id, from: &r) }
+            }
+        }
+    }
+
+    private static func remove(session clientID: String, from r: inout Registry) {
+        guard let session = r.sessions.removeValue(forKey: clientID) else { return }
+        let filters = session.state.withLock { s in
+            defer { s.subscriptions = [:] }
+            return Array(s.subscriptions.keys)
+        }
+        for filter in filters {
+            r.tree.remove(filter: filter, key: clientID)
+        }
+        r.subscriptionCount -= filters.count
+    }
+
+    // MARK: Queued messages
+
+    /// The unacknowledged QoS 1 messages of a returning client again, with DUP set.
+    func resendInflight(_ session: MQTTSession) -> ByteBuffer? {
+        session.state.withLock { MQTTSession.resendInflight(&$0) }
+    }
+
+    /// The replay of a returning client's missed table changes is done: `replay` goes out first, then the
+    /// messages that waited meanwhile, except the table changes up to `end` (the replay carried them).
+    func replayed(_ session: MQTTSession, _ replay: Deque<MQTTSession.Outgoing>, upTo end: [String: Int64]) {
+        // Handed to the connection under the session's lock, so that bytes leave in the order the
+        // session's state changed (an acknowledgement drains the queue from another thread).
+        session.state.withLock { s in
+            s.replaying = false
+            var replay = replay
+            let live = s.pending.filter { m in
+                guard let change = m.change, let end = end[change.database] else { return true }
+                return change.sequence > end
+            }
+            replay.append(contentsOf: live)
+            MQTTSession.replacePending(with: replay, in: &s)
+            s.connection?.deliver(MQTTSession.drain(&s))
+        }
+    }
+
+    /// The client acknowledged a QoS 1 message: free its slot and send what waits.
+    func acknowledged(_ session: MQTTSession, packetID: UInt16) {
+        // Under the lock: bytes leave in the order the session's state changed.
+        session.state.withLock { s in
+            guard MQTTSession.acknowledge(packetID, in: &s) else { return }
+            s.connection?.deliver(MQTTSession.drain(&s))
+        }
+    }
+
+    // MARK: Subscriptions
+
+    /// Adds the subscriptions in order (a filter given twice replaces its first subscription), within
+    /// `mqtt.maxSubscriptionsPerClient` for the session and `mqtt.maxSubscriptionsTotal` for the broker.
+    func subscribe(_ session: MQTTSession, _ subscriptions: [MQTTSubscription]) -> [SubscribeOutcome] {
+        let perClient = configuration.maximumSubscriptionsPerClient
+        let total = configuration.maximumSubscriptionsTotal
+        return registry.withLock { r in
+            subscriptions.map { s in
+                let outcome = session.state.withLock { state -> SubscribeOutcome in
+                    if state.subscriptions[s.topicFilter] != nil {
+                        state.subscriptions[s.topicFilter] = s
+                        return .replaced
+                    }
+                    guard state.subscriptions.count < perClient, r.subscriptionCount < total else { return .refused }
+                    state.subscriptions[s.topicFilter] = s
+                    return .added
+                }
+                if outcome == .added { r.subscriptionCount += 1 }
+                if outcome != .refused { r.tree.insert(filter: s.topicFilter, key: session.clientID, value: s) }
+                return outcome
+            }
+        }
+    }
+
+    /// Removes the session's subscription to `filter`; returns whether it had one.
+    func unsubscribe(_ session: MQTTSession, filter: String) -> Bool {
+        registry.withLock { r in
+            r.tree.remove(filter: filter, key: session.clientID)
+            let removed = session.state.withLock { $0.subscriptions.removeValue(forKey: filter) != nil }
+            if removed { r.subscriptionCount -= 1 }
+            return removed
+        }
+    }
+
+    /// Subscriptions held by every session together.
+    var subscriptionCount: Int { registry.withLock { $0.subscriptionCount } }
+
+    /// The sessions some subscription of which matches `topic`, each once, with what its matching
+    /// subscriptions grant together (``MQTTFanOut/targets(of:in:)``).
+    func subscribers(of topic: String) -> [(session: MQTTSession, target: MQTTFanOut.Target)] {
+        registry.withLock { r in
+            MQTTFanOut.targets(of: topic, in: r.tree).compactMap { clientID, target in r.sessions[clientID].map { ($0, target) } }
+        }
+    }
+}

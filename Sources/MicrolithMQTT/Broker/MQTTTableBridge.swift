@@ -1,0 +1,207 @@
+import DequeModule
+import Logging
+import MicrolithJSON
+import MicrolithRealtime
+import MicrolithSchema
+import MicrolithStore
+import NIOCore
+
+/// Records as topics: topic `Table/id` is record `id` of the exported table `Table`.
+///
+/// The bridge maps topics to records and records to topics, writes what a retained publish to a record's
+/// topic carries (a PUT; an empty payload a DELETE) and hands a publish without retain to the record's
+/// subscribers through the ``EventHub``; it turns the hub's committed changes and messages into messages
+/// for the records' topics, and replays from the change log the changes a persistent session missed while
+/// away. (The records a new subscription matches are read by ``MQTTRetainedSender``, which finds the
+/// table through ``table(forFilter:)``.)
+struct MQTTTableBridge: Sendable {
+    let hub: EventHub
+    let store: Store
+    let logger: Logger
+    /// Exported tables by topic name, and topic names by table position.
+    private let tablesByName: [String: TableLayout]
+    private let topicNames: [Int: String]
+
+    /// What a topic names.
+    enum Resolution {
+        /// No record of an exported table: a plain topic.
+        case plain
+        /// Record `id` of `table`.
+        case record(TableLayout, RecordID)
+        /// A record of an exported table, with a key its primary key does not accept; the message says why.
+        case invalidKey(String)
+    }
+
+    init(hub: EventHub, logger: Logger) {
+        self.hub = hub
+        self.store = hub.store
+        self.logger = logger
+        var byName: [String: TableLayout] = [:]
+        var names: [Int: String] = [:]
+        for table in hub.store.tables {
+            guard let name = table.definition.exportName else { continue }
+            byName[name] = table
+            names[table.index] = name
+        }
+        self.tablesByName = byName
+        self.topicNames = names
+    }
+
+    // MARK: Topics
+
+    /// The topic of record `id` of the table at `index`, if the table is exported.
+    func topic(_ index: Int, _ id: RecordID) -> String? {
+        topicNames[index].map { "\($0)/\(id)" }
+    }
+
+    /// What `topic` names: a record when its first level is an exported table's name and a non-empty key follows.
+    func resolve(_ topic: String) -> Resolution {
+        guard let slash = topic.firstIndex(of: "/"), let table = tablesByName[String(topic[..<slash])] else { return .plain }
+        let key = topic[topic.index(after: slash)...]
+        guard !key.isEmpty else { return .plain }
+        let type = table.definition.primaryKeyAttribute.type
+        guard let id = RecordID(text: String(key), type: type) else {
+            return .invalidKey("'\(key)' is not a valid key of \(topic[..<slash]): it must be \(RecordID.keyKind(type))")
+        }
+        return .record(table, id)
+    }
+
+    /// The exported table a topic filter's first level names, and the rest of the filter after it.
+    func table(forFilter filter: String) -> (table: TableLayout, name: String, rest: Substring)? {
+        let parts = filter.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let name = parts.first, let table = tablesByName[String(name)] else { return nil }
+        return (table, String(name), parts.count > 1 ? parts[1] : "")
+    }
+
+    // MARK: Publishing to records
+
+    /// A publish to record `id` of `table`: a retained one writes the record (an empty payload deletes it)
+    /// and returns the write's outcome; one without retain is a message to the record's subscribers (`nil`: done).
+    func publish(
+        _ publish: MQTTPublish, to table: TableLayout, id: RecordID, on loop: any EventLoop
+    ) -> EventLoopFuture<
+        MQTTBroker.PublishOutcome
+    >? {
+        guard publish.retain else {
+            hub.publish(table: table, id: id, payload: publish.payload)
+            return nil
+        }
+        let body: JSONObject?
+        if publish.payload.readableBytes == 0 {
+            body = nil
+        } else {
+            guard case .object(let object)? = try? JSONParser.parse(publish.payload.readableBytesView) else {
+                return loop.makeSucceededFuture(
+                    .failed(0x99, "a retained publish to \(publish.topic) writes the record: its payload must be a JSON object"))
+            }
+            body = object
+        }
+        let store = self.store
+        return loop.makeFutureWithTask {
+            do {
+                try await store.write(database: table.definition.database) { txn in
+                    if let body {
+                        _ = try txn.put(table, id: id, body: body)
+                    } else {
+                        _ = try txn.delete(table, id: id)
+                    }
+                }
+                return .done
+            } catch let error as StoreError {
+                return .failed(error.code == .invalidRecord || error.code == .invalidID ? 0x99 : 0x80, error.message)
+            } catch {
+                return .failed(0x80, "\(error)")
+            }
+        }
+    }
+
+    // MARK: Changes
+
+    /// The message an event of the hub carries to the MQTT subscribers of its record's topic, and whether
+    /// offline sessions keep it: a committed change goes out retained at QoS 1 with its change-log position,
+    /// not kept (a returning session gets it from the change log); a message goes out at QoS 1 and is kept.
+    /// `nil` for events of tables that are not exported and events of no record.
+    func message(for event: RealtimeEvent) -> (message: MQTTSession.Outgoing, keepOffline: Bool)? {
+        guard let index = event.tableIndex, let name = topicNames[index], let id = event.id else { return nil }
+        switch event.kind {
+        case .put, .patch, .delete:
+            let database = store.tables[index].definition.database
+            return (
+                MQTTSession.Outgoing(
+                    topic: "\(name)/\(id)", payload: event.payload, qos: .atLeastOnce, retain: true, change: (database, event.sequence ?? 0)),
+                false
+            )
+        case .message:
+            return (MQTTSession.Outgoing(topic: "\(name)/\(id)", payload: event.payload, qos: .atLeastOnce, retain: false), true)
+        default:
+            return nil
+        }
+    }
+
+    /// The change-log position of every database the hub has delivered so far.
+    func positions() -> [String: Int64] {
+        Dictionary(uniqueKeysWithValues: store.databaseNames.map { ($0, hub.position(database: $0)) })
+    }
+
+    /// The change-log position of every database, read between two deliveries of the hub: every change up to
+    /// it has been handed to the listeners, none after it.
+    func currentPositions() async -> [String: Int64] {
+        let hub = self.hub
+        let databases = store.databaseNames
+        return await hub.perform { Dictionary(uniqueKeysWithValues: databases.map { ($0, hub.position(database: $0)) }) }
+    }
+
+    /// The table changes a returning client missed: those after `from` up to `end`, per database, whose topics
+    /// `filters` match, in change-log order, each at the highest QoS the matching filters grant. Held at once, so
+    /// bounded like any queue of the session by `limits`: past them the rest are left out (and a warning logged).
+    /// A failed read of the change log is logged and ends the replay with what was read.
+    func replay(
+        from: [String: Int64], to end: [String: Int64], filters: [String: MQTTSubscription], limits: MQTTSession.Limits, clientID: String
+    ) async -> Deque<MQTTSession.Outgoing> {
+        var replay: Deque<MQTTSession.Outgoing> = []
+        var replayBytes = 0
+        var truncated = false
+        do {
+            for database in store.databaseNames {
+                guard var position = from[database], let end = end[database], position < end else { continue }
+                while position < end, !truncated {
+                    let entries = try await store.changes(database: database, after: position, limit: 1000)
+                    guard let last = entries.last else { break }
+                    for entry in entries where entry.sequence <= end {
+                        guard let table = store.table(name: entry.table, database: database), let topic = topic(table.index, entry.id),
+                            let qos = Self.grantedQoS(filters, topic: topic)
+                        else { continue }
+                        var payload = ByteBuffer()
+                        if entry.operation != "delete", let record = entry.record { payload.writeBytes(JSONWriter.encode(record)) }
+                        let message = MQTTSession.Outgoing(
+                            topic: topic, payload: payload, qos: qos, retain: false, change: (database, entry.sequence))
+                        guard replay.count < limits.messages, replayBytes + message.size <= limits.bytes else {
+                            truncated = true
+                            break
+                        }
+                        replayBytes += message.size
+                        replay.append(message)
+                    }
+                    position = last.sequence
+                }
+            }
+        } catch {
+            logger.error("mqtt: replaying the change log for \(clientID) failed: \(error)")
+        }
+        if truncated {
+            logger.warning(
+                "mqtt: \(clientID) missed more table changes than mqtt.maxQueuedMessages (\(limits.messages)) or mqtt.bufferBytes (\(limits.bytes)) hold; it gets the first ones only"
+            )
+        }
+        return replay
+    }
+
+    /// The highest QoS the filters matching `topic` grant; `nil` when none matches.
+    static func grantedQoS(_ filters: [String: MQTTSubscription], topic: String) -> MQTTQoS? {
+        var best: MQTTQoS?
+        for (filter, options) in filters where MQTTTopic.matches(filter: filter, topic: topic) {
+            best = max(best ?? .atMostOnce, options.qos)
+        }
+        return best
+    }
+}
