@@ -233,7 +233,7 @@ public final class MQTTBroker: Sendable {
                                 let qos = Self.grantedQoS(filters, topic: topic)
                             else { continue }
                             var payload = ByteBuffer()
-                            if entry.operation != "delete", let record = entry.record { payload.writeBytes(JSONWriter.encode(record)) }
+                            if entry.operation != .delete, let record = entry.record { payload.writeBytes(JSONWriter.encode(record)) }
                             let message = MQTTSession.Outgoing(
                                 topic: topic, payload: payload, qos: qos, retain: false, change: (database, entry.sequence))
                             // Held at once, so bounded like any queue of the session.
