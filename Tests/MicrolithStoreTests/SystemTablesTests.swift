@@ -6,7 +6,7 @@ import Synchronization
 import Testing
 
 /// A library's tables, as it would declare them: a first step and, later, a second.
-private let auditV1 = SystemTables(owner: "audit", migrations: ["CREATE TABLE IF NOT EXISTS _audit(seq INTEGER PRIMARY KEY, what TEXT NOT NULL)"])
+private let auditV1 = SystemTables(owner: "audit", migrations: ["CREATE TABLE _audit(seq INTEGER PRIMARY KEY, what TEXT NOT NULL)"])
 private let auditV2 = SystemTables(owner: "audit", migrations: auditV1.migrations + ["ALTER TABLE _audit ADD COLUMN who TEXT"])
 
 private func open(_ directory: String, _ systemTables: [SystemTables]) throws -> Store {
@@ -44,7 +44,7 @@ private func stepsTaken(_ store: Store, _ owner: String) async throws -> String?
         let first = try open(directory, [auditV1])
         try await first.write { txn in try txn.db.execute(sql: "INSERT INTO _audit(what) VALUES ('kept')") }
         first.close()
-        // The same steps again: nothing runs (the ALTER of step 2 would fail if step 2 ran twice).
+        // The same steps again: nothing runs twice (each step fails when it runs a second time).
         for _ in 0..<2 {
             let store = try open(directory, [auditV2])
             #expect(try await columns(store, "_audit") == ["seq", "what", "who"])
