@@ -81,11 +81,16 @@ public struct JobQueue: Sendable {
 
     static let columns = "id, name, payload, state, attempts, max_attempts, run_at, lease_until, owner, last_error, created, updated"
 
-    static func record(_ row: Row, database: String) -> JobRecord {
-        JobRecord(
-            id: row[0], database: database, name: row[1], payload: row[2], state: JobRecord.State(rawValue: row[3]) ?? .pending,
-            attempts: row[4], maximumAttempts: row[5], runAt: row[6], leaseUntil: row[7], owner: row[8], lastError: row[9],
-            created: row[10], updated: row[11])
+    /// The job a row of the queue holds.
+    /// - Throws: ``StoreError/Code/storage`` when its state is none of ``JobRecord/State``.
+    static func record(_ row: Row, database: String) throws -> JobRecord {
+        let text: String = row[3]
+        guard let state = State(rawValue: text) else {
+            throw StoreError(.storage, "job \(row[0] as Int64) of database \(database) has an unknown state '\(text)'")
+        }
+        return JobRecord(
+            id: row[0], database: database, name: row[1], payload: row[2], state: state, attempts: row[4], maximumAttempts: row[5],
+            runAt: row[6], leaseUntil: row[7], owner: row[8], lastError: row[9], created: row[10], updated: row[11])
     }
 
     static func iso(_ ms: Int64) -> String { DateValue.format(ms) }
@@ -111,7 +116,7 @@ public struct JobQueue: Sendable {
                     """, arguments: arguments)
             var claimed: [JobRecord] = []
             for row in rows {
-                var job = Self.record(row, database: database)
+                var job = try Self.record(row, database: database)
                 job.state = .running
                 job.attempts += 1
                 job.leaseUntil = now + leaseMilliseconds
@@ -187,7 +192,7 @@ public struct JobQueue: Sendable {
             guard let row = try Row.fetchOne(txn.db, sql: "SELECT \(Self.columns) FROM _microlith_jobs WHERE id = ?", arguments: [id]) else {
                 return nil
             }
-            let job = Self.record(row, database: database)
+            let job = try Self.record(row, database: database)
             guard job.state == .dead || job.state == .done else {
                 throw StoreError(.versionMismatch, "job \(id) is \(job.state.rawValue); only dead or done jobs can be retried")
             }
@@ -196,7 +201,7 @@ public struct JobQueue: Sendable {
                 sql: "UPDATE _microlith_jobs SET state = ?, attempts = 0, run_at = ?, lease_until = NULL, updated = ? WHERE id = ?",
                 arguments: [State.pending.rawValue, now, now, id])
             return try Row.fetchOne(txn.db, sql: "SELECT \(Self.columns) FROM _microlith_jobs WHERE id = ?", arguments: [id]).map {
-                Self.record($0, database: database)
+                try Self.record($0, database: database)
             }
         }
     }
@@ -205,7 +210,7 @@ public struct JobQueue: Sendable {
     public func job(database: String, id: Int64) async throws -> JobRecord? {
         try await store.read(database: database) { db in
             try Row.fetchOne(db, sql: "SELECT \(Self.columns) FROM _microlith_jobs WHERE id = ?", arguments: [id]).map {
-                Self.record($0, database: database)
+                try Self.record($0, database: database)
             }
         }
     }
@@ -227,7 +232,7 @@ public struct JobQueue: Sendable {
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             return try Row.fetchAll(
                 db, sql: "SELECT \(Self.columns) FROM _microlith_jobs \(whereClause) ORDER BY id DESC LIMIT ?", arguments: arguments
-            ).map { Self.record($0, database: database) }
+            ).map { try Self.record($0, database: database) }
         }
     }
 

@@ -94,4 +94,21 @@ private func jobTableDefinitions(_ store: Store) async throws -> [String] {
             #expect(try await f.eventually(5) { f.journal.count("woken") == 1 })
         }
     }
+
+    @Test func aRowInAnUnknownStateIsAnErrorNotAPendingJob() async throws {
+        let f = try JobsFixture()
+        defer { f.close() }
+        try await f.store.write { txn in
+            try txn.db.execute(
+                sql: """
+                    INSERT INTO _microlith_jobs(name, payload, state, attempts, max_attempts, run_at, created, updated)
+                    VALUES ('test.note', '{}', 'paused', 0, 1, 0, 0, 0)
+                    """)
+        }
+        await #expect {
+            try await JobQueue(store: f.store).job(database: "data", id: 1)
+        } throws: { error in
+            (error as? StoreError)?.code == .storage && "\(error)".contains("'paused'")
+        }
+    }
 }
