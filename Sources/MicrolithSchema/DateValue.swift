@@ -68,7 +68,7 @@ public enum DateValue {
                     let maximumDigits = syntax.contains(.longFractions) ? Int.max : 9
                     guard let (value, count) = scanner.fraction(maximumDigits: maximumDigits), count > 0 else { return nil }
                     fraction = value
-                    // The digits read so far are the first min(count, 3); scale them to exactly three.
+                    // `value` holds the first min(count, 3) digits: scale it to exactly three.
                     for _ in min(count, 3)..<3 { fraction *= 10 }
                 }
             }
