@@ -211,6 +211,7 @@ let package = Package(
             name: "MicrolithJobsTests",
             dependencies: [
                 "MicrolithJobs", "MicrolithModules", "MicrolithStore", "MicrolithSchema", "MicrolithJSON",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

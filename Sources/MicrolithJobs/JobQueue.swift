@@ -8,9 +8,17 @@ public import MicrolithStore
 public struct JobRecord: Sendable, Equatable {
     /// The states a job moves through: `pending` → `running` → `done`, or back to `pending`
     /// (a retry after a failure, or a run cut short by a shutdown), or to `dead` once its
-    /// attempts are used up.
+    /// attempts are used up; a dead or done job is made `pending` again by hand
+    /// (``JobQueue/retry(database:id:)``). The raw value is the text of the queue's `state` column.
     public enum State: String, Sendable, CaseIterable {
-        case pending, running, done, dead
+        /// Waiting for its run time (`run_at`) and a worker.
+        case pending
+        /// Held by a worker (`owner`) until its lease (`lease_until`) expires.
+        case running
+        /// Its last run succeeded; deleted after ``JobConfiguration/retention``.
+        case done
+        /// It failed on each of its attempts; kept until retried by hand.
+        case dead
     }
 
     public var id: Int64
@@ -65,13 +73,24 @@ public struct JobQueue: Sendable {
         self.store = store
     }
 
+    /// The channel a transaction that enqueues a job notifies (`WriteTransaction.notify`):
+    /// workers listen to it to wake up at once.
+    static let enqueuedChannel = "microlith.jobs.enqueued"
+
+    typealias State = JobRecord.State
+
     static let columns = "id, name, payload, state, attempts, max_attempts, run_at, lease_until, owner, last_error, created, updated"
 
-    static func record(_ row: Row, database: String) -> JobRecord {
-        JobRecord(
-            id: row[0], database: database, name: row[1], payload: row[2], state: JobRecord.State(rawValue: row[3]) ?? .pending,
-            attempts: row[4], maximumAttempts: row[5], runAt: row[6], leaseUntil: row[7], owner: row[8], lastError: row[9],
-            created: row[10], updated: row[11])
+    /// The job a row of the queue holds.
+    /// - Throws: ``StoreError/Code/storage`` when its state is none of ``JobRecord/State``.
+    static func record(_ row: Row, database: String) throws -> JobRecord {
+        let text: String = row[3]
+        guard let state = State(rawValue: text) else {
+            throw StoreError(.storage, "job \(row[0] as Int64) of database \(database) has an unknown state '\(text)'")
+        }
+        return JobRecord(
+            id: row[0], database: database, name: row[1], payload: row[2], state: state, attempts: row[4], maximumAttempts: row[5],
+            runAt: row[6], leaseUntil: row[7], owner: row[8], lastError: row[9], created: row[10], updated: row[11])
     }
 
     static func iso(_ ms: Int64) -> String { DateValue.format(ms) }
@@ -85,27 +104,27 @@ public struct JobQueue: Sendable {
         return try await store.write(database: database) { txn in
             let now = txn.wallClock()
             let marks = Array(repeating: "?", count: names.count).joined(separator: ",")
-            var arguments = StatementArguments([now, now])
+            var arguments: StatementArguments = [State.pending.rawValue, now, State.running.rawValue, now]
             arguments += StatementArguments(names)
             arguments += [limit]
             let rows = try Row.fetchAll(
                 txn.db,
                 sql: """
                     SELECT \(Self.columns) FROM _microlith_jobs
-                    WHERE ((state = 'pending' AND run_at <= ?) OR (state = 'running' AND lease_until < ?)) AND name IN (\(marks))
+                    WHERE ((state = ? AND run_at <= ?) OR (state = ? AND lease_until < ?)) AND name IN (\(marks))
                     ORDER BY run_at, id LIMIT ?
                     """, arguments: arguments)
             var claimed: [JobRecord] = []
             for row in rows {
-                var job = Self.record(row, database: database)
+                var job = try Self.record(row, database: database)
                 job.state = .running
                 job.attempts += 1
                 job.leaseUntil = now + leaseMilliseconds
                 job.owner = owner
                 job.updated = now
                 try txn.db.execute(
-                    sql: "UPDATE _microlith_jobs SET state = 'running', attempts = ?, lease_until = ?, owner = ?, updated = ? WHERE id = ?",
-                    arguments: [job.attempts, job.leaseUntil, owner, now, job.id])
+                    sql: "UPDATE _microlith_jobs SET state = ?, attempts = ?, lease_until = ?, owner = ?, updated = ? WHERE id = ?",
+                    arguments: [job.state.rawValue, job.attempts, job.leaseUntil, owner, now, job.id])
                 claimed.append(job)
             }
             return claimed
@@ -119,8 +138,8 @@ public struct JobQueue: Sendable {
             let until = txn.wallClock() + leaseMilliseconds
             for id in ids {
                 try txn.db.execute(
-                    sql: "UPDATE _microlith_jobs SET lease_until = ? WHERE id = ? AND state = 'running' AND owner = ?",
-                    arguments: [until, id, owner])
+                    sql: "UPDATE _microlith_jobs SET lease_until = ? WHERE id = ? AND state = ? AND owner = ?",
+                    arguments: [until, id, State.running.rawValue, owner])
             }
         }
     }
@@ -128,14 +147,15 @@ public struct JobQueue: Sendable {
     /// Records that the run of `job` succeeded.
     public func complete(_ job: JobRecord) async throws {
         try await finish(
-            job, sql: "UPDATE _microlith_jobs SET state = 'done', lease_until = NULL, last_error = NULL, updated = ? WHERE id = ? AND owner = ?")
+            job, becoming: .done,
+            sql: "UPDATE _microlith_jobs SET state = ?, lease_until = NULL, last_error = NULL, updated = ? WHERE id = ? AND owner = ?")
     }
 
     /// Records that the run of `job` failed with `message`: it runs again after `retryAfter`
     /// milliseconds, or is dead when its attempts are used up. Returns the new state.
     @discardableResult
     public func fail(_ job: JobRecord, message: String, retryAfter: Int64) async throws -> JobRecord.State {
-        let dead = job.attempts >= job.maximumAttempts
+        let state: State = job.attempts >= job.maximumAttempts ? .dead : .pending
         try await store.write(database: job.database) { txn in
             let now = txn.wallClock()
             try txn.db.execute(
@@ -143,24 +163,25 @@ public struct JobQueue: Sendable {
                     UPDATE _microlith_jobs SET state = ?, run_at = ?, lease_until = NULL, last_error = ?, updated = ?
                     WHERE id = ? AND owner = ?
                     """,
-                arguments: [dead ? "dead" : "pending", now + retryAfter, String(message.prefix(4000)), now, job.id, job.owner])
+                arguments: [state.rawValue, now + retryAfter, String(message.prefix(4000)), now, job.id, job.owner])
         }
-        return dead ? .dead : .pending
+        return state
     }
 
     /// Gives `job` back to the queue without counting its run (it was cut short by a shutdown).
     public func release(_ job: JobRecord) async throws {
         try await finish(
-            job,
+            job, becoming: .pending,
             sql: """
-                UPDATE _microlith_jobs SET state = 'pending', attempts = MAX(attempts - 1, 0), lease_until = NULL, updated = ?
+                UPDATE _microlith_jobs SET state = ?, attempts = MAX(attempts - 1, 0), lease_until = NULL, updated = ?
                 WHERE id = ? AND owner = ?
                 """)
     }
 
-    private func finish(_ job: JobRecord, sql: String) async throws {
+    /// Runs `sql` on `job`, its arguments the new state, the time, the job's id and owner.
+    private func finish(_ job: JobRecord, becoming state: State, sql: String) async throws {
         try await store.write(database: job.database) { txn in
-            try txn.db.execute(sql: sql, arguments: [txn.wallClock(), job.id, job.owner])
+            try txn.db.execute(sql: sql, arguments: [state.rawValue, txn.wallClock(), job.id, job.owner])
         }
     }
 
@@ -171,16 +192,16 @@ public struct JobQueue: Sendable {
             guard let row = try Row.fetchOne(txn.db, sql: "SELECT \(Self.columns) FROM _microlith_jobs WHERE id = ?", arguments: [id]) else {
                 return nil
             }
-            let job = Self.record(row, database: database)
+            let job = try Self.record(row, database: database)
             guard job.state == .dead || job.state == .done else {
                 throw StoreError(.versionMismatch, "job \(id) is \(job.state.rawValue); only dead or done jobs can be retried")
             }
             let now = txn.wallClock()
             try txn.db.execute(
-                sql: "UPDATE _microlith_jobs SET state = 'pending', attempts = 0, run_at = ?, lease_until = NULL, updated = ? WHERE id = ?",
-                arguments: [now, now, id])
+                sql: "UPDATE _microlith_jobs SET state = ?, attempts = 0, run_at = ?, lease_until = NULL, updated = ? WHERE id = ?",
+                arguments: [State.pending.rawValue, now, now, id])
             return try Row.fetchOne(txn.db, sql: "SELECT \(Self.columns) FROM _microlith_jobs WHERE id = ?", arguments: [id]).map {
-                Self.record($0, database: database)
+                try Self.record($0, database: database)
             }
         }
     }
@@ -189,7 +210,7 @@ public struct JobQueue: Sendable {
     public func job(database: String, id: Int64) async throws -> JobRecord? {
         try await store.read(database: database) { db in
             try Row.fetchOne(db, sql: "SELECT \(Self.columns) FROM _microlith_jobs WHERE id = ?", arguments: [id]).map {
-                Self.record($0, database: database)
+                try Self.record($0, database: database)
             }
         }
     }
@@ -211,7 +232,7 @@ public struct JobQueue: Sendable {
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             return try Row.fetchAll(
                 db, sql: "SELECT \(Self.columns) FROM _microlith_jobs \(whereClause) ORDER BY id DESC LIMIT ?", arguments: arguments
-            ).map { Self.record($0, database: database) }
+            ).map { try Self.record($0, database: database) }
         }
     }
 
@@ -230,7 +251,7 @@ public struct JobQueue: Sendable {
     @discardableResult
     public func trimDone(database: String, before cutoff: Int64) async throws -> Int {
         try await store.write(database: database) { txn in
-            try txn.db.execute(sql: "DELETE FROM _microlith_jobs WHERE state = 'done' AND updated < ?", arguments: [cutoff])
+            try txn.db.execute(sql: "DELETE FROM _microlith_jobs WHERE state = ? AND updated < ?", arguments: [State.done.rawValue, cutoff])
             return txn.db.changesCount
         }
     }

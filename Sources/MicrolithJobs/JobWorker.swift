@@ -35,7 +35,7 @@ public final class JobWorker: Service, Sendable {
         self.registrations = modules.jobs
         self.owner = "\(store.nodeID.prefix(8))/\(getpid())/\(UInt32.random(in: 0...UInt32.max))"
         let wake = self.wake
-        store.onJobsEnqueued { _ in wake.signal() }
+        store.listen(JobQueue.enqueuedChannel) { _ in wake.signal() }
     }
 
     /// The jobs this worker runs, `module.name`, sorted.

@@ -1,6 +1,4 @@
 package import Foundation
-import GRDB
-public import MicrolithStore
 
 /// A background job a module offers: a durable unit of work with a `Codable` input.
 ///
@@ -11,6 +9,9 @@ public import MicrolithStore
 /// // in a write transaction: the job exists if and only if the transaction commits
 /// try txn.enqueue(Mail.receipt, Receipt(order: id))
 /// ```
+///
+/// A module declares its jobs here; the queue that holds them (`WriteTransaction.enqueue`, the
+/// workers, the scheduler) is `MicrolithJobs`.
 ///
 /// Jobs run at least once: a job whose process dies mid-run runs again once its lease expires.
 /// Make them idempotent.
@@ -88,29 +89,4 @@ package struct JobRegistration: Sendable {
     package let name: String
     package let retry: RetryPolicy
     package let run: @Sendable (Data, OperationContext) async throws -> Void
-}
-
-extension WriteTransaction {
-    /// Adds `job` with `input` to the queue of this transaction's database. The job exists if and
-    /// only if the transaction commits; a worker runs it after `delay` (from now).
-    /// - Returns: the job's id (`GET /_jobs/{id}` shows its state).
-    @discardableResult
-    public func enqueue<Input>(_ job: Job<Input>, _ input: Input, after delay: Duration = .zero) throws -> Int64 {
-        let payload: Data
-        do {
-            payload = try JSONEncoder().encode(input)
-        } catch {
-            throw StoreError(.invalidRecord, "the input of job \(job.qualifiedName) cannot be encoded: \(error)", underlying: error)
-        }
-        let now = wallClock()
-        let delayMs = delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000
-        try db.execute(
-            sql: """
-                INSERT INTO _microlith_jobs(name, payload, state, attempts, max_attempts, run_at, created, updated)
-                VALUES (?, ?, 'pending', 0, ?, ?, ?, ?)
-                """,
-            arguments: [job.qualifiedName, String(decoding: payload, as: UTF8.self), job.retry.maximumAttempts, now + max(0, delayMs), now, now])
-        enqueuedJobs += 1
-        return db.lastInsertedRowID
-    }
 }

@@ -126,7 +126,7 @@ extension SchemaPathResolver {
             default: throw failure("a boolean (true or false)")
             }
         case .date:
-            guard let value = ISO8601Date.normalize(text) else { throw failure("an ISO 8601 date or a number of milliseconds") }
+            guard let value = DateValue.normalize(queryText: text) else { throw failure("an ISO 8601 date or a number of milliseconds") }
             return .string(value)
         case .list:
             // `elementType` is never a list.

@@ -1,4 +1,5 @@
 import MicrolithJSON
+import MicrolithSchema
 
 /// Parses the query string of a REST request (`GET /Table/?...`) into a ``Query``.
 ///
@@ -280,7 +281,7 @@ struct QueryTextParser {
             default: throw error(offset, "'\(rest)' is not a boolean (true or false)")
             }
         case "date":
-            guard let date = ISO8601Date.normalize(rest) else {
+            guard let date = DateValue.normalize(queryText: rest) else {
                 throw error(offset, "'\(rest)' is not an ISO 8601 date or a number of milliseconds")
             }
             return .typed(.string(date))

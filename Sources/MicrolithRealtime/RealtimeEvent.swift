@@ -94,20 +94,14 @@ public final class RealtimeEvent: Sendable {
 
     /// A committed write, as the store reports it.
     convenience init(change: Change) {
-        let kind: Kind
-        switch change.operation {
-        case .put: kind = .put
-        case .patch: kind = .patch
-        case .delete: kind = .delete
-        }
         self.init(
-            kind: kind, table: change.tableName, tableIndex: change.table, id: change.id, sequence: change.sequence,
+            kind: Kind(change.operation), table: change.tableName, tableIndex: change.table, id: change.id, sequence: change.sequence,
             version: change.version, value: change.record.map { .object($0.record) }, payload: change.record?.json ?? ByteBuffer())
     }
 
     /// A write read back from the change log (resume).
     convenience init(entry: ChangeLogEntry, tableIndex: Int) {
-        let kind = Kind(rawValue: entry.operation) ?? .put
+        let kind = Kind(entry.operation)
         var payload = ByteBuffer()
         if let record = entry.record, kind != .delete {
             var bytes: [UInt8] = []
@@ -170,5 +164,16 @@ public final class RealtimeEvent: Sendable {
         RealtimeEvent(
             kind: .overflow, table: nil, tableIndex: nil, id: nil, sequence: nil, version: nil, value: nil, payload: ByteBuffer(),
             extra: [("reason", .string(reason))])
+    }
+}
+
+extension RealtimeEvent.Kind {
+    /// The event a committed write of `operation` makes.
+    init(_ operation: Change.Operation) {
+        switch operation {
+        case .put: self = .put
+        case .patch: self = .patch
+        case .delete: self = .delete
+        }
     }
 }

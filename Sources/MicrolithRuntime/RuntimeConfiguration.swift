@@ -98,7 +98,7 @@ public struct RuntimeConfiguration: Sendable {
     /// The defaults for an app in `appDirectory`.
     public init(appDirectory: String) {
         self.http = HTTPConfiguration(webRoot: nil)
-        self.store = StoreConfiguration(directory: (appDirectory as NSString).appendingPathComponent(".microlith"))
+        self.store = StoreConfiguration(directory: (appDirectory as NSString).appendingPathComponent(".microlith"), systemTables: [.jobs])
         self.logLevel = "info"
     }
 

@@ -1,11 +1,38 @@
-/// Conversions between ISO 8601 date texts and milliseconds since 1970-01-01T00:00:00Z, the
-/// two forms a `Date` attribute accepts.
+/// The one ISO 8601 codec: conversions between date texts and milliseconds since
+/// 1970-01-01T00:00:00Z, the two forms a `Date` attribute accepts; query values use it too.
 ///
 /// Accepted texts: `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM`, optionally followed by
 /// `:SS`, then (only after seconds) `.fraction` of 1 to 9 digits, then `Z` or `±HH:MM`. A time
 /// without an offset is UTC. Digits beyond milliseconds are truncated. The calendar is the
-/// proleptic Gregorian calendar.
+/// proleptic Gregorian calendar. ``Syntax`` widens what ``parse(_:accepting:)`` takes.
 public enum DateValue {
+    /// Forms a text may take beyond the ones every caller accepts.
+    ///
+    /// Record values take none of them (a stored date is compared and indexed as text, so what
+    /// a client sends should already be close to the stored form); query values, typed by hand
+    /// into URLs, take them all (``query``).
+    public struct Syntax: OptionSet, Sendable, Hashable {
+        public let rawValue: Int
+
+        public init(rawValue: Int) {
+            self.rawValue = rawValue
+        }
+
+        /// `t` for `T` and `z` for `Z` (RFC 3339 allows either case).
+        public static let lowercaseLetters = Syntax(rawValue: 1 << 0)
+        /// A space between the date and the time, for `T` (RFC 3339 allows it for readability).
+        public static let spaceSeparator = Syntax(rawValue: 1 << 1)
+        /// Offsets of hours alone or without a colon: `+02`, `-0130`.
+        public static let compactOffsets = Syntax(rawValue: 1 << 2)
+        /// `Z` or an offset right after a date without a time (that day's midnight there).
+        public static let offsetAfterDate = Syntax(rawValue: 1 << 3)
+        /// Fractions of any length (digits beyond milliseconds are still truncated).
+        public static let longFractions = Syntax(rawValue: 1 << 4)
+
+        /// What query values accept: every form above.
+        public static let query: Syntax = [.lowercaseLetters, .spaceSeparator, .compactOffsets, .offsetAfterDate, .longFractions]
+    }
+
     private static let millisecondsPerDay: Int64 = 86_400_000
 
     /// 0000-01-01T00:00:00.000Z, the earliest instant a `Date` attribute holds.
@@ -15,8 +42,10 @@ public enum DateValue {
     public static let maximumMilliseconds: Int64 = daysFromCivil(year: 10_000, month: 1, day: 1) * 86_400_000 - 1
 
     /// The milliseconds since 1970 of an ISO 8601 text, or `nil` when the text is not in one of
-    /// the accepted forms or names an impossible date or time (such as February 30 or 24:00).
-    public static func parse(_ text: String) -> Int64? {
+    /// the accepted forms (those of the type, widened by `syntax`) or names an impossible date or
+    /// time (such as February 30 or 24:00). An offset may take the result outside
+    /// ``minimumMilliseconds``...``maximumMilliseconds``; callers that keep dates check.
+    public static func parse(_ text: String, accepting syntax: Syntax = []) -> Int64? {
         var scanner = Scanner(bytes: Array(text.utf8))
         guard let year = scanner.digits(4), scanner.skip("-"),
             let month = scanner.digits(2), scanner.skip("-"),
@@ -25,35 +54,42 @@ public enum DateValue {
         else { return nil }
         var milliseconds = daysFromCivil(year: year, month: month, day: day) * millisecondsPerDay
         if scanner.isAtEnd { return milliseconds }
-        guard scanner.skip("T"), let hour = scanner.digits(2), scanner.skip(":"), let minute = scanner.digits(2),
-            hour < 24, minute < 60
-        else { return nil }
-        var second: Int64 = 0
-        var fraction: Int64 = 0
-        if scanner.skip(":") {
-            guard let s = scanner.digits(2), s < 60 else { return nil }
-            second = s
-            if scanner.skip(".") {
-                guard let (value, count) = scanner.fraction(maximumDigits: 9), count > 0 else { return nil }
-                // Keep milliseconds: scale the digits to exactly three.
-                var scaled = value
-                var digits = count
-                while digits > 3 {
-                    scaled /= 10
-                    digits -= 1
+        let separator =
+            scanner.skip("T") || (syntax.contains(.lowercaseLetters) && scanner.skip("t"))
+            || (syntax.contains(.spaceSeparator) && scanner.skip(" "))
+        if separator {
+            guard let hour = scanner.digits(2), scanner.skip(":"), let minute = scanner.digits(2), hour < 24, minute < 60 else { return nil }
+            var second: Int64 = 0
+            var fraction: Int64 = 0
+            if scanner.skip(":") {
+                guard let s = scanner.digits(2), s < 60 else { return nil }
+                second = s
+                if scanner.skip(".") {
+                    let maximumDigits = syntax.contains(.longFractions) ? Int.max : 9
+                    guard let (value, count) = scanner.fraction(maximumDigits: maximumDigits), count > 0 else { return nil }
+                    fraction = value
+                    // `value` holds the first min(count, 3) digits: scale it to exactly three.
+                    for _ in min(count, 3)..<3 { fraction *= 10 }
                 }
-                while digits < 3 {
-                    scaled *= 10
-                    digits += 1
-                }
-                fraction = scaled
             }
+            milliseconds += ((hour * 60 + minute) * 60 + second) * 1000 + fraction
+        } else if !syntax.contains(.offsetAfterDate) {
+            return nil
         }
-        milliseconds += ((hour * 60 + minute) * 60 + second) * 1000 + fraction
-        if !scanner.skip("Z"), let sign = scanner.sign() {
-            guard let offsetHour = scanner.digits(2), scanner.skip(":"), let offsetMinute = scanner.digits(2),
-                offsetHour < 24, offsetMinute < 60
-            else { return nil }
+        if scanner.skip("Z") || (syntax.contains(.lowercaseLetters) && scanner.skip("z")) {
+            // UTC.
+        } else if let sign = scanner.sign() {
+            guard let offsetHour = scanner.digits(2), offsetHour < 24 else { return nil }
+            var offsetMinute: Int64 = 0
+            if scanner.skip(":") {
+                guard let m = scanner.digits(2) else { return nil }
+                offsetMinute = m
+            } else if syntax.contains(.compactOffsets) {
+                offsetMinute = scanner.digits(2) ?? 0
+            } else {
+                return nil
+            }
+            guard offsetMinute < 60 else { return nil }
             // Local time = UTC + offset, so UTC = local time - offset.
             milliseconds -= sign * (offsetHour * 60 + offsetMinute) * 60_000
         }
@@ -164,14 +200,15 @@ public enum DateValue {
             return value
         }
 
-        /// Consumes a run of digits; `nil` when it is longer than `maximumDigits`.
+        /// Consumes a run of digits; `nil` when it is longer than `maximumDigits`. The value is
+        /// that of the first three digits at most (the milliseconds of a fraction).
         mutating func fraction(maximumDigits: Int) -> (value: Int64, count: Int)? {
             var value: Int64 = 0
             var count = 0
             while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) {
                 count += 1
                 if count > maximumDigits { return nil }
-                value = value * 10 + Int64(bytes[position] - UInt8(ascii: "0"))
+                if count <= 3 { value = value * 10 + Int64(bytes[position] - UInt8(ascii: "0")) }
                 position += 1
             }
             return (value, count)

@@ -1,13 +1,15 @@
 package import GRDB
 public import MicrolithJSON
 
-/// One entry of a database's change log, as read back.
+/// One entry of a database's change log, as read back: a ``Change`` as the log keeps it (the
+/// table by name, the record after the write as JSON, no record before it).
 public struct ChangeLogEntry: Sendable, Equatable {
     public var sequence: Int64
     public var transaction: Int64
     public var table: String
     public var id: RecordID
-    public var operation: String
+    /// The kind of write; the log's `op` column holds its raw value.
+    public var operation: Change.Operation
     public var version: Int64
     public var origin: String
     /// The record after the write; `nil` for deletes.
@@ -27,9 +29,14 @@ extension Store {
                 arguments: [sequence, limit])
             return try rows.map { row in
                 let text: String? = row[7]
+                let sequence: Int64 = row[0]
+                let op: String = row[4]
+                guard let operation = Change.Operation(rawValue: op) else {
+                    throw StoreError(.storage, "change-log entry \(sequence) has an unknown operation '\(op)'")
+                }
                 return ChangeLogEntry(
-                    sequence: row[0], transaction: row[1], table: row[2], id: TableLayout.recordID(row[3]) ?? .string("?"),
-                    operation: row[4], version: row[5], origin: row[6], record: try text.map { try JSONParser.parse($0) })
+                    sequence: sequence, transaction: row[1], table: row[2], id: TableLayout.recordID(row[3]) ?? .string("?"),
+                    operation: operation, version: row[5], origin: row[6], record: try text.map { try JSONParser.parse($0) })
             }
         }
     }

@@ -7,6 +7,8 @@ import MicrolithSchema
 /// Brings a database file in line with the schema at start-up, in one transaction.
 struct Migrator {
     let schema: Schema
+    /// Other libraries' tables, made and migrated after the store's own.
+    let systemTables: [SystemTables]
     let logger: Logger
 
     /// Fails when a table the data folder holds in one database is declared in another one now:
@@ -47,6 +49,7 @@ struct Migrator {
         do {
             return try pool.write { db in
                 try createSystemTables(db)
+                for tables in try Self.distinct(systemTables) { try migrate(db, tables, database: database) }
                 let storedNode = try String.fetchOne(db, sql: "SELECT value FROM _microlith_meta WHERE key = 'node'")
                 let node = storedNode ?? nodeID ?? UUID().uuidString.lowercased()
                 if storedNode == nil {
@@ -82,15 +85,42 @@ struct Migrator {
                     seq INTEGER PRIMARY KEY AUTOINCREMENT, txn INTEGER NOT NULL, tbl TEXT NOT NULL, id NOT NULL,
                     op TEXT NOT NULL, version INTEGER NOT NULL, origin TEXT NOT NULL, record TEXT);
                 CREATE INDEX IF NOT EXISTS _microlith_changelog_version ON _microlith_changelog(version);
-                CREATE TABLE IF NOT EXISTS _microlith_jobs(
-                    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, payload TEXT NOT NULL,
-                    state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,
-                    run_at INTEGER NOT NULL, lease_until INTEGER, owner TEXT, last_error TEXT,
-                    created INTEGER NOT NULL, updated INTEGER NOT NULL);
-                CREATE INDEX IF NOT EXISTS _microlith_jobs_due ON _microlith_jobs(state, run_at);
-                CREATE TABLE IF NOT EXISTS _microlith_schedules(
-                    name TEXT PRIMARY KEY NOT NULL, next_run INTEGER NOT NULL, last_run INTEGER, spec TEXT NOT NULL);
                 """)
+    }
+
+    /// `declared` without repeats; two different declarations under one owner are refused.
+    static func distinct(_ declared: [SystemTables]) throws(StoreError) -> [SystemTables] {
+        var seen: [String: SystemTables] = [:]
+        var result: [SystemTables] = []
+        for tables in declared {
+            if let earlier = seen[tables.owner] {
+                guard earlier == tables else {
+                    throw StoreError(.storage, "two different system table declarations are named '\(tables.owner)'")
+                }
+                continue
+            }
+            seen[tables.owner] = tables
+            result.append(tables)
+        }
+        return result
+    }
+
+    /// Runs the steps of `tables` that `db` has not taken yet, and records how many it has.
+    private func migrate(_ db: Database, _ tables: SystemTables, database: String) throws {
+        let recorded = try String.fetchOne(db, sql: "SELECT value FROM _microlith_meta WHERE key = ?", arguments: [tables.metaKey])
+        let taken = recorded.flatMap { Int($0) } ?? 0
+        guard taken <= tables.migrations.count else {
+            throw StoreError(
+                .incompatibleSchema,
+                "database \(database) has taken \(taken) migration steps of '\(tables.owner)' but this version knows "
+                    + "\(tables.migrations.count): it was written by a newer version")
+        }
+        guard taken < tables.migrations.count else { return }
+        for step in tables.migrations[taken...] { try db.execute(sql: step) }
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO _microlith_meta(key, value) VALUES (?, ?)",
+            arguments: [tables.metaKey, String(tables.migrations.count)])
+        logger.debug("database \(database): \(tables.owner) tables at step \(tables.migrations.count)")
     }
 
     private func primaryKeyDescription(_ table: TableLayout) -> String {

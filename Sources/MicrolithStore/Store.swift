@@ -48,7 +48,8 @@ public final class Store: Sendable {
     public let databaseNames: [String]
     let logger: Logger
     private let listeners = Mutex<[@Sendable ([Change]) -> Void]>([])
-    private let jobListeners = Mutex<[@Sendable (String) -> Void]>([])
+    /// Listeners by channel (``listen(_:_:)``).
+    let channelListeners = Mutex<[String: [@Sendable (String) -> Void]]>([:])
     private let maintenance = StoreMaintenance()
 
     private init(
@@ -104,7 +105,8 @@ public final class Store: Sendable {
                 throw StoreError(.storage, "cannot open database \(path): \(error)", underlying: error)
             }
             let tablesHere = layouts.filter { $0.definition.database == name }
-            let id = try Migrator(schema: schema, logger: logger).migrate(pool, database: name, tables: tablesHere, nodeID: nodeID)
+            let id = try Migrator(schema: schema, systemTables: configuration.systemTables, logger: logger).migrate(
+                pool, database: name, tables: tablesHere, nodeID: nodeID)
             if nodeID == nil { nodeID = id }
             handles[name] = DatabaseHandle(name: name, pool: pool)
         }
@@ -310,15 +312,8 @@ public final class Store: Sendable {
         listeners.withLock { $0.append(listener) }
     }
 
-    /// Registers a function called with the database name after a commit that enqueued jobs.
-    package func onJobsEnqueued(_ listener: @escaping @Sendable (String) -> Void) {
-        jobListeners.withLock { $0.append(listener) }
-    }
-
     private func committed(_ transactions: [WriteTransaction], database: String) {
-        if transactions.contains(where: { $0.enqueuedJobs > 0 }) {
-            for listener in jobListeners.withLock({ $0 }) { listener(database) }
-        }
+        if transactions.contains(where: { !$0.notifications.isEmpty }) { tellListeners(transactions, database: database) }
         var cacheChanges: [(table: Int, id: RecordID, entry: CacheEntry)] = []
         var all: [Change] = []
         for txn in transactions {

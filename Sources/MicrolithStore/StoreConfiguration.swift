@@ -27,6 +27,9 @@ public struct StoreConfiguration: Sendable {
     /// Milliseconds since 1970: the wall clock behind versions, timestamps, expiration and
     /// change-log retention (the system clock; tests may pass their own).
     public var wallClock: @Sendable () -> Int64
+    /// Tables other libraries keep in every database (the job queue's, for one), created and
+    /// migrated when the store opens; none by default.
+    public var systemTables: [SystemTables]
 
     public init(
         directory: String,
@@ -36,7 +39,8 @@ public struct StoreConfiguration: Sendable {
         changeLogRetentionSeconds: Int = 86_400,
         maximumBatch: Int = 512,
         busyTimeoutMilliseconds: Int = 2000,
-        wallClock: @escaping @Sendable () -> Int64 = HybridLogicalClock.systemMilliseconds
+        wallClock: @escaping @Sendable () -> Int64 = HybridLogicalClock.systemMilliseconds,
+        systemTables: [SystemTables] = []
     ) {
         self.directory = directory
         self.durability = durability
@@ -46,5 +50,6 @@ public struct StoreConfiguration: Sendable {
         self.maximumBatch = maximumBatch
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
         self.wallClock = wallClock
+        self.systemTables = systemTables
     }
 }

@@ -35,7 +35,7 @@ public struct WritePrecondition: Sendable, Equatable {
 
 /// What one committed write did, as the change log records it.
 public struct Change: Sendable {
-    /// The kind of write.
+    /// The kind of write; the raw value is what the change log's `op` column holds.
     public enum Operation: String, Sendable {
         case put, patch, delete
     }
@@ -73,8 +73,8 @@ public final class WriteTransaction {
     public let id: Int64
     /// The changes made so far.
     public private(set) var changes: [Change] = []
-    /// How many background jobs this transaction enqueued (workers are woken when it commits).
-    package var enqueuedJobs = 0
+    /// The channels whose listeners are told once this transaction commits (``notify(_:)``).
+    package var notifications: Set<String> = []
 
     /// The store's wall clock, in milliseconds since 1970.
     package func wallClock() -> Int64 { store.configuration.wallClock() }

@@ -214,7 +214,7 @@ struct RecordEndpointTests {
             let todo = try #require(store.table(exportName: "Todo"))
             #expect(try await store.get(todo, .string("t1"))?.record["title"] == "a")
             let log = try await store.changes(after: 0)
-            #expect(log.map(\.operation) == ["put"])
+            #expect(log.map(\.operation) == [.put])
         }
     }
 }

@@ -36,21 +36,6 @@ func parseError(_ bytes: [UInt8]) -> JSONParseError? {
     }
 }
 
-/// A small deterministic random number generator (SplitMix64), so generated cases are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Random JSON values, including awkward strings and numbers, nested up to `depth`.
 struct JSONValueGenerator {
     var rng: SplitMix64

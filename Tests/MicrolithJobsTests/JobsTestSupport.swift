@@ -74,13 +74,15 @@ struct JobsFixture {
     let journal: Journal
     let clock = TestClock()
 
-    init(modules extra: [any Module] = []) throws {
+    /// - Parameter prepare: called with the new folder before the store opens it.
+    init(modules extra: [any Module] = [], prepare: (String) throws -> Void = { _ in }) throws {
         directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-jobs-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try prepare(directory)
         let clock = self.clock
         store = try Store.open(
             schema: try SchemaParser.parse(ordersSchema, file: "schema.graphql"),
-            configuration: StoreConfiguration(directory: directory, durability: .normal, wallClock: { clock.read() }))
+            configuration: StoreConfiguration(directory: directory, durability: .normal, wallClock: { clock.read() }, systemTables: [.jobs]))
         journal = Journal()
         modules = try Modules([TestModule(journal: journal)] + extra, store: store, logger: Logger(label: "test"))
     }

@@ -1,3 +1,4 @@
+import MicrolithJSON
 import MicrolithMQTT
 import NIOCore
 import Testing
@@ -25,7 +26,7 @@ struct MQTTPacketDecoderFuzzTests {
         return seeds
     }
 
-    static func mutate(_ input: [UInt8], using random: inout SeededGenerator) -> [UInt8] {
+    static func mutate(_ input: [UInt8], using random: inout SplitMix64) -> [UInt8] {
         var bytes = input
         switch Int.random(in: 0..<7, using: &random) {
         case 0:  // truncate
@@ -131,7 +132,7 @@ struct MQTTPacketDecoderFuzzTests {
 
     @Test(.timeLimit(.minutes(2)))
     func mutatedPacketsOnlyDecodeOrThrow() {
-        var random = SeededGenerator(seed: 0x4D51_5454)
+        var random = SplitMix64(seed: 0x4D51_5454)
         let seeds = Self.seeds
         var failures: [String] = []
         var decodedPackets = 0
@@ -164,7 +165,7 @@ struct MQTTPacketDecoderFuzzTests {
 
     @Test(.timeLimit(.minutes(1)))
     func randomBytesOnlyDecodeOrThrow() {
-        var random = SeededGenerator(seed: 42)
+        var random = SplitMix64(seed: 42)
         var failures: [String] = []
         for iteration in 0..<3000 {
             let length = Int.random(in: 0...64, using: &random)

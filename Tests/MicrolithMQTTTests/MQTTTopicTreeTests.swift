@@ -1,3 +1,4 @@
+import MicrolithJSON
 import MicrolithMQTT
 import Testing
 
@@ -109,7 +110,7 @@ struct MQTTTopicTreeTests {
     /// Invalid filters are stored but match nothing, as `MQTTTopic.matches` says.
     static let invalidFilters = ["a/#/b", "a+", "#/", "+a/b", "a/b#", ""]
 
-    static func randomFilter(using random: inout SeededGenerator) -> String {
+    static func randomFilter(using random: inout SplitMix64) -> String {
         if Int.random(in: 0..<10, using: &random) == 0 { return invalidFilters.randomElement(using: &random)! }
         var parts: [String] = []
         for _ in 0..<Int.random(in: 1...4, using: &random) {
@@ -121,13 +122,13 @@ struct MQTTTopicTreeTests {
         return parts.joined(separator: "/")
     }
 
-    static func randomTopic(using random: inout SeededGenerator) -> String {
+    static func randomTopic(using random: inout SplitMix64) -> String {
         (0..<Int.random(in: 1...5, using: &random)).map { _ in levels.randomElement(using: &random)! }.joined(separator: "/")
     }
 
     /// The tree agrees with `MQTTTopic.matches` over random subscriptions, topics and removals.
     @Test func equivalentToMatchesOverRandomFilters() {
-        var random = SeededGenerator(seed: 7)
+        var random = SplitMix64(seed: 7)
         for round in 0..<20 {
             var tree = MQTTTopicTree<Int, String>()
             var subscriptions: [String: [Int: String]] = [:]  // filter → key → value

@@ -45,6 +45,33 @@ struct DateValueTests {
         #expect(DateValue.parse(text) == nil)
     }
 
+    @Test(
+        "each syntax option accepts its form, and only it does",
+        arguments: [
+            ("2024-05-01t10:00z", DateValue.Syntax.lowercaseLetters, "2024-05-01T10:00Z"),
+            ("2024-05-01 10:00:30Z", .spaceSeparator, "2024-05-01T10:00:30Z"),
+            ("2024-05-01T10:00+02", .compactOffsets, "2024-05-01T10:00+02:00"),
+            ("2024-05-01T10:00:00.05-0130", .compactOffsets, "2024-05-01T10:00:00.05-01:30"),
+            ("2024-05-01+02:00", .offsetAfterDate, "2024-05-01T00:00+02:00"),
+            ("2024-05-01Z", .offsetAfterDate, "2024-05-01"),
+            ("2024-05-01T10:00:00.1234567891Z", .longFractions, "2024-05-01T10:00:00.123Z"),
+        ] as [(String, DateValue.Syntax, String)]
+    )
+    func syntaxOption(text: String, option: DateValue.Syntax, same: String) throws {
+        let expected = try #require(DateValue.parse(same))
+        #expect(DateValue.parse(text) == nil)
+        #expect(DateValue.parse(text, accepting: DateValue.Syntax.query.subtracting(option)) == nil)
+        #expect(DateValue.parse(text, accepting: option) == expected)
+        #expect(DateValue.parse(text, accepting: .query) == expected)
+    }
+
+    @Test(
+        "the query syntax still refuses what no option allows",
+        arguments: ["2024-05-01T10", "2024-05-01T10:00+1", "2024-05-01 T10:00", "2024-05-01Tz"])
+    func querySyntaxRefuses(text: String) {
+        #expect(DateValue.parse(text, accepting: .query) == nil)
+    }
+
     @Test("leap years")
     func leapYears() {
         #expect(DateValue.isLeapYear(2000))

@@ -28,7 +28,7 @@ struct ChangeLogTests {
         let other = try await store.put(counter, .int(7), ["value": 1])
 
         let log = try await store.changes(after: 0)
-        #expect(log.map(\.operation) == ["put", "patch", "delete", "put"])
+        #expect(log.map(\.operation) == [.put, .patch, .delete, .put])
         #expect(log.map(\.table) == ["Todo", "Todo", "Todo", "Counter"])
         #expect(log.map(\.id) == [.string("t1"), .string("t1"), .string("t1"), .int(7)])
         #expect(log.allSatisfy { $0.origin == store.nodeID })
@@ -40,6 +40,32 @@ struct ChangeLogTests {
         #expect(log[3].record == .object(other.record))
         #expect(log[3].version == other.version)
         #expect(Set(log.map(\.transaction)).count == 4, "separate writes are separate transactions")
+    }
+
+    @Test func theStoredOperationTextIsTheOperationsRawValue() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let todo = try store.layout("Todo")
+        try await store.put(todo, .string("t1"), ["title": "a"])
+        _ = try await store.write { txn in try txn.patch(todo, id: .string("t1"), patch: ["notes": "n"]) }
+        try await store.write { txn in _ = try txn.delete(todo, id: .string("t1")) }
+        let stored = try await store.read(database: "data") { db in try String.fetchAll(db, sql: "SELECT op FROM _microlith_changelog ORDER BY seq") }
+        #expect(stored == ["put", "patch", "delete"])
+        #expect(try await store.changes(after: 0).map(\.operation) == [.put, .patch, .delete])
+    }
+
+    @Test func anEntryWithAnUnknownOperationIsAnErrorNotAPut() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        try await store.write { txn in
+            try txn.db.execute(
+                sql: "INSERT INTO _microlith_changelog(txn, tbl, id, op, version, origin, record) VALUES (1, 'Todo', 'x', 'upsert', 1, 'n', NULL)")
+        }
+        await #expect {
+            try await store.changes(after: 0)
+        } throws: { error in
+            (error as? StoreError)?.code == .storage && "\(error)".contains("'upsert'")
+        }
     }
 
     @Test func writesOfOneTransactionShareItsID() async throws {

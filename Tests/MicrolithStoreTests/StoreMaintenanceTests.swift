@@ -59,7 +59,7 @@ extension ManualClock {
             // The sweep deletes it with an ordinary, logged delete.
             #expect(try await store.sweepExpired() == 1)
             let log = try await store.changes(after: 0)
-            #expect(log.map(\.operation) == ["put", "put", "delete"])
+            #expect(log.map(\.operation) == [.put, .put, .delete])
             #expect(log.last?.id == .string("a"))
             #expect(try await store.sweepExpired() == 0)
         }
@@ -91,7 +91,7 @@ extension ManualClock {
             var deleted = false
             for _ in 0..<300 where !deleted {
                 try await Task.sleep(for: .milliseconds(100))
-                deleted = try await store.changes(after: 0).contains { $0.operation == "delete" }
+                deleted = try await store.changes(after: 0).contains { $0.operation == .delete }
             }
             #expect(deleted, "the background sweep did not delete the expired record within 30 s")
         }

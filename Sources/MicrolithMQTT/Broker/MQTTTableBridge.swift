@@ -172,7 +172,7 @@ struct MQTTTableBridge: Sendable {
                             let qos = Self.grantedQoS(filters, topic: topic)
                         else { continue }
                         var payload = ByteBuffer()
-                        if entry.operation != "delete", let record = entry.record { payload.writeBytes(JSONWriter.encode(record)) }
+                        if entry.operation != .delete, let record = entry.record { payload.writeBytes(JSONWriter.encode(record)) }
                         let message = MQTTSession.Outgoing(
                             topic: topic, payload: payload, qos: qos, retain: false, change: (database, entry.sequence))
                         guard replay.count < limits.messages, replayBytes + message.size <= limits.bytes else {

@@ -1,9 +1,11 @@
+import MicrolithSchema
 import Testing
 
 @testable import MicrolithQuery
 
-@Suite("ISO8601Date")
-struct ISO8601DateTests {
+/// Dates in query values: ``DateValue`` with every ``DateValue/Syntax`` option, or milliseconds.
+@Suite("Query dates")
+struct QueryDateTests {
     @Test(arguments: [
         ("2024-05-01", "2024-05-01T00:00:00.000Z"),
         ("2024-02-29T12:30:45.123456+02:00", "2024-02-29T10:30:45.123Z"),
@@ -21,7 +23,7 @@ struct ISO8601DateTests {
         ("1714557600000", "2024-05-01T10:00:00.000Z"),
     ])
     func normalizes(input: String, expected: String) {
-        #expect(ISO8601Date.normalize(input) == expected)
+        #expect(DateValue.normalize(queryText: input) == expected)
     }
 
     @Test(arguments: [
@@ -31,22 +33,13 @@ struct ISO8601DateTests {
         "0000-01-01T00:00:00+00:01", "9999-12-31T23:59:59.999-00:01", "1.5", "99999999999999999", "tomorrow",
     ])
     func rejects(input: String) {
-        #expect(ISO8601Date.normalize(input) == nil)
+        #expect(DateValue.normalize(queryText: input) == nil)
     }
 
-    @Test func civilDayConversionsRoundTrip() {
-        for days in stride(from: Int64(-719_528), through: 2_932_896, by: 997) {
-            let (y, m, d) = ISO8601Date.civilFromDays(days)
-            #expect(ISO8601Date.daysFromCivil(year: y, month: m, day: d) == days)
-            #expect((1...12).contains(m) && d >= 1 && d <= Int64(ISO8601Date.daysInMonth(year: Int(y), month: Int(m))))
-        }
-        #expect(ISO8601Date.daysFromCivil(year: 1970, month: 1, day: 1) == 0)
-        #expect(ISO8601Date.daysFromCivil(year: 2000, month: 3, day: 1) == 11_017)
-    }
-
-    @Test func formatRange() {
-        #expect(ISO8601Date.format(milliseconds: Int64.min) == nil)
-        #expect(ISO8601Date.format(milliseconds: Int64.max) == nil)
-        #expect(ISO8601Date.format(milliseconds: 86_400_000) == "1970-01-02T00:00:00.000Z")
+    @Test func theStoredFormIsTheOneRecordsGet() {
+        #expect(DateValue.normalize(queryText: "86400000") == "1970-01-02T00:00:00.000Z")
+        #expect(DateValue.normalize(queryText: "2024-05-01") == DateValue.format(DateValue.parse("2024-05-01")!))
+        #expect(DateValue.normalize(queryText: String(Int64.max)) == nil)
+        #expect(DateValue.normalize(queryText: String(Int64.min)) == nil)
     }
 }
