@@ -89,12 +89,64 @@ extension ManualClock {
             clock.advance(seconds: 61)
             // Expiration 60 s → a sweep every 6 s of real time; allow a generous margin on a busy machine.
             var deleted = false
-            for _ in 0..<300 where !deleted {
-                try await Task.sleep(for: .milliseconds(100))
-                deleted = try await store.changes(after: 0).contains { $0.operation == "delete" }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await store.runMaintenance() }
+                for _ in 0..<300 where !deleted {
+                    try await Task.sleep(for: .milliseconds(100))
+                    deleted = try await store.changes(after: 0).contains { $0.operation == "delete" }
+                }
+                group.cancelAll()
             }
             #expect(deleted, "the background sweep did not delete the expired record within 30 s")
         }
+    }
+
+    @Test func nothingIsSweptWhileNoTaskRunsTheMaintenance() async throws {
+        let clock = ManualClock()
+        try await withStore(clock) { store in
+            let session = try store.layout("Session")
+            _ = try await store.write { txn in try txn.put(session, id: .string("a"), body: ["user": "ann"]) }
+            clock.advance(seconds: 61)
+            // The maintenance runs for a while and is cancelled before its first sweep (due after 6 s):
+            // it returns promptly, and then no sweep happens on its own.
+            let started = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await store.runMaintenance() }
+                try await Task.sleep(for: .milliseconds(200))
+                group.cancelAll()
+            }
+            #expect(ContinuousClock.now - started < .seconds(3), "the maintenance did not stop when its task was cancelled")
+            try await Task.sleep(for: .seconds(7))
+            #expect(try await store.changes(after: 0).map(\.operation) == ["put"])
+        }
+    }
+
+    @Test func theMaintenanceEndsWhenTheStoreCloses() async throws {
+        let clock = ManualClock()
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let store = try Store.open(
+            schema: try parseSchema(Self.schema),
+            configuration: StoreConfiguration(directory: directory, durability: .normal, wallClock: { clock.read() }))
+        _ = try await store.write { txn in try txn.put(try store.layout("Session"), id: .string("a"), body: ["user": "ann"]) }
+        clock.advance(seconds: 61)
+        // Not cancelled: it returns by itself at its next tick (at most 5 s), finding the store closed.
+        let ended = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await store.runMaintenance()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(30))
+                return false
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            store.close()
+            let first = try await group.next()
+            group.cancelAll()
+            return first ?? false
+        }
+        #expect(ended, "the maintenance kept running after the store closed")
     }
 
     @Test func theChangeLogIsTrimmedByAge() async throws {
