@@ -110,14 +110,18 @@ struct GateModule: Module {
                 group.addTask {
                     // CONNECT (MQTT 3.1.1, clean session, client id "lc"); then read until the broker closes.
                     let connect: [UInt8] = [0x10, 14, 0, 4, 0x4D, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, 2, 0x6C, 0x63]
-                    var acknowledged = false
-                    let (bytes, closed) = try await connection.exchange(connect) { received in
-                        if !acknowledged && received.count >= 4 {
-                            acknowledged = true
-                            connected.continuation.yield()
+                    let outcome = await withDeadline(.seconds(20)) {
+                        var acknowledged = false
+                        return try? await connection.exchange(connect) { received in
+                            if !acknowledged && received.count >= 4 {
+                                acknowledged = true
+                                connected.continuation.yield()
+                            }
+                            return false
                         }
-                        return false
                     }
+                    connected.continuation.finish()
+                    let (bytes, closed) = try #require(outcome ?? nil, "the connection was still open 20 s after it connected")
                     #expect(Array(bytes.prefix(4)) == [0x20, 2, 0, 0], "CONNACK")
                     #expect(closed)
                 }

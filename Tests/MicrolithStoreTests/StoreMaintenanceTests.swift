@@ -102,23 +102,39 @@ extension ManualClock {
     }
 
     @Test func nothingIsSweptWhileNoTaskRunsTheMaintenance() async throws {
+        // Expiration 10 s → a sweep every second while the maintenance runs.
         let clock = ManualClock()
-        try await withStore(clock) { store in
-            let session = try store.layout("Session")
-            _ = try await store.write { txn in try txn.put(session, id: .string("a"), body: ["user": "ann"]) }
-            clock.advance(seconds: 61)
-            // The maintenance runs for a while and is cancelled before its first sweep (due after 6 s):
-            // it returns promptly, and then no sweep happens on its own.
-            let started = ContinuousClock.now
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await store.runMaintenance() }
-                try await Task.sleep(for: .milliseconds(200))
-                group.cancelAll()
-            }
-            #expect(ContinuousClock.now - started < .seconds(3), "the maintenance did not stop when its task was cancelled")
-            try await Task.sleep(for: .seconds(7))
-            #expect(try await store.changes(after: 0).map(\.operation) == ["put"])
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let store = try Store.open(
+            schema: try parseSchema("type Flash @table(expiration: 10) { id: ID @primaryKey }"),
+            configuration: StoreConfiguration(directory: directory, durability: .normal, wallClock: { clock.read() }))
+        defer { store.close() }
+        let flash = try store.layout("Flash")
+        _ = try await store.write { txn in try txn.put(flash, id: .string("a"), body: [:]) }
+        clock.advance(seconds: 11)
+        // Run for less than a tick, then cancelled: it returns promptly, having swept nothing.
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.runMaintenance() }
+            try await Task.sleep(for: .milliseconds(200))
+            group.cancelAll()
         }
+        #expect(ContinuousClock.now - started < .seconds(1), "the maintenance did not stop when its task was cancelled")
+        // Nothing sweeps on its own afterwards (three sweep intervals).
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await store.changes(after: 0).map(\.operation) == ["put"])
+        // While it runs, it does.
+        var deleted = false
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.runMaintenance() }
+            for _ in 0..<100 where !deleted {
+                try await Task.sleep(for: .milliseconds(100))
+                deleted = try await store.changes(after: 0).contains { $0.operation == "delete" }
+            }
+            group.cancelAll()
+        }
+        #expect(deleted, "the maintenance did not sweep within 10 s")
     }
 
     @Test func theMaintenanceEndsWhenTheStoreCloses() async throws {
