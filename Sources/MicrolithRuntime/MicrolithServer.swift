@@ -62,6 +62,7 @@ public final class MicrolithServer: Service, Sendable {
     private let lifecycle = Mutex<Lifecycle>(Lifecycle())
 
     private struct Lifecycle {
+        var started = false
         var group: ServiceGroup?
         var shutdownRequested = false
         var mqtt: MQTTListenerService?
@@ -263,6 +264,11 @@ public final class MicrolithServer: Service, Sendable {
         gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
         onServerRunning: @escaping @Sendable (any Channel) async -> Void
     ) async throws {
+        let ranBefore = lifecycle.withLock { l in
+            defer { l.started = true }
+            return l.started
+        }
+        guard !ranBefore else { throw RuntimeError("this server has run already; start a new one") }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: makeServices(onServerRunning: onServerRunning).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
@@ -289,10 +295,7 @@ public final class MicrolithServer: Service, Sendable {
     /// The services of one run, in start order (they stop in reverse).
     private func makeServices(onServerRunning: @escaping @Sendable (any Channel) async -> Void) -> [any Service] {
         let mqtt = broker.map { MQTTListenerService(broker: $0, connections: connections, logger: logger) }
-        lifecycle.withLock { l in
-            l.mqtt = mqtt
-            l.httpPort = nil
-        }
+        lifecycle.withLock { $0.mqtt = mqtt }
         // The HTTP server binds once the MQTT listener has.
         var beforeServerStarts: (@Sendable () async throws -> Void)?
         if let mqtt { beforeServerStarts = { try await mqtt.waitUntilListening() } }

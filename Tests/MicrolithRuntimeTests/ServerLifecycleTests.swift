@@ -170,5 +170,7 @@ struct GateModule: Module {
         try await server.run()
         #expect(server.store.isClosed)
         #expect(log.messages.filter { $0 == "store closed" }.count == 1)
+        // A server runs once: its store is closed.
+        await #expect(throws: RuntimeError.self) { try await server.run() }
     }
 }
