@@ -134,6 +134,39 @@ struct GateModule: Module {
         }
     }
 
+    @Test func anOpenEventStreamEndsOnShutdownInsteadOfHoldingItUp() async throws {
+        try await withLiveServer(["schema.graphql": todoSchema]) { live in
+            let connection = try await RawConnection.open(port: live.httpPort)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let subscribed = AsyncStream.makeStream(of: Void.self)
+                group.addTask {
+                    let request = Array("GET /Todo/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".utf8)
+                    let outcome = await withDeadline(.seconds(20)) {
+                        var told = false
+                        return try? await connection.exchange(request) { received in
+                            if !told && String(decoding: received, as: UTF8.self).contains("subscribed") {
+                                told = true
+                                subscribed.continuation.yield()
+                            }
+                            return false
+                        }
+                    }
+                    subscribed.continuation.finish()
+                    let (bytes, closed) = try #require(outcome ?? nil, "the event stream was still open 20 s after it began")
+                    #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+                    #expect(closed)
+                }
+                var iterator = subscribed.stream.makeAsyncIterator()
+                await iterator.next()
+                let started = ContinuousClock.now
+                try await live.shutDown()
+                #expect(ContinuousClock.now - started < .seconds(10), "the shutdown waited for the event stream")
+                try await group.waitForAll()
+            }
+            #expect(live.log.sequence(of: lifecycleEndings) == lifecycleEndings)
+        }
+    }
+
     @Test func aTakenMQTTPortStopsTheStartBeforeHTTPServesAndClosesTheStore() async throws {
         let taken = try await HeldPort.listen()
         defer { taken.close() }
