@@ -15,8 +15,9 @@ import MicrolithSchema
 ///   every ten minutes (or a tenth of the retention, when that is shorter).
 /// - The statistics SQLite keeps about indexes (`sqlite_stat1`, which the query planner reads)
 ///   are refreshed by `ANALYZE` when a database has taken more writes since the last refresh
-///   than ``statisticsThreshold(rows:)`` allows: at start-up (``Migrator``) and checked every
-///   ``statisticsInterval``, so a bulk load is measured within seconds of ending. `ANALYZE`
+///   than ``statisticsThreshold(rows:)`` allows: at start-up (``Migrator``), when the maintenance
+///   begins (after a seed), and checked every ``statisticsInterval``, so a bulk load is measured
+///   within seconds of ending. `ANALYZE`
 ///   reads at most ``analysisLimit`` entries per index, so it stays cheap on large tables; its
 ///   row counts are estimates. (`PRAGMA optimize` is not enough here: SQLite 3.40 analyzes only
 ///   the tables the calling connection has queried, and the writer's connection rarely does.)
@@ -46,6 +47,8 @@ enum StoreMaintenance {
         var sinceTrim = Duration.zero
         var sinceSweep = Duration.zero
         var sinceStatistics = Duration.zero
+        // Writes made before the maintenance began (a seed, a bulk load) are measured at once.
+        guard await refreshStatistics(store, databases: databases) else { return }
         while !Task.isCancelled {
             try? await Task.sleep(for: tick)
             guard !Task.isCancelled, !store.isClosed else { return }
@@ -54,17 +57,7 @@ enum StoreMaintenance {
             sinceStatistics += tick
             if sinceStatistics >= Self.statisticsInterval {
                 sinceStatistics = .zero
-                for database in databases {
-                    do {
-                        try await Self.refreshStatisticsIfStale(store, database: database)
-                    } catch let error as StoreError where error.code == .closed {
-                        return
-                    } catch is CancellationError {
-                        return
-                    } catch {
-                        logger.warning("statistics refresh of \(database) failed: \(error)")
-                    }
-                }
+                guard await refreshStatistics(store, databases: databases) else { return }
             }
             guard sinceSweep >= interval else { continue }
             sinceSweep = .zero
@@ -90,6 +83,23 @@ enum StoreMaintenance {
                 }
             }
         }
+    }
+
+    /// Refreshes the statistics of `databases` where stale; `false` when the store has closed or
+    /// the task is cancelled.
+    private static func refreshStatistics(_ store: Store, databases: [String]) async -> Bool {
+        for database in databases {
+            do {
+                try await Self.refreshStatisticsIfStale(store, database: database)
+            } catch let error as StoreError where error.code == .closed {
+                return false
+            } catch is CancellationError {
+                return false
+            } catch {
+                store.logger.warning("statistics refresh of \(database) failed: \(error)")
+            }
+        }
+        return true
     }
 
     /// How many writes since the last `ANALYZE` make the statistics of a database holding
@@ -180,7 +190,7 @@ extension Store {
     ///   expiring: a tenth of the shortest expiration, between 1 and 60 seconds.
     /// - Change-log entries older than ``StoreConfiguration/changeLogRetentionSeconds`` are
     ///   deleted every ten minutes (or a tenth of the retention, when that is shorter).
-    /// - Index statistics are refreshed when stale, checked every five seconds.
+    /// - Index statistics are refreshed when stale: checked when it begins, then every five seconds.
     public func runMaintenance() async {
         await StoreMaintenance.run(self)
     }

@@ -137,6 +137,23 @@ extension ManualClock {
         #expect(deleted, "the maintenance did not sweep within 10 s")
     }
 
+    @Test func theMaintenanceMeasuresWritesMadeBeforeItBegan() async throws {
+        let clock = ManualClock()
+        try await withStore(clock) { store in
+            let keep = try store.layout("Keep")
+            // A seed: enough writes to make the statistics stale, before anything maintains the store.
+            _ = try await store.write { txn in
+                for i in 0..<1200 { _ = try txn.put(keep, id: .string("k\(i)"), body: [:]) }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await store.runMaintenance() }
+                try await Task.sleep(for: .milliseconds(500))
+                group.cancelAll()
+            }
+            #expect(try await !store.refreshStatisticsIfStale(), "the statistics were still stale after the maintenance began")
+        }
+    }
+
     @Test func theMaintenanceEndsWhenTheStoreCloses() async throws {
         let clock = ManualClock()
         let directory = try makeTemporaryDirectory()
