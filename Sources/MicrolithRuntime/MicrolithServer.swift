@@ -45,8 +45,9 @@ public import UnixSignals
 /// scheduler and the worker (running jobs get their grace period); the MQTT listener closes its
 /// connections; the modules release their pools; the hub ends its subscriptions; the maintenance
 /// stops; the store closes, last and once. The HTTP server binds only once the MQTT listener
-/// has, so a port taken on either stops the start before anything is served. Cancelling the task
-/// that runs the server stops every service at once instead.
+/// has, so a taken MQTT port stops the start before HTTP serves anything. Cancelling the task
+/// that runs the server stops every service at once instead (the store closes when its service
+/// sees the cancellation).
 public final class MicrolithServer: Service, Sendable {
     public let app: AppFolder
     public let configuration: RuntimeConfiguration
