@@ -167,6 +167,32 @@ struct GateModule: Module {
         }
     }
 
+    @Test func aRunningServerSweepsExpiredRecords() async throws {
+        // The store's maintenance runs as one of the server's services (and only then).
+        let schema = "type Flash @table(expiration: 10) @export { id: ID @primaryKey }"
+        let skew = Atomic<Int64>(0)
+        try await withLiveServer(
+            ["schema.graphql": schema],
+            configure: { c in
+                c.mqtt.enabled = false
+                c.store.wallClock = { HybridLogicalClock.systemMilliseconds() + skew.load(ordering: .relaxed) }
+            }
+        ) { live in
+            let store = live.server.store
+            let flash = try #require(store.table(exportName: "Flash"))
+            _ = try await store.write { txn in try txn.put(flash, id: .string("a"), body: [:]) }
+            skew.store(11_000, ordering: .relaxed)
+            // Expiration 10 s → a sweep every second.
+            var deleted = false
+            for _ in 0..<100 where !deleted {
+                try await Task.sleep(for: .milliseconds(100))
+                deleted = try await store.changes(after: 0).contains { $0.operation == "delete" }
+            }
+            #expect(deleted, "the running server did not sweep the expired record within 10 s")
+            try await live.shutDown()
+        }
+    }
+
     @Test func aTakenMQTTPortStopsTheStartBeforeHTTPServesAndClosesTheStore() async throws {
         let taken = try await HeldPort.listen()
         defer { taken.close() }
