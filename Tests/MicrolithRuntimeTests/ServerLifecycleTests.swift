@@ -38,6 +38,22 @@ struct GateModule: Module {
     }
 }
 
+/// A job that waits behind a gate, then writes a record: a job running for as long as the test wants.
+struct GatedJobModule: Module {
+    static let write = Job<HoldRequest>(module: "gatedjob", name: "write")
+    let name = "gatedjob"
+    let gate: Gate
+
+    func register(_ builder: inout ModuleBuilder) {
+        let gate = self.gate
+        builder.job(Self.write) { request, context in
+            await gate.pass()
+            guard let todo = try context.store.table(exportName: "Todo") else { throw OperationError.notFound("no Todo table") }
+            _ = try await context.write { txn in try txn.put(todo, id: .string(request.id), body: ["title": "written by a job"]) }
+        }
+    }
+}
+
 /// Start-up and graceful shutdown of a whole server: every service ends, in reverse start order,
 /// the store last; what is under way finishes; the ports are free afterwards.
 @Suite struct ServerLifecycleTests {
@@ -98,6 +114,28 @@ struct GateModule: Module {
             defer { reopened.close() }
             let todo = try #require(reopened.table(exportName: "Todo"))
             #expect(try await reopened.get(todo, .string("in-flight"))?.record["title"] == "written while shutting down")
+        }
+    }
+
+    @Test func aRunningJobFinishesAndItsWriteCommitsBeforeTheStoreCloses() async throws {
+        let gate = Gate()
+        try await withLiveServer(["schema.graphql": todoSchema], modules: [GatedJobModule(gate: gate)]) { live in
+            _ = try await live.server.store.write { txn in try txn.enqueue(GatedJobModule.write, HoldRequest(id: "by-job")) }
+            await gate.someoneArrived()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await live.shutDown() }
+                // The worker lets the running job finish (within its grace): the store stays open meanwhile.
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(!live.server.store.isClosed, "the store closed while a job was running")
+                gate.open()
+                try await group.waitForAll()
+            }
+            let endings = ["job worker stopped"] + lifecycleEndings
+            #expect(live.log.sequence(of: endings) == endings)
+            let reopened = try Store.open(schema: live.server.store.schema, configuration: live.server.configuration.store)
+            defer { reopened.close() }
+            let todo = try #require(reopened.table(exportName: "Todo"))
+            #expect(try await reopened.get(todo, .string("by-job"))?.record["title"] == "written by a job")
         }
     }
 
