@@ -66,7 +66,7 @@ enum CallBench {
             c.store.directory = app + "/data"
             c.logLevel = "error"
         }
-        try await server.run()
+        try await server.run { _ in }
     }
 
     static func run(_ arguments: [String]) async throws {

@@ -1,31 +1,30 @@
 // What an application names, chosen declaration by declaration (as Hummingbird re-exports its
 // own), rather than every public declaration of eleven libraries: wire formats, HTTP plumbing and
-// store internals stay behind their own modules, which an app may still import by name.
+// store internals stay behind their own modules, which an app may still import by name. Exported:
+// the logger; record values and dates; the store's typed tables, keys and transactions; modules'
+// operations, resources, hooks, jobs and schedules; the job queue (to enqueue, and to run jobs in an
+// app's tests); subscriptions from Swift; the server, its configuration and the command line.
 
-// Logging.
+import NIOCore
+import NIOPosix
 @_exported import struct Logging.Logger
-
-// Values: records as JSON, dates.
-@_exported import enum MicrolithJSON.JSONValue
+@_exported import struct MicrolithCLI.MicrolithCommand
+@_exported import struct MicrolithCache.LiveSlot
+@_exported import struct MicrolithHTTP.HTTPConfiguration
 @_exported import struct MicrolithJSON.JSONObject
-@_exported import struct MicrolithJSON.JSONParser
 @_exported import struct MicrolithJSON.JSONParseError
+@_exported import struct MicrolithJSON.JSONParser
+@_exported import enum MicrolithJSON.JSONValue
 @_exported import struct MicrolithJSON.SplitMix64
-@_exported import enum MicrolithSchema.DateValue
-@_exported import struct MicrolithSchema.Schema
-@_exported import struct MicrolithSchema.SchemaError
-@_exported import struct MicrolithSchema.RecordValidationError
-
-// The store: typed tables, keys, transactions.
-@_exported import class MicrolithStore.Store
-@_exported import struct MicrolithStore.StoreConfiguration
-@_exported import struct MicrolithStore.StoreError
-@_exported import struct MicrolithStore.RecordKey
-@_exported import struct MicrolithStore.TableRef
-@_exported import class MicrolithStore.WriteTransaction
-@_exported import struct MicrolithStore.WritePrecondition
-
-// Modules: operations, resources, hooks, jobs and schedules as declared.
+@_exported import struct MicrolithJobs.JobConfiguration
+@_exported import struct MicrolithJobs.JobQueue
+@_exported import struct MicrolithJobs.JobRecord
+@_exported import class MicrolithJobs.JobWorker
+@_exported import struct MicrolithMQTT.MQTTConfiguration
+@_exported import struct MicrolithModules.CronExpression
+@_exported import struct MicrolithModules.Job
+@_exported import struct MicrolithModules.JobRun
+@_exported import enum MicrolithModules.MissedRunPolicy
 @_exported import protocol MicrolithModules.Module
 @_exported import struct MicrolithModules.ModuleBuilder
 @_exported import struct MicrolithModules.ModuleConfigurationError
@@ -38,40 +37,30 @@
 @_exported import struct MicrolithModules.ResourceCall
 @_exported import struct MicrolithModules.ResourceRequest
 @_exported import struct MicrolithModules.ResourceResponse
-@_exported import struct MicrolithModules.TableHookBuilder
-@_exported import struct MicrolithModules.TableHooks
-@_exported import struct MicrolithModules.WriteHookContext
-@_exported import struct MicrolithModules.Job
-@_exported import struct MicrolithModules.JobRun
 @_exported import struct MicrolithModules.RetryPolicy
 @_exported import enum MicrolithModules.Schedule
 @_exported import struct MicrolithModules.ScheduledRun
-@_exported import enum MicrolithModules.MissedRunPolicy
-@_exported import struct MicrolithModules.CronExpression
-@_exported import struct MicrolithCache.LiveSlot
-
-// The job queue (enqueue, and running jobs in an app's tests).
-@_exported import struct MicrolithJobs.JobQueue
-@_exported import class MicrolithJobs.JobWorker
-@_exported import struct MicrolithJobs.JobConfiguration
-@_exported import struct MicrolithJobs.JobRecord
-
-// Real time from Swift.
-@_exported import enum MicrolithRealtime.SubscriptionTarget
-@_exported import class MicrolithRealtime.RealtimeSubscription
+@_exported import struct MicrolithModules.TableHookBuilder
+@_exported import struct MicrolithModules.TableHooks
+@_exported import struct MicrolithModules.WriteHookContext
 @_exported import class MicrolithRealtime.RealtimeEvent
-
-// Running it: the server, its configuration, the command line.
+@_exported import class MicrolithRealtime.RealtimeSubscription
+@_exported import enum MicrolithRealtime.SubscriptionTarget
+@_exported import struct MicrolithRuntime.AppFolder
 @_exported import class MicrolithRuntime.MicrolithServer
 @_exported import struct MicrolithRuntime.RuntimeConfiguration
-@_exported import struct MicrolithHTTP.HTTPConfiguration
-@_exported import struct MicrolithMQTT.MQTTConfiguration
 @_exported import struct MicrolithRuntime.RuntimeError
-@_exported import struct MicrolithRuntime.AppFolder
-@_exported import struct MicrolithCLI.MicrolithCommand
-
-import NIOCore
-import NIOPosix
+@_exported import enum MicrolithSchema.DateValue
+@_exported import struct MicrolithSchema.RecordValidationError
+@_exported import struct MicrolithSchema.Schema
+@_exported import struct MicrolithSchema.SchemaError
+@_exported import struct MicrolithStore.RecordKey
+@_exported import class MicrolithStore.Store
+@_exported import struct MicrolithStore.StoreConfiguration
+@_exported import struct MicrolithStore.StoreError
+@_exported import struct MicrolithStore.TableRef
+@_exported import struct MicrolithStore.WritePrecondition
+@_exported import class MicrolithStore.WriteTransaction
 
 #if os(Linux)
 import Glibc

@@ -15,6 +15,11 @@ import Synchronization
 /// builds each event once and hands it to the subscriptions it concerns and to the listeners
 /// (the MQTT broker). Messages published to records travel the same queue, so every
 /// subscriber sees one order. WebSocket, SSE, MQTT and Swift subscribers all read from here.
+///
+/// Delivery runs on a serial `DispatchQueue` rather than in a task: the store hands each commit
+/// over synchronously from its writer's queue, in commit order, and must not wait; an
+/// `async` hop per commit would neither keep that order for free nor be cheaper. ``stop()``
+/// ends delivery (a server's lifecycle calls it once nothing publishes any more).
 public final class EventHub: Sendable {
     public let store: Store
     /// The default buffer of a subscription, in events.
@@ -35,6 +40,8 @@ public final class EventHub: Sendable {
         /// The highest change-log sequence handed out, per database.
         var dispatched: [String: Int64] = [:]
         var subscriptions = 0
+        /// Set by ``stop()``: nothing is delivered or registered any more.
+        var stopped = false
     }
 
     private init(store: Store, bufferEvents: Int, bufferBytes: Int, maximumReplay: Int, logger: Logger) {
@@ -79,6 +86,7 @@ public final class EventHub: Sendable {
 
     private func committed(_ changes: [Change]) {
         queue.async { [self] in
+            guard !registry.withLock({ $0.stopped }) else { return }
             for change in changes {
                 deliver(RealtimeEvent(change: change))
                 // After the delivery: a position read elsewhere (an MQTT session going away) never
@@ -110,8 +118,32 @@ public final class EventHub: Sendable {
     /// SSE, MQTT topic `Table/id`, Swift) receives it after the events already on their way. Not stored.
     public func publish(table: TableLayout, id: RecordID, payload: ByteBuffer) {
         let event = RealtimeEvent.message(table: table.name, tableIndex: table.index, id: id, payload: payload)
-        queue.async { [self] in deliver(event) }
+        queue.async { [self] in
+            guard !registry.withLock({ $0.stopped }) else { return }
+            deliver(event)
+        }
     }
+
+    // MARK: Stopping
+
+    /// Ends delivery: every live subscription ends (a reader's next call returns `nil`), the
+    /// listeners are removed, and later commits, messages and subscriptions go nowhere. Returns
+    /// once what was queued before the call has been delivered. Calling it again does nothing.
+    public func stop() async {
+        let ending = await onQueue { [self] in
+            registry.withLock { r -> [RealtimeSubscription] in
+                guard !r.stopped else { return [] }
+                r.stopped = true
+                r.listeners = [:]
+                return r.byRecord.values.flatMap { $0.values.flatMap(\.values) } + r.byTable.values.flatMap(\.values)
+            }
+        }
+        for subscription in ending { subscription.cancel() }
+        await onQueue {}
+    }
+
+    /// Whether ``stop()`` has been called.
+    public var isStopped: Bool { registry.withLock { $0.stopped } }
 
     // MARK: Listeners
 
@@ -187,7 +219,8 @@ public final class EventHub: Sendable {
         }
         // From here on, live events reach the subscription (held until it starts).
         let registered = await onQueue { [self] in
-            registry.withLock { r in
+            registry.withLock { r -> Int64? in
+                guard !r.stopped else { return nil }
                 switch target {
                 case .record(let t, let id): r.byRecord[t.index, default: [:]][id, default: [:]][subscription.key] = subscription
                 default: r.byTable[table.index, default: [:]][subscription.key] = subscription
@@ -195,6 +228,11 @@ public final class EventHub: Sendable {
                 r.subscriptions += 1
                 return r.dispatched[database] ?? 0
             }
+        }
+        guard let registered else {
+            // The hub has stopped: a subscription that has already ended.
+            subscription.cancel()
+            return subscription
         }
         do {
             var head: [RealtimeEvent] = []

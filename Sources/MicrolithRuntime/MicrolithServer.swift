@@ -14,17 +14,41 @@ import MicrolithSchema
 public import MicrolithStore
 public import NIOCore
 import NIOPosix
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
-import UnixSignals
+public import UnixSignals
 
 /// One microlith process: an app folder's store and its REST interface.
 ///
 /// ```swift
 /// let server = try await MicrolithServer.start(appDirectory: "./examples/todo", configure: { $0.http.port = 9926 })
-/// try await server.run()   // until SIGTERM/SIGINT; then stops accepting, finishes requests, closes the store
+/// try await server.run { _ in }   // until SIGTERM/SIGINT; then stops accepting, finishes requests, closes the store
 /// ```
-public final class MicrolithServer: Sendable {
+///
+/// ## Lifecycle
+///
+/// ``start(appDirectory:modules:environment:logger:configure:)`` opens (migrates, seeds) the store
+/// and sets the parts up; running the server runs every long-lived part as a service of one
+/// `ServiceGroup` (swift-service-lifecycle), started in this order:
+///
+/// 1. the store (its service closes it),
+/// 2. the store's maintenance (expiry sweep, change-log trim, statistics),
+/// 3. the realtime hub,
+/// 4. the modules (the connection pool to modules running elsewhere),
+/// 5. the MQTT listener (when `mqtt.enabled`),
+/// 6. the HTTP server, with the job worker (role `worker`) and scheduler (role `cron`).
+///
+/// A graceful shutdown (SIGTERM or SIGINT with ``run(gracefulShutdownSignals:onServerRunning:)``,
+/// the enclosing group's when the server runs as a ``Service``, or
+/// ``triggerGracefulShutdown()``) stops them in reverse order, each once the one after it has
+/// ended: the HTTP server stops accepting and finishes the requests under way, then the
+/// scheduler and the worker (running jobs get their grace period); the MQTT listener closes its
+/// connections; the modules release their pools; the hub ends its subscriptions; the maintenance
+/// stops; the store closes, last and once. The HTTP server binds only once the MQTT listener
+/// has, so a taken MQTT port stops the start before HTTP serves anything. Cancelling the task
+/// that runs the server stops every service at once instead (the store closes when its service
+/// sees the cancellation).
+public final class MicrolithServer: Service, Sendable {
     public let app: AppFolder
     public let configuration: RuntimeConfiguration
     public let store: Store
@@ -35,7 +59,16 @@ public final class MicrolithServer: Sendable {
     public let realtime: EventHub
     /// The MQTT broker, when `mqtt.enabled`.
     public let broker: MQTTBroker?
-    private let mqttListener = Mutex<MQTTServer?>(nil)
+    /// The lifecycle of the current run: its group, and the listeners it bound.
+    private let lifecycle = Mutex<Lifecycle>(Lifecycle())
+
+    private struct Lifecycle {
+        var started = false
+        var group: ServiceGroup?
+        var shutdownRequested = false
+        var mqtt: MQTTListenerService?
+        var httpPort: Int?
+    }
     /// The connection budget every port draws on (HTTP, WebSocket, MQTT), counted from accept.
     public let connections: ConnectionLimiter
 
@@ -67,10 +100,17 @@ public final class MicrolithServer: Sendable {
 
     /// Loads the app folder and configuration (defaults, `microlith.yaml`, environment, then
     /// `configure`), opens the store and seeds it on first start.
+    ///
+    /// - Parameter logger: where the server logs (its level is set from the configuration's
+    ///   `logLevel`); by default a logger labelled `microlith` from the logging system.
+    ///
+    /// Nothing runs yet: ``run(gracefulShutdownSignals:onServerRunning:)`` or ``run()`` serves.
+    /// A server that is never run leaves the store open for the caller to close.
     public static func start(
         appDirectory: String,
         modules: [any Module] = [],
         environment: [String: String] = ProcessInfo.processInfo.environment,
+        logger: Logger? = nil,
         configure: (inout RuntimeConfiguration) throws -> Void = { _ in }
     ) async throws -> MicrolithServer {
         let app = try AppFolder.load(appDirectory)
@@ -90,7 +130,7 @@ public final class MicrolithServer: Sendable {
                         + (modules.isEmpty ? " (this app has no modules)" : " (\(modules.map(\.name).sorted().joined(separator: ", ")))"))
             }
         }
-        var logger = Logger(label: "microlith")
+        var logger = logger ?? Logger(label: "microlith")
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
         let store: Store
         do {
@@ -98,45 +138,34 @@ public final class MicrolithServer: Sendable {
         } catch let e as StoreError {
             throw RuntimeError(e.message)
         }
-        let moduleSet: Modules
+        // Until the server exists, a failure closes what is open here; afterwards its lifecycle does.
+        var opened: Modules?
         do {
-            moduleSet = try Modules(
+            let moduleSet = try Modules(
                 modules, runningHere: configuration.roles.map(Set.init), remotes: configuration.moduleEndpoints, store: store,
                 keptResponseBytes: configuration.keptResponseBytes, logger: logger)
+            opened = moduleSet
             if configuration.runs("api") {
                 try ResourceRoutes.check(moduleSet, exportedTables: Set(store.tables.compactMap(\.definition.exportName)))
             }
-        } catch let error as ModuleConfigurationError {
-            store.close()
-            throw RuntimeError(error.description)
-        } catch {
-            store.close()
-            throw error
-        }
-        for name in moduleSet.unplacedModules {
-            logger.notice("module \(name) does not run here and modules.\(name).url is not set: calls to it will fail")
-        }
-        do {
+            for name in moduleSet.unplacedModules {
+                logger.notice("module \(name) does not run here and modules.\(name).url is not set: calls to it will fail")
+            }
             try await Seeder(store: store, logger: logger).seedIfNeeded(files: app.seedFiles)
-        } catch {
-            store.close()
-            await moduleSet.shutdown()
-            throw error
-        }
-        let hub: EventHub
-        do {
-            hub = try await EventHub.start(
+            let hub = try await EventHub.start(
                 store: store, bufferEvents: configuration.realtimeBufferEvents, bufferBytes: configuration.realtimeBufferBytes, logger: logger)
+            let broker =
+                configuration.mqtt.enabled
+                ? MQTTBroker(configuration: configuration.mqtt, hub: hub, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+                : nil
+            return MicrolithServer(
+                app: app, configuration: configuration, store: store, modules: moduleSet, realtime: hub, broker: broker, logger: logger)
         } catch {
+            await opened?.shutdown()
             store.close()
-            await moduleSet.shutdown()
+            if let error = error as? ModuleConfigurationError { throw RuntimeError(error.description) }
             throw error
         }
-        let broker =
-            configuration.mqtt.enabled
-            ? MQTTBroker(configuration: configuration.mqtt, hub: hub, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger) : nil
-        return MicrolithServer(
-            app: app, configuration: configuration, store: store, modules: moduleSet, realtime: hub, broker: broker, logger: logger)
     }
 
     /// The `Server` header of every response.
@@ -148,6 +177,13 @@ public final class MicrolithServer: Sendable {
     /// `worker`) and the scheduler (role `cron`). On shutdown the server stops first (no new
     /// requests, in-flight ones finish), then the worker lets running jobs finish.
     public func makeApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
+        makeApplication(onServerRunning: onServerRunning, beforeServerStarts: nil)
+    }
+
+    /// The HTTP application; `beforeServerStarts` runs (and must return) before it binds its port.
+    func makeApplication(
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void, beforeServerStarts: (@Sendable () async throws -> Void)?
+    ) -> some ApplicationProtocol {
         let api = configuration.runs("api")
         let endpoint = TableEndpoint(store: store, configuration: configuration.http, hooks: modules.tableHooks)
         var openAPI = api ? OpenAPIDocument.make(schema: store.schema) : OpenAPIDocument.make(schema: Schema(tables: [], nestedTypes: [:]))
@@ -197,50 +233,101 @@ public final class MicrolithServer: Sendable {
                     shouldUpgrade: { request, channel, _ in upgrade.decide(request, channel: channel) }),
                 limiter: connections, limits: limits, maximumBodyBytes: maximumBodyBytes, answers: answers)
         }
-        return Application(
+        var application = Application(
             router: router,
             server: server,
             configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Self.serverName),
             services: services,
             onServerRunning: onServerRunning,
             logger: logger)
+        if let beforeServerStarts { application.beforeServerStarts(perform: beforeServerStarts) }
+        return application
     }
 
-    /// The MQTT listener's port, once ``run(onServerRunning:)`` has bound it.
-    public var mqttPort: Int? { mqttListener.withLock { $0?.port } }
+    /// The MQTT listener's port, once the running server has bound it.
+    public var mqttPort: Int? { lifecycle.withLock { $0.mqtt?.port } }
 
-    /// Binds the MQTT listener (when enabled); throws a ``RuntimeError`` when the port is taken.
-    public func startMQTT() async throws {
-        guard let broker, mqttListener.withLock({ $0 == nil }) else { return }
-        do {
-            let listener = try await MQTTServer.start(broker: broker, group: MultiThreadedEventLoopGroup.singleton, limiter: connections)
-            mqttListener.withLock { $0 = listener }
-        } catch {
-            throw RuntimeError(
-                "cannot listen for MQTT on \(configuration.mqtt.host):\(configuration.mqtt.port): \(error); "
-                    + "choose another port with --mqtt-port (mqtt.port) or turn the broker off with --no-mqtt (mqtt.enabled: false)")
+    /// The HTTP port, once the running server has bound it.
+    public var httpPort: Int? { lifecycle.withLock { $0.httpPort } }
+
+    /// Serves until the enclosing service group shuts down gracefully, or until
+    /// ``triggerGracefulShutdown()``; traps no signal. See the type's "Lifecycle" for what runs and
+    /// in which order it stops. A server runs once.
+    public func run() async throws {
+        try await run(gracefulShutdownSignals: [], onServerRunning: { _ in })
+    }
+
+    /// Serves until one of `gracefulShutdownSignals` arrives (or the enclosing group shuts down,
+    /// or ``triggerGracefulShutdown()``), then shuts down gracefully; the store is closed when
+    /// this returns or throws. `onServerRunning` is called once the HTTP port (and the MQTT port,
+    /// when enabled) is bound. A port already taken throws (a ``RuntimeError`` for MQTT).
+    public func run(
+        gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void
+    ) async throws {
+        let ranBefore = lifecycle.withLock { l in
+            defer { l.started = true }
+            return l.started
         }
-    }
-
-    /// Serves until SIGTERM or SIGINT, then shuts down gracefully and closes the store.
-    /// The MQTT listener (when enabled) is bound first and closed when HTTP has stopped.
-    public func run(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws {
-        let application = makeApplication(onServerRunning: onServerRunning)
-        do {
-            try await startMQTT()
-            try await application.runService(gracefulShutdownSignals: [UnixSignal.sigterm, UnixSignal.sigint])
-        } catch {
-            await stopMQTT()
-            await modules.shutdown()
-            store.close()
-            throw error
+        guard !ranBefore else { throw RuntimeError("this server has run already; start a new one") }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: makeServices(onServerRunning: onServerRunning).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                gracefulShutdownSignals: gracefulShutdownSignals,
+                logger: logger))
+        let requested = lifecycle.withLock { l in
+            l.group = group
+            return l.shutdownRequested
         }
-        await stopMQTT()
-        await modules.shutdown()
-        store.close()
+        if requested { await group.triggerGracefulShutdown() }
+        try await group.run()
     }
 
-    private func stopMQTT() async {
-        if let listener = mqttListener.withLock({ $0.take() }) { await listener.stop() }
+    /// Shuts the running server down gracefully, as SIGTERM does; before it runs, makes its run
+    /// end at once (closing the store).
+    public func triggerGracefulShutdown() async {
+        let group = lifecycle.withLock { l in
+            l.shutdownRequested = true
+            return l.group
+        }
+        await group?.triggerGracefulShutdown()
+    }
+
+    /// The services of one run, in start order (they stop in reverse).
+    private func makeServices(onServerRunning: @escaping @Sendable (any Channel) async -> Void) -> [any Service] {
+        let mqtt = broker.map { MQTTListenerService(broker: $0, connections: connections, logger: logger) }
+        lifecycle.withLock { $0.mqtt = mqtt }
+        // The HTTP server binds once the MQTT listener has.
+        var beforeServerStarts: (@Sendable () async throws -> Void)?
+        if let mqtt { beforeServerStarts = { try await mqtt.waitUntilListening() } }
+        let application = makeApplication(
+            onServerRunning: { [self] channel in
+                lifecycle.withLock { $0.httpPort = channel.localAddress?.port }
+                await onServerRunning(channel)
+            },
+            beforeServerStarts: beforeServerStarts)
+        var services: [any Service] = [
+            StoreService(store: store, logger: logger),
+            StoreMaintenanceService(store: store, logger: logger),
+            EventHubService(hub: realtime, logger: logger),
+            ModulesService(modules: modules, logger: logger),
+        ]
+        if let mqtt { services.append(mqtt) }
+        services.append(HTTPService(application: application, logger: logger))
+        return services
+    }
+}
+
+/// The HTTP application (the server, job worker and scheduler in its own group) as the last
+/// service of a server's lifecycle: the first to stop.
+struct HTTPService: Service, CustomStringConvertible {
+    let application: any Service
+    let logger: Logger
+
+    var description: String { "HTTP server" }
+
+    func run() async throws {
+        try await application.run()
+        logger.debug("HTTP server stopped")
     }
 }

@@ -7,6 +7,12 @@ import Synchronization
 ///
 /// Each job runs in its own savepoint: a job that throws is rolled back alone and the others
 /// still commit. No job is acknowledged before the transaction holding it has committed.
+///
+/// The batches run on a serial `DispatchQueue` of their own, not in a task: SQLite's calls
+/// block their thread (the commit's fsync for milliseconds), and a blocked thread of Swift's
+/// cooperative pool, or of an event loop when NIO is the global executor, stalls every task or
+/// connection scheduled on it. One queue per database also keeps the writes of a file strictly
+/// one after another, which SQLite requires anyway.
 final class GroupCommitWriter: Sendable {
     struct Job: Sendable {
         /// Runs the job's work; returns what to do once the batch has committed.

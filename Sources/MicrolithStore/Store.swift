@@ -50,7 +50,6 @@ public final class Store: Sendable {
     private let listeners = Mutex<[@Sendable ([Change]) -> Void]>([])
     /// Listeners by channel (``listen(_:_:)``).
     let channelListeners = Mutex<[String: [@Sendable (String) -> Void]]>([:])
-    private let maintenance = StoreMaintenance()
 
     private init(
         schema: Schema, configuration: StoreConfiguration, nodeID: String, tables: [TableLayout], databases: [String: DatabaseHandle],
@@ -120,7 +119,6 @@ public final class Store: Sendable {
                 committed: { [unowned store, name = handle.name] txns in store.committed(txns, database: name) })
             handle.writerBox.withLock { $0 = writer }
         }
-        store.maintenance.start(store)
         return store
     }
 
@@ -177,8 +175,10 @@ public final class Store: Sendable {
     }
 
     /// Stops accepting writes, lets queued ones finish, and closes the files.
+    ///
+    /// Call it once, after everything that uses the store has stopped (in a server, the last
+    /// service of the lifecycle to end does); later calls do nothing.
     public func close() {
-        maintenance.stop()
         for handle in databases.values {
             let writer = handle.writerBox.withLock { w -> GroupCommitWriter? in
                 defer { w = nil }
@@ -187,6 +187,11 @@ public final class Store: Sendable {
             writer?.close()
             try? handle.pool.close()
         }
+    }
+
+    /// Whether ``close()`` has been called.
+    public var isClosed: Bool {
+        databases.values.allSatisfy { $0.writerBox.withLock { $0 == nil } }
     }
 
     // MARK: Tables

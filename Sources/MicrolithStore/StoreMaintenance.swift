@@ -1,10 +1,10 @@
 import GRDB
 import Logging
 import MicrolithSchema
-import Synchronization
 
 /// The store's background housekeeping: expiring records, trimming the change log and keeping
-/// the query planner's statistics current.
+/// the query planner's statistics current. It runs while ``Store/runMaintenance()`` does (in a
+/// server, as a service of its lifecycle, stopped before the store closes).
 ///
 /// - Records of `@table(expiration: seconds)` tables are removed once older than their table's
 ///   expiration (measured from their last write). Reads of a single record
@@ -15,12 +15,13 @@ import Synchronization
 ///   every ten minutes (or a tenth of the retention, when that is shorter).
 /// - The statistics SQLite keeps about indexes (`sqlite_stat1`, which the query planner reads)
 ///   are refreshed by `ANALYZE` when a database has taken more writes since the last refresh
-///   than ``statisticsThreshold(rows:)`` allows: at start-up (``Migrator``) and checked every
-///   ``statisticsInterval``, so a bulk load is measured within seconds of ending. `ANALYZE`
+///   than ``statisticsThreshold(rows:)`` allows: at start-up (``Migrator``), when the maintenance
+///   begins (after a seed), and checked every ``statisticsInterval``, so a bulk load is measured
+///   within seconds of ending. `ANALYZE`
 ///   reads at most ``analysisLimit`` entries per index, so it stays cheap on large tables; its
 ///   row counts are estimates. (`PRAGMA optimize` is not enough here: SQLite 3.40 analyzes only
 ///   the tables the calling connection has queried, and the writer's connection rarely does.)
-final class StoreMaintenance: Sendable {
+enum StoreMaintenance {
     /// The most records removed per table in one transaction.
     static let batchSize = 500
     /// How often the statistics are checked for staleness.
@@ -28,15 +29,14 @@ final class StoreMaintenance: Sendable {
     /// `PRAGMA analysis_limit` for `ANALYZE`: index entries read per index.
     static let analysisLimit = 1000
 
-    private let task = Mutex<Task<Void, Never>?>(nil)
-
     /// How often a store whose shortest expiration is `seconds` is swept.
     static func interval(forShortestExpiration seconds: Int) -> Duration {
         .seconds(min(60, max(1, seconds / 10)))
     }
 
-    /// Starts the housekeeping of `store` in the background.
-    func start(_ store: Store) {
+    /// Runs the housekeeping of `store` until the calling task is cancelled or the store closes
+    /// (noticed within one tick: at most ``statisticsInterval``).
+    static func run(_ store: Store) async {
         let expiring = store.tables.filter { $0.definition.expiration != nil }
         let trimEvery = Duration.seconds(max(1, min(600, store.configuration.changeLogRetentionSeconds / 10)))
         let interval =
@@ -44,65 +44,62 @@ final class StoreMaintenance: Sendable {
         let databases = Array(store.databases.keys).sorted()
         let logger = store.logger
         let tick = min(interval, Self.statisticsInterval)
-        task.withLock {
-            $0 = Task { [weak store] in
-                var sinceTrim = Duration.zero
-                var sinceSweep = Duration.zero
-                var sinceStatistics = Duration.zero
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: tick)
-                    guard let store, !Task.isCancelled else { return }
-                    sinceTrim += tick
-                    sinceSweep += tick
-                    sinceStatistics += tick
-                    if sinceStatistics >= Self.statisticsInterval {
-                        sinceStatistics = .zero
-                        for database in databases {
-                            do {
-                                try await Self.refreshStatisticsIfStale(store, database: database)
-                            } catch let error as StoreError where error.code == .closed {
-                                return
-                            } catch is CancellationError {
-                                return
-                            } catch {
-                                logger.warning("statistics refresh of \(database) failed: \(error)")
-                            }
-                        }
+        var sinceTrim = Duration.zero
+        var sinceSweep = Duration.zero
+        var sinceStatistics = Duration.zero
+        // Writes made before the maintenance began (a seed, a bulk load) are measured at once.
+        guard await refreshStatistics(store, databases: databases) else { return }
+        while !Task.isCancelled {
+            try? await Task.sleep(for: tick)
+            guard !Task.isCancelled, !store.isClosed else { return }
+            sinceTrim += tick
+            sinceSweep += tick
+            sinceStatistics += tick
+            if sinceStatistics >= Self.statisticsInterval {
+                sinceStatistics = .zero
+                guard await refreshStatistics(store, databases: databases) else { return }
+            }
+            guard sinceSweep >= interval else { continue }
+            sinceSweep = .zero
+            if sinceTrim >= trimEvery {
+                sinceTrim = .zero
+                for database in databases {
+                    do {
+                        try await store.trimChangeLog(database: database)
+                    } catch let error as StoreError where error.code == .closed {
+                        return
+                    } catch {
+                        logger.warning("change-log trim of \(database) failed: \(error)")
                     }
-                    guard sinceSweep >= interval else { continue }
-                    sinceSweep = .zero
-                    if sinceTrim >= trimEvery {
-                        sinceTrim = .zero
-                        for database in databases {
-                            do {
-                                try await store.trimChangeLog(database: database)
-                            } catch let error as StoreError where error.code == .closed {
-                                return
-                            } catch {
-                                logger.warning("change-log trim of \(database) failed: \(error)")
-                            }
-                        }
-                    }
-                    for table in expiring {
-                        do {
-                            _ = try await Self.sweep(store, table: table)
-                        } catch let error as StoreError where error.code == .closed {
-                            return
-                        } catch {
-                            logger.warning("expiry sweep of \(table.name) failed: \(error)")
-                        }
-                    }
+                }
+            }
+            for table in expiring {
+                do {
+                    _ = try await Self.sweep(store, table: table)
+                } catch let error as StoreError where error.code == .closed {
+                    return
+                } catch {
+                    logger.warning("expiry sweep of \(table.name) failed: \(error)")
                 }
             }
         }
     }
 
-    /// Stops the housekeeping.
-    func stop() {
-        task.withLock {
-            $0?.cancel()
-            $0 = nil
+    /// Refreshes the statistics of `databases` where stale; `false` when the store has closed or
+    /// the task is cancelled.
+    private static func refreshStatistics(_ store: Store, databases: [String]) async -> Bool {
+        for database in databases {
+            do {
+                try await Self.refreshStatisticsIfStale(store, database: database)
+            } catch let error as StoreError where error.code == .closed {
+                return false
+            } catch is CancellationError {
+                return false
+            } catch {
+                store.logger.warning("statistics refresh of \(database) failed: \(error)")
+            }
         }
+        return true
     }
 
     /// How many writes since the last `ANALYZE` make the statistics of a database holding
@@ -178,6 +175,26 @@ final class StoreMaintenance: Sendable {
 }
 
 extension Store {
+    /// Runs the store's housekeeping until the calling task is cancelled or the store closes:
+    /// the expiry sweep of `@table(expiration:)` tables, the change-log trim and the statistics
+    /// refresh (see the intervals below). Nothing of it runs while no task runs this.
+    ///
+    /// ```swift
+    /// try await withThrowingDiscardingTaskGroup { group in
+    ///     group.addTask { await store.runMaintenance() }
+    ///     // … use the store, then cancel the group before closing the store
+    /// }
+    /// ```
+    ///
+    /// - Records of `@table(expiration: seconds)` tables are deleted within one interval of
+    ///   expiring: a tenth of the shortest expiration, between 1 and 60 seconds.
+    /// - Change-log entries older than ``StoreConfiguration/changeLogRetentionSeconds`` are
+    ///   deleted every ten minutes (or a tenth of the retention, when that is shorter).
+    /// - Index statistics are refreshed when stale: checked when it begins, then every five seconds.
+    public func runMaintenance() async {
+        await StoreMaintenance.run(self)
+    }
+
     /// Refreshes the index statistics of `database` (`ANALYZE`) when the writes since the last
     /// refresh make them stale, as the background housekeeping does every few seconds; returns
     /// whether it did.

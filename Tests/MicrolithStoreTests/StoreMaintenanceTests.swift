@@ -89,12 +89,98 @@ extension ManualClock {
             clock.advance(seconds: 61)
             // Expiration 60 s → a sweep every 6 s of real time; allow a generous margin on a busy machine.
             var deleted = false
-            for _ in 0..<300 where !deleted {
-                try await Task.sleep(for: .milliseconds(100))
-                deleted = try await store.changes(after: 0).contains { $0.operation == .delete }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await store.runMaintenance() }
+                for _ in 0..<300 where !deleted {
+                    try await Task.sleep(for: .milliseconds(100))
+                    deleted = try await store.changes(after: 0).contains { $0.operation == .delete }
+                }
+                group.cancelAll()
             }
             #expect(deleted, "the background sweep did not delete the expired record within 30 s")
         }
+    }
+
+    @Test func nothingIsSweptWhileNoTaskRunsTheMaintenance() async throws {
+        // Expiration 10 s → a sweep every second while the maintenance runs.
+        let clock = ManualClock()
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let store = try Store.open(
+            schema: try parseSchema("type Flash @table(expiration: 10) { id: ID @primaryKey }"),
+            configuration: StoreConfiguration(directory: directory, durability: .normal, wallClock: { clock.read() }))
+        defer { store.close() }
+        let flash = try store.layout("Flash")
+        _ = try await store.write { txn in try txn.put(flash, id: .string("a"), body: [:]) }
+        clock.advance(seconds: 11)
+        // Run for less than a tick, then cancelled: it returns promptly, having swept nothing.
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.runMaintenance() }
+            try await Task.sleep(for: .milliseconds(200))
+            group.cancelAll()
+        }
+        // Generous: the whole suite runs in parallel on a shared machine (2.6 s seen under load).
+        #expect(ContinuousClock.now - started < .seconds(10), "the maintenance did not stop when its task was cancelled")
+        // Nothing sweeps on its own afterwards (three sweep intervals).
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await store.changes(after: 0).map(\.operation) == [.put])
+        // While it runs, it does.
+        var deleted = false
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.runMaintenance() }
+            for _ in 0..<100 where !deleted {
+                try await Task.sleep(for: .milliseconds(100))
+                deleted = try await store.changes(after: 0).contains { $0.operation == .delete }
+            }
+            group.cancelAll()
+        }
+        #expect(deleted, "the maintenance did not sweep within 10 s")
+    }
+
+    @Test func theMaintenanceMeasuresWritesMadeBeforeItBegan() async throws {
+        let clock = ManualClock()
+        try await withStore(clock) { store in
+            let keep = try store.layout("Keep")
+            // A seed: enough writes to make the statistics stale, before anything maintains the store.
+            _ = try await store.write { txn in
+                for i in 0..<1200 { _ = try txn.put(keep, id: .string("k\(i)"), body: [:]) }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await store.runMaintenance() }
+                try await Task.sleep(for: .milliseconds(500))
+                group.cancelAll()
+            }
+            #expect(try await !store.refreshStatisticsIfStale(), "the statistics were still stale after the maintenance began")
+        }
+    }
+
+    @Test func theMaintenanceEndsWhenTheStoreCloses() async throws {
+        let clock = ManualClock()
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let store = try Store.open(
+            schema: try parseSchema(Self.schema),
+            configuration: StoreConfiguration(directory: directory, durability: .normal, wallClock: { clock.read() }))
+        _ = try await store.write { txn in try txn.put(try store.layout("Session"), id: .string("a"), body: ["user": "ann"]) }
+        clock.advance(seconds: 61)
+        // Not cancelled: it returns by itself at its next tick (at most 5 s), finding the store closed.
+        let ended = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await store.runMaintenance()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(30))
+                return false
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            store.close()
+            let first = try await group.next()
+            group.cancelAll()
+            return first ?? false
+        }
+        #expect(ended, "the maintenance kept running after the store closed")
     }
 
     @Test func theChangeLogIsTrimmedByAge() async throws {
