@@ -1,6 +1,7 @@
 public import HTTPTypes
 public import Hummingbird
 import Logging
+import MicrolithJSON
 
 /// Gives every response an `X-Request-Id` (the id in the request's log metadata,
 /// `hb.request.id`, and the `requestId` of a problem body) and logs one structured line per
@@ -21,8 +22,7 @@ public struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         response.headers[Self.requestID] = context.id
         if context.logger.logLevel <= .debug {
-            let d = ContinuousClock.now - started
-            let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+            let ms = (ContinuousClock.now - started).milliseconds
             context.logger.debug(
                 "request",
                 metadata: [

@@ -255,8 +255,7 @@ public struct TableEndpoint: Sendable {
     static func describe(_ plan: QueryPlan, started: ContinuousClock.Instant?, into headers: inout HTTPFields) {
         var timing = "query;desc=\"\(plan)\""
         if let started {
-            let d = ContinuousClock.now - started
-            let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+            let ms = (ContinuousClock.now - started).milliseconds
             timing += ";dur=\((ms * 1000).rounded() / 1000)"
         }
         headers[HTTPField.Name("Server-Timing")!] = timing

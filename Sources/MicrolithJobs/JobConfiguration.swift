@@ -1,3 +1,5 @@
+import MicrolithJSON
+
 /// How a process runs background jobs and schedules.
 public struct JobConfiguration: Sendable, Equatable {
     /// Jobs run at once by one worker process.
@@ -25,6 +27,6 @@ public struct JobConfiguration: Sendable, Equatable {
     }
 
     static func milliseconds(_ d: Duration) -> Int64 {
-        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+        d.wholeMilliseconds
     }
 }

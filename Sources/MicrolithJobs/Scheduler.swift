@@ -46,7 +46,7 @@ public final class Scheduler: Service, Sendable {
         self.store = store
         self.schedules = modules.schedules
         self.logger = logger
-        self.database = store.databaseNames.first ?? "data"
+        self.database = store.databaseNames.first ?? Schema.defaultDatabase
     }
 
     static func spec(_ r: ScheduleRegistration) -> String {

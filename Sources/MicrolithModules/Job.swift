@@ -1,4 +1,5 @@
 package import Foundation
+import MicrolithJSON
 
 /// A background job a module offers: a durable unit of work with a `Codable` input.
 ///
@@ -58,8 +59,8 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// The wait after failed attempt number `attempt` (1-based), in milliseconds.
     public func backoffMilliseconds(afterAttempt attempt: Int) -> Int64 {
-        let first = Double(initialBackoff.components.seconds) * 1000 + Double(initialBackoff.components.attoseconds) / 1e15
-        let cap = Double(maximumBackoff.components.seconds) * 1000 + Double(maximumBackoff.components.attoseconds) / 1e15
+        let first = initialBackoff.milliseconds
+        let cap = maximumBackoff.milliseconds
         let wait = first * pow(multiplier, Double(max(0, attempt - 1)))
         return Int64(min(cap, wait).rounded())
     }

@@ -1,6 +1,7 @@
 public import Logging
 import MicrolithJSON
 import MicrolithQuery
+public import MicrolithSchema
 public import MicrolithStore
 
 /// What running application code can reach: the other modules (to call them), the store (to
@@ -40,7 +41,9 @@ public struct OperationContext: Sendable {
     /// every write in it (across tables of that database, and jobs it enqueues) commits
     /// together, or none does when `work` throws. Store errors arrive as ``OperationError``s
     /// with the matching status (an invalid record → 400, a taken key → 409, ...).
-    public func write<T: Sendable>(database: String = "data", _ work: @escaping @Sendable (WriteTransaction) throws -> T) async throws -> T {
+    public func write<T: Sendable>(
+        database: String = Schema.defaultDatabase, _ work: @escaping @Sendable (WriteTransaction) throws -> T
+    ) async throws -> T {
         let store = try self.store
         do {
             return try await store.write(database: database, work)

@@ -1,3 +1,5 @@
+import MicrolithJSON
+
 /// When a scheduled task runs: on a cron expression (UTC) or at a fixed interval.
 public enum Schedule: Sendable, Hashable, CustomStringConvertible {
     /// Every minute matching the expression, e.g. `.cron("0 3 * * *")` at 03:00 UTC daily.
@@ -80,7 +82,7 @@ extension ModuleBuilder {
                 return
             }
         case .every(let d):
-            let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+            let ms = d.wholeMilliseconds
             guard ms >= 1000 else {
                 problems.append("schedule \(module).\(name): the interval must be at least 1 second, got \(d)")
                 return

@@ -3,7 +3,7 @@ import GRDB
 public import Logging
 import MicrolithJSON
 import MicrolithQuery
-import MicrolithSchema
+public import MicrolithSchema
 public import MicrolithStore
 public import NIOCore
 import Synchronization
@@ -169,7 +169,7 @@ public final class EventHub: Sendable {
 
     /// Waits until everything queued before this call has been delivered; returns the position
     /// of `database` then.
-    public func settled(database: String = "data") async -> Int64 {
+    public func settled(database: String = Schema.defaultDatabase) async -> Int64 {
         await onQueue { [self] in position(database: database) }
     }
 

@@ -13,7 +13,7 @@ struct SchemaBuilder {
         var node: ObjectTypeDefinition
         var location: SourceLocation
         var isTable = false
-        var database = "data"
+        var database = Schema.defaultDatabase
         var tableName: String
         var expiration: Int?
         var exportName: String?

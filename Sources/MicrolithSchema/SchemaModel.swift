@@ -125,7 +125,7 @@ public struct TableDefinition: Sendable, Equatable {
     public var typeName: String
     /// The table's name: `@table(table:)`, else the type name.
     public var name: String
-    /// The database holding the table: `@table(database:)`, else `"data"`.
+    /// The database holding the table: `@table(database:)`, else ``Schema/defaultDatabase``.
     public var database: String
     /// The REST path segment when exported: `@export(name:)`, else the type name; `nil` when not exported.
     public var exportName: String?
@@ -194,6 +194,10 @@ public struct NestedTypeDefinition: Sendable, Equatable {
 
 /// A parsed and validated `schema.graphql`.
 public struct Schema: Sendable, Equatable {
+    /// The database a table is in unless `@table(database:)` names another: `"data"` (its file
+    /// is `data.sqlite`).
+    public static let defaultDatabase = "data"
+
     /// Every table, in declaration order.
     public var tables: [TableDefinition]
     /// Every nested (non-table) type by name.

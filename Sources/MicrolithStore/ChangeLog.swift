@@ -1,5 +1,6 @@
 package import GRDB
 public import MicrolithJSON
+public import MicrolithSchema
 
 /// One entry of a database's change log, as read back: a ``Change`` as the log keeps it (the
 /// table by name, the record after the write as JSON, no record before it).
@@ -18,7 +19,7 @@ public struct ChangeLogEntry: Sendable, Equatable {
 
 extension Store {
     /// Change-log entries of `database` with a sequence greater than `sequence`, oldest first.
-    public func changes(database: String = "data", after sequence: Int64, limit: Int = 1000) async throws -> [ChangeLogEntry] {
+    public func changes(database: String = Schema.defaultDatabase, after sequence: Int64, limit: Int = 1000) async throws -> [ChangeLogEntry] {
         try await read(database: database) { db in
             let rows = try Row.fetchAll(
                 db,
@@ -43,7 +44,7 @@ extension Store {
 
     /// Deletes change-log entries older than the configured retention; returns how many went.
     @discardableResult
-    public func trimChangeLog(database: String = "data") async throws -> Int {
+    public func trimChangeLog(database: String = Schema.defaultDatabase) async throws -> Int {
         let cutoffMilliseconds = configuration.wallClock() - Int64(configuration.changeLogRetentionSeconds) * 1000
         let cutoff = cutoffMilliseconds << 16
         return try await write(database: database) { txn in
@@ -77,7 +78,7 @@ public struct ChangeLogBounds: Sendable, Equatable {
 
 extension Store {
     /// The retained span of `database`'s change log.
-    public func changeLogBounds(database: String = "data") async throws -> ChangeLogBounds {
+    public func changeLogBounds(database: String = Schema.defaultDatabase) async throws -> ChangeLogBounds {
         try await read(database: database) { db in try Self.changeLogBounds(db) }
     }
 

@@ -62,7 +62,7 @@ public final class Store: Sendable {
         self.cache = RecordCache(limitBytes: configuration.cacheBytes)
         self.tables = tables
         self.databases = databases
-        self.databaseNames = databases.keys.sorted { a, b in a == "data" || (b != "data" && a < b) }
+        self.databaseNames = databases.keys.sorted { a, b in a == Schema.defaultDatabase || (b != Schema.defaultDatabase && a < b) }
         self.logger = logger
     }
 
@@ -87,7 +87,7 @@ public final class Store: Sendable {
         try Migrator.refuseMovedTables(schema: schema, directory: configuration.directory)
         var handles: [String: DatabaseHandle] = [:]
         var nodeID = configuration.nodeID
-        let names = schema.databases.isEmpty ? ["data"] : schema.databases
+        let names = schema.databases.isEmpty ? [Schema.defaultDatabase] : schema.databases
         for name in names {
             var config = Configuration()
             config.busyMode = .timeout(TimeInterval(max(0, configuration.busyTimeoutMilliseconds)) / 1000)
@@ -207,7 +207,7 @@ public final class Store: Sendable {
     }
 
     /// The table `name` of `database`.
-    public func table(name: String, database: String = "data") -> TableLayout? {
+    public func table(name: String, database: String = Schema.defaultDatabase) -> TableLayout? {
         tables.first { $0.definition.name == name && $0.definition.database == database }
     }
 
@@ -291,7 +291,9 @@ public final class Store: Sendable {
     /// Runs `work` in a write transaction of `database` and returns once it has committed
     /// durably. Writes from concurrent callers share commits (group commit). When `work`
     /// throws, none of its writes happen and the error is rethrown.
-    public func write<T: Sendable>(database: String = "data", _ work: @escaping @Sendable (WriteTransaction) throws -> T) async throws -> T {
+    public func write<T: Sendable>(
+        database: String = Schema.defaultDatabase, _ work: @escaping @Sendable (WriteTransaction) throws -> T
+    ) async throws -> T {
         guard let handle = databases[database] else { throw StoreError(.unknownTable, "no database named \(database)") }
         let writer = try handle.writer
         handle.health.begin()

@@ -199,7 +199,7 @@ extension Store {
     /// refresh make them stale, as the background housekeeping does every few seconds; returns
     /// whether it did.
     @discardableResult
-    package func refreshStatisticsIfStale(database: String = "data") async throws -> Bool {
+    package func refreshStatisticsIfStale(database: String = Schema.defaultDatabase) async throws -> Bool {
         try await StoreMaintenance.refreshStatisticsIfStale(self, database: database)
     }
 }
