@@ -8,7 +8,7 @@ import Testing
 
 /// Which requests the middleware turns into SSE subscriptions on a live server: a `GET` asking
 /// for `text/event-stream` on an exported table's URL, and nothing else.
-@Suite struct EventStreamMiddlewareTests {
+@Suite(.timeLimit(.minutes(1))) struct EventStreamMiddlewareTests {
     @Test func aGetAskingForAnEventStreamOnATableURLIsASubscription() async throws {
         try await withSubscriptionServer { server in
             try await server.putTodo("a")

@@ -9,7 +9,7 @@ import Testing
 /// SSE subscriptions on a live server, read through raw sockets: clients that stop reading are
 /// cut off within a bound while the others get every event in order, and bad subscription URLs
 /// get problems.
-@Suite struct SubscriptionEndpointTests {
+@Suite(.timeLimit(.minutes(1))) struct SubscriptionEndpointTests {
     static let eventBytes = 128 * 1024
     /// Per-subscriber buffer: far less than the events written.
     static let bufferBytes = 512 * 1024
