@@ -1,14 +1,17 @@
 """Fixtures for the end-to-end suite: app folders in temporary directories and real
-`microlith serve` processes on free loopback ports."""
+`microlith serve` processes on free loopback ports; MQTT brokers and clients (helpers in
+mqtt_helpers.py). Test modules import helpers, never each other."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
 
 import pytest
 
 from microlith_e2e import BINARY, MicrolithServer, write_app
+from mqtt_helpers import MosquittoSub, Paho, RawClient, make_broker
 
 
 def pytest_report_header(config):
@@ -64,3 +67,73 @@ def module_factory(tmp_path_factory, request):
     f = _Factory(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
     yield f
     f.close()
+
+
+# -- MQTT ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def broker(module_factory, tmp_path_factory):
+    b, stop = make_broker(module_factory, tmp_path_factory.mktemp("broker"))
+    yield b
+    stop()
+    if b.server is not None:
+        assert b.server.running, "microlith died during the MQTT tests\n" + b.server.logs()
+
+
+@pytest.fixture(scope="module")
+def auth_broker(module_factory, tmp_path_factory):
+    b, stop = make_broker(module_factory, tmp_path_factory.mktemp("authbroker"), users={"alice": "secret"})
+    yield b
+    stop()
+
+
+@pytest.fixture(scope="module")
+def mosquitto_clients():
+    missing = [t for t in ("mosquitto_pub", "mosquitto_sub") if shutil.which(t) is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not found: install the Debian package mosquitto-clients "
+                    "(apt-get install -y mosquitto-clients); these tests do not skip without it")
+
+
+@pytest.fixture
+def clients():
+    """Makes paho clients and closes them all at the end of the test."""
+    made: list[Paho] = []
+
+    def make(*args, **kwargs) -> Paho:
+        c = Paho(*args, **kwargs)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
+def raw():
+    made: list[RawClient] = []
+
+    def make(port: int) -> RawClient:
+        c = RawClient(port)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
+def subs():
+    made: list[MosquittoSub] = []
+
+    def make(*args, **kwargs) -> MosquittoSub:
+        s = MosquittoSub(*args, **kwargs)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.stop()

@@ -4,6 +4,7 @@ the router does, keep pipelined responses in order, and never serve a stale reco
 from __future__ import annotations
 
 import socket
+import time
 
 SCHEMA = """
 type Note @table @export {
@@ -36,13 +37,30 @@ def read_responses(sock: socket.socket, methods: list[str]) -> list[tuple[str, d
     return out
 
 
+def logged_by_the_router(server, request_id: str, timeout: float = 5.0) -> bool:
+    """Whether the router's request log (debug level) has a line for `request_id` (waits for it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if request_id in server.logs():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_a_cache_hit_answers_like_the_router(factory):
     app = factory.app(SCHEMA)
-    server = factory.server(app)
+    # At debug level the router logs every request it answers, with its id; the fast path logs none.
+    server = factory.server(app, env={"MICROLITH_LOG_LEVEL": "debug"})
     assert server.put("/Note/a", json={"text": "hello", "n": 1}).status_code == 201
     hit = server.get("/Note/a")  # cached since the write: the fast path
+    after = server.get("/Note/?n==1")  # a query: the router
+    assert after.status_code == 200
+    assert logged_by_the_router(server, after.headers["x-request-id"]), "the router's request log is missing\n" + server.logs()
+    # Log lines come in order, so the hit's line (were it the router's) would be there by now.
+    assert hit.headers["x-request-id"] not in server.logs(), "the cache hit was answered by the router, not the fast path"
     server.restart()  # empty cache: the next read goes through the router and SQLite
     miss = server.get("/Note/a")
+    assert logged_by_the_router(server, miss.headers["x-request-id"]), "the miss was not answered by the router"
     assert miss.status_code == hit.status_code == 200
     assert miss.content == hit.content
     drop = {"date", "x-request-id"}  # different on every response; both carry one (checked below)

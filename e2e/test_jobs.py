@@ -10,7 +10,9 @@ import time
 import pytest
 
 from microlith_e2e import assert_problem
-from test_modules import CART, EXPECTED_TOTAL, ShopServer, copy_app, pytestmark  # noqa: F401
+from shop_app import CART, EXPECTED_TOTAL, ShopServer, copy_app, requires_shop
+
+pytestmark = requires_shop
 
 LEASE = {"MICROLITH_JOBS_LEASE_SECONDS": "2", "MICROLITH_JOBS_POLL_MS": "50"}
 

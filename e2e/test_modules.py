@@ -4,45 +4,14 @@ their meaning, and a callee that goes away."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
-from microlith_e2e import REPO, MicrolithServer, assert_problem
+from microlith_e2e import MicrolithServer, assert_problem
+from shop_app import CART, EXPECTED_TOTAL, ShopServer, copy_app, requires_shop
 
-SHOP_BIN = os.environ.get("SHOP_BIN") or str(REPO / "examples" / "shop-modules" / ".build" / "debug" / "shop")
-SHOP_APP = REPO / "examples" / "shop-modules" / "app"
-
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(SHOP_BIN) and not os.environ.get("SHOP_BIN_REQUIRED"),
-    reason=f"the example app is not built ({SHOP_BIN}); scripts/test builds it",
-)
-
-CART = {"items": [{"sku": "bread", "quantity": 2}, {"sku": "apple", "quantity": 12}, {"sku": "cheese", "quantity": 1}]}
-EXPECTED_TOTAL = 2 * 250 + 12 * 45 + 899
-
-
-class ShopServer(MicrolithServer):
-    """A `shop serve` process (the example app's own binary) with --roles."""
-
-    def __init__(self, app_dir, data_dir, roles: str | None = None, env: dict | None = None):
-        super().__init__(app_dir, data_dir, env=env, extra_args=("--roles", roles) if roles else ())
-
-    def command(self, port: int) -> list[str]:
-        return [SHOP_BIN] + super().command(port)[1:]
-
-
-def copy_app(base: Path, pricing_port: int | None = None) -> Path:
-    """A copy of the example app folder; with `pricing_port`, microlith.yaml points the pricing module there."""
-    app = base / f"shop-app-{pricing_port or 'all'}"
-    shutil.copytree(SHOP_APP, app)
-    if pricing_port is not None:
-        (app / "microlith.yaml").write_text(
-            f"modules:\n  pricing:\n    url: http://127.0.0.1:{pricing_port}\n    timeoutMs: 1500\n")
-    return app
+pytestmark = requires_shop
 
 
 @pytest.fixture

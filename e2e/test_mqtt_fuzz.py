@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from test_mqtt import (  # noqa: F401 - fixtures are used by name
-    CONNACK, DISCONNECT, SUBACK, WAIT, Paho, RawClient, broker, connect_packet, mstr, packet, publish_packet,
-    subscribe_packet, uniq, varint,
+from mqtt_helpers import (
+    CONNACK, DISCONNECT, SUBACK, WAIT, Paho, RawClient, connect_packet, mstr, packet, publish_packet, subscribe_packet, uniq,
+    varint,
 )
 
 #: Reason codes the doc allows in the DISCONNECT before a bad packet's connection closes.

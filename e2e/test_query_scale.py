@@ -26,10 +26,14 @@ PRODUCTS = 1013 * SCALE
 PER_CATEGORY = [111, 108, 110, 82, 85, 121, 131, 265]
 SEED_TIMEOUT_S = float(os.environ.get("QUERY_SCALE_SEED_TIMEOUT", "900"))
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(STOREFRONT_BIN) and not os.environ.get("SHOP_BIN_REQUIRED"),
-    reason=f"the storefront is not built ({STOREFRONT_BIN}); scripts/test builds it",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not os.path.exists(STOREFRONT_BIN) and not os.environ.get("SHOP_BIN_REQUIRED"),
+        reason=f"the storefront is not built ({STOREFRONT_BIN}); scripts/test builds it",
+    ),
+    # The first test also waits for the seeding (the module's fixture), bounded by its own timeout.
+    pytest.mark.timeout(SEED_TIMEOUT_S + 120),
+]
 
 
 def product_id(index: int) -> str:

@@ -127,8 +127,9 @@ public struct SubscriptionEndpoint: Sendable {
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
 
     /// The event-stream response for `request`: events as they come, a keep-alive comment every
-    /// ``heartbeatSeconds``, ended by an `overflow` or by the client going away. A client that has
-    /// not taken the end of the stream ``closeGrace`` after the subscription ended is disconnected.
+    /// ``heartbeatSeconds``, ended by an `overflow` or by the client going away. After an
+    /// `overflow` the connection is closed ``closeGrace`` later, whatever the client has read; after
+    /// a shutdown, only when the client has not taken the end of the stream by then.
     public func eventStream(_ request: Hummingbird.Request) async throws -> Response {
         let wanted = try self.request(path: request.uri.path, query: request.uri.query, lastEventID: request.headers[Self.lastEventID])
         let subscription = try await hub.subscribe(wanted.target, after: wanted.position)
@@ -162,22 +163,32 @@ public struct SubscriptionEndpoint: Sendable {
     /// Writes the events in a task of their own, so that a write the client never takes can be
     /// abandoned: throwing ``ClientNotReading`` out of the response body makes the server close
     /// the connection.
+    ///
+    /// After an `overflow` the connection is closed ``closeGrace`` after the subscription ended
+    /// even when the end of the stream was written: writing it only hands it to the connection's
+    /// buffers, and a client that stopped reading would otherwise hold the connection (a
+    /// finished response leaves it open for the next request) and what it buffers.
     private static func streamEvents(
         _ subscription: RealtimeSubscription, to handoff: WriterHandoff, heartbeat: Int, closeGrace: Duration
     ) async throws {
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
                 var writer = handoff.writer
+                var overflowed = false
                 while let event = await subscription.next() {
                     if event.kind == .keepAlive {
                         try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                         continue
                     }
                     try await writer.write(Self.sseFrame(event))
-                    if event.kind == .overflow { break }
+                    if event.kind == .overflow {
+                        overflowed = true
+                        break
+                    }
                 }
                 try await writer.finish(nil)
-                return true
+                // Overflowed: the close deadline task ends the connection.
+                return !overflowed
             }
             group.addTask {
                 // Keep-alive comments; cancelled with the stream.

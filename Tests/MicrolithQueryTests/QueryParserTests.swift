@@ -305,7 +305,9 @@ struct QueryParserErrorTests {
         #expect(try QueryParser.parse(fine).filter == .compare(Comparison(path: ["a"], op: .eq, value: .untyped("1"), offset: 64)))
     }
 
-    /// Every prefix and every single-character corruption of valid queries either parses or throws.
+    /// Every prefix and every single-character corruption of valid queries either parses or
+    /// throws a ``QuerySyntaxError`` that points inside the input and says what is wrong; the
+    /// same input always gets the same answer.
     @Test func garbageNeverCrashes() {
         let samples = [
             "[category=shoes|category=boots]&price=lt=100&select(a,rel{x,y{z}})&sort(+a,-b.c)&limit(1,5)",
@@ -313,17 +315,31 @@ struct QueryParserErrorTests {
         ]
         let noise: [Character] = ["[", "]", "(", ")", "{", "}", "&", "|", "=", "!", "%", ",", ".", "+", "-", "é"]
         var parsed = 0
+        var refused = 0
+        func check(_ text: String) {
+            do {
+                let query = try QueryParser.parse(text)
+                parsed += 1
+                #expect((try? QueryParser.parse(text)) == query, "\(text) parsed differently twice")
+            } catch {
+                refused += 1
+                #expect((0...text.count).contains(error.offset), "\(error) points outside the \(text.count) characters of \(text)")
+                #expect(!error.message.isEmpty, "\(text)")
+                #expect(throws: error, "\(text) was refused differently twice") { try QueryParser.parse(text) }
+            }
+        }
         for sample in samples {
+            #expect(throws: Never.self) { try QueryParser.parse(sample) }
             let chars = Array(sample)
-            for end in 0...chars.count where (try? QueryParser.parse(String(chars[..<end]))) != nil { parsed += 1 }
+            for end in 0...chars.count { check(String(chars[..<end])) }
             for i in chars.indices {
                 for c in noise {
                     var corrupted = chars
                     corrupted[i] = c
-                    if (try? QueryParser.parse(String(corrupted))) != nil { parsed += 1 }
+                    check(String(corrupted))
                 }
             }
         }
-        #expect(parsed > 0)
+        #expect(parsed > 0 && refused > 0, "\(parsed) parsed, \(refused) refused: the inputs should give both")
     }
 }
