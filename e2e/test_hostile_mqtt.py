@@ -1,4 +1,4 @@
-"""Hostile MQTT clients against a real `microlith serve` (docs/REALTIME.md, "Limits"): what they can
+"""Hostile MQTT clients against a real `microlith serve` (the Real time article of the DocC catalogue, "Limits"): what they can
 make the broker hold or send is bounded, and well-behaved clients are served meanwhile.
 
 Raw sockets where the point is bytes and timing (a silent or trickling connection, a 1,000-filter

@@ -1,4 +1,4 @@
-"""Subscribers that do not read (docs/REALTIME.md, "Slow consumers"): a WebSocket and an SSE client
+"""Subscribers that do not read (the Real time article of the DocC catalogue, "Slow consumers"): a WebSocket and an SSE client
 on raw sockets with a tiny receive buffer that never read after the handshake, and two that read only
 late, while big records are written over REST. The server's memory must not grow with the bytes
 written (each subscriber's buffer is bounded by `realtime.bufferBytes`), the late readers must find

@@ -1,4 +1,4 @@
-"""The MQTT broker (docs/REALTIME.md, "The MQTT broker") with real clients: paho-mqtt (MQTT 3.1.1
+"""The MQTT broker (the Real time article of the DocC catalogue, "The MQTT broker") with real clients: paho-mqtt (MQTT 3.1.1
 and 5), mosquitto_pub / mosquitto_sub subprocesses, and raw sockets where a client library would
 hide what is under test (wills after a dropped socket, keep-alive, CONNACK codes, takeover).
 

@@ -1,4 +1,4 @@
-"""Bad MQTT input (docs/REALTIME.md, "Bad packets"): raw sockets send truncated, corrupted, invalid
+"""Bad MQTT input (the Real time article of the DocC catalogue, "Bad packets"): raw sockets send truncated, corrupted, invalid
 and randomly mutated packets. Each bad connection must be closed on its own; a paho subscriber on
 another connection keeps receiving a message published after every bad client, and the server
 process stays up. MQTT 5 clients get a DISCONNECT with a reason code before the close.

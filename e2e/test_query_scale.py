@@ -50,7 +50,7 @@ def shop(tmp_path_factory):
     log = open(data / "shop.log", "w")
     proc = subprocess.Popen(
         [STOREFRONT_BIN, "serve", "--topology", "microlith", "--port", str(port), "--data-dir", str(data / "data"),
-         "--app", str(REPO / "Apps" / "Storefront" / "app"), "--scale", str(SCALE), "--log-level", "error"],
+         "--app", str(REPO / "Apps" / "Storefront" / "Sources" / "Storefront" / "app"), "--scale", str(SCALE), "--log-level", "error"],
         stdout=log, stderr=subprocess.STDOUT)
     started = time.monotonic()
     try:

@@ -30,7 +30,7 @@ def test_serve_opens_a_shop_and_stops_cleanly(tmp_path, topology):
     port = free_port()
     proc = subprocess.Popen(
         [STOREFRONT_BIN, "serve", "--topology", topology, "--port", str(port), "--data-dir", str(tmp_path / "data"),
-         "--app", str(REPO / "Apps" / "Storefront" / "app")],
+         "--app", str(REPO / "Apps" / "Storefront" / "Sources" / "Storefront" / "app")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
@@ -56,13 +56,30 @@ def test_serve_opens_a_shop_and_stops_cleanly(tmp_path, topology):
             proc.kill()
 
 
+def test_the_binary_finds_its_own_templates_from_any_folder(tmp_path):
+    """No --app, started from an empty folder: the schema and templates ship beside the binary."""
+    port = free_port()
+    proc = subprocess.Popen([STOREFRONT_BIN, "--port", str(port), "--data-dir", str(tmp_path / "data"), "--log-level", "error"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert f"serving the shop (microlith) on http://127.0.0.1:{port}" in line, line + proc.stderr.read()
+        pdp = http_request(port, "GET", "/p/p000001")
+        assert pdp.status_code == 200 and "<h1>" in pdp.text
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_bad_arguments_are_refused_with_a_message(tmp_path):
     for args, fragment in ((["--topology", "mesh"], "--topology must be microlith or services"),
                            (["--port", "99999"], "--port must be 0 to 65535"),
                            (["--scale", "0"], "--scale must be 1 to 1000"),
                            (["--cache", "maybe"], "--cache must be on or off"),
                            (["--app", str(tmp_path)], "no storefront app folder"),
-                           (["--bogus", "1"], "unknown option --bogus"),
+                           (["--bogus", "1"], "Unknown option '--bogus'"),
                            (["service", "billing", "--port", "0"], "no service named 'billing'")):
         r = subprocess.run([STOREFRONT_BIN, *args], capture_output=True, text=True, timeout=30)
         assert r.returncode != 0, args

@@ -1,4 +1,4 @@
-"""Subscriptions over HTTP (docs/REALTIME.md, "Subscribing over HTTP"): Server-Sent Events through a
+"""Subscriptions over HTTP (the Real time article of the DocC catalogue, "Subscribing over HTTP"): Server-Sent Events through a
 streaming http.client response, WebSocket through the `websockets` sync client (and a raw socket
 for the client that never reads). Record, table, id-prefix and query subscriptions; `publish` over
 WebSocket reaching SSE and MQTT; resume with Last-Event-ID / ?lastEventId; `reload` for a position
@@ -525,7 +525,7 @@ def test_position_older_than_the_retained_log_gets_reload(factory, open_sub, tra
 def assert_ws_rejected(server, path: str, status: int):
     """A WebSocket whose URL names no valid subscription gets one `error` event (the problem the same
     HTTP request would get) and is closed with code 4000 + status. Browsers' WebSocket API cannot read
-    a failed handshake's status or body, so the error travels inside the socket (docs/REALTIME.md)."""
+    a failed handshake's status or body, so the error travels inside the socket (the Real time article of the DocC catalogue)."""
     with ws_connect(f"ws://127.0.0.1:{server.port}{path}", open_timeout=WAIT) as ws:
         event = json.loads(ws.recv(timeout=WAIT))
         assert event["type"] == "error", event

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import MicrolithJSON
 import MicrolithStore
 import NIOCore
 import NIOHTTP1
@@ -71,7 +72,6 @@ struct RemoteModule: Sendable {
     }
 
     static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        duration.wholeNanoseconds
     }
 }

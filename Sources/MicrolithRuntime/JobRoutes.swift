@@ -3,6 +3,7 @@ import Hummingbird
 import MicrolithHTTP
 import MicrolithJSON
 import MicrolithJobs
+import MicrolithSchema
 import MicrolithStore
 
 /// Job and schedule state over REST:
@@ -57,7 +58,7 @@ enum JobRoutes {
     }
 
     static func database(_ request: Request, _ store: Store) throws -> String {
-        guard let name = request.uri.queryParameters["database"].map(String.init) else { return store.databaseNames.first ?? "data" }
+        guard let name = request.uri.queryParameters["database"].map(String.init) else { return store.databaseNames.first ?? Schema.defaultDatabase }
         guard store.databaseNames.contains(name) else {
             throw Problem(.notFound, "no database named '\(name)'; databases: \(store.databaseNames.joined(separator: ", "))")
         }

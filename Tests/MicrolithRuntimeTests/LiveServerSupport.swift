@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import MicrolithHTTP
 import MicrolithJSON
+import MicrolithJobs
 import MicrolithMQTT
 import MicrolithModules
 import MicrolithRuntime
