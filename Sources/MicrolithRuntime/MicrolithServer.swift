@@ -283,6 +283,13 @@ public final class MicrolithServer: Service, Sendable {
         try await group.run()
     }
 
+    /// Serves until SIGTERM or SIGINT (or `gracefulShutdownSignals`), then shuts down gracefully:
+    /// what a `main` calls. ``run()`` alone traps no signal; it is the entry point for a
+    /// `ServiceGroup` of the caller's own, which handles the signals.
+    public func runService(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        try await run(gracefulShutdownSignals: gracefulShutdownSignals) { _ in }
+    }
+
     /// Shuts the running server down gracefully, as SIGTERM does; before it runs, makes its run
     /// end at once (closing the store).
     public func triggerGracefulShutdown() async {
