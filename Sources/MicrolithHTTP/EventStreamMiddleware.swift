@@ -1,8 +1,8 @@
 import Foundation
-public import Hummingbird
+package import Hummingbird
 
 /// Answers `GET` requests for `text/event-stream` on exported table URLs with an SSE subscription.
-public struct EventStreamMiddleware: RouterMiddleware {
+package struct EventStreamMiddleware: RouterMiddleware {
     public typealias Context = BasicRequestContext
     let subscriptions: SubscriptionEndpoint
 

@@ -1,7 +1,7 @@
 import HTTPTypes
 import MicrolithJSON
-public import NIOCore
-public import NIOHTTP1
+package import NIOCore
+package import NIOHTTP1
 
 /// Sees every HTTP/1 request part right after decoding and every response part before encoding,
 /// and keeps the connection's ``HTTPConnectionGuard`` informed.
@@ -15,7 +15,7 @@ public import NIOHTTP1
 /// - An HTTP/1.0 request without `keep-alive` is marked `Connection: close`, so its connection
 ///   ends with its response; the response to a request that closes its connection says so
 ///   (`Connection: close`), so the client does not send another one on it.
-public final class HTTPRequestInspector: ChannelDuplexHandler, RemovableChannelHandler {
+package final class HTTPRequestInspector: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = HTTPServerRequestPart
     public typealias InboundOut = HTTPServerRequestPart
     public typealias OutboundIn = HTTPServerResponsePart

@@ -1,5 +1,5 @@
-public import HTTPTypes
-public import Hummingbird
+package import HTTPTypes
+package import Hummingbird
 import Logging
 import MicrolithJSON
 
@@ -7,7 +7,7 @@ import MicrolithJSON
 /// `hb.request.id`, and the `requestId` of a problem body) and logs one structured line per
 /// request: method, path, status and duration at `debug`, server errors at `error` (by
 /// ``ProblemMiddleware``, which also turns an error that reaches this far into a problem).
-public struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
+package struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     public init() {}
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

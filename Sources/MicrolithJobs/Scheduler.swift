@@ -1,6 +1,6 @@
 import GRDB
 public import Logging
-public import MicrolithJSON
+package import MicrolithJSON
 public import MicrolithModules
 import MicrolithSchema
 public import MicrolithStore
@@ -8,7 +8,7 @@ public import ServiceLifecycle
 import Synchronization
 
 /// A schedule's state as `/_schedules` shows it.
-public struct ScheduleState: Sendable, Equatable {
+package struct ScheduleState: Sendable, Equatable {
     /// `module.name`.
     public var name: String
     /// `cron 0 3 * * *` or `every 60 seconds`.
@@ -168,7 +168,7 @@ public final class Scheduler: Service, Sendable {
     }
 
     /// Every schedule's state, as stored.
-    public static func states(store: Store) async throws -> [ScheduleState] {
+    package static func states(store: Store) async throws -> [ScheduleState] {
         guard let database = store.databaseNames.first else { return [] }
         return try await store.read(database: database) { db in
             try Row.fetchAll(db, sql: "SELECT name, spec, next_run, last_run FROM _microlith_schedules ORDER BY name").map {

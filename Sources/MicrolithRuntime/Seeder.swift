@@ -1,12 +1,12 @@
 import Foundation
-public import Logging
+package import Logging
 import MicrolithJSON
 import MicrolithSchema
-public import MicrolithStore
+package import MicrolithStore
 
 /// Loads `data/<Table>.json` seed files (a JSON array of records each) into an empty data
 /// folder, once: a marker file in the data folder records that seeding happened.
-public struct Seeder {
+package struct Seeder {
     public let store: Store
     public let logger: Logger
 

@@ -6,7 +6,7 @@
 /// subscriber, `Value` is what it subscribed with (for example its options); a key holds at most one value
 /// per filter. Nodes live in one array and refer to each other by index, and removal prunes (and reuses)
 /// nodes left empty. The public methods are inlinable so that callers get code specialized for their types.
-public struct MQTTTopicTree<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+package struct MQTTTopicTree<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     @usableFromInline
     struct Node: Sendable {
         /// Children by exact level (never a "+" level; a "#" here is a literal from an invalid filter, never matched).
@@ -33,19 +33,19 @@ public struct MQTTTopicTree<Key: Hashable & Sendable, Value: Sendable>: Sendable
 
     /// Creates an empty tree.
     @inlinable
-    public init() {
+    package init() {
         nodes = [Node()]
         freeNodes = []
     }
 
     /// Whether the tree holds no subscription.
     @inlinable
-    public var isEmpty: Bool { nodes[0].isEmpty }
+    package var isEmpty: Bool { nodes[0].isEmpty }
 
     /// Adds `key`'s subscription to `filter`, replacing the value `key` had for that filter.
     /// Validate filters first (``MQTTTopic/isValidFilter(_:)``): an invalid one is stored but matches nothing.
     @inlinable
-    public mutating func insert(filter: String, key: Key, value: Value) {
+    package mutating func insert(filter: String, key: Key, value: Value) {
         var filter = filter
         filter.withUTF8 { bytes in
             var index = 0
@@ -71,7 +71,7 @@ public struct MQTTTopicTree<Key: Hashable & Sendable, Value: Sendable>: Sendable
     /// Removes `key`'s subscription to `filter`, pruning nodes left empty. Returns whether there was one.
     @inlinable
     @discardableResult
-    public mutating func remove(filter: String, key: Key) -> Bool {
+    package mutating func remove(filter: String, key: Key) -> Bool {
         var filter = filter
         return filter.withUTF8 { bytes in
             // The nodes walked through: parent, child, and the child's level in `bytes` (nil for "+").
@@ -125,7 +125,7 @@ public struct MQTTTopicTree<Key: Hashable & Sendable, Value: Sendable>: Sendable
     /// Calls `body` with every subscription whose filter matches `topic` (see ``MQTTTopic/matches(filter:topic:)``).
     /// A key subscribed with several matching filters is reported once for each. An invalid topic matches nothing.
     @inlinable
-    public func forEachMatch(topic: String, _ body: (Key, Value) -> Void) {
+    package func forEachMatch(topic: String, _ body: (Key, Value) -> Void) {
         var topic = topic
         topic.withUTF8 { bytes in
             guard !bytes.isEmpty else { return }

@@ -1,9 +1,9 @@
 import NIOCore
 
 /// A PUBACK, PUBREC, PUBREL or PUBCOMP packet: the steps of QoS 1 and QoS 2 delivery.
-public struct MQTTAck: Sendable, Equatable {
+package struct MQTTAck: Sendable, Equatable {
     /// Which of the four acknowledgements this is.
-    public enum Kind: Sendable {
+    package enum Kind: Sendable {
         /// PUBACK: answers a QoS 1 PUBLISH.
         case puback
         /// PUBREC: answers a QoS 2 PUBLISH.
@@ -15,16 +15,16 @@ public struct MQTTAck: Sendable, Equatable {
     }
 
     /// Which acknowledgement this is.
-    public var kind: Kind
+    package var kind: Kind
     /// The packet identifier of the exchange.
-    public var packetID: UInt16
+    package var packetID: UInt16
     /// The MQTT 5 reason code (0 = success); not encoded in MQTT 3.1.1.
-    public var reasonCode: UInt8
+    package var reasonCode: UInt8
     /// MQTT 5 properties (reason string, user properties).
-    public var properties: MQTTProperties
+    package var properties: MQTTProperties
 
     /// Creates an acknowledgement.
-    public init(kind: Kind, packetID: UInt16, reasonCode: UInt8 = 0, properties: MQTTProperties = .init()) {
+    package init(kind: Kind, packetID: UInt16, reasonCode: UInt8 = 0, properties: MQTTProperties = .init()) {
         self.kind = kind
         self.packetID = packetID
         self.reasonCode = reasonCode

@@ -1,14 +1,14 @@
 import NIOCore
 
 /// An MQTT 5 AUTH packet, for extended (challenge/response) authentication. MQTT 3.1.1 has no AUTH.
-public struct MQTTAuth: Sendable, Equatable {
+package struct MQTTAuth: Sendable, Equatable {
     /// 0x00 success, 0x18 continue authentication, 0x19 re-authenticate.
-    public var reasonCode: UInt8
+    package var reasonCode: UInt8
     /// Properties (authentication method and data, reason string, user properties).
-    public var properties: MQTTProperties
+    package var properties: MQTTProperties
 
     /// Creates an AUTH packet.
-    public init(reasonCode: UInt8 = 0, properties: MQTTProperties = .init()) {
+    package init(reasonCode: UInt8 = 0, properties: MQTTProperties = .init()) {
         self.reasonCode = reasonCode
         self.properties = properties
     }

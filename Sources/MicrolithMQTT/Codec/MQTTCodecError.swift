@@ -1,49 +1,49 @@
 /// A violation of the MQTT wire format found while decoding, with the MQTT 5 reason code a server
 /// sends in its DISCONNECT (or CONNACK) before closing the connection.
-public struct MQTTCodecError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct MQTTCodecError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The MQTT 5 reason code: ``malformedPacketCode`` (0x81), ``protocolErrorCode`` (0x82),
     /// ``unsupportedProtocolVersionCode`` (0x84) or ``packetTooLargeCode`` (0x95).
-    public var reasonCode: UInt8
+    package var reasonCode: UInt8
     /// A human-readable description naming the packet and the problem.
-    public var message: String
+    package var message: String
 
     /// Creates an error with a reason code and a message.
-    public init(reasonCode: UInt8, message: String) {
+    package init(reasonCode: UInt8, message: String) {
         self.reasonCode = reasonCode
         self.message = message
     }
 
     /// Reason code 0x81, Malformed Packet.
-    public static let malformedPacketCode: UInt8 = 0x81
+    package static let malformedPacketCode: UInt8 = 0x81
     /// Reason code 0x82, Protocol Error.
-    public static let protocolErrorCode: UInt8 = 0x82
+    package static let protocolErrorCode: UInt8 = 0x82
     /// Reason code 0x84, Unsupported Protocol Version.
-    public static let unsupportedProtocolVersionCode: UInt8 = 0x84
+    package static let unsupportedProtocolVersionCode: UInt8 = 0x84
     /// Reason code 0x95, Packet Too Large.
-    public static let packetTooLargeCode: UInt8 = 0x95
+    package static let packetTooLargeCode: UInt8 = 0x95
 
     /// A Malformed Packet (0x81) error.
-    public static func malformedPacket(_ message: String) -> MQTTCodecError {
+    package static func malformedPacket(_ message: String) -> MQTTCodecError {
         MQTTCodecError(reasonCode: malformedPacketCode, message: message)
     }
 
     /// A Protocol Error (0x82) error.
-    public static func protocolError(_ message: String) -> MQTTCodecError {
+    package static func protocolError(_ message: String) -> MQTTCodecError {
         MQTTCodecError(reasonCode: protocolErrorCode, message: message)
     }
 
     /// An Unsupported Protocol Version (0x84) error.
-    public static func unsupportedProtocolVersion(_ message: String) -> MQTTCodecError {
+    package static func unsupportedProtocolVersion(_ message: String) -> MQTTCodecError {
         MQTTCodecError(reasonCode: unsupportedProtocolVersionCode, message: message)
     }
 
     /// A Packet Too Large (0x95) error.
-    public static func packetTooLarge(_ message: String) -> MQTTCodecError {
+    package static func packetTooLarge(_ message: String) -> MQTTCodecError {
         MQTTCodecError(reasonCode: packetTooLargeCode, message: message)
     }
 
     /// For example `MQTT malformed packet (0x81): PUBLISH: topic name runs past the end of the packet`.
-    public var description: String {
+    package var description: String {
         let kind: String
         switch reasonCode {
         case Self.malformedPacketCode: kind = "malformed packet"

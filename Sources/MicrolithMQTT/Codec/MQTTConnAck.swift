@@ -1,16 +1,16 @@
 import NIOCore
 
 /// A CONNACK packet: the server's answer to CONNECT.
-public struct MQTTConnAck: Sendable, Equatable {
+package struct MQTTConnAck: Sendable, Equatable {
     /// Whether the server resumed a stored session.
-    public var sessionPresent: Bool
+    package var sessionPresent: Bool
     /// The MQTT 5 reason code (0 = success); in MQTT 3.1.1 the connect return code 0...5.
-    public var reasonCode: UInt8
+    package var reasonCode: UInt8
     /// MQTT 5 CONNACK properties.
-    public var properties: MQTTProperties
+    package var properties: MQTTProperties
 
     /// Creates a CONNACK packet.
-    public init(sessionPresent: Bool = false, reasonCode: UInt8 = 0, properties: MQTTProperties = .init()) {
+    package init(sessionPresent: Bool = false, reasonCode: UInt8 = 0, properties: MQTTProperties = .init()) {
         self.sessionPresent = sessionPresent
         self.reasonCode = reasonCode
         self.properties = properties

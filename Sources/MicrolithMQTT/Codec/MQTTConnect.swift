@@ -1,26 +1,26 @@
-public import NIOCore
+package import NIOCore
 
 /// A CONNECT packet: the first packet a client sends, which also fixes the protocol version.
-public struct MQTTConnect: Sendable, Equatable {
+package struct MQTTConnect: Sendable, Equatable {
     /// The protocol version the client speaks; a CONNECT is always encoded in its own version.
-    public var version: MQTTProtocolVersion
+    package var version: MQTTProtocolVersion
     /// The client identifier; any UTF-8 string, possibly empty (the server then assigns one or refuses).
-    public var clientID: String
+    package var clientID: String
     /// MQTT 5 Clean Start; MQTT 3.1.1 Clean Session.
-    public var cleanStart: Bool
+    package var cleanStart: Bool
     /// The keep alive interval in seconds; 0 turns keep alive off.
-    public var keepAlive: UInt16
+    package var keepAlive: UInt16
     /// The user name, if any.
-    public var username: String?
+    package var username: String?
     /// The password (binary data), if any. MQTT 3.1.1 allows it only together with a user name.
-    public var password: ByteBuffer?
+    package var password: ByteBuffer?
     /// The will message, if any.
-    public var will: MQTTWill?
+    package var will: MQTTWill?
     /// MQTT 5 CONNECT properties.
-    public var properties: MQTTProperties
+    package var properties: MQTTProperties
 
     /// Creates a CONNECT packet.
-    public init(
+    package init(
         version: MQTTProtocolVersion = .v5,
         clientID: String,
         cleanStart: Bool = true,

@@ -1,14 +1,14 @@
 import NIOCore
 
 /// A DISCONNECT packet. MQTT 3.1.1's has no body; MQTT 5's carries a reason code and properties.
-public struct MQTTDisconnect: Sendable, Equatable {
+package struct MQTTDisconnect: Sendable, Equatable {
     /// The MQTT 5 reason code (0 = normal disconnection); not encoded in MQTT 3.1.1.
-    public var reasonCode: UInt8
+    package var reasonCode: UInt8
     /// MQTT 5 properties (session expiry interval, reason string, server reference, user properties).
-    public var properties: MQTTProperties
+    package var properties: MQTTProperties
 
     /// Creates a DISCONNECT packet.
-    public init(reasonCode: UInt8 = 0, properties: MQTTProperties = .init()) {
+    package init(reasonCode: UInt8 = 0, properties: MQTTProperties = .init()) {
         self.reasonCode = reasonCode
         self.properties = properties
     }

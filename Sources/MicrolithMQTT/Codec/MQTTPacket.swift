@@ -1,7 +1,7 @@
-public import NIOCore
+package import NIOCore
 
 /// Any MQTT control packet, of either protocol version.
-public enum MQTTPacket: Sendable, Equatable {
+package enum MQTTPacket: Sendable, Equatable {
     /// CONNECT, client to server.
     case connect(MQTTConnect)
     /// CONNACK, server to client.
@@ -33,7 +33,7 @@ public enum MQTTPacket: Sendable, Equatable {
     ///
     /// Strings and binary data must fit their two-byte length (65,535 bytes) and the packet the largest remaining
     /// length (268,435,455 bytes); exceeding either is a programming error that stops the process.
-    public func encode(version: MQTTProtocolVersion, into buffer: inout ByteBuffer) {
+    package func encode(version: MQTTProtocolVersion, into buffer: inout ByteBuffer) {
         switch self {
         case .connect(let connect): connect.write(into: &buffer)
         case .connack(let connack): connack.write(version: version, into: &buffer)
@@ -51,7 +51,7 @@ public enum MQTTPacket: Sendable, Equatable {
     }
 
     /// The packet's bytes for `version` in a new buffer; see ``encode(version:into:)``.
-    public func encoded(version: MQTTProtocolVersion) -> ByteBuffer {
+    package func encoded(version: MQTTProtocolVersion) -> ByteBuffer {
         var buffer = ByteBuffer()
         encode(version: version, into: &buffer)
         return buffer

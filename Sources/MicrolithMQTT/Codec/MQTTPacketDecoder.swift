@@ -1,4 +1,4 @@
-public import NIOCore
+package import NIOCore
 
 /// Decodes MQTT packets incrementally from a byte stream.
 ///
@@ -19,19 +19,19 @@ public import NIOCore
 /// A packet identifier of 0 is a Protocol Error in MQTT 5 and, lacking reason codes there, Malformed in MQTT 3.1.1.
 /// Topic filters of SUBSCRIBE and UNSUBSCRIBE are not validated (the server answers them per filter), and a
 /// repeated CONNECT is decoded like the first (refusing it is the session's business).
-public struct MQTTPacketDecoder: Sendable {
+package struct MQTTPacketDecoder: Sendable {
     /// The largest packet accepted, in bytes, fixed header included.
-    public var maximumPacketSize: Int
+    package var maximumPacketSize: Int
 
     /// The protocol version of the connection: nil until a CONNECT has been decoded (then set from it) or given in init.
     /// Every packet but CONNECT is decoded in this version.
-    public var version: MQTTProtocolVersion?
+    package var version: MQTTProtocolVersion?
 
     /// Creates a decoder.
     /// - Parameters:
     ///   - maximumPacketSize: the largest packet accepted, in bytes, fixed header included.
     ///   - version: the protocol version, if known already (a client knows it; a server learns it from CONNECT).
-    public init(maximumPacketSize: Int = 1 << 20, version: MQTTProtocolVersion? = nil) {
+    package init(maximumPacketSize: Int = 1 << 20, version: MQTTProtocolVersion? = nil) {
         self.maximumPacketSize = maximumPacketSize
         self.version = version
     }
@@ -43,7 +43,7 @@ public struct MQTTPacketDecoder: Sendable {
     /// Header errors are reported as soon as the bytes showing them have arrived: the packet type and flags with
     /// the first byte, and a packet over `maximumPacketSize` once the remaining length is complete, without
     /// waiting for its body.
-    public mutating func decode(_ buffer: inout ByteBuffer) throws(MQTTCodecError) -> MQTTPacket? {
+    package mutating func decode(_ buffer: inout ByteBuffer) throws(MQTTCodecError) -> MQTTPacket? {
         let start = buffer.readerIndex
         guard let first = buffer.getInteger(at: start, as: UInt8.self) else { return nil }
         let type = try checkFixedHeader(first)

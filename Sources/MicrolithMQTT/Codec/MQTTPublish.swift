@@ -1,24 +1,24 @@
-public import NIOCore
+package import NIOCore
 
 /// A PUBLISH packet, in either direction.
-public struct MQTTPublish: Sendable, Equatable {
+package struct MQTTPublish: Sendable, Equatable {
     /// The topic name. In MQTT 5 it may be empty when ``MQTTProperties/topicAlias`` is set.
-    public var topic: String
+    package var topic: String
     /// The application message.
-    public var payload: ByteBuffer
+    package var payload: ByteBuffer
     /// The QoS of this delivery.
-    public var qos: MQTTQoS
+    package var qos: MQTTQoS
     /// The retain flag.
-    public var retain: Bool
+    package var retain: Bool
     /// The DUP flag: this is a redelivery (QoS 1 and 2 only).
-    public var dup: Bool
+    package var dup: Bool
     /// The packet identifier; present exactly when `qos` is above 0 (nil is encoded as 0).
-    public var packetID: UInt16?
+    package var packetID: UInt16?
     /// MQTT 5 PUBLISH properties.
-    public var properties: MQTTProperties
+    package var properties: MQTTProperties
 
     /// Creates a PUBLISH packet.
-    public init(
+    package init(
         topic: String,
         payload: ByteBuffer,
         qos: MQTTQoS = .atMostOnce,

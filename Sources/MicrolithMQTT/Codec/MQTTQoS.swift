@@ -1,5 +1,5 @@
 /// The quality of service of a message or a subscription; ordered by its raw value.
-public enum MQTTQoS: UInt8, Sendable, Comparable {
+package enum MQTTQoS: UInt8, Sendable, Comparable {
     /// QoS 0: delivered at most once, never acknowledged.
     case atMostOnce = 0
     /// QoS 1: delivered at least once, acknowledged with PUBACK.
@@ -8,7 +8,7 @@ public enum MQTTQoS: UInt8, Sendable, Comparable {
     case exactlyOnce = 2
 
     /// Orders by raw value, so `min(a, b)` is the lower of two QoS levels.
-    public static func < (lhs: MQTTQoS, rhs: MQTTQoS) -> Bool {
+    package static func < (lhs: MQTTQoS, rhs: MQTTQoS) -> Bool {
         lhs.rawValue < rhs.rawValue
     }
 }

@@ -1,17 +1,17 @@
 import NIOCore
 
 /// A SUBACK packet: one reason code per subscription of the SUBSCRIBE it answers.
-public struct MQTTSubAck: Sendable, Equatable {
+package struct MQTTSubAck: Sendable, Equatable {
     /// The SUBSCRIBE's packet identifier.
-    public var packetID: UInt16
+    package var packetID: UInt16
     /// The granted QoS (0, 1, 2) or a failure code (0x80 and up), in subscription order.
     /// MQTT 3.1.1 allows only 0, 1, 2 and 0x80.
-    public var reasonCodes: [UInt8]
+    package var reasonCodes: [UInt8]
     /// MQTT 5 properties (reason string, user properties).
-    public var properties: MQTTProperties
+    package var properties: MQTTProperties
 
     /// Creates a SUBACK packet.
-    public init(packetID: UInt16, reasonCodes: [UInt8], properties: MQTTProperties = .init()) {
+    package init(packetID: UInt16, reasonCodes: [UInt8], properties: MQTTProperties = .init()) {
         self.packetID = packetID
         self.reasonCodes = reasonCodes
         self.properties = properties

@@ -1,16 +1,16 @@
 import NIOCore
 
 /// A SUBSCRIBE packet: one or more topic filters with their options.
-public struct MQTTSubscribe: Sendable, Equatable {
+package struct MQTTSubscribe: Sendable, Equatable {
     /// The packet identifier, echoed by the SUBACK.
-    public var packetID: UInt16
+    package var packetID: UInt16
     /// The subscriptions, at least one.
-    public var subscriptions: [MQTTSubscription]
+    package var subscriptions: [MQTTSubscription]
     /// MQTT 5 properties (at most one subscription identifier, user properties).
-    public var properties: MQTTProperties
+    package var properties: MQTTProperties
 
     /// Creates a SUBSCRIBE packet.
-    public init(packetID: UInt16, subscriptions: [MQTTSubscription], properties: MQTTProperties = .init()) {
+    package init(packetID: UInt16, subscriptions: [MQTTSubscription], properties: MQTTProperties = .init()) {
         self.packetID = packetID
         self.subscriptions = subscriptions
         self.properties = properties

@@ -1,19 +1,19 @@
 /// One topic filter of a SUBSCRIBE, with its subscription options.
-public struct MQTTSubscription: Sendable, Equatable {
+package struct MQTTSubscription: Sendable, Equatable {
     /// The topic filter. The decoder does not validate it, so that a server can answer an invalid one
     /// with SUBACK reason 0x8F (MQTT 5) or 0x80 (MQTT 3.1.1): check it with ``MQTTTopic/isValidFilter(_:)``.
-    public var topicFilter: String
+    package var topicFilter: String
     /// The maximum QoS the client accepts for this subscription.
-    public var qos: MQTTQoS
+    package var qos: MQTTQoS
     /// MQTT 5 No Local: do not forward the client's own publications back to it.
-    public var noLocal: Bool
+    package var noLocal: Bool
     /// MQTT 5 Retain As Published: keep the retain flag on forwarded messages.
-    public var retainAsPublished: Bool
+    package var retainAsPublished: Bool
     /// MQTT 5 Retain Handling: 0 send retained messages on subscribe, 1 only if the subscription is new, 2 never.
-    public var retainHandling: UInt8
+    package var retainHandling: UInt8
 
     /// Creates a subscription.
-    public init(
+    package init(
         topicFilter: String,
         qos: MQTTQoS = .atMostOnce,
         noLocal: Bool = false,

@@ -1,12 +1,12 @@
 /// Topic names, topic filters and matching, compared byte by byte as MQTT requires (no Unicode normalization).
-public enum MQTTTopic {
+package enum MQTTTopic {
     @inlinable static var slash: UInt8 { UInt8(ascii: "/") }
     @inlinable static var plus: UInt8 { UInt8(ascii: "+") }
     @inlinable static var hash: UInt8 { UInt8(ascii: "#") }
     @inlinable static var dollar: UInt8 { UInt8(ascii: "$") }
 
     /// Whether `name` can be published to: non-empty, at most 65,535 UTF-8 bytes, no `+`, `#` or U+0000.
-    public static func isValidTopicName(_ name: String) -> Bool {
+    package static func isValidTopicName(_ name: String) -> Bool {
         let utf8 = name.utf8
         guard !utf8.isEmpty, utf8.count <= MQTTWire.maximumTwoByteLength else { return false }
         return !utf8.contains { $0 == plus || $0 == hash || $0 == 0 }
@@ -15,7 +15,7 @@ public enum MQTTTopic {
     /// Whether `filter` can be subscribed to: non-empty, at most 65,535 UTF-8 bytes, no U+0000,
     /// `#` only as the whole last level and `+` only as a whole level.
     /// (A shared subscription `$share/group/filter` is a valid filter too; interpreting it is the server's business.)
-    public static func isValidFilter(_ filter: String) -> Bool {
+    package static func isValidFilter(_ filter: String) -> Bool {
         let utf8 = filter.utf8
         guard !utf8.isEmpty, utf8.count <= MQTTWire.maximumTwoByteLength else { return false }
         var previous = slash
@@ -40,7 +40,7 @@ public enum MQTTTopic {
     /// Whether `topic` matches `filter`: `+` matches exactly one level, `#` its level and all below, including the
     /// parent (`a/#` matches `a`); a filter starting with a wildcard does not match a topic starting with `$`.
     /// Levels compare as bytes and may be empty (`a//b` has three levels). An invalid filter or topic matches nothing.
-    public static func matches(filter: String, topic: String) -> Bool {
+    package static func matches(filter: String, topic: String) -> Bool {
         var filter = filter
         var topic = topic
         return filter.withUTF8 { filterBytes in

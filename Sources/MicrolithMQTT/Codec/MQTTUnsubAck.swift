@@ -1,16 +1,16 @@
 import NIOCore
 
 /// An UNSUBACK packet: answers an UNSUBSCRIBE.
-public struct MQTTUnsubAck: Sendable, Equatable {
+package struct MQTTUnsubAck: Sendable, Equatable {
     /// The UNSUBSCRIBE's packet identifier.
-    public var packetID: UInt16
+    package var packetID: UInt16
     /// MQTT 5: one reason code per topic filter. MQTT 3.1.1 encodes none (and decodes as empty).
-    public var reasonCodes: [UInt8]
+    package var reasonCodes: [UInt8]
     /// MQTT 5 properties (reason string, user properties).
-    public var properties: MQTTProperties
+    package var properties: MQTTProperties
 
     /// Creates an UNSUBACK packet.
-    public init(packetID: UInt16, reasonCodes: [UInt8] = [], properties: MQTTProperties = .init()) {
+    package init(packetID: UInt16, reasonCodes: [UInt8] = [], properties: MQTTProperties = .init()) {
         self.packetID = packetID
         self.reasonCodes = reasonCodes
         self.properties = properties

@@ -1,16 +1,16 @@
 import NIOCore
 
 /// An UNSUBSCRIBE packet: one or more topic filters to remove.
-public struct MQTTUnsubscribe: Sendable, Equatable {
+package struct MQTTUnsubscribe: Sendable, Equatable {
     /// The packet identifier, echoed by the UNSUBACK.
-    public var packetID: UInt16
+    package var packetID: UInt16
     /// The topic filters, at least one (not validated by the decoder).
-    public var topicFilters: [String]
+    package var topicFilters: [String]
     /// MQTT 5 properties (user properties).
-    public var properties: MQTTProperties
+    package var properties: MQTTProperties
 
     /// Creates an UNSUBSCRIBE packet.
-    public init(packetID: UInt16, topicFilters: [String], properties: MQTTProperties = .init()) {
+    package init(packetID: UInt16, topicFilters: [String], properties: MQTTProperties = .init()) {
         self.packetID = packetID
         self.topicFilters = topicFilters
         self.properties = properties

@@ -1,12 +1,12 @@
 /// An MQTT 5 user property: a name/value pair of UTF-8 strings. Names may repeat, and order is kept.
-public struct MQTTUserProperty: Sendable, Equatable {
+package struct MQTTUserProperty: Sendable, Equatable {
     /// The property's name.
-    public var name: String
+    package var name: String
     /// The property's value.
-    public var value: String
+    package var value: String
 
     /// Creates a user property.
-    public init(name: String, value: String) {
+    package init(name: String, value: String) {
         self.name = name
         self.value = value
     }

@@ -1,21 +1,21 @@
-public import NIOCore
+package import NIOCore
 
 /// The will message of a CONNECT: published by the server when the connection ends without a DISCONNECT.
-public struct MQTTWill: Sendable, Equatable {
+package struct MQTTWill: Sendable, Equatable {
     /// The topic the will is published to; a valid topic name (no wildcards).
-    public var topic: String
+    package var topic: String
     /// The will message's payload.
-    public var payload: ByteBuffer
+    package var payload: ByteBuffer
     /// The QoS the will is published with.
-    public var qos: MQTTQoS
+    package var qos: MQTTQoS
     /// Whether the will is published as a retained message.
-    public var retain: Bool
+    package var retain: Bool
     /// MQTT 5 will properties (payload format, message expiry, content type, response topic,
     /// correlation data, will delay interval, user properties).
-    public var properties: MQTTProperties
+    package var properties: MQTTProperties
 
     /// Creates a will message.
-    public init(
+    package init(
         topic: String,
         payload: ByteBuffer,
         qos: MQTTQoS = .atMostOnce,
