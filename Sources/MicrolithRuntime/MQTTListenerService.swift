@@ -36,24 +36,31 @@ final class MQTTListenerService: Service, CustomStringConvertible, Sendable {
     /// The bound port, once listening.
     var port: Int? { state.withLock { $0.port } }
 
+    /// Binds the listener and runs the broker's background work beside it, until graceful shutdown;
+    /// then closes the listener and every MQTT connection and waits for that work to end.
     func run() async throws {
-        let listener: MQTTServer
-        do {
-            listener = try await MQTTServer.start(broker: broker, group: MultiThreadedEventLoopGroup.singleton, limiter: connections)
-        } catch {
-            let configuration = broker.configuration
-            throw RuntimeError(
-                "cannot listen for MQTT on \(configuration.host):\(configuration.port): \(error); "
-                    + "choose another port with --mqtt-port (mqtt.port) or turn the broker off with --no-mqtt (mqtt.enabled: false)")
+        try await withThrowingDiscardingTaskGroup { group in
+            let broker = self.broker
+            group.addTask { await broker.run() }
+            let listener: MQTTServer
+            do {
+                listener = try await MQTTServer.start(broker: broker, group: MultiThreadedEventLoopGroup.singleton, limiter: connections)
+            } catch {
+                let configuration = broker.configuration
+                throw RuntimeError(
+                    "cannot listen for MQTT on \(configuration.host):\(configuration.port): \(error); "
+                        + "choose another port with --mqtt-port (mqtt.port) or turn the broker off with --no-mqtt (mqtt.enabled: false)")
+            }
+            let waiters = state.withLock { s in
+                s.port = listener.port
+                defer { s.waiters = [:] }
+                return Array(s.waiters.values)
+            }
+            for waiter in waiters { waiter.resume() }
+            try? await gracefulShutdown()
+            // Stopping the listener shuts the broker down, which ends its run().
+            await listener.stop()
         }
-        let waiters = state.withLock { s in
-            s.port = listener.port
-            defer { s.waiters = [:] }
-            return Array(s.waiters.values)
-        }
-        for waiter in waiters { waiter.resume() }
-        try? await gracefulShutdown()
-        await listener.stop()
         logger.debug("MQTT listener closed")
     }
 

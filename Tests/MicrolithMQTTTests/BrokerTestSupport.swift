@@ -33,14 +33,19 @@ func withBroker<T>(
     configure(&configuration)
     let broker = MQTTBroker(
         configuration: configuration, hub: hub, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
-    let server = try await MQTTServer.start(broker: broker, group: MultiThreadedEventLoopGroup.singleton)
-    do {
-        let result = try await body(store, server)
+    return try await withThrowingTaskGroup { group in
+        group.addTask { await broker.run() }
+        let server = try await MQTTServer.start(broker: broker, group: MultiThreadedEventLoopGroup.singleton)
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body(store, server))
+        } catch {
+            result = .failure(error)
+        }
+        // Stopping the server shuts the broker down, which ends its run().
         await server.stop()
-        return result
-    } catch {
-        await server.stop()
-        throw error
+        try await group.waitForAll()
+        return try result.get()
     }
 }
 

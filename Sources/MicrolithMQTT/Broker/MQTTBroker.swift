@@ -16,6 +16,10 @@ import Synchronization
 /// The broker coordinates its parts: ``MQTTSessions`` (sessions, subscriptions, wills),
 /// ``MQTTTableBridge`` (records as topics, the change-log replay), ``MQTTRetainedMessages`` (plain
 /// retained messages) and ``MQTTFanOut`` (delivery to subscribers).
+///
+/// Work that outlives a packet (sending what a new subscription matches, replaying what a returning
+/// session missed) runs as child tasks of ``run()``, which whoever serves the broker runs for as long
+/// as it serves: ``shutdown()`` ends it, and cancelling it cancels that work.
 public final class MQTTBroker: Sendable {
     public let configuration: MQTTConfiguration
     public let hub: EventHub
@@ -28,6 +32,8 @@ public final class MQTTBroker: Sendable {
     let retained = MQTTRetainedMessages()
     let fanOut: MQTTFanOut
     private let listener = Mutex<UInt64?>(nil)
+    private let work: AsyncStream<@Sendable () async -> Void>
+    private let workContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
 
     enum AuthResult { case accepted, badCredentials, credentialsRequired }
 
@@ -45,6 +51,7 @@ public final class MQTTBroker: Sendable {
         self.sessions = MQTTSessions(configuration: configuration)
         self.tables = MQTTTableBridge(hub: hub, logger: logger)
         self.fanOut = MQTTFanOut(sessions: sessions)
+        (work, workContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
         let key = hub.addListener { [weak self] event in self?.deliver(event) }
         listener.withLock { $0 = key }
     }
@@ -62,8 +69,27 @@ public final class MQTTBroker: Sendable {
     /// Subscriptions held by every session together.
     public var subscriptionCount: Int { sessions.subscriptionCount }
 
-    /// Stops following the hub and closes every connection (no wills are published).
+    /// Runs the broker's background work (see the type's discussion) until ``shutdown()``, each
+    /// piece as a child task; returns once the pieces running then have finished. Cancelling the
+    /// calling task cancels them.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            for await job in work {
+                group.addTask { await job() }
+            }
+        }
+    }
+
+    /// Hands `job` to ``run()``; `false` (and the job dropped) after ``shutdown()``.
+    @discardableResult
+    func spawn(_ job: @escaping @Sendable () async -> Void) -> Bool {
+        if case .terminated = workContinuation.yield(job) { return false }
+        return true
+    }
+
+    /// Stops following the hub, closes every connection (no wills are published) and ends ``run()``.
     public func shutdown() {
+        workContinuation.finish()
         if let key = listener.withLock({ $0.take() }) { hub.removeListener(key) }
         for c in sessions.cancelWills() {
             c.eventLoop.execute { c.disconnect(reason: 0x8B, message: "the server is shutting down", publishWill: false) }
@@ -102,7 +128,7 @@ public final class MQTTBroker: Sendable {
     /// missed from the change log, then what was queued for it.
     func resume(_ session: MQTTSession, connection: MQTTConnection) {
         connection.deliver(sessions.resendInflight(session))
-        Task { [self] in
+        spawn { [self] in
             let current = await tables.currentPositions()
             let (from, filters) = session.state.withLock { ($0.positions, $0.subscriptions) }
             let replay = await tables.replay(from: from, to: current, filters: filters, limits: sessions.limits, clientID: session.clientID)
@@ -140,7 +166,7 @@ public final class MQTTBroker: Sendable {
             return loop.makeSucceededFuture(.failed(0x90, message))
         case .record(let table, let id):
             loop = connection?.eventLoop ?? eventLoopGroup.next()
-            return tables.publish(publish, to: table, id: id, on: loop)
+            return tables.publish(publish, to: table, id: id, on: loop, spawn: spawn)
         }
     }
 

@@ -77,11 +77,12 @@ struct MQTTTableBridge: Sendable {
 
     /// A publish to record `id` of `table`: a retained one writes the record (an empty payload deletes it)
     /// and returns the write's outcome; one without retain is a message to the record's subscribers (`nil`: done).
+    /// The write runs as work `spawn` accepts (the broker's ``MQTTBroker/run()``); one it refuses fails
+    /// with 0x8B, server shutting down.
     func publish(
-        _ publish: MQTTPublish, to table: TableLayout, id: RecordID, on loop: any EventLoop
-    ) -> EventLoopFuture<
-        MQTTBroker.PublishOutcome
-    >? {
+        _ publish: MQTTPublish, to table: TableLayout, id: RecordID, on loop: any EventLoop,
+        spawn: (@escaping @Sendable () async -> Void) -> Bool
+    ) -> EventLoopFuture<MQTTBroker.PublishOutcome>? {
         guard publish.retain else {
             hub.publish(table: table, id: id, payload: publish.payload)
             return nil
@@ -97,7 +98,8 @@ struct MQTTTableBridge: Sendable {
             body = object
         }
         let store = self.store
-        return loop.makeFutureWithTask {
+        let promise = loop.makePromise(of: MQTTBroker.PublishOutcome.self)
+        let accepted = spawn {
             do {
                 try await store.write(database: table.definition.database) { txn in
                     if let body {
@@ -106,13 +108,15 @@ struct MQTTTableBridge: Sendable {
                         _ = try txn.delete(table, id: id)
                     }
                 }
-                return .done
+                promise.succeed(.done)
             } catch let error as StoreError {
-                return .failed(error.code == .invalidRecord || error.code == .invalidID ? 0x99 : 0x80, error.message)
+                promise.succeed(.failed(error.code == .invalidRecord || error.code == .invalidID ? 0x99 : 0x80, error.message))
             } catch {
-                return .failed(0x80, "\(error)")
+                promise.succeed(.failed(0x80, "\(error)"))
             }
         }
+        if !accepted { promise.succeed(.failed(0x8B, "the server is shutting down")) }
+        return promise.futureResult
     }
 
     // MARK: Changes
@@ -165,16 +169,13 @@ struct MQTTTableBridge: Sendable {
             for database in store.databaseNames {
                 guard var position = from[database], let end = end[database], position < end else { continue }
                 while position < end, !truncated {
-                    let entries = try await store.changes(database: database, after: position, limit: 1000)
-                    guard let last = entries.last else { break }
-                    for entry in entries where entry.sequence <= end {
-                        guard let table = store.table(name: entry.table, database: database), let topic = topic(table.index, entry.id),
-                            let qos = Self.grantedQoS(filters, topic: topic)
-                        else { continue }
-                        var payload = ByteBuffer()
-                        if entry.operation != .delete, let record = entry.record { payload.writeBytes(JSONWriter.encode(record)) }
+                    let changes = try await store.changes(database: database, after: position, limit: 1000)
+                    guard let last = changes.last else { break }
+                    for change in changes where change.sequence <= end {
+                        guard let topic = topic(change.table, change.id), let qos = Self.grantedQoS(filters, topic: topic) else { continue }
                         let message = MQTTSession.Outgoing(
-                            topic: topic, payload: payload, qos: qos, retain: false, change: (database, entry.sequence))
+                            topic: topic, payload: change.record?.json ?? ByteBuffer(), qos: qos, retain: false,
+                            change: (database, change.sequence))
                         guard replay.count < limits.messages, replayBytes + message.size <= limits.bytes else {
                             truncated = true
                             break

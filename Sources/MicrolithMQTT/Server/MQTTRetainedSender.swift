@@ -60,7 +60,7 @@ final class MQTTRetainedSender: @unchecked Sendable {
         queuedPlain = []
         running = true
         let connection = self.connection
-        Task { [self] in
+        broker.spawn { [self] in
             await run(filters, plain: plain, session: session)
             connection.eventLoop.execute { [self] in
                 withExtendedLifetime(connection) {

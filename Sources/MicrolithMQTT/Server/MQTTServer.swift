@@ -21,6 +21,7 @@ public final class MQTTServer: Sendable {
 
     /// Binds the listener; throws when the address is taken. With `limiter`, every connection is
     /// counted in it from accept (together with the process's other ports); a refused one is closed.
+    /// The broker's ``MQTTBroker/run()`` must run while the listener serves (``stop()`` ends it).
     public static func start(broker: MQTTBroker, group: any EventLoopGroup, limiter: ConnectionLimiter? = nil) async throws -> MQTTServer {
         let configuration = broker.configuration
         let bootstrap = ServerBootstrap(group: group)
@@ -52,7 +53,7 @@ public final class MQTTServer: Sendable {
         try channel.pipeline.syncOperations.addHandler(MQTTChannelHandler(broker: broker, channel: channel))
     }
 
-    /// Stops listening and closes every client connection.
+    /// Stops listening, closes every client connection and shuts the broker down.
     public func stop() async {
         sweeper.cancel()
         try? await channel.close()

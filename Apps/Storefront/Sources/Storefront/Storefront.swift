@@ -112,24 +112,28 @@ public enum Storefront {
         guard let tables = serviceTables[name] else {
             throw RuntimeError("no service named '\(name)'; services: \(serviceTables.keys.sorted().joined(separator: ", "))")
         }
-        // Go when the storefront that started this process goes, even when it was killed.
         let parent = getppid()
-        Task.detached {
-            while getppid() == parent { try? await Task.sleep(for: .milliseconds(500)) }
-            kill(getpid(), SIGTERM)
+        try await withThrowingDiscardingTaskGroup { group in
+            // Go when the storefront that started this process goes, even when it was killed:
+            // SIGTERM, a graceful shutdown once serving.
+            group.addTask {
+                while getppid() == parent, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(500)) }
+                if !Task.isCancelled { kill(getpid(), SIGTERM) }
+            }
+            let server = try await MicrolithServer.start(
+                appDirectory: options.appDirectory, modules: modules([name]), environment: ProcessInfo.processInfo.environment
+            ) { c in
+                c.http.port = options.port
+                c.http.host = "127.0.0.1"
+                c.store.directory = options.dataDirectory
+                c.logLevel = options.logLevel
+                c.roles = [name]
+                c.mqtt.enabled = false
+            }
+            try await CatalogGenerator(scale: options.scale).seed(server.store, tables: tables, logger: server.logger)
+            try await server.run { channel in announce(channel.localAddress?.port ?? 0) }
+            group.cancelAll()
         }
-        let server = try await MicrolithServer.start(
-            appDirectory: options.appDirectory, modules: modules([name]), environment: ProcessInfo.processInfo.environment
-        ) { c in
-            c.http.port = options.port
-            c.http.host = "127.0.0.1"
-            c.store.directory = options.dataDirectory
-            c.logLevel = options.logLevel
-            c.roles = [name]
-            c.mqtt.enabled = false
-        }
-        try await CatalogGenerator(scale: options.scale).seed(server.store, tables: tables, logger: server.logger)
-        try await server.run { channel in announce(channel.localAddress?.port ?? 0) }
     }
 
     /// Starts `storefront service NAME` and waits for the port it announces.
