@@ -239,7 +239,10 @@ let package = Package(
         .testTarget(name: "MicrolithSchemaTests", dependencies: ["MicrolithSchema", "MicrolithJSON"]),
         .testTarget(
             name: "MicrolithStoreTests",
-            dependencies: ["MicrolithStore", "MicrolithSchema", "MicrolithJSON", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "MicrolithStore", "MicrolithSchema", "MicrolithJSON", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "MicrolithQueryTests",

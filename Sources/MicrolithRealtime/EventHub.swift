@@ -280,10 +280,10 @@ public final class EventHub: Sendable {
         var bytes = 0
         var position = after
         while position < through {
-            let entries = try await store.changes(database: table.definition.database, after: position, limit: 1000)
-            guard let last = entries.last else { break }
-            for entry in entries where entry.sequence <= through && entry.table == table.name {
-                guard let event = subscription.replay(RealtimeEvent(entry: entry, tableIndex: table.index)) else { continue }
+            let changes = try await store.changes(database: table.definition.database, after: position, limit: 1000, tables: [table])
+            guard let last = changes.last else { break }
+            for change in changes where change.sequence <= through {
+                guard let event = subscription.replay(RealtimeEvent(change: change)) else { continue }
                 bytes += event.byteCount
                 if bytes > byteLimit { events = nil } else { events?.append(event) }
             }

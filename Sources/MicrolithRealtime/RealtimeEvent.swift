@@ -92,25 +92,11 @@ public final class RealtimeEvent: Sendable {
         self.json = out
     }
 
-    /// A committed write, as the store reports it.
+    /// A committed write, as the store reports it (or its change log reads it back, on resume).
     convenience init(change: Change) {
         self.init(
             kind: Kind(change.operation), table: change.tableName, tableIndex: change.table, id: change.id, sequence: change.sequence,
             version: change.version, value: change.record.map { .object($0.record) }, payload: change.record?.json ?? ByteBuffer())
-    }
-
-    /// A write read back from the change log (resume).
-    convenience init(entry: ChangeLogEntry, tableIndex: Int) {
-        let kind = Kind(entry.operation)
-        var payload = ByteBuffer()
-        if let record = entry.record, kind != .delete {
-            var bytes: [UInt8] = []
-            JSONWriter.write(record, into: &bytes)
-            payload.writeBytes(bytes)
-        }
-        self.init(
-            kind: kind, table: entry.table, tableIndex: tableIndex, id: entry.id, sequence: entry.sequence, version: entry.version,
-            value: kind == .delete ? nil : entry.record, payload: payload)
     }
 
     /// A message published to a record: `payload` as sent, `value` its JSON reading (a string when it is not JSON).

@@ -1,43 +1,55 @@
 package import GRDB
-public import MicrolithJSON
+import MicrolithJSON
 public import MicrolithSchema
-
-/// One entry of a database's change log, as read back: a ``Change`` as the log keeps it (the
-/// table by name, the record after the write as JSON, no record before it).
-public struct ChangeLogEntry: Sendable, Equatable {
-    public var sequence: Int64
-    public var transaction: Int64
-    public var table: String
-    public var id: RecordID
-    /// The kind of write; the log's `op` column holds its raw value.
-    public var operation: Change.Operation
-    public var version: Int64
-    public var origin: String
-    /// The record after the write; `nil` for deletes.
-    public var record: JSONValue?
-}
+import NIOCore
 
 extension Store {
-    /// Change-log entries of `database` with a sequence greater than `sequence`, oldest first.
-    public func changes(database: String = Schema.defaultDatabase, after sequence: Int64, limit: Int = 1000) async throws -> [ChangeLogEntry] {
-        try await read(database: database) { db in
+    /// The changes of `database`'s change log with a sequence greater than `sequence`, oldest first,
+    /// as ``Change`` values: what commits reported, read back. Only tables the schema declares
+    /// count (entries of a table since dropped are passed over), and with `tables` only those.
+    /// A change read back carries the record after the write (`nil` for a delete) but never the
+    /// one before it: ``Change/previous`` is `nil`.
+    public func changes(
+        database: String = Schema.defaultDatabase, after sequence: Int64, limit: Int = 1000, tables: [TableLayout]? = nil
+    ) async throws -> [Change] {
+        let candidates = (tables ?? self.tables).filter { $0.definition.database == database }
+        guard !candidates.isEmpty else { return [] }
+        let byName = Dictionary(candidates.map { ($0.definition.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let names = byName.keys.sorted()
+        return try await read(database: database) { db in
+            let placeholders = Array(repeating: "?", count: names.count).joined(separator: ",")
+            var arguments: [any DatabaseValueConvertible] = [sequence]
+            arguments.append(contentsOf: names)
+            arguments.append(limit)
             let rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT seq, txn, tbl, id, op, version, origin, record FROM _microlith_changelog
-                    WHERE seq > ? ORDER BY seq LIMIT ?
+                    WHERE seq > ? AND tbl IN (\(placeholders)) ORDER BY seq LIMIT ?
                     """,
-                arguments: [sequence, limit])
+                arguments: StatementArguments(arguments))
             return try rows.map { row in
-                let text: String? = row[7]
                 let sequence: Int64 = row[0]
+                let name: String = row[2]
                 let op: String = row[4]
                 guard let operation = Change.Operation(rawValue: op) else {
                     throw StoreError(.storage, "change-log entry \(sequence) has an unknown operation '\(op)'")
                 }
-                return ChangeLogEntry(
-                    sequence: sequence, transaction: row[1], table: row[2], id: TableLayout.recordID(row[3]) ?? .string("?"),
-                    operation: operation, version: row[5], origin: row[6], record: try text.map { try JSONParser.parse($0) })
+                guard let table = byName[name], let id = TableLayout.recordID(row[3]) else {
+                    throw StoreError(.storage, "change-log entry \(sequence) names a record that cannot be read back")
+                }
+                let version: Int64 = row[5]
+                let text: String? = row[7]
+                var record: CachedRecord?
+                if operation != .delete, let text {
+                    guard case .object(let object) = try JSONParser.parse(text) else {
+                        throw StoreError(.storage, "change-log entry \(sequence) holds a record that is not a JSON object")
+                    }
+                    record = CachedRecord(id: id, record: object, json: ByteBuffer(string: text), version: version)
+                }
+                return Change(
+                    table: table.index, tableName: name, id: id, operation: operation, version: version, origin: row[6],
+                    sequence: sequence, transaction: row[1], record: record, previous: nil)
             }
         }
     }

@@ -33,7 +33,8 @@ public struct WritePrecondition: Sendable, Equatable {
     }
 }
 
-/// What one committed write did, as the change log records it.
+/// What one committed write did, as the change log records it: what commit listeners are told,
+/// and what ``Store/changes(database:after:limit:tables:)`` reads back.
 public struct Change: Sendable {
     /// The kind of write; the raw value is what the change log's `op` column holds.
     public enum Operation: String, Sendable {
@@ -55,9 +56,10 @@ public struct Change: Sendable {
     public var transaction: Int64
     /// The record after the write; `nil` for a delete.
     public var record: CachedRecord?
-    /// The record before the write, as this transaction found it; `nil` when there was none.
-    /// Caches of derived answers test it against their queries (a record leaving a result
-    /// changes the result as much as one entering it).
+    /// The record before the write, as this transaction found it; `nil` when there was none, and
+    /// in changes read back from the change log (it does not keep it). Caches of derived answers
+    /// test it against their queries (a record leaving a result changes the result as much as one
+    /// entering it).
     public var previous: CachedRecord?
 }
 

@@ -267,7 +267,7 @@ struct StoreWriteTests {
         #expect(FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("notes.sqlite")))
         #expect(try await store.sqlTables(database: "notes").contains("r_Note"))
         #expect(try await store.sqlTables(database: "data").contains("r_Note") == false)
-        #expect(try await store.changes(database: "notes", after: 0).map(\.table) == ["Note"])
+        #expect(try await store.changes(database: "notes", after: 0).map(\.tableName) == ["Note"])
         #expect(try await store.changes(database: "data", after: 0).isEmpty)
     }
 
