@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MicrolithModules
 import MicrolithStore
+import Synchronization
 import Testing
 
 @testable import MicrolithJobs
@@ -46,7 +47,8 @@ import Testing
         let id = try await f.store.write { txn in try txn.enqueue(TestJobs.note, Note(key: "flaky", failures: 2)) }
         let queue = JobQueue(store: f.store)
         try await f.running([worker(f)]) { () async throws in
-            #expect(try await f.eventually { try await queue.job(database: "data", id: id)?.state == .done })
+            // Two backoffs of real time (1 s, then 2 s) come first; a loaded machine stretches them.
+            #expect(try await f.eventually(30) { try await queue.job(database: "data", id: id)?.state == .done })
         }
         let job = try #require(try await queue.job(database: "data", id: id))
         #expect(f.journal.count("flaky") == 3)
@@ -111,11 +113,14 @@ import Testing
         defer { f.close() }
         let id = try await f.store.write { txn in try txn.enqueue(TestJobs.slow, Note(key: "long")) }
         let queue = JobQueue(store: f.store)
-        let started = ContinuousClock.now
+        let stopping = Mutex<ContinuousClock.Instant?>(nil)
         try await f.running([worker(f) { $0.shutdownGrace = .milliseconds(200) }]) { () async throws in
             #expect(try await f.eventually { f.journal.count("long") == 1 })
+            stopping.withLock { $0 = ContinuousClock.now }
         }
-        #expect(ContinuousClock.now - started < .seconds(10), "shutdown waits for the grace period, not for the job")
+        // The job would run 30 s.
+        let stopped = try #require(stopping.withLock { $0 })
+        #expect(ContinuousClock.now - stopped < .seconds(10), "shutdown waits for the grace period, not for the job")
         let job = try #require(try await queue.job(database: "data", id: id))
         #expect(job.state == .pending)
         #expect(job.attempts == 0, "a run cut short by shutdown does not count")

@@ -45,7 +45,9 @@ struct StoreBusyTests {
             #expect(error.underlying != nil)
         }
         let waited = ContinuousClock.now - started
-        #expect(waited >= .milliseconds(100) && waited < .seconds(5), "waited \(waited)")
+        // It waited for the lock, and gave up rather than waiting for it to be released (the upper
+        // bound is loose: a loaded machine stretches the timeout's sleeps).
+        #expect(waited >= .milliseconds(100) && waited < .seconds(30), "waited \(waited)")
         try holder.release()
         try await store.put(todo, .string("t1"), ["title": "a"])
         #expect(try await store.get(todo, .string("t1"))?.record["title"] == "a")

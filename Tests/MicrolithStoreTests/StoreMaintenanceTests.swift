@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import MicrolithJSON
 import MicrolithSchema
 import MicrolithStore
@@ -146,9 +147,18 @@ extension ManualClock {
             _ = try await store.write { txn in
                 for i in 0..<1200 { _ = try txn.put(keep, id: .string("k\(i)"), body: [:]) }
             }
+            // The maintenance's first measurement is at start; its next one comes a statistics
+            // interval (5 s) later, so a measurement seen within 4 s is the first one.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await store.runMaintenance() }
-                try await Task.sleep(for: .milliseconds(500))
+                let deadline = ContinuousClock.now + .seconds(4)
+                while ContinuousClock.now < deadline {
+                    let analyzed = try await store.read(database: "data") { db in
+                        try String.fetchOne(db, sql: "SELECT value FROM _microlith_meta WHERE key = 'analyzed_seq'")
+                    }
+                    if analyzed != nil { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
                 group.cancelAll()
             }
             #expect(try await !store.refreshStatisticsIfStale(), "the statistics were still stale after the maintenance began")
