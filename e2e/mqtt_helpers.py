@@ -25,6 +25,7 @@ try:
     from paho.mqtt.enums import CallbackAPIVersion
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
+    from paho.mqtt.subscribeoptions import SubscribeOptions
 except ImportError as e:  # a missing client is a failure of the set-up, never a skip
     raise ImportError("paho-mqtt is needed: pip install -r e2e/requirements.txt") from e
 
@@ -157,6 +158,8 @@ class Msg:
     payload: bytes
     qos: int
     retain: bool
+    # MQTT 5 PUBLISH properties as paho decoded them (None for MQTT 3.1.1 messages)
+    properties: object = None
 
     def json(self):
         return json.loads(self.payload)
@@ -210,7 +213,8 @@ class Paho:
         self.disconnected.set()
 
     def _on_message(self, client, userdata, m):
-        self.messages.put(Msg(m.topic, bytes(m.payload), m.qos, bool(m.retain)))
+        props = getattr(m, "properties", None) if self.protocol == mqtt.MQTTv5 else None
+        self.messages.put(Msg(m.topic, bytes(m.payload), m.qos, bool(m.retain), props))
 
     def _ack(self, mid, value):
         with self._lock:
@@ -254,17 +258,21 @@ class Paho:
     def session_present(self) -> bool:
         return self.connack[0]
 
-    def subscribe(self, topic: str, qos: int = 1) -> list:
-        result, mid = self.client.subscribe(topic, qos)
+    def subscribe(self, topic: str, qos: int = 1, *, no_local: bool = False) -> list:
+        if no_local:
+            result, mid = self.client.subscribe(topic, options=SubscribeOptions(qos=qos, noLocal=True))
+        else:
+            result, mid = self.client.subscribe(topic, qos)
         assert result == mqtt.MQTT_ERR_SUCCESS, result
         granted = self._wait_ack(("sub", mid), f"SUBSCRIBE {topic}")
         for rc in granted:
             assert not rc.is_failure, f"SUBSCRIBE {topic} refused: {rc}"
         return [rc.value for rc in granted]
 
-    def publish(self, topic: str, payload=b"", qos: int = 1, retain: bool = False):
-        """Publishes and waits for the acknowledgement (QoS 1/2); returns the PUBACK reason code."""
-        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+    def publish(self, topic: str, payload=b"", qos: int = 1, retain: bool = False, properties=None):
+        """Publishes (with MQTT 5 `properties`, a paho Properties of PUBLISH) and waits for the
+        acknowledgement (QoS 1/2); returns the PUBACK reason code."""
+        info = self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         assert info.rc == mqtt.MQTT_ERR_SUCCESS, info.rc
         if qos == 0:
             return None

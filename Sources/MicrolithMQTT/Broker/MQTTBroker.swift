@@ -158,8 +158,11 @@ public final class MQTTBroker: Sendable {
         switch tables.resolve(publish.topic) {
         case .plain:
             if publish.retain { retained.retain(publish) }
+            let properties = MQTTMessageProperties(forwarding: publish.properties, receivedAt: .now())
             fanOut.deliver(
-                MQTTSession.Outgoing(topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain), keepOffline: true)
+                MQTTSession.Outgoing(
+                    topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, properties: properties),
+                keepOffline: true, publisher: connection?.clientID)
             return nil
         case .invalidKey(let message):
             loop = connection?.eventLoop ?? eventLoopGroup.next()

@@ -20,10 +20,12 @@ struct MQTTFanOut: Sendable {
     }
 
     /// The client ids with a subscription in `tree` matching `topic`, each once, with what its matching
-    /// subscriptions grant together.
-    static func targets(of topic: String, in tree: MQTTTopicTree<String, MQTTSubscription>) -> [String: Target] {
+    /// subscriptions grant together. Subscriptions with no-local set do not count for `publisher`, the
+    /// client id of the connection that published [MQTT-3.8.3-3].
+    static func targets(of topic: String, in tree: MQTTTopicTree<String, MQTTSubscription>, publisher: String? = nil) -> [String: Target] {
         var targets: [String: Target] = [:]
         tree.forEachMatch(topic: topic) { clientID, s in
+            if s.noLocal, clientID == publisher { return }
             let previous = targets[clientID]
             targets[clientID] = Target(
                 qos: max(previous?.qos ?? .atMostOnce, s.qos), retainAsPublished: (previous?.retainAsPublished ?? false) || s.retainAsPublished)
@@ -33,11 +35,13 @@ struct MQTTFanOut: Sendable {
 
     /// Delivers `message` (its QoS the most any subscriber gets, its retain flag the one retain-as-published
     /// subscribers see) to every subscriber of its topic; offline sessions keep it only if `keepOffline`.
-    func deliver(_ message: MQTTSession.Outgoing, keepOffline: Bool) {
-        let subscribers = sessions.subscribers(of: message.topic)
+    /// `publisher` is the client id of the connection that published it (for no-local subscriptions).
+    func deliver(_ message: MQTTSession.Outgoing, keepOffline: Bool, publisher: String? = nil) {
+        let subscribers = sessions.subscribers(of: message.topic, publisher: publisher)
         let limits = sessions.limits
         let topic = message.topic
         let payload = message.payload
+        let properties = message.properties?.outgoing(at: .now()) ?? MQTTProperties()
         // QoS 0 copies are the same bytes for every subscriber of a protocol version and retain flag.
         var encoded: [Int: ByteBuffer] = [:]
         // Writes are handed to each event loop in one task, in order.
@@ -45,13 +49,13 @@ struct MQTTFanOut: Sendable {
         for (session, target) in subscribers {
             let copy = MQTTSession.Outgoing(
                 topic: topic, payload: payload, qos: min(message.qos, target.qos), retain: message.retain && target.retainAsPublished,
-                change: message.change)
+                change: message.change, properties: message.properties)
             let out = session.state.withLock { s in
                 MQTTSession.enqueue(copy, into: &s, keepOffline: keepOffline, limits: limits) { version in
                     let key = Int(version.rawValue) << 1 | (copy.retain ? 1 : 0)
                     if let bytes = encoded[key] { return bytes }
                     var bytes = ByteBuffer()
-                    MQTTPacket.publish(MQTTPublish(topic: topic, payload: payload, qos: .atMostOnce, retain: copy.retain))
+                    MQTTPacket.publish(MQTTPublish(topic: topic, payload: payload, qos: .atMostOnce, retain: copy.retain, properties: properties))
                         .encode(version: version, into: &bytes)
                     encoded[key] = bytes
                     return bytes

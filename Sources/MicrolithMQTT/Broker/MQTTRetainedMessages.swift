@@ -4,13 +4,15 @@ import Synchronization
 /// The retained messages of plain topics (topics that name no record), kept in memory.
 ///
 /// A retained publish replaces its topic's message, an empty one removes it. Messages are kept at QoS 0 or 1
-/// (a QoS 2 publish is kept at QoS 1, the highest the broker sends).
+/// (a QoS 2 publish is kept at QoS 1, the highest the broker sends), with the MQTT 5 properties they are
+/// forwarded with; one whose message expiry has passed is no longer sent and is removed.
 final class MQTTRetainedMessages: Sendable {
     private let messages = Mutex<[String: Message]>([:])
 
     private struct Message: Sendable {
         var payload: ByteBuffer
         var qos: MQTTQoS
+        var properties: MQTTMessageProperties?
     }
 
     /// Keeps what a retained publish to a plain topic carries (removes the topic's message when it is empty).
@@ -19,7 +21,9 @@ final class MQTTRetainedMessages: Sendable {
             if publish.payload.readableBytes == 0 {
                 m[publish.topic] = nil
             } else {
-                m[publish.topic] = Message(payload: publish.payload, qos: min(publish.qos, .atLeastOnce))
+                m[publish.topic] = Message(
+                    payload: publish.payload, qos: min(publish.qos, .atLeastOnce),
+                    properties: MQTTMessageProperties(forwarding: publish.properties, receivedAt: .now()))
             }
         }
     }
@@ -27,13 +31,21 @@ final class MQTTRetainedMessages: Sendable {
     /// The messages some filter of `filters` matches, with the QoS to send each at: the message's, capped by
     /// the highest the matching filters grant.
     func matching(_ filters: MQTTTopicTree<String, MQTTQoS>) -> [MQTTSession.Outgoing] {
-        messages.withLock { m in
+        let now = NIODeadline.now()
+        return messages.withLock { m in
             var out: [MQTTSession.Outgoing] = []
+            var expired: [String] = []
+            defer { for topic in expired { m[topic] = nil } }
             for (topic, message) in m {
+                if message.properties?.isExpired(at: now) == true {
+                    expired.append(topic)
+                    continue
+                }
                 var granted: MQTTQoS?
                 filters.forEachMatch(topic: topic) { _, qos in granted = max(granted ?? .atMostOnce, qos) }
                 guard let granted else { continue }
-                out.append(.init(topic: topic, payload: message.payload, qos: min(message.qos, granted), retain: true))
+                out.append(
+                    .init(topic: topic, payload: message.payload, qos: min(message.qos, granted), retain: true, properties: message.properties))
             }
             return out
         }

@@ -17,9 +17,14 @@ final class MQTTSession: Sendable {
         var retain: Bool
         /// The database and change-log sequence of a table change (to skip what a replay already sent).
         var change: (database: String, sequence: Int64)? = nil
+        /// The MQTT 5 properties the publisher gave the message, forwarded to subscribers.
+        var properties: MQTTMessageProperties? = nil
 
         /// What the message weighs against `mqtt.bufferBytes` while it is kept.
-        var size: Int { topic.utf8.count + payload.readableBytes }
+        var size: Int { topic.utf8.count + payload.readableBytes + (properties?.size ?? 0) }
+
+        /// Whether the message expired (MQTT 5 message expiry) before `now`.
+        func isExpired(at now: NIODeadline) -> Bool { properties?.isExpired(at: now) ?? false }
     }
 
     /// How much may wait in `pending` (and, for the bytes, in flight) when a message is queued;
@@ -123,11 +128,17 @@ final class MQTTSession: Sendable {
     }
 
     /// The bytes of every message that can go out now: pending ones while in-flight slots are free.
+    /// A message whose expiry passed while it waited is dropped [MQTT-3.3.2-5].
     static func drain(_ s: inout State) -> ByteBuffer? {
         guard s.connection != nil, !s.replaying else { return nil }
         var out = ByteBuffer()
+        let now = NIODeadline.now()
         while let next = s.pending.first, next.qos == .atMostOnce || s.inflight.count < s.maximumInflight {
             s.pending.removeFirst()
+            if next.isExpired(at: now) {
+                s.queuedBytes -= next.size
+                continue
+            }
             send(next, in: &s, into: &out)
         }
         return out.readableBytes > 0 ? out : nil
@@ -146,7 +157,8 @@ extension MQTTSession.Outgoing {
     func encode(version: MQTTProtocolVersion, packetID: UInt16? = nil, dup: Bool = false, into out: inout ByteBuffer) {
         MQTTPacket.publish(
             MQTTPublish(
-                topic: topic, payload: payload, qos: packetID == nil ? .atMostOnce : .atLeastOnce, retain: retain, dup: dup, packetID: packetID)
+                topic: topic, payload: payload, qos: packetID == nil ? .atMostOnce : .atLeastOnce, retain: retain, dup: dup, packetID: packetID,
+                properties: properties?.outgoing(at: .now()) ?? MQTTProperties())
         ).encode(version: version, into: &out)
     }
 }

@@ -236,9 +236,10 @@ final class MQTTSessions: Sendable {
 
     /// The sessions some subscription of which matches `topic`, each once, with what its matching
     /// subscriptions grant together (``MQTTFanOut/targets(of:in:)``).
-    func subscribers(of topic: String) -> [(session: MQTTSession, target: MQTTFanOut.Target)] {
+    func subscribers(of topic: String, publisher: String? = nil) -> [(session: MQTTSession, target: MQTTFanOut.Target)] {
         registry.withLock { r in
-            MQTTFanOut.targets(of: topic, in: r.tree).compactMap { clientID, target in r.sessions[clientID].map { ($0, target) } }
+            MQTTFanOut.targets(of: topic, in: r.tree, publisher: publisher).compactMap { clientID, target in r.sessions[clientID].map { ($0, target) }
+            }
         }
     }
 }

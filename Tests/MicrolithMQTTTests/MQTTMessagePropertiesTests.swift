@@ -1,0 +1,173 @@
+import MicrolithMQTT
+import NIOCore
+import Testing
+
+/// MQTT 5 application-message properties on a real broker: forwarded unaltered, message expiry
+/// honoured while a message waits, no-local subscriptions (OASIS MQTT 5.0, statement numbers in the
+/// test names).
+@Suite("MQTT 5 message properties, expiry and no-local")
+struct MQTTMessagePropertiesTests {
+    /// Every property a publisher may give a message for its subscribers, and a message expiry.
+    static func applicationProperties(expiry: UInt32? = 60) -> MQTTProperties {
+        var p = MQTTProperties()
+        p.payloadFormatIndicator = 1
+        p.contentType = "application/json"
+        p.responseTopic = "replies/42"
+        p.correlationData = ByteBuffer(bytes: [0, 1, 2, 0xFF])
+        p.userProperties = [
+            MQTTUserProperty(name: "a", value: "1"), MQTTUserProperty(name: "b", value: "2"), MQTTUserProperty(name: "a", value: "3"),
+        ]
+        p.messageExpiryInterval = expiry
+        return p
+    }
+
+    /// `received` carries what `sent` gave the message, the expiry at most what was sent.
+    static func expectForwarded(_ received: MQTTProperties, from sent: MQTTProperties, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(received.payloadFormatIndicator == sent.payloadFormatIndicator, sourceLocation: sourceLocation)
+        #expect(received.contentType == sent.contentType, sourceLocation: sourceLocation)
+        #expect(received.responseTopic == sent.responseTopic, sourceLocation: sourceLocation)
+        #expect(received.correlationData == sent.correlationData, sourceLocation: sourceLocation)
+        #expect(received.userProperties == sent.userProperties, "user properties in order, repeats kept", sourceLocation: sourceLocation)
+        if let expiry = sent.messageExpiryInterval {
+            #expect((1...expiry).contains(received.messageExpiryInterval ?? 0), sourceLocation: sourceLocation)
+        } else {
+            #expect(received.messageExpiryInterval == nil, sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("PUBLISH properties reach MQTT 5 subscribers unaltered at QoS 0 and 1; MQTT 3.1.1 ones get the payload [MQTT-3.3.2-4, -15 to -18, -20]")
+    func propertiesAreForwarded() async throws {
+        try await withBroker { _, server in
+            let v5 = try await TestClient.connect(port: server.port)
+            try await v5.handshake(clientID: "v5")
+            _ = try await v5.subscribe(["req/#"], qos: .atLeastOnce)
+            let v3 = try await TestClient.connect(port: server.port, version: .v3_1_1)
+            try await v3.handshake(clientID: "v3")
+            _ = try await v3.subscribe(["req/#"], qos: .atLeastOnce)
+            let publisher = try await TestClient.connect(port: server.port)
+            try await publisher.handshake(clientID: "publisher")
+            let sent = Self.applicationProperties()
+            try await publisher.send(.publish(MQTTPublish(topic: "req/a", payload: ByteBuffer(string: "{}"), qos: .atMostOnce, properties: sent)))
+            try await publisher.send(
+                .publish(MQTTPublish(topic: "req/b", payload: ByteBuffer(string: "{}"), qos: .atLeastOnce, packetID: 1, properties: sent)))
+            let received = try await v5.publishes(expected: 2, acknowledge: true)
+            #expect(received.map(\.topic) == ["req/a", "req/b"])
+            for p in received { Self.expectForwarded(p.properties, from: sent) }
+            let old = try await v3.publishes(expected: 2, acknowledge: true)
+            #expect(old.map(\.topic) == ["req/a", "req/b"])
+            #expect(old.allSatisfy { $0.properties.isEmpty && String(buffer: $0.payload) == "{}" })
+        }
+    }
+
+    @Test("a message queued for an absent session is dropped once its expiry passes, and sent with the time it has left [MQTT-3.3.2-5, -6]")
+    func expiryWhileQueued() async throws {
+        try await withBroker { _, server in
+            let away = try await TestClient.connect(port: server.port)
+            try await away.handshake(clientID: "away", cleanStart: true, sessionExpiry: 300)
+            _ = try await away.subscribe(["exp/#"], qos: .atLeastOnce)
+            try await away.send(.disconnect(MQTTDisconnect(reasonCode: 0, properties: MQTTProperties())))
+            #expect(try await away.closed())
+            let publisher = try await TestClient.connect(port: server.port)
+            try await publisher.handshake(clientID: "publisher")
+            try await publisher.send(
+                .publish(
+                    MQTTPublish(
+                        topic: "exp/short", payload: ByteBuffer(string: "stale"), qos: .atLeastOnce, packetID: 1,
+                        properties: Self.applicationProperties(expiry: 1))))
+            try await publisher.send(
+                .publish(
+                    MQTTPublish(
+                        topic: "exp/long", payload: ByteBuffer(string: "fresh"), qos: .atLeastOnce, packetID: 2,
+                        properties: Self.applicationProperties(expiry: 100))))
+            for _ in 0..<2 {
+                guard case .ack(let ack) = try await publisher.receive() else {
+                    Issue.record("expected PUBACK")
+                    return
+                }
+                #expect(ack.kind == .puback)
+            }
+            try await Task.sleep(for: .milliseconds(2200))
+            let back = try await TestClient.connect(port: server.port)
+            let ack = try await back.handshake(clientID: "away", cleanStart: false, sessionExpiry: 300)
+            #expect(ack.sessionPresent)
+            let received = try await back.publishes(expected: 1, quiet: 1, acknowledge: true)
+            #expect(received.map(\.topic) == ["exp/long"], "the expired message is not delivered")
+            #expect((1...98).contains(received.first?.properties.messageExpiryInterval ?? 0), "100 s less the 2 s it waited")
+        }
+    }
+
+    @Test("a retained message is sent with its properties until its expiry passes, then no longer [MQTT-3.3.2-5]")
+    func retainedExpiry() async throws {
+        try await withBroker { _, server in
+            let publisher = try await TestClient.connect(port: server.port)
+            try await publisher.handshake(clientID: "publisher")
+            let lasting = Self.applicationProperties(expiry: nil)
+            try await publisher.send(
+                .publish(MQTTPublish(topic: "state/kept", payload: ByteBuffer(string: "on"), qos: .atMostOnce, retain: true, properties: lasting)))
+            try await publisher.send(
+                .publish(
+                    MQTTPublish(
+                        topic: "state/brief", payload: ByteBuffer(string: "soon gone"), qos: .atMostOnce, retain: true,
+                        properties: Self.applicationProperties(expiry: 1))))
+            let early = try await TestClient.connect(port: server.port)
+            try await early.handshake(clientID: "early")
+            _ = try await early.subscribe(["state/#"])
+            let first = try await early.publishes(expected: 2)
+            #expect(Set(first.map(\.topic)) == ["state/kept", "state/brief"])
+            for p in first where p.topic == "state/kept" { Self.expectForwarded(p.properties, from: lasting) }
+            try await Task.sleep(for: .milliseconds(2200))
+            let late = try await TestClient.connect(port: server.port)
+            try await late.handshake(clientID: "late")
+            _ = try await late.subscribe(["state/#"])
+            let second = try await late.publishes(expected: 1, quiet: 1)
+            #expect(second.map(\.topic) == ["state/kept"])
+            #expect(second.allSatisfy { $0.retain })
+        }
+    }
+
+    @Test("no-local: a client's own messages do not come back on its no-local subscription; everyone else's do [MQTT-3.8.3-3]")
+    func noLocal() async throws {
+        try await withBroker { _, server in
+            let a = try await TestClient.connect(port: server.port)
+            try await a.handshake(clientID: "a")
+            _ = try await a.subscribe([MQTTSubscription(topicFilter: "chat/#", qos: .atMostOnce, noLocal: true)])
+            let b = try await TestClient.connect(port: server.port)
+            try await b.handshake(clientID: "b")
+            _ = try await b.subscribe([MQTTSubscription(topicFilter: "chat/#", qos: .atMostOnce, noLocal: true)])
+            try await a.send(.publish(MQTTPublish(topic: "chat/room", payload: ByteBuffer(string: "from a"), qos: .atMostOnce)))
+            try await b.send(.publish(MQTTPublish(topic: "chat/room", payload: ByteBuffer(string: "from b"), qos: .atMostOnce)))
+            #expect(try await a.publishes(expected: 1).map { String(buffer: $0.payload) } == ["from b"])
+            #expect(try await b.publishes(expected: 1).map { String(buffer: $0.payload) } == ["from a"])
+            // Another subscription of the same client without no-local still gets its own messages, once.
+            _ = try await a.subscribe([MQTTSubscription(topicFilter: "chat/+", qos: .atMostOnce)], packetID: 2)
+            try await a.send(.publish(MQTTPublish(topic: "chat/room", payload: ByteBuffer(string: "echo"), qos: .atMostOnce)))
+            #expect(try await a.publishes(expected: 1).map { String(buffer: $0.payload) } == ["echo"])
+        }
+    }
+
+    @Test("a will message carries the will's properties, not its will delay (§3.1.3.2)")
+    func willProperties() async throws {
+        try await withBroker { _, server in
+            let watcher = try await TestClient.connect(port: server.port)
+            try await watcher.handshake(clientID: "watcher")
+            _ = try await watcher.subscribe(["wills/#"])
+            var properties = Self.applicationProperties()
+            properties.willDelayInterval = 0
+            let will = MQTTWill(topic: "wills/w", payload: ByteBuffer(string: "gone"), qos: .atMostOnce, retain: false, properties: properties)
+            let dying = try await TestClient.connect(port: server.port)
+            try await dying.send(
+                .connect(
+                    MQTTConnect(
+                        version: .v5, clientID: "dying", cleanStart: true, keepAlive: 60, username: nil, password: nil, will: will,
+                        properties: MQTTProperties())))
+            _ = try await dying.receive()
+            await dying.close()
+            let received = try await watcher.publishes(expected: 1)
+            #expect(received.map { String(buffer: $0.payload) } == ["gone"])
+            if let p = received.first {
+                Self.expectForwarded(p.properties, from: properties)
+                #expect(p.properties.willDelayInterval == nil)
+            }
+        }
+    }
+}
