@@ -2,10 +2,10 @@ import MicrolithMQTT
 import NIOCore
 import Testing
 
-/// MQTT 5 application-message properties on a real broker: forwarded unaltered, message expiry
-/// honoured while a message waits, no-local subscriptions (OASIS MQTT 5.0, statement numbers in the
-/// test names).
-@Suite("MQTT 5 message properties, expiry and no-local")
+/// MQTT 5 delivery on a real broker: application-message properties forwarded unaltered, message
+/// expiry honoured while a message waits, no-local subscriptions, the client's maximum packet size
+/// (OASIS MQTT 5.0, statement numbers in the test names).
+@Suite("MQTT 5 delivery: message properties, expiry, no-local, the client's maximum packet size")
 struct MQTTMessagePropertiesTests {
     /// Every property a publisher may give a message for its subscribers, and a message expiry.
     static func applicationProperties(expiry: UInt32? = 60) -> MQTTProperties {
@@ -168,6 +168,40 @@ struct MQTTMessagePropertiesTests {
                 Self.expectForwarded(p.properties, from: properties)
                 #expect(p.properties.willDelayInterval == nil)
             }
+        }
+    }
+
+    @Test("a PUBLISH over the client's Maximum Packet Size is not sent and counts as delivered; smaller ones flow [MQTT-3.1.2-24, -25]")
+    func clientMaximumPacketSize() async throws {
+        try await withBroker { _, server in
+            let small = try await TestClient.connect(port: server.port)
+            var properties = MQTTProperties()
+            properties.maximumPacketSize = 256
+            try await small.send(
+                .connect(
+                    MQTTConnect(
+                        version: .v5, clientID: "small", cleanStart: true, keepAlive: 60, username: nil, password: nil, will: nil,
+                        properties: properties)))
+            guard case .connack(let ack) = try await small.receive(), ack.reasonCode == 0 else {
+                Issue.record("expected a successful CONNACK")
+                return
+            }
+            _ = try await small.subscribe(["big/#"], qos: .atLeastOnce)
+            let publisher = try await TestClient.connect(port: server.port)
+            try await publisher.handshake(clientID: "publisher")
+            let large = ByteBuffer(repeating: UInt8(ascii: "x"), count: 1000)
+            // More large QoS 1 messages than the in-flight window (100): dropped ones must not hold slots.
+            for i in 0..<150 {
+                try await publisher.send(
+                    .publish(
+                        MQTTPublish(
+                            topic: "big/\(i % 2)", payload: large, qos: i % 3 == 0 ? .atMostOnce : .atLeastOnce,
+                            packetID: i % 3 == 0 ? nil : UInt16(i + 1))))
+            }
+            try await publisher.send(.publish(MQTTPublish(topic: "big/last", payload: ByteBuffer(string: "fits"), qos: .atLeastOnce, packetID: 999)))
+            let received = try await small.publishes(expected: 1, quiet: 0.5, acknowledge: true)
+            #expect(received.map(\.topic) == ["big/last"])
+            #expect(try await !small.closed(within: 0.2), "the client stays connected")
         }
     }
 }

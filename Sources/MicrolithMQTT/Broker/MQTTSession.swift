@@ -47,6 +47,9 @@ final class MQTTSession: Sendable {
         /// The bytes (``Outgoing/size``) of the messages in `inflight` and `pending`.
         var queuedBytes = 0
         var maximumInflight = 100
+        /// The largest packet the client accepts (its MQTT 5 Maximum Packet Size): a PUBLISH larger than
+        /// this is not sent, and counts as delivered [MQTT-3.1.2-24, -25].
+        var maximumPacketSize = Int.max
         /// Seconds the session outlives its connection; `UInt32.max`: never expires.
         var expirySeconds: UInt32 = 0
         var disconnectedAt: ContinuousClock.Instant?
@@ -76,10 +79,13 @@ final class MQTTSession: Sendable {
         if message.qos == .atMostOnce {
             // At most once: a client that does not keep up loses QoS 0 messages, not the connection.
             guard connection.isWritable else { return nil }
-            if let qos0 { return (connection, qos0(s.version)) }
+            if let qos0 {
+                let bytes = qos0(s.version)
+                return bytes.readableBytes <= s.maximumPacketSize ? (connection, bytes) : nil
+            }
             var out = ByteBuffer()
             message.encode(version: s.version, into: &out)
-            return (connection, out)
+            return out.readableBytes <= s.maximumPacketSize ? (connection, out) : nil
         }
         guard s.inflight.count < s.maximumInflight, s.pending.isEmpty else {
             keep(message, in: &s, limits: limits)
@@ -88,7 +94,7 @@ final class MQTTSession: Sendable {
         var out = ByteBuffer()
         s.queuedBytes += message.size
         send(message, in: &s, into: &out)
-        return (connection, out)
+        return out.readableBytes > 0 ? (connection, out) : nil
     }
 
     /// Appends `message` to `pending` if it fits `limits`.
@@ -102,16 +108,26 @@ final class MQTTSession: Sendable {
 
     /// Encodes `message`, taking an in-flight slot and a packet id for QoS 1 (its bytes stay counted
     /// in `queuedBytes` until acknowledged; a QoS 0 message's are released).
+    /// A PUBLISH larger than the client's maximum packet size is not written; a QoS 1 one is then done
+    /// with, as if acknowledged [MQTT-3.1.2-25].
     private static func send(_ message: Outgoing, in s: inout State, into out: inout ByteBuffer) {
+        let start = out.writerIndex
         guard message.qos != .atMostOnce else {
             s.queuedBytes -= message.size
-            return message.encode(version: s.version, into: &out)
+            message.encode(version: s.version, into: &out)
+            if out.writerIndex - start > s.maximumPacketSize { out.moveWriterIndex(to: start) }
+            return
         }
         var id = s.nextPacketID
         while s.inflight[id] != nil { id = id == UInt16.max ? 1 : id + 1 }
         s.nextPacketID = id == UInt16.max ? 1 : id + 1
-        s.inflight[id] = message
         message.encode(version: s.version, packetID: id, into: &out)
+        guard out.writerIndex - start <= s.maximumPacketSize else {
+            out.moveWriterIndex(to: start)
+            s.queuedBytes -= message.size
+            return
+        }
+        s.inflight[id] = message
     }
 
     /// The client acknowledged the QoS 1 message `packetID`; returns whether it was in flight.

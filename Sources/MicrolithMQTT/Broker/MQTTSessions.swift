@@ -75,7 +75,7 @@ final class MQTTSessions: Sendable {
     /// `then` with the session and whether it existed before. A will waiting for the client is cancelled.
     func attach(
         _ connection: MQTTConnection, clientID: String, cleanStart: Bool, expiry: UInt32, version: MQTTProtocolVersion, maximumInflight: Int,
-        then: @escaping @Sendable (MQTTSession, Bool) -> Void
+        maximumPacketSize: Int = .max, then: @escaping @Sendable (MQTTSession, Bool) -> Void
     ) {
         let (session, present, previous): (MQTTSession, Bool, MQTTConnection?) = registry.withLock { r in
             r.pendingWills.removeValue(forKey: clientID)?.cancel()
@@ -91,6 +91,7 @@ final class MQTTSessions: Sendable {
                 s.version = version
                 s.expirySeconds = expiry
                 s.maximumInflight = max(1, maximumInflight)
+                s.maximumPacketSize = maximumPacketSize
                 s.disconnectedAt = nil
                 s.replaying = existing != nil
                 return previous ?? holder

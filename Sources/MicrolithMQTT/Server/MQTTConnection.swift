@@ -306,8 +306,12 @@ final class MQTTConnection: @unchecked Sendable {
         properties.sharedSubscriptionAvailable = 0
         let connack = MQTTConnAck(sessionPresent: false, reasonCode: 0, properties: version == .v5 ? properties : MQTTProperties())
         let promise = eventLoop.makePromise(of: Void.self)
-        broker.sessions.attach(self, clientID: id, cleanStart: connect.cleanStart, expiry: expiry, version: version, maximumInflight: maximumInflight)
-        {
+        // MQTT 5: the client's Maximum Packet Size (3.1.1 has none).
+        let maximumPacketSize = version == .v5 ? connect.properties.maximumPacketSize.map { Int($0) } ?? .max : .max
+        broker.sessions.attach(
+            self, clientID: id, cleanStart: connect.cleanStart, expiry: expiry, version: version, maximumInflight: maximumInflight,
+            maximumPacketSize: maximumPacketSize
+        ) {
             [self] session, present in
             eventLoop.execute { [self] in
                 guard !isClosed else {
