@@ -258,9 +258,14 @@ class Paho:
     def session_present(self) -> bool:
         return self.connack[0]
 
-    def subscribe(self, topic: str, qos: int = 1, *, no_local: bool = False) -> list:
-        if no_local:
-            result, mid = self.client.subscribe(topic, options=SubscribeOptions(qos=qos, noLocal=True))
+    def subscribe(self, topic: str, qos: int = 1, *, no_local: bool = False, identifier: int | None = None) -> list:
+        """SUBSCRIBE; MQTT 5 options: `no_local`, a subscription `identifier`."""
+        properties = None
+        if identifier is not None:
+            properties = Properties(PacketTypes.SUBSCRIBE)
+            properties.SubscriptionIdentifier = identifier
+        if no_local or properties is not None:
+            result, mid = self.client.subscribe(topic, options=SubscribeOptions(qos=qos, noLocal=no_local), properties=properties)
         else:
             result, mid = self.client.subscribe(topic, qos)
         assert result == mqtt.MQTT_ERR_SUCCESS, result

@@ -86,3 +86,17 @@ def test_no_local_subscription_does_not_echo_own_messages(broker, clients):
     a.publish(topic, b"from a", qos=0)
     assert b.expect_topic(topic).payload == b"from a"
     assert a.collect(QUIET) == [], "a no-local subscriber got its own message back"
+
+
+def test_subscription_identifiers_come_back_with_matching_messages(broker, clients):
+    """[MQTT-3.3.4-3], [MQTT-3.3.4-4]: a message matching several subscriptions of one client arrives
+    once, carrying the subscription identifiers of all of them."""
+    base = uniq("ids")
+    client = clients(broker, "v5")
+    client.subscribe(f"{base}/+", qos=1, identifier=3)
+    client.subscribe(f"{base}/#", qos=1, identifier=4)
+    publisher = clients(broker, "v5")
+    publisher.publish(f"{base}/x", b"1", qos=1)
+    got = client.expect_topic(f"{base}/x")
+    assert sorted(got.properties.SubscriptionIdentifier) == [3, 4]
+    assert client.collect(QUIET) == [], "one copy for overlapping subscriptions"

@@ -1,4 +1,6 @@
+import MicrolithJSON
 import MicrolithMQTT
+import MicrolithStore
 import NIOCore
 import Testing
 
@@ -202,6 +204,60 @@ struct MQTTMessagePropertiesTests {
             let received = try await small.publishes(expected: 1, quiet: 0.5, acknowledge: true)
             #expect(received.map(\.topic) == ["big/last"])
             #expect(try await !small.closed(within: 0.2), "the client stays connected")
+        }
+    }
+
+    /// SUBSCRIBE to `filters` with subscription identifier `identifier` (none when `nil`).
+    static func subscribe(_ client: TestClient, _ filters: [String], identifier: Int?, packetID: UInt16) async throws {
+        var properties = MQTTProperties()
+        if let identifier { properties.subscriptionIdentifiers = [identifier] }
+        try await client.send(
+            .subscribe(
+                MQTTSubscribe(
+                    packetID: packetID, subscriptions: filters.map { MQTTSubscription(topicFilter: $0, qos: .atLeastOnce) },
+                    properties: properties)))
+        guard case .suback(let ack) = try await client.receive() else {
+            Issue.record("expected SUBACK")
+            throw CancellationError()
+        }
+        #expect(ack.reasonCodes.allSatisfy { $0 == 1 })
+    }
+
+    @Test("one copy per message carries the subscription identifiers of every matching subscription [MQTT-3.3.4-3, -4]")
+    func subscriptionIdentifiers() async throws {
+        try await withBroker { store, server in
+            let client = try await TestClient.connect(port: server.port)
+            let ack = try await client.handshake(clientID: "ids")
+            #expect(ack.properties.subscriptionIdentifiersAvailable != 0, "CONNACK does not say identifiers are unavailable")
+            try await Self.subscribe(client, ["ids/+"], identifier: 7, packetID: 1)
+            try await Self.subscribe(client, ["ids/#"], identifier: 9, packetID: 2)
+            try await Self.subscribe(client, ["ids/x"], identifier: nil, packetID: 3)
+            let publisher = try await TestClient.connect(port: server.port)
+            try await publisher.handshake(clientID: "publisher")
+            try await publisher.send(.publish(MQTTPublish(topic: "ids/x", payload: ByteBuffer(string: "1"), qos: .atMostOnce)))
+            try await publisher.send(.publish(MQTTPublish(topic: "ids/y/z", payload: ByteBuffer(string: "2"), qos: .atMostOnce)))
+            let live = try await client.publishes(expected: 2, acknowledge: true)
+            #expect(live.map(\.topic) == ["ids/x", "ids/y/z"], "one copy each")
+            #expect(live.map { Set($0.properties.subscriptionIdentifiers) } == [[7, 9], [9]])
+
+            // A retained message and table records sent on SUBSCRIBE carry the identifier of the filter
+            // that matched; a later change on a table topic too.
+            try await publisher.send(
+                .publish(MQTTPublish(topic: "kept/a", payload: ByteBuffer(string: "r"), qos: .atMostOnce, retain: true)))
+            try await store.write { txn in _ = try txn.put(store.sensor, id: .string("s1"), body: ["temp": .double(1)]) }
+            try await Self.subscribe(client, ["kept/#", "Sensor/+"], identifier: 11, packetID: 4)
+            let retained = try await client.publishes(expected: 2, acknowledge: true)
+            #expect(Set(retained.map(\.topic)) == ["kept/a", "Sensor/s1"])
+            #expect(retained.allSatisfy { $0.properties.subscriptionIdentifiers == [11] })
+            try await store.write { txn in _ = try txn.put(store.sensor, id: .string("s1"), body: ["temp": .double(2)]) }
+            let change = try await client.publishes(expected: 1, acknowledge: true)
+            #expect(change.map(\.properties.subscriptionIdentifiers) == [[11]])
+
+            // Subscribing again without an identifier takes it away.
+            try await Self.subscribe(client, ["ids/#"], identifier: nil, packetID: 5)
+            try await publisher.send(.publish(MQTTPublish(topic: "ids/y/z", payload: ByteBuffer(string: "3"), qos: .atMostOnce)))
+            let after = try await client.publishes(expected: 1, acknowledge: true)
+            #expect(after.map(\.properties.subscriptionIdentifiers) == [[]])
         }
     }
 }

@@ -83,8 +83,8 @@ struct MQTTSessionsTests {
 
     /// The topics of the retained wills the broker holds.
     private func wills(_ broker: MQTTBroker) -> [String] {
-        var tree = MQTTTopicTree<String, MQTTQoS>()
-        tree.insert(filter: "wills/#", key: "wills/#", value: .atLeastOnce)
+        var tree = MQTTTopicTree<String, MQTTSubscription>()
+        tree.insert(filter: "wills/#", key: "wills/#", value: MQTTSubscription(topicFilter: "wills/#", qos: .atLeastOnce))
         return broker.retained.matching(tree).map(\.topic).sorted()
     }
 }

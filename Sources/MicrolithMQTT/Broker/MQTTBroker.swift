@@ -140,7 +140,7 @@ public final class MQTTBroker: Sendable {
 
     /// The plain retained messages (not table records) some filter of `filters` matches, with the
     /// QoS to send each at: the message's, capped by the highest the matching filters grant.
-    func retainedMessages(matching filters: MQTTTopicTree<String, MQTTQoS>) -> [MQTTSession.Outgoing] {
+    func retainedMessages(matching filters: MQTTTopicTree<String, MQTTSubscription>) -> [MQTTSession.Outgoing] {
         retained.matching(filters)
     }
 

@@ -17,6 +17,28 @@ struct MQTTFanOut: Sendable {
         var qos: MQTTQoS
         /// Whether one of them asks for retain as published.
         var retainAsPublished: Bool
+        /// Their subscription identifiers (MQTT 5): the one copy sent carries them all [MQTT-3.3.4-4].
+        var identifiers: [Int] = []
+
+        init(qos: MQTTQoS, retainAsPublished: Bool, identifiers: [Int] = []) {
+            self.qos = qos
+            self.retainAsPublished = retainAsPublished
+            self.identifiers = identifiers
+        }
+
+        /// `target` (what other matching subscriptions grant, if any) with `s` added.
+        init(adding s: MQTTSubscription, to target: Target?) {
+            self.qos = max(target?.qos ?? .atMostOnce, s.qos)
+            self.retainAsPublished = (target?.retainAsPublished ?? false) || s.retainAsPublished
+            self.identifiers = (target?.identifiers ?? []) + (s.identifier.map { [$0] } ?? [])
+        }
+
+        /// What the subscriptions of `tree` matching `topic` grant together; `nil` when none matches.
+        static func of(_ topic: String, in tree: MQTTTopicTree<String, MQTTSubscription>) -> Target? {
+            var target: Target?
+            tree.forEachMatch(topic: topic) { _, s in target = Target(adding: s, to: target) }
+            return target
+        }
     }
 
     /// The client ids with a subscription in `tree` matching `topic`, each once, with what its matching
@@ -26,9 +48,7 @@ struct MQTTFanOut: Sendable {
         var targets: [String: Target] = [:]
         tree.forEachMatch(topic: topic) { clientID, s in
             if s.noLocal, clientID == publisher { return }
-            let previous = targets[clientID]
-            targets[clientID] = Target(
-                qos: max(previous?.qos ?? .atMostOnce, s.qos), retainAsPublished: (previous?.retainAsPublished ?? false) || s.retainAsPublished)
+            targets[clientID] = Target(adding: s, to: targets[clientID])
         }
         return targets
     }
@@ -49,9 +69,11 @@ struct MQTTFanOut: Sendable {
         for (session, target) in subscribers {
             let copy = MQTTSession.Outgoing(
                 topic: topic, payload: payload, qos: min(message.qos, target.qos), retain: message.retain && target.retainAsPublished,
-                change: message.change, properties: message.properties)
-            let out = session.state.withLock { s in
-                MQTTSession.enqueue(copy, into: &s, keepOffline: keepOffline, limits: limits) { version in
+                change: message.change, properties: message.properties, subscriptionIdentifiers: target.identifiers)
+            // Copies with subscription identifiers differ per session; the others share their bytes.
+            let sharedQoS0: ((MQTTProtocolVersion) -> ByteBuffer)? =
+                copy.subscriptionIdentifiers.isEmpty
+                ? { version in
                     let key = Int(version.rawValue) << 1 | (copy.retain ? 1 : 0)
                     if let bytes = encoded[key] { return bytes }
                     var bytes = ByteBuffer()
@@ -59,7 +81,9 @@ struct MQTTFanOut: Sendable {
                         .encode(version: version, into: &bytes)
                     encoded[key] = bytes
                     return bytes
-                }
+                } : nil
+            let out = session.state.withLock { s in
+                MQTTSession.enqueue(copy, into: &s, keepOffline: keepOffline, limits: limits, qos0: sharedQoS0)
             }
             guard let (connection, bytes) = out else { continue }
             guard copy.qos == .atMostOnce || connection.isWritable else {

@@ -28,9 +28,9 @@ final class MQTTRetainedMessages: Sendable {
         }
     }
 
-    /// The messages some filter of `filters` matches, with the QoS to send each at: the message's, capped by
-    /// the highest the matching filters grant.
-    func matching(_ filters: MQTTTopicTree<String, MQTTQoS>) -> [MQTTSession.Outgoing] {
+    /// The messages some filter of `filters` matches, with the QoS to send each at (the message's, capped by
+    /// the highest the matching filters grant) and the matching filters' subscription identifiers.
+    func matching(_ filters: MQTTTopicTree<String, MQTTSubscription>) -> [MQTTSession.Outgoing] {
         let now = NIODeadline.now()
         return messages.withLock { m in
             var out: [MQTTSession.Outgoing] = []
@@ -41,11 +41,11 @@ final class MQTTRetainedMessages: Sendable {
                     expired.append(topic)
                     continue
                 }
-                var granted: MQTTQoS?
-                filters.forEachMatch(topic: topic) { _, qos in granted = max(granted ?? .atMostOnce, qos) }
-                guard let granted else { continue }
+                guard let target = MQTTFanOut.Target.of(topic, in: filters) else { continue }
                 out.append(
-                    .init(topic: topic, payload: message.payload, qos: min(message.qos, granted), retain: true, properties: message.properties))
+                    .init(
+                        topic: topic, payload: message.payload, qos: min(message.qos, target.qos), retain: true, properties: message.properties,
+                        subscriptionIdentifiers: target.identifiers))
             }
             return out
         }

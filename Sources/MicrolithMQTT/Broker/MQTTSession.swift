@@ -19,6 +19,8 @@ final class MQTTSession: Sendable {
         var change: (database: String, sequence: Int64)? = nil
         /// The MQTT 5 properties the publisher gave the message, forwarded to subscribers.
         var properties: MQTTMessageProperties? = nil
+        /// The identifiers of the subscriptions of this session the message matched (MQTT 5).
+        var subscriptionIdentifiers: [Int] = []
 
         /// What the message weighs against `mqtt.bufferBytes` while it is kept.
         var size: Int { topic.utf8.count + payload.readableBytes + (properties?.size ?? 0) }
@@ -174,7 +176,14 @@ extension MQTTSession.Outgoing {
         MQTTPacket.publish(
             MQTTPublish(
                 topic: topic, payload: payload, qos: packetID == nil ? .atMostOnce : .atLeastOnce, retain: retain, dup: dup, packetID: packetID,
-                properties: properties?.outgoing(at: .now()) ?? MQTTProperties())
+                properties: publishProperties)
         ).encode(version: version, into: &out)
+    }
+
+    /// The PUBLISH properties: the forwarded ones, the expiry left, the subscription identifiers.
+    private var publishProperties: MQTTProperties {
+        var out = properties?.outgoing(at: .now()) ?? MQTTProperties()
+        out.subscriptionIdentifiers = subscriptionIdentifiers
+        return out
     }
 }

@@ -172,10 +172,10 @@ struct MQTTTableBridge: Sendable {
                     let changes = try await store.changes(database: database, after: position, limit: 1000)
                     guard let last = changes.last else { break }
                     for change in changes where change.sequence <= end {
-                        guard let topic = topic(change.table, change.id), let qos = Self.grantedQoS(filters, topic: topic) else { continue }
+                        guard let topic = topic(change.table, change.id), let target = Self.target(filters, topic: topic) else { continue }
                         let message = MQTTSession.Outgoing(
-                            topic: topic, payload: change.record?.json ?? ByteBuffer(), qos: qos, retain: false,
-                            change: (database, change.sequence))
+                            topic: topic, payload: change.record?.json ?? ByteBuffer(), qos: target.qos, retain: false,
+                            change: (database, change.sequence), subscriptionIdentifiers: target.identifiers)
                         guard replay.count < limits.messages, replayBytes + message.size <= limits.bytes else {
                             truncated = true
                             break
@@ -197,12 +197,13 @@ struct MQTTTableBridge: Sendable {
         return replay
     }
 
-    /// The highest QoS the filters matching `topic` grant; `nil` when none matches.
-    static func grantedQoS(_ filters: [String: MQTTSubscription], topic: String) -> MQTTQoS? {
-        var best: MQTTQoS?
-        for (filter, options) in filters where MQTTTopic.matches(filter: filter, topic: topic) {
-            best = max(best ?? .atMostOnce, options.qos)
+    /// What the filters matching `topic` grant together (the highest QoS, their subscription identifiers);
+    /// `nil` when none matches.
+    static func target(_ filters: [String: MQTTSubscription], topic: String) -> MQTTFanOut.Target? {
+        var target: MQTTFanOut.Target?
+        for (filter, subscription) in filters.sorted(by: { $0.key < $1.key }) where MQTTTopic.matches(filter: filter, topic: topic) {
+            target = MQTTFanOut.Target(adding: subscription, to: target)
         }
-        return best
+        return target
     }
 }

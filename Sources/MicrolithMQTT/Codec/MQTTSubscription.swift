@@ -11,6 +11,9 @@ package struct MQTTSubscription: Sendable, Equatable {
     package var retainAsPublished: Bool
     /// MQTT 5 Retain Handling: 0 send retained messages on subscribe, 1 only if the subscription is new, 2 never.
     package var retainHandling: UInt8
+    /// MQTT 5 Subscription Identifier: from the SUBSCRIBE's properties (not the options byte), sent back with
+    /// every message the subscription matches.
+    package var identifier: Int?
 
     /// Creates a subscription.
     package init(
@@ -18,13 +21,15 @@ package struct MQTTSubscription: Sendable, Equatable {
         qos: MQTTQoS = .atMostOnce,
         noLocal: Bool = false,
         retainAsPublished: Bool = false,
-        retainHandling: UInt8 = 0
+        retainHandling: UInt8 = 0,
+        identifier: Int? = nil
     ) {
         self.topicFilter = topicFilter
         self.qos = qos
         self.noLocal = noLocal
         self.retainAsPublished = retainAsPublished
         self.retainHandling = retainHandling
+        self.identifier = identifier
     }
 }
 

@@ -302,7 +302,6 @@ final class MQTTConnection: @unchecked Sendable {
         properties.maximumPacketSize = UInt32(broker.configuration.maximumPacketBytes)
         properties.retainAvailable = 1
         properties.wildcardSubscriptionAvailable = 1
-        properties.subscriptionIdentifiersAvailable = 0
         properties.sharedSubscriptionAvailable = 0
         let connack = MQTTConnAck(sessionPresent: false, reasonCode: 0, properties: version == .v5 ? properties : MQTTProperties())
         let promise = eventLoop.makePromise(of: Void.self)
@@ -411,6 +410,7 @@ final class MQTTConnection: @unchecked Sendable {
                 continue
             }
             s.qos = min(s.qos, .atLeastOnce)
+            s.identifier = subscribe.properties.subscriptionIdentifiers.first
             codes.append(s.qos.rawValue)
             requested.append((index, s))
         }

@@ -41,8 +41,8 @@ final class MQTTRetainedSender: @unchecked Sendable {
     func request(_ subscriptions: [MQTTSubscription]) {
         connection.eventLoop.preconditionInEventLoop()
         guard !subscriptions.isEmpty else { return }
-        var tree = MQTTTopicTree<String, MQTTQoS>()
-        for s in subscriptions { tree.insert(filter: s.topicFilter, key: s.topicFilter, value: s.qos) }
+        var tree = MQTTTopicTree<String, MQTTSubscription>()
+        for s in subscriptions { tree.insert(filter: s.topicFilter, key: s.topicFilter, value: s) }
         queuedPlain.append(contentsOf: broker.retainedMessages(matching: tree))
         for s in subscriptions {
             var merged = s
@@ -86,8 +86,8 @@ final class MQTTRetainedSender: @unchecked Sendable {
         }
 
         // Table filters by table: whole-table scans for wildcards, single reads for exact topics.
-        var tree = MQTTTopicTree<String, MQTTQoS>()
-        for f in filters { tree.insert(filter: f.topicFilter, key: f.topicFilter, value: f.qos) }
+        var tree = MQTTTopicTree<String, MQTTSubscription>()
+        for f in filters { tree.insert(filter: f.topicFilter, key: f.topicFilter, value: f) }
         var tables: OrderedDictionary<Int, (table: TableLayout, name: String, rests: [Substring])> = [:]
         for f in filters {
             guard let (table, name, rest) = broker.table(forFilter: f.topicFilter), !rest.isEmpty else { continue }
@@ -105,7 +105,7 @@ final class MQTTRetainedSender: @unchecked Sendable {
     }
 
     /// Sends every record of `table` some filter matches, page by page; `false` when the client went away.
-    private func scan(_ table: TableLayout, name: String, tree: MQTTTopicTree<String, MQTTQoS>, session: MQTTSession) async -> Bool {
+    private func scan(_ table: TableLayout, name: String, tree: MQTTTopicTree<String, MQTTSubscription>, session: MQTTSession) async -> Bool {
         let key = table.definition.primaryKey
         var after: RecordID?
         var rows = 16
@@ -136,7 +136,7 @@ final class MQTTRetainedSender: @unchecked Sendable {
 
     /// Sends the records named by exact topics; `false` when the client went away.
     private func read(
-        _ table: TableLayout, name: String, ids: [Substring], tree: MQTTTopicTree<String, MQTTQoS>, session: MQTTSession
+        _ table: TableLayout, name: String, ids: [Substring], tree: MQTTTopicTree<String, MQTTSubscription>, session: MQTTSession
     ) async -> Bool {
         let type = table.definition.primaryKeyAttribute.type
         var page: [MQTTSession.Outgoing] = []
@@ -165,10 +165,10 @@ final class MQTTRetainedSender: @unchecked Sendable {
     }
 
     /// The retained message for a record's topic at the highest QoS a matching filter grants, if one matches.
-    private static func message(topic: String, payload: ByteBuffer, tree: MQTTTopicTree<String, MQTTQoS>) -> MQTTSession.Outgoing? {
-        var granted: MQTTQoS?
-        tree.forEachMatch(topic: topic) { _, qos in granted = max(granted ?? .atMostOnce, qos) }
-        return granted.map { MQTTSession.Outgoing(topic: topic, payload: payload, qos: $0, retain: true) }
+    private static func message(topic: String, payload: ByteBuffer, tree: MQTTTopicTree<String, MQTTSubscription>) -> MQTTSession.Outgoing? {
+        MQTTFanOut.Target.of(topic, in: tree).map {
+            MQTTSession.Outgoing(topic: topic, payload: payload, qos: $0.qos, retain: true, subscriptionIdentifiers: $0.identifiers)
+        }
     }
 
     /// Waits until the client has room for a page; `false` (the client dropped as a slow consumer,
