@@ -260,4 +260,55 @@ struct MQTTMessagePropertiesTests {
             #expect(after.map(\.properties.subscriptionIdentifiers) == [[]])
         }
     }
+
+    @Test(
+        "topic aliases: a topic with an alias sets it, an empty topic uses it, subscribers see the topic; a bad alias ends the connection [MQTT-3.3.2-7, -12]"
+    )
+    func topicAliases() async throws {
+        try await withBroker { _, server in
+            let watcher = try await TestClient.connect(port: server.port)
+            try await watcher.handshake(clientID: "watcher")
+            _ = try await watcher.subscribe(["aliased/#"])
+            let client = try await TestClient.connect(port: server.port)
+            let ack = try await client.handshake(clientID: "aliasing")
+            let maximum = try #require(ack.properties.topicAliasMaximum)
+            #expect(maximum > 0)
+            var set = MQTTProperties()
+            set.topicAlias = 3
+            try await client.send(.publish(MQTTPublish(topic: "aliased/a", payload: ByteBuffer(string: "1"), properties: set)))
+            try await client.send(.publish(MQTTPublish(topic: "", payload: ByteBuffer(string: "2"), properties: set)))
+            try await client.send(.publish(MQTTPublish(topic: "aliased/b", payload: ByteBuffer(string: "3"), properties: set)))
+            try await client.send(.publish(MQTTPublish(topic: "", payload: ByteBuffer(string: "4"), properties: set)))
+            let received = try await watcher.publishes(expected: 4)
+            #expect(received.map(\.topic) == ["aliased/a", "aliased/a", "aliased/b", "aliased/b"])
+            #expect(received.map { String(buffer: $0.payload) } == ["1", "2", "3", "4"])
+            #expect(received.allSatisfy { $0.properties.topicAlias == nil })
+
+            // A new connection does not inherit the aliases of the last one [MQTT-3.3.2-7]: using one
+            // that was never set on it is a protocol error.
+            await client.close()
+            let again = try await TestClient.connect(port: server.port)
+            try await again.handshake(clientID: "aliasing")
+            try await again.send(.publish(MQTTPublish(topic: "", payload: ByteBuffer(string: "?"), properties: set)))
+            guard case .disconnect(let first) = try await again.receive() else {
+                Issue.record("expected DISCONNECT")
+                return
+            }
+            #expect(first.reasonCode == 0x82)
+            #expect(try await again.closed())
+
+            // An alias above the maximum: Topic Alias invalid.
+            let third = try await TestClient.connect(port: server.port)
+            try await third.handshake(clientID: "aliasing")
+            var above = MQTTProperties()
+            above.topicAlias = maximum + 1
+            try await third.send(.publish(MQTTPublish(topic: "aliased/c", payload: ByteBuffer(string: "x"), properties: above)))
+            guard case .disconnect(let second) = try await third.receive() else {
+                Issue.record("expected DISCONNECT")
+                return
+            }
+            #expect(second.reasonCode == 0x94)
+            #expect(try await watcher.publishes().isEmpty)
+        }
+    }
 }

@@ -38,6 +38,11 @@ final class MQTTConnection: @unchecked Sendable {
     private var packetTimer: Scheduled<Void>?
     /// QoS 2 publishes received and not yet released, by packet id.
     private var unreleased: Set<UInt16> = []
+    /// The client's topic aliases (MQTT 5), by alias; they last as long as the connection.
+    private var topicAliases: [UInt16: String] = [:]
+
+    /// The highest topic alias a client may use, said in CONNACK (MQTT 5 §3.3.2.3.4).
+    static let topicAliasMaximum: UInt16 = 64
     /// Retained messages and table records owed to new subscriptions.
     private(set) lazy var retained = MQTTRetainedSender(connection: self)
 
@@ -300,6 +305,7 @@ final class MQTTConnection: @unchecked Sendable {
         }
         let maximumInflight = min(Int(connect.properties.receiveMaximum ?? UInt16.max), broker.configuration.maximumInflight)
         properties.maximumPacketSize = UInt32(broker.configuration.maximumPacketBytes)
+        properties.topicAliasMaximum = Self.topicAliasMaximum
         properties.retainAvailable = 1
         properties.wildcardSubscriptionAvailable = 1
         properties.sharedSubscriptionAvailable = 0
@@ -328,11 +334,26 @@ final class MQTTConnection: @unchecked Sendable {
         return promise.futureResult
     }
 
-    private func handlePublish(_ publish: MQTTPublish) -> EventLoopFuture<Void>? {
-        if publish.properties.topicAlias != nil {
-            fail(0x94, "topic aliases are not supported (topic alias maximum is 0)")
-            return nil
+    private func handlePublish(_ received: MQTTPublish) -> EventLoopFuture<Void>? {
+        var aliased = received
+        if let alias = aliased.properties.topicAlias {
+            // A topic and an alias set the alias; an empty topic uses it. Neither travels on.
+            guard alias <= Self.topicAliasMaximum else {
+                fail(0x94, "topic alias \(alias) is above the topic alias maximum \(Self.topicAliasMaximum)")
+                return nil
+            }
+            if aliased.topic.isEmpty {
+                guard let topic = topicAliases[alias] else {
+                    fail(0x82, "topic alias \(alias) was never given a topic on this connection")
+                    return nil
+                }
+                aliased.topic = topic
+            } else {
+                topicAliases[alias] = aliased.topic
+            }
+            aliased.properties.topicAlias = nil
         }
+        let publish = aliased
         if publish.qos == .exactlyOnce, let id = publish.packetID, unreleased.contains(id) {
             send(.ack(MQTTAck(kind: .pubrec, packetID: id)))
             return nil
