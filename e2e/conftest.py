@@ -96,44 +96,33 @@ def mosquitto_clients():
                     "(apt-get install -y mosquitto-clients); these tests do not skip without it")
 
 
-@pytest.fixture
-def clients():
-    """Makes paho clients and closes them all at the end of the test."""
-    made: list[Paho] = []
+def _closing(make, close):
+    """A fixture body: `make` builds a client for the test, `close` ends each one afterwards."""
+    made = []
 
-    def make(*args, **kwargs) -> Paho:
-        c = Paho(*args, **kwargs)
+    def build(*args, **kwargs):
+        c = make(*args, **kwargs)
         made.append(c)
         return c
 
-    yield make
+    yield build
     for c in made:
-        c.close()
+        close(c)
+
+
+@pytest.fixture
+def clients():
+    """Makes paho clients and closes them all at the end of the test."""
+    yield from _closing(Paho, Paho.close)
 
 
 @pytest.fixture
 def raw():
-    made: list[RawClient] = []
-
-    def make(port: int) -> RawClient:
-        c = RawClient(port)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
+    """Makes raw MQTT socket clients (by port) and closes them at the end of the test."""
+    yield from _closing(RawClient, RawClient.close)
 
 
 @pytest.fixture
 def subs():
-    made: list[MosquittoSub] = []
-
-    def make(*args, **kwargs) -> MosquittoSub:
-        s = MosquittoSub(*args, **kwargs)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.stop()
+    """Starts mosquitto_sub processes and stops them at the end of the test."""
+    yield from _closing(MosquittoSub, MosquittoSub.stop)
