@@ -100,3 +100,19 @@ def test_subscription_identifiers_come_back_with_matching_messages(broker, clien
     got = client.expect_topic(f"{base}/x")
     assert sorted(got.properties.SubscriptionIdentifier) == [3, 4]
     assert client.collect(QUIET) == [], "one copy for overlapping subscriptions"
+
+
+def test_shared_subscription_delivers_each_message_to_one_member(broker, clients):
+    """§4.8.2 Shared Subscriptions: a message matching a shared subscription goes to one session of
+    the group; every message is delivered once across the group."""
+    base = uniq("shared")
+    members = [clients(broker, "v5") for _ in range(2)]
+    for m in members:
+        m.subscribe(f"$share/workers/{base}/+", qos=1)
+    publisher = clients(broker, "v5")
+    for i in range(6):
+        publisher.publish(f"{base}/{i}", str(i).encode(), qos=1)
+    time.sleep(QUIET)
+    got = [sorted(msg.payload for msg in m.collect(QUIET)) for m in members]
+    assert sorted(got[0] + got[1]) == [str(i).encode() for i in range(6)], "each message once across the group"
+    assert all(got), f"both members take a share: {got}"

@@ -311,4 +311,56 @@ struct MQTTMessagePropertiesTests {
             #expect(try await watcher.publishes().isEmpty)
         }
     }
+
+    @Test("shared subscriptions: each message goes to one member of the group, in turn; no retained messages on subscribing (§4.8.2)")
+    func sharedSubscriptions() async throws {
+        try await withBroker { _, server in
+            let publisher = try await TestClient.connect(port: server.port)
+            try await publisher.handshake(clientID: "publisher")
+            try await publisher.send(.publish(MQTTPublish(topic: "jobs/old", payload: ByteBuffer(string: "kept"), retain: true)))
+            var members: [TestClient] = []
+            for name in ["w1", "w2", "w3"] {
+                let member = try await TestClient.connect(port: server.port)
+                try await member.handshake(clientID: name)
+                #expect(try await member.subscribe(["$share/workers/jobs/+"], qos: .atLeastOnce) == [1])
+                members.append(member)
+            }
+            let plain = try await TestClient.connect(port: server.port)
+            try await plain.handshake(clientID: "plain")
+            _ = try await plain.subscribe(["jobs/+"])
+            #expect(try await plain.publishes(expected: 1).map(\.topic) == ["jobs/old"], "a plain subscription gets the retained message")
+            for i in 0..<9 {
+                try await publisher.send(.publish(MQTTPublish(topic: "jobs/\(i)", payload: ByteBuffer(string: "\(i)"), qos: .atMostOnce)))
+            }
+            var counts: [Int] = []
+            var topics: [String] = []
+            for member in members {
+                let got = try await member.publishes(acknowledge: true)
+                counts.append(got.count)
+                topics += got.map(\.topic)
+            }
+            #expect(counts == [3, 3, 3], "one member per message, in turn")
+            #expect(Set(topics) == Set((0..<9).map { "jobs/\($0)" }), "every message delivered once, none retained")
+            #expect(try await plain.publishes(expected: 9).count == 9, "other subscribers are not affected")
+
+            // A member that goes away is passed over; the group ends with its last member.
+            try await members[0].send(.unsubscribe(MQTTUnsubscribe(packetID: 9, topicFilters: ["$share/workers/jobs/+"])))
+            _ = try await members[0].receive()
+            await members[1].close()
+            try await Task.sleep(for: .milliseconds(200))
+            try await publisher.send(.publish(MQTTPublish(topic: "jobs/x", payload: ByteBuffer(string: "x"), qos: .atMostOnce)))
+            #expect(try await members[2].publishes(expected: 1).map(\.topic) == ["jobs/x"])
+            #expect(try await members[0].publishes().isEmpty)
+
+            // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4]; a bad share name is refused.
+            #expect(try await members[2].subscribe([MQTTSubscription(topicFilter: "$share/a+b/jobs/#")], packetID: 3) == [0x8F])
+            try await members[2].send(
+                .subscribe(MQTTSubscribe(packetID: 4, subscriptions: [MQTTSubscription(topicFilter: "$share/g/jobs/#", noLocal: true)])))
+            guard case .disconnect(let refusal) = try await members[2].receive() else {
+                Issue.record("expected DISCONNECT")
+                return
+            }
+            #expect(refusal.reasonCode == 0x82)
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import DequeModule
 import NIOCore
+import OrderedCollections
 import Synchronization
 
 /// Every client's session, its subscriptions, the open connections and the wills waiting for their delay.
@@ -21,6 +22,45 @@ final class MQTTSessions: Sendable {
         var pendingWills: [String: Scheduled<Void>] = [:]
         /// Subscriptions of every session together.
         var subscriptionCount = 0
+        /// Shared subscriptions (`$share/{name}/{filter}`, MQTT 5 §4.8.2), by group key: the members'
+        /// subscriptions in subscription order, and where the next delivery starts looking.
+        var groups: [String: SharedGroup] = [:]
+        /// Each group's filter, keyed and valued by its group key.
+        var sharedTree = MQTTTopicTree<String, String>()
+    }
+
+    private struct SharedGroup: Sendable {
+        var members: OrderedDictionary<String, MQTTSubscription> = [:]
+        var next = 0
+    }
+
+    /// The group key of a shared subscription's filter, `nil` for other filters.
+    private static func group(of filter: String) -> (key: String, filter: String)? {
+        guard case .valid(let name, let topicFilter) = MQTTTopic.sharedSubscription(filter) else { return nil }
+        return (name + "\u{0}" + topicFilter, topicFilter)
+    }
+
+    /// Subscribes `clientID` with `s`: to its group when shared, else in the trie.
+    private static func insert(_ s: MQTTSubscription, clientID: String, into r: inout Registry) {
+        guard let (key, topicFilter) = group(of: s.topicFilter) else {
+            r.tree.insert(filter: s.topicFilter, key: clientID, value: s)
+            return
+        }
+        if r.groups[key] == nil { r.sharedTree.insert(filter: topicFilter, key: key, value: key) }
+        r.groups[key, default: SharedGroup()].members[clientID] = s
+    }
+
+    /// Removes the subscription of `clientID` to `filter`, from its group when shared.
+    private static func removeSubscription(_ filter: String, clientID: String, from r: inout Registry) {
+        guard let (key, topicFilter) = group(of: filter) else {
+            r.tree.remove(filter: filter, key: clientID)
+            return
+        }
+        r.groups[key]?.members[clientID] = nil
+        if r.groups[key]?.members.isEmpty == true {
+            r.groups[key] = nil
+            r.sharedTree.remove(filter: topicFilter, key: key)
+        }
     }
 
     /// What became of one filter of a SUBSCRIBE.
@@ -158,7 +198,7 @@ final class MQTTSessions: Sendable {
             return Array(s.subscriptions.keys)
         }
         for filter in filters {
-            r.tree.remove(filter: filter, key: clientID)
+            removeSubscription(filter, clientID: clientID, from: &r)
         }
         r.subscriptionCount -= filters.count
     }
@@ -216,7 +256,7 @@ final class MQTTSessions: Sendable {
                     return .added
                 }
                 if outcome == .added { r.subscriptionCount += 1 }
-                if outcome != .refused { r.tree.insert(filter: s.topicFilter, key: session.clientID, value: s) }
+                if outcome != .refused { Self.insert(s, clientID: session.clientID, into: &r) }
                 return outcome
             }
         }
@@ -225,7 +265,7 @@ final class MQTTSessions: Sendable {
     /// Removes the session's subscription to `filter`; returns whether it had one.
     func unsubscribe(_ session: MQTTSession, filter: String) -> Bool {
         registry.withLock { r in
-            r.tree.remove(filter: filter, key: session.clientID)
+            Self.removeSubscription(filter, clientID: session.clientID, from: &r)
             let removed = session.state.withLock { $0.subscriptions.removeValue(forKey: filter) != nil }
             if removed { r.subscriptionCount -= 1 }
             return removed
@@ -236,11 +276,32 @@ final class MQTTSessions: Sendable {
     var subscriptionCount: Int { registry.withLock { $0.subscriptionCount } }
 
     /// The sessions some subscription of which matches `topic`, each once, with what its matching
-    /// subscriptions grant together (``MQTTFanOut/targets(of:in:)``).
+    /// subscriptions grant together (``MQTTFanOut/targets(of:in:publisher:)``). Each shared subscription
+    /// group whose filter matches adds one of its members, in turn, a connected one first when there is one
+    /// (MQTT 5 §4.8.2).
     func subscribers(of topic: String, publisher: String? = nil) -> [(session: MQTTSession, target: MQTTFanOut.Target)] {
         registry.withLock { r in
-            MQTTFanOut.targets(of: topic, in: r.tree, publisher: publisher).compactMap { clientID, target in r.sessions[clientID].map { ($0, target) }
+            var targets = MQTTFanOut.targets(of: topic, in: r.tree, publisher: publisher)
+            var matched: [String] = []
+            r.sharedTree.forEachMatch(topic: topic) { key, _ in matched.append(key) }
+            for key in matched {
+                guard var group = r.groups[key], !group.members.isEmpty else { continue }
+                let count = group.members.count
+                var chosen = group.next % count
+                for step in 0..<count {
+                    let index = (group.next + step) % count
+                    let connected = r.sessions[group.members.keys[index]]?.state.withLock { $0.connection != nil } ?? false
+                    if connected {
+                        chosen = index
+                        break
+                    }
+                }
+                group.next = chosen + 1
+                r.groups[key] = group
+                let (clientID, subscription) = (group.members.keys[chosen], group.members.values[chosen])
+                targets[clientID] = MQTTFanOut.Target(adding: subscription, to: targets[clientID])
             }
+            return targets.compactMap { clientID, target in r.sessions[clientID].map { ($0, target) } }
         }
     }
 }

@@ -15,6 +15,25 @@ package enum MQTTTopic {
     /// Whether `filter` can be subscribed to: non-empty, at most 65,535 UTF-8 bytes, no U+0000,
     /// `#` only as the whole last level and `+` only as a whole level.
     /// (A shared subscription `$share/group/filter` is a valid filter too; interpreting it is the server's business.)
+    /// The parts of a shared subscription's filter, `$share/{ShareName}/{filter}` (MQTT 5 §4.8.2): `nil`
+    /// for a filter that is not one. The share name must be non-empty without `/`, `+` or `#`, and the
+    /// filter after it valid [MQTT-4.8.2-1, -2]; otherwise `.invalid`.
+    package static func sharedSubscription(_ filter: String) -> SharedFilter? {
+        guard filter.hasPrefix("$share/") else { return nil }
+        let rest = filter.dropFirst("$share/".count)
+        guard let slash = rest.firstIndex(of: "/") else { return .invalid }
+        let name = rest[..<slash]
+        let topicFilter = String(rest[rest.index(after: slash)...])
+        guard !name.isEmpty, !name.contains("+"), !name.contains("#"), isValidFilter(topicFilter) else { return .invalid }
+        return .valid(shareName: String(name), filter: topicFilter)
+    }
+
+    /// What ``sharedSubscription(_:)`` found.
+    package enum SharedFilter: Sendable, Equatable {
+        case valid(shareName: String, filter: String)
+        case invalid
+    }
+
     package static func isValidFilter(_ filter: String) -> Bool {
         let utf8 = filter.utf8
         guard !utf8.isEmpty, utf8.count <= MQTTWire.maximumTwoByteLength else { return false }

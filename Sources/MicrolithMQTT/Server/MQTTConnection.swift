@@ -308,7 +308,6 @@ final class MQTTConnection: @unchecked Sendable {
         properties.topicAliasMaximum = Self.topicAliasMaximum
         properties.retainAvailable = 1
         properties.wildcardSubscriptionAvailable = 1
-        properties.sharedSubscriptionAvailable = 0
         let connack = MQTTConnAck(sessionPresent: false, reasonCode: 0, properties: version == .v5 ? properties : MQTTProperties())
         let promise = eventLoop.makePromise(of: Void.self)
         // MQTT 5: the client's Maximum Packet Size (3.1.1 has none).
@@ -422,11 +421,19 @@ final class MQTTConnection: @unchecked Sendable {
                 codes.append(quota)
                 continue
             }
-            if s.topicFilter.hasPrefix("$share/") {
-                codes.append(version == .v5 ? 0x9E : 0x80)
+            switch MQTTTopic.sharedSubscription(s.topicFilter) {
+            case .invalid?:
+                codes.append(version == .v5 ? 0x8F : 0x80)
                 continue
+            case .valid?:
+                guard !s.noLocal else {
+                    fail(0x82, "no local set on shared subscription \(s.topicFilter)")
+                    return nil
+                }
+            case nil:
+                break
             }
-            guard MQTTTopic.isValidFilter(s.topicFilter) else {
+            guard MQTTTopic.isValidFilter(s.topicFilter) || MQTTTopic.sharedSubscription(s.topicFilter) != nil else {
                 codes.append(version == .v5 ? 0x8F : 0x80)
                 continue
             }
@@ -443,7 +450,9 @@ final class MQTTConnection: @unchecked Sendable {
                 codes[index] = quota
                 continue
             }
-            let send = s.retainHandling == 0 || (s.retainHandling == 1 && outcome == .added)
+            // A shared subscription gets no retained messages (MQTT 5 §4.8.2).
+            let shared = MQTTTopic.sharedSubscription(s.topicFilter) != nil
+            let send = !shared && (s.retainHandling == 0 || (s.retainHandling == 1 && outcome == .added))
             wanted[s.topicFilter] = (s, send || (wanted[s.topicFilter]?.send ?? false))
         }
         send(.suback(MQTTSubAck(packetID: subscribe.packetID, reasonCodes: codes, properties: MQTTProperties())))
