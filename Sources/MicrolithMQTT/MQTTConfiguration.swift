@@ -37,13 +37,17 @@ public struct MQTTConfiguration: Sendable, Equatable {
     public var maximumTopicFiltersPerPacket: Int
     /// Subscriptions all sessions together may hold.
     public var maximumSubscriptionsTotal: Int
+    /// The longest keep-alive a client gets, in seconds: a client asking for none (0) or for more is held
+    /// to this (MQTT 5 clients are told so by CONNACK's Server Keep Alive), so that a connection whose
+    /// peer vanished without a FIN is closed after 1.5 × this at the latest.
+    public var maximumKeepAliveSeconds: Int
 
     public init(
         enabled: Bool = true, host: String = "127.0.0.1", port: Int = 1883, users: [String: String] = [:], allowAnonymous: Bool = false,
         maximumPacketBytes: Int = 1 << 20, sessionExpirySeconds: Int = 86_400, maximumQueuedMessages: Int = 1000,
         maximumInflight: Int = 100, bufferBytes: Int = 8 << 20, connectTimeoutSeconds: Int = 10, packetTimeoutSeconds: Int = 60,
         writeTimeoutSeconds: Int = 30, maximumSubscriptionsPerClient: Int = 1000, maximumTopicFiltersPerPacket: Int = 100,
-        maximumSubscriptionsTotal: Int = 100_000
+        maximumSubscriptionsTotal: Int = 100_000, maximumKeepAliveSeconds: Int = 3600
     ) {
         self.enabled = enabled
         self.host = host
@@ -61,5 +65,6 @@ public struct MQTTConfiguration: Sendable, Equatable {
         self.maximumSubscriptionsPerClient = maximumSubscriptionsPerClient
         self.maximumTopicFiltersPerPacket = maximumTopicFiltersPerPacket
         self.maximumSubscriptionsTotal = maximumSubscriptionsTotal
+        self.maximumKeepAliveSeconds = maximumKeepAliveSeconds
     }
 }

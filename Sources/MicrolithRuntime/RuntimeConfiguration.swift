@@ -42,6 +42,7 @@ import Yams
 /// | `mqtt.maxQueuedMessages` | `MICROLITH_MQTT_MAX_QUEUED_MESSAGES` | 1000 |
 /// | `mqtt.bufferBytes` | `MICROLITH_MQTT_BUFFER_BYTES` | 8388608 (a slower client is dropped) |
 /// | `mqtt.connectTimeoutSeconds` | `MICROLITH_MQTT_CONNECT_TIMEOUT_SECONDS` | 10 (for a complete CONNECT after connecting) |
+/// | `mqtt.maxKeepAliveSeconds` | `MICROLITH_MQTT_MAX_KEEP_ALIVE_SECONDS` | 3600 (the keep-alive of clients asking for none or more) |
 /// | `mqtt.packetTimeoutSeconds` | `MICROLITH_MQTT_PACKET_TIMEOUT_SECONDS` | 60 (to finish a started packet) |
 /// | `mqtt.writeTimeoutSeconds` | `MICROLITH_MQTT_WRITE_TIMEOUT_SECONDS` | 30 (to make room for retained messages) |
 /// | `mqtt.maxSubscriptionsPerClient` | `MICROLITH_MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT` | 1000 |
@@ -188,6 +189,9 @@ public struct RuntimeConfiguration: Sendable {
         Key(path: "mqtt.bufferBytes", environment: "MICROLITH_MQTT_BUFFER_BYTES") { c, v, n in c.mqtt.bufferBytes = try int(v, n, min: 65536) },
         Key(path: "mqtt.connectTimeoutSeconds", environment: "MICROLITH_MQTT_CONNECT_TIMEOUT_SECONDS") { c, v, n in
             c.mqtt.connectTimeoutSeconds = try int(v, n, min: 1, max: 3600)
+        },
+        Key(path: "mqtt.maxKeepAliveSeconds", environment: "MICROLITH_MQTT_MAX_KEEP_ALIVE_SECONDS") { c, v, n in
+            c.mqtt.maximumKeepAliveSeconds = try int(v, n, min: 1, max: 65_535)
         },
         Key(path: "mqtt.packetTimeoutSeconds", environment: "MICROLITH_MQTT_PACKET_TIMEOUT_SECONDS") { c, v, n in
             c.mqtt.packetTimeoutSeconds = try int(v, n, min: 1, max: 86_400)

@@ -136,6 +136,22 @@ struct MQTTBrokerTests {
         }
     }
 
+    @Test("a client asking for no keep-alive is held to mqtt.maxKeepAliveSeconds, told by the Server Keep Alive [MQTT-3.2.2-21]")
+    func maximumKeepAlive() async throws {
+        try await withBroker({ $0.maximumKeepAliveSeconds = 1 }) { _, server in
+            let v5 = try await TestClient.connect(port: server.port)
+            let ack = try await v5.handshake(clientID: "forever", keepAlive: 0)
+            #expect(ack.properties.serverKeepAlive == 1)
+            let v3 = try await TestClient.connect(port: server.port, version: .v3_1_1)
+            try await v3.handshake(clientID: "forever-311", keepAlive: 0)
+            #expect(try await v5.closed(within: 4), "a silent MQTT 5 client is closed after 1.5 × the server keep-alive")
+            #expect(try await v3.closed(within: 4), "a silent MQTT 3.1.1 client too")
+            let within = try await TestClient.connect(port: server.port)
+            let fine = try await within.handshake(clientID: "short", keepAlive: 1)
+            #expect(fine.properties.serverKeepAlive == nil, "a keep-alive within the maximum is the client's own")
+        }
+    }
+
     @Test("a persistent session gets the table changes and QoS 1 messages it missed while away")
     func persistentSessionReplay() async throws {
         try await withBroker { store, server in

@@ -296,7 +296,10 @@ final class MQTTConnection: @unchecked Sendable {
         }
         clientID = id
         will = connect.will
-        keepAlive = connect.keepAlive
+        // A client asking for no keep-alive, or a longer one, is held to mqtt.maxKeepAliveSeconds;
+        // MQTT 5 clients learn it from the Server Keep Alive [MQTT-3.2.2-21].
+        let maximumKeepAlive = UInt16(clamping: broker.configuration.maximumKeepAliveSeconds)
+        keepAlive = connect.keepAlive == 0 ? maximumKeepAlive : min(connect.keepAlive, maximumKeepAlive)
         let expiry: UInt32
         if version == .v5 {
             expiry = broker.sessions.cappedExpiry(connect.properties.sessionExpiryInterval ?? 0)
@@ -306,6 +309,7 @@ final class MQTTConnection: @unchecked Sendable {
         let maximumInflight = min(Int(connect.properties.receiveMaximum ?? UInt16.max), broker.configuration.maximumInflight)
         properties.maximumPacketSize = UInt32(broker.configuration.maximumPacketBytes)
         properties.topicAliasMaximum = Self.topicAliasMaximum
+        if keepAlive != connect.keepAlive { properties.serverKeepAlive = keepAlive }
         properties.retainAvailable = 1
         properties.wildcardSubscriptionAvailable = 1
         let connack = MQTTConnAck(sessionPresent: false, reasonCode: 0, properties: version == .v5 ? properties : MQTTProperties())
