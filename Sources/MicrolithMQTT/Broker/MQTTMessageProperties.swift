@@ -14,6 +14,9 @@ struct MQTTMessageProperties: Sendable, Equatable {
     private(set) var properties: MQTTProperties
     /// When the message expires; `nil`: never.
     private(set) var expiresAt: NIODeadline?
+    /// What the properties weigh against `mqtt.bufferBytes`, roughly their encoded length (read on
+    /// every queue change, so computed once).
+    let size: Int
 
     /// What `received` (a PUBLISH's or a will's properties, received at `now`) forwards; `nil` when
     /// it forwards nothing.
@@ -28,6 +31,7 @@ struct MQTTMessageProperties: Sendable, Equatable {
         guard expiresAt != nil || !properties.isEmpty else { return nil }
         self.properties = properties
         self.expiresAt = expiresAt
+        self.size = properties.encodedLength + (expiresAt == nil ? 0 : 5)
     }
 
     /// Whether the message has expired at `now`.
@@ -47,7 +51,4 @@ struct MQTTMessageProperties: Sendable, Equatable {
         }
         return out
     }
-
-    /// What the properties weigh against `mqtt.bufferBytes`, roughly their encoded length.
-    var size: Int { properties.encodedLength + (expiresAt == nil ? 0 : 5) }
 }

@@ -283,7 +283,7 @@ final class MQTTSessions: Sendable {
         registry.withLock { r in
             var targets = MQTTFanOut.targets(of: topic, in: r.tree, publisher: publisher)
             var matched: [String] = []
-            r.sharedTree.forEachMatch(topic: topic) { key, _ in matched.append(key) }
+            if !r.groups.isEmpty { r.sharedTree.forEachMatch(topic: topic) { key, _ in matched.append(key) } }
             for key in matched {
                 guard var group = r.groups[key], !group.members.isEmpty else { continue }
                 let count = group.members.count

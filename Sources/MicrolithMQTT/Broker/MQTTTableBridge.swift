@@ -201,7 +201,7 @@ struct MQTTTableBridge: Sendable {
     /// `nil` when none matches.
     static func target(_ filters: [String: MQTTSubscription], topic: String) -> MQTTFanOut.Target? {
         var target: MQTTFanOut.Target?
-        for (filter, subscription) in filters.sorted(by: { $0.key < $1.key }) where MQTTTopic.matches(filter: filter, topic: topic) {
+        for (filter, subscription) in filters where MQTTTopic.matches(filter: filter, topic: topic) {
             target = MQTTFanOut.Target(adding: subscription, to: target)
         }
         return target

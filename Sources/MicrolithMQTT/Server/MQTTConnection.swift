@@ -419,43 +419,35 @@ final class MQTTConnection: @unchecked Sendable {
         let quota: UInt8 = version == .v5 ? 0x97 : 0x80
         let perPacket = broker.configuration.maximumTopicFiltersPerPacket
         var codes: [UInt8] = []
-        var requested: [(index: Int, subscription: MQTTSubscription)] = []
+        var requested: [(index: Int, subscription: MQTTSubscription, shared: Bool)] = []
         for (index, var s) in subscribe.subscriptions.enumerated() {
             if index >= perPacket {
                 codes.append(quota)
                 continue
             }
-            switch MQTTTopic.sharedSubscription(s.topicFilter) {
-            case .invalid?:
+            let shared = MQTTTopic.sharedSubscription(s.topicFilter)
+            guard shared == nil ? MQTTTopic.isValidFilter(s.topicFilter) : shared != .invalid else {
                 codes.append(version == .v5 ? 0x8F : 0x80)
                 continue
-            case .valid?:
-                guard !s.noLocal else {
-                    fail(0x82, "no local set on shared subscription \(s.topicFilter)")
-                    return nil
-                }
-            case nil:
-                break
             }
-            guard MQTTTopic.isValidFilter(s.topicFilter) || MQTTTopic.sharedSubscription(s.topicFilter) != nil else {
-                codes.append(version == .v5 ? 0x8F : 0x80)
-                continue
+            if shared != nil, s.noLocal {
+                fail(0x82, "no local set on shared subscription \(s.topicFilter)")
+                return nil
             }
             s.qos = min(s.qos, .atLeastOnce)
             s.identifier = subscribe.properties.subscriptionIdentifiers.first
             codes.append(s.qos.rawValue)
-            requested.append((index, s))
+            requested.append((index, s, shared != nil))
         }
         let outcomes = broker.sessions.subscribe(session!, requested.map(\.subscription))
         // The filters whose retained messages go out, each once, with the options it ends up with.
         var wanted: OrderedDictionary<String, (subscription: MQTTSubscription, send: Bool)> = [:]
-        for ((index, s), outcome) in zip(requested, outcomes) {
+        for ((index, s, shared), outcome) in zip(requested, outcomes) {
             guard outcome != .refused else {
                 codes[index] = quota
                 continue
             }
             // A shared subscription gets no retained messages (MQTT 5 §4.8.2).
-            let shared = MQTTTopic.sharedSubscription(s.topicFilter) != nil
             let send = !shared && (s.retainHandling == 0 || (s.retainHandling == 1 && outcome == .added))
             wanted[s.topicFilter] = (s, send || (wanted[s.topicFilter]?.send ?? false))
         }
