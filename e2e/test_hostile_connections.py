@@ -352,3 +352,26 @@ def test_running_out_of_file_descriptors_is_not_reached(module_factory, tmp_path
             break
         time.sleep(0.1)
     assert r.status_code == 200, r.text
+
+
+def listen_backlog(port: int) -> int:
+    """The accept-queue length of the socket listening on `port` (ss's Send-Q for a listener)."""
+    import subprocess
+
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in out.splitlines() if line.strip()]
+    assert rows, f"no listening socket on port {port}: {out!r}"
+    return int(rows[0][2])
+
+
+def test_listen_backlog_holds_a_burst_of_connections(factory):
+    """A burst of new connections must not overflow the kernel's accept queue (its handshakes
+    would be dropped and retried a second later): 4,096 by default, capped by somaxconn;
+    `http.backlog` sets it."""
+    with open("/proc/sys/net/core/somaxconn") as f:
+        somaxconn = int(f.read())
+    default = factory.server(factory.app(SCHEMA))
+    assert listen_backlog(default.port) == min(4096, somaxconn)
+    configured = factory.server(factory.app(SCHEMA, yaml="http:\n  backlog: 77\n"))
+    assert listen_backlog(configured.port) == 77
+    assert_served(configured)

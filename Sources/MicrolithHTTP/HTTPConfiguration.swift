@@ -27,6 +27,11 @@ public struct HTTPConfiguration: Sendable {
     /// Seconds a connection may stay silent (idle keep-alive, or a request that stops arriving)
     /// before it is closed; `0` never closes (60 by default).
     public var idleTimeoutSeconds: Int
+    /// Connections the kernel may hold for the server before it accepts them, the listen backlog
+    /// (4,096; Linux caps it at `net.core.somaxconn`). When a burst of new connections overflows
+    /// it, the kernel drops their handshakes and clients retry after a second or more: a burst of
+    /// thousands of clients (a deploy behind a load balancer, a reconnect storm) needs thousands.
+    public var backlog: Int
     /// Whether a query whose conditions no index serves may run (it does, flagged in headers, by default).
     public var allowFullScans: Bool
     /// The folder of static files served for paths that are not tables (`web/`), if any.
@@ -43,6 +48,7 @@ public struct HTTPConfiguration: Sendable {
         headerTimeoutSeconds: Int = 10,
         minimumBodyBytesPerSecond: Int = 1024,
         idleTimeoutSeconds: Int = 60,
+        backlog: Int = 4096,
         allowFullScans: Bool = true,
         webRoot: String? = nil
     ) {
@@ -56,6 +62,7 @@ public struct HTTPConfiguration: Sendable {
         self.headerTimeoutSeconds = headerTimeoutSeconds
         self.minimumBodyBytesPerSecond = minimumBodyBytesPerSecond
         self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.backlog = backlog
         self.allowFullScans = allowFullScans
         self.webRoot = webRoot
     }

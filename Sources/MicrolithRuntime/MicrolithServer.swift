@@ -236,7 +236,9 @@ public final class MicrolithServer: Service, Sendable {
         var application = Application(
             router: router,
             server: server,
-            configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Self.serverName),
+            configuration: .init(
+                address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Self.serverName,
+                backlog: configuration.http.backlog),
             services: services,
             onServerRunning: onServerRunning,
             logger: logger)

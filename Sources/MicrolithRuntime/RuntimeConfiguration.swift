@@ -23,6 +23,7 @@ import Yams
 /// | `http.headerTimeoutSeconds` | `MICROLITH_HTTP_HEADER_TIMEOUT_SECONDS` | 10 |
 /// | `http.minBodyBytesPerSecond` | `MICROLITH_HTTP_MIN_BODY_BYTES_PER_SECOND` | 1024 (0: no floor) |
 /// | `http.idleTimeoutSeconds` | `MICROLITH_HTTP_IDLE_TIMEOUT_SECONDS` | 60 (0: never) |
+/// | `http.backlog` | `MICROLITH_HTTP_BACKLOG` | 4096 (capped by `net.core.somaxconn`) |
 /// | `http.allowFullScans` | `MICROLITH_HTTP_ALLOW_FULL_SCANS` | `true` |
 /// | `store.dataDir` | `MICROLITH_DATA_DIR` | `<app>/.microlith` |
 /// | `store.durability` | `MICROLITH_DURABILITY` | `full` (or `normal`) |
@@ -148,6 +149,7 @@ public struct RuntimeConfiguration: Sendable {
         Key(path: "http.idleTimeoutSeconds", environment: "MICROLITH_HTTP_IDLE_TIMEOUT_SECONDS") { c, v, n in
             c.http.idleTimeoutSeconds = try int(v, n, min: 0)
         },
+        Key(path: "http.backlog", environment: "MICROLITH_HTTP_BACKLOG") { c, v, n in c.http.backlog = try int(v, n, min: 1, max: 65535) },
         Key(path: "http.allowFullScans", environment: "MICROLITH_HTTP_ALLOW_FULL_SCANS") { c, v, n in c.http.allowFullScans = try bool(v, n) },
         Key(path: "store.dataDir", environment: "MICROLITH_DATA_DIR") { c, v, _ in c.store.directory = v },
         Key(path: "store.durability", environment: "MICROLITH_DURABILITY") { c, v, n in

@@ -28,6 +28,7 @@ struct RuntimeConfigurationTests {
         #expect(c.http.maximumQueryLength == 8192)
         #expect(c.http.maximumResults == 10_000)
         #expect(c.http.maximumConnections == 4096)
+        #expect(c.http.backlog == 4096)
         #expect(c.http.allowFullScans)
         #expect(c.http.webRoot == nil)
         #expect(c.store.directory == "/apps/todo/.microlith")
@@ -49,6 +50,7 @@ struct RuntimeConfigurationTests {
                   maxQueryLength: 100
                   maxResults: 50
                   maxConnections: 10
+                  backlog: 128
                   allowFullScans: false
                 store:
                   dataDir: /var/data
@@ -66,6 +68,7 @@ struct RuntimeConfigurationTests {
         #expect(c.http.maximumQueryLength == 100)
         #expect(c.http.maximumResults == 50)
         #expect(c.http.maximumConnections == 10)
+        #expect(c.http.backlog == 128)
         #expect(!c.http.allowFullScans)
         #expect(c.store.directory == "/var/data")
         #expect(c.store.durability == .normal)
@@ -81,6 +84,7 @@ struct RuntimeConfigurationTests {
         try c.apply(environment: [
             "MICROLITH_HTTP_HOST": "::1", "MICROLITH_HTTP_PORT": "0", "MICROLITH_HTTP_MAX_BODY_BYTES": "10",
             "MICROLITH_HTTP_MAX_QUERY_LENGTH": "20", "MICROLITH_HTTP_MAX_RESULTS": "30", "MICROLITH_HTTP_MAX_CONNECTIONS": "40",
+            "MICROLITH_HTTP_BACKLOG": "50",
             "MICROLITH_HTTP_ALLOW_FULL_SCANS": "off", "MICROLITH_DATA_DIR": "/d", "MICROLITH_DURABILITY": "normal",
             "MICROLITH_CACHE_MB": "0", "MICROLITH_BUSY_TIMEOUT_MS": "0", "MICROLITH_CHANGELOG_RETENTION_HOURS": "1", "MICROLITH_NODE_ID": "n",
             "MICROLITH_LOG_LEVEL": "warning", "UNRELATED": "ignored",
@@ -91,6 +95,7 @@ struct RuntimeConfigurationTests {
         #expect(c.http.maximumQueryLength == 20)
         #expect(c.http.maximumResults == 30)
         #expect(c.http.maximumConnections == 40)
+        #expect(c.http.backlog == 50)
         #expect(!c.http.allowFullScans)
         #expect(c.store.directory == "/d")
         #expect(c.store.durability == .normal)
@@ -159,6 +164,8 @@ struct RuntimeConfigurationTests {
         BadValue(yaml: "http:\n  maxQueryLength: 0\n", key: "http.maxQueryLength"),
         BadValue(yaml: "http:\n  maxResults: many\n", key: "http.maxResults"),
         BadValue(yaml: "http:\n  maxConnections: 0\n", key: "http.maxConnections"),
+        BadValue(yaml: "http:\n  backlog: 0\n", key: "http.backlog"),
+        BadValue(yaml: "http:\n  backlog: 70000\n", key: "http.backlog"),
         BadValue(yaml: "http:\n  allowFullScans: maybe\n", key: "http.allowFullScans"),
         BadValue(yaml: "store:\n  durability: sometimes\n", key: "store.durability"),
         BadValue(yaml: "store:\n  cacheMB: -5\n", key: "store.cacheMB"),
