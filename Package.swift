@@ -112,6 +112,7 @@ let package = Package(
             name: "MicrolithCache",
             dependencies: [
                 "MicrolithJSON", "MicrolithSchema", "MicrolithStore",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

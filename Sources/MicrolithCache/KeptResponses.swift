@@ -66,7 +66,8 @@ public final class KeptResponses: ResponseCache {
 
     enum Body {
         case plain(CachedResponse)
-        case live(status: Int, headers: [(name: String, value: String)], segments: [LiveSlot.Segment], renders: SlotRenders)
+        case live(
+            status: Int, headers: [(name: String, value: String)], fieldLines: ByteBuffer, segments: [LiveSlot.Segment], renders: SlotRenders)
         /// An operation's result (keys of these never start with `/`).
         case value(any Sendable)
     }
@@ -124,10 +125,10 @@ public final class KeptResponses: ResponseCache {
         switch body {
         case nil, .value?: return nil
         case .plain(let response)?: return response
-        case .live(let status, let headers, let segments, let renders)?:
+        case .live(let status, let headers, let fieldLines, let segments, let renders)?:
             guard let filled = fill(segments, renders) else { return nil }
             state.withLock { $0.statistics.hits &+= 1 }
-            return CachedResponse(status: status, headers: headers, body: filled)
+            return CachedResponse(status: status, headers: headers, body: filled, fieldLines: fieldLines)
         }
     }
 
@@ -213,11 +214,17 @@ public final class KeptResponses: ResponseCache {
     public func keep(_ response: CachedResponse, for target: String, recording: KeptRecording) -> Outcome {
         let snapshot = recording.state.withLock { $0 }
         let json = Self.isJSON(response)
+        // The header lines are encoded once here, not for every request answered.
+        let fieldLines = CachedResponse.fieldLines(response.headers)
         let body: Body
         if !snapshot.slots.isEmpty, let segments = LiveSlot.split(response.body, slots: snapshot.slots, json: json) {
-            body = .live(status: response.status, headers: response.headers, segments: segments, renders: SlotRenders(count: segments.count))
+            body = .live(
+                status: response.status, headers: response.headers, fieldLines: fieldLines, segments: segments,
+                renders: SlotRenders(count: segments.count))
         } else {
-            body = .plain(response)
+            var kept = response
+            kept.fieldLines = fieldLines
+            body = .plain(kept)
         }
         let cost =
             256 + target.utf8.count * 2 + response.body.readableBytes

@@ -1,6 +1,5 @@
 import HTTPTypes
 public import NIOCore
-import NIOHTTP1
 
 /// The first HTTP handler of a connection, right after ``HTTPConnectionGuard``: it answers the
 /// requests ``CachedAnswers`` has answers for straight from the bytes read, before any HTTP
@@ -89,12 +88,11 @@ public final class CachedReadFastPath: ChannelInboundHandler, RemovableChannelHa
             guard let request = buffer.withUnsafeReadableBytes({ RequestHeadScanner.scan($0) }),
                 CachedReadHandler.isCandidate(request.head, queries: answers.answersQueries),
                 !SubscriptionEndpoint.wantsEventStream(request.head.headerFields),
-                let answer = answers.answer(request.head)
+                let bytes = answers.encodedAnswer(request.head, closing: request.closing, allocator: context.channel.allocator)
             else {
                 return handOver(context, buffer)
             }
             buffer.moveReaderIndex(forwardBy: request.length)
-            let bytes = Self.encode(answer.0, body: answer.1, closing: request.closing, allocator: context.channel.allocator)
             connection.answeredInPlace(closing: request.closing)
             if request.closing {
                 state = .closing
@@ -128,24 +126,6 @@ public final class CachedReadFastPath: ChannelInboundHandler, RemovableChannelHa
                 context.close(promise: nil)
             }
         }
-    }
-
-    /// `response` as HTTP/1.1 bytes, with `body` after its head.
-    static func encode(_ response: HTTPResponse, body: ByteBuffer?, closing: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var out = allocator.buffer(capacity: 256 + (body?.readableBytes ?? 0))
-        // The status line NIO's encoder writes for the router (standard phrases for known codes).
-        let status = HTTPResponseStatus(statusCode: response.status.code, reasonPhrase: response.status.reasonPhrase)
-        out.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
-        for field in response.headerFields {
-            out.writeString(field.name.rawName)
-            out.writeString(": ")
-            out.writeString(field.value)
-            out.writeString("\r\n")
-        }
-        if closing { out.writeString("connection: close\r\n") }
-        out.writeString("\r\n")
-        if var body { out.writeBuffer(&body) }
-        return out
     }
 }
 

@@ -18,8 +18,18 @@ import Testing
 @Suite struct CachedReadFastPathTests {
     struct Pages: ResponseCache {
         func response(for target: String) -> CachedResponse? {
-            guard target == "/page" else { return nil }
-            return CachedResponse(headers: [("Content-Type", "text/html")], body: ByteBuffer(string: "<p>hi</p>"))
+            switch target {
+            case "/page": return CachedResponse(headers: [("Content-Type", "text/html")], body: ByteBuffer(string: "<p>hi</p>"))
+            case "/odd":
+                // What an application's headers may hold: a name that is no field name, a value
+                // with CR/LF in it, fields the server sets itself.
+                let headers = [
+                    ("Bad Name", "x"), ("X-Note", "a\r\nInjected: yes"), ("Date", "Mon, 01 Jan 2001 00:00:00 GMT"),
+                    ("Content-Length", "999"), ("Content-Type", "text/plain"),
+                ]
+                return CachedResponse(headers: headers, body: ByteBuffer(string: "odd"))
+            default: return nil
+            }
         }
     }
 
@@ -112,6 +122,27 @@ import Testing
             #expect(body == String(buffer: c.record.json))
             #expect(c.installs == 0)
             #expect(c.channel.isActive)
+        }
+    }
+
+    @Test func aKeptResponsesHeadersAreWrittenAsAnHTTPEncoderWould() async throws {
+        try await withConnection { (c: Connection) throws in
+            try c.send("GET /odd HTTP/1.1\r\nHost: a\r\n\r\n")
+            let (head, body) = split(try c.written())
+            let lines = head.components(separatedBy: "\r\n")
+            #expect(lines.first == "HTTP/1.1 200 OK")
+            let names = lines.dropFirst().map { $0.prefix { $0 != ":" }.lowercased() }
+            #expect(!names.contains("bad name"))
+            #expect(!names.contains("injected"), "a CR/LF in a value must not start a header line: \(lines)")
+            #expect(names.filter { $0 == "date" }.count == 1)
+            #expect(names.filter { $0 == "content-length" }.count == 1)
+            #expect(lines.contains("Content-Length: 3"))
+            #expect(!head.contains("2001"))
+            #expect(names.contains("x-note") && names.contains("content-type") && names.contains("x-request-id"))
+            #expect(body == "odd")
+            // A kept response's lines are prepared once, when it is kept, the same way.
+            let prepared = CachedResponse.fieldLines([("Bad Name", "x"), ("X-Note", "a\r\nb"), ("Server", "s"), ("ETag", "\"1\"")])
+            #expect(String(buffer: prepared) == "X-Note: a  b\r\nETag: \"1\"\r\n")
         }
     }
 

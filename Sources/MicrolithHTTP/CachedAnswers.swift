@@ -1,0 +1,168 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+public import MicrolithCache
+import MicrolithStore
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// What the fast paths answer without the router: `GET`/`HEAD /{Table}/{id}` of records in the
+/// ``RecordCache`` and the responses applications keep in a ``ResponseCache``. One value is
+/// shared by every connection.
+public final class CachedAnswers: Sendable {
+    let endpoint: TableEndpoint
+    let serverName: String?
+    let responses: [any ResponseCache]
+    private let date = Mutex(HTTPDate())
+
+    /// Answers for cache hits of `endpoint`'s tables and the responses `responses` keep,
+    /// with `Server: serverName`.
+    public init(endpoint: TableEndpoint, serverName: String? = nil, responses: [any ResponseCache] = []) {
+        self.endpoint = endpoint
+        self.serverName = serverName
+        self.responses = responses
+    }
+
+    /// Whether a target with a query string may have an answer (applications keep those).
+    var answersQueries: Bool { !responses.isEmpty }
+
+    /// The response for a cache hit, or `nil` to leave the request to the router.
+    func answer(_ head: HTTPRequest) -> (HTTPResponse, ByteBuffer?)? {
+        guard let path = head.path else { return nil }
+        for cache in responses {
+            if let hit = cache.response(for: path) { return respond(hit, head) }
+        }
+        guard let record = cachedRecord(path) else { return nil }
+        var fields: HTTPFields = [
+            .eTag: record.etag, .date: date.withLock { $0.current() }, RequestLogMiddleware<BasicRequestContext>.requestID: RequestID().description,
+        ]
+        if let serverName { fields[.server] = serverName }
+        if let tags = head.headerFields[.ifNoneMatch], TableEndpoint.matches(tags, record.etag, weak: true) {
+            return (HTTPResponse(status: .notModified, headerFields: fields), nil)
+        }
+        fields[.contentType] = "application/json"
+        fields[.contentLength] = String(record.json.readableBytes)
+        return (HTTPResponse(status: .ok, headerFields: fields), head.method == .head ? nil : record.json)
+    }
+
+    /// The whole HTTP/1.1 answer for a cache hit as bytes, the same response ``answer(_:)``
+    /// gives (plus `connection: close` when `closing`), or `nil` to leave the request to the
+    /// router. Written straight into one buffer: no `HTTPFields`, no encoder, and a kept
+    /// response's header lines are the ones prepared when it was kept.
+    func encodedAnswer(_ head: HTTPRequest, closing: Bool, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        guard let path = head.path else { return nil }
+        for cache in responses {
+            guard let hit = cache.response(for: path) else { continue }
+            let lines = hit.fieldLines ?? CachedResponse.fieldLines(hit.headers)
+            var out = allocator.buffer(capacity: 256 + lines.readableBytes + hit.body.readableBytes)
+            Self.writeStatusLine(hit.status, into: &out)
+            out.writeImmutableBuffer(lines)
+            writeServerFields(into: &out)
+            writeEnd(contentLength: hit.body.readableBytes, closing: closing, into: &out)
+            if head.method != .head { out.writeImmutableBuffer(hit.body) }
+            return out
+        }
+        guard let record = cachedRecord(path) else { return nil }
+        var out = allocator.buffer(capacity: 320 + record.json.readableBytes)
+        if let tags = head.headerFields[.ifNoneMatch], TableEndpoint.matches(tags, record.etag, weak: true) {
+            Self.writeStatusLine(304, into: &out)
+            out.writeString("ETag: \(record.etag)\r\n")
+            writeServerFields(into: &out)
+            if closing { out.writeString("connection: close\r\n") }
+            out.writeString("\r\n")
+            return out
+        }
+        Self.writeStatusLine(200, into: &out)
+        out.writeString("ETag: \(record.etag)\r\n")
+        writeServerFields(into: &out)
+        out.writeString("Content-Type: application/json\r\n")
+        writeEnd(contentLength: record.json.readableBytes, closing: closing, into: &out)
+        if head.method != .head { out.writeImmutableBuffer(record.json) }
+        return out
+    }
+
+    /// The record a `/{Table}/{id}` path names, when the record cache holds it present.
+    private func cachedRecord(_ path: String) -> CachedRecord? {
+        guard path.utf8.count > 3, !path.utf8.contains(UInt8(ascii: "?")) else { return nil }
+        let segments = path.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard segments.count == 2, !segments[0].isEmpty, !segments[1].isEmpty,
+            let tableName = String(segments[0]), let table = endpoint.table(tableName), endpoint.servesCachedReads(table),
+            let rawID = String(segments[1]), let id = try? endpoint.recordID(rawID, table: table),
+            case .present(let record) = endpoint.store.cachedGet(table, id)
+        else { return nil }
+        return record
+    }
+
+    /// `HTTP/1.1 {code} {reason}` and CRLF, as NIO's encoder writes it for the router.
+    private static func writeStatusLine(_ code: Int, into out: inout ByteBuffer) {
+        switch code {
+        case 200: out.writeStaticString("HTTP/1.1 200 OK\r\n")
+        case 304: out.writeStaticString("HTTP/1.1 304 Not Modified\r\n")
+        default:
+            let status = HTTPResponseStatus(statusCode: code, reasonPhrase: HTTPResponse.Status(code: code).reasonPhrase)
+            out.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+        }
+    }
+
+    /// `Date`, `X-Request-Id` and `Server`, as every response carries them.
+    private func writeServerFields(into out: inout ByteBuffer) {
+        out.writeStaticString("Date: ")
+        out.writeString(date.withLock { $0.current() })
+        out.writeStaticString("\r\nX-Request-Id: ")
+        RequestIDText.write(into: &out)
+        out.writeStaticString("\r\n")
+        if let serverName {
+            out.writeStaticString("Server: ")
+            out.writeString(serverName)
+            out.writeStaticString("\r\n")
+        }
+    }
+
+    /// `Content-Length`, `connection: close` when `closing`, and the empty line ending the head.
+    private func writeEnd(contentLength: Int, closing: Bool, into out: inout ByteBuffer) {
+        out.writeStaticString("Content-Length: ")
+        out.writeString(String(contentLength))
+        out.writeStaticString(closing ? "\r\nconnection: close\r\n\r\n" : "\r\n\r\n")
+    }
+
+    /// A kept application response, with the headers every response carries.
+    private func respond(_ hit: CachedResponse, _ head: HTTPRequest) -> (HTTPResponse, ByteBuffer?) {
+        var fields = HTTPFields()
+        for (name, value) in hit.headers {
+            if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
+        }
+        fields[.date] = date.withLock { $0.current() }
+        fields[RequestLogMiddleware<BasicRequestContext>.requestID] = RequestID().description
+        if let serverName { fields[.server] = serverName }
+        fields[.contentLength] = String(hit.body.readableBytes)
+        return (HTTPResponse(status: HTTPResponse.Status(code: hit.status), headerFields: fields), head.method == .head ? nil : hit.body)
+    }
+
+}
+
+/// The `Date` header value (RFC 9110 IMF-fixdate), formatted at most once a second.
+struct HTTPDate {
+    private var second = 0
+    private var text = ""
+
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    mutating func current() -> String {
+        var now = time(nil)
+        if now != second || text.isEmpty {
+            second = now
+            var parts = tm()
+            gmtime_r(&now, &parts)
+            text = Self.format(parts)
+        }
+        return text
+    }
+
+    static func format(_ t: tm) -> String {
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(days[Int(t.tm_wday)]), \(two(t.tm_mday)) \(months[Int(t.tm_mon)]) \(1900 + t.tm_year) "
+            + "\(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec)) GMT"
+    }
+}
