@@ -135,7 +135,13 @@ public final class KeptResponses: ResponseCache {
     /// The body with each slot rendered from the record cache; `nil` when a slot's record is not
     /// in the cache (the handler then runs again, and reads it in).
     private func fill(_ segments: [LiveSlot.Segment], _ renders: SlotRenders) -> ByteBuffer? {
+        // One allocation: the fixed bytes plus room for the slots' texts.
         var out = ByteBuffer()
+        out.reserveCapacity(
+            segments.reduce(0) {
+                if case .bytes(let b) = $1 { return $0 + b.readableBytes }
+                return $0 + 64
+            })
         for (index, segment) in segments.enumerated() {
             switch segment {
             case .bytes(let b): out.writeImmutableBuffer(b)
