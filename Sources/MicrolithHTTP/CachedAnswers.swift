@@ -14,6 +14,8 @@ public final class CachedAnswers: Sendable {
     let endpoint: TableEndpoint
     let serverName: String?
     let responses: [any ResponseCache]
+    /// The browser checks: a request to a host not allowed is left to the router, which refuses it.
+    let policy: BrowserPolicy
     private let date = Mutex(HTTPDate())
 
     /// Answers for cache hits of `endpoint`'s tables and the responses `responses` keep,
@@ -22,6 +24,7 @@ public final class CachedAnswers: Sendable {
         self.endpoint = endpoint
         self.serverName = serverName
         self.responses = responses
+        self.policy = endpoint.configuration.browserPolicy
     }
 
     /// Whether a target with a query string may have an answer (applications keep those).

@@ -45,6 +45,7 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
         switch part {
         case .head(let head):
             if withRouter == 0, held == nil, Self.isCandidate(head, queries: answers.answersQueries),
+                answers.policy.allowsHost(head.authority),
                 !SubscriptionEndpoint.wantsEventStream(head.headerFields)
             {
                 held = head

@@ -22,17 +22,20 @@ public struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     let limiter: ConnectionLimiter
     let limits: HTTPConnectionGuard.Limits
     let maximumBodyBytes: Int
+    let policy: BrowserPolicy
     let answers: CachedAnswers?
 
-    /// `base`, guarded by `limiter` and `limits`, refusing declared bodies over `maximumBodyBytes`;
-    /// with `answers`, cache hits are answered before `base` is set up.
+    /// `base`, guarded by `limiter` and `limits`, refusing declared bodies over `maximumBodyBytes`
+    /// and what `policy` refuses; with `answers`, cache hits are answered before `base` is set up.
     public init(
-        _ base: Base, limiter: ConnectionLimiter, limits: HTTPConnectionGuard.Limits, maximumBodyBytes: Int, answers: CachedAnswers? = nil
+        _ base: Base, limiter: ConnectionLimiter, limits: HTTPConnectionGuard.Limits, maximumBodyBytes: Int,
+        policy: BrowserPolicy = BrowserPolicy(), answers: CachedAnswers? = nil
     ) {
         self.base = base
         self.limiter = limiter
         self.limits = limits
         self.maximumBodyBytes = maximumBodyBytes
+        self.policy = policy
         self.answers = answers
     }
 
@@ -72,10 +75,12 @@ public struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
         channel: any Channel, logger: Logger, connection: HTTPConnectionGuard, into settled: SettledOnce<Base.Value?>
     ) -> EventLoopFuture<Void> {
         let maximumBodyBytes = self.maximumBodyBytes
+        let policy = self.policy
         // Set up on the channel's event loop; the inspector goes last, right after HTTP decoding
         // (and the upgrade handler, which hands it every request that is not an upgrade).
         return base.setup(channel: channel, logger: logger).assumeIsolated().flatMapThrowing { value in
-            try channel.pipeline.syncOperations.addHandler(HTTPRequestInspector(connection: connection, maximumBodyBytes: maximumBodyBytes))
+            try channel.pipeline.syncOperations.addHandler(
+                HTTPRequestInspector(connection: connection, maximumBodyBytes: maximumBodyBytes, policy: policy))
             settled.succeed(value)
         }.flatMapErrorThrowing { error in
             settled.succeed(nil)

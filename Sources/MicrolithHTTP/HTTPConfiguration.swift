@@ -32,6 +32,14 @@ public struct HTTPConfiguration: Sendable {
     /// it, the kernel drops their handshakes and clients retry after a second or more: a burst of
     /// thousands of clients (a deploy behind a load balancer, a reconnect storm) needs thousands.
     public var backlog: Int
+    /// Host names the server answers to besides IP addresses and names without a dot such as
+    /// `localhost` (empty by default;
+    /// `*` allows every name): a request naming another host is refused, which stops DNS
+    /// rebinding. See ``BrowserPolicy``.
+    public var allowedHosts: [String]
+    /// Origins whose pages may write and open WebSockets besides the server's own (none by
+    /// default; `*` allows every origin). See ``BrowserPolicy``.
+    public var allowedOrigins: [String]
     /// Whether a query whose conditions no index serves may run (it does, flagged in headers, by default).
     public var allowFullScans: Bool
     /// The folder of static files served for paths that are not tables (`web/`), if any.
@@ -49,6 +57,8 @@ public struct HTTPConfiguration: Sendable {
         minimumBodyBytesPerSecond: Int = 1024,
         idleTimeoutSeconds: Int = 60,
         backlog: Int = 4096,
+        allowedHosts: [String] = [],
+        allowedOrigins: [String] = [],
         allowFullScans: Bool = true,
         webRoot: String? = nil
     ) {
@@ -63,7 +73,12 @@ public struct HTTPConfiguration: Sendable {
         self.minimumBodyBytesPerSecond = minimumBodyBytesPerSecond
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.backlog = backlog
+        self.allowedHosts = allowedHosts
+        self.allowedOrigins = allowedOrigins
         self.allowFullScans = allowFullScans
         self.webRoot = webRoot
     }
+
+    /// The browser-facing checks these settings make.
+    public var browserPolicy: BrowserPolicy { BrowserPolicy(allowedHosts: allowedHosts, allowedOrigins: allowedOrigins) }
 }

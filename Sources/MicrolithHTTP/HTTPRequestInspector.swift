@@ -12,6 +12,8 @@ package import NIOHTTP1
 ///   unknown method, HTTP/0.9, a TLS handshake, headers too large or too many) is answered `400`
 ///   (`431` for header limits) and the connection closed, whether it is the first request or a
 ///   later one; an error inside a request already handed on is left to the HTTP handlers.
+/// - A request ``BrowserPolicy`` refuses (a `Host` not allowed, a cross-origin write) is
+///   answered `403` and the connection closed.
 /// - An HTTP/1.0 request without `keep-alive` is marked `Connection: close`, so its connection
 ///   ends with its response; the response to a request that closes its connection says so
 ///   (`Connection: close`), so the client does not send another one on it.
@@ -23,6 +25,7 @@ package final class HTTPRequestInspector: ChannelDuplexHandler, RemovableChannel
 
     private let connection: HTTPConnectionGuard
     private let maximumBodyBytes: Int
+    private let policy: BrowserPolicy
     /// Requests handed on whose response has not ended.
     private var outstanding = 0
     /// Whether the latest request has arrived whole (its `.end` was read).
@@ -34,10 +37,12 @@ package final class HTTPRequestInspector: ChannelDuplexHandler, RemovableChannel
     /// Whether that request has been read whole: what follows it is dropped, unparsed.
     private var closedForInput = false
 
-    /// An inspector reporting to `connection`, refusing declared bodies over `maximumBodyBytes`.
-    public init(connection: HTTPConnectionGuard, maximumBodyBytes: Int) {
+    /// An inspector reporting to `connection`, refusing declared bodies over `maximumBodyBytes`
+    /// and what `policy` refuses.
+    public init(connection: HTTPConnectionGuard, maximumBodyBytes: Int, policy: BrowserPolicy = BrowserPolicy()) {
         self.connection = connection
         self.maximumBodyBytes = maximumBodyBytes
+        self.policy = policy
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -52,6 +57,14 @@ package final class HTTPRequestInspector: ChannelDuplexHandler, RemovableChannel
                 connection.reject(
                     .contentTooLarge, code: "bodyTooLarge",
                     "the request body of \(length) bytes is larger than the server's limit of \(maximumBodyBytes) bytes")
+                return
+            }
+            if let refusal = policy.refusal(
+                method: head.method.rawValue, authority: head.headers.first(name: "host"), origin: head.headers.first(name: "origin"),
+                fetchSite: head.headers.first(name: "sec-fetch-site"))
+            {
+                refused = true
+                connection.reject(HTTPResponse.Status(code: refusal.status), code: refusal.code, refusal.detail)
                 return
             }
             if !head.isKeepAlive, !head.headers.contains(name: "connection") || head.version.minor == 0 {

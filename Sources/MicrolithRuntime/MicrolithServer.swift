@@ -207,7 +207,8 @@ public final class MicrolithServer: Service, Sendable {
         }
         let broker = self.broker
         let upgrade = WebSocketUpgrade(
-            subscriptions: subscriptions, broker: { broker }, maximumMessageBytes: min(configuration.http.maximumBodyBytes, 1 << 24))
+            subscriptions: subscriptions, broker: { broker }, maximumMessageBytes: min(configuration.http.maximumBodyBytes, 1 << 24),
+            policy: configuration.http.browserPolicy)
         // Cache hits (GET /T/id, and what the app keeps) are answered in the event loop, ahead of
         // the router: from the raw bytes on a connection that has needed nothing else yet
         // (CachedReadFastPath), by CachedReadHandler once the full pipeline is there.
@@ -224,6 +225,7 @@ public final class MicrolithServer: Service, Sendable {
             idleTimeout: configuration.http.idleTimeoutSeconds > 0 ? .seconds(Int64(configuration.http.idleTimeoutSeconds)) : nil)
         let connections = self.connections
         let maximumBodyBytes = configuration.http.maximumBodyBytes
+        let policy = configuration.http.browserPolicy
         // Every connection is guarded from accept: counted, timed and answered even before (or
         // instead of) a first parsable request.
         let server = HTTPServerBuilder { responder in
@@ -231,7 +233,7 @@ public final class MicrolithServer: Service, Sendable {
                 HTTP1WebSocketUpgradeChannel(
                     responder: responder, configuration: http1,
                     shouldUpgrade: { request, channel, _ in upgrade.decide(request, channel: channel) }),
-                limiter: connections, limits: limits, maximumBodyBytes: maximumBodyBytes, answers: answers)
+                limiter: connections, limits: limits, maximumBodyBytes: maximumBodyBytes, policy: policy, answers: answers)
         }
         var application = Application(
             router: router,

@@ -24,6 +24,8 @@ import Yams
 /// | `http.minBodyBytesPerSecond` | `MICROLITH_HTTP_MIN_BODY_BYTES_PER_SECOND` | 1024 (0: no floor) |
 /// | `http.idleTimeoutSeconds` | `MICROLITH_HTTP_IDLE_TIMEOUT_SECONDS` | 60 (0: never) |
 /// | `http.backlog` | `MICROLITH_HTTP_BACKLOG` | 4096 (capped by `net.core.somaxconn`) |
+/// | `http.allowedHosts` | `MICROLITH_HTTP_ALLOWED_HOSTS` | none besides IP addresses and names without a dot (a list; `*`: any) |
+/// | `http.allowedOrigins` | `MICROLITH_HTTP_ALLOWED_ORIGINS` | none besides the server's own (a list; `*`: any) |
 /// | `http.allowFullScans` | `MICROLITH_HTTP_ALLOW_FULL_SCANS` | `true` |
 /// | `store.dataDir` | `MICROLITH_DATA_DIR` | `<app>/.microlith` |
 /// | `store.durability` | `MICROLITH_DURABILITY` | `full` (or `normal`) |
@@ -118,6 +120,30 @@ public struct RuntimeConfiguration: Sendable {
         return v
     }
 
+    /// A comma-separated list of host names (`*` for any): no scheme, port or path.
+    static func hosts(_ text: String, _ name: String) throws -> [String] {
+        let list = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for host in list where host != "*" {
+            guard !host.contains("/"), !host.contains(":"), !host.contains(" ") else {
+                throw RuntimeError("\(name) must list host names such as shop.example.com (no scheme, port or path), got '\(host)'")
+            }
+        }
+        return list
+    }
+
+    /// A comma-separated list of origins (`*` for any): `scheme://host[:port]`, no path.
+    static func origins(_ text: String, _ name: String) throws -> [String] {
+        let list = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for origin in list where origin != "*" {
+            guard let scheme = origin.range(of: "://"), origin[..<scheme.lowerBound].allSatisfy(\.isLetter),
+                !origin[scheme.lowerBound...].isEmpty, !origin[scheme.upperBound...].contains("/"), !origin.hasSuffix("://")
+            else {
+                throw RuntimeError("\(name) must list origins such as https://app.example.com (scheme, host, optional port), got '\(origin)'")
+            }
+        }
+        return list
+    }
+
     static func bool(_ text: String, _ name: String) throws -> Bool {
         switch text.lowercased() {
         case "true", "yes", "1", "on": return true
@@ -150,6 +176,8 @@ public struct RuntimeConfiguration: Sendable {
             c.http.idleTimeoutSeconds = try int(v, n, min: 0)
         },
         Key(path: "http.backlog", environment: "MICROLITH_HTTP_BACKLOG") { c, v, n in c.http.backlog = try int(v, n, min: 1, max: 65535) },
+        Key(path: "http.allowedHosts", environment: "MICROLITH_HTTP_ALLOWED_HOSTS") { c, v, n in c.http.allowedHosts = try hosts(v, n) },
+        Key(path: "http.allowedOrigins", environment: "MICROLITH_HTTP_ALLOWED_ORIGINS") { c, v, n in c.http.allowedOrigins = try origins(v, n) },
         Key(path: "http.allowFullScans", environment: "MICROLITH_HTTP_ALLOW_FULL_SCANS") { c, v, n in c.http.allowFullScans = try bool(v, n) },
         Key(path: "store.dataDir", environment: "MICROLITH_DATA_DIR") { c, v, _ in c.store.directory = v },
         Key(path: "store.durability", environment: "MICROLITH_DURABILITY") { c, v, n in
@@ -228,6 +256,9 @@ public struct RuntimeConfiguration: Sendable {
         },
     ]
 
+    /// Settings that may be YAML lists (or comma-separated text).
+    static let listKeys: Set<String> = ["roles", "http.allowedHosts", "http.allowedOrigins"]
+
     /// Applies `microlith.yaml` text; unknown keys and wrong types are errors naming the key.
     public mutating func apply(yaml text: String, file: String) throws {
         let loaded: Any?
@@ -245,7 +276,7 @@ public struct RuntimeConfiguration: Sendable {
             if let map = value as? [String: Any] {
                 for (k, v) in map { try walk(v, path.isEmpty ? k : "\(path).\(k)") }
             } else if let list = value as? [Any] {
-                guard path == "roles" else { throw RuntimeError("\(file): \(path) must be a single value, not a list") }
+                guard Self.listKeys.contains(path) else { throw RuntimeError("\(file): \(path) must be a single value, not a list") }
                 flat[path] = list.map { "\($0)" }.joined(separator: ",")
             } else {
                 flat[path] = "\(value)"

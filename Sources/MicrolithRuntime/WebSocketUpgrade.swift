@@ -16,12 +16,20 @@ struct WebSocketUpgrade: Sendable {
     let subscriptions: SubscriptionEndpoint?
     let broker: @Sendable () -> MQTTBroker?
     let maximumMessageBytes: Int
+    let policy: BrowserPolicy
 
     typealias Handler = WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>
 
     func decide(_ request: HTTPRequest, channel: any Channel) -> ShouldUpgradeResult<Handler> {
         // From here the connection carries WebSocket frames: HTTP deadlines and inspection end.
         HTTPConnectionGuard.upgrading(channel)
+        // A page from elsewhere may not open a WebSocket (nor MQTT over one) in its visitor's name.
+        if let refusal = policy.refusal(
+            method: "GET", authority: request.authority, origin: request.headerFields[.origin],
+            fetchSite: request.headerFields[HTTPField.Name("Sec-Fetch-Site")!], upgrade: true)
+        {
+            return reject(Problem(HTTPResponse.Status(code: refusal.status), refusal.detail, code: refusal.code))
+        }
         let offered = (request.headerFields[.secWebSocketProtocol] ?? "").split(separator: ",").map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         }

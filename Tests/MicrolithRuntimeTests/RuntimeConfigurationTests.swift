@@ -29,6 +29,7 @@ struct RuntimeConfigurationTests {
         #expect(c.http.maximumResults == 10_000)
         #expect(c.http.maximumConnections == 4096)
         #expect(c.http.backlog == 4096)
+        #expect(c.http.allowedHosts.isEmpty && c.http.allowedOrigins.isEmpty)
         #expect(c.http.allowFullScans)
         #expect(c.http.webRoot == nil)
         #expect(c.store.directory == "/apps/todo/.microlith")
@@ -51,6 +52,9 @@ struct RuntimeConfigurationTests {
                   maxResults: 50
                   maxConnections: 10
                   backlog: 128
+                  allowedHosts: [shop.example.com, "*"]
+                  allowedOrigins:
+                    - https://app.example.com
                   allowFullScans: false
                 store:
                   dataDir: /var/data
@@ -69,6 +73,8 @@ struct RuntimeConfigurationTests {
         #expect(c.http.maximumResults == 50)
         #expect(c.http.maximumConnections == 10)
         #expect(c.http.backlog == 128)
+        #expect(c.http.allowedHosts == ["shop.example.com", "*"])
+        #expect(c.http.allowedOrigins == ["https://app.example.com"])
         #expect(!c.http.allowFullScans)
         #expect(c.store.directory == "/var/data")
         #expect(c.store.durability == .normal)
@@ -84,7 +90,8 @@ struct RuntimeConfigurationTests {
         try c.apply(environment: [
             "MICROLITH_HTTP_HOST": "::1", "MICROLITH_HTTP_PORT": "0", "MICROLITH_HTTP_MAX_BODY_BYTES": "10",
             "MICROLITH_HTTP_MAX_QUERY_LENGTH": "20", "MICROLITH_HTTP_MAX_RESULTS": "30", "MICROLITH_HTTP_MAX_CONNECTIONS": "40",
-            "MICROLITH_HTTP_BACKLOG": "50",
+            "MICROLITH_HTTP_BACKLOG": "50", "MICROLITH_HTTP_ALLOWED_HOSTS": "a.example, b.example",
+            "MICROLITH_HTTP_ALLOWED_ORIGINS": "http://a.example:8080",
             "MICROLITH_HTTP_ALLOW_FULL_SCANS": "off", "MICROLITH_DATA_DIR": "/d", "MICROLITH_DURABILITY": "normal",
             "MICROLITH_CACHE_MB": "0", "MICROLITH_BUSY_TIMEOUT_MS": "0", "MICROLITH_CHANGELOG_RETENTION_HOURS": "1", "MICROLITH_NODE_ID": "n",
             "MICROLITH_LOG_LEVEL": "warning", "UNRELATED": "ignored",
@@ -96,6 +103,8 @@ struct RuntimeConfigurationTests {
         #expect(c.http.maximumResults == 30)
         #expect(c.http.maximumConnections == 40)
         #expect(c.http.backlog == 50)
+        #expect(c.http.allowedHosts == ["a.example", "b.example"])
+        #expect(c.http.allowedOrigins == ["http://a.example:8080"])
         #expect(!c.http.allowFullScans)
         #expect(c.store.directory == "/d")
         #expect(c.store.durability == .normal)
@@ -166,6 +175,11 @@ struct RuntimeConfigurationTests {
         BadValue(yaml: "http:\n  maxConnections: 0\n", key: "http.maxConnections"),
         BadValue(yaml: "http:\n  backlog: 0\n", key: "http.backlog"),
         BadValue(yaml: "http:\n  backlog: 70000\n", key: "http.backlog"),
+        BadValue(yaml: "http:\n  allowedHosts: [https://shop.example.com]\n", key: "http.allowedHosts"),
+        BadValue(yaml: "http:\n  allowedHosts: shop.example.com:8080\n", key: "http.allowedHosts"),
+        BadValue(yaml: "http:\n  allowedOrigins: [app.example.com]\n", key: "http.allowedOrigins"),
+        BadValue(yaml: "http:\n  allowedOrigins: [https://app.example.com/path]\n", key: "http.allowedOrigins"),
+        BadValue(yaml: "http:\n  port: [1, 2]\n", key: "http.port"),
         BadValue(yaml: "http:\n  allowFullScans: maybe\n", key: "http.allowFullScans"),
         BadValue(yaml: "store:\n  durability: sometimes\n", key: "store.durability"),
         BadValue(yaml: "store:\n  cacheMB: -5\n", key: "store.cacheMB"),
