@@ -64,6 +64,8 @@ import Testing
         let allowed = BrowserPolicy(allowedOrigins: ["https://App.example.com/"])
         #expect(allowed.refusal(method: "POST", authority: "127.0.0.1:1", origin: "https://app.example.com", fetchSite: "cross-site") == nil)
         #expect(allowed.refusal(method: "POST", authority: "127.0.0.1:1", origin: "http://app.example.com", fetchSite: nil) != nil)
-        #expect(BrowserPolicy(allowedOrigins: ["*"]).refusal(method: "POST", authority: "127.0.0.1:1", origin: "https://x.example", fetchSite: nil) == nil)
+        #expect(
+            BrowserPolicy(allowedOrigins: ["*"]).refusal(method: "POST", authority: "127.0.0.1:1", origin: "https://x.example", fetchSite: nil) == nil
+        )
     }
 }
