@@ -167,3 +167,20 @@ def test_mqtt_over_a_websocket_from_a_foreign_origin_writes_nothing(server):
             break
         time.sleep(0.1)
     assert server.get("/Todo/mq1").json()["title"] == "pwned"
+
+
+# -- page headers -------------------------------------------------------------------------------------
+
+
+def test_html_pages_carry_the_page_headers_and_json_does_not(factory):
+    srv = factory.server(factory.app(SCHEMA, web={"index.html": "<h1>shop</h1>\n", "app.js": "console.log(1)\n"}))
+    page = srv.get("/")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert srv.put("/Todo/h1", json={"title": "t"}).status_code in (200, 201, 204)
+    for path in ("/app.js", "/Todo/h1", "/Todo/"):
+        r = srv.get(path)
+        assert r.status_code == 200 and "X-Frame-Options" not in r.headers, (path, dict(r.headers))

@@ -19,6 +19,7 @@ public enum RESTRouter {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(RequestLogMiddleware())
         router.middlewares.add(ProblemMiddleware())
+        router.middlewares.add(SecurityHeadersMiddleware())
         if let subscriptions, servesTables { router.middlewares.add(EventStreamMiddleware(subscriptions: subscriptions)) }
         let files = endpoint.configuration.webRoot.flatMap { StaticFiles(folder: $0) }
         if let files { logger.info("serving static files from \(files.root)") }

@@ -91,6 +91,8 @@ extension ResourceRoutes {
         if answer.status == 200, !answer.headers.keys.contains(where: { $0.lowercased() == "set-cookie" }) {
             var keptHeaders = built
             keptHeaders.headers.append((name: "X-Cache", value: "hit"))
+            // Hits are answered ahead of the router's middleware: they carry a page's headers themselves.
+            keptHeaders.headers = SecurityHeaders.adding(to: keptHeaders.headers)
             kept.keep(keptHeaders, for: target, recording: recording)
         } else {
             kept.abandon(recording)

@@ -156,6 +156,14 @@ final class RunningShop: Sendable {
             let fresh = try await shop.request(.GET, "/p/\(id)")
             #expect(fresh.headers["x-cache"] == "miss")
             #expect(fresh.body.contains("$250.00"))
+            // A page carries the browser's page headers, kept (answered ahead of the router) or not.
+            for page in [cached, fresh] {
+                #expect(page.headers["x-frame-options"] == "DENY")
+                #expect(page.headers["x-content-type-options"] == "nosniff")
+                #expect(page.headers["content-security-policy"]?.contains("frame-ancestors 'none'") == true)
+                #expect(page.headers["referrer-policy"] == "strict-origin-when-cross-origin")
+            }
+            #expect(try await shop.request(.GET, "/api/p/\(id)").headers["x-frame-options"] == nil, "JSON is no page")
             // The listing that shows it, too: now the dearest product of its category.
             let listing = try await shop.request(.GET, "/api/c/c1?sort=-price")
             let first = listing.json?.objectValue?["products"]?.arrayValue?.first?.objectValue
