@@ -184,3 +184,41 @@ def test_html_pages_carry_the_page_headers_and_json_does_not(factory):
     for path in ("/app.js", "/Todo/h1", "/Todo/"):
         r = srv.get(path)
         assert r.status_code == 200 and "X-Frame-Options" not in r.headers, (path, dict(r.headers))
+
+
+# -- CORS ---------------------------------------------------------------------------------------------
+
+
+def test_cors_is_closed_by_default_and_open_to_the_allowed_origins_only(factory):
+    app = factory.app(SCHEMA, yaml="http:\n  allowedOrigins: [https://app.example.com]\n")
+    srv = factory.server(app)
+    assert srv.put("/Todo/c1", json={"title": "t"}).status_code in (200, 201, 204)
+    assert srv.get("/Todo/c1").status_code == 200  # kept in the record cache: a hit from now on
+    allowed = {"Origin": "https://app.example.com"}
+    pre = http_request(srv.port, "OPTIONS", "/Todo/c1",
+                       headers={**allowed, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "content-type"})
+    assert pre.status_code == 204, pre.text
+    assert pre.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "PUT" in pre.headers["Access-Control-Allow-Methods"]
+    assert "content-type" in pre.headers["Access-Control-Allow-Headers"].lower()
+    assert "Access-Control-Allow-Credentials" not in pre.headers
+    hit = http_request(srv.port, "GET", "/Todo/c1", headers=allowed)
+    assert hit.status_code == 200 and hit.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "ETag" in hit.headers["Access-Control-Expose-Headers"]
+    missing = http_request(srv.port, "GET", "/Todo/none", headers=allowed)
+    assert missing.status_code == 404 and missing.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    put = http_request(srv.port, "PUT", "/Todo/c2", json={"title": "x"}, headers=allowed)
+    assert put.status_code in (200, 201, 204) and put.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    # Another origin gets no CORS headers (its page cannot read the answer) and may not write.
+    other = http_request(srv.port, "GET", "/Todo/c1", headers={"Origin": EVIL})
+    assert other.status_code == 200 and "Access-Control-Allow-Origin" not in other.headers
+    pre = http_request(srv.port, "OPTIONS", "/Todo/c1", headers={"Origin": EVIL, "Access-Control-Request-Method": "PUT"})
+    assert "Access-Control-Allow-Origin" not in pre.headers
+
+
+def test_no_cors_headers_without_allowed_origins(server):
+    r = http_request(server.port, "OPTIONS", "/Todo/r1",
+                     headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "PUT"})
+    assert "Access-Control-Allow-Origin" not in r.headers
+    r = http_request(server.port, "GET", "/Todo/r1", headers={"Origin": "https://app.example.com"})
+    assert "Access-Control-Allow-Origin" not in r.headers

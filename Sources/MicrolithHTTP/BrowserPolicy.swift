@@ -43,6 +43,18 @@ public struct BrowserPolicy: Sendable {
         return allowedHosts.contains("*") || allowedHosts.contains(host)
     }
 
+    /// Whether `origin` (an `Origin` header) is one ``allowedOrigins`` lets in, so its requests
+    /// get CORS headers.
+    public func allowsCrossOrigin(_ origin: String) -> Bool {
+        allowedOrigins.contains("*") || allowedOrigins.contains(origin.lowercased().trimmingTrailingSlash)
+    }
+
+    /// Whether a request may be answered ahead of the router (the fast paths): its host is
+    /// allowed, and it needs no CORS headers (no `Origin`, or no origins allowed to read).
+    public func answersInPlace(authority: String?, origin: String?) -> Bool {
+        allowsHost(authority) && (origin == nil || allowedOrigins.isEmpty)
+    }
+
     /// The refusal of a request with `method`, `Host` `authority`, and the browser's `Origin` and
     /// `Sec-Fetch-Site` headers (`upgrade` for a WebSocket upgrade), or `nil` to serve it.
     public func refusal(method: String, authority: String?, origin: String?, fetchSite: String?, upgrade: Bool = false) -> Refusal? {
@@ -58,7 +70,7 @@ public struct BrowserPolicy: Sendable {
         let what = upgrade ? "a WebSocket" : "a \(method.uppercased()) request"
         if let origin {
             let normalized = origin.lowercased().trimmingTrailingSlash
-            if allowedOrigins.contains("*") || allowedOrigins.contains(normalized) { return nil }
+            if allowsCrossOrigin(normalized) { return nil }
             if let authority, Self.originAuthority(normalized) == Self.normalizedAuthority(authority) { return nil }
             return Refusal(
                 status: 403, code: "crossOriginRequest",

@@ -87,7 +87,7 @@ public final class CachedReadFastPath: ChannelInboundHandler, RemovableChannelHa
         while buffer.readableBytes > 0 {
             guard let request = buffer.withUnsafeReadableBytes({ RequestHeadScanner.scan($0) }),
                 CachedReadHandler.isCandidate(request.head, queries: answers.answersQueries),
-                answers.policy.allowsHost(request.head.authority),
+                answers.policy.answersInPlace(authority: request.head.authority, origin: request.head.headerFields[.origin]),
                 !SubscriptionEndpoint.wantsEventStream(request.head.headerFields),
                 let bytes = answers.encodedAnswer(request.head, closing: request.closing, allocator: context.channel.allocator)
             else {

@@ -45,7 +45,7 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
         switch part {
         case .head(let head):
             if withRouter == 0, held == nil, Self.isCandidate(head, queries: answers.answersQueries),
-                answers.policy.allowsHost(head.authority),
+                answers.policy.answersInPlace(authority: head.authority, origin: head.headerFields[.origin]),
                 !SubscriptionEndpoint.wantsEventStream(head.headerFields)
             {
                 held = head

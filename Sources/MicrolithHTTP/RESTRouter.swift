@@ -18,6 +18,7 @@ public enum RESTRouter {
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(RequestLogMiddleware())
+        router.middlewares.add(CORSMiddleware(policy: endpoint.configuration.browserPolicy))
         router.middlewares.add(ProblemMiddleware())
         router.middlewares.add(SecurityHeadersMiddleware())
         if let subscriptions, servesTables { router.middlewares.add(EventStreamMiddleware(subscriptions: subscriptions)) }

@@ -68,4 +68,15 @@ import Testing
             BrowserPolicy(allowedOrigins: ["*"]).refusal(method: "POST", authority: "127.0.0.1:1", origin: "https://x.example", fetchSite: nil) == nil
         )
     }
+
+    @Test func corsIsForTheAllowedOriginsAndSendsTheirRequestsToTheRouter() {
+        let allowed = BrowserPolicy(allowedOrigins: ["https://app.example.com"])
+        #expect(allowed.allowsCrossOrigin("https://APP.example.com/"))
+        #expect(!allowed.allowsCrossOrigin("https://evil.example"))
+        #expect(!policy.allowsCrossOrigin("https://app.example.com"))
+        #expect(allowed.answersInPlace(authority: "127.0.0.1:1", origin: nil))
+        #expect(!allowed.answersInPlace(authority: "127.0.0.1:1", origin: "https://app.example.com"), "the router adds the CORS headers")
+        #expect(policy.answersInPlace(authority: "127.0.0.1:1", origin: "https://app.example.com"), "no CORS: nothing to add")
+        #expect(!policy.answersInPlace(authority: "evil.example", origin: nil))
+    }
 }
