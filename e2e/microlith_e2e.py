@@ -399,6 +399,29 @@ def http_request(
         conn.close()
 
 
+def raw_exchange(port: int, payload: bytes) -> tuple[int, dict, bytes]:
+    """Sends `payload` on a new connection; returns the status, headers and body of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(payload)
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        head, _, rest = reply.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        length = int(headers.get("content-length", "0"))
+        while len(rest) < length:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        return status, headers, rest[:length]
+
+
 def run_microlith(*args, env: dict | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
     """Runs the binary to completion (for `check`, or a `serve` that must refuse to start).
 

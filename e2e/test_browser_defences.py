@@ -5,12 +5,11 @@ on loopback through DNS rebinding. Every case here was served before the defence
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 import pytest
 
-from microlith_e2e import http_request
+from microlith_e2e import http_request, raw_exchange
 
 try:
     from websockets.exceptions import ConnectionClosed
@@ -33,28 +32,6 @@ def server(module_factory):
     return module_factory.server(module_factory.app(SCHEMA), extra_args=("--mqtt-port", "0"))
 
 
-def raw(port: int, request: bytes) -> tuple[int, dict, bytes]:
-    """Sends `request` as written (any Host) and reads the answer until the server closes or it is whole."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(request)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-        length = int(headers.get("content-length", "0"))
-        while len(body) < length:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-        return int(lines[0].split()[1]), headers, body
-
-
 def assert_refused(status: int, body: bytes, code: str):
     assert status == 403, (status, body)
     problem = json.loads(body)
@@ -68,20 +45,20 @@ def test_a_host_name_not_allowed_is_refused_even_for_a_cached_record(server):
     assert server.put("/Todo/r1", json={"title": "secret"}).status_code in (200, 201, 204)
     assert server.get("/Todo/r1").status_code == 200  # now answered from the cache, in the event loop
     for target in ("/Todo/r1", "/Todo/", "/openapi.json"):
-        status, _, body = raw(server.port, f"GET {target} HTTP/1.1\r\nHost: rebind.evil.example:{server.port}\r\n\r\n".encode())
+        status, _, body = raw_exchange(server.port, f"GET {target} HTTP/1.1\r\nHost: rebind.evil.example:{server.port}\r\n\r\n".encode())
         assert_refused(status, body, "hostNotAllowed")
         assert b"secret" not in body
     # IP addresses and localhost names are allowed: an attacker cannot make a browser send them for its page.
     for host in (f"127.0.0.1:{server.port}", f"localhost:{server.port}", "app.localhost", f"[::1]:{server.port}"):
-        status, _, body = raw(server.port, f"GET /Todo/r1 HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        status, _, body = raw_exchange(server.port, f"GET /Todo/r1 HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
         assert status == 200 and b"secret" in body, (host, status, body)
 
 
 def test_allowed_hosts_lets_a_named_host_in(factory):
     srv = factory.server(factory.app(SCHEMA, yaml="http:\n  allowedHosts: [shop.example.com]\n"))
-    status, _, _ = raw(srv.port, b"GET /Todo/ HTTP/1.1\r\nHost: shop.example.com\r\n\r\n")
+    status, _, _ = raw_exchange(srv.port, b"GET /Todo/ HTTP/1.1\r\nHost: shop.example.com\r\n\r\n")
     assert status == 200
-    status, _, body = raw(srv.port, b"GET /Todo/ HTTP/1.1\r\nHost: other.example.com\r\n\r\n")
+    status, _, body = raw_exchange(srv.port, b"GET /Todo/ HTTP/1.1\r\nHost: other.example.com\r\n\r\n")
     assert_refused(status, body, "hostNotAllowed")
 
 

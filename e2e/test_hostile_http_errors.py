@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
 import sqlite3
 import time
 
 import pytest
 
-from microlith_e2e import assert_problem
+from microlith_e2e import assert_problem, raw_exchange
 
 SCHEMA = """
 type Todo @table @export {
@@ -256,29 +255,6 @@ def test_static_validators_and_head(server):
 
 
 # -- request bodies ---------------------------------------------------------------------------
-
-
-def raw_exchange(port: int, payload: bytes) -> tuple[int, dict, bytes]:
-    """Sends `payload` on a new connection; returns the status, headers and body of the answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(payload)
-        reply = b""
-        while b"\r\n\r\n" not in reply:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
-        head, _, rest = reply.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-        length = int(headers.get("content-length", "0"))
-        while len(rest) < length:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            rest += chunk
-        return status, headers, rest[:length]
 
 
 @pytest.mark.parametrize("chunk_size", [b"zz", b"-5", b"0x10", b"fffffffffffffffffffff"])
