@@ -190,6 +190,28 @@ def test_http10_response_closes_the_connection(server):
     assert not closed and status_of(data) == 200
 
 
+@pytest.mark.parametrize("requests", [
+    pytest.param([], id="nothing sent"),
+    pytest.param([b"GET /Todo/half HTTP/1.1\r\nHost: x\r\n\r\n"] * 2, id="answered from the cache"),
+    pytest.param([b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"], id="answered by the router"),
+    pytest.param([b"GET /Todo/half HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"], id="both"),
+])
+def test_a_peer_that_closes_its_side_is_answered_and_closed_at_once(server, requests):
+    # The server allows half-closure; a client that sends its requests and shuts down its writing
+    # side still gets every answer, then the server closes too, at once: not after the idle
+    # timeout (60 s here), holding a descriptor, a connection slot and a task meanwhile.
+    assert http_request(server.port, "PUT", "/Todo/half", json={"title": "t"}, timeout=5).status_code in (200, 201, 204)
+    sock = connect(server)
+    for request in requests:
+        sock.sendall(request)
+    sock.shutdown(socket.SHUT_WR)
+    data, closed, elapsed = read_until_closed(sock, 5)
+    assert closed and elapsed < 1.0, (closed, elapsed, data[:300])
+    assert data.count(b"HTTP/1.1 200 OK") == len(requests), data[:600]
+    sock.close()
+    assert_served(server)
+
+
 def test_connection_budget_counts_from_accept_and_makes_room_from_idle(server):
     # Keep-alive idle connections fill the budget: a new client still gets in (the oldest idle one goes).
     idle = []

@@ -35,6 +35,8 @@ public final class CachedReadFastPath: ChannelInboundHandler, RemovableChannelHa
     private let install: (ChannelHandlerContext) -> EventLoopFuture<Void>
     private var state = State.serving
     private var needsFlush = false
+    /// Inbound events that arrived while the full pipeline was being installed.
+    private var deferredEvents: [Any] = []
 
     /// A fast path answering what `answers` can, reporting requests to `connection`; `install`
     /// adds the full HTTP pipeline after this handler (on the channel's event loop) when a
@@ -70,12 +72,34 @@ public final class CachedReadFastPath: ChannelInboundHandler, RemovableChannelHa
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // A graceful shutdown closes a connection served here between requests; the full
-        // pipeline, once there, decides for itself.
-        if case .serving = state, event is ChannelShouldQuiesceEvent {
-            state = .closing
-            context.close(promise: nil)
+        switch state {
+        case .serving:
+            // A graceful shutdown closes a connection served here between requests; the full
+            // pipeline, once there, decides for itself.
+            if event is ChannelShouldQuiesceEvent {
+                state = .closing
+                context.close(promise: nil)
+                return
+            }
+            // The peer has closed its side (the server's channels allow half-closure, so nothing
+            // else closes ours): every request it sent was answered here, so the connection ends
+            // once those answers are out. Left open it would hold its descriptor, its limiter slot
+            // and its server task until the idle timeout.
+            if let event = event as? ChannelEvent, event == .inputClosed {
+                state = .closing
+                needsFlush = false
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+                    channel.close(promise: nil)
+                }
+                return
+            }
+        case .installing:
+            // Events wait with the bytes for the full pipeline, after them.
+            deferredEvents.append(event)
             return
+        case .passing, .closing:
+            break
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -121,6 +145,9 @@ public final class CachedReadFastPath: ChannelInboundHandler, RemovableChannelHa
             case .success:
                 state = .passing
                 for part in pending { context.fireChannelRead(wrapInboundOut(part)) }
+                let events = deferredEvents
+                deferredEvents = []
+                for event in events { context.fireUserInboundEventTriggered(event) }
                 context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             case .failure:
                 state = .closing

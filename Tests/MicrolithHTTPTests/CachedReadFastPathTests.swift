@@ -267,6 +267,38 @@ import Testing
         }
     }
 
+    @Test func aPeerThatClosesItsSideGetsItsAnswersThenTheConnectionCloses() async throws {
+        try await withConnection { (c: Connection) throws in
+            try c.send("GET /page HTTP/1.1\r\nHost: a\r\n\r\nGET /Todo/1 HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(c.channel.isActive)
+            c.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+            let text = try c.written()
+            #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "both answers are written first")
+            #expect(!c.channel.isActive)
+            #expect(c.limiter.openConnections == 0)
+            #expect(c.installs == 0)
+        }
+    }
+
+    @Test func aPeerThatClosesItsSideBeforeAnyRequestIsClosed() async throws {
+        try await withConnection { (c: Connection) throws in
+            c.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+            #expect(try c.written().isEmpty)
+            #expect(!c.channel.isActive)
+            #expect(c.limiter.openConnections == 0)
+        }
+    }
+
+    @Test func onceTheFullPipelineHasTheConnectionItDecidesOnItsEnd() async throws {
+        try await withConnection { (c: Connection) throws in
+            try c.send("GET /Todo/2 HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(c.installs == 1)
+            _ = try c.written()
+            c.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+            #expect(c.channel.isActive, "the fast path has left; the full pipeline's own handling of the event applies")
+        }
+    }
+
     @Test func aGracefulShutdownClosesAConnectionServedHere() async throws {
         try await withConnection { (c: Connection) throws in
             try c.send("GET /page HTTP/1.1\r\nHost: a\r\n\r\n")

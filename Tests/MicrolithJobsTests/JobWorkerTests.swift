@@ -63,7 +63,8 @@ import Testing
         let id = try await f.store.write { txn in try txn.enqueue(TestJobs.note, Note(key: "broken", failures: 100)) }
         let queue = JobQueue(store: f.store)
         try await f.running([worker(f)]) { () async throws in
-            #expect(try await f.eventually { try await queue.job(database: "data", id: id)?.state == .dead })
+            // Two backoffs of real time (1 s, then 2 s) come first; a loaded machine stretches them.
+            #expect(try await f.eventually(30) { try await queue.job(database: "data", id: id)?.state == .dead })
             // No further runs once dead.
             try await Task.sleep(for: .milliseconds(200))
             #expect(f.journal.count("broken") == 3)
@@ -74,7 +75,7 @@ import Testing
             let retried = try await queue.retry(database: "data", id: id)
             #expect(retried?.state == .pending)
             #expect(retried?.attempts == 0)
-            #expect(try await f.eventually { f.journal.count("broken") == 6 })
+            #expect(try await f.eventually(30) { f.journal.count("broken") == 6 })
         }
     }
 
