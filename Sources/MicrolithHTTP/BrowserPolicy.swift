@@ -36,11 +36,11 @@ public struct BrowserPolicy: Sendable {
 
     /// Whether `authority` (the `Host` header: a name or address, maybe a port) is allowed.
     public func allowsHost(_ authority: String?) -> Bool {
-        guard let authority, !authority.isEmpty else { return true }
-        let host = Self.normalizedHost(Self.hostPart(of: authority))
-        // A rebinding page needs a name in public DNS: a name with no dot cannot be one.
-        if !host.contains(".") || host.hasSuffix(".localhost") || Self.isIPAddress(host) { return true }
-        return allowedHosts.contains("*") || allowedHosts.contains(host)
+        guard var authority, !authority.isEmpty else { return true }
+        // Read in place, with no string made: this runs for every request, fast paths included.
+        if authority.withUTF8({ Self.isAlwaysAllowed(authority: $0) }) { return true }
+        guard !allowedHosts.isEmpty else { return false }
+        return allowedHosts.contains("*") || allowedHosts.contains(Self.normalizedHost(Self.hostPart(of: authority)))
     }
 
     /// Whether `origin` (an `Origin` header) is one ``allowedOrigins`` lets in, so its requests
@@ -65,8 +65,7 @@ public struct BrowserPolicy: Sendable {
                 detail: "the Host '\(host)' is not one this server answers to; add it to http.allowedHosts (MICROLITH_HTTP_ALLOWED_HOSTS) "
                     + "if the server is reached under that name")
         }
-        let safe = ["GET", "HEAD", "OPTIONS"].contains(method.uppercased()) && !upgrade
-        guard !safe else { return nil }
+        if !upgrade, Self.isSafe(method) { return nil }
         let what = upgrade ? "a WebSocket" : "a \(method.uppercased()) request"
         if let origin {
             let normalized = origin.lowercased().trimmingTrailingSlash
@@ -87,6 +86,72 @@ public struct BrowserPolicy: Sendable {
     }
 
     // MARK: Parsing
+
+    /// Whether `method` is `GET`, `HEAD` or `OPTIONS` (in any case).
+    static func isSafe(_ method: String) -> Bool {
+        switch method {
+        case "GET", "HEAD", "OPTIONS": return true
+        case "POST", "PUT", "PATCH", "DELETE": return false
+        default:
+            switch method.uppercased() {
+            case "GET", "HEAD", "OPTIONS": return true
+            default: return false
+            }
+        }
+    }
+
+    /// Whether the host of `authority` (UTF-8, maybe with a port) is allowed whatever the
+    /// configuration: an IP address, a name without a dot (a rebinding page needs a name in public
+    /// DNS, which has one) or a name under `.localhost`; trailing dots and case do not count.
+    static func isAlwaysAllowed(authority bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let dot = UInt8(ascii: ".")
+        if bytes.first == UInt8(ascii: "[") {
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return false }
+            for i in 1..<close {
+                let b = bytes[i]
+                guard isHexDigit(b) || b == UInt8(ascii: ":") || b == dot else { return false }
+            }
+            return true
+        }
+        var end = bytes.lastIndex(of: UInt8(ascii: ":")) ?? bytes.count
+        while end > 0, bytes[end - 1] == dot { end -= 1 }
+        let host = UnsafeBufferPointer(rebasing: bytes[0..<end])
+        guard host.contains(dot) else { return true }
+        let suffix = ".localhost".utf8
+        if host.count > suffix.count, zip(host.suffix(suffix.count), suffix).allSatisfy({ lowercased($0) == $1 }) { return true }
+        return isIPv4(host)
+    }
+
+    /// Whether `host` is a dotted-quad IPv4 address.
+    static func isIPv4(_ host: some Sequence<UInt8>) -> Bool {
+        var parts = 0
+        var digits = 0
+        var value = 0
+        for b in host {
+            if b == UInt8(ascii: ".") {
+                guard digits > 0, value <= 255 else { return false }
+                parts += 1
+                digits = 0
+                value = 0
+            } else if b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9") {
+                digits += 1
+                guard digits <= 3 else { return false }
+                value = value * 10 + Int(b - UInt8(ascii: "0"))
+            } else {
+                return false
+            }
+        }
+        return parts == 3 && digits > 0 && value <= 255
+    }
+
+    private static func isHexDigit(_ b: UInt8) -> Bool {
+        (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "f"))
+            || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "F"))
+    }
+
+    private static func lowercased(_ b: UInt8) -> UInt8 {
+        b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b
+    }
 
     /// The host of an authority without its port (`[::1]:80` → `[::1]`, `a.b:80` → `a.b`).
     static func hostPart(of authority: String) -> String {
@@ -121,20 +186,6 @@ public struct BrowserPolicy: Sendable {
         guard let scheme = origin.range(of: "://") else { return nil }
         return normalizedAuthority(String(origin[scheme.upperBound...]))
     }
-
-    /// Whether `host` is an IPv4 address or a bracketed IPv6 address.
-    static func isIPAddress(_ host: String) -> Bool {
-        if host.hasPrefix("["), host.hasSuffix("]") {
-            let inner = host.dropFirst().dropLast()
-            return !inner.isEmpty && inner.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
-        }
-        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts.allSatisfy { p in !p.isEmpty && p.count <= 3 && p.allSatisfy(\.isASCIIDigit) && Int(p)! <= 255 }
-    }
-}
-
-extension Character {
-    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
 }
 
 extension String {

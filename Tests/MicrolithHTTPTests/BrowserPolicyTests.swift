@@ -8,14 +8,17 @@ import Testing
 
     @Test(arguments: [
         "127.0.0.1", "127.0.0.1:9926", "10.1.2.3:80", "[::1]", "[::1]:9926", "[fe80::1]:1", "localhost", "LOCALHOST:9926", "localhost.",
-        "app.localhost:3000", "catalog:9926", "intranet",
+        "app.localhost:3000", "catalog:9926", "intranet", "App.LocalHost:3000", "x.localhost.", "255.255.255.255:1",
     ])
     func addressesAndNamesWithoutADotAreAllowed(_ host: String) {
         #expect(policy.allowsHost(host))
         #expect(policy.refusal(method: "GET", authority: host, origin: nil, fetchSite: nil) == nil)
     }
 
-    @Test(arguments: ["evil.example", "evil.example:9926", "127.0.0.1.evil.example", "localhost.evil.example", "1.2.3", "256.1.1.1"])
+    @Test(arguments: [
+        "evil.example", "evil.example:9926", "127.0.0.1.evil.example", "localhost.evil.example", "1.2.3", "256.1.1.1", "1.2.3.4.5", "1.2.3.4a",
+        "[fe80::zz]:1", "[evil.example]", "localhost.example.",
+    ])
     func otherNamesAreRefusedNamingTheSetting(_ host: String) throws {
         #expect(!policy.allowsHost(host))
         let refusal = try #require(policy.refusal(method: "GET", authority: host, origin: nil, fetchSite: nil))
@@ -32,7 +35,7 @@ import Testing
         #expect(policy.allowsHost(nil), "a request without Host is not refused here")
     }
 
-    @Test(arguments: ["POST", "PUT", "PATCH", "DELETE", "put"])
+    @Test(arguments: ["POST", "PUT", "PATCH", "DELETE", "put", "PROPFIND"])
     func writesFromAnotherOriginAreRefused(_ method: String) throws {
         let refusal = try #require(policy.refusal(method: method, authority: "127.0.0.1:9926", origin: "https://evil.example", fetchSite: nil))
         #expect(refusal.status == 403 && refusal.code == "crossOriginRequest")
