@@ -28,6 +28,18 @@ import Testing
         return ids
     }
 
+    @Test(arguments: [
+        ("text/event-stream", true), ("Text/Event-Stream", true), ("text/html, TEXT/EVENT-STREAM;q=0.9", true),
+        ("text/html,application/xhtml+xml,*/*;q=0.8", false), ("text/event-strea", false), ("", false),
+        ("text/event-streamer", true),
+    ])
+    func anEventStreamIsAskedForByAccept(_ accept: String, _ wanted: Bool) {
+        var fields = HTTPFields()
+        fields[.accept] = accept
+        #expect(SubscriptionEndpoint.wantsEventStream(fields) == wanted)
+        #expect(!SubscriptionEndpoint.wantsEventStream(HTTPFields()))
+    }
+
     @Test func aSubscriberThatNeverReadsIsDisconnectedWhileAnotherGetsEveryEvent() async throws {
         let grace = Duration.seconds(1)
         try await withSubscriptionServer(bufferBytes: Self.bufferBytes, closeGrace: grace) { server in
