@@ -147,7 +147,7 @@ public struct QueryExecutor: Sendable {
             }
         }
         var rows: [QueryRow] = []
-        let cursor = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
+        let cursor = try Row.fetchCursor(Self.statement(db, sql), arguments: StatementArguments(arguments))
         // Records are parsed only when something here reads them: a residual filter, a sort in
         // Swift, or a projection. Otherwise the stored text goes out as it is.
         let needsRecords = (!plan.isExact && query.filter != nil) || !limitInSQL || query.select != nil
@@ -185,6 +185,19 @@ public struct QueryExecutor: Sendable {
             }
         }
         return rows
+    }
+
+    // MARK: Statements
+
+    /// The query texts kept prepared on each read connection (512 at most: far more shapes
+    /// than an application uses, few statements per connection).
+    static let keptTexts = KeptStatementTexts(maximum: 512)
+
+    /// A prepared statement for `sql` on `db`: the connection's kept one for an admitted text
+    /// (its cursor is always done with before the next query on the connection starts, and no
+    /// other statement uses these texts), a fresh one otherwise.
+    static func statement(_ db: Database, _ sql: String) throws -> Statement {
+        keptTexts.admits(sql) ? try db.cachedStatement(sql: sql) : try db.makeStatement(sql: sql)
     }
 
     // MARK: Filter + sort + limit
@@ -283,7 +296,7 @@ public struct QueryExecutor: Sendable {
         if let index = steering.sortIndex { sql += " INDEXED BY \"\(index)\"" }
         if !bounds.isEmpty { sql += " WHERE " + bounds.joined(separator: " AND ") }
         if let orderBy { sql += " ORDER BY \(orderBy)" }
-        let cursor = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(testArguments + boundArguments))
+        let cursor = try Row.fetchCursor(Self.statement(db, sql), arguments: StatementArguments(testArguments + boundArguments))
         var rows: [QueryRow] = []
         var read = 0
         var matched = 0
@@ -324,7 +337,7 @@ public struct QueryExecutor: Sendable {
             """
         arguments += [Int64(limit.count).databaseValue, Int64(limit.start).databaseValue]
         var rows: [QueryRow] = []
-        let cursor = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
+        let cursor = try Row.fetchCursor(Self.statement(db, sql), arguments: StatementArguments(arguments))
         while let row = try cursor.next() {
             guard let id = TableLayout.recordID(row[0]) else { continue }
             if let found = try Self.row(id: id, text: row[1], parse: query.select != nil) { rows.append(found) }

@@ -98,6 +98,27 @@ struct QueryPlannerChoiceTests {
         return result.plan
     }
 
+    @Test func aKeptStatementAnswersItsShapeWithEveryValueAndEveryWrite() async throws {
+        try await withSkewedStore { store, table, model in
+            var model = model
+            // One shape per plan (walk, find-then-sort, plain), run with other values, again
+            // after a write, and early-stopped walks in between: each answer still the model's.
+            for round in 0..<3 {
+                for n in [10, 500, 2000, 3500] {
+                    _ = try await run("cat=common&pos=gt=\(n)&sort(+pos)&limit(4)", store, table, model)
+                    _ = try await run("cat=rare&pos=gt=\(n)&sort(+pos)&limit(20)", store, table, model)
+                    _ = try await run("batch=\(n / 20)&note=n\(n % 7)", store, table, model)
+                }
+                let id = Int64(20_000 + round)
+                let body: JSONObject = ["cat": .string("rare"), "pos": .int(2500 + Int64(round)), "batch": .int(125), "note": .string("n1")]
+                try await store.write { txn in try txn.put(table, id: .int(id), body: body) }
+                var record = body
+                record["id"] = .int(id)
+                model.append((id, record))
+            }
+        }
+    }
+
     @Test func aConditionHoldingMostRecordsWalksTheSortIndex() async throws {
         try await withSkewedStore { store, table, model in
             for text in [
