@@ -133,7 +133,8 @@ class SSE(Subscription):
         ctype = self.response.headers.get("Content-Type", "")
         assert ctype.startswith("text/event-stream"), f"SSE Content-Type {ctype!r}"
         self.conn.sock.settimeout(60)  # the reader thread blocks; waits are bounded by the queue
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self):
         fields: dict = {}
@@ -172,6 +173,10 @@ class SSE(Subscription):
                 self.conn.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        # The reader ends on the shutdown; closing the connection under it would pull its buffer away mid-read.
+        reader = getattr(self, "reader", None)
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout=5)
         self.conn.close()
 
 
