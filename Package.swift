@@ -183,6 +183,8 @@ let package = Package(
         // The `microlith` executable (a folder name that differs from the `Microlith` library's by
         // more than case, so the package checks out on case-insensitive file systems).
         .executableTarget(name: "MicrolithTool", dependencies: ["Microlith"]),
+        // What several test targets share (a raw loopback client socket); not a test target itself.
+        .target(name: "MicrolithTestSupport", path: "Tests/MicrolithTestSupport"),
         .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON"]),
         .testTarget(
             name: "MicrolithCacheTests",
@@ -257,7 +259,7 @@ let package = Package(
             name: "MicrolithHTTPTests",
             dependencies: [
                 "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithModules", "MicrolithNetwork", "MicrolithCache",
-                "MicrolithRealtime",
+                "MicrolithRealtime", "MicrolithTestSupport",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -272,7 +274,7 @@ let package = Package(
             name: "MicrolithRuntimeTests",
             dependencies: [
                 "MicrolithRuntime", "MicrolithJSON", "MicrolithStore", "MicrolithHTTP", "MicrolithSchema", "MicrolithModules", "MicrolithJobs",
-                "MicrolithCache", "MicrolithMQTT", "MicrolithRealtime",
+                "MicrolithCache", "MicrolithMQTT", "MicrolithRealtime", "MicrolithTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,67 +1,21 @@
-import Foundation
+import MicrolithTestSupport
 import Synchronization
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A client socket to a loopback port that reads only when a test says so: a test plays with it
 /// the client that stops reading, and sees what the server wrote and whether it closed.
 final class RawConnection: Sendable {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    private let socket: Int32
+    private let socket: LoopbackSocket
     private let state = Mutex<(data: [UInt8], closed: Bool)>(([], false))
 
     /// Connects to `127.0.0.1:port`; `receiveBufferBytes` shrinks the socket's receive buffer
     /// (set before connecting, so the window the server sees is small from the start).
     init(port: Int, receiveBufferBytes: Int? = nil) throws {
-        #if canImport(Glibc)
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = Darwin.socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { throw Failure(description: "socket() failed: errno \(errno)") }
-        if let receiveBufferBytes {
-            var size = Int32(receiveBufferBytes)
-            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            let code = errno
-            _ = close(fd)
-            throw Failure(description: "connect() to port \(port) failed: errno \(code)")
-        }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        socket = fd
-    }
-
-    deinit {
-        _ = close(socket)
+        socket = try LoopbackSocket(port: port, receiveBufferBytes: receiveBufferBytes)
     }
 
     /// Sends `text` whole.
     func send(_ text: String) throws {
-        var bytes = Array(text.utf8)[...]
-        let deadline = ContinuousClock.now + .seconds(5)
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { write(socket, $0.baseAddress, $0.count) }
-            if n > 0 {
-                bytes = bytes.dropFirst(n)
-            } else if errno != EAGAIN || ContinuousClock.now > deadline {
-                throw Failure(description: "write() failed: errno \(errno)")
-            }
-        }
+        try socket.send(text)
     }
 
     /// Everything read so far.
@@ -79,23 +33,20 @@ final class RawConnection: Sendable {
     @discardableResult
     func read(for timeout: Duration, until done: (_ tail: String) -> Bool = { _ in false }) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
-        var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
-            if n > 0 {
+            switch try await socket.read(until: deadline) {
+            case .bytes(let bytes):
                 let tail = state.withLock { s in
-                    s.data.append(contentsOf: chunk[..<n])
+                    s.data.append(contentsOf: bytes)
                     return String(decoding: s.data.suffix(1024), as: UTF8.self)
                 }
                 if done(tail) { return true }
-                continue
-            }
-            if n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) {
+            case .closed:
                 state.withLock { $0.closed = true }
                 return true
+            case .timedOut:
+                return false
             }
-            if ContinuousClock.now > deadline { return false }
-            try await Task.sleep(for: .milliseconds(5))
         }
     }
 

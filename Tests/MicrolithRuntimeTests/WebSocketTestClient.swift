@@ -1,10 +1,4 @@
-import Foundation
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import MicrolithTestSupport
 
 /// A WebSocket client on a plain loopback socket (RFC 6455 by hand), so a test sees the upgrade
 /// answer, every frame and close code the server sends, and can stop reading.
@@ -24,7 +18,7 @@ final class WebSocketTestClient {
         var closeReason: String { String(decoding: payload.dropFirst(2), as: UTF8.self) }
     }
 
-    private let socket: Int32
+    private let socket: LoopbackSocket
     private var buffer: [UInt8] = []
     /// The upgrade answer's status line and header lines.
     private(set) var head = ""
@@ -34,33 +28,11 @@ final class WebSocketTestClient {
     /// Connects to `127.0.0.1:port` and asks to upgrade `path`, offering `subprotocol` when given;
     /// `receiveBufferBytes` shrinks the socket's receive buffer.
     init(port: Int, path: String, subprotocol: String? = nil, receiveBufferBytes: Int? = nil) async throws {
-        #if canImport(Glibc)
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = Darwin.socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { throw Failure(description: "socket() failed: errno \(errno)") }
-        if let receiveBufferBytes {
-            var size = Int32(receiveBufferBytes)
-            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            _ = close(fd)
-            throw Failure(description: "connect() to port \(port) failed")
-        }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        socket = fd
+        socket = try LoopbackSocket(port: port, receiveBufferBytes: receiveBufferBytes)
         var request = "GET \(path) HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         if let subprotocol { request += "Sec-WebSocket-Protocol: \(subprotocol)\r\n" }
-        try sendBytes(Array((request + "\r\n").utf8))
+        try socket.send(request + "\r\n")
         let end: [UInt8] = Array("\r\n\r\n".utf8)
         let deadline = ContinuousClock.now + .seconds(10)
         while true {
@@ -71,10 +43,6 @@ final class WebSocketTestClient {
             }
             guard try await fill(until: deadline) else { throw Failure(description: "no upgrade answer: \(String(decoding: buffer, as: UTF8.self))") }
         }
-    }
-
-    deinit {
-        _ = close(socket)
     }
 
     /// Whether the server switched protocols.
@@ -110,7 +78,7 @@ final class WebSocketTestClient {
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
         frame += mask
         frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
-        try sendBytes(frame)
+        try socket.send(frame)
     }
 
     /// Waits until the server closes the TCP connection (reading and dropping what comes), or
@@ -124,33 +92,17 @@ final class WebSocketTestClient {
         return true
     }
 
-    private func sendBytes(_ bytes: [UInt8]) throws {
-        var rest = bytes[...]
-        while !rest.isEmpty {
-            let n = rest.withUnsafeBytes { write(socket, $0.baseAddress, $0.count) }
-            if n > 0 {
-                rest = rest.dropFirst(n)
-            } else if errno != EAGAIN {
-                throw Failure(description: "write() failed: errno \(errno)")
-            }
-        }
-    }
-
     /// Reads what is there into the buffer; false when the connection closed or the deadline passed.
     private func fill(until deadline: ContinuousClock.Instant) async throws -> Bool {
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
-            if n > 0 {
-                buffer += chunk[..<n]
-                return true
-            }
-            if n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) {
-                closed = true
-                return false
-            }
-            if ContinuousClock.now > deadline { return false }
-            try await Task.sleep(for: .milliseconds(5))
+        switch try await socket.read(until: deadline) {
+        case .bytes(let bytes):
+            buffer += bytes
+            return true
+        case .closed:
+            closed = true
+            return false
+        case .timedOut:
+            return false
         }
     }
 
