@@ -22,7 +22,7 @@ final class MQTTRetainedMessages: Sendable {
                 m[publish.topic] = nil
             } else {
                 m[publish.topic] = Message(
-                    payload: publish.payload, qos: min(publish.qos, .atLeastOnce),
+                    payload: publish.payload, qos: publish.qos,
                     properties: MQTTMessageProperties(forwarding: publish.properties, receivedAt: .now()))
             }
         }

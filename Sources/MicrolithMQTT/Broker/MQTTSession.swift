@@ -3,7 +3,7 @@ import NIOCore
 import OrderedCollections
 import Synchronization
 
-/// A client's session: its subscriptions and the QoS 1 messages owed to it. It outlives the
+/// A client's session: its subscriptions and the QoS 1 and 2 messages owed to it. It outlives the
 /// connection when the client asked for a persistent session.
 final class MQTTSession: Sendable {
     let clientID: String
@@ -42,8 +42,12 @@ final class MQTTSession: Sendable {
         /// Topic filter → options, as granted.
         var subscriptions: [String: MQTTSubscription] = [:]
         var nextPacketID: UInt16 = 1
-        /// QoS 1 messages sent and not yet acknowledged, by packet id, in send order.
+        /// QoS 1 and 2 messages sent and not yet acknowledged (PUBACK; PUBCOMP for QoS 2), by packet
+        /// id, in send order.
         var inflight: OrderedDictionary<UInt16, Outgoing> = [:]
+        /// The QoS 2 messages of `inflight` the client has received (PUBREC): PUBREL was sent, and
+        /// they keep their in-flight slot until PUBCOMP [MQTT-4.3.3].
+        var released: Set<UInt16> = []
         /// Messages waiting for a free in-flight slot, for the client to come back, or for the replay to finish.
         var pending: Deque<Outgoing> = []
         /// The bytes (``Outgoing/size``) of the messages in `inflight` and `pending`.
@@ -108,10 +112,10 @@ final class MQTTSession: Sendable {
         s.pending.append(message)
     }
 
-    /// Encodes `message`, taking an in-flight slot and a packet id for QoS 1 (its bytes stay counted
-    /// in `queuedBytes` until acknowledged; a QoS 0 message's are released).
-    /// A PUBLISH larger than the client's maximum packet size is not written; a QoS 1 one is then done
-    /// with, as if acknowledged [MQTT-3.1.2-25].
+    /// Encodes `message`, taking an in-flight slot and a packet id for QoS 1 and 2 (its bytes stay
+    /// counted in `queuedBytes` until acknowledged; a QoS 0 message's are released).
+    /// A PUBLISH larger than the client's maximum packet size is not written; a QoS 1 or 2 one is then
+    /// done with, as if acknowledged [MQTT-3.1.2-25].
     private static func send(_ message: Outgoing, in s: inout State, into out: inout ByteBuffer) {
         let start = out.writerIndex
         guard message.qos != .atMostOnce else {
@@ -132,8 +136,42 @@ final class MQTTSession: Sendable {
         s.inflight[id] = message
     }
 
-    /// The client acknowledged the QoS 1 message `packetID`; returns whether it was in flight.
+    /// The client acknowledged (PUBACK) the QoS 1 message `packetID`; returns whether it was in flight.
     static func acknowledge(_ packetID: UInt16, in s: inout State) -> Bool {
+        guard s.inflight[packetID]?.qos == .atLeastOnce else { return false }
+        return complete(packetID, in: &s)
+    }
+
+    /// What the client's PUBREC of `packetID` calls for.
+    enum Receipt: Equatable {
+        /// Send PUBREL (again, for a repeated PUBREC).
+        case release
+        /// The client refused the message (a reason code of 0x80 or more): it is done with, no PUBREL.
+        case refused
+        /// No QoS 2 message is in flight with that id: PUBREL with 0x92 (Packet Identifier not found).
+        case unknown
+    }
+
+    /// The client received (PUBREC, with `reasonCode`) the QoS 2 message `packetID`.
+    static func receive(_ packetID: UInt16, reasonCode: UInt8, in s: inout State) -> Receipt {
+        guard s.inflight[packetID]?.qos == .exactlyOnce else { return .unknown }
+        if reasonCode >= 0x80, !s.released.contains(packetID) {
+            _ = complete(packetID, in: &s)
+            return .refused
+        }
+        s.released.insert(packetID)
+        return .release
+    }
+
+    /// The client completed (PUBCOMP) the QoS 2 message `packetID`; returns whether it was released.
+    static func completeRelease(_ packetID: UInt16, in s: inout State) -> Bool {
+        guard s.released.contains(packetID) else { return false }
+        return complete(packetID, in: &s)
+    }
+
+    /// Frees the in-flight slot of `packetID`.
+    private static func complete(_ packetID: UInt16, in s: inout State) -> Bool {
+        s.released.remove(packetID)
         guard let message = s.inflight.removeValue(forKey: packetID) else { return false }
         s.queuedBytes -= message.size
         return true
@@ -162,20 +200,28 @@ final class MQTTSession: Sendable {
         return out.readableBytes > 0 ? out : nil
     }
 
-    /// The unacknowledged messages again, with DUP set (a returning client).
+    /// What a returning client is owed again, in the original order [MQTT-4.4.0-1]: the PUBLISH of
+    /// each unacknowledged message with DUP set, the PUBREL of each QoS 2 message it had received.
     static func resendInflight(_ s: inout State) -> ByteBuffer? {
         var out = ByteBuffer()
-        for (id, m) in s.inflight { m.encode(version: s.version, packetID: id, dup: true, into: &out) }
+        for (id, m) in s.inflight {
+            if s.released.contains(id) {
+                MQTTPacket.ack(MQTTAck(kind: .pubrel, packetID: id)).encode(version: s.version, into: &out)
+            } else {
+                m.encode(version: s.version, packetID: id, dup: true, into: &out)
+            }
+        }
         return out.readableBytes > 0 ? out : nil
     }
 }
 
 extension MQTTSession.Outgoing {
-    /// The PUBLISH carrying this message (QoS 1 when a packet id is given).
+    /// The PUBLISH carrying this message (its QoS, 1 or 2, when a packet id is given; else QoS 0).
     func encode(version: MQTTProtocolVersion, packetID: UInt16? = nil, dup: Bool = false, into out: inout ByteBuffer) {
         MQTTPacket.publish(
             MQTTPublish(
-                topic: topic, payload: payload, qos: packetID == nil ? .atMostOnce : .atLeastOnce, retain: retain, dup: dup, packetID: packetID,
+                topic: topic, payload: payload, qos: packetID == nil ? .atMostOnce : max(qos, .atLeastOnce), retain: retain, dup: dup,
+                packetID: packetID,
                 properties: publishProperties)
         ).encode(version: version, into: &out)
     }

@@ -237,6 +237,35 @@ final class MQTTSessions: Sendable {
         }
     }
 
+    /// The client received a QoS 2 message (PUBREC with `reasonCode`): PUBREL goes out (0x92 for an
+    /// id not in flight), or, for a refusal, its slot is freed and what waits is sent.
+    func received(_ session: MQTTSession, packetID: UInt16, reasonCode: UInt8) {
+        session.state.withLock { s in
+            switch MQTTSession.receive(packetID, reasonCode: reasonCode, in: &s) {
+            case .release:
+                s.connection?.deliver(Self.pubrel(packetID, reasonCode: 0, version: s.version))
+            case .unknown:
+                s.connection?.deliver(Self.pubrel(packetID, reasonCode: s.version == .v5 ? 0x92 : 0, version: s.version))
+            case .refused:
+                s.connection?.deliver(MQTTSession.drain(&s))
+            }
+        }
+    }
+
+    /// The client completed a QoS 2 message (PUBCOMP): free its slot and send what waits.
+    func completed(_ session: MQTTSession, packetID: UInt16) {
+        session.state.withLock { s in
+            guard MQTTSession.completeRelease(packetID, in: &s) else { return }
+            s.connection?.deliver(MQTTSession.drain(&s))
+        }
+    }
+
+    private static func pubrel(_ packetID: UInt16, reasonCode: UInt8, version: MQTTProtocolVersion) -> ByteBuffer {
+        var out = ByteBuffer()
+        MQTTPacket.ack(MQTTAck(kind: .pubrel, packetID: packetID, reasonCode: reasonCode)).encode(version: version, into: &out)
+        return out
+    }
+
     // MARK: Subscriptions
 
     /// Adds the subscriptions in order (a filter given twice replaces its first subscription), within

@@ -399,10 +399,9 @@ final class MQTTConnection: @unchecked Sendable {
             unreleased.remove(ack.packetID)
             send(.ack(MQTTAck(kind: .pubcomp, packetID: ack.packetID)))
         case .pubrec:
-            // Subscriptions are granted QoS 1 at most, so the server never sends QoS 2.
-            send(.ack(MQTTAck(kind: .pubrel, packetID: ack.packetID, reasonCode: version == .v5 ? 0x92 : 0)))
+            broker.sessions.received(session!, packetID: ack.packetID, reasonCode: ack.reasonCode)
         case .pubcomp:
-            break
+            broker.sessions.completed(session!, packetID: ack.packetID)
         }
     }
 
@@ -434,7 +433,6 @@ final class MQTTConnection: @unchecked Sendable {
                 fail(0x82, "no local set on shared subscription \(s.topicFilter)")
                 return nil
             }
-            s.qos = min(s.qos, .atLeastOnce)
             s.identifier = subscribe.properties.subscriptionIdentifiers.first
             codes.append(s.qos.rawValue)
             requested.append((index, s, shared != nil))
