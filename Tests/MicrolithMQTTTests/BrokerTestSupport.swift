@@ -120,11 +120,15 @@ final class TestClient: ChannelInboundHandler, Sendable {
 
     var pending: [MQTTPacket] { state.withLock { $0.packets } }
 
-    /// CONNECT, expecting a successful CONNACK; returns it.
+    /// CONNECT (with `properties` as `configure` sets them), expecting a successful CONNACK; returns it.
     @discardableResult
-    func handshake(clientID: String, cleanStart: Bool = true, keepAlive: UInt16 = 60, sessionExpiry: UInt32? = nil) async throws -> MQTTConnAck {
+    func handshake(
+        clientID: String, cleanStart: Bool = true, keepAlive: UInt16 = 60, sessionExpiry: UInt32? = nil,
+        configure: (inout MQTTProperties) -> Void = { _ in }
+    ) async throws -> MQTTConnAck {
         var properties = MQTTProperties()
         properties.sessionExpiryInterval = sessionExpiry
+        configure(&properties)
         try await send(
             .connect(
                 MQTTConnect(

@@ -180,17 +180,7 @@ struct MQTTMessagePropertiesTests {
     func clientMaximumPacketSize() async throws {
         try await withBroker { _, server in
             let small = try await TestClient.connect(port: server.port)
-            var properties = MQTTProperties()
-            properties.maximumPacketSize = 256
-            try await small.send(
-                .connect(
-                    MQTTConnect(
-                        version: .v5, clientID: "small", cleanStart: true, keepAlive: 60, username: nil, password: nil, will: nil,
-                        properties: properties)))
-            guard case .connack(let ack) = try await small.receive(), ack.reasonCode == 0 else {
-                Issue.record("expected a successful CONNACK")
-                return
-            }
+            try await small.handshake(clientID: "small") { $0.maximumPacketSize = 256 }
             _ = try await small.subscribe(["big/#"], qos: .atLeastOnce)
             let publisher = try await TestClient.connect(port: server.port)
             try await publisher.handshake(clientID: "publisher")

@@ -60,10 +60,7 @@ struct MQTTOutboundQoS2Tests {
     func slotHeldUntilComplete() async throws {
         try await withBroker { _, server in
             let subscriber = try await TestClient.connect(port: server.port)
-            var properties = MQTTProperties()
-            properties.receiveMaximum = 1
-            try await subscriber.send(.connect(MQTTConnect(clientID: "narrow", cleanStart: true, keepAlive: 60, properties: properties)))
-            _ = try await subscriber.receive()
+            try await subscriber.handshake(clientID: "narrow") { $0.receiveMaximum = 1 }
             #expect(try await subscriber.subscribe(["q2/#"], qos: .exactlyOnce) == [2])
             let publisher = try await TestClient.connect(port: server.port)
             try await publisher.handshake(clientID: "pub")
