@@ -111,7 +111,7 @@ struct QueryPlannerChoiceTests {
                 }
                 let id = Int64(20_000 + round)
                 let body: JSONObject = ["cat": .string("rare"), "pos": .int(2500 + Int64(round)), "batch": .int(125), "note": .string("n1")]
-                try await store.write { txn in try txn.put(table, id: .int(id), body: body) }
+                _ = try await store.write { txn in try txn.put(table, id: .int(id), body: body) }
                 var record = body
                 record["id"] = .int(id)
                 model.append((id, record))
