@@ -117,8 +117,7 @@ public struct BrowserPolicy: Sendable {
         while end > 0, bytes[end - 1] == dot { end -= 1 }
         let host = UnsafeBufferPointer(rebasing: bytes[0..<end])
         guard host.contains(dot) else { return true }
-        let suffix = ".localhost".utf8
-        if host.count > suffix.count, zip(host.suffix(suffix.count), suffix).allSatisfy({ lowercased($0) == $1 }) { return true }
+        if host.count > 10, ASCIIBytes.hasSuffix(host, lowercase: ".localhost") { return true }
         return isIPv4(host)
     }
 
@@ -147,10 +146,6 @@ public struct BrowserPolicy: Sendable {
     private static func isHexDigit(_ b: UInt8) -> Bool {
         (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "f"))
             || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "F"))
-    }
-
-    private static func lowercased(_ b: UInt8) -> UInt8 {
-        b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b
     }
 
     /// The host of an authority without its port (`[::1]:80` → `[::1]`, `a.b:80` → `a.b`).

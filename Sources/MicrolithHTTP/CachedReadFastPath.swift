@@ -23,7 +23,7 @@ public final class CachedReadFastPath: ChannelInboundHandler, RemovableChannelHa
         /// Answering requests here.
         case serving
         /// The full pipeline is being installed; what arrives meanwhile waits.
-        case installing(pending: [ByteBuffer])
+        case installing(pending: [ByteBuffer], events: [Any])
         /// The full pipeline has it: everything passes through (until this handler is removed).
         case passing
         /// An answer that ends the connection was written: input is dropped.
@@ -35,8 +35,6 @@ public final class CachedReadFastPath: ChannelInboundHandler, RemovableChannelHa
     private let install: (ChannelHandlerContext) -> EventLoopFuture<Void>
     private var state = State.serving
     private var needsFlush = false
-    /// Inbound events that arrived while the full pipeline was being installed.
-    private var deferredEvents: [Any] = []
 
     /// A fast path answering what `answers` can, reporting requests to `connection`; `install`
     /// adds the full HTTP pipeline after this handler (on the channel's event loop) when a
@@ -53,9 +51,9 @@ public final class CachedReadFastPath: ChannelInboundHandler, RemovableChannelHa
         switch state {
         case .serving:
             serve(context, unwrapInboundIn(data))
-        case .installing(var pending):
+        case .installing(var pending, let events):
             pending.append(unwrapInboundIn(data))
-            state = .installing(pending: pending)
+            state = .installing(pending: pending, events: events)
         case .passing:
             context.fireChannelRead(data)
         case .closing:
@@ -94,9 +92,10 @@ public final class CachedReadFastPath: ChannelInboundHandler, RemovableChannelHa
                 }
                 return
             }
-        case .installing:
+        case .installing(let pending, var events):
             // Events wait with the bytes for the full pipeline, after them.
-            deferredEvents.append(event)
+            events.append(event)
+            state = .installing(pending: pending, events: events)
             return
         case .passing, .closing:
             break
@@ -138,15 +137,13 @@ public final class CachedReadFastPath: ChannelInboundHandler, RemovableChannelHa
             context.flush()
         }
         connection.furtherRequestBegun()
-        state = .installing(pending: [buffer])
+        state = .installing(pending: [buffer], events: [])
         install(context).assumeIsolated().whenComplete { [self] result in
-            guard case .installing(let pending) = state else { return }
+            guard case .installing(let pending, let events) = state else { return }
             switch result {
             case .success:
                 state = .passing
                 for part in pending { context.fireChannelRead(wrapInboundOut(part)) }
-                let events = deferredEvents
-                deferredEvents = []
                 for event in events { context.fireUserInboundEventTriggered(event) }
                 context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             case .failure:
@@ -223,10 +220,10 @@ struct RequestHeadScanner {
             guard expect("\r\n") else { return nil }
             let name = UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameEnd])
             let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
-            if equalsLowercased(name, "host") {
+            if ASCIIBytes.equals(name, lowercase: "host") {
                 guard authority == nil else { return nil }
                 authority = value
-            } else if equalsLowercased(name, "connection") {
+            } else if ASCIIBytes.equals(name, lowercase: "connection") {
                 for token in value.split(separator: ",") {
                     switch token.trimmingSpaces.lowercased() {
                     case "close": closing = true
@@ -234,8 +231,8 @@ struct RequestHeadScanner {
                     default: return nil
                     }
                 }
-            } else if equalsLowercased(name, "content-length") || equalsLowercased(name, "transfer-encoding")
-                || equalsLowercased(name, "upgrade") || equalsLowercased(name, "expect")
+            } else if ASCIIBytes.equals(name, lowercase: "content-length") || ASCIIBytes.equals(name, lowercase: "transfer-encoding")
+                || ASCIIBytes.equals(name, lowercase: "upgrade") || ASCIIBytes.equals(name, lowercase: "expect")
             {
                 return nil
             } else {
@@ -255,17 +252,6 @@ struct RequestHeadScanner {
         default:
             return "!#$%&'*+-.^_`|~".utf8.contains(b)
         }
-    }
-
-    /// Whether `bytes`, lowercased, are `lowercase`.
-    static func equalsLowercased(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
-        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
-        for k in 0..<bytes.count {
-            var b = bytes[k]
-            if b >= UInt8(ascii: "A"), b <= UInt8(ascii: "Z") { b += 32 }
-            if b != lowercase.utf8Start[k] { return false }
-        }
-        return true
     }
 }
 

@@ -46,25 +46,7 @@ public struct SubscriptionEndpoint: Sendable {
     public static func wantsEventStream(_ fields: HTTPFields) -> Bool {
         guard let accept = fields[.accept] else { return false }
         // Asked of every request the fast path sees: read in place, no lowercased copy.
-        let wanted = "text/event-stream".utf8
-        let bytes = accept.utf8
-        guard bytes.count >= wanted.count else { return false }
-        var start = bytes.startIndex
-        while bytes.distance(from: start, to: bytes.endIndex) >= wanted.count {
-            var i = start
-            var matched = true
-            for w in wanted {
-                let b = bytes[i]
-                if (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b) != w {
-                    matched = false
-                    break
-                }
-                i = bytes.index(after: i)
-            }
-            if matched { return true }
-            start = bytes.index(after: start)
-        }
-        return false
+        return ASCIIBytes.contains(accept.utf8, lowercase: "text/event-stream")
     }
 
     /// Reads the subscription a URL asks for; throws a ``Problem`` (404 unknown table, 400 bad id,

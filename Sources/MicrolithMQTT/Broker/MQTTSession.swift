@@ -200,13 +200,18 @@ final class MQTTSession: Sendable {
         return out.readableBytes > 0 ? out : nil
     }
 
+    /// The PUBREL of the QoS 2 message `packetID` (`reasonCode` 0x92: no such message in flight).
+    static func encodePubrel(_ packetID: UInt16, reasonCode: UInt8 = 0, version: MQTTProtocolVersion, into out: inout ByteBuffer) {
+        MQTTPacket.ack(MQTTAck(kind: .pubrel, packetID: packetID, reasonCode: reasonCode)).encode(version: version, into: &out)
+    }
+
     /// What a returning client is owed again, in the original order [MQTT-4.4.0-1]: the PUBLISH of
     /// each unacknowledged message with DUP set, the PUBREL of each QoS 2 message it had received.
     static func resendInflight(_ s: inout State) -> ByteBuffer? {
         var out = ByteBuffer()
         for (id, m) in s.inflight {
             if s.released.contains(id) {
-                MQTTPacket.ack(MQTTAck(kind: .pubrel, packetID: id)).encode(version: s.version, into: &out)
+                encodePubrel(id, version: s.version, into: &out)
             } else {
                 m.encode(version: s.version, packetID: id, dup: true, into: &out)
             }

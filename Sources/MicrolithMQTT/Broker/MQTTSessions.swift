@@ -241,14 +241,17 @@ final class MQTTSessions: Sendable {
     /// id not in flight), or, for a refusal, its slot is freed and what waits is sent.
     func received(_ session: MQTTSession, packetID: UInt16, reasonCode: UInt8) {
         session.state.withLock { s in
+            var out = ByteBuffer()
             switch MQTTSession.receive(packetID, reasonCode: reasonCode, in: &s) {
             case .release:
-                s.connection?.deliver(Self.pubrel(packetID, reasonCode: 0, version: s.version))
+                MQTTSession.encodePubrel(packetID, version: s.version, into: &out)
             case .unknown:
-                s.connection?.deliver(Self.pubrel(packetID, reasonCode: s.version == .v5 ? 0x92 : 0, version: s.version))
+                MQTTSession.encodePubrel(packetID, reasonCode: s.version == .v5 ? 0x92 : 0, version: s.version, into: &out)
             case .refused:
                 s.connection?.deliver(MQTTSession.drain(&s))
+                return
             }
+            s.connection?.deliver(out)
         }
     }
 
@@ -258,12 +261,6 @@ final class MQTTSessions: Sendable {
             guard MQTTSession.completeRelease(packetID, in: &s) else { return }
             s.connection?.deliver(MQTTSession.drain(&s))
         }
-    }
-
-    private static func pubrel(_ packetID: UInt16, reasonCode: UInt8, version: MQTTProtocolVersion) -> ByteBuffer {
-        var out = ByteBuffer()
-        MQTTPacket.ack(MQTTAck(kind: .pubrel, packetID: packetID, reasonCode: reasonCode)).encode(version: version, into: &out)
-        return out
     }
 
     // MARK: Subscriptions
