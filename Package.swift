@@ -158,6 +158,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Mustache templates parsed once and rendered from Encodable views. Foundation only.
+        .target(name: "MicrolithTemplates"),
         // The `microlith` command line.
         .target(
             name: "MicrolithCLI",
@@ -174,7 +176,7 @@ let package = Package(
             dependencies: [
                 "MicrolithCache", "MicrolithCLI", "MicrolithHTTP", "MicrolithJSON", "MicrolithJobs", "MicrolithModules", "MicrolithRuntime",
                 "MicrolithSchema",
-                "MicrolithStore", "MicrolithRealtime", "MicrolithMQTT",
+                "MicrolithStore", "MicrolithRealtime", "MicrolithMQTT", "MicrolithTemplates",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -240,6 +242,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MicrolithSchemaTests", dependencies: ["MicrolithSchema", "MicrolithJSON"]),
+        .testTarget(name: "MicrolithTemplatesTests", dependencies: ["MicrolithTemplates"]),
         .testTarget(
             name: "MicrolithStoreTests",
             dependencies: [

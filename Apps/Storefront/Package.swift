@@ -21,7 +21,6 @@ let package = Package(
             name: "Storefront",
             dependencies: [
                 .product(name: "Microlith", package: "Microlith"),
-                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             // The app folder (schema.graphql, templates/) ships beside the binary, so the shop
@@ -41,6 +40,8 @@ let package = Package(
             dependencies: [
                 "Storefront", .product(name: "Microlith", package: "Microlith"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // The reference the runtime's template renderer is checked against, page by page.
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]

@@ -7,6 +7,7 @@
 
 import NIOCore
 import NIOPosix
+
 @_exported import struct Logging.Logger
 @_exported import struct MicrolithCLI.MicrolithCommand
 @_exported import struct MicrolithCache.LiveSlot
@@ -61,6 +62,11 @@ import NIOPosix
 @_exported import struct MicrolithStore.TableRef
 @_exported import struct MicrolithStore.WritePrecondition
 @_exported import class MicrolithStore.WriteTransaction
+@_exported import struct MicrolithTemplates.Template
+@_exported import enum MicrolithTemplates.TemplateEncoder
+@_exported import struct MicrolithTemplates.TemplateError
+@_exported import struct MicrolithTemplates.TemplateLibrary
+@_exported import enum MicrolithTemplates.TemplateValue
 
 #if os(Linux)
 import Glibc

@@ -1,6 +1,5 @@
 import Foundation
 import Microlith
-import Mustache
 
 /// The shop's pages and their JSON, composed from the other modules' operations (in-process
 /// calls in the microlith topology, bulk HTTP calls in the services one).
@@ -14,19 +13,23 @@ public struct GatewayModule: Module {
     public static let pageSize = 24
     static let sorts = ["name", "-name", "price", "-price"]
 
-    let templates: MustacheLibrary
+    let templates: TemplateLibrary
 
     /// A gateway rendering with `templates`. Its pages are kept by the runtime
     /// (`get(keep: true)`) while nothing they show changes.
-    public init(templates: MustacheLibrary) {
+    public init(templates: TemplateLibrary) {
         self.templates = templates
     }
 
-    /// Loads the templates of an app folder (`templates/*.mustache`).
-    public static func loadTemplates(appDirectory: String) async throws -> MustacheLibrary {
+    /// The templates every page needs.
+    static let templateNames = ["home", "category", "product", "cart", "order", "error"]
+
+    /// Loads and parses the templates of an app folder (`templates/*.mustache`); a syntax error
+    /// or a missing template stops the start, naming the file.
+    public static func loadTemplates(appDirectory: String) throws -> TemplateLibrary {
         let directory = (appDirectory as NSString).appendingPathComponent("templates")
-        let library = try await MustacheLibrary(directory: directory)
-        for name in ["home", "category", "product", "cart", "order", "error"] where library.getTemplate(named: name) == nil {
+        let library = try TemplateLibrary(directory: directory)
+        for name in templateNames where !library.contains(name) {
             throw OperationError.internal("template \(name).mustache is missing from \(directory)")
         }
         return library

@@ -1,6 +1,5 @@
 import Foundation
 import Microlith
-import Mustache
 
 /// Builds the gateway's pages from the modules' operations.
 ///
@@ -9,7 +8,7 @@ import Mustache
 /// the related-products query). Stock figures are live slots (``StockDisplay``), so checkouts
 /// leave pages kept.
 struct Pages: Sendable {
-    let templates: MustacheLibrary
+    let templates: TemplateLibrary
 
     // MARK: Data
 
@@ -178,18 +177,10 @@ struct Pages: Sendable {
     }
 
     func html(_ template: String, _ view: some Encodable, status: Int = 200, headers: [String: String] = [:]) throws -> ResourceResponse {
-        let object = try Self.mustacheObject(view)
-        guard let text = templates.render(object, withTemplate: template) else {
-            throw OperationError.internal("template \(template) is missing")
-        }
+        let bytes = try templates.render(view, template: template)
         var all = headers
         all["Content-Type"] = "text/html; charset=utf-8"
-        return ResourceResponse(status: status, headers: all, body: Data(text.utf8))
-    }
-
-    /// A view as plain dictionaries, arrays, strings, numbers and booleans (what templates read).
-    static func mustacheObject(_ view: some Encodable) throws -> Any {
-        try MustacheEncoder.encode(view)
+        return ResourceResponse(status: status, headers: all, body: Data(bytes))
     }
 
     /// `/c/{id}?page=&sort=`, checked.

@@ -1,6 +1,5 @@
 import Foundation
 import Microlith
-import Mustache
 
 #if canImport(Glibc)
 import Glibc
@@ -58,7 +57,7 @@ public enum Storefront {
     /// Starts the storefront's HTTP server in this process (for the services topology, after
     /// starting the four service processes) and returns it with the processes to stop afterwards.
     public static func start(_ options: Options) async throws -> (MicrolithServer, [Process]) {
-        let templates = try await GatewayModule.loadTemplates(appDirectory: options.appDirectory)
+        let templates = try GatewayModule.loadTemplates(appDirectory: options.appDirectory)
         switch options.topology {
         case .microlith:
             let server = try await gateway(options, templates: templates) { c in c.store.directory = options.dataDirectory }
@@ -90,7 +89,7 @@ public enum Storefront {
     /// The process serving the pages on `options.port`: every module known, the gateway's
     /// templates, then `placement` (data folder, roles, where the others run).
     static func gateway(
-        _ options: Options, templates: MustacheLibrary, _ placement: @escaping (inout RuntimeConfiguration) -> Void
+        _ options: Options, templates: TemplateLibrary, _ placement: @escaping (inout RuntimeConfiguration) -> Void
     ) async throws -> MicrolithServer {
         try await MicrolithServer.start(
             appDirectory: options.appDirectory, modules: modules(Set(serviceTables.keys)) + [GatewayModule(templates: templates)],
