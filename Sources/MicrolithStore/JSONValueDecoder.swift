@@ -80,6 +80,48 @@ struct JSONValueDecoder: Decoder {
             return try JSONValueDecoder.decode(T.self, from: v, path: codingPath + [key])
         }
 
+        // Scalars are read in place: no generic dispatch, no coding path built unless it fails.
+
+        private func single(_ key: Key, _ type: Any.Type) throws -> Single {
+            let v = try value(key)
+            if v.isNull { throw DecodingError.valueNotFound(type, .init(codingPath: codingPath + [key], debugDescription: "null")) }
+            return Single(value: v, parentPath: codingPath, key: key)
+        }
+
+        private func singleIfPresent(_ key: Key) -> Single? {
+            guard let v = object[key.stringValue], !v.isNull else { return nil }
+            return Single(value: v, parentPath: codingPath, key: key)
+        }
+
+        func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try single(key, type).decode(type) }
+        func decode(_ type: String.Type, forKey key: Key) throws -> String { try single(key, type).decode(type) }
+        func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try single(key, type).decode(type) }
+        func decode(_ type: Float.Type, forKey key: Key) throws -> Float { try single(key, type).decode(type) }
+        func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try single(key, type).decode(type) }
+        func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try single(key, type).decode(type) }
+        func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try single(key, type).decode(type) }
+        func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try single(key, type).decode(type) }
+        func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try single(key, type).decode(type) }
+        func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try single(key, type).decode(type) }
+        func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try single(key, type).decode(type) }
+        func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try single(key, type).decode(type) }
+        func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try single(key, type).decode(type) }
+        func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try single(key, type).decode(type) }
+        func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try singleIfPresent(key)?.decode(type) }
+        func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try singleIfPresent(key)?.decode(type) }
+        func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try singleIfPresent(key)?.decode(type) }
+        func decodeIfPresent(_ type: Float.Type, forKey key: Key) throws -> Float? { try singleIfPresent(key)?.decode(type) }
+        func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try singleIfPresent(key)?.decode(type) }
+        func decodeIfPresent(_ type: Int8.Type, forKey key: Key) throws -> Int8? { try singleIfPresent(key)?.decode(type) }
+        func decodeIfPresent(_ type: Int16.Type, forKey key: Key) throws -> Int16? { try singleIfPresent(key)?.decode(type) }
+        func decodeIfPresent(_ type: Int32.Type, forKey key: Key) throws -> Int32? { try singleIfPresent(key)?.decode(type) }
+        func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try singleIfPresent(key)?.decode(type) }
+        func decodeIfPresent(_ type: UInt.Type, forKey key: Key) throws -> UInt? { try singleIfPresent(key)?.decode(type) }
+        func decodeIfPresent(_ type: UInt8.Type, forKey key: Key) throws -> UInt8? { try singleIfPresent(key)?.decode(type) }
+        func decodeIfPresent(_ type: UInt16.Type, forKey key: Key) throws -> UInt16? { try singleIfPresent(key)?.decode(type) }
+        func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try singleIfPresent(key)?.decode(type) }
+        func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try singleIfPresent(key)?.decode(type) }
+
         func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
             try JSONValueDecoder(try value(key), codingPath: codingPath + [key]).container(keyedBy: type)
         }
@@ -128,6 +170,9 @@ struct JSONValueDecoder: Decoder {
 
         mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
             let (v, path) = try next()
+            if v.isNull, !(T.self is any OptionalProtocol.Type) {
+                throw DecodingError.valueNotFound(T.self, .init(codingPath: path, debugDescription: "null"))
+            }
             return try JSONValueDecoder.decode(T.self, from: v, path: path)
         }
 
@@ -149,7 +194,21 @@ struct JSONValueDecoder: Decoder {
 
     struct Single: SingleValueDecodingContainer {
         let value: JSONValue
-        let codingPath: [any CodingKey]
+        /// The path of the container holding the value, and the value's key in it (kept apart so
+        /// the path is only built when an error needs it).
+        let parentPath: [any CodingKey]
+        let key: (any CodingKey)?
+        var codingPath: [any CodingKey] { key.map { parentPath + [$0] } ?? parentPath }
+
+        init(value: JSONValue, codingPath: [any CodingKey]) {
+            self.init(value: value, parentPath: codingPath, key: nil)
+        }
+
+        init(value: JSONValue, parentPath: [any CodingKey], key: (any CodingKey)?) {
+            self.value = value
+            self.parentPath = parentPath
+            self.key = key
+        }
 
         func decodeNil() -> Bool { value.isNull }
 

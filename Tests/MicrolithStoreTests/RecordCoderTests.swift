@@ -48,7 +48,14 @@ import Testing
         ("count", .double(1.5), "1.5 is not a whole Int"),
         ("tags", .null, "expected Array<String> at 'tags', got null"),
         ("when", .string("yesterday"), "'yesterday' is not an ISO 8601 date"),
-        ("lines", .array([.object(["sku": "s", "quantity": 300])]), "300 does not fit Int8"),
+        ("lines", .array([.object(["sku": "s", "quantity": 300])]), "300 does not fit Int8 at 'lines.[0].quantity'"),
+        ("count", .null, "expected Int at 'count', got null"),
+        ("ratio", .string("0.5"), "expected Double at 'ratio'"),
+        ("flag", .int(1), "expected Bool at 'flag'"),
+        ("note", .int(3), "expected String at 'note'"),
+        ("tags", .array(["x", .null]), "expected String at 'tags.[1]', got null"),
+        ("tags", .array(["x", 3]), "expected String at 'tags.[1]'"),
+        ("nested", .array([.array([1, 2.5])]), "2.5 is not a whole Int at 'nested.[0].[1]'"),
     ])
     func misfitsAreNamed(_ key: String, _ value: JSONValue, _ message: String) throws {
         var object = try RecordCoder.object(sample)
