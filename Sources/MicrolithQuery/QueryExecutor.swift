@@ -147,7 +147,7 @@ public struct QueryExecutor: Sendable {
             }
         }
         var rows: [QueryRow] = []
-        let cursor = try Row.fetchCursor(Self.statement(db, sql), arguments: StatementArguments(arguments))
+        let cursor = try Row.fetchCursor(Self.statement(db, sql), arguments: StatementArguments(databaseValues: arguments))
         // Records are parsed only when something here reads them: a residual filter, a sort in
         // Swift, or a projection. Otherwise the stored text goes out as it is.
         let needsRecords = (!plan.isExact && query.filter != nil) || !limitInSQL || query.select != nil
@@ -227,7 +227,7 @@ public struct QueryExecutor: Sendable {
         for (i, conjunct) in steering.conjuncts.enumerated() where conjunct.indexed && !conjunct.onSortAttribute {
             let probe = try db.cachedStatement(
                 sql: "SELECT count(*) FROM (SELECT 1 FROM \"\(table.sqlName)\" WHERE \(conjunct.plain) LIMIT \(Self.probeCap))")
-            let count = try Int.fetchOne(probe, arguments: StatementArguments(conjunct.arguments)) ?? 0
+            let count = try Int.fetchOne(probe, arguments: StatementArguments(databaseValues: conjunct.arguments)) ?? 0
             if best == nil || count < best!.count { best = (i, count) }
             if count == 0 { break }
         }
@@ -296,7 +296,7 @@ public struct QueryExecutor: Sendable {
         if let index = steering.sortIndex { sql += " INDEXED BY \"\(index)\"" }
         if !bounds.isEmpty { sql += " WHERE " + bounds.joined(separator: " AND ") }
         if let orderBy { sql += " ORDER BY \(orderBy)" }
-        let cursor = try Row.fetchCursor(Self.statement(db, sql), arguments: StatementArguments(testArguments + boundArguments))
+        let cursor = try Row.fetchCursor(Self.statement(db, sql), arguments: StatementArguments(databaseValues: testArguments + boundArguments))
         var rows: [QueryRow] = []
         var read = 0
         var matched = 0
@@ -337,7 +337,7 @@ public struct QueryExecutor: Sendable {
             """
         arguments += [Int64(limit.count).databaseValue, Int64(limit.start).databaseValue]
         var rows: [QueryRow] = []
-        let cursor = try Row.fetchCursor(Self.statement(db, sql), arguments: StatementArguments(arguments))
+        let cursor = try Row.fetchCursor(Self.statement(db, sql), arguments: StatementArguments(databaseValues: arguments))
         while let row = try cursor.next() {
             guard let id = TableLayout.recordID(row[0]) else { continue }
             if let found = try Self.row(id: id, text: row[1], parse: query.select != nil) { rows.append(found) }

@@ -251,7 +251,7 @@ public final class WriteTransaction {
             values.append(TableLayout.indexValue(normalised[attribute.name]))
         }
         let upsert = try db.cachedStatement(sql: table.upsertSQL)
-        upsert.setUncheckedArguments(StatementArguments(values))
+        upsert.setUncheckedArguments(StatementArguments(databaseValues: values))
         try upsert.execute()
         try table.writeListIndexes(db, id: id, record: normalised, stored: stored?.record, storedIsKnown: true)
         let cached = CachedRecord(id: id, record: normalised, json: ByteBuffer(bytes: bytes), version: version)
