@@ -125,8 +125,7 @@ private struct Parser {
             position += 1
             skipWhitespace()
             let value = try parseValue(depth: depth)
-            if object[key] != nil { throw fail("duplicate member name \"\(key)\"", at: keyOffset) }
-            object[key] = value
+            guard object.insertNew(key, value) else { throw fail("duplicate member name \"\(key)\"", at: keyOffset) }
             skipWhitespace()
             guard position < bytes.count else { throw fail("unexpected end of input in object") }
             switch bytes[position] {
@@ -186,6 +185,13 @@ private struct Parser {
             if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
             guard position < bytes.count, isDigit(bytes[position]) else { throw fail("expected a digit in exponent") }
             while position < bytes.count, isDigit(bytes[position]) { position += 1 }
+        }
+        // Up to 18 digits fit an Int64 whatever they are: read in place, no text made.
+        let digits = position - start - (bytes[start] == UInt8(ascii: "-") ? 1 : 0)
+        if isInteger, digits <= 18 {
+            var n: Int64 = 0
+            for b in bytes[(position - digits)..<position] { n = n &* 10 &+ Int64(b &- UInt8(ascii: "0")) }
+            return .int(bytes[start] == UInt8(ascii: "-") ? -n : n)
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
         if isInteger {

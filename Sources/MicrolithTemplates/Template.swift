@@ -49,14 +49,15 @@ struct TemplateParser {
     private let source: [UInt8]
     private let name: String
     private var textStart = 0
-    private var frames: [Frame] = [Frame(path: nil, nameText: "", inverted: false, line: 1)]
+    private var frames: [Frame] = [Frame(path: nil, nameText: "", inverted: false, offset: 0)]
     private(set) var partials: Set<String> = []
 
     private struct Frame {
         let path: TemplatePath?
         let nameText: String
         let inverted: Bool
-        let line: Int
+        /// Where its open tag starts (for the line in errors).
+        let offset: Int
         var nodes: [TemplateNode] = []
     }
 
@@ -102,7 +103,7 @@ struct TemplateParser {
         }
         appendText(textStart..<count)
         if let open = frames.last, frames.count > 1 {
-            throw TemplateError("section '\(open.nameText)' is never closed with {{/\(open.nameText)}}", template: name, line: open.line)
+            throw error("section '\(open.nameText)' is never closed with {{/\(open.nameText)}}", at: open.offset)
         }
         return frames[0].nodes
     }
@@ -168,14 +169,15 @@ struct TemplateParser {
                 throw error("sections nest deeper than \(Template.maximumNesting) levels", at: tagStart)
             }
             let p = try path(text, at: tagStart)
-            frames.append(Frame(path: p, nameText: text, inverted: sigil == UInt8(ascii: "^"), line: line(of: tagStart)))
+            frames.append(Frame(path: p, nameText: text, inverted: sigil == UInt8(ascii: "^"), offset: tagStart))
         case UInt8(ascii: "/"):
             guard frames.count > 1, let open = frames.last else {
                 throw error("{{/\(text)}} closes a section that was never opened", at: tagStart)
             }
             guard open.nameText == text else {
                 throw error(
-                    "{{/\(text)}} closes section '\(open.nameText)' (opened on line \(open.line)); expected {{/\(open.nameText)}}", at: tagStart)
+                    "{{/\(text)}} closes section '\(open.nameText)' (opened on line \(line(of: open.offset))); expected {{/\(open.nameText)}}",
+                    at: tagStart)
             }
             frames.removeLast()
             frames[frames.count - 1].nodes.append(.section(open.path!, open.nodes, inverted: open.inverted))

@@ -5,7 +5,9 @@
 /// type (every integer width becomes ``TemplateValue/int(_:)`` when it fits, a `UInt64` past
 /// `Int.max` a double). An optional that is `nil` is left out (the synthesized `encodeIfPresent`),
 /// so a tag naming it finds nothing there and looks further down the context; an explicit
-/// `encodeNil` is ``TemplateValue/null``.
+/// `encodeNil` is ``TemplateValue/null``. Types with an encoding of their own keep it (a `Date`
+/// becomes its seconds since 2001, as with `JSONEncoder`'s default): give a view the text a page
+/// should show, such as a formatted date or price.
 public enum TemplateEncoder {
     /// `value` as a template reads it.
     public static func encode(_ value: some Encodable) throws -> TemplateValue {

@@ -25,6 +25,19 @@ struct JSONParserValueTests {
         #expect(identical(try JSONParser.parse("9007199254740993"), .int(9_007_199_254_740_993)))
         #expect(identical(try JSONParser.parse("9223372036854775807"), .int(Int64.max)))
         #expect(identical(try JSONParser.parse("-9223372036854775808"), .int(Int64.min)))
+        // Either side of the 18 digits read in place.
+        #expect(identical(try JSONParser.parse("999999999999999999"), .int(999_999_999_999_999_999)))
+        #expect(identical(try JSONParser.parse("-999999999999999999"), .int(-999_999_999_999_999_999)))
+        #expect(identical(try JSONParser.parse("1000000000000000000"), .int(1_000_000_000_000_000_000)))
+        #expect(identical(try JSONParser.parse("[-1,20,-300]"), .array([.int(-1), .int(20), .int(-300)])))
+    }
+
+    @Test func aDuplicateMemberIsFoundInLargeObjectsToo() throws {
+        let members = (0..<12).map { "\"m\($0)\":\($0)" }.joined(separator: ",")
+        let error = try #require(parseError("{\(members),\"m10\":0}"))
+        #expect(error.reason == "duplicate member name \"m10\"")
+        let object = try #require(try JSONParser.parse("{\(members)}").objectValue)
+        #expect(object.count == 12 && object["m11"] == 11)
     }
 
     @Test func integersBeyond64BitsAreRefusedNotRounded() throws {

@@ -73,6 +73,44 @@ struct JSONValueTests {
         #expect(object["b"] == 2)
     }
 
+    /// Objects past the linear-lookup limit (8 members) switch to a dictionary of positions: every
+    /// operation agrees with a plain model on either side of the switch.
+    @Test(arguments: [3, 8, 9, 30])
+    func objectsOfEverySizeAgreeWithAModel(size: Int) {
+        var object = JSONObject()
+        var model: [(String, JSONValue)] = []
+        for i in 0..<size {
+            object["k\(i)"] = .int(Int64(i))
+            model.append(("k\(i)", .int(Int64(i))))
+        }
+        func check(_ note: String) {
+            #expect(object.keys == model.map(\.0), "\(note)")
+            #expect(object.values == model.map(\.1), "\(note)")
+            for (k, v) in model { #expect(object[k] == v, "\(note): \(k)") }
+            #expect(object["absent"] == nil)
+        }
+        check("built")
+        // Replace, remove from the middle and the front, re-add, add past the limit.
+        object["k1"] = "one"
+        if let i = model.firstIndex(where: { $0.0 == "k1" }) { model[i].1 = "one" }
+        for gone in ["k2", "k0", "k\(size - 1)"] {
+            object[gone] = nil
+            model.removeAll { $0.0 == gone }
+        }
+        check("after removals")
+        object["k0"] = true
+        model.append(("k0", true))
+        for i in size..<(size + 10) {
+            #expect(object.insertNew("n\(i)", .int(Int64(i))))
+            model.append(("n\(i)", .int(Int64(i))))
+        }
+        #expect(!object.insertNew("k0", .null), "a name already there is refused")
+        check("after additions")
+        var reversed = JSONObject()
+        for (k, v) in model.reversed() { reversed[k] = v }
+        #expect(reversed == object, "equality ignores order")
+    }
+
     @Test func aNullMemberIsPresent() {
         var object = JSONObject()
         object["n"] = .null
