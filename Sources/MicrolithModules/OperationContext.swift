@@ -61,7 +61,7 @@ public struct OperationContext: Sendable {
         do {
             let layout = try table.layout(in: store)
             let parsed = try modules.boundQueries.query(query, table: layout, store: store)
-            let result = try await QueryExecutor(store: store, maximumResults: maximumResults).execute(parsed, table: layout)
+            let result = try await QueryExecutor(store: store, maximumResults: maximumResults).execute(parsed, table: layout, records: true)
             return try result.rows.map { try RecordCoder.decode(Record.self, from: .object($0.record)) }
         } catch let error as StoreError {
             throw OperationError(error)

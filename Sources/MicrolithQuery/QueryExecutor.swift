@@ -63,7 +63,11 @@ public struct QueryExecutor: Sendable {
     }
 
     /// Runs `query` on a read snapshot.
-    public func execute(_ query: Query, table: TableLayout) async throws -> QueryResult {
+    ///
+    /// - Parameter records: the caller reads every row's ``QueryRow/record``: a row the record
+    ///   cache holds at the version read takes the cache's parsed record instead of parsing its
+    ///   text. Without it rows keep their text and parse it only if asked.
+    public func execute(_ query: Query, table: TableLayout, records: Bool = false) async throws -> QueryResult {
         if let observer = ReadObservation.observer {
             if QueryPredicate.followsRelationships(query, table: table) {
                 observer.untracked("a query on \(table.name) follows relationships")
@@ -73,22 +77,23 @@ public struct QueryExecutor: Sendable {
         }
         let plan = plan(query, table: table)
         return try await store.read(database: table.definition.database) { [self] db in
-            try run(query, plan: plan, table: table, db: db)
+            try run(query, plan: plan, table: table, db: db, records: records)
         }
     }
 
     /// Runs `query` on a connection the caller holds (inside a write transaction, for example).
-    package func run(_ query: Query, plan: QueryPlan, table: TableLayout, db: Database) throws -> QueryResult {
+    package func run(_ query: Query, plan: QueryPlan, table: TableLayout, db: Database, records: Bool = false) throws -> QueryResult {
+        let cache = records ? store.cache : nil
         let resolver = RelationshipResolver(store: store, db: db, root: table)
         var plan = plan
         var rows: [QueryRow]
         if let steering = plan.steering, let limit = query.limit, limit.count > 0,
-            let steered = try runSteered(query, steering: steering, limit: limit, orderBy: plan.orderBy, table: table, db: db)
+            let steered = try runSteered(query, steering: steering, limit: limit, orderBy: plan.orderBy, table: table, db: db, cache: cache)
         {
             rows = steered.rows
             plan.order = steered.order
         } else {
-            rows = try runPlain(query, plan: plan, table: table, db: db, resolver: resolver)
+            rows = try runPlain(query, plan: plan, table: table, db: db, resolver: resolver, cache: cache)
         }
         if rows.count > maximumResults {
             throw QueryError(
@@ -112,8 +117,13 @@ public struct QueryExecutor: Sendable {
     }
 
     /// A row as the answer holds it: the stored text as it is, parsed only when a projection
-    /// will read it.
-    private static func row(id: RecordID, text: String, parse: Bool) throws -> QueryRow? {
+    /// will read it; with `cache`, the cache's parsed record when it holds this version.
+    private static func row(
+        id: RecordID, text: String, version: Int64, parse: Bool, table: TableLayout, cache: RecordCache?
+    ) throws -> QueryRow? {
+        if let cache, let held = cache.peek(table: table.index, id: id, version: version) {
+            return QueryRow(id: id, record: held.record, json: text)
+        }
         guard parse else { return QueryRow(id: id, json: text) }
         guard case .object(let record) = try JSONParser.parse(text) else { return nil }
         return QueryRow(id: id, record: record, json: text)
@@ -122,11 +132,11 @@ public struct QueryExecutor: Sendable {
     /// The plan as it stands: SQLite narrows (and, when the filter is exact, sorts and limits);
     /// the evaluator does the rest.
     private func runPlain(
-        _ query: Query, plan: QueryPlan, table: TableLayout, db: Database, resolver: RelationshipResolver
+        _ query: Query, plan: QueryPlan, table: TableLayout, db: Database, resolver: RelationshipResolver, cache: RecordCache?
     ) throws
         -> [QueryRow]
     {
-        var sql = "SELECT id, data FROM \"\(table.sqlName)\""
+        var sql = "SELECT id, data, version FROM \"\(table.sqlName)\""
         var arguments = plan.arguments
         var conditions: [String] = []
         if let w = plan.whereClause { conditions.append("(\(w))") }
@@ -154,11 +164,12 @@ public struct QueryExecutor: Sendable {
         while let row = try cursor.next() {
             guard let id = TableLayout.recordID(row[0]) else { continue }
             let text: String = row[1]
+            let held = cache?.peek(table: table.index, id: id, version: row[2])
             guard needsRecords else {
-                rows.append(QueryRow(id: id, json: text))
+                rows.append(held.map { QueryRow(id: id, record: $0.record, json: text) } ?? QueryRow(id: id, json: text))
                 continue
             }
-            guard case .object(let record) = try JSONParser.parse(text) else { continue }
+            guard let record = try held?.record ?? JSONParser.parse(text).objectValue else { continue }
             if !plan.isExact, let filter = query.filter {
                 guard QueryEvaluator.matches(filter, record: record, resolve: resolver.resolve) else { continue }
             }
@@ -221,7 +232,7 @@ public struct QueryExecutor: Sendable {
     /// 3. Otherwise the matches are found through the index of the term with the smallest count
     ///    and sorted.
     private func runSteered(
-        _ query: Query, steering: Steering, limit: Limit, orderBy: String?, table: TableLayout, db: Database
+        _ query: Query, steering: Steering, limit: Limit, orderBy: String?, table: TableLayout, db: Database, cache: RecordCache?
     ) throws -> (rows: [QueryRow], order: OrderStrategy)? {
         var best: (index: Int, count: Int)?
         for (i, conjunct) in steering.conjuncts.enumerated() where conjunct.indexed && !conjunct.onSortAttribute {
@@ -240,14 +251,14 @@ public struct QueryExecutor: Sendable {
             let budget = capped ? 4 * Self.probeCap : best.count
             let extend = { [self] in capped ? estimatedMatches(chosen, table: table, db: db) ?? 0 : 0 }
             if let rows = try walk(
-                query, steering: steering, limit: limit, orderBy: orderBy, budget: budget, extend: extend, table: table, db: db)
+                query, steering: steering, limit: limit, orderBy: orderBy, budget: budget, extend: extend, table: table, db: db, cache: cache)
             {
                 return (rows, .sortIndexWalk(attribute: steering.sortAttribute))
             }
-            let rows = try filterThenSort(query, steering: steering, chosen: best.index, limit: limit, table: table, db: db)
+            let rows = try filterThenSort(query, steering: steering, chosen: best.index, limit: limit, table: table, db: db, cache: cache)
             return (rows, .filterThenSort(condition: chosen.label, abandonedWalk: true))
         }
-        let rows = try filterThenSort(query, steering: steering, chosen: best.index, limit: limit, table: table, db: db)
+        let rows = try filterThenSort(query, steering: steering, chosen: best.index, limit: limit, table: table, db: db, cache: cache)
         return (rows, .filterThenSort(condition: chosen.label, abandonedWalk: false))
     }
 
@@ -270,7 +281,7 @@ public struct QueryExecutor: Sendable {
     /// budget grows once, to what `extend` answers, when that is more).
     private func walk(
         _ query: Query, steering: Steering, limit: Limit, orderBy: String?, budget: Int, extend: () -> Int, table: TableLayout,
-        db: Database
+        db: Database, cache: RecordCache?
     ) throws -> [QueryRow]? {
         var budget = budget
         var extended = false
@@ -292,7 +303,7 @@ public struct QueryExecutor: Sendable {
             boundArguments.append(expiration.argument)
         }
         let test = tests.isEmpty ? "1" : "CASE WHEN \(tests.joined(separator: " AND ")) THEN 1 ELSE 0 END"
-        var sql = "SELECT id, data, \(test) FROM \"\(table.sqlName)\""
+        var sql = "SELECT id, data, \(test), version FROM \"\(table.sqlName)\""
         if let index = steering.sortIndex { sql += " INDEXED BY \"\(index)\"" }
         if !bounds.isEmpty { sql += " WHERE " + bounds.joined(separator: " AND ") }
         if let orderBy { sql += " ORDER BY \(orderBy)" }
@@ -311,7 +322,9 @@ public struct QueryExecutor: Sendable {
             guard (row[2] as Int64) == 1 else { continue }
             matched += 1
             guard matched > limit.start, let id = TableLayout.recordID(row[0]) else { continue }
-            if let found = try Self.row(id: id, text: row[1], parse: query.select != nil) { rows.append(found) }
+            if let found = try Self.row(id: id, text: row[1], version: row[3], parse: query.select != nil, table: table, cache: cache) {
+                rows.append(found)
+            }
         }
         return rows
     }
@@ -319,7 +332,7 @@ public struct QueryExecutor: Sendable {
     /// Finds the matches through the index of term `chosen` (every other term and the order
     /// kept away from their indexes), sorts them and applies the limit.
     private func filterThenSort(
-        _ query: Query, steering: Steering, chosen: Int, limit: Limit, table: TableLayout, db: Database
+        _ query: Query, steering: Steering, chosen: Int, limit: Limit, table: TableLayout, db: Database, cache: RecordCache?
     ) throws -> [QueryRow] {
         var conditions: [String] = []
         var arguments: [DatabaseValue] = []
@@ -332,7 +345,7 @@ public struct QueryExecutor: Sendable {
             arguments.append(expiration.argument)
         }
         let sql = """
-            SELECT id, data FROM "\(table.sqlName)" WHERE \(conditions.joined(separator: " AND ")) \
+            SELECT id, data, version FROM "\(table.sqlName)" WHERE \(conditions.joined(separator: " AND ")) \
             ORDER BY \(steering.steeredOrderBy) LIMIT ? OFFSET ?
             """
         arguments += [Int64(limit.count).databaseValue, Int64(limit.start).databaseValue]
@@ -340,7 +353,9 @@ public struct QueryExecutor: Sendable {
         let cursor = try Row.fetchCursor(Self.statement(db, sql), arguments: StatementArguments(databaseValues: arguments))
         while let row = try cursor.next() {
             guard let id = TableLayout.recordID(row[0]) else { continue }
-            if let found = try Self.row(id: id, text: row[1], parse: query.select != nil) { rows.append(found) }
+            if let found = try Self.row(id: id, text: row[1], version: row[2], parse: query.select != nil, table: table, cache: cache) {
+                rows.append(found)
+            }
         }
         return rows
     }

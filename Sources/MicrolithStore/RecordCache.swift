@@ -93,6 +93,16 @@ public final class RecordCache: Sendable {
         }
     }
 
+    /// The record (table, id) when the cache holds it at exactly `version`; counts no hit or
+    /// miss and leaves its place in the eviction order alone (for a reader that has the record's
+    /// text already and only saves parsing it).
+    public func peek(table: Int, id: RecordID, version: Int64) -> CachedRecord? {
+        let key = Key(table: table, id: id)
+        let entry = state.withLock { s in s.young[key] ?? s.old[key] }
+        guard case .present(let record)? = entry, record.version == version else { return nil }
+        return record
+    }
+
     /// The token to pass to ``fill(table:id:entry:readSequence:)``; take it before reading the store.
     public func readSequence() -> UInt64 {
         state.withLock { $0.dropEpoch }

@@ -119,6 +119,75 @@ struct QueryPlannerChoiceTests {
         }
     }
 
+    /// With `records: true` a row the record cache holds at the version read takes the cache's
+    /// record: on every plan, before and after writes (the cache then holds newer versions than
+    /// an older text would carry), each row's record is its own text parsed, and the cache's
+    /// counters do not move.
+    @Test func rowsTakeTheCachedRecordOnlyAtTheVersionRead() async throws {
+        try await withSkewedStore { store, table, model in
+            var model = model
+            let texts = [
+                "cat=common&pos=gt=100&sort(+pos)&limit(4)", "cat=rare&sort(+pos)&limit(20)", "batch=3&note=n1", "cat=late&sort(-pos)",
+                "cat=rare&select(id,pos)&sort(+pos)&limit(3)",
+            ]
+            for round in 0..<2 {
+                let before = store.cache.statistics
+                for text in texts {
+                    let query = try QueryParser.parse(text).bound(to: table.definition, schema: store.schema)
+                    let plain = try await QueryExecutor(store: store).execute(query, table: table)
+                    let cached = try await QueryExecutor(store: store).execute(query, table: table, records: true)
+                    #expect(cached.rows.map(\.id) == plain.rows.map(\.id), "\(text)")
+                    #expect(cached.rows.map(\.id) == planFree(query, model).map { RecordID.int($0) }, "\(text)")
+                    for (row, other) in zip(cached.rows, plain.rows) {
+                        #expect(row.record == other.record, "\(text): \(row.id)")
+                        if query.select == nil, let json = row.json {
+                            #expect(try JSONParser.parse(json).objectValue == row.record, "\(text): \(row.id) is its own text")
+                        }
+                    }
+                }
+                let after = store.cache.statistics
+                #expect(after.hits == before.hits && after.misses == before.misses, "queries leave the counters alone")
+                // New versions of some matches: the cache moves on with the commit.
+                let changed: [Int64] = [10_000 - 170, 10_000 - 3999, 10_000 - 60, 10_000 - 61]
+                _ = try await store.write { txn in
+                    for id in changed {
+                        let current = try #require(try txn.get(table, .int(id)))
+                        var body = current.record
+                        body["note"] = .string("changed-\(round)")
+                        try txn.put(table, id: .int(id), body: body)
+                    }
+                }
+                for id in changed {
+                    if let i = model.firstIndex(where: { $0.id == id }) { model[i].record["note"] = .string("changed-\(round)") }
+                }
+            }
+        }
+    }
+
+    /// What decides is the version: an entry planted at another version is passed over, one at
+    /// the version read is taken (so the path is really used).
+    @Test func onlyTheVersionReadIsTakenFromTheCache() async throws {
+        try await withSkewedStore { store, table, _ in
+            let query = try QueryParser.parse("cat=rare&sort(+pos)&limit(2)").bound(to: table.definition, schema: store.schema)
+            let first = try #require(try await QueryExecutor(store: store).execute(query, table: table).rows.first)
+            let stored = try #require(try await store.get(table, first.id))
+            func plant(version: Int64) {
+                var record = stored.record
+                record["note"] = "planted"
+                let entry = CachedRecord(id: first.id, record: record, json: stored.json, version: version)
+                store.cache.apply([(table: table.index, id: first.id, entry: .present(entry))])
+            }
+            plant(version: stored.version - 1)
+            var row = try #require(try await QueryExecutor(store: store).execute(query, table: table, records: true).rows.first)
+            #expect(row.record["note"] == stored.record["note"], "another version is not taken")
+            plant(version: stored.version)
+            row = try #require(try await QueryExecutor(store: store).execute(query, table: table, records: true).rows.first)
+            #expect(row.record["note"] == "planted", "the version read is taken from the cache")
+            row = try #require(try await QueryExecutor(store: store).execute(query, table: table).rows.first)
+            #expect(row.record["note"] == stored.record["note"], "without records: true the text is parsed")
+        }
+    }
+
     @Test func aConditionHoldingMostRecordsWalksTheSortIndex() async throws {
         try await withSkewedStore { store, table, model in
             for text in [
