@@ -205,6 +205,11 @@ struct TemplateParser {
     private func path(_ text: String, at tagStart: Int) throws(TemplateError) -> TemplatePath {
         if text == "." { return TemplatePath(names: []) }
         guard !text.isEmpty else { throw error("a tag needs a name, got an empty one", at: tagStart) }
+        if let first = text.utf8.first, Self.hasSigil(first) || first == UInt8(ascii: "{") {
+            throw error(
+                "'\(text)' is not a name: a tag's '\(Character(Unicode.Scalar(first)))' goes right after '{{', with no space before it",
+                at: tagStart)
+        }
         guard !text.utf8.contains(where: { Self.isBlank($0) || $0 == Self.newline || $0 == UInt8(ascii: "{") || $0 == Self.brace }) else {
             throw error("'\(text)' is not a name (names have no spaces or braces)", at: tagStart)
         }

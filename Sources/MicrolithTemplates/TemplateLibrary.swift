@@ -103,6 +103,11 @@ struct TemplateRenderer {
     var out: [UInt8] = []
     var stack: [TemplateValue]
     var partialDepth = 0
+    /// What goes before each line of the standalone partials being rendered (theirs, nested ones
+    /// added up); empty outside them.
+    var indentation: [UInt8] = []
+    /// Whether the last byte a template wrote ended a line (so the next output gets ``indentation``).
+    var atLineStart = false
 
     init(templates: [String: Template], root: TemplateValue) {
         self.templates = templates
@@ -114,9 +119,19 @@ struct TemplateRenderer {
         for node in nodes {
             switch node {
             case .text(let bytes):
-                out.append(contentsOf: bytes)
+                if indentation.isEmpty {
+                    out.append(contentsOf: bytes)
+                } else {
+                    appendIndented(bytes)
+                }
             case .variable(let path, let escaped):
-                if let value = lookup(path) { write(value, escaped: escaped) }
+                if let value = lookup(path) {
+                    if atLineStart, !indentation.isEmpty, value.rendersText {
+                        out.append(contentsOf: indentation)
+                        atLineStart = false
+                    }
+                    write(value, escaped: escaped)
+                }
             case .section(let path, let body, let inverted):
                 let value = lookup(path) ?? .null
                 if inverted {
@@ -145,10 +160,16 @@ struct TemplateRenderer {
                         template: name)
                 }
                 partialDepth += 1
-                let start = out.count
+                let enclosing = self.indentation
+                if !indentation.isEmpty {
+                    // A standalone partial: its tag's line, indentation included, was taken out, so
+                    // its first line starts a line, and every line of its text gets the indentation.
+                    self.indentation = enclosing + indentation
+                    atLineStart = true
+                }
                 try render(partial.nodes)
+                self.indentation = enclosing
                 partialDepth -= 1
-                if !indentation.isEmpty { indent(from: start, by: indentation) }
             }
         }
     }
@@ -210,14 +231,34 @@ struct TemplateRenderer {
         }
     }
 
-    /// Puts `indentation` before every line that was written from `start` on.
-    private mutating func indent(from start: Int, by indentation: [UInt8]) {
-        guard start < out.count else { return }
-        var indented: [UInt8] = indentation
-        for i in start..<out.count {
-            indented.append(out[i])
-            if out[i] == UInt8(ascii: "\n"), i + 1 < out.count { indented.append(contentsOf: indentation) }
+    /// Writes a template's own text, with ``indentation`` before each line it starts (text that
+    /// comes from the view is written as it is, line breaks and all).
+    private mutating func appendIndented(_ bytes: [UInt8]) {
+        var start = 0
+        while start < bytes.count {
+            if atLineStart {
+                out.append(contentsOf: indentation)
+                atLineStart = false
+            }
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
+            if end < bytes.count {
+                end += 1
+                atLineStart = true
+            }
+            out.append(contentsOf: bytes[start..<end])
+            start = end
         }
-        out.replaceSubrange(start..<out.count, with: indented)
+    }
+}
+
+extension TemplateValue {
+    /// Whether a variable tag writes something for this value.
+    fileprivate var rendersText: Bool {
+        switch self {
+        case .string(let s): return !s.isEmpty
+        case .int, .double, .bool: return true
+        case .null, .list, .object: return false
+        }
     }
 }

@@ -61,7 +61,7 @@ import Testing
         let expected: TemplateValue = [
             "name": "mug", "present": "here", "explicitNull": nil, "flag": true,
             "inner": [
-                "n": 7, "ratio": 0.5, "small": 255, "huge": .double(Double(UInt64.max)), "tags": ["a", "b"], "matrix": [[1], []],
+                "n": 7, "ratio": 0.5, "small": 255, "huge": "18446744073709551615", "tags": ["a", "b"], "matrix": [[1], []],
             ],
             "shown": 3, "live": "\u{E000}0\u{E001}", "optionals": [1, nil],
         ]
@@ -84,6 +84,26 @@ import Testing
         let page = Page(title: "T", cards: [Card(id: "a", price: "$1", stock: 2), Card(id: "b", price: nil, stock: nil)], price: "page price")
         let html = String(decoding: try library.render(page, template: "p"), as: UTF8.self)
         #expect(html == "T: a=$1/2 b=page price/?", "b has no price of its own, so the page's is found further down")
+    }
+
+    @Test func numbersAndFoundationValuesRenderAsAPageShowsThem() throws {
+        struct View: Encodable {
+            var float: Float = 0.1
+            var floats: [Float] = [1.5, 0.3]
+            var big: UInt64 = UInt64(Int.max) + 1
+            var price = Decimal(string: "12.50")!
+            var prices = [Decimal(string: "0.1")!, Decimal(string: "-3")!]
+            var link = URL(string: "https://example.com/a?b=1&c=2")!
+            var maybeLink: URL? = URL(string: "/p/1")
+        }
+        let library = try TemplateLibrary(sources: [
+            "v": "{{float}} {{#floats}}{{.}},{{/floats}} {{big}} {{price}} {{#prices}}{{.}},{{/prices}} {{link}} {{maybeLink}}"
+        ])
+        let html = String(decoding: try library.render(View(), template: "v"), as: UTF8.self)
+        #expect(html == "0.1 1.5,0.3, 9223372036854775808 12.5 0.1,-3, https://example.com/a?b=1&amp;c=2 /p/1")
+        #expect(try TemplateEncoder.encode(Float(0.1)) == 0.1)
+        #expect(try TemplateEncoder.encode(UInt64.max) == "18446744073709551615")
+        #expect(try TemplateEncoder.encode(UInt(Int.max)) == .int(Int.max))
     }
 
     @Test func dictionariesAndTopLevelValues() throws {

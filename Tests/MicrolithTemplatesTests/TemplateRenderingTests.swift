@@ -108,6 +108,22 @@ private func render(_ text: String, _ value: TemplateValue, partials: [String: S
         #expect(try render("<p>{{> lines}}</p>", [:], partials: partials) == "<p>one\ntwo\n</p>", "inline partials are not indented")
     }
 
+    @Test func onlyThePartialsOwnLinesAreIndentedNotLineBreaksFromTheView() throws {
+        let partials = ["note": "<p>\n{{text}}\n{{{raw}}}</p>\n", "outer": "<div>\n  {{> note}}\n</div>\n", "empty": "{{nothing}}"]
+        let value: TemplateValue = ["text": "a\nb", "raw": "c\nd"]
+        #expect(
+            try render("  {{> note}}\n", value, partials: partials) == "  <p>\n  a\nb\n  c\nd</p>\n",
+            "a line of the partial that starts with a tag gets the indentation; the value's own line breaks do not")
+        #expect(
+            try render("<main>\n  {{> outer}}\n</main>\n", value, partials: partials)
+                == "<main>\n  <div>\n    <p>\n    a\nb\n    c\nd</p>\n  </div>\n</main>\n",
+            "nested standalone partials add their indentation up")
+        #expect(try render("x\n  {{> empty}}\ny", value, partials: partials) == "x\ny", "a partial that renders nothing leaves no indentation")
+        #expect(
+            try render("  {{> note}}\n{{text}}\n", value, partials: partials) == "  <p>\n  a\nb\n  c\nd</p>\na\nb\n",
+            "the indentation ends with the partial")
+    }
+
     @Test func aMissingPartialStopsTheLibrary() throws {
         let error = #expect(throws: TemplateError.self) { try TemplateLibrary(sources: ["page": "{{> headr}}", "header": "h"]) }
         #expect(error?.description == "template page: includes partial 'headr', which is not a template here (header, page)")
@@ -149,6 +165,10 @@ private func render(_ text: String, _ value: TemplateValue, partials: [String: S
         #expect(problem("{{.a}}") == "template t, line 1: '.a' is not a name: dots go between names (a.b), not at either end or twice")
         #expect(problem("{{> }}") == "template t, line 1: a partial tag needs one name, got '{{>}}'")
         #expect(problem("{{=<% %>=}}") == "template t, line 1: changing the delimiters ({{=…=}}) is not supported")
+        let sigilFirst = "goes right after '{{', with no space before it"
+        #expect(problem("{{ #items }}{{/items}}") == "template t, line 1: '#items' is not a name: a tag's '#' \(sigilFirst)")
+        #expect(problem("x\n{{ >header}}") == "template t, line 2: '>header' is not a name: a tag's '>' \(sigilFirst)")
+        #expect(problem("{{& !x}}") == "template t, line 1: '!x' is not a name: a tag's '!' \(sigilFirst)")
         #expect(problem("{{$block}}{{/block}}") == "template t, line 1: blocks and parent templates ({{$…}}, {{<…}}) are not supported")
     }
 
