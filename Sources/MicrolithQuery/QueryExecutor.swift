@@ -76,9 +76,26 @@ public struct QueryExecutor: Sendable {
             }
         }
         let plan = plan(query, table: table)
+        if Self.runsInline(query, plan: plan) {
+            return try store.readInline(database: table.definition.database) { db in
+                try run(query, plan: plan, table: table, db: db, records: records)
+            }
+        }
         return try await store.read(database: table.definition.database) { [self] db in
             try run(query, plan: plan, table: table, db: db, records: records)
         }
+    }
+
+    /// The most rows a query without a filter may ask for and still run on the caller's thread.
+    static let inlineLimit = 1_000
+
+    /// Whether `query` runs on the caller's thread (see ``Store/readInline(database:_:)``): when an
+    /// index narrows its candidates, or it has no filter, no sort and a small limit. Scans and
+    /// whole-table sorts go to a reader's queue.
+    static func runsInline(_ query: Query, plan: QueryPlan) -> Bool {
+        if plan.usesIndex || plan.steering != nil { return true }
+        if query.filter == nil, query.sort.isEmpty, let limit = query.limit, limit.end <= inlineLimit { return true }
+        return false
     }
 
     /// Runs `query` on a connection the caller holds (inside a write transaction, for example).
