@@ -17,20 +17,28 @@ public enum TemplateEncoder {
     /// `value` as a template reads it.
     public static func encode(_ value: some Encodable) throws -> TemplateValue {
         let root = Box()
-        try encode(value, into: root, codingPath: [])
+        try encode(value, into: root, path: nil)
         return root.resolved
     }
 
     /// Encodes `value` into `box`: the types a page shows as text directly, the rest through
     /// their own `encode(to:)`. (Comparing the type is a pointer comparison, not a dynamic cast.)
-    static func encode<T: Encodable>(_ value: T, into box: Box, codingPath: [any CodingKey]) throws {
+    static func encode<T: Encodable>(_ value: T, into box: Box, path: PathLink?) throws {
         if T.self == Decimal.self, let decimal = value as? Decimal {
             box.value = .string(decimal.description)
         } else if T.self == URL.self, let url = value as? URL {
             box.value = .string(url.absoluteString)
         } else {
-            try value.encode(to: Node(box: box, codingPath: codingPath))
+            try value.encode(to: Node(box: box, path: path))
         }
+    }
+
+    /// The value of a nested `Encodable`: a scalar as itself, anything with containers through a box.
+    static func child<T: Encodable>(_ value: T, path: PathLink?) throws -> Child {
+        let box = Box()
+        try encode(value, into: box, path: path)
+        if box.object == nil, box.list == nil { return .value(box.value) }
+        return .box(box)
     }
 
     /// A `Float` as the `Double` whose shortest form is the `Float`'s own (`0.1`, not
@@ -39,11 +47,29 @@ public enum TemplateEncoder {
         .double(Double(String(f)) ?? Double(f))
     }
 
+    static func integer(_ i: some BinaryInteger) -> TemplateValue {
+        if let exact = Int(exactly: i) { return .int(exact) }
+        return .string(String(i))
+    }
+
+    /// A member or element: a scalar is kept as it is, a container fills a box of its own.
+    enum Child {
+        case value(TemplateValue)
+        case box(Box)
+
+        var resolved: TemplateValue {
+            switch self {
+            case .value(let v): return v
+            case .box(let b): return b.resolved
+            }
+        }
+    }
+
     /// Where one encoded value goes; containers fill it in place.
     final class Box {
         var value: TemplateValue = .null
-        var object: [String: Box]?
-        var list: [Box]?
+        var object: [String: Child]?
+        var list: [Child]?
 
         var resolved: TemplateValue {
             if let object { return .object(object.mapValues(\.resolved)) }
@@ -52,42 +78,58 @@ public enum TemplateEncoder {
         }
     }
 
+    /// The coding path, one link per nested container, made into an array only when asked for.
+    final class PathLink {
+        let key: any CodingKey
+        let parent: PathLink?
+
+        init(_ key: any CodingKey, parent: PathLink?) {
+            self.key = key
+            self.parent = parent
+        }
+
+        static func path(_ link: PathLink?) -> [any CodingKey] {
+            var keys: [any CodingKey] = []
+            var link = link
+            while let l = link {
+                keys.append(l.key)
+                link = l.parent
+            }
+            return keys.reversed()
+        }
+    }
+
     struct Node: Encoder {
         let box: Box
-        var codingPath: [any CodingKey]
+        let path: PathLink?
+        var codingPath: [any CodingKey] { PathLink.path(path) }
         var userInfo: [CodingUserInfoKey: Any] { [:] }
 
         func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
             if box.object == nil { box.object = [:] }
-            return KeyedEncodingContainer(Keyed<Key>(box: box, codingPath: codingPath))
+            return KeyedEncodingContainer(Keyed<Key>(box: box, path: path))
         }
 
         func unkeyedContainer() -> any UnkeyedEncodingContainer {
             if box.list == nil { box.list = [] }
-            return Unkeyed(box: box, codingPath: codingPath)
+            return Unkeyed(box: box, path: path)
         }
 
-        func singleValueContainer() -> any SingleValueEncodingContainer { Single(box: box, codingPath: codingPath) }
-    }
-
-    static func integer(_ i: some BinaryInteger) -> TemplateValue {
-        if let exact = Int(exactly: i) { return .int(exact) }
-        return .string(String(i))
+        func singleValueContainer() -> any SingleValueEncodingContainer { Single(box: box, path: path) }
     }
 
     struct Keyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
         let box: Box
-        var codingPath: [any CodingKey]
+        let path: PathLink?
+        var codingPath: [any CodingKey] { PathLink.path(path) }
 
         private func set(_ key: Key, _ value: TemplateValue) {
-            let child = Box()
-            child.value = value
-            box.object?[key.stringValue] = child
+            box.object?[key.stringValue] = .value(value)
         }
 
         private func child(_ key: Key) -> Box {
             let child = Box()
-            box.object?[key.stringValue] = child
+            box.object?[key.stringValue] = .box(child)
             return child
         }
 
@@ -107,32 +149,36 @@ public enum TemplateEncoder {
         mutating func encode(_ value: UInt32, forKey key: Key) { set(key, .int(Int(value))) }
         mutating func encode(_ value: UInt64, forKey key: Key) { set(key, TemplateEncoder.integer(value)) }
         mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-            try TemplateEncoder.encode(value, into: child(key), codingPath: codingPath + [key])
+            box.object?[key.stringValue] = try TemplateEncoder.child(value, path: PathLink(key, parent: path))
         }
+        // The optionals views hold most, without the generic path (a `nil` is left out).
+        mutating func encodeIfPresent(_ value: String?, forKey key: Key) { if let value { set(key, .string(value)) } }
+        mutating func encodeIfPresent(_ value: Int?, forKey key: Key) { if let value { set(key, .int(value)) } }
+        mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) { if let value { set(key, .bool(value)) } }
+        mutating func encodeIfPresent(_ value: Double?, forKey key: Key) { if let value { set(key, .double(value)) } }
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-            Node(box: child(key), codingPath: codingPath + [key]).container(keyedBy: type)
+            Node(box: child(key), path: PathLink(key, parent: path)).container(keyedBy: type)
         }
         mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-            Node(box: child(key), codingPath: codingPath + [key]).unkeyedContainer()
+            Node(box: child(key), path: PathLink(key, parent: path)).unkeyedContainer()
         }
-        mutating func superEncoder() -> any Encoder { Node(box: box, codingPath: codingPath) }
-        mutating func superEncoder(forKey key: Key) -> any Encoder { Node(box: child(key), codingPath: codingPath + [key]) }
+        mutating func superEncoder() -> any Encoder { Node(box: box, path: path) }
+        mutating func superEncoder(forKey key: Key) -> any Encoder { Node(box: child(key), path: PathLink(key, parent: path)) }
     }
 
     struct Unkeyed: UnkeyedEncodingContainer {
         let box: Box
-        var codingPath: [any CodingKey]
+        let path: PathLink?
+        var codingPath: [any CodingKey] { PathLink.path(path) }
         var count: Int { box.list?.count ?? 0 }
 
         private func append(_ value: TemplateValue) {
-            let child = Box()
-            child.value = value
-            box.list?.append(child)
+            box.list?.append(.value(value))
         }
 
         private func next() -> Box {
             let child = Box()
-            box.list?.append(child)
+            box.list?.append(.box(child))
             return child
         }
 
@@ -151,17 +197,18 @@ public enum TemplateEncoder {
         mutating func encode(_ value: UInt16) { append(.int(Int(value))) }
         mutating func encode(_ value: UInt32) { append(.int(Int(value))) }
         mutating func encode(_ value: UInt64) { append(TemplateEncoder.integer(value)) }
-        mutating func encode<T: Encodable>(_ value: T) throws { try TemplateEncoder.encode(value, into: next(), codingPath: codingPath) }
+        mutating func encode<T: Encodable>(_ value: T) throws { box.list?.append(try TemplateEncoder.child(value, path: path)) }
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-            Node(box: next(), codingPath: codingPath).container(keyedBy: type)
+            Node(box: next(), path: path).container(keyedBy: type)
         }
-        mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer { Node(box: next(), codingPath: codingPath).unkeyedContainer() }
-        mutating func superEncoder() -> any Encoder { Node(box: next(), codingPath: codingPath) }
+        mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer { Node(box: next(), path: path).unkeyedContainer() }
+        mutating func superEncoder() -> any Encoder { Node(box: next(), path: path) }
     }
 
     struct Single: SingleValueEncodingContainer {
         let box: Box
-        var codingPath: [any CodingKey]
+        let path: PathLink?
+        var codingPath: [any CodingKey] { PathLink.path(path) }
 
         mutating func encodeNil() { box.value = .null }
         mutating func encode(_ value: Bool) { box.value = .bool(value) }
@@ -178,6 +225,6 @@ public enum TemplateEncoder {
         mutating func encode(_ value: UInt16) { box.value = .int(Int(value)) }
         mutating func encode(_ value: UInt32) { box.value = .int(Int(value)) }
         mutating func encode(_ value: UInt64) { box.value = TemplateEncoder.integer(value) }
-        mutating func encode<T: Encodable>(_ value: T) throws { try TemplateEncoder.encode(value, into: box, codingPath: codingPath) }
+        mutating func encode<T: Encodable>(_ value: T) throws { try TemplateEncoder.encode(value, into: box, path: path) }
     }
 }

@@ -106,6 +106,29 @@ import Testing
         #expect(try TemplateEncoder.encode(UInt(Int.max)) == .int(Int.max))
     }
 
+    @Test func aCustomEncodingSeesItsCodingPath() throws {
+        struct Where: Encodable {
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.singleValueContainer()
+                try c.encode(encoder.codingPath.map(\.stringValue).joined(separator: "."))
+            }
+        }
+        struct Inner: Encodable {
+            var here = Where()
+            var list = [Where()]
+        }
+        struct Outer: Encodable {
+            var top = Where()
+            var inner = Inner()
+            var maybe: Inner? = Inner()
+        }
+        let value = try TemplateEncoder.encode(Outer())
+        let inner: TemplateValue = ["here": "inner.here", "list": ["inner.list"]]
+        #expect(value["top"] == "top")
+        #expect(value["inner"] == inner)
+        #expect(value["maybe"] == ["here": "maybe.here", "list": ["maybe.list"]])
+    }
+
     @Test func dictionariesAndTopLevelValues() throws {
         #expect(try TemplateEncoder.encode(["b": 2, "a": 1]) == ["a": 1, "b": 2])
         #expect(try TemplateEncoder.encode("text") == "text")
