@@ -72,6 +72,28 @@ public struct OperationContext: Sendable {
         }
     }
 
+    /// How many records of `table` match `query`'s filter (`categoryId=c1`; any sort, limit or
+    /// select in it is ignored). With a filter an index answers whole, SQLite counts index
+    /// entries without reading a record: what a listing needs for "page 2 of 40" without
+    /// loading the other 39 pages. A kept response that used the count is dropped when a
+    /// commit changes which records match, as for ``query(_:_:maximumResults:)``.
+    /// - Throws: ``OperationError/badRequest(_:)`` for a query that does not parse or names
+    ///   unknown attributes.
+    public func count<Record>(_ table: TableRef<Record>, _ query: String) async throws -> Int {
+        let store = try self.store
+        do {
+            let layout = try table.layout(in: store)
+            let parsed = try modules.boundQueries.query(query, table: layout, store: store)
+            return try await QueryExecutor(store: store).count(parsed, table: layout)
+        } catch let error as StoreError {
+            throw OperationError(error)
+        } catch let error as QuerySyntaxError {
+            throw OperationError.badRequest("query '\(query)': \(error)")
+        } catch let error as QueryError {
+            throw OperationError.badRequest("query '\(query)': \(error)")
+        }
+    }
+
     /// The committed record `key` of `table`, or `nil`.
     public func get<Record>(_ table: TableRef<Record>, _ key: RecordKey) async throws -> Record? {
         do {

@@ -86,6 +86,56 @@ public struct QueryExecutor: Sendable {
         }
     }
 
+    /// How many records match `query`'s filter (its sort, limit and select do not change the
+    /// count). SQLite counts through the indexes when the filter goes into SQL whole, without
+    /// reading a record; otherwise each candidate is read and tested. No cap applies: nothing is
+    /// returned but the number.
+    public func count(_ query: Query, table: TableLayout) async throws -> Int {
+        if let observer = ReadObservation.observer {
+            if QueryPredicate.followsRelationships(query, table: table) {
+                observer.untracked("a query on \(table.name) follows relationships")
+            } else {
+                observer.willQuery(table, predicate: QueryPredicate(query.filter))
+            }
+        }
+        let filterOnly = Query(filter: query.filter)
+        let plan = plan(filterOnly, table: table)
+        if Self.runsInline(filterOnly, plan: plan) {
+            return try store.readInline(database: table.definition.database) { db in
+                try count(filterOnly, plan: plan, table: table, db: db)
+            }
+        }
+        return try await store.read(database: table.definition.database) { [self] db in
+            try count(filterOnly, plan: plan, table: table, db: db)
+        }
+    }
+
+    private func count(_ query: Query, plan: QueryPlan, table: TableLayout, db: Database) throws -> Int {
+        var arguments = plan.arguments
+        var conditions: [String] = []
+        if let w = plan.whereClause { conditions.append("(\(w))") }
+        if let expiration = expirationCondition(table) {
+            conditions.append(expiration.sql)
+            arguments.append(expiration.argument)
+        }
+        let whereSQL = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        guard !plan.isExact, let filter = query.filter else {
+            let sql = "SELECT count(*) FROM \"\(table.sqlName)\"" + whereSQL
+            return try Int.fetchOne(Self.statement(db, sql), arguments: StatementArguments(databaseValues: arguments)) ?? 0
+        }
+        let resolver = RelationshipResolver(store: store, db: db, root: table)
+        let cursor = try Row.fetchCursor(
+            Self.statement(db, "SELECT data FROM \"\(table.sqlName)\"" + whereSQL), arguments: StatementArguments(databaseValues: arguments))
+        var matches = 0
+        while let row = try cursor.next() {
+            let text: String = row[0]
+            guard let record = try JSONParser.parse(text).objectValue else { continue }
+            if QueryEvaluator.matches(filter, record: record, resolve: resolver.resolve) { matches += 1 }
+        }
+        if let error = resolver.error { throw error }
+        return matches
+    }
+
     /// The most rows a query without a filter may ask for and still run on the caller's thread.
     static let inlineLimit = 1_000
 

@@ -67,6 +67,24 @@ struct CatalogueModule: Module {
         }
     }
 
+    @Test func aKeptResponseThatCountedIsDroppedWhenTheCountChanges() async throws {
+        try await withModules { modules, store in
+            try await put(store, "a", "apple")
+            let kept = try #require(modules.keptResponses)
+            let context = OperationContext(modules: modules, operation: "test")
+            let page = kept.begin()
+            let n = try await ReadObservation.$observer.withValue(page) { try await context.count(Catalogue.items, "name=apple&limit(0)") }
+            #expect(n == 1, "a limit does not change the count")
+            #expect(kept.keep(CachedResponse(headers: [], body: .init(string: "\(n)")), for: "/count", recording: page) == .kept)
+            try await put(store, "b", "banana")
+            #expect(kept.response(for: "/count") != nil, "a record the filter does not match leaves the count as it was")
+            try await put(store, "c", "apple")
+            #expect(kept.response(for: "/count") == nil, "a new match changes the count")
+            #expect(try await context.count(Catalogue.items, "name=apple") == 2)
+            await #expect(throws: OperationError.self) { try await context.count(Catalogue.items, "name=apple&limit(") }
+        }
+    }
+
     @Test func codeUsingAKeptResultDependsOnWhatItRead() async throws {
         try await withModules { modules, store in
             try await put(store, "a", "apple")

@@ -98,6 +98,32 @@ struct QueryPlannerChoiceTests {
         return result.plan
     }
 
+    @Test func countsAgreeWithTheModelWhetherSQLiteCountsOrRecordsAreTested() async throws {
+        try await withSkewedStore { store, table, model in
+            var model = model
+            let texts = [
+                "cat=common", "cat=rare", "cat=nothing", "cat=late&note=n3", "pos=gt=100&pos=lt=200", "note=n1", "",
+                "cat=rare&sort(+pos)&limit(2)", "cat=rare|cat=late", "batch=3&select(id)",
+            ]
+            for round in 0..<2 {
+                for text in texts {
+                    let query = try QueryParser.parse(text).bound(to: table.definition, schema: store.schema)
+                    let expected = planFree(Query(filter: query.filter), model).count
+                    #expect(try await QueryExecutor(store: store).count(query, table: table) == expected, "\(text), round \(round)")
+                }
+                // A write between the rounds: counts follow it.
+                let body: JSONObject = ["cat": .string("rare"), "pos": .int(150), "batch": .int(3), "note": .string("n3")]
+                _ = try await store.write { txn in try txn.put(table, id: .int(30_000), body: body) }
+                var record = body
+                record["id"] = .int(30_000)
+                model.append((30_000, record))
+            }
+            // The figures themselves, so the model cannot be wrong the same way.
+            let rare = try QueryParser.parse("cat=rare").bound(to: table.definition, schema: store.schema)
+            #expect(try await QueryExecutor(store: store).count(rare, table: table) == 11)
+        }
+    }
+
     @Test func aKeptStatementAnswersItsShapeWithEveryValueAndEveryWrite() async throws {
         try await withSkewedStore { store, table, model in
             var model = model

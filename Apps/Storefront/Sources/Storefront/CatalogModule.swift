@@ -10,6 +10,8 @@ public struct CatalogModule: Module {
     public static let relatedCount = 4
     /// The most product ids in one page of ``Catalog/productIDs`` (and the default).
     public static let productIDsPageLimit = 10_000
+    /// The most products in one page of ``Catalog/listing``.
+    public static let listingPageLimit = 100
 
     public init() {}
 
@@ -33,6 +35,24 @@ public struct CatalogModule: Module {
             }
             let products = try await context.query(Tables.products, "categoryId=\(Self.escape(request.id))")
             return CategoryProducts(category: category, products: products.sorted { $0.position < $1.position })
+        }
+        builder.handle(Catalog.listing) { request, context in
+            guard request.sort == "name" || request.sort == "-name" else {
+                throw OperationError.badRequest("a listing is sorted by name or -name, got '\(request.sort)'")
+            }
+            guard request.start >= 0, (1...Self.listingPageLimit).contains(request.count) else {
+                throw OperationError.badRequest(
+                    "start must be 0 or more and count 1 to \(Self.listingPageLimit), got \(request.start) and \(request.count)")
+            }
+            guard let category = try await context.get(Tables.categories, RecordKey(request.id)) else {
+                throw OperationError.notFound("no category '\(request.id)'")
+            }
+            let filter = "categoryId=\(Self.escape(request.id))"
+            let total = try await context.count(Tables.products, filter)
+            let order = request.sort == "name" ? "+name" : "-name"
+            let products = try await context.query(
+                Tables.products, "\(filter)&sort(\(order))&limit(\(request.start),\(request.start + request.count))")
+            return ListingPage(category: category, total: total, products: products)
         }
         builder.handle(Catalog.product) { request, context in
             guard let product = try await context.get(Tables.products, RecordKey(request.id)) else {

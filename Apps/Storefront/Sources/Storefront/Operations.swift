@@ -62,6 +62,28 @@ public struct CategoryProducts: Codable, Sendable, Equatable {
     public var products: [Product]
 }
 
+/// Which page of a category's products to list, in name order: `count` products from the
+/// `start`th on; `sort` is `name` or `-name`.
+public struct ListingRequest: Codable, Sendable, Equatable {
+    public var id: String
+    public var sort: String
+    public var start: Int
+    public var count: Int
+    public init(id: String, sort: String, start: Int, count: Int) {
+        self.id = id
+        self.sort = sort
+        self.start = start
+        self.count = count
+    }
+}
+
+/// One page of a category's products, and how many products the category has in all.
+public struct ListingPage: Codable, Sendable, Equatable {
+    public var category: Category
+    public var total: Int
+    public var products: [Product]
+}
+
 /// Every category with its featured products.
 public struct Featured: Codable, Sendable, Equatable {
     public var categories: [CategoryProducts]
@@ -84,6 +106,10 @@ public enum Catalog {
     public static let featured = Operation<Nothing, Featured>(module: "catalog", name: "featured")
     public static let categories = Operation<Nothing, [Category]>(module: "catalog", name: "categories")
     public static let category = Operation<ID, CategoryProducts>(module: "catalog", name: "category")
+    /// One page of a category in name order, read through the indexes: a page costs the same
+    /// however many products the category has (every product of it is read only for the
+    /// price sorts, which need every price).
+    public static let listing = Operation<ListingRequest, ListingPage>(module: "catalog", name: "listing")
     public static let product = Operation<ID, ProductDetail>(module: "catalog", name: "product")
     /// A page of product ids in id order (a cursor walk over the primary key: each page costs the
     /// same however deep it is).

@@ -25,23 +25,36 @@ struct Pages: Sendable {
     }
 
     func category(_ id: String, page: Int, sort: String, _ context: OperationContext, html: Bool) async throws -> CategoryView {
-        let listing = try await context.modules.call(Catalog.category, ID(id), logger: context.logger)
-        let all = listing.products.map(\.id)
-        // Sorting by price needs every price of the category; one bulk call.
-        let prices = try await context.modules.call(Pricing.prices, ProductIDs(all), logger: context.logger).values
-        var products = listing.products
-        switch sort {
-        case "-name": products.sort { $0.name > $1.name }
-        case "price": products.sort { (prices[$0.id] ?? Int.max, $0.position) < (prices[$1.id] ?? Int.max, $1.position) }
-        case "-price": products.sort { (prices[$0.id] ?? Int.min, -$0.position) > (prices[$1.id] ?? Int.min, -$1.position) }
-        default: products.sort { $0.name < $1.name }
+        let size = GatewayModule.pageSize
+        let category: Category
+        let total: Int
+        let shown: [Product]
+        let prices: [String: Int]
+        if sort == "name" || sort == "-name" {
+            // The catalog's name index gives the page; only its products' prices are needed.
+            let listing = try await context.modules.call(
+                Catalog.listing, ListingRequest(id: id, sort: sort, start: (page - 1) * size, count: size), logger: context.logger)
+            (category, total, shown) = (listing.category, listing.total, listing.products)
+            prices = try await context.modules.call(Pricing.prices, ProductIDs(shown.map(\.id)), logger: context.logger).values
+        } else {
+            // Sorting by price needs every price of the category: one bulk call.
+            let listing = try await context.modules.call(Catalog.category, ID(id), logger: context.logger)
+            let all = try await context.modules.call(Pricing.prices, ProductIDs(listing.products.map(\.id)), logger: context.logger).values
+            var products = listing.products
+            if sort == "price" {
+                products.sort { (all[$0.id] ?? Int.max, $0.position) < (all[$1.id] ?? Int.max, $1.position) }
+            } else {
+                products.sort { (all[$0.id] ?? Int.min, -$0.position) > (all[$1.id] ?? Int.min, -$1.position) }
+            }
+            (category, total, shown, prices) = (
+                listing.category, products.count, Array(products.dropFirst((page - 1) * size).prefix(size)), all
+            )
         }
-        let pages = max(1, (products.count + GatewayModule.pageSize - 1) / GatewayModule.pageSize)
-        guard page <= pages else { throw OperationError.notFound("\(listing.category.name) has \(pages) page(s); there is no page \(page)") }
-        let shown = Array(products.dropFirst((page - 1) * GatewayModule.pageSize).prefix(GatewayModule.pageSize))
+        let pages = max(1, (total + size - 1) / size)
+        guard page <= pages else { throw OperationError.notFound("\(category.name) has \(pages) page(s); there is no page \(page)") }
         let stock = try await StockDisplay.load(shown.map(\.id), html: html, context)
         return CategoryView(
-            id: listing.category.id, name: listing.category.name, sort: sort, page: page, pages: pages, total: products.count,
+            id: category.id, name: category.name, sort: sort, page: page, pages: pages, total: total,
             products: shown.map { card($0, prices, stock) }, previousPage: page > 1 ? page - 1 : nil, nextPage: page < pages ? page + 1 : nil)
     }
 

@@ -123,6 +123,27 @@ final class RunningShop: Sendable {
         }
     }
 
+    @Test func nameListingsPageThroughTheWholeCategoryInOrder() async throws {
+        try await withShop { shop in
+            let expected = (0..<generator.productCount).map { generator.product($0).product }.filter { $0.categoryId == "c8" }.map(\.name).sorted()
+            var ascending: [String] = []
+            var descending: [String] = []
+            for page in 1...12 {
+                for (sort, into) in [("name", 0), ("-name", 1)] {
+                    let body = try #require(try await shop.request(.GET, "/api/c/c8?sort=\(sort)&page=\(page)").json?.objectValue)
+                    #expect(body["total"] == 265 && body["pages"] == 12 && body["page"] == .int(Int64(page)))
+                    let names = body["products"]?.arrayValue?.compactMap { $0.objectValue?["name"]?.stringValue } ?? []
+                    #expect(names.count == (page < 12 ? 24 : 265 - 11 * 24))
+                    if into == 0 { ascending += names } else { descending += names }
+                }
+            }
+            #expect(ascending == expected, "every product of the category once, by name")
+            #expect(descending == expected.reversed())
+            #expect(try await shop.request(.GET, "/api/c/c8?sort=-name&page=13").status == 404)
+            #expect(try await shop.request(.GET, "/api/c/nope?sort=name").status == 404)
+        }
+    }
+
     @Test func checkoutDecrementsStockAndRefusesOversell() async throws {
         try await withShop { shop in
             let p = generator.product(7)
