@@ -77,7 +77,7 @@ public struct QueryExecutor: Sendable {
         }
         let plan = plan(query, table: table)
         if Self.runsInline(query, plan: plan) {
-            return try store.readInline(database: table.definition.database) { db in
+            return try await store.readInline(database: table.definition.database) { [self] db in
                 try run(query, plan: plan, table: table, db: db, records: records)
             }
         }
@@ -101,7 +101,7 @@ public struct QueryExecutor: Sendable {
         let filterOnly = Query(filter: query.filter)
         let plan = plan(filterOnly, table: table)
         if Self.runsInline(filterOnly, plan: plan) {
-            return try store.readInline(database: table.definition.database) { db in
+            return try await store.readInline(database: table.definition.database) { [self] db in
                 try count(filterOnly, plan: plan, table: table, db: db)
             }
         }

@@ -19,9 +19,12 @@ public final class Store: Sendable {
         // Set once, right after the store exists (the writer calls back into it).
         let writerBox = Mutex<GroupCommitWriter?>(nil)
 
-        init(name: String, pool: DatabasePool) {
+        let inlineReaders: InlineReaders
+
+        init(name: String, pool: DatabasePool, inlineReaders: InlineReaders) {
             self.name = name
             self.pool = pool
+            self.inlineReaders = inlineReaders
         }
 
         var writer: GroupCommitWriter {
@@ -107,7 +110,14 @@ public final class Store: Sendable {
             let id = try Migrator(schema: schema, systemTables: configuration.systemTables, logger: logger).migrate(
                 pool, database: name, tables: tablesHere, nodeID: nodeID)
             if nodeID == nil { nodeID = id }
-            handles[name] = DatabaseHandle(name: name, pool: pool)
+            let busySeconds = TimeInterval(max(0, configuration.busyTimeoutMilliseconds)) / 1000
+            let readers = InlineReaders(limit: 8) {
+                var readOnly = Configuration()
+                readOnly.readonly = true
+                readOnly.busyMode = .timeout(busySeconds)
+                return try DatabaseQueue(path: path, configuration: readOnly)
+            }
+            handles[name] = DatabaseHandle(name: name, pool: pool, inlineReaders: readers)
         }
         let store = Store(
             schema: schema, configuration: configuration, nodeID: nodeID ?? UUID().uuidString.lowercased(), tables: layouts,
@@ -185,6 +195,7 @@ public final class Store: Sendable {
                 return w
             }
             writer?.close()
+            handle.inlineReaders.close()
             try? handle.pool.close()
         }
     }
@@ -254,7 +265,7 @@ public final class Store: Sendable {
         }
         let sequence = cache.readSequence()
         // One indexed row: cheaper to read here than to hop to a reader's queue and back.
-        let found = try readInline(database: table.definition.database) { db in try Store.fetch(db, table, id) }
+        let found = try await readInline(database: table.definition.database) { db in try Store.fetch(db, table, id) }
         cache.fill(table: table.index, id: id, entry: found.map(CacheEntry.present) ?? .absent, readSequence: sequence)
         if let found, let expiration = table.definition.expiration, isExpired(found, expiration: expiration) { return nil }
         return found
@@ -266,16 +277,19 @@ public final class Store: Sendable {
         return try await handle.pool.read(work)
     }
 
-    /// Runs `work` on a read-only snapshot of `database` on the calling thread (never waits on
-    /// writes; waits only when every reader connection is busy).
+    /// Runs `work` on a read-only snapshot of `database`, on the calling thread when a connection
+    /// for that is free (never waits on writes, never waits for a connection).
     ///
     /// ``read(database:_:)`` hands the work to a reader's queue and resumes the caller when it is
     /// done: two thread switches, which cost more than a point read or a query an index bounds.
-    /// Those run here instead; work whose cost grows with the data (a scan) goes through
-    /// ``read(database:_:)``, so it does not hold up the caller's event loop.
-    package func readInline<T>(database: String, _ work: (Database) throws -> T) throws -> T {
+    /// Those run here instead, on connections of their own (``InlineReaders``); when all of them
+    /// are in use the work goes through ``read(database:_:)`` after all. Work whose cost grows
+    /// with the data (a scan) should use ``read(database:_:)``, so it does not hold up the
+    /// caller's event loop.
+    package func readInline<T: Sendable>(database: String, _ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         guard let handle = databases[database] else { throw StoreError(.unknownTable, "no database named \(database)") }
-        return try handle.pool.read(work)
+        if let value = try handle.inlineReaders.read(work) { return value }
+        return try await handle.pool.read(work)
     }
 
     /// Reads one record with a connection the caller holds.

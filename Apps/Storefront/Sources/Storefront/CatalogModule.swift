@@ -40,7 +40,7 @@ public struct CatalogModule: Module {
             guard request.sort == "name" || request.sort == "-name" else {
                 throw OperationError.badRequest("a listing is sorted by name or -name, got '\(request.sort)'")
             }
-            guard request.start >= 0, (1...Self.listingPageLimit).contains(request.count) else {
+            guard (0...(Int.max - Self.listingPageLimit)).contains(request.start), (1...Self.listingPageLimit).contains(request.count) else {
                 throw OperationError.badRequest(
                     "start must be 0 or more and count 1 to \(Self.listingPageLimit), got \(request.start) and \(request.count)")
             }

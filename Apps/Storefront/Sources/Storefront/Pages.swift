@@ -30,6 +30,8 @@ struct Pages: Sendable {
         let total: Int
         let shown: [Product]
         let prices: [String: Int]
+        // A page past any category's end (and past what `start` can hold): no such page.
+        guard page <= Int.max / size / 2 else { throw OperationError.notFound("there is no page \(page)") }
         if sort == "name" || sort == "-name" {
             // The catalog's name index gives the page; only its products' prices are needed.
             let listing = try await context.modules.call(

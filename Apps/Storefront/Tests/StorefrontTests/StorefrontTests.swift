@@ -140,6 +140,12 @@ final class RunningShop: Sendable {
             #expect(ascending == expected, "every product of the category once, by name")
             #expect(descending == expected.reversed())
             #expect(try await shop.request(.GET, "/api/c/c8?sort=-name&page=13").status == 404)
+            for sort in ["name", "price"] {
+                for page in [Int.max, Int.max / 24, Int.max / 48 + 1, 1 << 40] {
+                    #expect(try await shop.request(.GET, "/api/c/c8?sort=\(sort)&page=\(page)").status == 404, "page \(page)")
+                }
+                #expect(try await shop.request(.GET, "/api/c/c8?sort=\(sort)&page=99999999999999999999").status == 400)
+            }
             #expect(try await shop.request(.GET, "/api/c/nope?sort=name").status == 404)
         }
     }

@@ -1,0 +1,77 @@
+import Foundation
+import GRDB
+import MicrolithJSON
+import Synchronization
+import Testing
+
+@testable import MicrolithStore
+
+@Suite("Store: reads on the calling thread")
+struct InlineReadersTests {
+    @Test func aReaderNeverWaitsForAConnectionAndGivesItsConnectionBack() throws {
+        let opened = Atomic<Int>(0)
+        let readers = InlineReaders(limit: 1) {
+            opened.add(1, ordering: .relaxed)
+            return try DatabaseQueue()
+        }
+        let (outer, inner) = try #require(
+            try readers.read { db -> (Int, Int?) in
+                let inner = try readers.read { db in try Int.fetchOne(db, sql: "SELECT 2") ?? 0 }
+                return (try Int.fetchOne(db, sql: "SELECT 1") ?? 0, inner)
+            })
+        #expect(outer == 1)
+        #expect(inner == nil, "the only connection is in use: the caller is told to read elsewhere, not made to wait")
+        #expect(try readers.read { db in try Int.fetchOne(db, sql: "SELECT 3") } == 3)
+        #expect(opened.load(ordering: .relaxed) == 1, "the connection was given back and used again")
+        readers.close()
+        #expect(try readers.read { _ in 4 } == nil, "closed readers read nothing")
+    }
+
+    @Test func aConnectionThatCannotBeOpenedIsNotCounted() throws {
+        let attempts = Atomic<Int>(0)
+        let readers = InlineReaders(limit: 1) {
+            attempts.add(1, ordering: .relaxed)
+            return try DatabaseQueue(path: "/nonexistent-folder-\(UUID().uuidString)/x.sqlite")
+        }
+        #expect(throws: (any Error).self) { try readers.read { _ in 1 } }
+        #expect(throws: (any Error).self) { try readers.read { _ in 1 } }
+        #expect(attempts.load(ordering: .relaxed) == 2, "a failed open leaves room for the next try")
+    }
+
+    /// Point reads that miss the record cache run on the calling thread, beside reads handed to the
+    /// pool's queues, far more of both than there are threads or connections. Waiting for a pool
+    /// reader on a thread that runs tasks would deadlock here: the reader comes back only when the
+    /// task holding it resumes on such a thread.
+    @Test func manyReadsOfBothKindsAtOnceAllFinish() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        // A cache too small to keep records: every get reads SQLite.
+        let store = try openStore(directory, cacheBytes: 0)
+        defer { store.close() }
+        let table = try #require(store.table(exportName: "Todo"))
+        try await store.write { txn in
+            for i in 0..<200 { _ = try txn.put(table, id: .string("t\(i)"), body: ["title": .string("todo \(i)")]) }
+        }
+        let finished = Atomic<Bool>(false)
+        let watchdog = Thread {
+            Thread.sleep(forTimeInterval: 120)
+            if !finished.load(ordering: .relaxed) { fatalError("reads of both kinds deadlocked") }
+        }
+        watchdog.start()
+        let found = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<2_000 {
+                group.addTask {
+                    if i % 2 == 0 {
+                        return try await store.read(database: "data") { db in
+                            try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT id FROM \"\(table.sqlName)\" LIMIT 50)") ?? 0
+                        } > 0 ? 1 : 0
+                    }
+                    return try await store.get(table, .string("t\(i % 200)")) != nil ? 1 : 0
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        finished.store(true, ordering: .relaxed)
+        #expect(found == 2_000)
+    }
+}
