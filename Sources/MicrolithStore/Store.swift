@@ -283,9 +283,10 @@ public final class Store: Sendable {
     /// ``read(database:_:)`` hands the work to a reader's queue and resumes the caller when it is
     /// done: two thread switches, which cost more than a point read or a query an index bounds.
     /// Those run here instead, on connections of their own (``InlineReaders``); when all of them
-    /// are in use the work goes through ``read(database:_:)`` after all. Work whose cost grows
-    /// with the data (a scan) should use ``read(database:_:)``, so it does not hold up the
-    /// caller's event loop.
+    /// are in use, or the work needs more SQLite work than a small budget allows (it is
+    /// interrupted and started again), it goes through ``read(database:_:)`` after all. `work`
+    /// must be safe to run twice. Work known to grow with the data (a scan) should use
+    /// ``read(database:_:)`` directly, so it does not hold up the caller's event loop.
     package func readInline<T: Sendable>(database: String, _ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         guard let handle = databases[database] else { throw StoreError(.unknownTable, "no database named \(database)") }
         if let value = try handle.inlineReaders.read(work) { return value }

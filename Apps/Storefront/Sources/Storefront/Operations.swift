@@ -106,9 +106,10 @@ public enum Catalog {
     public static let featured = Operation<Nothing, Featured>(module: "catalog", name: "featured")
     public static let categories = Operation<Nothing, [Category]>(module: "catalog", name: "categories")
     public static let category = Operation<ID, CategoryProducts>(module: "catalog", name: "category")
-    /// One page of a category in name order, read through the indexes: a page costs the same
-    /// however many products the category has (every product of it is read only for the
-    /// price sorts, which need every price).
+    /// One page of a category in name order, read through the indexes: the first pages cost the
+    /// same however many products the category has (the planner walks the name index); a page
+    /// deep in a large category costs more (its matches are found and sorted), and the price
+    /// sorts still read every product of the category, since they need every price.
     public static let listing = Operation<ListingRequest, ListingPage>(module: "catalog", name: "listing")
     public static let product = Operation<ID, ProductDetail>(module: "catalog", name: "product")
     /// A page of product ids in id order (a cursor walk over the primary key: each page costs the
