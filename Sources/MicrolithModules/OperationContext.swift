@@ -57,18 +57,9 @@ public struct OperationContext: Sendable {
     /// - Throws: ``OperationError/badRequest(_:)`` for a query that does not parse or names
     ///   unknown attributes.
     public func query<Record>(_ table: TableRef<Record>, _ query: String, maximumResults: Int = 100_000) async throws -> [Record] {
-        let store = try self.store
-        do {
-            let layout = try table.layout(in: store)
-            let parsed = try modules.boundQueries.query(query, table: layout, store: store)
+        try await withBoundQuery(table, query) { store, layout, parsed in
             let result = try await QueryExecutor(store: store, maximumResults: maximumResults).execute(parsed, table: layout, records: true)
             return try result.rows.map { try RecordCoder.decode(Record.self, from: .object($0.record)) }
-        } catch let error as StoreError {
-            throw OperationError(error)
-        } catch let error as QuerySyntaxError {
-            throw OperationError.badRequest("query '\(query)': \(error)")
-        } catch let error as QueryError {
-            throw OperationError.badRequest("query '\(query)': \(error)")
         }
     }
 
@@ -80,11 +71,20 @@ public struct OperationContext: Sendable {
     /// - Throws: ``OperationError/badRequest(_:)`` for a query that does not parse or names
     ///   unknown attributes.
     public func count<Record>(_ table: TableRef<Record>, _ query: String) async throws -> Int {
+        try await withBoundQuery(table, query) { store, layout, parsed in
+            try await QueryExecutor(store: store).count(parsed, table: layout)
+        }
+    }
+
+    /// `body` with `query` parsed and bound to `table`; store and query errors become operation
+    /// errors naming the query.
+    private func withBoundQuery<Record, T>(
+        _ table: TableRef<Record>, _ query: String, _ body: (Store, TableLayout, Query) async throws -> T
+    ) async throws -> T {
         let store = try self.store
         do {
             let layout = try table.layout(in: store)
-            let parsed = try modules.boundQueries.query(query, table: layout, store: store)
-            return try await QueryExecutor(store: store).count(parsed, table: layout)
+            return try await body(store, layout, try modules.boundQueries.query(query, table: layout, store: store))
         } catch let error as StoreError {
             throw OperationError(error)
         } catch let error as QuerySyntaxError {

@@ -68,13 +68,7 @@ public struct QueryExecutor: Sendable {
     ///   cache holds at the version read takes the cache's parsed record instead of parsing its
     ///   text. Without it rows keep their text and parse it only if asked.
     public func execute(_ query: Query, table: TableLayout, records: Bool = false) async throws -> QueryResult {
-        if let observer = ReadObservation.observer {
-            if QueryPredicate.followsRelationships(query, table: table) {
-                observer.untracked("a query on \(table.name) follows relationships")
-            } else {
-                observer.willQuery(table, predicate: QueryPredicate(query.filter))
-            }
-        }
+        Self.observe(query, table: table)
         let plan = plan(query, table: table)
         if Self.runsInline(query, plan: plan) {
             return try await store.readInline(database: table.definition.database) { [self] db in
@@ -91,13 +85,7 @@ public struct QueryExecutor: Sendable {
     /// reading a record; otherwise each candidate is read and tested. No cap applies: nothing is
     /// returned but the number.
     public func count(_ query: Query, table: TableLayout) async throws -> Int {
-        if let observer = ReadObservation.observer {
-            if QueryPredicate.followsRelationships(query, table: table) {
-                observer.untracked("a query on \(table.name) follows relationships")
-            } else {
-                observer.willQuery(table, predicate: QueryPredicate(query.filter))
-            }
-        }
+        Self.observe(query, table: table)
         let filterOnly = Query(filter: query.filter)
         let plan = plan(filterOnly, table: table)
         if Self.runsInline(filterOnly, plan: plan) {
@@ -111,14 +99,7 @@ public struct QueryExecutor: Sendable {
     }
 
     private func count(_ query: Query, plan: QueryPlan, table: TableLayout, db: Database) throws -> Int {
-        var arguments = plan.arguments
-        var conditions: [String] = []
-        if let w = plan.whereClause { conditions.append("(\(w))") }
-        if let expiration = expirationCondition(table) {
-            conditions.append(expiration.sql)
-            arguments.append(expiration.argument)
-        }
-        let whereSQL = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        let (whereSQL, arguments) = whereClause(plan, table: table)
         guard !plan.isExact, let filter = query.filter else {
             let sql = "SELECT count(*) FROM \"\(table.sqlName)\"" + whereSQL
             return try Int.fetchOne(Self.statement(db, sql), arguments: StatementArguments(databaseValues: arguments)) ?? 0
@@ -134,6 +115,29 @@ public struct QueryExecutor: Sendable {
         }
         if let error = resolver.error { throw error }
         return matches
+    }
+
+    /// Tells the task's read observer (a response being kept) that `query` reads `table`.
+    private static func observe(_ query: Query, table: TableLayout) {
+        guard let observer = ReadObservation.observer else { return }
+        if QueryPredicate.followsRelationships(query, table: table) {
+            observer.untracked("a query on \(table.name) follows relationships")
+        } else {
+            observer.willQuery(table, predicate: QueryPredicate(query.filter))
+        }
+    }
+
+    /// The plan's `WHERE` clause with the expiration condition (empty when there is neither),
+    /// and its arguments.
+    private func whereClause(_ plan: QueryPlan, table: TableLayout) -> (sql: String, arguments: [DatabaseValue]) {
+        var arguments = plan.arguments
+        var conditions: [String] = []
+        if let w = plan.whereClause { conditions.append("(\(w))") }
+        if let expiration = expirationCondition(table) {
+            conditions.append(expiration.sql)
+            arguments.append(expiration.argument)
+        }
+        return (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "), arguments)
     }
 
     /// The most rows a query without a filter may ask for and still run on the caller's thread.
@@ -203,15 +207,9 @@ public struct QueryExecutor: Sendable {
     ) throws
         -> [QueryRow]
     {
-        var sql = "SELECT id, data, version FROM \"\(table.sqlName)\""
-        var arguments = plan.arguments
-        var conditions: [String] = []
-        if let w = plan.whereClause { conditions.append("(\(w))") }
-        if let expiration = expirationCondition(table) {
-            conditions.append(expiration.sql)
-            arguments.append(expiration.argument)
-        }
-        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        let filtered = whereClause(plan, table: table)
+        var sql = "SELECT id, data, version FROM \"\(table.sqlName)\"" + filtered.sql
+        var arguments = filtered.arguments
         let limitInSQL = plan.sortsInSQL
         if limitInSQL {
             if let order = plan.orderBy { sql += " ORDER BY \(order)" }
