@@ -70,12 +70,7 @@ public struct QueryExecutor: Sendable {
     public func execute(_ query: Query, table: TableLayout, records: Bool = false) async throws -> QueryResult {
         Self.observe(query, table: table)
         let plan = plan(query, table: table)
-        if Self.runsInline(query, plan: plan) {
-            return try await store.readInline(database: table.definition.database) { [self] db in
-                try run(query, plan: plan, table: table, db: db, records: records)
-            }
-        }
-        return try await store.read(database: table.definition.database) { [self] db in
+        return try await read(query, plan: plan, table: table) { [self] db in
             try run(query, plan: plan, table: table, db: db, records: records)
         }
     }
@@ -88,14 +83,19 @@ public struct QueryExecutor: Sendable {
         Self.observe(query, table: table)
         let filterOnly = Query(filter: query.filter)
         let plan = plan(filterOnly, table: table)
-        if Self.runsInline(filterOnly, plan: plan) {
-            return try await store.readInline(database: table.definition.database) { [self] db in
-                try count(filterOnly, plan: plan, table: table, db: db)
-            }
-        }
-        return try await store.read(database: table.definition.database) { [self] db in
+        return try await read(filterOnly, plan: plan, table: table) { [self] db in
             try count(filterOnly, plan: plan, table: table, db: db)
         }
+    }
+
+    /// `work` on a read snapshot of `table`'s database: on the calling thread when ``runsInline(_:plan:)``
+    /// says the query is bounded, else on a reader's queue.
+    private func read<T: Sendable>(
+        _ query: Query, plan: QueryPlan, table: TableLayout, _ work: @escaping @Sendable (Database) throws -> T
+    ) async throws -> T {
+        let database = table.definition.database
+        if Self.runsInline(query, plan: plan) { return try await store.readInline(database: database, work) }
+        return try await store.read(database: database, work)
     }
 
     private func count(_ query: Query, plan: QueryPlan, table: TableLayout, db: Database) throws -> Int {
