@@ -14,7 +14,8 @@ import Synchronization
 /// A read here has a budget of SQLite work (virtual machine steps, counted by a progress
 /// handler): one that needs more is interrupted and the caller reads through the pool instead,
 /// so a read that turns out larger than its plan promised holds up an event loop for a bounded
-/// time only.
+/// time only. Nor does a read wait for a lock: a connection that meets one (SQLITE_BUSY) leaves
+/// the read to the pool, whose readers wait on threads of their own.
 final class InlineReaders: Sendable {
     /// The most connections open at once.
     let limit: Int
@@ -87,6 +88,9 @@ final class InlineReaders: Sendable {
                 defer { sqlite3_progress_handler(connection, 0, nil, nil) }
                 return try work(db)
             }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+            // The connections do not wait for a lock (that would stall an event loop): the pool does.
+            return nil
         } catch {
             if meter.exhausted { return nil }
             throw error

@@ -110,11 +110,10 @@ public final class Store: Sendable {
             let id = try Migrator(schema: schema, systemTables: configuration.systemTables, logger: logger).migrate(
                 pool, database: name, tables: tablesHere, nodeID: nodeID)
             if nodeID == nil { nodeID = id }
-            let busySeconds = TimeInterval(max(0, configuration.busyTimeoutMilliseconds)) / 1000
             let readers = InlineReaders(limit: 8) {
                 var readOnly = Configuration()
                 readOnly.readonly = true
-                readOnly.busyMode = .timeout(busySeconds)
+                readOnly.busyMode = .immediateError
                 return try DatabaseQueue(path: path, configuration: readOnly)
             }
             handles[name] = DatabaseHandle(name: name, pool: pool, inlineReaders: readers)

@@ -44,6 +44,8 @@ struct InlineReadersTests {
         #expect(try readers.read(budget: 50_000) { db in try Int.fetchOne(db, sql: big) } == nil, "interrupted: read it elsewhere")
         #expect(try readers.read(budget: 50_000) { db in try Int.fetchOne(db, sql: "SELECT 7") } == 7)
         #expect(try readers.read(budget: 100_000_000) { db in try Int.fetchOne(db, sql: big) } == 1_000_000)
+        // A lock the read would have to wait for sends it elsewhere.
+        #expect(try readers.read { _ in throw DatabaseError(resultCode: .SQLITE_BUSY) } as Int? == nil)
         // An error of the work itself is the caller's, not a reason to read elsewhere.
         #expect(throws: DatabaseError.self) { try readers.read { db in try Int.fetchOne(db, sql: "SELECT * FROM nowhere") } }
     }
