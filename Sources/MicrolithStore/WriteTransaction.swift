@@ -159,7 +159,7 @@ public final class WriteTransaction {
                 let next = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM \"\(table.sqlName)\"") ?? 1
                 id = .int(next)
             default:
-                id = .string(UUID().uuidString.lowercased())
+                id = .string(RecordKey.uuidText())
             }
         }
         let stored = try stored(table, id)

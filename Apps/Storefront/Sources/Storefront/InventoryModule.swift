@@ -42,7 +42,7 @@ public struct InventoryModule: Module {
                     try txn.put(Tables.stock, stock)
                 }
                 let total = lines.reduce(0) { $0 + $1.quantity * $1.unitCents }
-                return try txn.insert(Tables.orders, Order(id: UUID().uuidString.lowercased(), lines: lines, totalCents: total))
+                return try txn.insert(Tables.orders, Order(id: RecordKey.uuidText(), lines: lines, totalCents: total))
             }
         }
     }
