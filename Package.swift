@@ -188,7 +188,7 @@ let package = Package(
         .executableTarget(name: "MicrolithTool", dependencies: ["Microlith"]),
         // What several test targets share (a raw loopback client socket); not a test target itself.
         .target(name: "MicrolithTestSupport", path: "Tests/MicrolithTestSupport"),
-        .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON"]),
+        .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON", "MicrolithTestSupport"]),
         .testTarget(
             name: "MicrolithCacheTests",
             dependencies: [
@@ -235,7 +235,7 @@ let package = Package(
         .testTarget(
             name: "MicrolithMQTTTests",
             dependencies: [
-                "MicrolithMQTT", "MicrolithRealtime", "MicrolithStore", "MicrolithSchema", "MicrolithJSON",
+                "MicrolithMQTT", "MicrolithRealtime", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -254,7 +254,7 @@ let package = Package(
         .testTarget(
             name: "MicrolithQueryTests",
             dependencies: [
-                "MicrolithQuery", "MicrolithStore", "MicrolithSchema", "MicrolithJSON",
+                "MicrolithQuery", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]

@@ -1,5 +1,6 @@
 import MicrolithJSON
 import MicrolithMQTT
+import MicrolithTestSupport
 import NIOCore
 import Testing
 
@@ -130,14 +131,15 @@ struct MQTTPacketDecoderFuzzTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(30)))
     func mutatedPacketsOnlyDecodeOrThrow() {
         var random = SplitMix64(seed: 0x4D51_5454)
         let seeds = Self.seeds
         var failures: [String] = []
         var decodedPackets = 0
         var errors = 0
-        for _ in 0..<5000 {
+        let inputs = FuzzBudget.inputs(default: 5000)
+        for _ in 0..<inputs {
             let (version, seed) = seeds[Int.random(in: 0..<seeds.count, using: &random)]
             var bytes = Self.mutate(seed, using: &random)
             if Int.random(in: 0..<4, using: &random) == 0 {
@@ -156,29 +158,36 @@ struct MQTTPacketDecoderFuzzTests {
             if whole != chunked { failures.append("chunking \(chunkSizes) changed the outcome for \(bytes)") }
             decodedPackets += whole.packets.count
             if whole.error != nil { errors += 1 }
+            if failures.count > 20 { break }
         }
+        FuzzBudget.report("mqtt", inputs: inputs, accepted: inputs - errors, refused: errors, failures: failures.count)
         #expect(failures.isEmpty, "\(failures.count) failures, first: \(failures.prefix(3))")
         // The mutations reach both outcomes.
-        #expect(decodedPackets > 500)
-        #expect(errors > 500)
+        #expect(decodedPackets > inputs / 10)
+        #expect(errors > inputs / 10)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(10)))
     func randomBytesOnlyDecodeOrThrow() {
         var random = SplitMix64(seed: 42)
         var failures: [String] = []
-        for iteration in 0..<3000 {
+        var errors = 0
+        let inputs = FuzzBudget.inputs(default: 3000)
+        for iteration in 0..<inputs {
             let length = Int.random(in: 0...64, using: &random)
             let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
             let versions: [MQTTProtocolVersion?] = [nil, .v3_1_1, .v5]
-            _ = Self.decodeAll(
+            let outcome = Self.decodeAll(
                 bytes,
                 version: versions[iteration % 3],
                 maximumPacketSize: Int.max,
                 chunkSizes: [],
                 failures: &failures
             )
+            if outcome.error != nil { errors += 1 }
+            if failures.count > 20 { break }
         }
+        FuzzBudget.report("mqtt-random", inputs: inputs, accepted: inputs - errors, refused: errors, failures: failures.count)
         #expect(failures.isEmpty, "\(failures.count) failures, first: \(failures.prefix(3))")
     }
 
