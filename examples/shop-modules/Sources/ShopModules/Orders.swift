@@ -59,7 +59,7 @@ public struct OrdersModule: Module {
         builder.handle(Orders.checkout) { checkout, context in
             let total = try await context.modules.call(Carts.total, checkout.cart, logger: context.logger)
             let order = Order(
-                id: UUID().uuidString.lowercased(), totalCents: total.totalCents, status: "placed", lines: total.lines)
+                id: RecordKey.uuidText(), totalCents: total.totalCents, status: "placed", lines: total.lines)
             let processing = max(0, min(checkout.processingMs ?? 0, 60_000))
             // The order and its fulfilment job commit together, or neither does.
             return try await context.write { txn in
