@@ -92,7 +92,7 @@ public struct ModuleBuilder {
                 }
                 let output = try await body(input, context)
                 do {
-                    return try JSONEncoder().encode(output)
+                    return Data(try RecordCoder.encodeJSON(output))
                 } catch {
                     throw OperationError.internal("\(qualified) returned a \(Output.self) that cannot be encoded: \(error)")
                 }

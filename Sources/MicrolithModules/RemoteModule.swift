@@ -19,7 +19,8 @@ struct RemoteModule: Sendable {
     func call<Input, Output>(_ operation: Operation<Input, Output>, _ input: Input) async throws -> Output {
         let body: Data
         do {
-            body = try JSONEncoder().encode(input)
+            // The conventions the callee decodes with (RecordCoder): a Date as ISO 8601 text.
+            body = Data(try RecordCoder.encodeJSON(input))
         } catch {
             throw OperationError.badRequest("the input of \(operation.qualifiedName) cannot be encoded as JSON: \(error)")
         }

@@ -3,7 +3,8 @@ import MicrolithJSON
 import MicrolithSchema
 
 /// Decodes `Decodable` values straight from a ``JSONValue`` tree (no bytes in between), with the
-/// conventions of ``RecordCoder``: a `Date` is an ISO 8601 text or milliseconds since 1970.
+/// conventions of ``RecordCoder``: a `Date` is an ISO 8601 text or milliseconds since 1970, `Data`
+/// Base64 text (or an array of bytes).
 struct JSONValueDecoder: Decoder {
     let value: JSONValue
     var codingPath: [any CodingKey]
@@ -44,6 +45,13 @@ struct JSONValueDecoder: Decoder {
             default:
                 throw DecodingError.typeMismatch(Date.self, .init(codingPath: path, debugDescription: "found \(value.typeName)"))
             }
+        }
+        if T.self == Data.self, case .string(let text) = value {
+            // Base64 text, as the encoder writes `Data`; an array of bytes still decodes the default way.
+            guard let data = Data(base64Encoded: text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: path, debugDescription: "'\(text.prefix(40))' is not Base64 text"))
+            }
+            return data as! T
         }
         return try T(from: JSONValueDecoder(value, codingPath: path))
     }

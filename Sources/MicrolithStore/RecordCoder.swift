@@ -38,6 +38,15 @@ public enum RecordCoder {
         }
     }
 
+    /// The JSON text `value` encodes to, by the conventions ``decodeJSON(_:from:)`` reads: a `Date`
+    /// is an ISO 8601 text with milliseconds (Foundation's `JSONEncoder` would write seconds since
+    /// 2001, which the decoder takes for milliseconds since 1970). Members keep their encoding order.
+    /// - Throws: ``StoreError/Code/invalidRecord`` when `value` cannot be encoded (an infinite or NaN
+    ///   number, an encoder error).
+    public static func encodeJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
+        JSONWriter.encode(try json(value))
+    }
+
     /// Decodes a `T` from JSON text (the fast path for operation bodies): a `JSONParseError`
     /// for text that is not JSON, a `DecodingError` for JSON that does not fit `T`.
     public static func decodeJSON<T: Decodable>(_ type: T.Type, from data: some Collection<UInt8>) throws -> T {

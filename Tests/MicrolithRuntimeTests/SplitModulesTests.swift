@@ -19,9 +19,23 @@ struct QuoteRequest: Codable, Sendable {
     var quantity: Int
 }
 
+struct OfferRequest: Codable, Sendable {
+    var sku: String
+    var asOf: Date
+    var days: Int
+}
+
+struct Offer: Codable, Sendable, Equatable {
+    var sku: String
+    var asOf: Date
+    var validUntil: Date
+    var note: Data
+}
+
 enum Pricing {
     static let quote = Operation<QuoteRequest, Quote>(module: "pricing", name: "quote")
     static let slow = Operation<QuoteRequest, Quote>(module: "pricing", name: "slow")
+    static let offer = Operation<OfferRequest, Offer>(module: "pricing", name: "offer")
 }
 
 struct PricingModule: Module {
@@ -31,6 +45,11 @@ struct PricingModule: Module {
             guard request.quantity > 0 else { throw OperationError.badRequest("quantity must be positive, got \(request.quantity)") }
             guard request.sku != "gone" else { throw OperationError.notFound("no product \(request.sku)") }
             return Quote(sku: request.sku, quantity: request.quantity, total: 2.5 * Double(request.quantity))
+        }
+        builder.handle(Pricing.offer) { request, _ in
+            Offer(
+                sku: request.sku, asOf: request.asOf, validUntil: request.asOf.addingTimeInterval(Double(request.days) * 86_400),
+                note: Data("valid \(request.days) days".utf8))
         }
         builder.handle(Pricing.slow) { request, _ in
             try await Task.sleep(for: .seconds(3))
@@ -88,6 +107,27 @@ struct PricingModule: Module {
             }
             await remote.shutdown()
         }
+    }
+
+    /// Dates travel as the callee decodes them (ISO 8601 text): with Foundation's `JSONEncoder`
+    /// on one side, a date became a number of seconds since 2001 that the other side read as
+    /// milliseconds since 1970, in both directions, with no error.
+    @Test func datesAndBytesCrossTheSplitUnchanged() async throws {
+        let asOf = Date(timeIntervalSince1970: 1_717_000_000.123)
+        let request = OfferRequest(sku: "A1", asOf: asOf, days: 30)
+        let here = try await Modules([PricingModule()]).call(Pricing.offer, request)
+        #expect(here.validUntil == Date(timeIntervalSince1970: 1_717_000_000.123 + 30 * 86_400))
+        try await withPricingServer { port in
+            let there = try await caller(port: port).call(Pricing.offer, request)
+            #expect(there == here)
+            #expect(there.asOf == asOf)
+        }
+        // What an external client gets from the operation route: the same text the store uses.
+        let json = try await Modules([PricingModule()]).callJSON(
+            module: "pricing", operation: "offer", body: Data(#"{"sku":"B2","asOf":"2024-05-29T16:26:40.123Z","days":1}"#.utf8))
+        let text = String(decoding: json, as: UTF8.self)
+        #expect(text.contains(#""asOf":"2024-05-29T16:26:40.123Z""#), "\(text)")
+        #expect(text.contains(#""validUntil":"2024-05-30T16:26:40.123Z""#), "\(text)")
     }
 
     @Test func errorsKeepTheirMeaningAcrossProcesses() async throws {

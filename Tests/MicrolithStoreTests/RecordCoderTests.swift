@@ -35,6 +35,28 @@ import Testing
         #expect(back == sample)
     }
 
+    struct Attachment: Codable, Equatable {
+        var name: String
+        var bytes: Data
+        var when: Date
+    }
+
+    /// `Data` is written as Base64 text and read back from it (an array of bytes is read too);
+    /// `encodeJSON` writes the text `decodeJSON` reads, dates included.
+    @Test func bytesRoundTripAsBase64AndJSONTextRoundTrips() throws {
+        let value = Attachment(name: "a", bytes: Data([0, 1, 254, 255]), when: Date(timeIntervalSince1970: 1_800_000_000.123))
+        let text = String(decoding: try RecordCoder.encodeJSON(value), as: UTF8.self)
+        #expect(text == #"{"name":"a","bytes":"AAH+/w==","when":"2027-01-15T08:00:00.123Z"}"#)
+        #expect(try RecordCoder.decodeJSON(Attachment.self, from: Array(text.utf8)) == value)
+        #expect(try RecordCoder.decode(Attachment.self, from: .object(RecordCoder.object(value))) == value)
+        let asArray: JSONObject = ["name": "a", "bytes": .array([0, 1, 254, 255]), "when": .int(1_800_000_000_123)]
+        #expect(try RecordCoder.decode(Attachment.self, from: .object(asArray)) == value)
+        let error = #expect(throws: StoreError.self) {
+            try RecordCoder.decode(Attachment.self, from: .object(["name": "a", "bytes": "not base64!", "when": 0]))
+        }
+        #expect(error?.message.contains("is not Base64 text") == true, "\(error?.message ?? "")")
+    }
+
     @Test func datesAlsoReadAsMilliseconds() throws {
         var object = try RecordCoder.object(sample)
         object["when"] = .int(1_800_000_000_123)
