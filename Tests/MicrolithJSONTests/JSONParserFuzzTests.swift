@@ -87,37 +87,37 @@ struct JSONParserFuzzTests {
         for seed in Self.seeds { _ = try JSONParser.parse(seed) }
     }
 
-    @Test(.timeLimit(.minutes(10)))
-    func mutatedDocumentsParseOrAreRefusedWithAReason() {
-        let inputs = FuzzBudget.inputs(default: 20_000)
-        var random = SplitMix64(seed: 0x4A53_4F4E)
+    /// Checks `inputs` inputs that `next` makes from the generator, reports them as `target` and
+    /// expects no failure; returns how many parsed.
+    static func fuzz(_ target: String, inputs: Int, seed: UInt64, next: (inout SplitMix64) -> [UInt8]) -> Int {
+        var random = SplitMix64(seed: seed)
         var failures: [String] = []
         var accepted = 0
         for _ in 0..<inputs {
-            let seed = Self.seeds.randomElement(using: &random)!
-            if Self.check(Self.mutate(seed, seeds: Self.seeds, using: &random), failures: &failures) { accepted += 1 }
+            if check(next(&random), failures: &failures) { accepted += 1 }
             if failures.count > 20 { break }
         }
-        FuzzBudget.report("json", inputs: inputs, accepted: accepted, refused: inputs - accepted, failures: failures.count)
+        FuzzBudget.report(target, inputs: inputs, accepted: accepted, refused: inputs - accepted, failures: failures.count)
         #expect(failures.isEmpty, "\(failures.count) failures, first: \(failures.prefix(3))")
+        return accepted
+    }
+
+    @Test(.timeLimit(.minutes(10)))
+    func mutatedDocumentsParseOrAreRefusedWithAReason() {
+        let inputs = FuzzBudget.inputs(default: 20_000)
+        let accepted = Self.fuzz("json", inputs: inputs, seed: 0x4A53_4F4E) { random in
+            Self.mutate(Self.seeds.randomElement(using: &random)!, seeds: Self.seeds, using: &random)
+        }
         // The mutations reach both outcomes, each often.
         #expect(accepted > inputs / 20 && inputs - accepted > inputs / 5, "\(accepted) of \(inputs) parsed")
     }
 
     @Test(.timeLimit(.minutes(5)))
     func randomBytesParseOrAreRefusedWithAReason() {
-        let inputs = FuzzBudget.inputs(default: 5_000)
-        var random = SplitMix64(seed: 7)
-        var failures: [String] = []
-        var accepted = 0
-        for _ in 0..<inputs {
-            let bytes = (0..<Int.random(in: 0...24, using: &random)).map { _ in
+        _ = Self.fuzz("json-random", inputs: FuzzBudget.inputs(default: 5_000), seed: 7) { random in
+            (0..<Int.random(in: 0...24, using: &random)).map { _ in
                 Bool.random(using: &random) ? Self.interesting.randomElement(using: &random)! : UInt8.random(in: 0...255, using: &random)
             }
-            if Self.check(bytes, failures: &failures) { accepted += 1 }
-            if failures.count > 20 { break }
         }
-        FuzzBudget.report("json-random", inputs: inputs, accepted: accepted, refused: inputs - accepted, failures: failures.count)
-        #expect(failures.isEmpty, "\(failures.count) failures, first: \(failures.prefix(3))")
     }
 }
