@@ -15,27 +15,21 @@ extension RecordKey {
     /// ```
     public static func uuidText() -> String {
         var generator = SystemRandomNumberGenerator()
-        var high = generator.next()
-        var low = generator.next()
         // Version 4 in the top four bits of byte 6; variant 0b10 in the top two bits of byte 8.
-        high = (high & ~0x0000_0000_0000_F000) | 0x0000_0000_0000_4000
-        low = (low & ~0xC000_0000_0000_0000) | 0x8000_0000_0000_0000
+        let high = (generator.next() & ~0x0000_0000_0000_F000) | 0x0000_0000_0000_4000
+        let low = (generator.next() & ~0xC000_0000_0000_0000) | 0x8000_0000_0000_0000
         return String(unsafeUninitializedCapacity: 36) { buffer in
             let digits: StaticString = "0123456789abcdef"
             var written = 0
-            func put(_ word: UInt64, nibbles: ClosedRange<Int>) {
-                for i in nibbles {
-                    if written == 8 || written == 13 || written == 18 || written == 23 {
-                        buffer[written] = UInt8(ascii: "-")
-                        written += 1
-                    }
-                    let nibble = Int((word >> UInt64(60 - 4 * i)) & 0xF)
-                    buffer[written] = digits.utf8Start[nibble]
+            for i in 0..<32 {
+                if i == 8 || i == 12 || i == 16 || i == 20 {
+                    buffer[written] = UInt8(ascii: "-")
                     written += 1
                 }
+                let word = i < 16 ? high : low
+                buffer[written] = digits.utf8Start[Int((word >> UInt64(60 - 4 * (i % 16))) & 0xF)]
+                written += 1
             }
-            put(high, nibbles: 0...15)
-            put(low, nibbles: 0...15)
             return written
         }
     }
