@@ -2,27 +2,71 @@ import MicrolithQuery
 import MicrolithStore
 import Synchronization
 
-/// Queries of application code, parsed and bound once per (table, text): operations run the same
-/// few query shapes over and over.
+/// Queries of application code, parsed and bound once per (table, text).
+///
+/// Operations run the same few query shapes over and over, but a text with a value written into it
+/// (`position=gt=\(product.position)`) is new on almost every call. The cache keeps two generations:
+/// a lookup tries the recent one, then the older one, and moves a hit found there back into the
+/// recent one; when the recent one is full it becomes the older one and the older one is dropped.
+/// Every call costs O(1), a text in steady use stays, and at most twice ``capacity`` queries are held.
+///
+/// (It used to evict "an arbitrary" entry, the dictionary's first. Always emptying the front of the
+/// hash table packed the rest into one long probe run: with a stream of one-off texts a lookup
+/// compared thousands of keys, 10 % of an uncached product page at 101,300 products.)
 final class BoundQueries: Sendable {
-    private let entries = Mutex<[String: Query]>([:])
-    /// The most queries kept; past it an arbitrary one makes room.
+    struct Key: Hashable {
+        var table: Int
+        var text: String
+    }
+
+    private struct Generations {
+        var recent: [Key: Query] = [:]
+        var older: [Key: Query] = [:]
+    }
+
+    private let generations = Mutex(Generations())
+    /// The queries the recent generation holds before it becomes the older one.
     let capacity: Int
 
-    init(capacity: Int = 4096) {
-        self.capacity = capacity
+    init(capacity: Int = 2048) {
+        self.capacity = max(1, capacity)
     }
 
     /// `text` parsed and bound to `table`.
     /// - Throws: `QuerySyntaxError` or `QueryError`, as parsing and binding do.
     func query(_ text: String, table: TableLayout, store: Store) throws -> Query {
-        let key = "\(table.index) \(text)"
-        if let found = entries.withLock({ $0[key] }) { return found }
+        let key = Key(table: table.index, text: text)
+        if let found = lookup(key) { return found }
         let bound = try QueryParser.parse(text).bound(to: table.definition, schema: store.schema)
-        entries.withLock { e in
-            if e.count >= capacity, let any = e.keys.first { e[any] = nil }
-            e[key] = bound
-        }
+        generations.withLock { g in insert(bound, for: key, into: &g) }
         return bound
+    }
+
+    /// How many queries are held, in both generations.
+    var count: Int {
+        generations.withLock { $0.recent.count + $0.older.count }
+    }
+
+    /// Whether `text` for `table` is held, in either generation.
+    func holds(_ text: String, table: TableLayout) -> Bool {
+        let key = Key(table: table.index, text: text)
+        return generations.withLock { $0.recent[key] != nil || $0.older[key] != nil }
+    }
+
+    private func lookup(_ key: Key) -> Query? {
+        generations.withLock { g in
+            if let found = g.recent[key] { return found }
+            guard let found = g.older.removeValue(forKey: key) else { return nil }
+            insert(found, for: key, into: &g)
+            return found
+        }
+    }
+
+    private func insert(_ query: Query, for key: Key, into g: inout Generations) {
+        if g.recent.count >= capacity {
+            g.older = g.recent
+            g.recent = Dictionary(minimumCapacity: capacity)
+        }
+        g.recent[key] = query
     }
 }

@@ -1,0 +1,61 @@
+import Foundation
+import MicrolithQuery
+import MicrolithSchema
+import MicrolithStore
+import Testing
+
+@testable import MicrolithModules
+
+@Suite struct BoundQueriesTests {
+    func withTable(_ body: (Store, TableLayout) throws -> Void) throws {
+        let folder = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-bound-\(UUID().uuidString)")
+        let schema = try SchemaParser.parse(
+            "type Thing @table { id: ID @primaryKey\n rank: Int @indexed\n kind: String @indexed }", file: "schema.graphql")
+        let store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: folder, durability: .normal))
+        defer {
+            store.close()
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+        try body(store, try #require(store.table(typeName: "Thing")))
+    }
+
+    @Test func oneOffTextsStayWithinTwoGenerationsAndAHotTextStays() throws {
+        try withTable { store, table in
+            let cache = BoundQueries(capacity: 16)
+            let hot = "kind=a&sort(+rank)&limit(4)"
+            for n in 0..<5_000 {
+                _ = try cache.query("kind=a&rank=gt=\(n)&sort(+rank)&limit(4)", table: table, store: store)
+                _ = try cache.query(hot, table: table, store: store)
+                #expect(cache.count <= 32)
+            }
+            #expect(cache.holds(hot, table: table))
+            #expect(cache.holds("kind=a&rank=gt=4999&sort(+rank)&limit(4)", table: table))
+            #expect(!cache.holds("kind=a&rank=gt=0&sort(+rank)&limit(4)", table: table))
+        }
+    }
+
+    @Test func theBoundQueryMatchesAFreshParse() throws {
+        try withTable { store, table in
+            let cache = BoundQueries(capacity: 2)
+            let texts = ["rank=gt=3", "kind=b&sort(-rank)", "rank=lt=9&limit(2)"]
+            for _ in 0..<3 {
+                for text in texts {
+                    let kept = try cache.query(text, table: table, store: store)
+                    let fresh = try QueryParser.parse(text).bound(to: table.definition, schema: store.schema)
+                    #expect(String(describing: kept) == String(describing: fresh))
+                }
+            }
+        }
+    }
+
+    @Test func aBadTextIsRefusedEveryTimeAndNotKept() throws {
+        try withTable { store, table in
+            let cache = BoundQueries()
+            for _ in 0..<2 {
+                #expect(throws: QuerySyntaxError.self) { _ = try cache.query("sort(+rank", table: table, store: store) }
+            }
+            #expect(!cache.holds("sort(+rank", table: table))
+            #expect(cache.count == 0)
+        }
+    }
+}
