@@ -96,8 +96,10 @@ public final class Store: Sendable {
             config.busyMode = .timeout(TimeInterval(max(0, configuration.busyTimeoutMilliseconds)) / 1000)
             config.maximumReaderCount = 8
             let synchronous = configuration.durability == .full ? "FULL" : "NORMAL"
+            let memoryMap = configuration.memoryMapBytes
             config.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+                try db.execute(sql: "PRAGMA mmap_size = \(memoryMap)")
             }
             let path = (configuration.directory as NSString).appendingPathComponent("\(name).sqlite")
             let pool: DatabasePool
@@ -114,6 +116,7 @@ public final class Store: Sendable {
                 var readOnly = Configuration()
                 readOnly.readonly = true
                 readOnly.busyMode = .immediateError
+                readOnly.prepareDatabase { db in try db.execute(sql: "PRAGMA mmap_size = \(memoryMap)") }
                 return try DatabaseQueue(path: path, configuration: readOnly)
             }
             handles[name] = DatabaseHandle(name: name, pool: pool, inlineReaders: readers)

@@ -30,6 +30,12 @@ public struct StoreConfiguration: Sendable {
     /// Tables other libraries keep in every database (the job queue's, for one), created and
     /// migrated when the store opens; none by default.
     public var systemTables: [SystemTables]
+    /// How much of each database file SQLite reads through a memory map instead of `pread`
+    /// (SQLite `mmap_size`; 1 GiB by default, 0 turns it off). This is address space, not memory:
+    /// the pages live in the operating system's page cache, shared by every connection, so a read
+    /// that misses a connection's own page cache costs a memory access rather than a system call.
+    /// Writes still go through `write`. SQLite caps it at its compile-time maximum.
+    public var memoryMapBytes: Int
 
     public init(
         directory: String,
@@ -40,7 +46,8 @@ public struct StoreConfiguration: Sendable {
         maximumBatch: Int = 512,
         busyTimeoutMilliseconds: Int = 2000,
         wallClock: @escaping @Sendable () -> Int64 = HybridLogicalClock.systemMilliseconds,
-        systemTables: [SystemTables] = []
+        systemTables: [SystemTables] = [],
+        memoryMapBytes: Int = 1 << 30
     ) {
         self.directory = directory
         self.durability = durability
@@ -51,5 +58,6 @@ public struct StoreConfiguration: Sendable {
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
         self.wallClock = wallClock
         self.systemTables = systemTables
+        self.memoryMapBytes = max(0, memoryMapBytes)
     }
 }

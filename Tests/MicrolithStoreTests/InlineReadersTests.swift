@@ -86,4 +86,20 @@ struct InlineReadersTests {
         finished.store(true, ordering: .relaxed)
         #expect(found == 2_000)
     }
+
+    /// Every kind of connection (the writer, the pool's readers, the inline readers) reads the file
+    /// through the configured memory map, and 0 turns it off.
+    @Test(arguments: [0, 64 << 20]) func everyConnectionMapsTheConfiguredBytes(bytes: Int) async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let store = try Store.open(
+            schema: try parseSchema(todoSchemaText),
+            configuration: StoreConfiguration(directory: directory, durability: .normal, memoryMapBytes: bytes))
+        defer { store.close() }
+        let sql = "PRAGMA mmap_size"
+        let writer = try await store.write { txn in try Int.fetchOne(txn.db, sql: sql) }
+        let pooled = try await store.read(database: "data") { db in try Int.fetchOne(db, sql: sql) }
+        let inline = try await store.readInline(database: "data") { db in try Int.fetchOne(db, sql: sql) }
+        #expect([writer, pooled, inline] == [bytes, bytes, bytes])
+    }
 }
