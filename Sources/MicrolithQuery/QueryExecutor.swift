@@ -46,7 +46,9 @@ public struct QueryResult: Sendable {
 /// attribute's index in order until the limit is reached, or finding the matches through the
 /// most selective condition's index and sorting them. Small counts taken through the indexes
 /// decide, when the query runs; the walk has a budget, so a wrong guess costs at most about
-/// twice the other way. ``QueryResult/plan`` tells which way answered (``OrderStrategy``).
+/// twice the other way. A composite index (`@index(attributes:)`) whose leading attributes the
+/// filter fixes by equality and whose next one is the first sort key beats both: the matches are
+/// read from it in order. ``QueryResult/plan`` tells which way answered (``OrderStrategy``).
 public struct QueryExecutor: Sendable {
     public let store: Store
     /// The most records one query may return (a `limit` above it is an error, no limit is capped).
@@ -299,6 +301,11 @@ public struct QueryExecutor: Sendable {
     private func runSteered(
         _ query: Query, steering: Steering, limit: Limit, orderBy: String?, table: TableLayout, db: Database, cache: RecordCache?
     ) throws -> (rows: [QueryRow], order: OrderStrategy)? {
+        if let composite = steering.composite, let orderBy {
+            let rows = try inIndexOrder(
+                query, steering: steering, index: composite.name, orderBy: orderBy, limit: limit, table: table, db: db, cache: cache)
+            return (rows, .compositeIndex(attributes: composite.attributes))
+        }
         var best: (index: Int, count: Int)?
         for (i, conjunct) in steering.conjuncts.enumerated() where conjunct.indexed && !conjunct.onSortAttribute {
             let probe = try db.cachedStatement(
@@ -388,6 +395,35 @@ public struct QueryExecutor: Sendable {
             matched += 1
             guard matched > limit.start, let id = TableLayout.recordID(row[0]) else { continue }
             if let found = try Self.row(id: id, text: row[1], version: row[3], parse: query.select != nil, table: table, cache: cache) {
+                rows.append(found)
+            }
+        }
+        return rows
+    }
+
+    /// Reads the matches in order from a composite index whose leading columns the equality terms
+    /// fix and whose next column is the first sort key: SQLite seeks to the first match and reads
+    /// on, skipping `limit.start` entries of the index (never records) before the rows it returns.
+    private func inIndexOrder(
+        _ query: Query, steering: Steering, index: String, orderBy: String, limit: Limit, table: TableLayout, db: Database,
+        cache: RecordCache?
+    ) throws -> [QueryRow] {
+        var conditions = steering.conjuncts.map { "(\($0.plain))" }
+        var arguments = steering.conjuncts.flatMap(\.arguments)
+        if let expiration = expirationCondition(table) {
+            conditions.append(expiration.sql)
+            arguments.append(expiration.argument)
+        }
+        let sql = """
+            SELECT id, data, version FROM "\(table.sqlName)" INDEXED BY "\(index)" WHERE \(conditions.joined(separator: " AND ")) \
+            ORDER BY \(orderBy) LIMIT ? OFFSET ?
+            """
+        arguments += [Int64(limit.count).databaseValue, Int64(limit.start).databaseValue]
+        var rows: [QueryRow] = []
+        let cursor = try Row.fetchCursor(Self.statement(db, sql), arguments: StatementArguments(databaseValues: arguments))
+        while let row = try cursor.next() {
+            guard let id = TableLayout.recordID(row[0]) else { continue }
+            if let found = try Self.row(id: id, text: row[1], version: row[2], parse: query.select != nil, table: table, cache: cache) {
                 rows.append(found)
             }
         }

@@ -29,7 +29,8 @@ public struct QueryPlan: Sendable, CustomStringConvertible {
     /// SQL could not; then how the order was obtained: `sql-sort` (SQLite's own choice),
     /// `walk(a)` (the index of the sort attribute `a` was walked in order) or `index(c),sql-sort`
     /// (the matches of condition `c` were found through its index, then sorted), followed by
-    /// `walk-abandoned` when a walk was tried first and gave up.
+    /// `walk-abandoned` when a walk was tried first and gave up; or `index(a+b),in-order` (a
+    /// composite index over `a`, `b` gave the matches already in order).
     public var description: String {
         var parts: [String] = []
         switch order {
@@ -42,6 +43,8 @@ public struct QueryPlan: Sendable, CustomStringConvertible {
         case .filterThenSort(let condition, let abandonedWalk):
             parts += ["index(\(condition))", "sql-sort"]
             if abandonedWalk { parts.append("walk-abandoned") }
+        case .compositeIndex(let attributes):
+            parts += ["index(\(attributes.joined(separator: "+")))", "in-order"]
         }
         return parts.joined(separator: ",")
     }
@@ -63,6 +66,10 @@ public enum OrderStrategy: Sendable, Equatable {
     /// found through its index, then sorted; `abandonedWalk` when a walk of the sort index was
     /// tried first and gave up after its budget.
     case filterThenSort(condition: String, abandonedWalk: Bool)
+    /// A composite index (`@index(attributes:)`) whose leading attributes the filter tests for
+    /// equality and whose next attribute is the first sort key: its entries are the matches, in
+    /// order, so the rows are read straight from it.
+    case compositeIndex(attributes: [String])
 }
 
 /// What the executor needs to answer a filter + sort + limit either way.
@@ -92,6 +99,9 @@ package struct Steering: Sendable {
     var conjuncts: [Conjunct]
     /// `ORDER BY` with every column behind a unary `+`, so no index supplies the order.
     var steeredOrderBy: String
+    /// A composite index that answers the query in order: its leading attributes have equality
+    /// terms, its next one is the sort attribute. The one with the most equal leading attributes.
+    var composite: (name: String, attributes: [String])?
 }
 
 /// Turns a bound ``Query`` into a ``QueryPlan`` for one table.
@@ -143,6 +153,7 @@ package struct QueryPlanner {
         let terms: [Condition]
         if case .and(let parts) = filter { terms = parts } else { terms = [filter] }
         var conjuncts: [Steering.Conjunct] = []
+        var equalities: Set<String> = []
         for term in terms {
             guard let plain = pushDown(term), let steered = pushDown(term, steered: true), plain.exact else { return nil }
             var label = "group"
@@ -154,6 +165,7 @@ package struct QueryPlanner {
                 onSort = c.path == [name]
                 if c.op == .eq, c.path.count == 1, table.column(for: c.path[0]) != nil {
                     equalityIndex = TableLayout.indexName(table: table.name, attribute: c.path[0])
+                    equalities.insert(c.path[0])
                 }
             }
             conjuncts.append(
@@ -162,13 +174,23 @@ package struct QueryPlanner {
                     indexed: plain.indexed, equalityIndex: equalityIndex))
         }
         guard conjuncts.contains(where: { !$0.onSortAttribute && $0.indexed }) else { return nil }
+        var composite: (name: String, attributes: [String])?
+        for (attributes, index) in table.compositeIndexes {
+            guard let position = attributes.firstIndex(of: name), position > 0,
+                attributes[..<position].allSatisfy({ equalities.contains($0) }),
+                position > (composite.map { $0.attributes.firstIndex(of: name) ?? 0 } ?? 0)
+            else { continue }
+            composite = (index, Array(attributes[...position]))
+        }
         var orderTerms: [String] = []
         for key in sort {
             let column = key.path[0] == table.definition.primaryKey ? "id" : "\"\(table.column(for: key.path[0]) ?? "")\""
             orderTerms.append("+" + column + (key.descending ? " DESC" : " ASC"))
         }
         if !sort.contains(where: { $0.path == [table.definition.primaryKey] }) { orderTerms.append("+id ASC") }
-        return Steering(sortAttribute: name, sortIndex: sortIndex, conjuncts: conjuncts, steeredOrderBy: orderTerms.joined(separator: ", "))
+        return Steering(
+            sortAttribute: name, sortIndex: sortIndex, conjuncts: conjuncts, steeredOrderBy: orderTerms.joined(separator: ", "),
+            composite: composite)
     }
 
     private func sqlOrder(_ keys: [SortKey]) -> String? {

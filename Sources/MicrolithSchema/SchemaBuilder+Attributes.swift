@@ -116,6 +116,7 @@ extension SchemaBuilder {
                     code: .badDirective,
                     location: at(directive.loc),
                     message: "@\(name) applies to types, not to attributes (on attribute '\(attribute.name)')"
+                        + (name == "index" ? "; to index one attribute, mark it @indexed" : "")
                 )
             }
         }

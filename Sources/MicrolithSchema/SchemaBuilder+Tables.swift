@@ -86,4 +86,70 @@ extension SchemaBuilder {
             }
         }
     }
+
+    /// The most attributes one `@index` may list.
+    static let maximumCompositeAttributes = 8
+
+    /// Reads the table's `@index(attributes: [...])` directives: each names two or more distinct
+    /// `@indexed` scalar attributes of the table (not the primary key, which ends every index
+    /// already), and no two list the same attributes in the same order.
+    func readCompositeIndexes(of header: TypeHeader, attributes: [AttributeDefinition]) throws(SchemaError) -> [CompositeIndexDefinition] {
+        let typeName = header.node.name.value
+        var indexes: [CompositeIndexDefinition] = []
+        for directive in header.indexDirectives {
+            guard let argument = directive.arguments.first(where: { $0.name.value == "attributes" }) else {
+                throw SchemaError(
+                    code: .badDirective,
+                    location: at(directive.loc),
+                    message: "@index on \(typeName) needs the attributes it sorts by: @index(attributes: [\"a\", \"b\"])"
+                )
+            }
+            if let other = directive.arguments.first(where: { $0.name.value != "attributes" }) {
+                throw unknownArgument(other, of: directive, expected: ["attributes"])
+            }
+            guard let list = argument.value as? ListValue else {
+                throw badArgument(argument, of: directive, "must be a list of attribute names, got \(Self.describe(argument.value))")
+            }
+            var names: [String] = []
+            for value in list.values {
+                guard let name = (value as? StringValue)?.value ?? (value as? EnumValue)?.value else {
+                    throw badArgument(argument, of: directive, "must list attribute names, got \(Self.describe(value))")
+                }
+                guard !names.contains(name) else { throw badArgument(argument, of: directive, "names '\(name)' twice") }
+                guard let attribute = attributes.first(where: { $0.name == name }) else {
+                    throw badArgument(argument, of: directive, "names '\(name)', which is not an attribute of \(typeName)")
+                }
+                if attribute.isPrimaryKey {
+                    throw badArgument(argument, of: directive, "names the primary key '\(name)': every index ends with it already; leave it out")
+                }
+                if attribute.relationship != nil {
+                    throw badArgument(argument, of: directive, "names '\(name)', a relationship: only stored attributes can be indexed")
+                }
+                if attribute.type.isList || !attribute.type.isOrderedScalar {
+                    throw badArgument(
+                        argument, of: directive,
+                        "names '\(name)' of type \(attribute.type): only ID, String, Int, Long, Float, Boolean and Date attributes sort in an index")
+                }
+                guard attribute.isIndexed else {
+                    throw badArgument(argument, of: directive, "names '\(name)', which is not @indexed: mark it @indexed first")
+                }
+                names.append(name)
+            }
+            guard (2...Self.maximumCompositeAttributes).contains(names.count) else {
+                throw badArgument(
+                    argument, of: directive,
+                    "must list 2 to \(Self.maximumCompositeAttributes) attributes, got \(names.count)"
+                        + (names.count == 1 ? " (one attribute is indexed by @indexed alone)" : ""))
+            }
+            if indexes.contains(where: { $0.attributes == names }) {
+                throw SchemaError(
+                    code: .badDirective,
+                    location: at(directive.loc),
+                    message: "@index(attributes: [\(names.map { "\"\($0)\"" }.joined(separator: ", "))]) is declared twice on \(typeName)"
+                )
+            }
+            indexes.append(CompositeIndexDefinition(attributes: names, location: at(directive.loc)))
+        }
+        return indexes
+    }
 }

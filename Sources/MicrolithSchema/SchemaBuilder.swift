@@ -18,6 +18,8 @@ struct SchemaBuilder {
         var expiration: Int?
         var exportName: String?
         var isSealed = false
+        /// The `@index` directives, read once the attributes are known.
+        var indexDirectives: [Directive] = []
     }
 
     let lines: SourceLines
@@ -54,6 +56,7 @@ struct SchemaBuilder {
             if header.isTable {
                 let primaryKey = try settlePrimaryKey(of: header, attributes: &attributes)
                 try checkRelationships(attributes, of: header, attributesByType: attributesByType)
+                let compositeIndexes = try readCompositeIndexes(of: header, attributes: attributes)
                 tables.append(
                     TableDefinition(
                         typeName: name,
@@ -64,6 +67,7 @@ struct SchemaBuilder {
                         isSealed: header.isSealed,
                         primaryKey: primaryKey,
                         attributes: attributes,
+                        compositeIndexes: compositeIndexes,
                         location: header.location
                     )
                 )
@@ -181,7 +185,7 @@ struct SchemaBuilder {
             for directive in header.node.directives {
                 let name = directive.name.value
                 guard SchemaParser.knownDirectiveNames.contains(name) else { throw unknownDirective(directive) }
-                guard !seen.contains(name) else { throw repeatedDirective(directive) }
+                guard name == "index" || !seen.contains(name) else { throw repeatedDirective(directive) }
                 seen.insert(name)
                 switch name {
                 case "table":
@@ -204,6 +208,8 @@ struct SchemaBuilder {
                 case "sealed":
                     try requireNoArguments(directive)
                     header.isSealed = true
+                case "index":
+                    header.indexDirectives.append(directive)
                 default:
                     throw SchemaError(
                         code: .badDirective,
@@ -211,6 +217,13 @@ struct SchemaBuilder {
                         message: "@\(name) applies to attributes, not to types (on type '\(typeName)')"
                     )
                 }
+            }
+            if let index = header.indexDirectives.first, !header.isTable {
+                throw SchemaError(
+                    code: .badDirective,
+                    location: at(index.loc),
+                    message: "@index requires @table: type '\(typeName)' is not a table"
+                )
             }
             if let exportDirective, !header.isTable {
                 throw SchemaError(

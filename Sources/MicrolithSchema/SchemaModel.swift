@@ -137,6 +137,9 @@ public struct TableDefinition: Sendable, Equatable {
     public var primaryKey: String
     /// All attributes, in declaration order.
     public var attributes: [AttributeDefinition]
+    /// Composite indexes, `@index(attributes: [...])` on the type: each lists two or more
+    /// `@indexed` scalar attributes, in the order the index sorts by.
+    public var compositeIndexes: [CompositeIndexDefinition]
     public var location: SourceLocation
 
     public init(
@@ -148,6 +151,7 @@ public struct TableDefinition: Sendable, Equatable {
         isSealed: Bool,
         primaryKey: String,
         attributes: [AttributeDefinition],
+        compositeIndexes: [CompositeIndexDefinition] = [],
         location: SourceLocation
     ) {
         self.typeName = typeName
@@ -158,6 +162,7 @@ public struct TableDefinition: Sendable, Equatable {
         self.isSealed = isSealed
         self.primaryKey = primaryKey
         self.attributes = attributes
+        self.compositeIndexes = compositeIndexes
         self.location = location
     }
 
@@ -174,6 +179,24 @@ public struct TableDefinition: Sendable, Equatable {
     /// Attributes with `@indexed` (never relationships).
     public var indexedAttributes: [AttributeDefinition] {
         attributes.filter { $0.isIndexed && !$0.isPrimaryKey && $0.relationship == nil }
+    }
+}
+
+/// One `@index(attributes: [...])` of a table: an index over several `@indexed` scalar
+/// attributes, sorting by the first, then the second, and so on (then the primary key).
+///
+/// A query that tests the leading attributes for equality and sorts by the next one with a
+/// `limit` (`categoryId=c8&position=gt=40&sort(+position)&limit(4)` with
+/// `@index(attributes: ["categoryId", "position"])`) reads its rows straight from the index in
+/// order, however many records share the equal values.
+public struct CompositeIndexDefinition: Sendable, Equatable {
+    /// The attribute names, in index order.
+    public var attributes: [String]
+    public var location: SourceLocation
+
+    public init(attributes: [String], location: SourceLocation) {
+        self.attributes = attributes
+        self.location = location
     }
 }
 

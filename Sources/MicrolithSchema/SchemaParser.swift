@@ -9,7 +9,7 @@ import GraphQL
 /// declared attributes. The first problem found is thrown as a ``SchemaError`` carrying the
 /// file, line and column it was found at.
 ///
-/// Supported definitions: `type` (with `@table`, `@export`, `@sealed`), `enum` (its attributes
+/// Supported definitions: `type` (with `@table`, `@export`, `@sealed`, `@index`), `enum` (its attributes
 /// hold strings), `scalar` for the built-in scalar names (ignored), and `directive` declarations
 /// of Microlith's own directives (ignored). Everything else is refused with
 /// ``SchemaError/Code/unsupported``.
@@ -19,7 +19,7 @@ public enum SchemaParser {
 
     /// The directives Microlith understands, without the `@`.
     public static let knownDirectiveNames: [String] = [
-        "table", "export", "sealed", "primaryKey", "indexed", "createdTime", "updatedTime", "relationship",
+        "table", "export", "sealed", "index", "primaryKey", "indexed", "createdTime", "updatedTime", "relationship",
     ]
 
     /// Parses and validates the schema text `source`; `file` is used in error locations only.

@@ -145,6 +145,7 @@ struct Migrator {
                 "table \(table.name): the primary key changed from \(storedKey) to \(primaryKeyDescription(table)); "
                     + "existing records cannot be re-keyed automatically: export them, or use a new table name")
         }
+        try dropUndeclaredCompositeIndexes(db, table)
         let storedSignature: String = row[1]
         let storedScalar = Set((row[2] as String).split(separator: ",").map(String.init))
         let storedList = Set((row[3] as String).split(separator: ",").map(String.init))
@@ -172,6 +173,7 @@ struct Migrator {
             try rebuild(db, table, validate: storedSignature != table.signature)
             logger.info("table \(table.name): migrated to the new schema")
         }
+        try createCompositeIndexes(db, table)
         try remember(db, table)
     }
 
@@ -184,6 +186,34 @@ struct Migrator {
                 sql: "CREATE INDEX \"\(TableLayout.indexName(table: table.name, attribute: attribute.name))\" ON \"\(table.sqlName)\"(\"\(column)\")")
         }
         for (_, side) in table.listTables { try createSideTable(db, side) }
+        try createCompositeIndexes(db, table)
+    }
+
+    /// Creates the declared composite indexes that do not exist yet (SQLite fills a new one from
+    /// the index columns, which hold every record already).
+    private func createCompositeIndexes(_ db: Database, _ table: TableLayout) throws {
+        let existing = try compositeIndexNames(db, table)
+        for (attributes, name) in table.compositeIndexes where !existing.contains(name) {
+            let columns = attributes.map { "\"\(table.column(for: $0) ?? "i_\($0)")\"" }.joined(separator: ", ")
+            try db.execute(sql: "CREATE INDEX \"\(name)\" ON \"\(table.sqlName)\"(\(columns))")
+            logger.info("table \(table.name): composite index on \(attributes.joined(separator: ", ")) created")
+        }
+    }
+
+    /// Drops the composite indexes the schema no longer declares (before any column they cover goes).
+    private func dropUndeclaredCompositeIndexes(_ db: Database, _ table: TableLayout) throws {
+        let declared = Set(table.compositeIndexes.map(\.name))
+        for name in try compositeIndexNames(db, table) where !declared.contains(name) {
+            try db.execute(sql: "DROP INDEX \"\(name)\"")
+            logger.info("table \(table.name): composite index \(name) dropped (no longer declared)")
+        }
+    }
+
+    private func compositeIndexNames(_ db: Database, _ table: TableLayout) throws -> Set<String> {
+        let prefix = TableLayout.compositeIndexPrefix(table: table.name)
+        let names = try String.fetchAll(
+            db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", arguments: [table.sqlName])
+        return Set(names.filter { $0.hasPrefix(prefix) })
     }
 
     private func createSideTable(_ db: Database, _ name: String) throws {

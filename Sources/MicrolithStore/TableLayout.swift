@@ -7,7 +7,8 @@ public import MicrolithSchema
 /// Per table: `r_<Table>(id PRIMARY KEY, data, version, origin, i_<attr>…)` holding the
 /// record's JSON text, its version (hybrid logical clock) and origin node, plus one column and
 /// index per scalar `@indexed` attribute; one side table `a_<Table>_<attr>(value, id)` per
-/// indexed list attribute, with a row for each element.
+/// indexed list attribute, with a row for each element; one index `xc_<Table>__<a>__<b>…` over
+/// the columns of each `@index(attributes:)`.
 public struct TableLayout: Sendable {
     /// The table as the schema declares it.
     public let definition: MicrolithSchema.TableDefinition
@@ -19,6 +20,8 @@ public struct TableLayout: Sendable {
     package let scalarColumns: [(attribute: AttributeDefinition, column: String)]
     /// List indexed attributes and their side tables.
     package let listTables: [(attribute: AttributeDefinition, table: String)]
+    /// The composite indexes (`@index(attributes:)`): the attributes in order, and the index name.
+    package let compositeIndexes: [(attributes: [String], name: String)]
     /// The statement that stores a record: `id, data, version, origin`, then the scalar columns.
     let upsertSQL: String
     /// The statement that reads a record's text and version by key.
@@ -43,6 +46,9 @@ public struct TableLayout: Sendable {
         }
         self.scalarColumns = scalar
         self.listTables = list
+        self.compositeIndexes = definition.compositeIndexes.map {
+            ($0.attributes, Self.compositeIndexName(table: definition.name, attributes: $0.attributes))
+        }
         let sqlName = self.sqlName
         let columns = (["id", "data", "version", "origin"] + scalar.map(\.1)).map { "\"\($0)\"" }
         let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ",")
@@ -65,6 +71,16 @@ public struct TableLayout: Sendable {
     /// The name of the index on a scalar indexed attribute's column.
     package static func indexName(table: String, attribute: String) -> String {
         "x_\(table)_\(attribute)"
+    }
+
+    /// The name of a composite index over `attributes` (in order).
+    package static func compositeIndexName(table: String, attributes: [String]) -> String {
+        compositeIndexPrefix(table: table) + attributes.joined(separator: "__")
+    }
+
+    /// How the names of a table's composite indexes begin.
+    package static func compositeIndexPrefix(table: String) -> String {
+        "xc_\(table)__"
     }
 
     /// The side table holding `attribute`'s elements, when it is an indexed list attribute.

@@ -42,10 +42,12 @@ private func skewedRecords() -> [(id: Int64, body: JSONObject)] {
 @Suite("Query planner: filter + sort + limit chooses by estimated cost")
 struct QueryPlannerChoiceTests {
     /// Runs `body` with a store holding ``skewedRecords()`` and the records as the model sees them.
-    private func withSkewedStore(_ body: (Store, TableLayout, [(id: Int64, record: JSONObject)]) async throws -> Void) async throws {
+    private func withSkewedStore(
+        schema text: String = skewedSchema, _ body: (Store, TableLayout, [(id: Int64, record: JSONObject)]) async throws -> Void
+    ) async throws {
         let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-planner-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let schema = try SchemaParser.parse(skewedSchema, file: "schema.graphql")
+        let schema = try SchemaParser.parse(text, file: "schema.graphql")
         let store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: directory, durability: .normal))
         defer { store.close() }
         let table = try #require(store.table(exportName: "Item"))
@@ -304,6 +306,75 @@ struct QueryPlannerChoiceTests {
             }
             let plan = try await run("cat=late&sort(+pos)&limit(3)", store, table, model)
             #expect(plan.order == .filterThenSort(condition: "cat", abandonedWalk: true), "the walk's budget stays below 3,400 records")
+        }
+    }
+
+    /// The skewed records with composite indexes over (cat, pos) and (batch, cat, pos).
+    private static let compositeSchema = skewedSchema.replacingOccurrences(
+        of: "type Item @table @export {",
+        with: #"type Item @table @export @index(attributes: ["cat", "pos"]) @index(attributes: ["batch", "cat", "pos"]) {"#)
+
+    @Test func aCompositeIndexAnswersEqualityPlusSortInOrderWhateverTheSkew() async throws {
+        try await withSkewedStore(schema: Self.compositeSchema) { store, table, model in
+            // Every shape the plain indexes answer by walking, by sorting, or by giving up a walk.
+            for text in [
+                "cat=common&sort(+pos)&limit(5)", "cat=common&pos=gt=1000&sort(+pos)&limit(4)", "cat=common&sort(-pos)&limit(3)",
+                "cat=common&pos=lt=3000&sort(-pos)&limit(3)", "cat=common&sort(+pos)&limit(100,110)", "cat=rare&sort(+pos)&limit(20)",
+                "cat=rare&pos=gt=10&sort(-pos)&limit(2,12)", "cat=rare&sort(+pos)&limit(3)", "cat=none&sort(+pos)&limit(3)",
+                "cat=late&sort(+pos)&limit(3)", "cat=late&sort(-pos)&limit(3)", "cat=common&sort(+pos)&select(id,pos)&limit(5)",
+                "cat=common&batch=gt=3&sort(+pos)&limit(5)", "cat=common&sort(+pos,-batch)&limit(6)",
+                "cat=common&pos=gt=3395&sort(+pos)&limit(4)", "cat=common&sort(+pos)&limit(3380,3400)",
+            ] {
+                let plan = try await run(text, store, table, model)
+                #expect(plan.order == .compositeIndex(attributes: ["cat", "pos"]), "\(text): \(plan)")
+                #expect(plan.description == "index(cat+pos),in-order", "\(text)")
+            }
+            // The index with more equal leading attributes wins.
+            for text in [
+                "batch=169&cat=common&sort(+pos)&limit(5)", "cat=common&batch=1&sort(-pos)&limit(5)", "batch=170&cat=late&sort(+pos)&limit(2)",
+            ] {
+                let plan = try await run(text, store, table, model)
+                #expect(plan.order == .compositeIndex(attributes: ["batch", "cat", "pos"]), "\(text): \(plan)")
+            }
+            // Not a leading-equality + next-attribute shape: the single-attribute ways as before
+            // (and a residual filter or an unindexed sort keep SQLite's plan).
+            for text in [
+                "batch=1&sort(+pos)&limit(5)", "cat=common&sort(+batch)&limit(5)", "cat=ne=rare&batch=0&sort(+pos)&limit(5)",
+                "cat=common&note=n3&sort(+pos)&limit(5)", "cat=common&sort(+pos,-note)&limit(6)", "cat=common&sort(+pos)",
+            ] {
+                let plan = try await run(text, store, table, model)
+                if case .compositeIndex = plan.order { Issue.record("\(text): \(plan)") }
+            }
+        }
+    }
+
+    @Test func aCompositeIndexStaysRightAcrossWrites() async throws {
+        try await withSkewedStore(schema: Self.compositeSchema) { store, table, model in
+            var model = model
+            // Move records between categories and positions, delete some, add some.
+            try await store.write { (txn: WriteTransaction) -> Void in
+                for id in stride(from: 10_000, to: 9_000, by: -7) {
+                    try txn.put(table, id: .int(Int64(id)), body: ["cat": .string("rare"), "pos": .int(Int64(5_000 + id % 97)), "batch": .int(3)])
+                }
+                for id in stride(from: 8_000, to: 7_000, by: -11) { _ = try txn.delete(table, id: .int(Int64(id))) }
+                try txn.put(table, id: .int(1), body: ["cat": .string("rare"), "pos": .int(-1), "batch": .int(3)])
+            }
+            model = model.filter { !((7_001...8_000).contains($0.id) && (8_000 - $0.id) % 11 == 0) }
+            for id in stride(from: 10_000, to: 9_000, by: -7) {
+                model.removeAll { $0.id == Int64(id) }
+                model.append((Int64(id), ["id": .int(Int64(id)), "cat": .string("rare"), "pos": .int(Int64(5_000 + id % 97)), "batch": .int(3)]))
+            }
+            model.append((1, ["id": .int(1), "cat": .string("rare"), "pos": .int(-1), "batch": .int(3)]))
+            for text in [
+                "cat=rare&sort(+pos)&limit(30)", "cat=rare&sort(-pos)&limit(5,25)", "cat=common&sort(+pos)&limit(990,1010)",
+                "batch=3&cat=rare&sort(+pos)&limit(10)",
+            ] {
+                let plan = try await run(text, store, table, model)
+                guard case .compositeIndex = plan.order else {
+                    Issue.record("\(text): \(plan)")
+                    continue
+                }
+            }
         }
     }
 }

@@ -138,6 +138,53 @@ private let directiveCases: [ErrorCase] = [
     ErrorCase("directive on an enum", ["enum E @sealed { X }"], .badDirective, 1, 8, "not allowed on enum"),
 ]
 
+private let compositeIndexCases: [ErrorCase] = [
+    ErrorCase(
+        "@index on a type that is not a table", ["type A @index(attributes: [\"a\", \"b\"]) { a: Int }"], .badDirective, 1, 8,
+        "@index requires @table"),
+    ErrorCase(
+        "@index without attributes", ["type A @table @index { id: ID a: Int @indexed b: String @indexed c: Int t: [Int] @indexed }"], .badDirective,
+        1, 15, "needs the attributes"),
+    ErrorCase(
+        "@index with an unknown argument",
+        ["type A @table @index(attributes: [\"a\", \"b\"], unique: true) { id: ID a: Int @indexed b: String @indexed c: Int t: [Int] @indexed }"],
+        .badDirective, 1, 46, "unknown argument 'unique'"),
+    ErrorCase(
+        "@index attributes not a list",
+        ["type A @table @index(attributes: \"a\") { id: ID a: Int @indexed b: String @indexed c: Int t: [Int] @indexed }"], .badDirective, 1, 22,
+        "must be a list"),
+    ErrorCase(
+        "@index naming no attribute",
+        ["type A @table @index(attributes: [\"a\", \"z\"]) { id: ID a: Int @indexed b: String @indexed c: Int t: [Int] @indexed }"], .badDirective, 1,
+        22, "'z', which is not an attribute of A"),
+    ErrorCase(
+        "@index naming an attribute that is not indexed",
+        ["type A @table @index(attributes: [\"a\", \"c\"]) { id: ID a: Int @indexed b: String @indexed c: Int t: [Int] @indexed }"], .badDirective, 1,
+        22, "'c', which is not @indexed"),
+    ErrorCase(
+        "@index naming the primary key",
+        ["type A @table @index(attributes: [\"a\", \"id\"]) { id: ID a: Int @indexed b: String @indexed c: Int t: [Int] @indexed }"], .badDirective,
+        1, 22, "primary key 'id'"),
+    ErrorCase(
+        "@index naming a list attribute",
+        ["type A @table @index(attributes: [\"a\", \"t\"]) { id: ID a: Int @indexed b: String @indexed c: Int t: [Int] @indexed }"], .badDirective, 1,
+        22, "'t' of type [Int]"),
+    ErrorCase(
+        "@index of one attribute",
+        ["type A @table @index(attributes: [\"a\"]) { id: ID a: Int @indexed b: String @indexed c: Int t: [Int] @indexed }"], .badDirective, 1, 22,
+        "got 1", "@indexed alone"),
+    ErrorCase(
+        "@index naming an attribute twice",
+        ["type A @table @index(attributes: [\"a\", \"a\"]) { id: ID a: Int @indexed b: String @indexed c: Int t: [Int] @indexed }"], .badDirective, 1,
+        22, "names 'a' twice"),
+    ErrorCase(
+        "@index declared twice",
+        [
+            "type A @table @index(attributes: [\"a\", \"b\"]) @index(attributes: [\"a\", \"b\"]) { id: ID a: Int @indexed b: String @indexed c: Int t: [Int] @indexed }"
+        ], .badDirective, 1, 46, "declared twice"),
+    ErrorCase("@index on an attribute", ["type A @table { id: ID a: Int @index }"], .badDirective, 1, 31, "applies to types", "mark it @indexed"),
+]
+
 private let relationshipCases: [ErrorCase] = [
     ErrorCase(
         "both from and to", [tableB, "type A @table {", "    id: ID", "    b: B @relationship(from: id, to: aId)", "}"], .badDirective, 4, 34,
@@ -202,7 +249,7 @@ private let unsupportedCases: [ErrorCase] = [
 struct SchemaErrorTests {
     @Test(
         "each broken rule is reported with its code, place and reason",
-        arguments: syntaxCases + typeCases + primaryKeyCases + directiveCases + relationshipCases + unsupportedCases
+        arguments: syntaxCases + typeCases + primaryKeyCases + directiveCases + compositeIndexCases + relationshipCases + unsupportedCases
     )
     func reports(_ c: ErrorCase) throws {
         let error = try #require(schemaError(c.lines, file: "s.graphql"), "expected an error for \(c.name)")

@@ -69,6 +69,23 @@ struct SchemaParserTests {
         #expect(schema.nestedTypes.isEmpty)
     }
 
+    @Test("@index declares composite indexes, repeated, in order, names quoted or bare")
+    func compositeIndexes() throws {
+        let schema = try parseSchema([
+            "type Product @table @index(attributes: [\"categoryId\", \"position\"]) @index(attributes: [categoryId, name, position]) {",
+            "    id: ID",
+            "    categoryId: ID @indexed",
+            "    name: String @indexed",
+            "    position: Int @indexed",
+            "}",
+            "type Plain @table { id: ID }",
+        ])
+        let product = try #require(schema.table(typeName: "Product"))
+        #expect(product.compositeIndexes.map(\.attributes) == [["categoryId", "position"], ["categoryId", "name", "position"]])
+        #expect(product.compositeIndexes.map(\.location.line) == [1, 1])
+        #expect(schema.table(typeName: "Plain")?.compositeIndexes == [])
+    }
+
     @Test("@table defaults and unexported tables")
     func tableDefaults() throws {
         let schema = try parseSchema([

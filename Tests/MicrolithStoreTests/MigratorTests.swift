@@ -208,4 +208,46 @@ struct MigratorTests {
         try await store.put(todo, .string("t9"), ["notes": ["any": true], "extra": 1.5])
         #expect(try await store.indexColumn(todo, "i_extra") == ["t1": .null, "t2": .null, "t3": .null, "t9": Double(1.5).databaseValue])
     }
+
+    @Test func compositeIndexesAreCreatedFilledAndDroppedWithTheSchema() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        try await seedVersion1(directory)
+        func composites(_ store: Store) async throws -> [String: String] {
+            try await store.read(database: "data") { db in
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'xc!_%' ESCAPE '!' ORDER BY name")
+                return Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as String, $0[1] as String) })
+            }
+        }
+        let both = version2.replacingOccurrences(
+            of: "type Todo @table @export {", with: #"type Todo @table @export @index(attributes: ["notes", "rank"]) {"#)
+        do {
+            let store = try openStore(directory, schema: both)
+            defer { store.close() }
+            let found = try await composites(store)
+            #expect(Array(found.keys) == ["xc_Todo__notes__rank"])
+            #expect(found["xc_Todo__notes__rank"]?.contains(#"("i_notes", "i_rank")"#) == true)
+            // Filled from the existing records, and kept by writes.
+            let todo = try store.layout("Todo")
+            try await store.put(todo, .string("t4"), ["notes": "first", "rank": 0])
+            let ids = try await store.read(database: "data") { db in
+                try String.fetchAll(db, sql: "SELECT id FROM r_Todo INDEXED BY xc_Todo__notes__rank WHERE i_notes = 'first' ORDER BY i_rank")
+            }
+            #expect(ids == ["t4", "t1"])
+        }
+        // Another order replaces it; the attribute it covered can then stop being indexed.
+        let reordered = both.replacingOccurrences(of: #"["notes", "rank"]"#, with: #"["rank", "notes"]"#)
+        do {
+            let store = try openStore(directory, schema: reordered)
+            defer { store.close() }
+            #expect(Array(try await composites(store).keys) == ["xc_Todo__rank__notes"])
+        }
+        do {
+            let store = try openStore(directory, schema: version1)
+            defer { store.close() }
+            #expect(try await composites(store).isEmpty)
+            #expect(try await store.get(try store.layout("Todo"), .string("t4"))?.record["notes"] == "first")
+        }
+    }
 }
