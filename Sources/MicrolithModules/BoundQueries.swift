@@ -2,7 +2,7 @@ import MicrolithQuery
 import MicrolithStore
 import Synchronization
 
-/// Queries of application code, parsed and bound once per (table, text).
+/// Queries of application code, parsed, bound and planned once per (table, text).
 ///
 /// Operations run the same few query shapes over and over, but a text with a value written into it
 /// (`position=gt=\(product.position)`) is new on almost every call. The cache keeps two generations:
@@ -19,9 +19,15 @@ final class BoundQueries: Sendable {
         var text: String
     }
 
+    /// A query bound to its table, and its plan.
+    struct Bound: Sendable {
+        var query: Query
+        var plan: QueryPlan
+    }
+
     private struct Generations {
-        var recent: [Key: Query] = [:]
-        var older: [Key: Query] = [:]
+        var recent: [Key: Bound] = [:]
+        var older: [Key: Bound] = [:]
     }
 
     private let generations = Mutex(Generations())
@@ -32,12 +38,13 @@ final class BoundQueries: Sendable {
         self.capacity = max(1, capacity)
     }
 
-    /// `text` parsed and bound to `table`.
+    /// `text` parsed and bound to `table`, and planned.
     /// - Throws: `QuerySyntaxError` or `QueryError`, as parsing and binding do.
-    func query(_ text: String, table: TableLayout, store: Store) throws -> Query {
+    func query(_ text: String, table: TableLayout, store: Store) throws -> Bound {
         let key = Key(table: table.index, text: text)
         if let found = lookup(key) { return found }
-        let bound = try QueryParser.parse(text).bound(to: table.definition, schema: store.schema)
+        let query = try QueryParser.parse(text).bound(to: table.definition, schema: store.schema)
+        let bound = Bound(query: query, plan: QueryExecutor(store: store).plan(query, table: table))
         generations.withLock { g in insert(bound, for: key, into: &g) }
         return bound
     }
@@ -53,7 +60,7 @@ final class BoundQueries: Sendable {
         return generations.withLock { $0.recent[key] != nil || $0.older[key] != nil }
     }
 
-    private func lookup(_ key: Key) -> Query? {
+    private func lookup(_ key: Key) -> Bound? {
         generations.withLock { g in
             if let found = g.recent[key] { return found }
             guard let found = g.older.removeValue(forKey: key) else { return nil }
@@ -62,11 +69,11 @@ final class BoundQueries: Sendable {
         }
     }
 
-    private func insert(_ query: Query, for key: Key, into g: inout Generations) {
+    private func insert(_ bound: Bound, for key: Key, into g: inout Generations) {
         if g.recent.count >= capacity {
             g.older = g.recent
             g.recent = Dictionary(minimumCapacity: capacity)
         }
-        g.recent[key] = query
+        g.recent[key] = bound
     }
 }

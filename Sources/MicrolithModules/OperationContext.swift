@@ -57,8 +57,9 @@ public struct OperationContext: Sendable {
     /// - Throws: ``OperationError/badRequest(_:)`` for a query that does not parse or names
     ///   unknown attributes.
     public func query<Record>(_ table: TableRef<Record>, _ query: String, maximumResults: Int = 100_000) async throws -> [Record] {
-        try await withBoundQuery(table, query) { store, layout, parsed in
-            let result = try await QueryExecutor(store: store, maximumResults: maximumResults).execute(parsed, table: layout, records: true)
+        try await withBoundQuery(table, query) { store, layout, bound in
+            let result = try await QueryExecutor(store: store, maximumResults: maximumResults).execute(
+                bound.query, plan: bound.plan, table: layout, records: true)
             return try result.rows.map { try RecordCoder.decode(Record.self, from: .object($0.record)) }
         }
     }
@@ -71,15 +72,15 @@ public struct OperationContext: Sendable {
     /// - Throws: ``OperationError/badRequest(_:)`` for a query that does not parse or names
     ///   unknown attributes.
     public func count<Record>(_ table: TableRef<Record>, _ query: String) async throws -> Int {
-        try await withBoundQuery(table, query) { store, layout, parsed in
-            try await QueryExecutor(store: store).count(parsed, table: layout)
+        try await withBoundQuery(table, query) { store, layout, bound in
+            try await QueryExecutor(store: store).count(bound.query, table: layout)
         }
     }
 
     /// `body` with `query` parsed and bound to `table`; store and query errors become operation
     /// errors naming the query.
     private func withBoundQuery<Record, T>(
-        _ table: TableRef<Record>, _ query: String, _ body: (Store, TableLayout, Query) async throws -> T
+        _ table: TableRef<Record>, _ query: String, _ body: (Store, TableLayout, BoundQueries.Bound) async throws -> T
     ) async throws -> T {
         let store = try self.store
         do {

@@ -70,8 +70,13 @@ public struct QueryExecutor: Sendable {
     ///   cache holds at the version read takes the cache's parsed record instead of parsing its
     ///   text. Without it rows keep their text and parse it only if asked.
     public func execute(_ query: Query, table: TableLayout, records: Bool = false) async throws -> QueryResult {
+        try await execute(query, plan: plan(query, table: table), table: table, records: records)
+    }
+
+    /// Runs `query` with `plan`, made earlier by ``plan(_:table:)`` for this query and table (a
+    /// plan depends on nothing else, so code that runs one query text many times plans it once).
+    public func execute(_ query: Query, plan: QueryPlan, table: TableLayout, records: Bool = false) async throws -> QueryResult {
         Self.observe(query, table: table)
-        let plan = plan(query, table: table)
         return try await read(query, plan: plan, table: table) { [self] db in
             try run(query, plan: plan, table: table, db: db, records: records)
         }

@@ -34,7 +34,7 @@ import Testing
         }
     }
 
-    @Test func theBoundQueryMatchesAFreshParse() throws {
+    @Test func theBoundQueryAndPlanMatchAFreshParse() throws {
         try withTable { store, table in
             let cache = BoundQueries(capacity: 2)
             let texts = ["rank=gt=3", "kind=b&sort(-rank)", "rank=lt=9&limit(2)"]
@@ -42,7 +42,10 @@ import Testing
                 for text in texts {
                     let kept = try cache.query(text, table: table, store: store)
                     let fresh = try QueryParser.parse(text).bound(to: table.definition, schema: store.schema)
-                    #expect(String(describing: kept) == String(describing: fresh))
+                    #expect(String(describing: kept.query) == String(describing: fresh))
+                    let plan = QueryExecutor(store: store).plan(fresh, table: table)
+                    #expect(kept.plan.description == plan.description)
+                    #expect(kept.plan.whereClause == plan.whereClause && kept.plan.orderBy == plan.orderBy)
                 }
             }
         }
