@@ -348,7 +348,7 @@ LOCATION = re.compile(r"schema\.graphql:(\d+):(\d+): error: (.+)")
 BAD_SCHEMAS = [
     ("syntax", "type A @table {\n  id: ID @primaryKey\n  name String\n}\n", 3, 8, "syntax error"),
     ("unknown type", "type A @table {\n  id: ID @primaryKey\n  price: Money\n}\n", 3, 3, "unknown type 'Money'"),
-    ("unknown directive", "type A @table {\n  id: ID @primaryKey\n  name: String @index\n}\n", 3, 16, "unknown directive @index"),
+    ("unknown directive", "type A @table {\n  id: ID @primaryKey\n  name: String @unique\n}\n", 3, 16, "unknown directive @unique"),
     ("no primary key", "# comment\ntype A @table {\n  name: String\n}\n", 2, 6, "has no primary key"),
     ("bad relationship", "type A @table {\n  id: ID\n  owner: B @relationship(from: ownerId)\n}\ntype B @table { id: ID }\n", 3, 3,
      "has no attribute 'ownerId'"),

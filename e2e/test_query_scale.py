@@ -147,21 +147,40 @@ def test_offset_pages_are_exact(shop):
     assert response.json() == [{"id": product_id(c8_start + p), "position": p} for p in range(20_000, 20_005)]
 
 
-def test_related_products_walk_the_position_index(shop):
+def test_related_products_come_in_order_from_the_composite_index(shop):
+    # The storefront declares @index(attributes: ["categoryId", "position"]).
     c8_start = sum(PER_CATEGORY[:7]) * SCALE
+    c1_size = PER_CATEGORY[0] * SCALE
     for after in (500, 20_000, 26_400):
         response = http_request(shop, "GET", f"/Product/?categoryId=c8&position=gt={after}&sort(+position)&limit(4)")
         assert response.status_code == 200, response.text
-        assert plan_of(response) == "index,walk(position)"
+        assert plan_of(response) == "index(categoryId+position),in-order"
         assert [r["id"] for r in response.json()] == [product_id(c8_start + p) for p in range(after + 1, after + 5)]
+    # The last products of a small category: the entries past them belong to larger categories,
+    # which a walk of the position index alone would have to step over.
+    response = http_request(shop, "GET", f"/Product/?categoryId=c1&position=gt={c1_size - 3}&sort(+position)&limit(4)")
+    assert plan_of(response) == "index(categoryId+position),in-order"
+    assert [r["id"] for r in response.json()] == [product_id(p) for p in range(c1_size - 2, c1_size)]
     # Past the category's last position: nothing, still without reading the category.
     response = http_request(shop, "GET", "/Product/?categoryId=c8&position=gt=50000&sort(+position)&limit(4)")
     assert response.json() == []
-    assert plan_of(response) == "index,walk(position)"
+    assert plan_of(response) == "index(categoryId+position),in-order"
     # A product page shows them.
     detail = http_request(shop, "GET", f"/api/p/{product_id(c8_start + 700)}")
     assert detail.status_code == 200, detail.text
     assert [p["id"] for p in detail.json()["related"]] == [product_id(c8_start + p) for p in range(701, 705)]
+
+
+def test_a_deep_listing_page_comes_from_the_name_index_in_order(shop):
+    # @index(attributes: ["categoryId", "name"]): page 6,500 of c8's name order skips index entries.
+    response = http_request(shop, "GET", "/Product/?categoryId=c8&sort(+name)&select(id,name,categoryId)&limit(26000,26004)")
+    assert response.status_code == 200, response.text
+    assert plan_of(response) == "index(categoryId+name),in-order"
+    rows = response.json()
+    assert len(rows) == 4 and all(r["categoryId"] == "c8" for r in rows)
+    before = http_request(shop, "GET", "/Product/?categoryId=c8&sort(+name)&select(id,name)&limit(25999,26000)").json()
+    names = [(r["name"], r["id"]) for r in before + rows]
+    assert names == sorted(names)
 
 
 def test_an_equality_holding_few_records_sorts_them(shop):
