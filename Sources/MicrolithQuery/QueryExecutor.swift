@@ -413,26 +413,9 @@ public struct QueryExecutor: Sendable {
         _ query: Query, steering: Steering, index: String, orderBy: String, limit: Limit, table: TableLayout, db: Database,
         cache: RecordCache?
     ) throws -> [QueryRow] {
-        var conditions = steering.conjuncts.map { "(\($0.plain))" }
-        var arguments = steering.conjuncts.flatMap(\.arguments)
-        if let expiration = expirationCondition(table) {
-            conditions.append(expiration.sql)
-            arguments.append(expiration.argument)
-        }
-        let sql = """
-            SELECT id, data, version FROM "\(table.sqlName)" INDEXED BY "\(index)" WHERE \(conditions.joined(separator: " AND ")) \
-            ORDER BY \(orderBy) LIMIT ? OFFSET ?
-            """
-        arguments += [Int64(limit.count).databaseValue, Int64(limit.start).databaseValue]
-        var rows: [QueryRow] = []
-        let cursor = try Row.fetchCursor(Self.statement(db, sql), arguments: StatementArguments(databaseValues: arguments))
-        while let row = try cursor.next() {
-            guard let id = TableLayout.recordID(row[0]) else { continue }
-            if let found = try Self.row(id: id, text: row[1], version: row[2], parse: query.select != nil, table: table, cache: cache) {
-                rows.append(found)
-            }
-        }
-        return rows
+        try limitedRows(
+            query, conditions: steering.conjuncts.map { "(\($0.plain))" }, arguments: steering.conjuncts.flatMap(\.arguments),
+            indexedBy: index, orderBy: orderBy, limit: limit, table: table, db: db, cache: cache)
     }
 
     /// Finds the matches through the index of term `chosen` (every other term and the order
@@ -440,19 +423,28 @@ public struct QueryExecutor: Sendable {
     private func filterThenSort(
         _ query: Query, steering: Steering, chosen: Int, limit: Limit, table: TableLayout, db: Database, cache: RecordCache?
     ) throws -> [QueryRow] {
-        var conditions: [String] = []
-        var arguments: [DatabaseValue] = []
-        for (i, conjunct) in steering.conjuncts.enumerated() {
-            conditions.append("(\(i == chosen ? conjunct.plain : conjunct.steered))")
-            arguments += conjunct.arguments
-        }
+        try limitedRows(
+            query, conditions: steering.conjuncts.enumerated().map { i, c in "(\(i == chosen ? c.plain : c.steered))" },
+            arguments: steering.conjuncts.flatMap(\.arguments), indexedBy: nil, orderBy: steering.steeredOrderBy, limit: limit,
+            table: table, db: db, cache: cache)
+    }
+
+    /// The rows of `SELECT id, data, version … WHERE conditions ORDER BY orderBy LIMIT … OFFSET …`
+    /// (with the expiration condition, and `INDEXED BY indexedBy` when given).
+    private func limitedRows(
+        _ query: Query, conditions: [String], arguments: [DatabaseValue], indexedBy: String?, orderBy: String, limit: Limit,
+        table: TableLayout, db: Database, cache: RecordCache?
+    ) throws -> [QueryRow] {
+        var conditions = conditions
+        var arguments = arguments
         if let expiration = expirationCondition(table) {
             conditions.append(expiration.sql)
             arguments.append(expiration.argument)
         }
+        let hint = indexedBy.map { " INDEXED BY \"\($0)\"" } ?? ""
         let sql = """
-            SELECT id, data, version FROM "\(table.sqlName)" WHERE \(conditions.joined(separator: " AND ")) \
-            ORDER BY \(steering.steeredOrderBy) LIMIT ? OFFSET ?
+            SELECT id, data, version FROM "\(table.sqlName)"\(hint) WHERE \(conditions.joined(separator: " AND ")) \
+            ORDER BY \(orderBy) LIMIT ? OFFSET ?
             """
         arguments += [Int64(limit.count).databaseValue, Int64(limit.start).databaseValue]
         var rows: [QueryRow] = []
