@@ -128,10 +128,17 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_http(url, timeout=60):
-    """The body of `url` once it answers 200; exits the script after `timeout` seconds."""
+def wait_http(url, timeout=60, proc=None, log=None):
+    """The body of `url` once it answers 200; exits the script after `timeout` seconds, or at once
+    when `proc` (the server, if given) exits first, with the end of its output file `log`."""
     deadline = time.time() + timeout
     while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = ""
+            if log:
+                with open(log, errors="replace") as f:
+                    tail = f.read()[-600:]
+            raise SystemExit(f"{proc.args} exited with {proc.returncode} before {url} answered:\n{tail}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 return r.read()

@@ -176,9 +176,9 @@ package struct QueryPlanner {
         guard conjuncts.contains(where: { !$0.onSortAttribute && $0.indexed }) else { return nil }
         var composite: (name: String, attributes: [String])?
         for (attributes, index) in table.compositeIndexes {
-            guard let position = attributes.firstIndex(of: name), position > 0,
-                attributes[..<position].allSatisfy({ equalities.contains($0) }),
-                position > (composite.map { $0.attributes.firstIndex(of: name) ?? 0 } ?? 0)
+            // At least one equal leading attribute, and more of them than the index chosen so far.
+            guard let position = attributes.firstIndex(of: name), position >= (composite?.attributes.count ?? 1),
+                attributes[..<position].allSatisfy({ equalities.contains($0) })
             else { continue }
             composite = (index, Array(attributes[...position]))
         }
