@@ -59,6 +59,15 @@ let package = Package(
                 .product(name: "OrderedCollections", package: "swift-collections"),
             ]
         ),
+        // The table layer every door goes through: one grammar for table targets (URL paths and MQTT
+        // topics), one directory of exported tables, and the application's table hooks run in one place.
+        .target(
+            name: "MicrolithTables",
+            dependencies: [
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // The committed change stream fanned out to subscribers: records, tables, id prefixes,
         // queries; resume from the change log; bounded per-subscriber buffers; messages.
         .target(
@@ -81,7 +90,7 @@ let package = Package(
         .target(
             name: "MicrolithMQTT",
             dependencies: [
-                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithRealtime", "MicrolithNetwork",
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithRealtime", "MicrolithNetwork", "MicrolithTables",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -94,7 +103,7 @@ let package = Package(
             name: "MicrolithHTTP",
             dependencies: [
                 "MicrolithCache", "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithModules",
-                "MicrolithRealtime", "MicrolithNetwork",
+                "MicrolithRealtime", "MicrolithNetwork", "MicrolithTables",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -122,7 +131,7 @@ let package = Package(
         .target(
             name: "MicrolithModules",
             dependencies: [
-                "MicrolithCache", "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery",
+                "MicrolithCache", "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithTables",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -146,7 +155,7 @@ let package = Package(
             name: "MicrolithRuntime",
             dependencies: [
                 "MicrolithCache", "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithHTTP", "MicrolithModules",
-                "MicrolithJobs", "MicrolithRealtime", "MicrolithMQTT", "MicrolithNetwork",
+                "MicrolithJobs", "MicrolithRealtime", "MicrolithMQTT", "MicrolithNetwork", "MicrolithTables",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -177,7 +186,7 @@ let package = Package(
             dependencies: [
                 "MicrolithCache", "MicrolithCLI", "MicrolithHTTP", "MicrolithJSON", "MicrolithJobs", "MicrolithModules", "MicrolithRuntime",
                 "MicrolithSchema",
-                "MicrolithStore", "MicrolithRealtime", "MicrolithMQTT", "MicrolithTemplates",
+                "MicrolithStore", "MicrolithRealtime", "MicrolithMQTT", "MicrolithTables", "MicrolithTemplates",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -235,12 +244,16 @@ let package = Package(
         .testTarget(
             name: "MicrolithMQTTTests",
             dependencies: [
-                "MicrolithMQTT", "MicrolithRealtime", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithTestSupport",
+                "MicrolithMQTT", "MicrolithRealtime", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithTables", "MicrolithTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "MicrolithTablesTests",
+            dependencies: ["MicrolithTables", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(name: "MicrolithSchemaTests", dependencies: ["MicrolithSchema", "MicrolithJSON"]),
         .testTarget(name: "MicrolithTemplatesTests", dependencies: ["MicrolithTemplates"]),
@@ -263,7 +276,7 @@ let package = Package(
             name: "MicrolithHTTPTests",
             dependencies: [
                 "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithModules", "MicrolithNetwork", "MicrolithCache",
-                "MicrolithRealtime", "MicrolithTestSupport",
+                "MicrolithRealtime", "MicrolithTables", "MicrolithTestSupport",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -278,7 +291,7 @@ let package = Package(
             name: "MicrolithRuntimeTests",
             dependencies: [
                 "MicrolithRuntime", "MicrolithJSON", "MicrolithStore", "MicrolithHTTP", "MicrolithSchema", "MicrolithModules", "MicrolithJobs",
-                "MicrolithCache", "MicrolithMQTT", "MicrolithRealtime", "MicrolithTestSupport",
+                "MicrolithCache", "MicrolithMQTT", "MicrolithRealtime", "MicrolithTables", "MicrolithTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -215,6 +215,42 @@ def test_retained_publish_puts_and_empty_retained_deletes(broker, clients, versi
 
 
 @both
+def test_a_key_with_slashes_is_one_record_on_every_door(broker, clients, version):
+    """One grammar for table targets: topic `Sensor/<room>/<id>` is the record whose key is `<room>/<id>`, which REST
+    reads as `/Sensor/<room>/<id>` or `/Sensor/<room>%2F<id>`, and lists under the prefix `/Sensor/<room>/`."""
+    server = broker.require_microlith()
+    room = uniq("room")
+    pub = clients(broker, version)
+    for n, temp in (("a", 1.5), ("b", 2.5)):
+        rc = pub.publish(f"Sensor/{room}/{n}", json.dumps({"temp": temp}), qos=1, retain=True)
+        if version == "v5":
+            assert not rc.is_failure, rc
+    got = eventually(lambda: (r := server.get(f"/Sensor/{room}/b")).status_code == 200 and r.json(), what="record stored")
+    assert got["id"] == f"{room}/b" and got["temp"] == 2.5
+    assert server.get(f"/Sensor/{room}%2Fb").json() == got
+    listed = server.get(f"/Sensor/{room}/")
+    assert listed.status_code == 200, listed.text
+    assert [r["id"] for r in listed.json()] == [f"{room}/a", f"{room}/b"]
+    # A REST write under the same key reaches the topic's subscribers.
+    watcher = clients(broker, version)
+    watcher.subscribe(f"Sensor/{room}/+", 1)
+    watcher.expect_topic(f"Sensor/{room}/a")
+    watcher.expect_topic(f"Sensor/{room}/b")
+    assert server.put(f"/Sensor/{room}%2Fc", json={"temp": 7.0}).status_code == 201
+    assert record_of(watcher.expect_topic(f"Sensor/{room}/c"))["temp"] == 7.0
+
+
+def test_an_invalid_key_is_refused_on_mqtt_as_on_rest(broker, clients):
+    server = broker.require_microlith()
+    pub = clients(broker, "v5")
+    rc = pub.publish("Sensor/bad\u0007key", json.dumps({"temp": 1}), qos=1, retain=True)
+    assert rc.value == 0x90, f"PUBACK reason {rc} for an invalid key"
+    rest = server.get("/Sensor/bad%07key")
+    assert rest.status_code == 400
+    assert "a key must not contain control characters" in rest.json()["detail"]
+
+
+@both
 def test_retained_publish_with_mosquitto_pub_creates_record(broker, mosquitto_clients, version):
     server = broker.require_microlith()
     sid = uniq("mp")

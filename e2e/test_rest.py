@@ -127,6 +127,28 @@ def test_put_percent_encoded_id_round_trips(server):
     assert g.status_code == 200 and g.json()["name"] == "spaced"
 
 
+def test_a_key_may_hold_slashes_and_a_trailing_slash_lists_a_prefix(server):
+    """Table URLs read the same on every door: after `/Item/` the rest of the path is the key, `/` included (spelled
+    raw or as %2F); a path that ends in `/` names the records whose key starts with it, listed in key order."""
+    for key in ("shelf-9/a", "shelf-9/b", "shelf-9/box/c", "shelf-90/a", "shelf-9"):
+        r = server.put("/Item/" + key, json={"name": key, "price": 1.0})
+        assert r.status_code == 201, r.text
+        assert r.headers["Location"] == "/Item/" + key.replace("/", "%2F")
+    assert server.get("/Item/shelf-9/box/c").json()["id"] == "shelf-9/box/c"
+    assert server.get("/Item/shelf-9%2Fbox%2Fc").json()["id"] == "shelf-9/box/c"
+    listed = server.get("/Item/shelf-9/")
+    assert listed.status_code == 200, listed.text
+    assert [r["id"] for r in listed.json()] == ["shelf-9/a", "shelf-9/b", "shelf-9/box/c"]
+    assert [r["id"] for r in server.get("/Item/shelf-9/?sort(-id)&limit(2)").json()] == ["shelf-9/box/c", "shelf-9/b"]
+    assert server.get("/Item/shelf-9/box/").json()[0]["id"] == "shelf-9/box/c"
+    refused = server.delete("/Item/shelf-9/")
+    assert_problem(refused, 405, "names the records whose key starts with 'shelf-9/'")
+    assert refused.headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert_problem(server.get("/Counter/1/"), 400, "keys of Counter are numbers")
+    assert server.delete("/Item/shelf-9/a").status_code == 204
+    assert [r["id"] for r in server.get("/Item/shelf-9/").json()] == ["shelf-9/b", "shelf-9/box/c"]
+
+
 def test_if_none_match_gives_304_with_etag_and_no_body(server):
     etag = server.put("/Item/cond-get", json={"name": "c"}).headers["ETag"]
     r = server.get("/Item/cond-get", headers={"If-None-Match": etag})
@@ -332,12 +354,12 @@ def test_post_conflict_message_does_not_blame_a_header_never_sent(server):
 def test_method_not_allowed(server):
     r = server.put("/Item/", json={"name": "x"})
     assert_problem(r, 405, "PUT needs a record id")
-    assert r.headers["Allow"] == "GET, HEAD, POST, DELETE"
+    assert r.headers["Allow"] == "GET, HEAD, POST, DELETE, OPTIONS"
     r = server.patch("/Item/", json={"name": "x"})
     assert_problem(r, 405, "PATCH needs a record id")
     r = server.post("/Item/some-id", json={"name": "x"})
     assert_problem(r, 405, "POST /Item/")
-    assert r.headers["Allow"] == "GET, HEAD, PUT, PATCH, DELETE"
+    assert r.headers["Allow"] == "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"
 
 
 # -- DELETE ----------------------------------------------------------------------------------

@@ -36,13 +36,11 @@ import NIOPosix
 @_exported import struct MicrolithModules.RemoteEndpoint
 @_exported import struct MicrolithModules.ResourceBuilder
 @_exported import struct MicrolithModules.ResourceCall
-@_exported import struct MicrolithModules.ResourceRequest
 @_exported import struct MicrolithModules.ResourceResponse
 @_exported import struct MicrolithModules.RetryPolicy
 @_exported import enum MicrolithModules.Schedule
 @_exported import struct MicrolithModules.ScheduledRun
 @_exported import struct MicrolithModules.TableHookBuilder
-@_exported import struct MicrolithModules.TableHooks
 @_exported import struct MicrolithModules.WriteHookContext
 @_exported import class MicrolithRealtime.RealtimeEvent
 @_exported import class MicrolithRealtime.RealtimeSubscription
@@ -62,6 +60,8 @@ import NIOPosix
 @_exported import struct MicrolithStore.TableRef
 @_exported import struct MicrolithStore.WritePrecondition
 @_exported import class MicrolithStore.WriteTransaction
+@_exported import struct MicrolithTables.ResourceRequest
+@_exported import struct MicrolithTables.TableHooks
 @_exported import struct MicrolithTemplates.Template
 @_exported import enum MicrolithTemplates.TemplateEncoder
 @_exported import struct MicrolithTemplates.TemplateError

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 public import MicrolithCache
 import MicrolithStore
+import MicrolithTables
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -85,14 +86,13 @@ public final class CachedAnswers: Sendable {
         return out
     }
 
-    /// The record a `/{Table}/{id}` path names, when the record cache holds it present.
+    /// The record a `/{Table}/{id}` path names, when the record cache holds it present; read by
+    /// the table directory, as the router reads it (a path it refuses is left to the router).
     private func cachedRecord(_ path: String) -> CachedRecord? {
-        guard path.utf8.count > 3, !path.utf8.contains(UInt8(ascii: "?")) else { return nil }
-        let segments = path.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-        guard segments.count == 2, !segments[0].isEmpty, !segments[1].isEmpty,
-            let tableName = String(segments[0]), let table = endpoint.table(tableName), endpoint.servesCachedReads(table),
-            let rawID = String(segments[1]), let id = try? endpoint.recordID(rawID, table: table),
-            case .present(let record) = endpoint.store.cachedGet(table, id)
+        // Most paths that are no table (static files) end at the first segment, before any message is built.
+        guard path.utf8.count > 3, !path.utf8.contains(UInt8(ascii: "?")), endpoint.directory.table(inPath: path) != nil,
+            let target = try? endpoint.directory.target(path: path), case .record(let id) = target.selection,
+            endpoint.servesCachedReads(target.table), case .present(let record) = endpoint.store.cachedGet(target.table, id)
         else { return nil }
         return record
     }

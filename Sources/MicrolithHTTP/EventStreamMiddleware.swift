@@ -1,5 +1,6 @@
 import Foundation
 package import Hummingbird
+import MicrolithTables
 
 /// Answers `GET` requests for `text/event-stream` on exported table URLs with an SSE subscription.
 package struct EventStreamMiddleware: RouterMiddleware {
@@ -18,7 +19,6 @@ package struct EventStreamMiddleware: RouterMiddleware {
     }
 
     private func isTablePath(_ path: String) -> Bool {
-        let first = path.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
-        return subscriptions.tables.table(first) != nil
+        subscriptions.tables.directory.table(inPath: path) != nil
     }
 }

@@ -4,6 +4,7 @@ import MicrolithJSON
 import MicrolithModules
 import MicrolithQuery
 import MicrolithStore
+import MicrolithTables
 import NIOCore
 
 /// Turns every error into an RFC 9457 problem response, so no client ever sees a bare 500 page
@@ -42,6 +43,8 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             var headers = HTTPFields()
             if e.status == 503 { headers[.retryAfter] = Problem.retryAfterSeconds }
             return Problem(HTTPResponse.Status(code: e.status), e.message, code: e.code, title: e.code, headers: headers)
+        case let e as TableTargetError:
+            return Problem(e.status == 404 ? .notFound : .badRequest, e.detail, code: e.code)
         case let e as QuerySyntaxError:
             return Problem(.badRequest, e.description, code: "querySyntax", title: "Bad query", extensions: ["offset": .int(Int64(e.offset))])
         case let e as QueryError:

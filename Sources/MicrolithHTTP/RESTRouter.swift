@@ -3,6 +3,7 @@ public import Logging
 public import MicrolithJSON
 import MicrolithSchema
 import MicrolithStore
+import MicrolithTables
 
 /// Builds the router serving a store over REST, `/openapi.json`, `/health`, `/ready` and static files.
 public enum RESTRouter {
@@ -27,9 +28,6 @@ public enum RESTRouter {
         let openAPIBytes = ByteBuffer(bytes: JSONWriter.encode(openAPI))
         let exported = servesTables ? endpoint.store.tables.compactMap(\.definition.exportName).sorted() : []
 
-        // Paths no route matches (three segments or more) are static files.
-        router.middlewares.add(StaticFallbackMiddleware { request, context in try await staticFile(request, context) })
-
         @Sendable func staticFile(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
             let notFound = Problem(
                 .notFound,
@@ -38,6 +36,75 @@ public enum RESTRouter {
             guard let files, request.method == .get || request.method == .head else { throw notFound }
             return try await files.respond(request, context: context, notFound: notFound)
         }
+
+        // Table URLs: /{Table}, /{Table}/, /{Table}/?query, /{Table}/{id} and /{Table}/{prefix}/, read
+        // once by the table directory (the grammar every door shares) from the path as sent. Keys
+        // may hold `/`, so longer paths whose first segment names a table come here from the static
+        // fallback too.
+        @Sendable func serveTable(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+            switch Result(catching: { () throws(TableTargetError) in
+                try endpoint.directory.target(path: request.uri.path, query: request.uri.query.map { Substring($0) })
+            }) {
+            case .success(let target):
+                return try await table(target, request, context)
+            case .failure(let error):
+                let readsFiles = [HTTPRequest.Method.get, .head, .options, .trace].contains(request.method)
+                if readsFiles, error.kind == .unknownTable || error.kind == .noTable { return try await staticFile(request, context) }
+                throw error
+            }
+        }
+
+        @Sendable func table(_ target: TableTarget, _ request: Request, _ context: BasicRequestContext) async throws -> Response {
+            let method = request.method
+            let table = target.table
+            switch target.selection {
+            case .collection:
+                let allow = "GET, HEAD, POST, DELETE, OPTIONS"
+                switch method {
+                case .get, .head: return try await endpoint.search(request, context: context, table: table)
+                case .post: return try await endpoint.post(request, context: context, table: table)
+                case .delete: return try await endpoint.deleteMatching(request, context: context, table: table)
+                case .put, .patch:
+                    throw Problem(.methodNotAllowed, "\(method) needs a record id: \(method) /\(target.name)/{id}", headers: [.allow: allow])
+                case .options: return Response(status: .noContent, headers: [.allow: allow])
+                default: throw notAllowed(method, allow)
+                }
+            case .record(let id):
+                let allow = "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"
+                switch method {
+                case .get, .head: return try await endpoint.get(request, context: context, table: table, id: id)
+                case .put: return try await endpoint.put(request, context: context, table: table, id: id)
+                case .patch: return try await endpoint.patch(request, context: context, table: table, id: id)
+                case .delete: return try await endpoint.delete(request, context: context, table: table, id: id)
+                case .post:
+                    throw Problem(
+                        .methodNotAllowed, "POST creates records on the collection: POST /\(target.name)/", headers: [.allow: allow])
+                case .options: return Response(status: .noContent, headers: [.allow: allow])
+                default: throw notAllowed(method, allow)
+                }
+            case .prefix(let prefix):
+                let allow = "GET, HEAD, OPTIONS"
+                switch method {
+                case .get, .head: return try await endpoint.searchPrefix(request, context: context, table: table, prefix: prefix)
+                case .options: return Response(status: .noContent, headers: [.allow: allow])
+                case .trace: throw notAllowed(method, allow)
+                default:
+                    throw Problem(
+                        .methodNotAllowed,
+                        "\(target.path) ends with '/': it names the records whose key starts with '\(prefix)', which are read, "
+                            + "not written; write one record at /\(target.name)/{id} (a '/' inside a key is written %2F)",
+                        headers: [.allow: allow])
+                }
+            }
+        }
+
+        // Paths no route matches (three segments or more) are table URLs when their first segment
+        // names an exported table, else static files.
+        router.middlewares.add(
+            StaticFallbackMiddleware { request, context in
+                if servesTables, endpoint.directory.table(inPath: request.uri.path) != nil { return try await serveTable(request, context) }
+                return try await staticFile(request, context)
+            })
 
         router.get("/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: openAPIBytes))
@@ -74,87 +141,16 @@ public enum RESTRouter {
         }
         guard servesTables else { return router }
 
-        // /{Table} and /{Table}/: the collection.
-        router.on("/{table}", method: .get) { request, context in
-            guard let table = endpoint.table(context.parameters.get("table")!) else { return try await staticFile(request, context) }
-            return try await endpoint.search(request, context: context, table: table)
-        }
-        router.on("/{table}", method: .head) { request, context in
-            guard let table = endpoint.table(context.parameters.get("table")!) else { return try await staticFile(request, context) }
-            return try await endpoint.search(request, context: context, table: table)
-        }
-        router.on("/{table}", method: .post) { request, context in
-            try await endpoint.post(request, context: context, table: try collection(endpoint, context))
-        }
-        router.on("/{table}", method: .delete) { request, context in
-            try await endpoint.deleteMatching(request, context: context, table: try collection(endpoint, context))
-        }
-        for method in [HTTPRequest.Method.put, .patch] {
-            router.on("/{table}", method: method) { request, context -> Response in
-                let table = try collection(endpoint, context)
-                throw Problem(
-                    .methodNotAllowed, "\(method) needs a record id: \(method) /\(table.definition.exportName ?? table.name)/{id}",
-                    headers: [.allow: "GET, HEAD, POST, DELETE"])
-            }
-        }
-
-        // /{Table}/{id}: one record.
-        router.on("/{table}/{id}", method: .get) { request, context in
-            guard let table = endpoint.table(context.parameters.get("table")!) else { return try await staticFile(request, context) }
-            return try await endpoint.get(
-                request, context: context, table: table, id: try endpoint.recordID(context.parameters.get("id")!, table: table))
-        }
-        router.on("/{table}/{id}", method: .head) { request, context in
-            guard let table = endpoint.table(context.parameters.get("table")!) else { return try await staticFile(request, context) }
-            return try await endpoint.get(
-                request, context: context, table: table, id: try endpoint.recordID(context.parameters.get("id")!, table: table))
-        }
-        router.on("/{table}/{id}", method: .put) { request, context in
-            let (table, id) = try record(endpoint, context)
-            return try await endpoint.put(request, context: context, table: table, id: id)
-        }
-        router.on("/{table}/{id}", method: .patch) { request, context in
-            let (table, id) = try record(endpoint, context)
-            return try await endpoint.patch(request, context: context, table: table, id: id)
-        }
-        router.on("/{table}/{id}", method: .delete) { request, context in
-            let (table, id) = try record(endpoint, context)
-            return try await endpoint.delete(request, context: context, table: table, id: id)
-        }
-        router.on("/{table}/{id}", method: .post) { request, context -> Response in
-            let (table, _) = try record(endpoint, context)
-            throw Problem(
-                .methodNotAllowed, "POST creates records on the collection: POST /\(table.definition.exportName ?? table.name)/",
-                headers: [.allow: "GET, HEAD, PUT, PATCH, DELETE"])
-        }
-        // OPTIONS answers with the methods a path takes; TRACE is refused.
-        for (path, allow) in [("/{table}", "GET, HEAD, POST, DELETE, OPTIONS"), ("/{table}/{id}", "GET, HEAD, PUT, PATCH, DELETE, OPTIONS")] {
-            router.on(RouterPath(path), method: .options) { request, context in
-                guard endpoint.table(context.parameters.get("table")!) != nil else { return try await staticFile(request, context) }
-                return Response(status: .noContent, headers: [.allow: allow])
-            }
-            router.on(RouterPath(path), method: .trace) { request, context -> Response in
-                guard endpoint.table(context.parameters.get("table")!) != nil else { return try await staticFile(request, context) }
-                throw Problem(.methodNotAllowed, "TRACE is not supported; this path takes \(allow)", headers: [.allow: allow])
-            }
+        for method: HTTPRequest.Method in [.get, .head, .post, .put, .patch, .delete, .options, .trace] {
+            router.on("/{table}", method: method) { request, context in try await serveTable(request, context) }
+            router.on("/{table}/{id}", method: method) { request, context in try await serveTable(request, context) }
         }
         return router
     }
 
-    static func collection(_ endpoint: TableEndpoint, _ context: BasicRequestContext) throws -> TableLayout {
-        let name = context.parameters.get("table")!
-        guard let table = endpoint.table(name) else { throw unknownTable(endpoint, name) }
-        return table
-    }
-
-    static func record(_ endpoint: TableEndpoint, _ context: BasicRequestContext) throws -> (TableLayout, RecordID) {
-        let table = try collection(endpoint, context)
-        return (table, try endpoint.recordID(context.parameters.get("id")!, table: table))
-    }
-
-    static func unknownTable(_ endpoint: TableEndpoint, _ name: String) -> Problem {
-        let exported = endpoint.store.tables.compactMap(\.definition.exportName).sorted()
-        return Problem(
-            .notFound, "no exported table named '\(name)'; exported tables: \(exported.isEmpty ? "none" : exported.joined(separator: ", "))")
+    static func notAllowed(_ method: HTTPRequest.Method, _ allow: String) -> Problem {
+        method == .trace
+            ? Problem(.methodNotAllowed, "TRACE is not supported; this path takes \(allow)", headers: [.allow: allow])
+            : Problem(.methodNotAllowed, "\(method) is not supported here; this path takes \(allow)", headers: [.allow: allow])
     }
 }

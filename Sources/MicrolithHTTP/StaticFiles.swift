@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import MicrolithTables
 
 #if canImport(Glibc)
 import Glibc

@@ -2,11 +2,13 @@ import Foundation
 import HTTPTypes
 public import Hummingbird
 public import HummingbirdWebSocket
+import Logging
 import MicrolithJSON
 import MicrolithQuery
 public import MicrolithRealtime
 import MicrolithSchema
 import MicrolithStore
+public import MicrolithTables
 import NIOCore
 public import NIOWebSocket
 import ServiceLifecycle
@@ -40,6 +42,8 @@ public struct SubscriptionEndpoint: Sendable {
     public struct Request: Sendable {
         public var target: SubscriptionTarget
         public var position: Int64?
+        /// What the table's hooks see of the subscribing request.
+        public var client: ResourceRequest
     }
 
     /// Whether the request asks for an event stream.
@@ -51,19 +55,8 @@ public struct SubscriptionEndpoint: Sendable {
 
     /// Reads the subscription a URL asks for; throws a ``Problem`` (404 unknown table, 400 bad id,
     /// query or position).
-    public func request(path: String, query rawQuery: String?, lastEventID: String? = nil) throws -> Request {
-        var segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        guard let first = segments.first, !first.isEmpty else {
-            throw Problem(.notFound, "subscribe to a table URL: /Table/id, /Table/, /Table/prefix/ or /Table/?query")
-        }
-        // The table segment as REST takes it (raw); the id below is decoded once, strictly.
-        let name = String(first)
-        guard let table = tables.table(name) else {
-            let exported = tables.store.tables.compactMap(\.definition.exportName).sorted()
-            throw Problem(
-                .notFound, "no exported table named \(name); exported tables: \(exported.isEmpty ? "none" : exported.joined(separator: ", "))")
-        }
-        segments = segments.dropFirst()
+    public func request(path: String, query rawQuery: String?, lastEventID: String? = nil, headers: [String: String] = [:]) throws -> Request {
+        // The position is the subscription's, not part of the query.
         var queryItems: [Substring] = []
         var positionText = lastEventID
         for item in (rawQuery ?? "").split(separator: "&") where !item.isEmpty {
@@ -73,6 +66,8 @@ public struct SubscriptionEndpoint: Sendable {
                 queryItems.append(item)
             }
         }
+        let raw = queryItems.joined(separator: "&")
+        let target = try tables.directory.target(path: path, query: Substring(raw))
         var position: Int64?
         if let positionText {
             guard let p = Int64(positionText.trimmingCharacters(in: .whitespaces)), p >= 0 else {
@@ -81,12 +76,18 @@ public struct SubscriptionEndpoint: Sendable {
             }
             position = p
         }
-        let rest = segments.joined(separator: "/")
-        if !queryItems.isEmpty {
-            guard rest.isEmpty else {
-                throw Problem(.badRequest, "a query subscription names the table only: /\(name)/?\(queryItems.joined(separator: "&"))")
-            }
-            let raw = queryItems.joined(separator: "&")
+        let table = target.table
+        let client = ResourceRequest(method: "GET", path: path, query: raw.isEmpty ? nil : raw, headers: headers)
+        switch target.selection {
+        case .record(let id) where target.query == nil:
+            return Request(target: .record(table, id), position: position, client: client)
+        case .prefix(let prefix) where target.query == nil:
+            return Request(target: .prefix(table, prefix), position: position, client: client)
+        case .collection where target.query == nil:
+            return Request(target: .table(table), position: position, client: client)
+        case .record, .prefix:
+            throw Problem(.badRequest, "a query subscription names the table only: /\(target.name)/?\(raw)")
+        case .collection:
             guard raw.utf8.count <= tables.configuration.maximumQueryLength else {
                 throw Problem(.uriTooLong, "the query string is \(raw.utf8.count) bytes; the limit is \(tables.configuration.maximumQueryLength)")
             }
@@ -97,22 +98,51 @@ public struct SubscriptionEndpoint: Sendable {
                         .badRequest, "subscriptions filter on the record's own attributes; '\(path.joined(separator: "."))' is a relationship")
                 }
             }
-            return Request(target: .query(table, query), position: position)
+            return Request(target: .query(table, query), position: position, client: client)
         }
-        if rest.isEmpty { return Request(target: .table(table), position: position) }
-        if rest.hasSuffix("/") {
-            let prefix: String
+    }
+
+    /// Subscribes to what `wanted` asks for, through the table's hooks: a table, prefix or query
+    /// subscription is a standing query, so the `search` hook may refuse it; a record subscription
+    /// is a standing read, so the `get` hook may refuse the record as it is now.
+    func subscribe(_ wanted: Request) async throws -> RealtimeSubscription {
+        let access = tables.access
+        let table = wanted.target.table
+        if access.hooks(table) != nil {
+            switch wanted.target {
+            case .record(_, let id):
+                if !access.showsStoredRecords(table), let current = try await access.store.get(table, id) {
+                    _ = try access.shown(current, table: table, request: wanted.client)
+                }
+            case .table, .prefix, .query:
+                try access.checkSearch(table, request: wanted.client)
+            }
+        }
+        return try await hub.subscribe(wanted.target, after: wanted.position)
+    }
+
+    /// What a subscriber of `wanted` is shown of each event: the record after the table's `get`
+    /// hook (an event whose record the hook refuses is not sent); `nil` when the table has no such
+    /// hook and every event goes out as it is.
+    func shaper(_ wanted: Request) -> (@Sendable (RealtimeEvent) -> RealtimeEvent?)? {
+        let access = tables.access
+        let table = wanted.target.table
+        guard !access.showsStoredRecords(table) else { return nil }
+        let client = wanted.client
+        let logger = hub.logger
+        return { event in
+            guard case .object(let record)? = event.value, event.kind == .put || event.kind == .patch || event.kind == .current else {
+                return event
+            }
             do {
-                prefix = try PathSegment.decode(rest)
+                return event.showing(try access.shown(record, table: table, request: client))
             } catch {
-                throw Problem(.badRequest, "the prefix in /\(name)/\(rest) has \(error.description)", extensions: ["code": "invalidID"])
+                if !TableAccess.isRefusal(error) {
+                    logger.error("the get hook of \(table.name) failed on \(event.id.map { "\($0)" } ?? "?"): \(error)")
+                }
+                return nil
             }
-            if let problem = RecordID.keyTextProblem(prefix) {
-                throw Problem(.badRequest, "the prefix in /\(name)/\(rest) can match no key: \(problem)", extensions: ["code": "invalidID"])
-            }
-            return Request(target: .prefix(table, prefix), position: position)
         }
-        return Request(target: .record(table, try tables.recordID(rest, table: table)), position: position)
     }
 
     private static func paths(_ condition: Condition?) -> [[String]] {
@@ -132,8 +162,11 @@ public struct SubscriptionEndpoint: Sendable {
     /// `overflow` the connection is closed ``closeGrace`` later, whatever the client has read; after
     /// a shutdown, only when the client has not taken the end of the stream by then.
     public func eventStream(_ request: Hummingbird.Request) async throws -> Response {
-        let wanted = try self.request(path: request.uri.path, query: request.uri.query, lastEventID: request.headers[Self.lastEventID])
-        let subscription = try await hub.subscribe(wanted.target, after: wanted.position)
+        let wanted = try self.request(
+            path: request.uri.path, query: request.uri.query, lastEventID: request.headers[Self.lastEventID],
+            headers: TableEndpoint.headers(request.headers))
+        let subscription = try await subscribe(wanted)
+        let shape = shaper(wanted)
         let heartbeat = heartbeatSeconds
         let grace = closeGrace
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
@@ -143,7 +176,8 @@ public struct SubscriptionEndpoint: Sendable {
                 defer { subscription.cancel() }
                 // A graceful shutdown ends the stream, so the server does not wait for it forever.
                 try await withGracefulShutdownHandler {
-                    try await Self.streamEvents(subscription, to: WriterHandoff(writer: writer), heartbeat: heartbeat, closeGrace: grace)
+                    try await Self.streamEvents(
+                        subscription, to: WriterHandoff(writer: writer), shape: shape, heartbeat: heartbeat, closeGrace: grace)
                 } onGracefulShutdown: {
                     subscription.cancel()
                 }
@@ -170,13 +204,18 @@ public struct SubscriptionEndpoint: Sendable {
     /// buffers, and a client that stopped reading would otherwise hold the connection (a
     /// finished response leaves it open for the next request) and what it buffers.
     private static func streamEvents(
-        _ subscription: RealtimeSubscription, to handoff: WriterHandoff, heartbeat: Int, closeGrace: Duration
+        _ subscription: RealtimeSubscription, to handoff: WriterHandoff, shape: (@Sendable (RealtimeEvent) -> RealtimeEvent?)?, heartbeat: Int,
+        closeGrace: Duration
     ) async throws {
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
                 var writer = handoff.writer
                 var overflowed = false
-                while let event = await subscription.next() {
+                while var event = await subscription.next() {
+                    if let shape {
+                        guard let shown = shape(event) else { continue }
+                        event = shown
+                    }
                     if event.kind == .keepAlive {
                         try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                         continue
@@ -242,7 +281,7 @@ public struct SubscriptionEndpoint: Sendable {
         _ wanted: Request, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, maximumMessageBytes: Int,
         closeConnection: @escaping @Sendable () -> Void
     ) async throws {
-        let subscription = try await hub.subscribe(wanted.target, after: wanted.position)
+        let subscription = try await subscribe(wanted)
         defer { subscription.cancel() }
         try await withGracefulShutdownHandler {
             try await pump(
@@ -283,8 +322,13 @@ public struct SubscriptionEndpoint: Sendable {
                 }
             }
             var close = (code: WebSocketErrorCode.goingAway, reason: "the server is shutting down")
-            while let event = await subscription.next() {
+            let shape = shaper(wanted)
+            while var event = await subscription.next() {
                 guard event.kind != .keepAlive else { continue }
+                if let shape {
+                    guard let shown = shape(event) else { continue }
+                    event = shown
+                }
                 try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: event.json)))
                 if event.kind == .overflow {
                     close = (.policyViolation, "slow consumer")

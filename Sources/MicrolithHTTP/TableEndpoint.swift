@@ -2,57 +2,43 @@ import Foundation
 import HTTPTypes
 public import Hummingbird
 import MicrolithJSON
-public import MicrolithModules
 import MicrolithQuery
 import MicrolithSchema
 public import MicrolithStore
+public import MicrolithTables
 import NIOCore
 
 /// The REST interface of every exported table: `/{Table}/{id}` and `/{Table}/?query`.
 public struct TableEndpoint: Sendable {
     public let store: Store
     public let configuration: HTTPConfiguration
+    /// Reads and writes on behalf of clients, through the application's table hooks; shared with
+    /// the other doors (subscriptions, MQTT).
+    public let access: TableAccess
     let executor: QueryExecutor
-    let tablesByExportName: [String: TableLayout]
-    /// Application hooks, by table position.
-    let hooks: [TableHooks?]
+
+    /// The endpoint of `access`'s exported tables.
+    public init(access: TableAccess, configuration: HTTPConfiguration) {
+        self.access = access
+        self.store = access.store
+        self.configuration = configuration
+        self.executor = QueryExecutor(store: access.store, maximumResults: configuration.maximumResults)
+    }
 
     /// The endpoint of `store`'s exported tables, with the application's table `hooks`.
     public init(store: Store, configuration: HTTPConfiguration, hooks: [TableHooks] = []) {
-        var byIndex = [TableHooks?](repeating: nil, count: store.tables.count)
-        for h in hooks {
-            if let t = store.table(typeName: h.table) ?? store.table(name: h.table) { byIndex[t.index] = h }
-        }
-        self.hooks = byIndex
-        self.store = store
-        self.configuration = configuration
-        self.executor = QueryExecutor(store: store, maximumResults: configuration.maximumResults)
-        var byName: [String: TableLayout] = [:]
-        for t in store.tables {
-            if let name = t.definition.exportName { byName[name] = t }
-        }
-        self.tablesByExportName = byName
+        self.init(access: TableAccess(store: store, hooks: hooks), configuration: configuration)
     }
 
-    /// The exported table named by a path segment.
-    public func table(_ exportName: String) -> TableLayout? {
-        tablesByExportName[exportName]
-    }
+    /// The exported tables and the grammar of their URLs.
+    public var directory: TableDirectory { access.directory }
 
     // MARK: Records
 
     /// `GET`/`HEAD /{Table}/{id}`: from the record cache when it is there, never re-encoded.
     public func get(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
-        let record: CachedRecord?
-        switch store.cachedGet(table, id) {
-        case .present(let r): record = r
-        case .absent: record = nil
-        case nil: record = try await store.get(table, id)
-        }
-        guard var record else { throw Self.notFound(table, id) }
-        if let hook = hooks[table.index]?.get {
-            let shown = try hook(record.record, Self.resourceRequest(request, context))
-            record = CachedRecord(id: record.id, record: shown, json: ByteBuffer(bytes: JSONWriter.encode(.object(shown))), version: record.version)
+        guard let record = try await access.get(table, id, request: Self.resourceRequest(request, context)) else {
+            throw Self.notFound(table, id)
         }
         if let tags = request.headers[.ifNoneMatch], Self.matches(tags, record.etag, weak: true) {
             return Response(status: .notModified, headers: [.eTag: record.etag])
@@ -62,58 +48,41 @@ public struct TableEndpoint: Sendable {
 
     /// Whether `GET /T/id` of `table` may be answered straight from the cache (no `get` hook).
     public func servesCachedReads(_ table: TableLayout) -> Bool {
-        hooks[table.index]?.get == nil
+        access.showsStoredRecords(table)
     }
 
     /// What a hook or resource sees of a request (its path parameters still empty).
     public static func resourceRequest(_ request: Request, _ context: some RequestContext) -> ResourceRequest {
+        ResourceRequest(
+            method: request.method.rawValue, path: request.uri.path, query: request.uri.query, headers: headers(request.headers),
+            requestID: context.id)
+    }
+
+    /// Request headers as hooks and resources see them: names lower-cased, repeated ones joined with `, `.
+    public static func headers(_ fields: HTTPFields) -> [String: String] {
         var headers: [String: String] = [:]
-        for field in request.headers {
+        for field in fields {
             let name = field.name.canonicalName
             headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
         }
-        return ResourceRequest(
-            method: request.method.rawValue, path: request.uri.path, query: request.uri.query, headers: headers, requestID: context.id)
+        return headers
     }
 
     /// `PUT /{Table}/{id}`: replaces or creates the record.
     public func put(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
-        var body = try await objectBody(request, context: context)
-        let precondition = Self.precondition(request)
-        let hook = hooks[table.index]?.put
-        let pk = table.definition.primaryKeyAttribute.name
-        if hook != nil, body[pk] == nil { body[pk] = id.jsonValue }
-        let info = hook == nil ? nil : Self.resourceRequest(request, context)
-        let (record, created) = try await store.write(database: table.definition.database) { [body] txn in
-            guard let hook, let info else {
-                // One read of the current record: `replace` reports what it found.
-                let (record, previous) = try txn.replace(table, id: id, body: body, precondition: precondition)
-                return (record, previous == nil)
-            }
-            let current = try txn.get(table, id)
-            try precondition.check(current, table: table.name, id: id)
-            let shaped = try hook(body, current?.record, txn, info)
-            return (try txn.put(table, id: id, body: shaped, precondition: precondition), current == nil)
-        }
+        let body = try await objectBody(request, context: context)
+        let (record, created) = try await access.put(
+            table, id, body: body, precondition: Self.precondition(request), request: Self.resourceRequest(request, context))
         var response = Self.recordResponse(record, status: created ? .created : .ok, head: false)
-        if created { response.headers[.location] = Self.location(table, id) }
+        if created { response.headers[.location] = TableDirectory.path(table, id) }
         return response
     }
 
     /// `PATCH /{Table}/{id}`: merges the body into the record (RFC 7396).
     public func patch(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
         let body = try await objectBody(request, context: context)
-        let precondition = Self.precondition(request)
-        let hook = hooks[table.index]?.patch
-        let info = hook == nil ? nil : Self.resourceRequest(request, context)
-        let record = try await store.write(database: table.definition.database) { txn -> CachedRecord? in
-            guard let hook, let info else { return try txn.patch(table, id: id, patch: body, precondition: precondition) }
-            let current = try txn.get(table, id)
-            try precondition.check(current, table: table.name, id: id)
-            guard let current else { return nil }
-            let merged = try hook(WriteTransaction.merge(current.record, body), current.record, txn, info)
-            return try txn.put(table, id: id, body: merged, precondition: precondition)
-        }
+        let record = try await access.patch(
+            table, id, patch: body, precondition: Self.precondition(request), request: Self.resourceRequest(request, context))
         guard let record else { throw Self.notFound(table, id) }
         return Self.recordResponse(record, status: .ok, head: false)
     }
@@ -121,29 +90,16 @@ public struct TableEndpoint: Sendable {
     /// `POST /{Table}/`: creates a record with a generated key; answers 201 with `Location`.
     public func post(_ request: Request, context: some RequestContext, table: TableLayout) async throws -> Response {
         let body = try await objectBody(request, context: context)
-        let hook = hooks[table.index]?.post
-        let info = hook == nil ? nil : Self.resourceRequest(request, context)
-        let record = try await store.write(database: table.definition.database) { txn in
-            guard let hook, let info else { return try txn.insert(table, body: body) }
-            return try txn.insert(table, body: try hook(body, nil, txn, info))
-        }
+        let record = try await access.post(table, body: body, request: Self.resourceRequest(request, context))
         var response = Self.recordResponse(record, status: .created, head: false)
-        response.headers[.location] = Self.location(table, record.id)
+        response.headers[.location] = TableDirectory.path(table, record.id)
         return response
     }
 
     /// `DELETE /{Table}/{id}`.
     public func delete(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
-        let precondition = Self.precondition(request)
-        let hook = hooks[table.index]?.delete
-        let info = hook == nil ? nil : Self.resourceRequest(request, context)
-        let existed = try await store.write(database: table.definition.database) { txn in
-            if let hook, let info, let current = try txn.get(table, id) {
-                try precondition.check(current, table: table.name, id: id)
-                try hook(current.record, txn, info)
-            }
-            return try txn.delete(table, id: id, precondition: precondition)
-        }
+        let existed = try await access.delete(
+            table, id, precondition: Self.precondition(request), request: Self.resourceRequest(request, context))
         guard existed else { throw Self.notFound(table, id) }
         return Response(status: .noContent)
     }
@@ -152,14 +108,27 @@ public struct TableEndpoint: Sendable {
 
     /// `GET /{Table}/?query`: the matching records as a JSON array.
     public func search(_ request: Request, context: some RequestContext, table: TableLayout) async throws -> Response {
+        try await search(request, context: context, table: table, prefix: nil)
+    }
+
+    /// `GET /{Table}/{prefix}/?query`: the records whose key starts with `prefix` (it ends with
+    /// `/`; ids holding `/` form a hierarchy, as the same URL's subscription follows it) and that
+    /// match the query, in key order unless the query sorts.
+    public func searchPrefix(_ request: Request, context: some RequestContext, table: TableLayout, prefix: String) async throws -> Response {
+        try await search(request, context: context, table: table, prefix: prefix)
+    }
+
+    private func search(_ request: Request, context: some RequestContext, table: TableLayout, prefix: String?) async throws -> Response {
         let started = ContinuousClock.now
-        let tableHooks = hooks[table.index]
-        let info = tableHooks == nil ? nil : Self.resourceRequest(request, context)
-        if let hook = tableHooks?.search, let info { try hook(info) }
-        let query = try parseQuery(request, table: table)
+        let hooked = access.hooks(table) != nil
+        let info = hooked ? Self.resourceRequest(request, context) : nil
+        if let info { try access.checkSearch(table, request: info) }
+        let query = try parseQuery(request, table: table, prefix: prefix)
         var result = try await executor.execute(query, table: table)
-        if let hook = tableHooks?.get, let info {
-            result.rows = try result.rows.map { row in QueryRow(id: row.id, record: try hook(row.record, info), json: nil) }
+        if let info, !access.showsStoredRecords(table) {
+            result.rows = try result.rows.map { row in
+                QueryRow(id: row.id, record: try access.shown(row.record, table: table, request: info), json: nil)
+            }
         }
         var out = ByteBuffer()
         out.reserveCapacity(64 + result.rows.count * 128)
@@ -208,8 +177,8 @@ public struct TableEndpoint: Sendable {
         let scope = Query(filter: query.filter, sort: query.sort, limit: query.limit ?? Limit(start: 0, end: 2))
         let maximum = configuration.maximumResults
         let executor = self.executor
-        let hook = hooks[table.index]?.delete
-        let info = hook == nil ? nil : Self.resourceRequest(request, context)
+        let access = self.access
+        let info = access.hooks(table)?.delete == nil ? nil : Self.resourceRequest(request, context)
         let count = try await store.write(database: table.definition.database) { txn in
             let rows = try executor.run(scope, plan: plan, table: table, db: txn.db).rows
             if !explicit, rows.count > 1 {
@@ -220,8 +189,11 @@ public struct TableEndpoint: Sendable {
                     code: "deleteNeedsLimit")
             }
             for row in rows {
-                if let hook, let info, let current = try txn.get(table, row.id) { try hook(current.record, txn, info) }
-                try txn.delete(table, id: row.id)
+                if let info {
+                    _ = try access.delete(table, row.id, in: txn, request: info)
+                } else {
+                    try txn.delete(table, id: row.id)
+                }
             }
             return rows.count
         }
@@ -231,12 +203,22 @@ public struct TableEndpoint: Sendable {
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "{\"deleted\":\(count)}")))
     }
 
-    func parseQuery(_ request: Request, table: TableLayout) throws -> Query {
+    /// The request's query bound to `table`; with `prefix`, its conditions and "the key starts with
+    /// `prefix`" (sorted by key unless the query sorts).
+    func parseQuery(_ request: Request, table: TableLayout, prefix: String? = nil) throws -> Query {
         let raw = request.uri.query ?? ""
         guard raw.utf8.count <= configuration.maximumQueryLength else {
             throw Problem(.uriTooLong, "the query string is \(raw.utf8.count) bytes; the limit is \(configuration.maximumQueryLength)")
         }
-        let query = try QueryParser.parse(raw).bound(to: table.definition, schema: store.schema)
+        var parsed = try QueryParser.parse(raw)
+        if let prefix {
+            // String keys only: the table directory refuses a prefix of numeric keys.
+            let pk = table.definition.primaryKeyAttribute
+            let within = Condition.compare(Comparison(path: [pk.name], op: .sw, value: .typed(.string(prefix))))
+            parsed.filter = parsed.filter.map { .and([within, $0]) } ?? within
+            if parsed.sort.isEmpty { parsed.sort = [SortKey(path: [pk.name])] }
+        }
+        let query = try parsed.bound(to: table.definition, schema: store.schema)
         if let limit = query.limit, limit.count > configuration.maximumResults {
             throw Problem(.badRequest, "limit(\(limit.count)) is above the maximum of \(configuration.maximumResults) records per query")
         }
@@ -329,48 +311,8 @@ public struct TableEndpoint: Sendable {
         Problem(.contentTooLarge, "the request body is larger than the limit of \(limit) bytes")
     }
 
-    /// Reads a key from a path segment, as the table's primary key type says.
-    public func recordID(_ segment: String, table: TableLayout) throws -> RecordID {
-        let name = table.definition.exportName ?? table.name
-        let text: String
-        do {
-            text = try PathSegment.decode(segment)
-        } catch {
-            throw Problem(.badRequest, "the key in /\(name)/\(segment) has \(error.description)", extensions: ["code": "invalidID"])
-        }
-        let pk = table.definition.primaryKeyAttribute
-        guard let id = RecordID(text: text, type: pk.type) else {
-            let reason = pk.type == .int || pk.type == .long ? nil : RecordID.keyTextProblem(text)
-            throw Problem(
-                .badRequest, "'\(segment)' is not a valid \(pk.type) key for \(name): \(reason ?? "expected \(RecordID.keyKind(pk.type))")",
-                extensions: ["code": "invalidID"])
-        }
-        return id
-    }
-
     static func notFound(_ table: TableLayout, _ id: RecordID) -> Problem {
         Problem(.notFound, "\(table.definition.exportName ?? table.name)/\(id) does not exist")
-    }
-
-    static func location(_ table: TableLayout, _ id: RecordID) -> String {
-        let text = id.description
-        // Most keys (UUIDs, numbers, slugs) need no escaping: checked byte by byte, without Foundation.
-        let segment =
-            text.utf8.allSatisfy(isSegmentByte) ? text : text.addingPercentEncoding(withAllowedCharacters: segmentAllowed) ?? text
-        return "/\(table.definition.exportName ?? table.name)/\(segment)"
-    }
-
-    /// What a path segment may hold unescaped: the URL path characters but `/`.
-    private static let segmentAllowed = CharacterSet.urlPathAllowed.subtracting(["/"])
-
-    /// Whether `byte` is an unreserved ASCII character (RFC 3986), all of which ``segmentAllowed`` holds.
-    private static func isSegmentByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")
-        }
     }
 
     static func recordResponse(_ record: CachedRecord, status: HTTPResponse.Status, head: Bool) -> Response {

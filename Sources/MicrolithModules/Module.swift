@@ -1,6 +1,7 @@
 import Foundation
 import MicrolithCache
 import MicrolithStore
+import MicrolithTables
 
 /// A part of an application: a named group of operations, resources (hooks on tables and
 /// standalone paths), background jobs and scheduled tasks.

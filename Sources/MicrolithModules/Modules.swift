@@ -3,6 +3,7 @@ public import Foundation
 public import Logging
 public import MicrolithCache
 public import MicrolithStore
+public import MicrolithTables
 import NIOCore
 import NIOPosix
 import Synchronization

@@ -1,3 +1,5 @@
+public import MicrolithTables
+
 /// An error an operation reports to its caller, with the same meaning in-process and over HTTP.
 ///
 /// Throw it from an operation to refuse with a status and a stable ``code``; the caller catches
@@ -40,3 +42,6 @@ public struct OperationError: Error, Sendable, Equatable, CustomStringConvertibl
     /// The module answered with something that is not the operation's output (502).
     public static func badResponse(_ message: String) -> OperationError { .init(status: 502, code: "badResponse", message: message) }
 }
+
+// Read by doors other than HTTP (MQTT) to answer a hook's refusal in their own terms.
+extension OperationError: StatusCodedError {}

@@ -1,5 +1,6 @@
 public import Foundation
 import MicrolithStore
+public import MicrolithTables
 
 /// What a standalone resource answers: a status, headers and a body.
 public struct ResourceResponse: Sendable {

@@ -260,6 +260,24 @@ package struct QueryPlanner {
         }
     }
 
+    /// The least text above every text that starts with `prefix` (under SQLite's binary
+    /// collation, which orders UTF-8 bytes as Unicode scalars): `prefix` with its last scalar
+    /// raised by one; `nil` when no scalar can be raised (then the range has no upper end).
+    package static func successor(_ prefix: String) -> String? {
+        var scalars = Array(prefix.unicodeScalars)
+        while let last = scalars.popLast() {
+            var value = last.value + 1
+            if value == 0xD800 { value = 0xE000 }
+            if let next = Unicode.Scalar(value) {
+                scalars.append(next)
+                var text = String.UnicodeScalarView()
+                text.append(contentsOf: scalars)
+                return String(text)
+            }
+        }
+        return nil
+    }
+
     private static func typeGuard(_ column: String, _ kind: Kind) -> String {
         switch kind {
         case .string: return "typeof(\(column)) = 'text'"
@@ -312,8 +330,13 @@ package struct QueryPlanner {
             arguments = [sqlValue]
         case .sw:
             guard case .string(let prefix) = value else { return nil }
-            predicate = "\(column) >= ? AND substr(\(column), 1, ?) = ? AND typeof(\(column)) = 'text'"
-            arguments = [sqlValue, Int64(prefix.unicodeScalars.count).databaseValue, sqlValue]
+            // An index range on both sides: [prefix, prefix's successor), so a prefix that few keys
+            // have costs a seek, not a walk to the end of the index.
+            let below = Self.successor(prefix) == nil ? "" : "\(column) < ? AND "
+            predicate = "\(column) >= ? AND \(below)substr(\(column), 1, ?) = ? AND typeof(\(column)) = 'text'"
+            arguments = [sqlValue]
+            if let next = Self.successor(prefix) { arguments.append(next.databaseValue) }
+            arguments += [Int64(prefix.unicodeScalars.count).databaseValue, sqlValue]
         case .ct:
             guard case .string = value else { return nil }
             predicate = "instr(\(column), ?) > 0 AND typeof(\(column)) = 'text'"

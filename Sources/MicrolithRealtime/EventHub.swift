@@ -28,7 +28,8 @@ public final class EventHub: Sendable {
     public let bufferBytes: Int
     /// The most changes a resuming subscription replays; further back it is told to reload.
     public let maximumReplay: Int
-    let logger: Logger
+    /// Where the hub, and the transports that serve its subscriptions, report failures.
+    public let logger: Logger
     private let queue = DispatchQueue(label: "microlith.realtime")
     private let registry = Mutex(Registry())
 

@@ -120,6 +120,15 @@ public final class RealtimeEvent: Sendable {
             value: record.map { .object($0.record) }, payload: record?.json ?? ByteBuffer())
     }
 
+    /// This event with `record` in place of the record it carries (a table's `get` hook shows
+    /// each subscriber its own view of a record); the same event when it carries none.
+    public func showing(_ record: JSONObject) -> RealtimeEvent {
+        guard value != nil, kind == .put || kind == .patch || kind == .current else { return self }
+        return RealtimeEvent(
+            kind: kind, table: table, tableIndex: tableIndex, id: id, sequence: sequence, version: version, value: .object(record),
+            payload: ByteBuffer(bytes: JSONWriter.encode(.object(record))))
+    }
+
     /// The copy of a write a query subscriber gets when the record stops matching: a delete.
     func leaving() -> RealtimeEvent {
         RealtimeEvent(

@@ -12,6 +12,7 @@ public import MicrolithNetwork
 public import MicrolithRealtime
 import MicrolithSchema
 public import MicrolithStore
+public import MicrolithTables
 public import NIOCore
 import NIOPosix
 public import ServiceLifecycle
@@ -59,6 +60,9 @@ public final class MicrolithServer: Service, Sendable {
     public let realtime: EventHub
     /// The MQTT broker, when `mqtt.enabled`.
     public let broker: MQTTBroker?
+    /// The table layer every door reads and writes through: the exported tables, the grammar of
+    /// their URLs and topics, and the modules' table hooks.
+    public let access: TableAccess
     /// The lifecycle of the current run: its group, and the listeners it bound.
     private let lifecycle = Mutex<Lifecycle>(Lifecycle())
 
@@ -73,10 +77,12 @@ public final class MicrolithServer: Service, Sendable {
     public let connections: ConnectionLimiter
 
     private init(
-        app: AppFolder, configuration: RuntimeConfiguration, store: Store, modules: Modules, realtime: EventHub, broker: MQTTBroker?, logger: Logger
+        app: AppFolder, configuration: RuntimeConfiguration, store: Store, modules: Modules, access: TableAccess, realtime: EventHub,
+        broker: MQTTBroker?, logger: Logger
     ) {
         self.realtime = realtime
         self.broker = broker
+        self.access = access
         self.modules = modules
         self.app = app
         self.configuration = configuration
@@ -154,12 +160,16 @@ public final class MicrolithServer: Service, Sendable {
             try await Seeder(store: store, logger: logger).seedIfNeeded(files: app.seedFiles)
             let hub = try await EventHub.start(
                 store: store, bufferEvents: configuration.realtimeBufferEvents, bufferBytes: configuration.realtimeBufferBytes, logger: logger)
+            let access = TableAccess(store: store, hooks: moduleSet.tableHooks)
             let broker =
                 configuration.mqtt.enabled
-                ? MQTTBroker(configuration: configuration.mqtt, hub: hub, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+                ? MQTTBroker(
+                    configuration: configuration.mqtt, hub: hub, access: access, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+                    logger: logger)
                 : nil
             return MicrolithServer(
-                app: app, configuration: configuration, store: store, modules: moduleSet, realtime: hub, broker: broker, logger: logger)
+                app: app, configuration: configuration, store: store, modules: moduleSet, access: access, realtime: hub, broker: broker,
+                logger: logger)
         } catch {
             await opened?.shutdown()
             store.close()
@@ -185,7 +195,7 @@ public final class MicrolithServer: Service, Sendable {
         onServerRunning: @escaping @Sendable (any Channel) async -> Void, beforeServerStarts: (@Sendable () async throws -> Void)?
     ) -> some ApplicationProtocol {
         let api = configuration.runs("api")
-        let endpoint = TableEndpoint(store: store, configuration: configuration.http, hooks: modules.tableHooks)
+        let endpoint = TableEndpoint(access: access, configuration: configuration.http)
         var openAPI = api ? OpenAPIDocument.make(schema: store.schema) : OpenAPIDocument.make(schema: Schema(tables: [], nestedTypes: [:]))
         OperationRoutes.document(modules, in: &openAPI)
         if api { ResourceRoutes.document(modules, in: &openAPI) }

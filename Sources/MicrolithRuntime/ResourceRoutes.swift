@@ -6,6 +6,7 @@ import MicrolithHTTP
 import MicrolithJSON
 import MicrolithModules
 import MicrolithStore
+import MicrolithTables
 import NIOCore
 
 /// Serves the standalone resources of the modules running here, each method at its path.

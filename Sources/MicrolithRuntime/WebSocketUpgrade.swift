@@ -45,7 +45,7 @@ struct WebSocketUpgrade: Sendable {
         let uri = URI(request.path ?? "/")
         let wanted: SubscriptionEndpoint.Request
         do {
-            wanted = try subscriptions.request(path: uri.path, query: uri.query)
+            wanted = try subscriptions.request(path: uri.path, query: uri.query, headers: TableEndpoint.headers(request.headerFields))
         } catch {
             return reject(error)
         }

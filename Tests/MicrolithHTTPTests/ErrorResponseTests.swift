@@ -124,10 +124,10 @@ struct ErrorResponseTests {
         try await withREST { client, _ in
             let putCollection = try await put(client, "/Todo/", #"{"title":"x"}"#)
             putCollection.expectProblem(.methodNotAllowed)
-            #expect(putCollection.headers[.allow] == "GET, HEAD, POST, DELETE")
+            #expect(putCollection.headers[.allow] == "GET, HEAD, POST, DELETE, OPTIONS")
             let postRecord = try await client.execute(uri: "/Todo/t1", method: .post, body: json(#"{"title":"x"}"#))
             postRecord.expectProblem(.methodNotAllowed)
-            #expect(postRecord.headers[.allow] == "GET, HEAD, PUT, PATCH, DELETE")
+            #expect(postRecord.headers[.allow] == "GET, HEAD, PUT, PATCH, DELETE, OPTIONS")
         }
     }
 

@@ -7,6 +7,7 @@ import MicrolithJSON
 import MicrolithRealtime
 import MicrolithSchema
 import MicrolithStore
+import MicrolithTables
 import Testing
 
 /// A live server for subscription tests: the REST router with SSE subscriptions, as the server
@@ -37,9 +38,9 @@ struct SubscriptionServer: Sendable {
 
 /// Runs `body` with a live server over a store in a new temporary folder, its event hub holding at
 /// most `bufferBytes` per subscriber, and SSE connections given `closeGrace` after their
-/// subscription ends; then stops the server, closes the store and deletes the folder.
+/// subscription ends, and the table `hooks`; then stops the server, closes the store and deletes the folder.
 func withSubscriptionServer(
-    bufferBytes: Int = EventHub.defaultBufferBytes, closeGrace: Duration = .seconds(5),
+    bufferBytes: Int = EventHub.defaultBufferBytes, closeGrace: Duration = .seconds(5), hooks: [TableHooks] = [],
     _ body: @Sendable (SubscriptionServer) async throws -> Void
 ) async throws {
     let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-subscription-tests-\(UUID().uuidString)")
@@ -50,7 +51,7 @@ func withSubscriptionServer(
     var logger = Logger(label: "microlith.tests")
     logger.logLevel = .warning
     let hub = try await EventHub.start(store: store, bufferBytes: bufferBytes, logger: logger)
-    let endpoint = TableEndpoint(store: store, configuration: HTTPConfiguration())
+    let endpoint = TableEndpoint(store: store, configuration: HTTPConfiguration(), hooks: hooks)
     let subscriptions = SubscriptionEndpoint(hub: hub, tables: endpoint, closeGrace: closeGrace)
     let router = RESTRouter.make(
         endpoint: endpoint, openAPI: OpenAPIDocument.make(schema: store.schema), logger: logger, subscriptions: subscriptions)

@@ -4,6 +4,7 @@ import MicrolithMQTT
 import MicrolithRealtime
 import MicrolithSchema
 import MicrolithStore
+import MicrolithTables
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -17,9 +18,10 @@ let brokerSchema = """
     }
     """
 
-/// A store, a hub and a broker listening on a free loopback port; all gone after `body`.
+/// A store, a hub and a broker listening on a free loopback port, writing through the table
+/// `hooks`; all gone after `body`.
 func withBroker<T>(
-    _ configure: (inout MQTTConfiguration) -> Void = { _ in }, _ body: (Store, MQTTServer) async throws -> T
+    hooks: [TableHooks] = [], _ configure: (inout MQTTConfiguration) -> Void = { _ in }, _ body: (Store, MQTTServer) async throws -> T
 ) async throws -> T {
     let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-mqtt-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -32,7 +34,9 @@ func withBroker<T>(
     var configuration = MQTTConfiguration(port: 0)
     configure(&configuration)
     let broker = MQTTBroker(
-        configuration: configuration, hub: hub, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+        configuration: configuration, hub: hub, access: TableAccess(store: store, hooks: hooks),
+        eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+        logger: Logger(label: "test"))
     return try await withThrowingTaskGroup { group in
         group.addTask { await broker.run() }
         let server = try await MQTTServer.start(broker: broker, group: MultiThreadedEventLoopGroup.singleton)

@@ -4,6 +4,7 @@ import MicrolithJSON
 import MicrolithRealtime
 import MicrolithSchema
 import MicrolithStore
+import MicrolithTables
 import NIOCore
 import Synchronization
 import Testing
@@ -36,7 +37,7 @@ private func withBridge<T>(_ body: (Store, MQTTTableBridge) async throws -> T) a
         configuration: StoreConfiguration(directory: directory, durability: .normal))
     defer { store.close() }
     let hub = try await EventHub.start(store: store, logger: Logger(label: "test"))
-    return try await body(store, MQTTTableBridge(hub: hub, logger: Logger(label: "test")))
+    return try await body(store, MQTTTableBridge(hub: hub, access: TableAccess(store: store), logger: Logger(label: "test")))
 }
 
 extension Store {
@@ -65,7 +66,8 @@ struct MQTTTableBridgeTests {
                 #expect(describe(bridge.resolve(topic)) == "plain", "\(topic)")
             }
             #expect(
-                describe(bridge.resolve("readings/x")) == "invalid: 'x' is not a valid key of readings: it must be a whole number within 32 bits")
+                describe(bridge.resolve("readings/x")) == "invalid: 'x' is not a valid Int key for readings: expected a whole number within 32 bits",
+                "the same words as REST's for the same key")
             #expect(describe(bridge.resolve("readings/99999999999")).hasPrefix("invalid: "))
         }
     }

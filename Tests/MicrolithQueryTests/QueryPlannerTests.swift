@@ -176,11 +176,17 @@ struct QueryPlannerTests {
 
     @Test func startsWithAndContains() throws {
         let prefix = try planner.plan("s=sw=ab")
-        #expect(prefix.whereClause == "\"i_s\" >= ? AND substr(\"i_s\", 1, ?) = ? AND typeof(\"i_s\") = 'text'")
-        #expect(prefix.arguments == ["ab".databaseValue, Int64(2).databaseValue, "ab".databaseValue])
+        // A range with both ends: from the prefix up to the prefix with its last character raised.
+        #expect(prefix.whereClause == "\"i_s\" >= ? AND \"i_s\" < ? AND substr(\"i_s\", 1, ?) = ? AND typeof(\"i_s\") = 'text'")
+        #expect(prefix.arguments == ["ab".databaseValue, "ac".databaseValue, Int64(2).databaseValue, "ab".databaseValue])
         #expect(prefix.usesIndex && prefix.isExact)
         let unicode = try planner.plan("s=sw=%C3%A9t%C3%A9")
-        #expect(unicode.arguments[1] == Int64(3).databaseValue, "substr counts characters, not bytes")
+        #expect(unicode.arguments[1] == "étê".databaseValue)
+        #expect(unicode.arguments[2] == Int64(3).databaseValue, "substr counts characters, not bytes")
+        #expect(QueryPlanner.successor("a/") == "a0")
+        #expect(QueryPlanner.successor("a\u{D7FF}") == "a\u{E000}", "surrogates are not scalars: skipped")
+        #expect(QueryPlanner.successor("a\u{10FFFF}") == "b", "a last scalar that cannot rise is dropped")
+        #expect(QueryPlanner.successor("\u{10FFFF}") == nil, "no upper end")
 
         let contains = try planner.plan("s=ct=b")
         #expect(contains.whereClause == "instr(\"i_s\", ?) > 0 AND typeof(\"i_s\") = 'text'")

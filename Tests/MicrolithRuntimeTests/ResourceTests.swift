@@ -7,6 +7,7 @@ import MicrolithJobs
 import MicrolithModules
 import MicrolithRuntime
 import MicrolithStore
+import MicrolithTables
 import NIOCore
 import Testing
 

@@ -67,7 +67,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ("/Nope/", nil, 4404, "no exported table named Nope"),
+        ("/Nope/", nil, 4404, "no exported table named 'Nope'"),
         ("/Todo/?lastEventId=soon", nil, 4400, "resume position"),
         ("/Todo/?done=zz=1", nil, 4400, "unknown operator"),
         ("/Todo/", "mqtt", 4404, "MQTT broker is turned off"),

@@ -1,6 +1,7 @@
 public import Logging
 public import MicrolithRealtime
 public import MicrolithStore
+public import MicrolithTables
 public import NIOCore
 import Synchronization
 
@@ -42,14 +43,16 @@ public final class MQTTBroker: Sendable {
         case failed(UInt8, String)
     }
 
-    public init(configuration: MQTTConfiguration, hub: EventHub, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+    /// A broker for `hub`'s store, reaching its tables through `access` (the application's table
+    /// hooks run on what MQTT clients write and are sent).
+    public init(configuration: MQTTConfiguration, hub: EventHub, access: TableAccess, eventLoopGroup: any EventLoopGroup, logger: Logger) {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.hub = hub
         self.store = hub.store
         self.logger = logger
         self.sessions = MQTTSessions(configuration: configuration)
-        self.tables = MQTTTableBridge(hub: hub, logger: logger)
+        self.tables = MQTTTableBridge(hub: hub, access: access, logger: logger)
         self.fanOut = MQTTFanOut(sessions: sessions)
         (work, workContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
         let key = hub.addListener { [weak self] event in self?.deliver(event) }
@@ -169,7 +172,7 @@ public final class MQTTBroker: Sendable {
             return loop.makeSucceededFuture(.failed(0x90, message))
         case .record(let table, let id):
             loop = connection?.eventLoop ?? eventLoopGroup.next()
-            return tables.publish(publish, to: table, id: id, on: loop, spawn: spawn)
+            return tables.publish(publish, to: table, id: id, clientID: connection?.clientID, on: loop, spawn: spawn)
         }
     }
 

@@ -4,6 +4,7 @@ import MicrolithJSON
 import MicrolithRealtime
 import MicrolithSchema
 import MicrolithStore
+import MicrolithTables
 import NIOCore
 
 /// Records as topics: topic `Table/id` is record `id` of the exported table `Table`.
@@ -18,8 +19,9 @@ struct MQTTTableBridge: Sendable {
     let hub: EventHub
     let store: Store
     let logger: Logger
-    /// Exported tables by topic name, and topic names by table position.
-    private let tablesByName: [String: TableLayout]
+    /// Writes through the application's table hooks, and the grammar of table topics.
+    let access: TableAccess
+    /// Topic names by table position.
     private let topicNames: [Int: String]
 
     /// What a topic names.
@@ -32,18 +34,16 @@ struct MQTTTableBridge: Sendable {
         case invalidKey(String)
     }
 
-    init(hub: EventHub, logger: Logger) {
+    init(hub: EventHub, access: TableAccess, logger: Logger) {
         self.hub = hub
         self.store = hub.store
+        self.access = access
         self.logger = logger
-        var byName: [String: TableLayout] = [:]
         var names: [Int: String] = [:]
         for table in hub.store.tables {
             guard let name = table.definition.exportName else { continue }
-            byName[name] = table
             names[table.index] = name
         }
-        self.tablesByName = byName
         self.topicNames = names
     }
 
@@ -54,33 +54,51 @@ struct MQTTTableBridge: Sendable {
         topicNames[index].map { "\($0)/\(id)" }
     }
 
-    /// What `topic` names: a record when its first level is an exported table's name and a non-empty key follows.
+    /// What `topic` names, read by the table directory (``TableDirectory/target(topic:)``): a record
+    /// when its first level is an exported table's name and a non-empty key follows.
     func resolve(_ topic: String) -> Resolution {
-        guard let slash = topic.firstIndex(of: "/"), let table = tablesByName[String(topic[..<slash])] else { return .plain }
-        let key = topic[topic.index(after: slash)...]
-        guard !key.isEmpty else { return .plain }
-        let type = table.definition.primaryKeyAttribute.type
-        guard let id = RecordID(text: String(key), type: type) else {
-            return .invalidKey("'\(key)' is not a valid key of \(topic[..<slash]): it must be \(RecordID.keyKind(type))")
+        do {
+            guard let target = try access.directory.target(topic: topic), let id = target.recordID else { return .plain }
+            return .record(target.table, id)
+        } catch {
+            return .invalidKey(error.detail)
         }
-        return .record(table, id)
     }
 
     /// The exported table a topic filter's first level names, and the rest of the filter after it.
     func table(forFilter filter: String) -> (table: TableLayout, name: String, rest: Substring)? {
         let parts = filter.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let name = parts.first, let table = tablesByName[String(name)] else { return nil }
+        guard let name = parts.first, let table = access.directory.table(named: String(name)) else { return nil }
         return (table, String(name), parts.count > 1 ? parts[1] : "")
+    }
+
+    /// Whether the table's `search` hook refuses `filter`, a wildcard (`+`, `#`) over an exported
+    /// table's records: a standing query, asked as a `GET` of the table's URL over `mqtt`, with the
+    /// filter in the `mqtt-topic-filter` header. Exact topics and plain topics are never refused here.
+    func refusesListing(filter: String, clientID: String) -> Bool {
+        guard let (table, name, rest) = table(forFilter: filter), rest.contains("+") || rest.contains("#"),
+            access.hooks(table)?.search != nil
+        else { return false }
+        let request = ResourceRequest(
+            method: "GET", path: "/\(name)/", headers: ["mqtt-client-id": clientID, "mqtt-topic-filter": filter], transport: "mqtt")
+        do {
+            try access.checkSearch(table, request: request)
+            return false
+        } catch {
+            if !TableAccess.isRefusal(error) { logger.error("mqtt: the search hook of \(name) failed for \(clientID): \(error)") }
+            return true
+        }
     }
 
     // MARK: Publishing to records
 
     /// A publish to record `id` of `table`: a retained one writes the record (an empty payload deletes it)
-    /// and returns the write's outcome; one without retain is a message to the record's subscribers (`nil`: done).
+    /// through the table's hooks, as a `PUT` (or `DELETE`) of `/T/id` would, and returns the write's outcome;
+    /// one without retain is a message to the record's subscribers (`nil`: done).
     /// The write runs as work `spawn` accepts (the broker's ``MQTTBroker/run()``); one it refuses fails
     /// with 0x8B, server shutting down.
     func publish(
-        _ publish: MQTTPublish, to table: TableLayout, id: RecordID, on loop: any EventLoop,
+        _ publish: MQTTPublish, to table: TableLayout, id: RecordID, clientID: String?, on loop: any EventLoop,
         spawn: (@escaping @Sendable () async -> Void) -> Bool
     ) -> EventLoopFuture<MQTTBroker.PublishOutcome>? {
         guard publish.retain else {
@@ -97,26 +115,49 @@ struct MQTTTableBridge: Sendable {
             }
             body = object
         }
-        let store = self.store
+        let access = self.access
+        let request = ResourceRequest(
+            method: body == nil ? "DELETE" : "PUT", path: TableDirectory.path(table, id),
+            headers: clientID.map { ["mqtt-client-id": $0] } ?? [:], transport: "mqtt")
         let promise = loop.makePromise(of: MQTTBroker.PublishOutcome.self)
         let accepted = spawn {
             do {
-                try await store.write(database: table.definition.database) { txn in
-                    if let body {
-                        _ = try txn.put(table, id: id, body: body)
-                    } else {
-                        _ = try txn.delete(table, id: id)
-                    }
+                if let body {
+                    _ = try await access.put(table, id, body: body, request: request)
+                } else {
+                    _ = try await access.delete(table, id, request: request)
                 }
                 promise.succeed(.done)
             } catch let error as StoreError {
                 promise.succeed(.failed(error.code == .invalidRecord || error.code == .invalidID ? 0x99 : 0x80, error.message))
+            } catch let error as any StatusCodedError where error.status < 500 {
+                // A hook refused the write: not authorized (0x87) for 401/403, implementation specific (0x83) otherwise.
+                promise.succeed(.failed(error.status == 401 || error.status == 403 ? 0x87 : 0x83, error.message))
             } catch {
-                promise.succeed(.failed(0x80, "\(error)"))
+                // A failure of the hook or the server: the cause goes to the log, not to the client.
+                logger.error("mqtt: writing \(publish.topic) failed: \(error)")
+                promise.succeed(.failed(0x80, "the write failed on the server"))
             }
         }
         if !accepted { promise.succeed(.failed(0x8B, "the server is shutting down")) }
         return promise.futureResult
+    }
+
+    /// What an MQTT subscriber is shown of record `id` of `table` (stored as `record`, read only when a
+    /// hook needs it; encoded as `json`): the stored JSON, or the table's `get` hook's view of it (asked as a `GET` of the
+    /// record's URL over `mqtt`); `nil` when the hook refuses the record, which is then not sent.
+    func shownPayload(
+        _ table: TableLayout, _ id: RecordID, record: @autoclosure () -> JSONObject?, json: ByteBuffer, clientID: String? = nil
+    ) -> ByteBuffer? {
+        guard !access.showsStoredRecords(table), let record = record() else { return json }
+        let request = ResourceRequest(
+            method: "GET", path: TableDirectory.path(table, id), headers: clientID.map { ["mqtt-client-id": $0] } ?? [:], transport: "mqtt")
+        do {
+            return ByteBuffer(bytes: JSONWriter.encode(.object(try access.shown(record, table: table, request: request))))
+        } catch {
+            if !TableAccess.isRefusal(error) { logger.error("mqtt: the get hook of \(table.name) failed on \(id): \(error)") }
+            return nil
+        }
     }
 
     // MARK: Changes
@@ -129,10 +170,12 @@ struct MQTTTableBridge: Sendable {
         guard let index = event.tableIndex, let name = topicNames[index], let id = event.id else { return nil }
         switch event.kind {
         case .put, .patch, .delete:
-            let database = store.tables[index].definition.database
+            let table = store.tables[index]
+            guard let payload = shownPayload(table, id, record: event.value?.objectValue, json: event.payload) else { return nil }
             return (
                 MQTTSession.Outgoing(
-                    topic: "\(name)/\(id)", payload: event.payload, qos: .atLeastOnce, retain: true, change: (database, event.sequence ?? 0)),
+                    topic: "\(name)/\(id)", payload: payload, qos: .atLeastOnce, retain: true,
+                    change: (table.definition.database, event.sequence ?? 0)),
                 false
             )
         case .message:
@@ -172,9 +215,13 @@ struct MQTTTableBridge: Sendable {
                     let changes = try await store.changes(database: database, after: position, limit: 1000)
                     guard let last = changes.last else { break }
                     for change in changes where change.sequence <= end {
-                        guard let topic = topic(change.table, change.id), let target = Self.target(filters, topic: topic) else { continue }
+                        guard let topic = topic(change.table, change.id), let target = Self.target(filters, topic: topic),
+                            let payload = shownPayload(
+                                store.tables[change.table], change.id, record: change.record?.record, json: change.record?.json ?? ByteBuffer(),
+                                clientID: clientID)
+                        else { continue }
                         let message = MQTTSession.Outgoing(
-                            topic: topic, payload: change.record?.json ?? ByteBuffer(), qos: target.qos, retain: false,
+                            topic: topic, payload: payload, qos: target.qos, retain: false,
                             change: (database, change.sequence), subscriptionIdentifiers: target.identifiers)
                         guard replay.count < limits.messages, replayBytes + message.size <= limits.bytes else {
                             truncated = true

@@ -60,8 +60,10 @@ final class MQTTRetainedSender: @unchecked Sendable {
         queuedPlain = []
         running = true
         let connection = self.connection
+        // Read here, on the connection's event loop: the task below runs elsewhere.
+        let clientID = connection.clientID
         broker.spawn { [self] in
-            await run(filters, plain: plain, session: session)
+            await run(filters, plain: plain, session: session, clientID: clientID)
             connection.eventLoop.execute { [self] in
                 withExtendedLifetime(connection) {
                     running = false
@@ -71,7 +73,7 @@ final class MQTTRetainedSender: @unchecked Sendable {
         }
     }
 
-    private func run(_ filters: [MQTTSubscription], plain: [MQTTSession.Outgoing], session: MQTTSession) async {
+    private func run(_ filters: [MQTTSubscription], plain: [MQTTSession.Outgoing], session: MQTTSession, clientID: String) async {
         var next = 0
         while next < plain.count {
             guard await waitForRoom(session) else { return }
@@ -96,16 +98,18 @@ final class MQTTRetainedSender: @unchecked Sendable {
         for (table, name, rests) in tables.values {
             let complete: Bool
             if rests.contains(where: { $0.contains("+") || $0.contains("#") }) {
-                complete = await scan(table, name: name, tree: tree, session: session)
+                complete = await scan(table, name: name, tree: tree, session: session, clientID: clientID)
             } else {
-                complete = await read(table, name: name, ids: rests, tree: tree, session: session)
+                complete = await read(table, name: name, ids: rests, tree: tree, session: session, clientID: clientID)
             }
             guard complete else { return }
         }
     }
 
     /// Sends every record of `table` some filter matches, page by page; `false` when the client went away.
-    private func scan(_ table: TableLayout, name: String, tree: MQTTTopicTree<String, MQTTSubscription>, session: MQTTSession) async -> Bool {
+    private func scan(
+        _ table: TableLayout, name: String, tree: MQTTTopicTree<String, MQTTSubscription>, session: MQTTSession, clientID: String
+    ) async -> Bool {
         let key = table.definition.primaryKey
         var after: RecordID?
         var rows = 16
@@ -117,14 +121,16 @@ final class MQTTRetainedSender: @unchecked Sendable {
             do {
                 result = try await QueryExecutor(store: broker.store, maximumResults: rows).execute(query, table: table)
             } catch {
-                broker.logger.error("mqtt: reading \(name) records for \(connection.clientID) failed: \(error)")
+                broker.logger.error("mqtt: reading \(name) records for \(clientID) failed: \(error)")
                 return true
             }
             var page: [MQTTSession.Outgoing] = []
             var scanned = 0
             for row in result.rows {
-                let payload = row.json.map { ByteBuffer(string: $0) } ?? ByteBuffer(bytes: JSONWriter.encode(.object(row.record)))
-                scanned += payload.readableBytes
+                let stored = row.json.map { ByteBuffer(string: $0) } ?? ByteBuffer(bytes: JSONWriter.encode(.object(row.record)))
+                scanned += stored.readableBytes
+                guard let payload = broker.tables.shownPayload(table, row.id, record: row.record, json: stored, clientID: clientID)
+                else { continue }
                 if let message = Self.message(topic: "\(name)/\(row.id)", payload: payload, tree: tree) { page.append(message) }
             }
             send(page, to: session)
@@ -136,7 +142,8 @@ final class MQTTRetainedSender: @unchecked Sendable {
 
     /// Sends the records named by exact topics; `false` when the client went away.
     private func read(
-        _ table: TableLayout, name: String, ids: [Substring], tree: MQTTTopicTree<String, MQTTSubscription>, session: MQTTSession
+        _ table: TableLayout, name: String, ids: [Substring], tree: MQTTTopicTree<String, MQTTSubscription>, session: MQTTSession,
+        clientID: String
     ) async -> Bool {
         let type = table.definition.primaryKeyAttribute.type
         var page: [MQTTSession.Outgoing] = []
@@ -147,12 +154,13 @@ final class MQTTRetainedSender: @unchecked Sendable {
             }
             do {
                 guard let record = try await broker.store.get(table, id),
-                    let message = Self.message(topic: "\(name)/\(id)", payload: record.json, tree: tree)
+                    let payload = broker.tables.shownPayload(table, id, record: record.record, json: record.json, clientID: clientID),
+                    let message = Self.message(topic: "\(name)/\(id)", payload: payload, tree: tree)
                 else { continue }
                 page.append(message)
                 bytes += message.size
             } catch {
-                broker.logger.error("mqtt: reading \(name)/\(id) for \(connection.clientID) failed: \(error)")
+                broker.logger.error("mqtt: reading \(name)/\(id) for \(clientID) failed: \(error)")
             }
             if bytes >= pageBytes {
                 send(page, to: session)

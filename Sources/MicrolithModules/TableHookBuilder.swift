@@ -1,45 +1,6 @@
-import Foundation
-public import MicrolithJSON
+import MicrolithJSON
 public import MicrolithStore
-
-/// The request a hook or resource serves: what the client sent, minus the body.
-public struct ResourceRequest: Sendable {
-    /// `GET`, `PUT`, ...
-    public var method: String
-    /// The path, without the query.
-    public var path: String
-    /// The raw query string (without `?`), or `nil`.
-    public var query: String?
-    /// The query's `name=value` pairs, percent-decoded (the last one wins for a repeated name);
-    /// parsed when asked for, from ``query``.
-    public var queryItems: [String: String] {
-        var items: [String: String] = [:]
-        for pair in (query ?? "").split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let decode = { (s: Substring) in s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
-            items[decode(kv[0])] = kv.count == 2 ? decode(kv[1]) : ""
-        }
-        return items
-    }
-    /// Path parameters (`{id}` in a resource's path), by name.
-    public var parameters: [String: String]
-    /// Request headers, names lower-cased (repeated ones joined with `, `).
-    public var headers: [String: String]
-    /// The request id (also in the `X-Request-Id` response header and in every log line).
-    public var requestID: String
-
-    public init(
-        method: String, path: String, query: String? = nil, parameters: [String: String] = [:], headers: [String: String] = [:],
-        requestID: String = ""
-    ) {
-        self.method = method
-        self.path = path
-        self.query = query
-        self.parameters = parameters
-        self.headers = headers
-        self.requestID = requestID
-    }
-}
+public import MicrolithTables
 
 /// A write a table hook sees: the record before it, the transaction it is part of, the request.
 public struct WriteHookContext<Record: Codable & Sendable> {
@@ -48,11 +9,11 @@ public struct WriteHookContext<Record: Codable & Sendable> {
     /// The write's transaction: read and write other records here, enqueue jobs; it all
     /// commits with the write or not at all.
     public let transaction: WriteTransaction
-    /// The HTTP request.
+    /// The request (``ResourceRequest/transport`` says which door it came through).
     public let request: ResourceRequest
 }
 
-/// Behaviour added to a table's REST interface, in typed form. Each hook may refuse by
+/// Behaviour added to a table on every door (REST, subscriptions, MQTT), in typed form. Each hook may refuse by
 /// throwing (an ``OperationError`` picks the status; anything else is a 500).
 ///
 /// ```swift
@@ -69,7 +30,8 @@ public struct TableHookBuilder<Record: Codable & Sendable> {
     public typealias WriteHook = @Sendable (Record, WriteHookContext<Record>) throws -> Record
     var hooks: TableHooks
 
-    /// Runs on `GET /T/id` and on every record a query returns: may change what the client sees
+    /// Runs on `GET /T/id`, on every record a query returns and on every record a subscriber
+    /// (SSE, WebSocket, MQTT) is sent: may change what the client sees
     /// (a computed field) or refuse (throw).
     public mutating func get(_ hook: @escaping @Sendable (Record, ResourceRequest) throws -> Record) {
         hooks.get = { object, request in
@@ -78,12 +40,14 @@ public struct TableHookBuilder<Record: Codable & Sendable> {
         }
     }
 
-    /// Runs before `GET /T/?query` with the parsed request: refuse queries by throwing.
+    /// Runs before `GET /T/?query`, and before a table, prefix or query subscription, with the
+    /// request: refuse queries by throwing.
     public mutating func search(_ hook: @escaping @Sendable (ResourceRequest) throws -> Void) {
         hooks.search = hook
     }
 
-    /// Runs inside the transaction of `PUT /T/id`; returns the record to store.
+    /// Runs inside the transaction of `PUT /T/id` (and of a retained MQTT publish to the record's
+    /// topic); returns the record to store.
     public mutating func put(_ hook: @escaping WriteHook) { hooks.put = Self.erase(hook) }
     /// Runs inside the transaction of `PATCH /T/id` with the merged record; returns the record to store.
     public mutating func patch(_ hook: @escaping WriteHook) { hooks.patch = Self.erase(hook) }
@@ -115,23 +79,8 @@ public struct TableHookBuilder<Record: Codable & Sendable> {
     }
 }
 
-/// The hooks of one table, on JSON records (what the REST layer runs).
-public struct TableHooks: Sendable {
-    public typealias Write = @Sendable (JSONObject, JSONObject?, WriteTransaction, ResourceRequest) throws -> JSONObject
-    /// The table's GraphQL type name (or table name).
-    public let table: String
-    /// The module that declared the hooks.
-    public let module: String
-    public internal(set) var get: (@Sendable (JSONObject, ResourceRequest) throws -> JSONObject)?
-    public internal(set) var search: (@Sendable (ResourceRequest) throws -> Void)?
-    public internal(set) var put: Write?
-    public internal(set) var patch: Write?
-    public internal(set) var post: Write?
-    public internal(set) var delete: (@Sendable (JSONObject, WriteTransaction, ResourceRequest) throws -> Void)?
-}
-
 extension ModuleBuilder {
-    /// Adds behaviour to the REST interface of `table`: validation, computed fields, refusals.
+    /// Adds behaviour to `table` on every door: validation, computed fields, refusals.
     public mutating func table<Record>(_ table: TableRef<Record>, _ configure: (inout TableHookBuilder<Record>) -> Void) {
         guard !tableHooks.contains(where: { $0.table == table.name }) else {
             problems.append("module '\(module)' declares hooks for table \(table.name) twice")

@@ -1,0 +1,161 @@
+public import MicrolithJSON
+import MicrolithSchema
+public import MicrolithStore
+import NIOCore
+
+/// The one place a table's records are read and written on behalf of a client, whichever door
+/// the request came through (REST, the event-loop fast path, subscriptions, MQTT): it runs the
+/// application's ``TableHooks`` around the store's own validation, so a hook written once holds on
+/// every door.
+///
+/// Each method takes the request as an autoclosure: it is built only when the table has a hook
+/// that reads it.
+public struct TableAccess: Sendable {
+    /// The exported tables and the grammar of their URLs and topics.
+    public let directory: TableDirectory
+    /// The store.
+    public var store: Store { directory.store }
+    private let hooksByTable: [TableHooks?]
+
+    /// Access to `store`'s tables with the application's table `hooks` (each names its table by
+    /// GraphQL type name or table name; one naming no table is ignored, as the modules check that).
+    public init(store: Store, hooks: [TableHooks] = []) {
+        var byIndex = [TableHooks?](repeating: nil, count: store.tables.count)
+        for h in hooks {
+            if let t = store.table(typeName: h.table) ?? store.table(name: h.table) { byIndex[t.index] = h }
+        }
+        self.hooksByTable = byIndex
+        self.directory = TableDirectory(store: store)
+    }
+
+    /// The hooks of `table`, if it has any.
+    public func hooks(_ table: TableLayout) -> TableHooks? {
+        hooksByTable[table.index]
+    }
+
+    /// Whether what a client reads of `table` is the stored record as it is (no `get` hook):
+    /// such a record may be answered straight from the cache, and events carry it unchanged.
+    public func showsStoredRecords(_ table: TableLayout) -> Bool {
+        hooksByTable[table.index]?.get == nil
+    }
+
+    // MARK: Reads
+
+    /// Record `id` as the client sees it (after the `get` hook), from the record cache when it holds
+    /// it; `nil` when there is no such record.
+    public func get(_ table: TableLayout, _ id: RecordID, request: @autoclosure () -> ResourceRequest) async throws -> CachedRecord? {
+        let record: CachedRecord?
+        switch store.cachedGet(table, id) {
+        case .present(let r): record = r
+        case .absent: record = nil
+        case nil: record = try await store.get(table, id)
+        }
+        guard let record else { return nil }
+        return try shown(record, table: table, request: request())
+    }
+
+    /// `record` of `table` as the client of `request` sees it: the `get` hook's answer, or the record itself.
+    public func shown(_ record: CachedRecord, table: TableLayout, request: @autoclosure () -> ResourceRequest) throws -> CachedRecord {
+        guard let hook = hooksByTable[table.index]?.get else { return record }
+        let shown = try hook(record.record, request())
+        return CachedRecord(id: record.id, record: shown, json: ByteBuffer(bytes: JSONWriter.encode(.object(shown))), version: record.version)
+    }
+
+    /// The record `object` of `table` as the client of `request` sees it (the `get` hook), for rows of a query.
+    public func shown(_ object: JSONObject, table: TableLayout, request: @autoclosure () -> ResourceRequest) throws -> JSONObject {
+        guard let hook = hooksByTable[table.index]?.get else { return object }
+        return try hook(object, request())
+    }
+
+    /// Runs the `search` hook of `table` before a query: it refuses by throwing.
+    public func checkSearch(_ table: TableLayout, request: @autoclosure () -> ResourceRequest) throws {
+        if let hook = hooksByTable[table.index]?.search { try hook(request()) }
+    }
+
+    // MARK: Writes
+
+    /// Replaces (or creates) record `id` of `table` with `body`, through the `put` hook; returns
+    /// the stored record and whether it was created.
+    public func put(
+        _ table: TableLayout, _ id: RecordID, body: JSONObject, precondition: WritePrecondition = .none,
+        request: @autoclosure () -> ResourceRequest
+    ) async throws -> (record: CachedRecord, created: Bool) {
+        guard let hook = hooksByTable[table.index]?.put else {
+            return try await store.write(database: table.definition.database) { txn in
+                // One read of the current record: `replace` reports what it found.
+                let (record, previous) = try txn.replace(table, id: id, body: body, precondition: precondition)
+                return (record, previous == nil)
+            }
+        }
+        var body = body
+        let pk = table.definition.primaryKeyAttribute.name
+        if body[pk] == nil { body[pk] = id.jsonValue }
+        let info = request()
+        return try await store.write(database: table.definition.database) { [body] txn in
+            let current = try txn.get(table, id)
+            try precondition.check(current, table: table.name, id: id)
+            let shaped = try hook(body, current?.record, txn, info)
+            return (try txn.put(table, id: id, body: shaped, precondition: precondition), current == nil)
+        }
+    }
+
+    /// Merges `patch` into record `id` of `table` (RFC 7396), through the `patch` hook; `nil` when
+    /// there is no such record.
+    public func patch(
+        _ table: TableLayout, _ id: RecordID, patch: JSONObject, precondition: WritePrecondition = .none,
+        request: @autoclosure () -> ResourceRequest
+    ) async throws -> CachedRecord? {
+        guard let hook = hooksByTable[table.index]?.patch else {
+            return try await store.write(database: table.definition.database) { txn in
+                try txn.patch(table, id: id, patch: patch, precondition: precondition)
+            }
+        }
+        let info = request()
+        return try await store.write(database: table.definition.database) { txn -> CachedRecord? in
+            let current = try txn.get(table, id)
+            try precondition.check(current, table: table.name, id: id)
+            guard let current else { return nil }
+            let merged = try hook(WriteTransaction.merge(current.record, patch), current.record, txn, info)
+            return try txn.put(table, id: id, body: merged, precondition: precondition)
+        }
+    }
+
+    /// Creates a record of `table` from `body` (the key generated when it has none), through the `post` hook.
+    public func post(_ table: TableLayout, body: JSONObject, request: @autoclosure () -> ResourceRequest) async throws -> CachedRecord {
+        guard let hook = hooksByTable[table.index]?.post else {
+            return try await store.write(database: table.definition.database) { txn in try txn.insert(table, body: body) }
+        }
+        let info = request()
+        return try await store.write(database: table.definition.database) { txn in
+            try txn.insert(table, body: try hook(body, nil, txn, info))
+        }
+    }
+
+    /// Deletes record `id` of `table`, through the `delete` hook; returns whether it existed.
+    public func delete(
+        _ table: TableLayout, _ id: RecordID, precondition: WritePrecondition = .none, request: @autoclosure () -> ResourceRequest
+    ) async throws -> Bool {
+        guard hooksByTable[table.index]?.delete != nil else {
+            return try await store.write(database: table.definition.database) { txn in
+                try txn.delete(table, id: id, precondition: precondition)
+            }
+        }
+        let info = request()
+        return try await store.write(database: table.definition.database) { txn in
+            try delete(table, id, precondition: precondition, in: txn, request: info)
+        }
+    }
+
+    /// Deletes record `id` of `table` inside `txn`, through the `delete` hook; returns whether it
+    /// existed. For deletes that are part of a larger transaction (a `DELETE` of a query's matches).
+    public func delete(
+        _ table: TableLayout, _ id: RecordID, precondition: WritePrecondition = .none, in txn: WriteTransaction,
+        request: @autoclosure () -> ResourceRequest
+    ) throws -> Bool {
+        if let hook = hooksByTable[table.index]?.delete, let current = try txn.get(table, id) {
+            try precondition.check(current, table: table.name, id: id)
+            try hook(current.record, txn, request())
+        }
+        return try txn.delete(table, id: id, precondition: precondition)
+    }
+}
