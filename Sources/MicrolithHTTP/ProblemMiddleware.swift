@@ -43,6 +43,8 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             var headers = HTTPFields()
             if e.status == 503 { headers[.retryAfter] = Problem.retryAfterSeconds }
             return Problem(HTTPResponse.Status(code: e.status), e.message, code: e.code, title: e.code, headers: headers)
+        case let e as AccessDenied:
+            return Problem(.forbidden, e.message, code: "forbidden")
         case let e as TableTargetError:
             return Problem(e.status == 404 ? .notFound : .badRequest, e.detail, code: e.code)
         case let e as QuerySyntaxError:

@@ -44,6 +44,8 @@ public struct SubscriptionEndpoint: Sendable {
         public var position: Int64?
         /// What the table's hooks see of the subscribing request.
         public var client: ResourceRequest
+        /// Who subscribes: the permissions checked.
+        public var principal: Principal = .anonymous
     }
 
     /// Whether the request asks for an event stream.
@@ -108,15 +110,14 @@ public struct SubscriptionEndpoint: Sendable {
     func subscribe(_ wanted: Request) async throws -> RealtimeSubscription {
         let access = tables.access
         let table = wanted.target.table
-        if access.hooks(table) != nil {
-            switch wanted.target {
-            case .record(_, let id):
-                if !access.showsStoredRecords(table), let current = try await access.store.get(table, id) {
-                    _ = try access.shown(current, table: table, request: wanted.client)
-                }
-            case .table, .prefix, .query:
-                try access.checkSearch(table, request: wanted.client)
+        switch wanted.target {
+        case .record(_, let id):
+            try access.authorize(.subscribe, table, for: wanted.principal)
+            if !access.showsStoredRecords(table), let current = try await access.store.get(table, id) {
+                _ = try access.shown(current, table: table, request: wanted.client)
             }
+        case .table, .prefix, .query:
+            try access.checkSearch(table, .subscribe, for: wanted.principal, request: wanted.client)
         }
         return try await hub.subscribe(wanted.target, after: wanted.position)
     }
@@ -297,6 +298,7 @@ public struct SubscriptionEndpoint: Sendable {
         maximumMessageBytes: Int, closeConnection: @escaping @Sendable () -> Void
     ) async throws {
         let hub = self.hub
+        let access = tables.access
         let grace = closeGrace
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -307,7 +309,7 @@ public struct SubscriptionEndpoint: Sendable {
                     case .text(let s): text = s
                     case .binary(let b): text = String(buffer: b)
                     }
-                    if let reply = Self.clientMessage(text, target: wanted.target, hub: hub) {
+                    if let reply = Self.clientMessage(text, target: wanted.target, hub: hub, access: access, principal: wanted.principal) {
                         try await outbound.write(.text(reply))
                     }
                 }
@@ -341,10 +343,12 @@ public struct SubscriptionEndpoint: Sendable {
         }
     }
 
-    /// Handles a frame from a WebSocket client; returns an error event to send back, if any.
-    static func clientMessage(_ text: String, target: SubscriptionTarget, hub: EventHub) -> String? {
-        func error(_ detail: String) -> String {
-            String(decoding: JSONWriter.encode(.object(["type": .string("error"), "status": .int(400), "detail": .string(detail)])), as: UTF8.self)
+    /// Handles a frame from a WebSocket client of `principal`; returns an error event to send back, if any.
+    static func clientMessage(_ text: String, target: SubscriptionTarget, hub: EventHub, access: TableAccess, principal: Principal) -> String? {
+        func error(_ detail: String, status: Int = 400) -> String {
+            String(
+                decoding: JSONWriter.encode(.object(["type": .string("error"), "status": .int(Int64(status)), "detail": .string(detail)])),
+                as: UTF8.self)
         }
         guard case .object(let object)? = try? JSONParser.parse(text) else {
             return error("messages to the server are JSON objects: {\"type\":\"publish\",\"value\":…}")
@@ -354,6 +358,11 @@ public struct SubscriptionEndpoint: Sendable {
         }
         guard case .record(let table, let id) = target else {
             return error("messages are published to a record: subscribe to /\(target.table.name)/id to publish")
+        }
+        do {
+            try access.authorize(.publish, table, for: principal)
+        } catch let denied {
+            return error(denied.message, status: denied.status)
         }
         hub.publish(table: table, id: id, payload: ByteBuffer(bytes: JSONWriter.encode(object["value"] ?? .null)))
         return nil

@@ -35,9 +35,16 @@ public struct TableEndpoint: Sendable {
 
     // MARK: Records
 
+    /// Who `request` acts for. Requests carry no credentials yet (authentication is the next step of
+    /// the security work), so every request has the permissions of the anonymous role.
+    public static func principal(_ request: Request) -> Principal {
+        .anonymous
+    }
+
     /// `GET`/`HEAD /{Table}/{id}`: from the record cache when it is there, never re-encoded.
     public func get(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
-        guard let record = try await access.get(table, id, request: Self.resourceRequest(request, context)) else {
+        let record = try await access.get(table, id, for: Self.principal(request), request: Self.resourceRequest(request, context))
+        guard let record else {
             throw Self.notFound(table, id)
         }
         if let tags = request.headers[.ifNoneMatch], Self.matches(tags, record.etag, weak: true) {
@@ -46,9 +53,10 @@ public struct TableEndpoint: Sendable {
         return Self.recordResponse(record, status: .ok, head: request.method == .head)
     }
 
-    /// Whether `GET /T/id` of `table` may be answered straight from the cache (no `get` hook).
+    /// Whether `GET /T/id` of `table` may be answered straight from the cache (no `get` hook, and
+    /// the anonymous role may read the table).
     public func servesCachedReads(_ table: TableLayout) -> Bool {
-        access.showsStoredRecords(table)
+        access.servesCachedReads(table)
     }
 
     /// What a hook or resource sees of a request (its path parameters still empty).
@@ -72,7 +80,8 @@ public struct TableEndpoint: Sendable {
     public func put(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
         let body = try await objectBody(request, context: context)
         let (record, created) = try await access.put(
-            table, id, body: body, precondition: Self.precondition(request), request: Self.resourceRequest(request, context))
+            table, id, body: body, precondition: Self.precondition(request), for: Self.principal(request),
+            request: Self.resourceRequest(request, context))
         var response = Self.recordResponse(record, status: created ? .created : .ok, head: false)
         if created { response.headers[.location] = TableDirectory.path(table, id) }
         return response
@@ -82,7 +91,8 @@ public struct TableEndpoint: Sendable {
     public func patch(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
         let body = try await objectBody(request, context: context)
         let record = try await access.patch(
-            table, id, patch: body, precondition: Self.precondition(request), request: Self.resourceRequest(request, context))
+            table, id, patch: body, precondition: Self.precondition(request), for: Self.principal(request),
+            request: Self.resourceRequest(request, context))
         guard let record else { throw Self.notFound(table, id) }
         return Self.recordResponse(record, status: .ok, head: false)
     }
@@ -90,7 +100,7 @@ public struct TableEndpoint: Sendable {
     /// `POST /{Table}/`: creates a record with a generated key; answers 201 with `Location`.
     public func post(_ request: Request, context: some RequestContext, table: TableLayout) async throws -> Response {
         let body = try await objectBody(request, context: context)
-        let record = try await access.post(table, body: body, request: Self.resourceRequest(request, context))
+        let record = try await access.post(table, body: body, for: Self.principal(request), request: Self.resourceRequest(request, context))
         var response = Self.recordResponse(record, status: .created, head: false)
         response.headers[.location] = TableDirectory.path(table, record.id)
         return response
@@ -99,7 +109,7 @@ public struct TableEndpoint: Sendable {
     /// `DELETE /{Table}/{id}`.
     public func delete(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
         let existed = try await access.delete(
-            table, id, precondition: Self.precondition(request), request: Self.resourceRequest(request, context))
+            table, id, precondition: Self.precondition(request), for: Self.principal(request), request: Self.resourceRequest(request, context))
         guard existed else { throw Self.notFound(table, id) }
         return Response(status: .noContent)
     }
@@ -120,9 +130,8 @@ public struct TableEndpoint: Sendable {
 
     private func search(_ request: Request, context: some RequestContext, table: TableLayout, prefix: String?) async throws -> Response {
         let started = ContinuousClock.now
-        let hooked = access.hooks(table) != nil
-        let info = hooked ? Self.resourceRequest(request, context) : nil
-        if let info { try access.checkSearch(table, request: info) }
+        let info = access.hooks(table) == nil ? nil : Self.resourceRequest(request, context)
+        try access.checkSearch(table, for: Self.principal(request), request: info ?? Self.resourceRequest(request, context))
         let query = try parseQuery(request, table: table, prefix: prefix)
         var result = try await executor.execute(query, table: table)
         if let info, !access.showsStoredRecords(table) {
@@ -164,6 +173,9 @@ public struct TableEndpoint: Sendable {
     /// `n` matches in `sort(...)` order go; repeat to delete more. A query needs a condition.
     public func deleteMatching(_ request: Request, context: some RequestContext, table: TableLayout) async throws -> Response {
         let name = table.definition.exportName ?? table.name
+        // Deleting what a query selects reads it first.
+        try access.authorize(.read, table, for: Self.principal(request))
+        try access.authorize(.delete, table, for: Self.principal(request))
         guard let raw = request.uri.query, !raw.isEmpty else {
             throw Problem(.badRequest, "DELETE /\(name)/ needs a query; refusing to delete every record")
         }

@@ -160,7 +160,13 @@ public final class MicrolithServer: Service, Sendable {
             try await Seeder(store: store, logger: logger).seedIfNeeded(files: app.seedFiles)
             let hub = try await EventHub.start(
                 store: store, bufferEvents: configuration.realtimeBufferEvents, bufferBytes: configuration.realtimeBufferBytes, logger: logger)
-            let access = TableAccess(store: store, hooks: moduleSet.tableHooks)
+            let roles = try RolesFile.load(folder: app.path, store: store)
+            if let roles {
+                logger.info("roles.yaml: roles \(roles.names.joined(separator: ", ")); requests without credentials act as '\(Roles.anonymous)'")
+            } else {
+                logger.notice("no roles.yaml in \(app.path): every exported table is open to every client (see the Roles article)")
+            }
+            let access = TableAccess(store: store, hooks: moduleSet.tableHooks, roles: roles)
             let broker =
                 configuration.mqtt.enabled
                 ? MQTTBroker(

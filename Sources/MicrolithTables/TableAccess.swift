@@ -16,16 +16,39 @@ public struct TableAccess: Sendable {
     /// The store.
     public var store: Store { directory.store }
     private let hooksByTable: [TableHooks?]
+    /// What each role may do; `nil` when the application declares no roles (every table is then
+    /// open to every client, as before roles existed).
+    public let roles: Roles?
 
     /// Access to `store`'s tables with the application's table `hooks` (each names its table by
-    /// GraphQL type name or table name; one naming no table is ignored, as the modules check that).
-    public init(store: Store, hooks: [TableHooks] = []) {
+    /// GraphQL type name or table name; one naming no table is ignored, as the modules check that)
+    /// and `roles` (`nil`: no permission checks).
+    public init(store: Store, hooks: [TableHooks] = [], roles: Roles? = nil) {
         var byIndex = [TableHooks?](repeating: nil, count: store.tables.count)
         for h in hooks {
             if let t = store.table(typeName: h.table) ?? store.table(name: h.table) { byIndex[t.index] = h }
         }
         self.hooksByTable = byIndex
         self.directory = TableDirectory(store: store)
+        self.roles = roles
+    }
+
+    // MARK: Permissions
+
+    /// Whether `principal` may `verb` records of `table` (always, when no roles are declared).
+    public func allows(_ verb: TableVerb, _ table: TableLayout, for principal: Principal) -> Bool {
+        roles?.allows(verb, table, for: principal) ?? true
+    }
+
+    /// Refuses with ``AccessDenied`` unless `principal` may `verb` records of `table`.
+    public func authorize(_ verb: TableVerb, _ table: TableLayout, for principal: Principal) throws(AccessDenied) {
+        guard allows(verb, table, for: principal) else { throw AccessDenied(verb: verb, table: table, principal: principal) }
+    }
+
+    /// Whether a record of `table` may be answered from the cache to an anonymous client: the
+    /// table shows stored records as they are and the anonymous role may read it.
+    public func servesCachedReads(_ table: TableLayout) -> Bool {
+        showsStoredRecords(table) && allows(.read, table, for: .anonymous)
     }
 
     /// The hooks of `table`, if it has any.
@@ -43,7 +66,10 @@ public struct TableAccess: Sendable {
 
     /// Record `id` as the client sees it (after the `get` hook), from the record cache when it holds
     /// it; `nil` when there is no such record.
-    public func get(_ table: TableLayout, _ id: RecordID, request: @autoclosure () -> ResourceRequest) async throws -> CachedRecord? {
+    public func get(
+        _ table: TableLayout, _ id: RecordID, for principal: Principal, request: @autoclosure () -> ResourceRequest
+    ) async throws -> CachedRecord? {
+        try authorize(.read, table, for: principal)
         let record: CachedRecord?
         switch store.cachedGet(table, id) {
         case .present(let r): record = r
@@ -67,8 +93,12 @@ public struct TableAccess: Sendable {
         return try hook(object, request())
     }
 
-    /// Runs the `search` hook of `table` before a query: it refuses by throwing.
-    public func checkSearch(_ table: TableLayout, request: @autoclosure () -> ResourceRequest) throws {
+    /// Before a query of `table` (or a standing one, a subscription: `verb` `subscribe`): refuses
+    /// unless `principal` may `verb` the table, then runs the `search` hook, which refuses by throwing.
+    public func checkSearch(
+        _ table: TableLayout, _ verb: TableVerb = .read, for principal: Principal, request: @autoclosure () -> ResourceRequest
+    ) throws {
+        try authorize(verb, table, for: principal)
         if let hook = hooksByTable[table.index]?.search { try hook(request()) }
     }
 
@@ -77,11 +107,19 @@ public struct TableAccess: Sendable {
     /// Replaces (or creates) record `id` of `table` with `body`, through the `put` hook; returns
     /// the stored record and whether it was created.
     public func put(
-        _ table: TableLayout, _ id: RecordID, body: JSONObject, precondition: WritePrecondition = .none,
+        _ table: TableLayout, _ id: RecordID, body: JSONObject, precondition: WritePrecondition = .none, for principal: Principal,
         request: @autoclosure () -> ResourceRequest
     ) async throws -> (record: CachedRecord, created: Bool) {
+        // Creating needs `insert`, replacing `update`: with one of the two, the write checks which it is.
+        let mayInsert = allows(.insert, table, for: principal)
+        let mayUpdate = allows(.update, table, for: principal)
+        guard mayInsert || mayUpdate else { throw AccessDenied(verb: .update, table: table, principal: principal) }
+        let allowed: @Sendable (_ created: Bool) throws(AccessDenied) -> Void = { created throws(AccessDenied) in
+            if created ? !mayInsert : !mayUpdate { throw AccessDenied(verb: created ? .insert : .update, table: table, principal: principal) }
+        }
         guard let hook = hooksByTable[table.index]?.put else {
             return try await store.write(database: table.definition.database) { txn in
+                if !(mayInsert && mayUpdate) { try allowed(try txn.get(table, id) == nil) }
                 // One read of the current record: `replace` reports what it found.
                 let (record, previous) = try txn.replace(table, id: id, body: body, precondition: precondition)
                 return (record, previous == nil)
@@ -93,6 +131,7 @@ public struct TableAccess: Sendable {
         let info = request()
         return try await store.write(database: table.definition.database) { [body] txn in
             let current = try txn.get(table, id)
+            try allowed(current == nil)
             try precondition.check(current, table: table.name, id: id)
             let shaped = try hook(body, current?.record, txn, info)
             return (try txn.put(table, id: id, body: shaped, precondition: precondition), current == nil)
@@ -102,9 +141,10 @@ public struct TableAccess: Sendable {
     /// Merges `patch` into record `id` of `table` (RFC 7396), through the `patch` hook; `nil` when
     /// there is no such record.
     public func patch(
-        _ table: TableLayout, _ id: RecordID, patch: JSONObject, precondition: WritePrecondition = .none,
+        _ table: TableLayout, _ id: RecordID, patch: JSONObject, precondition: WritePrecondition = .none, for principal: Principal,
         request: @autoclosure () -> ResourceRequest
     ) async throws -> CachedRecord? {
+        try authorize(.update, table, for: principal)
         guard let hook = hooksByTable[table.index]?.patch else {
             return try await store.write(database: table.definition.database) { txn in
                 try txn.patch(table, id: id, patch: patch, precondition: precondition)
@@ -121,7 +161,10 @@ public struct TableAccess: Sendable {
     }
 
     /// Creates a record of `table` from `body` (the key generated when it has none), through the `post` hook.
-    public func post(_ table: TableLayout, body: JSONObject, request: @autoclosure () -> ResourceRequest) async throws -> CachedRecord {
+    public func post(
+        _ table: TableLayout, body: JSONObject, for principal: Principal, request: @autoclosure () -> ResourceRequest
+    ) async throws -> CachedRecord {
+        try authorize(.insert, table, for: principal)
         guard let hook = hooksByTable[table.index]?.post else {
             return try await store.write(database: table.definition.database) { txn in try txn.insert(table, body: body) }
         }
@@ -133,8 +176,10 @@ public struct TableAccess: Sendable {
 
     /// Deletes record `id` of `table`, through the `delete` hook; returns whether it existed.
     public func delete(
-        _ table: TableLayout, _ id: RecordID, precondition: WritePrecondition = .none, request: @autoclosure () -> ResourceRequest
+        _ table: TableLayout, _ id: RecordID, precondition: WritePrecondition = .none, for principal: Principal,
+        request: @autoclosure () -> ResourceRequest
     ) async throws -> Bool {
+        try authorize(.delete, table, for: principal)
         guard hooksByTable[table.index]?.delete != nil else {
             return try await store.write(database: table.definition.database) { txn in
                 try txn.delete(table, id: id, precondition: precondition)
@@ -147,7 +192,8 @@ public struct TableAccess: Sendable {
     }
 
     /// Deletes record `id` of `table` inside `txn`, through the `delete` hook; returns whether it
-    /// existed. For deletes that are part of a larger transaction (a `DELETE` of a query's matches).
+    /// existed. For deletes that are part of a larger transaction (a `DELETE` of a query's matches),
+    /// whose caller has checked the `delete` permission.
     public func delete(
         _ table: TableLayout, _ id: RecordID, precondition: WritePrecondition = .none, in txn: WriteTransaction,
         request: @autoclosure () -> ResourceRequest

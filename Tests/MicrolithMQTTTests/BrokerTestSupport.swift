@@ -19,9 +19,10 @@ let brokerSchema = """
     """
 
 /// A store, a hub and a broker listening on a free loopback port, writing through the table
-/// `hooks`; all gone after `body`.
+/// `hooks` under the `roles` (none: every table open); all gone after `body`.
 func withBroker<T>(
-    hooks: [TableHooks] = [], _ configure: (inout MQTTConfiguration) -> Void = { _ in }, _ body: (Store, MQTTServer) async throws -> T
+    hooks: [TableHooks] = [], roles: [Roles.Declaration]? = nil, _ configure: (inout MQTTConfiguration) -> Void = { _ in },
+    _ body: (Store, MQTTServer) async throws -> T
 ) async throws -> T {
     let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-mqtt-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -34,7 +35,7 @@ func withBroker<T>(
     var configuration = MQTTConfiguration(port: 0)
     configure(&configuration)
     let broker = MQTTBroker(
-        configuration: configuration, hub: hub, access: TableAccess(store: store, hooks: hooks),
+        configuration: configuration, hub: hub, access: TableAccess(store: store, hooks: hooks, roles: try roles.map { try Roles($0, store: store) }),
         eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
         logger: Logger(label: "test"))
     return try await withThrowingTaskGroup { group in

@@ -166,6 +166,32 @@ struct MQTTTableHooksTests {
         }
     }
 
+    @Test func rolesDecideWhatAClientMaySubscribeToAndPublish() async throws {
+        let roles = [Roles.Declaration(name: Roles.anonymous, tables: [("Sensor", [.read, .insert])])]
+        try await withBroker(roles: roles) { store, server in
+            let client = try await TestClient.connect(port: server.port)
+            try await client.handshake(clientID: "limited")
+            try await client.send(
+                .subscribe(
+                    MQTTSubscribe(
+                        packetID: 1,
+                        subscriptions: ["Sensor/#", "Sensor/a", "plain/#"].map { MQTTSubscription(topicFilter: $0, qos: .atMostOnce) })))
+            guard case .suback(let suback) = try await client.receive() else { throw CancellationError() }
+            #expect(suback.reasonCodes == [0x87, 0x87, 0], "a table's topics need the subscribe permission; plain topics do not")
+
+            #expect(try await publish(client, "Sensor/new", #"{"temp":1}"#, id: 2).reasonCode == 0, "insert is granted")
+            let update = try await publish(client, "Sensor/new", #"{"temp":2}"#, id: 3)
+            #expect(update.reasonCode == 0x87)
+            #expect(update.properties.reasonString == "the anonymous role may not update Sensor records")
+            #expect(try await publish(client, "Sensor/new", "", id: 4).reasonCode == 0x87, "delete is not granted")
+            #expect(try await store.get(store.sensor, .string("new"))?.record["temp"] == 1)
+            try await client.send(.publish(MQTTPublish(topic: "Sensor/new", payload: ByteBuffer(string: "hi"), qos: .atLeastOnce, packetID: 5)))
+            guard case .ack(let message) = try await client.receive() else { throw CancellationError() }
+            #expect(message.reasonCode == 0x87, "a message to a record's subscribers needs the publish permission")
+            await client.close()
+        }
+    }
+
     @Test func anInvalidKeyGetsTheWordsRESTUses() async throws {
         try await withBroker { _, server in
             let client = try await TestClient.connect(port: server.port)

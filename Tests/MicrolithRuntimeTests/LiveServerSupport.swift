@@ -53,15 +53,15 @@ struct DeskModule: Module {
     }
 }
 
-/// Runs a microlith with `modules` on a free loopback port, built as `microlith serve` builds it
+/// Runs a microlith with `modules` (and more app-folder `files`) on a free loopback port, built as `microlith serve` builds it
 /// (guarded connections, fast path, WebSocket upgrades, its services), while `body` runs with a
 /// client connected to it; then stops it and closes the store.
 func withLiveServer(
-    schema: String = todoSchema, modules: [any Module] = [DeskModule()], roles: [String]? = nil,
+    schema: String = todoSchema, modules: [any Module] = [DeskModule()], roles: [String]? = nil, files: [String: String] = [:],
     configure: (inout RuntimeConfiguration) -> Void = { _ in },
     _ body: @escaping @Sendable (MicrolithServer, any TestClientProtocol) async throws -> Void
 ) async throws {
-    let app = try TemporaryApp(["schema.graphql": schema])
+    let app = try TemporaryApp(files.merging(["schema.graphql": schema]) { _, schema in schema })
     defer { app.remove() }
     let server = try await MicrolithServer.start(appDirectory: app.path, modules: modules, environment: [:]) { c in
         c.http.host = "127.0.0.1"

@@ -50,26 +50,31 @@ import Testing
         let access = TableAccess(store: store, hooks: [Self.todoHooks(seen: seen)])
         let todo = try #require(access.directory.table(named: "Todo"))
 
-        let (put, created) = try await access.put(todo, .string("a"), body: ["title": "Milk"], request: Self.request("PUT", "/Todo/a"))
+        let (put, created) = try await access.put(
+            todo, .string("a"), body: ["title": "Milk"], for: .anonymous, request: Self.request("PUT", "/Todo/a"))
         #expect(created)
         #expect(put.record["slug"] == "milk", "the put hook shaped the stored record")
         #expect(put.record["id"] == "a", "the hook saw the key in the body")
-        let patched = try await access.patch(todo, .string("a"), patch: ["title": "Eggs"], request: Self.request("PATCH", "/Todo/a"))
+        let patched = try await access.patch(todo, .string("a"), patch: ["title": "Eggs"], for: .anonymous, request: Self.request("PATCH", "/Todo/a"))
         #expect(patched?.record["slug"] == "eggs")
-        #expect(try await access.patch(todo, .string("none"), patch: ["title": "x"], request: Self.request("PATCH", "/Todo/none")) == nil)
-        let posted = try await access.post(todo, body: ["title": "Tea"], request: Self.request("POST", "/Todo/"))
+        #expect(
+            try await access.patch(todo, .string("none"), patch: ["title": "x"], for: .anonymous, request: Self.request("PATCH", "/Todo/none")) == nil
+        )
+        let posted = try await access.post(todo, body: ["title": "Tea"], for: .anonymous, request: Self.request("POST", "/Todo/"))
         #expect(posted.record["slug"] == "tea")
         await #expect(throws: Refused.self) {
-            _ = try await access.put(todo, .string("b"), body: ["title": "no"], request: Self.request("PUT", "/Todo/b"))
+            _ = try await access.put(todo, .string("b"), body: ["title": "no"], for: .anonymous, request: Self.request("PUT", "/Todo/b"))
         }
         #expect(try await store.get(todo, .string("b")) == nil, "a refused write stores nothing")
         #expect(seen.all.contains("PUT /Todo/a via test"), "the hook saw the request")
 
-        _ = try await access.put(todo, .string("keep"), body: ["title": "Keep"], request: Self.request("PUT", "/Todo/keep"))
-        await #expect(throws: Refused.self) { _ = try await access.delete(todo, .string("keep"), request: Self.request("DELETE", "/Todo/keep")) }
+        _ = try await access.put(todo, .string("keep"), body: ["title": "Keep"], for: .anonymous, request: Self.request("PUT", "/Todo/keep"))
+        await #expect(throws: Refused.self) {
+            _ = try await access.delete(todo, .string("keep"), for: .anonymous, request: Self.request("DELETE", "/Todo/keep"))
+        }
         #expect(try await store.get(todo, .string("keep")) != nil)
-        #expect(try await access.delete(todo, .string("a"), request: Self.request("DELETE", "/Todo/a")))
-        #expect(try await !access.delete(todo, .string("a"), request: Self.request("DELETE", "/Todo/a")), "deleting nothing says so")
+        #expect(try await access.delete(todo, .string("a"), for: .anonymous, request: Self.request("DELETE", "/Todo/a")))
+        #expect(try await !access.delete(todo, .string("a"), for: .anonymous, request: Self.request("DELETE", "/Todo/a")), "deleting nothing says so")
     }
 
     @Test func readsShowWhatTheGetHookShows() async throws {
@@ -80,15 +85,17 @@ import Testing
         let counter = try #require(access.directory.table(named: "Counter"))
         _ = try await store.write { txn in try txn.put(todo, id: .string("a"), body: ["title": "A"]) }
 
-        let read = try #require(try await access.get(todo, .string("a"), request: Self.request("GET", "/Todo/a")))
+        let read = try #require(try await access.get(todo, .string("a"), for: .anonymous, request: Self.request("GET", "/Todo/a")))
         #expect(read.record["shown"] == true)
         let json = try JSONParser.parse(Array(read.json.readableBytesView))
         #expect(json.objectValue?["shown"] == true, "the JSON sent is the shown record's")
-        #expect(try await access.get(todo, .string("none"), request: Self.request("GET", "/Todo/none")) == nil)
+        #expect(try await access.get(todo, .string("none"), for: .anonymous, request: Self.request("GET", "/Todo/none")) == nil)
         #expect(!access.showsStoredRecords(todo))
         #expect(access.showsStoredRecords(counter), "a table without a get hook is shown as stored")
-        #expect(throws: Refused.self) { try access.checkSearch(todo, request: ResourceRequest(method: "GET", path: "/Todo/", query: "secret=1")) }
-        try access.checkSearch(todo, request: ResourceRequest(method: "GET", path: "/Todo/", query: "title=A"))
+        #expect(throws: Refused.self) {
+            try access.checkSearch(todo, for: .anonymous, request: ResourceRequest(method: "GET", path: "/Todo/", query: "secret=1"))
+        }
+        try access.checkSearch(todo, for: .anonymous, request: ResourceRequest(method: "GET", path: "/Todo/", query: "title=A"))
     }
 
     @Test func aTableWithoutHooksNeverBuildsTheRequest() async throws {
@@ -101,11 +108,11 @@ import Testing
             built.append("built")
             return Self.request("PUT", "/Counter/1")
         }
-        _ = try await access.put(counter, .int(1), body: ["value": 1], request: request())
-        _ = try await access.get(counter, .int(1), request: request())
-        _ = try await access.patch(counter, .int(1), patch: ["value": 2], request: request())
-        _ = try await access.delete(counter, .int(1), request: request())
-        try access.checkSearch(counter, request: request())
+        _ = try await access.put(counter, .int(1), body: ["value": 1], for: .anonymous, request: request())
+        _ = try await access.get(counter, .int(1), for: .anonymous, request: request())
+        _ = try await access.patch(counter, .int(1), patch: ["value": 2], for: .anonymous, request: request())
+        _ = try await access.delete(counter, .int(1), for: .anonymous, request: request())
+        try access.checkSearch(counter, for: .anonymous, request: request())
         #expect(built.all.isEmpty)
     }
 
@@ -115,5 +122,51 @@ import Testing
         let access = TableAccess(store: store, hooks: [TableHooks(table: "Counter", module: "m"), TableHooks(table: "NoSuchTable", module: "m")])
         #expect(access.hooks(try #require(access.directory.table(named: "Counter")))?.module == "m")
         #expect(access.hooks(try #require(access.directory.table(named: "Todo"))) == nil)
+    }
+
+    @Test func everyVerbIsCheckedAgainstTheRoles() async throws {
+        let store = try openTablesStore()
+        defer { closeAndRemove(store) }
+        let roles = try Roles(
+            [
+                Roles.Declaration(name: "anonymous", tables: [("Todo", [.read, .insert])]),
+                Roles.Declaration(name: "editor", tables: [("Todo", [.read, .update])]),
+            ], store: store)
+        let access = TableAccess(store: store, roles: roles)
+        let todo = try #require(access.directory.table(named: "Todo"))
+        let editor = Principal(user: "ed", roles: ["editor"])
+        let request = Self.request("PUT", "/Todo/a")
+
+        // PUT of a new key is an insert, of an existing one an update.
+        #expect(try await access.put(todo, .string("a"), body: ["title": "A"], for: .anonymous, request: request).created)
+        await #expect(throws: AccessDenied(verb: .update, table: todo, principal: .anonymous)) {
+            _ = try await access.put(todo, .string("a"), body: ["title": "B"], for: .anonymous, request: request)
+        }
+        await #expect(throws: AccessDenied(verb: .insert, table: todo, principal: editor)) {
+            _ = try await access.put(todo, .string("new"), body: ["title": "N"], for: editor, request: request)
+        }
+        #expect(try await store.get(todo, .string("new")) == nil)
+        #expect(try await !access.put(todo, .string("a"), body: ["title": "C"], for: editor, request: request).created)
+        #expect(try await access.get(todo, .string("a"), for: editor, request: request)?.record["title"] == "C")
+        await #expect(throws: AccessDenied(verb: .update, table: todo, principal: .anonymous)) {
+            _ = try await access.patch(todo, .string("a"), patch: ["title": "D"], for: .anonymous, request: request)
+        }
+        await #expect(throws: AccessDenied(verb: .insert, table: todo, principal: editor)) {
+            _ = try await access.post(todo, body: ["title": "E"], for: editor, request: request)
+        }
+        await #expect(throws: AccessDenied(verb: .delete, table: todo, principal: editor)) {
+            _ = try await access.delete(todo, .string("a"), for: editor, request: request)
+        }
+        #expect(throws: AccessDenied(verb: .subscribe, table: todo, principal: .anonymous)) {
+            try access.checkSearch(todo, .subscribe, for: .anonymous, request: request)
+        }
+        try access.checkSearch(todo, for: .anonymous, request: request)
+        let counter = try #require(access.directory.table(named: "Counter"))
+        await #expect(throws: AccessDenied(verb: .read, table: counter, principal: .anonymous)) {
+            _ = try await access.get(counter, .int(1), for: .anonymous, request: request)
+        }
+        #expect(access.servesCachedReads(todo))
+        #expect(!access.servesCachedReads(counter), "the fast path answers only what the anonymous role may read")
+        #expect(TableAccess(store: store).allows(.delete, counter, for: .anonymous), "without roles every table is open")
     }
 }

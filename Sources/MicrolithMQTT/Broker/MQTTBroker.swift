@@ -172,7 +172,8 @@ public final class MQTTBroker: Sendable {
             return loop.makeSucceededFuture(.failed(0x90, message))
         case .record(let table, let id):
             loop = connection?.eventLoop ?? eventLoopGroup.next()
-            return tables.publish(publish, to: table, id: id, clientID: connection?.clientID, on: loop, spawn: spawn)
+            // MQTT clients have no roles yet (`mqtt.users` only admits them): each acts as the anonymous role.
+            return tables.publish(publish, to: table, id: id, clientID: connection?.clientID, principal: .anonymous, on: loop, spawn: spawn)
         }
     }
 

@@ -72,17 +72,18 @@ struct MQTTTableBridge: Sendable {
         return (table, String(name), parts.count > 1 ? parts[1] : "")
     }
 
-    /// Whether the table's `search` hook refuses `filter`, a wildcard (`+`, `#`) over an exported
-    /// table's records: a standing query, asked as a `GET` of the table's URL over `mqtt`, with the
-    /// filter in the `mqtt-topic-filter` header. Exact topics and plain topics are never refused here.
-    func refusesListing(filter: String, clientID: String) -> Bool {
-        guard let (table, name, rest) = table(forFilter: filter), rest.contains("+") || rest.contains("#"),
-            access.hooks(table)?.search != nil
-        else { return false }
+    /// Whether a subscription to `filter` by `principal` is refused: a filter over an exported table's
+    /// records needs the `subscribe` permission on the table, and a wildcard (`+`, `#`) there is a
+    /// standing query, which the table's `search` hook may refuse (asked as a `GET` of the table's URL
+    /// over `mqtt`, the filter in the `mqtt-topic-filter` header). Plain topics are never refused here.
+    func refusesSubscription(filter: String, clientID: String, principal: Principal) -> Bool {
+        guard let (table, name, rest) = table(forFilter: filter) else { return false }
+        guard access.allows(.subscribe, table, for: principal) else { return true }
+        guard rest.contains("+") || rest.contains("#"), access.hooks(table)?.search != nil else { return false }
         let request = ResourceRequest(
             method: "GET", path: "/\(name)/", headers: ["mqtt-client-id": clientID, "mqtt-topic-filter": filter], transport: "mqtt")
         do {
-            try access.checkSearch(table, request: request)
+            try access.checkSearch(table, .subscribe, for: principal, request: request)
             return false
         } catch {
             if !TableAccess.isRefusal(error) { logger.error("mqtt: the search hook of \(name) failed for \(clientID): \(error)") }
@@ -98,10 +99,13 @@ struct MQTTTableBridge: Sendable {
     /// The write runs as work `spawn` accepts (the broker's ``MQTTBroker/run()``); one it refuses fails
     /// with 0x8B, server shutting down.
     func publish(
-        _ publish: MQTTPublish, to table: TableLayout, id: RecordID, clientID: String?, on loop: any EventLoop,
+        _ publish: MQTTPublish, to table: TableLayout, id: RecordID, clientID: String?, principal: Principal, on loop: any EventLoop,
         spawn: (@escaping @Sendable () async -> Void) -> Bool
     ) -> EventLoopFuture<MQTTBroker.PublishOutcome>? {
         guard publish.retain else {
+            guard access.allows(.publish, table, for: principal) else {
+                return loop.makeSucceededFuture(.failed(0x87, AccessDenied(verb: .publish, table: table, principal: principal).message))
+            }
             hub.publish(table: table, id: id, payload: publish.payload)
             return nil
         }
@@ -123,9 +127,9 @@ struct MQTTTableBridge: Sendable {
         let accepted = spawn {
             do {
                 if let body {
-                    _ = try await access.put(table, id, body: body, request: request)
+                    _ = try await access.put(table, id, body: body, for: principal, request: request)
                 } else {
-                    _ = try await access.delete(table, id, request: request)
+                    _ = try await access.delete(table, id, for: principal, request: request)
                 }
                 promise.succeed(.done)
             } catch let error as StoreError {

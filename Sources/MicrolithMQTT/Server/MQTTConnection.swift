@@ -1,4 +1,5 @@
 import Logging
+import MicrolithTables
 import NIOCore
 import OrderedCollections
 import Synchronization
@@ -414,8 +415,8 @@ final class MQTTConnection: @unchecked Sendable {
     /// [MQTT-3.8.4-6]): a repeated filter replaces the subscription ([MQTT-3.8.4-3]). Filters past
     /// `mqtt.maxTopicFiltersPerPacket`, or that would take the session past `mqtt.maxSubscriptionsPerClient`
     /// or the broker past `mqtt.maxSubscriptionsTotal`, are refused: 0x97 Quota exceeded (MQTT 5), 0x80 Failure (3.1.1).
-    /// A wildcard filter over an exported table's records that the table's `search` hook refuses gets
-    /// 0x87 Not authorized (MQTT 5), 0x80 Failure (3.1.1).
+    /// A filter over an exported table's topics without the `subscribe` permission, or a wildcard there
+    /// the table's `search` hook refuses, gets 0x87 Not authorized (MQTT 5), 0x80 Failure (3.1.1).
     private func handleSubscribe(_ subscribe: MQTTSubscribe) -> EventLoopFuture<Void>? {
         let quota: UInt8 = version == .v5 ? 0x97 : 0x80
         let perPacket = broker.configuration.maximumTopicFiltersPerPacket
@@ -435,8 +436,9 @@ final class MQTTConnection: @unchecked Sendable {
                 fail(0x82, "no local set on shared subscription \(s.topicFilter)")
                 return nil
             }
-            // A wildcard over a table's records is a standing query: the table's `search` hook may refuse it.
-            if broker.tables.refusesListing(filter: s.topicFilter, clientID: clientID) {
+            // A table's topics need the `subscribe` permission, and a wildcard over its records is a standing
+            // query the table's `search` hook may refuse. MQTT clients act as the anonymous role.
+            if broker.tables.refusesSubscription(filter: s.topicFilter, clientID: clientID, principal: .anonymous) {
                 codes.append(version == .v5 ? 0x87 : 0x80)
                 continue
             }

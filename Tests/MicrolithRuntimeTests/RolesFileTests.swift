@@ -1,0 +1,105 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import MicrolithHTTP
+import MicrolithJSON
+import MicrolithMQTT
+import MicrolithRuntime
+import MicrolithSchema
+import MicrolithStore
+import MicrolithTables
+import NIOCore
+import Testing
+
+@Suite struct RolesFileTests {
+    static let schema = try! SchemaParser.parse(todoSchema, file: "schema.graphql")
+
+    @Test func rolesGrantVerbsByTable() throws {
+        let declared = try RolesFile.check(
+            """
+            anonymous:
+              tables:
+                Todo: [read, subscribe]
+                People: read
+                "*": []
+            editor:
+              tables:
+                Person: all
+            admin:
+              super_user: true
+            """, file: "roles.yaml", schema: Self.schema)
+        #expect(declared.map(\.name) == ["anonymous", "editor", "admin"])
+        #expect(declared[0].tables.map(\.table) == ["Todo", "People", "*"])
+        #expect(declared[0].tables.map(\.verbs) == [[.read, .subscribe], [.read], []])
+        #expect(declared[1].tables[0].verbs == Set(TableVerb.allCases))
+        #expect(declared[2].superUser)
+        #expect(try RolesFile.check("", file: "roles.yaml", schema: Self.schema).isEmpty, "an empty file declares no role")
+    }
+
+    @Test(arguments: [
+        ("- anonymous", "roles.yaml:1:1: the top level must map role names to their permissions"),
+        ("anonymous: read", "roles.yaml:1:12: role anonymous must be a mapping with 'tables'"),
+        (
+            "anonymous:\n  tables:\n    Todo: [read, wirte]",
+            "roles.yaml:3:18: unknown verb 'wirte' for role anonymous on Todo; verbs: read, insert, update, delete, subscribe, publish, all"
+        ),
+        ("anonymous:\n  table:\n    Todo: read", "roles.yaml:2:3: unknown setting 'table' of role anonymous"),
+        ("anonymous:\n  tables:\n    Todos: read", "role anonymous names table 'Todos', which the schema does not declare; tables: People, Todo"),
+        ("anonymous:\n  super_user: maybe", "roles.yaml:2:15: super_user of role anonymous must be true or false"),
+        ("anonymous:\n  tables: [Todo]", "roles.yaml:2:11: tables of role anonymous must map table names to verbs"),
+        ("anonymous:\n  tables:\n    Todo: {read: true}", "roles.yaml:3:11: the verbs of role anonymous on Todo must be a list"),
+        ("a: {tables: {}}\na: {tables: {}}", "roles.yaml: invalid YAML: Parser: expected all keys to be unique"),
+        ("anonymous: [", "roles.yaml: invalid YAML"),
+    ])
+    func mistakesNameFileLineAndColumn(text: String, message: String) throws {
+        #expect {
+            try RolesFile.check(text, file: "roles.yaml", schema: Self.schema)
+        } throws: { error in
+            (error as? RuntimeError)?.message.contains(message) == true
+        }
+    }
+
+    @Test func aServerWithRolesRefusesWhatTheyDoNotGrant() async throws {
+        let roles = """
+            anonymous:
+              tables:
+                Todo: [read]
+            """
+        try await withLiveServer(files: ["roles.yaml": roles]) { server, client in
+            _ = try await server.store.write { txn in
+                try txn.put(try #require(server.store.table(exportName: "Todo")), id: .string("t1"), body: ["title": "x"])
+            }
+            #expect(try await client.execute(uri: "/Todo/t1", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/Todo/t1", method: .get).status == .ok, "the second read, from the cache")
+            let put = try await client.execute(uri: "/Todo/t1", method: .put, body: jsonBody(#"{"title":"y"}"#))
+            #expect(put.status == .forbidden)
+            let problem = try JSONParser.parse(String(buffer: put.body)).objectValue
+            #expect(problem?["code"] == "forbidden")
+            #expect(problem?["detail"] == "the anonymous role may not update Todo records")
+            #expect(try await client.execute(uri: "/People/", method: .get).status == .forbidden, "a table not named is closed")
+            let people = try await client.execute(uri: "/People/p1", method: .get)
+            #expect(people.status == .forbidden, "the fast path does not answer what the role may not read")
+            let events = try await client.execute(uri: "/Todo/", method: .get, headers: [.accept: "text/event-stream"])
+            #expect(events.status == .forbidden, "subscribing needs the subscribe permission")
+            let socket = try await WebSocketTestClient(port: try #require(client.port), path: "/Todo/t1")
+            let frame = try #require(try await socket.nextMessage())
+            let refusal = try JSONParser.parse(frame.text).objectValue
+            #expect(refusal?["status"] == 403 && refusal?["detail"] == "the anonymous role may not subscribe to Todo records", "\(frame.text)")
+            #expect(try await socket.nextMessage()?.closeCode == 4403)
+        }
+    }
+
+    @Test func aBadRolesFileStopsTheStart() async throws {
+        let app = try TemporaryApp(["schema.graphql": todoSchema, "roles.yaml": "anonymous:\n  tables:\n    Todo: [reed]"])
+        defer { app.remove() }
+        await #expect {
+            _ = try await MicrolithServer.start(appDirectory: app.path, modules: [], environment: [:]) { c in
+                c.http.port = 0
+                c.mqtt.enabled = false
+                c.store.directory = app.file("data")
+            }
+        } throws: { error in
+            "\(error)".contains("roles.yaml:3:12: unknown verb 'reed'")
+        }
+    }
+}
