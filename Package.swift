@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
         // `swift package generate-documentation`: the DocC catalogue, built by scripts/test.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // PBKDF2 for password hashes (already built for swift-certificates).
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // The record value model and its fast JSON codec. No dependencies.
@@ -68,6 +70,18 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Users and sign-in: password hashes (PBKDF2-HMAC-SHA256), the users' system table, HTTP Basic
+        // credentials verified once and remembered, failed sign-ins limited.
+        .target(
+            name: "MicrolithAuth",
+            dependencies: [
+                "MicrolithSchema", "MicrolithStore", "MicrolithTables",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // The committed change stream fanned out to subscribers: records, tables, id prefixes,
         // queries; resume from the change log; bounded per-subscriber buffers; messages.
         .target(
@@ -103,7 +117,7 @@ let package = Package(
             name: "MicrolithHTTP",
             dependencies: [
                 "MicrolithCache", "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithModules",
-                "MicrolithRealtime", "MicrolithNetwork", "MicrolithTables",
+                "MicrolithRealtime", "MicrolithNetwork", "MicrolithTables", "MicrolithAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -155,7 +169,7 @@ let package = Package(
             name: "MicrolithRuntime",
             dependencies: [
                 "MicrolithCache", "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithHTTP", "MicrolithModules",
-                "MicrolithJobs", "MicrolithRealtime", "MicrolithMQTT", "MicrolithNetwork", "MicrolithTables",
+                "MicrolithJobs", "MicrolithRealtime", "MicrolithMQTT", "MicrolithNetwork", "MicrolithTables", "MicrolithAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -175,6 +189,7 @@ let package = Package(
             name: "MicrolithCLI",
             dependencies: [
                 "MicrolithRuntime", "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithModules", "MicrolithMQTT", "MicrolithTables",
+                "MicrolithAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -255,6 +270,10 @@ let package = Package(
             name: "MicrolithTablesTests",
             dependencies: ["MicrolithTables", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        .testTarget(
+            name: "MicrolithAuthTests",
+            dependencies: ["MicrolithAuth", "MicrolithTables", "MicrolithStore", "MicrolithSchema", "MicrolithJSON"]
+        ),
         .testTarget(name: "MicrolithSchemaTests", dependencies: ["MicrolithSchema", "MicrolithJSON"]),
         .testTarget(name: "MicrolithTemplatesTests", dependencies: ["MicrolithTemplates"]),
         .testTarget(
@@ -291,7 +310,7 @@ let package = Package(
             name: "MicrolithRuntimeTests",
             dependencies: [
                 "MicrolithRuntime", "MicrolithJSON", "MicrolithStore", "MicrolithHTTP", "MicrolithSchema", "MicrolithModules", "MicrolithJobs",
-                "MicrolithCache", "MicrolithMQTT", "MicrolithRealtime", "MicrolithTables", "MicrolithTestSupport",
+                "MicrolithCache", "MicrolithMQTT", "MicrolithRealtime", "MicrolithTables", "MicrolithAuth", "MicrolithTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import requests
 
 from microlith_e2e import assert_problem, run_microlith, serve_must_fail
@@ -28,6 +30,11 @@ admin:
 """
 
 
+def basic(user: str, password: str) -> dict:
+    """The Authorization header of HTTP Basic credentials."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
 def app_with_roles(factory, roles: str = ROLES):
     app = factory.app(SCHEMA, data={"Item": [{"id": "a", "name": "first"}], "Secret": [{"id": "s", "note": "hidden"}]})
     (app / "roles.yaml").write_text(roles)
@@ -40,19 +47,21 @@ def test_the_anonymous_role_gets_what_roles_yaml_grants_and_nothing_else(factory
     assert server.get("/Item/a").status_code == 200, "again, from the cache"
     assert [r["id"] for r in server.get("/Item/").json()] == ["a"]
     assert server.put("/Item/b", json={"name": "new"}).status_code == 201, "insert is granted"
-    assert_problem(server.put("/Item/b", json={"name": "changed"}), 403, "the anonymous role may not update Item records")
-    assert_problem(server.patch("/Item/a", json={"name": "x"}), 403, "may not update Item")
-    assert_problem(server.delete("/Item/a"), 403, "may not delete Item")
-    assert_problem(server.delete("/Item/?name=first"), 403, "may not delete Item")
+    r = server.put("/Item/b", json={"name": "changed"})
+    assert_problem(r, 401, "the anonymous role may not update Item records", "sign in")
+    assert r.json()["code"] == "unauthorized" and r.headers["WWW-Authenticate"].startswith("Basic ")
+    assert_problem(server.patch("/Item/a", json={"name": "x"}), 401, "may not update Item")
+    assert_problem(server.delete("/Item/a"), 401, "may not delete Item")
+    assert_problem(server.delete("/Item/?name=first"), 401, "may not delete Item")
     assert server.get("/Item/b").json()["name"] == "new"
     # A table the role does not name is closed, on the fast path too.
     for path in ("/Secret/s", "/Secret/s", "/Secret/", "/Secret/s/"):
         r = server.get(path)
-        assert_problem(r, 403, "the anonymous role may not read Secret records")
-        assert r.json()["code"] == "forbidden"
+        assert_problem(r, 401, "the anonymous role may not read Secret records")
+        assert r.json()["code"] == "unauthorized"
     # Subscribing needs the subscribe permission.
     r = requests.get(server.url("/Item/"), headers={"Accept": "text/event-stream"}, stream=True, timeout=10)
-    assert r.status_code == 403, r.status_code
+    assert r.status_code == 401, r.status_code
     r.close()
 
 
@@ -78,3 +87,38 @@ def test_a_bad_roles_file_stops_check_and_serve_with_its_location(factory):
     for result in (run_microlith("check", app), serve_must_fail(app, factory.data_dir())):
         assert result.returncode != 0
         assert "role anonymous names table 'Itme', which the schema does not declare; tables: Item, Secret" in result.stderr
+
+
+def test_users_made_with_the_cli_sign_in_with_http_basic(factory):
+    app = app_with_roles(factory, ROLES + "clerk:\n  tables:\n    Item: all\n")
+    data = factory.data_dir()
+    made = run_microlith("user", "add", app, "ada", "--role", "clerk", "--data-dir", data, env={"MICROLITH_PASSWORD": "pw-ada"})
+    assert made.returncode == 0, made.stderr
+    assert "added ada with roles: clerk" in made.stdout
+    listed = run_microlith("user", "list", app, "--data-dir", data)
+    assert listed.stdout.split() == ["ada", "clerk"], listed.stdout
+    again = run_microlith("user", "add", app, "ada", "--data-dir", data, env={"MICROLITH_PASSWORD": "x"})
+    assert again.returncode != 0 and "a user named ada exists already" in again.stderr
+    nopass = run_microlith("user", "add", app, "bob", "--data-dir", data)
+    assert nopass.returncode != 0 and "MICROLITH_PASSWORD" in nopass.stderr
+
+    server = factory.server(app, data, env={"MICROLITH_ADMIN_USER": "root", "MICROLITH_ADMIN_PASSWORD": "pw-root"})
+    assert server.put("/Item/a", json={"name": "x"}, headers=basic("ada", "pw-ada")).status_code == 200
+    assert server.delete("/Item/b", headers=basic("ada", "pw-ada")).status_code == 404, "clerk may delete; there is no b"
+    r = server.put("/Item/a", json={"name": "y"})
+    assert_problem(r, 401, "the anonymous role may not update Item records")
+    assert r.headers["WWW-Authenticate"].startswith("Basic ")
+    assert_problem(server.get("/Item/a", headers=basic("ada", "nope")), 401, "the user name or password is wrong")
+    denied = server.get("/Secret/s", headers=basic("ada", "pw-ada"))
+    assert_problem(denied, 403, "user ada (roles: clerk) may not read Secret records")
+    assert denied.json()["code"] == "forbidden"
+    # The users exist already, so MICROLITH_ADMIN_USER made no one.
+    assert_problem(server.get("/Secret/s", headers=basic("root", "pw-root")), 401, "wrong")
+    assert "made the first user" not in server.logs()
+
+
+def test_the_first_super_user_comes_from_the_environment(factory):
+    server = factory.server(app_with_roles(factory), env={"MICROLITH_ADMIN_USER": "root", "MICROLITH_ADMIN_PASSWORD": "pw-root"})
+    assert "made the first user, root, with the role super_user" in server.logs()
+    assert server.get("/Secret/s", headers=basic("root", "pw-root")).json()["note"] == "hidden"
+    assert server.delete("/Secret/s", headers=basic("root", "pw-root")).status_code == 204

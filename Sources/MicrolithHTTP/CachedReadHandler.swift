@@ -101,7 +101,8 @@ public final class CachedReadHandler: ChannelDuplexHandler, RemovableChannelHand
 
     /// A request the fast path might answer, judged on the head alone.
     static func isCandidate(_ head: HTTPRequest, queries: Bool = false) -> Bool {
-        guard head.method == .get || head.method == .head, head.headerFields[.connection] == nil,
+        // A request with credentials is the router's: they are checked, and may grant other than the anonymous role.
+        guard head.method == .get || head.method == .head, head.headerFields[.connection] == nil, head.headerFields[.authorization] == nil,
             head.headerFields[.contentLength] == nil, head.headerFields[.transferEncoding] == nil,
             let path = head.path, path.utf8.first == UInt8(ascii: "/")
         else { return false }

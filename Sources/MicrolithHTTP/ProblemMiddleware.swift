@@ -44,7 +44,11 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             if e.status == 503 { headers[.retryAfter] = Problem.retryAfterSeconds }
             return Problem(HTTPResponse.Status(code: e.status), e.message, code: e.code, title: e.code, headers: headers)
         case let e as AccessDenied:
-            return Problem(.forbidden, e.message, code: "forbidden")
+            // Without credentials the answer is to sign in; with them, that they do not suffice.
+            guard e.principal.user == nil else { return Problem(.forbidden, e.message, code: "forbidden") }
+            return Problem(
+                .unauthorized, e.message + "; sign in (HTTP Basic) as a user whose roles may", code: "unauthorized",
+                headers: [.wwwAuthenticate: AuthenticationMiddleware<BasicRequestContext>.challenge])
         case let e as TableTargetError:
             return Problem(e.status == 404 ? .notFound : .badRequest, e.detail, code: e.code)
         case let e as QuerySyntaxError:

@@ -1,5 +1,6 @@
 public import Hummingbird
 public import Logging
+public import MicrolithAuth
 public import MicrolithJSON
 import MicrolithSchema
 import MicrolithStore
@@ -13,15 +14,17 @@ public enum RESTRouter {
     /// `/health`, `/ready` and static files are routed here.
     /// When `rootIsTaken` (an application resource serves `/`), `/` is left to it.
     /// With `subscriptions`, a `GET` of a table URL asking for `text/event-stream` is a subscription.
+    /// With `authenticator`, requests with credentials are served as the user they name.
     public static func make(
         endpoint: TableEndpoint, openAPI: JSONValue, logger: Logger, servesTables: Bool = true, rootIsTaken: Bool = false,
-        subscriptions: SubscriptionEndpoint? = nil
+        subscriptions: SubscriptionEndpoint? = nil, authenticator: Authenticator? = nil
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(RequestLogMiddleware())
         router.middlewares.add(CORSMiddleware(policy: endpoint.configuration.browserPolicy))
         router.middlewares.add(ProblemMiddleware())
         router.middlewares.add(SecurityHeadersMiddleware())
+        if let authenticator { router.middlewares.add(AuthenticationMiddleware(authenticator: authenticator)) }
         if let subscriptions, servesTables { router.middlewares.add(EventStreamMiddleware(subscriptions: subscriptions)) }
         let files = endpoint.configuration.webRoot.flatMap { StaticFiles(folder: $0) }
         if let files { logger.info("serving static files from \(files.root)") }

@@ -44,8 +44,8 @@ public struct SubscriptionEndpoint: Sendable {
         public var position: Int64?
         /// What the table's hooks see of the subscribing request.
         public var client: ResourceRequest
-        /// Who subscribes: the permissions checked.
-        public var principal: Principal = .anonymous
+        /// Who subscribes (the request's authenticated principal): the permissions checked.
+        public var principal: Principal
     }
 
     /// Whether the request asks for an event stream.
@@ -80,13 +80,14 @@ public struct SubscriptionEndpoint: Sendable {
         }
         let table = target.table
         let client = ResourceRequest(method: "GET", path: path, query: raw.isEmpty ? nil : raw, headers: headers)
+        let principal = Principal.current
         switch target.selection {
         case .record(let id) where target.query == nil:
-            return Request(target: .record(table, id), position: position, client: client)
+            return Request(target: .record(table, id), position: position, client: client, principal: principal)
         case .prefix(let prefix) where target.query == nil:
-            return Request(target: .prefix(table, prefix), position: position, client: client)
+            return Request(target: .prefix(table, prefix), position: position, client: client, principal: principal)
         case .collection where target.query == nil:
-            return Request(target: .table(table), position: position, client: client)
+            return Request(target: .table(table), position: position, client: client, principal: principal)
         case .record, .prefix:
             throw Problem(.badRequest, "a query subscription names the table only: /\(target.name)/?\(raw)")
         case .collection:
@@ -100,7 +101,7 @@ public struct SubscriptionEndpoint: Sendable {
                         .badRequest, "subscriptions filter on the record's own attributes; '\(path.joined(separator: "."))' is a relationship")
                 }
             }
-            return Request(target: .query(table, query), position: position, client: client)
+            return Request(target: .query(table, query), position: position, client: client, principal: principal)
         }
     }
 

@@ -35,10 +35,10 @@ public struct TableEndpoint: Sendable {
 
     // MARK: Records
 
-    /// Who `request` acts for. Requests carry no credentials yet (authentication is the next step of
-    /// the security work), so every request has the permissions of the anonymous role.
+    /// Who `request` acts for: the principal ``AuthenticationMiddleware`` verified for it, or the
+    /// anonymous role for a request without credentials.
     public static func principal(_ request: Request) -> Principal {
-        .anonymous
+        Principal.current
     }
 
     /// `GET`/`HEAD /{Table}/{id}`: from the record cache when it is there, never re-encoded.

@@ -3,6 +3,7 @@ public import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
 public import Logging
+public import MicrolithAuth
 import MicrolithHTTP
 import MicrolithJSON
 import MicrolithJobs
@@ -63,6 +64,8 @@ public final class MicrolithServer: Service, Sendable {
     /// The table layer every door reads and writes through: the exported tables, the grammar of
     /// their URLs and topics, and the modules' table hooks.
     public let access: TableAccess
+    /// The users who may sign in, and the verification of their credentials.
+    public let authenticator: Authenticator
     /// The lifecycle of the current run: its group, and the listeners it bound.
     private let lifecycle = Mutex<Lifecycle>(Lifecycle())
 
@@ -83,6 +86,7 @@ public final class MicrolithServer: Service, Sendable {
         self.realtime = realtime
         self.broker = broker
         self.access = access
+        self.authenticator = Authenticator(users: UserDirectory(store: store))
         self.modules = modules
         self.app = app
         self.configuration = configuration
@@ -167,6 +171,7 @@ public final class MicrolithServer: Service, Sendable {
                 logger.notice("no roles.yaml in \(app.path): every exported table is open to every client (see the Roles article)")
             }
             let access = TableAccess(store: store, hooks: moduleSet.tableHooks, roles: roles)
+            try await Self.addFirstSuperUser(UserDirectory(store: store), environment: environment, logger: logger)
             let broker =
                 configuration.mqtt.enabled
                 ? MQTTBroker(
@@ -182,6 +187,22 @@ public final class MicrolithServer: Service, Sendable {
             if let error = error as? ModuleConfigurationError { throw RuntimeError(error.description) }
             throw error
         }
+    }
+
+    /// Makes the first user, holding the `super_user` role, from `MICROLITH_ADMIN_USER` and
+    /// `MICROLITH_ADMIN_PASSWORD` when the store has no user yet; afterwards these variables are ignored.
+    static func addFirstSuperUser(_ users: UserDirectory, environment: [String: String], logger: Logger) async throws {
+        guard let name = environment["MICROLITH_ADMIN_USER"], !name.isEmpty else { return }
+        guard let password = environment["MICROLITH_ADMIN_PASSWORD"], !password.isEmpty else {
+            throw RuntimeError("MICROLITH_ADMIN_USER is set but MICROLITH_ADMIN_PASSWORD is not: the first super user needs a password")
+        }
+        guard try await users.list().isEmpty else { return }
+        do {
+            try await users.add(name, password: password, roles: [Roles.superUser])
+        } catch let refusal as UserDirectory.Refusal {
+            throw RuntimeError("MICROLITH_ADMIN_USER: \(refusal.description)")
+        }
+        logger.notice("made the first user, \(name), with the role \(Roles.superUser) (from MICROLITH_ADMIN_USER)")
     }
 
     /// The `Server` header of every response.
@@ -209,7 +230,7 @@ public final class MicrolithServer: Service, Sendable {
         let router = RESTRouter.make(
             endpoint: endpoint, openAPI: openAPI, logger: logger, servesTables: api,
             rootIsTaken: api && modules.resources.contains { $0.path == "/" },
-            subscriptions: subscriptions)
+            subscriptions: subscriptions, authenticator: authenticator)
         OperationRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if api { ResourceRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes) }
         JobRoutes.add(to: router, store: store)

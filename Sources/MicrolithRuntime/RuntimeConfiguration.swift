@@ -1,4 +1,5 @@
 import Foundation
+import MicrolithAuth
 public import MicrolithHTTP
 public import MicrolithJobs
 public import MicrolithMQTT
@@ -102,7 +103,7 @@ public struct RuntimeConfiguration: Sendable {
     /// The defaults for an app in `appDirectory`.
     public init(appDirectory: String) {
         self.http = HTTPConfiguration(webRoot: nil)
-        self.store = StoreConfiguration(directory: (appDirectory as NSString).appendingPathComponent(".microlith"), systemTables: [.jobs])
+        self.store = StoreConfiguration(directory: (appDirectory as NSString).appendingPathComponent(".microlith"), systemTables: [.jobs, .users])
         self.logLevel = "info"
     }
 

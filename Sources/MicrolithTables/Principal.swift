@@ -14,6 +14,10 @@ public struct Principal: Sendable, Equatable, CustomStringConvertible {
     /// A request without credentials: the role named ``Roles/anonymous`` only.
     public static let anonymous = Principal(user: nil, roles: [Roles.anonymous])
 
+    /// Who the request being served acts for: set by the HTTP server's authentication for the
+    /// handling of each request with credentials; ``anonymous`` otherwise.
+    @TaskLocal public static var current: Principal = .anonymous
+
     /// How messages name it: "the anonymous role", "user ada (roles: customer)".
     public var description: String {
         guard let user else { return roles == [Roles.anonymous] ? "the anonymous role" : "roles \(roles.joined(separator: ", "))" }

@@ -3,10 +3,13 @@ public import MicrolithStore
 
 /// The roles of an application (its `roles.yaml`): for each role, what it may do with each table.
 /// Deny by default: a verb a role is not granted on a table is refused, and a table a role does not
-/// name is closed to it; a role marked `super_user` may do everything.
+/// name is closed to it; a role marked `super_user` may do everything, and so may the role named
+/// `super_user` unless the file declares it otherwise.
 public struct Roles: Sendable {
     /// The role of every request without credentials.
     public static let anonymous = "anonymous"
+    /// The role that may do everything, declared or not (the first user made from the environment holds it).
+    public static let superUser = "super_user"
 
     /// One role's grants, as declared.
     public struct Declaration: Sendable, Equatable {
@@ -73,6 +76,7 @@ public struct Roles: Sendable {
             }
             verbs[declaration.name] = byTable.map { $0 ?? everyTable }
         }
+        if verbs[Self.superUser] == nil { superUsers.insert(Self.superUser) }
         self.verbs = verbs
         self.superUsers = superUsers
     }

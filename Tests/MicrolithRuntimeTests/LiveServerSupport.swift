@@ -58,12 +58,12 @@ struct DeskModule: Module {
 /// client connected to it; then stops it and closes the store.
 func withLiveServer(
     schema: String = todoSchema, modules: [any Module] = [DeskModule()], roles: [String]? = nil, files: [String: String] = [:],
-    configure: (inout RuntimeConfiguration) -> Void = { _ in },
+    environment: [String: String] = [:], configure: (inout RuntimeConfiguration) -> Void = { _ in },
     _ body: @escaping @Sendable (MicrolithServer, any TestClientProtocol) async throws -> Void
 ) async throws {
     let app = try TemporaryApp(files.merging(["schema.graphql": schema]) { _, schema in schema })
     defer { app.remove() }
-    let server = try await MicrolithServer.start(appDirectory: app.path, modules: modules, environment: [:]) { c in
+    let server = try await MicrolithServer.start(appDirectory: app.path, modules: modules, environment: environment) { c in
         c.http.host = "127.0.0.1"
         c.http.port = 0
         c.mqtt.enabled = false

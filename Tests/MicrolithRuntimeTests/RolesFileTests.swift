@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import MicrolithAuth
 import MicrolithHTTP
 import MicrolithJSON
 import MicrolithMQTT
@@ -72,20 +73,59 @@ import Testing
             #expect(try await client.execute(uri: "/Todo/t1", method: .get).status == .ok)
             #expect(try await client.execute(uri: "/Todo/t1", method: .get).status == .ok, "the second read, from the cache")
             let put = try await client.execute(uri: "/Todo/t1", method: .put, body: jsonBody(#"{"title":"y"}"#))
-            #expect(put.status == .forbidden)
+            #expect(put.status == .unauthorized, "without credentials: sign in")
             let problem = try JSONParser.parse(String(buffer: put.body)).objectValue
-            #expect(problem?["code"] == "forbidden")
-            #expect(problem?["detail"] == "the anonymous role may not update Todo records")
-            #expect(try await client.execute(uri: "/People/", method: .get).status == .forbidden, "a table not named is closed")
+            #expect(problem?["code"] == "unauthorized")
+            #expect(problem?["detail"]?.stringValue?.hasPrefix("the anonymous role may not update Todo records") == true)
+            #expect(try await client.execute(uri: "/People/", method: .get).status == .unauthorized, "a table not named is closed")
             let people = try await client.execute(uri: "/People/p1", method: .get)
-            #expect(people.status == .forbidden, "the fast path does not answer what the role may not read")
+            #expect(people.status == .unauthorized, "the fast path does not answer what the role may not read")
             let events = try await client.execute(uri: "/Todo/", method: .get, headers: [.accept: "text/event-stream"])
-            #expect(events.status == .forbidden, "subscribing needs the subscribe permission")
+            #expect(events.status == .unauthorized, "subscribing needs the subscribe permission")
             let socket = try await WebSocketTestClient(port: try #require(client.port), path: "/Todo/t1")
             let frame = try #require(try await socket.nextMessage())
             let refusal = try JSONParser.parse(frame.text).objectValue
-            #expect(refusal?["status"] == 403 && refusal?["detail"] == "the anonymous role may not subscribe to Todo records", "\(frame.text)")
-            #expect(try await socket.nextMessage()?.closeCode == 4403)
+            #expect(refusal?["status"] == 401, "\(frame.text)")
+            #expect(refusal?["detail"]?.stringValue?.hasPrefix("the anonymous role may not subscribe to Todo records") == true, "\(frame.text)")
+            #expect(try await socket.nextMessage()?.closeCode == 4401)
+        }
+    }
+
+    @Test func usersSignInWithHTTPBasicAndGetTheirRolesPermissions() async throws {
+        let roles = """
+            anonymous:
+              tables:
+                Todo: [read]
+            reader:
+              tables:
+                Todo: [read]
+                People: [read]
+            """
+        let environment = ["MICROLITH_ADMIN_USER": "root", "MICROLITH_ADMIN_PASSWORD": "first-secret"]
+        try await withLiveServer(files: ["roles.yaml": roles], environment: environment) { server, client in
+            try await server.authenticator.users.add("rita", password: "reads", roles: ["reader"])
+            func basic(_ user: String, _ password: String) -> HTTPFields {
+                [.authorization: "Basic " + Data("\(user):\(password)".utf8).base64EncodedString(), .contentType: "application/json"]
+            }
+            let anonymous = try await client.execute(uri: "/Todo/t1", method: .put, body: jsonBody(#"{"title":"x"}"#))
+            #expect(anonymous.status == .unauthorized)
+            #expect(anonymous.headers[.wwwAuthenticate] == #"Basic realm="microlith", charset="UTF-8""#)
+            #expect(try JSONParser.parse(String(buffer: anonymous.body)).objectValue?["code"] == "unauthorized")
+
+            let root = try await client.execute(
+                uri: "/Todo/t1", method: .put, headers: basic("root", "first-secret"), body: jsonBody(#"{"title":"x"}"#))
+            #expect(root.status == .created, "the first super user, made from the environment, may do everything")
+            let wrong = try await client.execute(uri: "/Todo/t1", method: .get, headers: basic("root", "guess"))
+            #expect(wrong.status == .unauthorized, "bad credentials are refused, not served as anonymous")
+
+            let rita = try await client.execute(uri: "/People/", method: .get, headers: basic("rita", "reads"))
+            #expect(rita.status == .ok, "her role reads People, which anonymous may not")
+            let ritaWrites = try await client.execute(uri: "/Todo/t1", method: .delete, headers: basic("rita", "reads"))
+            #expect(ritaWrites.status == .forbidden)
+            #expect(
+                try JSONParser.parse(String(buffer: ritaWrites.body)).objectValue?["detail"]
+                    == "user rita (roles: reader) may not delete Todo records")
+            #expect(try await client.execute(uri: "/People/", method: .get).status == .unauthorized)
         }
     }
 

@@ -33,7 +33,7 @@ import Testing
         #expect(TableVerb.allCases.allSatisfy { !roles.allows($0, todo, for: stranger) }, "an unknown role grants nothing")
         #expect(roles.verbs(of: "anonymous", on: todo) == [.read, .subscribe])
         #expect(roles.verbs(of: "root", on: todo) == Set(TableVerb.allCases))
-        #expect(roles.names == ["anonymous", "editor", "root"])
+        #expect(roles.names == ["anonymous", "editor", "root", "super_user"], "super_user exists undeclared")
         #expect(roles.contains("root") && !roles.contains("nobody"))
     }
 

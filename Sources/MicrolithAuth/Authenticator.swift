@@ -1,0 +1,139 @@
+import Crypto
+import Foundation
+public import MicrolithTables
+import Synchronization
+
+/// Turns a request's `Authorization` header into a ``Principal``: HTTP Basic against the
+/// ``UserDirectory``, verified once and then remembered for ``cacheSeconds`` (the password hash is
+/// slow by design, a hot authenticated request must not be), with failed sign-ins limited per user
+/// and per address.
+public final class Authenticator: Sendable {
+    /// Why a request's credentials are refused.
+    public struct Refusal: Error, Sendable, Equatable {
+        /// 401 (bad or unreadable credentials) or 429 (too many failures).
+        public var status: Int
+        public var message: String
+        /// Seconds before trying again, for a 429.
+        public var retryAfter: Int?
+    }
+
+    public let users: UserDirectory
+    /// How long verified credentials are remembered: a password changed or a user removed by another
+    /// process takes effect within it (in this process, at once).
+    public let cacheSeconds: Int
+    /// Failed sign-ins allowed per user name, and per client address, within ``failureWindowSeconds``.
+    public let failuresPerUser: Int
+    public let failuresPerAddress: Int
+    public let failureWindowSeconds: Int
+    static let cacheLimit = 10_000
+
+    private struct Remembered {
+        var principal: Principal
+        var until: ContinuousClock.Instant
+    }
+    private struct Failures {
+        var count: Int
+        var since: ContinuousClock.Instant
+    }
+    private let verified = Mutex<[String: Remembered]>([:])
+    private let failures = Mutex<[String: Failures]>([:])
+
+    public init(users: UserDirectory, cacheSeconds: Int = 60, failuresPerUser: Int = 5, failuresPerAddress: Int = 20, failureWindowSeconds: Int = 60)
+    {
+        self.users = users
+        self.cacheSeconds = cacheSeconds
+        self.failuresPerUser = failuresPerUser
+        self.failuresPerAddress = failuresPerAddress
+        self.failureWindowSeconds = failureWindowSeconds
+    }
+
+    /// The principal an `Authorization` header value stands for, from `address`.
+    public func authenticate(_ header: String, address: String?) async -> Result<Principal, Refusal> {
+        let now = ContinuousClock.now
+        let key = Self.digest(header)
+        if let hit = verified.withLock({ $0[key] }), hit.until > now { return .success(hit.principal) }
+        guard let (name, password) = Self.basic(header) else {
+            return .failure(Refusal(status: 401, message: "the Authorization header must be Basic credentials: 'Basic ' and base64 of user:password"))
+        }
+        let keys = ["user:\(name)"] + (address.map { ["address:\($0)"] } ?? [])
+        if let wait = blocked(keys, now: now) {
+            return .failure(Refusal(status: 429, message: "too many failed sign-ins; try again in \(wait) s", retryAfter: wait))
+        }
+        let principal: Principal?
+        do {
+            principal = try await users.verify(name, password: password)
+        } catch {
+            return .failure(Refusal(status: 401, message: "the credentials could not be checked"))
+        }
+        guard let principal else {
+            failed(keys, now: now)
+            return .failure(Refusal(status: 401, message: "the user name or password is wrong"))
+        }
+        remember(key, principal, now: now)
+        return .success(principal)
+    }
+
+    /// Forgets what was verified for `user` (after a password change or removal in this process).
+    public func forget(user: String) {
+        verified.withLock { $0 = $0.filter { $0.value.principal.user != user } }
+    }
+
+    private func remember(_ key: String, _ principal: Principal, now: ContinuousClock.Instant) {
+        verified.withLock { cache in
+            if cache.count >= Self.cacheLimit {
+                cache = cache.filter { $0.value.until > now }
+                // Still full: the entries closest to expiring go, a tenth of them.
+                if cache.count >= Self.cacheLimit {
+                    for (k, _) in cache.sorted(by: { $0.value.until < $1.value.until }).prefix(Self.cacheLimit / 10) { cache[k] = nil }
+                }
+            }
+            cache[key] = Remembered(principal: principal, until: now + .seconds(cacheSeconds))
+        }
+    }
+
+    /// Seconds until `keys` may try again, when one of them has failed too often.
+    private func blocked(_ keys: [String], now: ContinuousClock.Instant) -> Int? {
+        let window = Duration.seconds(failureWindowSeconds)
+        return failures.withLock { table in
+            var wait: Duration?
+            for key in keys {
+                guard let f = table[key], now - f.since < window else { continue }
+                let limit = key.hasPrefix("user:") ? failuresPerUser : failuresPerAddress
+                if f.count >= limit { wait = max(wait ?? .zero, window - (now - f.since)) }
+            }
+            return wait.map { max(1, Int($0.components.seconds) + 1) }
+        }
+    }
+
+    private func failed(_ keys: [String], now: ContinuousClock.Instant) {
+        let window = Duration.seconds(failureWindowSeconds)
+        failures.withLock { table in
+            if table.count > Self.cacheLimit { table = table.filter { now - $0.value.since < window } }
+            for key in keys {
+                if var f = table[key], now - f.since < window {
+                    f.count += 1
+                    table[key] = f
+                } else {
+                    table[key] = Failures(count: 1, since: now)
+                }
+            }
+        }
+    }
+
+    /// The user name and password of `Basic <base64(user:password)>`.
+    static func basic(_ header: String) -> (String, String)? {
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "basic",
+            let data = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
+            let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        else { return nil }
+        let name = String(text[..<colon])
+        guard !name.isEmpty else { return nil }
+        return (name, String(text[text.index(after: colon)...]))
+    }
+
+    /// The cache key of a header: its SHA-256, so no password is held in memory longer than a request.
+    static func digest(_ header: String) -> String {
+        SHA256.hash(data: Array(header.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import GRDB
+import MicrolithSchema
+public import MicrolithStore
+public import MicrolithTables
+import NIOPosix
+
+/// The users of a store (``SystemTables/users`` in its default database): who may sign in, with
+/// which password and roles. Names are non-empty text without control characters, `:` or spaces;
+/// a role name is non-empty text without `,`.
+public struct UserDirectory: Sendable {
+    /// One user, without the password.
+    public struct User: Sendable, Equatable {
+        public var name: String
+        public var roles: [String]
+
+        public init(name: String, roles: [String]) {
+            self.name = name
+            self.roles = roles
+        }
+    }
+
+    /// Why a change is refused.
+    public struct Refusal: Error, Sendable, CustomStringConvertible, Equatable {
+        public var description: String
+
+        public init(description: String) {
+            self.description = description
+        }
+    }
+
+    public let store: Store
+    /// The cost of new password hashes (``PasswordHash/defaultIterations`` unless a test lowers it).
+    let iterations: Int
+    private static let database = Schema.defaultDatabase
+
+    public init(store: Store) {
+        self.init(store: store, iterations: PasswordHash.defaultIterations)
+    }
+
+    package init(store: Store, iterations: Int) {
+        self.store = store
+        self.iterations = iterations
+    }
+
+    /// Every user, by name.
+    public func list() async throws -> [User] {
+        try await store.read(database: Self.database) { db in
+            try Row.fetchAll(db, sql: "SELECT name, roles FROM _microlith_users ORDER BY name").map { row in
+                User(name: row["name"], roles: Self.roles(row["roles"]))
+            }
+        }
+    }
+
+    /// Adds user `name` with `password` and `roles`; refused when the name is taken or not valid.
+    public func add(_ name: String, password: String, roles: [String]) async throws {
+        try Self.check(name: name, password: password, roles: roles)
+        let hash = try PasswordHash.make(password, iterations: iterations)
+        try await store.write(database: Self.database) { txn in
+            guard try Row.fetchOne(txn.db, sql: "SELECT 1 FROM _microlith_users WHERE name = ?", arguments: [name]) == nil else {
+                throw Refusal(description: "a user named \(name) exists already")
+            }
+            let now = txn.wallClock()
+            try txn.db.execute(
+                sql: "INSERT INTO _microlith_users(name, password, roles, created, updated) VALUES (?, ?, ?, ?, ?)",
+                arguments: [name, hash, roles.joined(separator: ","), now, now])
+        }
+    }
+
+    /// Sets the password of user `name`; refused when there is no such user.
+    public func setPassword(_ name: String, password: String) async throws {
+        try Self.check(name: name, password: password, roles: [])
+        let hash = try PasswordHash.make(password, iterations: iterations)
+        try await update(name, sql: "UPDATE _microlith_users SET password = ?, updated = ? WHERE name = ?", hash)
+    }
+
+    /// Sets the roles of user `name`; refused when there is no such user.
+    public func setRoles(_ name: String, roles: [String]) async throws {
+        try Self.check(name: name, password: "x", roles: roles)
+        try await update(name, sql: "UPDATE _microlith_users SET roles = ?, updated = ? WHERE name = ?", roles.joined(separator: ","))
+    }
+
+    /// Removes user `name`; returns whether there was one.
+    public func remove(_ name: String) async throws -> Bool {
+        try await store.write(database: Self.database) { txn in
+            try txn.db.execute(sql: "DELETE FROM _microlith_users WHERE name = ?", arguments: [name])
+            return txn.db.changesCount > 0
+        }
+    }
+
+    /// The principal `name` signs in as with `password`, or `nil` when the name or the password is
+    /// wrong. Slow by design (the password hash's cost): call it off the event loop.
+    public func verify(_ name: String, password: String) async throws -> Principal? {
+        let found = try await store.read(database: Self.database) { db -> (password: String, roles: String)? in
+            try Row.fetchOne(db, sql: "SELECT password, roles FROM _microlith_users WHERE name = ?", arguments: [name]).map {
+                ($0["password"], $0["roles"])
+            }
+        }
+        guard let found else {
+            // As slow as a wrong password, so a name's existence does not show in the time taken.
+            _ = try await NIOThreadPool.singleton.runIfActive { PasswordHash.verify(password, against: Self.decoy) }
+            return nil
+        }
+        let stored = found.password
+        // The hash's cost runs on the thread pool, never on an event loop.
+        guard try await NIOThreadPool.singleton.runIfActive({ PasswordHash.verify(password, against: stored) }) else { return nil }
+        return Principal(user: name, roles: Self.roles(found.roles))
+    }
+
+    private func update(_ name: String, sql: String, _ value: String) async throws {
+        let changed = try await store.write(database: Self.database) { txn in
+            try txn.db.execute(sql: sql, arguments: [value, txn.wallClock(), name])
+            return txn.db.changesCount
+        }
+        guard changed > 0 else { throw Refusal(description: "there is no user named \(name)") }
+    }
+
+    private static func roles(_ text: String) -> [String] {
+        text.split(separator: ",").map(String.init)
+    }
+
+    /// A valid hash of no password anyone knows, verified for unknown names.
+    private static let decoy = (try? PasswordHash.make(UUID().uuidString)) ?? ""
+
+    static func check(name: String, password: String, roles: [String]) throws(Refusal) {
+        guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && $0 != ":" }) else {
+            throw Refusal(description: "a user name is text without spaces, control characters or ':'; got '\(name)'")
+        }
+        guard !password.isEmpty else { throw Refusal(description: "the password of \(name) is empty") }
+        for role in roles where role.isEmpty || role.contains(",") {
+            throw Refusal(description: "a role name is non-empty text without ','; got '\(role)'")
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import MicrolithAuth
+import MicrolithRuntime
+import MicrolithStore
+import MicrolithTables
+
+/// `microlith user add|passwd|remove|list DIR …`: the users who may sign in, kept in the app's store.
+/// Passwords are read from `MICROLITH_PASSWORD`, else from the first line of standard input, never
+/// from the command line (where other users of the machine could read them).
+struct UserCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user",
+        abstract: "Add, change, remove or list the users who may sign in.",
+        subcommands: [Add.self, Passwd.self, Remove.self, List.self]
+    )
+
+    struct Location: ParsableArguments {
+        @Argument(help: "The app folder.")
+        var appDirectory: String
+
+        @Option(name: .customLong("data-dir"), help: "Folder of the database files (default <app>/.microlith, or store.dataDir).")
+        var dataDir: String?
+
+        /// The app's store, opened (and migrated) as `serve` opens it.
+        func openUsers() throws -> (UserDirectory, Store) {
+            do {
+                let app = try AppFolder.load(appDirectory)
+                var configuration = RuntimeConfiguration(appDirectory: appDirectory)
+                if let file = app.configurationFile {
+                    try configuration.apply(yaml: try String(contentsOfFile: file, encoding: .utf8), file: file)
+                }
+                try configuration.apply(environment: ProcessInfo.processInfo.environment)
+                if let dataDir { configuration.store.directory = dataDir }
+                let store = try Store.open(schema: app.schema, configuration: configuration.store)
+                return (UserDirectory(store: store), store)
+            } catch let error as RuntimeError {
+                throw fail(error.message)
+            } catch let error as StoreError {
+                throw fail(error.message)
+            }
+        }
+    }
+
+    /// Prints `message` as an error and exits non-zero.
+    static func fail(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        return ExitCode.failure
+    }
+
+    /// The password, from `MICROLITH_PASSWORD` or the first line of standard input.
+    static func password() throws -> String {
+        if let text = ProcessInfo.processInfo.environment["MICROLITH_PASSWORD"], !text.isEmpty { return text }
+        guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+            throw fail("give the password in MICROLITH_PASSWORD or on the first line of standard input")
+        }
+        return line
+    }
+
+    /// Runs `work` on `users`, closing the store after; a refusal is an error message.
+    static func run(_ location: Location, _ work: (UserDirectory) async throws -> Void) async throws {
+        let (users, store) = try location.openUsers()
+        defer { store.close() }
+        do {
+            try await work(users)
+        } catch let refusal as UserDirectory.Refusal {
+            throw fail(refusal.description)
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a user with a password and roles.")
+        @OptionGroup var location: Location
+        @Argument(help: "The user's name.") var name: String
+        @Option(name: .customLong("role"), help: "A role the user holds (repeat for several; super_user may do everything).")
+        var roles: [String] = []
+
+        func run() async throws {
+            let password = try UserCommand.password()
+            try await UserCommand.run(location) { users in
+                try await users.add(name, password: password, roles: roles)
+                print("added \(name) with roles: \(roles.isEmpty ? "none" : roles.joined(separator: ", "))")
+            }
+        }
+    }
+
+    struct Passwd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a user's password.")
+        @OptionGroup var location: Location
+        @Argument(help: "The user's name.") var name: String
+
+        func run() async throws {
+            let password = try UserCommand.password()
+            try await UserCommand.run(location) { users in
+                try await users.setPassword(name, password: password)
+                print("changed the password of \(name) (a running server notices within a minute)")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a user.")
+        @OptionGroup var location: Location
+        @Argument(help: "The user's name.") var name: String
+
+        func run() async throws {
+            try await UserCommand.run(location) { users in
+                guard try await users.remove(name) else { throw UserDirectory.Refusal(description: "there is no user named \(name)") }
+                print("removed \(name)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the users and their roles.")
+        @OptionGroup var location: Location
+
+        func run() async throws {
+            try await UserCommand.run(location) { users in
+                for user in try await users.list() {
+                    print("\(user.name)\t\(user.roles.joined(separator: ","))")
+                }
+            }
+        }
+    }
+}
