@@ -122,3 +122,9 @@ def test_the_first_super_user_comes_from_the_environment(factory):
     assert "made the first user, root, with the role super_user" in server.logs()
     assert server.get("/Secret/s", headers=basic("root", "pw-root")).json()["note"] == "hidden"
     assert server.delete("/Secret/s", headers=basic("root", "pw-root")).status_code == 204
+
+
+def test_openapi_declares_http_basic(factory):
+    document = factory.server(factory.app(SCHEMA)).get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["basicAuth"]["scheme"] == "basic"
+    assert {} in document["security"] and {"basicAuth": []} in document["security"]

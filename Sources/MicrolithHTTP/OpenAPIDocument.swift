@@ -85,7 +85,17 @@ public enum OpenAPIDocument {
             "openapi": "3.1.0",
             "info": ["title": .string(title), "version": .string(version)],
             "paths": .object(paths),
-            "components": ["schemas": .object(components)],
+            "components": [
+                "schemas": .object(components),
+                "securitySchemes": [
+                    "basicAuth": [
+                        "type": "http", "scheme": "basic",
+                        "description": "A user of the server (microlith user add); without credentials a request acts as the anonymous role",
+                    ]
+                ],
+            ],
+            // Anonymous requests or HTTP Basic: what either may do is the app's roles.yaml.
+            "security": [.object([:]), ["basicAuth": .array([])]],
         ]
     }
 

@@ -178,7 +178,12 @@ final class RunningShop: Sendable {
             _ = try await shop.request(.GET, "/p/\(id)")
             let cached = try await shop.request(.GET, "/p/\(id)")
             #expect(cached.headers["x-cache"] == "hit")
-            let patch = try await shop.request(.PATCH, "/Price/\(id)", json: #"{"cents":25000}"#)
+            // Only an admin changes prices (roles.yaml): a shopper is asked to sign in.
+            let anonymous = try await shop.request(.PATCH, "/Price/\(id)", json: #"{"cents":1}"#)
+            #expect(anonymous.status == 401)
+            try await shop.server.authenticator.users.add("admin", password: "test-admin", roles: ["admin"])
+            let admin = ["Authorization": "Basic " + Data("admin:test-admin".utf8).base64EncodedString()]
+            let patch = try await shop.request(.PATCH, "/Price/\(id)", json: #"{"cents":25000}"#, headers: admin)
             #expect(patch.status == 200)
             let fresh = try await shop.request(.GET, "/p/\(id)")
             #expect(fresh.headers["x-cache"] == "miss")
