@@ -35,7 +35,7 @@ public final class Authenticator: Sendable {
         var count: Int
         var since: ContinuousClock.Instant
     }
-    private let verified = Mutex<[String: Remembered]>([:])
+    private let verified = Mutex<[SHA256.Digest: Remembered]>([:])
     private let failures = Mutex<[String: Failures]>([:])
 
     public init(users: UserDirectory, cacheSeconds: Int = 60, failuresPerUser: Int = 5, failuresPerAddress: Int = 20, failureWindowSeconds: Int = 60)
@@ -78,7 +78,7 @@ public final class Authenticator: Sendable {
         verified.withLock { $0 = $0.filter { $0.value.principal.user != user } }
     }
 
-    private func remember(_ key: String, _ principal: Principal, now: ContinuousClock.Instant) {
+    private func remember(_ key: SHA256.Digest, _ principal: Principal, now: ContinuousClock.Instant) {
         verified.withLock { cache in
             if cache.count >= Self.cacheLimit {
                 cache = cache.filter { $0.value.until > now }
@@ -133,7 +133,8 @@ public final class Authenticator: Sendable {
     }
 
     /// The cache key of a header: its SHA-256, so no password is held in memory longer than a request.
-    static func digest(_ header: String) -> String {
-        SHA256.hash(data: Array(header.utf8)).map { String(format: "%02x", $0) }.joined()
+    static func digest(_ header: String) -> SHA256.Digest {
+        var header = header
+        return header.withUTF8 { SHA256.hash(data: $0) }
     }
 }
