@@ -105,6 +105,7 @@ let package = Package(
             name: "MicrolithMQTT",
             dependencies: [
                 "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithRealtime", "MicrolithNetwork", "MicrolithTables",
+                "MicrolithAuth",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -259,7 +260,8 @@ let package = Package(
         .testTarget(
             name: "MicrolithMQTTTests",
             dependencies: [
-                "MicrolithMQTT", "MicrolithRealtime", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithTables", "MicrolithTestSupport",
+                "MicrolithMQTT", "MicrolithRealtime", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithTables", "MicrolithAuth",
+                "MicrolithTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

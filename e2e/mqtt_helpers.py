@@ -91,9 +91,9 @@ def wait_for_port(port: int, timeout: float = WAIT, what: str = "MQTT broker"):
             time.sleep(0.05)
 
 
-def microlith_broker(factory, yaml: str | None = None) -> Broker:
+def microlith_broker(factory, yaml: str | None = None, env: dict | None = None) -> Broker:
     app = factory.app(SCHEMA, yaml=yaml)
-    server = factory.server(app)
+    server = factory.server(app, env=env)
     port = server.mqtt_port
     assert port, (
         "the server has no MQTT port: the binary does not know --mqtt-port (MQTT broker not built in?)\n" + server.logs()
@@ -143,10 +143,14 @@ def make_broker(factory, tmp_dir, users: dict | None = None):
     if BROKER_KIND == "mosquitto":
         m = Mosquitto(str(tmp_dir), users)
         return Broker("mosquitto", "127.0.0.1", m.port, m.ws_port, "/mqtt"), m.stop
-    yaml = None
-    if users:
-        yaml = "mqtt:\n  users:\n" + "".join(f"    {u}: {p}\n" for u, p in users.items())
-    return microlith_broker(factory, yaml), (lambda: None)
+    if not users:
+        return microlith_broker(factory), (lambda: None)
+    # MQTT clients sign in as the app's users; one is made at first start, the way an operator makes the
+    # first super user. Clients without credentials are refused, as mosquitto's allow_anonymous false does.
+    assert len(users) == 1, "microlith makes one user from the environment"
+    (name, password), = users.items()
+    env = {"MICROLITH_ADMIN_USER": name, "MICROLITH_ADMIN_PASSWORD": password}
+    return microlith_broker(factory, "mqtt:\n  allowAnonymous: false\n", env), (lambda: None)
 
 
 # -- paho ------------------------------------------------------------------------------------

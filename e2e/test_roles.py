@@ -128,3 +128,36 @@ def test_openapi_declares_http_basic(factory):
     document = factory.server(factory.app(SCHEMA)).get("/openapi.json").json()
     assert document["components"]["securitySchemes"]["basicAuth"]["scheme"] == "basic"
     assert {} in document["security"] and {"basicAuth": []} in document["security"]
+
+
+def test_mqtt_clients_sign_in_as_the_apps_users_and_act_with_their_roles(factory, mosquitto_clients):
+    import subprocess
+
+    app = app_with_roles(factory, ROLES + "clerk:\n  tables:\n    Secret: all\n")
+    data = factory.data_dir()
+    made = run_microlith("user", "add", app, "ada", "--role", "clerk", "--data-dir", data, env={"MICROLITH_PASSWORD": "pw-ada"})
+    assert made.returncode == 0, made.stderr
+    server = factory.server(app, data)
+    assert server.mqtt_port, server.logs()
+
+    def publish(topic, payload, *credentials):
+        cmd = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(server.mqtt_port), "-V", "mqttv5", "-q", "1", "-r",
+               "-t", topic, "-m", payload, *credentials]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+    publish("Secret/by-anonymous", '{"note":"anonymous"}')
+    wrong = publish("Secret/by-wrong", '{"note":"wrong"}', "-u", "ada", "-P", "nope")
+    assert wrong.returncode != 0, "a wrong password is refused at CONNECT"
+    ok = publish("Secret/by-ada", '{"note":"ada"}', "-u", "ada", "-P", "pw-ada")
+    assert ok.returncode == 0, ok.stderr
+    assert server.get("/Secret/by-ada", headers=basic("ada", "pw-ada")).json()["note"] == "ada"
+    assert server.get("/Secret/by-anonymous", headers=basic("ada", "pw-ada")).status_code == 404, "the anonymous role may not insert"
+    assert server.get("/Secret/by-wrong", headers=basic("ada", "pw-ada")).status_code == 404
+    assert "bad user name or password" in server.logs()
+
+
+def test_the_old_mqtt_users_list_stops_the_start_and_says_what_replaced_it(factory):
+    app = app_with_roles(factory)
+    (app / "microlith.yaml").write_text("mqtt:\n  users:\n    alice: secret\n")
+    result = serve_must_fail(app, factory.data_dir())
+    assert "mqtt.users is no longer read" in result.stderr and "microlith user add" in result.stderr, result.stderr

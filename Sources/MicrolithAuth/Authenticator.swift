@@ -55,6 +55,26 @@ public final class Authenticator: Sendable {
         guard let (name, password) = Self.basic(header) else {
             return .failure(Refusal(status: 401, message: "the Authorization header must be Basic credentials: 'Basic ' and base64 of user:password"))
         }
+        return await verify(name, password: password, address: address, key: key, now: now)
+    }
+
+    /// The principal a user name and password stand for, from `address`: the MQTT CONNECT's
+    /// credentials, a login form. The same users, cache and limits as ``authenticate(_:address:)``.
+    public func signIn(_ name: String, password: String, address: String?) async -> Result<Principal, Refusal> {
+        let now = ContinuousClock.now
+        let key = Self.digest("\u{0}signin\u{0}\(name)\u{0}\(password)")
+        if let hit = verified.withLock({ $0[key] }), hit.until > now { return .success(hit.principal) }
+        guard !name.isEmpty else { return .failure(Refusal(status: 401, message: "the user name is empty")) }
+        return await verify(name, password: password, address: address, key: key, now: now)
+    }
+
+    /// Checks `password` against the directory unless `name` or `address` failed too often lately;
+    /// remembers a success under `key`.
+    private func verify(
+        _ name: String, password: String, address: String?, key: SHA256.Digest, now: ContinuousClock.Instant
+    ) async -> Result<
+        Principal, Refusal
+    > {
         let keys = ["user:\(name)"] + (address.map { ["address:\($0)"] } ?? [])
         if let wait = blocked(keys, now: now) {
             return .failure(Refusal(status: 429, message: "too many failed sign-ins; try again in \(wait) s", retryAfter: wait))

@@ -6,9 +6,9 @@ public struct MQTTConfiguration: Sendable, Equatable {
     public var host: String
     /// The TCP port; 0 picks a free one.
     public var port: Int
-    /// User name → password. When not empty, clients must present one of them (unless ``allowAnonymous``).
-    public var users: [String: String]
-    /// Whether clients without credentials may connect when ``users`` is not empty.
+    /// Whether clients may connect without a user name (and then act as the `anonymous` role).
+    /// Clients that send one sign in as that user of the app's users (`microlith user add`), whatever
+    /// this says.
     public var allowAnonymous: Bool
     /// The largest packet accepted, in bytes.
     public var maximumPacketBytes: Int
@@ -43,7 +43,7 @@ public struct MQTTConfiguration: Sendable, Equatable {
     public var maximumKeepAliveSeconds: Int
 
     public init(
-        enabled: Bool = true, host: String = "127.0.0.1", port: Int = 1883, users: [String: String] = [:], allowAnonymous: Bool = false,
+        enabled: Bool = true, host: String = "127.0.0.1", port: Int = 1883, allowAnonymous: Bool = true,
         maximumPacketBytes: Int = 1 << 20, sessionExpirySeconds: Int = 86_400, maximumQueuedMessages: Int = 1000,
         maximumInflight: Int = 100, bufferBytes: Int = 8 << 20, connectTimeoutSeconds: Int = 10, packetTimeoutSeconds: Int = 60,
         writeTimeoutSeconds: Int = 30, maximumSubscriptionsPerClient: Int = 1000, maximumTopicFiltersPerPacket: Int = 100,
@@ -52,7 +52,6 @@ public struct MQTTConfiguration: Sendable, Equatable {
         self.enabled = enabled
         self.host = host
         self.port = port
-        self.users = users
         self.allowAnonymous = allowAnonymous
         self.maximumPacketBytes = maximumPacketBytes
         self.sessionExpirySeconds = sessionExpirySeconds

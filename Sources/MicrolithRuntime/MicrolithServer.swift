@@ -80,13 +80,13 @@ public final class MicrolithServer: Service, Sendable {
     public let connections: ConnectionLimiter
 
     private init(
-        app: AppFolder, configuration: RuntimeConfiguration, store: Store, modules: Modules, access: TableAccess, realtime: EventHub,
-        broker: MQTTBroker?, logger: Logger
+        app: AppFolder, configuration: RuntimeConfiguration, store: Store, modules: Modules, access: TableAccess, authenticator: Authenticator,
+        realtime: EventHub, broker: MQTTBroker?, logger: Logger
     ) {
         self.realtime = realtime
         self.broker = broker
         self.access = access
-        self.authenticator = Authenticator(users: UserDirectory(store: store))
+        self.authenticator = authenticator
         self.modules = modules
         self.app = app
         self.configuration = configuration
@@ -171,16 +171,18 @@ public final class MicrolithServer: Service, Sendable {
                 logger.notice("no roles.yaml in \(app.path): every exported table is open to every client (see the Roles article)")
             }
             let access = TableAccess(store: store, hooks: moduleSet.tableHooks, roles: roles)
-            try await Self.addFirstSuperUser(UserDirectory(store: store), environment: environment, logger: logger)
+            let users = UserDirectory(store: store)
+            try await Self.addFirstSuperUser(users, environment: environment, logger: logger)
+            let authenticator = Authenticator(users: users)
             let broker =
                 configuration.mqtt.enabled
                 ? MQTTBroker(
-                    configuration: configuration.mqtt, hub: hub, access: access, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-                    logger: logger)
+                    configuration: configuration.mqtt, hub: hub, access: access, authenticator: authenticator,
+                    eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
                 : nil
             return MicrolithServer(
-                app: app, configuration: configuration, store: store, modules: moduleSet, access: access, realtime: hub, broker: broker,
-                logger: logger)
+                app: app, configuration: configuration, store: store, modules: moduleSet, access: access, authenticator: authenticator,
+                realtime: hub, broker: broker, logger: logger)
         } catch {
             await opened?.shutdown()
             store.close()

@@ -39,8 +39,7 @@ import Yams
 /// | `mqtt.enabled` | `MICROLITH_MQTT_ENABLED` | `true` |
 /// | `mqtt.host` | `MICROLITH_MQTT_HOST` | `127.0.0.1` |
 /// | `mqtt.port` | `MICROLITH_MQTT_PORT` | 1883 (0: a free port) |
-/// | `mqtt.users` | — | none: a mapping of user names to passwords |
-/// | `mqtt.allowAnonymous` | `MICROLITH_MQTT_ALLOW_ANONYMOUS` | `false` (matters only with users) |
+/// | `mqtt.allowAnonymous` | `MICROLITH_MQTT_ALLOW_ANONYMOUS` | `true`: clients without a user name connect, as the `anonymous` role |
 /// | `mqtt.maxPacketBytes` | `MICROLITH_MQTT_MAX_PACKET_BYTES` | 1048576 |
 /// | `mqtt.sessionExpirySeconds` | `MICROLITH_MQTT_SESSION_EXPIRY_SECONDS` | 86400 |
 /// | `mqtt.maxQueuedMessages` | `MICROLITH_MQTT_MAX_QUEUED_MESSAGES` | 1000 |
@@ -286,12 +285,12 @@ public struct RuntimeConfiguration: Sendable {
         if let modules = root.removeValue(forKey: "modules") {
             try applyModules(modules, file: file)
         }
-        if var mqtt = root["mqtt"] as? [String: Any], let users = mqtt.removeValue(forKey: "users") {
-            root["mqtt"] = mqtt
-            guard let map = users as? [String: Any], map.values.allSatisfy({ !($0 is [Any]) && !($0 is [String: Any]) }) else {
-                throw RuntimeError("\(file): mqtt.users must be a mapping of user names to passwords")
-            }
-            self.mqtt.users = map.mapValues { "\($0)" }
+        if let mqtt = root["mqtt"] as? [String: Any], mqtt["users"] != nil {
+            throw RuntimeError(
+                """
+                \(file): mqtt.users is no longer read: MQTT clients sign in as the app's users, the same as HTTP. \
+                Remove it, and add each user with 'microlith user add DIR NAME --role ROLE' (roles.yaml says what their roles may do)
+                """)
         }
         try walk(root, "")
         for (path, value) in flat.sorted(by: { $0.key < $1.key }) {

@@ -37,8 +37,9 @@ struct WebSocketUpgrade: Sendable {
             guard let broker = broker() else { return reject(Problem(.notFound, "the MQTT broker is turned off on this server")) }
             let loop = channel.eventLoop
             let peer = channel.remoteAddress?.description ?? "?"
+            let address = channel.remoteAddress?.ipAddress
             return .upgrade([.secWebSocketProtocol: wanted]) { inbound, outbound, _ in
-                await Self.serveMQTT(broker: broker, loop: loop, peer: peer, inbound: inbound, outbound: outbound)
+                await Self.serveMQTT(broker: broker, loop: loop, peer: peer, address: address, inbound: inbound, outbound: outbound)
             }
         }
         guard let subscriptions else { return reject(Problem(.notFound, "this process does not serve tables (it lacks the api role)")) }
@@ -72,10 +73,10 @@ struct WebSocketUpgrade: Sendable {
 
     /// MQTT over WebSocket: binary frames carry the byte stream (packets may span frames).
     static func serveMQTT(
-        broker: MQTTBroker, loop: any EventLoop, peer: String, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
+        broker: MQTTBroker, loop: any EventLoop, peer: String, address: String?, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
     ) async {
         let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
-        let transport = WebSocketMQTTTransport(eventLoop: loop, peer: peer, continuation: continuation)
+        let transport = WebSocketMQTTTransport(eventLoop: loop, peer: peer, address: address, continuation: continuation)
         let connection = broker.accept(transport)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -110,14 +111,16 @@ struct WebSocketUpgrade: Sendable {
 final class WebSocketMQTTTransport: MQTTTransport {
     let eventLoop: any EventLoop
     let peer: String
+    let address: String?
     private let continuation: AsyncStream<ByteBuffer>.Continuation
     private let queued = Atomic<Int>(0)
     /// Whether the connection stopped reading, and the inbound task waiting for it to resume.
     private let reading = Mutex<(paused: Bool, ended: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, false, nil))
 
-    init(eventLoop: any EventLoop, peer: String, continuation: AsyncStream<ByteBuffer>.Continuation) {
+    init(eventLoop: any EventLoop, peer: String, address: String?, continuation: AsyncStream<ByteBuffer>.Continuation) {
         self.eventLoop = eventLoop
         self.peer = "ws:\(peer)"
+        self.address = address
         self.continuation = continuation
     }
 

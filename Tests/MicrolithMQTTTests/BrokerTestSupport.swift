@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MicrolithAuth
 import MicrolithMQTT
 import MicrolithRealtime
 import MicrolithSchema
@@ -19,24 +20,28 @@ let brokerSchema = """
     """
 
 /// A store, a hub and a broker listening on a free loopback port, writing through the table
-/// `hooks` under the `roles` (none: every table open); all gone after `body`.
+/// `hooks` under the `roles` (none: every table open), with `users` (name, password, roles) to
+/// sign in as; all gone after `body`.
 func withBroker<T>(
-    hooks: [TableHooks] = [], roles: [Roles.Declaration]? = nil, _ configure: (inout MQTTConfiguration) -> Void = { _ in },
-    _ body: (Store, MQTTServer) async throws -> T
+    hooks: [TableHooks] = [], roles: [Roles.Declaration]? = nil, users: [(String, String, [String])] = [],
+    _ configure: (inout MQTTConfiguration) -> Void = { _ in }, _ body: (Store, MQTTServer) async throws -> T
 ) async throws -> T {
     let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-mqtt-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let store = try Store.open(
         schema: try SchemaParser.parse(brokerSchema, file: "schema.graphql"),
-        configuration: StoreConfiguration(directory: directory, durability: .normal))
+        configuration: StoreConfiguration(directory: directory, durability: .normal, systemTables: [.users]))
     defer { store.close() }
     let hub = try await EventHub.start(store: store, logger: Logger(label: "test"))
     var configuration = MQTTConfiguration(port: 0)
     configure(&configuration)
+    // Few iterations: these tests are about who may do what, not about the hash's cost.
+    let userDirectory = UserDirectory(store: store, iterations: 1_000)
+    for (name, password, roles) in users { try await userDirectory.add(name, password: password, roles: roles) }
     let broker = MQTTBroker(
         configuration: configuration, hub: hub, access: TableAccess(store: store, hooks: hooks, roles: try roles.map { try Roles($0, store: store) }),
-        eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+        authenticator: Authenticator(users: userDirectory), eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
         logger: Logger(label: "test"))
     return try await withThrowingTaskGroup { group in
         group.addTask { await broker.run() }
@@ -144,6 +149,26 @@ final class TestClient: ChannelInboundHandler, Sendable {
             throw CancellationError()
         }
         #expect(ack.reasonCode == 0)
+        return ack
+    }
+
+    /// CONNECT with a user name and password; returns the CONNACK, whatever its reason code.
+    func connect(
+        clientID: String, username: String?, password: String?, cleanStart: Bool = true, sessionExpiry: UInt32? = nil
+    ) async throws
+        -> MQTTConnAck
+    {
+        var properties = MQTTProperties()
+        properties.sessionExpiryInterval = sessionExpiry
+        try await send(
+            .connect(
+                MQTTConnect(
+                    version: version, clientID: clientID, cleanStart: cleanStart, keepAlive: 60, username: username,
+                    password: password.map { ByteBuffer(string: $0) }, will: nil, properties: properties)))
+        guard case .connack(let ack) = try await receive() else {
+            Issue.record("expected CONNACK")
+            throw CancellationError()
+        }
         return ack
     }
 

@@ -10,6 +10,7 @@ final class VirtualTransport: MQTTTransport {
     let loop: NIOAsyncTestingEventLoop
     var eventLoop: any EventLoop { loop }
     let peer = "virtual"
+    let address: String? = nil
     private let state = Mutex<(written: ByteBuffer, closed: Bool, reading: Bool)>((ByteBuffer(), false, true))
     private let connection = Mutex<MQTTClientConnection?>(nil)
 

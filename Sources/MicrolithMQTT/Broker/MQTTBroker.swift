@@ -1,4 +1,5 @@
 public import Logging
+public import MicrolithAuth
 public import MicrolithRealtime
 public import MicrolithStore
 public import MicrolithTables
@@ -32,11 +33,12 @@ public final class MQTTBroker: Sendable {
     let tables: MQTTTableBridge
     let retained = MQTTRetainedMessages()
     let fanOut: MQTTFanOut
+    /// Checks the user name and password of a CONNECT against the app's users; `nil`: there are none to
+    /// sign in as, and a CONNECT with a user name is refused.
+    let authenticator: Authenticator?
     private let listener = Mutex<UInt64?>(nil)
     private let work: AsyncStream<@Sendable () async -> Void>
     private let workContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
-
-    enum AuthResult { case accepted, badCredentials, credentialsRequired }
 
     enum PublishOutcome: Sendable {
         case done
@@ -44,9 +46,15 @@ public final class MQTTBroker: Sendable {
     }
 
     /// A broker for `hub`'s store, reaching its tables through `access` (the application's table
-    /// hooks run on what MQTT clients write and are sent).
-    public init(configuration: MQTTConfiguration, hub: EventHub, access: TableAccess, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+    /// hooks and roles hold for what MQTT clients write, subscribe to and are sent). Clients that send
+    /// a user name sign in through `authenticator` and act with that user's roles; the others act as
+    /// the `anonymous` role, if ``MQTTConfiguration/allowAnonymous`` lets them connect at all.
+    public init(
+        configuration: MQTTConfiguration, hub: EventHub, access: TableAccess, authenticator: Authenticator?, eventLoopGroup: any EventLoopGroup,
+        logger: Logger
+    ) {
         self.configuration = configuration
+        self.authenticator = authenticator
         self.eventLoopGroup = eventLoopGroup
         self.hub = hub
         self.store = hub.store
@@ -108,11 +116,35 @@ public final class MQTTBroker: Sendable {
 
     // MARK: Connections
 
-    func authenticate(username: String?, password: ByteBuffer?) -> AuthResult {
-        guard !configuration.users.isEmpty else { return .accepted }
-        guard let username else { return configuration.allowAnonymous ? .accepted : .credentialsRequired }
-        guard let expected = configuration.users[username], let password, String(buffer: password) == expected else { return .badCredentials }
-        return .accepted
+    /// Who a CONNECT's credentials stand for, from `address`: `.success(nil)` for none (the anonymous
+    /// role), else a principal, or a refusal with MQTT's reason codes for 3.1.1 and 5.
+    func signIn(username: String?, password: ByteBuffer?, address: String?) async -> Result<Principal?, SignInRefusal> {
+        guard let username else {
+            if password != nil { return .failure(SignInRefusal(v3: 0x04, v5: 0x86, message: "a password without a user name")) }
+            return configuration.allowAnonymous
+                ? .success(nil) : .failure(SignInRefusal(v3: 0x05, v5: 0x87, message: "this broker requires a user name and password"))
+        }
+        guard let authenticator else {
+            return .failure(SignInRefusal(v3: 0x04, v5: 0x86, message: "bad user name or password"))
+        }
+        guard let password, let text = password.getString(at: password.readerIndex, length: password.readableBytes),
+            text.utf8.count == password.readableBytes
+        else { return .failure(SignInRefusal(v3: 0x04, v5: 0x86, message: "bad user name or password")) }
+        switch await authenticator.signIn(username, password: text, address: address) {
+        case .success(let principal):
+            return .success(principal)
+        case .failure(let refusal) where refusal.status == 429:
+            return .failure(SignInRefusal(v3: 0x05, v5: 0x9F, message: refusal.message))
+        case .failure:
+            return .failure(SignInRefusal(v3: 0x04, v5: 0x86, message: "bad user name or password"))
+        }
+    }
+
+    /// A CONNECT refused: the CONNACK reason code for MQTT 3.1.1 and for 5, and why.
+    struct SignInRefusal: Error {
+        var v3: UInt8
+        var v5: UInt8
+        var message: String
     }
 
     /// The connection is gone: the session keeps what it is owed (or ends), and the will is published.
@@ -120,11 +152,13 @@ public final class MQTTBroker: Sendable {
         let (clientID, delay) = sessions.detach(connection, will: will, positions: tables.positions())
         guard let will else { return }
         let publish = MQTTPublish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: will.properties)
+        // A will is published with the rights of the client that left it.
+        let principal = connection.principal
         if delay == 0 {
-            _ = self.publish(publish, from: nil)
+            _ = self.publish(publish, from: nil, as: principal)
             return
         }
-        sessions.schedule(will: { [self] in _ = self.publish(publish, from: nil) }, of: clientID, in: delay, on: connection.eventLoop)
+        sessions.schedule(will: { [self] in _ = self.publish(publish, from: nil, as: principal) }, of: clientID, in: delay, on: connection.eventLoop)
     }
 
     /// A returning client: resend what it did not acknowledge, replay the table changes it
@@ -154,9 +188,9 @@ public final class MQTTBroker: Sendable {
 
     // MARK: Publishing
 
-    /// Handles a publish from a client (or a will, `from` nil). Returns a future when the outcome
-    /// waits for a store write; `nil` when it is done.
-    func publish(_ publish: MQTTPublish, from connection: MQTTConnection?) -> EventLoopFuture<PublishOutcome>? {
+    /// Handles a publish from a client (or a will, `from` nil) acting as `principal`. Returns a future
+    /// when the outcome waits for a store write; `nil` when it is done.
+    func publish(_ publish: MQTTPublish, from connection: MQTTConnection?, as principal: Principal) -> EventLoopFuture<PublishOutcome>? {
         let loop: any EventLoop
         switch tables.resolve(publish.topic) {
         case .plain:
@@ -172,8 +206,7 @@ public final class MQTTBroker: Sendable {
             return loop.makeSucceededFuture(.failed(0x90, message))
         case .record(let table, let id):
             loop = connection?.eventLoop ?? eventLoopGroup.next()
-            // MQTT clients have no roles yet (`mqtt.users` only admits them): each acts as the anonymous role.
-            return tables.publish(publish, to: table, id: id, clientID: connection?.clientID, principal: .anonymous, on: loop, spawn: spawn)
+            return tables.publish(publish, to: table, id: id, clientID: connection?.clientID, principal: principal, on: loop, spawn: spawn)
         }
     }
 

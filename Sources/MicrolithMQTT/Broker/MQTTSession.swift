@@ -7,6 +7,8 @@ import Synchronization
 /// connection when the client asked for a persistent session.
 final class MQTTSession: Sendable {
     let clientID: String
+    /// The user whose client made the session (`nil`: the anonymous role); only that user resumes it.
+    let owner: String?
     let state: Mutex<State>
 
     /// A message owed to the client.
@@ -65,8 +67,9 @@ final class MQTTSession: Sendable {
         var replaying = false
     }
 
-    init(clientID: String) {
+    init(clientID: String, owner: String? = nil) {
         self.clientID = clientID
+        self.owner = owner
         self.state = Mutex(State())
     }
 

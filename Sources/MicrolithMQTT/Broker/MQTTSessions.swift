@@ -114,16 +114,19 @@ final class MQTTSessions: Sendable {
     /// Binds `connection` to the session of `clientID` (taking it over from another connection) and calls
     /// `then` with the session and whether it existed before. A will waiting for the client is cancelled.
     func attach(
-        _ connection: MQTTConnection, clientID: String, cleanStart: Bool, expiry: UInt32, version: MQTTProtocolVersion, maximumInflight: Int,
+        _ connection: MQTTConnection, clientID: String, owner: String?, cleanStart: Bool, expiry: UInt32, version: MQTTProtocolVersion,
+        maximumInflight: Int,
         maximumPacketSize: Int = .max, then: @escaping @Sendable (MQTTSession, Bool) -> Void
     ) {
         let (session, present, previous): (MQTTSession, Bool, MQTTConnection?) = registry.withLock { r in
             r.pendingWills.removeValue(forKey: clientID)?.cancel()
             // The connection holding the client id now, whatever becomes of its session.
             let holder = r.sessions[clientID]?.state.withLock { $0.connection }
-            if cleanStart { Self.remove(session: clientID, from: &r) }
+            // A session is resumed only by the user who made it: another user (or the anonymous role)
+            // reusing the client id starts afresh, and never receives what was kept for the first.
+            if cleanStart || r.sessions[clientID].map({ $0.owner != owner }) == true { Self.remove(session: clientID, from: &r) }
             let existing = r.sessions[clientID]
-            let session = existing ?? MQTTSession(clientID: clientID)
+            let session = existing ?? MQTTSession(clientID: clientID, owner: owner)
             r.sessions[clientID] = session
             let previous = session.state.withLock { s -> MQTTConnection? in
                 let previous = s.connection
@@ -167,7 +170,7 @@ final class MQTTSessions: Sendable {
         }
     }
 
-    /// Runs `publish` in `delay` seconds on `loop`, unless the client comes back first (``attach(_:clientID:cleanStart:expiry:version:maximumInflight:then:)``)
+    /// Runs `publish` in `delay` seconds on `loop`, unless the client comes back first (``attach(_:clientID:owner:cleanStart:expiry:version:maximumInflight:maximumPacketSize:then:)``)
     /// or the broker shuts down (``cancelWills()``).
     func schedule(will publish: @escaping @Sendable () -> Void, of clientID: String, in delay: UInt32, on loop: any EventLoop) {
         let task = loop.scheduleTask(in: .seconds(Int64(delay))) { [self] in

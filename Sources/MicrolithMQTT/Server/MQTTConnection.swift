@@ -25,6 +25,9 @@ final class MQTTConnection: @unchecked Sendable {
     private(set) var session: MQTTSession?
     private(set) var version: MQTTProtocolVersion = .v3_1_1
     private(set) var clientID = ""
+    /// Who the client signed in as at CONNECT (the anonymous role without a user name): what it may
+    /// publish, subscribe to and write is checked against this principal's roles.
+    private(set) var principal = Principal.anonymous
     private var will: MQTTWill?
     private var keepAlive: UInt16 = 0
     private var lastActivity = NIODeadline.now()
@@ -264,32 +267,55 @@ final class MQTTConnection: @unchecked Sendable {
 
     private func handleConnect(_ connect: MQTTConnect) -> EventLoopFuture<Void>? {
         version = connect.version
-        let refuse: (UInt8, UInt8, String) -> Void = { [self] v3, v5, message in
-            logger.info("mqtt: refused \(transport.peer): \(message)")
-            var properties = MQTTProperties()
-            if version == .v5 { properties.reasonString = message }
-            send(.connack(MQTTConnAck(sessionPresent: false, reasonCode: version == .v5 ? v5 : v3, properties: properties)))
-            transport.close()
-            transportClosed()
-        }
         if connect.properties.authenticationMethod != nil {
-            refuse(0x05, 0x8C, "enhanced authentication is not supported")
+            refuseConnect(0x05, 0x8C, "enhanced authentication is not supported")
             return nil
         }
-        switch broker.authenticate(username: connect.username, password: connect.password) {
-        case .accepted: break
-        case .badCredentials:
-            refuse(0x04, 0x86, "bad user name or password")
-            return nil
-        case .credentialsRequired:
-            refuse(0x05, 0x87, "this broker requires a user name and password")
-            return nil
+        // No credentials: decided here and now.
+        if connect.username == nil, connect.password == nil {
+            guard broker.configuration.allowAnonymous else {
+                refuseConnect(0x05, 0x87, "this broker requires a user name and password")
+                return nil
+            }
+            return accept(connect)
         }
+        // Credentials are checked off the event loop (the password hash is slow by design); packets
+        // after CONNECT wait for the outcome.
+        let address = transport.address
+        let promise = eventLoop.makePromise(of: Result<Principal?, MQTTBroker.SignInRefusal>.self)
+        promise.completeWithTask { [broker] in
+            await broker.signIn(username: connect.username, password: connect.password, address: address)
+        }
+        return promise.futureResult.flatMap { [self] outcome in
+            guard !isClosed else { return eventLoop.makeSucceededVoidFuture() }
+            switch outcome {
+            case .failure(let refusal):
+                refuseConnect(refusal.v3, refusal.v5, refusal.message)
+                return eventLoop.makeSucceededVoidFuture()
+            case .success(let signedIn):
+                principal = signedIn ?? .anonymous
+                return accept(connect) ?? eventLoop.makeSucceededVoidFuture()
+            }
+        }
+    }
+
+    /// Answers a CONNECT with a refusal (reason code `v3` for MQTT 3.1.1, `v5` for 5) and closes.
+    private func refuseConnect(_ v3: UInt8, _ v5: UInt8, _ message: String) {
+        logger.info("mqtt: refused \(transport.peer): \(message)")
+        var properties = MQTTProperties()
+        if version == .v5 { properties.reasonString = message }
+        send(.connack(MQTTConnAck(sessionPresent: false, reasonCode: version == .v5 ? v5 : v3, properties: properties)))
+        transport.close()
+        transportClosed()
+    }
+
+    /// Opens or resumes the session of a CONNECT whose credentials were accepted, and answers CONNACK.
+    private func accept(_ connect: MQTTConnect) -> EventLoopFuture<Void>? {
         var properties = MQTTProperties()
         var id = connect.clientID
         if id.isEmpty {
             if version == .v3_1_1 && !connect.cleanStart {
-                refuse(0x02, 0x85, "an empty client id needs clean session")
+                refuseConnect(0x02, 0x85, "an empty client id needs clean session")
                 return nil
             }
             id = "microlith-\(UInt64.random(in: 0...UInt64.max))"
@@ -318,7 +344,8 @@ final class MQTTConnection: @unchecked Sendable {
         // MQTT 5: the client's Maximum Packet Size (3.1.1 has none).
         let maximumPacketSize = version == .v5 ? connect.properties.maximumPacketSize.map { Int($0) } ?? .max : .max
         broker.sessions.attach(
-            self, clientID: id, cleanStart: connect.cleanStart, expiry: expiry, version: version, maximumInflight: maximumInflight,
+            self, clientID: id, owner: principal.user, cleanStart: connect.cleanStart, expiry: expiry, version: version,
+            maximumInflight: maximumInflight,
             maximumPacketSize: maximumPacketSize
         ) {
             [self] session, present in
@@ -362,7 +389,7 @@ final class MQTTConnection: @unchecked Sendable {
             send(.ack(MQTTAck(kind: .pubrec, packetID: id)))
             return nil
         }
-        let future = broker.publish(publish, from: self)
+        let future = broker.publish(publish, from: self, as: principal)
         let finish: @Sendable (MQTTBroker.PublishOutcome) -> Void = { [self] outcome in
             guard !isClosed else { return }
             if case .failed(let code, let message) = outcome {
@@ -437,8 +464,8 @@ final class MQTTConnection: @unchecked Sendable {
                 return nil
             }
             // A table's topics need the `subscribe` permission, and a wildcard over its records is a standing
-            // query the table's `search` hook may refuse. MQTT clients act as the anonymous role.
-            if broker.tables.refusesSubscription(filter: s.topicFilter, clientID: clientID, principal: .anonymous) {
+            // query the table's `search` hook may refuse; both for the roles of the user the client signed in as.
+            if broker.tables.refusesSubscription(filter: s.topicFilter, clientID: clientID, principal: principal) {
                 codes.append(version == .v5 ? 0x87 : 0x80)
                 continue
             }

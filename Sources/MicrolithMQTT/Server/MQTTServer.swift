@@ -69,6 +69,7 @@ final class MQTTChannelHandler: ChannelInboundHandler, MQTTTransport, @unchecked
     let channel: any Channel
     let eventLoop: any EventLoop
     let peer: String
+    let address: String?
     private var connection: MQTTClientConnection?
     private let broker: MQTTBroker
     private let buffered = Atomic<Int>(0)
@@ -82,6 +83,7 @@ final class MQTTChannelHandler: ChannelInboundHandler, MQTTTransport, @unchecked
         self.channel = channel
         self.eventLoop = channel.eventLoop
         self.peer = channel.remoteAddress?.description ?? "?"
+        self.address = channel.remoteAddress?.ipAddress
     }
 
     func channelActive(context: ChannelHandlerContext) {

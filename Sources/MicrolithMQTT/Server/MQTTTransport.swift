@@ -21,4 +21,6 @@ public protocol MQTTTransport: AnyObject, Sendable {
     func close()
     /// The peer, for logs.
     var peer: String { get }
+    /// The peer's IP address without the port, when known: failed sign-ins are limited per address.
+    var address: String? { get }
 }
