@@ -5,6 +5,7 @@ writes."""
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
@@ -14,7 +15,10 @@ from shop_app import CART, EXPECTED_TOTAL, ShopServer, copy_app, requires_shop
 
 pytestmark = requires_shop
 
-LEASE = {"MICROLITH_JOBS_LEASE_SECONDS": "2", "MICROLITH_JOBS_POLL_MS": "50"}
+# The job queue is for a super user: `root` is made at first start and signs in with HTTP Basic.
+LEASE = {"MICROLITH_JOBS_LEASE_SECONDS": "2", "MICROLITH_JOBS_POLL_MS": "50",
+         "MICROLITH_ADMIN_USER": "root", "MICROLITH_ADMIN_PASSWORD": "pw-root"}
+ADMIN = {"Authorization": "Basic " + base64.b64encode(b"root:pw-root").decode()}
 
 
 @pytest.fixture
@@ -43,7 +47,7 @@ def checkout(server, processing_ms=0) -> dict:
 
 
 def fulfil_job(server) -> dict:
-    jobs = server.get("/_jobs?name=orders.fulfil").json()["jobs"]
+    jobs = server.get("/_jobs?name=orders.fulfil", headers=ADMIN).json()["jobs"]
     assert len(jobs) == 1, jobs
     return jobs[0]
 
@@ -81,7 +85,7 @@ def test_a_refused_checkout_leaves_no_order_and_no_job(shop):
     r = shop.post("/_operations/orders/checkout", json={"cart": {"items": [{"sku": "caviar", "quantity": 1}]}})
     assert_problem(r, 404)
     assert r.json()["code"] == "notFound"
-    listed = shop.get("/_jobs").json()
+    listed = shop.get("/_jobs", headers=ADMIN).json()
     assert listed["jobs"] == [] and all(n == 0 for n in listed["counts"].values()), listed
     assert shop.query("Order") == []
 
@@ -105,11 +109,15 @@ def test_jobs_and_schedules_are_visible_over_rest(shop):
     assert wait_for(lambda: status(shop, order["id"]) == "fulfilled")
     job = fulfil_job(shop)
     assert job["input"] == {"orderId": order["id"], "processingMs": 0}
-    assert shop.get(f"/_jobs/{job['id']}").json()["state"] == "done"
-    assert_problem(shop.get("/_jobs/abc"), 400)
-    assert_problem(shop.get("/_jobs?state=stuck"), 400)
-    assert_problem(shop.get("/_jobs?database=nope"), 404)
-    schedules = shop.get("/_schedules").json()["schedules"]
+    assert shop.get(f"/_jobs/{job['id']}", headers=ADMIN).json()["state"] == "done"
+    # Only a super user reads or retries jobs.
+    assert_problem(shop.get("/_jobs"), 401, "the anonymous role may not read the job queue")
+    assert_problem(shop.post(f"/_jobs/{job['id']}/retry"), 401, "the anonymous role may not retry jobs")
+    assert_problem(shop.get("/_schedules"), 401, "may not read the schedules")
+    assert_problem(shop.get("/_jobs/abc", headers=ADMIN), 400)
+    assert_problem(shop.get("/_jobs?state=stuck", headers=ADMIN), 400)
+    assert_problem(shop.get("/_jobs?database=nope", headers=ADMIN), 404)
+    schedules = shop.get("/_schedules", headers=ADMIN).json()["schedules"]
     assert [s["name"] for s in schedules] == ["orders.daily-report"]
     assert schedules[0]["schedule"] == "cron 5 0 * * *" and schedules[0]["nextRun"].endswith("T00:05:00.000Z")
     spec = shop.get("/openapi.json").json()

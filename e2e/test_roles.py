@@ -128,6 +128,8 @@ def test_openapi_declares_http_basic(factory):
     document = factory.server(factory.app(SCHEMA)).get("/openapi.json").json()
     assert document["components"]["securitySchemes"]["basicAuth"]["scheme"] == "basic"
     assert {} in document["security"] and {"basicAuth": []} in document["security"]
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert {"bearerAuth": []} in document["security"]
 
 
 def test_mqtt_clients_sign_in_as_the_apps_users_and_act_with_their_roles(factory, mosquitto_clients):
@@ -161,3 +163,67 @@ def test_the_old_mqtt_users_list_stops_the_start_and_says_what_replaced_it(facto
     (app / "microlith.yaml").write_text("mqtt:\n  users:\n    alice: secret\n")
     result = serve_must_fail(app, factory.data_dir())
     assert "mqtt.users is no longer read" in result.stderr and "microlith user add" in result.stderr, result.stderr
+
+
+def test_bearer_tokens_sign_in_rest_event_streams_and_websockets(factory):
+    import json
+
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect as ws_connect
+
+    app = app_with_roles(factory, ROLES + "clerk:\n  tables:\n    Secret: all\n")
+    data = factory.data_dir()
+    made = run_microlith("user", "add", app, "ada", "--role", "clerk", "--data-dir", data, env={"MICROLITH_PASSWORD": "pw-ada"})
+    assert made.returncode == 0, made.stderr
+    server = factory.server(app, data)
+    signed_in = server.post("/_auth/token", json={"username": "ada", "password": "pw-ada"})
+    assert signed_in.status_code == 200, signed_in.text
+    tokens = signed_in.json()
+    assert tokens["token_type"] == "Bearer" and signed_in.headers["Cache-Control"] == "no-store"
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+
+    # REST: the token stands for ada.
+    assert server.put("/Secret/t1", json={"note": "by token"}, headers=bearer).status_code == 201
+    r = server.get("/Secret/t1", headers={"Authorization": "Bearer " + tokens["access_token"][:-3] + "abc"})
+    assert_problem(r, 401, "signature")
+    assert r.headers["WWW-Authenticate"].startswith("Bearer ")
+
+    # Server-Sent Events: a browser's EventSource sends the token as access_token.
+    sse = {"Accept": "text/event-stream"}
+    assert_problem(server.get("/Secret/t1", headers=sse), 401, "may not subscribe to Secret")
+    stream = requests.get(f"http://127.0.0.1:{server.port}/Secret/t1?access_token={tokens['access_token']}", headers=sse,
+                          stream=True, timeout=10)
+    assert stream.status_code == 200 and stream.headers["Content-Type"].startswith("text/event-stream")
+    stream.close()
+
+    # WebSocket: the same, refused without it (close code 4000 + status).
+    with ws_connect(f"ws://127.0.0.1:{server.port}/Secret/t1", open_timeout=10) as ws:
+        event = json.loads(ws.recv(timeout=10))
+        assert event["type"] == "error" and event["status"] == 401, event
+        try:
+            ws.recv(timeout=10)
+        except ConnectionClosed:
+            pass
+        assert ws.close_code == 4401, ws.close_code
+    with ws_connect(f"ws://127.0.0.1:{server.port}/Secret/t1?access_token={tokens['access_token']}", open_timeout=10) as ws:
+        assert server.patch("/Secret/t1", json={"note": "changed"}, headers=bearer).status_code == 200
+        deadline = 10
+        while True:
+            event = json.loads(ws.recv(timeout=deadline))
+            assert event.get("type") != "error", event
+            if event.get("value", {}).get("note") == "changed" or event.get("record", {}).get("note") == "changed":
+                break
+
+    # Refresh once; rotate the signing key from the command line with --revoke-others: the old access
+    # token stops working within the server's reload minute (a restart here, to see it at once).
+    refreshed = server.post("/_auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.text
+    assert_problem(server.post("/_auth/refresh", json={"refresh_token": tokens["refresh_token"]}), 401, "spent")
+    server.stop()
+    rotated = run_microlith("user", "rotate-key", app, "--revoke-others", "--data-dir", data)
+    assert rotated.returncode == 0 and "new signing key" in rotated.stdout, rotated.stderr
+    server = factory.server(app, data)
+    assert_problem(server.get("/Secret/t1", headers=bearer), 401, "no longer valid")
+    again = server.post("/_auth/refresh", json={"refresh_token": refreshed.json()["refresh_token"]})
+    assert again.status_code == 200, "refresh tokens outlive a key rotation"
+    assert server.get("/Secret/t1", headers={"Authorization": f"Bearer {again.json()['access_token']}"}).json()["note"] == "changed"

@@ -60,8 +60,12 @@ import NIOPosix
 @_exported import struct MicrolithStore.TableRef
 @_exported import struct MicrolithStore.WritePrecondition
 @_exported import class MicrolithStore.WriteTransaction
+@_exported import struct MicrolithTables.AccessDenied
+@_exported import enum MicrolithTables.Permission
+@_exported import struct MicrolithTables.Principal
 @_exported import struct MicrolithTables.ResourceRequest
 @_exported import struct MicrolithTables.TableHooks
+@_exported import enum MicrolithTables.TableVerb
 @_exported import struct MicrolithTemplates.Template
 @_exported import enum MicrolithTemplates.TemplateEncoder
 @_exported import struct MicrolithTemplates.TemplateError

@@ -4,9 +4,10 @@ public import MicrolithTables
 import Synchronization
 
 /// Turns a request's `Authorization` header into a ``Principal``: HTTP Basic against the
-/// ``UserDirectory``, verified once and then remembered for ``cacheSeconds`` (the password hash is
-/// slow by design, a hot authenticated request must not be), with failed sign-ins limited per user
-/// and per address.
+/// ``UserDirectory``, or a bearer access token of the ``TokenIssuer``; verified once and then
+/// remembered for ``cacheSeconds`` (the password hash is slow by design, a hot authenticated request
+/// must not be), a token no longer than it is valid, with failed sign-ins limited per user and per
+/// address.
 public final class Authenticator: Sendable {
     /// Why a request's credentials are refused.
     public struct Refusal: Error, Sendable, Equatable {
@@ -18,6 +19,8 @@ public final class Authenticator: Sendable {
     }
 
     public let users: UserDirectory
+    /// The issuer of the bearer tokens accepted; `nil`: only Basic credentials are.
+    public let tokens: TokenIssuer?
     /// How long verified credentials are remembered: a password changed or a user removed by another
     /// process takes effect within it (in this process, at once).
     public let cacheSeconds: Int
@@ -38,9 +41,12 @@ public final class Authenticator: Sendable {
     private let verified = Mutex<[SHA256.Digest: Remembered]>([:])
     private let failures = Mutex<[String: Failures]>([:])
 
-    public init(users: UserDirectory, cacheSeconds: Int = 60, failuresPerUser: Int = 5, failuresPerAddress: Int = 20, failureWindowSeconds: Int = 60)
-    {
+    public init(
+        users: UserDirectory, tokens: TokenIssuer? = nil, cacheSeconds: Int = 60, failuresPerUser: Int = 5, failuresPerAddress: Int = 20,
+        failureWindowSeconds: Int = 60
+    ) {
         self.users = users
+        self.tokens = tokens
         self.cacheSeconds = cacheSeconds
         self.failuresPerUser = failuresPerUser
         self.failuresPerAddress = failuresPerAddress
@@ -52,8 +58,26 @@ public final class Authenticator: Sendable {
         let now = ContinuousClock.now
         let key = Self.digest(header)
         if let hit = verified.withLock({ $0[key] }), hit.until > now { return .success(hit.principal) }
+        if let token = Self.bearer(header) {
+            guard let tokens else { return .failure(Refusal(status: 401, message: "bearer tokens are not accepted here; use HTTP Basic")) }
+            switch await tokens.verify(token) {
+            case .success(let (principal, expires)):
+                // Remembered no longer than the token is valid.
+                let left = expires - Int64(Date().timeIntervalSince1970)
+                guard left > 0 else { return .failure(Refusal(status: 401, message: "the access token has expired; refresh it or sign in again")) }
+                remember(key, principal, now: now, for: .seconds(min(Int64(cacheSeconds), left)))
+                return .success(principal)
+            case .failure(let refusal):
+                return .failure(Refusal(status: 401, message: refusal.description))
+            }
+        }
         guard let (name, password) = Self.basic(header) else {
-            return .failure(Refusal(status: 401, message: "the Authorization header must be Basic credentials: 'Basic ' and base64 of user:password"))
+            return .failure(
+                Refusal(
+                    status: 401,
+                    message:
+                        "the Authorization header must be Basic credentials ('Basic ' and base64 of user:password) or 'Bearer ' and an access token"
+                ))
         }
         return await verify(name, password: password, address: address, key: key, now: now)
     }
@@ -98,7 +122,7 @@ public final class Authenticator: Sendable {
         verified.withLock { $0 = $0.filter { $0.value.principal.user != user } }
     }
 
-    private func remember(_ key: SHA256.Digest, _ principal: Principal, now: ContinuousClock.Instant) {
+    private func remember(_ key: SHA256.Digest, _ principal: Principal, now: ContinuousClock.Instant, for lifetime: Duration? = nil) {
         verified.withLock { cache in
             if cache.count >= Self.cacheLimit {
                 cache = cache.filter { $0.value.until > now }
@@ -107,7 +131,7 @@ public final class Authenticator: Sendable {
                     for (k, _) in cache.sorted(by: { $0.value.until < $1.value.until }).prefix(Self.cacheLimit / 10) { cache[k] = nil }
                 }
             }
-            cache[key] = Remembered(principal: principal, until: now + .seconds(cacheSeconds))
+            cache[key] = Remembered(principal: principal, until: now + (lifetime ?? .seconds(cacheSeconds)))
         }
     }
 
@@ -138,6 +162,14 @@ public final class Authenticator: Sendable {
                 }
             }
         }
+    }
+
+    /// The token of `Bearer <token>` (RFC 6750), when the header is one.
+    public static func bearer(_ header: String) -> String? {
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
     }
 
     /// The user name and password of `Basic <base64(user:password)>`.

@@ -67,24 +67,27 @@ public struct UserDirectory: Sendable {
         }
     }
 
-    /// Sets the password of user `name`; refused when there is no such user.
+    /// Sets the password of user `name` and spends their refresh tokens; refused when there is no such user.
     public func setPassword(_ name: String, password: String) async throws {
         try Self.check(name: name, password: password, roles: [])
         let hash = try PasswordHash.make(password, iterations: iterations)
         try await update(name, sql: "UPDATE _microlith_users SET password = ?, updated = ? WHERE name = ?", hash)
     }
 
-    /// Sets the roles of user `name`; refused when there is no such user.
+    /// Sets the roles of user `name` and spends their refresh tokens (the next sign-in carries the
+    /// new roles); refused when there is no such user.
     public func setRoles(_ name: String, roles: [String]) async throws {
         try Self.check(name: name, password: "x", roles: roles)
         try await update(name, sql: "UPDATE _microlith_users SET roles = ?, updated = ? WHERE name = ?", roles.joined(separator: ","))
     }
 
-    /// Removes user `name`; returns whether there was one.
+    /// Removes user `name` and their refresh tokens; returns whether there was one.
     public func remove(_ name: String) async throws -> Bool {
         try await store.write(database: Self.database) { txn in
             try txn.db.execute(sql: "DELETE FROM _microlith_users WHERE name = ?", arguments: [name])
-            return txn.db.changesCount > 0
+            let removed = txn.db.changesCount > 0
+            try txn.db.execute(sql: "DELETE FROM _microlith_refresh_tokens WHERE user = ?", arguments: [name])
+            return removed
         }
     }
 
@@ -110,7 +113,9 @@ public struct UserDirectory: Sendable {
     private func update(_ name: String, sql: String, _ value: String) async throws {
         let changed = try await store.write(database: Self.database) { txn in
             try txn.db.execute(sql: sql, arguments: [value, txn.wallClock(), name])
-            return txn.db.changesCount
+            let changed = txn.db.changesCount
+            try txn.db.execute(sql: "DELETE FROM _microlith_refresh_tokens WHERE user = ?", arguments: [name])
+            return changed
         }
         guard changed > 0 else { throw Refusal(description: "there is no user named \(name)") }
     }

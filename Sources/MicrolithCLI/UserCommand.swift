@@ -5,14 +5,15 @@ import MicrolithRuntime
 import MicrolithStore
 import MicrolithTables
 
-/// `microlith user add|passwd|remove|list DIR …`: the users who may sign in, kept in the app's store.
+/// `microlith user add|passwd|remove|list|rotate-key DIR …`: the users who may sign in, kept in the
+/// app's store, and the key that signs their bearer tokens.
 /// Passwords are read from `MICROLITH_PASSWORD`, else from the first line of standard input, never
 /// from the command line (where other users of the machine could read them).
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user",
-        abstract: "Add, change, remove or list the users who may sign in.",
-        subcommands: [Add.self, Passwd.self, Remove.self, List.self]
+        abstract: "Add, change, remove or list the users who may sign in; rotate the key that signs their tokens.",
+        subcommands: [Add.self, Passwd.self, Remove.self, List.self, RotateKey.self]
     )
 
     struct Location: ParsableArguments {
@@ -107,6 +108,27 @@ struct UserCommand: AsyncParsableCommand {
             try await UserCommand.run(location) { users in
                 guard try await users.remove(name) else { throw UserDirectory.Refusal(description: "there is no user named \(name)") }
                 print("removed \(name)")
+            }
+        }
+    }
+
+    struct RotateKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-key",
+            abstract: "Make a new key to sign bearer access tokens with; the old ones verify until their tokens expire.")
+        @OptionGroup var location: Location
+        @Flag(name: .customLong("revoke-others"), help: "Delete every other key: every access token issued so far stops working.")
+        var revokeOthers = false
+
+        func run() async throws {
+            try await UserCommand.run(location) { users in
+                let issuer = TokenIssuer(store: users.store)
+                try await issuer.rotateKey(revokingOthers: revokeOthers)
+                let keys = try await issuer.keys()
+                print("new signing key \(keys.first?.kid ?? "?"); \(keys.count) key\(keys.count == 1 ? "" : "s") in all")
+                if revokeOthers {
+                    print("every earlier access token is refused (a running server notices within a minute); refresh tokens still work")
+                }
             }
         }
     }

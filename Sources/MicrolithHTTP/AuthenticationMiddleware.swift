@@ -1,9 +1,11 @@
+import Foundation
 public import Hummingbird
 public import MicrolithAuth
 import MicrolithTables
 
-/// Verifies a request's `Authorization` header (HTTP Basic) and serves the request as the user it
-/// names (``Principal/current``); a request without one is served as the anonymous role. Bad
+/// Verifies a request's `Authorization` header (HTTP Basic or a bearer access token; for an event
+/// stream also an `access_token` query parameter) and serves the request as the user it names
+/// (``Principal/current``); a request without one is served as the anonymous role. Bad
 /// credentials are a 401 with a `WWW-Authenticate` challenge; too many failed sign-ins for a user
 /// name a 429.
 public struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -16,8 +18,25 @@ public struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddlewar
         self.authenticator = authenticator
     }
 
+    /// `Bearer <token>` for an `access_token` query parameter (RFC 6750 §2.3) of an event stream
+    /// request: a browser's `EventSource` cannot set headers. Other requests send the header.
+    static func eventStreamToken(_ request: Request) -> String? {
+        guard request.method == .get, request.headers[.accept]?.contains("text/event-stream") == true else { return nil }
+        return accessToken(query: request.uri.query)
+    }
+
+    /// `Bearer <token>` for the `access_token` parameter of `query`, if there is one.
+    public static func accessToken(query: String?) -> String? {
+        guard let query, query.contains("access_token=") else { return nil }
+        for item in query.split(separator: "&") where item.hasPrefix("access_token=") {
+            let value = item.dropFirst("access_token=".count)
+            return "Bearer " + (value.removingPercentEncoding ?? String(value))
+        }
+        return nil
+    }
+
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization] else { return try await next(request, context) }
+        guard let header = request.headers[.authorization] ?? Self.eventStreamToken(request) else { return try await next(request, context) }
         // Hummingbird's basic context does not carry the peer's address: failures are limited per user name.
         switch await authenticator.authenticate(header, address: nil) {
         case .success(let principal):
@@ -27,7 +46,9 @@ public struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddlewar
                 throw Problem(
                     .tooManyRequests, refusal.message, code: "tooManySignIns", headers: [.retryAfter: String(refusal.retryAfter ?? 1)])
             }
-            throw Problem(.unauthorized, refusal.message, code: "unauthorized", headers: [.wwwAuthenticate: Self.challenge])
+            // A refused bearer token is challenged as one (RFC 6750 §3): the client refreshes it.
+            let challenge = Authenticator.bearer(header) != nil ? #"Bearer realm="microlith", error="invalid_token""# : Self.challenge
+            throw Problem(.unauthorized, refusal.message, code: "unauthorized", headers: [.wwwAuthenticate: challenge])
         }
     }
 }

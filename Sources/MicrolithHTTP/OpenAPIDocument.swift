@@ -91,11 +91,15 @@ public enum OpenAPIDocument {
                     "basicAuth": [
                         "type": "http", "scheme": "basic",
                         "description": "A user of the server (microlith user add); without credentials a request acts as the anonymous role",
-                    ]
+                    ],
+                    "bearerAuth": [
+                        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                        "description": "An access token from POST /_auth/token (or /_auth/refresh); valid for auth.accessTokenSeconds",
+                    ],
                 ],
             ],
-            // Anonymous requests or HTTP Basic: what either may do is the app's roles.yaml.
-            "security": [.object([:]), ["basicAuth": .array([])]],
+            // Anonymous requests, HTTP Basic or a bearer token: what each may do is the app's roles.yaml.
+            "security": [.object([:]), ["basicAuth": .array([])], ["bearerAuth": .array([])]],
         ]
     }
 

@@ -64,6 +64,9 @@ public struct SubscriptionEndpoint: Sendable {
         for item in (rawQuery ?? "").split(separator: "&") where !item.isEmpty {
             if item.hasPrefix("lastEventId=") {
                 positionText = String(item.dropFirst("lastEventId=".count))
+            } else if item.hasPrefix("access_token=") {
+                // Credentials (read by the authentication), not part of the query.
+                continue
             } else {
                 queryItems.append(item)
             }

@@ -1,7 +1,7 @@
 import Foundation
 import MicrolithCache
 import MicrolithStore
-import MicrolithTables
+public import MicrolithTables
 
 /// A part of an application: a named group of operations, resources (hooks on tables and
 /// standalone paths), background jobs and scheduled tasks.
@@ -37,8 +37,10 @@ struct LocalOperation: Sendable {
     let invokeJSON: @Sendable (Data, OperationContext) async throws -> Data
     /// Whether `value` is this operation's input type.
     let acceptsInput: @Sendable (any Sendable) -> Bool
-    /// Whether results are kept (`handle(_:keep:_:)`).
+    /// Whether results are kept (`handle(_:keep:requires:_:)`).
     var keep = false
+    /// What a caller over HTTP must hold (in-process calls are module code, and trusted).
+    var permission = Permission.anyone
     /// The key of an input among kept results (its JSON, keys sorted), `nil` when it has none.
     var inputKey: @Sendable (any Sendable) -> String? = { _ in nil }
     /// About how many bytes an output takes (its JSON length), for the kept results' budget.
@@ -64,12 +66,17 @@ public struct ModuleBuilder {
     /// Implements `operation` with `body`. The operation must belong to this module, and each
     /// operation is implemented once.
     ///
+    /// `requires` is what a caller from outside the process must hold to call it at
+    /// `POST /_operations/{module}/{operation}` (the Roles article): `.anyone` by default, or a
+    /// signed-in user, a role, a table permission, a super user. Calls from module code (in this
+    /// process) are trusted and not checked.
+    ///
     /// With `keep: true`, in-process calls keep the result for each input (compared by its JSON)
     /// until a commit touches something `body` read, as kept responses do (the Caching article): the
     /// result must depend only on the input and the data read. A kept page calling a kept
     /// operation depends on what the operation read, whether the result was kept or computed.
     public mutating func handle<Input, Output>(
-        _ operation: Operation<Input, Output>, keep: Bool = false,
+        _ operation: Operation<Input, Output>, keep: Bool = false, requires permission: Permission = .anyone,
         _ body: @escaping @Sendable (Input, OperationContext) async throws -> Output
     ) {
         guard admits("operation", owner: operation.module, name: operation.name, taken: operations[operation.name] != nil) else { return }
@@ -100,6 +107,7 @@ public struct ModuleBuilder {
             },
             acceptsInput: { $0 is Input },
             keep: keep,
+            permission: permission,
             inputKey: { input in
                 guard let typed = input as? Input else { return nil }
                 let encoder = JSONEncoder()

@@ -235,11 +235,17 @@ public final class Modules: Sendable {
         }
     }
 
-    /// The operations that run here: module, operation, input and output type names.
-    public var localOperations: [(module: String, operation: String, input: String, output: String)] {
+    /// The operations that run here: module, operation, input and output type names, and what a
+    /// caller over HTTP must hold.
+    public var localOperations: [(module: String, operation: String, input: String, output: String, permission: Permission)] {
         local.keys.sorted().flatMap { module in
-            local[module]!.values.sorted { $0.name < $1.name }.map { (module, $0.name, $0.inputType, $0.outputType) }
+            local[module]!.values.sorted { $0.name < $1.name }.map { (module, $0.name, $0.inputType, $0.outputType, $0.permission) }
         }
+    }
+
+    /// What a caller over HTTP must hold to call `module.operation`; `nil` when it does not run here.
+    public func permission(module: String, operation: String) -> Permission? {
+        local[module]?[operation]?.permission
     }
 
     /// Closes the pooled connections to remote modules. Calls after this fail as unavailable.

@@ -5,6 +5,7 @@ import MicrolithJSON
 import MicrolithJobs
 import MicrolithSchema
 import MicrolithStore
+import MicrolithTables
 
 /// Job and schedule state over REST:
 ///
@@ -13,10 +14,14 @@ import MicrolithStore
 /// - `GET /_jobs/{id}?database=data`: one job.
 /// - `POST /_jobs/{id}/retry?database=data`: a dead (or done) job queued again with fresh attempts.
 /// - `GET /_schedules`: every schedule with its next and last run.
+///
+/// Each needs a super user (HTTP Basic), with or without `roles.yaml`: jobs carry what modules
+/// enqueued, and a retry runs one again.
 enum JobRoutes {
-    static func add(to router: Router<BasicRequestContext>, store: Store) {
+    static func add(to router: Router<BasicRequestContext>, store: Store, access: TableAccess) {
         let queue = JobQueue(store: store)
         router.get("/_jobs") { request, _ -> Response in
+            try access.authorize(.superUser, to: "read the job queue", for: Principal.current)
             let database = try database(request, store)
             let items = request.uri.queryParameters
             var state: JobRecord.State?
@@ -48,12 +53,17 @@ enum JobRoutes {
             guard let job = try await action(database, id) else { throw Problem(.notFound, "no job \(id) in database '\(database)'") }
             return json(job.json)
         }
-        router.get("/_jobs/{id}") { request, context in try await oneJob(request, context) { try await queue.job(database: $0, id: $1) } }
+        router.get("/_jobs/{id}") { request, context in
+            try access.authorize(.superUser, to: "read the job queue", for: Principal.current)
+            return try await oneJob(request, context) { try await queue.job(database: $0, id: $1) }
+        }
         router.post("/_jobs/{id}/retry") { request, context in
-            try await oneJob(request, context) { try await queue.retry(database: $0, id: $1) }
+            try access.authorize(.superUser, to: "retry jobs", for: Principal.current)
+            return try await oneJob(request, context) { try await queue.retry(database: $0, id: $1) }
         }
         router.get("/_schedules") { _, _ -> Response in
-            json(["schedules": .array(try await Scheduler.states(store: store).map(\.json))])
+            try access.authorize(.superUser, to: "read the schedules", for: Principal.current)
+            return json(["schedules": .array(try await Scheduler.states(store: store).map(\.json))])
         }
     }
 

@@ -171,9 +171,16 @@ public final class MicrolithServer: Service, Sendable {
                 logger.notice("no roles.yaml in \(app.path): every exported table is open to every client (see the Roles article)")
             }
             let access = TableAccess(store: store, hooks: moduleSet.tableHooks, roles: roles)
+            for op in moduleSet.localOperations {
+                guard case .table(let name, _) = op.permission,
+                    store.table(exportName: name) ?? store.table(typeName: name) ?? store.table(name: name) == nil
+                else { continue }
+                throw RuntimeError(
+                    "operation \(op.module).\(op.operation) requires a permission on table '\(name)', which the schema does not declare")
+            }
             let users = UserDirectory(store: store)
             try await Self.addFirstSuperUser(users, environment: environment, logger: logger)
-            let authenticator = Authenticator(users: users)
+            let authenticator = Authenticator(users: users, tokens: TokenIssuer(store: store, configuration: configuration.tokens))
             let broker =
                 configuration.mqtt.enabled
                 ? MQTTBroker(
@@ -233,9 +240,12 @@ public final class MicrolithServer: Service, Sendable {
             endpoint: endpoint, openAPI: openAPI, logger: logger, servesTables: api,
             rootIsTaken: api && modules.resources.contains { $0.path == "/" },
             subscriptions: subscriptions, authenticator: authenticator)
-        OperationRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes)
-        if api { ResourceRoutes.add(to: router, modules: modules, maximumBodyBytes: configuration.http.maximumBodyBytes) }
-        JobRoutes.add(to: router, store: store)
+        OperationRoutes.add(to: router, modules: modules, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes)
+        if api { ResourceRoutes.add(to: router, modules: modules, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes) }
+        JobRoutes.add(to: router, store: store, access: access)
+        if let tokens = authenticator.tokens {
+            AuthRoutes.add(to: router, authenticator: authenticator, tokens: tokens, maximumBodyBytes: configuration.http.maximumBodyBytes)
+        }
         let responseCaches = api ? modules.responseCaches : []
         var services: [any Service] = []
         if configuration.runs("worker") {
@@ -247,7 +257,7 @@ public final class MicrolithServer: Service, Sendable {
         let broker = self.broker
         let upgrade = WebSocketUpgrade(
             subscriptions: subscriptions, broker: { broker }, maximumMessageBytes: min(configuration.http.maximumBodyBytes, 1 << 24),
-            policy: configuration.http.browserPolicy)
+            policy: configuration.http.browserPolicy, authenticator: authenticator)
         // Cache hits (GET /T/id, and what the app keeps) are answered in the event loop, ahead of
         // the router: from the raw bytes on a connection that has needed nothing else yet
         // (CachedReadFastPath), by CachedReadHandler once the full pipeline is there.

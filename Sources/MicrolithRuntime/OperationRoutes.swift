@@ -4,16 +4,21 @@ import Hummingbird
 import MicrolithHTTP
 import MicrolithJSON
 import MicrolithModules
+import MicrolithTables
 import NIOCore
 
 /// Serves the operations of the modules running here at `POST /_operations/{module}/{operation}`
 /// (JSON in, JSON out; errors as problem+json carrying the ``OperationError`` code) and
 /// describes them in `/openapi.json`.
 enum OperationRoutes {
-    static func add(to router: Router<BasicRequestContext>, modules: Modules, maximumBodyBytes: Int) {
+    static func add(to router: Router<BasicRequestContext>, modules: Modules, access: TableAccess, maximumBodyBytes: Int) {
         router.post("\(OperationPath.prefix)/{module}/{operation}") { request, context -> Response in
             let module = context.parameters.get("module")!
             let operation = context.parameters.get("operation")!
+            // What the operation declared it needs (an unknown one is answered 404 below).
+            if let permission = modules.permission(module: module, operation: operation) {
+                try access.authorize(permission, to: "call \(module).\(operation)", for: Principal.current)
+            }
             try TableEndpoint.requireJSON(request)
             let buffer = try await TableEndpoint.body(request, limit: maximumBodyBytes)
             let input = buffer.readableBytes == 0 ? Data("{}".utf8) : Data(buffer.readableBytesView)
@@ -32,7 +37,15 @@ enum OperationRoutes {
             let failure: (String) -> JSONValue = { description in
                 ["description": .string(description), "content": ["application/problem+json": ["schema": problem]]]
             }
-            let post: JSONValue = [
+            var responses: JSONObject = [
+                "200": [
+                    "description": .string("A JSON-encoded \(op.output)"),
+                    "content": ["application/json": ["schema": [:]]],
+                ],
+                "400": failure("The body is not a valid \(op.input), or the operation refused it"),
+                "default": failure("The operation failed; `code` says how"),
+            ]
+            var post: JSONObject = [
                 "operationId": .string("\(op.module)_\(op.operation)"),
                 "tags": [.string(op.module)],
                 "summary": .string("Operation \(op.operation) of module \(op.module) (\(op.input) → \(op.output))"),
@@ -41,16 +54,15 @@ enum OperationRoutes {
                     "description": .string("A JSON-encoded \(op.input)"),
                     "content": ["application/json": ["schema": ["type": "object"]]],
                 ],
-                "responses": [
-                    "200": [
-                        "description": .string("A JSON-encoded \(op.output)"),
-                        "content": ["application/json": ["schema": [:]]],
-                    ],
-                    "400": failure("The body is not a valid \(op.input), or the operation refused it"),
-                    "default": failure("The operation failed; `code` says how"),
-                ],
             ]
-            paths[OperationPath.make(module: op.module, operation: op.operation)] = ["post": post]
+            if op.permission != .anyone {
+                post["description"] = .string("Requires \(op.permission).")
+                post["security"] = [["basicAuth": []], ["bearerAuth": []]]
+                responses["401"] = failure("No credentials, or wrong ones")
+                responses["403"] = failure("The signed-in user lacks \(op.permission)")
+            }
+            post["responses"] = .object(responses)
+            paths[OperationPath.make(module: op.module, operation: op.operation)] = ["post": .object(post)]
         }
         root["paths"] = .object(paths)
         document = .object(root)

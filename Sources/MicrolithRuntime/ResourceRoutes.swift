@@ -30,8 +30,8 @@ enum ResourceRoutes {
         }
     }
 
-    static func add(to router: Router<BasicRequestContext>, modules: Modules, maximumBodyBytes: Int) {
-        if let kept = modules.keptResponses { addStatistics(to: router, kept: kept) }
+    static func add(to router: Router<BasicRequestContext>, modules: Modules, access: TableAccess, maximumBodyBytes: Int) {
+        if let kept = modules.keptResponses { addStatistics(to: router, kept: kept, access: access) }
         for route in modules.resources {
             let allow = (Set(route.handlers.keys).union(route.handlers["GET"] == nil ? [] : ["HEAD"]).sorted() + ["OPTIONS"]).joined(separator: ", ")
             let parameterNames = route.path.split(separator: "/").filter { $0.hasPrefix("{") && $0.hasSuffix("}") }.map {
@@ -120,9 +120,10 @@ extension ResourceRoutes {
         return Response(status: HTTPResponse.Status(code: status), headers: headers, body: ResponseBody(byteBuffer: body))
     }
 
-    /// `GET /_cache`: the kept-response counters.
-    static func addStatistics(to router: Router<BasicRequestContext>, kept: KeptResponses) {
+    /// `GET /_cache`: the kept-response counters, for a super user.
+    static func addStatistics(to router: Router<BasicRequestContext>, kept: KeptResponses, access: TableAccess) {
         router.get("/_cache") { _, _ in
+            try access.authorize(.superUser, to: "read the cache counters", for: Principal.current)
             let s = kept.statistics
             let lookups = s.hits + s.misses
             let body: JSONValue = [

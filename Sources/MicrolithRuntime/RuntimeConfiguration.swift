@@ -1,5 +1,5 @@
 import Foundation
-import MicrolithAuth
+public import MicrolithAuth
 public import MicrolithHTTP
 public import MicrolithJobs
 public import MicrolithMQTT
@@ -53,6 +53,9 @@ import Yams
 /// | `mqtt.maxSubscriptionsTotal` | `MICROLITH_MQTT_MAX_SUBSCRIPTIONS_TOTAL` | 100000 |
 /// | `store.nodeID` | `MICROLITH_NODE_ID` | generated once per data folder |
 /// | `log.level` | `MICROLITH_LOG_LEVEL` | `info` |
+/// | `auth.accessTokenSeconds` | `MICROLITH_AUTH_ACCESS_TOKEN_SECONDS` | 900 (how long a bearer access token is valid) |
+/// | `auth.refreshTokenSeconds` | `MICROLITH_AUTH_REFRESH_TOKEN_SECONDS` | 2592000 (30 days) |
+/// | `auth.keyRotationSeconds` | `MICROLITH_AUTH_KEY_ROTATION_SECONDS` | 2592000 (a new signing key after 30 days) |
 /// | `jobs.concurrency` | `MICROLITH_JOBS_CONCURRENCY` | 4 |
 /// | `jobs.pollMs` | `MICROLITH_JOBS_POLL_MS` | 500 |
 /// | `jobs.leaseSeconds` | `MICROLITH_JOBS_LEASE_SECONDS` | 30 |
@@ -82,6 +85,8 @@ public struct RuntimeConfiguration: Sendable {
     /// The memory budget of responses kept for resources declared with `get(keep: true)`
     /// (`cache.responsesMB`); 0 keeps none.
     public var keptResponseBytes = 64 << 20
+    /// Bearer token lifetimes and signing-key rotation (`auth.*`).
+    public var tokens = TokenIssuer.Configuration()
 
     /// Roles every process knows: `api` serves the tables and resources over REST; `worker`
     /// runs the background jobs of the modules running here; `cron` fires their schedules.
@@ -239,6 +244,15 @@ public struct RuntimeConfiguration: Sendable {
             c.mqtt.maximumSubscriptionsTotal = try int(v, n, min: 1)
         },
         Key(path: "store.nodeID", environment: "MICROLITH_NODE_ID") { c, v, _ in c.store.nodeID = v },
+        Key(path: "auth.accessTokenSeconds", environment: "MICROLITH_AUTH_ACCESS_TOKEN_SECONDS") { c, v, n in
+            c.tokens.accessTokenSeconds = try int(v, n, min: 10, max: 86_400)
+        },
+        Key(path: "auth.refreshTokenSeconds", environment: "MICROLITH_AUTH_REFRESH_TOKEN_SECONDS") { c, v, n in
+            c.tokens.refreshTokenSeconds = try int(v, n, min: 60, max: 366 * 86_400)
+        },
+        Key(path: "auth.keyRotationSeconds", environment: "MICROLITH_AUTH_KEY_ROTATION_SECONDS") { c, v, n in
+            c.tokens.keyRotationSeconds = try int(v, n, min: 60)
+        },
         Key(path: "jobs.concurrency", environment: "MICROLITH_JOBS_CONCURRENCY") { c, v, n in c.jobs.concurrency = try int(v, n, min: 1, max: 1024) },
         Key(path: "jobs.pollMs", environment: "MICROLITH_JOBS_POLL_MS") { c, v, n in c.jobs.pollInterval = .milliseconds(try int(v, n, min: 10)) },
         Key(path: "jobs.leaseSeconds", environment: "MICROLITH_JOBS_LEASE_SECONDS") { c, v, n in c.jobs.lease = .seconds(try int(v, n, min: 1)) },

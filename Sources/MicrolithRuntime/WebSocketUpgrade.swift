@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
+import MicrolithAuth
 import MicrolithHTTP
 import MicrolithMQTT
 import NIOCore
@@ -17,6 +18,9 @@ struct WebSocketUpgrade: Sendable {
     let broker: @Sendable () -> MQTTBroker?
     let maximumMessageBytes: Int
     let policy: BrowserPolicy
+    /// Who a subscription's credentials name: the `Authorization` header, or an `access_token`
+    /// query parameter (a browser cannot set headers on a WebSocket); `nil`: everyone is anonymous.
+    var authenticator: Authenticator? = nil
 
     typealias Handler = WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>
 
@@ -51,8 +55,24 @@ struct WebSocketUpgrade: Sendable {
             return reject(error)
         }
         let limit = maximumMessageBytes
+        let credentials = request.headerFields[.authorization] ?? AuthenticationMiddleware<BasicRequestContext>.accessToken(query: uri.query)
+        let authenticator = self.authenticator
+        let address = channel.remoteAddress?.ipAddress
         return .upgrade([:]) { inbound, outbound, _ in
             do {
+                var wanted = wanted
+                // The permissions are checked when the subscription starts, for whoever signed in here.
+                if let credentials {
+                    guard let authenticator else { throw Problem(.unauthorized, "this server has no users to sign in as", code: "unauthorized") }
+                    switch await authenticator.authenticate(credentials, address: address) {
+                    case .success(let principal):
+                        wanted.principal = principal
+                    case .failure(let refusal):
+                        throw Problem(
+                            HTTPResponse.Status(code: refusal.status), refusal.message,
+                            code: refusal.status == 429 ? "tooManySignIns" : "unauthorized")
+                    }
+                }
                 try await subscriptions.serveWebSocket(
                     wanted, inbound: inbound, outbound: outbound, maximumMessageBytes: limit, closeConnection: { channel.close(promise: nil) })
             } catch {

@@ -86,6 +86,11 @@ public struct Roles: Sendable {
         verbs[name] != nil || superUsers.contains(name)
     }
 
+    /// Whether `role` is a super user's: `super_user`, or declared with `super_user: true`.
+    public func isSuperUser(_ role: String) -> Bool {
+        superUsers.contains(role)
+    }
+
     /// Whether `principal` may `verb` records of `table`: one of its roles grants it.
     public func allows(_ verb: TableVerb, _ table: TableLayout, for principal: Principal) -> Bool {
         principal.roles.contains { role in superUsers.contains(role) || verbs[role]?[table.index].contains(verb) == true }

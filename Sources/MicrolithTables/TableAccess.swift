@@ -45,6 +45,26 @@ public struct TableAccess: Sendable {
         guard allows(verb, table, for: principal) else { throw AccessDenied(verb: verb, table: table, principal: principal) }
     }
 
+    /// Whether `principal` holds `permission`. A super user holds every one; declared permissions
+    /// hold with or without `roles.yaml` (only table permissions are open without it).
+    public func allows(_ permission: Permission, for principal: Principal) -> Bool {
+        if principal.roles.contains(where: { roles?.isSuperUser($0) ?? ($0 == Roles.superUser) }) { return true }
+        switch permission {
+        case .anyone: return true
+        case .signedIn: return principal.user != nil
+        case .role(let names): return !names.isDisjoint(with: principal.roles)
+        case .table(let name, let verb):
+            guard let table = store.table(exportName: name) ?? store.table(typeName: name) ?? store.table(name: name) else { return false }
+            return allows(verb, table, for: principal)
+        case .superUser: return false
+        }
+    }
+
+    /// Refuses with ``AccessDenied`` (worded "… may not `action`") unless `principal` holds `permission`.
+    public func authorize(_ permission: Permission, to action: @autoclosure () -> String, for principal: Principal) throws(AccessDenied) {
+        guard allows(permission, for: principal) else { throw AccessDenied(action: action(), principal: principal) }
+    }
+
     /// Whether a record of `table` may be answered from the cache to an anonymous client: the
     /// table shows stored records as they are and the anonymous role may read it.
     public func servesCachedReads(_ table: TableLayout) -> Bool {

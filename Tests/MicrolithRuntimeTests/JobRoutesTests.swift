@@ -6,7 +6,8 @@ import NIOCore
 import Testing
 
 /// `/_jobs` and `/_schedules` on a live server, with jobs enqueued by an operation over HTTP: the
-/// listing and its filters, one job, retrying a dead job, and problems for bad parameters.
+/// listing and its filters, one job, retrying a dead job, and problems for bad parameters; only for
+/// a super user.
 @Suite(.timeLimit(.minutes(1))) struct JobRoutesTests {
     func file(_ client: any TestClientProtocol, _ name: String) async throws {
         let response = try await client.execute(
@@ -15,7 +16,7 @@ import Testing
     }
 
     func jobs(_ client: any TestClientProtocol, _ query: String = "") async throws -> JSONValue {
-        let response = try await client.execute(uri: "/_jobs\(query)", method: .get)
+        let response = try await client.execute(uri: "/_jobs\(query)", method: .get, headers: adminHeaders)
         #expect(response.status == .ok, "\(String(buffer: response.body))")
         #expect(response.headers[.contentType] == "application/json")
         return response.json()
@@ -23,7 +24,7 @@ import Testing
 
     /// Without the worker role, enqueued jobs stay pending.
     @Test func enqueuedJobsAreListedNewestFirstWithCountsPerState() async throws {
-        try await withLiveServer(roles: ["api", "desk"]) { _, client in
+        try await withLiveServer(roles: ["api", "desk"], environment: adminEnvironment) { _, client in
             for name in ["a", "b", "c"] { try await file(client, name) }
             let all = try await jobs(client)
             #expect(all["database"] == "data")
@@ -40,14 +41,14 @@ import Testing
             #expect(try await jobs(client, "?name=desk.failing")["jobs"] == [])
             #expect(try await jobs(client, "?name=desk.note&state=pending")["jobs"]?.arrayValue?.count == 3)
 
-            let one = try await client.execute(uri: "/_jobs/\(ids[0])", method: .get)
+            let one = try await client.execute(uri: "/_jobs/\(ids[0])", method: .get, headers: adminHeaders)
             #expect(one.status == .ok)
             #expect(one.json() == listed[0])
         }
     }
 
     @Test func aDeadJobIsRetriedWithFreshAttempts() async throws {
-        try await withLiveServer { _, client in
+        try await withLiveServer(environment: adminEnvironment) { _, client in
             try await file(client, "fail")
             // The worker runs it once (maximumAttempts 1): dead, with the error it threw.
             var dead: JSONValue?
@@ -61,7 +62,7 @@ import Testing
             #expect(job["lastError"]?.stringValue?.contains("fail never works") == true, "\(job)")
             let id = try #require(job["id"]?.int64)
 
-            let retried = try await client.execute(uri: "/_jobs/\(id)/retry", method: .post)
+            let retried = try await client.execute(uri: "/_jobs/\(id)/retry", method: .post, headers: adminHeaders)
             #expect(retried.status == .ok, "\(String(buffer: retried.body))")
             #expect(retried.json()["state"] == "pending")
             #expect(retried.json()["attempts"] == 0)
@@ -70,10 +71,10 @@ import Testing
     }
 
     @Test func onlyDeadOrDoneJobsCanBeRetried() async throws {
-        try await withLiveServer(roles: ["api", "desk"]) { _, client in
+        try await withLiveServer(roles: ["api", "desk"], environment: adminEnvironment) { _, client in
             try await file(client, "a")
             let id = try #require(try await jobs(client)["jobs"]?.arrayValue?.first?["id"]?.int64)
-            let refused = try await client.execute(uri: "/_jobs/\(id)/retry", method: .post)
+            let refused = try await client.execute(uri: "/_jobs/\(id)/retry", method: .post, headers: adminHeaders)
             #expect(refused.status == .preconditionFailed, "\(String(buffer: refused.body))")
             #expect(try await jobs(client)["counts"]?["pending"] == 1)
         }
@@ -90,23 +91,36 @@ import Testing
         ("/_jobs/999", .notFound, "no job 999 in database 'data'"),
     ])
     func badParametersGetProblems(uri: String, status: HTTPResponse.Status, detail: String) async throws {
-        try await withLiveServer(roles: ["api", "desk"]) { _, client in
-            let response = try await client.execute(uri: uri, method: .get)
+        try await withLiveServer(roles: ["api", "desk"], environment: adminEnvironment) { _, client in
+            let response = try await client.execute(uri: uri, method: .get, headers: adminHeaders)
             let problem = response.expectProblem(status, code: status == .notFound ? "notFound" : "badRequest")
             #expect(problem["detail"]?.stringValue?.contains(detail) == true, "\(problem)")
         }
     }
 
     @Test func retryingAJobThatIsNotThereIs404() async throws {
-        try await withLiveServer(roles: ["api", "desk"]) { _, client in
-            let response = try await client.execute(uri: "/_jobs/42/retry", method: .post)
+        try await withLiveServer(roles: ["api", "desk"], environment: adminEnvironment) { _, client in
+            let response = try await client.execute(uri: "/_jobs/42/retry", method: .post, headers: adminHeaders)
             response.expectProblem(.notFound, code: "notFound")
         }
     }
 
+    @Test func onlyASuperUserReadsOrRetriesJobs() async throws {
+        try await withLiveServer(roles: ["api", "desk"], environment: adminEnvironment) { _, client in
+            try await file(client, "a")
+            let anonymous = try await client.execute(uri: "/_jobs", method: .get)
+            let problem = anonymous.expectProblem(.unauthorized, code: "unauthorized")
+            #expect(problem["detail"]?.stringValue?.hasPrefix("the anonymous role may not read the job queue") == true, "\(problem)")
+            try await client.execute(uri: "/_jobs/1/retry", method: .post).expectProblem(.unauthorized, code: "unauthorized")
+            try await client.execute(uri: "/_schedules", method: .get).expectProblem(.unauthorized, code: "unauthorized")
+            let wrong = try await client.execute(uri: "/_jobs", method: .get, headers: [.authorization: "Basic cm9vdDp3cm9uZw=="])
+            wrong.expectProblem(.unauthorized, code: "unauthorized")
+        }
+    }
+
     @Test func schedulesAreListed() async throws {
-        try await withLiveServer(roles: ["api", "desk"]) { _, client in
-            let response = try await client.execute(uri: "/_schedules", method: .get)
+        try await withLiveServer(roles: ["api", "desk"], environment: adminEnvironment) { _, client in
+            let response = try await client.execute(uri: "/_schedules", method: .get, headers: adminHeaders)
             #expect(response.status == .ok)
             #expect(response.json() == ["schedules": []])
         }

@@ -76,6 +76,12 @@ func withLiveServer(
     try await server.makeApplication().test(.live) { client in try await body(server, client) }
 }
 
+/// Makes `root` (password `pw-root`), a super user, at first start: for the administrative endpoints.
+let adminEnvironment = ["MICROLITH_ADMIN_USER": "root", "MICROLITH_ADMIN_PASSWORD": "pw-root"]
+
+/// HTTP Basic credentials of the user ``adminEnvironment`` makes.
+let adminHeaders: HTTPFields = [.authorization: "Basic cm9vdDpwdy1yb290"]
+
 /// A JSON request body.
 func jsonBody(_ text: String) -> ByteBuffer {
     ByteBuffer(string: text)

@@ -121,7 +121,7 @@ struct ShopModule: Module {
     func withShop(roles: [String]? = nil, _ body: @escaping @Sendable (MicrolithServer, any TestClientProtocol) async throws -> Void) async throws {
         let app = try TemporaryApp(["schema.graphql": shopSchema])
         defer { app.remove() }
-        let server = try await MicrolithServer.start(appDirectory: app.path, modules: [ShopModule()], environment: [:]) { c in
+        let server = try await MicrolithServer.start(appDirectory: app.path, modules: [ShopModule()], environment: adminEnvironment) { c in
             c.store.directory = app.file("data")
             c.logLevel = "error"
             c.roles = roles
@@ -215,15 +215,15 @@ struct ShopModule: Module {
             // One receipt job, which the worker (this process has every role) runs.
             var listed = JSONObject()
             for _ in 0..<200 {
-                listed = try json(try await client.execute(uri: "/_jobs?name=shop.receipt", method: .get).body)
+                listed = try json(try await client.execute(uri: "/_jobs?name=shop.receipt", method: .get, headers: adminHeaders).body)
                 if listed["counts"]?.objectValue?["done"] == 1 { break }
                 try await Task.sleep(for: .milliseconds(25))
             }
             #expect(listed["jobs"]?.arrayValue?.count == 1)
             #expect(listed["counts"]?.objectValue?["done"] == 1)
-            #expect(try await client.execute(uri: "/_jobs?state=nope", method: .get).status == .badRequest)
-            #expect(try await client.execute(uri: "/_jobs/999", method: .get).status == .notFound)
-            #expect(try await client.execute(uri: "/_jobs/abc", method: .get).status == .badRequest)
+            #expect(try await client.execute(uri: "/_jobs?state=nope", method: .get, headers: adminHeaders).status == .badRequest)
+            #expect(try await client.execute(uri: "/_jobs/999", method: .get, headers: adminHeaders).status == .notFound)
+            #expect(try await client.execute(uri: "/_jobs/abc", method: .get, headers: adminHeaders).status == .badRequest)
         }
     }
 
@@ -232,7 +232,7 @@ struct ShopModule: Module {
             #expect(try await client.execute(uri: "/Product/p1", method: .get).status == .notFound)
             #expect(try await client.execute(uri: "/stock/p1", method: .get).status == .notFound)
             #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
-            #expect(try await client.execute(uri: "/_jobs", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/_jobs", method: .get, headers: adminHeaders).status == .ok)
         }
     }
 

@@ -223,7 +223,11 @@ final class RunningShop: Sendable {
             #expect(json.headers["x-cache"] == "hit")
             #expect(json.json?.objectValue?["product"]?.objectValue?["stock"] == .int(Int64(stock - 2)))
             #expect(json.json?.objectValue?["product"]?.objectValue?["inStock"] == true)
-            let counters = try #require(try await shop.request(.GET, "/_cache").json?.objectValue)
+            // The cache counters are for a super user (the storefront's admin role is one).
+            #expect(try await shop.request(.GET, "/_cache").status == 401)
+            try await shop.server.authenticator.users.add("ops", password: "test-ops", roles: ["admin"])
+            let ops = ["Authorization": "Basic " + Data("ops:test-ops".utf8).base64EncodedString()]
+            let counters = try #require(try await shop.request(.GET, "/_cache", headers: ops).json?.objectValue)
             #expect(counters["invalidations"] == 0)
             if case .int(let hits)? = counters["hits"] { #expect(hits >= 3) } else { Issue.record("no hits counter: \(counters)") }
         }

@@ -1,0 +1,91 @@
+import Foundation
+import Hummingbird
+import MicrolithAuth
+import MicrolithHTTP
+import MicrolithJSON
+import MicrolithTables
+import NIOCore
+
+/// Bearer tokens over REST (the Roles article):
+///
+/// - `POST /_auth/token` with `{"username": …, "password": …}` (or HTTP Basic and no body): an
+///   access token and a refresh token for that user.
+/// - `POST /_auth/refresh` with `{"refresh_token": …}`: a new pair for the token, which is spent.
+/// - `POST /_auth/revoke` with `{"refresh_token": …}`: the token spent (signing out); 204.
+///
+/// Answers carry `Cache-Control: no-store`. Wrong credentials are a 401 and count towards the
+/// sign-in limits, as Basic's do.
+enum AuthRoutes {
+    static func add(to router: Router<BasicRequestContext>, authenticator: Authenticator, tokens: TokenIssuer, maximumBodyBytes: Int) {
+        router.post("/_auth/token") { request, _ -> Response in
+            let body = try await object(request, limit: maximumBodyBytes)
+            let principal: Principal
+            if body.isEmpty {
+                // Credentials in the Authorization header, already verified by the authentication middleware.
+                guard let header = request.headers[.authorization], header.lowercased().hasPrefix("basic "), Principal.current.user != nil else {
+                    throw Problem(
+                        .badRequest, "send {\"username\": …, \"password\": …} as JSON, or HTTP Basic credentials with no body",
+                        code: "badRequest")
+                }
+                principal = Principal.current
+            } else {
+                let name = try text(body, "username")
+                let password = try text(body, "password")
+                switch await authenticator.signIn(name, password: password, address: nil) {
+                case .success(let signedIn):
+                    principal = signedIn
+                case .failure(let refusal) where refusal.status == 429:
+                    throw Problem(
+                        .tooManyRequests, refusal.message, code: "tooManySignIns", headers: [.retryAfter: String(refusal.retryAfter ?? 1)])
+                case .failure(let refusal):
+                    throw Problem(.unauthorized, refusal.message, code: "unauthorized")
+                }
+            }
+            return answer(try await tokens.issue(for: principal))
+        }
+        router.post("/_auth/refresh") { request, _ -> Response in
+            let token = try text(try await object(request, limit: maximumBodyBytes), "refresh_token")
+            do {
+                return answer(try await tokens.refresh(token))
+            } catch let refusal as TokenIssuer.Refusal {
+                throw Problem(.unauthorized, refusal.description, code: "unauthorized")
+            }
+        }
+        router.post("/_auth/revoke") { request, _ -> Response in
+            let token = try text(try await object(request, limit: maximumBodyBytes), "refresh_token")
+            try await tokens.revoke(token)
+            // Whether or not it was valid: a client signing out learns nothing about other tokens.
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+        }
+    }
+
+    /// The request's JSON object body (empty when there is no body).
+    static func object(_ request: Request, limit: Int) async throws -> JSONObject {
+        let buffer = try await TableEndpoint.body(request, limit: limit)
+        guard buffer.readableBytes > 0 else { return JSONObject() }
+        try TableEndpoint.requireJSON(request)
+        guard case .object(let object) = try JSONParser.parse(Array(buffer.readableBytesView)) else {
+            throw Problem(.badRequest, "the body must be a JSON object", code: "badRequest")
+        }
+        return object
+    }
+
+    /// The string member `name` of `body`.
+    static func text(_ body: JSONObject, _ name: String) throws -> String {
+        guard case .string(let value)? = body[name], !value.isEmpty else {
+            throw Problem(.badRequest, "the body needs \"\(name)\", a non-empty string", code: "badRequest")
+        }
+        return value
+    }
+
+    /// The token answer of RFC 6749 §5.1.
+    static func answer(_ tokens: TokenIssuer.Tokens) -> Response {
+        let body: JSONValue = [
+            "access_token": .string(tokens.accessToken), "token_type": "Bearer", "expires_in": .int(Int64(tokens.expiresIn)),
+            "refresh_token": .string(tokens.refreshToken), "refresh_expires_in": .int(Int64(tokens.refreshExpiresIn)),
+        ]
+        return Response(
+            status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONWriter.encode(body))))
+    }
+}
