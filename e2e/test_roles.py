@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import requests
 
@@ -227,3 +228,85 @@ def test_bearer_tokens_sign_in_rest_event_streams_and_websockets(factory):
     again = server.post("/_auth/refresh", json={"refresh_token": refreshed.json()["refresh_token"]})
     assert again.status_code == 200, "refresh tokens outlive a key rotation"
     assert server.get("/Secret/t1", headers={"Authorization": f"Bearer {again.json()['access_token']}"}).json()["note"] == "changed"
+
+
+ACCOUNTS = """
+type Account @table @export {
+    id: ID @primaryKey
+    name: String @indexed
+    email: String @indexed
+    balance: Int
+}
+"""
+
+ACCOUNT_ROLES = """
+anonymous:
+  tables:
+    Account:
+      verbs: [read, subscribe]
+      hide: [email]
+teller:
+  tables:
+    Account:
+      verbs: [read, update, subscribe]
+      readOnly: [balance]
+"""
+
+
+def test_attribute_limits_hold_on_every_door(factory, mosquitto_clients):
+    import json
+    import subprocess
+
+    app = factory.app(ACCOUNTS, data={"Account": [{"id": "a1", "name": "Ann", "email": "ann@example.com", "balance": 10}]})
+    (app / "roles.yaml").write_text(ACCOUNT_ROLES)
+    checked = run_microlith("check", app)
+    assert checked.returncode == 0 and "Account: [read, subscribe] hiding email" in checked.stdout, checked.stdout + checked.stderr
+    listed = run_microlith("role", "list", app)
+    assert listed.returncode == 0 and "role teller: Account: [read, update, subscribe] read-only balance" in listed.stdout, listed.stdout
+    data = factory.data_dir()
+    made = run_microlith("user", "add", app, "tess", "--data-dir", data, env={"MICROLITH_PASSWORD": "pw-tess"})
+    assert made.returncode == 0, made.stderr
+    given = run_microlith("user", "roles", app, "tess", "--role", "teller", "--data-dir", data)
+    assert given.returncode == 0 and "tess now holds: teller" in given.stdout, given.stdout + given.stderr
+    server = factory.server(app, data)
+    teller = basic("tess", "pw-tess")
+
+    # Reads drop what the role may not see, on the fast path too; queries may not name it.
+    for _ in range(2):
+        assert server.get("/Account/a1").json() == {"id": "a1", "name": "Ann", "balance": 10}
+    assert server.get("/Account/?name==Ann").json() == [{"id": "a1", "name": "Ann", "balance": 10}]
+    assert_problem(server.get("/Account/?email==ann@example.com"), 401, "may not filter or sort Account records by email")
+    assert_problem(server.get("/Account/?name==Ann&sort(+email)"), 401, "by email")
+    assert server.get("/Account/a1", headers=teller).json()["email"] == "ann@example.com"
+
+    # Writes naming what the role may not write are refused; a PUT leaving it out keeps it.
+    assert_problem(server.patch("/Account/a1", json={"balance": 1000}, headers=teller), 403, "may not write Account.balance")
+    assert server.put("/Account/a1", json={"name": "Ann B", "email": "annb@example.com"}, headers=teller).status_code == 200
+    stored = server.get("/Account/a1", headers=teller).json()
+    assert stored["balance"] == 10 and stored["name"] == "Ann B", stored
+
+    # MQTT shares one message among all subscribers, so a role with hidden attributes is refused the
+    # table's topics, and a '#' subscription does not receive its changes.
+    port = str(server.mqtt_port)
+    refused = subprocess.run(["mosquitto_sub", "-p", port, "-V", "mqttv5", "-t", "Account/a1", "-W", "2"],
+                             capture_output=True, text=True, timeout=30)
+    assert "All subscription requests were denied" in refused.stderr, refused
+    everything = subprocess.Popen(["mosquitto_sub", "-p", port, "-V", "mqttv5", "-t", "#", "-v", "-W", "3"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    assert server.patch("/Account/a1", json={"name": "Ann C"}, headers=teller).status_code == 200
+    out, _ = everything.communicate(timeout=30)
+    assert "Account/" not in out, out
+
+    # An event stream shows the same as a read.
+    with requests.get(f"http://127.0.0.1:{server.port}/Account/a1", headers={"Accept": "text/event-stream"},
+                      stream=True, timeout=10) as stream:
+        assert stream.status_code == 200
+        assert server.patch("/Account/a1", json={"name": "Ann D"}, headers=teller).status_code == 200
+        seen = ""
+        for line in stream.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                seen += line
+                if "Ann D" in line:
+                    break
+        assert "Ann D" in seen and "example.com" not in seen, seen

@@ -83,11 +83,13 @@ public final class Authenticator: Sendable {
     }
 
     /// The principal a user name and password stand for, from `address`: the MQTT CONNECT's
-    /// credentials, a login form. The same users, cache and limits as ``authenticate(_:address:)``.
-    public func signIn(_ name: String, password: String, address: String?) async -> Result<Principal, Refusal> {
+    /// credentials, a login form. The same users, cache and limits as ``authenticate(_:address:)``;
+    /// `fresh` checks the password against the store even when it was verified lately (issuing
+    /// tokens must not outlive a password change by the cache's minute).
+    public func signIn(_ name: String, password: String, address: String?, fresh: Bool = false) async -> Result<Principal, Refusal> {
         let now = ContinuousClock.now
         let key = Self.digest("\u{0}signin\u{0}\(name)\u{0}\(password)")
-        if let hit = verified.withLock({ $0[key] }), hit.until > now { return .success(hit.principal) }
+        if !fresh, let hit = verified.withLock({ $0[key] }), hit.until > now { return .success(hit.principal) }
         guard !name.isEmpty else { return .failure(Refusal(status: 401, message: "the user name is empty")) }
         return await verify(name, password: password, address: address, key: key, now: now)
     }
@@ -103,6 +105,9 @@ public final class Authenticator: Sendable {
         if let wait = blocked(keys, now: now) {
             return .failure(Refusal(status: 429, message: "too many failed sign-ins; try again in \(wait) s", retryAfter: wait))
         }
+        // Counted as a failure from the start, forgiven on success: attempts in flight at once count
+        // against the limits too, so a burst cannot queue more hashes than the limits allow.
+        failed(keys, now: now)
         let principal: Principal?
         do {
             principal = try await users.verify(name, password: password)
@@ -110,9 +115,9 @@ public final class Authenticator: Sendable {
             return .failure(Refusal(status: 401, message: "the credentials could not be checked"))
         }
         guard let principal else {
-            failed(keys, now: now)
             return .failure(Refusal(status: 401, message: "the user name or password is wrong"))
         }
+        forgive(keys)
         remember(key, principal, now: now)
         return .success(principal)
     }
@@ -149,6 +154,17 @@ public final class Authenticator: Sendable {
         }
     }
 
+    /// Takes back one failure of each of `keys` (an attempt that succeeded).
+    private func forgive(_ keys: [String]) {
+        failures.withLock { table in
+            for key in keys {
+                guard var f = table[key] else { continue }
+                f.count -= 1
+                table[key] = f.count > 0 ? f : nil
+            }
+        }
+    }
+
     private func failed(_ keys: [String], now: ContinuousClock.Instant) {
         let window = Duration.seconds(failureWindowSeconds)
         failures.withLock { table in
@@ -173,7 +189,7 @@ public final class Authenticator: Sendable {
     }
 
     /// The user name and password of `Basic <base64(user:password)>`.
-    static func basic(_ header: String) -> (String, String)? {
+    public static func basic(_ header: String) -> (String, String)? {
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "basic",
             let data = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),

@@ -107,41 +107,54 @@ public final class TokenIssuer: Sendable {
     public func issue(for principal: Principal) async throws -> Tokens {
         guard let user = principal.user else { throw Refusal(description: "only a signed-in user gets tokens") }
         let now = clock()
-        let access = try await sign(user: user, roles: principal.roles, now: now)
         let refresh = Self.randomToken()
+        try await store.write(database: Self.database) { [self] txn in try keep(refresh, of: user, now: now, in: txn) }
+        return try await tokens(user: user, roles: principal.roles, refresh: refresh, now: now)
+    }
+
+    /// Stores the digest of a new refresh token of `user`, dropping expired ones. Its `created` is
+    /// the store's wall clock, as a user's `updated` is: a token older than the user's last change
+    /// (a password or roles) is refused.
+    private func keep(_ refresh: String, of user: String, now: Int64, in txn: WriteTransaction) throws {
         let digest = Self.hex(SHA256.hash(data: Array(refresh.utf8)))
-        let expires = now + Int64(configuration.refreshTokenSeconds)
-        try await store.write(database: Self.database) { txn in
-            try txn.db.execute(sql: "DELETE FROM _microlith_refresh_tokens WHERE expires <= ?", arguments: [now])
-            try txn.db.execute(
-                sql: "INSERT INTO _microlith_refresh_tokens(digest, user, created, expires) VALUES (?, ?, ?, ?)",
-                arguments: [digest, user, now, expires])
-        }
-        return Tokens(
-            accessToken: access, refreshToken: refresh, expiresIn: configuration.accessTokenSeconds,
-            refreshExpiresIn: configuration.refreshTokenSeconds)
+        try txn.db.execute(sql: "DELETE FROM _microlith_refresh_tokens WHERE expires <= ?", arguments: [now])
+        try txn.db.execute(
+            sql: "INSERT INTO _microlith_refresh_tokens(digest, user, created, expires) VALUES (?, ?, ?, ?)",
+            arguments: [digest, user, txn.wallClock(), now + Int64(configuration.refreshTokenSeconds)])
+    }
+
+    private func tokens(user: String, roles: [String], refresh: String, now: Int64) async throws -> Tokens {
+        Tokens(
+            accessToken: try await sign(user: user, roles: roles, now: now), refreshToken: refresh,
+            expiresIn: configuration.accessTokenSeconds, refreshExpiresIn: configuration.refreshTokenSeconds)
     }
 
     /// Exchanges `refreshToken` for a new pair, with the user's current roles; the old token is spent.
     public func refresh(_ refreshToken: String) async throws -> Tokens {
         let now = clock()
         let digest = Self.hex(SHA256.hash(data: Array(refreshToken.utf8)))
-        let found = try await store.write(database: Self.database) { txn -> (user: String, roles: String)? in
+        let next = Self.randomToken()
+        // Spending the old token and keeping the new one is one transaction: a token is good once.
+        let found = try await store.write(database: Self.database) { [self] txn -> (user: String, roles: String)? in
             guard
                 let row = try Row.fetchOne(
                     txn.db,
                     sql: """
-                        SELECT t.user AS user, t.expires AS expires, u.roles AS roles FROM _microlith_refresh_tokens t
-                        LEFT JOIN _microlith_users u ON u.name = t.user WHERE t.digest = ?
+                        SELECT t.user AS user, t.expires AS expires, t.created AS created, u.roles AS roles, u.updated AS updated
+                        FROM _microlith_refresh_tokens t LEFT JOIN _microlith_users u ON u.name = t.user WHERE t.digest = ?
                         """, arguments: [digest])
             else { return nil }
             try txn.db.execute(sql: "DELETE FROM _microlith_refresh_tokens WHERE digest = ?", arguments: [digest])
             let expires: Int64 = row["expires"]
-            guard expires > now, let roles: String = row["roles"] else { return nil }
-            return (row["user"], roles)
+            let created: Int64 = row["created"]
+            // The user is gone, or changed (password, roles) since the token was made.
+            guard expires > now, let roles: String = row["roles"], let updated: Int64 = row["updated"], created >= updated else { return nil }
+            let user: String = row["user"]
+            try keep(next, of: user, now: now, in: txn)
+            return (user, roles)
         }
         guard let found else { throw Refusal(description: "the refresh token is unknown, spent or expired; sign in again") }
-        return try await issue(for: Principal(user: found.user, roles: found.roles.split(separator: ",").map(String.init)))
+        return try await tokens(user: found.user, roles: found.roles.split(separator: ",").map(String.init), refresh: next, now: now)
     }
 
     /// Spends `refreshToken` without a new pair (signing out); whether it was valid.
@@ -183,8 +196,10 @@ public final class TokenIssuer: Sendable {
     public func rotateKey(revokingOthers: Bool = false) async throws {
         try await loading.run {
             let now = clock()
+            let retireBefore = now - Int64(configuration.accessTokenSeconds)
             try await store.write(database: Self.database) { txn in
                 if revokingOthers { try txn.db.execute(sql: "DELETE FROM _microlith_signing_keys") }
+                try Self.retire(txn.db, before: retireBefore)
                 try Self.insertKey(txn.db, now: now)
             }
             try await reload()
@@ -227,11 +242,7 @@ public final class TokenIssuer: Sendable {
             }
             let retireBefore = now - Int64(configuration.accessTokenSeconds)
             try await store.write(database: Self.database) { txn in
-                // Keys replaced longer ago than a token lives can verify nothing still valid.
-                let newest = try Int64.fetchOne(txn.db, sql: "SELECT MAX(created) FROM _microlith_signing_keys")
-                if let newest, newest <= retireBefore {
-                    try txn.db.execute(sql: "DELETE FROM _microlith_signing_keys WHERE created < ?", arguments: [newest])
-                }
+                try Self.retire(txn.db, before: retireBefore)
                 try Self.insertKey(txn.db, now: now)
             }
             try await reload()
@@ -255,11 +266,16 @@ public final class TokenIssuer: Sendable {
 
     /// Reads the keys from the store into a new collection.
     private func reload() async throws {
-        let keys = try await store.read(database: Self.database) { db in
+        let stored = try await store.read(database: Self.database) { db in
             try Row.fetchAll(db, sql: "SELECT kid, secret, created FROM _microlith_signing_keys ORDER BY created DESC, kid DESC").map {
                 SigningKey(kid: $0["kid"], secret: [UInt8]($0["secret"] as Data), created: $0["created"])
             }
         }
+        // A key replaced longer ago than an access token lives signed nothing still valid: it
+        // verifies nothing more (and goes from the store at the next rotation).
+        let now = clock()
+        let lifetime = Int64(configuration.accessTokenSeconds)
+        let keys = stored.enumerated().filter { i, _ in i == 0 || now - stored[i - 1].created < lifetime }.map(\.element)
         let collection = JWTKeyCollection()
         for key in keys {
             await collection.add(hmac: HMACKey(from: key.secret), digestAlgorithm: .sha256, kid: JWKIdentifier(string: key.kid))
@@ -269,14 +285,27 @@ public final class TokenIssuer: Sendable {
         ring.withLock { $0 = Ring(keys: keys, collection: collection, loadedAt: .now) }
     }
 
+    /// Deletes the keys replaced (by a newer key) before `before`: they verify nothing still valid.
+    private static func retire(_ db: Database, before: Int64) throws {
+        try db.execute(
+            sql: """
+                DELETE FROM _microlith_signing_keys WHERE EXISTS (
+                    SELECT 1 FROM _microlith_signing_keys AS n WHERE n.created > _microlith_signing_keys.created AND n.created <= ?)
+                """, arguments: [before])
+    }
+
     private static func insertKey(_ db: Database, now: Int64) throws {
         var secret = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
         for i in secret.indices { secret[i] = generator.next() }
         var id = [UInt8](repeating: 0, count: 8)
         for i in id.indices { id[i] = generator.next() }
+        // Strictly newer than every other key, even within the same second: the newest key signs.
         try db.execute(
-            sql: "INSERT INTO _microlith_signing_keys(kid, secret, created) VALUES (?, ?, ?)",
+            sql: """
+                INSERT INTO _microlith_signing_keys(kid, secret, created)
+                VALUES (?, ?, MAX(?, COALESCE((SELECT MAX(created) FROM _microlith_signing_keys) + 1, 0)))
+                """,
             arguments: [hex(id), Data(secret), now])
     }
 

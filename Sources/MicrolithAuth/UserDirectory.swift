@@ -4,6 +4,7 @@ import MicrolithSchema
 public import MicrolithStore
 public import MicrolithTables
 import NIOPosix
+import Synchronization
 
 /// The users of a store (``SystemTables/users`` in its default database): who may sign in, with
 /// which password and roles. Names are non-empty text without control characters, `:` or spaces;
@@ -55,7 +56,7 @@ public struct UserDirectory: Sendable {
     /// Adds user `name` with `password` and `roles`; refused when the name is taken or not valid.
     public func add(_ name: String, password: String, roles: [String]) async throws {
         try Self.check(name: name, password: password, roles: roles)
-        let hash = try PasswordHash.make(password, iterations: iterations)
+        let hash = try await hash(password)
         try await store.write(database: Self.database) { txn in
             guard try Row.fetchOne(txn.db, sql: "SELECT 1 FROM _microlith_users WHERE name = ?", arguments: [name]) == nil else {
                 throw Refusal(description: "a user named \(name) exists already")
@@ -70,14 +71,15 @@ public struct UserDirectory: Sendable {
     /// Sets the password of user `name` and spends their refresh tokens; refused when there is no such user.
     public func setPassword(_ name: String, password: String) async throws {
         try Self.check(name: name, password: password, roles: [])
-        let hash = try PasswordHash.make(password, iterations: iterations)
+        let hash = try await hash(password)
         try await update(name, sql: "UPDATE _microlith_users SET password = ?, updated = ? WHERE name = ?", hash)
     }
 
     /// Sets the roles of user `name` and spends their refresh tokens (the next sign-in carries the
     /// new roles); refused when there is no such user.
     public func setRoles(_ name: String, roles: [String]) async throws {
-        try Self.check(name: name, password: "x", roles: roles)
+        try Self.check(name: name)
+        try Self.check(roles: roles)
         try await update(name, sql: "UPDATE _microlith_users SET roles = ?, updated = ? WHERE name = ?", roles.joined(separator: ","))
     }
 
@@ -101,13 +103,21 @@ public struct UserDirectory: Sendable {
         }
         guard let found else {
             // As slow as a wrong password, so a name's existence does not show in the time taken.
-            _ = try await NIOThreadPool.singleton.runIfActive { PasswordHash.verify(password, against: Self.decoy) }
+            let iterations = iterations
+            _ = try await NIOThreadPool.singleton.runIfActive { PasswordHash.verify(password, against: Self.decoy(iterations: iterations)) }
             return nil
         }
         let stored = found.password
         // The hash's cost runs on the thread pool, never on an event loop.
         guard try await NIOThreadPool.singleton.runIfActive({ PasswordHash.verify(password, against: stored) }) else { return nil }
         return Principal(user: name, roles: Self.roles(found.roles))
+    }
+
+    /// A new hash of `password` at this directory's cost, computed on NIO's thread pool (it is slow
+    /// by design and must hold neither an event loop nor a thread of the concurrency pool).
+    private func hash(_ password: String) async throws -> String {
+        let iterations = iterations
+        return try await NIOThreadPool.singleton.runIfActive { try PasswordHash.make(password, iterations: iterations) }
     }
 
     private func update(_ name: String, sql: String, _ value: String) async throws {
@@ -124,14 +134,29 @@ public struct UserDirectory: Sendable {
         text.split(separator: ",").map(String.init)
     }
 
-    /// A valid hash of no password anyone knows, verified for unknown names.
-    private static let decoy = (try? PasswordHash.make(UUID().uuidString)) ?? ""
+    /// A valid hash of no password anyone knows, at the cost of the directory's own hashes: verified
+    /// for unknown names. Made once per cost.
+    private static func decoy(iterations: Int) -> String {
+        if let made = decoys.withLock({ $0[iterations] }) { return made }
+        let made = (try? PasswordHash.make(UUID().uuidString, iterations: iterations)) ?? ""
+        decoys.withLock { $0[iterations] = made }
+        return made
+    }
+    private static let decoys = Mutex<[Int: String]>([:])
 
     static func check(name: String, password: String, roles: [String]) throws(Refusal) {
+        try check(name: name)
+        guard !password.isEmpty else { throw Refusal(description: "the password of \(name) is empty") }
+        try check(roles: roles)
+    }
+
+    static func check(name: String) throws(Refusal) {
         guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && $0 != ":" }) else {
             throw Refusal(description: "a user name is text without spaces, control characters or ':'; got '\(name)'")
         }
-        guard !password.isEmpty else { throw Refusal(description: "the password of \(name) is empty") }
+    }
+
+    static func check(roles: [String]) throws(Refusal) {
         for role in roles where role.isEmpty || role.contains(",") {
             throw Refusal(description: "a role name is non-empty text without ','; got '\(role)'")
         }

@@ -5,7 +5,7 @@ import MicrolithRuntime
 import MicrolithStore
 import MicrolithTables
 
-/// `microlith user add|passwd|remove|list|rotate-key DIR …`: the users who may sign in, kept in the
+/// `microlith user add|passwd|roles|remove|list|rotate-key DIR …`: the users who may sign in, kept in the
 /// app's store, and the key that signs their bearer tokens.
 /// Passwords are read from `MICROLITH_PASSWORD`, else from the first line of standard input, never
 /// from the command line (where other users of the machine could read them).
@@ -13,7 +13,7 @@ struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user",
         abstract: "Add, change, remove or list the users who may sign in; rotate the key that signs their tokens.",
-        subcommands: [Add.self, Passwd.self, Remove.self, List.self, RotateKey.self]
+        subcommands: [Add.self, Passwd.self, SetRoles.self, Remove.self, List.self, RotateKey.self]
     )
 
     struct Location: ParsableArguments {
@@ -99,6 +99,21 @@ struct UserCommand: AsyncParsableCommand {
         }
     }
 
+    struct SetRoles: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "roles", abstract: "Set a user's roles (none without --role).")
+        @OptionGroup var location: Location
+        @Argument(help: "The user's name.") var name: String
+        @Option(name: .customLong("role"), help: "A role the user holds (repeat for several).")
+        var roles: [String] = []
+
+        func run() async throws {
+            try await UserCommand.run(location) { users in
+                try await users.setRoles(name, roles: roles)
+                print("\(name) now holds: \(roles.isEmpty ? "no role" : roles.joined(separator: ", ")) (a running server notices within a minute)")
+            }
+        }
+    }
+
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a user.")
         @OptionGroup var location: Location
@@ -127,7 +142,7 @@ struct UserCommand: AsyncParsableCommand {
                 let keys = try await issuer.keys()
                 print("new signing key \(keys.first?.kid ?? "?"); \(keys.count) key\(keys.count == 1 ? "" : "s") in all")
                 if revokeOthers {
-                    print("every earlier access token is refused (a running server notices within a minute); refresh tokens still work")
+                    print("every earlier access token is refused (by a running server within two minutes); refresh tokens still work")
                 }
             }
         }

@@ -21,7 +21,7 @@ public struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddlewar
     /// `Bearer <token>` for an `access_token` query parameter (RFC 6750 §2.3) of an event stream
     /// request: a browser's `EventSource` cannot set headers. Other requests send the header.
     static func eventStreamToken(_ request: Request) -> String? {
-        guard request.method == .get, request.headers[.accept]?.contains("text/event-stream") == true else { return nil }
+        guard request.method == .get, request.headers[.accept]?.lowercased().contains("text/event-stream") == true else { return nil }
         return accessToken(query: request.uri.query)
     }
 

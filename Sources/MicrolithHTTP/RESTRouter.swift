@@ -45,6 +45,8 @@ public enum RESTRouter {
         // may hold `/`, so longer paths whose first segment names a table come here from the static
         // fallback too.
         @Sendable func serveTable(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+            // `Result(catching:)` rather than `do`/`catch let e as TableTargetError where …`: that
+            // typed catch crashes the Swift 6.3.1 compiler ("Found ownership error").
             switch Result(catching: { () throws(TableTargetError) in
                 try endpoint.directory.target(path: request.uri.path, query: request.uri.query.map { Substring($0) })
             }) {

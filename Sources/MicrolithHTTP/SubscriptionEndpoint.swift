@@ -120,19 +120,22 @@ public struct SubscriptionEndpoint: Sendable {
             if !access.showsStoredRecords(table), let current = try await access.store.get(table, id) {
                 _ = try access.shown(current, table: table, request: wanted.client)
             }
-        case .table, .prefix, .query:
+        case .query(_, let query):
+            try access.checkSearch(table, .subscribe, attributes: query.namedAttributes, for: wanted.principal, request: wanted.client)
+        case .table, .prefix:
             try access.checkSearch(table, .subscribe, for: wanted.principal, request: wanted.client)
         }
         return try await hub.subscribe(wanted.target, after: wanted.position)
     }
 
     /// What a subscriber of `wanted` is shown of each event: the record after the table's `get`
-    /// hook (an event whose record the hook refuses is not sent); `nil` when the table has no such
-    /// hook and every event goes out as it is.
+    /// hook (an event whose record the hook refuses is not sent), without the attributes hidden
+    /// from the subscriber; `nil` when neither applies and every event goes out as it is.
     func shaper(_ wanted: Request) -> (@Sendable (RealtimeEvent) -> RealtimeEvent?)? {
         let access = tables.access
         let table = wanted.target.table
-        guard !access.showsStoredRecords(table) else { return nil }
+        let principal = wanted.principal
+        guard !access.showsStoredRecords(table, to: principal) else { return nil }
         let client = wanted.client
         let logger = hub.logger
         return { event in
@@ -140,7 +143,7 @@ public struct SubscriptionEndpoint: Sendable {
                 return event
             }
             do {
-                return event.showing(try access.shown(record, table: table, request: client))
+                return event.showing(try access.shown(record, table: table, for: principal, request: client))
             } catch {
                 if !TableAccess.isRefusal(error) {
                     logger.error("the get hook of \(table.name) failed on \(event.id.map { "\($0)" } ?? "?"): \(error)")

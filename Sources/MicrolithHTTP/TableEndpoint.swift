@@ -63,7 +63,7 @@ public struct TableEndpoint: Sendable {
     public static func resourceRequest(_ request: Request, _ context: some RequestContext) -> ResourceRequest {
         ResourceRequest(
             method: request.method.rawValue, path: request.uri.path, query: request.uri.query, headers: headers(request.headers),
-            requestID: context.id)
+            requestID: context.id, principal: Principal.current)
     }
 
     /// Request headers as hooks and resources see them: names lower-cased, repeated ones joined with `, `.
@@ -130,13 +130,16 @@ public struct TableEndpoint: Sendable {
 
     private func search(_ request: Request, context: some RequestContext, table: TableLayout, prefix: String?) async throws -> Response {
         let started = ContinuousClock.now
+        let principal = Self.principal(request)
         let info = access.hooks(table) == nil ? nil : Self.resourceRequest(request, context)
-        try access.checkSearch(table, for: Self.principal(request), request: info ?? Self.resourceRequest(request, context))
         let query = try parseQuery(request, table: table, prefix: prefix)
+        try access.checkSearch(
+            table, attributes: query.namedAttributes, for: principal, request: info ?? Self.resourceRequest(request, context))
         var result = try await executor.execute(query, table: table)
-        if let info, !access.showsStoredRecords(table) {
+        if !access.showsStoredRecords(table, to: principal) {
+            let info = info ?? Self.resourceRequest(request, context)
             result.rows = try result.rows.map { row in
-                QueryRow(id: row.id, record: try access.shown(row.record, table: table, request: info), json: nil)
+                QueryRow(id: row.id, record: try access.shown(row.record, table: table, for: principal, request: info), json: nil)
             }
         }
         var out = ByteBuffer()
@@ -183,6 +186,7 @@ public struct TableEndpoint: Sendable {
         guard query.filter != nil else {
             throw Problem(.badRequest, "DELETE needs at least one condition; refusing to delete every record")
         }
+        try access.checkQueried(query.namedAttributes, table, for: Self.principal(request))
         let plan = executor.plan(query, table: table)
         // Without limit(...), two rows are enough to know the query matches more than one.
         let explicit = query.limit != nil

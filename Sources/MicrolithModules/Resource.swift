@@ -104,7 +104,9 @@ public struct ResourceRoute: Sendable {
     public let keepsGet: Bool
 
     /// The names reserved for the runtime's own paths; a resource's first segment may not be one.
-    public static let reservedSegments: Set<String> = ["_operations", "_jobs", "_schedules", "_cache", "_auth", "openapi.json", "health", "ready"]
+    public static let reservedSegments: Set<String> = [
+        "_operations", "_jobs", "_schedules", "_cache", "_auth", "_users", "_roles", "openapi.json", "health", "ready",
+    ]
 }
 
 extension ModuleBuilder {

@@ -20,18 +20,24 @@ enum AuthRoutes {
         router.post("/_auth/token") { request, _ -> Response in
             let body = try await object(request, limit: maximumBodyBytes)
             let principal: Principal
+            let name: String
+            let password: String
             if body.isEmpty {
-                // Credentials in the Authorization header, already verified by the authentication middleware.
-                guard let header = request.headers[.authorization], header.lowercased().hasPrefix("basic "), Principal.current.user != nil else {
+                // Credentials in the Authorization header (a bearer token does not buy a new pair).
+                guard let header = request.headers[.authorization], let (user, secret) = Authenticator.basic(header) else {
                     throw Problem(
                         .badRequest, "send {\"username\": …, \"password\": …} as JSON, or HTTP Basic credentials with no body",
                         code: "badRequest")
                 }
-                principal = Principal.current
+                (name, password) = (user, secret)
             } else {
-                let name = try text(body, "username")
-                let password = try text(body, "password")
-                switch await authenticator.signIn(name, password: password, address: nil) {
+                name = try text(body, "username")
+                password = try text(body, "password")
+            }
+            do {
+                // Checked against the store, not the minute-long cache: a password changed a moment ago
+                // must not still buy a refresh token.
+                switch await authenticator.signIn(name, password: password, address: nil, fresh: true) {
                 case .success(let signedIn):
                     principal = signedIn
                 case .failure(let refusal) where refusal.status == 429:

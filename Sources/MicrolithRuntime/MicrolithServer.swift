@@ -178,7 +178,7 @@ public final class MicrolithServer: Service, Sendable {
                 throw RuntimeError(
                     "operation \(op.module).\(op.operation) requires a permission on table '\(name)', which the schema does not declare")
             }
-            let users = UserDirectory(store: store)
+            let users = UserDirectory(store: store, iterations: configuration.passwordIterations)
             try await Self.addFirstSuperUser(users, environment: environment, logger: logger)
             let authenticator = Authenticator(users: users, tokens: TokenIssuer(store: store, configuration: configuration.tokens))
             let broker =
@@ -243,6 +243,7 @@ public final class MicrolithServer: Service, Sendable {
         OperationRoutes.add(to: router, modules: modules, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if api { ResourceRoutes.add(to: router, modules: modules, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes) }
         JobRoutes.add(to: router, store: store, access: access)
+        UserRoutes.add(to: router, authenticator: authenticator, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if let tokens = authenticator.tokens {
             AuthRoutes.add(to: router, authenticator: authenticator, tokens: tokens, maximumBodyBytes: configuration.http.maximumBodyBytes)
         }

@@ -12,6 +12,12 @@ import Yams
 ///     Product: [read, subscribe]
 ///     Category: read
 ///     "*": []                # every table not named: nothing (the default too)
+/// clerk:
+///   tables:
+///     Order:                 # verbs and attribute limits
+///       verbs: [read, update]
+///       hide: [cardNumber]   # never shown to the role, not filterable
+///       readOnly: [total]    # shown, not writable
 /// admin:
 ///   super_user: true         # everything with every table
 /// ```
@@ -35,6 +41,15 @@ public enum RolesFile {
                 let known = Set(schema.tables.map { $0.exportName ?? $0.name }).sorted().joined(separator: ", ")
                 throw RuntimeError(
                     "\(file): role \(declaration.name) names table '\(table)', which the schema does not declare; tables: \(known)")
+            }
+            for (name, limits) in declaration.attributes {
+                guard let table = schema.tables.first(where: { [$0.name, $0.typeName, $0.exportName].contains(name) }) else { continue }
+                let known = Set(table.attributes.map(\.name))
+                for attribute in limits.hide.union(limits.readOnly).sorted() where !known.contains(attribute) {
+                    throw RuntimeError(
+                        "\(file): role \(declaration.name) limits attribute '\(attribute)' of \(name), which has no such attribute; attributes: \(known.sorted().joined(separator: ", "))"
+                    )
+                }
             }
         }
         return declared
@@ -67,9 +82,29 @@ public enum RolesFile {
                     declaration.superUser = flag
                 case "tables":
                     guard let tables = setting.mapping else { throw fail(setting, "tables of role \(name) must map table names to verbs") }
-                    for (tableKey, verbs) in tables {
+                    for (tableKey, grant) in tables {
                         guard let table = tableKey.string else { throw fail(tableKey, "a table name must be text") }
-                        declaration.tables.append((table, try readVerbs(verbs, role: name, table: table, fail: fail)))
+                        guard let fields = grant.mapping else {
+                            declaration.tables.append((table, try readVerbs(grant, role: name, table: table, fail: fail)))
+                            continue
+                        }
+                        // The long form: verbs and attribute limits.
+                        var verbs: Set<TableVerb> = []
+                        var limits = Roles.AttributeLimits()
+                        for (key, value) in fields {
+                            switch key.string {
+                            case "verbs": verbs = try readVerbs(value, role: name, table: table, fail: fail)
+                            case "hide": limits.hide = try readNames(value, "hide", role: name, table: table, fail: fail)
+                            case "readOnly": limits.readOnly = try readNames(value, "readOnly", role: name, table: table, fail: fail)
+                            default:
+                                throw fail(
+                                    key, "unknown setting '\(key.string ?? "?")' of role \(name) on \(table); it takes 'verbs', 'hide' and 'readOnly'"
+                                )
+                            }
+                        }
+                        if table == "*", limits != .none { throw fail(grant, "attribute limits need a table name, not '*'") }
+                        declaration.tables.append((table, verbs))
+                        if limits != .none { declaration.attributes[table] = limits }
                     }
                 default:
                     throw fail(field, "unknown setting '\(field.string ?? "?")' of role \(name); a role takes 'tables' and 'super_user'")
@@ -111,6 +146,25 @@ public enum RolesFile {
             }
         }
         return verbs
+    }
+
+    private static func readNames(
+        _ node: Node, _ setting: String, role: String, table: String, fail: (Node?, String) -> RuntimeError
+    ) throws -> Set<String> {
+        let items: [Node]
+        if let list = node.sequence {
+            items = Array(list)
+        } else if node.scalar != nil, node.null == nil {
+            items = [node]
+        } else {
+            throw fail(node, "\(setting) of role \(role) on \(table) must be a list of attribute names")
+        }
+        var names: Set<String> = []
+        for item in items {
+            guard let word = item.string, !word.isEmpty else { throw fail(item, "an attribute name must be text") }
+            names.insert(word)
+        }
+        return names
     }
 
     private static func build(_ declarations: [Roles.Declaration], store: Store, file: String) throws -> Roles {

@@ -87,6 +87,9 @@ public struct RuntimeConfiguration: Sendable {
     public var keptResponseBytes = 64 << 20
     /// Bearer token lifetimes and signing-key rotation (`auth.*`).
     public var tokens = TokenIssuer.Configuration()
+    /// The PBKDF2 cost of new password hashes: the documented 600,000, lowered only by this
+    /// package's own tests (no setting reaches it).
+    package var passwordIterations = PasswordHash.defaultIterations
 
     /// Roles every process knows: `api` serves the tables and resources over REST; `worker`
     /// runs the background jobs of the modules running here; `cron` fires their schedules.

@@ -28,10 +28,13 @@ public struct ResourceRequest: Sendable {
     /// The door the request came through: `http` (REST, resources, Server-Sent Events, WebSocket) or
     /// `mqtt` (a retained publish that writes a record; its ``headers`` then hold `mqtt-client-id`).
     public var transport: String
+    /// Who made the request: the signed-in user and roles (the anonymous role without credentials),
+    /// on every door. Set by the table layer before a hook runs.
+    public var principal: Principal
 
     public init(
         method: String, path: String, query: String? = nil, parameters: [String: String] = [:], headers: [String: String] = [:],
-        requestID: String = "", transport: String = "http"
+        requestID: String = "", transport: String = "http", principal: Principal = .anonymous
     ) {
         self.method = method
         self.path = path
@@ -40,5 +43,6 @@ public struct ResourceRequest: Sendable {
         self.headers = headers
         self.requestID = requestID
         self.transport = transport
+        self.principal = principal
     }
 }

@@ -66,9 +66,45 @@ public struct TableAccess: Sendable {
     }
 
     /// Whether a record of `table` may be answered from the cache to an anonymous client: the
-    /// table shows stored records as they are and the anonymous role may read it.
+    /// table shows stored records as they are, the anonymous role may read it and sees every attribute.
     public func servesCachedReads(_ table: TableLayout) -> Bool {
-        showsStoredRecords(table) && allows(.read, table, for: .anonymous)
+        showsStoredRecords(table) && allows(.read, table, for: .anonymous) && hidden(table, for: .anonymous).isEmpty
+    }
+
+    /// The attributes of `table` `principal` may not see (`roles.yaml`'s `hide`).
+    public func hidden(_ table: TableLayout, for principal: Principal) -> Set<String> {
+        roles?.hidden(table, for: principal) ?? []
+    }
+
+    /// The attributes of `table` `principal` may not write in a `verb` (`hide` and `readOnly`).
+    public func unwritable(_ table: TableLayout, _ verb: TableVerb, for principal: Principal) -> Set<String> {
+        roles?.unwritable(table, verb, for: principal) ?? []
+    }
+
+    /// Whether what `principal` reads of `table` is the stored record as it is: no `get` hook and
+    /// no hidden attribute.
+    public func showsStoredRecords(_ table: TableLayout, to principal: Principal) -> Bool {
+        showsStoredRecords(table) && hidden(table, for: principal).isEmpty
+    }
+
+    /// Refuses a query filtering or sorting on `attributes` when one is hidden from `principal`.
+    public func checkQueried(_ attributes: Set<String>, _ table: TableLayout, for principal: Principal) throws(AccessDenied) {
+        guard !attributes.isEmpty else { return }
+        let hidden = hidden(table, for: principal)
+        guard !hidden.isEmpty, let name = attributes.sorted().first(where: { hidden.contains($0) }) else { return }
+        throw AccessDenied(action: "filter or sort \(TableDirectory.displayName(table)) records by \(name)", principal: principal)
+    }
+
+    /// Refuses a write of `body` naming an attribute `principal` may not write in a `verb`.
+    func checkWritable(
+        _ body: JSONObject, _ table: TableLayout, _ verb: TableVerb, unwritable: Set<String>, for principal: Principal
+    )
+        throws(AccessDenied)
+    {
+        guard !unwritable.isEmpty else { return }
+        for key in body.keys where unwritable.contains(key) {
+            throw AccessDenied(action: "write \(TableDirectory.displayName(table)).\(key)", principal: principal)
+        }
     }
 
     /// The hooks of `table`, if it has any.
@@ -80,6 +116,13 @@ public struct TableAccess: Sendable {
     /// such a record may be answered straight from the cache, and events carry it unchanged.
     public func showsStoredRecords(_ table: TableLayout) -> Bool {
         hooksByTable[table.index]?.get == nil
+    }
+
+    /// `request` with `principal` set: what a hook is given.
+    private static func stamped(_ request: ResourceRequest, _ principal: Principal) -> ResourceRequest {
+        var request = request
+        request.principal = principal
+        return request
     }
 
     // MARK: Reads
@@ -97,7 +140,31 @@ public struct TableAccess: Sendable {
         case nil: record = try await store.get(table, id)
         }
         guard let record else { return nil }
-        return try shown(record, table: table, request: request())
+        return try shown(record, table: table, for: principal, request: request())
+    }
+
+    /// `record` of `table` as `principal` sees it: the `get` hook's answer without the attributes
+    /// hidden from it.
+    public func shown(
+        _ record: CachedRecord, table: TableLayout, for principal: Principal, request: @autoclosure () -> ResourceRequest
+    ) throws
+        -> CachedRecord
+    {
+        let hidden = hidden(table, for: principal)
+        guard !hidden.isEmpty else { return try shown(record, table: table, request: Self.stamped(request(), principal)) }
+        let object = try shown(record.record, table: table, for: principal, request: request())
+        return CachedRecord(id: record.id, record: object, json: ByteBuffer(bytes: JSONWriter.encode(.object(object))), version: record.version)
+    }
+
+    /// The record `object` of `table` as `principal` sees it, for rows of a query and events.
+    public func shown(
+        _ object: JSONObject, table: TableLayout, for principal: Principal, request: @autoclosure () -> ResourceRequest
+    ) throws
+        -> JSONObject
+    {
+        var shown = try shown(object, table: table, request: Self.stamped(request(), principal))
+        for attribute in hidden(table, for: principal) { shown[attribute] = nil }
+        return shown
     }
 
     /// `record` of `table` as the client of `request` sees it: the `get` hook's answer, or the record itself.
@@ -115,11 +182,15 @@ public struct TableAccess: Sendable {
 
     /// Before a query of `table` (or a standing one, a subscription: `verb` `subscribe`): refuses
     /// unless `principal` may `verb` the table, then runs the `search` hook, which refuses by throwing.
+    ///
+    /// `attributes` are those the query filters or sorts on: one hidden from `principal` is refused.
     public func checkSearch(
-        _ table: TableLayout, _ verb: TableVerb = .read, for principal: Principal, request: @autoclosure () -> ResourceRequest
+        _ table: TableLayout, _ verb: TableVerb = .read, attributes: Set<String> = [], for principal: Principal,
+        request: @autoclosure () -> ResourceRequest
     ) throws {
         try authorize(verb, table, for: principal)
-        if let hook = hooksByTable[table.index]?.search { try hook(request()) }
+        try checkQueried(attributes, table, for: principal)
+        if let hook = hooksByTable[table.index]?.search { try hook(Self.stamped(request(), principal)) }
     }
 
     // MARK: Writes
@@ -134,11 +205,34 @@ public struct TableAccess: Sendable {
         let mayInsert = allows(.insert, table, for: principal)
         let mayUpdate = allows(.update, table, for: principal)
         guard mayInsert || mayUpdate else { throw AccessDenied(verb: .update, table: table, principal: principal) }
+        // Attributes the principal may not write: naming one is refused; on a replace, the stored
+        // values of those it leaves out are kept (a PUT cannot erase what it may not see or write).
+        let unwritableOnInsert = mayInsert ? unwritable(table, .insert, for: principal) : []
+        let unwritableOnUpdate = mayUpdate ? unwritable(table, .update, for: principal) : []
+        let limited = !unwritableOnInsert.isEmpty || !unwritableOnUpdate.isEmpty
         let allowed: @Sendable (_ created: Bool) throws(AccessDenied) -> Void = { created throws(AccessDenied) in
             if created ? !mayInsert : !mayUpdate { throw AccessDenied(verb: created ? .insert : .update, table: table, principal: principal) }
         }
+        let kept: @Sendable (_ body: JSONObject, _ current: CachedRecord?) throws(AccessDenied) -> JSONObject = {
+            body, current throws(AccessDenied) in
+            let unwritable = current == nil ? unwritableOnInsert : unwritableOnUpdate
+            guard !unwritable.isEmpty else { return body }
+            for key in body.keys where unwritable.contains(key) {
+                throw AccessDenied(action: "write \(TableDirectory.displayName(table)).\(key)", principal: principal)
+            }
+            guard let current else { return body }
+            var merged = body
+            for attribute in unwritable { merged[attribute] = current.record[attribute] }
+            return merged
+        }
         guard let hook = hooksByTable[table.index]?.put else {
             return try await store.write(database: table.definition.database) { txn in
+                if limited {
+                    let current = try txn.get(table, id)
+                    try allowed(current == nil)
+                    let record = try txn.put(table, id: id, body: try kept(body, current), precondition: precondition)
+                    return (record, current == nil)
+                }
                 if !(mayInsert && mayUpdate) { try allowed(try txn.get(table, id) == nil) }
                 // One read of the current record: `replace` reports what it found.
                 let (record, previous) = try txn.replace(table, id: id, body: body, precondition: precondition)
@@ -148,12 +242,12 @@ public struct TableAccess: Sendable {
         var body = body
         let pk = table.definition.primaryKeyAttribute.name
         if body[pk] == nil { body[pk] = id.jsonValue }
-        let info = request()
+        let info = Self.stamped(request(), principal)
         return try await store.write(database: table.definition.database) { [body] txn in
             let current = try txn.get(table, id)
             try allowed(current == nil)
             try precondition.check(current, table: table.name, id: id)
-            let shaped = try hook(body, current?.record, txn, info)
+            let shaped = try hook(try kept(body, current), current?.record, txn, info)
             return (try txn.put(table, id: id, body: shaped, precondition: precondition), current == nil)
         }
     }
@@ -165,12 +259,13 @@ public struct TableAccess: Sendable {
         request: @autoclosure () -> ResourceRequest
     ) async throws -> CachedRecord? {
         try authorize(.update, table, for: principal)
+        try checkWritable(patch, table, .update, unwritable: unwritable(table, .update, for: principal), for: principal)
         guard let hook = hooksByTable[table.index]?.patch else {
             return try await store.write(database: table.definition.database) { txn in
                 try txn.patch(table, id: id, patch: patch, precondition: precondition)
             }
         }
-        let info = request()
+        let info = Self.stamped(request(), principal)
         return try await store.write(database: table.definition.database) { txn -> CachedRecord? in
             let current = try txn.get(table, id)
             try precondition.check(current, table: table.name, id: id)
@@ -185,10 +280,11 @@ public struct TableAccess: Sendable {
         _ table: TableLayout, body: JSONObject, for principal: Principal, request: @autoclosure () -> ResourceRequest
     ) async throws -> CachedRecord {
         try authorize(.insert, table, for: principal)
+        try checkWritable(body, table, .insert, unwritable: unwritable(table, .insert, for: principal), for: principal)
         guard let hook = hooksByTable[table.index]?.post else {
             return try await store.write(database: table.definition.database) { txn in try txn.insert(table, body: body) }
         }
-        let info = request()
+        let info = Self.stamped(request(), principal)
         return try await store.write(database: table.definition.database) { txn in
             try txn.insert(table, body: try hook(body, nil, txn, info))
         }
@@ -205,7 +301,7 @@ public struct TableAccess: Sendable {
                 try txn.delete(table, id: id, precondition: precondition)
             }
         }
-        let info = request()
+        let info = Self.stamped(request(), principal)
         return try await store.write(database: table.definition.database) { txn in
             try delete(table, id, precondition: precondition, in: txn, request: info)
         }

@@ -115,6 +115,27 @@ private final class TestClock: Sendable {
         }
     }
 
+    @Test func aReplacedKeyStopsVerifyingOnceItsTokensHaveExpired() async throws {
+        try await withUsers { users in
+            let clock = TestClock()
+            let configuration = TokenIssuer.Configuration(accessTokenSeconds: 60)
+            let issuer = TokenIssuer(store: users.store, configuration: configuration, now: { clock.now })
+            let old = try await issuer.issue(for: ada)
+            try await issuer.rotateKey()
+            #expect(try await issuer.verify(old.accessToken).get().principal == ada, "replaced a moment ago: still verifies")
+            clock.advance(62)
+            // A server loading the keys now (as every server does each minute) no longer trusts the old one.
+            let later = TokenIssuer(store: users.store, configuration: configuration, now: { clock.now })
+            guard case .failure(let refusal) = await later.verify(old.accessToken) else {
+                Issue.record("a retired key still verified")
+                return
+            }
+            #expect(refusal.description.contains("no longer valid"))
+            try await later.rotateKey()
+            #expect(try await later.keys().count == 2, "the retired key is deleted at the next rotation")
+        }
+    }
+
     @Test func aKeyRotatedByAnotherIssuerIsPickedUp() async throws {
         try await withUsers { users in
             // Two issuers on one store stand for the server and the command line.

@@ -165,10 +165,19 @@ final class TestClient: ChannelInboundHandler, Sendable {
                 MQTTConnect(
                     version: version, clientID: clientID, cleanStart: cleanStart, keepAlive: 60, username: username,
                     password: password.map { ByteBuffer(string: $0) }, will: nil, properties: properties)))
-        guard case .connack(let ack) = try await receive() else {
+        // Signing in hashes on a thread pool that the tests running beside this one share.
+        guard case .connack(let ack) = try await receive(within: 30) else {
             Issue.record("expected CONNACK")
             throw CancellationError()
         }
+        return ack
+    }
+
+    /// A retained QoS 1 publish of `payload` to `topic` (a write of the record it names); its PUBACK.
+    func retainedPublish(_ topic: String, _ payload: String, id: UInt16) async throws -> MQTTAck {
+        try await send(.publish(MQTTPublish(topic: topic, payload: ByteBuffer(string: payload), qos: .atLeastOnce, retain: true, packetID: id)))
+        guard case .ack(let ack) = try await receive() else { throw CancellationError() }
+        #expect(ack.packetID == id)
         return ack
     }
 

@@ -13,18 +13,11 @@ private let sensorRoles = [
 
 @Suite("MQTT: a CONNECT's user name and password sign in as the app's users, and their roles hold")
 struct MQTTSignInTests {
-    func retainedPublish(_ client: TestClient, _ topic: String, _ payload: String, id: UInt16) async throws -> MQTTAck {
-        try await client.send(
-            .publish(MQTTPublish(topic: topic, payload: ByteBuffer(string: payload), qos: .atLeastOnce, retain: true, packetID: id)))
-        guard case .ack(let ack) = try await client.receive() else { throw CancellationError() }
-        return ack
-    }
-
     @Test func aSignedInClientWritesWithItsRolesAndAnAnonymousOneMayNot() async throws {
         try await withBroker(roles: sensorRoles, users: [("ann", "s3cret", ["writer"])]) { store, server in
             let anonymous = try await TestClient.connect(port: server.port)
             try await anonymous.handshake(clientID: "anon")
-            let refused = try await retainedPublish(anonymous, "Sensor/s1", #"{"temp":1}"#, id: 1)
+            let refused = try await anonymous.retainedPublish("Sensor/s1", #"{"temp":1}"#, id: 1)
             #expect(refused.reasonCode == 0x87, "the anonymous role may not insert sensors")
             #expect(try await store.get(store.sensor, .string("s1")) == nil)
             await anonymous.close()
@@ -32,7 +25,7 @@ struct MQTTSignInTests {
             let ann = try await TestClient.connect(port: server.port)
             let ack = try await ann.connect(clientID: "ann-1", username: "ann", password: "s3cret")
             #expect(ack.reasonCode == 0)
-            let stored = try await retainedPublish(ann, "Sensor/s1", #"{"temp":2}"#, id: 1)
+            let stored = try await ann.retainedPublish("Sensor/s1", #"{"temp":2}"#, id: 1)
             #expect(stored.reasonCode == 0)
             #expect(try await store.get(store.sensor, .string("s1"))?.record["temp"] == .int(2))
             await ann.close()
@@ -87,24 +80,53 @@ struct MQTTSignInTests {
         }
     }
 
-    @Test func aSessionIsResumedOnlyByTheUserWhoMadeIt() async throws {
+    @Test func aClientIDBelongsToTheUserWhoseSessionHoldsIt() async throws {
         try await withBroker(roles: sensorRoles, users: [("ann", "s3cret", ["writer"]), ("bob", "b0b", ["writer"])]) { _, server in
             let ann = try await TestClient.connect(port: server.port)
             let first = try await ann.connect(clientID: "shared-id", username: "ann", password: "s3cret", cleanStart: false, sessionExpiry: 600)
             #expect(first.reasonCode == 0 && !first.sessionPresent)
             #expect(try await ann.subscribe(["Sensor/#"], qos: .atLeastOnce) == [1])
+
+            // Another user (or an anonymous client) may not take the id over, live or kept.
+            for (name, password) in [("bob", "b0b"), (nil, nil)] as [(String?, String?)] {
+                let other = try await TestClient.connect(port: server.port)
+                let refused = try await other.connect(clientID: "shared-id", username: name, password: password, cleanStart: true)
+                #expect(refused.reasonCode == 0x85, "client identifier not valid")
+                #expect(refused.properties.reasonString == "client id shared-id belongs to another user's session")
+            }
+            #expect(try await ann.subscribe(["Sensor/a"], qos: .atLeastOnce, packetID: 2) == [1], "ann is still connected")
             await ann.close()
 
-            let bob = try await TestClient.connect(port: server.port)
-            let taken = try await bob.connect(clientID: "shared-id", username: "bob", password: "b0b", cleanStart: false, sessionExpiry: 600)
-            #expect(taken.reasonCode == 0)
-            #expect(!taken.sessionPresent, "another user's client id starts a new session, not ann's")
-            await bob.close()
+            let back = try await TestClient.connect(port: server.port)
+            let resumed = try await back.connect(clientID: "shared-id", username: "ann", password: "s3cret", cleanStart: false, sessionExpiry: 600)
+            #expect(resumed.sessionPresent, "ann resumes her own session")
+            await back.close()
+        }
+    }
 
-            let again = try await TestClient.connect(port: server.port)
-            let back = try await again.connect(clientID: "shared-id", username: "bob", password: "b0b", cleanStart: false, sessionExpiry: 600)
-            #expect(back.sessionPresent, "bob resumes his own session")
-            await again.close()
+    @Test func aSharedSubscriptionToATableIsCheckedLikeAPlainOne() async throws {
+        try await withBroker(roles: [Roles.Declaration(name: Roles.anonymous, tables: [])]) { _, server in
+            let client = try await TestClient.connect(port: server.port)
+            try await client.handshake(clientID: "s")
+            #expect(try await client.subscribe(["$share/g/Sensor/#", "$share/g/plain/#"]) == [0x87, 0])
+            await client.close()
+        }
+    }
+
+    @Test func aWildcardOverEveryTopicDoesNotCarryATablesChangesToWhoMayNotSubscribe() async throws {
+        try await withBroker(roles: [Roles.Declaration(name: Roles.anonymous, tables: [])]) { store, server in
+            let client = try await TestClient.connect(port: server.port)
+            try await client.handshake(clientID: "w")
+            #expect(try await client.subscribe(["#", "+/s1"]) == [0, 0])
+            try await store.write { txn in _ = try txn.put(store.sensor, id: .string("s1"), body: ["temp": .double(5)]) }
+            let publisher = try await TestClient.connect(port: server.port)
+            try await publisher.handshake(clientID: "p")
+            try await publisher.send(.publish(MQTTPublish(topic: "plain/x", payload: ByteBuffer(string: "hi"), qos: .atMostOnce)))
+            // The plain message arrives; the table change before it never does.
+            let packet = try await client.receive()
+            #expect(try publishOf(packet).topic == "plain/x")
+            await publisher.close()
+            await client.close()
         }
     }
 }

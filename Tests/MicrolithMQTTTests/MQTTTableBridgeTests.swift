@@ -140,7 +140,8 @@ struct MQTTTableBridgeTests {
             ]
             let all = Array(
                 await bridge.replay(
-                    from: start, to: end, filters: filters, limits: MQTTSession.Limits(messages: 100, bytes: 1 << 20), clientID: "c"))
+                    from: start, to: end, filters: filters, limits: MQTTSession.Limits(messages: 100, bytes: 1 << 20), clientID: "c",
+                    principal: .anonymous))
             #expect(all.map(\.topic) == ["Sensor/s1", "Sensor/s2", "Sensor/s3", "Sensor/s4", "Sensor/s2"])
             #expect(all.map(\.qos) == [.atLeastOnce, .atMostOnce, .atMostOnce, .atMostOnce, .atMostOnce])
             #expect(all.map(\.payload.readableBytes).last == 0)
@@ -151,15 +152,15 @@ struct MQTTTableBridgeTests {
 
             let onlyS3 = await bridge.replay(
                 from: start, to: end, filters: ["Sensor/s3": filters["Sensor/s3"]!], limits: MQTTSession.Limits(messages: 100, bytes: 1 << 20),
-                clientID: "c")
+                clientID: "c", principal: .anonymous)
             #expect(onlyS3.map(\.topic) == ["Sensor/s3"])
 
             let bounded = await bridge.replay(
-                from: start, to: end, filters: filters, limits: MQTTSession.Limits(messages: 2, bytes: 1 << 20), clientID: "c")
+                from: start, to: end, filters: filters, limits: MQTTSession.Limits(messages: 2, bytes: 1 << 20), clientID: "c", principal: .anonymous)
             #expect(bounded.map(\.topic) == ["Sensor/s1", "Sensor/s2"])
             let byBytes = await bridge.replay(
                 from: start, to: end, filters: filters, limits: MQTTSession.Limits(messages: 100, bytes: all[0].size + all[1].size + 1),
-                clientID: "c")
+                clientID: "c", principal: .anonymous)
             #expect(byBytes.map(\.topic) == ["Sensor/s1", "Sensor/s2"])
         }
     }

@@ -46,29 +46,21 @@ private func sensorHooks(_ seen: Seen) -> TableHooks {
 
 @Suite("MQTT: a retained publish to a record goes through the table's hooks, as a PUT or DELETE does")
 struct MQTTTableHooksTests {
-    func publish(_ client: TestClient, _ topic: String, _ payload: String, id: UInt16) async throws -> MQTTAck {
-        try await client.send(
-            .publish(MQTTPublish(topic: topic, payload: ByteBuffer(string: payload), qos: .atLeastOnce, retain: true, packetID: id)))
-        guard case .ack(let ack) = try await client.receive() else { throw CancellationError() }
-        #expect(ack.packetID == id)
-        return ack
-    }
-
     @Test func thePutHookShapesAndRefusesRetainedPublishes() async throws {
         let seen = Seen()
         try await withBroker(hooks: [sensorHooks(seen)]) { store, server in
             let client = try await TestClient.connect(port: server.port)
             try await client.handshake(clientID: "writer")
 
-            let stored = try await publish(client, "Sensor/s1", #"{"room":"kitchen","temp":20}"#, id: 1)
+            let stored = try await client.retainedPublish("Sensor/s1", #"{"room":"kitchen","temp":20}"#, id: 1)
             #expect(stored.reasonCode == 0)
             #expect(try await store.get(store.sensor, .string("s1"))?.record["room"] == "KITCHEN", "the hook shaped what was stored")
             #expect(seen.all.first == "PUT /Sensor/s1 via mqtt from writer")
 
-            let broken = try await publish(client, "Sensor/s2", #"{"room":"x","temp":-80}"#, id: 2)
+            let broken = try await client.retainedPublish("Sensor/s2", #"{"room":"x","temp":-80}"#, id: 2)
             #expect(broken.reasonCode == 0x83, "a refusal (4xx) is implementation specific error")
             #expect(broken.properties.reasonString == "temp below -50 is a broken sensor")
-            let vault = try await publish(client, "Sensor/s3", #"{"room":"vault","temp":1}"#, id: 3)
+            let vault = try await client.retainedPublish("Sensor/s3", #"{"room":"vault","temp":1}"#, id: 3)
             #expect(vault.reasonCode == 0x87, "403 is not authorized")
             #expect(try await store.get(store.sensor, .string("s2")) == nil)
             #expect(try await store.get(store.sensor, .string("s3")) == nil)
@@ -85,11 +77,11 @@ struct MQTTTableHooksTests {
             }
             let client = try await TestClient.connect(port: server.port)
             try await client.handshake(clientID: "deleter")
-            let refused = try await publish(client, "Sensor/pinned", "", id: 1)
+            let refused = try await client.retainedPublish("Sensor/pinned", "", id: 1)
             #expect(refused.reasonCode == 0x83)
             #expect(refused.properties.reasonString == "pinned sensors stay")
             #expect(try await store.get(store.sensor, .string("pinned")) != nil)
-            let gone = try await publish(client, "Sensor/loose", "", id: 2)
+            let gone = try await client.retainedPublish("Sensor/loose", "", id: 2)
             #expect(gone.reasonCode == 0)
             #expect(try await store.get(store.sensor, .string("loose")) == nil)
             #expect(seen.all == ["DELETE /Sensor/pinned via mqtt", "DELETE /Sensor/loose via mqtt"])
@@ -179,11 +171,11 @@ struct MQTTTableHooksTests {
             guard case .suback(let suback) = try await client.receive() else { throw CancellationError() }
             #expect(suback.reasonCodes == [0x87, 0x87, 0], "a table's topics need the subscribe permission; plain topics do not")
 
-            #expect(try await publish(client, "Sensor/new", #"{"temp":1}"#, id: 2).reasonCode == 0, "insert is granted")
-            let update = try await publish(client, "Sensor/new", #"{"temp":2}"#, id: 3)
+            #expect(try await client.retainedPublish("Sensor/new", #"{"temp":1}"#, id: 2).reasonCode == 0, "insert is granted")
+            let update = try await client.retainedPublish("Sensor/new", #"{"temp":2}"#, id: 3)
             #expect(update.reasonCode == 0x87)
             #expect(update.properties.reasonString == "the anonymous role may not update Sensor records")
-            #expect(try await publish(client, "Sensor/new", "", id: 4).reasonCode == 0x87, "delete is not granted")
+            #expect(try await client.retainedPublish("Sensor/new", "", id: 4).reasonCode == 0x87, "delete is not granted")
             #expect(try await store.get(store.sensor, .string("new"))?.record["temp"] == 1)
             try await client.send(.publish(MQTTPublish(topic: "Sensor/new", payload: ByteBuffer(string: "hi"), qos: .atLeastOnce, packetID: 5)))
             guard case .ack(let message) = try await client.receive() else { throw CancellationError() }
@@ -196,7 +188,7 @@ struct MQTTTableHooksTests {
         try await withBroker { _, server in
             let client = try await TestClient.connect(port: server.port)
             try await client.handshake(clientID: "keys")
-            let ack = try await publish(client, "Sensor/a\u{7}b", #"{"temp":1}"#, id: 1)
+            let ack = try await client.retainedPublish("Sensor/a\u{7}b", #"{"temp":1}"#, id: 1)
             #expect(ack.reasonCode == 0x90)
             #expect(
                 ack.properties.reasonString

@@ -70,6 +70,8 @@ func withLiveServer(
         c.store.directory = app.file("data")
         c.logLevel = "error"
         c.roles = roles
+        // Hashes at a low cost: many tests run at once, and the hash's cost is not what they test.
+        c.passwordIterations = 1_000
         configure(&c)
     }
     defer { server.store.close() }

@@ -125,6 +125,7 @@ struct ShopModule: Module {
             c.store.directory = app.file("data")
             c.logLevel = "error"
             c.roles = roles
+            c.passwordIterations = 1_000
         }
         defer { server.store.close() }
         try await server.makeApplication().test(.router) { client in try await body(server, client) }

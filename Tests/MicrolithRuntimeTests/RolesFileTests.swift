@@ -48,7 +48,15 @@ import Testing
         ("anonymous:\n  tables:\n    Todos: read", "role anonymous names table 'Todos', which the schema does not declare; tables: People, Todo"),
         ("anonymous:\n  super_user: maybe", "roles.yaml:2:15: super_user of role anonymous must be true or false"),
         ("anonymous:\n  tables: [Todo]", "roles.yaml:2:11: tables of role anonymous must map table names to verbs"),
-        ("anonymous:\n  tables:\n    Todo: {read: true}", "roles.yaml:3:11: the verbs of role anonymous on Todo must be a list"),
+        (
+            "anonymous:\n  tables:\n    Todo: {read: true}",
+            "roles.yaml:3:12: unknown setting 'read' of role anonymous on Todo; it takes 'verbs', 'hide' and 'readOnly'"
+        ),
+        (
+            "anonymous:\n  tables:\n    Todo: {verbs: read, hide: {a: 1}}",
+            "roles.yaml:3:31: hide of role anonymous on Todo must be a list of attribute names"
+        ),
+        ("anonymous:\n  tables:\n    \"*\": {verbs: read, hide: [title]}", "roles.yaml:3:10: attribute limits need a table name, not '*'"),
         ("a: {tables: {}}\na: {tables: {}}", "roles.yaml: invalid YAML: Parser: expected all keys to be unique"),
         ("anonymous: [", "roles.yaml: invalid YAML"),
     ])

@@ -167,8 +167,9 @@ public final class MQTTBroker: Sendable {
         connection.deliver(sessions.resendInflight(session))
         spawn { [self] in
             let current = await tables.currentPositions()
-            let (from, filters) = session.state.withLock { ($0.positions, $0.subscriptions) }
-            let replay = await tables.replay(from: from, to: current, filters: filters, limits: sessions.limits, clientID: session.clientID)
+            let (from, filters, principal) = session.state.withLock { ($0.positions, $0.subscriptions, $0.principal) }
+            let replay = await tables.replay(
+                from: from, to: current, filters: filters, limits: sessions.limits, clientID: session.clientID, principal: principal)
             sessions.replayed(session, replay, upTo: current)
         }
     }
@@ -213,6 +214,9 @@ public final class MQTTBroker: Sendable {
     /// A committed change or a message from the hub: to the MQTT subscribers of its topic.
     private func deliver(_ event: RealtimeEvent) {
         guard let (message, keepOffline) = tables.message(for: event) else { return }
-        fanOut.deliver(message, keepOffline: keepOffline)
+        // A filter such as `#` matches a table's topics without naming the table: whoever it
+        // matches gets the change only with the right to subscribe to the table.
+        let table = event.tableIndex.map { store.tables[$0] }
+        fanOut.deliver(message, keepOffline: keepOffline, admits: table.map { table in { [tables] in tables.admits($0, table) } })
     }
 }

@@ -1,3 +1,4 @@
+import MicrolithTables
 import NIOCore
 import Synchronization
 
@@ -56,7 +57,11 @@ struct MQTTFanOut: Sendable {
     /// Delivers `message` (its QoS the most any subscriber gets, its retain flag the one retain-as-published
     /// subscribers see) to every subscriber of its topic; offline sessions keep it only if `keepOffline`.
     /// `publisher` is the client id of the connection that published it (for no-local subscriptions).
-    func deliver(_ message: MQTTSession.Outgoing, keepOffline: Bool, publisher: String? = nil) {
+    /// With `admits`, only sessions whose principal it admits get the message (a table's changes go
+    /// to those who may subscribe to the table, whatever filter matched).
+    func deliver(
+        _ message: MQTTSession.Outgoing, keepOffline: Bool, publisher: String? = nil, admits: ((Principal) -> Bool)? = nil
+    ) {
         let subscribers = sessions.subscribers(of: message.topic, publisher: publisher)
         let limits = sessions.limits
         let topic = message.topic
@@ -82,8 +87,9 @@ struct MQTTFanOut: Sendable {
                     encoded[key] = bytes
                     return bytes
                 } : nil
-            let out = session.state.withLock { s in
-                MQTTSession.enqueue(copy, into: &s, keepOffline: keepOffline, limits: limits, qos0: sharedQoS0)
+            let out = session.state.withLock { s -> (MQTTConnection, ByteBuffer)? in
+                if let admits, !admits(s.principal) { return nil }
+                return MQTTSession.enqueue(copy, into: &s, keepOffline: keepOffline, limits: limits, qos0: sharedQoS0)
             }
             guard let (connection, bytes) = out else { continue }
             guard copy.qos == .atMostOnce || connection.isWritable else {

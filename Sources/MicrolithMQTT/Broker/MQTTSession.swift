@@ -1,4 +1,5 @@
 import DequeModule
+import MicrolithTables
 import NIOCore
 import OrderedCollections
 import Synchronization
@@ -65,6 +66,8 @@ final class MQTTSession: Sendable {
         var positions: [String: Int64] = [:]
         /// While the change-log replay of a returning client runs, live messages wait in `pending`.
         var replaying = false
+        /// Who the client signed in as (its latest connection): which tables' changes it may receive.
+        var principal = Principal.anonymous
     }
 
     init(clientID: String, owner: String? = nil) {

@@ -1,4 +1,5 @@
 import DequeModule
+import MicrolithTables
 import NIOCore
 import OrderedCollections
 import Synchronization
@@ -111,10 +112,16 @@ final class MQTTSessions: Sendable {
         min(seconds, UInt32(clamping: configuration.sessionExpirySeconds))
     }
 
+    /// Whether a session with `clientID` exists that another user (or the anonymous role, for a
+    /// signed-in `user`) made.
+    func isOwnedByAnother(clientID: String, user: String?) -> Bool {
+        registry.withLock { r in r.sessions[clientID].map { $0.owner != user } ?? false }
+    }
+
     /// Binds `connection` to the session of `clientID` (taking it over from another connection) and calls
     /// `then` with the session and whether it existed before. A will waiting for the client is cancelled.
     func attach(
-        _ connection: MQTTConnection, clientID: String, owner: String?, cleanStart: Bool, expiry: UInt32, version: MQTTProtocolVersion,
+        _ connection: MQTTConnection, clientID: String, principal: Principal, cleanStart: Bool, expiry: UInt32, version: MQTTProtocolVersion,
         maximumInflight: Int,
         maximumPacketSize: Int = .max, then: @escaping @Sendable (MQTTSession, Bool) -> Void
     ) {
@@ -124,9 +131,9 @@ final class MQTTSessions: Sendable {
             let holder = r.sessions[clientID]?.state.withLock { $0.connection }
             // A session is resumed only by the user who made it: another user (or the anonymous role)
             // reusing the client id starts afresh, and never receives what was kept for the first.
-            if cleanStart || r.sessions[clientID].map({ $0.owner != owner }) == true { Self.remove(session: clientID, from: &r) }
+            if cleanStart || r.sessions[clientID].map({ $0.owner != principal.user }) == true { Self.remove(session: clientID, from: &r) }
             let existing = r.sessions[clientID]
-            let session = existing ?? MQTTSession(clientID: clientID, owner: owner)
+            let session = existing ?? MQTTSession(clientID: clientID, owner: principal.user)
             r.sessions[clientID] = session
             let previous = session.state.withLock { s -> MQTTConnection? in
                 let previous = s.connection
@@ -137,6 +144,7 @@ final class MQTTSessions: Sendable {
                 s.maximumPacketSize = maximumPacketSize
                 s.disconnectedAt = nil
                 s.replaying = existing != nil
+                s.principal = principal
                 return previous ?? holder
             }
             return (session, existing != nil, previous)
@@ -170,7 +178,7 @@ final class MQTTSessions: Sendable {
         }
     }
 
-    /// Runs `publish` in `delay` seconds on `loop`, unless the client comes back first (``attach(_:clientID:owner:cleanStart:expiry:version:maximumInflight:maximumPacketSize:then:)``)
+    /// Runs `publish` in `delay` seconds on `loop`, unless the client comes back first (``attach(_:clientID:principal:cleanStart:expiry:version:maximumInflight:maximumPacketSize:then:)``)
     /// or the broker shuts down (``cancelWills()``).
     func schedule(will publish: @escaping @Sendable () -> Void, of clientID: String, in delay: UInt32, on loop: any EventLoop) {
         let task = loop.scheduleTask(in: .seconds(Int64(delay))) { [self] in

@@ -72,13 +72,19 @@ struct MQTTTableBridge: Sendable {
         return (table, String(name), parts.count > 1 ? parts[1] : "")
     }
 
+    /// Whether `principal` may receive the changes of `table`: it may subscribe to it and sees every
+    /// attribute (MQTT messages are shared by all subscribers, so attributes cannot be hidden per client).
+    func admits(_ principal: Principal, _ table: TableLayout) -> Bool {
+        access.allows(.subscribe, table, for: principal) && access.hidden(table, for: principal).isEmpty
+    }
+
     /// Whether a subscription to `filter` by `principal` is refused: a filter over an exported table's
     /// records needs the `subscribe` permission on the table, and a wildcard (`+`, `#`) there is a
     /// standing query, which the table's `search` hook may refuse (asked as a `GET` of the table's URL
     /// over `mqtt`, the filter in the `mqtt-topic-filter` header). Plain topics are never refused here.
     func refusesSubscription(filter: String, clientID: String, principal: Principal) -> Bool {
         guard let (table, name, rest) = table(forFilter: filter) else { return false }
-        guard access.allows(.subscribe, table, for: principal) else { return true }
+        guard admits(principal, table) else { return true }
         guard rest.contains("+") || rest.contains("#"), access.hooks(table)?.search != nil else { return false }
         let request = ResourceRequest(
             method: "GET", path: "/\(name)/", headers: ["mqtt-client-id": clientID, "mqtt-topic-filter": filter], transport: "mqtt")
@@ -207,7 +213,8 @@ struct MQTTTableBridge: Sendable {
     /// bounded like any queue of the session by `limits`: past them the rest are left out (and a warning logged).
     /// A failed read of the change log is logged and ends the replay with what was read.
     func replay(
-        from: [String: Int64], to end: [String: Int64], filters: [String: MQTTSubscription], limits: MQTTSession.Limits, clientID: String
+        from: [String: Int64], to end: [String: Int64], filters: [String: MQTTSubscription], limits: MQTTSession.Limits, clientID: String,
+        principal: Principal
     ) async -> Deque<MQTTSession.Outgoing> {
         var replay: Deque<MQTTSession.Outgoing> = []
         var replayBytes = 0
@@ -219,7 +226,8 @@ struct MQTTTableBridge: Sendable {
                     let changes = try await store.changes(database: database, after: position, limit: 1000)
                     guard let last = changes.last else { break }
                     for change in changes where change.sequence <= end {
-                        guard let topic = topic(change.table, change.id), let target = Self.target(filters, topic: topic),
+                        guard admits(principal, store.tables[change.table]), let topic = topic(change.table, change.id),
+                            let target = Self.target(filters, topic: topic),
                             let payload = shownPayload(
                                 store.tables[change.table], change.id, record: change.record?.record, json: change.record?.json ?? ByteBuffer(),
                                 clientID: clientID)

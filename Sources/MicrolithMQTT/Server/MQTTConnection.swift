@@ -321,6 +321,12 @@ final class MQTTConnection: @unchecked Sendable {
             id = "microlith-\(UInt64.random(in: 0...UInt64.max))"
             properties.assignedClientIdentifier = id
         }
+        // A client id whose session another user made is that user's: taking it over would drop their
+        // connection and what was kept for them.
+        if broker.sessions.isOwnedByAnother(clientID: id, user: principal.user) {
+            refuseConnect(0x02, 0x85, "client id \(id) belongs to another user's session")
+            return nil
+        }
         clientID = id
         will = connect.will
         // A client asking for no keep-alive, or a longer one, is held to mqtt.maxKeepAliveSeconds;
@@ -344,7 +350,7 @@ final class MQTTConnection: @unchecked Sendable {
         // MQTT 5: the client's Maximum Packet Size (3.1.1 has none).
         let maximumPacketSize = version == .v5 ? connect.properties.maximumPacketSize.map { Int($0) } ?? .max : .max
         broker.sessions.attach(
-            self, clientID: id, owner: principal.user, cleanStart: connect.cleanStart, expiry: expiry, version: version,
+            self, clientID: id, principal: principal, cleanStart: connect.cleanStart, expiry: expiry, version: version,
             maximumInflight: maximumInflight,
             maximumPacketSize: maximumPacketSize
         ) {
@@ -465,7 +471,9 @@ final class MQTTConnection: @unchecked Sendable {
             }
             // A table's topics need the `subscribe` permission, and a wildcard over its records is a standing
             // query the table's `search` hook may refuse; both for the roles of the user the client signed in as.
-            if broker.tables.refusesSubscription(filter: s.topicFilter, clientID: clientID, principal: principal) {
+            var checked = s.topicFilter
+            if case .valid(_, let inner)? = shared { checked = inner }
+            if broker.tables.refusesSubscription(filter: checked, clientID: clientID, principal: principal) {
                 codes.append(version == .v5 ? 0x87 : 0x80)
                 continue
             }
