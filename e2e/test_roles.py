@@ -237,6 +237,13 @@ type Account @table @export {
     email: String @indexed
     balance: Int
 }
+
+type Transfer @table @export {
+    id: ID @primaryKey
+    accountId: ID @indexed
+    account: Account @relationship(from: accountId)
+    amount: Int
+}
 """
 
 ACCOUNT_ROLES = """
@@ -245,11 +252,17 @@ anonymous:
     Account:
       verbs: [read, subscribe]
       hide: [email]
+    Transfer: read
 teller:
   tables:
     Account:
       verbs: [read, update, subscribe]
       readOnly: [balance]
+clerk:
+  tables:
+    Account:
+      verbs: [read, update]
+      hide: [email]
 """
 
 
@@ -257,7 +270,8 @@ def test_attribute_limits_hold_on_every_door(factory, mosquitto_clients):
     import json
     import subprocess
 
-    app = factory.app(ACCOUNTS, data={"Account": [{"id": "a1", "name": "Ann", "email": "ann@example.com", "balance": 10}]})
+    app = factory.app(ACCOUNTS, data={"Account": [{"id": "a1", "name": "Ann", "email": "ann@example.com", "balance": 10}],
+                                      "Transfer": [{"id": "t1", "accountId": "a1", "amount": 5}]})
     (app / "roles.yaml").write_text(ACCOUNT_ROLES)
     checked = run_microlith("check", app)
     assert checked.returncode == 0 and "Account: [read, subscribe] hiding email" in checked.stdout, checked.stdout + checked.stderr
@@ -268,6 +282,8 @@ def test_attribute_limits_hold_on_every_door(factory, mosquitto_clients):
     assert made.returncode == 0, made.stderr
     given = run_microlith("user", "roles", app, "tess", "--role", "teller", "--data-dir", data)
     assert given.returncode == 0 and "tess now holds: teller" in given.stdout, given.stdout + given.stderr
+    made = run_microlith("user", "add", app, "cole", "--role", "clerk", "--data-dir", data, env={"MICROLITH_PASSWORD": "pw-cole"})
+    assert made.returncode == 0, made.stderr
     server = factory.server(app, data)
     teller = basic("tess", "pw-tess")
 
@@ -278,10 +294,20 @@ def test_attribute_limits_hold_on_every_door(factory, mosquitto_clients):
     assert_problem(server.get("/Account/?email==ann@example.com"), 401, "may not filter or sort Account records by email")
     assert_problem(server.get("/Account/?name==Ann&sort(+email)"), 401, "by email")
     assert server.get("/Account/a1", headers=teller).json()["email"] == "ann@example.com"
+    # Nor through a relationship: no condition on it, no whole related record.
+    assert server.get("/Transfer/?id==t1&select(id,amount)").json() == [{"id": "t1", "amount": 5}]
+    assert_problem(server.get("/Transfer/?account.email==ann@example.com"), 401, "by email")
+    assert_problem(server.get("/Transfer/?id==t1&select(id,account{email})"), 401, "some of their attributes are hidden")
+    assert_problem(server.get("/Transfer/?id==t1&select(id,account)"), 401, "some of their attributes are hidden")
+    assert server.get("/Transfer/?id==t1&select(id,account{name})", headers=teller).status_code == 403, "tellers may not read Transfer"
 
     # Writes naming what the role may not write are refused; a PUT leaving it out keeps it.
     assert_problem(server.patch("/Account/a1", json={"balance": 1000}, headers=teller), 403, "may not write Account.balance")
     assert server.put("/Account/a1", json={"name": "Ann B", "email": "annb@example.com"}, headers=teller).status_code == 200
+    # A role hiding an attribute does not get it back in a write's answer either.
+    clerk = basic("cole", "pw-cole")
+    patched = server.patch("/Account/a1", json={"name": "Ann B"}, headers=clerk)
+    assert patched.status_code == 200 and "email" not in patched.json() and patched.json()["balance"] == 10, patched.text
     stored = server.get("/Account/a1", headers=teller).json()
     assert stored["balance"] == 10 and stored["name"] == "Ann B", stored
 

@@ -39,7 +39,14 @@ public final class Authenticator: Sendable {
         var since: ContinuousClock.Instant
     }
     private let verified = Mutex<[SHA256.Digest: Remembered]>([:])
-    private let failures = Mutex<[String: Failures]>([:])
+    /// Failures within the window and checks running, per `user:` and `address:` key.
+    private struct Limits {
+        var failures: [String: Failures] = [:]
+        var running: [String: Int] = [:]
+    }
+    private let limits = Mutex(Limits())
+    /// Those waiting for a check of the same credentials already running, by their cache key.
+    private let pending = Mutex<[SHA256.Digest: [CheckedContinuation<Result<Principal, Refusal>?, Never>]]>([:])
 
     public init(
         users: UserDirectory, tokens: TokenIssuer? = nil, cacheSeconds: Int = 60, failuresPerUser: Int = 5, failuresPerAddress: Int = 20,
@@ -98,27 +105,44 @@ public final class Authenticator: Sendable {
     /// remembers a success under `key`.
     private func verify(
         _ name: String, password: String, address: String?, key: SHA256.Digest, now: ContinuousClock.Instant
-    ) async -> Result<
-        Principal, Refusal
-    > {
+    ) async
+        -> Result<Principal, Refusal>
+    {
+        // The same credentials arriving together (a fleet of clients reconnecting) are hashed once.
+        let joined: Result<Principal, Refusal>? = await withCheckedContinuation { continuation in
+            let first = pending.withLock { waiting -> Bool in
+                if waiting[key] != nil {
+                    waiting[key]!.append(continuation)
+                    return false
+                }
+                waiting[key] = []
+                return true
+            }
+            if first { continuation.resume(returning: nil) }
+        }
+        if let joined { return joined }
+        let result = await check(name, password: password, address: address, now: now)
+        if case .success(let principal) = result { remember(key, principal, now: now) }
+        for waiter in pending.withLock({ $0.removeValue(forKey: key) ?? [] }) { waiter.resume(returning: result) }
+        return result
+    }
+
+    /// Checks `password` unless `name` or `address` failed too often lately or has too many checks
+    /// running (each costs the hash: a burst must not queue more of them than the limits allow).
+    private func check(_ name: String, password: String, address: String?, now: ContinuousClock.Instant) async -> Result<Principal, Refusal> {
         let keys = ["user:\(name)"] + (address.map { ["address:\($0)"] } ?? [])
-        if let wait = blocked(keys, now: now) {
+        if let wait = begin(keys, now: now) {
             return .failure(Refusal(status: 429, message: "too many failed sign-ins; try again in \(wait) s", retryAfter: wait))
         }
-        // Counted as a failure from the start, forgiven on success: attempts in flight at once count
-        // against the limits too, so a burst cannot queue more hashes than the limits allow.
-        failed(keys, now: now)
         let principal: Principal?
         do {
             principal = try await users.verify(name, password: password)
         } catch {
+            end(keys, failed: false, now: now)
             return .failure(Refusal(status: 401, message: "the credentials could not be checked"))
         }
-        guard let principal else {
-            return .failure(Refusal(status: 401, message: "the user name or password is wrong"))
-        }
-        forgive(keys)
-        remember(key, principal, now: now)
+        end(keys, failed: principal == nil, now: now)
+        guard let principal else { return .failure(Refusal(status: 401, message: "the user name or password is wrong")) }
         return .success(principal)
     }
 
@@ -140,41 +164,40 @@ public final class Authenticator: Sendable {
         }
     }
 
-    /// Seconds until `keys` may try again, when one of them has failed too often.
-    private func blocked(_ keys: [String], now: ContinuousClock.Instant) -> Int? {
+    /// Starts a check for `keys`: `nil` when they may try, else the seconds until they may. Checked
+    /// and counted under one lock: failures within the window and checks running both count.
+    private func begin(_ keys: [String], now: ContinuousClock.Instant) -> Int? {
         let window = Duration.seconds(failureWindowSeconds)
-        return failures.withLock { table in
+        return limits.withLock { state in
             var wait: Duration?
             for key in keys {
-                guard let f = table[key], now - f.since < window else { continue }
                 let limit = key.hasPrefix("user:") ? failuresPerUser : failuresPerAddress
-                if f.count >= limit { wait = max(wait ?? .zero, window - (now - f.since)) }
+                let failures = state.failures[key].flatMap { now - $0.since < window ? $0 : nil }
+                if let failures, failures.count >= limit { wait = max(wait ?? .zero, window - (now - failures.since)) }
+                if (failures?.count ?? 0) + state.running[key, default: 0] >= limit { wait = max(wait ?? .zero, .seconds(1)) }
             }
-            return wait.map { max(1, Int($0.components.seconds) + 1) }
+            if let wait { return max(1, Int(wait.components.seconds) + (wait.components.attoseconds > 0 ? 1 : 0)) }
+            for key in keys { state.running[key, default: 0] += 1 }
+            return nil
         }
     }
 
-    /// Takes back one failure of each of `keys` (an attempt that succeeded).
-    private func forgive(_ keys: [String]) {
-        failures.withLock { table in
-            for key in keys {
-                guard var f = table[key] else { continue }
-                f.count -= 1
-                table[key] = f.count > 0 ? f : nil
-            }
-        }
-    }
-
-    private func failed(_ keys: [String], now: ContinuousClock.Instant) {
+    /// Ends a check begun by ``begin(_:now:)``, counting a failure when `failed`.
+    private func end(_ keys: [String], failed: Bool, now: ContinuousClock.Instant) {
         let window = Duration.seconds(failureWindowSeconds)
-        failures.withLock { table in
-            if table.count > Self.cacheLimit { table = table.filter { now - $0.value.since < window } }
+        limits.withLock { state in
             for key in keys {
-                if var f = table[key], now - f.since < window {
+                let running = state.running[key, default: 1] - 1
+                state.running[key] = running > 0 ? running : nil
+            }
+            guard failed else { return }
+            if state.failures.count > Self.cacheLimit { state.failures = state.failures.filter { now - $0.value.since < window } }
+            for key in keys {
+                if var f = state.failures[key], now - f.since < window {
                     f.count += 1
-                    table[key] = f
+                    state.failures[key] = f
                 } else {
-                    table[key] = Failures(count: 1, since: now)
+                    state.failures[key] = Failures(count: 1, since: now)
                 }
             }
         }

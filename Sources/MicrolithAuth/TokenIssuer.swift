@@ -196,7 +196,7 @@ public final class TokenIssuer: Sendable {
     public func rotateKey(revokingOthers: Bool = false) async throws {
         try await loading.run {
             let now = clock()
-            let retireBefore = now - Int64(configuration.accessTokenSeconds)
+            let retireBefore = now - Int64(configuration.accessTokenSeconds + Self.reloadSeconds)
             try await store.write(database: Self.database) { txn in
                 if revokingOthers { try txn.db.execute(sql: "DELETE FROM _microlith_signing_keys") }
                 try Self.retire(txn.db, before: retireBefore)
@@ -240,7 +240,7 @@ public final class TokenIssuer: Sendable {
             if let newest = ring.withLock({ $0.keys.first }), now - newest.created < Int64(configuration.keyRotationSeconds) {
                 return (ring.withLock { $0.collection }, newest.kid)
             }
-            let retireBefore = now - Int64(configuration.accessTokenSeconds)
+            let retireBefore = now - Int64(configuration.accessTokenSeconds + Self.reloadSeconds)
             try await store.write(database: Self.database) { txn in
                 try Self.retire(txn.db, before: retireBefore)
                 try Self.insertKey(txn.db, now: now)
@@ -274,7 +274,8 @@ public final class TokenIssuer: Sendable {
         // A key replaced longer ago than an access token lives signed nothing still valid: it
         // verifies nothing more (and goes from the store at the next rotation).
         let now = clock()
-        let lifetime = Int64(configuration.accessTokenSeconds)
+        // (With the reload period as a margin: a server may sign with a replaced key until it reloads.)
+        let lifetime = Int64(configuration.accessTokenSeconds + Self.reloadSeconds)
         let keys = stored.enumerated().filter { i, _ in i == 0 || now - stored[i - 1].created < lifetime }.map(\.element)
         let collection = JWTKeyCollection()
         for key in keys {

@@ -118,10 +118,10 @@ public struct SubscriptionEndpoint: Sendable {
         case .record(_, let id):
             try access.authorize(.subscribe, table, for: wanted.principal)
             if !access.showsStoredRecords(table), let current = try await access.store.get(table, id) {
-                _ = try access.shown(current, table: table, request: wanted.client)
+                _ = try access.shown(current, table: table, for: wanted.principal, request: wanted.client)
             }
         case .query(_, let query):
-            try access.checkSearch(table, .subscribe, attributes: query.namedAttributes, for: wanted.principal, request: wanted.client)
+            try access.checkSearch(table, .subscribe, paths: query.namedPaths, for: wanted.principal, request: wanted.client)
         case .table, .prefix:
             try access.checkSearch(table, .subscribe, for: wanted.principal, request: wanted.client)
         }
@@ -135,7 +135,7 @@ public struct SubscriptionEndpoint: Sendable {
         let access = tables.access
         let table = wanted.target.table
         let principal = wanted.principal
-        guard !access.showsStoredRecords(table, to: principal) else { return nil }
+        guard !access.showsStoredRecords(table, to: principal, verb: .subscribe) else { return nil }
         let client = wanted.client
         let logger = hub.logger
         return { event in
@@ -143,7 +143,7 @@ public struct SubscriptionEndpoint: Sendable {
                 return event
             }
             do {
-                return event.showing(try access.shown(record, table: table, for: principal, request: client))
+                return event.showing(try access.shown(record, table: table, for: principal, verb: .subscribe, request: client))
             } catch {
                 if !TableAccess.isRefusal(error) {
                     logger.error("the get hook of \(table.name) failed on \(event.id.map { "\($0)" } ?? "?"): \(error)")

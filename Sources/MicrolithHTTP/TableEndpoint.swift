@@ -79,10 +79,10 @@ public struct TableEndpoint: Sendable {
     /// `PUT /{Table}/{id}`: replaces or creates the record.
     public func put(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
         let body = try await objectBody(request, context: context)
+        let principal = Self.principal(request)
         let (record, created) = try await access.put(
-            table, id, body: body, precondition: Self.precondition(request), for: Self.principal(request),
-            request: Self.resourceRequest(request, context))
-        var response = Self.recordResponse(record, status: created ? .created : .ok, head: false)
+            table, id, body: body, precondition: Self.precondition(request), for: principal, request: Self.resourceRequest(request, context))
+        var response = Self.recordResponse(access.withoutHidden(record, table: table, for: principal), status: created ? .created : .ok, head: false)
         if created { response.headers[.location] = TableDirectory.path(table, id) }
         return response
     }
@@ -90,18 +90,19 @@ public struct TableEndpoint: Sendable {
     /// `PATCH /{Table}/{id}`: merges the body into the record (RFC 7396).
     public func patch(_ request: Request, context: some RequestContext, table: TableLayout, id: RecordID) async throws -> Response {
         let body = try await objectBody(request, context: context)
+        let principal = Self.principal(request)
         let record = try await access.patch(
-            table, id, patch: body, precondition: Self.precondition(request), for: Self.principal(request),
-            request: Self.resourceRequest(request, context))
+            table, id, patch: body, precondition: Self.precondition(request), for: principal, request: Self.resourceRequest(request, context))
         guard let record else { throw Self.notFound(table, id) }
-        return Self.recordResponse(record, status: .ok, head: false)
+        return Self.recordResponse(access.withoutHidden(record, table: table, for: principal), status: .ok, head: false)
     }
 
     /// `POST /{Table}/`: creates a record with a generated key; answers 201 with `Location`.
     public func post(_ request: Request, context: some RequestContext, table: TableLayout) async throws -> Response {
         let body = try await objectBody(request, context: context)
-        let record = try await access.post(table, body: body, for: Self.principal(request), request: Self.resourceRequest(request, context))
-        var response = Self.recordResponse(record, status: .created, head: false)
+        let principal = Self.principal(request)
+        let record = try await access.post(table, body: body, for: principal, request: Self.resourceRequest(request, context))
+        var response = Self.recordResponse(access.withoutHidden(record, table: table, for: principal), status: .created, head: false)
         response.headers[.location] = TableDirectory.path(table, record.id)
         return response
     }
@@ -134,7 +135,7 @@ public struct TableEndpoint: Sendable {
         let info = access.hooks(table) == nil ? nil : Self.resourceRequest(request, context)
         let query = try parseQuery(request, table: table, prefix: prefix)
         try access.checkSearch(
-            table, attributes: query.namedAttributes, for: principal, request: info ?? Self.resourceRequest(request, context))
+            table, paths: query.namedPaths, selected: query.selectedPaths, for: principal, request: info ?? Self.resourceRequest(request, context))
         var result = try await executor.execute(query, table: table)
         if !access.showsStoredRecords(table, to: principal) {
             let info = info ?? Self.resourceRequest(request, context)
@@ -186,7 +187,7 @@ public struct TableEndpoint: Sendable {
         guard query.filter != nil else {
             throw Problem(.badRequest, "DELETE needs at least one condition; refusing to delete every record")
         }
-        try access.checkQueried(query.namedAttributes, table, for: Self.principal(request))
+        try access.checkQueried(paths: query.namedPaths, table, for: Self.principal(request))
         let plan = executor.plan(query, table: table)
         // Without limit(...), two rows are enough to know the query matches more than one.
         let explicit = query.limit != nil

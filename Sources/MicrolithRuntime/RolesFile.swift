@@ -89,7 +89,7 @@ public enum RolesFile {
                             continue
                         }
                         // The long form: verbs and attribute limits.
-                        var verbs: Set<TableVerb> = []
+                        var verbs: Set<TableVerb>?
                         var limits = Roles.AttributeLimits()
                         for (key, value) in fields {
                             switch key.string {
@@ -103,6 +103,9 @@ public enum RolesFile {
                             }
                         }
                         if table == "*", limits != .none { throw fail(grant, "attribute limits need a table name, not '*'") }
+                        guard let verbs else {
+                            throw fail(grant, "role \(name) on \(table) needs 'verbs' (an empty list [] grants none)")
+                        }
                         declaration.tables.append((table, verbs))
                         if limits != .none { declaration.attributes[table] = limits }
                     }

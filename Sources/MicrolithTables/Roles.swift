@@ -147,10 +147,10 @@ public struct Roles: Sendable {
         principal.roles.contains { role in superUsers.contains(role) || verbs[role]?[table.index].contains(verb) == true }
     }
 
-    /// The attributes of `table` hidden from `principal`: those every role of its that may read the
-    /// table hides (none for a super user).
-    public func hidden(_ table: TableLayout, for principal: Principal) -> Set<String> {
-        limited(table, .read, for: principal) { $0.hide }
+    /// The attributes of `table` hidden from `principal` when it reads (or, with `verb`, subscribes
+    /// to) the table: those every role of its granting the verb hides (none for a super user).
+    public func hidden(_ table: TableLayout, for principal: Principal, verb: TableVerb = .read) -> Set<String> {
+        limited(table, verb, for: principal) { $0.hide }
     }
 
     /// The attributes of `table` `principal` may not write in a `verb` (`insert` or `update`): those

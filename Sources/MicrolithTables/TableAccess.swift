@@ -71,9 +71,10 @@ public struct TableAccess: Sendable {
         showsStoredRecords(table) && allows(.read, table, for: .anonymous) && hidden(table, for: .anonymous).isEmpty
     }
 
-    /// The attributes of `table` `principal` may not see (`roles.yaml`'s `hide`).
-    public func hidden(_ table: TableLayout, for principal: Principal) -> Set<String> {
-        roles?.hidden(table, for: principal) ?? []
+    /// The attributes of `table` `principal` may not see (`roles.yaml`'s `hide`) when it reads (or,
+    /// with `verb`, subscribes to) the table.
+    public func hidden(_ table: TableLayout, for principal: Principal, verb: TableVerb = .read) -> Set<String> {
+        roles?.hidden(table, for: principal, verb: verb) ?? []
     }
 
     /// The attributes of `table` `principal` may not write in a `verb` (`hide` and `readOnly`).
@@ -83,16 +84,53 @@ public struct TableAccess: Sendable {
 
     /// Whether what `principal` reads of `table` is the stored record as it is: no `get` hook and
     /// no hidden attribute.
-    public func showsStoredRecords(_ table: TableLayout, to principal: Principal) -> Bool {
-        showsStoredRecords(table) && hidden(table, for: principal).isEmpty
+    public func showsStoredRecords(_ table: TableLayout, to principal: Principal, verb: TableVerb = .read) -> Bool {
+        showsStoredRecords(table) && hidden(table, for: principal, verb: verb).isEmpty
     }
 
-    /// Refuses a query filtering or sorting on `attributes` when one is hidden from `principal`.
-    public func checkQueried(_ attributes: Set<String>, _ table: TableLayout, for principal: Principal) throws(AccessDenied) {
-        guard !attributes.isEmpty else { return }
-        let hidden = hidden(table, for: principal)
-        guard !hidden.isEmpty, let name = attributes.sorted().first(where: { hidden.contains($0) }) else { return }
-        throw AccessDenied(action: "filter or sort \(TableDirectory.displayName(table)) records by \(name)", principal: principal)
+    /// Refuses a query of `table` by `principal` that filters or sorts on `paths` or selects
+    /// `selected` when it reaches what the principal may not see: an attribute hidden from it (here,
+    /// or in a related table a path goes through, or the key a relationship is stored in), a related
+    /// table it may not read, or a join (a selected relationship) into a table that hides attributes
+    /// from it, since joined records are answered whole.
+    public func checkQueried(paths: [[String]], selected: [[String]] = [], _ table: TableLayout, for principal: Principal) throws(AccessDenied) {
+        guard roles != nil else { return }
+        for path in paths { try reach(path, from: table, for: principal, joining: false) }
+        for path in selected { try reach(path, from: table, for: principal, joining: true) }
+    }
+
+    /// Follows `path` from `table` through relationships, refusing what `principal` may not see.
+    private func reach(_ path: [String], from table: TableLayout, for principal: Principal, joining: Bool) throws(AccessDenied) {
+        var current = table
+        for (step, name) in path.enumerated() {
+            let hidden = hidden(current, for: principal)
+            let display = TableDirectory.displayName(current)
+            if !joining || step < path.count - 1, hidden.contains(name) {
+                throw AccessDenied(action: "filter or sort \(display) records by \(name)", principal: principal)
+            }
+            guard let attribute = current.definition.attributes.first(where: { $0.name == name }), let relationship = attribute.relationship,
+                let target = relatedTable(attribute)
+            else { return }
+            if case .from(let key) = relationship, hidden.contains(key) {
+                throw AccessDenied(action: "follow \(display).\(name), which is stored in \(key)", principal: principal)
+            }
+            try authorize(.read, target, for: principal)
+            if joining, step == path.count - 1, !self.hidden(target, for: principal).isEmpty {
+                throw AccessDenied(
+                    action:
+                        "select whole \(TableDirectory.displayName(target)) records through \(display).\(name) (some of their attributes are hidden)",
+                    principal: principal)
+            }
+            current = target
+        }
+    }
+
+    /// The table a relationship attribute's records come from.
+    private func relatedTable(_ attribute: AttributeDefinition) -> TableLayout? {
+        var type = attribute.type
+        while case .list(let element) = type { type = element }
+        guard case .object(let typeName) = type else { return nil }
+        return store.table(typeName: typeName)
     }
 
     /// Refuses a write of `body` naming an attribute `principal` may not write in a `verb`.
@@ -156,14 +194,22 @@ public struct TableAccess: Sendable {
         return CachedRecord(id: record.id, record: object, json: ByteBuffer(bytes: JSONWriter.encode(.object(object))), version: record.version)
     }
 
+    /// `record` without the attributes of `table` hidden from `principal`: what a write answers
+    /// with (the stored record, as the `get` hook does not run on writes).
+    public func withoutHidden(_ record: CachedRecord, table: TableLayout, for principal: Principal) -> CachedRecord {
+        let hidden = hidden(table, for: principal)
+        guard !hidden.isEmpty else { return record }
+        var object = record.record
+        for attribute in hidden { object[attribute] = nil }
+        return CachedRecord(id: record.id, record: object, json: ByteBuffer(bytes: JSONWriter.encode(.object(object))), version: record.version)
+    }
+
     /// The record `object` of `table` as `principal` sees it, for rows of a query and events.
     public func shown(
-        _ object: JSONObject, table: TableLayout, for principal: Principal, request: @autoclosure () -> ResourceRequest
-    ) throws
-        -> JSONObject
-    {
+        _ object: JSONObject, table: TableLayout, for principal: Principal, verb: TableVerb = .read, request: @autoclosure () -> ResourceRequest
+    ) throws -> JSONObject {
         var shown = try shown(object, table: table, request: Self.stamped(request(), principal))
-        for attribute in hidden(table, for: principal) { shown[attribute] = nil }
+        for attribute in hidden(table, for: principal, verb: verb) { shown[attribute] = nil }
         return shown
     }
 
@@ -183,13 +229,14 @@ public struct TableAccess: Sendable {
     /// Before a query of `table` (or a standing one, a subscription: `verb` `subscribe`): refuses
     /// unless `principal` may `verb` the table, then runs the `search` hook, which refuses by throwing.
     ///
-    /// `attributes` are those the query filters or sorts on: one hidden from `principal` is refused.
+    /// `paths` are those the query filters or sorts on and `selected` those it selects: see
+    /// ``checkQueried(paths:selected:_:for:)``.
     public func checkSearch(
-        _ table: TableLayout, _ verb: TableVerb = .read, attributes: Set<String> = [], for principal: Principal,
+        _ table: TableLayout, _ verb: TableVerb = .read, paths: [[String]] = [], selected: [[String]] = [], for principal: Principal,
         request: @autoclosure () -> ResourceRequest
     ) throws {
         try authorize(verb, table, for: principal)
-        try checkQueried(attributes, table, for: principal)
+        try checkQueried(paths: paths, selected: selected, table, for: principal)
         if let hook = hooksByTable[table.index]?.search { try hook(Self.stamped(request(), principal)) }
     }
 
@@ -209,20 +256,24 @@ public struct TableAccess: Sendable {
         // values of those it leaves out are kept (a PUT cannot erase what it may not see or write).
         let unwritableOnInsert = mayInsert ? unwritable(table, .insert, for: principal) : []
         let unwritableOnUpdate = mayUpdate ? unwritable(table, .update, for: principal) : []
-        let limited = !unwritableOnInsert.isEmpty || !unwritableOnUpdate.isEmpty
+        // What a replace keeps: what it may not write, and what it may not see (by another role).
+        let keptOnUpdate = unwritableOnUpdate.union(hidden(table, for: principal))
+        let limited = !unwritableOnInsert.isEmpty || !keptOnUpdate.isEmpty
         let allowed: @Sendable (_ created: Bool) throws(AccessDenied) -> Void = { created throws(AccessDenied) in
             if created ? !mayInsert : !mayUpdate { throw AccessDenied(verb: created ? .insert : .update, table: table, principal: principal) }
         }
         let kept: @Sendable (_ body: JSONObject, _ current: CachedRecord?) throws(AccessDenied) -> JSONObject = {
             body, current throws(AccessDenied) in
             let unwritable = current == nil ? unwritableOnInsert : unwritableOnUpdate
-            guard !unwritable.isEmpty else { return body }
-            for key in body.keys where unwritable.contains(key) {
+            // Naming one is refused unless it repeats the stored value (a GET, edit, PUT round trip).
+            for key in body.keys where unwritable.contains(key) && current?.record[key] != body[key] {
                 throw AccessDenied(action: "write \(TableDirectory.displayName(table)).\(key)", principal: principal)
             }
             guard let current else { return body }
             var merged = body
-            for attribute in unwritable { merged[attribute] = current.record[attribute] }
+            for attribute in keptOnUpdate where body[attribute] == nil || unwritable.contains(attribute) {
+                merged[attribute] = current.record[attribute]
+            }
             return merged
         }
         guard let hook = hooksByTable[table.index]?.put else {

@@ -123,7 +123,7 @@ private final class TestClock: Sendable {
             let old = try await issuer.issue(for: ada)
             try await issuer.rotateKey()
             #expect(try await issuer.verify(old.accessToken).get().principal == ada, "replaced a moment ago: still verifies")
-            clock.advance(62)
+            clock.advance(122)  // a token's life and the reload minute
             // A server loading the keys now (as every server does each minute) no longer trusts the old one.
             let later = TokenIssuer(store: users.store, configuration: configuration, now: { clock.now })
             guard case .failure(let refusal) = await later.verify(old.accessToken) else {

@@ -86,9 +86,9 @@ import Testing
 
         // Queries may not filter or sort on hidden attributes.
         #expect(throws: AccessDenied(action: "filter or sort Todo records by slug", principal: .anonymous)) {
-            try access.checkSearch(todo, attributes: ["title", "slug"], for: .anonymous, request: request)
+            try access.checkSearch(todo, paths: [["title"], ["slug"]], for: .anonymous, request: request)
         }
-        try access.checkSearch(todo, attributes: ["title"], for: .anonymous, request: request)
-        try access.checkSearch(todo, attributes: ["slug"], for: clerk, request: request)
+        try access.checkSearch(todo, paths: [["title"]], for: .anonymous, request: request)
+        try access.checkSearch(todo, paths: [["slug"]], for: clerk, request: request)
     }
 }

@@ -112,10 +112,11 @@ final class MQTTSessions: Sendable {
         min(seconds, UInt32(clamping: configuration.sessionExpirySeconds))
     }
 
-    /// Whether a session with `clientID` exists that another user (or the anonymous role, for a
-    /// signed-in `user`) made.
+    /// Whether a session with `clientID` exists that another signed-in user made. (A session an
+    /// anonymous client made may be taken over, and is then started afresh: anyone may connect
+    /// anonymously, so such an id cannot be held against its user.)
     func isOwnedByAnother(clientID: String, user: String?) -> Bool {
-        registry.withLock { r in r.sessions[clientID].map { $0.owner != user } ?? false }
+        registry.withLock { r in r.sessions[clientID].map { $0.owner != nil && $0.owner != user } ?? false }
     }
 
     /// Binds `connection` to the session of `clientID` (taking it over from another connection) and calls

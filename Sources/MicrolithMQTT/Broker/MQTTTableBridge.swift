@@ -75,7 +75,7 @@ struct MQTTTableBridge: Sendable {
     /// Whether `principal` may receive the changes of `table`: it may subscribe to it and sees every
     /// attribute (MQTT messages are shared by all subscribers, so attributes cannot be hidden per client).
     func admits(_ principal: Principal, _ table: TableLayout) -> Bool {
-        access.allows(.subscribe, table, for: principal) && access.hidden(table, for: principal).isEmpty
+        access.allows(.subscribe, table, for: principal) && access.hidden(table, for: principal, verb: .subscribe).isEmpty
     }
 
     /// Whether a subscription to `filter` by `principal` is refused: a filter over an exported table's
