@@ -21,8 +21,11 @@ public struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddlewar
     /// `Bearer <token>` for an `access_token` query parameter (RFC 6750 §2.3) of an event stream
     /// request: a browser's `EventSource` cannot set headers. Other requests send the header.
     static func eventStreamToken(_ request: Request) -> String? {
-        guard request.method == .get, request.headers[.accept]?.lowercased().contains("text/event-stream") == true else { return nil }
-        return accessToken(query: request.uri.query)
+        // Most requests have no such parameter: that is checked first, before the header is lowered.
+        guard request.method == .get, let token = accessToken(query: request.uri.query),
+            request.headers[.accept]?.lowercased().contains("text/event-stream") == true
+        else { return nil }
+        return token
     }
 
     /// `Bearer <token>` for the `access_token` parameter of `query`, if there is one.

@@ -1,12 +1,12 @@
 import Foundation
 import HTTPTypes
 public import Hummingbird
-import MicrolithJSON
+package import MicrolithJSON
 import MicrolithQuery
 import MicrolithSchema
 public import MicrolithStore
 public import MicrolithTables
-import NIOCore
+package import NIOCore
 
 /// The REST interface of every exported table: `/{Table}/{id}` and `/{Table}/?query`.
 public struct TableEndpoint: Sendable {
@@ -288,6 +288,11 @@ public struct TableEndpoint: Sendable {
         try Self.requireJSON(request)
         let buffer = try await Self.body(request, limit: configuration.maximumBodyBytes)
         guard buffer.readableBytes > 0 else { throw Problem(.badRequest, "the request body is empty; send a JSON object") }
+        return try Self.jsonObject(buffer)
+    }
+
+    /// `buffer` parsed as a JSON object; a problem (400) naming what is wrong otherwise.
+    package static func jsonObject(_ buffer: ByteBuffer) throws -> JSONObject {
         let value: JSONValue
         do {
             value = try buffer.withUnsafeReadableBytes { try JSONParser.parse($0) }

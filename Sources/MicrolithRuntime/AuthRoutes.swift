@@ -70,10 +70,7 @@ enum AuthRoutes {
         let buffer = try await TableEndpoint.body(request, limit: limit)
         guard buffer.readableBytes > 0 else { return JSONObject() }
         try TableEndpoint.requireJSON(request)
-        guard case .object(let object) = try JSONParser.parse(Array(buffer.readableBytesView)) else {
-            throw Problem(.badRequest, "the body must be a JSON object", code: "badRequest")
-        }
-        return object
+        return try TableEndpoint.jsonObject(buffer)
     }
 
     /// The string member `name` of `body`.

@@ -173,7 +173,7 @@ public final class MicrolithServer: Service, Sendable {
             let access = TableAccess(store: store, hooks: moduleSet.tableHooks, roles: roles)
             for op in moduleSet.localOperations {
                 guard case .table(let name, _) = op.permission,
-                    store.table(exportName: name) ?? store.table(typeName: name) ?? store.table(name: name) == nil
+                    store.table(anyName: name) == nil
                 else { continue }
                 throw RuntimeError(
                     "operation \(op.module).\(op.operation) requires a permission on table '\(name)', which the schema does not declare")

@@ -224,6 +224,12 @@ public final class Store: Sendable {
         tables.first { $0.definition.name == name && $0.definition.database == database }
     }
 
+    /// The table `name` names as configuration files and code may name it: its export name, its
+    /// GraphQL type name, or its table name (in the default database), tried in that order.
+    public func table(anyName name: String) -> TableLayout? {
+        table(exportName: name) ?? table(typeName: name) ?? table(name: name)
+    }
+
     // MARK: Reads
 
     /// The record `id` as the cache knows it, without touching SQLite; `nil` when the cache does not know.

@@ -92,7 +92,7 @@ public struct Roles: Sendable {
                     everyTable = granted
                     continue
                 }
-                guard let table = store.table(exportName: name) ?? store.table(typeName: name) ?? store.table(name: name) else {
+                guard let table = store.table(anyName: name) else {
                     let known = Set(store.tables.map { $0.definition.exportName ?? $0.name }).sorted().joined(separator: ", ")
                     throw DeclarationError(
                         description: "role \(declaration.name) names table '\(name)', which the schema does not declare; tables: \(known)")
@@ -106,7 +106,7 @@ public struct Roles: Sendable {
                 guard name != "*" else {
                     throw DeclarationError(description: "role \(declaration.name) limits attributes of '*'; name the table")
                 }
-                guard let table = store.table(exportName: name) ?? store.table(typeName: name) ?? store.table(name: name) else {
+                guard let table = store.table(anyName: name) else {
                     throw DeclarationError(
                         description: "role \(declaration.name) limits attributes of table '\(name)', which the schema does not declare")
                 }

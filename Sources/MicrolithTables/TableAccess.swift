@@ -16,6 +16,8 @@ public struct TableAccess: Sendable {
     /// The store.
     public var store: Store { directory.store }
     private let hooksByTable: [TableHooks?]
+    /// ``servesCachedReads(_:)`` per table position: asked on every event-loop cache hit, decided once.
+    private let cachedReadsByTable: [Bool]
     /// What each role may do; `nil` when the application declares no roles (every table is then
     /// open to every client, as before roles existed).
     public let roles: Roles?
@@ -31,6 +33,10 @@ public struct TableAccess: Sendable {
         self.hooksByTable = byIndex
         self.directory = TableDirectory(store: store)
         self.roles = roles
+        self.cachedReadsByTable = store.tables.map { table in
+            byIndex[table.index]?.get == nil && (roles?.allows(.read, table, for: .anonymous) ?? true)
+                && (roles?.hidden(table, for: .anonymous) ?? []).isEmpty
+        }
     }
 
     // MARK: Permissions
@@ -54,7 +60,7 @@ public struct TableAccess: Sendable {
         case .signedIn: return principal.user != nil
         case .role(let names): return !names.isDisjoint(with: principal.roles)
         case .table(let name, let verb):
-            guard let table = store.table(exportName: name) ?? store.table(typeName: name) ?? store.table(name: name) else { return false }
+            guard let table = store.table(anyName: name) else { return false }
             return allows(verb, table, for: principal)
         case .superUser: return false
         }
@@ -68,7 +74,7 @@ public struct TableAccess: Sendable {
     /// Whether a record of `table` may be answered from the cache to an anonymous client: the
     /// table shows stored records as they are, the anonymous role may read it and sees every attribute.
     public func servesCachedReads(_ table: TableLayout) -> Bool {
-        showsStoredRecords(table) && allows(.read, table, for: .anonymous) && hidden(table, for: .anonymous).isEmpty
+        cachedReadsByTable[table.index]
     }
 
     /// The attributes of `table` `principal` may not see (`roles.yaml`'s `hide`) when it reads (or,
@@ -140,9 +146,12 @@ public struct TableAccess: Sendable {
         throws(AccessDenied)
     {
         guard !unwritable.isEmpty else { return }
-        for key in body.keys where unwritable.contains(key) {
-            throw AccessDenied(action: "write \(TableDirectory.displayName(table)).\(key)", principal: principal)
-        }
+        for key in body.keys where unwritable.contains(key) { throw Self.writeDenied(key, table, principal) }
+    }
+
+    /// The refusal of a write naming attribute `key` of `table` that `principal` may not write.
+    private static func writeDenied(_ key: String, _ table: TableLayout, _ principal: Principal) -> AccessDenied {
+        AccessDenied(action: "write \(TableDirectory.displayName(table)).\(key)", principal: principal)
     }
 
     /// The hooks of `table`, if it has any.
@@ -267,7 +276,7 @@ public struct TableAccess: Sendable {
             let unwritable = current == nil ? unwritableOnInsert : unwritableOnUpdate
             // Naming one is refused unless it repeats the stored value (a GET, edit, PUT round trip).
             for key in body.keys where unwritable.contains(key) && current?.record[key] != body[key] {
-                throw AccessDenied(action: "write \(TableDirectory.displayName(table)).\(key)", principal: principal)
+                throw Self.writeDenied(key, table, principal)
             }
             guard let current else { return body }
             var merged = body
