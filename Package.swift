@@ -28,6 +28,10 @@ let package = Package(
         // PBKDF2 for password hashes (already built for swift-certificates).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        // TLS for HTTP and MQTT; certificates read to check that a key belongs to its certificate.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // The record value model and its fast JSON codec. No dependencies.
@@ -84,6 +88,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // TLS for every listener: the certificate and key read from files (and again on SIGHUP),
+        // optional client certificates.
+        .target(
+            name: "MicrolithTLS",
+            dependencies: [
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
         // The committed change stream fanned out to subscribers: records, tables, id prefixes,
         // queries; resume from the change log; bounded per-subscriber buffers; messages.
         .target(
@@ -107,7 +121,7 @@ let package = Package(
             name: "MicrolithMQTT",
             dependencies: [
                 "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithRealtime", "MicrolithNetwork", "MicrolithTables",
-                "MicrolithAuth",
+                "MicrolithAuth", "MicrolithTLS",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -120,7 +134,7 @@ let package = Package(
             name: "MicrolithHTTP",
             dependencies: [
                 "MicrolithCache", "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithModules",
-                "MicrolithRealtime", "MicrolithNetwork", "MicrolithTables", "MicrolithAuth",
+                "MicrolithRealtime", "MicrolithNetwork", "MicrolithTables", "MicrolithAuth", "MicrolithTLS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -172,7 +186,7 @@ let package = Package(
             name: "MicrolithRuntime",
             dependencies: [
                 "MicrolithCache", "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithHTTP", "MicrolithModules",
-                "MicrolithJobs", "MicrolithRealtime", "MicrolithMQTT", "MicrolithNetwork", "MicrolithTables", "MicrolithAuth",
+                "MicrolithJobs", "MicrolithRealtime", "MicrolithMQTT", "MicrolithNetwork", "MicrolithTables", "MicrolithAuth", "MicrolithTLS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -192,7 +206,7 @@ let package = Package(
             name: "MicrolithCLI",
             dependencies: [
                 "MicrolithRuntime", "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithModules", "MicrolithMQTT", "MicrolithTables",
-                "MicrolithAuth",
+                "MicrolithAuth", "MicrolithTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -204,7 +218,7 @@ let package = Package(
             dependencies: [
                 "MicrolithCache", "MicrolithCLI", "MicrolithHTTP", "MicrolithJSON", "MicrolithJobs", "MicrolithModules", "MicrolithRuntime",
                 "MicrolithSchema",
-                "MicrolithStore", "MicrolithRealtime", "MicrolithMQTT", "MicrolithTables", "MicrolithTemplates",
+                "MicrolithStore", "MicrolithRealtime", "MicrolithMQTT", "MicrolithTables", "MicrolithTemplates", "MicrolithTLS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -213,8 +227,18 @@ let package = Package(
         // The `microlith` executable (a folder name that differs from the `Microlith` library's by
         // more than case, so the package checks out on case-insensitive file systems).
         .executableTarget(name: "MicrolithTool", dependencies: ["Microlith"]),
-        // What several test targets share (a raw loopback client socket); not a test target itself.
-        .target(name: "MicrolithTestSupport", path: "Tests/MicrolithTestSupport"),
+        // What several test targets share (a raw loopback client socket, test certificates); not a test target itself.
+        .target(
+            name: "MicrolithTestSupport",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Tests/MicrolithTestSupport"),
         .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON", "MicrolithTestSupport"]),
         .testTarget(
             name: "MicrolithCacheTests",
@@ -278,6 +302,15 @@ let package = Package(
             name: "MicrolithAuthTests",
             dependencies: ["MicrolithAuth", "MicrolithTables", "MicrolithStore", "MicrolithSchema", "MicrolithJSON"]
         ),
+        .testTarget(
+            name: "MicrolithTLSTests",
+            dependencies: [
+                "MicrolithTLS", "MicrolithTestSupport",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "MicrolithSchemaTests", dependencies: ["MicrolithSchema", "MicrolithJSON"]),
         .testTarget(name: "MicrolithTemplatesTests", dependencies: ["MicrolithTemplates"]),
         .testTarget(
@@ -314,7 +347,7 @@ let package = Package(
             name: "MicrolithRuntimeTests",
             dependencies: [
                 "MicrolithRuntime", "MicrolithJSON", "MicrolithStore", "MicrolithHTTP", "MicrolithSchema", "MicrolithModules", "MicrolithJobs",
-                "MicrolithCache", "MicrolithMQTT", "MicrolithRealtime", "MicrolithTables", "MicrolithAuth", "MicrolithTestSupport",
+                "MicrolithCache", "MicrolithMQTT", "MicrolithRealtime", "MicrolithTables", "MicrolithAuth", "MicrolithTLS", "MicrolithTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -27,8 +27,8 @@ STARTUP_TIMEOUT = float(os.environ.get("MICROLITH_E2E_STARTUP_TIMEOUT", "30"))
 #: How long a request may take before the test gives up on it.
 REQUEST_TIMEOUT = 15
 
-READY = re.compile(r"microlith: serving (?P<app>.+) on http://(?P<host>[^:\s]+):(?P<port>\d+) \(data in (?P<data>.+)\)")
-MQTT_READY = re.compile(r"microlith: MQTT on mqtt://(?P<host>[^:\s]+):(?P<port>\d+)")
+READY = re.compile(r"microlith: serving (?P<app>.+) on https?://(?P<host>[^:\s]+):(?P<port>\d+) \(data in (?P<data>.+)\)")
+MQTT_READY = re.compile(r"microlith: MQTT on mqtts?://(?P<host>[^:\s]+):(?P<port>\d+)")
 
 _MQTT_FLAG_SUPPORT: dict = {}
 

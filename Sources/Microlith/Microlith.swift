@@ -3,7 +3,8 @@
 // store internals stay behind their own modules, which an app may still import by name. Exported:
 // the logger; record values and dates; the store's typed tables, keys and transactions; modules'
 // operations, resources, hooks, jobs and schedules; the job queue (to enqueue, and to run jobs in an
-// app's tests); subscriptions from Swift; the server, its configuration and the command line.
+// app's tests); subscriptions from Swift; the server, its configuration (TLS settings included) and
+// the command line.
 
 import NIOCore
 import NIOPosix
@@ -60,6 +61,7 @@ import NIOPosix
 @_exported import struct MicrolithStore.TableRef
 @_exported import struct MicrolithStore.WritePrecondition
 @_exported import class MicrolithStore.WriteTransaction
+@_exported import struct MicrolithTLS.TLSSettings
 @_exported import struct MicrolithTables.AccessDenied
 @_exported import enum MicrolithTables.Permission
 @_exported import struct MicrolithTables.Principal

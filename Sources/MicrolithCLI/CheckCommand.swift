@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MicrolithRuntime
 import MicrolithSchema
+import MicrolithTLS
 import MicrolithTables
 
 /// `microlith check DIR`: validates an app folder's schema and configuration without serving.
@@ -29,9 +30,16 @@ struct CheckCommand: AsyncParsableCommand {
                         + "indexed [\(indexed.joined(separator: ", "))], \(export)")
             }
             for line in try Self.describeRoles(appDirectory: appDirectory, schema: app.schema) { print(line) }
+            if configuration.tls != TLSSettings() {
+                // The files microlith.yaml names are read as serve reads them.
+                print("tls: \(try TLSContextSource(settings: configuration.tls).certificateSummary)")
+            }
             print("ok")
         } catch let error as RuntimeError {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode.failure
+        } catch let error as TLSError {
+            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
             throw ExitCode.failure
         }
     }

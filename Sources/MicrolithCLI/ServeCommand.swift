@@ -78,10 +78,12 @@ struct ServeCommand: AsyncParsableCommand {
         let boundHost = server.configuration.http.host
         do {
             let mqttHost = server.configuration.mqtt.host
+            let https = server.tls != nil
+            let mqtts = https && server.configuration.mqtt.tls
             try await server.run { channel in
                 let port = channel.localAddress?.port ?? 0
-                var line = "microlith: serving \(app) on http://\(boundHost):\(port) (data in \(dataDirectory))\n"
-                if let mqtt = server.mqttPort { line += "microlith: MQTT on mqtt://\(mqttHost):\(mqtt)\n" }
+                var line = "microlith: serving \(app) on http\(https ? "s" : "")://\(boundHost):\(port) (data in \(dataDirectory))\n"
+                if let mqtt = server.mqttPort { line += "microlith: MQTT on mqtt\(mqtts ? "s" : "")://\(mqttHost):\(mqtt)\n" }
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
         } catch let error as RuntimeError {

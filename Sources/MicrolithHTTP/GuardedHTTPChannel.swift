@@ -1,11 +1,16 @@
 public import HummingbirdCore
 public import Logging
 public import MicrolithNetwork
+public import MicrolithTLS
 public import NIOCore
 
 /// Wraps an HTTP server child channel (HTTP/1 with WebSocket upgrade) so that every connection
 /// is guarded from accept: an ``HTTPConnectionGuard`` first in the pipeline, an
 /// ``HTTPRequestInspector`` right after HTTP decoding.
+///
+/// With `tls`, a TLS handler comes first of all: the guard and everything after it see plain
+/// bytes, and the guard's answers (`408`, `503`) are encrypted like any other. The guard's
+/// clock starts at accept, so a handshake that never finishes is closed by the head timeout.
 ///
 /// With `answers`, a connection starts with only the guard and a ``CachedReadFastPath``: the
 /// wrapped channel's pipeline (decoder, upgrade handler, router task) is set up the first time
@@ -24,12 +29,14 @@ public struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     let maximumBodyBytes: Int
     let policy: BrowserPolicy
     let answers: CachedAnswers?
+    let tls: TLSContextSource?
 
     /// `base`, guarded by `limiter` and `limits`, refusing declared bodies over `maximumBodyBytes`
-    /// and what `policy` refuses; with `answers`, cache hits are answered before `base` is set up.
+    /// and what `policy` refuses; with `answers`, cache hits are answered before `base` is set up;
+    /// with `tls`, over TLS only.
     public init(
         _ base: Base, limiter: ConnectionLimiter, limits: HTTPConnectionGuard.Limits, maximumBodyBytes: Int,
-        policy: BrowserPolicy = BrowserPolicy(), answers: CachedAnswers? = nil
+        policy: BrowserPolicy = BrowserPolicy(), answers: CachedAnswers? = nil, tls: TLSContextSource? = nil
     ) {
         self.base = base
         self.limiter = limiter
@@ -37,6 +44,7 @@ public struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
         self.maximumBodyBytes = maximumBodyBytes
         self.policy = policy
         self.answers = answers
+        self.tls = tls
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -46,6 +54,7 @@ public struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
         do {
             let pipeline = channel.pipeline.syncOperations
             try pipeline.addHandler(connection, position: .first)
+            if let tls { try pipeline.addHandler(tls.makeServerHandler(), position: .first) }
             if let answers {
                 let settled = SettledOnce(promise)
                 let fastPath = CachedReadFastPath(answers: answers, connection: connection) { _ in

@@ -44,6 +44,9 @@ public struct HTTPConfiguration: Sendable {
     public var allowFullScans: Bool
     /// The folder of static files served for paths that are not tables (`web/`), if any.
     public var webRoot: String?
+    /// A plain-HTTP port on ``host`` that answers every request with a `308` redirect to the same
+    /// URL on HTTPS (``port``); `nil` (the default) opens none, 0 picks a free one. Needs TLS.
+    public var redirectPort: Int?
 
     public init(
         host: String = "127.0.0.1",

@@ -39,7 +39,8 @@ public enum OpenAPIDocument {
                     body: ref,
                     responses: [
                         "201": response("The record as stored", ref, headers: ["Location", "ETag"]),
-                        "400": problemResponse("Invalid record"), "413": problemResponse("Body too large"),
+                        "400": problemResponse("Invalid record"), "409": problemResponse("The record's key is taken"),
+                        "413": problemResponse("Body too large"),
                     ]),
                 "delete": operation(
                     "delete\(export)Matching", summary: "Delete the \(export) matching a query, or up to n of them with limit(n)",
@@ -58,7 +59,7 @@ public enum OpenAPIDocument {
                     "get\(export)", summary: "One \(export)", parameters: [idParameter, conditional[1]],
                     responses: [
                         "200": response("The record", ref, headers: ["ETag"]), "304": ["description": "Not modified"],
-                        "404": problemResponse("No such record"),
+                        "400": problemResponse("A key the table cannot hold"), "404": problemResponse("No such record"),
                     ]),
                 "put": operation(
                     "put\(export)", summary: "Replace or create a \(export)", parameters: [idParameter] + conditional, body: ref,
@@ -76,8 +77,8 @@ public enum OpenAPIDocument {
                 "delete": operation(
                     "delete\(export)", summary: "Delete a \(export)", parameters: [idParameter] + conditional,
                     responses: [
-                        "204": ["description": "Deleted"], "404": problemResponse("No such record"),
-                        "412": problemResponse("Precondition failed"),
+                        "204": ["description": "Deleted"], "400": problemResponse("A key the table cannot hold"),
+                        "404": problemResponse("No such record"), "412": problemResponse("Precondition failed"),
                     ]),
             ]
         }
@@ -123,6 +124,10 @@ public enum OpenAPIDocument {
         if let body {
             o["requestBody"] = ["required": true, "content": ["application/json": ["schema": body]]]
         }
+        var responses = responses
+        // What roles.yaml refuses: every table operation may be (see the Roles article).
+        if responses["401"] == nil { responses["401"] = problemResponse("No credentials, and the anonymous role may not do this") }
+        if responses["403"] == nil { responses["403"] = problemResponse("The user's roles do not allow this") }
         o["responses"] = .object(responses)
         return .object(o)
     }

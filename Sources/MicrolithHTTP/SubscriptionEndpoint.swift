@@ -369,7 +369,8 @@ public struct SubscriptionEndpoint: Sendable {
         do {
             try access.authorize(.publish, table, for: principal)
         } catch let denied {
-            return error(denied.message, status: denied.status)
+            // As on REST: without credentials the answer is to sign in (401); with them, 403.
+            return error(denied.message, status: denied.principal.user == nil ? 401 : denied.status)
         }
         hub.publish(table: table, id: id, payload: ByteBuffer(bytes: JSONWriter.encode(object["value"] ?? .null)))
         return nil

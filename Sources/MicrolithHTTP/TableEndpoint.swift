@@ -82,7 +82,9 @@ public struct TableEndpoint: Sendable {
         let principal = Self.principal(request)
         let (record, created) = try await access.put(
             table, id, body: body, precondition: Self.precondition(request), for: principal, request: Self.resourceRequest(request, context))
-        var response = Self.recordResponse(access.withoutHidden(record, table: table, for: principal), status: created ? .created : .ok, head: false)
+        var response = Self.recordResponse(
+            access.withoutHidden(record, table: table, verb: created ? .insert : .update, for: principal), status: created ? .created : .ok,
+            head: false)
         if created { response.headers[.location] = TableDirectory.path(table, id) }
         return response
     }
@@ -94,7 +96,7 @@ public struct TableEndpoint: Sendable {
         let record = try await access.patch(
             table, id, patch: body, precondition: Self.precondition(request), for: principal, request: Self.resourceRequest(request, context))
         guard let record else { throw Self.notFound(table, id) }
-        return Self.recordResponse(access.withoutHidden(record, table: table, for: principal), status: .ok, head: false)
+        return Self.recordResponse(access.withoutHidden(record, table: table, verb: .update, for: principal), status: .ok, head: false)
     }
 
     /// `POST /{Table}/`: creates a record with a generated key; answers 201 with `Location`.
@@ -102,7 +104,7 @@ public struct TableEndpoint: Sendable {
         let body = try await objectBody(request, context: context)
         let principal = Self.principal(request)
         let record = try await access.post(table, body: body, for: principal, request: Self.resourceRequest(request, context))
-        var response = Self.recordResponse(access.withoutHidden(record, table: table, for: principal), status: .created, head: false)
+        var response = Self.recordResponse(access.withoutHidden(record, table: table, verb: .insert, for: principal), status: .created, head: false)
         response.headers[.location] = TableDirectory.path(table, record.id)
         return response
     }

@@ -2,6 +2,10 @@
 public struct MQTTConfiguration: Sendable, Equatable {
     /// Whether the broker runs at all.
     public var enabled: Bool
+    /// Whether the broker speaks TLS when the process has a certificate (`tls.*`): `true` by
+    /// default; `false` keeps MQTT plain (on a loopback or private address, say) while HTTP is
+    /// HTTPS. Without a certificate MQTT is plain whatever this says.
+    public var tls = true
     /// The address to bind.
     public var host: String
     /// The TCP port; 0 picks a free one.

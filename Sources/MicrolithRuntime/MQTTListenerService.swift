@@ -1,6 +1,7 @@
 import Logging
 import MicrolithMQTT
 import MicrolithNetwork
+import MicrolithTLS
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -16,6 +17,7 @@ import Synchronization
 final class MQTTListenerService: Service, CustomStringConvertible, Sendable {
     let broker: MQTTBroker
     let connections: ConnectionLimiter
+    let tls: TLSContextSource?
     let logger: Logger
     private let state = Mutex<State>(State())
 
@@ -25,9 +27,10 @@ final class MQTTListenerService: Service, CustomStringConvertible, Sendable {
         var nextTicket: UInt64 = 0
     }
 
-    init(broker: MQTTBroker, connections: ConnectionLimiter, logger: Logger) {
+    init(broker: MQTTBroker, connections: ConnectionLimiter, tls: TLSContextSource?, logger: Logger) {
         self.broker = broker
         self.connections = connections
+        self.tls = tls
         self.logger = logger
     }
 
@@ -44,7 +47,8 @@ final class MQTTListenerService: Service, CustomStringConvertible, Sendable {
             group.addTask { await broker.run() }
             let listener: MQTTServer
             do {
-                listener = try await MQTTServer.start(broker: broker, group: MultiThreadedEventLoopGroup.singleton, limiter: connections)
+                listener = try await MQTTServer.start(
+                    broker: broker, group: MultiThreadedEventLoopGroup.singleton, limiter: connections, tls: tls)
             } catch {
                 let configuration = broker.configuration
                 throw RuntimeError(

@@ -13,6 +13,7 @@ public import MicrolithNetwork
 public import MicrolithRealtime
 import MicrolithSchema
 public import MicrolithStore
+public import MicrolithTLS
 public import MicrolithTables
 public import NIOCore
 import NIOPosix
@@ -66,6 +67,8 @@ public final class MicrolithServer: Service, Sendable {
     public let access: TableAccess
     /// The users who may sign in, and the verification of their credentials.
     public let authenticator: Authenticator
+    /// The certificate HTTP and MQTT serve TLS with (read again on SIGHUP), when `tls.certificate` is set.
+    public let tls: TLSContextSource?
     /// The lifecycle of the current run: its group, and the listeners it bound.
     private let lifecycle = Mutex<Lifecycle>(Lifecycle())
 
@@ -75,14 +78,16 @@ public final class MicrolithServer: Service, Sendable {
         var shutdownRequested = false
         var mqtt: MQTTListenerService?
         var httpPort: Int?
+        var redirectPort: Int?
     }
     /// The connection budget every port draws on (HTTP, WebSocket, MQTT), counted from accept.
     public let connections: ConnectionLimiter
 
     private init(
         app: AppFolder, configuration: RuntimeConfiguration, store: Store, modules: Modules, access: TableAccess, authenticator: Authenticator,
-        realtime: EventHub, broker: MQTTBroker?, logger: Logger
+        tls: TLSContextSource?, realtime: EventHub, broker: MQTTBroker?, logger: Logger
     ) {
+        self.tls = tls
         self.realtime = realtime
         self.broker = broker
         self.access = access
@@ -142,6 +147,7 @@ public final class MicrolithServer: Service, Sendable {
         }
         var logger = logger ?? Logger(label: "microlith")
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        let tls = try Self.loadTLS(configuration, logger: logger)
         let store: Store
         do {
             store = try Store.open(schema: app.schema, configuration: configuration.store, logger: logger)
@@ -189,13 +195,45 @@ public final class MicrolithServer: Service, Sendable {
                 : nil
             return MicrolithServer(
                 app: app, configuration: configuration, store: store, modules: moduleSet, access: access, authenticator: authenticator,
-                realtime: hub, broker: broker, logger: logger)
+                tls: tls, realtime: hub, broker: broker, logger: logger)
         } catch {
             await opened?.shutdown()
             store.close()
             if let error = error as? ModuleConfigurationError { throw RuntimeError(error.description) }
             throw error
         }
+    }
+
+    /// Reads the TLS certificate when `tls.certificate` is set (a file that cannot be used stops
+    /// the start with a message naming it), and checks the settings that need TLS.
+    static func loadTLS(_ configuration: RuntimeConfiguration, logger: Logger) throws -> TLSContextSource? {
+        guard configuration.tls.isEnabled || configuration.tls != TLSSettings() else {
+            if configuration.http.redirectPort != nil {
+                throw RuntimeError(
+                    "http.redirectPort redirects plain HTTP to HTTPS, but this server has no certificate: set tls.certificate and tls.privateKey too")
+            }
+            return nil
+        }
+        let source: TLSContextSource
+        do {
+            source = try TLSContextSource(settings: configuration.tls)
+        } catch {
+            throw RuntimeError(error.description)
+        }
+        if let redirect = configuration.http.redirectPort, redirect != 0, redirect == configuration.http.port {
+            throw RuntimeError("http.redirectPort (\(redirect)) must differ from http.port, which serves HTTPS")
+        }
+        var serves = ["HTTPS"]
+        if configuration.mqtt.enabled && configuration.mqtt.tls { serves.append("MQTT over TLS") }
+        logger.info("TLS: \(serves.joined(separator: " and ")) with the \(source.certificateSummary); SIGHUP reads the files again")
+        if let expiry = source.notValidAfter {
+            if expiry < Date() {
+                logger.error("TLS: the certificate in \(configuration.tls.certificateFile ?? "") expired on \(expiry): clients will refuse it")
+            } else if expiry < Date().addingTimeInterval(14 * 86_400) {
+                logger.warning("TLS: the certificate in \(configuration.tls.certificateFile ?? "") expires on \(expiry); renew it and send SIGHUP")
+            }
+        }
+        return source
     }
 
     /// Makes the first user, holding the `super_user` role, from `MICROLITH_ADMIN_USER` and
@@ -274,6 +312,7 @@ public final class MicrolithServer: Service, Sendable {
             minimumBodyBytesPerSecond: configuration.http.minimumBodyBytesPerSecond,
             idleTimeout: configuration.http.idleTimeoutSeconds > 0 ? .seconds(Int64(configuration.http.idleTimeoutSeconds)) : nil)
         let connections = self.connections
+        let tls = self.tls
         let maximumBodyBytes = configuration.http.maximumBodyBytes
         let policy = configuration.http.browserPolicy
         // Every connection is guarded from accept: counted, timed and answered even before (or
@@ -283,7 +322,7 @@ public final class MicrolithServer: Service, Sendable {
                 HTTP1WebSocketUpgradeChannel(
                     responder: responder, configuration: http1,
                     shouldUpgrade: { request, channel, _ in upgrade.decide(request, channel: channel) }),
-                limiter: connections, limits: limits, maximumBodyBytes: maximumBodyBytes, policy: policy, answers: answers)
+                limiter: connections, limits: limits, maximumBodyBytes: maximumBodyBytes, policy: policy, answers: answers, tls: tls)
         }
         var application = Application(
             router: router,
@@ -303,6 +342,9 @@ public final class MicrolithServer: Service, Sendable {
 
     /// The HTTP port, once the running server has bound it.
     public var httpPort: Int? { lifecycle.withLock { $0.httpPort } }
+
+    /// The plain-HTTP port that redirects to HTTPS (`http.redirectPort`), once bound.
+    public var redirectPort: Int? { lifecycle.withLock { $0.redirectPort } }
 
     /// Serves until the enclosing service group shuts down gracefully, or until
     /// ``triggerGracefulShutdown()``; traps no signal. See the type's "Lifecycle" for what runs and
@@ -356,7 +398,9 @@ public final class MicrolithServer: Service, Sendable {
 
     /// The services of one run, in start order (they stop in reverse).
     private func makeServices(onServerRunning: @escaping @Sendable (any Channel) async -> Void) -> [any Service] {
-        let mqtt = broker.map { MQTTListenerService(broker: $0, connections: connections, logger: logger) }
+        let mqtt = broker.map {
+            MQTTListenerService(broker: $0, connections: connections, tls: configuration.mqtt.tls ? tls : nil, logger: logger)
+        }
         lifecycle.withLock { $0.mqtt = mqtt }
         // The HTTP server binds once the MQTT listener has.
         var beforeServerStarts: (@Sendable () async throws -> Void)?
@@ -373,9 +417,40 @@ public final class MicrolithServer: Service, Sendable {
             EventHubService(hub: realtime, logger: logger),
             ModulesService(modules: modules, logger: logger),
         ]
+        if let tls { services.append(TLSReloadService(source: tls, logger: logger)) }
         if let mqtt { services.append(mqtt) }
+        if tls != nil, let port = configuration.http.redirectPort { services.append(makeRedirect(port: port)) }
         services.append(HTTPService(application: application, logger: logger))
         return services
+    }
+}
+
+extension MicrolithServer {
+    /// The plain-HTTP listener of `http.redirectPort`: every request is redirected to HTTPS
+    /// (``HTTPSRedirect``), under the same connection limits, timeouts and Host check as HTTPS.
+    func makeRedirect(port: Int) -> HTTPService {
+        let limits = HTTPConnectionGuard.Limits(
+            headerTimeout: .seconds(Int64(configuration.http.headerTimeoutSeconds)),
+            minimumBodyBytesPerSecond: configuration.http.minimumBodyBytesPerSecond,
+            idleTimeout: configuration.http.idleTimeoutSeconds > 0 ? .seconds(Int64(configuration.http.idleTimeoutSeconds)) : nil)
+        let connections = self.connections
+        let policy = configuration.http.browserPolicy
+        let maximumBodyBytes = configuration.http.maximumBodyBytes
+        let application = Application(
+            responder: HTTPSRedirect(httpsPort: { [self] in httpPort }),
+            server: HTTPServerBuilder { responder in
+                // The pipeline of the HTTPS port (where the guard's inspector expects HTTP/1 parts),
+                // with no upgrade accepted.
+                GuardedHTTPChannel(
+                    HTTP1WebSocketUpgradeChannel(
+                        responder: responder, configuration: .init(http1: .init(idleTimeout: nil)),
+                        shouldUpgrade: { _, _, _ -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> in .dontUpgrade }),
+                    limiter: connections, limits: limits, maximumBodyBytes: maximumBodyBytes, policy: policy)
+            },
+            configuration: .init(address: .hostname(configuration.http.host, port: port), serverName: Self.serverName),
+            onServerRunning: { [self] channel in lifecycle.withLock { $0.redirectPort = channel.localAddress?.port } },
+            logger: logger)
+        return HTTPService(application: application, logger: logger, name: "HTTP to HTTPS redirect")
     }
 }
 
@@ -384,11 +459,12 @@ public final class MicrolithServer: Service, Sendable {
 struct HTTPService: Service, CustomStringConvertible {
     let application: any Service
     let logger: Logger
+    var name = "HTTP server"
 
-    var description: String { "HTTP server" }
+    var description: String { name }
 
     func run() async throws {
         try await application.run()
-        logger.debug("HTTP server stopped")
+        logger.debug("\(name) stopped")
     }
 }

@@ -5,6 +5,7 @@ public import MicrolithJobs
 public import MicrolithMQTT
 public import MicrolithModules
 public import MicrolithStore
+public import MicrolithTLS
 import Yams
 
 /// Everything a microlith process is configured with.
@@ -28,6 +29,11 @@ import Yams
 /// | `http.allowedHosts` | `MICROLITH_HTTP_ALLOWED_HOSTS` | none besides IP addresses and names without a dot (a list; `*`: any) |
 /// | `http.allowedOrigins` | `MICROLITH_HTTP_ALLOWED_ORIGINS` | none besides the server's own (a list; `*`: any) |
 /// | `http.allowFullScans` | `MICROLITH_HTTP_ALLOW_FULL_SCANS` | `true` |
+/// | `http.redirectPort` | `MICROLITH_HTTP_REDIRECT_PORT` | none (with TLS: a plain-HTTP port answering 308 to HTTPS) |
+/// | `tls.certificate` | `MICROLITH_TLS_CERTIFICATE` | none: plain HTTP and MQTT (a PEM file: the certificate, then its chain) |
+/// | `tls.privateKey` | `MICROLITH_TLS_PRIVATE_KEY` | none (a PEM file, not encrypted) |
+/// | `tls.clientCA` | `MICROLITH_TLS_CLIENT_CA` | none (a PEM file of the authorities that sign client certificates) |
+/// | `tls.clientCertificates` | `MICROLITH_TLS_CLIENT_CERTIFICATES` | `optional` with `tls.clientCA`, else `none` (or `required`) |
 /// | `store.dataDir` | `MICROLITH_DATA_DIR` | `<app>/.microlith` |
 /// | `store.durability` | `MICROLITH_DURABILITY` | `full` (or `normal`) |
 /// | `store.cacheMB` | `MICROLITH_CACHE_MB` | 64 |
@@ -38,7 +44,8 @@ import Yams
 /// | `realtime.bufferBytes` | `MICROLITH_REALTIME_BUFFER_BYTES` | 8388608 (per WebSocket/SSE subscriber: queued and unsent event bytes) |
 /// | `mqtt.enabled` | `MICROLITH_MQTT_ENABLED` | `true` |
 /// | `mqtt.host` | `MICROLITH_MQTT_HOST` | `127.0.0.1` |
-/// | `mqtt.port` | `MICROLITH_MQTT_PORT` | 1883 (0: a free port) |
+/// | `mqtt.port` | `MICROLITH_MQTT_PORT` | 1883 (0: a free port; 8883 is MQTT over TLS's usual port) |
+/// | `mqtt.tls` | `MICROLITH_MQTT_TLS` | `true`: with `tls.certificate`, MQTT speaks TLS too |
 /// | `mqtt.allowAnonymous` | `MICROLITH_MQTT_ALLOW_ANONYMOUS` | `true`: clients without a user name connect, as the `anonymous` role |
 /// | `mqtt.maxPacketBytes` | `MICROLITH_MQTT_MAX_PACKET_BYTES` | 1048576 |
 /// | `mqtt.sessionExpirySeconds` | `MICROLITH_MQTT_SESSION_EXPIRY_SECONDS` | 86400 |
@@ -77,6 +84,8 @@ public struct RuntimeConfiguration: Sendable {
     public var jobs = JobConfiguration()
     /// The MQTT broker.
     public var mqtt = MQTTConfiguration()
+    /// The certificate every listener serves TLS with, when there is one (`tls.*`).
+    public var tls = TLSSettings()
     /// Live events that may wait unread for one WebSocket or SSE subscriber before it is dropped.
     public var realtimeBufferEvents = 1000
     /// Bytes of events that may wait unread, or written but not yet taken by the connection, for one
@@ -152,6 +161,13 @@ public struct RuntimeConfiguration: Sendable {
         return list
     }
 
+    /// A file path: not empty.
+    static func path(_ text: String, _ name: String) throws -> String {
+        let path = text.trimmingCharacters(in: .whitespaces)
+        guard !path.isEmpty else { throw RuntimeError("\(name) must be a file path, got nothing") }
+        return path
+    }
+
     static func bool(_ text: String, _ name: String) throws -> Bool {
         switch text.lowercased() {
         case "true", "yes", "1", "on": return true
@@ -187,6 +203,18 @@ public struct RuntimeConfiguration: Sendable {
         Key(path: "http.allowedHosts", environment: "MICROLITH_HTTP_ALLOWED_HOSTS") { c, v, n in c.http.allowedHosts = try hosts(v, n) },
         Key(path: "http.allowedOrigins", environment: "MICROLITH_HTTP_ALLOWED_ORIGINS") { c, v, n in c.http.allowedOrigins = try origins(v, n) },
         Key(path: "http.allowFullScans", environment: "MICROLITH_HTTP_ALLOW_FULL_SCANS") { c, v, n in c.http.allowFullScans = try bool(v, n) },
+        Key(path: "http.redirectPort", environment: "MICROLITH_HTTP_REDIRECT_PORT") { c, v, n in
+            c.http.redirectPort = try int(v, n, min: 0, max: 65535)
+        },
+        Key(path: "tls.certificate", environment: "MICROLITH_TLS_CERTIFICATE") { c, v, n in c.tls.certificateFile = try path(v, n) },
+        Key(path: "tls.privateKey", environment: "MICROLITH_TLS_PRIVATE_KEY") { c, v, n in c.tls.privateKeyFile = try path(v, n) },
+        Key(path: "tls.clientCA", environment: "MICROLITH_TLS_CLIENT_CA") { c, v, n in c.tls.clientCAFile = try path(v, n) },
+        Key(path: "tls.clientCertificates", environment: "MICROLITH_TLS_CLIENT_CERTIFICATES") { c, v, n in
+            guard let mode = TLSSettings.ClientCertificates(rawValue: v) else {
+                throw RuntimeError("\(n) must be none, optional or required, got '\(v)'")
+            }
+            c.tls.clientCertificates = mode
+        },
         Key(path: "store.dataDir", environment: "MICROLITH_DATA_DIR") { c, v, _ in c.store.directory = v },
         Key(path: "store.durability", environment: "MICROLITH_DURABILITY") { c, v, n in
             guard let d = StoreConfiguration.Durability(rawValue: v) else { throw RuntimeError("\(n) must be full or normal, got '\(v)'") }
@@ -213,6 +241,7 @@ public struct RuntimeConfiguration: Sendable {
         },
         Key(path: "mqtt.enabled", environment: "MICROLITH_MQTT_ENABLED") { c, v, n in c.mqtt.enabled = try bool(v, n) },
         Key(path: "mqtt.host", environment: "MICROLITH_MQTT_HOST") { c, v, _ in c.mqtt.host = v },
+        Key(path: "mqtt.tls", environment: "MICROLITH_MQTT_TLS") { c, v, n in c.mqtt.tls = try bool(v, n) },
         Key(path: "mqtt.port", environment: "MICROLITH_MQTT_PORT") { c, v, n in c.mqtt.port = try int(v, n, min: 0, max: 65535) },
         Key(path: "mqtt.allowAnonymous", environment: "MICROLITH_MQTT_ALLOW_ANONYMOUS") { c, v, n in c.mqtt.allowAnonymous = try bool(v, n) },
         Key(path: "mqtt.maxPacketBytes", environment: "MICROLITH_MQTT_MAX_PACKET_BYTES") { c, v, n in

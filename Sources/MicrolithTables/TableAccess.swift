@@ -83,6 +83,13 @@ public struct TableAccess: Sendable {
         roles?.hidden(table, for: principal, verb: verb) ?? []
     }
 
+    /// The attributes of `table` `principal` may not see around a write in `verb`: those hidden when
+    /// it reads and those hidden by the roles granting `verb`.
+    func invisible(_ table: TableLayout, _ verb: TableVerb, for principal: Principal) -> Set<String> {
+        guard let roles else { return [] }
+        return roles.hidden(table, for: principal).union(roles.hidden(table, for: principal, verb: verb))
+    }
+
     /// The attributes of `table` `principal` may not write in a `verb` (`hide` and `readOnly`).
     public func unwritable(_ table: TableLayout, _ verb: TableVerb, for principal: Principal) -> Set<String> {
         roles?.unwritable(table, verb, for: principal) ?? []
@@ -99,17 +106,22 @@ public struct TableAccess: Sendable {
     /// or in a related table a path goes through, or the key a relationship is stored in), a related
     /// table it may not read, or a join (a selected relationship) into a table that hides attributes
     /// from it, since joined records are answered whole.
-    public func checkQueried(paths: [[String]], selected: [[String]] = [], _ table: TableLayout, for principal: Principal) throws(AccessDenied) {
+    ///
+    /// What is hidden in `table` itself is what the roles granting `verb` hide (`subscribe` for a
+    /// standing query); in related tables, what the roles granting `read` hide.
+    public func checkQueried(
+        paths: [[String]], selected: [[String]] = [], _ table: TableLayout, verb: TableVerb = .read, for principal: Principal
+    ) throws(AccessDenied) {
         guard roles != nil else { return }
-        for path in paths { try reach(path, from: table, for: principal, joining: false) }
-        for path in selected { try reach(path, from: table, for: principal, joining: true) }
+        for path in paths { try reach(path, from: table, verb: verb, for: principal, joining: false) }
+        for path in selected { try reach(path, from: table, verb: verb, for: principal, joining: true) }
     }
 
     /// Follows `path` from `table` through relationships, refusing what `principal` may not see.
-    private func reach(_ path: [String], from table: TableLayout, for principal: Principal, joining: Bool) throws(AccessDenied) {
+    private func reach(_ path: [String], from table: TableLayout, verb: TableVerb, for principal: Principal, joining: Bool) throws(AccessDenied) {
         var current = table
         for (step, name) in path.enumerated() {
-            let hidden = hidden(current, for: principal)
+            let hidden = hidden(current, for: principal, verb: step == 0 ? verb : .read)
             let display = TableDirectory.displayName(current)
             if !joining || step < path.count - 1, hidden.contains(name) {
                 throw AccessDenied(action: "filter or sort \(display) records by \(name)", principal: principal)
@@ -203,10 +215,12 @@ public struct TableAccess: Sendable {
         return CachedRecord(id: record.id, record: object, json: ByteBuffer(bytes: JSONWriter.encode(.object(object))), version: record.version)
     }
 
-    /// `record` without the attributes of `table` hidden from `principal`: what a write answers
-    /// with (the stored record, as the `get` hook does not run on writes).
-    public func withoutHidden(_ record: CachedRecord, table: TableLayout, for principal: Principal) -> CachedRecord {
-        let hidden = hidden(table, for: principal)
+    /// `record` without the attributes of `table` hidden from `principal`: what a write (`verb`
+    /// `insert` or `update`) answers with (the stored record, as the `get` hook does not run on
+    /// writes). Hidden are those the roles granting `read` hide and those the roles granting `verb`
+    /// hide: a role that may update but not read still sees nothing it hides.
+    public func withoutHidden(_ record: CachedRecord, table: TableLayout, verb: TableVerb, for principal: Principal) -> CachedRecord {
+        let hidden = invisible(table, verb, for: principal)
         guard !hidden.isEmpty else { return record }
         var object = record.record
         for attribute in hidden { object[attribute] = nil }
@@ -239,13 +253,13 @@ public struct TableAccess: Sendable {
     /// unless `principal` may `verb` the table, then runs the `search` hook, which refuses by throwing.
     ///
     /// `paths` are those the query filters or sorts on and `selected` those it selects: see
-    /// ``checkQueried(paths:selected:_:for:)``.
+    /// ``checkQueried(paths:selected:_:verb:for:)``.
     public func checkSearch(
         _ table: TableLayout, _ verb: TableVerb = .read, paths: [[String]] = [], selected: [[String]] = [], for principal: Principal,
         request: @autoclosure () -> ResourceRequest
     ) throws {
         try authorize(verb, table, for: principal)
-        try checkQueried(paths: paths, selected: selected, table, for: principal)
+        try checkQueried(paths: paths, selected: selected, table, verb: verb, for: principal)
         if let hook = hooksByTable[table.index]?.search { try hook(Self.stamped(request(), principal)) }
     }
 
@@ -266,6 +280,7 @@ public struct TableAccess: Sendable {
         let unwritableOnInsert = mayInsert ? unwritable(table, .insert, for: principal) : []
         let unwritableOnUpdate = mayUpdate ? unwritable(table, .update, for: principal) : []
         // What a replace keeps: what it may not write, and what it may not see (by another role).
+        let invisibleOnUpdate = mayUpdate ? invisible(table, .update, for: principal) : []
         let keptOnUpdate = unwritableOnUpdate.union(hidden(table, for: principal))
         let limited = !unwritableOnInsert.isEmpty || !keptOnUpdate.isEmpty
         let allowed: @Sendable (_ created: Bool) throws(AccessDenied) -> Void = { created throws(AccessDenied) in
@@ -274,8 +289,11 @@ public struct TableAccess: Sendable {
         let kept: @Sendable (_ body: JSONObject, _ current: CachedRecord?) throws(AccessDenied) -> JSONObject = {
             body, current throws(AccessDenied) in
             let unwritable = current == nil ? unwritableOnInsert : unwritableOnUpdate
-            // Naming one is refused unless it repeats the stored value (a GET, edit, PUT round trip).
-            for key in body.keys where unwritable.contains(key) && current?.record[key] != body[key] {
+            // Naming one is refused unless it repeats a stored value the principal may see (a GET,
+            // edit, PUT round trip); a hidden one is refused whatever its value, lest the answer
+            // tell whether a guess was right.
+            for key in body.keys where unwritable.contains(key) {
+                guard current == nil || invisibleOnUpdate.contains(key) || current?.record[key] != body[key] else { continue }
                 throw Self.writeDenied(key, table, principal)
             }
             guard let current else { return body }

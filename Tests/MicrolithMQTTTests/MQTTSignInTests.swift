@@ -113,6 +113,30 @@ struct MQTTSignInTests {
         }
     }
 
+    @Test func aSharedGroupGivesATablesChangesToTheMembersAllowedToSubscribe() async throws {
+        try await withBroker(
+            roles: Array(sensorRoles.dropFirst()) + [Roles.Declaration(name: Roles.anonymous, tables: [])], users: [("ann", "s3cret", ["writer"])]
+        ) {
+            store, server in
+            // An anonymous member and ann share a group over every topic; only ann may see sensors.
+            let anonymous = try await TestClient.connect(port: server.port)
+            try await anonymous.handshake(clientID: "anon")
+            #expect(try await anonymous.subscribe(["$share/g/#"]) == [0])
+            let ann = try await TestClient.connect(port: server.port)
+            #expect(try await ann.connect(clientID: "ann", username: "ann", password: "s3cret").reasonCode == 0)
+            #expect(try await ann.subscribe(["$share/g/#"]) == [0])
+            for n in 1...4 {
+                try await store.write { txn in _ = try txn.put(store.sensor, id: .string("s\(n)"), body: ["temp": .double(Double(n))]) }
+            }
+            // Every change reaches ann, whose turn it is or not; none is dropped on the anonymous member.
+            var topics: [String] = []
+            for _ in 1...4 { topics.append(try publishOf(try await ann.receive()).topic) }
+            #expect(topics == ["Sensor/s1", "Sensor/s2", "Sensor/s3", "Sensor/s4"])
+            await anonymous.close()
+            await ann.close()
+        }
+    }
+
     @Test func aWildcardOverEveryTopicDoesNotCarryATablesChangesToWhoMayNotSubscribe() async throws {
         try await withBroker(roles: [Roles.Declaration(name: Roles.anonymous, tables: [])]) { store, server in
             let client = try await TestClient.connect(port: server.port)

@@ -1,7 +1,9 @@
 import Foundation
 import MicrolithHTTP
+import MicrolithMQTT
 import MicrolithRuntime
 import MicrolithStore
+import MicrolithTLS
 import Testing
 
 /// The message of the ``RuntimeError`` `body` throws, or `nil` (recording an issue) when it throws none.
@@ -187,6 +189,10 @@ struct RuntimeConfigurationTests {
         BadValue(yaml: "store:\n  changeLogRetentionHours: 0\n", key: "store.changeLogRetentionHours"),
         BadValue(yaml: "log:\n  level: loud\n", key: "log.level"),
         BadValue(yaml: "http:\n  host:\n    - a\n    - b\n", key: "http.host"),
+        BadValue(yaml: "http:\n  redirectPort: 70000\n", key: "http.redirectPort"),
+        BadValue(yaml: "tls:\n  clientCertificates: sometimes\n", key: "tls.clientCertificates"),
+        BadValue(yaml: "tls:\n  certificate: ''\n", key: "tls.certificate"),
+        BadValue(yaml: "mqtt:\n  tls: maybe\n", key: "mqtt.tls"),
     ]
 
     @Test(arguments: badYAMLValues)
@@ -194,6 +200,27 @@ struct RuntimeConfigurationTests {
         var c = RuntimeConfiguration(appDirectory: "/app")
         let message = runtimeErrorMessage { try c.apply(yaml: bad.yaml, file: "microlith.yaml") }
         #expect(message?.contains("microlith.yaml: \(bad.key)") == true, "\(message ?? "")")
+    }
+
+    @Test func tlsSettingsFromYAMLAndEnvironment() throws {
+        var c = RuntimeConfiguration(appDirectory: "/app")
+        #expect(c.tls == TLSSettings() && !c.tls.isEnabled && c.mqtt.tls && c.http.redirectPort == nil)
+        try c.apply(
+            yaml: """
+                http:
+                  redirectPort: 8080
+                tls:
+                  certificate: /etc/tls/cert.pem
+                  privateKey: /etc/tls/key.pem
+                  clientCA: /etc/tls/ca.pem
+                mqtt:
+                  tls: false
+                """, file: "microlith.yaml")
+        #expect(c.tls.certificateFile == "/etc/tls/cert.pem" && c.tls.privateKeyFile == "/etc/tls/key.pem")
+        #expect(c.tls.clientCAFile == "/etc/tls/ca.pem" && c.tls.effectiveClientCertificates == .optional)
+        #expect(c.http.redirectPort == 8080 && !c.mqtt.tls && c.tls.isEnabled)
+        try c.apply(environment: ["MICROLITH_TLS_CLIENT_CERTIFICATES": "required", "MICROLITH_TLS_CERTIFICATE": "/run/cert.pem"])
+        #expect(c.tls.effectiveClientCertificates == .required && c.tls.certificateFile == "/run/cert.pem")
     }
 
     @Test func portsBeyond65535AreRefused() {

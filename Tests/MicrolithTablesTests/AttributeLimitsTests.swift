@@ -91,4 +91,35 @@ import Testing
         try access.checkSearch(todo, paths: [["title"]], for: .anonymous, request: request)
         try access.checkSearch(todo, paths: [["slug"]], for: clerk, request: request)
     }
+
+    /// A role that may update and subscribe but not read, and hides `slug`: nothing it does shows
+    /// or tests the hidden value.
+    @Test func aRoleThatWritesWithoutReadingLearnsNothingItHides() async throws {
+        let store = try openTablesStore()
+        defer { closeAndRemove(store) }
+        let roles = try Roles(
+            [Roles.Declaration(name: "blind", tables: [("Todo", [.update, .subscribe])], attributes: ["Todo": .init(hide: ["slug"])])],
+            store: store)
+        let access = TableAccess(store: store, roles: roles)
+        let todo = try #require(access.directory.table(named: "Todo"))
+        let blind = Principal(user: "b", roles: ["blind"])
+        let request = Self.request("PUT", "/Todo/a")
+        let root = Principal(user: "r", roles: [Roles.superUser])
+        _ = try await access.put(todo, .string("a"), body: ["title": "A", "slug": "secret"], for: root, request: request)
+
+        // Naming the hidden attribute is refused even with its stored value: a right guess is not told apart.
+        for guess in ["secret", "wrong"] {
+            await #expect(throws: AccessDenied(action: "write Todo.slug", principal: blind)) {
+                _ = try await access.put(todo, .string("a"), body: ["title": "B", "slug": .string(guess)], for: blind, request: request)
+            }
+        }
+        // The answer of a write leaves out what the writing role hides, though no role grants read.
+        let replaced = try await access.put(todo, .string("a"), body: ["title": "B"], for: blind, request: request)
+        #expect(replaced.record.record["slug"] == "secret", "the replace kept it")
+        #expect(access.withoutHidden(replaced.record, table: todo, verb: .update, for: blind).record == ["id": "a", "title": "B"])
+        // A standing query may not filter on it either (the subscribe grant's limits).
+        #expect(throws: AccessDenied(action: "filter or sort Todo records by slug", principal: blind)) {
+            try access.checkSearch(todo, .subscribe, paths: [["slug"]], for: blind, request: request)
+        }
+    }
 }

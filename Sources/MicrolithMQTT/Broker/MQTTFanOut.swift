@@ -58,11 +58,12 @@ struct MQTTFanOut: Sendable {
     /// subscribers see) to every subscriber of its topic; offline sessions keep it only if `keepOffline`.
     /// `publisher` is the client id of the connection that published it (for no-local subscriptions).
     /// With `admits`, only sessions whose principal it admits get the message (a table's changes go
-    /// to those who may subscribe to the table, whatever filter matched).
+    /// to those who may subscribe to the table, whatever filter matched); a shared subscription's
+    /// group gives it to the next member in turn that it admits.
     func deliver(
         _ message: MQTTSession.Outgoing, keepOffline: Bool, publisher: String? = nil, admits: ((Principal) -> Bool)? = nil
     ) {
-        let subscribers = sessions.subscribers(of: message.topic, publisher: publisher)
+        let subscribers = sessions.subscribers(of: message.topic, publisher: publisher, admits: admits)
         let limits = sessions.limits
         let topic = message.topic
         let payload = message.payload

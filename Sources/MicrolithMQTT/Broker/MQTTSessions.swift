@@ -317,23 +317,34 @@ final class MQTTSessions: Sendable {
     /// subscriptions grant together (``MQTTFanOut/targets(of:in:publisher:)``). Each shared subscription
     /// group whose filter matches adds one of its members, in turn, a connected one first when there is one
     /// (MQTT 5 §4.8.2).
-    func subscribers(of topic: String, publisher: String? = nil) -> [(session: MQTTSession, target: MQTTFanOut.Target)] {
+    func subscribers(
+        of topic: String, publisher: String? = nil, admits: ((Principal) -> Bool)? = nil
+    ) -> [(session: MQTTSession, target: MQTTFanOut.Target)] {
         registry.withLock { r in
             var targets = MQTTFanOut.targets(of: topic, in: r.tree, publisher: publisher)
             var matched: [String] = []
             if !r.groups.isEmpty { r.sharedTree.forEachMatch(topic: topic) { key, _ in matched.append(key) } }
             for key in matched {
                 guard var group = r.groups[key], !group.members.isEmpty else { continue }
+                // The next member in turn that may receive the message, connected ones first; a
+                // member without the right is passed over (not picked, and the message lost).
                 let count = group.members.count
-                var chosen = group.next % count
+                var connectedMember: Int?
+                var offlineMember: Int?
                 for step in 0..<count {
                     let index = (group.next + step) % count
-                    let connected = r.sessions[group.members.keys[index]]?.state.withLock { $0.connection != nil } ?? false
+                    guard
+                        let (connected, admitted) = r.sessions[group.members.keys[index]]?.state.withLock({ s in
+                            (s.connection != nil, admits?(s.principal) ?? true)
+                        }), admitted
+                    else { continue }
                     if connected {
-                        chosen = index
+                        connectedMember = index
                         break
                     }
+                    if offlineMember == nil { offlineMember = index }
                 }
+                guard let chosen = connectedMember ?? offlineMember else { continue }
                 group.next = chosen + 1
                 r.groups[key] = group
                 let (clientID, subscription) = (group.members.keys[chosen], group.members.values[chosen])

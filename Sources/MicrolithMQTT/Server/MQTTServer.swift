@@ -1,5 +1,6 @@
 import Logging
 public import MicrolithNetwork
+public import MicrolithTLS
 public import NIOCore
 import NIOPosix
 import Synchronization
@@ -21,8 +22,11 @@ public final class MQTTServer: Sendable {
 
     /// Binds the listener; throws when the address is taken. With `limiter`, every connection is
     /// counted in it from accept (together with the process's other ports); a refused one is closed.
-    /// The broker's ``MQTTBroker/run()`` must run while the listener serves (``stop()`` ends it).
-    public static func start(broker: MQTTBroker, group: any EventLoopGroup, limiter: ConnectionLimiter? = nil) async throws -> MQTTServer {
+    /// With `tls`, clients speak MQTT over TLS (the connect timeout, from accept, covers the
+    /// handshake). The broker's ``MQTTBroker/run()`` must run while the listener serves (``stop()`` ends it).
+    public static func start(
+        broker: MQTTBroker, group: any EventLoopGroup, limiter: ConnectionLimiter? = nil, tls: TLSContextSource? = nil
+    ) async throws -> MQTTServer {
         let configuration = broker.configuration
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -33,7 +37,7 @@ public final class MQTTServer: Sendable {
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try Self.configure(channel, broker: broker, limiter: limiter) }
+                channel.eventLoop.makeCompletedFuture { try Self.configure(channel, broker: broker, limiter: limiter, tls: tls) }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         let sweeper = group.next().scheduleRepeatedTask(initialDelay: .milliseconds(500), delay: .milliseconds(500)) { _ in broker.sweep() }
@@ -41,8 +45,8 @@ public final class MQTTServer: Sendable {
     }
 
     /// Sets up an accepted connection's pipeline (on its event loop): counted in `limiter` first,
-    /// when there is one.
-    static func configure(_ channel: any Channel, broker: MQTTBroker, limiter: ConnectionLimiter? = nil) throws {
+    /// when there is one, then TLS, when there is a certificate.
+    static func configure(_ channel: any Channel, broker: MQTTBroker, limiter: ConnectionLimiter? = nil, tls: TLSContextSource? = nil) throws {
         if let limiter {
             let logger = broker.logger
             try channel.pipeline.syncOperations.addHandler(
@@ -50,6 +54,7 @@ public final class MQTTServer: Sendable {
                     logger.notice("MQTT connection from \(peer?.description ?? "?") refused: \(refusal.description)")
                 })
         }
+        if let tls { try channel.pipeline.syncOperations.addHandler(tls.makeServerHandler()) }
         try channel.pipeline.syncOperations.addHandler(MQTTChannelHandler(broker: broker, channel: channel))
     }
 
