@@ -336,3 +336,47 @@ def test_attribute_limits_hold_on_every_door(factory, mosquitto_clients):
                 if "Ann D" in line:
                     break
         assert "Ann D" in seen and "example.com" not in seen, seen
+
+
+def test_a_user_changed_by_the_command_line_loses_its_open_connections(factory):
+    """A user's roles changed by `microlith user roles` in another process while the server runs: within
+    auth.sessionCheckSeconds the user's MQTT connection is closed (DISCONNECT 0x87) and event stream ends."""
+    import threading
+
+    import requests
+
+    from mqtt_helpers import Broker, Paho
+
+    app = app_with_roles(factory, ROLES + "clerk:\n  tables:\n    Secret: all\n")
+    data = factory.data_dir()
+    made = run_microlith("user", "add", app, "ada", "--role", "clerk", "--data-dir", data, env={"MICROLITH_PASSWORD": "pw-ada"})
+    assert made.returncode == 0, made.stderr
+    server = factory.server(app, data, env={"MICROLITH_AUTH_SESSION_CHECK_SECONDS": "1"})
+
+    stream = requests.get(server.url("/Secret/"), headers={**basic("ada", "pw-ada"), "Accept": "text/event-stream"},
+                          stream=True, timeout=30)
+    assert stream.status_code == 200, stream.text
+    ended = threading.Event()
+
+    def read_stream():
+        try:
+            for _ in stream.iter_lines():
+                pass
+        except requests.exceptions.RequestException:
+            pass
+        ended.set()
+
+    threading.Thread(target=read_stream, daemon=True).start()
+    client = Paho(Broker("microlith", "127.0.0.1", server.mqtt_port, server.port, "/mqtt", server), username="ada", password="pw-ada")
+    try:
+        time.sleep(1.5)
+        assert not client.disconnected.is_set() and not ended.is_set(), "nothing changed yet"
+        changed = run_microlith("user", "roles", app, "ada", "--data-dir", data)
+        assert changed.returncode == 0, changed.stderr
+        assert client.disconnected.wait(10), "the MQTT connection outlived the change of roles"
+        assert client.disconnect_reason.value == 0x87, client.disconnect_reason
+        assert ended.wait(10), "the event stream outlived the change of roles"
+        assert "ended 2 connection(s) whose user was removed or changed roles or password" in server.logs()
+    finally:
+        client.close()
+        stream.close()

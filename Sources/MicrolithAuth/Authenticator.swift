@@ -19,6 +19,8 @@ public final class Authenticator: Sendable {
     }
 
     public let users: UserDirectory
+    /// The long-lived connections signed in as users, ended when their user changes.
+    public let sessions: LiveSessions
     /// The issuer of the bearer tokens accepted; `nil`: only Basic credentials are.
     public let tokens: TokenIssuer?
     /// How long verified credentials are remembered: a password changed or a user removed by another
@@ -53,6 +55,7 @@ public final class Authenticator: Sendable {
         failureWindowSeconds: Int = 60
     ) {
         self.users = users
+        self.sessions = LiveSessions(users: users)
         self.tokens = tokens
         self.cacheSeconds = cacheSeconds
         self.failuresPerUser = failuresPerUser

@@ -104,12 +104,29 @@ public final class TokenIssuer: Sendable {
     // MARK: Issuing
 
     /// A new pair for `principal`, a signed-in user.
-    public func issue(for principal: Principal) async throws -> Tokens {
+    ///
+    /// With `unchangedSince` (the store's ``wallClock()`` read before the credentials were
+    /// checked), the pair is refused when the user changed (password, roles) or went since then: a
+    /// change that commits while a sign-in is checked cannot be outlived by its refresh token.
+    public func issue(for principal: Principal, unchangedSince: Int64? = nil) async throws -> Tokens {
         guard let user = principal.user else { throw Refusal(description: "only a signed-in user gets tokens") }
         let now = clock()
         let refresh = Self.randomToken()
-        try await store.write(database: Self.database) { [self] txn in try keep(refresh, of: user, now: now, in: txn) }
+        try await store.write(database: Self.database) { [self] txn in
+            if let unchangedSince {
+                let updated = try Int64.fetchOne(txn.db, sql: "SELECT updated FROM _microlith_users WHERE name = ?", arguments: [user])
+                guard let updated, updated <= unchangedSince else {
+                    throw Refusal(description: "\(user)'s password or roles changed while signing in; sign in again")
+                }
+            }
+            try keep(refresh, of: user, now: now, in: txn)
+        }
         return try await tokens(user: user, roles: principal.roles, refresh: refresh, now: now)
+    }
+
+    /// The store's wall clock now, in milliseconds: what users' `updated` and tokens' `created` are stamped with.
+    public func wallClock() -> Int64 {
+        store.configuration.wallClock()
     }
 
     /// Stores the digest of a new refresh token of `user`, dropping expired ones. Its `created` is

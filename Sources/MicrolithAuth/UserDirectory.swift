@@ -33,7 +33,7 @@ public struct UserDirectory: Sendable {
     public let store: Store
     /// The cost of new password hashes (``PasswordHash/defaultIterations`` unless a test lowers it).
     let iterations: Int
-    private static let database = Schema.defaultDatabase
+    static let database = Schema.defaultDatabase
 
     public init(store: Store) {
         self.init(store: store, iterations: PasswordHash.defaultIterations)
@@ -130,7 +130,7 @@ public struct UserDirectory: Sendable {
         guard changed > 0 else { throw Refusal(description: "there is no user named \(name)") }
     }
 
-    private static func roles(_ text: String) -> [String] {
+    static func roles(_ text: String) -> [String] {
         text.split(separator: ",").map(String.init)
     }
 

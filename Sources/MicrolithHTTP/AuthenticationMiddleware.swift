@@ -7,15 +7,25 @@ import MicrolithTables
 /// stream also an `access_token` query parameter) and serves the request as the user it names
 /// (``Principal/current``); a request without one is served as the anonymous role. Bad
 /// credentials are a 401 with a `WWW-Authenticate` challenge; too many failed sign-ins for a user
-/// name a 429.
+/// name, or from the client's address (``ClientAddress``, when the context knows the peer), a 429.
 public struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The challenge of a 401: HTTP Basic, UTF-8 (RFC 7617).
     public static var challenge: String { #"Basic realm="microlith", charset="UTF-8""# }
 
     let authenticator: Authenticator
+    let clientAddress: ClientAddress
 
-    public init(authenticator: Authenticator) {
+    public init(authenticator: Authenticator, clientAddress: ClientAddress = ClientAddress()) {
         self.authenticator = authenticator
+        self.clientAddress = clientAddress
+    }
+
+    /// The address a request in `context` comes from: its peer's, or what a trusted proxy says.
+    public static func address(_ request: Request, context: Context, clientAddress: ClientAddress) -> String? {
+        let peer = (context as? any PeerAddressContext)?.peerAddress
+        guard !clientAddress.trustedProxies.isEmpty else { return peer }
+        let forwarded = request.headers[values: ClientAddress.forwardedFor]
+        return clientAddress.of(peer: peer, forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","))
     }
 
     /// `Bearer <token>` for an `access_token` query parameter (RFC 6750 §2.3) of an event stream
@@ -40,8 +50,8 @@ public struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddlewar
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] ?? Self.eventStreamToken(request) else { return try await next(request, context) }
-        // Hummingbird's basic context does not carry the peer's address: failures are limited per user name.
-        switch await authenticator.authenticate(header, address: nil) {
+        let address = Self.address(request, context: context, clientAddress: clientAddress)
+        switch await authenticator.authenticate(header, address: address) {
         case .success(let principal):
             return try await Principal.$current.withValue(principal) { try await next(request, context) }
         case .failure(let refusal):

@@ -39,7 +39,8 @@ public final class CachedAnswers: Sendable {
         }
         guard let record = cachedRecord(path) else { return nil }
         var fields: HTTPFields = [
-            .eTag: record.etag, .date: date.withLock { $0.current() }, RequestLogMiddleware<BasicRequestContext>.requestID: RequestID().description,
+            .eTag: record.etag, .date: date.withLock { $0.current() },
+            RequestLogMiddleware<MicrolithRequestContext>.requestID: RequestID().description,
         ]
         if let serverName { fields[.server] = serverName }
         if let tags = head.headerFields[.ifNoneMatch], TableEndpoint.matches(tags, record.etag, weak: true) {
@@ -136,7 +137,7 @@ public final class CachedAnswers: Sendable {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
         }
         fields[.date] = date.withLock { $0.current() }
-        fields[RequestLogMiddleware<BasicRequestContext>.requestID] = RequestID().description
+        fields[RequestLogMiddleware<MicrolithRequestContext>.requestID] = RequestID().description
         if let serverName { fields[.server] = serverName }
         fields[.contentLength] = String(hit.body.readableBytes)
         return (HTTPResponse(status: HTTPResponse.Status(code: hit.status), headerFields: fields), head.method == .head ? nil : hit.body)

@@ -4,7 +4,7 @@ import MicrolithTables
 
 /// Answers `GET` requests for `text/event-stream` on exported table URLs with an SSE subscription.
 package struct EventStreamMiddleware: RouterMiddleware {
-    public typealias Context = BasicRequestContext
+    public typealias Context = MicrolithRequestContext
     let subscriptions: SubscriptionEndpoint
 
     public init(subscriptions: SubscriptionEndpoint) {

@@ -44,6 +44,13 @@ public struct HTTPConfiguration: Sendable {
     public var allowFullScans: Bool
     /// The folder of static files served for paths that are not tables (`web/`), if any.
     public var webRoot: String?
+    /// The IP addresses of reverse proxies in front of the server (none by default): for a request
+    /// through one of them, the client's address (what failed sign-ins are limited by) is read from
+    /// `X-Forwarded-For` (see ``ClientAddress``). Without it, every client behind a proxy shares
+    /// the proxy's address and its sign-in limit.
+    public var trustedProxies: [String] = []
+    /// The address whose failed sign-ins a request counts towards, given ``trustedProxies``.
+    public var clientAddress: ClientAddress { ClientAddress(trustedProxies: trustedProxies) }
     /// A plain-HTTP port on ``host`` that answers every request with a `308` redirect to the same
     /// URL on HTTPS (``port``); `nil` (the default) opens none, 0 picks a free one. Needs TLS.
     public var redirectPort: Int?

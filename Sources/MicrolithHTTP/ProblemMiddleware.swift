@@ -48,7 +48,7 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             guard e.principal.user == nil else { return Problem(.forbidden, e.message, code: "forbidden") }
             return Problem(
                 .unauthorized, e.message + "; sign in (HTTP Basic) as a user whose roles may", code: "unauthorized",
-                headers: [.wwwAuthenticate: AuthenticationMiddleware<BasicRequestContext>.challenge])
+                headers: [.wwwAuthenticate: AuthenticationMiddleware<MicrolithRequestContext>.challenge])
         case let e as TableTargetError:
             return Problem(e.status == 404 ? .notFound : .badRequest, e.detail, code: e.code)
         case let e as QuerySyntaxError:

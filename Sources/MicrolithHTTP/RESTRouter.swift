@@ -18,20 +18,22 @@ public enum RESTRouter {
     public static func make(
         endpoint: TableEndpoint, openAPI: JSONValue, logger: Logger, servesTables: Bool = true, rootIsTaken: Bool = false,
         subscriptions: SubscriptionEndpoint? = nil, authenticator: Authenticator? = nil
-    ) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    ) -> Router<MicrolithRequestContext> {
+        let router = Router(context: MicrolithRequestContext.self)
         router.middlewares.add(RequestLogMiddleware())
         router.middlewares.add(CORSMiddleware(policy: endpoint.configuration.browserPolicy))
         router.middlewares.add(ProblemMiddleware())
         router.middlewares.add(SecurityHeadersMiddleware())
-        if let authenticator { router.middlewares.add(AuthenticationMiddleware(authenticator: authenticator)) }
+        if let authenticator {
+            router.middlewares.add(AuthenticationMiddleware(authenticator: authenticator, clientAddress: endpoint.configuration.clientAddress))
+        }
         if let subscriptions, servesTables { router.middlewares.add(EventStreamMiddleware(subscriptions: subscriptions)) }
         let files = endpoint.configuration.webRoot.flatMap { StaticFiles(folder: $0) }
         if let files { logger.info("serving static files from \(files.root)") }
         let openAPIBytes = ByteBuffer(bytes: JSONWriter.encode(openAPI))
         let exported = servesTables ? endpoint.store.tables.compactMap(\.definition.exportName).sorted() : []
 
-        @Sendable func staticFile(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        @Sendable func staticFile(_ request: Request, _ context: MicrolithRequestContext) async throws -> Response {
             let notFound = Problem(
                 .notFound,
                 "no exported table or file at \(request.uri.path); exported tables: \(exported.isEmpty ? "none" : exported.joined(separator: ", "))"
@@ -44,7 +46,7 @@ public enum RESTRouter {
         // once by the table directory (the grammar every door shares) from the path as sent. Keys
         // may hold `/`, so longer paths whose first segment names a table come here from the static
         // fallback too.
-        @Sendable func serveTable(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        @Sendable func serveTable(_ request: Request, _ context: MicrolithRequestContext) async throws -> Response {
             // `Result(catching:)` rather than `do`/`catch let e as TableTargetError where …`: that
             // typed catch crashes the Swift 6.3.1 compiler ("Found ownership error").
             switch Result(catching: { () throws(TableTargetError) in
@@ -59,7 +61,7 @@ public enum RESTRouter {
             }
         }
 
-        @Sendable func table(_ target: TableTarget, _ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        @Sendable func table(_ target: TableTarget, _ request: Request, _ context: MicrolithRequestContext) async throws -> Response {
             let method = request.method
             let table = target.table
             switch target.selection {

@@ -3,6 +3,7 @@ import HTTPTypes
 public import Hummingbird
 public import HummingbirdWebSocket
 import Logging
+public import MicrolithAuth
 import MicrolithJSON
 import MicrolithQuery
 public import MicrolithRealtime
@@ -12,6 +13,7 @@ public import MicrolithTables
 import NIOCore
 public import NIOWebSocket
 import ServiceLifecycle
+import Synchronization
 
 /// Subscriptions over HTTP: Server-Sent Events (`Accept: text/event-stream`) and WebSocket
 /// upgrades on table URLs (`/T/id`, `/T/`, `/T/prefix/`, `/T/?query`).
@@ -30,6 +32,10 @@ public struct SubscriptionEndpoint: Sendable {
     /// send the rest (the `overflow` event, the close frame, the end of the stream) before it is
     /// closed at once: a client that does not read cannot hold it, or its buffers, any longer.
     public var closeGrace: Duration
+
+    /// Where subscriptions of signed-in users are registered, so that a change to their user ends
+    /// them (a WebSocket with an `error` event and close code 4401, an event stream by its end).
+    public var sessions: LiveSessions?
 
     public init(hub: EventHub, tables: TableEndpoint, heartbeatSeconds: Int = 15, closeGrace: Duration = .seconds(5)) {
         self.hub = hub
@@ -180,8 +186,13 @@ public struct SubscriptionEndpoint: Sendable {
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
         return Response(
             status: .ok, headers: headers,
-            body: ResponseBody { writer in
-                defer { subscription.cancel() }
+            body: ResponseBody { [sessions] writer in
+                // A change to the user ends the stream; an EventSource reconnects, signing in again.
+                let ticket = sessions?.register(wanted.principal) { _ in subscription.cancel() }
+                defer {
+                    sessions?.unregister(ticket)
+                    subscription.cancel()
+                }
                 // A graceful shutdown ends the stream, so the server does not wait for it forever.
                 try await withGracefulShutdownHandler {
                     try await Self.streamEvents(
@@ -290,11 +301,19 @@ public struct SubscriptionEndpoint: Sendable {
         closeConnection: @escaping @Sendable () -> Void
     ) async throws {
         let subscription = try await subscribe(wanted)
-        defer { subscription.cancel() }
+        let revoked = Mutex<String?>(nil)
+        let ticket = sessions?.register(wanted.principal) { reason in
+            revoked.withLock { $0 = reason }
+            subscription.cancel()
+        }
+        defer {
+            sessions?.unregister(ticket)
+            subscription.cancel()
+        }
         try await withGracefulShutdownHandler {
             try await pump(
                 subscription, wanted, inbound: inbound, outbound: outbound, maximumMessageBytes: maximumMessageBytes,
-                closeConnection: closeConnection)
+                closeConnection: closeConnection, revoked: { revoked.withLock { $0 } })
         } onGracefulShutdown: {
             subscription.cancel()
         }
@@ -302,7 +321,7 @@ public struct SubscriptionEndpoint: Sendable {
 
     private func pump(
         _ subscription: RealtimeSubscription, _ wanted: Request, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
-        maximumMessageBytes: Int, closeConnection: @escaping @Sendable () -> Void
+        maximumMessageBytes: Int, closeConnection: @escaping @Sendable () -> Void, revoked: @escaping @Sendable () -> String?
     ) async throws {
         let hub = self.hub
         let access = tables.access
@@ -344,6 +363,12 @@ public struct SubscriptionEndpoint: Sendable {
                     break
                 }
             }
+            // Ended because the user changed: answered as a refusal (an error event, close 4401).
+            if let reason = revoked() {
+                let refusal = Self.rejection(Problem(.unauthorized, reason, code: "unauthorized"))
+                try? await outbound.write(.text(refusal.json))
+                close = (refusal.code, refusal.reason)
+            }
             // Nothing is sent when the client closed first.
             try? await outbound.close(close.code, reason: close.reason)
             group.cancelAll()
@@ -378,7 +403,7 @@ public struct SubscriptionEndpoint: Sendable {
 
     /// The text of the error event and close frame a WebSocket gets when its URL names no valid subscription.
     public static func rejection(_ error: any Error) -> (json: String, code: WebSocketErrorCode, reason: String) {
-        let problem = ProblemMiddleware<BasicRequestContext>.problem(for: error)
+        let problem = ProblemMiddleware<MicrolithRequestContext>.problem(for: error)
         var object = problem.json
         if case .object(var o) = object {
             o["type"] = JSONValue.string("error")

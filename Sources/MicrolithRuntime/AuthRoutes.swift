@@ -16,8 +16,11 @@ import NIOCore
 /// Answers carry `Cache-Control: no-store`. Wrong credentials are a 401 and count towards the
 /// sign-in limits, as Basic's do.
 enum AuthRoutes {
-    static func add(to router: Router<BasicRequestContext>, authenticator: Authenticator, tokens: TokenIssuer, maximumBodyBytes: Int) {
-        router.post("/_auth/token") { request, _ -> Response in
+    static func add(
+        to router: Router<MicrolithRequestContext>, authenticator: Authenticator, tokens: TokenIssuer, maximumBodyBytes: Int,
+        clientAddress: ClientAddress = ClientAddress()
+    ) {
+        router.post("/_auth/token") { request, context -> Response in
             let body = try await object(request, limit: maximumBodyBytes)
             let principal: Principal
             let name: String
@@ -34,10 +37,13 @@ enum AuthRoutes {
                 name = try text(body, "username")
                 password = try text(body, "password")
             }
+            // A change to the user that commits from here on refuses the pair (see TokenIssuer.issue).
+            let checkedSince = tokens.wallClock()
             do {
                 // Checked against the store, not the minute-long cache: a password changed a moment ago
                 // must not still buy a refresh token.
-                switch await authenticator.signIn(name, password: password, address: nil, fresh: true) {
+                let address = AuthenticationMiddleware.address(request, context: context, clientAddress: clientAddress)
+                switch await authenticator.signIn(name, password: password, address: address, fresh: true) {
                 case .success(let signedIn):
                     principal = signedIn
                 case .failure(let refusal) where refusal.status == 429:
@@ -47,7 +53,11 @@ enum AuthRoutes {
                     throw Problem(.unauthorized, refusal.message, code: "unauthorized")
                 }
             }
-            return answer(try await tokens.issue(for: principal))
+            do {
+                return answer(try await tokens.issue(for: principal, unchangedSince: checkedSince))
+            } catch let refusal as TokenIssuer.Refusal {
+                throw Problem(.unauthorized, refusal.description, code: "unauthorized")
+            }
         }
         router.post("/_auth/refresh") { request, _ -> Response in
             let token = try text(try await object(request, limit: maximumBodyBytes), "refresh_token")

@@ -18,7 +18,7 @@ import MicrolithTables
 /// Each needs a super user (HTTP Basic), with or without `roles.yaml`: jobs carry what modules
 /// enqueued, and a retry runs one again.
 enum JobRoutes {
-    static func add(to router: Router<BasicRequestContext>, store: Store, access: TableAccess) {
+    static func add(to router: Router<MicrolithRequestContext>, store: Store, access: TableAccess) {
         let queue = JobQueue(store: store)
         router.get("/_jobs") { request, _ -> Response in
             try access.authorize(.superUser, to: "read the job queue", for: Principal.current)
@@ -46,7 +46,7 @@ enum JobRoutes {
         }
         /// Answers with the job `action` returns for the request's database and id, or 404.
         @Sendable func oneJob(
-            _ request: Request, _ context: BasicRequestContext, _ action: (String, Int64) async throws -> JobRecord?
+            _ request: Request, _ context: MicrolithRequestContext, _ action: (String, Int64) async throws -> JobRecord?
         ) async throws -> Response {
             let database = try database(request, store)
             let id = try jobID(context)
@@ -75,7 +75,7 @@ enum JobRoutes {
         return name
     }
 
-    static func jobID(_ context: BasicRequestContext) throws -> Int64 {
+    static func jobID(_ context: MicrolithRequestContext) throws -> Int64 {
         let text = context.parameters.get("id")!
         guard let id = Int64(text), id > 0 else { throw Problem(.badRequest, "a job id is a positive integer, got '\(text)'") }
         return id

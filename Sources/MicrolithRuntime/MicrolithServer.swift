@@ -273,7 +273,8 @@ public final class MicrolithServer: Service, Sendable {
         var openAPI = api ? OpenAPIDocument.make(schema: store.schema) : OpenAPIDocument.make(schema: Schema(tables: [], nestedTypes: [:]))
         OperationRoutes.document(modules, in: &openAPI)
         if api { ResourceRoutes.document(modules, in: &openAPI) }
-        let subscriptions = api ? SubscriptionEndpoint(hub: realtime, tables: endpoint) : nil
+        var subscriptions = api ? SubscriptionEndpoint(hub: realtime, tables: endpoint) : nil
+        subscriptions?.sessions = authenticator.sessions
         let router = RESTRouter.make(
             endpoint: endpoint, openAPI: openAPI, logger: logger, servesTables: api,
             rootIsTaken: api && modules.resources.contains { $0.path == "/" },
@@ -283,7 +284,9 @@ public final class MicrolithServer: Service, Sendable {
         JobRoutes.add(to: router, store: store, access: access)
         UserRoutes.add(to: router, authenticator: authenticator, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if let tokens = authenticator.tokens {
-            AuthRoutes.add(to: router, authenticator: authenticator, tokens: tokens, maximumBodyBytes: configuration.http.maximumBodyBytes)
+            AuthRoutes.add(
+                to: router, authenticator: authenticator, tokens: tokens, maximumBodyBytes: configuration.http.maximumBodyBytes,
+                clientAddress: configuration.http.clientAddress)
         }
         let responseCaches = api ? modules.responseCaches : []
         var services: [any Service] = []
@@ -296,7 +299,7 @@ public final class MicrolithServer: Service, Sendable {
         let broker = self.broker
         let upgrade = WebSocketUpgrade(
             subscriptions: subscriptions, broker: { broker }, maximumMessageBytes: min(configuration.http.maximumBodyBytes, 1 << 24),
-            policy: configuration.http.browserPolicy, authenticator: authenticator)
+            policy: configuration.http.browserPolicy, authenticator: authenticator, clientAddress: configuration.http.clientAddress)
         // Cache hits (GET /T/id, and what the app keeps) are answered in the event loop, ahead of
         // the router: from the raw bytes on a connection that has needed nothing else yet
         // (CachedReadFastPath), by CachedReadHandler once the full pipeline is there.
@@ -418,6 +421,8 @@ public final class MicrolithServer: Service, Sendable {
             ModulesService(modules: modules, logger: logger),
         ]
         if let tls { services.append(TLSReloadService(source: tls, logger: logger)) }
+        services.append(
+            SessionAuditService(sessions: authenticator.sessions, interval: .seconds(configuration.sessionCheckSeconds), logger: logger))
         if let mqtt { services.append(mqtt) }
         if tls != nil, let port = configuration.http.redirectPort { services.append(makeRedirect(port: port)) }
         services.append(HTTPService(application: application, logger: logger))

@@ -11,7 +11,7 @@ import NIOCore
 /// (JSON in, JSON out; errors as problem+json carrying the ``OperationError`` code) and
 /// describes them in `/openapi.json`.
 enum OperationRoutes {
-    static func add(to router: Router<BasicRequestContext>, modules: Modules, access: TableAccess, maximumBodyBytes: Int) {
+    static func add(to router: Router<MicrolithRequestContext>, modules: Modules, access: TableAccess, maximumBodyBytes: Int) {
         router.post("\(OperationPath.prefix)/{module}/{operation}") { request, context -> Response in
             let module = context.parameters.get("module")!
             let operation = context.parameters.get("operation")!

@@ -30,7 +30,7 @@ enum ResourceRoutes {
         }
     }
 
-    static func add(to router: Router<BasicRequestContext>, modules: Modules, access: TableAccess, maximumBodyBytes: Int) {
+    static func add(to router: Router<MicrolithRequestContext>, modules: Modules, access: TableAccess, maximumBodyBytes: Int) {
         if let kept = modules.keptResponses { addStatistics(to: router, kept: kept, access: access) }
         for route in modules.resources {
             let allow = (Set(route.handlers.keys).union(route.handlers["GET"] == nil ? [] : ["HEAD"]).sorted() + ["OPTIONS"]).joined(separator: ", ")
@@ -38,7 +38,7 @@ enum ResourceRoutes {
                 String($0.dropFirst().dropLast())
             }
             for (method, handler) in route.handlers {
-                let serve: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
+                let serve: @Sendable (Request, MicrolithRequestContext) async throws -> Response = { request, context in
                     let buffer = try await TableEndpoint.body(request, limit: maximumBodyBytes)
                     var info = TableEndpoint.resourceRequest(request, context)
                     for name in parameterNames {
@@ -121,7 +121,7 @@ extension ResourceRoutes {
     }
 
     /// `GET /_cache`: the kept-response counters, for a super user.
-    static func addStatistics(to router: Router<BasicRequestContext>, kept: KeptResponses, access: TableAccess) {
+    static func addStatistics(to router: Router<MicrolithRequestContext>, kept: KeptResponses, access: TableAccess) {
         router.get("/_cache") { _, _ in
             try access.authorize(.superUser, to: "read the cache counters", for: Principal.current)
             let s = kept.statistics

@@ -29,6 +29,7 @@ import Yams
 /// | `http.allowedHosts` | `MICROLITH_HTTP_ALLOWED_HOSTS` | none besides IP addresses and names without a dot (a list; `*`: any) |
 /// | `http.allowedOrigins` | `MICROLITH_HTTP_ALLOWED_ORIGINS` | none besides the server's own (a list; `*`: any) |
 /// | `http.allowFullScans` | `MICROLITH_HTTP_ALLOW_FULL_SCANS` | `true` |
+/// | `http.trustedProxies` | `MICROLITH_HTTP_TRUSTED_PROXIES` | none (IP addresses of proxies whose `X-Forwarded-For` names the client) |
 /// | `http.redirectPort` | `MICROLITH_HTTP_REDIRECT_PORT` | none (with TLS: a plain-HTTP port answering 308 to HTTPS) |
 /// | `tls.certificate` | `MICROLITH_TLS_CERTIFICATE` | none: plain HTTP and MQTT (a PEM file: the certificate, then its chain) |
 /// | `tls.privateKey` | `MICROLITH_TLS_PRIVATE_KEY` | none (a PEM file, not encrypted) |
@@ -63,6 +64,7 @@ import Yams
 /// | `auth.accessTokenSeconds` | `MICROLITH_AUTH_ACCESS_TOKEN_SECONDS` | 900 (how long a bearer access token is valid) |
 /// | `auth.refreshTokenSeconds` | `MICROLITH_AUTH_REFRESH_TOKEN_SECONDS` | 2592000 (30 days) |
 /// | `auth.keyRotationSeconds` | `MICROLITH_AUTH_KEY_ROTATION_SECONDS` | 2592000 (a new signing key after 30 days) |
+/// | `auth.sessionCheckSeconds` | `MICROLITH_AUTH_SESSION_CHECK_SECONDS` | 30 (how often open subscriptions and MQTT connections are checked against their users) |
 /// | `jobs.concurrency` | `MICROLITH_JOBS_CONCURRENCY` | 4 |
 /// | `jobs.pollMs` | `MICROLITH_JOBS_POLL_MS` | 500 |
 /// | `jobs.leaseSeconds` | `MICROLITH_JOBS_LEASE_SECONDS` | 30 |
@@ -96,6 +98,9 @@ public struct RuntimeConfiguration: Sendable {
     public var keptResponseBytes = 64 << 20
     /// Bearer token lifetimes and signing-key rotation (`auth.*`).
     public var tokens = TokenIssuer.Configuration()
+    /// How often open subscriptions and MQTT connections are checked against their users
+    /// (`auth.sessionCheckSeconds`): one whose user was removed, or changed roles or password, ends.
+    public var sessionCheckSeconds = 30
     /// The PBKDF2 cost of new password hashes: the documented 600,000, lowered only by this
     /// package's own tests (no setting reaches it).
     package var passwordIterations = PasswordHash.defaultIterations
@@ -161,6 +166,15 @@ public struct RuntimeConfiguration: Sendable {
         return list
     }
 
+    /// A comma-separated list of IP addresses.
+    static func addresses(_ text: String, _ name: String) throws -> [String] {
+        let list = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for address in list where !ClientAddress.isAddress(address) {
+            throw RuntimeError("\(name) must list IP addresses such as 10.0.0.2 or fd00::2 (no names, ports or ranges), got '\(address)'")
+        }
+        return list
+    }
+
     /// A file path: not empty.
     static func path(_ text: String, _ name: String) throws -> String {
         let path = text.trimmingCharacters(in: .whitespaces)
@@ -203,6 +217,9 @@ public struct RuntimeConfiguration: Sendable {
         Key(path: "http.allowedHosts", environment: "MICROLITH_HTTP_ALLOWED_HOSTS") { c, v, n in c.http.allowedHosts = try hosts(v, n) },
         Key(path: "http.allowedOrigins", environment: "MICROLITH_HTTP_ALLOWED_ORIGINS") { c, v, n in c.http.allowedOrigins = try origins(v, n) },
         Key(path: "http.allowFullScans", environment: "MICROLITH_HTTP_ALLOW_FULL_SCANS") { c, v, n in c.http.allowFullScans = try bool(v, n) },
+        Key(path: "http.trustedProxies", environment: "MICROLITH_HTTP_TRUSTED_PROXIES") { c, v, n in
+            c.http.trustedProxies = try addresses(v, n)
+        },
         Key(path: "http.redirectPort", environment: "MICROLITH_HTTP_REDIRECT_PORT") { c, v, n in
             c.http.redirectPort = try int(v, n, min: 0, max: 65535)
         },
@@ -282,6 +299,9 @@ public struct RuntimeConfiguration: Sendable {
         Key(path: "auth.refreshTokenSeconds", environment: "MICROLITH_AUTH_REFRESH_TOKEN_SECONDS") { c, v, n in
             c.tokens.refreshTokenSeconds = try int(v, n, min: 60, max: 366 * 86_400)
         },
+        Key(path: "auth.sessionCheckSeconds", environment: "MICROLITH_AUTH_SESSION_CHECK_SECONDS") { c, v, n in
+            c.sessionCheckSeconds = try int(v, n, min: 1, max: 3600)
+        },
         Key(path: "auth.keyRotationSeconds", environment: "MICROLITH_AUTH_KEY_ROTATION_SECONDS") { c, v, n in
             c.tokens.keyRotationSeconds = try int(v, n, min: 60)
         },
@@ -303,7 +323,7 @@ public struct RuntimeConfiguration: Sendable {
     ]
 
     /// Settings that may be YAML lists (or comma-separated text).
-    static let listKeys: Set<String> = ["roles", "http.allowedHosts", "http.allowedOrigins"]
+    static let listKeys: Set<String> = ["roles", "http.allowedHosts", "http.allowedOrigins", "http.trustedProxies"]
 
     /// Applies `microlith.yaml` text; unknown keys and wrong types are errors naming the key.
     public mutating func apply(yaml text: String, file: String) throws {

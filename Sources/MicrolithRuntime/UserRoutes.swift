@@ -19,7 +19,7 @@ import NIOCore
 /// A changed password or role set, or a removed user, takes effect at once in this process (its
 /// remembered credentials are forgotten); access tokens already issued stay valid until they expire.
 enum UserRoutes {
-    static func add(to router: Router<BasicRequestContext>, authenticator: Authenticator, access: TableAccess, maximumBodyBytes: Int) {
+    static func add(to router: Router<MicrolithRequestContext>, authenticator: Authenticator, access: TableAccess, maximumBodyBytes: Int) {
         let users = authenticator.users
         @Sendable func requireSuperUser(_ action: String) throws {
             try access.authorize(.superUser, to: action, for: Principal.current)
@@ -55,6 +55,8 @@ enum UserRoutes {
                 if let roles { try await users.setRoles(name, roles: roles) }
             }
             authenticator.forget(user: name)
+            // Open subscriptions and MQTT connections of the user end now, not at the next audit.
+            _ = try? await authenticator.sessions.audit()
             guard let user = try await users.list().first(where: { $0.name == name }) else {
                 throw Problem(.notFound, "there is no user named \(name)", code: "notFound")
             }
@@ -65,6 +67,8 @@ enum UserRoutes {
             let name = try ResourceRoutes.parameter("name", context.parameters.get("name")!)
             guard try await users.remove(name) else { throw Problem(.notFound, "there is no user named \(name)", code: "notFound") }
             authenticator.forget(user: name)
+            // Open subscriptions and MQTT connections of the user end now, not at the next audit.
+            _ = try? await authenticator.sessions.audit()
             return Response(status: .noContent)
         }
         router.get("/_roles") { _, _ -> Response in

@@ -21,6 +21,8 @@ struct WebSocketUpgrade: Sendable {
     /// Who a subscription's credentials name: the `Authorization` header, or an `access_token`
     /// query parameter (a browser cannot set headers on a WebSocket); `nil`: everyone is anonymous.
     var authenticator: Authenticator? = nil
+    /// Whose address a sign-in counts towards (the peer, or what a trusted proxy says it saw).
+    var clientAddress = ClientAddress()
 
     typealias Handler = WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>
 
@@ -34,6 +36,10 @@ struct WebSocketUpgrade: Sendable {
         {
             return reject(Problem(HTTPResponse.Status(code: refusal.status), refusal.detail, code: refusal.code))
         }
+        // Whose address a sign-in counts towards: the peer, or the client a trusted proxy names.
+        let forwarded = request.headerFields[values: ClientAddress.forwardedFor]
+        let address = clientAddress.of(
+            peer: channel.remoteAddress?.ipAddress, forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","))
         let offered = (request.headerFields[.secWebSocketProtocol] ?? "").split(separator: ",").map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         }
@@ -41,7 +47,6 @@ struct WebSocketUpgrade: Sendable {
             guard let broker = broker() else { return reject(Problem(.notFound, "the MQTT broker is turned off on this server")) }
             let loop = channel.eventLoop
             let peer = channel.remoteAddress?.description ?? "?"
-            let address = channel.remoteAddress?.ipAddress
             return .upgrade([.secWebSocketProtocol: wanted]) { inbound, outbound, _ in
                 await Self.serveMQTT(broker: broker, loop: loop, peer: peer, address: address, inbound: inbound, outbound: outbound)
             }
@@ -55,9 +60,8 @@ struct WebSocketUpgrade: Sendable {
             return reject(error)
         }
         let limit = maximumMessageBytes
-        let credentials = request.headerFields[.authorization] ?? AuthenticationMiddleware<BasicRequestContext>.accessToken(query: uri.query)
+        let credentials = request.headerFields[.authorization] ?? AuthenticationMiddleware<MicrolithRequestContext>.accessToken(query: uri.query)
         let authenticator = self.authenticator
-        let address = channel.remoteAddress?.ipAddress
         return .upgrade([:]) { inbound, outbound, _ in
             do {
                 var wanted = wanted

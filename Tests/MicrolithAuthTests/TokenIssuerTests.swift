@@ -79,6 +79,27 @@ private final class TestClock: Sendable {
         }
     }
 
+    @Test func aChangeWhileSigningInRefusesThePair() async throws {
+        try await withUsers { users in
+            try await users.add("ada", password: "pw", roles: ["editor"])
+            let issuer = TokenIssuer(store: users.store)
+            // Credentials checked from here on; nothing changed since: the pair is issued.
+            var since = issuer.wallClock()
+            try await Task.sleep(for: .milliseconds(5))
+            _ = try await issuer.issue(for: ada, unchangedSince: since)
+            // A password change that commits after the check began (while the hash ran, say) refuses it.
+            since = issuer.wallClock()
+            try await Task.sleep(for: .milliseconds(5))
+            try await users.setPassword("ada", password: "new-pw")
+            let refusal = await #expect(throws: TokenIssuer.Refusal.self) { try await issuer.issue(for: ada, unchangedSince: since) }
+            #expect(refusal?.description == "ada's password or roles changed while signing in; sign in again")
+            // So does a user removed meanwhile.
+            since = issuer.wallClock()
+            _ = try await users.remove("ada")
+            await #expect(throws: TokenIssuer.Refusal.self) { try await issuer.issue(for: ada, unchangedSince: since) }
+        }
+    }
+
     @Test func anExpiredRefreshTokenIsRefused() async throws {
         try await withUsers { users in
             try await users.add("ada", password: "pw", roles: ["editor"])

@@ -1,3 +1,4 @@
+import MicrolithAuth
 import MicrolithJSON
 import MicrolithMQTT
 import MicrolithStore
@@ -134,6 +135,41 @@ struct MQTTSignInTests {
             #expect(topics == ["Sensor/s1", "Sensor/s2", "Sensor/s3", "Sensor/s4"])
             await anonymous.close()
             await ann.close()
+        }
+    }
+
+    @Test func aClientWhoseUserChangesIsDisconnected() async throws {
+        try await withBroker(roles: sensorRoles, users: [("ann", "s3cret", ["writer"]), ("bob", "b0b", ["writer"])]) { _, server in
+            let authenticator = try #require(server.broker.authenticator)
+            var clients: [String: TestClient] = [:]
+            for (name, password) in [("ann", "s3cret"), ("bob", "b0b")] {
+                let client = try await TestClient.connect(port: server.port)
+                #expect(try await client.connect(clientID: name, username: name, password: password).reasonCode == 0)
+                clients[name] = client
+            }
+            let anonymous = try await TestClient.connect(port: server.port)
+            try await anonymous.handshake(clientID: "anon")
+            #expect(try await authenticator.sessions.audit() == 0, "nothing changed")
+            #expect(authenticator.sessions.count == 2, "the anonymous client has no user to change")
+
+            // ann's roles change: her connection ends with 0x87; bob's and the anonymous one stay.
+            try await authenticator.users.setRoles("ann", roles: [Roles.anonymous])
+            #expect(try await authenticator.sessions.audit() == 1)
+            let ann = try #require(clients["ann"])
+            guard case .disconnect(let d) = try await ann.receive() else { throw CancellationError() }
+            #expect(d.reasonCode == 0x87)
+            #expect(d.properties.reasonString == "ann's roles changed; sign in again")
+            #expect(try await ann.closed())
+            #expect(authenticator.sessions.count == 1)
+
+            // bob is removed: his connection ends too.
+            _ = try await authenticator.users.remove("bob")
+            #expect(try await authenticator.sessions.audit() == 1)
+            let bob = try #require(clients["bob"])
+            guard case .disconnect(let gone) = try await bob.receive() else { throw CancellationError() }
+            #expect(gone.properties.reasonString == "the user bob was removed")
+            #expect(try await anonymous.subscribe(["plain/#"]) == [0], "the anonymous client is still connected")
+            await anonymous.close()
         }
     }
 

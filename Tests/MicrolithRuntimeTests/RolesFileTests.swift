@@ -151,3 +151,52 @@ import Testing
         }
     }
 }
+
+/// Open subscriptions end when their user changes through `/_users`.
+@Suite struct LiveSessionRevocationTests {
+    let adminJSON: HTTPFields = {
+        var fields = adminHeaders
+        fields[.contentType] = "application/json"
+        return fields
+    }()
+
+    @Test func aWebSocketSubscriptionEndsWhenItsUsersRolesChange() async throws {
+        let roles = """
+            reader:
+              tables:
+                Todo: [read, subscribe]
+            viewer:
+              tables:
+                Todo: [read]
+            """
+        try await withLiveServer(files: ["roles.yaml": roles], environment: adminEnvironment) { server, client in
+            _ = try await server.store.write { txn in
+                try txn.put(try #require(server.store.table(exportName: "Todo")), id: .string("t1"), body: ["title": "x"])
+            }
+            let made = try await client.execute(
+                uri: "/_users", method: .post, headers: adminJSON,
+                body: jsonBody(#"{"name":"ann","password":"pw-ann-1","roles":["reader"]}"#))
+            #expect(made.status == .created, "\(String(buffer: made.body))")
+            let signedIn = try await client.execute(
+                uri: "/_auth/token", method: .post, headers: [.contentType: "application/json"],
+                body: jsonBody(#"{"username":"ann","password":"pw-ann-1"}"#))
+            let token = try #require(try JSONParser.parse(String(buffer: signedIn.body)).objectValue?["access_token"]?.stringValue)
+            let socket = try await WebSocketTestClient(port: try #require(client.port), path: "/Todo/t1?access_token=\(token)")
+            // Subscribed, then the record as it is.
+            var opening: [String] = []
+            while opening.count < 2, let frame = try await socket.nextMessage() { opening.append(frame.text) }
+            #expect(opening.first?.contains("subscribed") == true && opening.last?.contains("\"x\"") == true, "\(opening)")
+            #expect(server.authenticator.sessions.count == 1)
+
+            let changed = try await client.execute(
+                uri: "/_users/ann", method: .patch, headers: adminJSON,
+                body: jsonBody(#"{"roles":["viewer"]}"#))
+            #expect(changed.status == .ok, "\(String(buffer: changed.body))")
+            let refusal = try #require(try await socket.nextMessage())
+            let event = try JSONParser.parse(refusal.text).objectValue
+            #expect(event?["type"] == "error" && event?["status"] == 401, "\(refusal.text)")
+            #expect(event?["detail"] == "ann's roles changed; sign in again", "\(refusal.text)")
+            #expect(try await socket.nextMessage()?.closeCode == 4401)
+        }
+    }
+}

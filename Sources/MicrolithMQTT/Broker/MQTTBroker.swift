@@ -35,7 +35,8 @@ public final class MQTTBroker: Sendable {
     let fanOut: MQTTFanOut
     /// Checks the user name and password of a CONNECT against the app's users; `nil`: there are none to
     /// sign in as, and a CONNECT with a user name is refused.
-    let authenticator: Authenticator?
+    /// Who signs in: the app's users, and their live connections (ended when the user changes).
+    public let authenticator: Authenticator?
     private let listener = Mutex<UInt64?>(nil)
     private let work: AsyncStream<@Sendable () async -> Void>
     private let workContinuation: AsyncStream<@Sendable () async -> Void>.Continuation

@@ -1,4 +1,5 @@
 import Logging
+import MicrolithAuth
 import MicrolithTables
 import NIOCore
 import OrderedCollections
@@ -28,6 +29,8 @@ final class MQTTConnection: @unchecked Sendable {
     /// Who the client signed in as at CONNECT (the anonymous role without a user name): what it may
     /// publish, subscribe to and write is checked against this principal's roles.
     private(set) var principal = Principal.anonymous
+    /// The registration that ends this connection when its user changes (signed-in clients only).
+    private var liveSession: LiveSessions.Ticket?
     private var will: MQTTWill?
     private var keepAlive: UInt16 = 0
     private var lastActivity = NIODeadline.now()
@@ -137,6 +140,8 @@ final class MQTTConnection: @unchecked Sendable {
         packetTimer = nil
         broker.detach(self, publishWill: will)
         will = nil
+        broker.authenticator?.sessions.unregister(liveSession)
+        liveSession = nil
     }
 
     /// Closes the connection: with a DISCONNECT carrying `reason` first (MQTT 5 clients past CONNECT).
@@ -294,6 +299,13 @@ final class MQTTConnection: @unchecked Sendable {
                 return eventLoop.makeSucceededVoidFuture()
             case .success(let signedIn):
                 principal = signedIn ?? .anonymous
+                if let signedIn, let sessions = broker.authenticator?.sessions {
+                    let loop = eventLoop
+                    liveSession = sessions.register(signedIn) { [weak self] reason in
+                        guard let connection = self else { return }
+                        loop.execute { connection.disconnect(reason: 0x87, message: reason, publishWill: false) }
+                    }
+                }
                 return accept(connect) ?? eventLoop.makeSucceededVoidFuture()
             }
         }

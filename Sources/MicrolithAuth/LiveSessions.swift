@@ -1,0 +1,106 @@
+import GRDB
+import MicrolithStore
+public import MicrolithTables
+import Synchronization
+
+/// The long-lived connections signed in as a user (MQTT clients, WebSocket and Server-Sent Events
+/// subscriptions), so that a change to the user ends them instead of letting them keep the rights
+/// they signed in with.
+///
+/// A door registers a connection once its user has signed in, with how to end it, and
+/// unregisters it when it closes. ``audit()`` reads the registered users from the store and ends
+/// each connection whose user was removed, whose roles changed, or whose password changed since
+/// the connection signed in. The runtime audits after every change made through `/_users` (at
+/// once) and every `auth.sessionCheckSeconds` (changes made by the command line in another process).
+public final class LiveSessions: Sendable {
+    /// A registration, to give back with ``unregister(_:)``.
+    public struct Ticket: Sendable, Hashable {
+        let id: UInt64
+    }
+
+    private struct Entry: Sendable {
+        let principal: Principal
+        /// The store's wall clock when the connection signed in (ms), as users' `updated` is.
+        let since: Int64
+        let end: @Sendable (_ reason: String) -> Void
+    }
+
+    let users: UserDirectory
+    private let entries = Mutex<[UInt64: Entry]>([:])
+    private let nextID = Atomic<UInt64>(0)
+
+    init(users: UserDirectory) {
+        self.users = users
+    }
+
+    /// How many connections are registered.
+    public var count: Int { entries.withLock { $0.count } }
+
+    /// Registers a connection of `principal` (nothing for the anonymous role: it has no user to
+    /// change); `end` is called, once, with the reason, when an audit finds the user changed.
+    public func register(_ principal: Principal, end: @escaping @Sendable (_ reason: String) -> Void) -> Ticket? {
+        guard principal.user != nil else { return nil }
+        let id = nextID.add(1, ordering: .relaxed).newValue
+        let entry = Entry(principal: principal, since: users.store.configuration.wallClock(), end: end)
+        entries.withLock { $0[id] = entry }
+        return Ticket(id: id)
+    }
+
+    /// Forgets a connection that closed.
+    public func unregister(_ ticket: Ticket?) {
+        guard let ticket else { return }
+        _ = entries.withLock { $0.removeValue(forKey: ticket.id) }
+    }
+
+    /// Ends the registered connections whose user was removed, or changed roles or password since
+    /// the connection signed in; returns how many it ended.
+    @discardableResult
+    public func audit() async throws -> Int {
+        let snapshot = entries.withLock { $0 }
+        guard !snapshot.isEmpty else { return 0 }
+        let names = Set(snapshot.values.compactMap(\.principal.user))
+        let current = try await users.current(Array(names))
+        var ended: [(Entry, String)] = []
+        entries.withLock { live in
+            for (id, entry) in snapshot {
+                guard let name = entry.principal.user, live[id] != nil else { continue }
+                let reason: String
+                if let user = current[name] {
+                    if Set(user.roles) != Set(entry.principal.roles) {
+                        reason = "\(name)'s roles changed; sign in again"
+                    } else if user.updated > entry.since {
+                        reason = "\(name)'s password changed; sign in again"
+                    } else {
+                        continue
+                    }
+                } else {
+                    reason = "the user \(name) was removed"
+                }
+                live[id] = nil
+                ended.append((entry, reason))
+            }
+        }
+        for (entry, reason) in ended { entry.end(reason) }
+        return ended.count
+    }
+}
+
+extension UserDirectory {
+    /// The roles of each of `names` that exists, and when it last changed (the store's wall clock, ms).
+    func current(_ names: [String]) async throws -> [String: (roles: [String], updated: Int64)] {
+        try await store.read(database: Self.database) { db in
+            var found: [String: (roles: [String], updated: Int64)] = [:]
+            // SQLite's default limit on parameters is far above this, and a chunk keeps each statement small.
+            for start in stride(from: 0, to: names.count, by: 500) {
+                let chunk = Array(names[start..<min(start + 500, names.count)])
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                for row in try Row.fetchAll(
+                    db, sql: "SELECT name, roles, updated FROM _microlith_users WHERE name IN (\(marks))", arguments: StatementArguments(chunk))
+                {
+                    found[row["name"]] = (Self.roles(row["roles"]), row["updated"])
+                }
+            }
+            return found
+        }
+    }
+}

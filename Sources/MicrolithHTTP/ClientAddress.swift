@@ -1,0 +1,46 @@
+import Foundation
+public import HTTPTypes
+
+/// Which address a request comes from, for the per-address limits on failed sign-ins: the
+/// connection's peer, or, when the peer is a trusted reverse proxy (`http.trustedProxies`), the
+/// address that proxy saw, from `X-Forwarded-For`.
+///
+/// Each proxy appends the address it saw to `X-Forwarded-For`, so the right-most entries are the
+/// trustworthy ones: the client's address is the right-most entry that is not itself a trusted
+/// proxy. What a client writes into the header itself stays to the left and is never taken; an
+/// entry that is not an IP address ends the walk, and the last trusted address stands instead.
+public struct ClientAddress: Sendable {
+    /// `X-Forwarded-For`: the addresses each proxy on the way saw, left to right.
+    public static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+
+    /// The addresses of the reverse proxies whose `X-Forwarded-For` is believed.
+    public let trustedProxies: Set<String>
+
+    public init(trustedProxies: [String] = []) {
+        self.trustedProxies = Set(trustedProxies.map { $0.lowercased() })
+    }
+
+    /// The address `peer`'s request comes from, given its `X-Forwarded-For` header.
+    public func of(peer: String?, forwardedFor: String?) -> String? {
+        guard let peer, !trustedProxies.isEmpty, trustedProxies.contains(peer.lowercased()), let forwardedFor else { return peer }
+        var address = peer
+        for entry in forwardedFor.split(separator: ",").reversed() {
+            let candidate = entry.trimmingCharacters(in: .whitespaces).lowercased()
+            guard Self.isAddress(candidate) else { break }
+            address = candidate
+            if !trustedProxies.contains(candidate) { break }
+        }
+        return address
+    }
+
+    /// Whether `text` is written as an IPv4 or IPv6 address (digits, hex digits, dots and colons,
+    /// at most 45 characters), without checking every rule of either.
+    public static func isAddress(_ text: String) -> Bool {
+        guard !text.isEmpty, text.utf8.count <= 45 else { return false }
+        let isIPv6 = text.contains(":")
+        return text.utf8.allSatisfy { b in
+            (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: ".")
+                || (isIPv6 && (b == UInt8(ascii: ":") || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "f"))))
+        }
+    }
+}
