@@ -95,8 +95,18 @@ def test_https_and_the_redirect_port_and_sighup_reload(factory, tmp_path):
     second = Authority(tmp_path / "second", "Second Test CA")
     certificate, key = first.issue("localhost")
     redirect = free_port()
-    server = factory.server(factory.app(SCHEMA), env=tls_env(certificate, key, MICROLITH_HTTP_REDIRECT_PORT=redirect))
+    app = factory.app(SCHEMA, web={"index.html": "<!doctype html><title>shop</title><p>hello</p>"})
+    server = factory.server(app, env=tls_env(certificate, key, MICROLITH_HTTP_REDIRECT_PORT=redirect))
     assert any(f"on https://127.0.0.1:{server.port}" in line for line in server.stdout), server.stdout
+
+    # Pages over HTTPS tell the browser to keep to HTTPS.
+    page = https(server, "/", first.certificate)
+    assert page.status_code == 200 and page.headers["Strict-Transport-Security"] == "max-age=31536000", page.headers
+    # The server's own origin is its https:// one: a page injected into plain http:// under the same name may not write.
+    r = https(server, "/Reading/r0", first.certificate, "PUT", json={"value": 1}, headers={"Origin": f"http://localhost:{server.port}"})
+    assert r.status_code == 403 and r.json()["code"] == "crossOriginRequest", r.text
+    r = https(server, "/Reading/r0", first.certificate, "PUT", json={"value": 1}, headers={"Origin": f"https://localhost:{server.port}"})
+    assert r.status_code == 201, r.text
 
     r = https(server, "/Reading/r1", first.certificate, "PUT", json={"value": 7})
     assert r.status_code == 201, r.text
@@ -210,6 +220,8 @@ def test_settings_that_cannot_serve_stop_the_start(factory, tmp_path):
         ({"MICROLITH_HTTP_REDIRECT_PORT": "8080"}, "but this server has no certificate"),
         (tls_env(certificate, key, MICROLITH_TLS_CLIENT_CERTIFICATES="sometimes"), "must be none, optional or required"),
         (tls_env(certificate, key, MICROLITH_TLS_CLIENT_CERTIFICATES="required"), "tls.clientCA is not set"),
+        (tls_env(certificate, key, MICROLITH_TLS_CLIENT_CA=authority.certificate, MICROLITH_TLS_CLIENT_CERTIFICATES="required",
+                 MICROLITH_MQTT_TLS="false"), "tls.clientCertificates is required but mqtt.tls is false"),
     ]
     for env, words in cases:
         result = serve_must_fail(app, factory.data_dir(), env=env)

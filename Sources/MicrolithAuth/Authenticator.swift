@@ -41,6 +41,8 @@ public final class Authenticator: Sendable {
         var since: ContinuousClock.Instant
     }
     private let verified = Mutex<[SHA256.Digest: Remembered]>([:])
+    /// How many times a user was forgotten: a check that overlapped one does not remember its result.
+    private let forgotten = Atomic<Int>(0)
     /// Failures within the window and checks running, per `user:` and `address:` key.
     private struct Limits {
         var failures: [String: Failures] = [:]
@@ -101,16 +103,25 @@ public final class Authenticator: Sendable {
         let key = Self.digest("\u{0}signin\u{0}\(name)\u{0}\(password)")
         if !fresh, let hit = verified.withLock({ $0[key] }), hit.until > now { return .success(hit.principal) }
         guard !name.isEmpty else { return .failure(Refusal(status: 401, message: "the user name is empty")) }
-        return await verify(name, password: password, address: address, key: key, now: now)
+        // A fresh check does not join one already running: that one may have read the user before a change.
+        return await verify(name, password: password, address: address, key: key, now: now, coalesce: !fresh)
     }
 
     /// Checks `password` against the directory unless `name` or `address` failed too often lately;
-    /// remembers a success under `key`.
+    /// remembers a success under `key` (unless a user was forgotten meanwhile: the check may have
+    /// read them before their change). With `coalesce`, a check of the same credentials already
+    /// running answers this one too.
     private func verify(
-        _ name: String, password: String, address: String?, key: SHA256.Digest, now: ContinuousClock.Instant
+        _ name: String, password: String, address: String?, key: SHA256.Digest, now: ContinuousClock.Instant, coalesce: Bool = true
     ) async
         -> Result<Principal, Refusal>
     {
+        let generation = forgotten.load(ordering: .acquiring)
+        guard coalesce else {
+            let result = await check(name, password: password, address: address, now: now)
+            if case .success(let principal) = result, forgotten.load(ordering: .acquiring) == generation { remember(key, principal, now: now) }
+            return result
+        }
         // The same credentials arriving together (a fleet of clients reconnecting) are hashed once.
         let joined: Result<Principal, Refusal>? = await withCheckedContinuation { continuation in
             let first = pending.withLock { waiting -> Bool in
@@ -125,7 +136,7 @@ public final class Authenticator: Sendable {
         }
         if let joined { return joined }
         let result = await check(name, password: password, address: address, now: now)
-        if case .success(let principal) = result { remember(key, principal, now: now) }
+        if case .success(let principal) = result, forgotten.load(ordering: .acquiring) == generation { remember(key, principal, now: now) }
         for waiter in pending.withLock({ $0.removeValue(forKey: key) ?? [] }) { waiter.resume(returning: result) }
         return result
     }
@@ -151,6 +162,7 @@ public final class Authenticator: Sendable {
 
     /// Forgets what was verified for `user` (after a password change or removal in this process).
     public func forget(user: String) {
+        forgotten.add(1, ordering: .releasing)
         verified.withLock { $0 = $0.filter { $0.value.principal.user != user } }
     }
 

@@ -33,15 +33,25 @@ public final class LiveSessions: Sendable {
         self.users = users
     }
 
+    /// The store's wall clock now (ms): what a door reads before it checks credentials, to register with.
+    public func clock() -> Int64 {
+        users.store.configuration.wallClock()
+    }
+
+    /// When the credentials of the request being served were checked (``clock()`` before the
+    /// check), set by the HTTP authentication for what the request opens (an event stream).
+    @TaskLocal public static var checkedSince: Int64?
+
     /// How many connections are registered.
     public var count: Int { entries.withLock { $0.count } }
 
     /// Registers a connection of `principal` (nothing for the anonymous role: it has no user to
-    /// change); `end` is called, once, with the reason, when an audit finds the user changed.
-    public func register(_ principal: Principal, end: @escaping @Sendable (_ reason: String) -> Void) -> Ticket? {
+    /// change); `end` is called, once, with the reason, when an audit finds the user changed since
+    /// `since` (``clock()`` read before the credentials were checked; now by default).
+    public func register(_ principal: Principal, since: Int64? = nil, end: @escaping @Sendable (_ reason: String) -> Void) -> Ticket? {
         guard principal.user != nil else { return nil }
         let id = nextID.add(1, ordering: .relaxed).newValue
-        let entry = Entry(principal: principal, since: users.store.configuration.wallClock(), end: end)
+        let entry = Entry(principal: principal, since: since ?? clock(), end: end)
         entries.withLock { $0[id] = entry }
         return Ticket(id: id)
     }

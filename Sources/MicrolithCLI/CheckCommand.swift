@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import MicrolithRuntime
 import MicrolithSchema
 import MicrolithTLS
@@ -30,16 +31,13 @@ struct CheckCommand: AsyncParsableCommand {
                         + "indexed [\(indexed.joined(separator: ", "))], \(export)")
             }
             for line in try Self.describeRoles(appDirectory: appDirectory, schema: app.schema) { print(line) }
-            if configuration.tls != TLSSettings() {
-                // The files microlith.yaml names are read as serve reads them.
-                print("tls: \(try TLSContextSource(settings: configuration.tls).certificateSummary)")
-            }
+            // The files microlith.yaml names are read, and the settings checked, as serve does.
+            var logger = Logger(label: "microlith")
+            logger.logLevel = .warning
+            if let tls = try MicrolithServer.loadTLS(configuration, logger: logger) { print("tls: \(tls.certificateSummary)") }
             print("ok")
         } catch let error as RuntimeError {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            throw ExitCode.failure
-        } catch let error as TLSError {
-            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
             throw ExitCode.failure
         }
     }

@@ -22,10 +22,7 @@ public struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddlewar
 
     /// The address a request in `context` comes from: its peer's, or what a trusted proxy says.
     public static func address(_ request: Request, context: Context, clientAddress: ClientAddress) -> String? {
-        let peer = (context as? any PeerAddressContext)?.peerAddress
-        guard !clientAddress.trustedProxies.isEmpty else { return peer }
-        let forwarded = request.headers[values: ClientAddress.forwardedFor]
-        return clientAddress.of(peer: peer, forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","))
+        clientAddress.of(peer: (context as? any PeerAddressContext)?.peerAddress, headers: request.headers)
     }
 
     /// `Bearer <token>` for an `access_token` query parameter (RFC 6750 §2.3) of an event stream
@@ -51,9 +48,12 @@ public struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddlewar
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] ?? Self.eventStreamToken(request) else { return try await next(request, context) }
         let address = Self.address(request, context: context, clientAddress: clientAddress)
+        let checkedSince = authenticator.sessions.clock()
         switch await authenticator.authenticate(header, address: address) {
         case .success(let principal):
-            return try await Principal.$current.withValue(principal) { try await next(request, context) }
+            return try await Principal.$current.withValue(principal) {
+                try await LiveSessions.$checkedSince.withValue(checkedSince) { try await next(request, context) }
+            }
         case .failure(let refusal):
             if refusal.status == 429 {
                 throw Problem(

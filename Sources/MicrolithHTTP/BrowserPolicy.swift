@@ -15,16 +15,21 @@ import Foundation
 ///   ``allowedOrigins``, or, with no `Origin`, when `Sec-Fetch-Site` says `cross-site` or
 ///   `same-site`. A page elsewhere can then neither write through a simple form or `fetch` nor
 ///   open a WebSocket; clients that are not browsers send neither header and are not affected.
+///   On a server that speaks HTTPS (``secure``) the server's own origin is its `https://` one: a
+///   page injected into plain `http://` under the same name is another origin.
 public struct BrowserPolicy: Sendable {
     /// Host names allowed besides IP addresses and names without a dot (lowercase, no port); `*` allows all.
     public var allowedHosts: [String]
     /// Origins allowed to write and open WebSockets besides the server's own
     /// (`https://app.example.com`, scheme and host, and the port when not the default); `*` allows all.
     public var allowedOrigins: [String]
+    /// Whether the server is reached over HTTPS only: its own pages then have `https://` origins.
+    public var secure: Bool
 
-    public init(allowedHosts: [String] = [], allowedOrigins: [String] = []) {
+    public init(allowedHosts: [String] = [], allowedOrigins: [String] = [], secure: Bool = false) {
         self.allowedHosts = allowedHosts.map { Self.normalizedHost($0) }
         self.allowedOrigins = allowedOrigins.map { $0.lowercased().trimmingTrailingSlash }
+        self.secure = secure
     }
 
     /// Why a request is refused: a status, a stable code and a sentence for people.
@@ -70,7 +75,11 @@ public struct BrowserPolicy: Sendable {
         if let origin {
             let normalized = origin.lowercased().trimmingTrailingSlash
             if allowsCrossOrigin(normalized) { return nil }
-            if let authority, Self.originAuthority(normalized) == Self.normalizedAuthority(authority) { return nil }
+            if let authority, !secure || normalized.hasPrefix("https://"),
+                Self.originAuthority(normalized) == Self.normalizedAuthority(authority)
+            {
+                return nil
+            }
             return Refusal(
                 status: 403, code: "crossOriginRequest",
                 detail: "\(what) from a page of origin '\(origin)' is refused: only the server's own pages and the origins "

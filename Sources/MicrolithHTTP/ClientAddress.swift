@@ -17,15 +17,23 @@ public struct ClientAddress: Sendable {
     public let trustedProxies: Set<String>
 
     public init(trustedProxies: [String] = []) {
-        self.trustedProxies = Set(trustedProxies.map { $0.lowercased() })
+        self.trustedProxies = Set(trustedProxies.map(Self.normalized))
+    }
+
+    /// The address `peer`'s request with `headers` comes from (every `X-Forwarded-For` line of them).
+    public func of(peer: String?, headers: HTTPFields) -> String? {
+        guard !trustedProxies.isEmpty else { return peer.map(Self.normalized) }
+        let forwarded = headers[values: Self.forwardedFor]
+        return of(peer: peer, forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","))
     }
 
     /// The address `peer`'s request comes from, given its `X-Forwarded-For` header.
     public func of(peer: String?, forwardedFor: String?) -> String? {
-        guard let peer, !trustedProxies.isEmpty, trustedProxies.contains(peer.lowercased()), let forwardedFor else { return peer }
+        guard let peer = peer.map(Self.normalized) else { return nil }
+        guard !trustedProxies.isEmpty, trustedProxies.contains(peer), let forwardedFor else { return peer }
         var address = peer
         for entry in forwardedFor.split(separator: ",").reversed() {
-            let candidate = entry.trimmingCharacters(in: .whitespaces).lowercased()
+            let candidate = Self.normalized(entry.trimmingCharacters(in: .whitespaces))
             guard Self.isAddress(candidate) else { break }
             address = candidate
             if !trustedProxies.contains(candidate) { break }
@@ -33,11 +41,21 @@ public struct ClientAddress: Sendable {
         return address
     }
 
+    /// `address` lowercased, an IPv4 address mapped into IPv6 (`::ffff:10.0.0.1`, how a peer shows on
+    /// a listener bound to `::`) as the IPv4 address.
+    public static func normalized(_ address: String) -> String {
+        let lowered = address.lowercased()
+        return lowered.hasPrefix("::ffff:") && lowered.contains(".") ? String(lowered.dropFirst(7)) : lowered
+    }
+
     /// Whether `text` is written as an IPv4 or IPv6 address (digits, hex digits, dots and colons,
     /// at most 45 characters), without checking every rule of either.
     public static func isAddress(_ text: String) -> Bool {
+        let text = normalized(text)
         guard !text.isEmpty, text.utf8.count <= 45 else { return false }
         let isIPv6 = text.contains(":")
+        // A dotted quad with a colon is an address with a port (or worse), not an IPv6 address.
+        if isIPv6, text.contains(".") { return false }
         return text.utf8.allSatisfy { b in
             (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: ".")
                 || (isIPv6 && (b == UInt8(ascii: ":") || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "f"))))

@@ -90,5 +90,10 @@ public struct HTTPConfiguration: Sendable {
     }
 
     /// The browser-facing checks these settings make.
-    public var browserPolicy: BrowserPolicy { BrowserPolicy(allowedHosts: allowedHosts, allowedOrigins: allowedOrigins) }
+    public var browserPolicy: BrowserPolicy {
+        BrowserPolicy(allowedHosts: allowedHosts, allowedOrigins: allowedOrigins, secure: secure)
+    }
+    /// Whether the port speaks HTTPS only (the runtime sets it when `tls.*` has a certificate): the
+    /// server's own origin is then its `https://` one (see ``BrowserPolicy``).
+    public var secure = false
 }

@@ -186,7 +186,9 @@ public final class HTTPConnectionGuard: ChannelInboundHandler, RemovableChannelH
     }
 
     /// Answers `status` with a problem+json body (stable `code`, `detail`) written straight to the
-    /// socket, then closes the connection; input after it is dropped.
+    /// socket, then closes the connection; input after it is dropped. The close does not wait on the
+    /// write longer than ``closeGrace``: a TLS connection whose handshake never finished holds
+    /// writes back for ever, and so would a client that does not read.
     func reject(_ status: HTTPResponse.Status, code: String, _ detail: String, headers: [(String, String)] = []) {
         guard let context else { return }
         if case .closing = state { return }
@@ -206,7 +208,11 @@ public final class HTTPConnectionGuard: ChannelInboundHandler, RemovableChannelH
         buffer.writeBytes(body)
         let channel = context.channel
         context.writeAndFlush(wrapInboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        context.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
     }
+
+    /// How long a rejected connection's answer may take to be written before the connection is closed anyway.
+    static let closeGrace = TimeAmount.seconds(1)
 
     // MARK: Private
 

@@ -23,7 +23,7 @@ public enum RESTRouter {
         router.middlewares.add(RequestLogMiddleware())
         router.middlewares.add(CORSMiddleware(policy: endpoint.configuration.browserPolicy))
         router.middlewares.add(ProblemMiddleware())
-        router.middlewares.add(SecurityHeadersMiddleware())
+        router.middlewares.add(SecurityHeadersMiddleware(secure: endpoint.configuration.secure))
         if let authenticator {
             router.middlewares.add(AuthenticationMiddleware(authenticator: authenticator, clientAddress: endpoint.configuration.clientAddress))
         }

@@ -52,6 +52,9 @@ public struct SubscriptionEndpoint: Sendable {
         public var client: ResourceRequest
         /// Who subscribes (the request's authenticated principal): the permissions checked.
         public var principal: Principal
+        /// When the principal's credentials were checked (``LiveSessions/clock()`` before the
+        /// check): a change to the user since ends the subscription.
+        public var checkedSince: Int64? = LiveSessions.checkedSince
     }
 
     /// Whether the request asks for an event stream.
@@ -188,7 +191,7 @@ public struct SubscriptionEndpoint: Sendable {
             status: .ok, headers: headers,
             body: ResponseBody { [sessions] writer in
                 // A change to the user ends the stream; an EventSource reconnects, signing in again.
-                let ticket = sessions?.register(wanted.principal) { _ in subscription.cancel() }
+                let ticket = sessions?.register(wanted.principal, since: wanted.checkedSince) { _ in subscription.cancel() }
                 defer {
                     sessions?.unregister(ticket)
                     subscription.cancel()
@@ -302,7 +305,7 @@ public struct SubscriptionEndpoint: Sendable {
     ) async throws {
         let subscription = try await subscribe(wanted)
         let revoked = Mutex<String?>(nil)
-        let ticket = sessions?.register(wanted.principal) { reason in
+        let ticket = sessions?.register(wanted.principal, since: wanted.checkedSince) { reason in
             revoked.withLock { $0 = reason }
             subscription.cancel()
         }

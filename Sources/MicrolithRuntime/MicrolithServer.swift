@@ -38,8 +38,11 @@ public import UnixSignals
 /// 2. the store's maintenance (expiry sweep, change-log trim, statistics),
 /// 3. the realtime hub,
 /// 4. the modules (the connection pool to modules running elsewhere),
-/// 5. the MQTT listener (when `mqtt.enabled`),
-/// 6. the HTTP server, with the job worker (role `worker`) and scheduler (role `cron`).
+/// 5. with a certificate, the TLS reload on SIGHUP; the session audit (open connections checked
+///    against their users),
+/// 6. the MQTT listener (when `mqtt.enabled`),
+/// 7. the HTTP-to-HTTPS redirect port (with `http.redirectPort`), then the HTTP server, with the
+///    job worker (role `worker`) and scheduler (role `cron`).
 ///
 /// A graceful shutdown (SIGTERM or SIGINT with ``run(gracefulShutdownSignals:onServerRunning:)``,
 /// the enclosing group's when the server runs as a ``Service``, or
@@ -148,6 +151,8 @@ public final class MicrolithServer: Service, Sendable {
         var logger = logger ?? Logger(label: "microlith")
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
         let tls = try Self.loadTLS(configuration, logger: logger)
+        // Over HTTPS the server's own pages have https:// origins (BrowserPolicy).
+        configuration.http.secure = tls != nil
         let store: Store
         do {
             store = try Store.open(schema: app.schema, configuration: configuration.store, logger: logger)
@@ -206,8 +211,8 @@ public final class MicrolithServer: Service, Sendable {
 
     /// Reads the TLS certificate when `tls.certificate` is set (a file that cannot be used stops
     /// the start with a message naming it), and checks the settings that need TLS.
-    static func loadTLS(_ configuration: RuntimeConfiguration, logger: Logger) throws -> TLSContextSource? {
-        guard configuration.tls.isEnabled || configuration.tls != TLSSettings() else {
+    package static func loadTLS(_ configuration: RuntimeConfiguration, logger: Logger) throws -> TLSContextSource? {
+        guard configuration.tls != TLSSettings() else {
             if configuration.http.redirectPort != nil {
                 throw RuntimeError(
                     "http.redirectPort redirects plain HTTP to HTTPS, but this server has no certificate: set tls.certificate and tls.privateKey too")
@@ -222,6 +227,11 @@ public final class MicrolithServer: Service, Sendable {
         }
         if let redirect = configuration.http.redirectPort, redirect != 0, redirect == configuration.http.port {
             throw RuntimeError("http.redirectPort (\(redirect)) must differ from http.port, which serves HTTPS")
+        }
+        if configuration.tls.effectiveClientCertificates == .required, configuration.mqtt.enabled, !configuration.mqtt.tls {
+            throw RuntimeError(
+                "tls.clientCertificates is required but mqtt.tls is false: MQTT would admit clients without a certificate; "
+                    + "set mqtt.tls: true, or turn the broker off (mqtt.enabled: false)")
         }
         var serves = ["HTTPS"]
         if configuration.mqtt.enabled && configuration.mqtt.tls { serves.append("MQTT over TLS") }
@@ -280,7 +290,11 @@ public final class MicrolithServer: Service, Sendable {
             rootIsTaken: api && modules.resources.contains { $0.path == "/" },
             subscriptions: subscriptions, authenticator: authenticator)
         OperationRoutes.add(to: router, modules: modules, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes)
-        if api { ResourceRoutes.add(to: router, modules: modules, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes) }
+        if api {
+            ResourceRoutes.add(
+                to: router, modules: modules, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes,
+                secure: configuration.http.secure)
+        }
         JobRoutes.add(to: router, store: store, access: access)
         UserRoutes.add(to: router, authenticator: authenticator, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if let tokens = authenticator.tokens {
@@ -310,10 +324,7 @@ public final class MicrolithServer: Service, Sendable {
                 additionalChannelHandlers: answers.map { [CachedReadHandler(answers: $0)] as [any RemovableChannelHandler] } ?? [],
                 idleTimeout: nil),
             ws: .init(maxFrameSize: max(1 << 16, min(configuration.mqtt.maximumPacketBytes, 1 << 24))))
-        let limits = HTTPConnectionGuard.Limits(
-            headerTimeout: .seconds(Int64(configuration.http.headerTimeoutSeconds)),
-            minimumBodyBytesPerSecond: configuration.http.minimumBodyBytesPerSecond,
-            idleTimeout: configuration.http.idleTimeoutSeconds > 0 ? .seconds(Int64(configuration.http.idleTimeoutSeconds)) : nil)
+        let limits = connectionLimits
         let connections = self.connections
         let tls = self.tls
         let maximumBodyBytes = configuration.http.maximumBodyBytes
@@ -431,13 +442,18 @@ public final class MicrolithServer: Service, Sendable {
 }
 
 extension MicrolithServer {
-    /// The plain-HTTP listener of `http.redirectPort`: every request is redirected to HTTPS
-    /// (``HTTPSRedirect``), under the same connection limits, timeouts and Host check as HTTPS.
-    func makeRedirect(port: Int) -> HTTPService {
-        let limits = HTTPConnectionGuard.Limits(
+    /// The time limits of every HTTP connection (``HTTPConnectionGuard``), from `http.*`.
+    var connectionLimits: HTTPConnectionGuard.Limits {
+        HTTPConnectionGuard.Limits(
             headerTimeout: .seconds(Int64(configuration.http.headerTimeoutSeconds)),
             minimumBodyBytesPerSecond: configuration.http.minimumBodyBytesPerSecond,
             idleTimeout: configuration.http.idleTimeoutSeconds > 0 ? .seconds(Int64(configuration.http.idleTimeoutSeconds)) : nil)
+    }
+
+    /// The plain-HTTP listener of `http.redirectPort`: every request is redirected to HTTPS
+    /// (``HTTPSRedirect``), under the same connection limits, timeouts and Host check as HTTPS.
+    func makeRedirect(port: Int) -> HTTPService {
+        let limits = connectionLimits
         let connections = self.connections
         let policy = configuration.http.browserPolicy
         let maximumBodyBytes = configuration.http.maximumBodyBytes

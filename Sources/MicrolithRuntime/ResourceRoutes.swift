@@ -30,7 +30,9 @@ enum ResourceRoutes {
         }
     }
 
-    static func add(to router: Router<MicrolithRequestContext>, modules: Modules, access: TableAccess, maximumBodyBytes: Int) {
+    static func add(
+        to router: Router<MicrolithRequestContext>, modules: Modules, access: TableAccess, maximumBodyBytes: Int, secure: Bool = false
+    ) {
         if let kept = modules.keptResponses { addStatistics(to: router, kept: kept, access: access) }
         for route in modules.resources {
             let allow = (Set(route.handlers.keys).union(route.handlers["GET"] == nil ? [] : ["HEAD"]).sorted() + ["OPTIONS"]).joined(separator: ", ")
@@ -47,7 +49,7 @@ enum ResourceRoutes {
                     let call = ResourceCall(request: info, body: Data(buffer.readableBytesView))
                     let ctx = OperationContext(modules: modules, operation: "\(method) \(route.path)", logger: context.logger)
                     if method == "GET", route.keepsGet, let kept = modules.keptResponses {
-                        return try await keeping(request, call, ctx, handler, kept)
+                        return try await keeping(request, call, ctx, handler, kept, secure: secure)
                     }
                     let answer = try await handler(call, ctx)
                     var headers = HTTPFields()
@@ -74,7 +76,8 @@ extension ResourceRoutes {
     /// Runs a `get(keep: true)` handler with its reads recorded, keeps a `200` answer without
     /// cookies for the request target, and answers (`X-Cache: miss`; kept ones say `hit`).
     static func keeping(
-        _ request: Request, _ call: ResourceCall, _ context: OperationContext, _ handler: ResourceBuilder.Handler, _ kept: KeptResponses
+        _ request: Request, _ call: ResourceCall, _ context: OperationContext, _ handler: ResourceBuilder.Handler, _ kept: KeptResponses,
+        secure: Bool = false
     ) async throws -> Response {
         let target = request.head.path ?? call.request.path
         // Most hits are answered in the event loop; one pipelined behind a routed request lands here.
@@ -93,7 +96,7 @@ extension ResourceRoutes {
             var keptHeaders = built
             keptHeaders.headers.append((name: "X-Cache", value: "hit"))
             // Hits are answered ahead of the router's middleware: they carry a page's headers themselves.
-            keptHeaders.headers = SecurityHeaders.adding(to: keptHeaders.headers)
+            keptHeaders.headers = SecurityHeaders.adding(to: keptHeaders.headers, secure: secure)
             kept.keep(keptHeaders, for: target, recording: recording)
         } else {
             kept.abandon(recording)

@@ -37,9 +37,7 @@ struct WebSocketUpgrade: Sendable {
             return reject(Problem(HTTPResponse.Status(code: refusal.status), refusal.detail, code: refusal.code))
         }
         // Whose address a sign-in counts towards: the peer, or the client a trusted proxy names.
-        let forwarded = request.headerFields[values: ClientAddress.forwardedFor]
-        let address = clientAddress.of(
-            peer: channel.remoteAddress?.ipAddress, forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ","))
+        let address = clientAddress.of(peer: channel.remoteAddress?.ipAddress, headers: request.headerFields)
         let offered = (request.headerFields[.secWebSocketProtocol] ?? "").split(separator: ",").map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         }
@@ -68,6 +66,7 @@ struct WebSocketUpgrade: Sendable {
                 // The permissions are checked when the subscription starts, for whoever signed in here.
                 if let credentials {
                     guard let authenticator else { throw Problem(.unauthorized, "this server has no users to sign in as", code: "unauthorized") }
+                    wanted.checkedSince = authenticator.sessions.clock()
                     switch await authenticator.authenticate(credentials, address: address) {
                     case .success(let principal):
                         wanted.principal = principal

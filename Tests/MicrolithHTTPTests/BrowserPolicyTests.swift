@@ -55,6 +55,19 @@ import Testing
         #expect(policy.refusal(method: "PUT", authority: "127.0.0.1:9926", origin: nil, fetchSite: "none") == nil)
     }
 
+    @Test func overHTTPSTheServersOwnOriginIsItsHTTPSOne() {
+        let secure = BrowserPolicy(secure: true)
+        #expect(secure.refusal(method: "POST", authority: "localhost:9926", origin: "https://localhost:9926", fetchSite: nil) == nil)
+        #expect(secure.refusal(method: "POST", authority: "localhost", origin: "https://localhost", fetchSite: nil) == nil)
+        // A page injected into plain HTTP under the same name is another origin.
+        let refused = secure.refusal(method: "POST", authority: "localhost:9926", origin: "http://localhost:9926", fetchSite: nil)
+        #expect(refused?.code == "crossOriginRequest")
+        #expect(secure.refusal(method: "GET", authority: "localhost", origin: "http://localhost", fetchSite: nil, upgrade: true) != nil)
+        // Listed, it may.
+        let listed = BrowserPolicy(allowedOrigins: ["http://localhost:9926"], secure: true)
+        #expect(listed.refusal(method: "POST", authority: "localhost:9926", origin: "http://localhost:9926", fetchSite: nil) == nil)
+    }
+
     @Test func readsAreNotRefusedForTheirOriginButWebSocketsAre() {
         for method in ["GET", "HEAD", "OPTIONS"] {
             #expect(policy.refusal(method: method, authority: "127.0.0.1:1", origin: "https://evil.example", fetchSite: "cross-site") == nil)

@@ -26,7 +26,10 @@ import Testing
 
     @Test func addressesAreRecognisedByTheirCharacters() {
         for good in ["127.0.0.1", "2001:db8::1", "::1", "fd00::2"] { #expect(ClientAddress.isAddress(good), "\(good)") }
-        for bad in ["", "example.com", "10.0.0.1:80x", "10.0.0.0/8", String(repeating: "1", count: 46), "1.2.3.4 "] {
+        #expect(ClientAddress.isAddress("FD00::2") && ClientAddress.isAddress("::ffff:10.0.0.1"))
+        #expect(ClientAddress(trustedProxies: ["10.0.0.1"]).of(peer: "::ffff:10.0.0.1", forwardedFor: "203.0.113.9") == "203.0.113.9")
+        #expect(ClientAddress().of(peer: "::FFFF:192.0.2.1", forwardedFor: nil) == "192.0.2.1")
+        for bad in ["", "example.com", "10.0.0.1:80x", "1.2.3.4:5678", "10.0.0.0/8", String(repeating: "1", count: 46), "1.2.3.4 "] {
             #expect(!ClientAddress.isAddress(bad), "\(bad)")
         }
     }

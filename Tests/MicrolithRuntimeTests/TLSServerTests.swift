@@ -1,6 +1,7 @@
 import Foundation
 import MicrolithHTTP
 import MicrolithMQTT
+import MicrolithNetwork
 import MicrolithRuntime
 import MicrolithStore
 import MicrolithTLS
@@ -58,6 +59,27 @@ let mqttAccepted: [UInt8] = [0x20, 2, 0, 0]
                 let (plainMQTT, _) = try await RawConnection.open(port: mqttPort).exchange(mqttConnect)
                 #expect(Array(plainMQTT.prefix(4)) != mqttAccepted, "a plain CONNECT on the TLS port is not accepted")
                 #expect(live.log.messages.contains { $0.hasPrefix("TLS: HTTPS and MQTT over TLS with the certificate CN=localhost") })
+            }
+        }
+    }
+
+    @Test func aClientThatNeverFinishesTheHandshakeIsClosed() async throws {
+        try await withCertificates { certificates in
+            try await withLiveServer(["schema.graphql": todoSchema]) { c in
+                c.tls.certificateFile = certificates.certificateFile
+                c.tls.privateKeyFile = certificates.privateKeyFile
+                c.http.headerTimeoutSeconds = 1
+                c.mqtt.enabled = false
+            } _: { live in
+                // One that says nothing, and one that starts a ClientHello and stops.
+                for opening in [[], [0x16, 0x03, 0x01, 0x02, 0x00, 0x01]] as [[UInt8]] {
+                    let connection = try await RawConnection.open(port: live.httpPort)
+                    let outcome = await withDeadline(.seconds(15)) { try? await connection.exchange(opening) }
+                    let (_, closed) = try #require(outcome ?? nil, "the connection was still open 15 s after it connected")
+                    #expect(closed)
+                }
+                for _ in 0..<20 where live.server.connections.openConnections > 0 { try await Task.sleep(for: .milliseconds(50)) }
+                #expect(live.server.connections.openConnections == 0, "the limiter no longer counts them")
             }
         }
     }
@@ -142,6 +164,16 @@ let mqttAccepted: [UInt8] = [0x20, 2, 0, 0]
                     {
                         $0.tls.certificateFile = certificates.certificateFile
                         $0.tls.privateKeyFile = app.path + "/nope.pem"
+                    }
+                ),
+                (
+                    "tls.clientCertificates is required but mqtt.tls is false",
+                    {
+                        $0.tls.certificateFile = certificates.certificateFile
+                        $0.tls.privateKeyFile = certificates.privateKeyFile
+                        $0.tls.clientCAFile = certificates.authorityFile
+                        $0.tls.clientCertificates = .required
+                        $0.mqtt.tls = false
                     }
                 ),
                 (

@@ -34,8 +34,8 @@ public final class MQTTBroker: Sendable {
     let retained = MQTTRetainedMessages()
     let fanOut: MQTTFanOut
     /// Checks the user name and password of a CONNECT against the app's users; `nil`: there are none to
-    /// sign in as, and a CONNECT with a user name is refused.
-    /// Who signs in: the app's users, and their live connections (ended when the user changes).
+    /// sign in as, and a CONNECT with a user name is refused. Its ``Authenticator/sessions`` end
+    /// connections whose user changes.
     public let authenticator: Authenticator?
     private let listener = Mutex<UInt64?>(nil)
     private let work: AsyncStream<@Sendable () async -> Void>

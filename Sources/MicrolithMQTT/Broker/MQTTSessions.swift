@@ -316,7 +316,7 @@ final class MQTTSessions: Sendable {
     /// The sessions some subscription of which matches `topic`, each once, with what its matching
     /// subscriptions grant together (``MQTTFanOut/targets(of:in:publisher:)``). Each shared subscription
     /// group whose filter matches adds one of its members, in turn, a connected one first when there is one
-    /// (MQTT 5 §4.8.2).
+    /// (MQTT 5 §4.8.2); with `admits`, only a member whose principal it admits (none: the group gets nothing).
     func subscribers(
         of topic: String, publisher: String? = nil, admits: ((Principal) -> Bool)? = nil
     ) -> [(session: MQTTSession, target: MQTTFanOut.Target)] {

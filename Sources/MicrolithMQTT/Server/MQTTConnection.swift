@@ -287,6 +287,8 @@ final class MQTTConnection: @unchecked Sendable {
         // Credentials are checked off the event loop (the password hash is slow by design); packets
         // after CONNECT wait for the outcome.
         let address = transport.address
+        // A change to the user from here on ends the connection (LiveSessions).
+        let checkedSince = broker.authenticator?.sessions.clock()
         let promise = eventLoop.makePromise(of: Result<Principal?, MQTTBroker.SignInRefusal>.self)
         promise.completeWithTask { [broker] in
             await broker.signIn(username: connect.username, password: connect.password, address: address)
@@ -301,7 +303,7 @@ final class MQTTConnection: @unchecked Sendable {
                 principal = signedIn ?? .anonymous
                 if let signedIn, let sessions = broker.authenticator?.sessions {
                     let loop = eventLoop
-                    liveSession = sessions.register(signedIn) { [weak self] reason in
+                    liveSession = sessions.register(signedIn, since: checkedSince) { [weak self] reason in
                         guard let connection = self else { return }
                         loop.execute { connection.disconnect(reason: 0x87, message: reason, publishWill: false) }
                     }
