@@ -186,9 +186,10 @@ public final class HTTPConnectionGuard: ChannelInboundHandler, RemovableChannelH
     }
 
     /// Answers `status` with a problem+json body (stable `code`, `detail`) written straight to the
-    /// socket, then closes the connection; input after it is dropped. The close does not wait on the
-    /// write longer than ``closeGrace``: a TLS connection whose handshake never finished holds
-    /// writes back for ever, and so would a client that does not read.
+    /// socket, then ends its output and drops the input that still arrives; the connection is
+    /// closed when the client closes it, and at most ``closeGrace`` after the answer whatever
+    /// happened to it: a TLS connection whose handshake never finished holds writes back for ever,
+    /// and so would a client that does not read.
     func reject(_ status: HTTPResponse.Status, code: String, _ detail: String, headers: [(String, String)] = []) {
         guard let context else { return }
         if case .closing = state { return }
@@ -207,7 +208,12 @@ public final class HTTPConnectionGuard: ChannelInboundHandler, RemovableChannelH
         buffer.writeString(head)
         buffer.writeBytes(body)
         let channel = context.channel
-        context.writeAndFlush(wrapInboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        // A lingering close: the answer, then the end of output; what the client is still sending
+        // (a body past the limit, say) is read and dropped until it closes too or the grace ends,
+        // so it reads the answer instead of a reset.
+        context.writeAndFlush(wrapInboundOut(buffer)).whenComplete { _ in
+            channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+        }
         context.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
     }
 
