@@ -18,6 +18,20 @@ public final class Authenticator: Sendable {
         public var retryAfter: Int?
     }
 
+    /// A principal, and when its credentials were checked.
+    public struct Verified: Sendable, Equatable {
+        public var principal: Principal
+        /// The store's wall clock (ms, as users' `updated`) read before the password was checked, or
+        /// when an access token was issued (whole seconds, rounded down): a change to the user after
+        /// it ends what these credentials open (``LiveSessions``), even when they came from the cache.
+        public var checked: Int64
+
+        public init(principal: Principal, checked: Int64) {
+            self.principal = principal
+            self.checked = checked
+        }
+    }
+
     public let users: UserDirectory
     /// The long-lived connections signed in as users, ended when their user changes.
     public let sessions: LiveSessions
@@ -33,7 +47,7 @@ public final class Authenticator: Sendable {
     static let cacheLimit = 10_000
 
     private struct Remembered {
-        var principal: Principal
+        var verified: Verified
         var until: ContinuousClock.Instant
     }
     private struct Failures {
@@ -50,7 +64,7 @@ public final class Authenticator: Sendable {
     }
     private let limits = Mutex(Limits())
     /// Those waiting for a check of the same credentials already running, by their cache key.
-    private let pending = Mutex<[SHA256.Digest: [CheckedContinuation<Result<Principal, Refusal>?, Never>]]>([:])
+    private let pending = Mutex<[SHA256.Digest: [CheckedContinuation<Result<Verified, Refusal>?, Never>]]>([:])
 
     public init(
         users: UserDirectory, tokens: TokenIssuer? = nil, cacheSeconds: Int = 60, failuresPerUser: Int = 5, failuresPerAddress: Int = 20,
@@ -66,19 +80,20 @@ public final class Authenticator: Sendable {
     }
 
     /// The principal an `Authorization` header value stands for, from `address`.
-    public func authenticate(_ header: String, address: String?) async -> Result<Principal, Refusal> {
+    public func authenticate(_ header: String, address: String?) async -> Result<Verified, Refusal> {
         let now = ContinuousClock.now
         let key = Self.digest(header)
-        if let hit = verified.withLock({ $0[key] }), hit.until > now { return .success(hit.principal) }
+        if let hit = verified.withLock({ $0[key] }), hit.until > now { return .success(hit.verified) }
         if let token = Self.bearer(header) {
             guard let tokens else { return .failure(Refusal(status: 401, message: "bearer tokens are not accepted here; use HTTP Basic")) }
             switch await tokens.verify(token) {
-            case .success(let (principal, expires)):
+            case .success(let (principal, issued, expires)):
                 // Remembered no longer than the token is valid.
                 let left = expires - Int64(Date().timeIntervalSince1970)
                 guard left > 0 else { return .failure(Refusal(status: 401, message: "the access token has expired; refresh it or sign in again")) }
-                remember(key, principal, now: now, for: .seconds(min(Int64(cacheSeconds), left)))
-                return .success(principal)
+                let result = Verified(principal: principal, checked: issued * 1000)
+                remember(key, result, now: now, for: .seconds(min(Int64(cacheSeconds), left)))
+                return .success(result)
             case .failure(let refusal):
                 return .failure(Refusal(status: 401, message: refusal.description))
             }
@@ -98,10 +113,10 @@ public final class Authenticator: Sendable {
     /// credentials, a login form. The same users, cache and limits as ``authenticate(_:address:)``;
     /// `fresh` checks the password against the store even when it was verified lately (issuing
     /// tokens must not outlive a password change by the cache's minute).
-    public func signIn(_ name: String, password: String, address: String?, fresh: Bool = false) async -> Result<Principal, Refusal> {
+    public func signIn(_ name: String, password: String, address: String?, fresh: Bool = false) async -> Result<Verified, Refusal> {
         let now = ContinuousClock.now
         let key = Self.digest("\u{0}signin\u{0}\(name)\u{0}\(password)")
-        if !fresh, let hit = verified.withLock({ $0[key] }), hit.until > now { return .success(hit.principal) }
+        if !fresh, let hit = verified.withLock({ $0[key] }), hit.until > now { return .success(hit.verified) }
         guard !name.isEmpty else { return .failure(Refusal(status: 401, message: "the user name is empty")) }
         // A fresh check does not join one already running: that one may have read the user before a change.
         return await verify(name, password: password, address: address, key: key, now: now, coalesce: !fresh)
@@ -114,16 +129,16 @@ public final class Authenticator: Sendable {
     private func verify(
         _ name: String, password: String, address: String?, key: SHA256.Digest, now: ContinuousClock.Instant, coalesce: Bool = true
     ) async
-        -> Result<Principal, Refusal>
+        -> Result<Verified, Refusal>
     {
         let generation = forgotten.load(ordering: .acquiring)
         guard coalesce else {
             let result = await check(name, password: password, address: address, now: now)
-            if case .success(let principal) = result, forgotten.load(ordering: .acquiring) == generation { remember(key, principal, now: now) }
+            if case .success(let checked) = result, forgotten.load(ordering: .acquiring) == generation { remember(key, checked, now: now) }
             return result
         }
         // The same credentials arriving together (a fleet of clients reconnecting) are hashed once.
-        let joined: Result<Principal, Refusal>? = await withCheckedContinuation { continuation in
+        let joined: Result<Verified, Refusal>? = await withCheckedContinuation { continuation in
             let first = pending.withLock { waiting -> Bool in
                 if waiting[key] != nil {
                     waiting[key]!.append(continuation)
@@ -136,18 +151,20 @@ public final class Authenticator: Sendable {
         }
         if let joined { return joined }
         let result = await check(name, password: password, address: address, now: now)
-        if case .success(let principal) = result, forgotten.load(ordering: .acquiring) == generation { remember(key, principal, now: now) }
+        if case .success(let checked) = result, forgotten.load(ordering: .acquiring) == generation { remember(key, checked, now: now) }
         for waiter in pending.withLock({ $0.removeValue(forKey: key) ?? [] }) { waiter.resume(returning: result) }
         return result
     }
 
     /// Checks `password` unless `name` or `address` failed too often lately or has too many checks
     /// running (each costs the hash: a burst must not queue more of them than the limits allow).
-    private func check(_ name: String, password: String, address: String?, now: ContinuousClock.Instant) async -> Result<Principal, Refusal> {
+    private func check(_ name: String, password: String, address: String?, now: ContinuousClock.Instant) async -> Result<Verified, Refusal> {
         let keys = ["user:\(name)"] + (address.map { ["address:\($0)"] } ?? [])
         if let wait = begin(keys, now: now) {
             return .failure(Refusal(status: 429, message: "too many failed sign-ins; try again in \(wait) s", retryAfter: wait))
         }
+        // Read before the password is: a change that commits from here on is newer than the check.
+        let checked = sessions.clock()
         let principal: Principal?
         do {
             principal = try await users.verify(name, password: password)
@@ -157,16 +174,16 @@ public final class Authenticator: Sendable {
         }
         end(keys, failed: principal == nil, now: now)
         guard let principal else { return .failure(Refusal(status: 401, message: "the user name or password is wrong")) }
-        return .success(principal)
+        return .success(Verified(principal: principal, checked: checked))
     }
 
     /// Forgets what was verified for `user` (after a password change or removal in this process).
     public func forget(user: String) {
         forgotten.add(1, ordering: .releasing)
-        verified.withLock { $0 = $0.filter { $0.value.principal.user != user } }
+        verified.withLock { $0 = $0.filter { $0.value.verified.principal.user != user } }
     }
 
-    private func remember(_ key: SHA256.Digest, _ principal: Principal, now: ContinuousClock.Instant, for lifetime: Duration? = nil) {
+    private func remember(_ key: SHA256.Digest, _ result: Verified, now: ContinuousClock.Instant, for lifetime: Duration? = nil) {
         verified.withLock { cache in
             if cache.count >= Self.cacheLimit {
                 cache = cache.filter { $0.value.until > now }
@@ -175,7 +192,7 @@ public final class Authenticator: Sendable {
                     for (k, _) in cache.sorted(by: { $0.value.until < $1.value.until }).prefix(Self.cacheLimit / 10) { cache[k] = nil }
                 }
             }
-            cache[key] = Remembered(principal: principal, until: now + (lifetime ?? .seconds(cacheSeconds)))
+            cache[key] = Remembered(verified: result, until: now + (lifetime ?? .seconds(cacheSeconds)))
         }
     }
 

@@ -38,8 +38,9 @@ public final class LiveSessions: Sendable {
         users.store.configuration.wallClock()
     }
 
-    /// When the credentials of the request being served were checked (``clock()`` before the
-    /// check), set by the HTTP authentication for what the request opens (an event stream).
+    /// When the credentials of the request being served were checked
+    /// (``Authenticator/Verified/checked``), set by the HTTP authentication for a request that
+    /// opens an event stream.
     @TaskLocal public static var checkedSince: Int64?
 
     /// How many connections are registered.
@@ -47,7 +48,7 @@ public final class LiveSessions: Sendable {
 
     /// Registers a connection of `principal` (nothing for the anonymous role: it has no user to
     /// change); `end` is called, once, with the reason, when an audit finds the user changed since
-    /// `since` (``clock()`` read before the credentials were checked; now by default).
+    /// `since` (``Authenticator/Verified/checked``; now by default).
     public func register(_ principal: Principal, since: Int64? = nil, end: @escaping @Sendable (_ reason: String) -> Void) -> Ticket? {
         guard principal.user != nil else { return nil }
         let id = nextID.add(1, ordering: .relaxed).newValue

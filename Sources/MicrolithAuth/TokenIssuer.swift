@@ -186,8 +186,8 @@ public final class TokenIssuer: Sendable {
 
     // MARK: Verifying
 
-    /// The principal of a valid access token, and when it expires (Unix seconds).
-    public func verify(_ token: String) async -> Result<(principal: Principal, expires: Int64), Refusal> {
+    /// The principal of a valid access token, when it was issued and when it expires (Unix seconds).
+    public func verify(_ token: String) async -> Result<(principal: Principal, issued: Int64, expires: Int64), Refusal> {
         do {
             var collection = try await currentCollection(reloadingIfOlderThan: .seconds(Self.reloadSeconds))
             let claims: Claims
@@ -198,7 +198,11 @@ public final class TokenIssuer: Sendable {
                 collection = try await currentCollection(reloadingIfOlderThan: .seconds(1))
                 claims = try await collection.verify(token, as: Claims.self)
             }
-            return .success((Principal(user: claims.sub.value, roles: claims.roles), Int64(claims.exp.value.timeIntervalSince1970)))
+            return .success(
+                (
+                    Principal(user: claims.sub.value, roles: claims.roles), Int64(claims.iat.value.timeIntervalSince1970),
+                    Int64(claims.exp.value.timeIntervalSince1970)
+                ))
         } catch let error as JWTError {
             return .failure(Refusal(description: Self.describe(error)))
         } catch {

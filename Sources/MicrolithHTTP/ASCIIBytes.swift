@@ -27,4 +27,10 @@ enum ASCIIBytes {
         }
         return false
     }
+
+    /// Whether `b` is a hexadecimal digit, either case.
+    static func isHexDigit(_ b: UInt8) -> Bool {
+        (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "f"))
+            || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "F"))
+    }
 }

@@ -48,11 +48,14 @@ public struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddlewar
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] ?? Self.eventStreamToken(request) else { return try await next(request, context) }
         let address = Self.address(request, context: context, clientAddress: clientAddress)
-        let checkedSince = authenticator.sessions.clock()
         switch await authenticator.authenticate(header, address: address) {
-        case .success(let principal):
-            return try await Principal.$current.withValue(principal) {
-                try await LiveSessions.$checkedSince.withValue(checkedSince) { try await next(request, context) }
+        case .success(let verified):
+            // Only an event stream outlives its request: it needs to know when the user was checked.
+            guard SubscriptionEndpoint.wantsEventStream(request.headers) else {
+                return try await Principal.$current.withValue(verified.principal) { try await next(request, context) }
+            }
+            return try await Principal.$current.withValue(verified.principal) {
+                try await LiveSessions.$checkedSince.withValue(verified.checked) { try await next(request, context) }
             }
         case .failure(let refusal):
             if refusal.status == 429 {

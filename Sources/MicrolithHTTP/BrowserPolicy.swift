@@ -118,7 +118,7 @@ public struct BrowserPolicy: Sendable {
             guard let close = bytes.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return false }
             for i in 1..<close {
                 let b = bytes[i]
-                guard isHexDigit(b) || b == UInt8(ascii: ":") || b == dot else { return false }
+                guard ASCIIBytes.isHexDigit(b) || b == UInt8(ascii: ":") || b == dot else { return false }
             }
             return true
         }
@@ -150,11 +150,6 @@ public struct BrowserPolicy: Sendable {
             }
         }
         return parts == 3 && digits > 0 && value <= 255
-    }
-
-    private static func isHexDigit(_ b: UInt8) -> Bool {
-        (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "f"))
-            || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "F"))
     }
 
     /// The host of an authority without its port (`[::1]:80` → `[::1]`, `a.b:80` → `a.b`).

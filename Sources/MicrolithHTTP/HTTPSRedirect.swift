@@ -43,7 +43,8 @@ public struct HTTPSRedirect: HTTPResponder {
         guard !host.isEmpty, host.utf8.count <= 255 else { return nil }
         if host.hasPrefix("[") {
             let inner = host.utf8.dropFirst().dropLast()
-            guard host.hasSuffix("]"), !inner.isEmpty, inner.allSatisfy({ $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") || isHex($0) })
+            guard host.hasSuffix("]"), !inner.isEmpty,
+                inner.allSatisfy({ $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") || ASCIIBytes.isHexDigit($0) })
             else { return nil }
             return host
         }
@@ -54,8 +55,4 @@ public struct HTTPSRedirect: HTTPResponder {
         return allowed ? host : nil
     }
 
-    private static func isHex(_ b: UInt8) -> Bool {
-        (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "f"))
-            || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "F"))
-    }
 }

@@ -6,13 +6,16 @@ import NIOCore
 /// that is a trusted proxy).
 public struct MicrolithRequestContext: RequestContext, PeerAddressContext {
     public var coreContext: CoreRequestContextStorage
-    /// The IP address of the connection's peer (a proxy's, behind one); `nil` when unknown.
-    public let peerAddress: String?
+    /// The connection's peer, kept as it is: only a sign-in needs it as text.
+    let peer: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.peerAddress = source.channel.remoteAddress?.ipAddress
+        self.peer = source.channel.remoteAddress
     }
+
+    /// The IP address of the connection's peer (a proxy's, behind one); `nil` when unknown.
+    public var peerAddress: String? { peer?.ipAddress }
 }
 
 /// A request context that knows the IP address of the connection's peer.

@@ -45,7 +45,7 @@ enum AuthRoutes {
                 let address = AuthenticationMiddleware.address(request, context: context, clientAddress: clientAddress)
                 switch await authenticator.signIn(name, password: password, address: address, fresh: true) {
                 case .success(let signedIn):
-                    principal = signedIn
+                    principal = signedIn.principal
                 case .failure(let refusal) where refusal.status == 429:
                     throw Problem(
                         .tooManyRequests, refusal.message, code: "tooManySignIns", headers: [.retryAfter: String(refusal.retryAfter ?? 1)])

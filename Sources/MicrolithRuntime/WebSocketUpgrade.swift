@@ -66,10 +66,10 @@ struct WebSocketUpgrade: Sendable {
                 // The permissions are checked when the subscription starts, for whoever signed in here.
                 if let credentials {
                     guard let authenticator else { throw Problem(.unauthorized, "this server has no users to sign in as", code: "unauthorized") }
-                    wanted.checkedSince = authenticator.sessions.clock()
                     switch await authenticator.authenticate(credentials, address: address) {
-                    case .success(let principal):
-                        wanted.principal = principal
+                    case .success(let verified):
+                        wanted.principal = verified.principal
+                        wanted.checkedSince = verified.checked
                     case .failure(let refusal):
                         throw Problem(
                             HTTPResponse.Status(code: refusal.status), refusal.message,

@@ -1,3 +1,4 @@
+import Foundation
 import MicrolithAuth
 import MicrolithTables
 import Synchronization
@@ -38,6 +39,38 @@ import Testing
                 Set(ended.withLock { $0 }.dropFirst())
                     == ["ada-3: ada's password changed; sign in again", "bob: the user bob was removed"])
             #expect(sessions.count == 0)
+        }
+    }
+
+    /// Credentials the authenticator still remembers, or an access token, may predate a change made
+    /// by another process: what they open registers with when they were checked, not when they
+    /// were used, so the next audit ends it.
+    @Test func rememberedCredentialsAndOlderTokensAreEndedByAnEarlierChange() async throws {
+        try await withUsers { users in
+            try await users.add("ada", password: "pw-ada", roles: ["editor"])
+            let issuer = TokenIssuer(store: users.store)
+            let authenticator = Authenticator(users: users, tokens: issuer)
+            let sessions = authenticator.sessions
+            let ended = Mutex<[String]>([])
+            let basic = "Basic " + Data("ada:pw-ada".utf8).base64EncodedString()
+            let first = try await authenticator.authenticate(basic, address: nil).get()
+            let token = try await issuer.issue(for: first.principal)
+            try await Task.sleep(for: .milliseconds(2))
+            let beforeChange = sessions.clock()
+            // Another process changes the password: this one's cache does not hear of it.
+            try await users.setPassword("ada", password: "pw-ada-2")
+
+            let remembered = try await authenticator.authenticate(basic, address: nil).get()
+            #expect(remembered == first, "still remembered, with the time of the first check")
+            let bearer = try await authenticator.authenticate("Bearer \(token.accessToken)", address: nil).get()
+            #expect(bearer.checked <= beforeChange, "a token counts from when it was issued")
+            for (name, verified) in [("basic", remembered), ("bearer", bearer)] {
+                _ = sessions.register(verified.principal, since: verified.checked) { reason in ended.withLock { $0.append("\(name): \(reason)") } }
+            }
+            #expect(try await sessions.audit() == 2)
+            #expect(
+                Set(ended.withLock { $0 })
+                    == ["basic: ada's password changed; sign in again", "bearer: ada's password changed; sign in again"])
         }
     }
 }

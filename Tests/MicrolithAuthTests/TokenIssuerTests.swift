@@ -25,6 +25,7 @@ private final class TestClock: Sendable {
             let checked = try await issuer.verify(tokens.accessToken).get()
             #expect(checked.principal == ada)
             #expect(checked.expires == clock.now + 60)
+            #expect(checked.issued == clock.now)
 
             // Tampering with the payload breaks the signature.
             var parts = tokens.accessToken.split(separator: ".").map(String.init)
@@ -173,8 +174,8 @@ private final class TestClock: Sendable {
             let issuer = TokenIssuer(store: users.store)
             let authenticator = Authenticator(users: users, tokens: issuer)
             let tokens = try await issuer.issue(for: ada)
-            #expect(try await authenticator.authenticate("Bearer \(tokens.accessToken)", address: nil).get() == ada)
-            #expect(try await authenticator.authenticate("bearer \(tokens.accessToken)", address: nil).get() == ada, "again, remembered")
+            #expect(try await authenticator.authenticate("Bearer \(tokens.accessToken)", address: nil).get().principal == ada)
+            #expect(try await authenticator.authenticate("bearer \(tokens.accessToken)", address: nil).get().principal == ada, "again, remembered")
             guard case .failure(let refusal) = await authenticator.authenticate("Bearer x.y.z", address: nil) else {
                 Issue.record("a bad token was accepted")
                 return

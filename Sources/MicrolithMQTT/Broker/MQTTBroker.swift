@@ -118,8 +118,8 @@ public final class MQTTBroker: Sendable {
     // MARK: Connections
 
     /// Who a CONNECT's credentials stand for, from `address`: `.success(nil)` for none (the anonymous
-    /// role), else a principal, or a refusal with MQTT's reason codes for 3.1.1 and 5.
-    func signIn(username: String?, password: ByteBuffer?, address: String?) async -> Result<Principal?, SignInRefusal> {
+    /// role), else a principal and when it was checked, or a refusal with MQTT's reason codes for 3.1.1 and 5.
+    func signIn(username: String?, password: ByteBuffer?, address: String?) async -> Result<Authenticator.Verified?, SignInRefusal> {
         guard let username else {
             if password != nil { return .failure(SignInRefusal(v3: 0x04, v5: 0x86, message: "a password without a user name")) }
             return configuration.allowAnonymous
@@ -132,8 +132,8 @@ public final class MQTTBroker: Sendable {
             text.utf8.count == password.readableBytes
         else { return .failure(SignInRefusal(v3: 0x04, v5: 0x86, message: "bad user name or password")) }
         switch await authenticator.signIn(username, password: text, address: address) {
-        case .success(let principal):
-            return .success(principal)
+        case .success(let verified):
+            return .success(verified)
         case .failure(let refusal) where refusal.status == 429:
             return .failure(SignInRefusal(v3: 0x05, v5: 0x9F, message: refusal.message))
         case .failure:

@@ -287,9 +287,7 @@ final class MQTTConnection: @unchecked Sendable {
         // Credentials are checked off the event loop (the password hash is slow by design); packets
         // after CONNECT wait for the outcome.
         let address = transport.address
-        // A change to the user from here on ends the connection (LiveSessions).
-        let checkedSince = broker.authenticator?.sessions.clock()
-        let promise = eventLoop.makePromise(of: Result<Principal?, MQTTBroker.SignInRefusal>.self)
+        let promise = eventLoop.makePromise(of: Result<Authenticator.Verified?, MQTTBroker.SignInRefusal>.self)
         promise.completeWithTask { [broker] in
             await broker.signIn(username: connect.username, password: connect.password, address: address)
         }
@@ -300,10 +298,11 @@ final class MQTTConnection: @unchecked Sendable {
                 refuseConnect(refusal.v3, refusal.v5, refusal.message)
                 return eventLoop.makeSucceededVoidFuture()
             case .success(let signedIn):
-                principal = signedIn ?? .anonymous
+                principal = signedIn?.principal ?? .anonymous
+                // A change to the user since the credentials were checked ends the connection.
                 if let signedIn, let sessions = broker.authenticator?.sessions {
                     let loop = eventLoop
-                    liveSession = sessions.register(signedIn, since: checkedSince) { [weak self] reason in
+                    liveSession = sessions.register(signedIn.principal, since: signedIn.checked) { [weak self] reason in
                         guard let connection = self else { return }
                         loop.execute { connection.disconnect(reason: 0x87, message: reason, publishWill: false) }
                     }
