@@ -380,3 +380,52 @@ def test_a_user_changed_by_the_command_line_loses_its_open_connections(factory):
     finally:
         client.close()
         stream.close()
+
+
+def test_connections_opened_with_remembered_credentials_after_a_password_change_end_too(factory):
+    """The server remembers checked credentials for a minute, so right after `microlith user password`
+    in another process the old password still opens an event stream and an MQTT connection. They count
+    from the version of the user the password was checked against, not from when they opened: the next
+    audit (auth.sessionCheckSeconds) ends them."""
+    import threading
+
+    import requests
+
+    from mqtt_helpers import Broker, Paho
+
+    app = app_with_roles(factory, ROLES + "clerk:\n  tables:\n    Secret: all\n")
+    data = factory.data_dir()
+    made = run_microlith("user", "add", app, "bob", "--role", "clerk", "--data-dir", data, env={"MICROLITH_PASSWORD": "pw-bob"})
+    assert made.returncode == 0, made.stderr
+    server = factory.server(app, data, env={"MICROLITH_AUTH_SESSION_CHECK_SECONDS": "1"})
+    broker = Broker("microlith", "127.0.0.1", server.mqtt_port, server.port, "/mqtt", server)
+
+    # Checked once by each door (HTTP Basic and MQTT CONNECT remember their own), then the password changes.
+    assert server.get("/Secret/", headers=basic("bob", "pw-bob")).status_code == 200
+    Paho(broker, username="bob", password="pw-bob").close()
+    changed = run_microlith("user", "passwd", app, "bob", "--data-dir", data, env={"MICROLITH_PASSWORD": "pw-bob-2"})
+    assert changed.returncode == 0, changed.stderr
+
+    stream = requests.get(server.url("/Secret/"), headers={**basic("bob", "pw-bob"), "Accept": "text/event-stream"},
+                          stream=True, timeout=30)
+    assert stream.status_code == 200, "the remembered credentials open the stream: " + stream.text
+    ended = threading.Event()
+
+    def read_stream():
+        try:
+            for _ in stream.iter_lines():
+                pass
+        except requests.exceptions.RequestException:
+            pass
+        ended.set()
+
+    threading.Thread(target=read_stream, daemon=True).start()
+    client = Paho(broker, username="bob", password="pw-bob")
+    try:
+        assert client.connected.is_set(), "the remembered credentials open the MQTT connection"
+        assert client.disconnected.wait(10), "the MQTT connection opened with the old password outlived the change"
+        assert client.disconnect_reason.value == 0x87, client.disconnect_reason
+        assert ended.wait(10), "the event stream opened with the old password outlived the change"
+    finally:
+        client.close()
+        stream.close()

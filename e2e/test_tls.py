@@ -151,6 +151,36 @@ def test_https_and_the_redirect_port_and_sighup_reload(factory, tmp_path):
     assert https(server, "/Reading/r1", second.certificate).json()["value"] == 7
 
 
+def _get_health(port: int, context: ssl.SSLContext, session=None) -> tuple[ssl.SSLSession, bool, str]:
+    """One `GET /health` over a new TLS connection (offering `session`), read to the end: the session,
+    whether it was resumed, and the TLS version."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with context.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+        tls.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := tls.recv(65536):
+            reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        # Read after the whole answer: a TLS 1.3 ticket arrives after the handshake.
+        return tls.session, tls.session_reused, tls.version()
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_a_returning_client_resumes_its_tls_session(factory, tmp_path, version):
+    """A client that comes back offers the session it had and skips the full handshake (RFC 5077 tickets
+    for TLS 1.2, RFC 8446 §2.2 for 1.3): a browser's or proxy's reconnect costs far less than a first visit."""
+    authority = Authority(tmp_path / "ca", "Resumption Test CA")
+    certificate, key = authority.issue("localhost")
+    server = factory.server(factory.app(SCHEMA), env=tls_env(certificate, key))
+    context = ssl.create_default_context(cafile=str(authority.certificate))
+    context.minimum_version = context.maximum_version = getattr(ssl.TLSVersion, version)
+    session, reused, spoken = _get_health(server.port, context)
+    assert not reused and session is not None and spoken == version.replace("_", "."), spoken
+    _, reused, spoken = _get_health(server.port, context, session=session)
+    assert spoken == version.replace("_", "."), spoken
+    assert reused, f"{version}: the session was not resumed"
+
+
 def test_mqtt_over_tls_with_paho(factory, tmp_path):
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion

@@ -21,9 +21,11 @@ public final class Authenticator: Sendable {
     /// A principal, and when its credentials were checked.
     public struct Verified: Sendable, Equatable {
         public var principal: Principal
-        /// The store's wall clock (ms, as users' `updated`) read before the password was checked, or
-        /// when an access token was issued (whole seconds, rounded down): a change to the user after
-        /// it ends what these credentials open (``LiveSessions``), even when they came from the cache.
+        /// The version of the user the credentials were checked against: the user's `updated` stamp
+        /// (ms of the store's wall clock, raised by every change) as the password check read it, or
+        /// as the access token was issued with (for a token without one, its issue time, rounded
+        /// down to the second). A change to the user after it ends what these credentials open
+        /// (``LiveSessions``), even when they came from the cache.
         public var checked: Int64
 
         public init(principal: Principal, checked: Int64) {
@@ -87,11 +89,13 @@ public final class Authenticator: Sendable {
         if let token = Self.bearer(header) {
             guard let tokens else { return .failure(Refusal(status: 401, message: "bearer tokens are not accepted here; use HTTP Basic")) }
             switch await tokens.verify(token) {
-            case .success(let (principal, issued, expires)):
+            case .success(let verified):
                 // Remembered no longer than the token is valid.
-                let left = expires - Int64(Date().timeIntervalSince1970)
+                let left = verified.expires - Int64(Date().timeIntervalSince1970)
                 guard left > 0 else { return .failure(Refusal(status: 401, message: "the access token has expired; refresh it or sign in again")) }
-                let result = Verified(principal: principal, checked: issued * 1000)
+                // Never later than now: the issuer's clock may not be the store's.
+                let checked = verified.userVersion ?? min(verified.issued * 1000, sessions.clock())
+                let result = Verified(principal: verified.principal, checked: checked)
                 remember(key, result, now: now, for: .seconds(min(Int64(cacheSeconds), left)))
                 return .success(result)
             case .failure(let refusal):
@@ -134,7 +138,7 @@ public final class Authenticator: Sendable {
         let generation = forgotten.load(ordering: .acquiring)
         guard coalesce else {
             let result = await check(name, password: password, address: address, now: now)
-            if case .success(let checked) = result, forgotten.load(ordering: .acquiring) == generation { remember(key, checked, now: now) }
+            if case .success(let verified) = result, forgotten.load(ordering: .acquiring) == generation { remember(key, verified, now: now) }
             return result
         }
         // The same credentials arriving together (a fleet of clients reconnecting) are hashed once.
@@ -151,7 +155,7 @@ public final class Authenticator: Sendable {
         }
         if let joined { return joined }
         let result = await check(name, password: password, address: address, now: now)
-        if case .success(let checked) = result, forgotten.load(ordering: .acquiring) == generation { remember(key, checked, now: now) }
+        if case .success(let verified) = result, forgotten.load(ordering: .acquiring) == generation { remember(key, verified, now: now) }
         for waiter in pending.withLock({ $0.removeValue(forKey: key) ?? [] }) { waiter.resume(returning: result) }
         return result
     }
@@ -163,18 +167,17 @@ public final class Authenticator: Sendable {
         if let wait = begin(keys, now: now) {
             return .failure(Refusal(status: 429, message: "too many failed sign-ins; try again in \(wait) s", retryAfter: wait))
         }
-        // Read before the password is: a change that commits from here on is newer than the check.
-        let checked = sessions.clock()
-        let principal: Principal?
+        let found: (principal: Principal, version: Int64)?
         do {
-            principal = try await users.verify(name, password: password)
+            found = try await users.versionedVerify(name, password: password)
         } catch {
             end(keys, failed: false, now: now)
             return .failure(Refusal(status: 401, message: "the credentials could not be checked"))
         }
-        end(keys, failed: principal == nil, now: now)
-        guard let principal else { return .failure(Refusal(status: 401, message: "the user name or password is wrong")) }
-        return .success(Verified(principal: principal, checked: checked))
+        end(keys, failed: found == nil, now: now)
+        guard let found else { return .failure(Refusal(status: 401, message: "the user name or password is wrong")) }
+        // The version of the user the password was checked against: any later change raises it.
+        return .success(Verified(principal: found.principal, checked: found.version))
     }
 
     /// Forgets what was verified for `user` (after a password change or removal in this process).

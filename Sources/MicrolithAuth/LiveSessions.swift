@@ -10,7 +10,8 @@ import Synchronization
 /// A door registers a connection once its user has signed in, with how to end it, and
 /// unregisters it when it closes. ``audit()`` reads the registered users from the store and ends
 /// each connection whose user was removed, whose roles changed, or whose password changed since
-/// the connection signed in. The runtime audits after every change made through `/_users` (at
+/// the connection's credentials were checked (``Authenticator/Verified/checked``, the version of
+/// the user they were checked against). The runtime audits after every change made through `/_users` (at
 /// once) and every `auth.sessionCheckSeconds` (changes made by the command line in another process).
 public final class LiveSessions: Sendable {
     /// A registration, to give back with ``unregister(_:)``.
@@ -20,7 +21,8 @@ public final class LiveSessions: Sendable {
 
     private struct Entry: Sendable {
         let principal: Principal
-        /// The store's wall clock when the connection signed in (ms), as users' `updated` is.
+        /// The version of the user the connection's credentials were checked against (a users'
+        /// `updated` stamp, ms), or the store's wall clock when it registered.
         let since: Int64
         let end: @Sendable (_ reason: String) -> Void
     }
@@ -33,7 +35,7 @@ public final class LiveSessions: Sendable {
         self.users = users
     }
 
-    /// The store's wall clock now (ms): what a door reads before it checks credentials, to register with.
+    /// The store's wall clock now (ms), the registration time of a connection that gives none.
     public func clock() -> Int64 {
         users.store.configuration.wallClock()
     }
@@ -64,7 +66,7 @@ public final class LiveSessions: Sendable {
     }
 
     /// Ends the registered connections whose user was removed, or changed roles or password since
-    /// the connection signed in; returns how many it ended.
+    /// the connection's credentials were checked; returns how many it ended.
     @discardableResult
     public func audit() async throws -> Int {
         let snapshot = entries.withLock { $0 }

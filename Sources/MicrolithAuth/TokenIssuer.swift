@@ -73,6 +73,10 @@ public final class TokenIssuer: Sendable {
         var roles: [String]
         var iat: IssuedAtClaim
         var exp: ExpirationClaim
+        /// The version of the user the token was issued for (their `updated` stamp, ms): a change to
+        /// the user since ends what the token opens (LiveSessions). Absent in tokens of a user with
+        /// no stored row.
+        var uv: Int64?
 
         func verify(using algorithm: some JWTAlgorithm) async throws {
             try exp.verifyNotExpired()
@@ -105,23 +109,25 @@ public final class TokenIssuer: Sendable {
 
     /// A new pair for `principal`, a signed-in user.
     ///
-    /// With `unchangedSince` (the store's ``wallClock()`` read before the credentials were
-    /// checked), the pair is refused when the user changed (password, roles) or went since then: a
-    /// change that commits while a sign-in is checked cannot be outlived by its refresh token.
+    /// With `unchangedSince` (the version of the user the credentials were checked against,
+    /// ``Authenticator/Verified/checked``, or the store's ``wallClock()`` read before the check), the
+    /// pair is refused when the user changed (password, roles) or went since then: a change that
+    /// commits while a sign-in is checked cannot be outlived by its refresh token.
     public func issue(for principal: Principal, unchangedSince: Int64? = nil) async throws -> Tokens {
         guard let user = principal.user else { throw Refusal(description: "only a signed-in user gets tokens") }
         let now = clock()
         let refresh = Self.randomToken()
-        try await store.write(database: Self.database) { [self] txn in
+        let version = try await store.write(database: Self.database) { [self] txn -> Int64? in
+            let updated = try Int64.fetchOne(txn.db, sql: "SELECT updated FROM _microlith_users WHERE name = ?", arguments: [user])
             if let unchangedSince {
-                let updated = try Int64.fetchOne(txn.db, sql: "SELECT updated FROM _microlith_users WHERE name = ?", arguments: [user])
                 guard let updated, updated <= unchangedSince else {
                     throw Refusal(description: "\(user)'s password or roles changed while signing in; sign in again")
                 }
             }
             try keep(refresh, of: user, now: now, in: txn)
+            return updated
         }
-        return try await tokens(user: user, roles: principal.roles, refresh: refresh, now: now)
+        return try await tokens(user: user, roles: principal.roles, version: version, refresh: refresh, now: now)
     }
 
     /// The store's wall clock now, in milliseconds: what users' `updated` and tokens' `created` are stamped with.
@@ -140,9 +146,9 @@ public final class TokenIssuer: Sendable {
             arguments: [digest, user, txn.wallClock(), now + Int64(configuration.refreshTokenSeconds)])
     }
 
-    private func tokens(user: String, roles: [String], refresh: String, now: Int64) async throws -> Tokens {
+    private func tokens(user: String, roles: [String], version: Int64?, refresh: String, now: Int64) async throws -> Tokens {
         Tokens(
-            accessToken: try await sign(user: user, roles: roles, now: now), refreshToken: refresh,
+            accessToken: try await sign(user: user, roles: roles, version: version, now: now), refreshToken: refresh,
             expiresIn: configuration.accessTokenSeconds, refreshExpiresIn: configuration.refreshTokenSeconds)
     }
 
@@ -152,7 +158,7 @@ public final class TokenIssuer: Sendable {
         let digest = Self.hex(SHA256.hash(data: Array(refreshToken.utf8)))
         let next = Self.randomToken()
         // Spending the old token and keeping the new one is one transaction: a token is good once.
-        let found = try await store.write(database: Self.database) { [self] txn -> (user: String, roles: String)? in
+        let found = try await store.write(database: Self.database) { [self] txn -> (user: String, roles: String, version: Int64)? in
             guard
                 let row = try Row.fetchOne(
                     txn.db,
@@ -168,10 +174,11 @@ public final class TokenIssuer: Sendable {
             guard expires > now, let roles: String = row["roles"], let updated: Int64 = row["updated"], created >= updated else { return nil }
             let user: String = row["user"]
             try keep(next, of: user, now: now, in: txn)
-            return (user, roles)
+            return (user, roles, updated)
         }
         guard let found else { throw Refusal(description: "the refresh token is unknown, spent or expired; sign in again") }
-        return try await tokens(user: found.user, roles: found.roles.split(separator: ",").map(String.init), refresh: next, now: now)
+        return try await tokens(
+            user: found.user, roles: found.roles.split(separator: ",").map(String.init), version: found.version, refresh: next, now: now)
     }
 
     /// Spends `refreshToken` without a new pair (signing out); whether it was valid.
@@ -186,8 +193,9 @@ public final class TokenIssuer: Sendable {
 
     // MARK: Verifying
 
-    /// The principal of a valid access token, when it was issued and when it expires (Unix seconds).
-    public func verify(_ token: String) async -> Result<(principal: Principal, issued: Int64, expires: Int64), Refusal> {
+    /// The principal of a valid access token, when it was issued and when it expires (Unix seconds),
+    /// and the version of the user it was issued for (their `updated` stamp, when the token has one).
+    public func verify(_ token: String) async -> Result<(principal: Principal, issued: Int64, expires: Int64, userVersion: Int64?), Refusal> {
         do {
             var collection = try await currentCollection(reloadingIfOlderThan: .seconds(Self.reloadSeconds))
             let claims: Claims
@@ -201,7 +209,7 @@ public final class TokenIssuer: Sendable {
             return .success(
                 (
                     Principal(user: claims.sub.value, roles: claims.roles), Int64(claims.iat.value.timeIntervalSince1970),
-                    Int64(claims.exp.value.timeIntervalSince1970)
+                    Int64(claims.exp.value.timeIntervalSince1970), claims.uv
                 ))
         } catch let error as JWTError {
             return .failure(Refusal(description: Self.describe(error)))
@@ -236,12 +244,12 @@ public final class TokenIssuer: Sendable {
         }
     }
 
-    private func sign(user: String, roles: [String], now: Int64) async throws -> String {
+    private func sign(user: String, roles: [String], version: Int64?, now: Int64) async throws -> String {
         let (collection, kid) = try await signingKey(now: now)
         let claims = Claims(
             iss: IssuerClaim(value: Self.issuer), sub: SubjectClaim(value: user), roles: roles,
             iat: IssuedAtClaim(value: Date(timeIntervalSince1970: TimeInterval(now))),
-            exp: ExpirationClaim(value: Date(timeIntervalSince1970: TimeInterval(now + Int64(configuration.accessTokenSeconds)))))
+            exp: ExpirationClaim(value: Date(timeIntervalSince1970: TimeInterval(now + Int64(configuration.accessTokenSeconds)))), uv: version)
         return try await collection.sign(claims, kid: JWKIdentifier(string: kid))
     }
 

@@ -72,7 +72,7 @@ public struct UserDirectory: Sendable {
     public func setPassword(_ name: String, password: String) async throws {
         try Self.check(name: name, password: password, roles: [])
         let hash = try await hash(password)
-        try await update(name, sql: "UPDATE _microlith_users SET password = ?, updated = ? WHERE name = ?", hash)
+        try await update(name, sql: "UPDATE _microlith_users SET password = ?, updated = MAX(?, updated + 1) WHERE name = ?", hash)
     }
 
     /// Sets the roles of user `name` and spends their refresh tokens (the next sign-in carries the
@@ -80,7 +80,8 @@ public struct UserDirectory: Sendable {
     public func setRoles(_ name: String, roles: [String]) async throws {
         try Self.check(name: name)
         try Self.check(roles: roles)
-        try await update(name, sql: "UPDATE _microlith_users SET roles = ?, updated = ? WHERE name = ?", roles.joined(separator: ","))
+        try await update(
+            name, sql: "UPDATE _microlith_users SET roles = ?, updated = MAX(?, updated + 1) WHERE name = ?", roles.joined(separator: ","))
     }
 
     /// Removes user `name` and their refresh tokens; returns whether there was one.
@@ -96,9 +97,17 @@ public struct UserDirectory: Sendable {
     /// The principal `name` signs in as with `password`, or `nil` when the name or the password is
     /// wrong. Slow by design (the password hash's cost): call it off the event loop.
     public func verify(_ name: String, password: String) async throws -> Principal? {
-        let found = try await store.read(database: Self.database) { db -> (password: String, roles: String)? in
-            try Row.fetchOne(db, sql: "SELECT password, roles FROM _microlith_users WHERE name = ?", arguments: [name]).map {
-                ($0["password"], $0["roles"])
+        try await versionedVerify(name, password: password)?.principal
+    }
+
+    /// The principal `name` signs in as with `password`, and the version of the user that was
+    /// checked: its `updated` stamp, which every change to the user (password, roles) raises, so a
+    /// connection signed in against this version is out of date once the stored stamp is greater.
+    /// `nil` when the name or the password is wrong.
+    public func versionedVerify(_ name: String, password: String) async throws -> (principal: Principal, version: Int64)? {
+        let found = try await store.read(database: Self.database) { db -> (password: String, roles: String, updated: Int64)? in
+            try Row.fetchOne(db, sql: "SELECT password, roles, updated FROM _microlith_users WHERE name = ?", arguments: [name]).map {
+                ($0["password"], $0["roles"], $0["updated"])
             }
         }
         guard let found else {
@@ -110,7 +119,7 @@ public struct UserDirectory: Sendable {
         let stored = found.password
         // The hash's cost runs on the thread pool, never on an event loop.
         guard try await NIOThreadPool.singleton.runIfActive({ PasswordHash.verify(password, against: stored) }) else { return nil }
-        return Principal(user: name, roles: Self.roles(found.roles))
+        return (Principal(user: name, roles: Self.roles(found.roles)), found.updated)
     }
 
     /// A new hash of `password` at this directory's cost, computed on NIO's thread pool (it is slow

@@ -52,8 +52,8 @@ public struct SubscriptionEndpoint: Sendable {
         public var client: ResourceRequest
         /// Who subscribes (the request's authenticated principal): the permissions checked.
         public var principal: Principal
-        /// When the principal's credentials were checked (``LiveSessions/clock()`` before the
-        /// check): a change to the user since ends the subscription.
+        /// The version of the user the principal's credentials were checked against
+        /// (``Authenticator/Verified/checked``): a change to the user since ends the subscription.
         public var checkedSince: Int64? = LiveSessions.checkedSince
     }
 

@@ -37,8 +37,7 @@ enum AuthRoutes {
                 name = try text(body, "username")
                 password = try text(body, "password")
             }
-            // A change to the user that commits from here on refuses the pair (see TokenIssuer.issue).
-            let checkedSince = tokens.wallClock()
+            let checked: Int64
             do {
                 // Checked against the store, not the minute-long cache: a password changed a moment ago
                 // must not still buy a refresh token.
@@ -46,6 +45,7 @@ enum AuthRoutes {
                 switch await authenticator.signIn(name, password: password, address: address, fresh: true) {
                 case .success(let signedIn):
                     principal = signedIn.principal
+                    checked = signedIn.checked
                 case .failure(let refusal) where refusal.status == 429:
                     throw Problem(
                         .tooManyRequests, refusal.message, code: "tooManySignIns", headers: [.retryAfter: String(refusal.retryAfter ?? 1)])
@@ -54,7 +54,8 @@ enum AuthRoutes {
                 }
             }
             do {
-                return answer(try await tokens.issue(for: principal, unchangedSince: checkedSince))
+                // A change to the user since the version the password was checked against refuses the pair.
+                return answer(try await tokens.issue(for: principal, unchangedSince: checked))
             } catch let refusal as TokenIssuer.Refusal {
                 throw Problem(.unauthorized, refusal.description, code: "unauthorized")
             }

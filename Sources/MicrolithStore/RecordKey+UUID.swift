@@ -6,11 +6,11 @@ extension RecordKey {
     /// text, such as `"019a7c3e-5b21-7000-8c2f-5e6d7a8b9c0d"`. What a `POST` or an `insert` without a
     /// key makes.
     ///
-    /// The first 48 bits are the milliseconds since 1970, the next 12 a counter within the
-    /// millisecond, the last 62 random. Keys in creation order are what a B-tree takes cheapest: a
+    /// Its 128 bits: 48 of milliseconds since 1970, 4 of version (7), 12 of a counter within the
+    /// millisecond, 2 of variant, 62 random. Keys in creation order are what a B-tree takes cheapest: a
     /// new record, and its entry in every secondary index (which holds the value and the key), goes
     /// at the end of its range instead of onto a random page, so a write touches a few pages rather
-    /// than one per index (`Benchmarks/writes/sqlite-floor`: about a fifth of the SQLite time of
+    /// than one per index (`Benchmarks/writes/sqlite-floor`: about a quarter of the SQLite time of
     /// ``randomUUID()`` keys). The price: a key shows when it was made, to the millisecond. Use
     /// ``randomUUID()`` where that must not show.
     ///

@@ -73,4 +73,21 @@ import Testing
                     == ["basic: ada's password changed; sign in again", "bearer: ada's password changed; sign in again"])
         }
     }
+
+    /// A connection counts from the version of the user its password was checked against, not from
+    /// a clock: a change within the same millisecond as the check (here, with the clock stopped)
+    /// still raises the version, and still ends the connection.
+    @Test func aChangeInTheSameMillisecondAsTheCheckStillEndsTheConnection() async throws {
+        try await withUsers(wallClock: { 1_800_000_000_000 }) { users in
+            try await users.add("ada", password: "pw-ada", roles: ["editor"])
+            let authenticator = Authenticator(users: users)
+            let verified = try await authenticator.authenticate(basic("ada", "pw-ada"), address: nil).get()
+            #expect(verified.checked == 1_800_000_000_000)
+            let ended = Mutex<[String]>([])
+            _ = authenticator.sessions.register(verified.principal, since: verified.checked) { reason in ended.withLock { $0.append(reason) } }
+            try await users.setPassword("ada", password: "pw-ada-2")
+            #expect(try await authenticator.sessions.audit() == 1)
+            #expect(ended.withLock { $0 } == ["ada's password changed; sign in again"])
+        }
+    }
 }
