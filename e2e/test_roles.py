@@ -382,11 +382,12 @@ def test_a_user_changed_by_the_command_line_loses_its_open_connections(factory):
         stream.close()
 
 
-def test_connections_opened_with_remembered_credentials_after_a_password_change_end_too(factory):
-    """The server remembers checked credentials for a minute, so right after `microlith user password`
-    in another process the old password still opens an event stream and an MQTT connection. They count
-    from the version of the user the password was checked against, not from when they opened: the next
-    audit (auth.sessionCheckSeconds) ends them."""
+def test_remembered_credentials_open_no_connection_after_a_password_change(factory):
+    """The server remembers checked credentials for a minute, so right after `microlith user passwd` in
+    another process the old password still passes for a plain request. A long-lived connection counts
+    from the version of the user the password was checked against: an event stream or an MQTT
+    connection opened with the old password is refused at once (401, CONNACK 0x86), and one opened
+    before the change is ended by the next audit (auth.sessionCheckSeconds)."""
     import threading
 
     import requests
@@ -400,32 +401,44 @@ def test_connections_opened_with_remembered_credentials_after_a_password_change_
     server = factory.server(app, data, env={"MICROLITH_AUTH_SESSION_CHECK_SECONDS": "1"})
     broker = Broker("microlith", "127.0.0.1", server.mqtt_port, server.port, "/mqtt", server)
 
-    # Checked once by each door (HTTP Basic and MQTT CONNECT remember their own), then the password changes.
+    # Checked once by each door (HTTP Basic and MQTT CONNECT remember their own); a stream and an MQTT
+    # connection stay open.
     assert server.get("/Secret/", headers=basic("bob", "pw-bob")).status_code == 200
-    Paho(broker, username="bob", password="pw-bob").close()
-    changed = run_microlith("user", "passwd", app, "bob", "--data-dir", data, env={"MICROLITH_PASSWORD": "pw-bob-2"})
-    assert changed.returncode == 0, changed.stderr
-
-    stream = requests.get(server.url("/Secret/"), headers={**basic("bob", "pw-bob"), "Accept": "text/event-stream"},
+    before = requests.get(server.url("/Secret/"), headers={**basic("bob", "pw-bob"), "Accept": "text/event-stream"},
                           stream=True, timeout=30)
-    assert stream.status_code == 200, "the remembered credentials open the stream: " + stream.text
+    assert before.status_code == 200, before.text
     ended = threading.Event()
 
     def read_stream():
         try:
-            for _ in stream.iter_lines():
+            for _ in before.iter_lines():
                 pass
         except requests.exceptions.RequestException:
             pass
         ended.set()
 
     threading.Thread(target=read_stream, daemon=True).start()
-    client = Paho(broker, username="bob", password="pw-bob")
+    opened = Paho(broker, username="bob", password="pw-bob")
+    late = Paho(broker, username="bob", password="pw-bob", connect=False)
     try:
-        assert client.connected.is_set(), "the remembered credentials open the MQTT connection"
-        assert client.disconnected.wait(10), "the MQTT connection opened with the old password outlived the change"
-        assert client.disconnect_reason.value == 0x87, client.disconnect_reason
-        assert ended.wait(10), "the event stream opened with the old password outlived the change"
+        changed = run_microlith("user", "passwd", app, "bob", "--data-dir", data, env={"MICROLITH_PASSWORD": "pw-bob-2"})
+        assert changed.returncode == 0, changed.stderr
+
+        # A plain request still passes on the remembered check (the documented minute)...
+        assert server.get("/Secret/", headers=basic("bob", "pw-bob")).status_code == 200
+        # ...but nothing long-lived opens on it.
+        refused = requests.get(server.url("/Secret/"), headers={**basic("bob", "pw-bob"), "Accept": "text/event-stream"},
+                               stream=True, timeout=30)
+        assert refused.status_code == 401, refused.status_code
+        assert "bob's password changed; sign in again" in refused.json()["detail"], refused.text
+        late.connect(expect_success=False)
+        assert late.connack is not None and late.connack[1].value == 0x86, late.connack
+
+        # The stream and the connection opened before the change end at the next audit.
+        assert opened.disconnected.wait(10), "the MQTT connection outlived the change of password"
+        assert opened.disconnect_reason.value == 0x87, opened.disconnect_reason
+        assert ended.wait(10), "the event stream outlived the change of password"
     finally:
-        client.close()
-        stream.close()
+        opened.close()
+        late.close()
+        before.close()

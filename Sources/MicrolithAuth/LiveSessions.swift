@@ -59,6 +59,27 @@ public final class LiveSessions: Sendable {
         return Ticket(id: id)
     }
 
+    /// Why a connection of `principal`, whose credentials were checked against version `since` of
+    /// the user, may not open: the user was removed, or changed roles or password since (credentials
+    /// the authenticator still remembers from before a change made by another process, or an
+    /// access token issued before it); `nil` when it may. The doors ask before they register, so
+    /// such a client is refused at once (and signs in again) instead of being let in and ended at
+    /// the next ``audit()``.
+    public func outdated(_ principal: Principal, since: Int64) async throws -> String? {
+        guard let name = principal.user else { return nil }
+        let current = try await users.current([name])
+        return Self.reason(name, roles: principal.roles, since: since, current: current[name])
+    }
+
+    /// Why a connection of `name` with `roles`, checked at version `since`, must end, given the
+    /// user's current roles and version (`nil`: removed); `nil` when it need not.
+    private static func reason(_ name: String, roles: [String], since: Int64, current: (roles: [String], updated: Int64)?) -> String? {
+        guard let current else { return "the user \(name) was removed" }
+        if Set(current.roles) != Set(roles) { return "\(name)'s roles changed; sign in again" }
+        if current.updated > since { return "\(name)'s password changed; sign in again" }
+        return nil
+    }
+
     /// Forgets a connection that closed.
     public func unregister(_ ticket: Ticket?) {
         guard let ticket else { return }
@@ -76,19 +97,9 @@ public final class LiveSessions: Sendable {
         var ended: [(Entry, String)] = []
         entries.withLock { live in
             for (id, entry) in snapshot {
-                guard let name = entry.principal.user, live[id] != nil else { continue }
-                let reason: String
-                if let user = current[name] {
-                    if Set(user.roles) != Set(entry.principal.roles) {
-                        reason = "\(name)'s roles changed; sign in again"
-                    } else if user.updated > entry.since {
-                        reason = "\(name)'s password changed; sign in again"
-                    } else {
-                        continue
-                    }
-                } else {
-                    reason = "the user \(name) was removed"
-                }
+                guard let name = entry.principal.user, live[id] != nil,
+                    let reason = Self.reason(name, roles: entry.principal.roles, since: entry.since, current: current[name])
+                else { continue }
                 live[id] = nil
                 ended.append((entry, reason))
             }

@@ -121,6 +121,12 @@ public struct SubscriptionEndpoint: Sendable {
     /// subscription is a standing query, so the `search` hook may refuse it; a record subscription
     /// is a standing read, so the `get` hook may refuse the record as it is now.
     func subscribe(_ wanted: Request) async throws -> RealtimeSubscription {
+        // Credentials checked against a user since changed (by another process, within the
+        // authenticator's memory) are refused now, not let in and ended at the next audit.
+        if let sessions, let since = wanted.checkedSince, let reason = try await sessions.outdated(wanted.principal, since: since) {
+            throw Problem(
+                .unauthorized, reason, code: "unauthorized", headers: [.wwwAuthenticate: AuthenticationMiddleware<MicrolithRequestContext>.challenge])
+        }
         let access = tables.access
         let table = wanted.target.table
         switch wanted.target {

@@ -90,4 +90,24 @@ import Testing
             #expect(ended.withLock { $0 } == ["ada's password changed; sign in again"])
         }
     }
+
+    /// What a door asks before it opens a connection: credentials checked against a version of the
+    /// user that is no longer current open nothing.
+    @Test func outdatedCredentialsAreNamedBeforeAConnectionOpens() async throws {
+        try await withUsers { users in
+            try await users.add("ada", password: "pw-ada", roles: ["editor"])
+            let authenticator = Authenticator(users: users)
+            let sessions = authenticator.sessions
+            let verified = try await authenticator.authenticate(basic("ada", "pw-ada"), address: nil).get()
+            #expect(try await sessions.outdated(verified.principal, since: verified.checked) == nil)
+            #expect(try await sessions.outdated(.anonymous, since: 0) == nil, "the anonymous role has no user to change")
+
+            try await users.setPassword("ada", password: "pw-ada-2")
+            #expect(try await sessions.outdated(verified.principal, since: verified.checked) == "ada's password changed; sign in again")
+            try await users.setRoles("ada", roles: ["viewer"])
+            #expect(try await sessions.outdated(verified.principal, since: verified.checked) == "ada's roles changed; sign in again")
+            _ = try await users.remove("ada")
+            #expect(try await sessions.outdated(verified.principal, since: verified.checked) == "the user ada was removed")
+        }
+    }
 }

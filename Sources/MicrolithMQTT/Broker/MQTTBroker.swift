@@ -133,6 +133,11 @@ public final class MQTTBroker: Sendable {
         else { return .failure(SignInRefusal(v3: 0x04, v5: 0x86, message: "bad user name or password")) }
         switch await authenticator.signIn(username, password: text, address: address) {
         case .success(let verified):
+            // Remembered credentials of a user changed since (by another process) are refused now,
+            // not let in and ended at the next audit.
+            if let reason = try? await authenticator.sessions.outdated(verified.principal, since: verified.checked) {
+                return .failure(SignInRefusal(v3: 0x04, v5: 0x86, message: reason))
+            }
             return .success(verified)
         case .failure(let refusal) where refusal.status == 429:
             return .failure(SignInRefusal(v3: 0x05, v5: 0x9F, message: refusal.message))
