@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
 
 import requests
@@ -34,6 +35,22 @@ admin:
 def basic(user: str, password: str) -> dict:
     """The Authorization header of HTTP Basic credentials."""
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def follow(stream: requests.Response) -> threading.Event:
+    """Reads an event stream on a thread of its own; the event is set when the server ends the stream."""
+    ended = threading.Event()
+
+    def read():
+        try:
+            for _ in stream.iter_lines():
+                pass
+        except requests.exceptions.RequestException:
+            pass
+        ended.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return ended
 
 
 def app_with_roles(factory, roles: str = ROLES):
@@ -341,10 +358,6 @@ def test_attribute_limits_hold_on_every_door(factory, mosquitto_clients):
 def test_a_user_changed_by_the_command_line_loses_its_open_connections(factory):
     """A user's roles changed by `microlith user roles` in another process while the server runs: within
     auth.sessionCheckSeconds the user's MQTT connection is closed (DISCONNECT 0x87) and event stream ends."""
-    import threading
-
-    import requests
-
     from mqtt_helpers import Broker, Paho
 
     app = app_with_roles(factory, ROLES + "clerk:\n  tables:\n    Secret: all\n")
@@ -356,17 +369,7 @@ def test_a_user_changed_by_the_command_line_loses_its_open_connections(factory):
     stream = requests.get(server.url("/Secret/"), headers={**basic("ada", "pw-ada"), "Accept": "text/event-stream"},
                           stream=True, timeout=30)
     assert stream.status_code == 200, stream.text
-    ended = threading.Event()
-
-    def read_stream():
-        try:
-            for _ in stream.iter_lines():
-                pass
-        except requests.exceptions.RequestException:
-            pass
-        ended.set()
-
-    threading.Thread(target=read_stream, daemon=True).start()
+    ended = follow(stream)
     client = Paho(Broker("microlith", "127.0.0.1", server.mqtt_port, server.port, "/mqtt", server), username="ada", password="pw-ada")
     try:
         time.sleep(1.5)
@@ -388,10 +391,6 @@ def test_remembered_credentials_open_no_connection_after_a_password_change(facto
     from the version of the user the password was checked against: an event stream or an MQTT
     connection opened with the old password is refused at once (401, CONNACK 0x86), and one opened
     before the change is ended by the next audit (auth.sessionCheckSeconds)."""
-    import threading
-
-    import requests
-
     from mqtt_helpers import Broker, Paho
 
     app = app_with_roles(factory, ROLES + "clerk:\n  tables:\n    Secret: all\n")
@@ -407,17 +406,7 @@ def test_remembered_credentials_open_no_connection_after_a_password_change(facto
     before = requests.get(server.url("/Secret/"), headers={**basic("bob", "pw-bob"), "Accept": "text/event-stream"},
                           stream=True, timeout=30)
     assert before.status_code == 200, before.text
-    ended = threading.Event()
-
-    def read_stream():
-        try:
-            for _ in before.iter_lines():
-                pass
-        except requests.exceptions.RequestException:
-            pass
-        ended.set()
-
-    threading.Thread(target=read_stream, daemon=True).start()
+    ended = follow(before)
     opened = Paho(broker, username="bob", password="pw-bob")
     late = Paho(broker, username="bob", password="pw-bob", connect=False)
     try:
