@@ -136,11 +136,12 @@ public final class Authenticator: Sendable {
         -> Result<Verified, Refusal>
     {
         let generation = forgotten.load(ordering: .acquiring)
-        guard coalesce else {
+        func checkAndRemember() async -> Result<Verified, Refusal> {
             let result = await check(name, password: password, address: address, now: now)
             if case .success(let verified) = result, forgotten.load(ordering: .acquiring) == generation { remember(key, verified, now: now) }
             return result
         }
+        guard coalesce else { return await checkAndRemember() }
         // The same credentials arriving together (a fleet of clients reconnecting) are hashed once.
         let joined: Result<Verified, Refusal>? = await withCheckedContinuation { continuation in
             let first = pending.withLock { waiting -> Bool in
@@ -154,8 +155,7 @@ public final class Authenticator: Sendable {
             if first { continuation.resume(returning: nil) }
         }
         if let joined { return joined }
-        let result = await check(name, password: password, address: address, now: now)
-        if case .success(let verified) = result, forgotten.load(ordering: .acquiring) == generation { remember(key, verified, now: now) }
+        let result = await checkAndRemember()
         for waiter in pending.withLock({ $0.removeValue(forKey: key) ?? [] }) { waiter.resume(returning: result) }
         return result
     }
