@@ -12,6 +12,11 @@ enum ASCIIBytes {
         return bytes.count == wanted.count && zip(bytes, wanted).allSatisfy { lowercased($0) == $1 }
     }
 
+    /// Whether `bytes`, lowercased, begin with `lowercase`.
+    static func hasPrefix(_ bytes: some Collection<UInt8>, lowercase: StaticString) -> Bool {
+        equals(bytes.prefix(lowercase.utf8CodeUnitCount), lowercase: lowercase)
+    }
+
     /// Whether `bytes`, lowercased, end with `lowercase`.
     static func hasSuffix(_ bytes: some BidirectionalCollection<UInt8>, lowercase: StaticString) -> Bool {
         equals(bytes.suffix(lowercase.utf8CodeUnitCount), lowercase: lowercase)

@@ -25,10 +25,16 @@ public enum SecurityHeaders {
         secure ? html + [strictTransportSecurity] : html
     }
 
-    /// Whether a response of `contentType` is an HTML page.
+    /// ``page(secure:)`` with the names parsed once: the router's middleware adds them to every page.
+    private static let pageFields = [false, true].map { secure in
+        page(secure: secure).compactMap { name, value in HTTPField.Name(name).map { ($0, value) } }
+    }
+
+    /// Whether a response of `contentType` is an HTML page (it is asked of every response: no
+    /// lowercased copy is made).
     public static func isHTML(_ contentType: String?) -> Bool {
-        guard let contentType else { return false }
-        return contentType.lowercased().hasPrefix("text/html")
+        guard var contentType else { return false }
+        return contentType.withUTF8 { ASCIIBytes.hasPrefix($0, lowercase: "text/html") }
     }
 
     /// `headers` with the page headers it lacks added, when it is an HTML response's.
@@ -41,8 +47,7 @@ public enum SecurityHeaders {
     /// Adds the page headers `fields` lacks when it is an HTML response's.
     public static func add(to fields: inout HTTPFields, secure: Bool = false) {
         guard isHTML(fields[.contentType]) else { return }
-        for (name, value) in page(secure: secure) {
-            guard let field = HTTPField.Name(name), fields[field] == nil else { continue }
+        for (field, value) in pageFields[secure ? 1 : 0] where fields[field] == nil {
             fields[field] = value
         }
     }

@@ -148,7 +148,8 @@ public final class MicrolithServer: Service, Sendable {
                         + (modules.isEmpty ? " (this app has no modules)" : " (\(modules.map(\.name).sorted().joined(separator: ", ")))"))
             }
         }
-        var logger = logger ?? Logger(label: "microlith")
+        // Each request sets its id on a copy of this logger: wrapped, that formats nothing.
+        var logger = DeferredMetadataLogHandler.wrap(logger ?? Logger(label: "microlith"))
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
         let tls = try Self.loadTLS(configuration, logger: logger)
         // Over HTTPS the server's own pages have https:// origins (BrowserPolicy).

@@ -1,16 +1,20 @@
 import Microlith
 
 /// The deterministic storefront data: 8 categories of 111, 108, 110, 82, 85, 121, 131 and 265
-/// products (1,013), each with a price, a stock level and 0–5 reviews; `scale` multiplies the
-/// product counts. The same scale always gives the same records.
+/// products (1,013), each with a price, a stock level (0 to 120, or `stock` for every product)
+/// and 0–5 reviews; `scale` multiplies the product counts. The same scale and stock always give
+/// the same records.
 public struct CatalogGenerator: Sendable {
     public static let categoryNames = ["Kitchen", "Garden", "Books", "Toys", "Tools", "Outdoor", "Music", "Home"]
     public static let productsPerCategory = [111, 108, 110, 82, 85, 121, 131, 265]
 
     public let scale: Int
+    /// Every product's stock; `nil` gives each its own level from 0 to 120.
+    public let stock: Int?
 
-    public init(scale: Int = 1) {
+    public init(scale: Int = 1, stock: Int? = nil) {
         self.scale = max(1, scale)
+        self.stock = stock.map { max(0, $0) }
     }
 
     /// How many products there are.
@@ -38,7 +42,8 @@ public struct CatalogGenerator: Sendable {
             description: "The \(adjective.lowercased()) \(noun.lowercased()) for every day: sturdy, simple and made to last.",
             featured: position < CatalogModule.featuredPerCategory, position: position)
         let price = Price(id: id, cents: 199 + Int(random.next() % 19_800))
-        let stock = Stock(id: id, quantity: Int(random.next() % 121))
+        let level = Int(random.next() % 121)  // drawn either way: the records after it stay the same
+        let stock = Stock(id: id, quantity: self.stock ?? level)
         let count = Int(random.next() % 6)
         let reviews = (0..<count).map { k in
             Review(

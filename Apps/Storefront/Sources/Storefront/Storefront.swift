@@ -29,6 +29,9 @@ public enum Storefront {
         public var host = "127.0.0.1"
         public var dataDirectory = ".storefront"
         public var scale = 1
+        /// Every product's stock when the data is first seeded (`--stock`); `nil` gives each
+        /// product its own level from 0 to 120.
+        public var stock: Int?
         public var appDirectory: String
         public var logLevel = "notice"
         /// Whether pages are kept (`--cache on|off`); off renders every request, as the services
@@ -61,7 +64,7 @@ public enum Storefront {
         switch options.topology {
         case .microlith:
             let server = try await gateway(options, templates: templates) { c in c.store.directory = options.dataDirectory }
-            try await CatalogGenerator(scale: options.scale).seed(
+            try await CatalogGenerator(scale: options.scale, stock: options.stock).seed(
                 server.store, tables: Set(serviceTables.values.flatMap { $0 }), logger: server.logger)
             return (server, [])
         case .services:
@@ -129,7 +132,7 @@ public enum Storefront {
                 c.roles = [name]
                 c.mqtt.enabled = false
             }
-            try await CatalogGenerator(scale: options.scale).seed(server.store, tables: tables, logger: server.logger)
+            try await CatalogGenerator(scale: options.scale, stock: options.stock).seed(server.store, tables: tables, logger: server.logger)
             try await server.run { channel in announce(channel.localAddress?.port ?? 0) }
             group.cancelAll()
         }
@@ -139,10 +142,12 @@ public enum Storefront {
     static func launchService(_ name: String, _ options: Options) throws -> (Process, Int) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: options.serviceExecutable)
-        process.arguments = [
+        var arguments = [
             "service", name, "--port", "0", "--data-dir", (options.dataDirectory as NSString).appendingPathComponent(name), "--scale",
             String(options.scale), "--app", options.appDirectory, "--log-level", options.logLevel,
         ]
+        if let stock = options.stock { arguments += ["--stock", String(stock)] }
+        process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
         try process.run()

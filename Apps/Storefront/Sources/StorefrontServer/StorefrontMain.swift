@@ -41,6 +41,9 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Product multiplier: 1,013 products × N (1 to 1000, default 1).")
     var scale: Int?
 
+    @Option(help: "Every product's stock when the data is first seeded (default: 0 to 120 each).")
+    var stock: Int?
+
     @Option(
         name: .customLong("app"),
         help: "The app folder (schema.graphql, templates/); default: the one built into the package.")
@@ -51,6 +54,7 @@ struct CommonOptions: ParsableArguments {
 
     func validate() throws {
         if let scale, !(1...1000).contains(scale) { throw ValidationError("--scale must be 1 to 1000, got '\(scale)'") }
+        if let stock, !(0...1_000_000_000).contains(stock) { throw ValidationError("--stock must be 0 to 1000000000, got '\(stock)'") }
         if let appDirectory, !Self.isAppFolder(appDirectory) {
             throw ValidationError("no storefront app folder at '\(appDirectory)' (it needs schema.graphql and templates/); pass --app DIR")
         }
@@ -64,6 +68,7 @@ struct CommonOptions: ParsableArguments {
         var options = Storefront.Options(appDirectory: appDirectory ?? Self.defaultAppDirectory() ?? "app")
         if let dataDirectory { options.dataDirectory = dataDirectory }
         if let scale { options.scale = scale }
+        options.stock = stock
         if let logLevel { options.logLevel = logLevel }
         return options
     }

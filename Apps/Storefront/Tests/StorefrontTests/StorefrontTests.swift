@@ -77,6 +77,22 @@ final class RunningShop: Sendable {
         await shop.stop()
     }
 
+    @Test func aGivenStockChangesOnlyTheStockOfEveryProduct() {
+        let stocked = CatalogGenerator(stock: 7_000)
+        var levels = Set<Int>()
+        for index in [0, 1, 2, 41, 500, 1012] {
+            let own = generator.product(index)
+            let given = stocked.product(index)
+            levels.insert(own.stock.quantity)
+            #expect(given.stock.id == own.product.id && given.stock.quantity == 7_000)
+            #expect(given.product == own.product)
+            #expect(given.price == own.price)
+            #expect(given.reviews == own.reviews)
+        }
+        #expect(levels.allSatisfy { (0...120).contains($0) } && levels.count > 1)
+        #expect(CatalogGenerator(stock: -1).stock == 0)
+    }
+
     @Test func pagesShowTheRightProductPriceAndStock() async throws {
         try await withShop { shop in
             let p = generator.product(41)
