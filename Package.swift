@@ -129,6 +129,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // A NATS client on SwiftNIO (core protocol and the JetStream API), the transport of replication.
+        .target(
+            name: "MicrolithNATS",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // REST over Hummingbird: resources, problem+json, ETags, OpenAPI, static files, limits.
         .target(
             name: "MicrolithHTTP",
@@ -240,6 +249,15 @@ let package = Package(
             ],
             path: "Tests/MicrolithTestSupport"),
         .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON", "MicrolithTestSupport"]),
+        .testTarget(
+            name: "MicrolithNATSTests",
+            dependencies: [
+                "MicrolithNATS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "MicrolithCacheTests",
             dependencies: [
