@@ -97,7 +97,8 @@ public final class NATSClient: Sendable {
         var pingTimer: RepeatedTask?
     }
 
-    private init(configuration: Configuration, group: any EventLoopGroup, logger: Logger) {
+    /// A client that is not connected (`connect` connects one).
+    init(configuration: Configuration, group: any EventLoopGroup, logger: Logger) {
         self.configuration = configuration
         self.group = group
         self.logger = logger
