@@ -138,6 +138,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // Replication between nodes: the change log published to JetStream (the outbox).
+        .target(
+            name: "MicrolithReplication",
+            dependencies: [
+                "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithNATS",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // REST over Hummingbird: resources, problem+json, ETags, OpenAPI, static files, limits.
         .target(
             name: "MicrolithHTTP",
@@ -250,9 +260,18 @@ let package = Package(
             path: "Tests/MicrolithTestSupport"),
         .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON", "MicrolithTestSupport"]),
         .testTarget(
+            name: "MicrolithReplicationTests",
+            dependencies: [
+                "MicrolithReplication", "MicrolithNATS", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "MicrolithNATSTests",
             dependencies: [
-                "MicrolithNATS",
+                "MicrolithNATS", "MicrolithTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -54,13 +54,29 @@ extension Store {
         }
     }
 
-    /// Deletes change-log entries older than the configured retention; returns how many went.
+    /// The `_microlith_meta` key under which a replication publisher records, per database, the
+    /// change-log sequence up to which it has published.
+    public static let publishedChangeKey = "replication.published"
+
+    /// Deletes change-log entries older than the configured retention (with
+    /// ``StoreConfiguration/keepUnpublishedChanges``, only those already published); returns how
+    /// many went.
     @discardableResult
     public func trimChangeLog(database: String = Schema.defaultDatabase) async throws -> Int {
         let cutoffMilliseconds = configuration.wallClock() - Int64(configuration.changeLogRetentionSeconds) * 1000
         let cutoff = cutoffMilliseconds << 16
+        let keepUnpublished = configuration.keepUnpublishedChanges
         return try await write(database: database) { txn in
-            try txn.db.execute(sql: "DELETE FROM _microlith_changelog WHERE version < ?", arguments: [cutoff])
+            if keepUnpublished {
+                // No recorded position: the subquery is NULL and nothing is trimmed.
+                try txn.db.execute(
+                    sql: """
+                        DELETE FROM _microlith_changelog WHERE version < ?
+                        AND seq <= (SELECT CAST(value AS INTEGER) FROM _microlith_meta WHERE key = ?)
+                        """, arguments: [cutoff, Self.publishedChangeKey])
+            } else {
+                try txn.db.execute(sql: "DELETE FROM _microlith_changelog WHERE version < ?", arguments: [cutoff])
+            }
             return txn.db.changesCount
         }
     }

@@ -36,6 +36,11 @@ public struct StoreConfiguration: Sendable {
     /// that misses a connection's own page cache costs a memory access rather than a system call.
     /// Writes still go through `write`. SQLite caps it at its compile-time maximum.
     public var memoryMapBytes: Int
+    /// Whether the change-log trim keeps entries a replication publisher has not yet published
+    /// (those after the position it records, ``Store/publishedChangeKey``, or all of them before
+    /// it recorded one), however old: a write accepted while the transport is away is
+    /// published later, never trimmed first. Off by default.
+    public var keepUnpublishedChanges = false
 
     public init(
         directory: String,

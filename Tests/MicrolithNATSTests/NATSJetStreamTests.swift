@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MicrolithTestSupport
 import NIOCore
 import NIOPosix
 import Testing

@@ -190,6 +190,25 @@ struct ChangeLogTests {
         #expect(try await store.trimChangeLog() == 0)
     }
 
+    @Test func aPublisherKeepsItsUnpublishedEntriesFromTheTrim() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        var configuration = StoreConfiguration(directory: directory, durability: .normal, changeLogRetentionSeconds: 3600)
+        configuration.keepUnpublishedChanges = true
+        let store = try Store.open(schema: try parseSchema(todoSchemaText), configuration: configuration)
+        defer { store.close() }
+        try await addOldEntry(store, id: "three-hours", ageMilliseconds: 3 * 3_600_000)
+        try await addOldEntry(store, id: "two-hours", ageMilliseconds: 2 * 3_600_000)
+        #expect(try await store.trimChangeLog() == 0, "nothing is published yet: nothing goes")
+        let first = try #require(try await store.changes(after: 0).first?.sequence)
+        try await store.write { txn in
+            try txn.db.execute(
+                sql: "INSERT OR REPLACE INTO _microlith_meta(key, value) VALUES (?, ?)", arguments: [Store.publishedChangeKey, String(first)])
+        }
+        #expect(try await store.trimChangeLog() == 1, "the published old entry goes; the unpublished one stays")
+        #expect(try await store.changes(after: 0).map(\.id) == [.string("two-hours")])
+    }
+
     @Test func defaultRetentionKeepsADay() async throws {
         let store = try openTemporaryStore()
         defer { store.closeAndRemoveFiles() }

@@ -1,24 +1,23 @@
-import Foundation
-import Testing
+public import Foundation
 
 /// A real `nats-server` (the Debian package; `scripts/test` installs it) on a loopback port of
 /// its own choosing, its log in a temporary folder; it can be stopped, paused and started again
 /// on the same port.
-final class NATSServerProcess: @unchecked Sendable {
-    let folder: URL
-    let arguments: [String]
-    private(set) var port = 0
+public final class NATSServerProcess: @unchecked Sendable {
+    public let folder: URL
+    public let arguments: [String]
+    public private(set) var port = 0
     private var process: Process?
     private var starts = 0
 
     /// The binary, from `PATH` or the Debian location.
-    static var binary: String? {
+    public static var binary: String? {
         let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin"]
         return paths.map { $0 + "/nats-server" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     /// Starts a server with `arguments` added (`--user`, `--auth`, `-js`, …).
-    init(_ arguments: [String] = []) throws {
+    public init(_ arguments: [String] = []) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("microlith-nats-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         self.arguments = arguments
@@ -31,10 +30,10 @@ final class NATSServerProcess: @unchecked Sendable {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    var url: String { "nats://127.0.0.1:\(port)" }
+    public var url: String { "nats://127.0.0.1:\(port)" }
 
     /// Starts the server: on a port it picks the first time, on the same port afterwards.
-    func start() throws {
+    public func start() throws {
         guard let binary = Self.binary else {
             throw ServerError("nats-server is not installed: apt-get install nats-server (scripts/test installs it)")
         }
@@ -68,7 +67,7 @@ final class NATSServerProcess: @unchecked Sendable {
     }
 
     /// Stops the server (SIGTERM) and waits for it to exit.
-    func stop() {
+    public func stop() {
         guard let p = process else { return }
         p.terminate()
         p.waitUntilExit()
@@ -76,13 +75,13 @@ final class NATSServerProcess: @unchecked Sendable {
     }
 
     /// Pauses (SIGSTOP) or resumes (SIGCONT) the server: connections stay open, nothing is answered.
-    func pause(_ paused: Bool) {
+    public func pause(_ paused: Bool) {
         guard let p = process else { return }
         kill(p.processIdentifier, paused ? SIGSTOP : SIGCONT)
     }
 
-    struct ServerError: Error, CustomStringConvertible {
-        let description: String
+    public struct ServerError: Error, CustomStringConvertible {
+        public let description: String
         init(_ description: String) { self.description = description }
     }
 }

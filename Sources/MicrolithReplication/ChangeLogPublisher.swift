@@ -1,0 +1,170 @@
+import GRDB
+public import Logging
+public import MicrolithNATS
+public import MicrolithSchema
+public import MicrolithStore
+import NIOCore
+import Synchronization
+
+/// Publishes this node's change log to a JetStream stream: every entry of a local write, once,
+/// in order, each under a message id that makes a retry a duplicate rather than a second copy.
+///
+/// The log is the outbox. The position up to which entries are published is recorded per
+/// database in the database itself (`_microlith_meta`, ``Store/publishedChangeKey``) after the
+/// stream has acknowledged them, so a write accepted while NATS is unreachable, or before a
+/// restart, is published later; with ``StoreConfiguration/keepUnpublishedChanges`` the trim
+/// leaves such entries alone. Entries that came from other nodes are passed over: each node
+/// publishes only its own writes. A crash between the stream's receipt and the recorded position
+/// publishes some entries again, under the same ids: the stream drops them within its duplicate
+/// window, and an applier must treat a change it already holds as done.
+///
+/// Subjects are `<prefix>.<node>.<database>.<table>`.
+public final class ChangeLogPublisher: Sendable {
+    /// Where and how entries are published.
+    public struct Configuration: Sendable {
+        /// The stream that keeps every node's entries.
+        public var stream = "MICROLITH_CHANGES"
+        /// The first token(s) of every subject.
+        public var subjectPrefix = "microlith.changes"
+        /// Entries read from the log per round.
+        public var batch = 256
+        /// How often the log is looked at when no commit said so.
+        public var pollInterval: Duration = .seconds(1)
+        /// The wait after a failed round; it doubles up to ``maximumRetryWait``.
+        public var retryWait: Duration = .milliseconds(100)
+        public var maximumRetryWait: Duration = .seconds(5)
+
+        public init() {}
+    }
+
+    let store: Store
+    let jetStream: NATSJetStream
+    let configuration: Configuration
+    let logger: Logger
+    private let wake: AsyncStream<Void>.Continuation
+    private let wakes: Mutex<AsyncStream<Void>?>
+
+    public init(store: Store, jetStream: NATSJetStream, configuration: Configuration = Configuration(), logger: Logger) {
+        self.store = store
+        self.jetStream = jetStream
+        self.configuration = configuration
+        self.logger = logger
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        wake = continuation
+        wakes = Mutex(stream)
+        let wake = continuation
+        store.onCommit { changes in
+            if !changes.isEmpty { wake.yield() }
+        }
+    }
+
+    /// The stream's configuration: every subject under the prefix, file storage.
+    public var streamConfiguration: NATSStreamConfiguration {
+        NATSStreamConfiguration(name: configuration.stream, subjects: ["\(configuration.subjectPrefix).>"])
+    }
+
+    /// Creates the stream unless it exists.
+    public func prepare() async throws {
+        do {
+            _ = try await jetStream.createStream(streamConfiguration)
+        } catch let error as NATSJetStreamError where error.code == 400 {
+            // It exists with settings someone chose (limits, replicas): use it as it is, if it
+            // takes our subjects.
+            let info = try await jetStream.streamInfo(configuration.stream)
+            guard info.config.subjects.contains("\(configuration.subjectPrefix).>") else {
+                throw ReplicationError(
+                    "stream \(configuration.stream) exists but does not take \(configuration.subjectPrefix).> (it takes "
+                        + "\(info.config.subjects.joined(separator: ", "))): \(error)")
+            }
+        }
+    }
+
+    /// The sequence up to which `database`'s log is published (0: nothing yet).
+    public func published(database: String = Schema.defaultDatabase) async throws -> Int64 {
+        try await store.read(database: database) { db in
+            try String.fetchOne(db, sql: "SELECT value FROM _microlith_meta WHERE key = ?", arguments: [Store.publishedChangeKey])
+                .flatMap { Int64($0) } ?? 0
+        }
+    }
+
+    /// Publishes `database`'s unpublished local entries and records how far it got; returns how
+    /// many it published. It stops at the first failure, with the position after the last entry
+    /// the stream took.
+    @discardableResult
+    public func publishPending(database: String = Schema.defaultDatabase) async throws -> Int {
+        var count = 0
+        var position = try await published(database: database)
+        while true {
+            let changes = try await store.changes(database: database, after: position, limit: configuration.batch)
+            guard let last = changes.last else { return count }
+            do {
+                for change in changes where change.origin == store.nodeID {
+                    let entry = ReplicatedChange(change, node: store.nodeID, database: database)
+                    _ = try await jetStream.publish(
+                        "\(configuration.subjectPrefix).\(store.nodeID).\(database).\(change.tableName)", payload: entry.json,
+                        messageID: entry.messageID)
+                    count += 1
+                    position = change.sequence
+                }
+            } catch {
+                if position > 0 { try await record(position, database: database) }
+                throw error
+            }
+            position = last.sequence
+            try await record(position, database: database)
+            if changes.count < configuration.batch { return count }
+        }
+    }
+
+    /// Publishes until the task is cancelled: after each commit and every ``Configuration/pollInterval``,
+    /// every database. A failure (NATS away, the stream missing) is logged and the round tried
+    /// again after a wait that grows.
+    public func run() async {
+        guard
+            let wakes = wakes.withLock({ s -> AsyncStream<Void>? in
+                defer { s = nil }
+                return s
+            })
+        else {
+            logger.error("a ChangeLogPublisher runs once")
+            return
+        }
+        let poll = configuration.pollInterval
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: poll)
+                wake.yield()
+            }
+        }
+        defer { ticker.cancel() }
+        var wait = configuration.retryWait
+        var prepared = false
+        wake.yield()
+        for await _ in wakes {
+            if Task.isCancelled { break }
+            do {
+                if !prepared {
+                    try await prepare()
+                    prepared = true
+                }
+                for database in store.databaseNames {
+                    try await publishPending(database: database)
+                }
+                wait = configuration.retryWait
+            } catch {
+                logger.warning("replication: publishing the change log failed, trying again in \(wait): \(error)")
+                if (error as? NATSJetStreamError)?.code == 404 { prepared = false }
+                try? await Task.sleep(for: wait)
+                wait = min(wait * 2, configuration.maximumRetryWait)
+                wake.yield()
+            }
+        }
+    }
+
+    private func record(_ position: Int64, database: String) async throws {
+        try await store.write(database: database) { txn in
+            try txn.db.execute(
+                sql: "INSERT OR REPLACE INTO _microlith_meta(key, value) VALUES (?, ?)", arguments: [Store.publishedChangeKey, String(position)])
+        }
+    }
+}

@@ -1,0 +1,103 @@
+public import MicrolithJSON
+public import MicrolithStore
+public import NIOCore
+
+/// One change-log entry as it travels between nodes: which node made it, where it stands in
+/// that node's log, and the record after the write.
+///
+/// On the wire it is a JSON object: `node`, `database`, `seq`, `txn`, `table`, `id` (a string
+/// or an integer, as the key is), `op` (`put`, `patch`, `delete`), `version` (the write's
+/// hybrid logical clock timestamp) and `record` (the record's JSON, `null` for a delete).
+public struct ReplicatedChange: Sendable, Equatable {
+    public var node: String
+    public var database: String
+    /// The entry's sequence in its node's change log of `database`.
+    public var sequence: Int64
+    public var transaction: Int64
+    public var table: String
+    public var id: RecordID
+    public var operation: Change.Operation
+    public var version: Int64
+    /// The record after the write; `nil` for a delete.
+    public var record: JSONObject?
+
+    public init(
+        node: String, database: String, sequence: Int64, transaction: Int64, table: String, id: RecordID, operation: Change.Operation,
+        version: Int64, record: JSONObject?
+    ) {
+        self.node = node
+        self.database = database
+        self.sequence = sequence
+        self.transaction = transaction
+        self.table = table
+        self.id = id
+        self.operation = operation
+        self.version = version
+        self.record = record
+    }
+
+    /// The entry of `change`, a change of `database` made on `node`.
+    public init(_ change: Change, node: String, database: String) {
+        self.init(
+            node: node, database: database, sequence: change.sequence, transaction: change.transaction, table: change.tableName,
+            id: change.id, operation: change.operation, version: change.version, record: change.record?.record)
+    }
+
+    /// The `Nats-Msg-Id` of the entry: the same on every publish of it, so JetStream drops a
+    /// retry (within the stream's duplicate window) instead of storing it twice.
+    public var messageID: String { "\(node):\(database):\(sequence)" }
+
+    /// The JSON object.
+    public var json: ByteBuffer {
+        var o = JSONObject()
+        o["node"] = .string(node)
+        o["database"] = .string(database)
+        o["seq"] = .int(sequence)
+        o["txn"] = .int(transaction)
+        o["table"] = .string(table)
+        o["id"] = id.jsonValue
+        o["op"] = .string(operation.rawValue)
+        o["version"] = .int(version)
+        o["record"] = record.map { .object($0) } ?? .null
+        let value = JSONValue.object(o)
+        return ByteBuffer(bytes: JSONWriter.encode(value))
+    }
+
+    /// Reads an entry, or says what is wrong with it.
+    public init(json bytes: ByteBuffer) throws(ReplicationError) {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes.readableBytesView)
+        } catch {
+            throw ReplicationError("a replicated change is not JSON: \(error)")
+        }
+        guard case .object(let o) = value else { throw ReplicationError("a replicated change is not a JSON object") }
+        func string(_ key: String) throws(ReplicationError) -> String {
+            guard case .string(let s)? = o[key], !s.isEmpty else { throw ReplicationError("a replicated change lacks its '\(key)'") }
+            return s
+        }
+        func int(_ key: String) throws(ReplicationError) -> Int64 {
+            guard case .int(let n)? = o[key] else { throw ReplicationError("a replicated change lacks its '\(key)' number") }
+            return n
+        }
+        let id: RecordID
+        switch o["id"] {
+        case .string(let s)?: id = .string(s)
+        case .int(let n)?: id = .int(n)
+        default: throw ReplicationError("a replicated change lacks its 'id' (a string or an integer)")
+        }
+        guard let operation = Change.Operation(rawValue: try string("op")) else {
+            throw ReplicationError("a replicated change has an unknown 'op' (put, patch or delete)")
+        }
+        var record: JSONObject?
+        switch o["record"] {
+        case .object(let r)?: record = r
+        case .null?, nil: record = nil
+        default: throw ReplicationError("a replicated change's 'record' is neither an object nor null")
+        }
+        if operation != .delete && record == nil { throw ReplicationError("a replicated \(operation.rawValue) carries no record") }
+        self.init(
+            node: try string("node"), database: try string("database"), sequence: try int("seq"), transaction: try int("txn"),
+            table: try string("table"), id: id, operation: operation, version: try int("version"), record: record)
+    }
+}
