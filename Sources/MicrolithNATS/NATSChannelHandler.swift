@@ -38,7 +38,9 @@ final class NATSChannelHandler: ChannelInboundHandler, Sendable {
         case .pong where !state.value.isReady:
             state.value.isReady = true
             ready.succeed(())
-        case .error(let text) where !state.value.isReady:
+        case .error(let text) where !state.value.isReady && !text.lowercased().hasPrefix("permissions violation"):
+            // A permission refused for one subscription leaves the connection up; anything
+            // else before the handshake's PONG ends it.
             state.value.lastError = text
             ready.fail(NATSError(.server, "the server refused the connection: \(text)"))
         case .error(let text):

@@ -72,7 +72,7 @@ public final class NATSClient: Sendable {
     }
 
     private struct PendingReply {
-        var continuation: CheckedContinuation<NATSMessage, any Error>
+        var promise: EventLoopPromise<NATSMessage>
         var timeout: Scheduled<Void>?
     }
 
@@ -87,6 +87,8 @@ public final class NATSClient: Sendable {
         var subscriptions: [String: Subscription] = [:]
         var inboxSID: String?
         var pongWaiters: [PongWaiter] = []
+        /// The connection being set up, whose handshake already carried `SUB`s.
+        var establishing: Int?
         var nextFlush: UInt64 = 0
         var pingsOut = 0
         var nextReply: UInt64 = 0
@@ -146,13 +148,20 @@ public final class NATSClient: Sendable {
     /// to). It returns once the bytes are handed to the connection (or, while reconnecting, to
     /// the reconnect buffer); ``flush(timeout:)`` waits until the server has read them.
     public func publish(_ subject: String, payload: ByteBuffer, headers: NATSHeaders? = nil, replyTo: String? = nil) throws {
+        // Empty headers are none: no HPUB for a server that may not take it.
+        let headers = headers.flatMap { $0.fields.isEmpty && $0.status == nil ? nil : $0 }
         let op = NATSClientOperation.publish(subject: subject, replyTo: replyTo, headers: headers, payload: payload)
         if let problem = op.problem { throw NATSError(.invalid, problem) }
-        if let headers, !headers.fields.isEmpty || headers.status != nil, let info = serverInfo, !info.headers {
+        if headers != nil, let info = serverInfo, !info.headers {
             throw NATSError(.invalid, "the server (\(info.version)) does not take headers")
         }
-        if let limit = serverInfo?.maxPayload, payload.readableBytes > limit {
-            throw NATSError(.invalid, "a \(payload.readableBytes)-byte payload is over the server's \(limit)-byte limit")
+        var headerBlock = ByteBuffer()
+        headers?.encode(into: &headerBlock)
+        // The server's limit counts the header block with the payload.
+        if let limit = serverInfo?.maxPayload, headerBlock.readableBytes + payload.readableBytes > limit {
+            throw NATSError(
+                .invalid,
+                "a \(headerBlock.readableBytes + payload.readableBytes)-byte message (headers and payload) is over the server's \(limit)-byte limit")
         }
         var bytes = ByteBuffer()
         op.encode(into: &bytes)
@@ -179,36 +188,51 @@ public final class NATSClient: Sendable {
     ) async throws
         -> NATSMessage
     {
-        let timeout = timeout ?? configuration.requestTimeout
-        let token = state.withLock { s -> UInt64 in
-            s.nextReply += 1
-            return s.nextReply
-        }
-        let replyTo = "\(inboxPrefix).\(token)"
+        let pending = try send(request: subject, payload: payload, headers: headers, timeout: timeout)
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<NATSMessage, any Error>) in
-                let timer = group.any().scheduleTask(in: .nanoseconds(Int64(timeout.nanoseconds))) { [weak self] () -> Void in
-                    self?.finishReply(token, .failure(NATSError(.timeout, "no answer from '\(subject)' within \(timeout)")))
-                }
-                let closed = state.withLock { s -> Bool in
-                    if case .closed = s.phase { return true }
-                    s.replies[token] = PendingReply(continuation: continuation, timeout: timer)
-                    return false
-                }
-                if closed {
-                    timer.cancel()
-                    continuation.resume(throwing: NATSError(.closed, "the NATS client is closed"))
-                    return
-                }
-                do {
-                    try publish(subject, payload: payload, headers: headers, replyTo: replyTo)
-                } catch {
-                    finishReply(token, .failure(error))
-                }
-            }
+            try await pending.answer.get()
         } onCancel: {
-            finishReply(token, .failure(CancellationError()))
+            finishReply(pending.token, .failure(CancellationError()))
         }
+    }
+
+    /// Sends a request now and returns the answer to come: requests sent one after the other
+    /// from one task reach the server in that order, and their answers can be awaited later,
+    /// so many are in flight at once (``request(_:payload:headers:timeout:)`` sends one and
+    /// waits for it).
+    public func send(
+        request subject: String, payload: ByteBuffer, headers: NATSHeaders? = nil, timeout: Duration? = nil
+    ) throws
+        -> NATSPendingRequest
+    {
+        let timeout = timeout ?? configuration.requestTimeout
+        let loop = group.any()
+        let promise = loop.makePromise(of: NATSMessage.self)
+        let token: UInt64
+        do {
+            token = try state.withLock { s -> UInt64 in
+                if case .closed = s.phase { throw NATSError(.closed, "the NATS client is closed") }
+                s.nextReply += 1
+                s.replies[s.nextReply] = PendingReply(promise: promise, timeout: nil)
+                return s.nextReply
+            }
+        } catch {
+            promise.fail(error)
+            throw error
+        }
+        let timer = loop.scheduleTask(in: .nanoseconds(Int64(timeout.nanoseconds))) { [weak self] () -> Void in
+            self?.finishReply(token, .failure(NATSError(.timeout, "no answer from '\(subject)' within \(timeout)")))
+        }
+        state.withLock { s in
+            if s.replies[token] != nil { s.replies[token]?.timeout = timer } else { timer.cancel() }
+        }
+        do {
+            try publish(subject, payload: payload, headers: headers, replyTo: "\(inboxPrefix).\(token)")
+        } catch {
+            finishReply(token, .failure(error))
+            throw error
+        }
+        return NATSPendingRequest(token: token, answer: promise.futureResult)
     }
 
     /// Waits until the server has read everything sent before (a `PING` and its `PONG`).
@@ -219,20 +243,41 @@ public final class NATSClient: Sendable {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let timer = group.any().scheduleTask(in: .nanoseconds(Int64(timeout.nanoseconds))) { [weak self] () -> Void in
-                    self?.abandonFlush(id, NATSError(.timeout, "the NATS server did not answer a PING within \(timeout)"))
-                }
                 let channel = state.withLock { s -> (any Channel)? in
                     guard case .connected(let channel) = s.phase else { return nil }
-                    s.pongWaiters.append(.flush(id, continuation, timer))
                     return channel
                 }
                 guard let channel else {
-                    timer.cancel()
                     continuation.resume(throwing: NATSError(.disconnected, "not connected to a NATS server"))
                     return
                 }
-                channel.writeAndFlush(ByteBuffer(staticString: "PING\r\n"), promise: nil)
+                // The waiter joins the queue and its PING goes out in one step on the
+                // connection's loop, where keep-alive pings are sent too: the PONGs answer the
+                // queue in order. Writes made before this call reach the loop before it does.
+                channel.eventLoop.execute {
+                    let registered = self.state.withLock { s -> Bool in
+                        guard case .connected(let current) = s.phase, current === channel else { return false }
+                        s.pongWaiters.append(.flush(id, continuation, nil))
+                        return true
+                    }
+                    guard registered else {
+                        continuation.resume(throwing: NATSError(.disconnected, "the NATS connection was lost"))
+                        return
+                    }
+                    let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.nanoseconds))) { [weak self] () -> Void in
+                        self?.abandonFlush(id, NATSError(.timeout, "the NATS server did not answer a PING within \(timeout)"))
+                    }
+                    self.state.withLock { s in
+                        if let i = s.pongWaiters.firstIndex(where: { if case .flush(id, _, _) = $0 { true } else { false } }),
+                            case .flush(_, let c, _) = s.pongWaiters[i]
+                        {
+                            s.pongWaiters[i] = .flush(id, c, timer)
+                        } else {
+                            timer.cancel()
+                        }
+                    }
+                    channel.writeAndFlush(ByteBuffer(staticString: "PING\r\n"), promise: nil)
+                }
             }
         } onCancel: {
             abandonFlush(id, CancellationError())
@@ -282,7 +327,7 @@ public final class NATSClient: Sendable {
         }
         for reply in replies {
             reply.timeout?.cancel()
-            reply.continuation.resume(throwing: closed)
+            reply.promise.fail(closed)
         }
         if let channel {
             try? await channel.close()
@@ -323,7 +368,7 @@ public final class NATSClient: Sendable {
         let (removed, channel) = state.withLock { s -> (Subscription?, (any Channel)?) in
             guard let removed = s.subscriptions.removeValue(forKey: sid) else { return (nil, nil) }
             if case .connected(let c) = s.phase, removed.connection == s.connection { return (removed, c) }
-            if case .reconnecting = s.phase, removed.connection == s.connection {
+            if removed.connection == s.establishing {
                 // Sent on the connection being set up: take it back there too.
                 NATSClientOperation.unsubscribe(sid: sid, after: nil).encode(into: &s.buffered)
             }
@@ -361,7 +406,7 @@ public final class NATSClient: Sendable {
     private func finishReply(_ token: UInt64, _ result: Result<NATSMessage, any Error>) {
         guard let reply = state.withLock({ $0.replies.removeValue(forKey: token) }) else { return }
         reply.timeout?.cancel()
-        reply.continuation.resume(with: result)
+        reply.promise.completeWith(result)
     }
 
     /// What the connection's handler hands over once the handshake is done.
@@ -469,9 +514,9 @@ public final class NATSClient: Sendable {
                     s.nextSID += 1
                     s.inboxSID = sid
                 }
+                resubscribe(&s, on: s.connection + 1, into: &hello, all: true)
                 return s.connection + 1
             }
-            resubscribe(on: connection, into: &hello, all: true)
             hello.writeStaticString("PING\r\n")
             try await channel.writeAndFlush(hello)
             try await handler.ready.futureResult.get()
@@ -484,38 +529,49 @@ public final class NATSClient: Sendable {
     }
 
     /// Adds `SUB` for this client's inbox and subscriptions (all, or those not yet sent on
-    /// `connection`) to `bytes`, marking them sent there.
-    private func resubscribe(on connection: Int, into bytes: inout ByteBuffer, all: Bool) {
-        state.withLock { s in
-            if all, let inbox = s.inboxSID {
-                NATSClientOperation.subscribe(subject: inboxPrefix + ".*", queueGroup: nil, sid: inbox).encode(into: &bytes)
-            }
-            for (sid, subscription) in s.subscriptions where all || subscription.connection != connection {
-                NATSClientOperation.subscribe(subject: subscription.subject, queueGroup: subscription.queueGroup, sid: sid).encode(into: &bytes)
-                s.subscriptions[sid]?.connection = connection
-            }
+    /// `connection`) to `bytes`, marking them sent there. Called with the lock held.
+    private func resubscribe(_ s: inout State, on connection: Int, into bytes: inout ByteBuffer, all: Bool) {
+        s.establishing = connection
+        if all, let inbox = s.inboxSID {
+            NATSClientOperation.subscribe(subject: inboxPrefix + ".*", queueGroup: nil, sid: inbox).encode(into: &bytes)
+        }
+        for (sid, subscription) in s.subscriptions where all || subscription.connection != connection {
+            NATSClientOperation.subscribe(subject: subscription.subject, queueGroup: subscription.queueGroup, sid: sid).encode(into: &bytes)
+            s.subscriptions[sid]?.connection = connection
         }
     }
 
     /// Sends what was published (and subscribed) while the handshake ran, then takes the
-    /// connection into use, so that nothing sent later overtakes it.
+    /// connection into use, so that nothing sent later overtakes it. Publishes it could not
+    /// send go back to the front of the reconnect buffer for the next connection.
     private func catchUp(_ channel: any Channel, connection: Int) async throws {
         while true {
-            var bytes = ByteBuffer()
-            resubscribe(on: connection, into: &bytes, all: false)
-            let done = try state.withLock { s -> Bool in
+            var subscriptions = ByteBuffer()
+            let published = try state.withLock { s -> ByteBuffer? in
                 if case .closed = s.phase { throw NATSError(.closed, "the NATS client is closed") }
-                bytes.writeImmutableBuffer(s.buffered)
+                resubscribe(&s, on: connection, into: &subscriptions, all: false)
+                let published = s.buffered
                 s.buffered.clear()
-                guard bytes.readableBytes == 0 else { return false }
+                guard subscriptions.readableBytes == 0 && published.readableBytes == 0 else { return published }
                 s.connection = connection
+                s.establishing = nil
                 s.phase = .connected(channel)
                 s.pingsOut = 0
                 s.pongWaiters = []
-                return true
+                return nil
             }
-            if done { break }
-            try await channel.writeAndFlush(bytes)
+            guard let published else { break }
+            do {
+                try await channel.writeAndFlush(subscriptions)
+                try await channel.writeAndFlush(published)
+            } catch {
+                state.withLock { s in
+                    var restored = published
+                    restored.writeImmutableBuffer(s.buffered)
+                    s.buffered = restored
+                }
+                throw error
+            }
         }
         startPinging(channel)
         // A close the handler reported before the connection was taken into use went unheard.
@@ -576,12 +632,12 @@ public final class NATSClient: Sendable {
     private func reconnect() async {
         var wait = configuration.reconnectWait
         while !Task.isCancelled {
-            let servers = state.withLock { $0.servers }
+            let (servers, start) = state.withLock { s -> ([NATSServerAddress], Int) in
+                defer { s.nextServer += 1 }
+                return (s.servers, s.nextServer)
+            }
             for offset in 0..<servers.count {
-                let server = state.withLock { s -> NATSServerAddress in
-                    defer { s.nextServer += 1 }
-                    return servers[(s.nextServer + offset) % servers.count]
-                }
+                let server = servers[(start + offset) % servers.count]
                 if Task.isCancelled { return }
                 do {
                     try await establish(server)

@@ -123,13 +123,11 @@ public struct NATSHeaders: Sendable, Equatable, Sequence {
             }
         }
         for line in lines where !line.isEmpty {
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
-                throw NATSProtocolError("a header line without ':': '\(String(decoding: line.prefix(60), as: UTF8.self))'")
-            }
+            // Another publisher's malformed line is passed over: it must not cost this client
+            // its connection.
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
             let name = line[line.startIndex..<colon]
-            guard !name.isEmpty, !name.contains(where: { $0 <= 32 }) else {
-                throw NATSProtocolError("a header name must not be empty or hold spaces: '\(String(decoding: name.prefix(60), as: UTF8.self))'")
-            }
+            guard !name.isEmpty, !name.contains(where: { $0 <= 32 }) else { continue }
             let value = line[line.index(after: colon)...].drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
             headers.add(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
         }

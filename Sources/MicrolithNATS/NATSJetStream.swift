@@ -83,16 +83,20 @@ public struct NATSJetStream: Sendable {
     ) async throws
         -> NATSPublishAck
     {
+        try await send(publish: subject, payload: payload, messageID: messageID, headers: headers).value()
+    }
+
+    /// Sends a publish now and returns its receipt to come: publishes sent one after the
+    /// other from one task are stored in that order, and many can be in flight at once.
+    public func send(
+        publish subject: String, payload: ByteBuffer, messageID: String? = nil, headers: NATSHeaders? = nil
+    ) throws
+        -> NATSPendingPublish
+    {
         var headers = headers ?? NATSHeaders()
         if let messageID { headers["Nats-Msg-Id"] = messageID }
-        let answer: NATSMessage
-        do {
-            answer = try await client.request(
-                subject, payload: payload, headers: headers.fields.isEmpty ? nil : headers, timeout: timeout)
-        } catch let error as NATSError where error.kind == .noResponders {
-            throw NATSError(.noResponders, "no stream stores subject '\(subject)'")
-        }
-        return try Self.decode(answer)
+        let pending = try client.send(request: subject, payload: payload, headers: headers.fields.isEmpty ? nil : headers, timeout: timeout)
+        return NATSPendingPublish(subject: subject, request: pending)
     }
 
     /// Up to `batch` messages of a durable pull consumer, waiting at most `expires` for them

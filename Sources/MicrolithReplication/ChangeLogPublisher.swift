@@ -28,6 +28,8 @@ public final class ChangeLogPublisher: Sendable {
         public var subjectPrefix = "microlith.changes"
         /// Entries read from the log per round.
         public var batch = 256
+        /// Publishes awaiting their receipts at once.
+        public var window = 64
         /// How often the log is looked at when no commit said so.
         public var pollInterval: Duration = .seconds(1)
         /// The wait after a failed round; it doubles up to ``maximumRetryWait``.
@@ -63,8 +65,15 @@ public final class ChangeLogPublisher: Sendable {
         NATSStreamConfiguration(name: configuration.stream, subjects: ["\(configuration.subjectPrefix).>"])
     }
 
-    /// Creates the stream unless it exists.
+    /// Creates the stream unless it exists. The node id, database and table names go into
+    /// subjects: one that cannot be a subject token is refused here.
     public func prepare() async throws {
+        var names: [(what: String, name: String)] = [("node id", store.nodeID)]
+        names += store.databaseNames.map { ("database", $0) }
+        names += store.tables.map { ("table", $0.definition.name) }
+        for (what, name) in names where name.isEmpty || name.contains(where: { $0 == "." || $0 == "*" || $0 == ">" || $0.isWhitespace }) {
+            throw ReplicationError("the \(what) '\(name)' cannot be part of a NATS subject (it holds '.', '*', '>' or a space)")
+        }
         do {
             _ = try await jetStream.createStream(streamConfiguration)
         } catch let error as NATSJetStreamError where error.code == 400 {
@@ -88,23 +97,43 @@ public final class ChangeLogPublisher: Sendable {
     }
 
     /// Publishes `database`'s unpublished local entries and records how far it got; returns how
-    /// many it published. It stops at the first failure, with the position after the last entry
-    /// the stream took.
+    /// many it published. Up to ``Configuration/window`` publishes are in flight at once, sent in
+    /// log order; it stops at the first failure, with the position after the last entry the
+    /// stream took in order.
     @discardableResult
     public func publishPending(database: String = Schema.defaultDatabase) async throws -> Int {
         var count = 0
         var position = try await published(database: database)
+        let bounds = try await store.changeLogBounds(database: database)
+        if !bounds.canReplay(after: position) && position < bounds.latest {
+            let oldest = bounds.oldest.map(String.init) ?? "none"
+            logger.error(
+                "replication: database \(database)'s change log was trimmed past what was published (published up to \(position), oldest kept \(oldest)): those writes never reached the other nodes; set keepUnpublishedChanges to keep them"
+            )
+        }
         while true {
             let changes = try await store.changes(database: database, after: position, limit: configuration.batch)
             guard let last = changes.last else { return count }
+            var inFlight: [(sequence: Int64, receipt: NATSPendingPublish)] = []
             do {
-                for change in changes where change.origin == store.nodeID {
-                    let entry = ReplicatedChange(change, node: store.nodeID, database: database)
-                    _ = try await jetStream.publish(
-                        "\(configuration.subjectPrefix).\(store.nodeID).\(database).\(change.tableName)", payload: entry.json,
-                        messageID: entry.messageID)
-                    count += 1
-                    position = change.sequence
+                for change in changes {
+                    if change.origin == store.nodeID {
+                        let entry = ReplicatedChange(change, node: store.nodeID, database: database)
+                        let receipt = try jetStream.send(
+                            publish: "\(configuration.subjectPrefix).\(store.nodeID).\(database).\(change.tableName)", payload: entry.json,
+                            messageID: entry.messageID)
+                        inFlight.append((change.sequence, receipt))
+                    }
+                    if inFlight.count >= configuration.window || change.sequence == last.sequence {
+                        for sent in inFlight {
+                            _ = try await sent.receipt.value()
+                            count += 1
+                            position = sent.sequence
+                        }
+                        inFlight = []
+                        // Entries of other nodes up to here are passed over.
+                        position = change.sequence
+                    }
                 }
             } catch {
                 if position > 0 { try await record(position, database: database) }
@@ -142,22 +171,34 @@ public final class ChangeLogPublisher: Sendable {
         wake.yield()
         for await _ in wakes {
             if Task.isCancelled { break }
+            var failure: (any Error)?
             do {
                 if !prepared {
                     try await prepare()
                     prepared = true
                 }
+                // Each database on its own: one that fails does not hold up the others.
                 for database in store.databaseNames {
-                    try await publishPending(database: database)
+                    do {
+                        try await publishPending(database: database)
+                    } catch {
+                        failure = failure ?? error
+                        logger.warning("replication: publishing database \(database)'s change log failed: \(error)")
+                    }
                 }
-                wait = configuration.retryWait
             } catch {
-                logger.warning("replication: publishing the change log failed, trying again in \(wait): \(error)")
-                if (error as? NATSJetStreamError)?.code == 404 { prepared = false }
-                try? await Task.sleep(for: wait)
-                wait = min(wait * 2, configuration.maximumRetryWait)
-                wake.yield()
+                failure = error
+                logger.warning("replication: preparing stream \(configuration.stream) failed: \(error)")
             }
+            guard let failure else {
+                wait = configuration.retryWait
+                continue
+            }
+            // A stream deleted under it answers as nobody (no responders) or as 404: make it again.
+            if (failure as? NATSJetStreamError)?.code == 404 || (failure as? NATSError)?.kind == .noResponders { prepared = false }
+            try? await Task.sleep(for: wait)
+            wait = min(wait * 2, configuration.maximumRetryWait)
+            wake.yield()
         }
     }
 

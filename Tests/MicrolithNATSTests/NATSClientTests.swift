@@ -129,6 +129,29 @@ import Testing
         }
     }
 
+    @Test func aReconnectTriesEveryServerOfTheList() async throws {
+        let live = try NATSServerProcess()
+        let dead = try NATSServerProcess()
+        let deadURL = dead.url
+        dead.stop()
+        let client = try await NATSClient.connect(try configuration([deadURL, live.url]))
+        let sub = try client.subscribe("x")
+        for round in 1...3 {
+            live.stop()
+            try live.start()
+            let back = ContinuousClock.now
+            while client.reconnectCount < round && ContinuousClock.now - back < .seconds(5) { try await Task.sleep(for: .milliseconds(5)) }
+            while !client.isConnected && ContinuousClock.now - back < .seconds(5) { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(client.isConnected, "round \(round): the second server of the list is tried")
+        }
+        try client.publish("x", payload: ByteBuffer(string: "back"), headers: NATSHeaders())
+        try await client.flush()
+        let m = try await next(sub)
+        #expect(m.map { String(buffer: $0.payload) } == "back")
+        #expect(m?.headers == nil, "empty headers are sent as none (PUB, not HPUB)")
+        await client.close()
+    }
+
     @Test func mistakesAreRefusedBeforeTheyReachTheServer() async throws {
         let server = try NATSServerProcess()
         let client = try await NATSClient.connect(try configuration([server.url]))

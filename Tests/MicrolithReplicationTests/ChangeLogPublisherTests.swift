@@ -141,6 +141,24 @@ import Testing
         await f.close()
     }
 
+    @Test func aStreamDeletedUnderARunningPublisherIsMadeAgain() async throws {
+        let f = try await fixture()
+        let running = Task { await f.publisher.run() }
+        try await put(f.store, "1", "one")
+        try await f.jetStream.deleteStream("MICROLITH_CHANGES")
+        try await put(f.store, "2", "two")
+        var count: UInt64 = 0
+        let started = ContinuousClock.now
+        while count == 0 && ContinuousClock.now - started < .seconds(10) {
+            count = (try? await f.jetStream.streamInfo("MICROLITH_CHANGES").state.messages) ?? 0
+            if count == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(count >= 1, "the stream is back and takes what followed")
+        running.cancel()
+        await running.value
+        await f.close()
+    }
+
     @Test func aChangeReadsBackAsItWasWrittenAndMistakesAreNamed() throws {
         let change = ReplicatedChange(
             node: "n1", database: "data", sequence: 7, transaction: 3, table: "Todo", id: .int(42), operation: .patch, version: 99,
