@@ -13,6 +13,9 @@ import Synchronization
 /// flight when the connection drops gets no answer and times out. Every ``Configuration/pingInterval``
 /// the client pings the server; a server that leaves ``Configuration/maximumPingsOut`` pings
 /// unanswered is taken for dead and the connection replaced.
+///
+/// Call ``close()`` when done with it: until then it keeps its connection, and keeps
+/// reconnecting when that is lost.
 public final class NATSClient: Sendable {
     /// How the client connects and behaves.
     public struct Configuration: Sendable {
