@@ -16,6 +16,13 @@ import Testing
         return c
     }
 
+    /// The address of a port nothing listens on (a server's own, once it is stopped).
+    static func deadServerURL() throws -> String {
+        let dead = try NATSServerProcess()
+        dead.stop()
+        return dead.url
+    }
+
     /// The next message of `subscription` (`nil` once it ended), or a failure after `seconds`.
     func next(_ subscription: NATSSubscription, seconds: Double = 5) async throws -> NATSMessage? {
         try await withThrowingTaskGroup(of: NATSMessage?.self) { group in
@@ -115,10 +122,7 @@ import Testing
 
     @Test func theListIsTriedInTurnAndAnEmptyOrDeadListFails() async throws {
         let server = try NATSServerProcess()
-        // A port nothing listens on (the server's own, once it is stopped, is one).
-        let dead = try NATSServerProcess()
-        let deadURL = dead.url
-        dead.stop()
+        let deadURL = try Self.deadServerURL()
         let client = try await NATSClient.connect(try configuration([deadURL, server.url]))
         try await client.flush()
         await client.close()
@@ -131,9 +135,7 @@ import Testing
 
     @Test func aReconnectTriesEveryServerOfTheList() async throws {
         let live = try NATSServerProcess()
-        let dead = try NATSServerProcess()
-        let deadURL = dead.url
-        dead.stop()
+        let deadURL = try Self.deadServerURL()
         let client = try await NATSClient.connect(try configuration([deadURL, live.url]))
         let sub = try client.subscribe("x")
         for round in 1...3 {

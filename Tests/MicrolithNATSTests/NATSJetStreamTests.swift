@@ -16,6 +16,15 @@ import Testing
         return try await NATSClient.connect(c)
     }
 
+    /// A nats-server with JetStream, a client of it and the API, with `stream` made when given.
+    func jetStream(_ stream: NATSStreamConfiguration? = nil) async throws -> (NATSServerProcess, NATSClient, NATSJetStream) {
+        let server = try NATSServerProcess(["-js"])
+        let client = try await connect(server)
+        let js = NATSJetStream(client: client)
+        if let stream { _ = try await js.createStream(stream) }
+        return (server, client, js)
+    }
+
     func text(_ messages: [NATSJetStreamMessage]) -> [String] {
         messages.map { String(buffer: $0.payload) }
     }
@@ -46,10 +55,8 @@ import Testing
     }
 
     @Test func aMessageIDIsStoredOnceAndAReceiptNamesItsSequence() async throws {
-        let server = try NATSServerProcess(["-js"])
-        let client = try await connect(server)
-        let js = NATSJetStream(client: client)
-        _ = try await js.createStream(NATSStreamConfiguration(name: "R", subjects: ["r.>"]))
+        let (server, client, js) = try await jetStream(NATSStreamConfiguration(name: "R", subjects: ["r.>"]))
+        defer { server.stop() }
         let first = try await js.publish("r.n1", payload: ByteBuffer(string: "one"), messageID: "n1:1")
         #expect(first == (try JSONDecoder().decode(NATSPublishAck.self, from: Data(#"{"stream":"R","seq":1}"#.utf8))))
         let retried = try await js.publish("r.n1", payload: ByteBuffer(string: "one"), messageID: "n1:1")
@@ -63,10 +70,8 @@ import Testing
     }
 
     @Test func aPullConsumerDeliversInOrderAndRedeliversWhatIsNotAcknowledged() async throws {
-        let server = try NATSServerProcess(["-js"])
-        let client = try await connect(server)
-        let js = NATSJetStream(client: client)
-        _ = try await js.createStream(NATSStreamConfiguration(name: "S", subjects: ["s.*"]))
+        let (server, client, js) = try await jetStream(NATSStreamConfiguration(name: "S", subjects: ["s.*"]))
+        defer { server.stop() }
         for i in 1...5 { _ = try await js.publish("s.a", payload: ByteBuffer(string: "m\(i)"), messageID: "id\(i)") }
         let consumer = try await js.createConsumer(
             stream: "S", NATSConsumerConfiguration(durableName: "node2", ackWait: .milliseconds(500)))
@@ -103,10 +108,8 @@ import Testing
     }
 
     @Test func anExpiredPullReturnsWhatItGotAndAMissingConsumerIsNamed() async throws {
-        let server = try NATSServerProcess(["-js"])
-        let client = try await connect(server)
-        let js = NATSJetStream(client: client)
-        _ = try await js.createStream(NATSStreamConfiguration(name: "E", subjects: ["e"], storage: .memory))
+        let (server, client, js) = try await jetStream(NATSStreamConfiguration(name: "E", subjects: ["e"], storage: .memory))
+        defer { server.stop() }
         _ = try await js.createConsumer(stream: "E", NATSConsumerConfiguration(durableName: "c"))
         _ = try await js.publish("e", payload: ByteBuffer(string: "only"))
         let started = ContinuousClock.now
@@ -124,10 +127,7 @@ import Testing
     }
 
     @Test func aConsumerResumesWhereItWasAfterTheServerRestarts() async throws {
-        let server = try NATSServerProcess(["-js"])
-        let client = try await connect(server)
-        let js = NATSJetStream(client: client)
-        _ = try await js.createStream(NATSStreamConfiguration(name: "D", subjects: ["d.>"]))
+        let (server, client, js) = try await jetStream(NATSStreamConfiguration(name: "D", subjects: ["d.>"]))
         _ = try await js.createConsumer(stream: "D", NATSConsumerConfiguration(durableName: "n"))
         for i in 1...5 { _ = try await js.publish("d.x", payload: ByteBuffer(string: "\(i)"), messageID: "d\(i)") }
         let firstTwo = try await js.fetch(stream: "D", consumer: "n", batch: 2)
