@@ -258,26 +258,19 @@ public final class NATSClient: Sendable {
                 // connection's loop, where keep-alive pings are sent too: the PONGs answer the
                 // queue in order. Writes made before this call reach the loop before it does.
                 channel.eventLoop.execute {
-                    let registered = self.state.withLock { s -> Bool in
-                        guard case .connected(let current) = s.phase, current === channel else { return false }
-                        s.pongWaiters.append(.flush(id, continuation, nil))
-                        return true
-                    }
-                    guard registered else {
-                        continuation.resume(throwing: NATSError(.disconnected, "the NATS connection was lost"))
-                        return
-                    }
+                    // Scheduled on this loop, the timeout cannot fire before this task is done.
                     let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.nanoseconds))) { [weak self] () -> Void in
                         self?.abandonFlush(id, NATSError(.timeout, "the NATS server did not answer a PING within \(timeout)"))
                     }
-                    self.state.withLock { s in
-                        if let i = s.pongWaiters.firstIndex(where: { if case .flush(id, _, _) = $0 { true } else { false } }),
-                            case .flush(_, let c, _) = s.pongWaiters[i]
-                        {
-                            s.pongWaiters[i] = .flush(id, c, timer)
-                        } else {
-                            timer.cancel()
-                        }
+                    let registered = self.state.withLock { s -> Bool in
+                        guard case .connected(let current) = s.phase, current === channel else { return false }
+                        s.pongWaiters.append(.flush(id, continuation, timer))
+                        return true
+                    }
+                    guard registered else {
+                        timer.cancel()
+                        continuation.resume(throwing: NATSError(.disconnected, "the NATS connection was lost"))
+                        return
                     }
                     channel.writeAndFlush(ByteBuffer(staticString: "PING\r\n"), promise: nil)
                 }

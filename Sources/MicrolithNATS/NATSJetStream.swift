@@ -211,9 +211,7 @@ public struct NATSJetStream: Sendable {
 
     /// Stream and consumer names go into subjects: one token, no wildcards.
     static func checkName(_ name: String, _ what: String) throws {
-        if name.isEmpty || name.contains(where: { $0 == "." || $0 == "*" || $0 == ">" || $0 == " " || $0 == "/" || $0 == "\\" })
-            || name.unicodeScalars.contains(where: { $0.value < 32 || $0.value == 127 })
-        {
+        if NATSSubject.tokenProblem(name) != nil || name.contains(where: { $0 == "/" || $0 == "\\" }) {
             throw NATSError(.invalid, "a \(what) name must be one token without '.', '*', '>', spaces or slashes, got '\(name)'")
         }
     }

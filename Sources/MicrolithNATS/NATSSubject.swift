@@ -21,6 +21,18 @@ public enum NATSSubject {
         return nil
     }
 
+    /// Why `name` cannot be one token of a subject (a stream, consumer, node or table name put
+    /// into one), or `nil`: it must not be empty or hold `.`, `*`, `>`, spaces or control characters.
+    public static func tokenProblem(_ name: String) -> String? {
+        if name.isEmpty { return "it is empty" }
+        if name.contains(where: { $0 == "." || $0 == "*" || $0 == ">" || $0.isWhitespace })
+            || name.unicodeScalars.contains(where: { $0.value < 32 || $0.value == 127 })
+        {
+            return "it holds '.', '*', '>', a space or a control character"
+        }
+        return nil
+    }
+
     /// Why `name` cannot be a queue group or a subscription id, or `nil`.
     static func nameProblem(_ name: String, _ what: String) -> String? {
         if name.isEmpty { return "a \(what) must not be empty" }

@@ -71,8 +71,10 @@ public final class ChangeLogPublisher: Sendable {
         var names: [(what: String, name: String)] = [("node id", store.nodeID)]
         names += store.databaseNames.map { ("database", $0) }
         names += store.tables.map { ("table", $0.definition.name) }
-        for (what, name) in names where name.isEmpty || name.contains(where: { $0 == "." || $0 == "*" || $0 == ">" || $0.isWhitespace }) {
-            throw ReplicationError("the \(what) '\(name)' cannot be part of a NATS subject (it holds '.', '*', '>' or a space)")
+        for (what, name) in names {
+            if let problem = NATSSubject.tokenProblem(name) {
+                throw ReplicationError("the \(what) '\(name)' cannot be part of a NATS subject: \(problem)")
+            }
         }
         do {
             _ = try await jetStream.createStream(streamConfiguration)
