@@ -206,6 +206,7 @@ let package = Package(
             dependencies: [
                 "MicrolithCache", "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithHTTP", "MicrolithModules",
                 "MicrolithJobs", "MicrolithRealtime", "MicrolithMQTT", "MicrolithNetwork", "MicrolithTables", "MicrolithAuth", "MicrolithTLS",
+                "MicrolithNATS", "MicrolithReplication",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -385,6 +386,7 @@ let package = Package(
             dependencies: [
                 "MicrolithRuntime", "MicrolithJSON", "MicrolithStore", "MicrolithHTTP", "MicrolithSchema", "MicrolithModules", "MicrolithJobs",
                 "MicrolithCache", "MicrolithMQTT", "MicrolithRealtime", "MicrolithTables", "MicrolithAuth", "MicrolithTLS", "MicrolithTestSupport",
+                "MicrolithNATS", "MicrolithReplication",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

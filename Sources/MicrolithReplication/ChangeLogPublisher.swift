@@ -22,10 +22,8 @@ import Synchronization
 public final class ChangeLogPublisher: Sendable {
     /// Where and how entries are published.
     public struct Configuration: Sendable {
-        /// The stream that keeps every node's entries.
-        public var stream = "MICROLITH_CHANGES"
-        /// The first token(s) of every subject.
-        public var subjectPrefix = "microlith.changes"
+        /// The stream that keeps every node's entries, and its subjects.
+        public var stream = ReplicationStream()
         /// Entries read from the log per round.
         public var batch = 256
         /// Publishes awaiting their receipts at once.
@@ -60,10 +58,8 @@ public final class ChangeLogPublisher: Sendable {
         }
     }
 
-    /// The stream's configuration: every subject under the prefix, file storage.
-    public var streamConfiguration: NATSStreamConfiguration {
-        NATSStreamConfiguration(name: configuration.stream, subjects: ["\(configuration.subjectPrefix).>"])
-    }
+    /// The stream and its subjects.
+    public var stream: ReplicationStream { configuration.stream }
 
     /// Creates the stream unless it exists. The node id, database and table names go into
     /// subjects: one that cannot be a subject token is refused here.
@@ -76,18 +72,7 @@ public final class ChangeLogPublisher: Sendable {
                 throw ReplicationError("the \(what) '\(name)' cannot be part of a NATS subject: \(problem)")
             }
         }
-        do {
-            _ = try await jetStream.createStream(streamConfiguration)
-        } catch let error as NATSJetStreamError where error.code == 400 {
-            // It exists with settings someone chose (limits, replicas): use it as it is, if it
-            // takes our subjects.
-            let info = try await jetStream.streamInfo(configuration.stream)
-            guard info.config.subjects.contains("\(configuration.subjectPrefix).>") else {
-                throw ReplicationError(
-                    "stream \(configuration.stream) exists but does not take \(configuration.subjectPrefix).> (it takes "
-                        + "\(info.config.subjects.joined(separator: ", "))): \(error)")
-            }
-        }
+        try await stream.prepare(jetStream)
     }
 
     /// The sequence up to which `database`'s log is published (0: nothing yet).
@@ -105,6 +90,7 @@ public final class ChangeLogPublisher: Sendable {
     @discardableResult
     public func publishPending(database: String = Schema.defaultDatabase) async throws -> Int {
         var count = 0
+        let digests = store.tables.map(\.replicationDigest)
         var position = try await published(database: database)
         let bounds = try await store.changeLogBounds(database: database)
         if !bounds.canReplay(after: position) && position < bounds.latest {
@@ -120,9 +106,10 @@ public final class ChangeLogPublisher: Sendable {
             do {
                 for change in changes {
                     if change.origin == store.nodeID {
-                        let entry = ReplicatedChange(change, node: store.nodeID, database: database)
+                        let entry = ReplicatedChange(
+                            change, node: store.nodeID, database: database, schema: digests[change.table])
                         let receipt = try jetStream.send(
-                            publish: "\(configuration.subjectPrefix).\(store.nodeID).\(database).\(change.tableName)", payload: entry.json,
+                            publish: stream.subject(node: store.nodeID, database: database, table: change.tableName), payload: entry.json,
                             messageID: entry.messageID)
                         inFlight.append((change.sequence, receipt))
                     }
@@ -190,7 +177,7 @@ public final class ChangeLogPublisher: Sendable {
                 }
             } catch {
                 failure = error
-                logger.warning("replication: preparing stream \(configuration.stream) failed: \(error)")
+                logger.warning("replication: preparing stream \(configuration.stream.name) failed: \(error)")
             }
             guard let failure else {
                 wait = configuration.retryWait

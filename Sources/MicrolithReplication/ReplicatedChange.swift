@@ -7,7 +7,9 @@ public import NIOCore
 ///
 /// On the wire it is a JSON object: `node`, `database`, `seq`, `txn`, `table`, `id` (a string
 /// or an integer, as the key is), `op` (`put`, `patch`, `delete`), `version` (the write's
-/// hybrid logical clock timestamp) and `record` (the record's JSON, `null` for a delete).
+/// hybrid logical clock timestamp), `record` (the record's JSON, `null` for a delete) and
+/// `schema` (the table's ``TableLayout/replicationDigest`` on the origin: a node whose table
+/// differs does not apply the change).
 public struct ReplicatedChange: Sendable, Equatable {
     public var node: String
     public var database: String
@@ -20,10 +22,12 @@ public struct ReplicatedChange: Sendable, Equatable {
     public var version: Int64
     /// The record after the write; `nil` for a delete.
     public var record: JSONObject?
+    /// The table's ``TableLayout/replicationDigest`` on the origin.
+    public var schema: String
 
     public init(
         node: String, database: String, sequence: Int64, transaction: Int64, table: String, id: RecordID, operation: Change.Operation,
-        version: Int64, record: JSONObject?
+        version: Int64, record: JSONObject?, schema: String
     ) {
         self.node = node
         self.database = database
@@ -34,13 +38,15 @@ public struct ReplicatedChange: Sendable, Equatable {
         self.operation = operation
         self.version = version
         self.record = record
+        self.schema = schema
     }
 
-    /// The entry of `change`, a change of `database` made on `node`.
-    public init(_ change: Change, node: String, database: String) {
+    /// The entry of `change`, a change of `database` made on `node` to a table whose
+    /// ``TableLayout/replicationDigest`` is `schema`.
+    public init(_ change: Change, node: String, database: String, schema: String) {
         self.init(
             node: node, database: database, sequence: change.sequence, transaction: change.transaction, table: change.tableName,
-            id: change.id, operation: change.operation, version: change.version, record: change.record?.record)
+            id: change.id, operation: change.operation, version: change.version, record: change.record?.record, schema: schema)
     }
 
     /// The `Nats-Msg-Id` of the entry: the same on every publish of it, so JetStream drops a
@@ -59,6 +65,7 @@ public struct ReplicatedChange: Sendable, Equatable {
         o["op"] = .string(operation.rawValue)
         o["version"] = .int(version)
         o["record"] = record.map { .object($0) } ?? .null
+        o["schema"] = .string(schema)
         let value = JSONValue.object(o)
         return ByteBuffer(bytes: JSONWriter.encode(value))
     }
@@ -98,6 +105,7 @@ public struct ReplicatedChange: Sendable, Equatable {
         if operation != .delete && record == nil { throw ReplicationError("a replicated \(operation.rawValue) carries no record") }
         self.init(
             node: try string("node"), database: try string("database"), sequence: try int("seq"), transaction: try int("txn"),
-            table: try string("table"), id: id, operation: operation, version: try int("version"), record: record)
+            table: try string("table"), id: id, operation: operation, version: try int("version"), record: record,
+            schema: try string("schema"))
     }
 }

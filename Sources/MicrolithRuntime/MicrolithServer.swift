@@ -154,11 +154,23 @@ public final class MicrolithServer: Service, Sendable {
         let tls = try Self.loadTLS(configuration, logger: logger)
         // Over HTTPS the server's own pages have https:// origins (BrowserPolicy).
         configuration.http.secure = tls != nil
+        if configuration.replication.isEnabled {
+            // A write accepted while NATS is away is published later, never trimmed first.
+            configuration.store.keepUnpublishedChanges = true
+        }
         let store: Store
         do {
             store = try Store.open(schema: app.schema, configuration: configuration.store, logger: logger)
         } catch let e as StoreError {
             throw RuntimeError(e.message)
+        }
+        if configuration.replication.isEnabled {
+            do {
+                _ = try ReplicationSettings.node(store.nodeID, "the node name")
+            } catch {
+                store.close()
+                throw RuntimeError("\(error); set replication.node in microlith.yaml")
+            }
         }
         // Until the server exists, a failure closes what is open here; afterwards its lifecycle does.
         var opened: Modules?
@@ -432,6 +444,9 @@ public final class MicrolithServer: Service, Sendable {
             EventHubService(hub: realtime, logger: logger),
             ModulesService(modules: modules, logger: logger),
         ]
+        if configuration.replication.isEnabled {
+            services.append(ReplicationService(store: store, settings: configuration.replication, logger: logger))
+        }
         if let tls { services.append(TLSReloadService(source: tls, logger: logger)) }
         services.append(
             SessionAuditService(sessions: authenticator.sessions, interval: .seconds(configuration.sessionCheckSeconds), logger: logger))

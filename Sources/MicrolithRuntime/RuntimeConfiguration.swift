@@ -4,6 +4,7 @@ public import MicrolithHTTP
 public import MicrolithJobs
 public import MicrolithMQTT
 public import MicrolithModules
+import MicrolithReplication
 public import MicrolithStore
 public import MicrolithTLS
 import Yams
@@ -60,6 +61,12 @@ import Yams
 /// | `mqtt.maxTopicFiltersPerPacket` | `MICROLITH_MQTT_MAX_TOPIC_FILTERS_PER_PACKET` | 100 |
 /// | `mqtt.maxSubscriptionsTotal` | `MICROLITH_MQTT_MAX_SUBSCRIPTIONS_TOTAL` | 100000 |
 /// | `store.nodeID` | `MICROLITH_NODE_ID` | generated once per data folder |
+/// | `replication.nats` | `MICROLITH_REPLICATION_NATS` | none: one node (a list of `nats://[user:password@]host[:port]`; set, this node replicates through them) |
+/// | `replication.node` | `MICROLITH_REPLICATION_NODE` | the same as `store.nodeID`: this node's name, unique in the cluster (no `.`, `*`, `>` or spaces) |
+/// | `replication.stream` | `MICROLITH_REPLICATION_STREAM` | `MICROLITH_CHANGES` (the JetStream stream every node shares) |
+/// | `replication.replicas` | `MICROLITH_REPLICATION_REPLICAS` | 1 (copies the stream keeps: 3 on a cluster of three NATS servers) |
+/// | `replication.maxClockAheadSeconds` | `MICROLITH_REPLICATION_MAX_CLOCK_AHEAD_SECONDS` | 60 (a change stamped further ahead of this node's clock waits, logged) |
+/// | `replication.retentionHours` | `MICROLITH_REPLICATION_RETENTION_HOURS` | 168: how long the stream keeps changes and the store keeps tombstones; the longest a node may be away |
 /// | `log.level` | `MICROLITH_LOG_LEVEL` | `info` |
 /// | `auth.accessTokenSeconds` | `MICROLITH_AUTH_ACCESS_TOKEN_SECONDS` | 900 (how long a bearer access token is valid) |
 /// | `auth.refreshTokenSeconds` | `MICROLITH_AUTH_REFRESH_TOKEN_SECONDS` | 2592000 (30 days) |
@@ -86,6 +93,8 @@ public struct RuntimeConfiguration: Sendable {
     public var jobs = JobConfiguration()
     /// The MQTT broker.
     public var mqtt = MQTTConfiguration()
+    /// Replication to the other nodes of a cluster (`replication.*`); off without NATS servers.
+    public var replication = ReplicationSettings()
     /// The certificate every listener serves TLS with, when there is one (`tls.*`).
     public var tls = TLSSettings()
     /// Live events that may wait unread for one WebSocket or SSE subscriber before it is dropped.
@@ -315,6 +324,24 @@ public struct RuntimeConfiguration: Sendable {
             c.jobs.retention = .seconds(try int(v, n, min: 1) * 3600)
         },
         Key(path: "roles", environment: "MICROLITH_ROLES") { c, v, n in c.roles = try parseRoles(v, n) },
+        Key(path: "replication.nats", environment: "MICROLITH_REPLICATION_NATS") { c, v, n in
+            c.replication.servers = try ReplicationSettings.servers(v, n)
+        },
+        Key(path: "replication.node", environment: "MICROLITH_REPLICATION_NODE") { c, v, n in c.store.nodeID = try ReplicationSettings.node(v, n) },
+        Key(path: "replication.stream", environment: "MICROLITH_REPLICATION_STREAM") { c, v, n in
+            c.replication.stream.name = try ReplicationSettings.streamName(v, n)
+        },
+        Key(path: "replication.replicas", environment: "MICROLITH_REPLICATION_REPLICAS") { c, v, n in
+            c.replication.stream.replicas = try int(v, n, min: 1, max: 5)
+        },
+        Key(path: "replication.maxClockAheadSeconds", environment: "MICROLITH_REPLICATION_MAX_CLOCK_AHEAD_SECONDS") { c, v, n in
+            c.replication.maximumClockAhead = .seconds(try int(v, n, min: 1, max: 86_400))
+        },
+        Key(path: "replication.retentionHours", environment: "MICROLITH_REPLICATION_RETENTION_HOURS") { c, v, n in
+            let hours = try int(v, n, min: 1, max: 24 * 366)
+            c.replication.stream.maximumAge = .seconds(hours * 3600)
+            c.store.tombstoneRetentionSeconds = hours * 3600
+        },
         Key(path: "log.level", environment: "MICROLITH_LOG_LEVEL") { c, v, n in
             let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
             guard levels.contains(v) else { throw RuntimeError("\(n) must be one of \(levels.joined(separator: ", ")), got '\(v)'") }
@@ -323,7 +350,7 @@ public struct RuntimeConfiguration: Sendable {
     ]
 
     /// Settings that may be YAML lists (or comma-separated text).
-    static let listKeys: Set<String> = ["roles", "http.allowedHosts", "http.allowedOrigins", "http.trustedProxies"]
+    static let listKeys: Set<String> = ["roles", "http.allowedHosts", "http.allowedOrigins", "http.trustedProxies", "replication.nats"]
 
     /// Applies `microlith.yaml` text; unknown keys and wrong types are errors naming the key.
     public mutating func apply(yaml text: String, file: String) throws {

@@ -60,13 +60,15 @@ extension Store {
 
     /// Deletes change-log entries older than the configured retention (with
     /// ``StoreConfiguration/keepUnpublishedChanges``, only those already published); returns how
-    /// many went.
+    /// many went. Tombstones older than ``StoreConfiguration/tombstoneRetentionSeconds`` go too.
     @discardableResult
     public func trimChangeLog(database: String = Schema.defaultDatabase) async throws -> Int {
         let cutoffMilliseconds = configuration.wallClock() - Int64(configuration.changeLogRetentionSeconds) * 1000
         let cutoff = cutoffMilliseconds << 16
         let keepUnpublished = configuration.keepUnpublishedChanges
+        let tombstoneCutoff = (configuration.wallClock() - Int64(configuration.tombstoneRetentionSeconds) * 1000) << 16
         return try await write(database: database) { txn in
+            try txn.db.execute(sql: "DELETE FROM _microlith_tombstones WHERE version < ?", arguments: [tombstoneCutoff])
             if keepUnpublished {
                 // No recorded position: the subquery is NULL and nothing is trimmed.
                 try txn.db.execute(

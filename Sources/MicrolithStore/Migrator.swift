@@ -85,6 +85,11 @@ struct Migrator {
                     seq INTEGER PRIMARY KEY AUTOINCREMENT, txn INTEGER NOT NULL, tbl TEXT NOT NULL, id NOT NULL,
                     op TEXT NOT NULL, version INTEGER NOT NULL, origin TEXT NOT NULL, record TEXT);
                 CREATE INDEX IF NOT EXISTS _microlith_changelog_version ON _microlith_changelog(version);
+                CREATE TABLE IF NOT EXISTS _microlith_tombstones(
+                    tbl TEXT NOT NULL, id NOT NULL, version INTEGER NOT NULL, origin TEXT NOT NULL,
+                    PRIMARY KEY(tbl, id)) WITHOUT ROWID;
+                CREATE INDEX IF NOT EXISTS _microlith_tombstones_version ON _microlith_tombstones(version);
+                CREATE TABLE IF NOT EXISTS _microlith_applied(origin TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
                 """)
     }
 

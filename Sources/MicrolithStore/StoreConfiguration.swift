@@ -41,6 +41,10 @@ public struct StoreConfiguration: Sendable {
     /// it recorded one), however old: a write accepted while the transport is away is
     /// published later, never trimmed first. Off by default.
     public var keepUnpublishedChanges = false
+    /// How long the store remembers a deleted record's key and version (a tombstone; 7 days by
+    /// default), so a replicated write made before the delete, arriving late, does not bring the
+    /// record back. Set it to at least the longest time a node may be cut off from the others.
+    public var tombstoneRetentionSeconds = 7 * 86_400
 
     public init(
         directory: String,

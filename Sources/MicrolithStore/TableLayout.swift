@@ -26,6 +26,8 @@ public struct TableLayout: Sendable {
     let upsertSQL: String
     /// The statement that reads a record's text and version by key.
     let selectSQL: String
+    /// The statement that reads a record's text, version and origin by key.
+    let selectStampSQL: String
     /// The statement that removes a record by key.
     let deleteSQL: String
     /// Per list table (in ``listTables`` order): the statements removing a record's rows and adding one.
@@ -54,6 +56,7 @@ public struct TableLayout: Sendable {
         let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ",")
         self.upsertSQL = "INSERT OR REPLACE INTO \"\(sqlName)\"(\(columns.joined(separator: ","))) VALUES (\(placeholders))"
         self.selectSQL = "SELECT data, version FROM \"\(sqlName)\" WHERE id = ?"
+        self.selectStampSQL = "SELECT data, version, origin FROM \"\(sqlName)\" WHERE id = ?"
         self.deleteSQL = "DELETE FROM \"\(sqlName)\" WHERE id = ?"
         self.listSQL = list.map { (_, table) in
             (delete: "DELETE FROM \"\(table)\" WHERE id = ?", insert: "INSERT INTO \"\(table)\"(value, id) VALUES (?, ?)")
@@ -125,6 +128,24 @@ public struct TableLayout: Sendable {
             parts.append("\(a.name):\(a.type)\(a.isRequired ? "!" : "")\(a.isIndexed ? "@i" : "")")
         }
         return parts.joined(separator: ";")
+    }
+
+    /// A short digest of what a record of this table must look like (its primary key, whether
+    /// it is sealed, and each attribute's name, type and whether it is required; not which are
+    /// indexed): two nodes replicate a table only when their digests agree.
+    public var replicationDigest: String {
+        var parts = ["\(definition.name)", "pk=\(definition.primaryKey):\(definition.primaryKeyAttribute.type)", "sealed=\(definition.isSealed)"]
+        for a in definition.attributes where a.relationship == nil {
+            parts.append("\(a.name):\(a.type)\(a.isRequired ? "!" : "")")
+        }
+        // FNV-1a, 64 bits: stable across processes and versions (Swift's Hasher is seeded).
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in parts.joined(separator: ";").utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// Writes the index rows (scalar columns are written with the record; this fills side tables).

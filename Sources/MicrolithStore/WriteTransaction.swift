@@ -197,12 +197,23 @@ public final class WriteTransaction {
         try db.cachedStatement(sql: table.deleteSQL).execute(arguments: [key])
         try table.writeListIndexes(db, id: id, record: nil, stored: current.record, storedIsKnown: true)
         let version = store.clock.now()
+        try writeTombstone(table, key: key, version: version, origin: store.nodeID)
         try log(
             Change(
                 table: table.index, tableName: table.name, id: id, operation: .delete, version: version,
                 origin: store.nodeID, sequence: 0, transaction: self.id, record: nil, previous: current),
             text: nil)
     }
+
+    /// Remembers that the record `key` of `table` was deleted at `version` on `origin`, so a
+    /// replicated write older than the delete does not bring it back.
+    func writeTombstone(_ table: TableLayout, key: DatabaseValue, version: Int64, origin: String) throws {
+        let statement = try db.cachedStatement(sql: Self.tombstoneInsert)
+        statement.setUncheckedArguments([table.name, key, version, origin])
+        try statement.execute()
+    }
+
+    private static let tombstoneInsert = "INSERT OR REPLACE INTO _microlith_tombstones(tbl, id, version, origin) VALUES (?, ?, ?, ?)"
 
     private func write(
         _ table: TableLayout, id: RecordID, body: JSONObject, current: CachedRecord?, stored: CachedRecord?, operation: Change.Operation
@@ -264,14 +275,14 @@ public final class WriteTransaction {
     }
 
     /// Refuses a key outside ``RecordID/keyTextProblem(_:)``'s rule, whichever door it came through.
-    private static func requireCanonical(_ id: RecordID, _ table: TableLayout) throws(StoreError) {
+    static func requireCanonical(_ id: RecordID, _ table: TableLayout) throws(StoreError) {
         guard case .string(let s) = id, let problem = RecordID.keyTextProblem(s) else { return }
         throw StoreError(.invalidID, "invalid key for \(table.name): \(problem)", attribute: table.definition.primaryKeyAttribute.name)
     }
 
     /// Refuses a NUL in a string an index would hold: SQLite binds text up to its first NUL, so
     /// the index would disagree with the record (and a query for `a` would find `a\u{0}b`).
-    private static func requireIndexable(_ record: JSONObject, _ table: TableLayout) throws(StoreError) {
+    static func requireIndexable(_ record: JSONObject, _ table: TableLayout) throws(StoreError) {
         func check(_ value: JSONValue?, _ name: String) throws(StoreError) {
             guard case .string(let s) = value, s.utf8.contains(0) else { return }
             throw StoreError(.invalidRecord, "attribute '\(name)' is indexed and cannot hold a NUL character (U+0000)", attribute: name)
@@ -284,7 +295,7 @@ public final class WriteTransaction {
     }
 
     /// Appends `change` to the change log; `text` is the record's JSON text (`nil` for a delete).
-    private func log(_ change: Change, text: String?) throws {
+    func log(_ change: Change, text: String?) throws {
         var change = change
         let statement = try db.cachedStatement(sql: Self.changeLogInsert)
         statement.setUncheckedArguments([

@@ -162,7 +162,7 @@ import Testing
     @Test func aChangeReadsBackAsItWasWrittenAndMistakesAreNamed() throws {
         let change = ReplicatedChange(
             node: "n1", database: "data", sequence: 7, transaction: 3, table: "Todo", id: .int(42), operation: .patch, version: 99,
-            record: ["title": .string("x"), "n": .int(1)])
+            record: ["title": .string("x"), "n": .int(1)], schema: "00ff")
         #expect(try ReplicatedChange(json: change.json) == change)
         #expect(change.messageID == "n1:data:7")
         for (text, words) in [
@@ -171,6 +171,7 @@ import Testing
             (#"{"node":"n","database":"d","seq":1,"txn":1,"table":"T","id":"a","op":"merge","version":1,"record":{}}"#, "unknown 'op'"),
             (#"{"node":"n","database":"d","seq":1,"txn":1,"table":"T","id":"a","op":"put","version":1,"record":null}"#, "carries no record"),
             (#"{"node":"n","database":"d","txn":1,"table":"T","id":"a","op":"delete","version":1}"#, "'seq'"),
+            (#"{"node":"n","database":"d","seq":1,"txn":1,"table":"T","id":"a","op":"delete","version":1}"#, "'schema'"),
         ] {
             #expect(throws: ReplicationError.self) { try ReplicatedChange(json: ByteBuffer(string: text)) }
             do {

@@ -1,6 +1,8 @@
 import Foundation
 import MicrolithHTTP
 import MicrolithMQTT
+import MicrolithNATS
+import MicrolithReplication
 import MicrolithRuntime
 import MicrolithStore
 import MicrolithTLS
@@ -193,7 +195,41 @@ struct RuntimeConfigurationTests {
         BadValue(yaml: "tls:\n  clientCertificates: sometimes\n", key: "tls.clientCertificates"),
         BadValue(yaml: "tls:\n  certificate: ''\n", key: "tls.certificate"),
         BadValue(yaml: "mqtt:\n  tls: maybe\n", key: "mqtt.tls"),
+        BadValue(yaml: "replication:\n  nats: [http://127.0.0.1:4222]\n", key: "replication.nats"),
+        BadValue(yaml: "replication:\n  nats: []\n", key: "replication.nats"),
+        BadValue(yaml: "replication:\n  node: a.b\n", key: "replication.node"),
+        BadValue(yaml: "replication:\n  stream: 'x y'\n", key: "replication.stream"),
+        BadValue(yaml: "replication:\n  replicas: 7\n", key: "replication.replicas"),
+        BadValue(yaml: "replication:\n  maxClockAheadSeconds: 0\n", key: "replication.maxClockAheadSeconds"),
+        BadValue(yaml: "replication:\n  retentionHours: 0\n", key: "replication.retentionHours"),
     ]
+
+    @Test func replicationSettingsFromYAMLAndEnvironment() throws {
+        var c = RuntimeConfiguration(appDirectory: "/app")
+        #expect(!c.replication.isEnabled)
+        try c.apply(
+            yaml: """
+                replication:
+                  nats: [nats://127.0.0.1:4222, "nats://u:p@10.0.0.2:4223"]
+                  node: node-1
+                  stream: SHOP
+                  replicas: 3
+                  maxClockAheadSeconds: 5
+                  retentionHours: 48
+                """, file: "microlith.yaml")
+        #expect(c.replication.isEnabled)
+        #expect(c.replication.servers.map(\.description) == ["nats://127.0.0.1:4222", "nats://10.0.0.2:4223"])
+        #expect(c.replication.servers[1].user == "u" && c.replication.servers[1].password == "p")
+        #expect(c.store.nodeID == "node-1")
+        #expect(c.replication.stream.name == "SHOP")
+        #expect(c.replication.stream.replicas == 3)
+        #expect(c.replication.maximumClockAhead == .seconds(5))
+        #expect(c.replication.stream.maximumAge == .seconds(48 * 3600))
+        #expect(c.store.tombstoneRetentionSeconds == 48 * 3600)
+        try c.apply(environment: ["MICROLITH_REPLICATION_NATS": "nats://a:1,nats://b:2", "MICROLITH_REPLICATION_NODE": "node-2"])
+        #expect(c.replication.servers.map(\.description) == ["nats://a:1", "nats://b:2"])
+        #expect(c.store.nodeID == "node-2")
+    }
 
     @Test(arguments: badYAMLValues)
     func badYAMLValuesAreErrorsNamingTheKey(_ bad: BadValue) {

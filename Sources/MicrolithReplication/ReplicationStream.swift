@@ -1,0 +1,53 @@
+public import MicrolithNATS
+
+/// The JetStream stream that carries every node's change log: its name, the subjects in it, and
+/// how it is made.
+///
+/// Subjects are `<prefix>.<node>.<database>.<table>`, so one stream holds every node's entries
+/// and a consumer can follow all of them, or one node's.
+public struct ReplicationStream: Sendable, Equatable {
+    /// The stream's name.
+    public var name: String
+    /// The first token(s) of every subject.
+    public var subjectPrefix: String
+    /// Copies the stream keeps in a JetStream cluster (1 for a single server, 3 for a cluster of three).
+    public var replicas: Int
+    /// How long entries are kept: a node away longer cannot resume from the stream alone
+    /// (7 days by default).
+    public var maximumAge: Duration
+
+    public init(
+        name: String = "MICROLITH_CHANGES", subjectPrefix: String = "microlith.changes", replicas: Int = 1,
+        maximumAge: Duration = .seconds(7 * 86_400)
+    ) {
+        self.name = name
+        self.subjectPrefix = subjectPrefix
+        self.replicas = replicas
+        self.maximumAge = maximumAge
+    }
+
+    /// The subject of an entry of `node`'s log of `database`, table `table`.
+    public func subject(node: String, database: String, table: String) -> String {
+        "\(subjectPrefix).\(node).\(database).\(table)"
+    }
+
+    /// The stream's configuration: every subject under the prefix, file storage.
+    public var configuration: NATSStreamConfiguration {
+        NATSStreamConfiguration(name: name, subjects: ["\(subjectPrefix).>"], replicas: replicas, maximumAge: maximumAge)
+    }
+
+    /// Creates the stream unless it exists. One that exists is used as it is (its limits and
+    /// replicas are someone's choice) if it takes the subjects, and refused otherwise.
+    public func prepare(_ jetStream: NATSJetStream) async throws {
+        do {
+            _ = try await jetStream.createStream(configuration)
+        } catch let error as NATSJetStreamError where error.code == 400 {
+            let info = try await jetStream.streamInfo(name)
+            guard info.config.subjects.contains("\(subjectPrefix).>") else {
+                throw ReplicationError(
+                    "stream \(name) exists but does not take \(subjectPrefix).> (it takes \(info.config.subjects.joined(separator: ", "))): \(error)"
+                )
+            }
+        }
+    }
+}

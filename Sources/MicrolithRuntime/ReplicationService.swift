@@ -1,0 +1,54 @@
+import Logging
+import MicrolithNATS
+import MicrolithReplication
+import MicrolithStore
+import ServiceLifecycle
+
+/// Replication as a service of the server's lifecycle: it connects to NATS (trying again, with
+/// a growing wait, while no server answers: writes are kept meanwhile and published later),
+/// then publishes this node's writes and applies the other nodes' until shutdown reaches it,
+/// before the store closes.
+struct ReplicationService: Service, CustomStringConvertible {
+    let store: Store
+    let settings: ReplicationSettings
+    let logger: Logger
+
+    var description: String { "replication" }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await replicate() }
+        logger.debug("replication stopped")
+    }
+
+    private func replicate() async {
+        var configuration = NATSClient.Configuration(servers: settings.servers)
+        configuration.options.name = "microlith-\(store.nodeID)"
+        let servers = settings.servers.map(\.description).joined(separator: ", ")
+        var wait: Duration = .milliseconds(100)
+        var client: NATSClient?
+        while client == nil && !Task.isCancelled {
+            do {
+                client = try await NATSClient.connect(configuration, logger: logger)
+            } catch {
+                logger.warning("replication: no NATS server answers (\(servers)): \(error); writes are kept and published once one does")
+                try? await Task.sleep(for: wait)
+                wait = min(wait * 2, .seconds(5))
+            }
+        }
+        guard let client else { return }
+        logger.info("replication: node \(store.nodeID) connected to NATS (\(servers)), stream \(settings.stream.name)")
+        let jetStream = NATSJetStream(client: client)
+        var publishing = ChangeLogPublisher.Configuration()
+        publishing.stream = settings.stream
+        var applying = ChangeApplier.Configuration()
+        applying.stream = settings.stream
+        applying.maximumClockAhead = settings.maximumClockAhead
+        let publisher = ChangeLogPublisher(store: store, jetStream: jetStream, configuration: publishing, logger: logger)
+        let applier = ChangeApplier(store: store, jetStream: jetStream, configuration: applying, logger: logger)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await publisher.run() }
+            group.addTask { await applier.run() }
+        }
+        await client.close()
+    }
+}

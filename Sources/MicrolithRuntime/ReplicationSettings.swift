@@ -1,0 +1,53 @@
+import Foundation
+public import MicrolithNATS
+public import MicrolithReplication
+
+/// How this node replicates to the other nodes of a cluster (`replication.*` in `microlith.yaml`).
+///
+/// With no NATS servers the node runs alone. With them, it publishes its own writes to the
+/// ``ReplicationStream`` and applies every other node's (``ChangeLogPublisher``,
+/// ``ChangeApplier``), and the change-log trim keeps what is not yet published.
+public struct ReplicationSettings: Sendable {
+    /// The NATS servers (with JetStream) to use; empty: no replication.
+    public var servers: [NATSServerAddress] = []
+    /// The stream every node of the cluster shares.
+    public var stream = ReplicationStream()
+    /// How far ahead of this node's clock a change's version may be before it waits.
+    public var maximumClockAhead: Duration = .seconds(60)
+
+    public init() {}
+
+    /// Whether this node replicates.
+    public var isEnabled: Bool { !servers.isEmpty }
+
+    /// Parses `replication.nats`: a comma-separated list of `nats://` URLs.
+    static func servers(_ text: String, _ name: String) throws -> [NATSServerAddress] {
+        let list = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !list.isEmpty else { throw RuntimeError("\(name) must list at least one NATS server such as nats://127.0.0.1:4222") }
+        return try list.map { url in
+            do {
+                return try NATSServerAddress(parsing: url)
+            } catch {
+                throw RuntimeError("\(name) must list NATS servers such as nats://127.0.0.1:4222, got '\(url)': \(error)")
+            }
+        }
+    }
+
+    /// Checks a node name: it becomes a token of NATS subjects and part of a consumer name.
+    static func node(_ text: String, _ name: String) throws -> String {
+        let node = text.trimmingCharacters(in: .whitespaces)
+        if let problem = NATSSubject.tokenProblem(node) {
+            throw RuntimeError("\(name) must be a node name NATS subjects can carry, got '\(text)': \(problem)")
+        }
+        return node
+    }
+
+    /// Checks a stream name.
+    static func streamName(_ text: String, _ name: String) throws -> String {
+        let stream = text.trimmingCharacters(in: .whitespaces)
+        if let problem = NATSSubject.tokenProblem(stream) {
+            throw RuntimeError("\(name) must be a JetStream stream name, got '\(text)': \(problem)")
+        }
+        return stream
+    }
+}

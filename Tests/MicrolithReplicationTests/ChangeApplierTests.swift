@@ -1,0 +1,263 @@
+import Foundation
+import GRDB
+import Logging
+import MicrolithJSON
+import MicrolithNATS
+import MicrolithSchema
+import MicrolithStore
+import MicrolithTestSupport
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import MicrolithReplication
+
+/// Nodes applying each other's change logs through a real nats-server's JetStream.
+@Suite(.serialized, .timeLimit(.minutes(1))) struct ChangeApplierTests {
+    static let schema = """
+        type Todo @table @export {
+            id: ID @primaryKey
+            title: String
+            tags: [String] @indexed
+        }
+        """
+
+    /// One node: its store, its publisher and its applier.
+    struct Node {
+        let store: Store
+        let publisher: ChangeLogPublisher
+        let applier: ChangeApplier
+        var todo: TableLayout { store.table(name: "Todo")! }
+
+        func put(_ id: String, _ body: JSONObject) async throws {
+            let todo = self.todo
+            try await store.write { txn in _ = try txn.put(todo, id: .string(id), body: body) }
+        }
+
+        func delete(_ id: String) async throws {
+            let todo = self.todo
+            try await store.write { txn in _ = try txn.delete(todo, id: .string(id)) }
+        }
+
+        /// Every record as `id=data@version/origin`, sorted: equal dumps mean equal data and
+        /// equal versions.
+        func dump() async throws -> [String] {
+            try await store.read(database: "data") { db in
+                try String.fetchAll(db, sql: "SELECT id || '=' || data || '@' || version || '/' || origin FROM r_Todo ORDER BY id")
+            }
+        }
+    }
+
+    struct Cluster {
+        let server: NATSServerProcess
+        let client: NATSClient
+        let jetStream: NATSJetStream
+        let nodes: [Node]
+        let directories: [String]
+
+        func close() async {
+            for node in nodes { node.store.close() }
+            await client.close()
+            for d in directories { try? FileManager.default.removeItem(atPath: d) }
+        }
+
+        /// Publishes every node's log and applies what the stream holds on every node until
+        /// a round finds nothing more to do; returns the reports of the applying rounds.
+        @discardableResult
+        func sync() async throws -> [ChangeApplier.Report] {
+            var reports: [ChangeApplier.Report] = []
+            for _ in 0..<20 {
+                for node in nodes { try await node.publisher.publishPending() }
+                var received = 0
+                for node in nodes {
+                    let report = try await node.applier.applyNext()
+                    received += report.received
+                    reports.append(report)
+                }
+                if received == 0 { return reports }
+            }
+            Issue.record("the nodes did not settle in 20 rounds")
+            return reports
+        }
+    }
+
+    func node(
+        _ name: String, directory: String, jetStream: NATSJetStream, schema: String = Self.schema, clockOffset: Int64 = 0,
+        applier: ChangeApplier.Configuration = ChangeApplier.Configuration()
+    ) throws -> Node {
+        var configuration = StoreConfiguration(
+            directory: directory, durability: .normal, nodeID: name,
+            wallClock: { HybridLogicalClock.systemMilliseconds() + clockOffset })
+        configuration.keepUnpublishedChanges = true
+        let store = try Store.open(schema: try SchemaParser.parse(schema, file: "schema.graphql"), configuration: configuration)
+        var applierConfiguration = applier
+        applierConfiguration.expires = .milliseconds(200)
+        return Node(
+            store: store, publisher: ChangeLogPublisher(store: store, jetStream: jetStream, logger: Logger(label: "publisher-\(name)")),
+            applier: ChangeApplier(store: store, jetStream: jetStream, configuration: applierConfiguration, logger: Logger(label: "applier-\(name)")))
+    }
+
+    func cluster(
+        _ names: [String] = ["node-a", "node-b", "node-c"], make: ((String, String, NATSJetStream) throws -> Node)? = nil
+    ) async throws -> Cluster {
+        let server = try NATSServerProcess(["-js"])
+        let client = try await NATSClient.connect(NATSClient.Configuration(servers: [try NATSServerAddress(parsing: server.url)]))
+        let jetStream = NATSJetStream(client: client, timeout: .seconds(2))
+        var nodes: [Node] = []
+        var directories: [String] = []
+        for name in names {
+            let directory = NSTemporaryDirectory() + "microlith-applier-\(UUID().uuidString)"
+            directories.append(directory)
+            let node = try make?(name, directory, jetStream) ?? self.node(name, directory: directory, jetStream: jetStream)
+            try await node.publisher.prepare()
+            try await node.applier.prepare()
+            nodes.append(node)
+        }
+        return Cluster(server: server, client: client, jetStream: jetStream, nodes: nodes, directories: directories)
+    }
+
+    @Test func writesOnEveryNodeReachEveryNode() async throws {
+        let c = try await cluster()
+        let (a, b, z) = (c.nodes[0], c.nodes[1], c.nodes[2])
+        try await a.put("1", ["title": "from a", "tags": ["x"]])
+        try await b.put("2", ["title": "from b"])
+        try await z.put("3", ["title": "from c"])
+        try await a.put("4", ["title": "doomed"])
+        try await c.sync()
+        try await b.delete("4")
+        try await z.store.write { txn in _ = try txn.patch(z.todo, id: .string("1"), patch: ["title": "patched on c"]) }
+        try await c.sync()
+
+        let dumps = try await [a.dump(), b.dump(), z.dump()]
+        #expect(dumps[0].count == 3)
+        #expect(dumps[0] == dumps[1] && dumps[1] == dumps[2])
+        #expect(try await b.store.get(b.todo, .string("1"))?.record["title"] == "patched on c")
+        #expect(try await a.store.get(a.todo, .string("4")) == nil)
+        #expect(try await z.store.appliedPositions()["node-a"] != nil)
+        await c.close()
+    }
+
+    @Test func concurrentWritesToOneRecordEndTheSameEverywhere() async throws {
+        let c = try await cluster()
+        for round in 0..<5 {
+            // Every node writes the same record before any of them hears from the others.
+            for (i, node) in c.nodes.enumerated() {
+                if round % 2 == 1 && i == 1 {
+                    try await node.delete("shared")
+                } else {
+                    try await node.put("shared", ["title": .string("round \(round) on \(node.store.nodeID)")])
+                }
+            }
+            try await c.sync()
+            let dumps = try await c.nodes.asyncMap { try await $0.dump() }
+            #expect(Set(dumps).count == 1, "round \(round): \(dumps)")
+        }
+        await c.close()
+    }
+
+    @Test func aSecondDeliveryChangesNothing() async throws {
+        let c = try await cluster(["node-a", "node-b"])
+        try await c.nodes[0].put("1", ["title": "once"])
+        try await c.nodes[0].publisher.publishPending()
+        let b = c.nodes[1]
+        let first = try await c.jetStream.fetch(stream: "MICROLITH_CHANGES", consumer: b.applier.consumerName, batch: 10, expires: .milliseconds(300))
+        #expect(try await b.applier.apply(first).applied == 1)
+        // The same messages again, as after a lost acknowledgement.
+        let again = try await b.applier.apply(first)
+        #expect(again.applied == 0 && again.superseded == 1)
+        #expect(try await b.store.changes(after: 0).count == 1)
+        await c.close()
+    }
+
+    @Test func ownEntriesAreAcknowledgedAndPassedOver() async throws {
+        let c = try await cluster(["node-a", "node-b"])
+        try await c.nodes[0].put("1", ["title": "mine"])
+        try await c.nodes[0].publisher.publishPending()
+        let report = try await c.nodes[0].applier.applyNext()
+        #expect(report.own == 1 && report.applied == 0)
+        #expect(try await c.nodes[0].applier.applyNext().received == 0, "acknowledged: not delivered again")
+        await c.close()
+    }
+
+    @Test func aTableDeclaredDifferentlyIsRefusedAndDeliveredAgain() async throws {
+        var applier = ChangeApplier.Configuration()
+        applier.refusedRedeliveryWait = .milliseconds(300)
+        let other = """
+            type Todo @table @export {
+                id: ID @primaryKey
+                title: Int
+                tags: [String] @indexed
+            }
+            """
+        let c = try await cluster(["node-a", "node-b"]) { name, directory, jetStream in
+            try self.node(name, directory: directory, jetStream: jetStream, schema: name == "node-b" ? other : Self.schema, applier: applier)
+        }
+        try await c.nodes[0].put("1", ["title": "text"])
+        try await c.nodes[0].publisher.publishPending()
+        let b = c.nodes[1]
+        let report = try await b.applier.applyNext()
+        #expect(report.refused == 1 && report.applied == 0)
+        #expect(try await b.dump() == [])
+        // Not dropped: it comes back after the wait.
+        var again = ChangeApplier.Report()
+        let started = ContinuousClock.now
+        while again.received == 0 && ContinuousClock.now - started < .seconds(5) { again = try await b.applier.applyNext() }
+        #expect(again.refused == 1)
+        await c.close()
+    }
+
+    @Test func aVersionFarAheadOfTheClockIsRefused() async throws {
+        var applier = ChangeApplier.Configuration()
+        applier.maximumClockAhead = .seconds(10)
+        let c = try await cluster(["node-a", "node-b", "node-c"]) { name, directory, jetStream in
+            // node-a's clock runs 60 s fast, node-c's 5 s: only node-a's writes are refused.
+            let offset: Int64 = name == "node-a" ? 60_000 : name == "node-c" ? 5_000 : 0
+            return try self.node(name, directory: directory, jetStream: jetStream, clockOffset: offset, applier: applier)
+        }
+        try await c.nodes[0].put("fast", ["title": "from the future"])
+        try await c.nodes[2].put("skewed", ["title": "a little ahead"])
+        for node in c.nodes { try await node.publisher.publishPending() }
+        let report = try await c.nodes[1].applier.applyNext()
+        #expect(report.refused == 1 && report.applied == 1)
+        #expect(try await c.nodes[1].store.get(c.nodes[1].todo, .string("skewed")) != nil)
+        // The node that took the skewed write now versions its own writes after it.
+        let local = try await c.nodes[1].store.write { txn in try txn.put(c.nodes[1].todo, id: .string("skewed"), body: ["title": "later"]) }
+        #expect(try await c.nodes[2].store.get(c.nodes[2].todo, .string("skewed"))!.version < local.version)
+        await c.close()
+    }
+
+    @Test func aMessageThatIsNotAChangeIsDroppedNotRetried() async throws {
+        let c = try await cluster(["node-a", "node-b"])
+        _ = try await c.jetStream.publish("microlith.changes.node-x.data.Todo", payload: ByteBuffer(string: "not json"))
+        let report = try await c.nodes[1].applier.applyNext()
+        #expect(report.malformed == 1)
+        #expect(try await c.nodes[1].applier.applyNext().received == 0)
+        await c.close()
+    }
+
+    @Test func runningNodesFollowEachOtherAndListenersSeeRemoteWrites() async throws {
+        let c = try await cluster(["node-a", "node-b"])
+        let (a, b) = (c.nodes[0], c.nodes[1])
+        let seen = Mutex<[String]>([])
+        b.store.onCommit { changes in seen.withLock { $0 += changes.map { "\($0.origin):\($0.id)" } } }
+        let tasks = c.nodes.flatMap { node in [Task { await node.publisher.run() }, Task { await node.applier.run() }] }
+        try await a.put("live", ["title": "hello"])
+        let started = ContinuousClock.now
+        while try await b.store.get(b.todo, .string("live")) == nil && ContinuousClock.now - started < .seconds(5) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(try await b.store.get(b.todo, .string("live"))?.record["title"] == "hello")
+        #expect(seen.withLock { $0 } == ["node-a:live"])
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+        await c.close()
+    }
+}
+
+extension Array {
+    fileprivate func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}

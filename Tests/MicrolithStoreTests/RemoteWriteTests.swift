@@ -1,0 +1,174 @@
+import GRDB
+import MicrolithJSON
+import MicrolithSchema
+import MicrolithStore
+import Synchronization
+import Testing
+
+/// Writes made on other nodes, applied here: last writer wins on (version, origin), tombstones,
+/// idempotence, and what the change log and listeners see.
+@Suite("Store: remote writes")
+struct RemoteWriteTests {
+    /// The test's "now", read once, so versions made from it keep their order however slowly
+    /// the test runs.
+    let base = HybridLogicalClock.systemMilliseconds()
+
+    /// A version `offset` milliseconds from the test's start.
+    func version(_ offset: Int64 = 0) -> Int64 {
+        (base + offset) << 16
+    }
+
+    func remote(
+        _ table: TableLayout, _ id: String, _ operation: Change.Operation = .put, version: Int64, origin: String = "node-b",
+        _ record: JSONObject? = nil
+    ) -> RemoteWrite {
+        var body = record
+        if operation != .delete && body == nil { body = ["id": .string(id), "title": .string("from \(origin)")] }
+        return RemoteWrite(table: table, id: .string(id), operation: operation, version: version, origin: origin, record: body)
+    }
+
+    func apply(_ store: Store, _ write: RemoteWrite) async throws -> Bool {
+        try await store.write { txn in try txn.apply(write) }
+    }
+
+    @Test func aNewerRemoteWriteTakesEffectWithItsOwnVersionAndOrigin() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let todo = try store.layout("Todo")
+        let seen = Mutex<[Change]>([])
+        store.onCommit { changes in seen.withLock { $0 += changes } }
+        try await store.put(todo, .string("t1"), ["title": "local"])
+        let v = version(2000)
+        #expect(try await apply(store, remote(todo, "t1", version: v, ["title": "remote", "tags": ["x", "y"]])))
+
+        let record = try #require(try await store.get(todo, .string("t1")))
+        #expect(record.record["title"] == "remote")
+        #expect(record.version == v)
+        #expect(try await store.sideTable(todo, "tags") == ["t1=x", "t1=y"])
+        let logged = try #require(try await store.changes(after: 0).last)
+        #expect(logged.origin == "node-b")
+        #expect(logged.version == v)
+        #expect(logged.record?.record["title"] == "remote")
+        let told = try #require(seen.withLock { $0.last })
+        #expect(told.origin == "node-b")
+        #expect(told.previous?.record["title"] == "local", "listeners get the record it replaced")
+
+        // The clock moved past the remote version: the next local write wins over it.
+        let local = try await store.put(todo, .string("t1"), ["title": "after"])
+        #expect(local.version > v)
+    }
+
+    @Test func anOlderOrRepeatedRemoteWriteChangesNothing() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let todo = try store.layout("Todo")
+        let older = version(-5000)
+        let local = try await store.put(todo, .string("t1"), ["title": "local"])
+        #expect(try await apply(store, remote(todo, "t1", version: older)) == false)
+        #expect(try await store.get(todo, .string("t1"))?.record["title"] == "local")
+
+        let newer = version(1000)
+        #expect(try await apply(store, remote(todo, "t2", version: newer)))
+        #expect(try await apply(store, remote(todo, "t2", version: newer)) == false, "the same write twice")
+        #expect(try await store.changes(after: 0).count == 2, "nothing logged for a write that changed nothing")
+        #expect(local.version < newer)
+    }
+
+    @Test func equalVersionsAreOrderedByNodeName() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let todo = try store.layout("Todo")
+        let v = version(500)
+        #expect(try await apply(store, remote(todo, "t1", version: v, origin: "node-b")))
+        #expect(try await apply(store, remote(todo, "t1", version: v, origin: "node-a")) == false)
+        #expect(try await apply(store, remote(todo, "t1", version: v, origin: "node-c")))
+        #expect(try await store.get(todo, .string("t1"))?.record["title"] == "from node-c")
+        #expect(RemoteWrite.wins(2, "a", over: 1, "z"))
+        #expect(!RemoteWrite.wins(1, "z", over: 2, "a"))
+    }
+
+    @Test func aDeleteLeavesATombstoneThatOlderWritesCannotCross() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let todo = try store.layout("Todo")
+        // A remote delete of a record this node holds.
+        try await store.put(todo, .string("t1"), ["title": "local", "tags": ["x"]])
+        #expect(try await apply(store, remote(todo, "t1", .delete, version: version(1000))))
+        #expect(try await store.get(todo, .string("t1")) == nil)
+        #expect(try await store.sideTable(todo, "tags") == [])
+        #expect(try await apply(store, remote(todo, "t1", version: version(500))) == false, "a put made before the delete")
+        #expect(try await store.get(todo, .string("t1")) == nil)
+        #expect(try await apply(store, remote(todo, "t1", version: version(1500))), "a put made after it")
+        #expect(try await store.get(todo, .string("t1"))?.record["title"] == "from node-b")
+
+        // A local delete leaves one too.
+        try await store.put(todo, .string("t2"), ["title": "local"])
+        let before = version(-1)
+        try await store.write { txn in _ = try txn.delete(todo, id: .string("t2")) }
+        #expect(try await apply(store, remote(todo, "t2", version: before)) == false)
+        #expect(try await store.get(todo, .string("t2")) == nil)
+        // A delete of a record this node never had is remembered as well.
+        #expect(try await apply(store, remote(todo, "t3", .delete, version: version(100))))
+        #expect(try await apply(store, remote(todo, "t3", version: version(50))) == false)
+        #expect(try await store.tombstoneCount() == 3)
+    }
+
+    @Test func oldTombstonesAreTrimmed() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        var configuration = StoreConfiguration(directory: directory, durability: .normal)
+        configuration.tombstoneRetentionSeconds = 60
+        let store = try Store.open(schema: try parseSchema(todoSchemaText), configuration: configuration)
+        defer { store.close() }
+        let todo = try store.layout("Todo")
+        #expect(try await apply(store, remote(todo, "old", .delete, version: version(-120_000))))
+        #expect(try await apply(store, remote(todo, "new", .delete, version: version(-1000))))
+        try await store.trimChangeLog()
+        #expect(try await store.tombstoneCount() == 1)
+    }
+
+    @Test func appliedPositionsNeverGoBack() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        try await store.write { txn in
+            try txn.recordApplied(origin: "node-b", sequence: 7)
+            try txn.recordApplied(origin: "node-c", sequence: 2)
+        }
+        try await store.write { txn in try txn.recordApplied(origin: "node-b", sequence: 5) }
+        #expect(try await store.appliedPositions() == ["node-b": 7, "node-c": 2])
+    }
+
+    @Test func aRemoteRecordThatDoesNotFitIsRefused() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let todo = try store.layout("Todo")
+        let wrongType = await storeError {
+            _ = try await apply(store, remote(todo, "t1", version: version(), ["title": .int(5)]))
+        }
+        #expect(wrongType?.code == .invalidRecord)
+        #expect(wrongType?.message.contains("node-b") == true)
+        let wrongKey = await storeError {
+            _ = try await apply(store, remote(todo, "t1", version: version(), ["id": "t2", "title": "x"]))
+        }
+        #expect(wrongKey?.code == .invalidID)
+        let noRecord = await storeError {
+            _ = try await apply(store, RemoteWrite(table: todo, id: .string("t1"), operation: .put, version: 1, origin: "b", record: nil))
+        }
+        #expect(noRecord?.code == .invalidRecord)
+        #expect(try await store.get(todo, .string("t1")) == nil)
+    }
+
+    @Test func theDigestFollowsWhatRecordsMayHoldNotTheIndexes() throws {
+        func digest(_ text: String) throws -> String {
+            let store = try openTemporaryStore(schema: text)
+            defer { store.closeAndRemoveFiles() }
+            return try store.layout("Todo").replicationDigest
+        }
+        let plain = try digest("type Todo @table { id: ID @primaryKey\n title: String }")
+        #expect(plain.count == 16)
+        #expect(try digest("type Todo @table { id: ID @primaryKey\n title: String @indexed }") == plain)
+        #expect(try digest("type Todo @table { id: ID @primaryKey\n title: String! }") != plain)
+        #expect(try digest("type Todo @table { id: ID @primaryKey\n title: Int }") != plain)
+        #expect(try digest("type Todo @table { id: ID @primaryKey\n title: String\n done: Boolean }") != plain)
+    }
+}

@@ -1,0 +1,192 @@
+"""Replication between microlith nodes through a real nats-server's JetStream: three
+`microlith serve` processes write at once, NATS and a node are killed and restarted, and at the
+end every node holds the same records and every acknowledged write. Each test prints writes
+acknowledged, found and lost, and how long the nodes took to converge."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+
+import pytest
+
+from nats_helpers import NatsServer, nats_binary
+
+pytestmark = pytest.mark.skipif(nats_binary() is None, reason="nats-server is not installed (scripts/test installs it)")
+
+SCHEMA = """
+type Rec @table @export {
+    id: ID @primaryKey
+    node: String @indexed
+    n: Int
+    note: String
+}
+"""
+
+NODES = 3
+OWN_KEYS = 8
+SHARED_KEYS = 4
+
+
+class Writer:
+    """Writes to one node: its own keys (so the expected final state is known: the last
+    acknowledged write) and keys every node writes (convergence only)."""
+
+    def __init__(self, server, name: str, seed: int):
+        self.server = server
+        self.name = name
+        self.random = random.Random(seed)
+        self.model: dict[str, dict | None] = {}
+        self.acknowledged = 0
+        self.uncertain: set[str] = set()
+
+    def step(self, i: int) -> None:
+        if self.random.random() < 0.25:
+            key = f"shared-{self.random.randrange(SHARED_KEYS)}"
+            own = False
+        else:
+            key = f"{self.name}-{self.random.randrange(OWN_KEYS)}"
+            own = True
+        choice = self.random.random()
+        try:
+            if choice < 0.55 or (own and self.model.get(key) is None and choice < 0.8):
+                body = {"id": key, "node": self.name, "n": i}
+                r = self.server.put(f"/Rec/{key}", json=body)
+                assert r.status_code in (200, 201, 204), r.text
+                if own:
+                    self.model[key] = body
+            elif choice < 0.8:
+                r = self.server.patch(f"/Rec/{key}", json={"note": f"{self.name} {i}"})
+                assert r.status_code in (200, 204, 404), r.text
+                if own and r.status_code != 404:
+                    self.model[key] = {**self.model[key], "note": f"{self.name} {i}"}
+            else:
+                r = self.server.delete(f"/Rec/{key}")
+                assert r.status_code in (200, 204, 404), r.text
+                if own:
+                    self.model[key] = None
+            self.acknowledged += 1
+        except (OSError, ConnectionError):
+            if own:
+                self.uncertain.add(key)
+
+    def run(self, steps: int, start: int = 0) -> None:
+        for i in range(start, start + steps):
+            self.step(i)
+
+
+def dump(server) -> dict:
+    return {r["id"]: {k: v for k, v in r.items()} for r in server.query("Rec")}
+
+
+def converge(servers, timeout: float = 60) -> float:
+    """Waits until every node answers the same records; returns the seconds it took."""
+    started = time.monotonic()
+    while True:
+        dumps = [dump(s) for s in servers]
+        if all(d == dumps[0] for d in dumps[1:]):
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            differing = {k for d in dumps for k in d if any(e.get(k) != d.get(k) for e in dumps)}
+            raise AssertionError(f"nodes still differ after {timeout} s on {sorted(differing)[:10]}")
+        time.sleep(0.2)
+
+
+def check(servers, writers) -> tuple[int, int, int]:
+    """acknowledged, found, lost: every node must hold each own key's last acknowledged state."""
+    acknowledged = sum(w.acknowledged for w in writers)
+    found = lost = 0
+    for server in servers:
+        records = dump(server)
+        for w in writers:
+            for key, expected in w.model.items():
+                if key in w.uncertain:
+                    continue
+                got = records.get(key)
+                if got is not None:
+                    got = {k: v for k, v in got.items() if k in ("id", "node", "n", "note")}
+                if got == expected:
+                    found += 1
+                else:
+                    lost += 1
+                    print(f"LOST on node {server.env.get('MICROLITH_REPLICATION_NODE')}: {key} expected {expected}, got {got}")
+    return acknowledged, found, lost
+
+
+def start_nodes(factory, tmp_path, nats: NatsServer, count: int = NODES):
+    app = factory.app(SCHEMA)
+    servers = []
+    for i in range(1, count + 1):
+        env = {"MICROLITH_REPLICATION_NATS": nats.url, "MICROLITH_REPLICATION_NODE": f"node-{i}"}
+        servers.append(factory.server(app, tmp_path / f"node-{i}", env=env, extra_args=("--no-mqtt",)))
+    return servers
+
+
+def test_three_nodes_converge_with_every_acknowledged_write(factory, tmp_path):
+    nats = NatsServer(tmp_path / "nats").start()
+    try:
+        servers = start_nodes(factory, tmp_path, nats)
+        writers = [Writer(s, f"node-{i + 1}", seed=i) for i, s in enumerate(servers)]
+        threads = [threading.Thread(target=w.run, args=(120,)) for w in writers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = converge(servers)
+        acknowledged, found, lost = check(servers, writers)
+        print(f"\nreplication, 3 nodes writing at once: acknowledged {acknowledged}, found {found}, lost {lost}, converged in {seconds:.2f} s")
+        assert lost == 0
+        # What a node wrote is visible on the others with its writer's name.
+        assert any(r["node"] == "node-1" for r in servers[2].query("Rec"))
+    finally:
+        nats.kill()
+
+
+def test_writes_survive_nats_and_a_node_being_killed(factory, tmp_path):
+    nats = NatsServer(tmp_path / "nats").start()
+    try:
+        servers = start_nodes(factory, tmp_path, nats)
+        writers = [Writer(s, f"node-{i + 1}", seed=10 + i) for i, s in enumerate(servers)]
+        for w in writers:
+            w.run(20)
+
+        # NATS dies: every node keeps taking writes; they are published when it is back.
+        nats.kill()
+        for w in writers:
+            w.run(20, start=100)
+        nats.start()
+
+        # A node dies mid-stream (SIGKILL) while the others keep writing; it comes back.
+        victim = servers[2]
+        victim.kill()
+        for w in writers[:2]:
+            w.run(20, start=200)
+        victim.start()
+        writers[2].run(10, start=300)
+
+        seconds = converge(servers, timeout=90)
+        acknowledged, found, lost = check(servers, writers)
+        print(
+            f"\nreplication through faults (NATS SIGKILLed, node SIGKILLed): acknowledged {acknowledged}, "
+            f"found {found}, lost {lost}, converged in {seconds:.2f} s after the last write"
+        )
+        assert lost == 0
+    finally:
+        nats.kill()
+
+
+def test_a_bad_replication_setting_is_refused_with_its_name(factory, tmp_path):
+    app = factory.app(SCHEMA)
+    server = factory.server(
+        app, env={"MICROLITH_REPLICATION_NATS": "http://127.0.0.1:4222"}, start=False, extra_args=("--no-mqtt",))
+    with pytest.raises(AssertionError):
+        server.start(timeout=15)
+    assert "MICROLITH_REPLICATION_NATS" in server.logs()
+    bad_node = factory.server(
+        app, env={"MICROLITH_REPLICATION_NATS": "nats://127.0.0.1:4222", "MICROLITH_REPLICATION_NODE": "a.b"}, start=False,
+        extra_args=("--no-mqtt",))
+    with pytest.raises(AssertionError):
+        bad_node.start(timeout=15)
+    assert "MICROLITH_REPLICATION_NODE" in bad_node.logs()
