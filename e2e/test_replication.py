@@ -177,6 +177,27 @@ def test_writes_survive_nats_and_a_node_being_killed(factory, tmp_path):
         nats.kill()
 
 
+def test_patches_of_different_attributes_on_different_nodes_both_survive(factory, tmp_path):
+    nats = NatsServer(tmp_path / "nats").start()
+    try:
+        servers = start_nodes(factory, tmp_path, nats, count=2)
+        r = servers[0].put("/Rec/shared", json={"id": "shared", "node": "node-1", "n": 0, "note": "start"})
+        assert r.status_code in (200, 201, 204), r.text
+        converge(servers)
+        # Cut off from each other (NATS down), each node changes another attribute.
+        nats.kill()
+        assert servers[0].patch("/Rec/shared", json={"n": 1}).status_code in (200, 204)
+        assert servers[1].patch("/Rec/shared", json={"note": "from node-2"}).status_code in (200, 204)
+        nats.start()
+        seconds = converge(servers)
+        for server in servers:
+            record = server.get("/Rec/shared").json()
+            assert record["n"] == 1 and record["note"] == "from node-2", record
+        print(f"\nconcurrent PATCHes of two attributes on two nodes: both kept, converged in {seconds:.2f} s")
+    finally:
+        nats.kill()
+
+
 def test_a_bad_replication_setting_is_refused_with_its_name(factory, tmp_path):
     app = factory.app(SCHEMA)
     server = factory.server(

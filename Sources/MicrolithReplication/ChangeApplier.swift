@@ -140,7 +140,8 @@ public final class ChangeApplier: Sendable {
                 continue
             }
             let write = RemoteWrite(
-                table: table, id: change.id, operation: change.operation, version: change.version, origin: change.node, record: change.record)
+                table: table, id: change.id, operation: change.operation, version: change.version, origin: change.node, record: change.record,
+                stamps: change.stamps)
             if byDatabase[change.database] == nil { databases.append(change.database) }
             byDatabase[change.database, default: []].append((message, change, write))
         }

@@ -9,7 +9,8 @@ public import NIOCore
 /// or an integer, as the key is), `op` (`put`, `patch`, `delete`), `version` (the write's
 /// hybrid logical clock timestamp), `record` (the record's JSON, `null` for a delete) and
 /// `schema` (the table's ``TableLayout/replicationDigest`` on the origin: a node whose table
-/// differs does not apply the change).
+/// differs does not apply the change), and, after a PATCH, `stamps` (``RecordStamps``: when each
+/// attribute was written).
 public struct ReplicatedChange: Sendable, Equatable {
     public var node: String
     public var database: String
@@ -24,10 +25,13 @@ public struct ReplicatedChange: Sendable, Equatable {
     public var record: JSONObject?
     /// The table's ``TableLayout/replicationDigest`` on the origin.
     public var schema: String
+    /// When each attribute of ``record`` was written, where that is not simply ``version`` on
+    /// ``node``.
+    public var stamps: RecordStamps?
 
     public init(
         node: String, database: String, sequence: Int64, transaction: Int64, table: String, id: RecordID, operation: Change.Operation,
-        version: Int64, record: JSONObject?, schema: String
+        version: Int64, record: JSONObject?, schema: String, stamps: RecordStamps? = nil
     ) {
         self.node = node
         self.database = database
@@ -39,6 +43,7 @@ public struct ReplicatedChange: Sendable, Equatable {
         self.version = version
         self.record = record
         self.schema = schema
+        self.stamps = stamps
     }
 
     /// The entry of `change`, a change of `database` made on `node` to a table whose
@@ -46,7 +51,8 @@ public struct ReplicatedChange: Sendable, Equatable {
     public init(_ change: Change, node: String, database: String, schema: String) {
         self.init(
             node: node, database: database, sequence: change.sequence, transaction: change.transaction, table: change.tableName,
-            id: change.id, operation: change.operation, version: change.version, record: change.record?.record, schema: schema)
+            id: change.id, operation: change.operation, version: change.version, record: change.record?.record, schema: schema,
+            stamps: change.stamps)
     }
 
     /// The `Nats-Msg-Id` of the entry: the same on every publish of it, so JetStream drops a
@@ -66,6 +72,7 @@ public struct ReplicatedChange: Sendable, Equatable {
         o["version"] = .int(version)
         o["record"] = record.map { .object($0) } ?? .null
         o["schema"] = .string(schema)
+        if let stamps { o["stamps"] = stamps.json }
         let value = JSONValue.object(o)
         return ByteBuffer(bytes: JSONWriter.encode(value))
     }
@@ -103,9 +110,16 @@ public struct ReplicatedChange: Sendable, Equatable {
         default: throw ReplicationError("a replicated change's 'record' is neither an object nor null")
         }
         if operation != .delete && record == nil { throw ReplicationError("a replicated \(operation.rawValue) carries no record") }
+        var stamps: RecordStamps?
+        if let value = o["stamps"], !value.isNull {
+            guard let parsed = RecordStamps(json: value) else {
+                throw ReplicationError("a replicated change's 'stamps' is not {\"base\":[version,\"node\"],\"attributes\":{…}}")
+            }
+            stamps = parsed
+        }
         self.init(
             node: try string("node"), database: try string("database"), sequence: try int("seq"), transaction: try int("txn"),
             table: try string("table"), id: id, operation: operation, version: try int("version"), record: record,
-            schema: try string("schema"))
+            schema: try string("schema"), stamps: stamps)
     }
 }

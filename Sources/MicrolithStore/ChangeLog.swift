@@ -24,7 +24,7 @@ extension Store {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT seq, txn, tbl, id, op, version, origin, record FROM _microlith_changelog
+                    SELECT seq, txn, tbl, id, op, version, origin, record, stamps FROM _microlith_changelog
                     WHERE seq > ? AND tbl IN (\(placeholders)) ORDER BY seq LIMIT ?
                     """,
                 arguments: StatementArguments(arguments))
@@ -47,9 +47,10 @@ extension Store {
                     }
                     record = CachedRecord(id: id, record: object, json: ByteBuffer(string: text), version: version)
                 }
+                let stamps: String? = row[8]
                 return Change(
                     table: table.index, tableName: name, id: id, operation: operation, version: version, origin: row[6],
-                    sequence: sequence, transaction: row[1], record: record, previous: nil)
+                    sequence: sequence, transaction: row[1], record: record, previous: nil, stamps: stamps.flatMap(RecordStamps.init(text:)))
             }
         }
     }

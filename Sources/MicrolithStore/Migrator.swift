@@ -83,7 +83,7 @@ struct Migrator {
                     scalar_indexes TEXT NOT NULL, list_indexes TEXT NOT NULL);
                 CREATE TABLE IF NOT EXISTS _microlith_changelog(
                     seq INTEGER PRIMARY KEY AUTOINCREMENT, txn INTEGER NOT NULL, tbl TEXT NOT NULL, id NOT NULL,
-                    op TEXT NOT NULL, version INTEGER NOT NULL, origin TEXT NOT NULL, record TEXT);
+                    op TEXT NOT NULL, version INTEGER NOT NULL, origin TEXT NOT NULL, record TEXT, stamps TEXT);
                 CREATE INDEX IF NOT EXISTS _microlith_changelog_version ON _microlith_changelog(version);
                 CREATE TABLE IF NOT EXISTS _microlith_tombstones(
                     tbl TEXT NOT NULL, id NOT NULL, version INTEGER NOT NULL, origin TEXT NOT NULL,
@@ -91,6 +91,15 @@ struct Migrator {
                 CREATE INDEX IF NOT EXISTS _microlith_tombstones_version ON _microlith_tombstones(version);
                 CREATE TABLE IF NOT EXISTS _microlith_applied(origin TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
                 """)
+        // Change logs made before attribute stamps existed.
+        try Self.addColumnIfMissing(db, table: "_microlith_changelog", column: "stamps TEXT")
+    }
+
+    /// Adds `column` (a name and a type) to `table` unless it has a column of that name.
+    static func addColumnIfMissing(_ db: Database, table: String, column: String) throws {
+        let name = String(column.prefix { $0 != " " })
+        let columns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table])
+        if !columns.contains(name) { try db.execute(sql: "ALTER TABLE \"\(table)\" ADD COLUMN \(column)") }
     }
 
     /// `declared` without repeats; two different declarations under one owner are refused.
@@ -151,6 +160,8 @@ struct Migrator {
                     + "existing records cannot be re-keyed automatically: export them, or use a new table name")
         }
         try dropUndeclaredCompositeIndexes(db, table)
+        // Tables made before attribute stamps existed.
+        try Self.addColumnIfMissing(db, table: table.sqlName, column: "stamps TEXT")
         let storedSignature: String = row[1]
         let storedScalar = Set((row[2] as String).split(separator: ",").map(String.init))
         let storedList = Set((row[3] as String).split(separator: ",").map(String.init))
@@ -183,7 +194,7 @@ struct Migrator {
     }
 
     private func create(_ db: Database, _ table: TableLayout) throws {
-        var columns = ["id PRIMARY KEY NOT NULL", "data TEXT NOT NULL", "version INTEGER NOT NULL", "origin TEXT NOT NULL"]
+        var columns = ["id PRIMARY KEY NOT NULL", "data TEXT NOT NULL", "version INTEGER NOT NULL", "origin TEXT NOT NULL", "stamps TEXT"]
         columns += table.scalarColumns.map { "\"\($0.column)\"" }
         try db.execute(sql: "CREATE TABLE \"\(table.sqlName)\"(\(columns.joined(separator: ", "))) WITHOUT ROWID")
         for (attribute, column) in table.scalarColumns {

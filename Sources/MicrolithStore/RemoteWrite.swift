@@ -15,33 +15,42 @@ public struct RemoteWrite: Sendable {
     public var origin: String
     /// The record after the write; `nil` for a delete.
     public var record: JSONObject?
+    /// When each attribute of ``record`` was written, where that is not simply ``version`` on
+    /// ``origin`` (``Change/stamps``).
+    public var stamps: RecordStamps?
 
-    public init(table: TableLayout, id: RecordID, operation: Change.Operation, version: Int64, origin: String, record: JSONObject?) {
+    public init(
+        table: TableLayout, id: RecordID, operation: Change.Operation, version: Int64, origin: String, record: JSONObject?,
+        stamps: RecordStamps? = nil
+    ) {
         self.table = table
         self.id = id
         self.operation = operation
         self.version = version
         self.origin = origin
         self.record = record
+        self.stamps = stamps
     }
 
-    /// Whether a write stamped (`version`, `origin`) wins over one stamped (`otherVersion`,
-    /// `otherOrigin`): the later version, and between equal versions the greater node name.
-    public static func wins(_ version: Int64, _ origin: String, over otherVersion: Int64, _ otherOrigin: String) -> Bool {
-        version != otherVersion ? version > otherVersion : origin > otherOrigin
-    }
 }
 
 extension WriteTransaction {
-    /// Applies a write made on another node, last writer wins: it takes effect only when its
-    /// (version, origin) wins over the record's, or over the tombstone a delete left; otherwise
-    /// nothing changes and the answer is `false`. Applying the same write twice is a no-op.
+    /// Applies a write made on another node. Writes merge attribute by attribute, the later
+    /// stamp (version, then node name) winning each (``RecordStamps``): a put stamps every
+    /// attribute, a PATCH the attributes it changed, so concurrent PATCHes of different
+    /// attributes on different nodes both survive. A delete wins over a record whose latest stamp
+    /// is older, and leaves a tombstone that older writes cannot cross. The answer is `false` when
+    /// nothing changed (the write was already here, or everything it wrote is older than what is
+    /// here): applying the same write twice is a no-op.
     ///
-    /// The record keeps the origin's version and name, so every node that applies the same
-    /// writes ends with the same records whatever the order they arrived in. The change is logged
-    /// with the remote origin: commit listeners (subscriptions, caches) see it as they see local
-    /// writes, and a publisher of this node's own writes passes it over. The store's clock moves
-    /// past the version, so later local writes win over it.
+    /// The record keeps the stamps, so every node that applies the same writes ends with the
+    /// same records whatever the order they arrived in. Its version is the latest stamp, except
+    /// when a merge changed the record without a later stamp (an older PATCH of another
+    /// attribute): then it gets a new version of this node's clock, so entity tags and caches
+    /// that go by versions see the change. The change is logged with the remote origin: commit
+    /// listeners (subscriptions, caches) see it as they see local writes, and a publisher of this
+    /// node's own writes passes it over. The store's clock moves past the version, so later
+    /// local writes win over it.
     ///
     /// A record that does not fit this node's schema is refused with
     /// ``StoreError/Code/invalidRecord``.
@@ -51,16 +60,21 @@ extension WriteTransaction {
         let id = remote.id
         try Self.requireCanonical(id, table)
         let key = TableLayout.keyValue(id)
+        let remoteStamps = remote.stamps ?? RecordStamps(base: .init(version: remote.version, origin: remote.origin))
+        let remoteLatest = max(remoteStamps.latest, .init(version: remote.version, origin: remote.origin))
         let current = try Row.fetchOne(db.cachedStatement(sql: table.selectStampSQL), arguments: [key]).map { row in
-            (record: try Store.decode(id: id, text: row[0], version: row[1]), origin: row[2] as String)
+            let record = try Store.decode(id: id, text: row[0], version: row[1])
+            let origin: String = row[2]
+            let text: String? = row[3]
+            let stamps = text.flatMap(RecordStamps.init(text:)) ?? RecordStamps(base: .init(version: record.version, origin: origin))
+            return (record: record, stamps: stamps)
         }
         if let current {
-            guard RemoteWrite.wins(remote.version, remote.origin, over: current.record.version, current.origin) else { return false }
+            if remote.operation == .delete && !(remoteLatest > current.stamps.latest) { return false }
         } else if let tombstone = try Row.fetchOne(db.cachedStatement(sql: Self.tombstoneSelect), arguments: [table.name, key]) {
-            guard RemoteWrite.wins(remote.version, remote.origin, over: tombstone[0], tombstone[1]) else { return false }
+            guard remoteLatest > RecordStamps.Stamp(version: tombstone[0], origin: tombstone[1]) else { return false }
         }
         store.clock.observe(remote.version)
-        let change: Change
         switch remote.operation {
         case .delete:
             if let current {
@@ -68,10 +82,11 @@ extension WriteTransaction {
                 try table.writeListIndexes(db, id: id, record: nil, stored: current.record.record, storedIsKnown: true)
             }
             try writeTombstone(table, key: key, version: remote.version, origin: remote.origin)
-            change = Change(
-                table: table.index, tableName: table.name, id: id, operation: .delete, version: remote.version, origin: remote.origin,
-                sequence: 0, transaction: self.id, record: nil, previous: current?.record)
-            try log(change, text: nil)
+            try log(
+                Change(
+                    table: table.index, tableName: table.name, id: id, operation: .delete, version: remote.version, origin: remote.origin,
+                    sequence: 0, transaction: self.id, record: nil, previous: current?.record),
+                text: nil)
         case .put, .patch:
             guard let body = remote.record else {
                 throw StoreError(
@@ -82,9 +97,18 @@ extension WriteTransaction {
                 throw StoreError(
                     .invalidID, "a replicated record of \(table.name) names the key \(given) but is filed under '\(id)'", attribute: pk.name)
             }
+            var record = body
+            var stamps = remoteStamps
+            var version = remote.version
+            if let current {
+                (record, stamps) = RecordStamps.merge((current.record.record, current.stamps), (body, remoteStamps))
+                guard stamps != current.stamps else { return false }
+                // The record changed; its version must too, even when no stamp is later.
+                if !(stamps.latest > current.stamps.latest) { version = store.clock.now() }
+            }
             let normalised: JSONObject
             do {
-                normalised = try RecordValidator.validate(body, table: table.definition, schema: store.schema)
+                normalised = try RecordValidator.validate(record, table: table.definition, schema: store.schema)
             } catch {
                 throw StoreError(
                     .invalidRecord,
@@ -92,20 +116,25 @@ extension WriteTransaction {
                     attribute: error.attribute, underlying: error)
             }
             try Self.requireIndexable(normalised, table)
+            let plain = stamps == RecordStamps(base: .init(version: version, origin: remote.origin))
             let bytes = JSONWriter.encode(.object(normalised))
             let text = String(decoding: bytes, as: UTF8.self)
-            var values: [DatabaseValue] = [key, text.databaseValue, remote.version.databaseValue, remote.origin.databaseValue]
-            values.reserveCapacity(4 + table.scalarColumns.count)
+            var values: [DatabaseValue] = [
+                key, text.databaseValue, version.databaseValue, remote.origin.databaseValue, plain ? .null : stamps.text.databaseValue,
+            ]
+            values.reserveCapacity(5 + table.scalarColumns.count)
             for (attribute, _) in table.scalarColumns { values.append(TableLayout.indexValue(normalised[attribute.name])) }
             let upsert = try db.cachedStatement(sql: table.upsertSQL)
             upsert.setUncheckedArguments(StatementArguments(databaseValues: values))
             try upsert.execute()
             try table.writeListIndexes(db, id: id, record: normalised, stored: current?.record.record, storedIsKnown: true)
-            let record = CachedRecord(id: id, record: normalised, json: ByteBuffer(bytes: bytes), version: remote.version)
-            change = Change(
-                table: table.index, tableName: table.name, id: id, operation: remote.operation, version: remote.version,
-                origin: remote.origin, sequence: 0, transaction: self.id, record: record, previous: current?.record)
-            try log(change, text: text)
+            let cached = CachedRecord(id: id, record: normalised, json: ByteBuffer(bytes: bytes), version: version)
+            try log(
+                Change(
+                    table: table.index, tableName: table.name, id: id, operation: remote.operation, version: version,
+                    origin: remote.origin, sequence: 0, transaction: self.id, record: cached, previous: current?.record,
+                    stamps: plain ? nil : stamps),
+                text: text)
         }
         return true
     }

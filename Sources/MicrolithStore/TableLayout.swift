@@ -4,8 +4,9 @@ public import MicrolithSchema
 
 /// How a table is laid out in SQLite.
 ///
-/// Per table: `r_<Table>(id PRIMARY KEY, data, version, origin, i_<attr>…)` holding the
-/// record's JSON text, its version (hybrid logical clock) and origin node, plus one column and
+/// Per table: `r_<Table>(id PRIMARY KEY, data, version, origin, stamps, i_<attr>…)` holding the
+/// record's JSON text, its version (hybrid logical clock), origin node and, when its attributes
+/// were not all written by that one write, their ``RecordStamps``, plus one column and
 /// index per scalar `@indexed` attribute; one side table `a_<Table>_<attr>(value, id)` per
 /// indexed list attribute, with a row for each element; one index `xc_<Table>__<a>__<b>…` over
 /// the columns of each `@index(attributes:)`.
@@ -22,12 +23,14 @@ public struct TableLayout: Sendable {
     package let listTables: [(attribute: AttributeDefinition, table: String)]
     /// The composite indexes (`@index(attributes:)`): the attributes in order, and the index name.
     package let compositeIndexes: [(attributes: [String], name: String)]
-    /// The statement that stores a record: `id, data, version, origin`, then the scalar columns.
+    /// The statement that stores a record: `id, data, version, origin, stamps`, then the scalar columns.
     let upsertSQL: String
     /// The statement that reads a record's text and version by key.
     let selectSQL: String
-    /// The statement that reads a record's text, version and origin by key.
+    /// The statement that reads a record's text, version, origin and attribute stamps by key.
     let selectStampSQL: String
+    /// The statement that reads a record's origin and attribute stamps by key.
+    let selectOriginSQL: String
     /// The statement that removes a record by key.
     let deleteSQL: String
     /// Per list table (in ``listTables`` order): the statements removing a record's rows and adding one.
@@ -52,11 +55,12 @@ public struct TableLayout: Sendable {
             ($0.attributes, Self.compositeIndexName(table: definition.name, attributes: $0.attributes))
         }
         let sqlName = self.sqlName
-        let columns = (["id", "data", "version", "origin"] + scalar.map(\.1)).map { "\"\($0)\"" }
+        let columns = (["id", "data", "version", "origin", "stamps"] + scalar.map(\.1)).map { "\"\($0)\"" }
         let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ",")
         self.upsertSQL = "INSERT OR REPLACE INTO \"\(sqlName)\"(\(columns.joined(separator: ","))) VALUES (\(placeholders))"
         self.selectSQL = "SELECT data, version FROM \"\(sqlName)\" WHERE id = ?"
-        self.selectStampSQL = "SELECT data, version, origin FROM \"\(sqlName)\" WHERE id = ?"
+        self.selectStampSQL = "SELECT data, version, origin, stamps FROM \"\(sqlName)\" WHERE id = ?"
+        self.selectOriginSQL = "SELECT origin, stamps FROM \"\(sqlName)\" WHERE id = ?"
         self.deleteSQL = "DELETE FROM \"\(sqlName)\" WHERE id = ?"
         self.listSQL = list.map { (_, table) in
             (delete: "DELETE FROM \"\(table)\" WHERE id = ?", insert: "INSERT INTO \"\(table)\"(value, id) VALUES (?, ?)")

@@ -61,6 +61,9 @@ public struct Change: Sendable {
     /// test it against their queries (a record leaving a result changes the result as much as one
     /// entering it).
     public var previous: CachedRecord?
+    /// When each attribute of ``record`` was written, where that is not simply ``version`` on
+    /// ``origin`` (after a PATCH, or a merge of writes from several nodes); `nil` otherwise.
+    public var stamps: RecordStamps? = nil
 }
 
 /// A write transaction on one database: reads and writes records atomically.
@@ -138,7 +141,8 @@ public final class WriteTransaction {
         try precondition.check(current, table: table.name, id: id)
         guard let current else { return nil }
         let merged = Self.merge(current.record, patch)
-        return try write(table, id: id, body: merged, current: current, stored: stored, operation: .patch)
+        return try write(
+            table, id: id, body: merged, current: current, stored: stored, operation: .patch, stamps: try stamps(table, id, of: current))
     }
 
     /// Creates a record with a new primary key (a UUID for string keys, the next integer for
@@ -215,8 +219,19 @@ public final class WriteTransaction {
 
     private static let tombstoneInsert = "INSERT OR REPLACE INTO _microlith_tombstones(tbl, id, version, origin) VALUES (?, ?, ?, ?)"
 
+    /// The attribute stamps of the stored record `current` (its base stamp alone when the row
+    /// keeps none).
+    func stamps(_ table: TableLayout, _ id: RecordID, of current: CachedRecord) throws -> RecordStamps {
+        let row = try Row.fetchOne(db.cachedStatement(sql: table.selectOriginSQL), arguments: [TableLayout.keyValue(id)])
+        let origin: String = row?[0] ?? store.nodeID
+        if let text: String = row?[1], let stamps = RecordStamps(text: text) { return stamps }
+        return RecordStamps(base: .init(version: current.version, origin: origin))
+    }
+
+    /// - Parameter stamps: for a patch, the stamps of the record it changes.
     private func write(
-        _ table: TableLayout, id: RecordID, body: JSONObject, current: CachedRecord?, stored: CachedRecord?, operation: Change.Operation
+        _ table: TableLayout, id: RecordID, body: JSONObject, current: CachedRecord?, stored: CachedRecord?, operation: Change.Operation,
+        stamps: RecordStamps? = nil
     ) throws
         -> CachedRecord
     {
@@ -256,8 +271,19 @@ public final class WriteTransaction {
         let bytes = JSONWriter.encode(.object(normalised))
         let text = String(decoding: bytes, as: UTF8.self)
         let key = TableLayout.keyValue(id)
-        var values: [DatabaseValue] = [key, text.databaseValue, version.databaseValue, store.nodeID.databaseValue]
-        values.reserveCapacity(4 + table.scalarColumns.count)
+        // A patch stamps the attributes it changed; the others keep the stamps they had. A put
+        // stamps the whole record with its version (no column value).
+        var newStamps: RecordStamps?
+        if let stamps, let current {
+            var changed: [String] = []
+            for (name, value) in normalised.members where current.record[name] != value { changed.append(name) }
+            for (name, _) in current.record.members where normalised[name] == nil { changed.append(name) }
+            newStamps = stamps.patched(changed, at: .init(version: version, origin: store.nodeID))
+        }
+        var values: [DatabaseValue] = [
+            key, text.databaseValue, version.databaseValue, store.nodeID.databaseValue, newStamps?.text.databaseValue ?? .null,
+        ]
+        values.reserveCapacity(5 + table.scalarColumns.count)
         for (attribute, _) in table.scalarColumns {
             values.append(TableLayout.indexValue(normalised[attribute.name]))
         }
@@ -269,7 +295,7 @@ public final class WriteTransaction {
         try log(
             Change(
                 table: table.index, tableName: table.name, id: id, operation: operation, version: version,
-                origin: store.nodeID, sequence: 0, transaction: self.id, record: cached, previous: current),
+                origin: store.nodeID, sequence: 0, transaction: self.id, record: cached, previous: current, stamps: newStamps),
             text: text)
         return cached
     }
@@ -300,6 +326,7 @@ public final class WriteTransaction {
         let statement = try db.cachedStatement(sql: Self.changeLogInsert)
         statement.setUncheckedArguments([
             id, change.tableName, TableLayout.keyValue(change.id), change.operation.rawValue, change.version, change.origin, text,
+            change.stamps?.text,
         ])
         try statement.execute()
         change.sequence = db.lastInsertedRowID
@@ -307,8 +334,8 @@ public final class WriteTransaction {
     }
 
     private static let changeLogInsert = """
-        INSERT INTO _microlith_changelog(txn, tbl, id, op, version, origin, record)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO _microlith_changelog(txn, tbl, id, op, version, origin, record, stamps)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     static func timestamp(_ milliseconds: Int64, type: AttributeType) -> JSONValue {

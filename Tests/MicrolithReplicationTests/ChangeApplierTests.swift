@@ -46,6 +46,15 @@ import Testing
                 try String.fetchAll(db, sql: "SELECT id || '=' || data || '@' || version || '/' || origin FROM r_Todo ORDER BY id")
             }
         }
+
+        /// Every record as `id=data` with its attribute stamps (or its version and origin when
+        /// one write made it all), sorted: versions alone may differ between nodes after a merge.
+        func stampedDump() async throws -> [String] {
+            try await store.read(database: "data") { db in
+                try String.fetchAll(
+                    db, sql: "SELECT id || '=' || data || ' ' || COALESCE(stamps, version || '/' || origin) FROM r_Todo ORDER BY id")
+            }
+        }
     }
 
     struct Cluster {
@@ -151,6 +160,30 @@ import Testing
             try await c.sync()
             let dumps = try await c.nodes.asyncMap { try await $0.dump() }
             #expect(Set(dumps).count == 1, "round \(round): \(dumps)")
+        }
+        await c.close()
+    }
+
+    @Test func concurrentPatchesOfDifferentAttributesBothSurviveEverywhere() async throws {
+        let c = try await cluster()
+        let (a, b, z) = (c.nodes[0], c.nodes[1], c.nodes[2])
+        try await a.put("1", ["title": "first", "tags": ["x"]])
+        try await c.sync()
+        // Each node changes another attribute before hearing of the others.
+        _ = try await a.store.write { txn in try txn.patch(a.todo, id: .string("1"), patch: ["title": "title from a"]) }
+        _ = try await b.store.write { txn in try txn.patch(b.todo, id: .string("1"), patch: ["tags": ["from-b"]]) }
+        _ = try await z.store.write { txn in try txn.patch(z.todo, id: .string("1"), patch: ["title": "title from c"]) }
+        try await c.sync()
+        let dumps = try await c.nodes.asyncMap { try await $0.stampedDump() }
+        #expect(Set(dumps).count == 1, "\(dumps)")
+        for node in c.nodes {
+            let record = try #require(try await node.store.get(node.todo, .string("1")))
+            #expect(record.record["tags"] == ["from-b"], "b's PATCH of the tags survives beside the titles")
+            #expect(record.record["title"] == "title from c", "of two PATCHes of the title, the later one wins")
+        }
+        for node in c.nodes {
+            let index = try await node.store.read(database: "data") { db in try String.fetchAll(db, sql: "SELECT value FROM a_Todo_tags") }
+            #expect(index == ["from-b"], "the tag index follows the merged record")
         }
         await c.close()
     }

@@ -83,8 +83,9 @@ struct RemoteWriteTests {
         #expect(try await apply(store, remote(todo, "t1", version: v, origin: "node-a")) == false)
         #expect(try await apply(store, remote(todo, "t1", version: v, origin: "node-c")))
         #expect(try await store.get(todo, .string("t1"))?.record["title"] == "from node-c")
-        #expect(RemoteWrite.wins(2, "a", over: 1, "z"))
-        #expect(!RemoteWrite.wins(1, "z", over: 2, "a"))
+        typealias Stamp = RecordStamps.Stamp
+        #expect(Stamp(version: 2, origin: "a") > Stamp(version: 1, origin: "z"))
+        #expect(Stamp(version: 1, origin: "z") > Stamp(version: 1, origin: "a"))
     }
 
     @Test func aDeleteLeavesATombstoneThatOlderWritesCannotCross() async throws {
@@ -111,6 +112,76 @@ struct RemoteWriteTests {
         #expect(try await apply(store, remote(todo, "t3", .delete, version: version(100))))
         #expect(try await apply(store, remote(todo, "t3", version: version(50))) == false)
         #expect(try await store.tombstoneCount() == 3)
+    }
+
+    @Test func concurrentPatchesOfDifferentAttributesBothSurvive() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let todo = try store.layout("Todo")
+        let put = try await store.put(todo, .string("t1"), ["title": "first", "notes": "none"])
+        let base = RecordStamps.Stamp(version: put.version, origin: store.nodeID)
+        // Here: a PATCH of the title.
+        let local = try #require(try await store.write { txn in try txn.patch(todo, id: .string("t1"), patch: ["title": "mine"]) })
+        // Meanwhile on node-b, which had the put: a PATCH of the notes, older than ours.
+        let theirs = RecordStamps.Stamp(version: put.version + 1, origin: "node-b")
+        var body = put.record
+        body["notes"] = "theirs"
+        let stamps = RecordStamps(base: base, attributes: ["notes": theirs])
+        let write = RemoteWrite(
+            table: todo, id: .string("t1"), operation: .patch, version: theirs.version, origin: "node-b", record: body, stamps: stamps)
+        #expect(try await apply(store, write))
+        let merged = try #require(try await store.get(todo, .string("t1")))
+        #expect(merged.record["title"] == "mine")
+        #expect(merged.record["notes"] == "theirs")
+        #expect(merged.version > local.version, "the record changed: a new version, though no stamp is later than ours")
+        #expect(try await apply(store, write) == false, "the same PATCH twice")
+        let logged = try #require(try await store.changes(after: 0).last)
+        #expect(logged.stamps?.stamp(of: "notes") == theirs)
+        #expect(logged.stamps?.stamp(of: "title") == .init(version: local.version, origin: store.nodeID))
+
+        // A put from elsewhere, later than both PATCHes, replaces every attribute.
+        let later = RemoteWrite(
+            table: todo, id: .string("t1"), operation: .put, version: version(60_000), origin: "node-c", record: ["title": "replaced"])
+        #expect(try await apply(store, later))
+        let replaced = try #require(try await store.get(todo, .string("t1")))
+        #expect(replaced.record["title"] == "replaced" && replaced.record["notes"] == nil)
+        #expect(replaced.version == version(60_000))
+    }
+
+    @Test func aLocalPatchStampsOnlyWhatItChanged() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let todo = try store.layout("Todo")
+        let put = try await store.put(todo, .string("t1"), ["title": "a", "notes": "n"])
+        let patched = try #require(try await store.write { txn in try txn.patch(todo, id: .string("t1"), patch: ["notes": nil]) })
+        let logged = try #require(try await store.changes(after: 0).last?.stamps)
+        let base = RecordStamps.Stamp(version: put.version, origin: store.nodeID)
+        let now = RecordStamps.Stamp(version: patched.version, origin: store.nodeID)
+        #expect(logged.base == base)
+        #expect(logged.stamp(of: "title") == base)
+        #expect(logged.stamp(of: "notes") == now, "a removed attribute keeps its stamp")
+        #expect(logged.stamp(of: "updatedAt") == now)
+        #expect(try await store.changes(after: 0).first?.stamps == nil, "a put stamps the whole record with its version")
+    }
+
+    @Test func storesMadeBeforeStampsGainTheColumns() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        var store = try openStore(directory)
+        try await store.put(try store.layout("Todo"), .string("t1"), ["title": "old"])
+        store.close()
+        let queue = try DatabaseQueue(path: directory + "/data.sqlite")
+        try await queue.write { db in
+            try db.execute(sql: "ALTER TABLE r_Todo DROP COLUMN stamps")
+            try db.execute(sql: "ALTER TABLE _microlith_changelog DROP COLUMN stamps")
+        }
+        try queue.close()
+        store = try openStore(directory)
+        defer { store.close() }
+        let todo = try store.layout("Todo")
+        let patched = try await store.write { txn in try txn.patch(todo, id: .string("t1"), patch: ["notes": "new"]) }
+        #expect(patched?.record["title"] == "old")
+        #expect(try await store.changes(after: 0).last?.stamps != nil)
     }
 
     @Test func oldTombstonesAreTrimmed() async throws {

@@ -10,7 +10,7 @@ struct StoreIndexTests {
         defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
 
-        #expect(try await store.sqlColumns(todo) == ["id", "data", "version", "origin", "i_done", "i_priority"])
+        #expect(try await store.sqlColumns(todo) == ["id", "data", "version", "origin", "stamps", "i_done", "i_priority"])
         let tables = try await store.sqlTables()
         #expect(tables.isSuperset(of: ["r_Todo", "a_Todo_tags", "r_Counter", "_microlith_changelog", "_microlith_meta", "_microlith_tables"]))
         #expect(!tables.contains("a_Todo_labels"), "unindexed lists get no side table")

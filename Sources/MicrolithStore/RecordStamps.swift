@@ -1,0 +1,126 @@
+public import MicrolithJSON
+
+/// When, and on which node, each attribute of a record was last written: what lets concurrent
+/// PATCHes of different attributes on different nodes both survive.
+///
+/// A record's attributes all carry the stamp of the write that replaced the whole record (a put:
+/// ``base``), except those a PATCH wrote since, which carry that PATCH's stamp
+/// (``attributes``; top-level attributes only: a PATCH of a nested object stamps the whole
+/// object). An attribute a PATCH removed keeps its stamp, so an older write of it cannot bring it
+/// back.
+///
+/// Two copies of one record merge attribute by attribute, the later stamp winning
+/// (``merge(_:_:)``): the result is the same whatever the order copies arrive in, and merging a
+/// copy twice changes nothing.
+public struct RecordStamps: Sendable, Hashable {
+    /// A write's version (hybrid logical clock timestamp) and node; later versions win, and the
+    /// greater node name between equal versions.
+    public struct Stamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+        public var version: Int64
+        public var origin: String
+
+        public init(version: Int64, origin: String) {
+            self.version = version
+            self.origin = origin
+        }
+
+        public static func < (a: Stamp, b: Stamp) -> Bool {
+            a.version != b.version ? a.version < b.version : a.origin < b.origin
+        }
+
+        public var description: String { "\(version)@\(origin)" }
+    }
+
+    /// The stamp of the last write that replaced the whole record.
+    public var base: Stamp
+    /// Attributes written after ``base``, by PATCHes, with their stamps (each later than ``base``).
+    public var attributes: [String: Stamp]
+
+    public init(base: Stamp, attributes: [String: Stamp] = [:]) {
+        self.base = base
+        self.attributes = attributes
+    }
+
+    /// The stamp of `attribute`.
+    public func stamp(of attribute: String) -> Stamp { attributes[attribute] ?? base }
+
+    /// The latest stamp of all: the record's version.
+    public var latest: Stamp { attributes.values.max().map { max($0, base) } ?? base }
+
+    /// The stamps after a local PATCH stamped `stamp` that wrote the top-level `attributes`.
+    public func patched(_ names: some Sequence<String>, at stamp: Stamp) -> RecordStamps {
+        var result = self
+        for name in names { result.attributes[name] = stamp }
+        return result
+    }
+
+    /// Two copies of a record merged attribute by attribute: each attribute's value and stamp
+    /// come from the copy whose stamp for it is later.
+    public static func merge(
+        _ a: (record: JSONObject, stamps: RecordStamps), _ b: (record: JSONObject, stamps: RecordStamps)
+    ) -> (record: JSONObject, stamps: RecordStamps) {
+        let base = max(a.stamps.base, b.stamps.base)
+        // The first copy's order, then what only the second holds, then names only stamps hold.
+        var names = a.record.keys
+        var seen = Set(names)
+        for name in b.record.keys where seen.insert(name).inserted { names.append(name) }
+        for name in Set(a.stamps.attributes.keys).union(b.stamps.attributes.keys).sorted() where seen.insert(name).inserted {
+            names.append(name)
+        }
+        var record = JSONObject()
+        var attributes: [String: Stamp] = [:]
+        for name in names {
+            let sa = a.stamps.stamp(of: name)
+            let sb = b.stamps.stamp(of: name)
+            let winner = sb > sa ? b : a
+            let stamp = max(sa, sb)
+            if let value = winner.record[name] { record[name] = value }
+            if stamp > base { attributes[name] = stamp }
+        }
+        return (record, RecordStamps(base: base, attributes: attributes))
+    }
+
+    // MARK: Stored form
+
+    /// The JSON text kept beside the record: `{"base":[version,"node"],"attributes":{"a":[version,"node"]}}`.
+    public var text: String { String(decoding: JSONWriter.encode(json), as: UTF8.self) }
+
+    /// The JSON form (what ``text`` holds).
+    public var json: JSONValue {
+        func pair(_ s: Stamp) -> JSONValue { .array([.int(s.version), .string(s.origin)]) }
+        var object = JSONObject()
+        object["base"] = pair(base)
+        var names = JSONObject()
+        for (name, stamp) in attributes.sorted(by: { $0.key < $1.key }) { names[name] = pair(stamp) }
+        object["attributes"] = .object(names)
+        return .object(object)
+    }
+
+    /// Reads ``text`` back; `nil` when it is not that form.
+    public init?(text: String) {
+        var text = text
+        guard let value = try? text.withUTF8({ try JSONParser.parse($0) }) else { return nil }
+        self.init(json: value)
+    }
+
+    /// Reads the JSON form; `nil` when it is not that form.
+    public init?(json value: JSONValue) {
+        func stamp(_ value: JSONValue?) -> Stamp? {
+            guard case .array(let pair)? = value, pair.count == 2, case .int(let version) = pair[0], case .string(let origin) = pair[1]
+            else { return nil }
+            return Stamp(version: version, origin: origin)
+        }
+        guard case .object(let object) = value, let base = stamp(object["base"]) else { return nil }
+        var attributes: [String: Stamp] = [:]
+        switch object["attributes"] {
+        case .object(let names)?:
+            for (name, value) in names.members {
+                guard let s = stamp(value) else { return nil }
+                attributes[name] = s
+            }
+        case nil: break
+        default: return nil
+        }
+        self.init(base: base, attributes: attributes)
+    }
+}
