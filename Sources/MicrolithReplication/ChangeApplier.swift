@@ -1,6 +1,11 @@
+import Foundation
+import GRDB
 public import Logging
 public import MicrolithNATS
+import MicrolithSchema
 public import MicrolithStore
+import NIOCore
+import Synchronization
 
 /// Applies the other nodes' writes to this node's store: it follows the replication stream
 /// through a durable pull consumer of its own, applies each batch in one local transaction per
@@ -11,12 +16,17 @@ public import MicrolithStore
 ///   nothing (``WriteTransaction/apply(_:)``), so a redelivery or a second copy is harmless.
 /// - Per origin, the highest sequence applied is recorded in the same transaction
 ///   (``Store/appliedPositions(database:)``).
-/// - Its own entries are acknowledged and passed over.
-/// - A change it cannot take yet is refused loudly and delivered again later, never dropped:
-///   a table this node does not have, a table whose schema differs here (the
-///   ``TableLayout/replicationDigest`` disagrees), a version further ahead of this node's
-///   clock than ``Configuration/maximumClockAhead``, a record the schema refuses.
-/// - A message that is not a change at all is logged and terminated (never delivered again).
+/// - Its own entries change nothing when it holds them; a node restored from a backup, or
+///   made anew under its old name, whose consumer was deleted, gets them back from the stream.
+/// - A change it cannot take now is parked, never dropped: kept in the store
+///   (`_microlith_parked`, ``parkedCount()``), logged as an error, acknowledged so it holds up
+///   nothing else, and tried again every ``Configuration/parkedRetryInterval`` and at start-up
+///   (``retryParked()``). That is a table this node does not have, a version further ahead of
+///   this node's clock than ``Configuration/maximumClockAhead``, a record this node's schema
+///   refuses, or a message this version cannot read.
+/// - A table declared differently on the origin (its ``TableLayout/replicationDigest``
+///   differs) takes the change when the record fits here (a warning says so once), and parks it
+///   when it does not.
 ///
 /// A consumer that does not exist is made, starting at the stream's first entry: a new node
 /// takes every change the stream still holds.
@@ -37,8 +47,8 @@ public final class ChangeApplier: Sendable {
         /// How far ahead of this node's wall clock a change's version may be; one further ahead
         /// is refused until the clock catches up (its origin's clock is wrong).
         public var maximumClockAhead: Duration = .seconds(60)
-        /// The wait before a refused change is delivered again.
-        public var refusedRedeliveryWait: Duration = .seconds(5)
+        /// How often parked changes are tried again.
+        public var parkedRetryInterval: Duration = .seconds(30)
         /// The wait after a failed round; it doubles up to ``maximumRetryWait``.
         public var retryWait: Duration = .milliseconds(100)
         public var maximumRetryWait: Duration = .seconds(5)
@@ -54,7 +64,7 @@ public final class ChangeApplier: Sendable {
         public var applied = 0
         /// Changes this node already held, or held something newer than.
         public var superseded = 0
-        /// This node's own entries.
+        /// This node's own entries among them (applied or superseded like the others).
         public var own = 0
         /// Changes refused for now, to be delivered again.
         public var refused = 0
@@ -70,6 +80,8 @@ public final class ChangeApplier: Sendable {
     let logger: Logger
     /// The durable consumer's name.
     public let consumerName: String
+    /// Tables declared differently elsewhere whose changes were applied anyway, logged once each.
+    private let notedDigests = Mutex<Set<String>>([])
 
     public init(store: Store, jetStream: NATSJetStream, configuration: Configuration = Configuration(), logger: Logger) {
         self.store = store
@@ -108,73 +120,38 @@ public final class ChangeApplier: Sendable {
         return try await apply(messages)
     }
 
-    /// Applies `messages`, one transaction per database, and acknowledges what is done once it
-    /// has committed.
+    /// Applies `messages`, one transaction per database, sets aside (parks) what this node cannot
+    /// take now, and acknowledges them all once that has committed.
     public func apply(_ messages: [NATSJetStreamMessage]) async throws -> Report {
         var report = Report()
+        var items: [Item] = []
         var done: [NATSJetStreamMessage] = []
-        var byDatabase: [String: [(message: NATSJetStreamMessage, change: ReplicatedChange, write: RemoteWrite)]] = [:]
-        var databases: [String] = []
         for message in messages {
             report.received += 1
             let change: ReplicatedChange
             do {
                 change = try ReplicatedChange(json: message.payload)
             } catch {
-                logger.error("replication: stream entry \(message.streamSequence) (\(message.message.subject)) is not a change, dropped: \(error)")
-                try? message.term()
-                report.malformed += 1
+                items.append(Item(message: message, change: nil, problem: "it is not a change this node can read: \(error.message)"))
                 continue
             }
-            if change.node == store.nodeID {
-                done.append(message)
-                report.own += 1
-                continue
-            }
-            let table: TableLayout
-            switch admit(change) {
-            case .success(let found): table = found
-            case .failure(let refusal):
-                refuse(message, change, refusal.message)
-                report.refused += 1
-                continue
-            }
-            let write = RemoteWrite(
-                table: table, id: change.id, operation: change.operation, version: change.version, origin: change.node, record: change.record,
-                stamps: change.stamps)
-            if byDatabase[change.database] == nil { databases.append(change.database) }
-            byDatabase[change.database, default: []].append((message, change, write))
+            // This node's own entries are applied too: nothing changes when it holds them (the
+            // usual case), and a node restored from a backup gets back what it wrote since.
+            if change.node == store.nodeID { report.own += 1 }
+            items.append(Item(message: message, change: change, problem: nil))
         }
-        for database in databases {
-            let entries = byDatabase[database] ?? []
-            do {
-                let applied = try await write(entries.map { ($0.write, $0.change.sequence) }, database: database)
-                report.applied += applied
-                report.superseded += entries.count - applied
-                done += entries.map(\.message)
-            } catch {
-                guard Self.isRefusal(error) else {
-                    for entry in entries { try? entry.message.nak(delay: configuration.retryWait) }
-                    throw error
-                }
-                // One of them does not fit: apply them one by one to set it aside.
-                for entry in entries {
-                    do {
-                        let applied = try await write([(entry.write, entry.change.sequence)], database: database)
-                        report.applied += applied
-                        report.superseded += 1 - applied
-                        done.append(entry.message)
-                    } catch {
-                        guard Self.isRefusal(error) else {
-                            try? entry.message.nak(delay: configuration.retryWait)
-                            throw error
-                        }
-                        refuse(entry.message, entry.change, "\(error)")
-                        report.refused += 1
-                    }
-                }
-            }
+        do {
+            let outcome = try await apply(items)
+            report.applied += outcome.applied
+            report.superseded += outcome.superseded
+            report.refused += outcome.parked.count
+            report.malformed += outcome.parked.filter { $0.change == nil }.count
+            if !outcome.parked.isEmpty { try await park(outcome.parked) }
+        } catch {
+            for item in items { try? item.message.nak(delay: configuration.retryWait) }
+            throw error
         }
+        done += items.map(\.message)
         // The server handles one connection's messages in order: once the last acknowledgement
         // is confirmed, so are the ones sent before it.
         if let last = done.last {
@@ -184,16 +161,160 @@ public final class ChangeApplier: Sendable {
         return report
     }
 
+    /// A change read from the stream (`change` is `nil` when it could not be read, `problem` says why).
+    struct Item: Sendable {
+        var message: NATSJetStreamMessage
+        var change: ReplicatedChange?
+        var problem: String?
+    }
+
+    /// Applies what can be applied of `items`; returns how many took effect, how many changed
+    /// nothing, and the items this node cannot take now, with why.
+    func apply(_ items: [Item]) async throws -> (applied: Int, superseded: Int, parked: [Item]) {
+        var parked: [Item] = []
+        var byDatabase: [String: [(item: Item, write: RemoteWrite, sequence: Int64, digestDiffers: Bool)]] = [:]
+        var databases: [String] = []
+        for item in items {
+            guard let change = item.change else {
+                parked.append(item)
+                continue
+            }
+            switch admit(change) {
+            case .failure(let refusal):
+                parked.append(Item(message: item.message, change: change, problem: refusal.message))
+            case .success(let table):
+                let write = RemoteWrite(
+                    table: table, id: change.id, operation: change.operation, version: change.version, origin: change.node,
+                    record: change.record, stamps: change.stamps)
+                if byDatabase[change.database] == nil { databases.append(change.database) }
+                byDatabase[change.database, default: []].append((item, write, change.sequence, table.replicationDigest != change.schema))
+            }
+        }
+        var applied = 0
+        var superseded = 0
+        for database in databases {
+            let entries = byDatabase[database] ?? []
+            do {
+                let n = try await write(entries.map { ($0.write, $0.sequence) }, database: database)
+                applied += n
+                superseded += entries.count - n
+                for entry in entries where entry.digestDiffers { noteDigest(entry.item.change!, entry.write.table) }
+            } catch {
+                guard Self.isRefusal(error) else { throw error }
+                // One of them does not fit: apply them one by one to set it aside.
+                for entry in entries {
+                    do {
+                        let n = try await write([(entry.write, entry.sequence)], database: database)
+                        applied += n
+                        superseded += 1 - n
+                        if entry.digestDiffers { noteDigest(entry.item.change!, entry.write.table) }
+                    } catch {
+                        guard Self.isRefusal(error) else { throw error }
+                        var problem = "\(error)"
+                        if entry.digestDiffers, let change = entry.item.change {
+                            problem =
+                                "table \(change.table) is declared differently on node \(change.node) (schema digest \(change.schema), here "
+                                + "\(entry.write.table.replicationDigest)) and the record does not fit here: \(error)"
+                        }
+                        parked.append(Item(message: entry.item.message, change: entry.item.change, problem: problem))
+                    }
+                }
+            }
+        }
+        return (applied, superseded, parked)
+    }
+
+    /// Keeps `items` in the parked table (of the store's first database), logging each.
+    private func park(_ items: [Item]) async throws {
+        for item in items {
+            let what = item.change.map { "change \($0.messageID) (\($0.operation.rawValue) \($0.table)/\($0.id))" } ?? "stream entry"
+            logger.error(
+                "replication: \(what), stream sequence \(item.message.streamSequence), not applied and parked until it can be: \(item.problem ?? "")"
+            )
+        }
+        let rows = items.map { item in
+            (Int64(item.message.streamSequence), item.message.message.subject, Array(item.message.payload.readableBytesView), item.problem ?? "")
+        }
+        let now = store.configuration.wallClock()
+        try await store.write(database: parkingDatabase) { txn in
+            for (sequence, subject, payload, problem) in rows {
+                try txn.db.execute(
+                    sql: """
+                        INSERT OR REPLACE INTO _microlith_parked(stream_seq, subject, payload, problem, parked_at)
+                        VALUES (?, ?, ?, ?, ?)
+                        """, arguments: [sequence, subject, Data(payload), problem, now])
+            }
+        }
+    }
+
+    /// The database holding the parked table.
+    private var parkingDatabase: String { store.databaseNames.first ?? Schema.defaultDatabase }
+
+    /// How many changes are parked.
+    public func parkedCount() async throws -> Int {
+        try await store.read(database: parkingDatabase) { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM _microlith_parked") ?? 0 }
+    }
+
+    /// Tries the parked changes again (after a schema change, once a clock has caught up):
+    /// those that can be applied now are, and leave the table; returns how many left it.
+    @discardableResult
+    public func retryParked() async throws -> Int {
+        let rows = try await store.read(database: parkingDatabase) { db in
+            try Row.fetchAll(db, sql: "SELECT stream_seq, payload FROM _microlith_parked ORDER BY stream_seq LIMIT 1000").map {
+                (sequence: $0[0] as Int64, payload: $0[1] as Data)
+            }
+        }
+        guard !rows.isEmpty else { return 0 }
+        var changes: [(sequence: Int64, change: ReplicatedChange)] = []
+        for row in rows {
+            if let change = try? ReplicatedChange(json: ByteBuffer(bytes: row.payload)) { changes.append((row.sequence, change)) }
+        }
+        var cleared: [Int64] = []
+        for (sequence, change) in changes {
+            guard case .success(let table) = admit(change) else { continue }
+            let write = RemoteWrite(
+                table: table, id: change.id, operation: change.operation, version: change.version, origin: change.node, record: change.record,
+                stamps: change.stamps)
+            do {
+                _ = try await self.write([(write, change.sequence)], database: change.database)
+                cleared.append(sequence)
+            } catch {
+                guard Self.isRefusal(error) else { throw error }
+            }
+        }
+        guard !cleared.isEmpty else { return 0 }
+        try await store.write(database: parkingDatabase) { [cleared] txn in
+            for sequence in cleared { try txn.db.execute(sql: "DELETE FROM _microlith_parked WHERE stream_seq = ?", arguments: [sequence]) }
+        }
+        logger.notice("replication: \(cleared.count) parked change(s) applied")
+        return cleared.count
+    }
+
+    /// Logs, once per table and digest, that a table declared differently on another node took
+    /// a change anyway (its records fit here).
+    private func noteDigest(_ change: ReplicatedChange, _ table: TableLayout) {
+        let key = "\(change.table) \(change.schema)"
+        guard notedDigests.withLock({ $0.insert(key).inserted }) else { return }
+        logger.warning(
+            "replication: table \(change.table) is declared differently on node \(change.node) (schema digest \(change.schema), here \(table.replicationDigest)); its records fit here and are applied, but run the same schema on every node"
+        )
+    }
+
     /// Follows the stream until the task is cancelled. A failure (NATS away, the consumer
     /// deleted) is logged and the round tried again after a wait that grows.
     public func run() async {
         var wait = configuration.retryWait
         var prepared = false
+        var lastRetry: ContinuousClock.Instant?
         while !Task.isCancelled {
             do {
                 if !prepared {
                     try await prepare()
                     prepared = true
+                }
+                if lastRetry.map({ ContinuousClock.now - $0 >= configuration.parkedRetryInterval }) ?? true {
+                    lastRetry = ContinuousClock.now
+                    try await retryParked()
                 }
                 try await applyNext()
                 wait = configuration.retryWait
@@ -219,12 +340,6 @@ public final class ChangeApplier: Sendable {
         guard let table = store.table(name: change.table, database: change.database) else {
             return .failure(ReplicationError("this node's schema has no table \(change.table) in database '\(change.database)'"))
         }
-        guard table.replicationDigest == change.schema else {
-            return .failure(
-                ReplicationError(
-                    "table \(change.table) is declared differently here (schema digest \(table.replicationDigest)) than on node "
-                        + "\(change.node) (\(change.schema)): run the same schema on every node"))
-        }
         let ahead = HybridLogicalClock.milliseconds(of: change.version) - store.configuration.wallClock()
         let limit =
             configuration.maximumClockAhead.components.seconds * 1000
@@ -232,28 +347,23 @@ public final class ChangeApplier: Sendable {
         if ahead > limit {
             return .failure(
                 ReplicationError(
-                    "its version is \(ahead) ms ahead of this node's clock (at most \(limit) ms is taken): node \(change.node)'s clock is wrong"
+                    "its version is \(ahead) ms ahead of this node's clock (at most \(limit) ms is taken): a clock in the cluster runs fast "
+                        + "(node \(change.node)'s, or one whose writes it saw), or this node's runs slow"
                 ))
         }
         return .success(table)
     }
 
-    private func refuse(_ message: NATSJetStreamMessage, _ change: ReplicatedChange, _ why: String) {
-        logger.error(
-            "replication: change \(change.messageID) (\(change.operation.rawValue) \(change.table)/\(change.id)) not applied, delivered again in \(configuration.refusedRedeliveryWait): \(why)"
-        )
-        try? message.nak(delay: configuration.refusedRedeliveryWait)
-    }
-
     /// Applies `writes` in one transaction of `database`, recording each origin's highest
     /// sequence; returns how many took effect.
     private func write(_ writes: [(write: RemoteWrite, sequence: Int64)], database: String) async throws -> Int {
-        try await store.write(database: database) { txn in
+        let nodeID = store.nodeID
+        return try await store.write(database: database) { txn in
             var applied = 0
             var positions: [String: Int64] = [:]
             for (write, sequence) in writes {
                 if try txn.apply(write) { applied += 1 }
-                positions[write.origin] = max(positions[write.origin] ?? 0, sequence)
+                if write.origin != nodeID { positions[write.origin] = max(positions[write.origin] ?? 0, sequence) }
             }
             for (origin, sequence) in positions { try txn.recordApplied(origin: origin, sequence: sequence) }
             return applied

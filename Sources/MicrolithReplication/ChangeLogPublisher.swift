@@ -43,6 +43,10 @@ public final class ChangeLogPublisher: Sendable {
     let logger: Logger
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: Mutex<AsyncStream<Void>?>
+    /// Per database, how far the log has been read past entries of other nodes since the
+    /// position was last recorded: recorded only with the next published entry, so applying
+    /// other nodes' writes costs no commit here.
+    private let passedOver = Mutex<[String: Int64]>([:])
 
     public init(store: Store, jetStream: NATSJetStream, configuration: Configuration = Configuration(), logger: Logger) {
         self.store = store
@@ -77,10 +81,11 @@ public final class ChangeLogPublisher: Sendable {
 
     /// The sequence up to which `database`'s log is published (0: nothing yet).
     public func published(database: String = Schema.defaultDatabase) async throws -> Int64 {
-        try await store.read(database: database) { db in
+        let recorded = try await store.read(database: database) { db in
             try String.fetchOne(db, sql: "SELECT value FROM _microlith_meta WHERE key = ?", arguments: [Store.publishedChangeKey])
                 .flatMap { Int64($0) } ?? 0
         }
+        return max(recorded, passedOver.withLock { $0[database] ?? 0 })
     }
 
     /// Publishes `database`'s unpublished local entries and records how far it got; returns how
@@ -90,6 +95,7 @@ public final class ChangeLogPublisher: Sendable {
     @discardableResult
     public func publishPending(database: String = Schema.defaultDatabase) async throws -> Int {
         var count = 0
+        var recordedCount = 0
         let digests = store.tables.map(\.replicationDigest)
         var position = try await published(database: database)
         let bounds = try await store.changeLogBounds(database: database)
@@ -129,7 +135,12 @@ public final class ChangeLogPublisher: Sendable {
                 throw error
             }
             position = last.sequence
-            try await record(position, database: database)
+            if count > recordedCount {
+                try await record(position, database: database)
+                recordedCount = count
+            } else {
+                passedOver.withLock { $0[database] = position }
+            }
             if changes.count < configuration.batch { return count }
         }
     }

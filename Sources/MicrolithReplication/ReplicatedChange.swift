@@ -56,8 +56,11 @@ public struct ReplicatedChange: Sendable, Equatable {
     }
 
     /// The `Nats-Msg-Id` of the entry: the same on every publish of it, so JetStream drops a
-    /// retry (within the stream's duplicate window) instead of storing it twice.
-    public var messageID: String { "\(node):\(database):\(sequence)" }
+    /// retry (within the stream's duplicate window) instead of storing it twice. It holds the
+    /// transaction id beside the sequence: a database restored from a backup, or made anew under
+    /// the same node name, numbers its entries again from an earlier sequence, and its new
+    /// writes must not pass for retries of the old ones.
+    public var messageID: String { "\(node):\(database):\(sequence):\(transaction)" }
 
     /// The JSON object.
     public var json: ByteBuffer {

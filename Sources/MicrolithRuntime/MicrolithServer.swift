@@ -155,8 +155,10 @@ public final class MicrolithServer: Service, Sendable {
         // Over HTTPS the server's own pages have https:// origins (BrowserPolicy).
         configuration.http.secure = tls != nil
         if configuration.replication.isEnabled {
-            // A write accepted while NATS is away is published later, never trimmed first.
+            // A write accepted while NATS is away is published later, never trimmed first; a
+            // delete leaves a tombstone older writes from other nodes cannot cross.
             configuration.store.keepUnpublishedChanges = true
+            configuration.store.keepsTombstones = true
         }
         let store: Store
         do {

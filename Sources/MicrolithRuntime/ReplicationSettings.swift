@@ -35,19 +35,24 @@ public struct ReplicationSettings: Sendable {
 
     /// Checks a node name: it becomes a token of NATS subjects and part of a consumer name.
     static func node(_ text: String, _ name: String) throws -> String {
-        let node = text.trimmingCharacters(in: .whitespaces)
-        if let problem = NATSSubject.tokenProblem(node) {
-            throw RuntimeError("\(name) must be a node name NATS subjects can carry, got '\(text)': \(problem)")
+        if let problem = nameProblem(text) {
+            throw RuntimeError("\(name) must be a node name NATS subjects and consumer names can carry, got '\(text)': \(problem)")
         }
-        return node
+        return text
     }
 
     /// Checks a stream name.
     static func streamName(_ text: String, _ name: String) throws -> String {
-        let stream = text.trimmingCharacters(in: .whitespaces)
-        if let problem = NATSSubject.tokenProblem(stream) {
+        if let problem = nameProblem(text) {
             throw RuntimeError("\(name) must be a JetStream stream name, got '\(text)': \(problem)")
         }
-        return stream
+        return text
+    }
+
+    /// Why `text` cannot be a subject token and a JetStream name, or `nil`.
+    static func nameProblem(_ text: String) -> String? {
+        if let problem = NATSSubject.tokenProblem(text) { return problem }
+        if text.contains("/") || text.contains("\\") { return "it holds '/' or '\\', which JetStream names cannot" }
+        return nil
     }
 }

@@ -59,9 +59,12 @@ extension Store {
     /// change-log sequence up to which it has published.
     public static let publishedChangeKey = "replication.published"
 
-    /// Deletes change-log entries older than the configured retention (with
+    /// Deletes change-log entries committed here longer ago than the configured retention (with
     /// ``StoreConfiguration/keepUnpublishedChanges``, only those already published); returns how
-    /// many went. Tombstones older than ``StoreConfiguration/tombstoneRetentionSeconds`` go too.
+    /// many went. Age is counted from the local commit (the entry's transaction id, which grows
+    /// with the sequence), not from the write's version: an entry applied from another node
+    /// today may carry an old version, and trimming by version would cut holes in the log.
+    /// Tombstones older than ``StoreConfiguration/tombstoneRetentionSeconds`` go too.
     @discardableResult
     public func trimChangeLog(database: String = Schema.defaultDatabase) async throws -> Int {
         let cutoffMilliseconds = configuration.wallClock() - Int64(configuration.changeLogRetentionSeconds) * 1000
@@ -74,11 +77,11 @@ extension Store {
                 // No recorded position: the subquery is NULL and nothing is trimmed.
                 try txn.db.execute(
                     sql: """
-                        DELETE FROM _microlith_changelog WHERE version < ?
+                        DELETE FROM _microlith_changelog WHERE txn < ?
                         AND seq <= (SELECT CAST(value AS INTEGER) FROM _microlith_meta WHERE key = ?)
                         """, arguments: [cutoff, Self.publishedChangeKey])
             } else {
-                try txn.db.execute(sql: "DELETE FROM _microlith_changelog WHERE version < ?", arguments: [cutoff])
+                try txn.db.execute(sql: "DELETE FROM _microlith_changelog WHERE txn < ?", arguments: [cutoff])
             }
             return txn.db.changesCount
         }

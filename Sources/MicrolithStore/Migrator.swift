@@ -84,12 +84,16 @@ struct Migrator {
                 CREATE TABLE IF NOT EXISTS _microlith_changelog(
                     seq INTEGER PRIMARY KEY AUTOINCREMENT, txn INTEGER NOT NULL, tbl TEXT NOT NULL, id NOT NULL,
                     op TEXT NOT NULL, version INTEGER NOT NULL, origin TEXT NOT NULL, record TEXT, stamps TEXT);
-                CREATE INDEX IF NOT EXISTS _microlith_changelog_version ON _microlith_changelog(version);
+                DROP INDEX IF EXISTS _microlith_changelog_version;
+                CREATE INDEX IF NOT EXISTS _microlith_changelog_txn ON _microlith_changelog(txn);
                 CREATE TABLE IF NOT EXISTS _microlith_tombstones(
                     tbl TEXT NOT NULL, id NOT NULL, version INTEGER NOT NULL, origin TEXT NOT NULL,
                     PRIMARY KEY(tbl, id)) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS _microlith_tombstones_version ON _microlith_tombstones(version);
                 CREATE TABLE IF NOT EXISTS _microlith_applied(origin TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS _microlith_parked(
+                    stream_seq INTEGER PRIMARY KEY, subject TEXT NOT NULL, payload BLOB NOT NULL, problem TEXT NOT NULL,
+                    parked_at INTEGER NOT NULL);
                 """)
         // Change logs made before attribute stamps existed.
         try Self.addColumnIfMissing(db, table: "_microlith_changelog", column: "stamps TEXT")

@@ -24,8 +24,10 @@ public struct RecordStamps: Sendable, Hashable {
             self.origin = origin
         }
 
+        /// Node names compare byte by byte (UTF-8), the same on every platform and whatever
+        /// Unicode normalisation would say.
         public static func < (a: Stamp, b: Stamp) -> Bool {
-            a.version != b.version ? a.version < b.version : a.origin < b.origin
+            a.version != b.version ? a.version < b.version : a.origin.utf8.lexicographicallyPrecedes(b.origin.utf8)
         }
 
         public var description: String { "\(version)@\(origin)" }

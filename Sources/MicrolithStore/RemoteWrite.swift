@@ -59,6 +59,10 @@ extension WriteTransaction {
         let table = remote.table
         let id = remote.id
         try Self.requireCanonical(id, table)
+        let pk = table.definition.primaryKeyAttribute
+        guard RecordID(json: id.jsonValue, type: pk.type) == id else {
+            throw StoreError(.invalidID, "a replicated key of \(table.name), \(id), is not a valid \(pk.type) key here", attribute: pk.name)
+        }
         let key = TableLayout.keyValue(id)
         let remoteStamps = remote.stamps ?? RecordStamps(base: .init(version: remote.version, origin: remote.origin))
         let remoteLatest = max(remoteStamps.latest, .init(version: remote.version, origin: remote.origin))
@@ -92,7 +96,6 @@ extension WriteTransaction {
                 throw StoreError(
                     .invalidRecord, "a replicated \(remote.operation.rawValue) of \(table.name)/\(id) from \(remote.origin) carries no record")
             }
-            let pk = table.definition.primaryKeyAttribute
             if let given = body[pk.name], RecordID(json: given, type: pk.type) != id {
                 throw StoreError(
                     .invalidID, "a replicated record of \(table.name) names the key \(given) but is filed under '\(id)'", attribute: pk.name)
@@ -139,8 +142,10 @@ extension WriteTransaction {
         return true
     }
 
-    /// Records that every change of `origin`'s log up to `sequence` that this node will take has
-    /// been applied (a position never goes back), in this transaction.
+    /// Records, in this transaction, that the change `sequence` of `origin`'s log is done here
+    /// (applied, or superseded by what this node holds). Per origin the highest such sequence is
+    /// kept (a position never goes back); it does not say that every lower one is done: a change
+    /// set aside for later (parked) can lie below it.
     public func recordApplied(origin: String, sequence: Int64) throws {
         try db.execute(
             sql: """

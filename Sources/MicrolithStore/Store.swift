@@ -124,6 +124,16 @@ public final class Store: Sendable {
         let store = Store(
             schema: schema, configuration: configuration, nodeID: nodeID ?? UUID().uuidString.lowercased(), tables: layouts,
             databases: handles, logger: logger)
+        // The clock starts past every version the files hold (some may be other nodes', ahead of
+        // this node's wall clock, or this node's own from before its clock was set back).
+        for (name, handle) in handles {
+            let tablesHere = layouts.filter { $0.definition.database == name }
+            do {
+                store.clock.observe(try handle.pool.read { db in try highestVersion(db, tables: tablesHere) })
+            } catch {
+                throw StoreError(.storage, "cannot read the versions of database \(name): \(error)", underlying: error)
+            }
+        }
         for handle in handles.values {
             let writer = GroupCommitWriter(
                 name: handle.name, pool: handle.pool, maximumBatch: configuration.maximumBatch,
@@ -132,6 +142,17 @@ public final class Store: Sendable {
             handle.writerBox.withLock { $0 = writer }
         }
         return store
+    }
+
+    /// The highest version (or transaction id) the database `db` holds: in its records, its
+    /// tombstones and its change log.
+    static func highestVersion(_ db: Database, tables: [TableLayout]) throws -> Int64 {
+        var parts = [
+            "SELECT MAX(version) AS v FROM _microlith_changelog", "SELECT MAX(txn) FROM _microlith_changelog",
+            "SELECT MAX(version) FROM _microlith_tombstones",
+        ]
+        parts += tables.map { "SELECT MAX(version) FROM \"\($0.sqlName)\"" }
+        return try Int64.fetchOne(db, sql: "SELECT MAX(v) FROM (\(parts.joined(separator: " UNION ALL ")))") ?? 0
     }
 
     /// Throws unless every database is open, answers a read and takes writes.

@@ -41,9 +41,13 @@ public struct StoreConfiguration: Sendable {
     /// it recorded one), however old: a write accepted while the transport is away is
     /// published later, never trimmed first. Off by default.
     public var keepUnpublishedChanges = false
-    /// How long the store remembers a deleted record's key and version (a tombstone; 7 days by
-    /// default), so a replicated write made before the delete, arriving late, does not bring the
-    /// record back. Set it to at least the longest time a node may be cut off from the others.
+    /// Whether a local delete leaves a tombstone (the deleted record's key and stamp), so a
+    /// replicated write made before the delete, arriving late, does not bring the record back.
+    /// Replication turns it on; a node on its own does not need them. Off by default. (Deletes
+    /// that come from other nodes always leave one.)
+    public var keepsTombstones = false
+    /// How long tombstones are kept (7 days by default). Set it to at least the longest time a
+    /// node may be cut off from the others.
     public var tombstoneRetentionSeconds = 7 * 86_400
 
     public init(

@@ -135,8 +135,9 @@ public struct TableLayout: Sendable {
     }
 
     /// A short digest of what a record of this table must look like (its primary key, whether
-    /// it is sealed, and each attribute's name, type and whether it is required; not which are
-    /// indexed): two nodes replicate a table only when their digests agree.
+    /// it is sealed, and each attribute's name, type and whether it is required, in declaration
+    /// order; not which are indexed, nor the shape of nested types): replication carries it with
+    /// every change, so a node can tell that the origin declares the table otherwise, and say so.
     public var replicationDigest: String {
         var parts = ["\(definition.name)", "pk=\(definition.primaryKey):\(definition.primaryKeyAttribute.type)", "sealed=\(definition.isSealed)"]
         for a in definition.attributes where a.relationship == nil {

@@ -177,9 +177,14 @@ public final class WriteTransaction {
 
     /// Deletes the record `id` if its version is still below `cutoff` (it has not been written
     /// since it expired); returns whether it was deleted.
+    ///
+    /// The delete carries the expired record's own stamp, not a new version: it removes exactly
+    /// that version, and a later write of the record (made on another node before this one heard
+    /// of it) wins over it wherever the two meet. Every node expires the same records by the same
+    /// replicated versions, so the delete needs no new stamp of its own.
     func deleteIfExpired(_ table: TableLayout, id: RecordID, cutoff: Int64) throws -> Bool {
         guard let current = try stored(table, id), current.version < cutoff else { return false }
-        try remove(table, id: id, current: current)
+        try remove(table, id: id, current: current, stamp: try stamps(table, id, of: current).latest)
         return true
     }
 
@@ -195,18 +200,28 @@ public final class WriteTransaction {
         return true
     }
 
-    private func remove(_ table: TableLayout, id: RecordID, current: CachedRecord) throws {
+    /// Deletes `current`, stamped `stamp` (a new version of this node when `nil`).
+    private func remove(_ table: TableLayout, id: RecordID, current: CachedRecord, stamp: RecordStamps.Stamp? = nil) throws {
         try Self.requireCanonical(id, table)
         let key = TableLayout.keyValue(id)
         try db.cachedStatement(sql: table.deleteSQL).execute(arguments: [key])
         try table.writeListIndexes(db, id: id, record: nil, stored: current.record, storedIsKnown: true)
-        let version = store.clock.now()
-        try writeTombstone(table, key: key, version: version, origin: store.nodeID)
+        let stamp = stamp ?? .init(version: nextVersion(after: current), origin: store.nodeID)
+        if store.configuration.keepsTombstones { try writeTombstone(table, key: key, version: stamp.version, origin: stamp.origin) }
         try log(
             Change(
-                table: table.index, tableName: table.name, id: id, operation: .delete, version: version,
-                origin: store.nodeID, sequence: 0, transaction: self.id, record: nil, previous: current),
+                table: table.index, tableName: table.name, id: id, operation: .delete, version: stamp.version,
+                origin: stamp.origin, sequence: 0, transaction: self.id, record: nil, previous: current),
             text: nil)
+    }
+
+    /// A new version of this node's clock, later than `stored`'s (the clock is past every
+    /// version the store holds, but a version written by another node is checked once more).
+    func nextVersion(after stored: CachedRecord?) -> Int64 {
+        let version = store.clock.now()
+        guard let stored, stored.version >= version else { return version }
+        store.clock.observe(stored.version)
+        return store.clock.now()
     }
 
     /// Remembers that the record `key` of `table` was deleted at `version` on `origin`, so a
@@ -267,7 +282,7 @@ public final class WriteTransaction {
             throw StoreError(.invalidRecord, error.description, attribute: error.attribute, underlying: error)
         }
         try Self.requireIndexable(normalised, table)
-        let version = store.clock.now()
+        let version = nextVersion(after: stored)
         let bytes = JSONWriter.encode(.object(normalised))
         let text = String(decoding: bytes, as: UTF8.self)
         let key = TableLayout.keyValue(id)

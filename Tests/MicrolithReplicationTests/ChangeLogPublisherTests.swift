@@ -75,8 +75,9 @@ import Testing
 
         let messages = try await f.streamed()
         #expect(messages.map(\.message.subject) == Array(repeating: "microlith.changes.node-a.data.Todo", count: 3))
-        #expect(messages.map { $0.message.headers?["Nats-Msg-Id"] } == ["node-a:data:1", "node-a:data:2", "node-a:data:3"])
         let changes = try messages.map { try ReplicatedChange(json: $0.payload) }
+        #expect(messages.map { $0.message.headers?["Nats-Msg-Id"] } == changes.map { "node-a:data:\($0.sequence):\($0.transaction)" })
+        #expect(changes.map(\.sequence) == [1, 2, 3])
         #expect(changes.map(\.operation) == [.put, .put, .delete])
         #expect(changes.map(\.id) == [.string("1"), .string("2"), .string("1")])
         #expect(changes[1].record?["title"] == .string("second") && changes[2].record == nil)
@@ -164,7 +165,7 @@ import Testing
             node: "n1", database: "data", sequence: 7, transaction: 3, table: "Todo", id: .int(42), operation: .patch, version: 99,
             record: ["title": .string("x"), "n": .int(1)], schema: "00ff")
         #expect(try ReplicatedChange(json: change.json) == change)
-        #expect(change.messageID == "n1:data:7")
+        #expect(change.messageID == "n1:data:7:3")
         for (text, words) in [
             ("[]", "not a JSON object"), ("{", "not JSON"),
             (#"{"node":"n","database":"d","seq":1,"txn":1,"table":"T","id":true,"op":"put","version":1,"record":{}}"#, "'id'"),

@@ -88,8 +88,15 @@ struct RemoteWriteTests {
         #expect(Stamp(version: 1, origin: "z") > Stamp(version: 1, origin: "a"))
     }
 
+    /// A store in a new folder, with `change` made to its configuration.
+    func open(_ change: (inout StoreConfiguration) -> Void = { _ in }, schema: String = todoSchemaText) throws -> Store {
+        var configuration = StoreConfiguration(directory: try makeTemporaryDirectory(), durability: .normal)
+        change(&configuration)
+        return try Store.open(schema: try parseSchema(schema), configuration: configuration)
+    }
+
     @Test func aDeleteLeavesATombstoneThatOlderWritesCannotCross() async throws {
-        let store = try openTemporaryStore()
+        let store = try open { $0.keepsTombstones = true }
         defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         // A remote delete of a record this node holds.
@@ -182,6 +189,61 @@ struct RemoteWriteTests {
         let patched = try await store.write { txn in try txn.patch(todo, id: .string("t1"), patch: ["notes": "new"]) }
         #expect(patched?.record["title"] == "old")
         #expect(try await store.changes(after: 0).last?.stamps != nil)
+    }
+
+    @Test func aNodeOnItsOwnKeepsNoTombstonesOfItsDeletes() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let todo = try store.layout("Todo")
+        try await store.put(todo, .string("t1"), ["title": "x"])
+        try await store.write { txn in _ = try txn.delete(todo, id: .string("t1")) }
+        #expect(try await store.tombstoneCount() == 0)
+    }
+
+    @Test func theClockStartsPastEveryVersionTheFilesHold() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        var store = try openStore(directory)
+        let ahead = version(20_000)
+        #expect(try await apply(store, remote(try store.layout("Todo"), "t1", version: ahead)))
+        store.close()
+        store = try openStore(directory)
+        defer { store.close() }
+        let local = try await store.put(try store.layout("Todo"), .string("t2"), ["title": "after a restart"])
+        #expect(local.version > ahead)
+    }
+
+    @Test func anExpiredRecordIsDeletedWithItsOwnStamp() async throws {
+        let store = try openTemporaryStore(schema: "type Session @table(expiration: 5) { id: ID @primaryKey\n user: String }")
+        defer { store.closeAndRemoveFiles() }
+        let session = try store.layout("Session")
+        let old = version(-10_000)
+        #expect(
+            try await apply(
+                store, RemoteWrite(table: session, id: .string("s1"), operation: .put, version: old, origin: "node-b", record: ["user": "u"])))
+        #expect(try await store.sweepExpired() == 1)
+        let delete = try #require(try await store.changes(after: 0).last)
+        #expect(delete.operation == .delete)
+        #expect(delete.version == old && delete.origin == "node-b", "a later write made elsewhere wins over it")
+    }
+
+    @Test func theTrimGoesByLocalCommitNotByVersion() async throws {
+        let store = try open { $0.changeLogRetentionSeconds = 3600 }
+        defer { store.closeAndRemoveFiles() }
+        // A change made two days ago on another node, applied here now.
+        #expect(try await apply(store, remote(try store.layout("Todo"), "t1", version: version(-2 * 86_400_000))))
+        #expect(try await store.trimChangeLog() == 0)
+        #expect(try await store.changes(after: 0).count == 1)
+    }
+
+    @Test func aKeyOfTheWrongKindIsRefused() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let error = await storeError {
+            _ = try await apply(
+                store, RemoteWrite(table: try store.layout("Todo"), id: .int(5), operation: .delete, version: version(), origin: "b", record: nil))
+        }
+        #expect(error?.code == .invalidID)
     }
 
     @Test func oldTombstonesAreTrimmed() async throws {
