@@ -226,8 +226,9 @@ let package = Package(
             name: "MicrolithCLI",
             dependencies: [
                 "MicrolithRuntime", "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithModules", "MicrolithMQTT", "MicrolithTables",
-                "MicrolithAuth", "MicrolithTLS",
+                "MicrolithAuth", "MicrolithTLS", "MicrolithReplication", "MicrolithJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]

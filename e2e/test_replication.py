@@ -5,13 +5,19 @@ acknowledged, found and lost, and how long the nodes took to converge."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import random
+import signal
+import socket
+import subprocess
 import threading
 import time
 
 import pytest
 
+from microlith_e2e import BINARY, clean_environment, http_request
 from nats_helpers import NatsServer, nats_binary
 
 pytestmark = pytest.mark.skipif(nats_binary() is None, reason="nats-server is not installed (scripts/test installs it)")
@@ -198,6 +204,39 @@ def test_patches_of_different_attributes_on_different_nodes_both_survive(factory
         nats.kill()
 
 
+def test_cluster_status_over_rest_and_the_command_line(factory, tmp_path):
+    nats = NatsServer(tmp_path / "nats").start()
+    admin = {"MICROLITH_ADMIN_USER": "root", "MICROLITH_ADMIN_PASSWORD": "pw-root"}
+    auth = {"Authorization": "Basic " + base64.b64encode(b"root:pw-root").decode()}
+    try:
+        app = factory.app(SCHEMA)
+        servers = []
+        for i in (1, 2):
+            env = {"MICROLITH_REPLICATION_NATS": nats.url, "MICROLITH_REPLICATION_NODE": f"node-{i}", **admin}
+            servers.append(factory.server(app, tmp_path / f"node-{i}", env=env, extra_args=("--no-mqtt",)))
+        assert servers[0].put("/Rec/a", json={"id": "a", "n": 1}).status_code in (200, 201, 204)
+        converge(servers)
+        assert servers[1].get("/_cluster").status_code == 401
+        deadline = time.monotonic() + 30
+        while True:
+            status = servers[1].get("/_cluster", headers=auth).json()
+            peers = status["databases"][0]["peers"]
+            if peers or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert status["node"] == "node-2" and status["replicating"] is True and status["connected"] is True
+        assert peers[0]["node"] == "node-1" and peers[0]["appliedSequence"] >= 1, status
+        assert status["consumer"]["pending"] == 0, status
+        servers[1].stop()
+        out = subprocess.run(
+            [BINARY, "cluster", "status", str(app), "--data-dir", str(tmp_path / "node-2")],
+            capture_output=True, text=True, timeout=60, env=clean_environment())
+        assert out.returncode == 0, out.stderr
+        assert "node node-2" in out.stdout and "peer node-1: applied up to sequence" in out.stdout, out.stdout
+    finally:
+        nats.kill()
+
+
 def test_a_bad_replication_setting_is_refused_with_its_name(factory, tmp_path):
     app = factory.app(SCHEMA)
     server = factory.server(
@@ -211,3 +250,143 @@ def test_a_bad_replication_setting_is_refused_with_its_name(factory, tmp_path):
     with pytest.raises(AssertionError):
         bad_node.start(timeout=15)
     assert "MICROLITH_REPLICATION_NODE" in bad_node.logs()
+
+
+class NodeClient:
+    """One node of a `cluster up`, reached over HTTP (the writer and checks above use this API)."""
+
+    def __init__(self, port: int, name: str):
+        self.port = port
+        self.env = {"MICROLITH_REPLICATION_NODE": name}
+
+    def request(self, method, path, **kw):
+        return http_request(self.port, method, path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def query(self, table: str) -> list:
+        r = self.get(f"/{table}/")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+def consecutive_free_ports(count: int, low: int = 20000, high: int = 40000) -> int:
+    """The first of `count` consecutive ports free on 127.0.0.1 (and free 2000 above, for routes)."""
+    for _ in range(200):
+        start = random.randrange(low, high)
+        if all(_free(p) and _free(p + 2000) for p in range(start, start + count)):
+            return start
+    raise AssertionError("no run of free ports found")
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def pid_of(pattern: str) -> int:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    assert len(out) == 1, f"{pattern}: {out}"
+    return int(out[0])
+
+
+def test_cluster_up_keeps_every_write_through_nats_servers_dying_and_a_stopped_node(factory, tmp_path):
+    app = factory.app(SCHEMA)
+    http_port = consecutive_free_ports(3)
+    nats_port = consecutive_free_ports(3)
+    data = tmp_path / "cluster"
+    up = subprocess.Popen(
+        [BINARY, "cluster", "up", str(app), "--nodes", "3", "--http-port", str(http_port), "--data-dir", str(data),
+         "--nats-port", str(nats_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_environment())
+    restarted: list[subprocess.Popen] = []
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        for line in up.stdout:
+            lines.append(line)
+            if "Ctrl-C or SIGTERM" in line:
+                break
+            assert time.monotonic() < deadline, "".join(lines)
+        assert any(f"node-3: http://127.0.0.1:{http_port + 2}" in l for l in lines), "".join(lines)
+        threading.Thread(target=lambda: [lines.append(l) for l in up.stdout], daemon=True).start()
+        nodes = [NodeClient(http_port + i, f"node-{i + 1}") for i in range(3)]
+        writers = [Writer(n, f"node-{i + 1}", seed=40 + i) for i, n in enumerate(nodes)]
+        for w in writers:
+            w.run(15)
+        converge(nodes, timeout=90)
+
+        # One nats-server dies: the other two hold the stream (three replicas, two make a quorum).
+        commands = {}
+        for i in (0, 1):
+            pid = pid_of(f"nats-server.* -p {nats_port + i} ")
+            commands[i] = open(f"/proc/{pid}/cmdline").read().split("\0")[:-1]
+        os.kill(pid_of(f"nats-server.* -p {nats_port} "), signal.SIGKILL)
+        for w in writers:
+            w.run(15, start=100)
+        converge(nodes, timeout=90)
+
+        # A second one dies: no quorum, the nodes keep taking writes; both come back.
+        os.kill(pid_of(f"nats-server.* -p {nats_port + 1} "), signal.SIGKILL)
+        for w in writers:
+            w.run(15, start=200)
+        for i in (0, 1):
+            restarted.append(subprocess.Popen(commands[i], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        converge(nodes, timeout=120)
+
+        # A node stops for 10 s (SIGSTOP) while the others write, then goes on.
+        stopped = pid_of(f"microlith serve .* --http-port {http_port + 1} ")
+        os.kill(stopped, signal.SIGSTOP)
+        for w in (writers[0], writers[2]):
+            w.run(15, start=300)
+        time.sleep(10)
+        os.kill(stopped, signal.SIGCONT)
+        seconds = converge(nodes, timeout=120)
+        acknowledged, found, lost = check(nodes, writers)
+        print(
+            f"\ncluster up, 3 nodes, 3 nats-servers (R3): one then two nats-servers SIGKILLed and restarted, a node SIGSTOPped "
+            f"10 s: acknowledged {acknowledged}, found {found}, lost {lost}, converged {seconds:.2f} s after SIGCONT"
+        )
+        assert lost == 0
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGTERM)
+            try:
+                code = up.wait(60)
+            except subprocess.TimeoutExpired:
+                up.kill()
+                code = None
+        else:
+            code = up.returncode
+        for p in restarted:
+            p.kill()
+            p.wait(10)
+    assert code == 0, "".join(lines[-30:])
+    assert "cluster up: stopped" in "".join(lines)
+    left = subprocess.run(["pgrep", "-f", str(data)], capture_output=True, text=True).stdout.split()
+    assert left == [], f"processes left running: {left}"
+
+
+def test_cluster_up_refuses_what_it_cannot_run(tmp_path):
+    for args, words in [
+        (["cluster", "up", str(tmp_path / "missing")], "no schema.graphql"),
+        (["cluster", "up", str(tmp_path), "--nodes", "0"], "--nodes"),
+        (["cluster", "up", str(tmp_path), "--http-port", "65535", "--nodes", "3"], "--http-port"),
+    ]:
+        out = subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=30, env=clean_environment())
+        assert out.returncode != 0, args
+        assert words in out.stderr, (args, out.stderr)

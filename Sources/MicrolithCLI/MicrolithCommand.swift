@@ -7,7 +7,7 @@ public struct MicrolithCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "microlith",
         abstract: "One process serving a schema.graphql app: embedded database, cache and REST API.",
-        subcommands: [ServeCommand.self, CheckCommand.self, UserCommand.self, RoleCommand.self]
+        subcommands: [ServeCommand.self, CheckCommand.self, UserCommand.self, RoleCommand.self, ClusterCommand.self]
     )
 
     public init() {}

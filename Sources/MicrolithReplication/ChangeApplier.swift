@@ -112,6 +112,12 @@ public final class ChangeApplier: Sendable {
         }
     }
 
+    /// The consumer as the server sees it: what it has still to deliver, and what waits for an
+    /// acknowledgement.
+    public func consumerInfo() async throws -> NATSConsumerInfo {
+        try await jetStream.consumerInfo(stream: configuration.stream.name, name: consumerName)
+    }
+
     /// Fetches the next batch (waiting up to ``Configuration/expires`` for one) and applies it.
     @discardableResult
     public func applyNext() async throws -> Report {
@@ -360,12 +366,14 @@ public final class ChangeApplier: Sendable {
         let nodeID = store.nodeID
         return try await store.write(database: database) { txn in
             var applied = 0
-            var positions: [String: Int64] = [:]
+            var positions: [String: (sequence: Int64, version: Int64)] = [:]
             for (write, sequence) in writes {
                 if try txn.apply(write) { applied += 1 }
-                if write.origin != nodeID { positions[write.origin] = max(positions[write.origin] ?? 0, sequence) }
+                guard write.origin != nodeID else { continue }
+                let known = positions[write.origin] ?? (0, 0)
+                positions[write.origin] = (max(known.sequence, sequence), max(known.version, write.version))
             }
-            for (origin, sequence) in positions { try txn.recordApplied(origin: origin, sequence: sequence) }
+            for (origin, p) in positions { try txn.recordApplied(origin: origin, sequence: p.sequence, version: p.version) }
             return applied
         }
     }

@@ -74,6 +74,8 @@ public final class MicrolithServer: Service, Sendable {
     public let tls: TLSContextSource?
     /// The lifecycle of the current run: its group, and the listeners it bound.
     private let lifecycle = Mutex<Lifecycle>(Lifecycle())
+    /// The replication service's connection and applier, for `GET /_cluster`.
+    let replicationMonitor = ReplicationMonitor()
 
     private struct Lifecycle {
         var started = false
@@ -311,6 +313,7 @@ public final class MicrolithServer: Service, Sendable {
                 secure: configuration.http.secure)
         }
         JobRoutes.add(to: router, store: store, access: access)
+        ClusterRoutes.add(to: router, store: store, access: access, settings: configuration.replication, monitor: replicationMonitor)
         UserRoutes.add(to: router, authenticator: authenticator, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if let tokens = authenticator.tokens {
             AuthRoutes.add(
@@ -447,7 +450,7 @@ public final class MicrolithServer: Service, Sendable {
             ModulesService(modules: modules, logger: logger),
         ]
         if configuration.replication.isEnabled {
-            services.append(ReplicationService(store: store, settings: configuration.replication, logger: logger))
+            services.append(ReplicationService(store: store, settings: configuration.replication, monitor: replicationMonitor, logger: logger))
         }
         if let tls { services.append(TLSReloadService(source: tls, logger: logger)) }
         services.append(

@@ -11,6 +11,7 @@ import ServiceLifecycle
 struct ReplicationService: Service, CustomStringConvertible {
     let store: Store
     let settings: ReplicationSettings
+    let monitor: ReplicationMonitor
     let logger: Logger
 
     var description: String { "replication" }
@@ -45,10 +46,12 @@ struct ReplicationService: Service, CustomStringConvertible {
         applying.maximumClockAhead = settings.maximumClockAhead
         let publisher = ChangeLogPublisher(store: store, jetStream: jetStream, configuration: publishing, logger: logger)
         let applier = ChangeApplier(store: store, jetStream: jetStream, configuration: applying, logger: logger)
+        monitor.running(client: client, applier: applier)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await publisher.run() }
             group.addTask { await applier.run() }
         }
+        monitor.running(client: nil, applier: nil)
         await client.close()
     }
 }

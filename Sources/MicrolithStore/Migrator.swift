@@ -97,6 +97,8 @@ struct Migrator {
                 """)
         // Change logs made before attribute stamps existed.
         try Self.addColumnIfMissing(db, table: "_microlith_changelog", column: "stamps TEXT")
+        try Self.addColumnIfMissing(db, table: "_microlith_applied", column: "version INTEGER NOT NULL DEFAULT 0")
+        try Self.addColumnIfMissing(db, table: "_microlith_applied", column: "applied_at INTEGER NOT NULL DEFAULT 0")
     }
 
     /// Adds `column` (a name and a type) to `table` unless it has a column of that name.

@@ -33,14 +33,58 @@ public struct RecordStamps: Sendable, Hashable {
         public var description: String { "\(version)@\(origin)" }
     }
 
+    /// An integer attribute changed by additions (``WriteTransaction/add(_:id:attribute:amount:)``)
+    /// since a write last set it: the value set, and per node what it added and took away in
+    /// all. Copies merge node by node (the larger total wins, totals only grow), so additions
+    /// made on several nodes at once all count; a write that sets the attribute again (a later
+    /// stamp) starts a new counter, and additions made on the old one are dropped.
+    public struct Counter: Sendable, Hashable {
+        /// The value the attribute was set to.
+        public var base: Int64
+        /// Per node, the total added.
+        public var added: [String: Int64]
+        /// Per node, the total taken away.
+        public var removed: [String: Int64]
+
+        public init(base: Int64, added: [String: Int64] = [:], removed: [String: Int64] = [:]) {
+            self.base = base
+            self.added = added
+            self.removed = removed
+        }
+
+        /// The attribute's value.
+        public var value: Int64 { base &+ added.values.reduce(0, &+) &- removed.values.reduce(0, &+) }
+
+        /// The counter after `node` adds `amount` (a negative amount takes away).
+        public func adding(_ amount: Int64, on node: String) -> Counter {
+            var result = self
+            if amount >= 0 {
+                result.added[node, default: 0] &+= amount
+            } else {
+                result.removed[node, default: 0] &+= amount.magnitude >= UInt64(Int64.max) ? Int64.max : -amount
+            }
+            return result
+        }
+
+        /// Two copies of the same counter (one base) merged node by node.
+        public static func merge(_ a: Counter, _ b: Counter) -> Counter {
+            Counter(
+                base: max(a.base, b.base), added: a.added.merging(b.added, uniquingKeysWith: max),
+                removed: a.removed.merging(b.removed, uniquingKeysWith: max))
+        }
+    }
+
     /// The stamp of the last write that replaced the whole record.
     public var base: Stamp
     /// Attributes written after ``base``, by PATCHes, with their stamps (each later than ``base``).
     public var attributes: [String: Stamp]
+    /// Attributes changed by additions since their stamp, with their counters.
+    public var counters: [String: Counter]
 
-    public init(base: Stamp, attributes: [String: Stamp] = [:]) {
+    public init(base: Stamp, attributes: [String: Stamp] = [:], counters: [String: Counter] = [:]) {
         self.base = base
         self.attributes = attributes
+        self.counters = counters
     }
 
     /// The stamp of `attribute`.
@@ -49,10 +93,14 @@ public struct RecordStamps: Sendable, Hashable {
     /// The latest stamp of all: the record's version.
     public var latest: Stamp { attributes.values.max().map { max($0, base) } ?? base }
 
-    /// The stamps after a local PATCH stamped `stamp` that wrote the top-level `attributes`.
+    /// The stamps after a local PATCH stamped `stamp` that wrote the top-level `attributes`
+    /// (their counters, if any, end: the PATCH set a new value).
     public func patched(_ names: some Sequence<String>, at stamp: Stamp) -> RecordStamps {
         var result = self
-        for name in names { result.attributes[name] = stamp }
+        for name in names {
+            result.attributes[name] = stamp
+            result.counters[name] = nil
+        }
         return result
     }
 
@@ -71,20 +119,31 @@ public struct RecordStamps: Sendable, Hashable {
         }
         var record = JSONObject()
         var attributes: [String: Stamp] = [:]
+        var counters: [String: Counter] = [:]
         for name in names {
             let sa = a.stamps.stamp(of: name)
             let sb = b.stamps.stamp(of: name)
-            let winner = sb > sa ? b : a
             let stamp = max(sa, sb)
-            if let value = winner.record[name] { record[name] = value }
             if stamp > base { attributes[name] = stamp }
+            if sa == sb, let ca = a.stamps.counters[name], let cb = b.stamps.counters[name] {
+                // Additions to one value on several nodes: they all count.
+                let counter = Counter.merge(ca, cb)
+                counters[name] = counter
+                record[name] = .int(counter.value)
+                continue
+            }
+            // One stamp is one write: between equal stamps, the copy with additions is the later.
+            let winner = sb > sa || (sa == sb && b.stamps.counters[name] != nil) ? b : a
+            if let value = winner.record[name] { record[name] = value }
+            if let counter = winner.stamps.counters[name] { counters[name] = counter }
         }
-        return (record, RecordStamps(base: base, attributes: attributes))
+        return (record, RecordStamps(base: base, attributes: attributes, counters: counters))
     }
 
     // MARK: Stored form
 
-    /// The JSON text kept beside the record: `{"base":[version,"node"],"attributes":{"a":[version,"node"]}}`.
+    /// The JSON text kept beside the record: `{"base":[version,"node"],"attributes":{"a":[version,"node"]}}`,
+    /// with `"counters":{"a":{"base":n,"added":{"node":n},"removed":{"node":n}}}` when there are any.
     public var text: String { String(decoding: JSONWriter.encode(json), as: UTF8.self) }
 
     /// The JSON form (what ``text`` holds).
@@ -95,6 +154,18 @@ public struct RecordStamps: Sendable, Hashable {
         var names = JSONObject()
         for (name, stamp) in attributes.sorted(by: { $0.key < $1.key }) { names[name] = pair(stamp) }
         object["attributes"] = .object(names)
+        if !counters.isEmpty {
+            func totals(_ t: [String: Int64]) -> JSONValue {
+                var o = JSONObject()
+                for (node, n) in t.sorted(by: { $0.key < $1.key }) { o[node] = .int(n) }
+                return .object(o)
+            }
+            var all = JSONObject()
+            for (name, c) in counters.sorted(by: { $0.key < $1.key }) {
+                all[name] = .object(["base": .int(c.base), "added": totals(c.added), "removed": totals(c.removed)])
+            }
+            object["counters"] = .object(all)
+        }
         return .object(object)
     }
 
@@ -123,6 +194,26 @@ public struct RecordStamps: Sendable, Hashable {
         case nil: break
         default: return nil
         }
-        self.init(base: base, attributes: attributes)
+        func totals(_ value: JSONValue?) -> [String: Int64]? {
+            guard case .object(let o)? = value else { return value == nil ? [:] : nil }
+            var t: [String: Int64] = [:]
+            for (node, n) in o.members {
+                guard case .int(let n) = n, n >= 0 else { return nil }
+                t[node] = n
+            }
+            return t
+        }
+        var counters: [String: Counter] = [:]
+        switch object["counters"] {
+        case .object(let all)?:
+            for (name, value) in all.members {
+                guard case .object(let c) = value, case .int(let b)? = c["base"], let added = totals(c["added"]), let removed = totals(c["removed"])
+                else { return nil }
+                counters[name] = Counter(base: b, added: added, removed: removed)
+            }
+        case nil: break
+        default: return nil
+        }
+        self.init(base: base, attributes: attributes, counters: counters)
     }
 }

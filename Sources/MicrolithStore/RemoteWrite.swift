@@ -142,22 +142,37 @@ extension WriteTransaction {
         return true
     }
 
-    /// Records, in this transaction, that the change `sequence` of `origin`'s log is done here
-    /// (applied, or superseded by what this node holds). Per origin the highest such sequence is
-    /// kept (a position never goes back); it does not say that every lower one is done: a change
-    /// set aside for later (parked) can lie below it.
-    public func recordApplied(origin: String, sequence: Int64) throws {
+    /// Records, in this transaction, that the change `sequence` of `origin`'s log, versioned
+    /// `version`, is done here (applied, or superseded by what this node holds), and when. Per
+    /// origin the highest such sequence is kept (a position never goes back); it does not say
+    /// that every lower one is done: a change set aside for later (parked) can lie below it.
+    public func recordApplied(origin: String, sequence: Int64, version: Int64 = 0) throws {
         try db.execute(
             sql: """
-                INSERT INTO _microlith_applied(origin, seq) VALUES (?, ?)
-                ON CONFLICT(origin) DO UPDATE SET seq = max(seq, excluded.seq)
-                """, arguments: [origin, sequence])
+                INSERT INTO _microlith_applied(origin, seq, version, applied_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT(origin) DO UPDATE SET seq = max(seq, excluded.seq), version = max(version, excluded.version),
+                applied_at = excluded.applied_at
+                """, arguments: [origin, sequence, version, wallClock()])
     }
 
     private static let tombstoneSelect = "SELECT version, origin FROM _microlith_tombstones WHERE tbl = ? AND id = ?"
 }
 
 extension Store {
+    /// Per origin node, what of its change log `database` has applied: the highest sequence, the
+    /// latest version among what was applied, and when (milliseconds since 1970) the last batch was.
+    public func appliedProgress(
+        database: String = Schema.defaultDatabase
+    ) async throws -> [String: (sequence: Int64, version: Int64, appliedAt: Int64)] {
+        try await read(database: database) { db in
+            var progress: [String: (sequence: Int64, version: Int64, appliedAt: Int64)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT origin, seq, version, applied_at FROM _microlith_applied") {
+                progress[row[0]] = (row[1], row[2], row[3])
+            }
+            return progress
+        }
+    }
+
     /// Per origin node, the highest sequence of its change log applied to `database` here.
     public func appliedPositions(database: String = Schema.defaultDatabase) async throws -> [String: Int64] {
         try await read(database: database) { db in

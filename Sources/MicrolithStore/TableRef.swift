@@ -130,6 +130,15 @@ extension WriteTransaction {
         return try put(table, record)
     }
 
+    /// Adds `amount` to the integer attribute `attribute` of record `key` (see
+    /// ``add(_:id:attribute:amount:)``); returns the record after it, or `nil` when there is none.
+    @discardableResult
+    public func add<Record>(_ table: TableRef<Record>, _ key: RecordKey, _ attribute: String, _ amount: Int) throws -> Record? {
+        let layout = try table.layout(in: store)
+        guard let stored = try add(layout, id: try table.id(key, table: layout), attribute: attribute, amount: Int64(amount)) else { return nil }
+        return try RecordCoder.decode(Record.self, from: .object(stored.record))
+    }
+
     /// Every record of `table` (in key order, up to `limit`), read inside this transaction.
     /// A full scan: for large tables, query through an index instead.
     public func records<Record>(_ table: TableRef<Record>, limit: Int = Int.max) throws -> [Record] {

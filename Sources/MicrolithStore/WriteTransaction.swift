@@ -97,7 +97,7 @@ public final class WriteTransaction {
     }
 
     /// The record stored under `id`, expired or not.
-    private func stored(_ table: TableLayout, _ id: RecordID) throws -> CachedRecord? {
+    func stored(_ table: TableLayout, _ id: RecordID) throws -> CachedRecord? {
         // A key outside the canonical form names no record (SQLite would cut it at a NUL).
         guard id.isCanonical else { return nil }
         guard let row = try Row.fetchOne(db.cachedStatement(sql: table.selectSQL), arguments: [TableLayout.keyValue(id)]) else {
@@ -107,7 +107,7 @@ public final class WriteTransaction {
     }
 
     /// `record` unless it is past its table's `@table(expiration:)`.
-    private func live(_ table: TableLayout, _ record: CachedRecord?) -> CachedRecord? {
+    func live(_ table: TableLayout, _ record: CachedRecord?) -> CachedRecord? {
         guard let record else { return nil }
         if let expiration = table.definition.expiration, store.isExpired(record, expiration: expiration) { return nil }
         return record
@@ -243,10 +243,12 @@ public final class WriteTransaction {
         return RecordStamps(base: .init(version: current.version, origin: origin))
     }
 
-    /// - Parameter stamps: for a patch, the stamps of the record it changes.
-    private func write(
+    /// - Parameters:
+    ///   - stamps: for a patch (or an addition), the stamps of the record it changes.
+    ///   - counter: for an addition, the attribute and its counter after it.
+    func write(
         _ table: TableLayout, id: RecordID, body: JSONObject, current: CachedRecord?, stored: CachedRecord?, operation: Change.Operation,
-        stamps: RecordStamps? = nil
+        stamps: RecordStamps? = nil, counter: (name: String, counter: RecordStamps.Counter)? = nil
     ) throws
         -> CachedRecord
     {
@@ -291,9 +293,10 @@ public final class WriteTransaction {
         var newStamps: RecordStamps?
         if let stamps, let current {
             var changed: [String] = []
-            for (name, value) in normalised.members where current.record[name] != value { changed.append(name) }
+            for (name, value) in normalised.members where current.record[name] != value && name != counter?.name { changed.append(name) }
             for (name, _) in current.record.members where normalised[name] == nil { changed.append(name) }
             newStamps = stamps.patched(changed, at: .init(version: version, origin: store.nodeID))
+            if let counter { newStamps?.counters[counter.name] = counter.counter }
         }
         var values: [DatabaseValue] = [
             key, text.databaseValue, version.databaseValue, store.nodeID.databaseValue, newStamps?.text.databaseValue ?? .null,

@@ -189,6 +189,59 @@ import Testing
         await c.close()
     }
 
+    @Test func additionsOnEveryNodeAllCount() async throws {
+        let schema = """
+            type Todo @table @export {
+                id: ID @primaryKey
+                title: String
+                tags: [String] @indexed
+                count: Int
+            }
+            """
+        let c = try await cluster { name, directory, jetStream in try self.node(name, directory: directory, jetStream: jetStream, schema: schema) }
+        try await c.nodes[0].put("stock", ["count": 100])
+        try await c.sync()
+        for round in 0..<3 {
+            // Every node takes some away before it hears of the others.
+            for (i, node) in c.nodes.enumerated() {
+                let todo = node.todo
+                _ = try await node.store.write { txn in try txn.add(todo, id: .string("stock"), attribute: "count", amount: Int64(-(i + 1))) }
+            }
+            try await c.sync()
+            for node in c.nodes {
+                #expect(try await node.store.get(node.todo, .string("stock"))?.record["count"] == .int(Int64(100 - 6 * (round + 1))))
+            }
+        }
+        let dumps = try await c.nodes.asyncMap { try await $0.stampedDump() }
+        #expect(Set(dumps).count == 1, "\(dumps)")
+        await c.close()
+    }
+
+    @Test func theStatusShowsTheOutboxAndWhatEachPeerApplied() async throws {
+        let c = try await cluster(["node-a", "node-b"])
+        let (a, b) = (c.nodes[0], c.nodes[1])
+        try await a.put("1", ["title": "one"])
+        try await a.put("2", ["title": "two"])
+        var status = try await ReplicationStatus.read(a.store)
+        #expect(status.node == "node-a")
+        #expect(status.databases.map(\.outbox) == [2], "two writes not yet published")
+        try await c.sync()
+        status = try await ReplicationStatus.read(a.store)
+        #expect(status.databases[0].outbox == 0 && status.databases[0].publishedSequence == 2)
+        let onB = try await ReplicationStatus.read(b.store)
+        let peer = try #require(onB.databases.first?.peers.first)
+        #expect(peer.node == "node-a" && peer.appliedSequence == 2)
+        #expect(peer.lagMilliseconds >= 0 && peer.lagMilliseconds < 60_000)
+        #expect(onB.parked == 0)
+        #expect(onB.text.contains("peer node-a: applied up to sequence 2"))
+        guard case .object(let json) = onB.json, case .array(let databases)? = json["databases"] else {
+            Issue.record("the status JSON has no databases")
+            return
+        }
+        #expect(databases.count == 1)
+        await c.close()
+    }
+
     @Test func aSecondDeliveryChangesNothing() async throws {
         let c = try await cluster(["node-a", "node-b"])
         try await c.nodes[0].put("1", ["title": "once"])

@@ -51,9 +51,19 @@ struct RecordStampsTests {
                 attributes[name] = Stamp(
                     version: base.version + Int64.random(in: 1..<5, using: &generator), origin: ["n1", "n2", "n3"].randomElement(using: &generator)!)
             }
-            let stamps = RecordStamps(base: base, attributes: attributes)
+            var stamps = RecordStamps(base: base, attributes: attributes)
             var record = JSONObject()
             for name in names { record[name] = value(name, stamps.stamp(of: name)) }
+            // Additions on top of some values: totals per node, as any copy of them may hold.
+            for name in names where Bool.random(using: &generator) {
+                var counter = RecordStamps.Counter(base: 0)
+                for node in ["n1", "n2"] where Bool.random(using: &generator) {
+                    counter.added[node] = Int64.random(in: 0..<3, using: &generator)
+                    counter.removed[node] = Int64.random(in: 0..<3, using: &generator)
+                }
+                stamps.counters[name] = counter
+                record[name] = .int(counter.value)
+            }
             return (record, stamps)
         }
         func same(_ x: (record: JSONObject, stamps: RecordStamps), _ y: (record: JSONObject, stamps: RecordStamps)) -> Bool {
@@ -67,6 +77,25 @@ struct RecordStampsTests {
             #expect(same(RecordStamps.merge(xy, y), xy))
             #expect(same(RecordStamps.merge(xy, xy), xy))
         }
+    }
+
+    @Test func additionsOnSeveralNodesAllCount() {
+        let base = Stamp(version: 10, origin: "a")
+        let start = RecordStamps.Counter(base: 100)
+        let onA = start.adding(-3, on: "a").adding(-1, on: "a")
+        let onB = start.adding(-2, on: "b").adding(5, on: "b")
+        func copy(_ c: RecordStamps.Counter) -> (record: JSONObject, stamps: RecordStamps) {
+            (["stock": .int(c.value)], RecordStamps(base: base, counters: ["stock": c]))
+        }
+        let merged = RecordStamps.merge(copy(onA), copy(onB))
+        #expect(merged.record["stock"] == .int(99))
+        #expect(RecordStamps.merge(copy(onB), copy(onA)).record["stock"] == .int(99))
+        #expect(RecordStamps.merge(merged, copy(onA)).record["stock"] == .int(99), "merging a copy twice counts it once")
+        // A later write of the value starts again; the additions made on the old one go.
+        let reset = (record: ["stock": JSONValue.int(50)] as JSONObject, stamps: RecordStamps(base: Stamp(version: 20, origin: "c")))
+        #expect(RecordStamps.merge(merged, reset).record["stock"] == .int(50))
+        #expect(RecordStamps.merge(reset, merged).record["stock"] == .int(50))
+        #expect(RecordStamps(text: merged.stamps.text) == merged.stamps)
     }
 
     @Test func theStoredFormReadsBack() {

@@ -246,6 +246,31 @@ struct RemoteWriteTests {
         #expect(error?.code == .invalidID)
     }
 
+    @Test func additionsAreKeptAsCountersAndASetStartsAgain() async throws {
+        let store = try openTemporaryStore(schema: "type Stock @table { id: ID @primaryKey\n quantity: Int\n name: String }")
+        defer { store.closeAndRemoveFiles() }
+        let stock = try store.layout("Stock")
+        try await store.put(stock, .string("p1"), ["quantity": 10, "name": "pen"])
+        var after = try await store.write { txn in try txn.add(stock, id: .string("p1"), attribute: "quantity", amount: -3) }
+        after = try await store.write { txn in try txn.add(stock, id: .string("p1"), attribute: "quantity", amount: 1) }
+        #expect(after?.record["quantity"] == 8)
+        let counter = try #require(try await store.changes(after: 0).last?.stamps?.counters["quantity"])
+        #expect(counter.base == 10 && counter.added[store.nodeID] == 1 && counter.removed[store.nodeID] == 3)
+        #expect(try await store.write { txn in try txn.add(stock, id: .string("none"), attribute: "quantity", amount: 1) } == nil)
+        // An attribute not set yet counts from 0.
+        try await store.put(stock, .string("p2"), ["name": "ink"])
+        #expect(try await store.write { txn in try txn.add(stock, id: .string("p2"), attribute: "quantity", amount: 4) }?.record["quantity"] == 4)
+        // A PATCH of the value starts the counter again.
+        _ = try await store.write { txn in try txn.patch(stock, id: .string("p1"), patch: ["quantity": 100]) }
+        #expect(try await store.changes(after: 0).last?.stamps?.counters["quantity"] == nil)
+        #expect(try await store.write { txn in try txn.add(stock, id: .string("p1"), attribute: "quantity", amount: -1) }?.record["quantity"] == 99)
+        // Only integers.
+        let text = await storeError { _ = try await store.write { txn in try txn.add(stock, id: .string("p1"), attribute: "name", amount: 1) } }
+        #expect(text?.code == .invalidRecord && text?.message.contains("Int and Long") == true)
+        let missing = await storeError { _ = try await store.write { txn in try txn.add(stock, id: .string("p1"), attribute: "size", amount: 1) } }
+        #expect(missing?.code == .invalidRecord)
+    }
+
     @Test func oldTombstonesAreTrimmed() async throws {
         let directory = try makeTemporaryDirectory()
         defer { removeDirectory(directory) }

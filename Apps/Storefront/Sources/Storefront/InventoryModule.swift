@@ -31,15 +31,15 @@ public struct InventoryModule: Module {
             let wanted = quantities
             return try await context.write { txn in
                 for (id, wanted) in wanted.sorted(by: { $0.key < $1.key }) {
-                    guard var stock = try txn.get(Tables.stock, RecordKey(id)) else {
+                    // An addition, not a new value: on several nodes, every checkout's units count
+                    // (a refusal throws, and the whole transaction is undone).
+                    guard let stock = try txn.add(Tables.stock, RecordKey(id), "quantity", -wanted) else {
                         throw OperationError.notFound("no product '\(id)' in the inventory")
                     }
-                    guard stock.quantity >= wanted else {
+                    guard stock.quantity >= 0 else {
                         throw OperationError.conflict(
-                            "only \(stock.quantity) of \(lines.first { $0.productId == id }?.name ?? id) left; \(wanted) requested")
+                            "only \(stock.quantity + wanted) of \(lines.first { $0.productId == id }?.name ?? id) left; \(wanted) requested")
                     }
-                    stock.quantity -= wanted
-                    try txn.put(Tables.stock, stock)
                 }
                 let total = lines.reduce(0) { $0 + $1.quantity * $1.unitCents }
                 return try txn.insert(Tables.orders, Order(id: RecordKey.uuidText(), lines: lines, totalCents: total))

@@ -1,0 +1,40 @@
+import Hummingbird
+import MicrolithHTTP
+import MicrolithJSON
+import MicrolithNATS
+import MicrolithReplication
+import MicrolithStore
+import MicrolithTables
+
+/// `GET /_cluster`: where this node stands among the nodes it replicates with
+/// (``ReplicationStatus``: per database the outbox, per peer what was applied and how late),
+/// whether it is connected to NATS, and what its consumer has still to deliver. Needs a super
+/// user, as the job routes do.
+enum ClusterRoutes {
+    static func add(
+        to router: Router<MicrolithRequestContext>, store: Store, access: TableAccess, settings: ReplicationSettings, monitor: ReplicationMonitor
+    ) {
+        router.get("/_cluster") { _, _ -> Response in
+            try access.authorize(.superUser, to: "read the cluster status", for: Principal.current)
+            guard case .object(var root) = try await ReplicationStatus.read(store).json else { return JobRoutes.json(.null) }
+            root["replicating"] = .bool(settings.isEnabled)
+            if settings.isEnabled {
+                root["nats"] = .array(settings.servers.map { .string($0.description) })
+                root["stream"] = .string(settings.stream.name)
+                root["connected"] = .bool(monitor.client?.isConnected ?? false)
+                if let applier = monitor.applier {
+                    do {
+                        let info = try await applier.consumerInfo()
+                        root["consumer"] = .object([
+                            "name": .string(info.name), "pending": .int(Int64(info.pending)), "unacknowledged": .int(Int64(info.ackPending)),
+                            "deliveredStreamSequence": .int(Int64(info.delivered.streamSequence)),
+                        ])
+                    } catch {
+                        root["consumer"] = .object(["error": .string("\(error)")])
+                    }
+                }
+            }
+            return JobRoutes.json(.object(root))
+        }
+    }
+}
