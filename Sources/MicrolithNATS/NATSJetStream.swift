@@ -47,6 +47,19 @@ public struct NATSJetStream: Sendable {
         let _: Success = try await call("STREAM.DELETE.\(name)", Empty())
     }
 
+    /// Deletes the message `sequence` from `stream` (its bytes overwritten on disk unless
+    /// `erase` is false): for tests of what a lost message does, and for removing one by hand.
+    public func deleteMessage(stream: String, sequence: UInt64, erase: Bool = false) async throws {
+        try Self.checkName(stream, "stream")
+        let _: Success = try await call("STREAM.MSG.DELETE.\(stream)", MessageDelete(seq: sequence, noErase: erase ? nil : true))
+    }
+
+    private struct MessageDelete: Encodable {
+        var seq: UInt64
+        var noErase: Bool?
+        enum CodingKeys: String, CodingKey { case seq, noErase = "no_erase" }
+    }
+
     // MARK: Consumers
 
     /// Creates a durable pull consumer of `stream`, or returns it when it exists with the same

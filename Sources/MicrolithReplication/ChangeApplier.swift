@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 public import Logging
+import MicrolithJSON
 public import MicrolithNATS
 import MicrolithSchema
 public import MicrolithStore
@@ -49,6 +50,10 @@ public final class ChangeApplier: Sendable {
         public var maximumClockAhead: Duration = .seconds(60)
         /// How often parked changes are tried again.
         public var parkedRetryInterval: Duration = .seconds(30)
+        /// How often gaps are asked for again while their origin does not answer.
+        public var gapRetryInterval: Duration = .seconds(5)
+        /// How long a repair request waits for the origin's answer.
+        public var repairTimeout: Duration = .seconds(5)
         /// The wait after a failed round; it doubles up to ``maximumRetryWait``.
         public var retryWait: Duration = .milliseconds(100)
         public var maximumRetryWait: Duration = .seconds(5)
@@ -82,6 +87,8 @@ public final class ChangeApplier: Sendable {
     public let consumerName: String
     /// Tables declared differently elsewhere whose changes were applied anyway, logged once each.
     private let notedDigests = Mutex<Set<String>>([])
+    /// Whether a batch found gaps the next round should try to fill at once.
+    private let gapsPending = Mutex(false)
 
     public init(store: Store, jetStream: NATSJetStream, configuration: Configuration = Configuration(), logger: Logger) {
         self.store = store
@@ -154,10 +161,10 @@ public final class ChangeApplier: Sendable {
             report.malformed += outcome.parked.filter { $0.change == nil }.count
             if !outcome.parked.isEmpty { try await park(outcome.parked) }
         } catch {
-            for item in items { try? item.message.nak(delay: configuration.retryWait) }
+            for item in items { try? item.message?.nak(delay: configuration.retryWait) }
             throw error
         }
-        done += items.map(\.message)
+        done += items.compactMap(\.message)
         // The server handles one connection's messages in order: once the last acknowledgement
         // is confirmed, so are the ones sent before it.
         if let last = done.last {
@@ -167,11 +174,43 @@ public final class ChangeApplier: Sendable {
         return report
     }
 
-    /// A change read from the stream (`change` is `nil` when it could not be read, `problem` says why).
+    /// A change read from the stream, or from a repair answer (no `message` then); `change` is
+    /// `nil` when it could not be read, and `problem` says why.
     struct Item: Sendable {
-        var message: NATSJetStreamMessage
+        var message: NATSJetStreamMessage?
         var change: ReplicatedChange?
         var problem: String?
+        var subject: String
+        var payload: ByteBuffer
+
+        init(message: NATSJetStreamMessage, change: ReplicatedChange?, problem: String?) {
+            self.message = message
+            self.change = change
+            self.problem = problem
+            self.subject = message.message.subject
+            self.payload = message.payload
+        }
+
+        init(repaired change: ReplicatedChange, subject: String) {
+            self.message = nil
+            self.change = change
+            self.problem = nil
+            self.subject = subject
+            self.payload = change.json
+        }
+
+        /// The same item with `problem`.
+        func refused(_ problem: String) -> Item {
+            var item = self
+            item.problem = problem
+            return item
+        }
+
+        /// What identifies it among parked changes.
+        var key: String {
+            if let change { return change.messageID }
+            return "stream:\(message?.streamSequence ?? 0)"
+        }
     }
 
     /// Applies what can be applied of `items`; returns how many took effect, how many changed
@@ -187,7 +226,7 @@ public final class ChangeApplier: Sendable {
             }
             switch admit(change) {
             case .failure(let refusal):
-                parked.append(Item(message: item.message, change: change, problem: refusal.message))
+                parked.append(item.refused(refusal.message))
             case .success(let table):
                 let write = RemoteWrite(
                     table: table, id: change.id, operation: change.operation, version: change.version, origin: change.node,
@@ -201,7 +240,7 @@ public final class ChangeApplier: Sendable {
         for database in databases {
             let entries = byDatabase[database] ?? []
             do {
-                let n = try await write(entries.map { ($0.write, $0.sequence) }, database: database)
+                let n = try await write(entries.map { ($0.write, $0.sequence, $0.item.change?.previous) }, database: database)
                 applied += n
                 superseded += entries.count - n
                 for entry in entries where entry.digestDiffers { noteDigest(entry.item.change!, entry.write.table) }
@@ -210,7 +249,7 @@ public final class ChangeApplier: Sendable {
                 // One of them does not fit: apply them one by one to set it aside.
                 for entry in entries {
                     do {
-                        let n = try await write([(entry.write, entry.sequence)], database: database)
+                        let n = try await write([(entry.write, entry.sequence, entry.item.change?.previous)], database: database)
                         applied += n
                         superseded += 1 - n
                         if entry.digestDiffers { noteDigest(entry.item.change!, entry.write.table) }
@@ -222,7 +261,7 @@ public final class ChangeApplier: Sendable {
                                 "table \(change.table) is declared differently on node \(change.node) (schema digest \(change.schema), here "
                                 + "\(entry.write.table.replicationDigest)) and the record does not fit here: \(error)"
                         }
-                        parked.append(Item(message: entry.item.message, change: entry.item.change, problem: problem))
+                        parked.append(entry.item.refused(problem))
                     }
                 }
             }
@@ -233,22 +272,18 @@ public final class ChangeApplier: Sendable {
     /// Keeps `items` in the parked table (of the store's first database), logging each.
     private func park(_ items: [Item]) async throws {
         for item in items {
-            let what = item.change.map { "change \($0.messageID) (\($0.operation.rawValue) \($0.table)/\($0.id))" } ?? "stream entry"
-            logger.error(
-                "replication: \(what), stream sequence \(item.message.streamSequence), not applied and parked until it can be: \(item.problem ?? "")"
-            )
+            let what = item.change.map { "change \($0.messageID) (\($0.operation.rawValue) \($0.table)/\($0.id))" } ?? item.key
+            logger.error("replication: \(what) not applied, parked until it can be: \(item.problem ?? "")")
         }
-        let rows = items.map { item in
-            (Int64(item.message.streamSequence), item.message.message.subject, Array(item.message.payload.readableBytesView), item.problem ?? "")
-        }
+        let rows = items.map { item in (item.key, item.subject, Array(item.payload.readableBytesView), item.problem ?? "") }
         let now = store.configuration.wallClock()
         try await store.write(database: parkingDatabase) { txn in
-            for (sequence, subject, payload, problem) in rows {
+            for (key, subject, payload, problem) in rows {
                 try txn.db.execute(
                     sql: """
-                        INSERT OR REPLACE INTO _microlith_parked(stream_seq, subject, payload, problem, parked_at)
+                        INSERT OR REPLACE INTO _microlith_parked(message_id, subject, payload, problem, parked_at)
                         VALUES (?, ?, ?, ?, ?)
-                        """, arguments: [sequence, subject, Data(payload), problem, now])
+                        """, arguments: [key, subject, Data(payload), problem, now])
             }
         }
     }
@@ -266,7 +301,7 @@ public final class ChangeApplier: Sendable {
     @discardableResult
     public func retryParked() async throws -> Int {
         let rows = try await store.read(database: parkingDatabase) { db in
-            try Row.fetchAll(db, sql: "SELECT stream_seq, payload FROM _microlith_parked ORDER BY stream_seq LIMIT 1000").map {
+            try Row.fetchAll(db, sql: "SELECT id, payload FROM _microlith_parked ORDER BY id LIMIT 1000").map {
                 (sequence: $0[0] as Int64, payload: $0[1] as Data)
             }
         }
@@ -282,7 +317,7 @@ public final class ChangeApplier: Sendable {
                 table: table, id: change.id, operation: change.operation, version: change.version, origin: change.node, record: change.record,
                 stamps: change.stamps)
             do {
-                _ = try await self.write([(write, change.sequence)], database: change.database)
+                _ = try await self.write([(write, change.sequence, nil)], database: change.database)
                 cleared.append(sequence)
             } catch {
                 guard Self.isRefusal(error) else { throw error }
@@ -290,10 +325,69 @@ public final class ChangeApplier: Sendable {
         }
         guard !cleared.isEmpty else { return 0 }
         try await store.write(database: parkingDatabase) { [cleared] txn in
-            for sequence in cleared { try txn.db.execute(sql: "DELETE FROM _microlith_parked WHERE stream_seq = ?", arguments: [sequence]) }
+            for id in cleared { try txn.db.execute(sql: "DELETE FROM _microlith_parked WHERE id = ?", arguments: [id]) }
         }
         logger.notice("replication: \(cleared.count) parked change(s) applied")
         return cleared.count
+    }
+
+    /// Asks the origins of the gaps this node knows of for the entries it missed, and applies
+    /// them (``RepairResponder`` answers); returns how many changes took effect. A gap whose
+    /// origin does not answer now stays for the next try; one whose origin's log no longer holds
+    /// the entries is kept with that problem, logged as an error, and not asked for again.
+    @discardableResult
+    public func fillGaps() async throws -> Int {
+        var recovered = 0
+        for database in store.databaseNames {
+            for gap in try await store.gaps(database: database) where gap.problem == nil {
+                var after = gap.after
+                var current = gap
+                while true {
+                    let request = JSONValue.object(["after": .int(after), "upto": .int(gap.upto), "limit": .int(64)])
+                    let subject = configuration.stream.repairSubject(node: gap.origin, database: database)
+                    let answer: NATSMessage
+                    do {
+                        answer = try await jetStream.client.request(
+                            subject, payload: ByteBuffer(bytes: JSONWriter.encode(request)), timeout: configuration.repairTimeout)
+                    } catch let error as NATSError where error.kind == .noResponders || error.kind == .timeout {
+                        logger.notice("replication: node \(gap.origin) does not answer for its entries \(after + 1)...\(gap.upto) yet: \(error)")
+                        break
+                    }
+                    let reply = try RepairReply(json: answer.payload)
+                    if let problem = reply.problem {
+                        logger.error(
+                            "replication: entries \(after + 1)...\(gap.upto) of node \(gap.origin)'s log of database \(database) cannot be recovered: \(problem)"
+                        )
+                        try await updateGap(current, database: database, after: after, problem: problem)
+                        break
+                    }
+                    let outcome = try await apply(reply.changes.map { Item(repaired: $0, subject: subject) })
+                    recovered += outcome.applied
+                    if !outcome.parked.isEmpty { try await park(outcome.parked) }
+                    if reply.done || reply.next <= after {
+                        try await updateGap(current, database: database, after: nil, problem: nil)
+                        logger.notice("replication: entries \(gap.after + 1)...\(gap.upto) of node \(gap.origin)'s log recovered")
+                        break
+                    }
+                    after = reply.next
+                    try await updateGap(current, database: database, after: after, problem: nil)
+                    current.after = after
+                }
+            }
+        }
+        return recovered
+    }
+
+    /// Records progress on `gap`: a new start (`after`), a problem, or (`after` nil) that it is filled.
+    private func updateGap(_ gap: ReplicationGap, database: String, after: Int64?, problem: String?) async throws {
+        try await store.write(database: database) { txn in
+            try txn.db.execute(sql: "DELETE FROM _microlith_gaps WHERE origin = ? AND after = ?", arguments: [gap.origin, gap.after])
+            if let after {
+                try txn.db.execute(
+                    sql: "INSERT OR REPLACE INTO _microlith_gaps(origin, after, upto, found_at, problem) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [gap.origin, after, gap.upto, gap.foundAt, problem])
+            }
+        }
     }
 
     /// Logs, once per table and digest, that a table declared differently on another node took
@@ -312,6 +406,7 @@ public final class ChangeApplier: Sendable {
         var wait = configuration.retryWait
         var prepared = false
         var lastRetry: ContinuousClock.Instant?
+        var lastGapCheck: ContinuousClock.Instant?
         while !Task.isCancelled {
             do {
                 if !prepared {
@@ -321,6 +416,14 @@ public final class ChangeApplier: Sendable {
                 if lastRetry.map({ ContinuousClock.now - $0 >= configuration.parkedRetryInterval }) ?? true {
                     lastRetry = ContinuousClock.now
                     try await retryParked()
+                }
+                let found = gapsPending.withLock { p in
+                    defer { p = false }
+                    return p
+                }
+                if found || lastGapCheck.map({ ContinuousClock.now - $0 >= configuration.gapRetryInterval }) ?? true {
+                    lastGapCheck = ContinuousClock.now
+                    try await fillGaps()
                 }
                 try await applyNext()
                 wait = configuration.retryWait
@@ -362,20 +465,35 @@ public final class ChangeApplier: Sendable {
 
     /// Applies `writes` in one transaction of `database`, recording each origin's highest
     /// sequence; returns how many took effect.
-    private func write(_ writes: [(write: RemoteWrite, sequence: Int64)], database: String) async throws -> Int {
+    /// Applies `writes` in one transaction of `database`, recording per origin what was done and
+    /// the gaps the entries' predecessors reveal (logged); returns how many took effect.
+    private func write(_ writes: [(write: RemoteWrite, sequence: Int64, previous: Int64?)], database: String) async throws -> Int {
         let nodeID = store.nodeID
-        return try await store.write(database: database) { txn in
+        let (applied, gaps) = try await store.write(database: database) { txn in
             var applied = 0
-            var positions: [String: (sequence: Int64, version: Int64)] = [:]
-            for (write, sequence) in writes {
+            var entries: [String: [(sequence: Int64, previous: Int64?)]] = [:]
+            var versions: [String: Int64] = [:]
+            for (write, sequence, previous) in writes {
                 if try txn.apply(write) { applied += 1 }
                 guard write.origin != nodeID else { continue }
-                let known = positions[write.origin] ?? (0, 0)
-                positions[write.origin] = (max(known.sequence, sequence), max(known.version, write.version))
+                entries[write.origin, default: []].append((sequence, previous))
+                versions[write.origin] = max(versions[write.origin] ?? 0, write.version)
             }
-            for (origin, p) in positions { try txn.recordApplied(origin: origin, sequence: p.sequence, version: p.version) }
-            return applied
+            var gaps: [(origin: String, after: Int64, upto: Int64)] = []
+            for (origin, list) in entries.sorted(by: { $0.key < $1.key }) {
+                for gap in try txn.recordApplied(origin: origin, entries: list, version: versions[origin] ?? 0) {
+                    gaps.append((origin, gap.after, gap.upto))
+                }
+            }
+            return (applied, gaps)
         }
+        for gap in gaps {
+            logger.warning(
+                "replication: entries \(gap.after + 1)...\(gap.upto) of node \(gap.origin)'s log of database \(database) never arrived (lost by the stream?); asking \(gap.origin) for them"
+            )
+        }
+        if !gaps.isEmpty { gapsPending.withLock { $0 = true } }
+        return applied
     }
 
     /// Whether `error` says a change does not fit this node (and others may), rather than that

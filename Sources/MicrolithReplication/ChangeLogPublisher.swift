@@ -105,6 +105,7 @@ public final class ChangeLogPublisher: Sendable {
                 "replication: database \(database)'s change log was trimmed past what was published (published up to \(position), oldest kept \(oldest)): those writes never reached the other nodes; set keepUnpublishedChanges to keep them"
             )
         }
+        var lastOwn = try await lastOwnSequence(database: database, upTo: position)
         while true {
             let changes = try await store.changes(database: database, after: position, limit: configuration.batch)
             guard let last = changes.last else { return count }
@@ -113,7 +114,8 @@ public final class ChangeLogPublisher: Sendable {
                 for change in changes {
                     if change.origin == store.nodeID {
                         let entry = ReplicatedChange(
-                            change, node: store.nodeID, database: database, schema: digests[change.table])
+                            change, node: store.nodeID, database: database, schema: digests[change.table], previous: lastOwn)
+                        lastOwn = change.sequence
                         let receipt = try jetStream.send(
                             publish: stream.subject(node: store.nodeID, database: database, table: change.tableName), payload: entry.json,
                             messageID: entry.messageID)
@@ -142,6 +144,23 @@ public final class ChangeLogPublisher: Sendable {
                 passedOver.withLock { $0[database] = position }
             }
             if changes.count < configuration.batch { return count }
+        }
+    }
+
+    /// The sequence of this node's last own entry at or before `position` in `database`'s log:
+    /// 0 when there is none, `nil` when the log was trimmed past it.
+    func lastOwnSequence(database: String, upTo position: Int64) async throws -> Int64? {
+        let node = store.nodeID
+        return try await store.read(database: database) { db in
+            if let found = try Int64.fetchOne(
+                db, sql: "SELECT seq FROM _microlith_changelog WHERE seq <= ? AND origin = ? ORDER BY seq DESC LIMIT 1",
+                arguments: [position, node])
+            {
+                return found
+            }
+            let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM _microlith_changelog")
+            let trimmed = (oldest ?? (position + 1)) > 1 && position > 0
+            return trimmed ? nil : 0
         }
     }
 

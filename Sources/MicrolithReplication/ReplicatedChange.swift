@@ -9,8 +9,10 @@ public import NIOCore
 /// or an integer, as the key is), `op` (`put`, `patch`, `delete`), `version` (the write's
 /// hybrid logical clock timestamp), `record` (the record's JSON, `null` for a delete) and
 /// `schema` (the table's ``TableLayout/replicationDigest`` on the origin: a node whose table
-/// differs does not apply the change), and, after a PATCH, `stamps` (``RecordStamps``: when each
-/// attribute was written).
+/// differs does not apply the change), after a PATCH `stamps` (``RecordStamps``: when each
+/// attribute was written), and `prev`, the sequence of the origin's entry published before this
+/// one (its log also holds other nodes' writes, so its own sequences have holes): a receiver
+/// that did not get that one knows it missed something.
 public struct ReplicatedChange: Sendable, Equatable {
     public var node: String
     public var database: String
@@ -28,10 +30,13 @@ public struct ReplicatedChange: Sendable, Equatable {
     /// When each attribute of ``record`` was written, where that is not simply ``version`` on
     /// ``node``.
     public var stamps: RecordStamps?
+    /// The sequence of the origin's own entry published before this one (0: none; `nil`: not
+    /// known, the log was trimmed past it).
+    public var previous: Int64?
 
     public init(
         node: String, database: String, sequence: Int64, transaction: Int64, table: String, id: RecordID, operation: Change.Operation,
-        version: Int64, record: JSONObject?, schema: String, stamps: RecordStamps? = nil
+        version: Int64, record: JSONObject?, schema: String, stamps: RecordStamps? = nil, previous: Int64? = nil
     ) {
         self.node = node
         self.database = database
@@ -44,15 +49,16 @@ public struct ReplicatedChange: Sendable, Equatable {
         self.record = record
         self.schema = schema
         self.stamps = stamps
+        self.previous = previous
     }
 
     /// The entry of `change`, a change of `database` made on `node` to a table whose
     /// ``TableLayout/replicationDigest`` is `schema`.
-    public init(_ change: Change, node: String, database: String, schema: String) {
+    public init(_ change: Change, node: String, database: String, schema: String, previous: Int64? = nil) {
         self.init(
             node: node, database: database, sequence: change.sequence, transaction: change.transaction, table: change.tableName,
             id: change.id, operation: change.operation, version: change.version, record: change.record?.record, schema: schema,
-            stamps: change.stamps)
+            stamps: change.stamps, previous: previous)
     }
 
     /// The `Nats-Msg-Id` of the entry: the same on every publish of it, so JetStream drops a
@@ -62,8 +68,11 @@ public struct ReplicatedChange: Sendable, Equatable {
     /// writes must not pass for retries of the old ones.
     public var messageID: String { "\(node):\(database):\(sequence):\(transaction)" }
 
+    /// The JSON object, as bytes.
+    public var json: ByteBuffer { ByteBuffer(bytes: JSONWriter.encode(jsonValue)) }
+
     /// The JSON object.
-    public var json: ByteBuffer {
+    public var jsonValue: JSONValue {
         var o = JSONObject()
         o["node"] = .string(node)
         o["database"] = .string(database)
@@ -76,8 +85,8 @@ public struct ReplicatedChange: Sendable, Equatable {
         o["record"] = record.map { .object($0) } ?? .null
         o["schema"] = .string(schema)
         if let stamps { o["stamps"] = stamps.json }
-        let value = JSONValue.object(o)
-        return ByteBuffer(bytes: JSONWriter.encode(value))
+        if let previous { o["prev"] = .int(previous) }
+        return .object(o)
     }
 
     /// Reads an entry, or says what is wrong with it.
@@ -88,6 +97,11 @@ public struct ReplicatedChange: Sendable, Equatable {
         } catch {
             throw ReplicationError("a replicated change is not JSON: \(error)")
         }
+        try self.init(jsonValue: value)
+    }
+
+    /// Reads an entry from its JSON object, or says what is wrong with it.
+    public init(jsonValue value: JSONValue) throws(ReplicationError) {
         guard case .object(let o) = value else { throw ReplicationError("a replicated change is not a JSON object") }
         func string(_ key: String) throws(ReplicationError) -> String {
             guard case .string(let s)? = o[key], !s.isEmpty else { throw ReplicationError("a replicated change lacks its '\(key)'") }
@@ -113,6 +127,12 @@ public struct ReplicatedChange: Sendable, Equatable {
         default: throw ReplicationError("a replicated change's 'record' is neither an object nor null")
         }
         if operation != .delete && record == nil { throw ReplicationError("a replicated \(operation.rawValue) carries no record") }
+        var previous: Int64?
+        switch o["prev"] {
+        case .int(let n)? where n >= 0: previous = n
+        case nil, .null?: previous = nil
+        default: throw ReplicationError("a replicated change's 'prev' is not a sequence number")
+        }
         var stamps: RecordStamps?
         if let value = o["stamps"], !value.isNull {
             guard let parsed = RecordStamps(json: value) else {
@@ -123,6 +143,6 @@ public struct ReplicatedChange: Sendable, Equatable {
         self.init(
             node: try string("node"), database: try string("database"), sequence: try int("seq"), transaction: try int("txn"),
             table: try string("table"), id: id, operation: operation, version: try int("version"), record: record,
-            schema: try string("schema"), stamps: stamps)
+            schema: try string("schema"), stamps: stamps, previous: previous)
     }
 }

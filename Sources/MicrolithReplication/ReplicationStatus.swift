@@ -31,6 +31,8 @@ public struct ReplicationStatus: Sendable {
         /// Deleted records remembered (tombstones).
         public var tombstones: Int
         public var peers: [Peer]
+        /// Spans of other nodes' logs that never arrived, being recovered (or that cannot be).
+        public var gaps: [ReplicationGap]
     }
 
     /// This node's name.
@@ -61,7 +63,8 @@ public struct ReplicationStatus: Sendable {
             }
             databases.append(
                 Database(
-                    name: name, latestSequence: counts.1, publishedSequence: counts.0, outbox: counts.2, tombstones: counts.3, peers: peers))
+                    name: name, latestSequence: counts.1, publishedSequence: counts.0, outbox: counts.2, tombstones: counts.3, peers: peers,
+                    gaps: try await store.gaps(database: name)))
         }
         let parked = try await store.read(database: store.databaseNames.first ?? "data") { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM _microlith_parked") ?? 0
@@ -82,6 +85,13 @@ public struct ReplicationStatus: Sendable {
                 o["publishedSequence"] = .int(d.publishedSequence)
                 o["outbox"] = .int(Int64(d.outbox))
                 o["tombstones"] = .int(Int64(d.tombstones))
+                o["gaps"] = .array(
+                    d.gaps.map { g in
+                        .object([
+                            "node": .string(g.origin), "after": .int(g.after), "upto": .int(g.upto), "foundAt": .int(g.foundAt),
+                            "problem": g.problem.map(JSONValue.string) ?? .null,
+                        ])
+                    })
                 o["peers"] = .array(
                     d.peers.map { p in
                         .object([
@@ -103,6 +113,10 @@ public struct ReplicationStatus: Sendable {
             if d.peers.isEmpty { lines.append("  no changes from other nodes applied yet") }
             for p in d.peers {
                 lines.append("  peer \(p.node): applied up to sequence \(p.appliedSequence), last write \(p.lagMilliseconds) ms old when applied")
+            }
+            for g in d.gaps {
+                let state = g.problem.map { "cannot be recovered: \($0)" } ?? "being recovered"
+                lines.append("  gap: entries \(g.after + 1)...\(g.upto) of node \(g.origin)'s log never arrived; \(state)")
             }
         }
         return lines.joined(separator: "\n")

@@ -15,6 +15,9 @@ public struct ReplicationStream: Sendable, Equatable {
     /// How long entries are kept: a node away longer cannot resume from the stream alone
     /// (7 days by default).
     public var maximumAge: Duration
+    /// The first token(s) of the subjects a node answers repair requests on
+    /// (`<repairPrefix>.<node>.<database>`): entries of its log another node missed.
+    public var repairPrefix = "microlith.repair"
 
     public init(
         name: String = "MICROLITH_CHANGES", subjectPrefix: String = "microlith.changes", replicas: Int = 1,
@@ -24,6 +27,11 @@ public struct ReplicationStream: Sendable, Equatable {
         self.subjectPrefix = subjectPrefix
         self.replicas = replicas
         self.maximumAge = maximumAge
+    }
+
+    /// The subject `node` answers repair requests for `database` on.
+    public func repairSubject(node: String, database: String) -> String {
+        "\(repairPrefix).\(node).\(database)"
     }
 
     /// The subject of an entry of `node`'s log of `database`, table `table`.

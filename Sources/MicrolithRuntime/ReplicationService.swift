@@ -6,8 +6,8 @@ import ServiceLifecycle
 
 /// Replication as a service of the server's lifecycle: it connects to NATS (trying again, with
 /// a growing wait, while no server answers: writes are kept meanwhile and published later),
-/// then publishes this node's writes and applies the other nodes' until shutdown reaches it,
-/// before the store closes.
+/// then publishes this node's writes, applies the other nodes', and answers their requests for
+/// entries they missed, until shutdown reaches it, before the store closes.
 struct ReplicationService: Service, CustomStringConvertible {
     let store: Store
     let settings: ReplicationSettings
@@ -46,10 +46,12 @@ struct ReplicationService: Service, CustomStringConvertible {
         applying.maximumClockAhead = settings.maximumClockAhead
         let publisher = ChangeLogPublisher(store: store, jetStream: jetStream, configuration: publishing, logger: logger)
         let applier = ChangeApplier(store: store, jetStream: jetStream, configuration: applying, logger: logger)
+        let responder = RepairResponder(store: store, client: client, stream: settings.stream, logger: logger)
         monitor.running(client: client, applier: applier)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await publisher.run() }
             group.addTask { await applier.run() }
+            group.addTask { await responder.run() }
         }
         monitor.running(client: nil, applier: nil)
         await client.close()

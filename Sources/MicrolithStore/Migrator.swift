@@ -91,14 +91,18 @@ struct Migrator {
                     PRIMARY KEY(tbl, id)) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS _microlith_tombstones_version ON _microlith_tombstones(version);
                 CREATE TABLE IF NOT EXISTS _microlith_applied(origin TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS _microlith_gaps(
+                    origin TEXT NOT NULL, after INTEGER NOT NULL, upto INTEGER NOT NULL, found_at INTEGER NOT NULL, problem TEXT,
+                    PRIMARY KEY(origin, after)) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS _microlith_parked(
-                    stream_seq INTEGER PRIMARY KEY, subject TEXT NOT NULL, payload BLOB NOT NULL, problem TEXT NOT NULL,
-                    parked_at INTEGER NOT NULL);
+                    id INTEGER PRIMARY KEY, message_id TEXT NOT NULL UNIQUE, subject TEXT NOT NULL, payload BLOB NOT NULL,
+                    problem TEXT NOT NULL, parked_at INTEGER NOT NULL);
                 """)
         // Change logs made before attribute stamps existed.
         try Self.addColumnIfMissing(db, table: "_microlith_changelog", column: "stamps TEXT")
         try Self.addColumnIfMissing(db, table: "_microlith_applied", column: "version INTEGER NOT NULL DEFAULT 0")
         try Self.addColumnIfMissing(db, table: "_microlith_applied", column: "applied_at INTEGER NOT NULL DEFAULT 0")
+        try Self.addColumnIfMissing(db, table: "_microlith_applied", column: "through INTEGER NOT NULL DEFAULT 0")
     }
 
     /// Adds `column` (a name and a type) to `table` unless it has a column of that name.

@@ -147,12 +147,41 @@ extension WriteTransaction {
     /// origin the highest such sequence is kept (a position never goes back); it does not say
     /// that every lower one is done: a change set aside for later (parked) can lie below it.
     public func recordApplied(origin: String, sequence: Int64, version: Int64 = 0) throws {
+        try recordApplied(origin: origin, entries: [(sequence, nil)], version: version)
+    }
+
+    /// Records, in this transaction, the changes of `origin` done here, in the order they came
+    /// (each with the sequence of the origin's entry before it, when the origin said), and
+    /// returns the gaps found: the spans `(after, upto]` of the origin's log whose entries never
+    /// arrived, also kept in `_microlith_gaps` until they are filled (``gaps(database:)``).
+    ///
+    /// Per origin the store keeps how far the entries arrived without a hole; an entry whose
+    /// predecessor is past that point opens a gap from there to its predecessor.
+    @discardableResult
+    public func recordApplied(
+        origin: String, entries: [(sequence: Int64, previous: Int64?)], version: Int64
+    ) throws -> [(after: Int64, upto: Int64)] {
+        guard let highest = entries.map(\.sequence).max() else { return [] }
+        let known = try Row.fetchOne(db, sql: "SELECT through FROM _microlith_applied WHERE origin = ?", arguments: [origin])
+        var through: Int64 = known?[0] ?? 0
+        var gaps: [(after: Int64, upto: Int64)] = []
+        for (sequence, previous) in entries where sequence > through {
+            if let previous, previous > through { gaps.append((through, previous)) }
+            through = sequence
+        }
+        let now = wallClock()
         try db.execute(
             sql: """
-                INSERT INTO _microlith_applied(origin, seq, version, applied_at) VALUES (?, ?, ?, ?)
+                INSERT INTO _microlith_applied(origin, seq, version, applied_at, through) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(origin) DO UPDATE SET seq = max(seq, excluded.seq), version = max(version, excluded.version),
-                applied_at = excluded.applied_at
-                """, arguments: [origin, sequence, version, wallClock()])
+                applied_at = excluded.applied_at, through = max(through, excluded.through)
+                """, arguments: [origin, highest, version, now, through])
+        for gap in gaps {
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO _microlith_gaps(origin, after, upto, found_at) VALUES (?, ?, ?, ?)",
+                arguments: [origin, gap.after, gap.upto, now])
+        }
+        return gaps
     }
 
     private static let tombstoneSelect = "SELECT version, origin FROM _microlith_tombstones WHERE tbl = ? AND id = ?"
@@ -173,6 +202,16 @@ extension Store {
         }
     }
 
+    /// The gaps `database` knows of: spans `(after, upto]` of an origin's log whose entries never
+    /// arrived, oldest first, with why they could not be filled when a repair found out.
+    public func gaps(database: String = Schema.defaultDatabase) async throws -> [ReplicationGap] {
+        try await read(database: database) { db in
+            try Row.fetchAll(db, sql: "SELECT origin, after, upto, found_at, problem FROM _microlith_gaps ORDER BY found_at, origin, after").map {
+                ReplicationGap(origin: $0[0], after: $0[1], upto: $0[2], foundAt: $0[3], problem: $0[4])
+            }
+        }
+    }
+
     /// Per origin node, the highest sequence of its change log applied to `database` here.
     public func appliedPositions(database: String = Schema.defaultDatabase) async throws -> [String: Int64] {
         try await read(database: database) { db in
@@ -185,5 +224,25 @@ extension Store {
     /// How many tombstones (deleted records' table, key and version) `database` holds.
     public func tombstoneCount(database: String = Schema.defaultDatabase) async throws -> Int {
         try await read(database: database) { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM _microlith_tombstones") ?? 0 }
+    }
+}
+
+/// A span of an origin's change log whose entries never arrived here: sequences after ``after``
+/// up to ``upto``.
+public struct ReplicationGap: Sendable, Equatable {
+    public var origin: String
+    public var after: Int64
+    public var upto: Int64
+    /// When it was found (milliseconds since 1970).
+    public var foundAt: Int64
+    /// Why it could not be filled, once a repair found out (the origin's log no longer holds it).
+    public var problem: String?
+
+    public init(origin: String, after: Int64, upto: Int64, foundAt: Int64, problem: String?) {
+        self.origin = origin
+        self.after = after
+        self.upto = upto
+        self.foundAt = foundAt
+        self.problem = problem
     }
 }

@@ -242,6 +242,63 @@ import Testing
         await c.close()
     }
 
+    @Test func aMessageTheStreamLostIsNoticedAndRecoveredFromItsOrigin() async throws {
+        let c = try await cluster(["node-a", "node-b"])
+        let (a, b) = (c.nodes[0], c.nodes[1])
+        for i in 1...3 { try await a.put("\(i)", ["title": .string("t\(i)")]) }
+        try await a.publisher.publishPending()
+        let published = try await c.jetStream.fetch(
+            stream: "MICROLITH_CHANGES", consumer: b.applier.consumerName, batch: 10, expires: .milliseconds(300))
+        #expect(try published.map { try ReplicatedChange(json: $0.payload).previous } == [0, 1, 2], "each names the one before")
+        // As if the stream had lost the second (nats-server 2.9 can, on a crash): b never sees it.
+        try await c.jetStream.deleteMessage(stream: "MICROLITH_CHANGES", sequence: 2)
+        let report = try await b.applier.apply(published.filter { $0.streamSequence != 2 })
+        #expect(report.applied == 2)
+        #expect(try await b.store.gaps().map { "\($0.origin) \($0.after) \($0.upto)" } == ["node-a 1 2"])
+        #expect(try await ReplicationStatus.read(b.store).text.contains("entries 2...2 of node node-a's log never arrived"))
+
+        // node-a answers from its change log.
+        let responder = RepairResponder(store: a.store, client: c.client, logger: Logger(label: "repair-a"))
+        let answering = Task { await responder.run() }
+        var recovered = 0
+        let started = ContinuousClock.now
+        while recovered == 0 && ContinuousClock.now - started < .seconds(5) {
+            recovered = try await b.applier.fillGaps()
+            if recovered == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(recovered == 1)
+        #expect(try await b.store.get(b.todo, .string("2"))?.record["title"] == "t2")
+        #expect(try await b.store.gaps() == [])
+        answering.cancel()
+        await answering.value
+        await c.close()
+    }
+
+    @Test func aGapTheOriginsLogNoLongerHoldsIsKeptWithWhy() async throws {
+        let c = try await cluster(["node-a", "node-b"])
+        let (a, b) = (c.nodes[0], c.nodes[1])
+        for i in 1...2 { try await a.put("\(i)", ["title": .string("t\(i)")]) }
+        try await a.publisher.publishPending()
+        try await c.jetStream.deleteMessage(stream: "MICROLITH_CHANGES", sequence: 1)
+        // node-a's log no longer holds its first entry (trimmed).
+        try await a.store.write { txn in try txn.db.execute(sql: "DELETE FROM _microlith_changelog WHERE seq = 1") }
+        #expect(try await b.applier.applyNext().applied == 1)
+        let responder = RepairResponder(store: a.store, client: c.client, logger: Logger(label: "repair-a"))
+        let answering = Task { await responder.run() }
+        var gaps: [ReplicationGap] = []
+        let started = ContinuousClock.now
+        while gaps.first?.problem == nil && ContinuousClock.now - started < .seconds(5) {
+            try await b.applier.fillGaps()
+            gaps = try await b.store.gaps()
+            if gaps.first?.problem == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(gaps.count == 1)
+        #expect(gaps.first?.problem?.contains("trimmed") == true, "\(gaps)")
+        answering.cancel()
+        await answering.value
+        await c.close()
+    }
+
     @Test func aSecondDeliveryChangesNothing() async throws {
         let c = try await cluster(["node-a", "node-b"])
         try await c.nodes[0].put("1", ["title": "once"])

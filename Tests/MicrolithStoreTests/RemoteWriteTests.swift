@@ -285,6 +285,21 @@ struct RemoteWriteTests {
         #expect(try await store.tombstoneCount() == 1)
     }
 
+    @Test func anEntryWhosePredecessorNeverCameOpensAGap() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let found = try await store.write { txn in
+            try txn.recordApplied(origin: "node-b", entries: [(1, 0), (3, 1), (7, 5)], version: 0).map { "\($0.after)-\($0.upto)" }
+        }
+        #expect(found == ["3-5"])
+        let later = try await store.write { txn in
+            try txn.recordApplied(origin: "node-b", entries: [(6, 3), (9, 7)], version: 0).count
+        }
+        #expect(later == 0, "an old entry again, then the next one in line")
+        #expect(try await store.gaps().map { "\($0.origin) \($0.after) \($0.upto)" } == ["node-b 3 5"])
+        #expect(try await store.appliedPositions() == ["node-b": 9])
+    }
+
     @Test func appliedPositionsNeverGoBack() async throws {
         let store = try openTemporaryStore()
         defer { store.closeAndRemoveFiles() }
