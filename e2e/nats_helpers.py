@@ -62,3 +62,27 @@ class NatsServer:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def nats_request(port: int, subject: str, payload: bytes, timeout: float = 5) -> bytes:
+    """One request over the NATS text protocol (CONNECT, SUB to an inbox, PUB with it as the
+    reply subject), returning the answer's payload."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"INFO ")
+        inbox = "_INBOX.e2e"
+        s.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\n')
+        s.sendall(f"SUB {inbox} 1\r\n".encode())
+        s.sendall(f"PUB {subject} {inbox} {len(payload)}\r\n".encode() + payload + b"\r\nPING\r\n")
+        while True:
+            line = f.readline()
+            if not line:
+                raise AssertionError("NATS closed the connection")
+            if line.startswith(b"PING"):
+                s.sendall(b"PONG\r\n")
+            elif line.startswith(b"MSG "):
+                size = int(line.split()[-1])
+                data = f.read(size + 2)[:size]
+                return data
+            elif line.startswith(b"-ERR"):
+                raise AssertionError(line.decode())

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from microlith_e2e import BINARY, clean_environment, http_request
-from nats_helpers import NatsServer, nats_binary
+from nats_helpers import NatsServer, nats_binary, nats_request
 
 pytestmark = pytest.mark.skipif(nats_binary() is None, reason="nats-server is not installed (scripts/test installs it)")
 
@@ -200,6 +200,39 @@ def test_patches_of_different_attributes_on_different_nodes_both_survive(factory
             record = server.get("/Rec/shared").json()
             assert record["n"] == 1 and record["note"] == "from node-2", record
         print(f"\nconcurrent PATCHes of two attributes on two nodes: both kept, converged in {seconds:.2f} s")
+    finally:
+        nats.kill()
+
+
+def test_a_change_the_stream_lost_is_recovered_from_its_origin(factory, tmp_path):
+    nats = NatsServer(tmp_path / "nats").start()
+    try:
+        servers = start_nodes(factory, tmp_path, nats, count=2)
+        assert servers[0].put("/Rec/first", json={"id": "first", "n": 1}).status_code in (200, 201, 204)
+        converge(servers)
+        # node-2 sleeps; node-1 writes three records; the stream loses the middle one.
+        os.kill(servers[1].process.pid, signal.SIGSTOP)
+        try:
+            # Its pull request (1 s) expires first, so nothing is delivered to it meanwhile.
+            time.sleep(1.5)
+            for key in ("a", "b", "c"):
+                assert servers[0].put(f"/Rec/{key}", json={"id": key, "n": 2}).status_code in (200, 201, 204)
+            deadline = time.monotonic() + 15
+            while True:
+                info = json.loads(nats_request(nats.port, "$JS.API.STREAM.INFO.MICROLITH_CHANGES", b""))
+                if info["state"]["messages"] >= 4 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            lost = info["state"]["last_seq"] - 1
+            answer = json.loads(nats_request(
+                nats.port, "$JS.API.STREAM.MSG.DELETE.MICROLITH_CHANGES", json.dumps({"seq": lost, "no_erase": True}).encode()))
+            assert answer.get("success") is True, answer
+        finally:
+            os.kill(servers[1].process.pid, signal.SIGCONT)
+        seconds = converge(servers, timeout=60)
+        assert servers[1].get("/Rec/b").status_code == 200
+        assert "have not arrived" in servers[1].logs() and "recovered" in servers[1].logs(), servers[1].logs()
+        print(f"\na change the stream lost, recovered from its origin's log: converged in {seconds:.2f} s")
     finally:
         nats.kill()
 

@@ -42,14 +42,22 @@ struct ClusterUp: AsyncParsableCommand {
         }
         let data = dataDir ?? (appDirectory as NSString).appendingPathComponent(".cluster")
         let ports = (0..<3).map { natsPort + $0 }
-        for port in ports + ports.map({ $0 + 2000 }) + (0..<nodes).map({ httpPort + $0 }) where !Self.isFree(port) {
+        let all = ports + ports.map({ $0 + 2000 }) + (0..<nodes).map({ httpPort + $0 })
+        if Set(all).count < all.count {
+            throw UserCommand.fail(
+                "the HTTP ports \(httpPort)...\(httpPort + nodes - 1) overlap the NATS ports \(natsPort)...\(natsPort + 2) or their route ports \(natsPort + 2000)...\(natsPort + 2002); choose others"
+            )
+        }
+        for port in all where !Self.isFree(port) {
             throw UserCommand.fail("port \(port) is in use on 127.0.0.1; choose other ports (--http-port, --nats-port)")
         }
+        // Trapped before anything starts, so a signal during start-up stops what started.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         var children: [(name: String, process: Process)] = []
         func stopAll() {
-            // The nodes first, so they publish what they can while NATS is still there.
-            for (_, process) in children.reversed() where process.isRunning { process.terminate() }
-            for (_, process) in children.reversed() { process.waitUntilExit() }
+            // The nodes first, so they publish what they can while NATS is still there; then NATS.
+            Self.stop(children.filter { $0.name.hasPrefix("node-") }.map(\.process))
+            Self.stop(children.filter { $0.name.hasPrefix("nats-") }.map(\.process))
         }
         do {
             for i in 0..<3 {
@@ -91,13 +99,25 @@ struct ClusterUp: AsyncParsableCommand {
         for i in 1...nodes { print("node-\(i): http://127.0.0.1:\(httpPort + i - 1)") }
         print("Ctrl-C or SIGTERM stops them all")
         fflush(nil)
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         for await _ in signals { break }
         print("cluster up: stopping")
         fflush(nil)
         stopAll()
         print("cluster up: stopped")
         fflush(nil)
+    }
+
+    /// Stops `processes`: SIGTERM (and SIGCONT, for one stopped), then SIGKILL for those still
+    /// running after 30 s.
+    static func stop(_ processes: [Process]) {
+        for process in processes where process.isRunning {
+            process.terminate()
+            kill(process.processIdentifier, SIGCONT)
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while processes.contains(where: \.isRunning) && ContinuousClock.now < deadline { usleep(50_000) }
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for process in processes { process.waitUntilExit() }
     }
 
     /// Where nats-server is: on the PATH, or where Debian installs it.

@@ -71,9 +71,9 @@ public final class ChangeApplier: Sendable {
         public var superseded = 0
         /// This node's own entries among them (applied or superseded like the others).
         public var own = 0
-        /// Changes refused for now, to be delivered again.
+        /// Changes this node cannot take now, parked (and acknowledged).
         public var refused = 0
-        /// Messages that are not changes, terminated.
+        /// Of those, messages this node cannot read as changes at all.
         public var malformed = 0
 
         public init() {}
@@ -301,7 +301,7 @@ public final class ChangeApplier: Sendable {
     @discardableResult
     public func retryParked() async throws -> Int {
         let rows = try await store.read(database: parkingDatabase) { db in
-            try Row.fetchAll(db, sql: "SELECT id, payload FROM _microlith_parked ORDER BY id LIMIT 1000").map {
+            try Row.fetchAll(db, sql: "SELECT id, payload FROM _microlith_parked ORDER BY id").map {
                 (sequence: $0[0] as Int64, payload: $0[1] as Data)
             }
         }
@@ -489,7 +489,7 @@ public final class ChangeApplier: Sendable {
         }
         for gap in gaps {
             logger.warning(
-                "replication: entries \(gap.after + 1)...\(gap.upto) of node \(gap.origin)'s log of database \(database) never arrived (lost by the stream?); asking \(gap.origin) for them"
+                "replication: entries \(gap.after + 1)...\(gap.upto) of node \(gap.origin)'s log of database \(database) have not arrived (lost by the stream, or delivered out of order); asking \(gap.origin) for them"
             )
         }
         if !gaps.isEmpty { gapsPending.withLock { $0 = true } }

@@ -70,16 +70,20 @@ extension Store {
         let cutoffMilliseconds = configuration.wallClock() - Int64(configuration.changeLogRetentionSeconds) * 1000
         let cutoff = cutoffMilliseconds << 16
         let keepUnpublished = configuration.keepUnpublishedChanges
-        let tombstoneCutoff = (configuration.wallClock() - Int64(configuration.tombstoneRetentionSeconds) * 1000) << 16
+        let nodeID = self.nodeID
+        // Tombstones go by when they were written here (a delete applied late carries an old stamp).
+        let tombstoneCutoff = configuration.wallClock() - Int64(configuration.tombstoneRetentionSeconds) * 1000
         return try await write(database: database) { txn in
-            try txn.db.execute(sql: "DELETE FROM _microlith_tombstones WHERE version < ?", arguments: [tombstoneCutoff])
+            try txn.db.execute(sql: "DELETE FROM _microlith_tombstones WHERE at < ?", arguments: [tombstoneCutoff])
             if keepUnpublished {
                 // No recorded position: the subquery is NULL and nothing is trimmed.
+                // Other nodes' entries are never published from here: only this node's own
+                // wait for the publisher.
                 try txn.db.execute(
                     sql: """
                         DELETE FROM _microlith_changelog WHERE txn < ?
-                        AND seq <= (SELECT CAST(value AS INTEGER) FROM _microlith_meta WHERE key = ?)
-                        """, arguments: [cutoff, Self.publishedChangeKey])
+                        AND (origin != ? OR seq <= (SELECT CAST(value AS INTEGER) FROM _microlith_meta WHERE key = ?))
+                        """, arguments: [cutoff, nodeID, Self.publishedChangeKey])
             } else {
                 try txn.db.execute(sql: "DELETE FROM _microlith_changelog WHERE txn < ?", arguments: [cutoff])
             }

@@ -87,9 +87,9 @@ struct Migrator {
                 DROP INDEX IF EXISTS _microlith_changelog_version;
                 CREATE INDEX IF NOT EXISTS _microlith_changelog_txn ON _microlith_changelog(txn);
                 CREATE TABLE IF NOT EXISTS _microlith_tombstones(
-                    tbl TEXT NOT NULL, id NOT NULL, version INTEGER NOT NULL, origin TEXT NOT NULL,
+                    tbl TEXT NOT NULL, id NOT NULL, version INTEGER NOT NULL, origin TEXT NOT NULL, at INTEGER NOT NULL DEFAULT 0,
                     PRIMARY KEY(tbl, id)) WITHOUT ROWID;
-                CREATE INDEX IF NOT EXISTS _microlith_tombstones_version ON _microlith_tombstones(version);
+                DROP INDEX IF EXISTS _microlith_tombstones_version;
                 CREATE TABLE IF NOT EXISTS _microlith_applied(origin TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS _microlith_gaps(
                     origin TEXT NOT NULL, after INTEGER NOT NULL, upto INTEGER NOT NULL, found_at INTEGER NOT NULL, problem TEXT,
@@ -103,6 +103,8 @@ struct Migrator {
         try Self.addColumnIfMissing(db, table: "_microlith_applied", column: "version INTEGER NOT NULL DEFAULT 0")
         try Self.addColumnIfMissing(db, table: "_microlith_applied", column: "applied_at INTEGER NOT NULL DEFAULT 0")
         try Self.addColumnIfMissing(db, table: "_microlith_applied", column: "through INTEGER NOT NULL DEFAULT 0")
+        try Self.addColumnIfMissing(db, table: "_microlith_tombstones", column: "at INTEGER NOT NULL DEFAULT 0")
+        try db.execute(sql: "CREATE INDEX IF NOT EXISTS _microlith_tombstones_at ON _microlith_tombstones(at)")
     }
 
     /// Adds `column` (a name and a type) to `table` unless it has a column of that name.

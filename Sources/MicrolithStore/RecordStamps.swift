@@ -57,11 +57,16 @@ public struct RecordStamps: Sendable, Hashable {
 
         /// The counter after `node` adds `amount` (a negative amount takes away).
         public func adding(_ amount: Int64, on node: String) -> Counter {
+            // Totals saturate rather than wrap: a total only grows.
+            func plus(_ a: Int64, _ b: Int64) -> Int64 {
+                let (sum, overflow) = a.addingReportingOverflow(b)
+                return overflow ? Int64.max : sum
+            }
             var result = self
             if amount >= 0 {
-                result.added[node, default: 0] &+= amount
+                result.added[node] = plus(result.added[node] ?? 0, amount)
             } else {
-                result.removed[node, default: 0] &+= amount.magnitude >= UInt64(Int64.max) ? Int64.max : -amount
+                result.removed[node] = plus(result.removed[node] ?? 0, amount == Int64.min ? Int64.max : -amount)
             }
             return result
         }

@@ -38,19 +38,21 @@ extension WriteTransaction {
     /// Applies a write made on another node. Writes merge attribute by attribute, the later
     /// stamp (version, then node name) winning each (``RecordStamps``): a put stamps every
     /// attribute, a PATCH the attributes it changed, so concurrent PATCHes of different
-    /// attributes on different nodes both survive. A delete wins over a record whose latest stamp
-    /// is older, and leaves a tombstone that older writes cannot cross. The answer is `false` when
-    /// nothing changed (the write was already here, or everything it wrote is older than what is
-    /// here): applying the same write twice is a no-op.
+    /// attributes on different nodes both survive. A delete counts as an empty copy stamped at
+    /// the delete: attributes written at or before it go, and one written after it (a PATCH made
+    /// elsewhere meanwhile) stays; a record left without an attribute its schema requires counts
+    /// as deleted. A delete leaves a tombstone that older writes cannot cross. The answer is
+    /// `false` when nothing changed (the write was already here, or everything it wrote is older
+    /// than what is here): applying the same write twice is a no-op.
     ///
     /// The record keeps the stamps, so every node that applies the same writes ends with the
-    /// same records whatever the order they arrived in. Its version is the latest stamp, except
-    /// when a merge changed the record without a later stamp (an older PATCH of another
-    /// attribute): then it gets a new version of this node's clock, so entity tags and caches
-    /// that go by versions see the change. The change is logged with the remote origin: commit
-    /// listeners (subscriptions, caches) see it as they see local writes, and a publisher of this
-    /// node's own writes passes it over. The store's clock moves past the version, so later
-    /// local writes win over it.
+    /// same records whatever the order they arrived in. Its version is the latest stamp when that
+    /// is later than the version it had; otherwise (a merge changed the record under an older
+    /// stamp) it gets a new version of this node's clock, so entity tags and caches that go by
+    /// versions see the change. The change is logged with the remote origin: commit listeners
+    /// (subscriptions, caches) see it as they see local writes, and a publisher of this node's
+    /// own writes passes it over. The store's clock moves past the version, so later local
+    /// writes win over it.
     ///
     /// A record that does not fit this node's schema is refused with
     /// ``StoreError/Code/invalidRecord``.
@@ -64,33 +66,13 @@ extension WriteTransaction {
             throw StoreError(.invalidID, "a replicated key of \(table.name), \(id), is not a valid \(pk.type) key here", attribute: pk.name)
         }
         let key = TableLayout.keyValue(id)
-        let remoteStamps = remote.stamps ?? RecordStamps(base: .init(version: remote.version, origin: remote.origin))
-        let remoteLatest = max(remoteStamps.latest, .init(version: remote.version, origin: remote.origin))
-        let current = try Row.fetchOne(db.cachedStatement(sql: table.selectStampSQL), arguments: [key]).map { row in
-            let record = try Store.decode(id: id, text: row[0], version: row[1])
-            let origin: String = row[2]
-            let text: String? = row[3]
-            let stamps = text.flatMap(RecordStamps.init(text:)) ?? RecordStamps(base: .init(version: record.version, origin: origin))
-            return (record: record, stamps: stamps)
-        }
-        if let current {
-            if remote.operation == .delete && !(remoteLatest > current.stamps.latest) { return false }
-        } else if let tombstone = try Row.fetchOne(db.cachedStatement(sql: Self.tombstoneSelect), arguments: [table.name, key]) {
-            guard remoteLatest > RecordStamps.Stamp(version: tombstone[0], origin: tombstone[1]) else { return false }
-        }
-        store.clock.observe(remote.version)
+        let remoteStamp = RecordStamps.Stamp(version: remote.version, origin: remote.origin)
+        // A delete is a copy with nothing in it, stamped at the delete: every attribute written
+        // at or before it goes; one written after it (elsewhere, concurrently) stays.
+        let incoming: (record: JSONObject, stamps: RecordStamps)
         switch remote.operation {
         case .delete:
-            if let current {
-                try db.cachedStatement(sql: table.deleteSQL).execute(arguments: [key])
-                try table.writeListIndexes(db, id: id, record: nil, stored: current.record.record, storedIsKnown: true)
-            }
-            try writeTombstone(table, key: key, version: remote.version, origin: remote.origin)
-            try log(
-                Change(
-                    table: table.index, tableName: table.name, id: id, operation: .delete, version: remote.version, origin: remote.origin,
-                    sequence: 0, transaction: self.id, record: nil, previous: current?.record),
-                text: nil)
+            incoming = (JSONObject(), RecordStamps(base: remoteStamp))
         case .put, .patch:
             guard let body = remote.record else {
                 throw StoreError(
@@ -100,45 +82,100 @@ extension WriteTransaction {
                 throw StoreError(
                     .invalidID, "a replicated record of \(table.name) names the key \(given) but is filed under '\(id)'", attribute: pk.name)
             }
-            var record = body
-            var stamps = remoteStamps
-            var version = remote.version
-            if let current {
-                (record, stamps) = RecordStamps.merge((current.record.record, current.stamps), (body, remoteStamps))
-                guard stamps != current.stamps else { return false }
-                // The record changed; its version must too, even when no stamp is later.
-                if !(stamps.latest > current.stamps.latest) { version = store.clock.now() }
-            }
-            let normalised: JSONObject
+            incoming = (body, remote.stamps ?? RecordStamps(base: remoteStamp))
+        }
+        let current = try Row.fetchOne(db.cachedStatement(sql: table.selectStampSQL), arguments: [key]).map { row in
+            let record = try Store.decode(id: id, text: row[0], version: row[1])
+            let origin: String = row[2]
+            let text: String? = row[3]
+            let stamps = text.flatMap(RecordStamps.init(text:)) ?? RecordStamps(base: .init(version: record.version, origin: origin))
+            return (record: record, stamps: stamps)
+        }
+        // What this node holds: the record, or the tombstone a delete left (an empty copy).
+        var held: (record: JSONObject, stamps: RecordStamps)?
+        var tombstone: RecordStamps.Stamp?
+        if let current {
+            held = (current.record.record, current.stamps)
+        } else if let row = try Row.fetchOne(db.cachedStatement(sql: Self.tombstoneSelect), arguments: [table.name, key]) {
+            tombstone = RecordStamps.Stamp(version: row[0], origin: row[1])
+            held = (JSONObject(), RecordStamps(base: tombstone!))
+        }
+        var merged = incoming
+        if let held {
+            merged = RecordStamps.merge(held, incoming)
+            guard merged.stamps != held.stamps else { return false }
+        }
+        store.clock.observe(remote.version)
+        // The record that results, if any: what is left besides its key, and fits the schema. A
+        // merge with a delete can leave part of a record; one that does not fit (a required
+        // attribute went with the delete) counts as deleted, the same on every node.
+        var survivor: JSONObject?
+        var rest = merged.record
+        rest[pk.name] = nil
+        if !rest.isEmpty {
+            var record = JSONObject()
+            record[pk.name] = id.jsonValue
+            for (k, v) in rest.members { record[k] = v }
             do {
-                normalised = try RecordValidator.validate(record, table: table.definition, schema: store.schema)
+                survivor = try RecordValidator.validate(record, table: table.definition, schema: store.schema)
             } catch {
-                throw StoreError(
-                    .invalidRecord,
-                    "a record of \(table.name)/\(id) from node \(remote.origin) does not fit this node's schema: \(error.description)",
-                    attribute: error.attribute, underlying: error)
+                let involvesDelete = remote.operation == .delete || tombstone != nil
+                guard involvesDelete else {
+                    throw StoreError(
+                        .invalidRecord,
+                        "a record of \(table.name)/\(id) from node \(remote.origin) does not fit this node's schema: \(error.description)",
+                        attribute: error.attribute, underlying: error)
+                }
             }
-            try Self.requireIndexable(normalised, table)
-            let plain = stamps == RecordStamps(base: .init(version: version, origin: remote.origin))
-            let bytes = JSONWriter.encode(.object(normalised))
-            let text = String(decoding: bytes, as: UTF8.self)
-            var values: [DatabaseValue] = [
-                key, text.databaseValue, version.databaseValue, remote.origin.databaseValue, plain ? .null : stamps.text.databaseValue,
-            ]
-            values.reserveCapacity(5 + table.scalarColumns.count)
-            for (attribute, _) in table.scalarColumns { values.append(TableLayout.indexValue(normalised[attribute.name])) }
-            let upsert = try db.cachedStatement(sql: table.upsertSQL)
-            upsert.setUncheckedArguments(StatementArguments(databaseValues: values))
-            try upsert.execute()
-            try table.writeListIndexes(db, id: id, record: normalised, stored: current?.record.record, storedIsKnown: true)
-            let cached = CachedRecord(id: id, record: normalised, json: ByteBuffer(bytes: bytes), version: version)
+        }
+        guard let normalised = survivor else {
+            // Deleted (or left deleted): the tombstone keeps the latest delete's stamp.
+            let stamp = max(merged.stamps.base, tombstone ?? merged.stamps.base)
+            if let current {
+                try db.cachedStatement(sql: table.deleteSQL).execute(arguments: [key])
+                try table.writeListIndexes(db, id: id, record: nil, stored: current.record.record, storedIsKnown: true)
+            } else if tombstone == stamp {
+                return false
+            }
+            try writeTombstone(table, key: key, version: stamp.version, origin: stamp.origin)
             try log(
                 Change(
-                    table: table.index, tableName: table.name, id: id, operation: remote.operation, version: version,
-                    origin: remote.origin, sequence: 0, transaction: self.id, record: cached, previous: current?.record,
-                    stamps: plain ? nil : stamps),
-                text: text)
+                    table: table.index, tableName: table.name, id: id, operation: .delete, version: stamp.version, origin: remote.origin,
+                    sequence: 0, transaction: self.id, record: nil, previous: current?.record),
+                text: nil)
+            return true
         }
+        try Self.requireIndexable(normalised, table)
+        let stamps = merged.stamps
+        // The version follows the latest stamp when that moves the record's version on; otherwise
+        // (the record changed under an older stamp, or its version was already a local one) a new
+        // one of this node's clock, so entity tags and caches that go by versions see the change.
+        let latest = stamps.latest
+        var version = latest.version
+        var origin = latest.origin
+        if let current, latest.version <= current.record.version {
+            version = store.clock.now()
+            origin = remote.origin
+        }
+        let plain = stamps == RecordStamps(base: .init(version: version, origin: origin))
+        let bytes = JSONWriter.encode(.object(normalised))
+        let text = String(decoding: bytes, as: UTF8.self)
+        var values: [DatabaseValue] = [
+            key, text.databaseValue, version.databaseValue, origin.databaseValue, plain ? .null : stamps.text.databaseValue,
+        ]
+        values.reserveCapacity(5 + table.scalarColumns.count)
+        for (attribute, _) in table.scalarColumns { values.append(TableLayout.indexValue(normalised[attribute.name])) }
+        let upsert = try db.cachedStatement(sql: table.upsertSQL)
+        upsert.setUncheckedArguments(StatementArguments(databaseValues: values))
+        try upsert.execute()
+        try table.writeListIndexes(db, id: id, record: normalised, stored: current?.record.record, storedIsKnown: true)
+        let cached = CachedRecord(id: id, record: normalised, json: ByteBuffer(bytes: bytes), version: version)
+        let operation: Change.Operation = current == nil ? .put : remote.operation == .delete ? .patch : remote.operation
+        try log(
+            Change(
+                table: table.index, tableName: table.name, id: id, operation: operation, version: version, origin: remote.origin, sequence: 0,
+                transaction: self.id, record: cached, previous: current?.record, stamps: plain ? nil : stamps),
+            text: text)
         return true
     }
 

@@ -142,7 +142,8 @@ public final class WriteTransaction {
         guard let current else { return nil }
         let merged = Self.merge(current.record, patch)
         return try write(
-            table, id: id, body: merged, current: current, stored: stored, operation: .patch, stamps: try stamps(table, id, of: current))
+            table, id: id, body: merged, current: current, stored: stored, operation: .patch, stamps: try stamps(table, id, of: current),
+            named: patch.keys)
     }
 
     /// Creates a record with a new primary key (a UUID for string keys, the next integer for
@@ -228,11 +229,11 @@ public final class WriteTransaction {
     /// replicated write older than the delete does not bring it back.
     func writeTombstone(_ table: TableLayout, key: DatabaseValue, version: Int64, origin: String) throws {
         let statement = try db.cachedStatement(sql: Self.tombstoneInsert)
-        statement.setUncheckedArguments([table.name, key, version, origin])
+        statement.setUncheckedArguments([table.name, key, version, origin, wallClock()])
         try statement.execute()
     }
 
-    private static let tombstoneInsert = "INSERT OR REPLACE INTO _microlith_tombstones(tbl, id, version, origin) VALUES (?, ?, ?, ?)"
+    private static let tombstoneInsert = "INSERT OR REPLACE INTO _microlith_tombstones(tbl, id, version, origin, at) VALUES (?, ?, ?, ?, ?)"
 
     /// The attribute stamps of the stored record `current` (its base stamp alone when the row
     /// keeps none).
@@ -246,9 +247,10 @@ public final class WriteTransaction {
     /// - Parameters:
     ///   - stamps: for a patch (or an addition), the stamps of the record it changes.
     ///   - counter: for an addition, the attribute and its counter after it.
+    ///   - named: for a patch, the attributes it named.
     func write(
         _ table: TableLayout, id: RecordID, body: JSONObject, current: CachedRecord?, stored: CachedRecord?, operation: Change.Operation,
-        stamps: RecordStamps? = nil, counter: (name: String, counter: RecordStamps.Counter)? = nil
+        stamps: RecordStamps? = nil, counter: (name: String, counter: RecordStamps.Counter)? = nil, named: [String] = []
     ) throws
         -> CachedRecord
     {
@@ -292,7 +294,9 @@ public final class WriteTransaction {
         // stamps the whole record with its version (no column value).
         var newStamps: RecordStamps?
         if let stamps, let current {
-            var changed: [String] = []
+            // What the PATCH named (a value written again is written: it starts a counter anew),
+            // and whatever else changed (`@updatedTime`).
+            var changed = named
             for (name, value) in normalised.members where current.record[name] != value && name != counter?.name { changed.append(name) }
             for (name, _) in current.record.members where normalised[name] == nil { changed.append(name) }
             newStamps = stamps.patched(changed, at: .init(version: version, origin: store.nodeID))

@@ -6,12 +6,12 @@ import NIOCore
 import Testing
 
 /// Adds a change-log entry written `ageMilliseconds` ago, as an old write would have left it.
-private func addOldEntry(_ store: Store, id: String, ageMilliseconds: Int64) async throws {
+private func addOldEntry(_ store: Store, id: String, ageMilliseconds: Int64, origin: String = "old") async throws {
     let version = (HybridLogicalClock.systemMilliseconds() - ageMilliseconds) << 16
     try await store.write { txn in
         try txn.db.execute(
-            sql: "INSERT INTO _microlith_changelog(txn, tbl, id, op, version, origin, record) VALUES (?, 'Todo', ?, 'put', ?, 'old', NULL)",
-            arguments: [version, id, version])
+            sql: "INSERT INTO _microlith_changelog(txn, tbl, id, op, version, origin, record) VALUES (?, 'Todo', ?, 'put', ?, ?, NULL)",
+            arguments: [version, id, version, origin])
     }
 }
 
@@ -197,9 +197,10 @@ struct ChangeLogTests {
         configuration.keepUnpublishedChanges = true
         let store = try Store.open(schema: try parseSchema(todoSchemaText), configuration: configuration)
         defer { store.close() }
-        try await addOldEntry(store, id: "three-hours", ageMilliseconds: 3 * 3_600_000)
-        try await addOldEntry(store, id: "two-hours", ageMilliseconds: 2 * 3_600_000)
-        #expect(try await store.trimChangeLog() == 0, "nothing is published yet: nothing goes")
+        try await addOldEntry(store, id: "three-hours", ageMilliseconds: 3 * 3_600_000, origin: store.nodeID)
+        try await addOldEntry(store, id: "two-hours", ageMilliseconds: 2 * 3_600_000, origin: store.nodeID)
+        try await addOldEntry(store, id: "from-elsewhere", ageMilliseconds: 2 * 3_600_000, origin: "node-x")
+        #expect(try await store.trimChangeLog() == 1, "nothing of this node's is published yet: only another node's entry goes")
         let first = try #require(try await store.changes(after: 0).first?.sequence)
         try await store.write { txn in
             try txn.db.execute(
