@@ -9,16 +9,18 @@ import base64
 import json
 import os
 import random
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
 
 import pytest
 
-from microlith_e2e import BINARY, clean_environment, http_request
-from nats_helpers import NatsServer, nats_binary, nats_request
+from microlith_e2e import BINARY, MicrolithServer, clean_environment, http_request
+from nats_helpers import NatsServer, TcpProxy, nats_binary, nats_request
 
 pytestmark = pytest.mark.skipif(nats_binary() is None, reason="nats-server is not installed (scripts/test installs it)")
 
@@ -200,6 +202,89 @@ def test_patches_of_different_attributes_on_different_nodes_both_survive(factory
             record = server.get("/Rec/shared").json()
             assert record["n"] == 1 and record["note"] == "from node-2", record
         print(f"\nconcurrent PATCHes of two attributes on two nodes: both kept, converged in {seconds:.2f} s")
+    finally:
+        nats.kill()
+
+
+def test_a_node_cut_off_from_nats_keeps_taking_writes_and_converges_after_the_heal(factory, tmp_path):
+    nats = NatsServer(tmp_path / "nats").start()
+    proxy = TcpProxy(nats.port)
+    try:
+        app = factory.app(SCHEMA)
+        servers = []
+        for i in (1, 2, 3):
+            url = proxy.url if i == 1 else nats.url
+            env = {"MICROLITH_REPLICATION_NATS": url, "MICROLITH_REPLICATION_NODE": f"node-{i}"}
+            servers.append(factory.server(app, tmp_path / f"node-{i}", env=env, extra_args=("--no-mqtt",)))
+        writers = [Writer(s, f"node-{i + 1}", seed=60 + i) for i, s in enumerate(servers)]
+        for w in writers:
+            w.run(10)
+        converge(servers)
+        # The partition: node-1 on one side, NATS and the others on the other; both sides write.
+        proxy.cut()
+        for w in writers:
+            w.run(20, start=100)
+        assert servers[0].get("/Rec/").status_code == 200, "node-1 still serves"
+        time.sleep(2)
+        proxy.heal()
+        seconds = converge(servers, timeout=90)
+        acknowledged, found, lost = check(servers, writers)
+        print(
+            f"\npartition (node-1 cut off from NATS by a proxy, both sides writing), healed: acknowledged {acknowledged}, "
+            f"found {found}, lost {lost}, converged {seconds:.2f} s after the heal"
+        )
+        assert lost == 0
+    finally:
+        proxy.close()
+        nats.kill()
+
+
+class SkewedServer(MicrolithServer):
+    """A node whose clock runs `seconds` ahead (libfaketime: the process sees a shifted time)."""
+
+    def __init__(self, *args, seconds: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seconds = seconds
+
+    def command(self, port: int) -> list[str]:
+        return ["faketime", "-f", f"+{self.seconds}s", *super().command(port)]
+
+
+@pytest.mark.skipif(shutil.which("faketime") is None, reason="faketime is not installed (scripts/test installs it)")
+def test_a_node_whose_clock_runs_5_s_ahead_loses_nothing(factory, tmp_path):
+    nats = NatsServer(tmp_path / "nats").start()
+    try:
+        app = factory.app(SCHEMA)
+        servers = []
+        for i in (1, 2, 3):
+            env = {"MICROLITH_REPLICATION_NATS": nats.url, "MICROLITH_REPLICATION_NODE": f"node-{i}"}
+            if i == 1:
+                server = SkewedServer(app, tmp_path / "node-1", seconds=5, env=env, extra_args=("--no-mqtt",))
+                factory.servers.append(server)
+                servers.append(server.start())
+            else:
+                servers.append(factory.server(app, tmp_path / f"node-{i}", env=env, extra_args=("--no-mqtt",)))
+        writers = [Writer(s, f"node-{i + 1}", seed=80 + i) for i, s in enumerate(servers)]
+        threads = [threading.Thread(target=w.run, args=(60,)) for w in writers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = converge(servers)
+        with sqlite3.connect(str(tmp_path / "node-1" / "data.sqlite")) as db:
+            (txn,) = db.execute("SELECT MAX(txn) FROM _microlith_changelog").fetchone()
+        assert (txn >> 16) - time.time() * 1000 > 3000, "node-1's clock runs ahead"
+        acknowledged, found, lost = check(servers, writers)
+        print(
+            f"\none node's clock 5 s ahead (faketime), 3 nodes writing at once: acknowledged {acknowledged}, found {found}, "
+            f"lost {lost}, converged in {seconds:.2f} s"
+        )
+        assert lost == 0
+        # The others' writes after the skewed node's still win: their clocks moved past its versions.
+        r = servers[1].put("/Rec/shared-0", json={"id": "shared-0", "node": "node-2", "n": -1})
+        assert r.status_code in (200, 201, 204)
+        converge(servers)
+        assert all(s.get("/Rec/shared-0").json()["node"] == "node-2" for s in servers)
     finally:
         nats.kill()
 
