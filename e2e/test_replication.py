@@ -102,6 +102,15 @@ def converge(servers, timeout: float = 60) -> float:
         time.sleep(0.2)
 
 
+def converge_and_report(servers, writers, what: str, timeout: float = 60, since: str = "") -> None:
+    """Waits for convergence, checks every acknowledged write on every node, prints the figures
+    (`what`; `since` says from when convergence is timed) and fails on a lost write."""
+    seconds = converge(servers, timeout=timeout)
+    acknowledged, found, lost = check(servers, writers)
+    print(f"\n{what}: acknowledged {acknowledged}, found {found}, lost {lost}, converged {seconds:.2f} s{since}")
+    assert lost == 0
+
+
 def check(servers, writers) -> tuple[int, int, int]:
     """acknowledged, found, lost: every node must hold each own key's last acknowledged state."""
     acknowledged = sum(w.acknowledged for w in writers)
@@ -142,10 +151,7 @@ def test_three_nodes_converge_with_every_acknowledged_write(factory, tmp_path):
             t.start()
         for t in threads:
             t.join()
-        seconds = converge(servers)
-        acknowledged, found, lost = check(servers, writers)
-        print(f"\nreplication, 3 nodes writing at once: acknowledged {acknowledged}, found {found}, lost {lost}, converged in {seconds:.2f} s")
-        assert lost == 0
+        converge_and_report(servers, writers, "replication, 3 nodes writing at once")
         # What a node wrote is visible on the others with its writer's name.
         assert any(r["node"] == "node-1" for r in servers[2].query("Rec"))
     finally:
@@ -174,13 +180,8 @@ def test_writes_survive_nats_and_a_node_being_killed(factory, tmp_path):
         victim.start()
         writers[2].run(10, start=300)
 
-        seconds = converge(servers, timeout=90)
-        acknowledged, found, lost = check(servers, writers)
-        print(
-            f"\nreplication through faults (NATS SIGKILLed, node SIGKILLed): acknowledged {acknowledged}, "
-            f"found {found}, lost {lost}, converged in {seconds:.2f} s after the last write"
-        )
-        assert lost == 0
+        converge_and_report(
+            servers, writers, "replication through faults (NATS SIGKILLed, node SIGKILLed)", timeout=90, since=" after the last write")
     finally:
         nats.kill()
 
@@ -227,13 +228,9 @@ def test_a_node_cut_off_from_nats_keeps_taking_writes_and_converges_after_the_he
         assert servers[0].get("/Rec/").status_code == 200, "node-1 still serves"
         time.sleep(2)
         proxy.heal()
-        seconds = converge(servers, timeout=90)
-        acknowledged, found, lost = check(servers, writers)
-        print(
-            f"\npartition (node-1 cut off from NATS by a proxy, both sides writing), healed: acknowledged {acknowledged}, "
-            f"found {found}, lost {lost}, converged {seconds:.2f} s after the heal"
-        )
-        assert lost == 0
+        converge_and_report(
+            servers, writers, "partition (node-1 cut off from NATS by a proxy, both sides writing), healed", timeout=90,
+            since=" after the heal")
     finally:
         proxy.close()
         nats.kill()
@@ -270,16 +267,10 @@ def test_a_node_whose_clock_runs_5_s_ahead_loses_nothing(factory, tmp_path):
             t.start()
         for t in threads:
             t.join()
-        seconds = converge(servers)
+        converge_and_report(servers, writers, "one node's clock 5 s ahead (faketime), 3 nodes writing at once")
         with sqlite3.connect(str(tmp_path / "node-1" / "data.sqlite")) as db:
             (txn,) = db.execute("SELECT MAX(txn) FROM _microlith_changelog").fetchone()
         assert (txn >> 16) - time.time() * 1000 > 3000, "node-1's clock runs ahead"
-        acknowledged, found, lost = check(servers, writers)
-        print(
-            f"\none node's clock 5 s ahead (faketime), 3 nodes writing at once: acknowledged {acknowledged}, found {found}, "
-            f"lost {lost}, converged in {seconds:.2f} s"
-        )
-        assert lost == 0
         # The others' writes after the skewed node's still win: their clocks moved past its versions.
         r = servers[1].put("/Rec/shared-0", json={"id": "shared-0", "node": "node-2", "n": -1})
         assert r.status_code in (200, 201, 204)
@@ -473,13 +464,10 @@ def test_cluster_up_keeps_every_write_through_nats_servers_dying_and_a_stopped_n
             w.run(15, start=300)
         time.sleep(10)
         os.kill(stopped, signal.SIGCONT)
-        seconds = converge(nodes, timeout=120)
-        acknowledged, found, lost = check(nodes, writers)
-        print(
-            f"\ncluster up, 3 nodes, 3 nats-servers (R3): one then two nats-servers SIGKILLed and restarted, a node SIGSTOPped "
-            f"10 s: acknowledged {acknowledged}, found {found}, lost {lost}, converged {seconds:.2f} s after SIGCONT"
-        )
-        assert lost == 0
+        converge_and_report(
+            nodes, writers,
+            "cluster up, 3 nodes, 3 nats-servers (R3): one then two nats-servers SIGKILLed and restarted, a node SIGSTOPped 10 s",
+            timeout=120, since=" after SIGCONT")
     finally:
         if up.poll() is None:
             up.send_signal(signal.SIGTERM)

@@ -14,13 +14,19 @@ import Testing
 
 /// Nodes applying each other's change logs through a real nats-server's JetStream.
 @Suite(.serialized, .timeLimit(.minutes(1))) struct ChangeApplierTests {
-    static let schema = """
+    static let schema = todoSchema()
+
+    /// The Todo table, its title of type `title`, with `extra` attribute lines.
+    static func todoSchema(title: String = "String", extra: String = "") -> String {
+        """
         type Todo @table @export {
             id: ID @primaryKey
-            title: String
+            title: \(title)
             tags: [String] @indexed
+            \(extra)
         }
         """
+    }
 
     /// One node: its store, its publisher and its applier.
     struct Node {
@@ -197,14 +203,7 @@ import Testing
     }
 
     @Test func additionsOnEveryNodeAllCount() async throws {
-        let schema = """
-            type Todo @table @export {
-                id: ID @primaryKey
-                title: String
-                tags: [String] @indexed
-                count: Int
-            }
-            """
+        let schema = Self.todoSchema(extra: "count: Int")
         let c = try await cluster { name, directory, jetStream in try self.node(name, directory: directory, jetStream: jetStream, schema: schema) }
         try await c.nodes[0].put("stock", ["count": 100])
         try await c.sync()
@@ -369,13 +368,7 @@ import Testing
     }
 
     @Test func aRecordThatDoesNotFitIsParkedNotDroppedAndHoldsUpNothing() async throws {
-        let other = """
-            type Todo @table @export {
-                id: ID @primaryKey
-                title: Int
-                tags: [String] @indexed
-            }
-            """
+        let other = Self.todoSchema(title: "Int")
         let c = try await cluster(["node-a", "node-b"]) { name, directory, jetStream in
             try self.node(name, directory: directory, jetStream: jetStream, schema: name == "node-b" ? other : Self.schema)
         }
@@ -393,14 +386,7 @@ import Testing
     }
 
     @Test func aTableDeclaredDifferentlyTakesRecordsThatFit() async throws {
-        let wider = """
-            type Todo @table @export {
-                id: ID @primaryKey
-                title: String
-                tags: [String] @indexed
-                notes: String
-            }
-            """
+        let wider = Self.todoSchema(extra: "notes: String")
         let c = try await cluster(["node-a", "node-b"]) { name, directory, jetStream in
             try self.node(name, directory: directory, jetStream: jetStream, schema: name == "node-b" ? wider : Self.schema)
         }
