@@ -160,7 +160,7 @@ public final class MicrolithServer: Service, Sendable {
             // A write accepted while NATS is away is published later, never trimmed first; a
             // delete leaves a tombstone older writes from other nodes cannot cross.
             configuration.store.keepUnpublishedChanges = true
-            configuration.store.keepsTombstones = true
+            configuration.store.replicating = true
         }
         let store: Store
         do {

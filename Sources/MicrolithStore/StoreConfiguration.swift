@@ -41,11 +41,14 @@ public struct StoreConfiguration: Sendable {
     /// it recorded one), however old: a write accepted while the transport is away is
     /// published later, never trimmed first. Off by default.
     public var keepUnpublishedChanges = false
-    /// Whether a local delete leaves a tombstone (the deleted record's key and stamp), so a
-    /// replicated write made before the delete, arriving late, does not bring the record back.
-    /// Replication turns it on; a node on its own does not need them. Off by default. (Deletes
-    /// that come from other nodes always leave one.)
-    public var keepsTombstones = false
+    /// Whether this store is one node of a cluster (replication on). Then a local delete leaves a
+    /// tombstone (the deleted record's key and stamp), so a replicated write made before the
+    /// delete, arriving late, does not bring the record back; and an addition
+    /// (``WriteTransaction/add(_:id:attribute:amount:)``) is kept as a per-node counter, so
+    /// additions on several nodes all count. A node on its own needs neither and writes plain
+    /// values. Off by default; replication turns it on. (Deletes that come from other nodes
+    /// always leave a tombstone.)
+    public var replicating = false
     /// How long tombstones are kept (7 days by default). Set it to at least the longest time a
     /// node may be cut off from the others.
     public var tombstoneRetentionSeconds = 7 * 86_400

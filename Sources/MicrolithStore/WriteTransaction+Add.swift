@@ -13,7 +13,8 @@ extension WriteTransaction {
     /// concurrently with it on other nodes are dropped.
     ///
     /// A check made before adding (enough stock, say) sees this node's view: two nodes may both
-    /// take the last unit before either hears of the other.
+    /// take the last unit before either hears of the other. A store that does not replicate
+    /// (``StoreConfiguration/replicating`` off) writes the sum as a plain value.
     @discardableResult
     public func add(_ table: TableLayout, id: RecordID, attribute: String, amount: Int64) throws -> CachedRecord? {
         try Self.requireCanonical(id, table)
@@ -27,6 +28,25 @@ extension WriteTransaction {
         }
         let stored = try stored(table, id)
         guard let current = live(table, stored) else { return nil }
+        guard store.configuration.replicating else {
+            // One node: no other node adds concurrently, so the sum is the value.
+            let value: Int64
+            switch current.record[attribute] {
+            case .int(let n)?: value = n
+            case nil, .null?: value = 0
+            case let other?:
+                throw StoreError(
+                    .invalidRecord, "attribute '\(attribute)' of \(table.name)/\(id) holds \(other), not an integer", attribute: attribute)
+            }
+            let (sum, overflow) = value.addingReportingOverflow(amount)
+            guard !overflow else {
+                throw StoreError(
+                    .invalidRecord, "attribute '\(attribute)' of \(table.name)/\(id) would overflow (\(value) + \(amount))", attribute: attribute)
+            }
+            var body = current.record
+            body[attribute] = .int(sum)
+            return try write(table, id: id, body: body, current: current, stored: stored, operation: .patch)
+        }
         let stamps = try stamps(table, id, of: current)
         var counter: RecordStamps.Counter
         if let kept = stamps.counters[attribute] {

@@ -208,7 +208,7 @@ public final class WriteTransaction {
         try db.cachedStatement(sql: table.deleteSQL).execute(arguments: [key])
         try table.writeListIndexes(db, id: id, record: nil, stored: current.record, storedIsKnown: true)
         let stamp = stamp ?? .init(version: nextVersion(after: current), origin: store.nodeID)
-        if store.configuration.keepsTombstones { try writeTombstone(table, key: key, version: stamp.version, origin: stamp.origin) }
+        if store.configuration.replicating { try writeTombstone(table, key: key, version: stamp.version, origin: stamp.origin) }
         try log(
             Change(
                 table: table.index, tableName: table.name, id: id, operation: .delete, version: stamp.version,

@@ -108,7 +108,7 @@ import Testing
             directory: directory, durability: .normal, nodeID: name,
             wallClock: { HybridLogicalClock.systemMilliseconds() + clockOffset })
         configuration.keepUnpublishedChanges = true
-        configuration.keepsTombstones = true
+        configuration.replicating = true
         let store = try Store.open(schema: try SchemaParser.parse(schema, file: "schema.graphql"), configuration: configuration)
         var applierConfiguration = applier
         applierConfiguration.expires = .milliseconds(200)

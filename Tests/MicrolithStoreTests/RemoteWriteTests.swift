@@ -96,7 +96,7 @@ struct RemoteWriteTests {
     }
 
     @Test func aDeleteLeavesATombstoneThatOlderWritesCannotCross() async throws {
-        let store = try open { $0.keepsTombstones = true }
+        let store = try open { $0.replicating = true }
         defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         // A remote delete of a record this node holds.
@@ -301,8 +301,22 @@ struct RemoteWriteTests {
         #expect(error?.code == .invalidID)
     }
 
+    @Test func aNodeOnItsOwnWritesAdditionsAsPlainValues() async throws {
+        let store = try openTemporaryStore(schema: "type Stock @table { id: ID @primaryKey\n quantity: Int }")
+        defer { store.closeAndRemoveFiles() }
+        let stock = try store.layout("Stock")
+        try await store.put(stock, .string("p1"), ["quantity": 10])
+        let after = try await store.write { txn in try txn.add(stock, id: .string("p1"), attribute: "quantity", amount: -3) }
+        #expect(after?.record["quantity"] == 7)
+        #expect(try await store.changes(after: 0).last?.stamps == nil, "no counter: nobody else adds")
+        let overflow = await storeError {
+            _ = try await store.write { txn in try txn.add(stock, id: .string("p1"), attribute: "quantity", amount: .max) }
+        }
+        #expect(overflow?.code == .invalidRecord)
+    }
+
     @Test func additionsAreKeptAsCountersAndASetStartsAgain() async throws {
-        let store = try openTemporaryStore(schema: "type Stock @table { id: ID @primaryKey\n quantity: Int\n name: String }")
+        let store = try open({ $0.replicating = true }, schema: "type Stock @table { id: ID @primaryKey\n quantity: Int\n name: String }")
         defer { store.closeAndRemoveFiles() }
         let stock = try store.layout("Stock")
         try await store.put(stock, .string("p1"), ["quantity": 10, "name": "pen"])
