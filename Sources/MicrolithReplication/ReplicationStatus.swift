@@ -51,7 +51,7 @@ public struct ReplicationStatus: Sendable {
                 let published =
                     try String.fetchOne(db, sql: "SELECT value FROM _microlith_meta WHERE key = ?", arguments: [Store.publishedChangeKey])
                     .flatMap { Int64($0) } ?? 0
-                let latest = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = '_microlith_changelog'") ?? 0
+                let latest = try Store.changeLogBounds(db).latest
                 let outbox =
                     try Int.fetchOne(
                         db, sql: "SELECT COUNT(*) FROM _microlith_changelog WHERE seq > ? AND origin = ?", arguments: [published, node]) ?? 0
