@@ -132,11 +132,12 @@ def check(servers, writers) -> tuple[int, int, int]:
     return acknowledged, found, lost
 
 
-def start_nodes(factory, tmp_path, nats: NatsServer, count: int = NODES):
+def start_nodes(factory, tmp_path, nats: NatsServer, count: int = NODES, env: dict | None = None):
     app = factory.app(SCHEMA)
     servers = []
+    extra = env or {}
     for i in range(1, count + 1):
-        env = {"MICROLITH_REPLICATION_NATS": nats.url, "MICROLITH_REPLICATION_NODE": f"node-{i}"}
+        env = {"MICROLITH_REPLICATION_NATS": nats.url, "MICROLITH_REPLICATION_NODE": f"node-{i}", **extra}
         servers.append(factory.server(app, tmp_path / f"node-{i}", env=env, extra_args=("--no-mqtt",)))
     return servers
 
@@ -496,3 +497,114 @@ def test_cluster_up_refuses_what_it_cannot_run(tmp_path):
         out = subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=30, env=clean_environment())
         assert out.returncode != 0, args
         assert words in out.stderr, (args, out.stderr)
+
+
+def version(response) -> int:
+    """The record version a write answered with (its ETag: the version in base 36)."""
+    return int(response.headers["ETag"].strip('"'), 36)
+
+
+def test_the_same_record_written_on_two_nodes_at_once_ends_with_the_documented_winner(factory, tmp_path):
+    """Last writer wins on (version, node name): of two writes of one record on two nodes, the
+    one with the higher version, or with the same version the one from the node whose name
+    sorts last, ends on every node."""
+    nats = NatsServer(tmp_path / "nats").start()
+    try:
+        servers = start_nodes(factory, tmp_path, nats, count=2)
+        rounds = 30
+        outcomes: list[list] = [[None, None] for _ in range(rounds)]
+        barrier = threading.Barrier(2)
+
+        def write(i: int) -> None:
+            for k in range(rounds):
+                barrier.wait()
+                r = servers[i].put(f"/Rec/c-{k}", json={"id": f"c-{k}", "node": f"node-{i + 1}", "n": k})
+                assert r.status_code in (200, 201, 204), r.text
+                outcomes[k][i] = (version(r), f"node-{i + 1}")
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = converge(servers)
+        same_millisecond = sum(1 for a, b in outcomes if a[0] >> 16 == b[0] >> 16)
+        wrong = []
+        for server in servers:
+            records = dump(server)
+            for k, pair in enumerate(outcomes):
+                winner = max(pair)[1]
+                if records[f"c-{k}"]["node"] != winner:
+                    wrong.append((k, pair, records[f"c-{k}"]["node"]))
+        print(f"\nsame record on 2 nodes at once, {rounds} times ({same_millisecond} within one millisecond): "
+              f"{len(wrong)} ended with another winner than (version, node) names; converged {seconds:.2f} s")
+        assert wrong == []
+    finally:
+        nats.kill()
+
+
+def test_x_replicate_to_answers_once_the_nodes_asked_for_have_the_write(factory, tmp_path):
+    nats = NatsServer(tmp_path / "nats").start()
+    try:
+        servers = start_nodes(factory, tmp_path, nats, env={"MICROLITH_REPLICATION_REPLICATE_TIMEOUT_MS": "1500"})
+        # Until every node follows the stream, a write asking for 3 nodes may time out.
+        deadline = time.monotonic() + 30
+        while True:
+            r = servers[0].put("/Rec/warm", json={"id": "warm", "n": 0}, headers={"X-Replicate-To": "3"})
+            if r.status_code in (200, 201, 204) or time.monotonic() > deadline:
+                break
+        assert r.status_code in (200, 201, 204), r.text
+        # Once answered, the write is on every node: read there at once, no waiting.
+        late = 0
+        for i in range(30):
+            writer = servers[i % 3]
+            r = writer.put(f"/Rec/w-{i}", json={"id": f"w-{i}", "n": i}, headers={"X-Replicate-To": "3"})
+            assert r.status_code in (200, 201, 204), r.text
+            assert r.headers["X-Replicated-To"] == "3"
+            for other in servers:
+                got = other.get(f"/Rec/w-{i}")
+                late += got.status_code != 200 or got.json()["n"] != i
+        print(f"\nX-Replicate-To: 3, 30 writes: read on every node at once after the answer, {late} missing")
+        assert late == 0
+        # PATCH and DELETE wait too.
+        r = servers[1].patch("/Rec/w-0", json={"note": "patched"}, headers={"X-Replicate-To": "3"})
+        assert r.status_code in (200, 204) and r.headers["X-Replicated-To"] == "3", r.text
+        assert all(s.get("/Rec/w-0").json()["note"] == "patched" for s in servers)
+        r = servers[2].delete("/Rec/w-1", headers={"X-Replicate-To": "3"})
+        assert r.status_code in (200, 204) and r.headers["X-Replicated-To"] == "3", r.text
+        assert all(s.get("/Rec/w-1").status_code == 404 for s in servers)
+        # Values that are not a number of nodes are refused before anything is written.
+        for bad in ("0", "three", "65", "-1"):
+            r = servers[0].put("/Rec/bad", json={"id": "bad", "n": 1}, headers={"X-Replicate-To": bad})
+            assert r.status_code == 400 and "X-Replicate-To" in r.json()["detail"], r.text
+        assert servers[0].get("/Rec/bad").status_code == 404
+        assert servers[0].get("/Rec/w-2", headers={"X-Replicate-To": "3"}).status_code == 200, "reads ignore it"
+        # A node that does not answer: 3 cannot be met in time, 2 can; the write stays committed.
+        os.kill(servers[2].process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            r = servers[0].put("/Rec/s-1", json={"id": "s-1", "n": 1}, headers={"X-Replicate-To": "3"})
+            waited = time.monotonic() - started
+            assert r.status_code == 504, r.text
+            problem = r.json()
+            assert problem["code"] == "replicationTimeout" and problem["replicatedTo"] == 2, problem
+            assert r.headers["X-Replicated-To"] == "2" and 1.4 < waited < 10, waited
+            assert servers[0].get("/Rec/s-1").status_code == 200, "committed here all the same"
+            r = servers[0].put("/Rec/s-2", json={"id": "s-2", "n": 2}, headers={"X-Replicate-To": "2"})
+            assert r.status_code in (200, 201, 204) and r.headers["X-Replicated-To"] == "2", r.text
+            assert servers[1].get("/Rec/s-2").status_code == 200
+        finally:
+            os.kill(servers[2].process.pid, signal.SIGCONT)
+        converge(servers)
+        assert servers[2].get("/Rec/s-1").status_code == 200
+    finally:
+        nats.kill()
+
+
+def test_x_replicate_to_on_a_node_that_does_not_replicate(factory):
+    server = factory.server(factory.app(SCHEMA), extra_args=("--no-mqtt",))
+    r = server.put("/Rec/a", json={"id": "a", "n": 1}, headers={"X-Replicate-To": "2"})
+    assert r.status_code == 400 and "does not replicate" in r.json()["detail"], r.text
+    assert server.get("/Rec/a").status_code == 404
+    r = server.put("/Rec/a", json={"id": "a", "n": 1}, headers={"X-Replicate-To": "1"})
+    assert r.status_code in (200, 201, 204) and r.headers["X-Replicated-To"] == "1", r.text

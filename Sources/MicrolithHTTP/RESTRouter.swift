@@ -15,9 +15,10 @@ public enum RESTRouter {
     /// When `rootIsTaken` (an application resource serves `/`), `/` is left to it.
     /// With `subscriptions`, a `GET` of a table URL asking for `text/event-stream` is a subscription.
     /// With `authenticator`, requests with credentials are served as the user they name.
+    /// With `replication`, a write with `X-Replicate-To` waits for other nodes (``ReplicateToMiddleware``).
     public static func make(
         endpoint: TableEndpoint, openAPI: JSONValue, logger: Logger, servesTables: Bool = true, rootIsTaken: Bool = false,
-        subscriptions: SubscriptionEndpoint? = nil, authenticator: Authenticator? = nil
+        subscriptions: SubscriptionEndpoint? = nil, authenticator: Authenticator? = nil, replication: ReplicationWaiter? = nil
     ) -> Router<MicrolithRequestContext> {
         let router = Router(context: MicrolithRequestContext.self)
         router.middlewares.add(RequestLogMiddleware())
@@ -27,6 +28,7 @@ public enum RESTRouter {
         if let authenticator {
             router.middlewares.add(AuthenticationMiddleware(authenticator: authenticator, clientAddress: endpoint.configuration.clientAddress))
         }
+        if let replication { router.middlewares.add(ReplicateToMiddleware(waiter: replication)) }
         if let subscriptions, servesTables { router.middlewares.add(EventStreamMiddleware(subscriptions: subscriptions)) }
         let files = endpoint.configuration.webRoot.flatMap { StaticFiles(folder: $0) }
         if let files { logger.info("serving static files from \(files.root)") }

@@ -28,6 +28,17 @@ package struct ScheduleState: Sendable, Equatable {
     }
 }
 
+/// Whether this process fires the schedules that come due: in a cluster, only the node that
+/// holds the cluster's lease does.
+public enum ScheduleTurn: Sendable, Equatable {
+    /// Fire them: enqueue each due run as a job here.
+    case fire
+    /// Another process fires them: advance each schedule past its due time without a run.
+    case skip
+    /// Not known yet (no lease decided): leave every schedule as it is until it is.
+    case undecided
+}
+
 /// Fires the scheduled tasks of the modules in this process (the `cron` role).
 ///
 /// Each schedule's next due time is kept in the store (`_microlith_schedules`). When it comes,
@@ -35,18 +46,29 @@ package struct ScheduleState: Sendable, Equatable {
 /// several `cron` processes share the store, and it runs at least once, with retries, on a
 /// `worker`. Runs missed while no `cron` process was up follow the schedule's
 /// ``MissedRunPolicy``: at most one catch-up run, never a pile.
+///
+/// Nodes of a replicated cluster each have their own store, so `turn` decides: only the node
+/// whose turn says ``ScheduleTurn/fire`` (the holder of the cluster's lease) enqueues runs, and
+/// they run on that node's workers; the others advance their schedules without a run, so a node
+/// that takes the lease over goes on from the current time. While the turn is undecided (no
+/// NATS server answers) nothing fires; a run that came due meanwhile fires once when the lease
+/// is decided, on the node that holds it.
 public final class Scheduler: Service, Sendable {
     public let store: Store
     private let schedules: [ScheduleRegistration]
     private let logger: Logger
     private let database: String
     private let wake = WakeSignal()
+    private let turn: @Sendable () -> ScheduleTurn
 
-    public init(store: Store, modules: Modules, logger: Logger) {
+    /// `turn` says, each time schedules come due, whether this process fires them (always, by
+    /// default: one process or several sharing one store).
+    public init(store: Store, modules: Modules, logger: Logger, turn: @escaping @Sendable () -> ScheduleTurn = { .fire }) {
         self.store = store
         self.schedules = modules.schedules
         self.logger = logger
         self.database = store.databaseNames.first ?? Schema.defaultDatabase
+        self.turn = turn
     }
 
     static func spec(_ r: ScheduleRegistration) -> String {
@@ -61,14 +83,29 @@ public final class Scheduler: Service, Sendable {
             try? await gracefulShutdown()
             return
         }
-        try await catchUp()
-        logger.info("scheduler started", metadata: ["schedules": "\(schedules.map(\.qualifiedName).joined(separator: ","))"])
         await withGracefulShutdownHandler {
             var waiter = wake.makeWaiter()
+            var caughtUp = false
+            var waited = false
             while !Task.isCancelled {
                 let next: Int64
+                let turn = self.turn()
                 do {
-                    next = try await fireDue()
+                    if turn == .undecided {
+                        if !waited {
+                            logger.notice("scheduler waits for the cluster's lease to be decided before it fires anything")
+                            waited = true
+                        }
+                        next = store.configuration.wallClock() + 200
+                    } else if !caughtUp {
+                        try await catchUp(enqueue: turn == .fire)
+                        let names = schedules.map(\.qualifiedName).joined(separator: ",")
+                        logger.info("scheduler started", metadata: ["schedules": "\(names)", "turn": "\(turn)"])
+                        caughtUp = true
+                        next = store.configuration.wallClock()
+                    } else {
+                        next = try await fireDue(enqueue: turn == .fire)
+                    }
                 } catch {
                     logger.error("scheduler cannot fire due tasks", metadata: ["error": "\(error)"])
                     next = store.configuration.wallClock() + 1000
@@ -86,8 +123,9 @@ public final class Scheduler: Service, Sendable {
 
     private let stopped = Atomic<Bool>(false)
 
-    /// On start: registers new schedules and applies the missed-run policy to overdue ones.
-    func catchUp() async throws {
+    /// On start: registers new schedules and applies the missed-run policy to overdue ones
+    /// (without `enqueue`, another process fires: overdue ones only move on to their next time).
+    func catchUp(enqueue: Bool = true) async throws {
         let schedules = self.schedules
         let fired: [(String, Int)] = try await store.write(database: database) { txn in
             let now = txn.wallClock()
@@ -95,7 +133,7 @@ public final class Scheduler: Service, Sendable {
             for r in schedules {
                 let spec = Self.spec(r)
                 let row = try Row.fetchOne(
-                    txn.db, sql: "SELECT next_run, spec FROM _microlith_schedules WHERE name = ?", arguments: [r.qualifiedName])
+                    txn.db, sql: "SELECT next_run, spec, last_run FROM _microlith_schedules WHERE name = ?", arguments: [r.qualifiedName])
                 guard let row, row[1] as String == spec else {
                     // New, or its schedule changed: due next from now.
                     try txn.db.execute(
@@ -111,14 +149,14 @@ public final class Scheduler: Service, Sendable {
                     missed += 1
                     t = n
                 }
-                if r.missed == .runOnce {
+                if r.missed == .runOnce && enqueue {
                     try txn.enqueue(
                         Job<ScheduledRun>(module: r.module, name: r.name, retry: r.retry), ScheduledRun(dueAt: t, missedRuns: missed))
                     fired.append((r.qualifiedName, missed + 1))
                 }
                 try txn.db.execute(
                     sql: "UPDATE _microlith_schedules SET next_run = ?, last_run = ? WHERE name = ?",
-                    arguments: [r.next(after: now) ?? Int64.max, r.missed == .runOnce ? now : nil, r.qualifiedName])
+                    arguments: [r.next(after: now) ?? Int64.max, r.missed == .runOnce && enqueue ? now : row[2] as Int64?, r.qualifiedName])
             }
             return fired
         }
@@ -127,9 +165,9 @@ public final class Scheduler: Service, Sendable {
         }
     }
 
-    /// Fires every schedule that is due; returns when the next one is due. Reads only, unless
-    /// something is due.
-    func fireDue() async throws -> Int64 {
+    /// Fires every schedule that is due (without `enqueue`, only moves it on to its next time);
+    /// returns when the next one is due. Reads only, unless something is due.
+    func fireDue(enqueue: Bool = true) async throws -> Int64 {
         let schedules = self.schedules
         let names = schedules.map(\.qualifiedName)
         let stored: [String: Int64] = try await store.read(database: database) { db in
@@ -156,9 +194,12 @@ public final class Scheduler: Service, Sendable {
                 var next = r.next(after: due) ?? Int64.max
                 if next <= now { next = r.next(after: now) ?? Int64.max }
                 try txn.db.execute(
-                    sql: "UPDATE _microlith_schedules SET next_run = ?, last_run = ? WHERE name = ? AND next_run = ?",
-                    arguments: [next, due, r.qualifiedName, due])
-                if txn.db.changesCount == 1 {
+                    sql: """
+                        UPDATE _microlith_schedules SET next_run = ?, last_run = CASE WHEN ? THEN ? ELSE last_run END
+                        WHERE name = ? AND next_run = ?
+                        """,
+                    arguments: [next, enqueue, due, r.qualifiedName, due])
+                if txn.db.changesCount == 1 && enqueue {
                     try txn.enqueue(Job<ScheduledRun>(module: r.module, name: r.name, retry: r.retry), ScheduledRun(dueAt: due, missedRuns: 0))
                 }
                 earliest = min(earliest, next)

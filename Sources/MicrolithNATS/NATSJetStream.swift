@@ -54,6 +54,27 @@ public struct NATSJetStream: Sendable {
         let _: Success = try await call("STREAM.MSG.DELETE.\(stream)", MessageDelete(seq: sequence, noErase: erase ? nil : true))
     }
 
+    /// The latest message of `subject` in `stream`, or `nil` when the stream holds none: with a
+    /// stream that keeps one message per subject, the current value of a key.
+    public func lastMessage(stream: String, subject: String) async throws -> NATSStoredMessage? {
+        try Self.checkName(stream, "stream")
+        do {
+            let answer: StoredMessageAnswer = try await call("STREAM.MSG.GET.\(stream)", LastBySubject(subject: subject))
+            return answer.message
+        } catch let error as NATSJetStreamError where error.code == 404 {
+            return nil
+        }
+    }
+
+    private struct LastBySubject: Encodable {
+        var subject: String
+        enum CodingKeys: String, CodingKey { case subject = "last_by_subj" }
+    }
+
+    private struct StoredMessageAnswer: Decodable {
+        var message: NATSStoredMessage
+    }
+
     private struct MessageDelete: Encodable {
         var seq: UInt64
         var noErase: Bool?

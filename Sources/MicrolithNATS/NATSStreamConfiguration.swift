@@ -17,6 +17,9 @@ public struct NATSStreamConfiguration: Sendable, Equatable, Codable {
     /// How many bytes and messages are kept (`nil`: no limit).
     public var maximumBytes: Int64?
     public var maximumMessages: Int64?
+    /// How many messages are kept per subject (`nil`: no limit); 1 keeps only the latest, as a
+    /// key-value bucket does.
+    public var maximumMessagesPerSubject: Int64?
     /// Which messages go when a limit is reached.
     public var discard: Discard
     /// How long a `Nats-Msg-Id` is remembered to drop a second publish of the same message
@@ -26,7 +29,7 @@ public struct NATSStreamConfiguration: Sendable, Equatable, Codable {
     public init(
         name: String, subjects: [String], storage: Storage = .file, retention: Retention = .limits, replicas: Int = 1,
         maximumAge: Duration? = nil, maximumBytes: Int64? = nil, maximumMessages: Int64? = nil, discard: Discard = .old,
-        duplicateWindow: Duration? = nil
+        duplicateWindow: Duration? = nil, maximumMessagesPerSubject: Int64? = nil
     ) {
         self.name = name
         self.subjects = subjects
@@ -38,11 +41,13 @@ public struct NATSStreamConfiguration: Sendable, Equatable, Codable {
         self.maximumMessages = maximumMessages
         self.discard = discard
         self.duplicateWindow = duplicateWindow
+        self.maximumMessagesPerSubject = maximumMessagesPerSubject
     }
 
     enum CodingKeys: String, CodingKey {
         case name, subjects, storage, retention, replicas = "num_replicas", maximumAge = "max_age", maximumBytes = "max_bytes"
         case maximumMessages = "max_msgs", discard, duplicateWindow = "duplicate_window"
+        case maximumMessagesPerSubject = "max_msgs_per_subject"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -57,6 +62,7 @@ public struct NATSStreamConfiguration: Sendable, Equatable, Codable {
         maximumMessages = try c.decodeIfPresent(Int64.self, forKey: .maximumMessages).flatMap { $0 >= 0 ? $0 : nil }
         discard = try c.decodeIfPresent(Discard.self, forKey: .discard) ?? .old
         duplicateWindow = try c.decodeIfPresent(Int64.self, forKey: .duplicateWindow).flatMap { $0 > 0 ? .nanoseconds($0) : nil }
+        maximumMessagesPerSubject = try c.decodeIfPresent(Int64.self, forKey: .maximumMessagesPerSubject).flatMap { $0 > 0 ? $0 : nil }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -71,5 +77,6 @@ public struct NATSStreamConfiguration: Sendable, Equatable, Codable {
         try c.encode(maximumMessages ?? -1, forKey: .maximumMessages)
         try c.encode(discard, forKey: .discard)
         if let duplicateWindow { try c.encode(duplicateWindow.nanoseconds, forKey: .duplicateWindow) }
+        if let maximumMessagesPerSubject { try c.encode(maximumMessagesPerSubject, forKey: .maximumMessagesPerSubject) }
     }
 }

@@ -126,10 +126,23 @@ public final class ChangeApplier: Sendable {
     }
 
     /// Fetches the next batch (waiting up to ``Configuration/expires`` for one) and applies it.
+    ///
+    /// A pull for a whole batch would wait until the batch is full or the pull expires (up to a
+    /// second of lag at a low write rate), so it waits for one change, then takes what else is
+    /// there without waiting.
     @discardableResult
     public func applyNext() async throws -> Report {
-        let messages = try await jetStream.fetch(
-            stream: configuration.stream.name, consumer: consumerName, batch: configuration.batch, expires: configuration.expires)
+        var messages = try await jetStream.fetch(
+            stream: configuration.stream.name, consumer: consumerName, batch: 1, expires: configuration.expires)
+        if !messages.isEmpty && configuration.batch > 1 {
+            do {
+                messages += try await jetStream.fetch(
+                    stream: configuration.stream.name, consumer: consumerName, batch: configuration.batch - 1, noWait: true)
+            } catch {
+                // The first is applied now; the rest come with the next pull.
+                logger.debug("replication: a pull for more changes failed: \(error)")
+            }
+        }
         return try await apply(messages)
     }
 
@@ -463,13 +476,12 @@ public final class ChangeApplier: Sendable {
         return .success(table)
     }
 
-    /// Applies `writes` in one transaction of `database`, recording each origin's highest
-    /// sequence; returns how many took effect.
     /// Applies `writes` in one transaction of `database`, recording per origin what was done and
-    /// the gaps the entries' predecessors reveal (logged); returns how many took effect.
+    /// the gaps the entries' predecessors reveal (logged); returns how many took effect. Once
+    /// committed, tells each origin how far this node got (``AppliedNotice``).
     private func write(_ writes: [(write: RemoteWrite, sequence: Int64, previous: Int64?)], database: String) async throws -> Int {
         let nodeID = store.nodeID
-        let (applied, gaps) = try await store.write(database: database) { txn in
+        let (applied, gaps, highest) = try await store.write(database: database) { txn in
             var applied = 0
             var entries: [String: [(sequence: Int64, previous: Int64?)]] = [:]
             var versions: [String: Int64] = [:]
@@ -485,7 +497,7 @@ public final class ChangeApplier: Sendable {
                     gaps.append((origin, gap.after, gap.upto))
                 }
             }
-            return (applied, gaps)
+            return (applied, gaps, entries.mapValues { $0.map(\.sequence).max() ?? 0 })
         }
         for gap in gaps {
             logger.warning(
@@ -493,7 +505,22 @@ public final class ChangeApplier: Sendable {
             )
         }
         if !gaps.isEmpty { gapsPending.withLock { $0 = true } }
+        await announce(highest, database: database)
         return applied
+    }
+
+    /// Tells each origin how far this node has applied its log of `database` (best effort: a
+    /// notice lost only makes a write waiting with `X-Replicate-To` wait for the next).
+    private func announce(_ highest: [String: Int64], database: String) async {
+        guard !highest.isEmpty else { return }
+        let open = (try? await store.gaps(database: database)) ?? []
+        let positions = (try? await store.appliedPositions(database: database)) ?? [:]
+        for (origin, sequence) in highest {
+            let notice = AppliedNotice(
+                node: store.nodeID, database: database, through: max(sequence, positions[origin] ?? 0),
+                gaps: open.filter { $0.origin == origin }.map { ($0.after, $0.upto) })
+            try? jetStream.client.publish(configuration.stream.appliedSubject(origin: origin, database: database), payload: notice.json)
+        }
     }
 
     /// Whether `error` says a change does not fit this node (and others may), rather than that

@@ -18,6 +18,9 @@ public struct ReplicationStream: Sendable, Equatable {
     /// The first token(s) of the subjects a node answers repair requests on
     /// (`<repairPrefix>.<node>.<database>`): entries of its log another node missed.
     public var repairPrefix = "microlith.repair"
+    /// The first token(s) of the subjects a node tells an origin how far it applied the origin's
+    /// log on (`<appliedPrefix>.<origin>.<database>`, ``AppliedNotice``).
+    public var appliedPrefix = "microlith.applied"
 
     public init(
         name: String = "MICROLITH_CHANGES", subjectPrefix: String = "microlith.changes", replicas: Int = 1,
@@ -32,6 +35,11 @@ public struct ReplicationStream: Sendable, Equatable {
     /// The subject `node` answers repair requests for `database` on.
     public func repairSubject(node: String, database: String) -> String {
         "\(repairPrefix).\(node).\(database)"
+    }
+
+    /// The subject a node tells `origin` on how far it applied its log of `database`.
+    public func appliedSubject(origin: String, database: String) -> String {
+        "\(appliedPrefix).\(origin).\(database)"
     }
 
     /// The subject of an entry of `node`'s log of `database`, table `table`.

@@ -22,6 +22,15 @@ enum ClusterRoutes {
                 root["nats"] = .array(settings.servers.map { .string($0.description) })
                 root["stream"] = .string(settings.stream.name)
                 root["connected"] = .bool(monitor.client?.isConnected ?? false)
+                if let lease = monitor.lease {
+                    let holder: JSONValue
+                    switch lease.holder {
+                    case .this: holder = .string(lease.node)
+                    case .other(let node): holder = .string(node)
+                    case .unknown: holder = .null
+                    }
+                    root["schedules"] = .object(["lease": holder, "firesHere": .bool(lease.isHeld)])
+                }
                 if let applier = monitor.applier {
                     do {
                         let info = try await applier.consumerInfo()

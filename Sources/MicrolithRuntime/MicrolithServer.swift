@@ -11,6 +11,7 @@ public import MicrolithMQTT
 public import MicrolithModules
 public import MicrolithNetwork
 public import MicrolithRealtime
+import MicrolithReplication
 import MicrolithSchema
 public import MicrolithStore
 public import MicrolithTLS
@@ -116,6 +117,10 @@ public final class MicrolithServer: Service, Sendable {
             }
         }
         self.connections = ConnectionLimiter(maximum: maximum, maximumPerAddress: configuration.http.maximumConnectionsPerAddress)
+        if configuration.replication.isEnabled {
+            replicationMonitor.lease = ClusterLease(
+                node: store.nodeID, configuration: configuration.replication.lease(name: "schedules"), logger: logger)
+        }
     }
 
     /// Loads the app folder and configuration (defaults, `microlith.yaml`, environment, then
@@ -291,6 +296,25 @@ public final class MicrolithServer: Service, Sendable {
         makeApplication(onServerRunning: onServerRunning, beforeServerStarts: nil)
     }
 
+    /// What a write with `X-Replicate-To` waits on: this node's log positions and the other
+    /// nodes' progress.
+    var replicationWaiter: ReplicationWaiter {
+        let store = self.store
+        let monitor = replicationMonitor
+        let timeout = configuration.replication.replicateTimeout
+        return ReplicationWaiter(
+            replicating: configuration.replication.isEnabled, timeout: timeout,
+            positions: {
+                var positions: [String: Int64] = [:]
+                for database in store.databaseNames { positions[database] = try await store.latestOwnSequence(database: database) }
+                return positions
+            },
+            wait: { database, sequence, peers in
+                guard let progress = monitor.progress else { return 0 }
+                return await progress.wait(database: database, sequence: sequence, peers: peers, timeout: timeout)
+            })
+    }
+
     /// The HTTP application; `beforeServerStarts` runs (and must return) before it binds its port.
     func makeApplication(
         onServerRunning: @escaping @Sendable (any Channel) async -> Void, beforeServerStarts: (@Sendable () async throws -> Void)?
@@ -305,7 +329,7 @@ public final class MicrolithServer: Service, Sendable {
         let router = RESTRouter.make(
             endpoint: endpoint, openAPI: openAPI, logger: logger, servesTables: api,
             rootIsTaken: api && modules.resources.contains { $0.path == "/" },
-            subscriptions: subscriptions, authenticator: authenticator)
+            subscriptions: subscriptions, authenticator: authenticator, replication: replicationWaiter)
         OperationRoutes.add(to: router, modules: modules, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if api {
             ResourceRoutes.add(
@@ -326,7 +350,8 @@ public final class MicrolithServer: Service, Sendable {
             services.append(JobWorker(store: store, modules: modules, configuration: configuration.jobs, logger: logger))
         }
         if configuration.runs("cron") {
-            services.append(Scheduler(store: store, modules: modules, logger: logger))
+            let monitor = replicationMonitor
+            services.append(Scheduler(store: store, modules: modules, logger: logger) { monitor.scheduleTurn })
         }
         let broker = self.broker
         let upgrade = WebSocketUpgrade(

@@ -14,8 +14,20 @@ public struct ReplicationSettings: Sendable {
     public var stream = ReplicationStream()
     /// How far ahead of this node's clock a change's version may be before it waits.
     public var maximumClockAhead: Duration = .seconds(60)
+    /// How long a cluster lease (the one that picks the node firing schedules) lasts unrenewed:
+    /// how long schedules pause when its holder dies without a graceful stop.
+    public var leaseDuration: Duration = .seconds(10)
+    /// How long a write with `X-Replicate-To` waits for the other nodes.
+    public var replicateTimeout: Duration = .seconds(5)
 
     public init() {}
+
+    /// The lease `name` of this cluster: kept in the stream `<stream>_LEASES` beside the changes.
+    public func lease(name: String) -> ClusterLease.Configuration {
+        ClusterLease.Configuration(
+            name: name, stream: "\(stream.name)_LEASES", subjectPrefix: "microlith.lease.\(stream.name)", duration: leaseDuration,
+            replicas: stream.replicas)
+    }
 
     /// Whether this node replicates.
     public var isEnabled: Bool { !servers.isEmpty }

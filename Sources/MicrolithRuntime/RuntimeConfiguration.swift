@@ -66,6 +66,8 @@ import Yams
 /// | `replication.stream` | `MICROLITH_REPLICATION_STREAM` | `MICROLITH_CHANGES` (the JetStream stream every node shares) |
 /// | `replication.replicas` | `MICROLITH_REPLICATION_REPLICAS` | 1 (copies the stream keeps: 3 on a cluster of three NATS servers) |
 /// | `replication.maxClockAheadSeconds` | `MICROLITH_REPLICATION_MAX_CLOCK_AHEAD_SECONDS` | 60 (a change stamped further ahead of this node's clock waits, logged) |
+/// | `replication.leaseSeconds` | `MICROLITH_REPLICATION_LEASE_SECONDS` | 10: how long the lease that picks the one node firing schedules lasts unrenewed (schedules pause that long when its holder dies) |
+/// | `replication.replicateTimeoutMs` | `MICROLITH_REPLICATION_REPLICATE_TIMEOUT_MS` | 5000: how long a write with `X-Replicate-To: N` waits for N nodes before it answers 504 |
 /// | `replication.retentionHours` | `MICROLITH_REPLICATION_RETENTION_HOURS` | 168: how long the stream keeps changes and the store keeps tombstones; the longest a node may be away |
 /// | `log.level` | `MICROLITH_LOG_LEVEL` | `info` |
 /// | `auth.accessTokenSeconds` | `MICROLITH_AUTH_ACCESS_TOKEN_SECONDS` | 900 (how long a bearer access token is valid) |
@@ -336,6 +338,12 @@ public struct RuntimeConfiguration: Sendable {
         },
         Key(path: "replication.maxClockAheadSeconds", environment: "MICROLITH_REPLICATION_MAX_CLOCK_AHEAD_SECONDS") { c, v, n in
             c.replication.maximumClockAhead = .seconds(try int(v, n, min: 1, max: 86_400))
+        },
+        Key(path: "replication.leaseSeconds", environment: "MICROLITH_REPLICATION_LEASE_SECONDS") { c, v, n in
+            c.replication.leaseDuration = .seconds(try int(v, n, min: 1, max: 3600))
+        },
+        Key(path: "replication.replicateTimeoutMs", environment: "MICROLITH_REPLICATION_REPLICATE_TIMEOUT_MS") { c, v, n in
+            c.replication.replicateTimeout = .milliseconds(try int(v, n, min: 1, max: 600_000))
         },
         Key(path: "replication.retentionHours", environment: "MICROLITH_REPLICATION_RETENTION_HOURS") { c, v, n in
             let hours = try int(v, n, min: 1, max: 24 * 366)

@@ -120,6 +120,15 @@ extension Store {
         try await read(database: database) { db in try Self.changeLogBounds(db) }
     }
 
+    /// The sequence of the latest entry this node wrote itself (not one applied from another
+    /// node) in `database`'s change log, or 0 when none is kept.
+    public func latestOwnSequence(database: String = Schema.defaultDatabase) async throws -> Int64 {
+        let node = nodeID
+        return try await read(database: database) { db in
+            try Int64.fetchOne(db, sql: "SELECT seq FROM _microlith_changelog WHERE origin = ? ORDER BY seq DESC LIMIT 1", arguments: [node]) ?? 0
+        }
+    }
+
     /// The retained span of the change log of the database `db` belongs to.
     package static func changeLogBounds(_ db: Database) throws -> ChangeLogBounds {
         let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM _microlith_changelog")

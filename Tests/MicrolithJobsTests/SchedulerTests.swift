@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MicrolithModules
 import MicrolithStore
+import Synchronization
 import Testing
 
 @testable import MicrolithJobs
@@ -85,6 +86,49 @@ struct ScheduledModule: Module {
         async let y = b.fireDue()
         _ = try await (x, y)
         #expect(try await pending(f).count == 1)
+    }
+
+    @Test func aNodeWhoseTurnIsSkipMovesItsSchedulesOnWithoutARun() async throws {
+        let f = try fixture(.runOnce)
+        defer { f.close() }
+        let scheduler = Scheduler(store: f.store, modules: f.modules, logger: Logger(label: "test"))
+        try await scheduler.catchUp(enqueue: false)
+        let first = try #require(try await Scheduler.states(store: f.store).first)
+        f.advance(61_000)
+        _ = try await scheduler.fireDue(enqueue: false)
+        #expect(try await pending(f).isEmpty, "another node fires it")
+        let skipped = try #require(try await Scheduler.states(store: f.store).first)
+        #expect(skipped.nextRun == first.nextRun + 60_000, "the schedule moved on")
+        #expect(skipped.lastRun == nil, "no run is claimed")
+        // Missed runs while "down" are not caught up by a node whose turn is skip…
+        f.advance(10 * 60_000)
+        try await scheduler.catchUp(enqueue: false)
+        #expect(try await pending(f).isEmpty)
+        // …and a node that takes the lease over goes on from the current time, with one run
+        // for the due time that came while it held the lease.
+        let now = try #require(try await Scheduler.states(store: f.store).first)
+        #expect(now.nextRun > f.clock.read())
+        f.advance(now.nextRun - f.clock.read())
+        _ = try await scheduler.fireDue(enqueue: true)
+        #expect(try await pending(f).count == 1)
+    }
+
+    @Test func nothingFiresOrMovesWhileTheTurnIsUndecided() async throws {
+        let journal = Journal()
+        let f = try JobsFixture(modules: [ScheduledModule(missed: .runOnce, journal: journal)])
+        defer { f.close() }
+        let turn = Mutex(ScheduleTurn.undecided)
+        let scheduler = Scheduler(store: f.store, modules: f.modules, logger: Logger(label: "test")) { turn.withLock { $0 } }
+        let worker = JobWorker(
+            store: f.store, modules: f.modules, configuration: JobConfiguration(pollInterval: .milliseconds(50)), logger: Logger(label: "test"))
+        try await f.running([worker, scheduler]) { () async throws in
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await Scheduler.states(store: f.store).isEmpty, "not even registered while undecided")
+            turn.withLock { $0 = .fire }
+            #expect(try await f.eventually { try await !Scheduler.states(store: f.store).isEmpty })
+            f.advance(61_000)
+            #expect(try await f.eventually { journal.count("tick") == 1 })
+        }
     }
 
     @Test func scheduledRunsExecuteOnAWorker() async throws {
