@@ -28,7 +28,7 @@ class EarlyShop(ShopServer):
     """A shop node whose clock starts at `DAY` 00:04:40 UTC and runs on from there."""
 
     def command(self, port: int) -> list[str]:
-        return ["faketime", "-f", f"@{DAY} 00:04:40", *super().command(port)]
+        return ["faketime", "-f", f"@{DAY} 00:04:40", *super().command(port), "--no-mqtt"]
 
 
 def wait_for(condition, timeout=60.0, interval=0.1):

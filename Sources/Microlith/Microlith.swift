@@ -10,6 +10,7 @@ import NIOCore
 import NIOPosix
 
 @_exported import struct Logging.Logger
+@_exported import struct MicrolithCLI.LocalCluster
 @_exported import struct MicrolithCLI.MicrolithCommand
 @_exported import struct MicrolithCache.LiveSlot
 @_exported import struct MicrolithHTTP.HTTPConfiguration

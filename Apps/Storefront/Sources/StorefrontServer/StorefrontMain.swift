@@ -5,13 +5,14 @@ import Storefront
 
 /// The `storefront` command line: `storefront [serve] [options]` opens the shop (default: one
 /// process on port 9926, data in .storefront, pages kept); `storefront service NAME ...` runs one
-/// module (the services topology starts these).
+/// module (the services topology starts these); `storefront cluster up` runs several replicating
+/// nodes of the shop and a NATS cluster on loopback.
 @main
 struct StorefrontMain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "storefront",
         abstract: "The storefront reference app: catalog, inventory, pricing and reviews behind a gateway that renders the shop.",
-        subcommands: [Serve.self, Service.self],
+        subcommands: [Serve.self, Service.self, Cluster.self],
         defaultSubcommand: Serve.self
     )
 
@@ -162,6 +163,54 @@ extension StorefrontMain {
             let name = self.name
             try await Storefront.serveModule(name, options) { port in
                 FileHandle.standardOutput.write(Data("storefront: service \(name) on http://127.0.0.1:\(port)\n".utf8))
+            }
+        }
+    }
+
+    /// `storefront cluster up --nodes N --port P --data-dir D`: N nodes of the shop (each the
+    /// whole shop in one process) replicating through three nats-servers on loopback, node i on
+    /// port P+i-1 with its data in `D/node-i` (``LocalCluster``); Ctrl-C stops them all.
+    struct Cluster: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a local cluster of the shop.", subcommands: [Up.self])
+
+        struct Up: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Start 3 nats-servers (a JetStream cluster) and N nodes of the shop on loopback; stop them all on Ctrl-C.")
+
+            @Option(help: "How many nodes (default 3).") var nodes = 3
+            @Option(help: "HTTP port of node 1; node i serves on this + i - 1 (default 9926).") var port = 9926
+            @Option(name: .customLong("nats-port"), help: "Client port of the first nats-server; the others take the next two (default 4222).")
+            var natsPort = 4222
+            @OptionGroup var common: CommonOptions
+
+            func validate() throws {
+                if let problem = LocalCluster.optionProblem(nodes: nodes, httpPort: port, natsPort: natsPort, httpFlag: "--port") {
+                    throw ValidationError(problem)
+                }
+            }
+
+            func run() async throws {
+                var passed: [String] = []
+                if let scale = common.scale { passed += ["--scale", String(scale)] }
+                if let stock = common.stock { passed += ["--stock", String(stock)] }
+                if let app = common.appDirectory { passed += ["--app", app] }
+                if let level = common.logLevel { passed += ["--log-level", level] }
+                let arguments = passed
+                let cluster = LocalCluster(
+                    nodes: nodes, httpPort: port, natsPort: natsPort, dataDirectory: common.dataDirectory ?? ".storefront-cluster"
+                ) { node in
+                    (
+                        LocalCluster.ownExecutable(),
+                        ["serve", "--host", "127.0.0.1", "--port", String(node.httpPort), "--data-dir", node.dataDirectory] + arguments
+                    )
+                }
+                do {
+                    try await cluster.run()
+                } catch let error as LocalCluster.Problem {
+                    FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+                    throw ExitCode.failure
+                }
             }
         }
     }
