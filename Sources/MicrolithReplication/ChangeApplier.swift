@@ -152,8 +152,25 @@ public final class ChangeApplier: Sendable {
         var report = Report()
         var items: [Item] = []
         var done: [NATSJetStreamMessage] = []
+        var ownLatest: [String: Int64] = [:]
         for message in messages {
             report.received += 1
+            // This node's own entries that its log still holds change nothing here: told by the
+            // message id (`node:database:sequence:transaction`), without reading the change.
+            if let own = Self.ownEntry(message, node: store.nodeID) {
+                let latest: Int64
+                if let known = ownLatest[own.database] {
+                    latest = known
+                } else {
+                    latest = (try? await store.latestOwnSequence(database: own.database)) ?? 0
+                    ownLatest[own.database] = latest
+                }
+                if own.sequence <= latest {
+                    report.own += 1
+                    done.append(message)
+                    continue
+                }
+            }
             let change: ReplicatedChange
             do {
                 change = try ReplicatedChange(json: message.payload)
@@ -185,6 +202,15 @@ public final class ChangeApplier: Sendable {
             try await last.ack()
         }
         return report
+    }
+
+    /// The database and sequence of `message` when it is an entry of `node`'s own log, from its
+    /// message id.
+    static func ownEntry(_ message: NATSJetStreamMessage, node: String) -> (database: String, sequence: Int64)? {
+        guard let id = message.message.headers?["Nats-Msg-Id"], id.hasPrefix(node + ":") else { return nil }
+        let parts = id.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == node, let sequence = Int64(parts[2]) else { return nil }
+        return (String(parts[1]), sequence)
     }
 
     /// A change read from the stream, or from a repair answer (no `message` then); `change` is

@@ -30,6 +30,8 @@ public final class ChangeLogPublisher: Sendable {
         public var window = 64
         /// How often the log is looked at when no commit said so.
         public var pollInterval: Duration = .seconds(1)
+        /// How often, at most, the published position is recorded in the database.
+        public var recordInterval: Duration = .milliseconds(250)
         /// The wait after a failed round; it doubles up to ``maximumRetryWait``.
         public var retryWait: Duration = .milliseconds(100)
         public var maximumRetryWait: Duration = .seconds(5)
@@ -43,10 +45,20 @@ public final class ChangeLogPublisher: Sendable {
     let logger: Logger
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: Mutex<AsyncStream<Void>?>
-    /// Per database, how far the log has been read past entries of other nodes since the
-    /// position was last recorded: recorded only with the next published entry, so applying
-    /// other nodes' writes costs no commit here.
-    private let passedOver = Mutex<[String: Int64]>([:])
+    /// Per database, how far the log is published (in memory, recorded from time to time), and
+    /// the last own entry published.
+    private let cursors = Mutex<[String: Cursor]>([:])
+
+    private struct Cursor {
+        /// Every entry up to here is published, or another node's.
+        var position: Int64
+        /// This node's last own entry up to `position` (`nil`: trimmed away).
+        var lastOwn: Int64?
+        /// Whether entries were published since the position was last recorded (passing over
+        /// other nodes' entries alone costs no commit).
+        var unrecorded: Bool
+        var recordedAt: ContinuousClock.Instant
+    }
 
     public init(store: Store, jetStream: NATSJetStream, configuration: Configuration = Configuration(), logger: Logger) {
         self.store = store
@@ -81,41 +93,46 @@ public final class ChangeLogPublisher: Sendable {
 
     /// The sequence up to which `database`'s log is published (0: nothing yet).
     public func published(database: String = Schema.defaultDatabase) async throws -> Int64 {
-        let recorded = try await store.read(database: database) { db in
+        let recorded = try await recordedPosition(database: database)
+        return max(recorded, cursors.withLock { $0[database]?.position ?? 0 })
+    }
+
+    /// The position last recorded in the database.
+    func recordedPosition(database: String) async throws -> Int64 {
+        try await store.read(database: database) { db in
             try String.fetchOne(db, sql: "SELECT value FROM _microlith_meta WHERE key = ?", arguments: [Store.publishedChangeKey])
                 .flatMap { Int64($0) } ?? 0
         }
-        return max(recorded, passedOver.withLock { $0[database] ?? 0 })
     }
 
     /// Publishes `database`'s unpublished local entries and records how far it got; returns how
     /// many it published. Up to ``Configuration/window`` publishes are in flight at once, sent in
     /// log order; it stops at the first failure, with the position after the last entry the
     /// stream took in order.
+    ///
+    /// The position is kept in memory between rounds and recorded in the database at most every
+    /// ``Configuration/recordInterval`` (and after a failure, and when ``run()`` ends): a commit
+    /// per round would cost the writes a commit of their own. A crash loses at most that much of
+    /// the record, and those entries are published again, as duplicates.
     @discardableResult
     public func publishPending(database: String = Schema.defaultDatabase) async throws -> Int {
         var count = 0
-        var recordedCount = 0
         let digests = store.tables.map(\.replicationDigest)
-        var position = try await published(database: database)
-        let bounds = try await store.changeLogBounds(database: database)
-        if !bounds.canReplay(after: position) && position < bounds.latest {
-            let oldest = bounds.oldest.map(String.init) ?? "none"
-            logger.error(
-                "replication: database \(database)'s change log was trimmed past what was published (published up to \(position), oldest kept \(oldest)): those writes never reached the other nodes; set keepUnpublishedChanges to keep them"
-            )
-        }
-        var lastOwn = try await lastOwnSequence(database: database, upTo: position)
+        var cursor = try await cursor(database: database)
+        defer { cursors.withLock { $0[database] = cursor } }
         while true {
-            let changes = try await store.changes(database: database, after: position, limit: configuration.batch)
-            guard let last = changes.last else { return count }
+            let changes = try await store.changes(database: database, after: cursor.position, limit: configuration.batch)
+            guard let last = changes.last else {
+                try await recordIfDue(&cursor, database: database)
+                return count
+            }
             var inFlight: [(sequence: Int64, receipt: NATSPendingPublish)] = []
             do {
                 for change in changes {
                     if change.origin == store.nodeID {
                         let entry = ReplicatedChange(
-                            change, node: store.nodeID, database: database, schema: digests[change.table], previous: lastOwn)
-                        lastOwn = change.sequence
+                            change, node: store.nodeID, database: database, schema: digests[change.table], previous: cursor.lastOwn)
+                        cursor.lastOwn = change.sequence
                         let receipt = try jetStream.send(
                             publish: stream.subject(node: store.nodeID, database: database, table: change.tableName), payload: entry.json,
                             messageID: entry.messageID)
@@ -125,25 +142,64 @@ public final class ChangeLogPublisher: Sendable {
                         for sent in inFlight {
                             _ = try await sent.receipt.value()
                             count += 1
-                            position = sent.sequence
+                            cursor.position = sent.sequence
+                            cursor.unrecorded = true
                         }
                         inFlight = []
                         // Entries of other nodes up to here are passed over.
-                        position = change.sequence
+                        cursor.position = change.sequence
                     }
                 }
             } catch {
-                if position > 0 { try await record(position, database: database) }
+                // What the stream took in order is recorded; the rest is sent again next round
+                // (the last own entry is read again from the log then).
+                if cursor.unrecorded { try await record(&cursor, database: database) }
+                cursors.withLock { $0[database] = nil }
                 throw error
             }
-            position = last.sequence
-            if count > recordedCount {
-                try await record(position, database: database)
-                recordedCount = count
-            } else {
-                passedOver.withLock { $0[database] = position }
-            }
+            cursor.position = last.sequence
+            try await recordIfDue(&cursor, database: database)
             if changes.count < configuration.batch { return count }
+        }
+    }
+
+    /// Where publishing `database` stands: kept from the last round, else read from the database.
+    private func cursor(database: String) async throws -> Cursor {
+        if let known = cursors.withLock({ $0[database] }) { return known }
+        let position = try await recordedPosition(database: database)
+        let bounds = try await store.changeLogBounds(database: database)
+        if !bounds.canReplay(after: position) && position < bounds.latest {
+            let oldest = bounds.oldest.map(String.init) ?? "none"
+            logger.error(
+                "replication: database \(database)'s change log was trimmed past what was published (published up to \(position), oldest kept \(oldest)): those writes never reached the other nodes; set keepUnpublishedChanges to keep them"
+            )
+        }
+        let lastOwn = try await lastOwnSequence(database: database, upTo: position)
+        return Cursor(position: position, lastOwn: lastOwn, unrecorded: false, recordedAt: .now)
+    }
+
+    /// Records the position when entries were published since it was last recorded, and
+    /// ``Configuration/recordInterval`` has passed.
+    private func recordIfDue(_ cursor: inout Cursor, database: String) async throws {
+        guard cursor.unrecorded, ContinuousClock.now - cursor.recordedAt >= configuration.recordInterval else { return }
+        try await record(&cursor, database: database)
+    }
+
+    private func record(_ cursor: inout Cursor, database: String) async throws {
+        try await record(cursor.position, database: database)
+        cursor.unrecorded = false
+        cursor.recordedAt = .now
+    }
+
+    /// Records every position not recorded yet (when publishing stops).
+    func recordPositions() async {
+        for (database, var cursor) in cursors.withLock({ $0 }) where cursor.unrecorded {
+            do {
+                try await record(&cursor, database: database)
+                cursors.withLock { $0[database] = cursor }
+            } catch {
+                logger.warning("replication: cannot record how far database \(database)'s log is published (it is published again after a restart): \(error)")
+            }
         }
     }
 
@@ -219,6 +275,7 @@ public final class ChangeLogPublisher: Sendable {
             wait = min(wait * 2, configuration.maximumRetryWait)
             wake.yield()
         }
+        await recordPositions()
     }
 
     private func record(_ position: Int64, database: String) async throws {

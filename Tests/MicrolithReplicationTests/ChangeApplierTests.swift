@@ -112,8 +112,11 @@ import Testing
         let store = try Store.open(schema: try SchemaParser.parse(schema, file: "schema.graphql"), configuration: configuration)
         var applierConfiguration = applier
         applierConfiguration.expires = .milliseconds(200)
+        // The position is recorded at once, so a status read right after shows it.
+        var publishing = ChangeLogPublisher.Configuration()
+        publishing.recordInterval = .zero
         return Node(
-            store: store, publisher: ChangeLogPublisher(store: store, jetStream: jetStream, logger: Logger(label: "publisher-\(name)")),
+            store: store, publisher: ChangeLogPublisher(store: store, jetStream: jetStream, configuration: publishing, logger: Logger(label: "publisher-\(name)")),
             applier: ChangeApplier(store: store, jetStream: jetStream, configuration: applierConfiguration, logger: Logger(label: "applier-\(name)")))
     }
 
@@ -338,7 +341,7 @@ import Testing
         try await c.nodes[0].put("1", ["title": "mine"])
         try await c.nodes[0].publisher.publishPending()
         let report = try await c.nodes[0].applier.applyNext()
-        #expect(report.own == 1 && report.applied == 0 && report.superseded == 1)
+        #expect(report.own == 1 && report.applied == 0 && report.superseded == 0, "passed over unread")
         #expect(try await c.nodes[0].applier.applyNext().received == 0, "acknowledged: not delivered again")
         #expect(try await c.nodes[0].store.changes(after: 0).count == 1, "nothing logged twice")
         await c.close()

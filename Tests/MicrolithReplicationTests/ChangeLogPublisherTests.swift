@@ -116,11 +116,13 @@ import Testing
         let f = try await fixture()
         for i in 1...3 { try await put(f.store, "\(i)", "t\(i)") }
         #expect(try await f.publisher.publishPending() == 3)
-        // As if the process died after the stream's receipts and before it recorded them.
+        // As if the process died after the stream's receipts and before it recorded them, and
+        // started again.
         try await f.store.write { txn in
             try txn.db.execute(sql: "DELETE FROM _microlith_meta WHERE key = ?", arguments: [Store.publishedChangeKey])
         }
-        #expect(try await f.publisher.publishPending() == 3)
+        let restarted = ChangeLogPublisher(store: f.store, jetStream: f.jetStream, logger: Logger(label: "test"))
+        #expect(try await restarted.publishPending() == 3)
         #expect(try await f.jetStream.streamInfo("MICROLITH_CHANGES").state.messages == 3)
         await f.close()
     }
