@@ -51,6 +51,40 @@ def supports_mqtt_flag(binary: str = BINARY) -> bool:
     return _MQTT_FLAG_SUPPORT[key]
 
 
+def faketime_command(spec: str, command: list[str]) -> list[str]:
+    """`command` under Debian's faketime wrapper, so the process sees a shifted clock: `+5s` runs
+    5 s ahead, `@2031-03-04 00:04:40` starts there and runs on. The wrapper runs the program as its
+    child and does not pass signals on: stop such a server with `stop_children` first."""
+    return ["faketime", "-f", spec, *command]
+
+
+def stop_children(pid: int, timeout: float = 15) -> None:
+    """SIGTERMs the children of `pid` (the program a faketime wrapper started) and waits until
+    they are gone (SIGKILL after `timeout` seconds)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for child in children:
+            try:
+                os.kill(child, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{c}") and not _is_zombie(c) for c in children):
+            time.sleep(0.05)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def clean_environment(extra: dict | None = None) -> dict:
     """The environment for a child process: this one without MICROLITH_* settings, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MICROLITH_")}

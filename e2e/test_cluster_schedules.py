@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from microlith_e2e import faketime_command, stop_children
 from nats_helpers import NatsServer, nats_binary
 from shop_app import ShopServer, copy_app, requires_shop
 
@@ -28,7 +29,12 @@ class EarlyShop(ShopServer):
     """A shop node whose clock starts at `DAY` 00:04:40 UTC and runs on from there."""
 
     def command(self, port: int) -> list[str]:
-        return ["faketime", "-f", f"@{DAY} 00:04:40", *super().command(port), "--no-mqtt"]
+        return faketime_command(f"@{DAY} 00:04:40", [*super().command(port), "--no-mqtt"])
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.process is not None and self.process.poll() is None:
+            stop_children(self.process.pid)
+        return super().stop(timeout)
 
 
 def wait_for(condition, timeout=60.0, interval=0.1):

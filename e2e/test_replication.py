@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from microlith_e2e import BINARY, MicrolithServer, clean_environment, http_request
+from microlith_e2e import BINARY, MicrolithServer, clean_environment, faketime_command, http_request, stop_children
 from nats_helpers import NatsServer, TcpProxy, nats_binary, nats_request
 
 pytestmark = pytest.mark.skipif(nats_binary() is None, reason="nats-server is not installed (scripts/test installs it)")
@@ -245,7 +245,12 @@ class SkewedServer(MicrolithServer):
         self.seconds = seconds
 
     def command(self, port: int) -> list[str]:
-        return ["faketime", "-f", f"+{self.seconds}s", *super().command(port)]
+        return faketime_command(f"+{self.seconds}s", super().command(port))
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.process is not None and self.process.poll() is None:
+            stop_children(self.process.pid)
+        return super().stop(timeout)
 
 
 @pytest.mark.skipif(shutil.which("faketime") is None, reason="faketime is not installed (scripts/test installs it)")

@@ -198,7 +198,8 @@ public final class ChangeLogPublisher: Sendable {
                 try await record(&cursor, database: database)
                 cursors.withLock { $0[database] = cursor }
             } catch {
-                logger.warning("replication: cannot record how far database \(database)'s log is published (it is published again after a restart): \(error)")
+                logger.warning(
+                    "replication: cannot record how far database \(database)'s log is published (it is published again after a restart): \(error)")
             }
         }
     }

@@ -116,7 +116,8 @@ import Testing
         var publishing = ChangeLogPublisher.Configuration()
         publishing.recordInterval = .zero
         return Node(
-            store: store, publisher: ChangeLogPublisher(store: store, jetStream: jetStream, configuration: publishing, logger: Logger(label: "publisher-\(name)")),
+            store: store,
+            publisher: ChangeLogPublisher(store: store, jetStream: jetStream, configuration: publishing, logger: Logger(label: "publisher-\(name)")),
             applier: ChangeApplier(store: store, jetStream: jetStream, configuration: applierConfiguration, logger: Logger(label: "applier-\(name)")))
     }
 
