@@ -11,6 +11,7 @@ public struct NATSPendingPublish: Sendable {
         } catch let error as NATSError where error.kind == .noResponders {
             throw NATSError(.noResponders, "no stream stores subject '\(subject)'")
         }
+        if let receipt = NATSPublishAck(receipt: answer.payload) { return receipt }
         return try NATSJetStream.decode(answer)
     }
 }

@@ -8,6 +8,14 @@ public enum NATSSubject {
     /// in a subscription a token may be `*` (any one token), and the last may be `>` (one or
     /// more tokens).
     public static func problem(_ subject: String, wildcards: Bool) -> String? {
+        // Every publish asks: one pass over the bytes finds a good subject; a bad one is
+        // described by the slower code.
+        if isWellFormed(subject, wildcards: wildcards) { return nil }
+        return describe(subject, wildcards: wildcards)
+    }
+
+    /// What is wrong with `subject`, token by token (`nil`: nothing).
+    static func describe(_ subject: String, wildcards: Bool) -> String? {
         if subject.isEmpty { return "a subject must not be empty" }
         if let bad = subject.utf8.first(where: { $0 <= 32 || $0 == 127 }) {
             return "subject '\(printable(subject))' holds \(bad == 32 ? "a space" : "control character \(bad)")"
@@ -19,6 +27,46 @@ public enum NATSSubject {
             if token == ">" && i != tokens.count - 1 { return "subject '\(subject)': '>' may only be the last token" }
         }
         return nil
+    }
+
+    /// Whether `subject` is a good subject: a pass over its bytes for spaces, control characters
+    /// and empty tokens, then the wildcards.
+    static func isWellFormed(_ subject: String, wildcards: Bool) -> Bool {
+        var previous = UInt8(ascii: ".")
+        var any = false
+        for byte in subject.utf8 {
+            if byte <= 32 || byte == 127 { return false }
+            if byte == UInt8(ascii: ".") && previous == UInt8(ascii: ".") { return false }
+            previous = byte
+            any = true
+        }
+        guard any && previous != UInt8(ascii: ".") else { return false }
+        return wildcards ? hasWellPlacedWildcards(subject) : !hasWildcardToken(subject)
+    }
+
+    /// Whether a token of `subject` is `*` or `>`.
+    private static func hasWildcardToken(_ subject: String) -> Bool {
+        var previous: UInt8 = UInt8(ascii: ".")
+        var candidate = false
+        for byte in subject.utf8 {
+            if byte == UInt8(ascii: ".") {
+                if candidate { return true }
+            } else {
+                candidate = previous == UInt8(ascii: ".") && (byte == UInt8(ascii: "*") || byte == UInt8(ascii: ">"))
+            }
+            previous = byte
+        }
+        return candidate
+    }
+
+    /// Whether a `>` token of `subject`, if any, is its last.
+    private static func hasWellPlacedWildcards(_ subject: String) -> Bool {
+        guard subject.utf8.contains(UInt8(ascii: ">")) else { return true }
+        let tokens = subject.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        for (i, token) in tokens.enumerated() where token.count == 1 && token.first == UInt8(ascii: ">") && i != tokens.count - 1 {
+            return false
+        }
+        return true
     }
 
     /// Why `name` cannot be one token of a subject (a stream, consumer, node or table name put

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Testing
 
@@ -152,6 +153,17 @@ import Testing
     }
 
     @Test func subjectsFollowTheRules() {
+        // The one-pass check every publish makes agrees with the token-by-token description.
+        var random = SystemRandomNumberGenerator()
+        let alphabet: [Character] = ["a", "b", ".", "*", ">", " ", "\n", "é"]
+        for _ in 0..<5_000 {
+            let subject = String((0..<Int.random(in: 0...6, using: &random)).map { _ in alphabet.randomElement(using: &random)! })
+            for wildcards in [false, true] {
+                #expect(
+                    NATSSubject.isWellFormed(subject, wildcards: wildcards) == (NATSSubject.describe(subject, wildcards: wildcards) == nil),
+                    "\(subject.debugDescription) wildcards: \(wildcards)")
+            }
+        }
         #expect(NATSSubject.problem("a.b.c", wildcards: false) == nil)
         #expect(NATSSubject.problem("$JS.API.STREAM.CREATE.R", wildcards: false) == nil)
         #expect(NATSSubject.problem("a.*.c", wildcards: true) == nil)
@@ -167,5 +179,21 @@ import Testing
         #expect(op.problem?.contains("a space") == true)
         #expect(NATSClientOperation.subscribe(subject: "a", queueGroup: "q q", sid: "1").problem?.contains("queue group") == true)
         #expect(NATSClientOperation.unsubscribe(sid: "1", after: 0).problem?.contains("positive") == true)
+    }
+
+    @Test func receiptsAreReadWithoutADecoderAsTheDecoderReadsThem() throws {
+        for text in [
+            #"{"stream":"R","seq":1}"#, #"{"stream":"MICROLITH_CHANGES","seq":18446744073709551}"#, #"{"stream":"R","seq":42,"duplicate":true}"#,
+        ] {
+            let fast = try #require(NATSPublishAck(receipt: ByteBuffer(string: text)), "\(text)")
+            #expect(fast == (try JSONDecoder().decode(NATSPublishAck.self, from: Data(text.utf8))))
+        }
+        // Anything else is left to the decoder.
+        for text in [
+            #"{"stream":"R","domain":"hub","seq":1}"#, #"{"error":{"code":503,"description":"no"}}"#, #"{"stream":"R","seq":1} "#,
+            #"{"stream":"R","seq":}"#, #"{"stream":"R\"x","seq":1}"#, #"{"stream":"R","seq":1,"duplicate":false}"#, "",
+        ] {
+            #expect(NATSPublishAck(receipt: ByteBuffer(string: text)) == nil, "\(text)")
+        }
     }
 }
