@@ -1,6 +1,13 @@
-/// A durable pull consumer's configuration: where it starts and how acknowledgements work
-/// (always explicit: each message is acknowledged on its own).
+/// A durable pull consumer's configuration: where it starts and how acknowledgements work.
 public struct NATSConsumerConfiguration: Sendable, Equatable, Codable {
+    /// What an acknowledgement acknowledges.
+    public enum AckPolicy: String, Sendable, Equatable {
+        /// Each message on its own.
+        case explicit
+        /// The message and every one delivered before it: one acknowledgement per batch.
+        case all
+    }
+
     /// Where a new consumer starts.
     public enum DeliverPolicy: Sendable, Equatable {
         case all, new, last
@@ -13,6 +20,8 @@ public struct NATSConsumerConfiguration: Sendable, Equatable, Codable {
     /// Only messages of this subject (wildcards allowed), or all of the stream's.
     public var filterSubject: String?
     public var deliverPolicy: DeliverPolicy
+    /// What an acknowledgement acknowledges.
+    public var ackPolicy: AckPolicy
     /// How long the server waits for an acknowledgement before delivering again.
     public var ackWait: Duration
     /// Deliveries of one message before the server gives up on it (`nil`: no limit).
@@ -21,9 +30,10 @@ public struct NATSConsumerConfiguration: Sendable, Equatable, Codable {
     public var maximumAckPending: Int?
 
     public init(
-        durableName: String, filterSubject: String? = nil, deliverPolicy: DeliverPolicy = .all, ackWait: Duration = .seconds(30),
-        maximumDeliveries: Int? = nil, maximumAckPending: Int? = nil
+        durableName: String, filterSubject: String? = nil, deliverPolicy: DeliverPolicy = .all, ackPolicy: AckPolicy = .explicit,
+        ackWait: Duration = .seconds(30), maximumDeliveries: Int? = nil, maximumAckPending: Int? = nil
     ) {
+        self.ackPolicy = ackPolicy
         self.durableName = durableName
         self.filterSubject = filterSubject
         self.deliverPolicy = deliverPolicy
@@ -48,6 +58,7 @@ public struct NATSConsumerConfiguration: Sendable, Equatable, Codable {
         case "by_start_sequence": deliverPolicy = .startSequence(try c.decodeIfPresent(UInt64.self, forKey: .startSequence) ?? 1)
         default: deliverPolicy = .all
         }
+        ackPolicy = AckPolicy(rawValue: try c.decodeIfPresent(String.self, forKey: .ackPolicy) ?? "explicit") ?? .explicit
         ackWait = .nanoseconds(try c.decodeIfPresent(Int64.self, forKey: .ackWait) ?? 30_000_000_000)
         maximumDeliveries = try c.decodeIfPresent(Int.self, forKey: .maximumDeliveries).flatMap { $0 > 0 ? $0 : nil }
         maximumAckPending = try c.decodeIfPresent(Int.self, forKey: .maximumAckPending).flatMap { $0 > 0 ? $0 : nil }
@@ -65,7 +76,7 @@ public struct NATSConsumerConfiguration: Sendable, Equatable, Codable {
             try c.encode("by_start_sequence", forKey: .deliverPolicy)
             try c.encode(sequence, forKey: .startSequence)
         }
-        try c.encode("explicit", forKey: .ackPolicy)
+        try c.encode(ackPolicy.rawValue, forKey: .ackPolicy)
         try c.encode(ackWait.nanoseconds, forKey: .ackWait)
         try c.encode(maximumDeliveries ?? -1, forKey: .maximumDeliveries)
         try c.encodeIfPresent(maximumAckPending, forKey: .maximumAckPending)

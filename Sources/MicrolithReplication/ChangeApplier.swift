@@ -89,6 +89,8 @@ public final class ChangeApplier: Sendable {
     private let notedDigests = Mutex<Set<String>>([])
     /// Whether a batch found gaps the next round should try to fill at once.
     private let gapsPending = Mutex(false)
+    /// Whether the consumer acknowledges a message with every one before it (one per batch).
+    private let acknowledgesAll = Mutex(false)
 
     public init(store: Store, jetStream: NATSJetStream, configuration: Configuration = Configuration(), logger: Logger) {
         self.store = store
@@ -98,11 +100,12 @@ public final class ChangeApplier: Sendable {
         self.consumerName = configuration.consumer ?? "microlith-\(store.nodeID)"
     }
 
-    /// The consumer's configuration: every subject of the stream, from its first entry,
-    /// acknowledged one by one.
+    /// The consumer's configuration: every subject of the stream, from its first entry, a
+    /// batch acknowledged by its last message.
     public var consumerConfiguration: NATSConsumerConfiguration {
         NATSConsumerConfiguration(
-            durableName: consumerName, deliverPolicy: .all, ackWait: configuration.ackWait, maximumAckPending: max(1000, configuration.batch * 4))
+            durableName: consumerName, deliverPolicy: .all, ackPolicy: .all, ackWait: configuration.ackWait,
+            maximumAckPending: max(1000, configuration.batch * 4))
     }
 
     /// Makes the stream and this node's consumer unless they exist.
@@ -112,10 +115,13 @@ public final class ChangeApplier: Sendable {
         }
         try await configuration.stream.prepare(jetStream)
         do {
-            _ = try await jetStream.createConsumer(stream: configuration.stream.name, consumerConfiguration)
+            let info = try await jetStream.createConsumer(stream: configuration.stream.name, consumerConfiguration)
+            acknowledgesAll.withLock { $0 = info.config.ackPolicy == .all }
         } catch let error as NATSJetStreamError {
-            // It exists with other settings (someone changed them): follow it as it is.
-            guard (try? await jetStream.consumerInfo(stream: configuration.stream.name, name: consumerName)) != nil else { throw error }
+            // It exists with other settings (someone changed them, or an older version made it
+            // acknowledging one by one): follow it as it is.
+            guard let info = try? await jetStream.consumerInfo(stream: configuration.stream.name, name: consumerName) else { throw error }
+            acknowledgesAll.withLock { $0 = info.config.ackPolicy == .all }
         }
     }
 
@@ -196,9 +202,13 @@ public final class ChangeApplier: Sendable {
         }
         done += items.compactMap(\.message)
         // The server handles one connection's messages in order: once the last acknowledgement
-        // is confirmed, so are the ones sent before it.
+        // is confirmed, so are the ones sent before it. A consumer that acknowledges all needs
+        // only the last.
+        done.sort { $0.streamSequence < $1.streamSequence }
         if let last = done.last {
-            for message in done.dropLast() { try message.ackNoWait() }
+            if !acknowledgesAll.withLock({ $0 }) {
+                for message in done.dropLast() { try message.ackNoWait() }
+            }
             try await last.ack()
         }
         return report
