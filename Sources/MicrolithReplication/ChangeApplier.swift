@@ -91,6 +91,11 @@ public final class ChangeApplier: Sendable {
     private let gapsPending = Mutex(false)
     /// Whether the consumer acknowledges a message with every one before it (one per batch).
     private let acknowledgesAll = Mutex(false)
+    /// Whether a resync is owed (the stream dropped entries this node had not applied, or an
+    /// origin's log no longer holds entries of a gap), and from which nodes (none named: any).
+    private let resyncPending = Mutex(false)
+    private let resyncOrigins = Mutex<Set<String>>([])
+    private let lastResync = Mutex<(at: ContinuousClock.Instant, reports: [String: PeerResync.Report])?>(nil)
 
     public init(store: Store, jetStream: NATSJetStream, configuration: Configuration = Configuration(), logger: Logger) {
         self.store = store
@@ -114,16 +119,70 @@ public final class ChangeApplier: Sendable {
             throw ReplicationError("the consumer name '\(consumerName)' cannot be used: \(problem)")
         }
         try await configuration.stream.prepare(jetStream)
+        let consumer: NATSConsumerInfo
         do {
-            let info = try await jetStream.createConsumer(stream: configuration.stream.name, consumerConfiguration)
-            acknowledgesAll.withLock { $0 = info.config.ackPolicy == .all }
+            consumer = try await jetStream.createConsumer(stream: configuration.stream.name, consumerConfiguration)
         } catch let error as NATSJetStreamError {
             // It exists with other settings (someone changed them, or an older version made it
             // acknowledging one by one): follow it as it is.
             guard let info = try? await jetStream.consumerInfo(stream: configuration.stream.name, name: consumerName) else { throw error }
-            acknowledgesAll.withLock { $0 = info.config.ackPolicy == .all }
+            consumer = info
+        }
+        acknowledgesAll.withLock { $0 = consumer.config.ackPolicy == .all }
+        // Entries the stream dropped (its age limit) before this consumer took them: only another
+        // node's tables have them now.
+        let first = try await jetStream.streamInfo(configuration.stream.name).state.firstSequence
+        if first > consumer.ackFloor.streamSequence + 1 {
+            logger.warning(
+                "replication: the stream no longer holds entries \(consumer.ackFloor.streamSequence + 1)...\(first - 1) this node has not applied (it was away longer than the stream keeps them, or is new to the cluster); resyncing from another node's tables"
+            )
+            resyncPending.withLock { $0 = true }
         }
     }
+
+    /// Merges every database from another node's tables, row by row (``PeerResync``): after the
+    /// stream dropped entries this node missed, or on request (`POST /_cluster/resync`).
+    public func resync(from peer: String? = nil) async throws -> [String: PeerResync.Report] {
+        var reports: [String: PeerResync.Report] = [:]
+        for database in store.databaseNames {
+            let resync = PeerResync(
+                store: store, client: jetStream.client, stream: configuration.stream, maximumClockAhead: configuration.maximumClockAhead,
+                logger: logger)
+            let report = try await resync.run(database: database, from: peer)
+            reports[database] = report
+            logger.notice(
+                "replication: resync of database \(database) from \(report.peer ?? "nobody"): \(report.received) rows received, \(report.changed) changed something here, \(report.refused) not taken"
+            )
+        }
+        lastResync.withLock { $0 = (ContinuousClock.now, reports) }
+        return reports
+    }
+
+    /// Does the resync owed: from each origin whose log could not fill a gap (its gaps then
+    /// closed: its tables hold what the entries did), else from any node.
+    func resyncOwed() async throws {
+        let origins = resyncOrigins.withLock { $0 }
+        if origins.isEmpty {
+            _ = try await resync()
+        }
+        for origin in origins.sorted() {
+            _ = try await resync(from: origin)
+            for database in store.databaseNames {
+                for gap in try await store.gaps(database: database) where gap.origin == origin && gap.problem != nil {
+                    try await updateGap(gap, database: database, after: nil, problem: nil)
+                }
+            }
+            resyncOrigins.withLock { _ = $0.remove(origin) }
+        }
+        resyncPending.withLock { $0 = false }
+    }
+
+    /// Whether a resync is owed: the stream dropped entries this node had not applied, and no
+    /// resync has succeeded since.
+    public var owesResync: Bool { resyncPending.withLock { $0 } }
+
+    /// The last resync's reports, per database, and when it ended.
+    public var lastResyncReports: [String: PeerResync.Report]? { lastResync.withLock { $0?.reports } }
 
     /// The consumer as the server sees it: what it has still to deliver, and what waits for an
     /// acknowledgement.
@@ -408,6 +467,9 @@ public final class ChangeApplier: Sendable {
                             "replication: entries \(after + 1)...\(gap.upto) of node \(gap.origin)'s log of database \(database) cannot be recovered: \(problem)"
                         )
                         try await updateGap(current, database: database, after: after, problem: problem)
+                        // Its log no longer has them: its tables do.
+                        resyncPending.withLock { $0 = true }
+                        resyncOrigins.withLock { _ = $0.insert(gap.origin) }
                         break
                     }
                     let outcome = try await apply(reply.changes.map { Item(repaired: $0, subject: subject) })
@@ -456,6 +518,7 @@ public final class ChangeApplier: Sendable {
         var prepared = false
         var lastRetry: ContinuousClock.Instant?
         var lastGapCheck: ContinuousClock.Instant?
+        var lastResyncAttempt: ContinuousClock.Instant?
         while !Task.isCancelled {
             do {
                 if !prepared {
@@ -469,6 +532,16 @@ public final class ChangeApplier: Sendable {
                 let found = gapsPending.withLock { p in
                     defer { p = false }
                     return p
+                }
+                if resyncPending.withLock({ $0 }),
+                    lastResyncAttempt.map({ ContinuousClock.now - $0 >= configuration.parkedRetryInterval }) ?? true
+                {
+                    lastResyncAttempt = ContinuousClock.now
+                    do {
+                        try await resyncOwed()
+                    } catch {
+                        logger.warning("replication: resync failed (tried again in \(configuration.parkedRetryInterval)): \(error)")
+                    }
                 }
                 if found || lastGapCheck.map({ ContinuousClock.now - $0 >= configuration.gapRetryInterval }) ?? true {
                     lastGapCheck = ContinuousClock.now

@@ -21,6 +21,9 @@ public struct ReplicationStream: Sendable, Equatable {
     /// The first token(s) of the subjects a node tells an origin how far it applied the origin's
     /// log on (`<appliedPrefix>.<origin>.<database>`, ``AppliedNotice``).
     public var appliedPrefix = "microlith.applied"
+    /// The first token(s) of the subjects nodes ask each other for a table's rows on
+    /// (``ResyncResponder``).
+    public var resyncPrefix = "microlith.resync"
 
     public init(
         name: String = "MICROLITH_CHANGES", subjectPrefix: String = "microlith.changes", replicas: Int = 1,

@@ -31,6 +31,11 @@ enum ClusterRoutes {
                     }
                     root["schedules"] = .object(["lease": holder, "firesHere": .bool(lease.isHeld)])
                 }
+                if let reports = monitor.applier?.lastResyncReports {
+                    var resync = JSONObject()
+                    for (database, report) in reports.sorted(by: { $0.key < $1.key }) { resync[database] = ClusterRoutes.json(report) }
+                    root["lastResync"] = .object(resync)
+                }
                 if let applier = monitor.applier {
                     do {
                         let info = try await applier.consumerInfo()
@@ -45,5 +50,31 @@ enum ClusterRoutes {
             }
             return JobRoutes.json(.object(root))
         }
+        // Merges every table from another node, row by row: for silent divergence, or at once
+        // after a long absence. `?from=node` asks that node; by default any that answers.
+        router.post("/_cluster/resync") { request, _ -> Response in
+            try access.authorize(.superUser, to: "resync this node", for: Principal.current)
+            guard settings.isEnabled else { throw Problem(.badRequest, "this node does not replicate (replication.nats is not set)") }
+            guard let applier = monitor.applier, monitor.client?.isConnected == true else {
+                throw Problem(.serviceUnavailable, "this node is not connected to NATS; try again once it is")
+            }
+            let peer = request.uri.queryParameters.get("from")
+            let reports: [String: PeerResync.Report]
+            do {
+                reports = try await applier.resync(from: peer)
+            } catch let error as ReplicationError {
+                throw Problem(.serviceUnavailable, error.message)
+            }
+            var root = JSONObject()
+            for (database, report) in reports.sorted(by: { $0.key < $1.key }) { root[database] = json(report) }
+            return JobRoutes.json(.object(root))
+        }
+    }
+
+    static func json(_ report: PeerResync.Report) -> JSONValue {
+        .object([
+            "peer": report.peer.map(JSONValue.string) ?? .null, "received": .int(Int64(report.received)), "changed": .int(Int64(report.changed)),
+            "refused": .int(Int64(report.refused)),
+        ])
     }
 }

@@ -7,7 +7,8 @@ import ServiceLifecycle
 /// Replication as a service of the server's lifecycle: it connects to NATS (trying again, with
 /// a growing wait, while no server answers: writes are kept meanwhile and published later),
 /// then publishes this node's writes, applies the other nodes', answers their requests for
-/// entries they missed, and keeps or waits for the lease of the schedules, until shutdown
+/// entries they missed and for its tables' rows (a resync), and keeps or waits for the lease of
+/// the schedules, until shutdown
 /// reaches it, before the store closes.
 struct ReplicationService: Service, CustomStringConvertible {
     let store: Store
@@ -48,6 +49,7 @@ struct ReplicationService: Service, CustomStringConvertible {
         let publisher = ChangeLogPublisher(store: store, jetStream: jetStream, configuration: publishing, logger: logger)
         let applier = ChangeApplier(store: store, jetStream: jetStream, configuration: applying, logger: logger)
         let responder = RepairResponder(store: store, client: client, stream: settings.stream, logger: logger)
+        let resyncResponder = ResyncResponder(store: store, client: client, stream: settings.stream, logger: logger)
         let progress = PeerProgress(node: store.nodeID, stream: settings.stream, logger: logger)
         monitor.running(client: client, applier: applier, progress: progress)
         let lease = monitor.lease
@@ -55,6 +57,7 @@ struct ReplicationService: Service, CustomStringConvertible {
             group.addTask { await publisher.run() }
             group.addTask { await applier.run() }
             group.addTask { await responder.run() }
+            group.addTask { await resyncResponder.run() }
             group.addTask { await progress.run(client: client) }
             if let lease { group.addTask { await lease.run(jetStream: jetStream) } }
         }

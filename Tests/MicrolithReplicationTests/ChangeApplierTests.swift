@@ -477,6 +477,56 @@ import Testing
         for task in tasks { await task.value }
         await c.close()
     }
+    @Test func aNodeResyncsFromAnotherNodesTablesRowByRowReplacingNothing() async throws {
+        let c = try await cluster(["node-a", "node-b"])
+        let (a, b) = (c.nodes[0], c.nodes[1])
+        try await a.put("gone", ["title": "to be deleted"])
+        try await c.sync()
+        // What node-b never gets through the stream: 300 records (more than a page), a delete…
+        try await a.delete("gone")
+        for i in 1...300 { try await a.put("r\(i)", ["title": .string("a \(i)")]) }
+        // …while it writes on its own: a record only it holds, and a later write of one of them.
+        try await b.put("mine", ["title": "only on b"])
+        try await b.put("r1", ["title": "b, later"])
+        let responders = [a, b].map { ResyncResponder(store: $0.store, client: c.client, logger: Logger(label: "resync")) }
+        let running = responders.map { responder in Task { await responder.run() } }
+        defer { for task in running { task.cancel() } }
+        try await Task.sleep(for: .milliseconds(200))  // the subscriptions reach the server
+
+        let resync = PeerResync(store: b.store, client: c.client, stream: ReplicationStream(), logger: Logger(label: "resync"))
+        let report = try await resync.run(database: "data")
+        #expect(report.peer == "node-a", "a node does not answer its own request")
+        #expect(report.received == 301 && report.changed == 300 && report.refused == 0, "\(report)")
+        #expect(try await b.store.get(b.todo, .string("r300"))?.record["title"] == "a 300")
+        #expect(try await b.store.get(b.todo, .string("r1"))?.record["title"] == "b, later", "the later write stays")
+        #expect(try await b.store.get(b.todo, .string("mine")) != nil, "a row only the receiver holds stays")
+        #expect(try await b.store.get(b.todo, .string("gone")) == nil, "the tombstone came too")
+        #expect(try await a.store.get(a.todo, .string("mine")) == nil, "a resync changes only the node that asks")
+        let again = try await resync.run(database: "data")
+        #expect(again.changed == 0, "nothing diverged: nothing changes")
+        await c.close()
+    }
+
+    @Test func aNodeWhoseMissedEntriesTheStreamDroppedOwesAResync() async throws {
+        let c = try await cluster(["node-a", "node-b"])
+        let (a, b) = (c.nodes[0], c.nodes[1])
+        for i in 1...5 { try await a.put("r\(i)", ["title": .string("a \(i)")]) }
+        try await a.publisher.publishPending()
+        try await b.applier.prepare()
+        #expect(!b.applier.owesResync, "everything it has not applied is in the stream")
+        // The stream drops the first three (as its age limit would) before node-b took them.
+        for sequence in 1...3 { try await c.jetStream.deleteMessage(stream: "MICROLITH_CHANGES", sequence: UInt64(sequence)) }
+        try await b.applier.prepare()
+        #expect(b.applier.owesResync)
+        let responder = ResyncResponder(store: a.store, client: c.client, logger: Logger(label: "resync"))
+        let running = Task { await responder.run() }
+        defer { running.cancel() }
+        try await Task.sleep(for: .milliseconds(200))
+        let reports = try await b.applier.resync()
+        #expect(reports["data"]?.changed == 5)
+        #expect(try await b.dump() == a.dump())
+        await c.close()
+    }
 }
 
 extension Array {
@@ -485,4 +535,5 @@ extension Array {
         for element in self { result.append(try await transform(element)) }
         return result
     }
+
 }

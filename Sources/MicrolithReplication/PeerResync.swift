@@ -1,0 +1,131 @@
+public import Logging
+import MicrolithJSON
+public import MicrolithNATS
+import MicrolithSchema
+public import MicrolithStore
+import NIOCore
+
+/// Brings a node up to date from another node's tables, row by row, when the stream cannot:
+/// a node away longer than the stream keeps changes, or new to a cluster whose stream was
+/// trimmed, gets every record and every tombstone of a peer (``ResyncResponder``) and merges
+/// each as a replicated write, on its stamps (version, then node name, attribute by attribute).
+///
+/// Nothing is replaced: a row only this node holds stays (it reaches the others through the
+/// stream as any write), a row where this node is newer keeps this node's attributes, and a
+/// tombstone deletes only what is older than it. Running it when nothing diverged changes
+/// nothing.
+public struct PeerResync: Sendable {
+    /// What a resync did.
+    public struct Report: Sendable, Equatable {
+        /// The node that answered.
+        public var peer: String?
+        /// Records and tombstones received.
+        public var received = 0
+        /// Those that changed something here.
+        public var changed = 0
+        /// Those this node could not take (a record its schema refuses, a version too far ahead).
+        public var refused = 0
+    }
+
+    let store: Store
+    let client: NATSClient
+    let stream: ReplicationStream
+    let logger: Logger
+    /// Rows per request.
+    var pageSize = 256
+    /// How long a request waits for its answer.
+    var timeout: Duration = .seconds(10)
+    /// How far ahead of this node's clock a row's version may be.
+    var maximumClockAhead: Duration = .seconds(60)
+
+    public init(store: Store, client: NATSClient, stream: ReplicationStream, maximumClockAhead: Duration = .seconds(60), logger: Logger) {
+        self.store = store
+        self.client = client
+        self.stream = stream
+        self.maximumClockAhead = maximumClockAhead
+        self.logger = logger
+    }
+
+    /// Merges every table of `database` from `peer` (any other node that answers when `nil`).
+    public func run(database: String, from peer: String? = nil) async throws -> Report {
+        var report = Report(peer: peer)
+        for table in store.tables where table.definition.database == database {
+            for kind in ["records", "tombstones"] {
+                var after: JSONValue = .null
+                while true {
+                    let subject = report.peer.map { "\(stream.resyncPrefix).\(database).\($0)" } ?? "\(stream.resyncPrefix).\(database)"
+                    let request = JSONValue.object([
+                        "from": .string(store.nodeID), "table": .string(table.name), "kind": .string(kind), "after": after,
+                        "limit": .int(Int64(pageSize)),
+                    ])
+                    let answer: NATSMessage
+                    do {
+                        answer = try await client.request(subject, payload: ByteBuffer(bytes: JSONWriter.encode(request)), timeout: timeout)
+                    } catch let error as NATSError where error.kind == .noResponders || error.kind == .timeout {
+                        throw ReplicationError("no other node answered a resync request for \(database) (\(report.peer ?? "any node")): \(error)")
+                    }
+                    guard case .object(let o)? = try? JSONParser.parse(answer.payload.readableBytesView) else {
+                        throw ReplicationError("a resync answer is not a JSON object")
+                    }
+                    if case .string(let problem)? = o["problem"] { throw ReplicationError("resync of \(table.name): \(problem)") }
+                    guard case .string(let node)? = o["node"], case .array(let list)? = o["changes"], let next = o["next"] else {
+                        throw ReplicationError("a resync answer lacks its node, changes or next")
+                    }
+                    report.peer = node
+                    var writes: [RemoteWrite] = []
+                    for item in list {
+                        let change = try ReplicatedChange(jsonValue: item)
+                        report.received += 1
+                        if let problem = refusal(change) {
+                            report.refused += 1
+                            logger.warning("replication: resync of \(table.name)/\(change.id) from \(node) not taken: \(problem)")
+                            continue
+                        }
+                        writes.append(
+                            RemoteWrite(
+                                table: table, id: change.id, operation: change.operation, version: change.version, origin: change.node,
+                                record: change.record, stamps: change.stamps))
+                    }
+                    let (changed, refused) = try await merge(writes, database: database)
+                    report.changed += changed
+                    report.refused += refused
+                    if next.isNull { break }
+                    after = next
+                }
+            }
+        }
+        return report
+    }
+
+    /// Why this node cannot take `change` now, or `nil`.
+    private func refusal(_ change: ReplicatedChange) -> String? {
+        let ahead = HybridLogicalClock.milliseconds(of: change.version) - store.configuration.wallClock()
+        let limit = maximumClockAhead.components.seconds * 1000
+        return ahead > limit ? "its version is \(ahead) ms ahead of this node's clock" : nil
+    }
+
+    /// Merges `writes` in one transaction; when one does not fit, one by one, leaving it out.
+    private func merge(_ writes: [RemoteWrite], database: String) async throws -> (changed: Int, refused: Int) {
+        guard !writes.isEmpty else { return (0, 0) }
+        do {
+            let changed = try await store.write(database: database) { txn in
+                var changed = 0
+                for write in writes where try txn.apply(write) { changed += 1 }
+                return changed
+            }
+            return (changed, 0)
+        } catch let error as StoreError where error.code == .invalidRecord || error.code == .invalidID {
+            var changed = 0
+            var refused = 0
+            for write in writes {
+                do {
+                    if try await store.write(database: database, { txn in try txn.apply(write) }) { changed += 1 }
+                } catch let error as StoreError where error.code == .invalidRecord || error.code == .invalidID {
+                    refused += 1
+                    logger.warning("replication: resync of \(write.table.name)/\(write.id) not taken: \(error)")
+                }
+            }
+            return (changed, refused)
+        }
+    }
+}
