@@ -289,7 +289,7 @@ def test_a_node_whose_clock_runs_5_s_ahead_loses_nothing(factory, tmp_path):
 def test_a_change_the_stream_lost_is_recovered_from_its_origin(factory, tmp_path):
     nats = NatsServer(tmp_path / "nats").start()
     try:
-        servers = start_nodes(factory, tmp_path, nats, count=2)
+        servers = start_nodes(factory, tmp_path, nats, count=2, env={"MICROLITH_ADMIN_USER": "root", "MICROLITH_ADMIN_PASSWORD": "pw-root"})
         assert servers[0].put("/Rec/first", json={"id": "first", "n": 1}).status_code in (200, 201, 204)
         converge(servers)
         # node-2 sleeps; node-1 writes three records; the stream loses the middle one.
@@ -314,6 +314,9 @@ def test_a_change_the_stream_lost_is_recovered_from_its_origin(factory, tmp_path
         seconds = converge(servers, timeout=60)
         assert servers[1].get("/Rec/b").status_code == 200
         assert "have not arrived" in servers[1].logs() and "recovered" in servers[1].logs(), servers[1].logs()
+        auth = {"Authorization": "Basic " + base64.b64encode(b"root:pw-root").decode()}
+        repair = servers[1].get("/_cluster", headers=auth).json()["lastRepair"]
+        assert repair["origin"] == "node-1" and repair["database"] == "data" and repair["at"].endswith("Z"), repair
         print(f"\na change the stream lost, recovered from its origin's log: converged in {seconds:.2f} s")
     finally:
         nats.kill()

@@ -91,6 +91,22 @@ public final class ChangeApplier: Sendable {
     private let gapsPending = Mutex(false)
     /// Whether the consumer acknowledges a message with every one before it (one per batch).
     private let acknowledgesAll = Mutex(false)
+    private let lastRepairState = Mutex<Repair?>(nil)
+
+    /// A span of an origin's log this node recovered from the origin (a gap the stream left).
+    public struct Repair: Sendable, Equatable {
+        public var origin: String
+        public var database: String
+        /// The span `(after, upto]`.
+        public var after: Int64
+        public var upto: Int64
+        /// When it was recovered (milliseconds since 1970).
+        public var at: Int64
+    }
+
+    /// The last gap recovered since this node started, if any.
+    public var lastRepair: Repair? { lastRepairState.withLock { $0 } }
+
     /// Whether a resync is owed (the stream dropped entries this node had not applied, or an
     /// origin's log no longer holds entries of a gap), and from which nodes (none named: any).
     private let resyncPending = Mutex(false)
@@ -478,6 +494,9 @@ public final class ChangeApplier: Sendable {
                     if reply.done || reply.next <= after {
                         try await updateGap(current, database: database, after: nil, problem: nil)
                         logger.notice("replication: entries \(gap.after + 1)...\(gap.upto) of node \(gap.origin)'s log recovered")
+                        let repair = Repair(
+                            origin: gap.origin, database: database, after: gap.after, upto: gap.upto, at: store.configuration.wallClock())
+                        lastRepairState.withLock { $0 = repair }
                         break
                     }
                     after = reply.next

@@ -3,6 +3,7 @@ import MicrolithHTTP
 import MicrolithJSON
 import MicrolithNATS
 import MicrolithReplication
+import MicrolithSchema
 import MicrolithStore
 import MicrolithTables
 
@@ -30,6 +31,12 @@ enum ClusterRoutes {
                     case .unknown: holder = .null
                     }
                     root["schedules"] = .object(["lease": holder, "firesHere": .bool(lease.isHeld)])
+                }
+                if let repair = monitor.applier?.lastRepair {
+                    root["lastRepair"] = .object([
+                        "origin": .string(repair.origin), "database": .string(repair.database),
+                        "entries": .string("\(repair.after + 1)...\(repair.upto)"), "at": .string(DateValue.format(repair.at)),
+                    ])
                 }
                 if let reports = monitor.applier?.lastResyncReports {
                     var resync = JSONObject()
