@@ -20,11 +20,12 @@ public enum NATSSubject {
         if let bad = subject.utf8.first(where: { $0 <= 32 || $0 == 127 }) {
             return "subject '\(printable(subject))' holds \(bad == 32 ? "a space" : "control character \(bad)")"
         }
-        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
+        // Split on the byte '.', as the server does (a '.' followed by a combining mark is still a dot).
+        let tokens = subject.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         if tokens.contains(where: \.isEmpty) { return "subject '\(subject)' has an empty token (tokens are separated by single dots)" }
-        for (i, token) in tokens.enumerated() where token == "*" || token == ">" {
+        for (i, token) in tokens.enumerated() where token.utf8.elementsEqual("*".utf8) || token.utf8.elementsEqual(">".utf8) {
             if !wildcards { return "subject '\(subject)' holds the wildcard '\(token)': messages are published to exact subjects" }
-            if token == ">" && i != tokens.count - 1 { return "subject '\(subject)': '>' may only be the last token" }
+            if token.utf8.elementsEqual(">".utf8) && i != tokens.count - 1 { return "subject '\(subject)': '>' may only be the last token" }
         }
         return nil
     }

@@ -89,8 +89,6 @@ public final class ChangeApplier: Sendable {
     private let notedDigests = Mutex<Set<String>>([])
     /// Whether a batch found gaps the next round should try to fill at once.
     private let gapsPending = Mutex(false)
-    /// Whether the consumer acknowledges a message with every one before it (one per batch).
-    private let acknowledgesAll = Mutex(false)
     private let lastRepairState = Mutex<Repair?>(nil)
 
     /// A span of an origin's log this node recovered from the origin (a gap the stream left).
@@ -121,11 +119,12 @@ public final class ChangeApplier: Sendable {
         self.consumerName = configuration.consumer ?? "microlith-\(store.nodeID)"
     }
 
-    /// The consumer's configuration: every subject of the stream, from its first entry, a
-    /// batch acknowledged by its last message.
+    /// The consumer's configuration: every subject of the stream, from its first entry, each
+    /// message acknowledged on its own (acknowledging a batch by its last message would also
+    /// acknowledge one refused earlier and not yet delivered again).
     public var consumerConfiguration: NATSConsumerConfiguration {
         NATSConsumerConfiguration(
-            durableName: consumerName, deliverPolicy: .all, ackPolicy: .all, ackWait: configuration.ackWait,
+            durableName: consumerName, deliverPolicy: .all, ackPolicy: .explicit, ackWait: configuration.ackWait,
             maximumAckPending: max(1000, configuration.batch * 4))
     }
 
@@ -144,15 +143,24 @@ public final class ChangeApplier: Sendable {
             guard let info = try? await jetStream.consumerInfo(stream: configuration.stream.name, name: consumerName) else { throw error }
             consumer = info
         }
-        acknowledgesAll.withLock { $0 = consumer.config.ackPolicy == .all }
         // Entries the stream dropped (its age limit) before this consumer took them: only another
-        // node's tables have them now.
+        // node's tables have them now. A new consumer starts at the stream's first entry, so a
+        // node that never applied anything, joining a stream that starts past 1, owes one too.
         let first = try await jetStream.streamInfo(configuration.stream.name).state.firstSequence
-        if first > consumer.ackFloor.streamSequence + 1 {
+        var appliedNothing = true
+        for database in store.databaseNames where try await !store.appliedPositions(database: database).isEmpty { appliedNothing = false }
+        if first > consumer.ackFloor.streamSequence + 1 || (appliedNothing && first > 1) {
             logger.warning(
                 "replication: the stream no longer holds entries \(consumer.ackFloor.streamSequence + 1)...\(first - 1) this node has not applied (it was away longer than the stream keeps them, or is new to the cluster); resyncing from another node's tables"
             )
             resyncPending.withLock { $0 = true }
+        }
+        // Gaps their origin's log could no longer fill, found before a restart.
+        for database in store.databaseNames {
+            for gap in try await store.gaps(database: database) where gap.problem != nil {
+                resyncPending.withLock { $0 = true }
+                resyncOrigins.withLock { _ = $0.insert(gap.origin) }
+            }
         }
     }
 
@@ -233,24 +241,27 @@ public final class ChangeApplier: Sendable {
         var report = Report()
         var items: [Item] = []
         var done: [NATSJetStreamMessage] = []
-        var ownLatest: [String: Int64] = [:]
+        // This node's own entries that its log still holds (the same sequence of the same
+        // transaction) change nothing here: told by the message id
+        // (`node:database:sequence:transaction`), without reading the change. One a restored
+        // node numbered again is applied.
+        var own: [String: [(message: NATSJetStreamMessage, sequence: Int64, transaction: Int64)]] = [:]
+        for message in messages {
+            if let entry = Self.ownEntry(message, node: store.nodeID) {
+                own[entry.database, default: []].append((message, entry.sequence, entry.transaction))
+            }
+        }
+        var held: Set<UInt64> = []
+        for (database, entries) in own where store.databaseNames.contains(database) {
+            let kept = (try? await store.ownEntries(database: database, sequences: entries.map(\.sequence))) ?? [:]
+            for entry in entries where kept[entry.sequence] == entry.transaction { held.insert(entry.message.streamSequence) }
+        }
         for message in messages {
             report.received += 1
-            // This node's own entries that its log still holds change nothing here: told by the
-            // message id (`node:database:sequence:transaction`), without reading the change.
-            if let own = Self.ownEntry(message, node: store.nodeID) {
-                let latest: Int64
-                if let known = ownLatest[own.database] {
-                    latest = known
-                } else {
-                    latest = (try? await store.latestOwnSequence(database: own.database)) ?? 0
-                    ownLatest[own.database] = latest
-                }
-                if own.sequence <= latest {
-                    report.own += 1
-                    done.append(message)
-                    continue
-                }
+            if held.contains(message.streamSequence) {
+                report.own += 1
+                done.append(message)
+                continue
             }
             let change: ReplicatedChange
             do {
@@ -281,9 +292,7 @@ public final class ChangeApplier: Sendable {
         // only the last.
         done.sort { $0.streamSequence < $1.streamSequence }
         if let last = done.last {
-            if !acknowledgesAll.withLock({ $0 }) {
-                for message in done.dropLast() { try message.ackNoWait() }
-            }
+            for message in done.dropLast() { try message.ackNoWait() }
             try await last.ack()
         }
         return report
@@ -291,11 +300,11 @@ public final class ChangeApplier: Sendable {
 
     /// The database and sequence of `message` when it is an entry of `node`'s own log, from its
     /// message id.
-    static func ownEntry(_ message: NATSJetStreamMessage, node: String) -> (database: String, sequence: Int64)? {
+    static func ownEntry(_ message: NATSJetStreamMessage, node: String) -> (database: String, sequence: Int64, transaction: Int64)? {
         guard let id = message.message.headers?["Nats-Msg-Id"], id.hasPrefix(node + ":") else { return nil }
         let parts = id.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == node, let sequence = Int64(parts[2]) else { return nil }
-        return (String(parts[1]), sequence)
+        guard parts.count == 4, parts[0] == node, let sequence = Int64(parts[2]), let transaction = Int64(parts[3]) else { return nil }
+        return (String(parts[1]), sequence, transaction)
     }
 
     /// A change read from the stream, or from a repair answer (no `message` then); `change` is

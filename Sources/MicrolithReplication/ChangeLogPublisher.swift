@@ -119,7 +119,10 @@ public final class ChangeLogPublisher: Sendable {
         var count = 0
         let digests = store.tables.map(\.replicationDigest)
         var cursor = try await cursor(database: database)
-        defer { cursors.withLock { $0[database] = cursor } }
+        // After a failure the cursor is read again from the database next round (the last own
+        // entry the stream took is not known here).
+        var failed = false
+        defer { cursors.withLock { $0[database] = failed ? nil : cursor } }
         while true {
             let changes = try await store.changes(database: database, after: cursor.position, limit: configuration.batch)
             guard let last = changes.last else {
@@ -153,8 +156,8 @@ public final class ChangeLogPublisher: Sendable {
             } catch {
                 // What the stream took in order is recorded; the rest is sent again next round
                 // (the last own entry is read again from the log then).
+                failed = true
                 if cursor.unrecorded { try await record(&cursor, database: database) }
-                cursors.withLock { $0[database] = nil }
                 throw error
             }
             cursor.position = last.sequence

@@ -77,6 +77,8 @@ public final class ClusterLease: Sendable {
         var validUntil: ContinuousClock.Instant?
         /// The latest sequence of the subject seen, and when this node first saw it.
         var seen: (sequence: UInt64, at: ContinuousClock.Instant)?
+        /// When the subject was last read.
+        var lastRead: ContinuousClock.Instant?
     }
 
     private struct Value: Codable {
@@ -90,10 +92,24 @@ public final class ClusterLease: Sendable {
         self.logger = logger
     }
 
-    /// Who holds the lease now: this node only while its time has not run out.
+    /// Who holds the lease now: this node only while its time has not run out; another node
+    /// only while it renews it (the lease moved, and was read, within three quarters of a
+    /// duration). Otherwise nobody is known: a holder that stopped renewing may be
+    /// gone, and what it would have fired waits for the next holder instead of being passed over.
     public var holder: Holder {
         state.withLock { s in
-            if s.holder == .this, let until = s.validUntil, until <= .now { return .unknown }
+            let now = ContinuousClock.now
+            switch s.holder {
+            case .this:
+                if let until = s.validUntil, until <= now { return .unknown }
+            case .other:
+                // Renewed every third of a duration, read as often: three quarters without a
+                // change, or without a read, is a holder that stopped.
+                let limit = configuration.duration * 3 / 4
+                guard let read = s.lastRead, now - read < limit, let seen = s.seen, now - seen.at < limit else { return .unknown }
+            case .unknown:
+                break
+            }
             return s.holder
         }
     }
@@ -141,11 +157,13 @@ public final class ClusterLease: Sendable {
 
     /// One round: reads the lease, and takes or renews it when this node may.
     func step(_ jetStream: NATSJetStream) async throws {
-        let now = ContinuousClock.now
         let latest = try await jetStream.lastMessage(stream: configuration.stream, subject: configuration.subject)
+        // Counted from after the read: the holder's renewal was sent before.
+        let now = ContinuousClock.now
         let current = latest.flatMap { try? JSONDecoder().decode(Value.self, from: Data($0.payload.readableBytesView)) }?.node ?? ""
         let sequence = latest?.sequence ?? 0
         let takeOver: Bool = state.withLock { s in
+            s.lastRead = now
             if s.seen?.sequence != sequence { s.seen = (sequence, now) }
             if current.isEmpty || current == node { return true }
             if let seen = s.seen, now - seen.at >= configuration.duration { return true }

@@ -55,7 +55,8 @@ public struct PeerResync: Sendable {
                 while true {
                     let subject = report.peer.map { "\(stream.resyncPrefix).\(database).\($0)" } ?? "\(stream.resyncPrefix).\(database)"
                     let request = JSONValue.object([
-                        "from": .string(store.nodeID), "table": .string(table.name), "kind": .string(kind), "after": after,
+                        "from": .string(store.nodeID), "to": report.peer.map(JSONValue.string) ?? .null, "table": .string(table.name),
+                        "kind": .string(kind), "after": after,
                         "limit": .int(Int64(pageSize)),
                     ])
                     let answer: NATSMessage

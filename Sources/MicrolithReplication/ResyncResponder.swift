@@ -19,12 +19,19 @@ public final class ResyncResponder: Sendable {
     let client: NATSClient
     let stream: ReplicationStream
     let logger: Logger
+    /// Whether this node is itself behind (owes a resync): it then answers nobody, so a node
+    /// asking any node does not take a copy as far behind as this one.
+    let isBehind: @Sendable () -> Bool
 
-    public init(store: Store, client: NATSClient, stream: ReplicationStream = ReplicationStream(), logger: Logger) {
+    public init(
+        store: Store, client: NATSClient, stream: ReplicationStream = ReplicationStream(), logger: Logger,
+        isBehind: @escaping @Sendable () -> Bool = { false }
+    ) {
         self.store = store
         self.client = client
         self.stream = stream
         self.logger = logger
+        self.isBehind = isBehind
     }
 
     /// Answers requests until the task is cancelled.
@@ -73,6 +80,11 @@ public final class ResyncResponder: Sendable {
             return problem(#"a resync request is {"from":"node","table":"T","kind":"records"|"tombstones","after":key|null,"limit":n}"#)
         }
         if from == store.nodeID { return nil }
+        if isBehind() {
+            // Asked by name, say so; asked as any node, leave it to one that is not behind.
+            guard o["to"] == .string(store.nodeID) else { return nil }
+            return problem("node \(store.nodeID) is behind itself (it owes a resync); ask another node")
+        }
         guard let table = store.table(name: tableName, database: database) else {
             return problem("node \(store.nodeID) has no table \(tableName) in database '\(database)'")
         }

@@ -117,7 +117,8 @@ public final class MicrolithServer: Service, Sendable {
             }
         }
         self.connections = ConnectionLimiter(maximum: maximum, maximumPerAddress: configuration.http.maximumConnectionsPerAddress)
-        if configuration.replication.isEnabled {
+        // Only a node that fires schedules competes for their lease.
+        if configuration.replication.isEnabled && configuration.runs("cron") {
             replicationMonitor.lease = ClusterLease(
                 node: store.nodeID, configuration: configuration.replication.lease(name: "schedules"), logger: logger)
         }

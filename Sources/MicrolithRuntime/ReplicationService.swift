@@ -49,7 +49,7 @@ struct ReplicationService: Service, CustomStringConvertible {
         let publisher = ChangeLogPublisher(store: store, jetStream: jetStream, configuration: publishing, logger: logger)
         let applier = ChangeApplier(store: store, jetStream: jetStream, configuration: applying, logger: logger)
         let responder = RepairResponder(store: store, client: client, stream: settings.stream, logger: logger)
-        let resyncResponder = ResyncResponder(store: store, client: client, stream: settings.stream, logger: logger)
+        let resyncResponder = ResyncResponder(store: store, client: client, stream: settings.stream, logger: logger) { applier.owesResync }
         let progress = PeerProgress(node: store.nodeID, stream: settings.stream, logger: logger)
         monitor.running(client: client, applier: applier, progress: progress)
         let lease = monitor.lease

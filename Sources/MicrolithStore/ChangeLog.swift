@@ -120,6 +120,24 @@ extension Store {
         try await read(database: database) { db in try Self.changeLogBounds(db) }
     }
 
+    /// Of `sequences`, those whose entry in `database`'s change log this node wrote itself, with
+    /// the transaction that wrote each.
+    public func ownEntries(database: String = Schema.defaultDatabase, sequences: [Int64]) async throws -> [Int64: Int64] {
+        guard !sequences.isEmpty else { return [:] }
+        let node = nodeID
+        return try await read(database: database) { db in
+            var found: [Int64: Int64] = [:]
+            for chunk in stride(from: 0, to: sequences.count, by: 500).map({ Array(sequences[$0..<min($0 + 500, sequences.count)]) }) {
+                let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT seq, txn FROM _microlith_changelog WHERE origin = ? AND seq IN (\(placeholders))",
+                    arguments: StatementArguments([node] + chunk.map { $0 as any DatabaseValueConvertible }))
+                for row in rows { found[row[0]] = row[1] }
+            }
+            return found
+        }
+    }
+
     /// The sequence of the latest entry this node wrote itself (not one applied from another
     /// node) in `database`'s change log, or 0 when none is kept.
     public func latestOwnSequence(database: String = Schema.defaultDatabase) async throws -> Int64 {

@@ -77,6 +77,7 @@ import Testing
         }
         try await Task.sleep(for: .milliseconds(3700))
         #expect(!a.isHeld, "the holder's own time ran out first")
+        #expect(b.holder == .unknown, "a holder that stopped renewing is nobody known: what it would fire waits")
         try await b.step(f.jetStream)
         #expect(b.isHeld)
         // The old holder, back, finds it taken.
