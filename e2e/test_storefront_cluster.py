@@ -77,7 +77,7 @@ def test_storefront_cluster_up_runs_replicating_nodes_and_stops_them(tmp_path):
         assert f"node-1: http://127.0.0.1:{http_port}" in lines and f"node-2: http://127.0.0.1:{http_port + 1}" in lines, lines
         ports = [http_port, http_port + 1]
         pid = "p000001"
-        # Both nodes seeded the catalogue with 50 of each; they agree on it.
+        # Node 1 seeded the catalogue with 50 of each; node 2 has it by replication.
         assert wait_for(lambda: all(stock(p, pid) == 50 for p in ports)), [stock(p, pid) for p in ports]
         r = http_request(ports[0], "POST", "/api/checkout", json={"items": [{"productId": pid, "quantity": 3}]})
         assert r.status_code == 201, r.text

@@ -32,6 +32,10 @@ public enum Storefront {
         /// Every product's stock when the data is first seeded (`--stock`); `nil` gives each
         /// product its own level from 0 to 120.
         public var stock: Int?
+        /// Whether an empty store is seeded with the catalogue (`--no-seed` turns it off: a
+        /// second node of a cluster gets the first node's catalogue by replication, rather than
+        /// seeding a copy of its own whose later writes would race the first node's checkouts).
+        public var seed = true
         public var appDirectory: String
         public var logLevel = "notice"
         /// Whether pages are kept (`--cache on|off`); off renders every request, as the services
@@ -64,8 +68,10 @@ public enum Storefront {
         switch options.topology {
         case .microlith:
             let server = try await gateway(options, templates: templates) { c in c.store.directory = options.dataDirectory }
-            try await CatalogGenerator(scale: options.scale, stock: options.stock).seed(
-                server.store, tables: Set(serviceTables.values.flatMap { $0 }), logger: server.logger)
+            if options.seed {
+                try await CatalogGenerator(scale: options.scale, stock: options.stock).seed(
+                    server.store, tables: Set(serviceTables.values.flatMap { $0 }), logger: server.logger)
+            }
             return (server, [])
         case .services:
             var processes: [Process] = []

@@ -109,6 +109,9 @@ extension StorefrontMain {
         @Option(help: "on (pages kept until a commit touches what they read, default) or off (every request rendered).")
         var cache: String?
 
+        @Flag(name: .customLong("no-seed"), help: "Do not seed an empty store with the catalogue (a cluster's second node gets it by replication).")
+        var noSeed = false
+
         @OptionGroup var common: CommonOptions
 
         func validate() throws {
@@ -127,6 +130,7 @@ extension StorefrontMain {
             if let mqttPort { options.mqttPort = mqttPort }
             if let host { options.host = host }
             if let cache { options.cache = cache == "on" }
+            options.seed = !noSeed
             let (server, services) = try await Storefront.start(options)
             let announced = "storefront: serving the shop (\(options.topology.rawValue)) on http://\(options.host):"
             do {
@@ -200,9 +204,12 @@ extension StorefrontMain {
                 let cluster = LocalCluster(
                     nodes: nodes, httpPort: port, natsPort: natsPort, dataDirectory: common.dataDirectory ?? ".storefront-cluster"
                 ) { node in
+                    // Node 1 seeds the catalogue; the others get it from node 1 by replication (two
+                    // seeds would race: a later seed's stock levels overwrite an earlier checkout).
                     (
                         LocalCluster.ownExecutable(),
                         ["serve", "--host", "127.0.0.1", "--port", String(node.httpPort), "--data-dir", node.dataDirectory] + arguments
+                            + (node.index == 1 ? [] : ["--no-seed"])
                     )
                 }
                 do {
