@@ -51,6 +51,18 @@ def supports_mqtt_flag(binary: str = BINARY) -> bool:
     return _MQTT_FLAG_SUPPORT[key]
 
 
+def wait_for(condition, timeout: float = 20.0, interval: float = 0.05):
+    """Calls `condition` until it returns something true (returned) or `timeout` seconds pass
+    (then its last answer is returned)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    return condition()
+
+
 def faketime_command(spec: str, command: list[str]) -> list[str]:
     """`command` under Debian's faketime wrapper, so the process sees a shifted clock: `+5s` runs
     5 s ahead, `@2031-03-04 00:04:40` starts there and runs on. The wrapper runs the program as its

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from microlith_e2e import faketime_command, stop_children
+from microlith_e2e import faketime_command, stop_children, wait_for
 from nats_helpers import NatsServer, nats_binary
 from shop_app import ShopServer, copy_app, requires_shop
 
@@ -37,14 +37,6 @@ class EarlyShop(ShopServer):
         return super().stop(timeout)
 
 
-def wait_for(condition, timeout=60.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    return condition()
 
 
 def test_a_schedule_fires_once_in_the_cluster_on_the_lease_holder(tmp_path):

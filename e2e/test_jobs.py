@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from microlith_e2e import assert_problem
+from microlith_e2e import assert_problem, wait_for
 from shop_app import CART, EXPECTED_TOTAL, ShopServer, copy_app, requires_shop
 
 pytestmark = requires_shop
@@ -28,14 +28,6 @@ def shop(tmp_path):
     server.stop()
 
 
-def wait_for(condition, timeout=20.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    return condition()
 
 
 def checkout(server, processing_ms=0) -> dict:

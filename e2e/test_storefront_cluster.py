@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from microlith_e2e import REPO, clean_environment, http_request
+from microlith_e2e import REPO, clean_environment, http_request, wait_for
 from nats_helpers import nats_binary
 
 STOREFRONT_BIN = os.environ.get("STOREFRONT_BIN") or str(REPO / "Apps" / "Storefront" / ".build" / "debug" / "storefront")
@@ -50,14 +50,6 @@ def stock(port: int, pid: str):
     return product.get("stock", (product.get("product") or {}).get("stock"))
 
 
-def wait_for(condition, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    return condition()
 
 
 def test_storefront_cluster_up_runs_replicating_nodes_and_stops_them(tmp_path):
@@ -78,7 +70,7 @@ def test_storefront_cluster_up_runs_replicating_nodes_and_stops_them(tmp_path):
         ports = [http_port, http_port + 1]
         pid = "p000001"
         # Node 1 seeded the catalogue with 50 of each; node 2 has it by replication.
-        assert wait_for(lambda: all(stock(p, pid) == 50 for p in ports)), [stock(p, pid) for p in ports]
+        assert wait_for(lambda: all(stock(p, pid) == 50 for p in ports), timeout=90), [stock(p, pid) for p in ports]
         r = http_request(ports[0], "POST", "/api/checkout", json={"items": [{"productId": pid, "quantity": 3}]})
         assert r.status_code == 201, r.text
         assert wait_for(lambda: stock(ports[1], pid) == 47, timeout=30), stock(ports[1], pid)
