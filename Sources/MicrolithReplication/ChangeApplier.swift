@@ -57,19 +57,27 @@ public final class ChangeApplier: Sendable {
         /// The wait after a failed round; it doubles up to ``maximumRetryWait``.
         public var retryWait: Duration = .milliseconds(100)
         public var maximumRetryWait: Duration = .seconds(5)
+        /// How often each table is compared with another node's by digest
+        /// (``compareDigests(with:)``); `nil`: never on its own.
+        public var digestInterval: Duration? = .seconds(600)
+        /// Buckets of keys per table digest: more send more sums and fewer rows for a difference.
+        public var digestBuckets = 64
+        /// Rows written more recently than this are left out of digests (they may be on their way).
+        public var digestSettled: Duration = .seconds(30)
 
         public init() {}
     }
 
     /// What one batch came to.
     public struct Report: Sendable, Equatable {
-        /// Messages looked at.
+        /// Messages looked at (one may hold several entries of one node's log).
         public var received = 0
         /// Changes that took effect.
         public var applied = 0
         /// Changes this node already held, or held something newer than.
         public var superseded = 0
-        /// This node's own entries among them (applied or superseded like the others).
+        /// Messages of this node's own log among them (passed over, or applied or superseded like
+        /// the others).
         public var own = 0
         /// Changes this node cannot take now, parked (and acknowledged).
         public var refused = 0
@@ -110,6 +118,7 @@ public final class ChangeApplier: Sendable {
     private let resyncPending = Mutex(false)
     private let resyncOrigins = Mutex<Set<String>>([])
     private let lastResync = Mutex<(at: ContinuousClock.Instant, reports: [String: PeerResync.Report])?>(nil)
+    private let lastDigest = Mutex<(at: Int64, reports: [String: PeerResync.DigestReport])?>(nil)
 
     public init(store: Store, jetStream: NATSJetStream, configuration: Configuration = Configuration(), logger: Logger) {
         self.store = store
@@ -182,6 +191,34 @@ public final class ChangeApplier: Sendable {
         return reports
     }
 
+    /// Compares every table with another node's (`peer`, or any that answers) by digest and
+    /// merges the rows of the buckets that differ (``PeerResync/compare(database:from:buckets:settled:)``):
+    /// the periodic check for silent divergence, every ``Configuration/digestInterval``, and on
+    /// request (`POST /_cluster/digest`).
+    public func compareDigests(with peer: String? = nil) async throws -> [String: PeerResync.DigestReport] {
+        var reports: [String: PeerResync.DigestReport] = [:]
+        for database in store.databaseNames {
+            let resync = PeerResync(
+                store: store, client: jetStream.client, stream: configuration.stream, maximumClockAhead: configuration.maximumClockAhead,
+                logger: logger)
+            let report = try await resync.compare(
+                database: database, from: peer, buckets: configuration.digestBuckets, settled: configuration.digestSettled)
+            reports[database] = report
+            if report.differingBuckets > 0 {
+                logger.warning(
+                    "replication: database \(database) differs from node \(report.peer ?? "?") in \(report.differingBuckets) bucket(s) of table(s) \(report.differingTables.joined(separator: ", ")); \(report.received) rows received, \(report.changed) changed something here"
+                )
+            } else {
+                logger.info("replication: database \(database) matches node \(report.peer ?? "?") (\(report.tables) tables compared)")
+            }
+        }
+        lastDigest.withLock { $0 = (store.configuration.wallClock(), reports) }
+        return reports
+    }
+
+    /// The last digest comparison's reports, per database, and when it ended (milliseconds since 1970).
+    public var lastDigestReports: (at: Int64, reports: [String: PeerResync.DigestReport])? { lastDigest.withLock { $0 } }
+
     /// Does the resync owed: from each origin whose log could not fill a gap (its gaps then
     /// closed: its tables hold what the entries did), else from any node.
     func resyncOwed() async throws {
@@ -245,16 +282,19 @@ public final class ChangeApplier: Sendable {
         // transaction) change nothing here: told by the message id
         // (`node:database:sequence:transaction`), without reading the change. One a restored
         // node numbered again is applied.
-        var own: [String: [(message: NATSJetStreamMessage, sequence: Int64, transaction: Int64)]] = [:]
+        // A message of several entries is told by its first and last.
+        var own: [String: [(message: NATSJetStreamMessage, entries: [(sequence: Int64, transaction: Int64)])]] = [:]
         for message in messages {
             if let entry = Self.ownEntry(message, node: store.nodeID) {
-                own[entry.database, default: []].append((message, entry.sequence, entry.transaction))
+                own[entry.database, default: []].append((message, entry.entries))
             }
         }
         var held: Set<UInt64> = []
-        for (database, entries) in own where store.databaseNames.contains(database) {
-            let kept = (try? await store.ownEntries(database: database, sequences: entries.map(\.sequence))) ?? [:]
-            for entry in entries where kept[entry.sequence] == entry.transaction { held.insert(entry.message.streamSequence) }
+        for (database, messages) in own where store.databaseNames.contains(database) {
+            let kept = (try? await store.ownEntries(database: database, sequences: messages.flatMap { $0.entries.map(\.sequence) })) ?? [:]
+            for message in messages where message.entries.allSatisfy({ kept[$0.sequence] == $0.transaction }) {
+                held.insert(message.message.streamSequence)
+            }
         }
         for message in messages {
             report.received += 1
@@ -263,17 +303,17 @@ public final class ChangeApplier: Sendable {
                 done.append(message)
                 continue
             }
-            let change: ReplicatedChange
+            let changes: [ReplicatedChange]
             do {
-                change = try ReplicatedChange(json: message.payload)
+                changes = try ReplicatedChange.entries(json: message.payload)
             } catch {
                 items.append(Item(message: message, change: nil, problem: "it is not a change this node can read: \(error.message)"))
                 continue
             }
             // This node's own entries are applied too: nothing changes when it holds them (the
             // usual case), and a node restored from a backup gets back what it wrote since.
-            if change.node == store.nodeID { report.own += 1 }
-            items.append(Item(message: message, change: change, problem: nil))
+            if changes.contains(where: { $0.node == store.nodeID }) { report.own += 1 }
+            for change in changes { items.append(Item(message: message, change: change, problem: nil)) }
         }
         do {
             let outcome = try await apply(items)
@@ -283,10 +323,15 @@ public final class ChangeApplier: Sendable {
             report.malformed += outcome.parked.filter { $0.change == nil }.count
             if !outcome.parked.isEmpty { try await park(outcome.parked) }
         } catch {
-            for item in items { try? item.message?.nak(delay: configuration.retryWait) }
+            var naked: Set<UInt64> = []
+            for item in items {
+                guard let message = item.message, naked.insert(message.streamSequence).inserted else { continue }
+                try? message.nak(delay: configuration.retryWait)
+            }
             throw error
         }
-        done += items.compactMap(\.message)
+        var seen = Set(done.map(\.streamSequence))
+        done += items.compactMap(\.message).filter { seen.insert($0.streamSequence).inserted }
         // The server handles one connection's messages in order: once the last acknowledgement
         // is confirmed, so are the ones sent before it. A consumer that acknowledges all needs
         // only the last.
@@ -298,13 +343,22 @@ public final class ChangeApplier: Sendable {
         return report
     }
 
-    /// The database and sequence of `message` when it is an entry of `node`'s own log, from its
-    /// message id.
-    static func ownEntry(_ message: NATSJetStreamMessage, node: String) -> (database: String, sequence: Int64, transaction: Int64)? {
+    /// The database, and the sequence and transaction of its entry (of its first and last entry,
+    /// for a message of several), when `message` is of `node`'s own log, from its message id.
+    static func ownEntry(
+        _ message: NATSJetStreamMessage, node: String
+    ) -> (
+        database: String, entries: [(sequence: Int64, transaction: Int64)]
+    )? {
         guard let id = message.message.headers?["Nats-Msg-Id"], id.hasPrefix(node + ":") else { return nil }
         let parts = id.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == node, let sequence = Int64(parts[2]), let transaction = Int64(parts[3]) else { return nil }
-        return (String(parts[1]), sequence, transaction)
+        guard parts.count == 4 || parts.count == 6, parts[0] == node else { return nil }
+        var entries: [(sequence: Int64, transaction: Int64)] = []
+        for index in stride(from: 2, to: parts.count, by: 2) {
+            guard let sequence = Int64(parts[index]), let transaction = Int64(parts[index + 1]) else { return nil }
+            entries.append((sequence, transaction))
+        }
+        return (String(parts[1]), entries)
     }
 
     /// A change read from the stream, or from a repair answer (no `message` then); `change` is
@@ -314,14 +368,12 @@ public final class ChangeApplier: Sendable {
         var change: ReplicatedChange?
         var problem: String?
         var subject: String
-        var payload: ByteBuffer
 
         init(message: NATSJetStreamMessage, change: ReplicatedChange?, problem: String?) {
             self.message = message
             self.change = change
             self.problem = problem
             self.subject = message.message.subject
-            self.payload = message.payload
         }
 
         init(repaired change: ReplicatedChange, subject: String) {
@@ -329,8 +381,11 @@ public final class ChangeApplier: Sendable {
             self.change = change
             self.problem = nil
             self.subject = subject
-            self.payload = change.json
         }
+
+        /// What is kept when it is parked: the change alone (a message may hold several), or the
+        /// message as it came when it could not be read.
+        var payload: ByteBuffer { change?.json ?? message?.payload ?? ByteBuffer() }
 
         /// The same item with `problem`.
         func refused(_ problem: String) -> Item {
@@ -547,6 +602,9 @@ public final class ChangeApplier: Sendable {
         var lastRetry: ContinuousClock.Instant?
         var lastGapCheck: ContinuousClock.Instant?
         var lastResyncAttempt: ContinuousClock.Instant?
+        // The first comparison waits a whole interval: a node just started has its stream to
+        // catch up on first.
+        var lastDigestCheck = ContinuousClock.now
         while !Task.isCancelled {
             do {
                 if !prepared {
@@ -569,6 +627,16 @@ public final class ChangeApplier: Sendable {
                         try await resyncOwed()
                     } catch {
                         logger.warning("replication: resync failed (tried again in \(configuration.parkedRetryInterval)): \(error)")
+                    }
+                }
+                if let interval = configuration.digestInterval, ContinuousClock.now - lastDigestCheck >= interval,
+                    !resyncPending.withLock({ $0 })
+                {
+                    lastDigestCheck = ContinuousClock.now
+                    do {
+                        _ = try await compareDigests()
+                    } catch {
+                        logger.notice("replication: comparing digests with another node failed (tried again in \(interval)): \(error)")
                     }
                 }
                 if found || lastGapCheck.map({ ContinuousClock.now - $0 >= configuration.gapRetryInterval }) ?? true {
@@ -618,7 +686,7 @@ public final class ChangeApplier: Sendable {
     /// committed, tells each origin how far this node got (``AppliedNotice``).
     private func write(_ writes: [(write: RemoteWrite, sequence: Int64, previous: Int64?)], database: String) async throws -> Int {
         let nodeID = store.nodeID
-        let (applied, gaps, highest) = try await store.write(database: database) { txn in
+        let (applied, gaps, highest, open, positions) = try await store.write(database: database) { txn in
             var applied = 0
             var entries: [String: [(sequence: Int64, previous: Int64?)]] = [:]
             var versions: [String: Int64] = [:]
@@ -634,7 +702,16 @@ public final class ChangeApplier: Sendable {
                     gaps.append((origin, gap.after, gap.upto))
                 }
             }
-            return (applied, gaps, entries.mapValues { $0.map(\.sequence).max() ?? 0 })
+            // What the notices to the origins say, read in this transaction.
+            var open: [String: [(after: Int64, upto: Int64)]] = [:]
+            var positions: [String: Int64] = [:]
+            if !entries.isEmpty {
+                for row in try Row.fetchAll(txn.db, sql: "SELECT origin, after, upto FROM _microlith_gaps ORDER BY after") {
+                    open[row[0], default: []].append((row[1], row[2]))
+                }
+                for row in try Row.fetchAll(txn.db, sql: "SELECT origin, seq FROM _microlith_applied") { positions[row[0]] = row[1] }
+            }
+            return (applied, gaps, entries.mapValues { $0.map(\.sequence).max() ?? 0 }, open, positions)
         }
         for gap in gaps {
             logger.warning(
@@ -642,20 +719,18 @@ public final class ChangeApplier: Sendable {
             )
         }
         if !gaps.isEmpty { gapsPending.withLock { $0 = true } }
-        await announce(highest, database: database)
+        announce(highest, database: database, gaps: open, positions: positions)
         return applied
     }
 
     /// Tells each origin how far this node has applied its log of `database` (best effort: a
     /// notice lost only makes a write waiting with `X-Replicate-To` wait for the next).
-    private func announce(_ highest: [String: Int64], database: String) async {
-        guard !highest.isEmpty else { return }
-        let open = (try? await store.gaps(database: database)) ?? []
-        let positions = (try? await store.appliedPositions(database: database)) ?? [:]
+    private func announce(
+        _ highest: [String: Int64], database: String, gaps: [String: [(after: Int64, upto: Int64)]], positions: [String: Int64]
+    ) {
         for (origin, sequence) in highest {
             let notice = AppliedNotice(
-                node: store.nodeID, database: database, through: max(sequence, positions[origin] ?? 0),
-                gaps: open.filter { $0.origin == origin }.map { ($0.after, $0.upto) })
+                node: store.nodeID, database: database, through: max(sequence, positions[origin] ?? 0), gaps: gaps[origin] ?? [])
             try? jetStream.client.publish(configuration.stream.appliedSubject(origin: origin, database: database), payload: notice.json)
         }
     }

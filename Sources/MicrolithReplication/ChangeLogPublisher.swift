@@ -1,5 +1,6 @@
 import GRDB
 public import Logging
+import MicrolithJSON
 public import MicrolithNATS
 public import MicrolithSchema
 public import MicrolithStore
@@ -18,7 +19,10 @@ import Synchronization
 /// publishes some entries again, under the same ids: the stream drops them within its duplicate
 /// window, and an applier must treat a change it already holds as done.
 ///
-/// Subjects are `<prefix>.<node>.<database>.<table>`.
+/// Subjects are `<prefix>.<node>.<database>.<table>`. Own entries waiting together are sent as
+/// one message of up to ``Configuration/entriesPerMessage`` (a JSON array, on its table's subject,
+/// or on ``ReplicationStream/mixedTables`` when it holds entries of several tables), so a burst of
+/// writes costs one publish, one receipt and one delivery per node for many entries.
 public final class ChangeLogPublisher: Sendable {
     /// Where and how entries are published.
     public struct Configuration: Sendable {
@@ -28,6 +32,13 @@ public final class ChangeLogPublisher: Sendable {
         public var batch = 256
         /// Publishes awaiting their receipts at once.
         public var window = 64
+        /// Entries sent in one message at most: own entries waiting together (a group commit's)
+        /// travel as one message (a JSON array), one receipt and one delivery to each node,
+        /// instead of one each.
+        public var entriesPerMessage = 128
+        /// Bytes of entries in one message at most (a single larger entry still goes alone); never
+        /// more than half the server's `max_payload`.
+        public var bytesPerMessage = 256 * 1024
         /// How often the log is looked at when no commit said so.
         public var pollInterval: Duration = .seconds(1)
         /// How often, at most, the published position is recorded in the database.
@@ -106,9 +117,9 @@ public final class ChangeLogPublisher: Sendable {
     }
 
     /// Publishes `database`'s unpublished local entries and records how far it got; returns how
-    /// many it published. Up to ``Configuration/window`` publishes are in flight at once, sent in
-    /// log order; it stops at the first failure, with the position after the last entry the
-    /// stream took in order.
+    /// many entries it published. Up to ``Configuration/window`` messages are in flight at once,
+    /// sent in log order; it stops at the first failure, with the position after the last entry
+    /// the stream took in order.
     ///
     /// The position is kept in memory between rounds and recorded in the database at most every
     /// ``Configuration/recordInterval`` (and after a failure, and when ``run()`` ends): a commit
@@ -129,22 +140,28 @@ public final class ChangeLogPublisher: Sendable {
                 try await recordIfDue(&cursor, database: database)
                 return count
             }
-            var inFlight: [(sequence: Int64, receipt: NATSPendingPublish)] = []
+            var inFlight: [(sequence: Int64, entries: Int, receipt: NATSPendingPublish)] = []
+            var message = MessageBuilder()
+            let bytesLimit = max(1024, min(configuration.bytesPerMessage, (jetStream.client.serverInfo?.maxPayload ?? 1 << 20) / 2))
             do {
                 for change in changes {
                     if change.origin == store.nodeID {
                         let entry = ReplicatedChange(
                             change, node: store.nodeID, database: database, schema: digests[change.table], previous: cursor.lastOwn)
                         cursor.lastOwn = change.sequence
-                        let receipt = try jetStream.send(
-                            publish: stream.subject(node: store.nodeID, database: database, table: change.tableName), payload: entry.json,
-                            messageID: entry.messageID)
-                        inFlight.append((change.sequence, receipt))
+                        let json = JSONWriter.encode(entry.jsonValue)
+                        if message.count > 0
+                            && (message.count >= configuration.entriesPerMessage || message.bytes + json.count + 1 > bytesLimit)
+                        {
+                            inFlight.append(try send(&message, database: database))
+                        }
+                        message.add(entry, json: json)
                     }
                     if inFlight.count >= configuration.window || change.sequence == last.sequence {
+                        if message.count > 0 { inFlight.append(try send(&message, database: database)) }
                         for sent in inFlight {
                             _ = try await sent.receipt.value()
-                            count += 1
+                            count += sent.entries
                             cursor.position = sent.sequence
                             cursor.unrecorded = true
                         }
@@ -164,6 +181,44 @@ public final class ChangeLogPublisher: Sendable {
             try await recordIfDue(&cursor, database: database)
             if changes.count < configuration.batch { return count }
         }
+    }
+
+    /// Own entries gathered for one message.
+    private struct MessageBuilder {
+        var payload = ByteBuffer()
+        var count = 0
+        var bytes: Int { payload.readableBytes }
+        var first: ReplicatedChange?
+        var last: ReplicatedChange?
+        var tables: Set<String> = []
+
+        mutating func add(_ entry: ReplicatedChange, json: [UInt8]) {
+            payload.writeInteger(count == 0 ? UInt8(ascii: "[") : UInt8(ascii: ","))
+            payload.writeBytes(json)
+            if first == nil { first = entry }
+            last = entry
+            tables.insert(entry.table)
+            count += 1
+        }
+    }
+
+    /// Sends what `message` gathered (one entry as its object, more as an array) and empties it.
+    private func send(_ message: inout MessageBuilder, database: String) throws -> (sequence: Int64, entries: Int, receipt: NATSPendingPublish) {
+        defer { message = MessageBuilder() }
+        guard let first = message.first, let last = message.last else { throw ReplicationError("an empty message") }
+        var payload = message.payload
+        let messageID: String
+        if message.count == 1 {
+            payload.moveReaderIndex(forwardBy: 1)
+            messageID = first.messageID
+        } else {
+            payload.writeInteger(UInt8(ascii: "]"))
+            messageID = ReplicatedChange.messageID(first: first, last: last)
+        }
+        let table = message.tables.count == 1 ? first.table : ReplicationStream.mixedTables
+        let receipt = try jetStream.send(
+            publish: stream.subject(node: store.nodeID, database: database, table: table), payload: payload, messageID: messageID)
+        return (last.sequence, message.count, receipt)
     }
 
     /// Where publishing `database` stands: kept from the last round, else read from the database.

@@ -50,52 +50,133 @@ public struct PeerResync: Sendable {
     public func run(database: String, from peer: String? = nil) async throws -> Report {
         var report = Report(peer: peer)
         for table in store.tables where table.definition.database == database {
-            for kind in ["records", "tombstones"] {
-                var after: JSONValue = .null
-                while true {
-                    let subject = report.peer.map { "\(stream.resyncPrefix).\(database).\($0)" } ?? "\(stream.resyncPrefix).\(database)"
-                    let request = JSONValue.object([
-                        "from": .string(store.nodeID), "to": report.peer.map(JSONValue.string) ?? .null, "table": .string(table.name),
-                        "kind": .string(kind), "after": after,
-                        "limit": .int(Int64(pageSize)),
-                    ])
-                    let answer: NATSMessage
-                    do {
-                        answer = try await client.request(subject, payload: ByteBuffer(bytes: JSONWriter.encode(request)), timeout: timeout)
-                    } catch let error as NATSError where error.kind == .noResponders || error.kind == .timeout {
-                        throw ReplicationError("no other node answered a resync request for \(database) (\(report.peer ?? "any node")): \(error)")
-                    }
-                    guard case .object(let o)? = try? JSONParser.parse(answer.payload.readableBytesView) else {
-                        throw ReplicationError("a resync answer is not a JSON object")
-                    }
-                    if case .string(let problem)? = o["problem"] { throw ReplicationError("resync of \(table.name): \(problem)") }
-                    guard case .string(let node)? = o["node"], case .array(let list)? = o["changes"], let next = o["next"] else {
-                        throw ReplicationError("a resync answer lacks its node, changes or next")
-                    }
-                    report.peer = node
-                    var writes: [RemoteWrite] = []
-                    for item in list {
-                        let change = try ReplicatedChange(jsonValue: item)
-                        report.received += 1
-                        if let problem = refusal(change) {
-                            report.refused += 1
-                            logger.warning("replication: resync of \(table.name)/\(change.id) from \(node) not taken: \(problem)")
-                            continue
-                        }
-                        writes.append(
-                            RemoteWrite(
-                                table: table, id: change.id, operation: change.operation, version: change.version, origin: change.node,
-                                record: change.record, stamps: change.stamps))
-                    }
-                    let (changed, refused) = try await merge(writes, database: database)
-                    report.changed += changed
-                    report.refused += refused
-                    if next.isNull { break }
-                    after = next
-                }
-            }
+            try await pull(table, database: database, buckets: nil, report: &report)
         }
         return report
+    }
+
+    /// What comparing digests did (``compare(database:from:buckets:settled:)``).
+    public struct DigestReport: Sendable, Equatable {
+        /// The node compared with.
+        public var peer: String?
+        /// Tables compared.
+        public var tables = 0
+        /// Buckets that differed, over all tables.
+        public var differingBuckets = 0
+        /// The tables with buckets that differed.
+        public var differingTables: [String] = []
+        /// Rows received for those buckets, and how many changed something here.
+        public var received = 0
+        public var changed = 0
+        public var refused = 0
+
+        public init(peer: String? = nil) { self.peer = peer }
+    }
+
+    /// Compares each table of `database` with `peer`'s (any other node that answers when `nil`)
+    /// by ``TableDigest``, over rows written before `settled` ago (writes still on their way do
+    /// not count), and merges the rows of the buckets that differ, as ``run(database:from:)``
+    /// does for whole tables: silent divergence (a change both the stream and its origin's log
+    /// lost) heals on the node that lacks the newer row. A peer whose rows are older than this
+    /// node's changes nothing here; it heals when it compares with this node.
+    public func compare(
+        database: String, from peer: String? = nil, buckets: Int = 64, settled: Duration = .seconds(30)
+    ) async throws
+        -> DigestReport
+    {
+        var report = DigestReport(peer: peer)
+        let settledMilliseconds = settled.components.seconds * 1000 + settled.components.attoseconds / 1_000_000_000_000_000
+        let cutoff = (store.configuration.wallClock() - settledMilliseconds) << 16
+        for table in store.tables where table.definition.database == database {
+            let answer = try await ask(
+                database: database, peer: report.peer,
+                [
+                    "from": .string(store.nodeID), "to": report.peer.map(JSONValue.string) ?? .null, "table": .string(table.name),
+                    "kind": .string("digest"), "of": .int(Int64(buckets)), "before": .int(cutoff),
+                ], what: "digest of \(table.name)")
+            guard case .string(let node)? = answer["node"], case .array(let sums)? = answer["digest"] else {
+                throw ReplicationError("a digest answer lacks its node or digest")
+            }
+            report.peer = node
+            var theirs: [UInt64] = []
+            for sum in sums {
+                guard case .string(let hex) = sum, let value = TableDigest.bucketSum(hex: hex) else {
+                    throw ReplicationError("a digest answer's buckets are not 16 hexadecimal digits each")
+                }
+                theirs.append(value)
+            }
+            let mine = try await store.digest(table, buckets: buckets, before: cutoff)
+            report.tables += 1
+            let differing = mine.differingBuckets(from: TableDigest(buckets: theirs))
+            guard !differing.isEmpty else { continue }
+            report.differingBuckets += differing.count
+            report.differingTables.append(table.name)
+            var pulled = Report(peer: node)
+            try await pull(table, database: database, buckets: (Set(differing), buckets), report: &pulled)
+            report.received += pulled.received
+            report.changed += pulled.changed
+            report.refused += pulled.refused
+        }
+        return report
+    }
+
+    /// Sends `request` to `peer` (any other node when `nil`) and returns the answer's object, or
+    /// throws what went wrong.
+    private func ask(database: String, peer: String?, _ request: JSONObject, what: String) async throws -> JSONObject {
+        let subject = peer.map { "\(stream.resyncPrefix).\(database).\($0)" } ?? "\(stream.resyncPrefix).\(database)"
+        let answer: NATSMessage
+        do {
+            answer = try await client.request(subject, payload: ByteBuffer(bytes: JSONWriter.encode(.object(request))), timeout: timeout)
+        } catch let error as NATSError where error.kind == .noResponders || error.kind == .timeout {
+            throw ReplicationError("no other node answered a resync request for \(database) (\(peer ?? "any node")): \(error)")
+        }
+        guard case .object(let o)? = try? JSONParser.parse(answer.payload.readableBytesView) else {
+            throw ReplicationError("a resync answer is not a JSON object")
+        }
+        if case .string(let problem)? = o["problem"] { throw ReplicationError("resync (\(what)): \(problem)") }
+        return o
+    }
+
+    /// Merges `table`'s records and tombstones from `report.peer` (any node when `nil`, then the
+    /// one that answered), only keys in `buckets` when given.
+    private func pull(_ table: TableLayout, database: String, buckets: (Set<Int>, of: Int)?, report: inout Report) async throws {
+        for kind in ["records", "tombstones"] {
+            var after: JSONValue = .null
+            while true {
+                var request: JSONObject = [
+                    "from": .string(store.nodeID), "to": report.peer.map(JSONValue.string) ?? .null, "table": .string(table.name),
+                    "kind": .string(kind), "after": after, "limit": .int(Int64(pageSize)),
+                ]
+                if let buckets {
+                    request["buckets"] = .array(buckets.0.sorted().map { .int(Int64($0)) })
+                    request["of"] = .int(Int64(buckets.of))
+                }
+                let o = try await ask(database: database, peer: report.peer, request, what: table.name)
+                guard case .string(let node)? = o["node"], case .array(let list)? = o["changes"], let next = o["next"] else {
+                    throw ReplicationError("a resync answer lacks its node, changes or next")
+                }
+                report.peer = node
+                var writes: [RemoteWrite] = []
+                for item in list {
+                    let change = try ReplicatedChange(jsonValue: item)
+                    report.received += 1
+                    if let problem = refusal(change) {
+                        report.refused += 1
+                        logger.warning("replication: resync of \(table.name)/\(change.id) from \(node) not taken: \(problem)")
+                        continue
+                    }
+                    writes.append(
+                        RemoteWrite(
+                            table: table, id: change.id, operation: change.operation, version: change.version, origin: change.node,
+                            record: change.record, stamps: change.stamps))
+                }
+                let (changed, refused) = try await merge(writes, database: database)
+                report.changed += changed
+                report.refused += refused
+                if next.isNull { break }
+                after = next
+            }
+        }
     }
 
     /// Why this node cannot take `change` now, or `nil`.

@@ -29,24 +29,11 @@ public final class RepairResponder: Sendable {
 
     /// Answers requests until the task is cancelled.
     public func run() async {
-        var wait: Duration = .milliseconds(100)
-        while !Task.isCancelled {
-            do {
-                let subscription = try client.subscribe("\(stream.repairPrefix).\(store.nodeID).*")
-                defer { subscription.unsubscribe() }
-                for try await request in subscription {
-                    guard let reply = request.replyTo else { continue }
-                    let database = String(request.subject.split(separator: ".").last ?? "")
-                    let answer = await answer(request.payload, database: database)
-                    try? client.publish(reply, payload: answer.json)
-                }
-                return
-            } catch {
-                if Task.isCancelled { return }
-                logger.warning("replication: answering repair requests failed: \(error)")
-                try? await Task.sleep(for: wait)
-                wait = min(wait * 2, .seconds(5))
-            }
+        let answerer = RequestAnswerer(
+            client: client, subjects: ["\(stream.repairPrefix).\(store.nodeID).*"], what: "repair requests", logger: logger)
+        await answerer.run { request in
+            let database = String(request.subject.split(separator: ".").last ?? "")
+            return await self.answer(request.payload, database: database).json
         }
     }
 

@@ -12,7 +12,8 @@ public import NIOCore
 /// differs does not apply the change), after a PATCH `stamps` (``RecordStamps``: when each
 /// attribute was written), and `prev`, the sequence of the origin's entry published before this
 /// one (its log also holds other nodes' writes, so its own sequences have holes): a receiver
-/// that did not get that one knows it missed something.
+/// that did not get that one knows it missed something. A message may hold several entries of
+/// one node's log, in order, as a JSON array of these objects (``entries(json:)``).
 public struct ReplicatedChange: Sendable, Equatable {
     public var node: String
     public var database: String
@@ -67,6 +68,29 @@ public struct ReplicatedChange: Sendable, Equatable {
     /// the same node name, numbers its entries again from an earlier sequence, and its new
     /// writes must not pass for retries of the old ones.
     public var messageID: String { "\(node):\(database):\(sequence):\(transaction)" }
+
+    /// The `Nats-Msg-Id` of a message holding the own entries `first` to `last` of one node's
+    /// log: `node:database:sequence:transaction` of the first, then `:sequence:transaction` of the last.
+    public static func messageID(first: ReplicatedChange, last: ReplicatedChange) -> String {
+        "\(first.messageID):\(last.sequence):\(last.transaction)"
+    }
+
+    /// Reads a message's entries: one entry's object, or an array of them (a batch the publisher
+    /// sent as one message), or says what is wrong with it.
+    public static func entries(json bytes: ByteBuffer) throws(ReplicationError) -> [ReplicatedChange] {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes.readableBytesView)
+        } catch {
+            throw ReplicationError("a replicated change is not JSON: \(error)")
+        }
+        guard case .array(let items) = value else { return [try ReplicatedChange(jsonValue: value)] }
+        guard !items.isEmpty else { throw ReplicationError("a message of replicated changes holds none") }
+        var entries: [ReplicatedChange] = []
+        entries.reserveCapacity(items.count)
+        for item in items { entries.append(try ReplicatedChange(jsonValue: item)) }
+        return entries
+    }
 
     /// The JSON object, as bytes.
     public var json: ByteBuffer { ByteBuffer(bytes: JSONWriter.encode(jsonValue)) }

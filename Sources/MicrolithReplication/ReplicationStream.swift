@@ -45,6 +45,10 @@ public struct ReplicationStream: Sendable, Equatable {
         "\(appliedPrefix).\(origin).\(database)"
     }
 
+    /// The table token of a message that holds entries of several tables: a hyphen, which no
+    /// table name has.
+    public static let mixedTables = "mixed-tables"
+
     /// The subject of an entry of `node`'s log of `database`, table `table`.
     public func subject(node: String, database: String, table: String) -> String {
         "\(subjectPrefix).\(node).\(database).\(table)"

@@ -11,9 +11,12 @@ public import NIOCore
 ///
 /// Requests arrive on `<resyncPrefix>.<database>` (any node may answer; a node does not answer
 /// its own) and `<resyncPrefix>.<database>.<node>` (this node), as
-/// `{"from":"node","table":"T","kind":"records"|"tombstones","after":key|null,"limit":n}`; the
+/// `{"from":"node","table":"T","kind":"records"|"tombstones","after":key|null,"limit":n}`,
+/// optionally with `"buckets":[i,…],"of":n` (only keys in those buckets, ``TableDigest``); the
 /// answer is `{"node":"…","changes":[…],"next":key|null}` (`next` null: the table is done), or
-/// `{"problem":"…"}`.
+/// `{"problem":"…"}`. A request of kind `digest`, `{"from":"node","table":"T","kind":"digest",
+/// "of":n,"before":version}`, is answered with the table's ``TableDigest`` over rows older than
+/// `before`: `{"node":"…","digest":["<16 hex digits>",…],"records":n,"tombstones":n}`.
 public final class ResyncResponder: Sendable {
     let store: Store
     let client: NATSClient
@@ -36,36 +39,13 @@ public final class ResyncResponder: Sendable {
 
     /// Answers requests until the task is cancelled.
     public func run() async {
-        var wait: Duration = .milliseconds(100)
-        while !Task.isCancelled {
-            do {
-                let any = try client.subscribe("\(stream.resyncPrefix).*")
-                let mine = try client.subscribe("\(stream.resyncPrefix).*.\(store.nodeID)")
-                defer {
-                    any.unsubscribe()
-                    mine.unsubscribe()
-                }
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for subscription in [any, mine] {
-                        group.addTask {
-                            for try await request in subscription {
-                                guard let reply = request.replyTo else { continue }
-                                let tokens = request.subject.dropFirst(self.stream.resyncPrefix.count + 1).split(separator: ".")
-                                guard let database = tokens.first.map(String.init) else { continue }
-                                guard let answer = await self.answer(request.payload, database: database) else { continue }
-                                try? self.client.publish(reply, payload: answer)
-                            }
-                        }
-                    }
-                    try await group.waitForAll()
-                }
-                return
-            } catch {
-                if Task.isCancelled { return }
-                logger.warning("replication: answering resync requests failed: \(error)")
-                try? await Task.sleep(for: wait)
-                wait = min(wait * 2, .seconds(5))
-            }
+        let prefix = stream.resyncPrefix
+        let answerer = RequestAnswerer(
+            client: client, subjects: ["\(prefix).*", "\(prefix).*.\(store.nodeID)"], what: "resync requests", logger: logger)
+        await answerer.run { request in
+            let tokens = request.subject.dropFirst(prefix.count + 1).split(separator: ".")
+            guard let database = tokens.first.map(String.init) else { return nil }
+            return await self.answer(request.payload, database: database)
         }
     }
 
@@ -75,9 +55,11 @@ public final class ResyncResponder: Sendable {
             ByteBuffer(bytes: JSONWriter.encode(.object(["node": .string(store.nodeID), "problem": .string(text)])))
         }
         guard case .object(let o)? = try? JSONParser.parse(payload.readableBytesView), case .string(let from)? = o["from"],
-            case .string(let tableName)? = o["table"], case .string(let kind)? = o["kind"], kind == "records" || kind == "tombstones"
+            case .string(let tableName)? = o["table"], case .string(let kind)? = o["kind"],
+            kind == "records" || kind == "tombstones" || kind == "digest"
         else {
-            return problem(#"a resync request is {"from":"node","table":"T","kind":"records"|"tombstones","after":key|null,"limit":n}"#)
+            return problem(
+                #"a resync request is {"from":"node","table":"T","kind":"records"|"tombstones"|"digest","after":key|null,"limit":n}"#)
         }
         if from == store.nodeID { return nil }
         if isBehind() {
@@ -87,6 +69,37 @@ public final class ResyncResponder: Sendable {
         }
         guard let table = store.table(name: tableName, database: database) else {
             return problem("node \(store.nodeID) has no table \(tableName) in database '\(database)'")
+        }
+        var bucketCount = 1
+        if case .int(let n)? = o["of"] {
+            guard (1...4096).contains(n) else { return problem("'of' (the number of buckets) is from 1 to 4096") }
+            bucketCount = Int(n)
+        }
+        if kind == "digest" {
+            var before: Int64?
+            if case .int(let n)? = o["before"] { before = n }
+            do {
+                let digest = try await store.digest(table, buckets: bucketCount, before: before)
+                var answer = JSONObject()
+                answer["node"] = .string(store.nodeID)
+                answer["digest"] = .array(digest.buckets.map { .string(TableDigest.hex($0)) })
+                answer["records"] = .int(Int64(digest.records))
+                answer["tombstones"] = .int(Int64(digest.tombstones))
+                return ByteBuffer(bytes: JSONWriter.encode(.object(answer)))
+            } catch {
+                return problem("node \(store.nodeID) could not read \(tableName): \(error)")
+            }
+        }
+        var buckets: Set<Int>?
+        if case .array(let list)? = o["buckets"] {
+            var set = Set<Int>()
+            for item in list {
+                guard case .int(let n) = item, n >= 0, n < bucketCount else {
+                    return problem("'buckets' holds bucket numbers below 'of' (\(bucketCount))")
+                }
+                set.insert(Int(n))
+            }
+            buckets = set
         }
         var after: RecordID?
         if let key = o["after"], !key.isNull {
@@ -100,7 +113,8 @@ public final class ResyncResponder: Sendable {
         do {
             let rows =
                 kind == "records"
-                ? try await store.snapshot(table, after: after, limit: limit) : try await store.tombstones(table, after: after, limit: limit)
+                ? try await store.snapshot(table, after: after, limit: limit, buckets: buckets, bucketCount: bucketCount)
+                : try await store.tombstones(table, after: after, limit: limit, buckets: buckets, bucketCount: bucketCount)
             var answer = JSONObject()
             answer["node"] = .string(store.nodeID)
             answer["changes"] = .array(

@@ -43,6 +43,11 @@ enum ClusterRoutes {
                     for (database, report) in reports.sorted(by: { $0.key < $1.key }) { resync[database] = ClusterRoutes.json(report) }
                     root["lastResync"] = .object(resync)
                 }
+                if let digest = monitor.applier?.lastDigestReports {
+                    var databases = JSONObject()
+                    for (database, report) in digest.reports.sorted(by: { $0.key < $1.key }) { databases[database] = json(report) }
+                    root["lastDigest"] = .object(["at": .string(DateValue.format(digest.at)), "databases": .object(databases)])
+                }
                 if let applier = monitor.applier {
                     do {
                         let info = try await applier.consumerInfo()
@@ -76,6 +81,32 @@ enum ClusterRoutes {
             for (database, report) in reports.sorted(by: { $0.key < $1.key }) { root[database] = json(report) }
             return JobRoutes.json(.object(root))
         }
+        // Compares every table with another node's by digest now and merges the rows of the
+        // buckets that differ (it also runs every replication.digestIntervalSeconds).
+        router.post("/_cluster/digest") { request, _ -> Response in
+            try access.authorize(.superUser, to: "compare this node's tables", for: Principal.current)
+            guard settings.isEnabled else { throw Problem(.badRequest, "this node does not replicate (replication.nats is not set)") }
+            guard let applier = monitor.applier, monitor.client?.isConnected == true else {
+                throw Problem(.serviceUnavailable, "this node is not connected to NATS; try again once it is")
+            }
+            let reports: [String: PeerResync.DigestReport]
+            do {
+                reports = try await applier.compareDigests(with: request.uri.queryParameters.get("from"))
+            } catch let error as ReplicationError {
+                throw Problem(.serviceUnavailable, error.message)
+            }
+            var root = JSONObject()
+            for (database, report) in reports.sorted(by: { $0.key < $1.key }) { root[database] = json(report) }
+            return JobRoutes.json(.object(root))
+        }
+    }
+
+    static func json(_ report: PeerResync.DigestReport) -> JSONValue {
+        .object([
+            "peer": report.peer.map(JSONValue.string) ?? .null, "tables": .int(Int64(report.tables)),
+            "differingBuckets": .int(Int64(report.differingBuckets)), "differingTables": .array(report.differingTables.map(JSONValue.string)),
+            "received": .int(Int64(report.received)), "changed": .int(Int64(report.changed)), "refused": .int(Int64(report.refused)),
+        ])
     }
 
     static func json(_ report: PeerResync.Report) -> JSONValue {

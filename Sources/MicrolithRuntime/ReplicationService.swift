@@ -46,6 +46,7 @@ struct ReplicationService: Service, CustomStringConvertible {
         var applying = ChangeApplier.Configuration()
         applying.stream = settings.stream
         applying.maximumClockAhead = settings.maximumClockAhead
+        applying.digestInterval = settings.digestInterval
         let publisher = ChangeLogPublisher(store: store, jetStream: jetStream, configuration: publishing, logger: logger)
         let applier = ChangeApplier(store: store, jetStream: jetStream, configuration: applying, logger: logger)
         let responder = RepairResponder(store: store, client: client, stream: settings.stream, logger: logger)

@@ -19,6 +19,8 @@ public struct ReplicationSettings: Sendable {
     public var leaseDuration: Duration = .seconds(10)
     /// How long a write with `X-Replicate-To` waits for the other nodes.
     public var replicateTimeout: Duration = .seconds(5)
+    /// How often each table is compared with another node's by digest (`nil`: never on its own).
+    public var digestInterval: Duration? = .seconds(600)
 
     public init() {}
 

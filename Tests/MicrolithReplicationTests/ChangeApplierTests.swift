@@ -255,8 +255,11 @@ import Testing
     @Test func aMessageTheStreamLostIsNoticedAndRecoveredFromItsOrigin() async throws {
         let c = try await cluster(["node-a", "node-b"])
         let (a, b) = (c.nodes[0], c.nodes[1])
-        for i in 1...3 { try await a.put("\(i)", ["title": .string("t\(i)")]) }
-        try await a.publisher.publishPending()
+        // Published one by one: one message each (entries waiting together would share one).
+        for i in 1...3 {
+            try await a.put("\(i)", ["title": .string("t\(i)")])
+            try await a.publisher.publishPending()
+        }
         let published = try await c.jetStream.fetch(
             stream: "MICROLITH_CHANGES", consumer: b.applier.consumerName, batch: 10, expires: .milliseconds(300))
         #expect(try published.map { try ReplicatedChange(json: $0.payload).previous } == [0, 1, 2], "each names the one before")
@@ -287,8 +290,10 @@ import Testing
     @Test func aGapTheOriginsLogNoLongerHoldsIsKeptWithWhy() async throws {
         let c = try await cluster(["node-a", "node-b"])
         let (a, b) = (c.nodes[0], c.nodes[1])
-        for i in 1...2 { try await a.put("\(i)", ["title": .string("t\(i)")]) }
-        try await a.publisher.publishPending()
+        for i in 1...2 {
+            try await a.put("\(i)", ["title": .string("t\(i)")])
+            try await a.publisher.publishPending()
+        }
         try await c.jetStream.deleteMessage(stream: "MICROLITH_CHANGES", sequence: 1)
         // node-a's log no longer holds its first entry (trimmed).
         try await a.store.write { txn in try txn.db.execute(sql: "DELETE FROM _microlith_changelog WHERE seq = 1") }
@@ -533,8 +538,10 @@ import Testing
     @Test func aNodeWhoseMissedEntriesTheStreamDroppedOwesAResync() async throws {
         let c = try await cluster(["node-a", "node-b"])
         let (a, b) = (c.nodes[0], c.nodes[1])
-        for i in 1...5 { try await a.put("r\(i)", ["title": .string("a \(i)")]) }
-        try await a.publisher.publishPending()
+        for i in 1...5 {
+            try await a.put("r\(i)", ["title": .string("a \(i)")])
+            try await a.publisher.publishPending()
+        }
         try await b.applier.prepare()
         #expect(!b.applier.owesResync, "everything it has not applied is in the stream")
         // The stream drops the first three (as its age limit would) before node-b took them.

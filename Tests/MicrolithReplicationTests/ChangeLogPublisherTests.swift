@@ -41,7 +41,10 @@ import Testing
         }
     }
 
-    func fixture(retentionSeconds: Int = 86_400) async throws -> Fixture {
+    func fixture(
+        retentionSeconds: Int = 86_400, schema: String = Self.schema,
+        publishing: ChangeLogPublisher.Configuration = ChangeLogPublisher.Configuration()
+    ) async throws -> Fixture {
         let server = try NATSServerProcess(["-js"])
         var c = NATSClient.Configuration(servers: [try NATSServerAddress(parsing: server.url)])
         c.reconnectWait = .milliseconds(20)
@@ -51,9 +54,9 @@ import Testing
         var configuration = StoreConfiguration(
             directory: directory, durability: .normal, nodeID: "node-a", changeLogRetentionSeconds: retentionSeconds)
         configuration.keepUnpublishedChanges = true
-        let store = try Store.open(schema: try SchemaParser.parse(Self.schema, file: "schema.graphql"), configuration: configuration)
+        let store = try Store.open(schema: try SchemaParser.parse(schema, file: "schema.graphql"), configuration: configuration)
         let jetStream = NATSJetStream(client: client, timeout: .seconds(2))
-        let publisher = ChangeLogPublisher(store: store, jetStream: jetStream, logger: Logger(label: "test"))
+        let publisher = ChangeLogPublisher(store: store, jetStream: jetStream, configuration: publishing, logger: Logger(label: "test"))
         try await publisher.prepare()
         return Fixture(server: server, client: client, jetStream: jetStream, store: store, directory: directory, publisher: publisher)
     }
@@ -73,10 +76,16 @@ import Testing
         #expect(try await f.publisher.publishPending() == 0, "nothing twice")
         #expect(try await f.publisher.published() == 3)
 
+        // Three entries waiting together travel as one message, under one id naming the first
+        // and the last.
         let messages = try await f.streamed()
-        #expect(messages.map(\.message.subject) == Array(repeating: "microlith.changes.node-a.data.Todo", count: 3))
-        let changes = try messages.map { try ReplicatedChange(json: $0.payload) }
-        #expect(messages.map { $0.message.headers?["Nats-Msg-Id"] } == changes.map { "node-a:data:\($0.sequence):\($0.transaction)" })
+        #expect(messages.map(\.message.subject) == ["microlith.changes.node-a.data.Todo"])
+        let changes = try messages.flatMap { try ReplicatedChange.entries(json: $0.payload) }
+        try #require(changes.count == 3)
+        #expect(
+            messages.map { $0.message.headers?["Nats-Msg-Id"] }
+                == ["node-a:data:1:\(changes[0].transaction):3:\(changes[2].transaction)"])
+        #expect(changes.map(\.previous) == [0, 1, 2], "each still names the one before")
         #expect(changes.map(\.sequence) == [1, 2, 3])
         #expect(changes.map(\.operation) == [.put, .put, .delete])
         #expect(changes.map(\.id) == [.string("1"), .string("2"), .string("1")])
@@ -107,7 +116,7 @@ import Testing
             if published == 0 { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(published == 2)
-        let titles = try await f.streamed().map { try ReplicatedChange(json: $0.payload).record?["title"] }
+        let titles = try await f.streamed().flatMap { try ReplicatedChange.entries(json: $0.payload).map { $0.record?["title"] } }
         #expect(titles == [.string("before"), .string("during 1"), .string("during 2")])
         await f.close()
     }
@@ -123,7 +132,7 @@ import Testing
         }
         let restarted = ChangeLogPublisher(store: f.store, jetStream: f.jetStream, logger: Logger(label: "test"))
         #expect(try await restarted.publishPending() == 3)
-        #expect(try await f.jetStream.streamInfo("MICROLITH_CHANGES").state.messages == 3)
+        #expect(try await f.jetStream.streamInfo("MICROLITH_CHANGES").state.messages == 1, "the same message, under the same id")
         await f.close()
     }
 
