@@ -47,6 +47,7 @@ struct ReplicationService: Service, CustomStringConvertible {
         applying.stream = settings.stream
         applying.maximumClockAhead = settings.maximumClockAhead
         applying.digestInterval = settings.digestInterval
+        applying.digestSettled = settings.digestSettled
         let publisher = ChangeLogPublisher(store: store, jetStream: jetStream, configuration: publishing, logger: logger)
         let applier = ChangeApplier(store: store, jetStream: jetStream, configuration: applying, logger: logger)
         let responder = RepairResponder(store: store, client: client, stream: settings.stream, logger: logger)

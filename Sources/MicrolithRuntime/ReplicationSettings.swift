@@ -21,6 +21,8 @@ public struct ReplicationSettings: Sendable {
     public var replicateTimeout: Duration = .seconds(5)
     /// How often each table is compared with another node's by digest (`nil`: never on its own).
     public var digestInterval: Duration? = .seconds(600)
+    /// Rows written more recently than this are left out of digests (they may be on their way).
+    public var digestSettled: Duration = .seconds(30)
 
     public init() {}
 

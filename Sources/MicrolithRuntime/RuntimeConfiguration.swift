@@ -69,6 +69,7 @@ import Yams
 /// | `replication.leaseSeconds` | `MICROLITH_REPLICATION_LEASE_SECONDS` | 10: how long the lease that picks the one node firing schedules lasts unrenewed (schedules pause that long when its holder dies) |
 /// | `replication.replicateTimeoutMs` | `MICROLITH_REPLICATION_REPLICATE_TIMEOUT_MS` | 5000: how long a write with `X-Replicate-To: N` waits for N nodes before it answers 504 |
 /// | `replication.digestIntervalSeconds` | `MICROLITH_REPLICATION_DIGEST_INTERVAL_SECONDS` | 600: how often each table is compared with another node's by digest, and the rows that differ merged (0: never on its own; `POST /_cluster/digest` does it at once) |
+/// | `replication.digestSettledSeconds` | `MICROLITH_REPLICATION_DIGEST_SETTLED_SECONDS` | 30: rows written more recently are left out of digests (they may still be on their way) |
 /// | `replication.retentionHours` | `MICROLITH_REPLICATION_RETENTION_HOURS` | 168: how long the stream keeps changes and the store keeps tombstones; the longest a node may be away |
 /// | `log.level` | `MICROLITH_LOG_LEVEL` | `info` |
 /// | `auth.accessTokenSeconds` | `MICROLITH_AUTH_ACCESS_TOKEN_SECONDS` | 900 (how long a bearer access token is valid) |
@@ -349,6 +350,9 @@ public struct RuntimeConfiguration: Sendable {
         Key(path: "replication.digestIntervalSeconds", environment: "MICROLITH_REPLICATION_DIGEST_INTERVAL_SECONDS") { c, v, n in
             let seconds = try int(v, n, min: 0, max: 7 * 86_400)
             c.replication.digestInterval = seconds == 0 ? nil : .seconds(seconds)
+        },
+        Key(path: "replication.digestSettledSeconds", environment: "MICROLITH_REPLICATION_DIGEST_SETTLED_SECONDS") { c, v, n in
+            c.replication.digestSettled = .seconds(try int(v, n, min: 0, max: 86_400))
         },
         Key(path: "replication.retentionHours", environment: "MICROLITH_REPLICATION_RETENTION_HOURS") { c, v, n in
             let hours = try int(v, n, min: 1, max: 24 * 366)
