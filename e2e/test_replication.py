@@ -732,3 +732,30 @@ def test_digest_settings_out_of_range_are_refused_with_their_names(factory):
         with pytest.raises(AssertionError):
             server.start(timeout=15)
         assert name in server.logs(), server.logs()
+
+
+def test_two_clusters_on_one_nats_under_different_stream_names_stay_apart(factory, tmp_path):
+    """Two clusters of two nodes share one nats-server under different `replication.stream`
+    names (the nodes of both are named node-1 and node-2): each cluster's writes reach its own
+    nodes only, and a digest comparison is answered within the cluster."""
+    admin = {"MICROLITH_ADMIN_USER": "root", "MICROLITH_ADMIN_PASSWORD": "pw-root", "MICROLITH_REPLICATION_DIGEST_SETTLED_SECONDS": "0"}
+    auth = {"Authorization": "Basic " + base64.b64encode(b"root:pw-root").decode()}
+    nats = NatsServer(tmp_path / "nats").start()
+    try:
+        clusters = {}
+        for name in ("SHOP_A", "SHOP_B"):
+            clusters[name] = start_nodes(factory, tmp_path / name, nats, count=2, env={**admin, "MICROLITH_REPLICATION_STREAM": name})
+        for name, servers in clusters.items():
+            for i in range(10):
+                assert servers[i % 2].put(f"/Rec/{name}-{i}", json={"id": f"{name}-{i}", "n": i}).status_code in (200, 201, 204)
+        for name, servers in clusters.items():
+            converge(servers)
+            assert sorted(dump(servers[0])) == sorted(f"{name}-{i}" for i in range(10)), dump(servers[0])
+        for name, servers in clusters.items():
+            r = servers[1].post("/_cluster/digest", headers=auth)
+            assert r.status_code == 200 and r.json()["data"]["differingBuckets"] == 0, r.text
+            assert servers[0].get("/_cluster", headers=auth).json()["stream"] == name
+        streams = json.loads(nats_request(nats.port, "$JS.API.STREAM.NAMES", b""))["streams"]
+        assert {"SHOP_A", "SHOP_B"} <= set(streams), streams
+    finally:
+        nats.kill()

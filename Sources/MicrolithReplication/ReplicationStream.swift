@@ -26,13 +26,30 @@ public struct ReplicationStream: Sendable, Equatable {
     public var resyncPrefix = "microlith.resync"
 
     public init(
-        name: String = "MICROLITH_CHANGES", subjectPrefix: String = "microlith.changes", replicas: Int = 1,
+        name: String = ReplicationStream.defaultName, subjectPrefix: String = "microlith.changes", replicas: Int = 1,
         maximumAge: Duration = .seconds(7 * 86_400)
     ) {
         self.name = name
         self.subjectPrefix = subjectPrefix
         self.replicas = replicas
         self.maximumAge = maximumAge
+    }
+
+    /// The default stream's name: its subjects start `microlith.changes`, `microlith.repair`, ….
+    public static let defaultName = "MICROLITH_CHANGES"
+
+    /// The stream named `name`, every subject scoped to it: `microlith.<name>.changes`,
+    /// `microlith.<name>.repair`, `microlith.<name>.applied`, `microlith.<name>.resync` (the default
+    /// name keeps the unscoped ones). Clusters sharing a NATS account under different stream names
+    /// then neither take each other's changes nor answer each other's repair, resync and digest
+    /// requests. `name` must be a subject token.
+    public static func named(_ name: String, replicas: Int = 1, maximumAge: Duration = .seconds(7 * 86_400)) -> ReplicationStream {
+        guard name != defaultName else { return ReplicationStream(replicas: replicas, maximumAge: maximumAge) }
+        var stream = ReplicationStream(name: name, subjectPrefix: "microlith.\(name).changes", replicas: replicas, maximumAge: maximumAge)
+        stream.repairPrefix = "microlith.\(name).repair"
+        stream.appliedPrefix = "microlith.\(name).applied"
+        stream.resyncPrefix = "microlith.\(name).resync"
+        return stream
     }
 
     /// The subject `node` answers repair requests for `database` on.

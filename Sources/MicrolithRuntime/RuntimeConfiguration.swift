@@ -63,7 +63,7 @@ import Yams
 /// | `store.nodeID` | `MICROLITH_NODE_ID` | generated once per data folder |
 /// | `replication.nats` | `MICROLITH_REPLICATION_NATS` | none: one node (a list of `nats://[user:password@]host[:port]`; set, this node replicates through them) |
 /// | `replication.node` | `MICROLITH_REPLICATION_NODE` | the same as `store.nodeID`: this node's name, unique in the cluster (no `.`, `*`, `>` or spaces) |
-/// | `replication.stream` | `MICROLITH_REPLICATION_STREAM` | `MICROLITH_CHANGES` (the JetStream stream every node shares) |
+/// | `replication.stream` | `MICROLITH_REPLICATION_STREAM` | `MICROLITH_CHANGES` (the JetStream stream every node of the cluster shares; another name scopes every subject to it, `microlith.<name>.changes.…`, so clusters sharing NATS under different names stay apart) |
 /// | `replication.replicas` | `MICROLITH_REPLICATION_REPLICAS` | 1 (copies the stream keeps: 3 on a cluster of three NATS servers) |
 /// | `replication.maxClockAheadSeconds` | `MICROLITH_REPLICATION_MAX_CLOCK_AHEAD_SECONDS` | 60 (a change stamped further ahead of this node's clock waits, logged) |
 /// | `replication.leaseSeconds` | `MICROLITH_REPLICATION_LEASE_SECONDS` | 10: how long the lease that picks the one node firing schedules lasts unrenewed (schedules pause that long when its holder dies) |
@@ -333,7 +333,9 @@ public struct RuntimeConfiguration: Sendable {
         },
         Key(path: "replication.node", environment: "MICROLITH_REPLICATION_NODE") { c, v, n in c.store.nodeID = try ReplicationSettings.node(v, n) },
         Key(path: "replication.stream", environment: "MICROLITH_REPLICATION_STREAM") { c, v, n in
-            c.replication.stream.name = try ReplicationSettings.streamName(v, n)
+            let stream = c.replication.stream
+            c.replication.stream = ReplicationStream.named(
+                try ReplicationSettings.streamName(v, n), replicas: stream.replicas, maximumAge: stream.maximumAge)
         },
         Key(path: "replication.replicas", environment: "MICROLITH_REPLICATION_REPLICAS") { c, v, n in
             c.replication.stream.replicas = try int(v, n, min: 1, max: 5)

@@ -94,3 +94,18 @@ extension ChangeLogPublisherTests {
         }
     }
 }
+
+@Suite struct ReplicationStreamTests {
+    @Test func aNamedStreamScopesEverySubjectToItsName() {
+        let stream = ReplicationStream.named("SHOP", replicas: 3)
+        #expect(stream.name == "SHOP" && stream.replicas == 3)
+        #expect(stream.subject(node: "n1", database: "data", table: "T") == "microlith.SHOP.changes.n1.data.T")
+        #expect(stream.repairSubject(node: "n1", database: "data") == "microlith.SHOP.repair.n1.data")
+        #expect(stream.appliedSubject(origin: "n1", database: "data") == "microlith.SHOP.applied.n1.data")
+        #expect(stream.resyncPrefix == "microlith.SHOP.resync")
+        #expect(stream.configuration.subjects == ["microlith.SHOP.changes.>"])
+        let other = ReplicationStream.named("OTHER")
+        #expect(!other.subject(node: "n1", database: "data", table: "T").hasPrefix(stream.subjectPrefix + "."))
+        #expect(ReplicationStream.named(ReplicationStream.defaultName) == ReplicationStream(), "the default keeps its subjects")
+    }
+}
