@@ -12,7 +12,8 @@ public struct AppliedNotice: Sendable, Equatable, Codable {
     public var database: String
     /// The highest sequence of the origin's log applied.
     public var through: Int64
-    /// Spans `(after, upto]` below `through` that have not arrived yet.
+    /// Spans `(after, upto]` below `through` that are not applied: entries that have not arrived
+    /// yet (gaps being repaired), and changes parked there (one entry each).
     public var gaps: [[Int64]]
 
     public init(node: String, database: String, through: Int64, gaps: [(after: Int64, upto: Int64)] = []) {

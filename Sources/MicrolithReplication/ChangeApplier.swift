@@ -119,6 +119,16 @@ public final class ChangeApplier: Sendable {
     private let resyncOrigins = Mutex<Set<String>>([])
     private let lastResync = Mutex<(at: ContinuousClock.Instant, reports: [String: PeerResync.Report])?>(nil)
     private let lastDigest = Mutex<(at: Int64, reports: [String: PeerResync.DigestReport])?>(nil)
+    /// Per database and origin, the sequences of the parked changes: not applied here, so the
+    /// notices to their origin leave them out (a write waiting with `X-Replicate-To` does not
+    /// count this node for them).
+    private let parkedSequences = Mutex<[String: [String: Set<Int64>]]>([:])
+
+    /// Notes that `change` is parked, before anything after it is announced.
+    private func noteParked(_ change: ReplicatedChange?) {
+        guard let change else { return }
+        parkedSequences.withLock { _ = $0[change.database, default: [:]][change.node, default: []].insert(change.sequence) }
+    }
 
     public init(store: Store, jetStream: NATSJetStream, configuration: Configuration = Configuration(), logger: Logger) {
         self.store = store
@@ -414,6 +424,7 @@ public final class ChangeApplier: Sendable {
             }
             switch admit(change) {
             case .failure(let refusal):
+                noteParked(item.change)
                 parked.append(item.refused(refusal.message))
             case .success(let table):
                 let write = RemoteWrite(
@@ -449,6 +460,7 @@ public final class ChangeApplier: Sendable {
                                 "table \(change.table) is declared differently on node \(change.node) (schema digest \(change.schema), here "
                                 + "\(entry.write.table.replicationDigest)) and the record does not fit here: \(error)"
                         }
+                        noteParked(entry.item.change)
                         parked.append(entry.item.refused(problem))
                     }
                 }
@@ -493,21 +505,29 @@ public final class ChangeApplier: Sendable {
                 (sequence: $0[0] as Int64, payload: $0[1] as Data)
             }
         }
-        guard !rows.isEmpty else { return 0 }
         var changes: [(sequence: Int64, change: ReplicatedChange)] = []
         for row in rows {
             if let change = try? ReplicatedChange(json: ByteBuffer(bytes: row.payload)) { changes.append((row.sequence, change)) }
         }
+        // What the table holds is what is parked (read again at start-up and on every retry).
+        parkedSequences.withLock { parked in
+            parked = [:]
+            for (_, change) in changes { parked[change.database, default: [:]][change.node, default: []].insert(change.sequence) }
+        }
+        guard !rows.isEmpty else { return 0 }
         var cleared: [Int64] = []
         for (sequence, change) in changes {
             guard case .success(let table) = admit(change) else { continue }
             let write = RemoteWrite(
                 table: table, id: change.id, operation: change.operation, version: change.version, origin: change.node, record: change.record,
                 stamps: change.stamps)
+            // Applied, it is announced as such.
+            parkedSequences.withLock { _ = $0[change.database]?[change.node]?.remove(change.sequence) }
             do {
                 _ = try await self.write([(write, change.sequence, nil)], database: change.database)
                 cleared.append(sequence)
             } catch {
+                noteParked(change)
                 guard Self.isRefusal(error) else { throw error }
             }
         }
@@ -728,9 +748,11 @@ public final class ChangeApplier: Sendable {
     private func announce(
         _ highest: [String: Int64], database: String, gaps: [String: [(after: Int64, upto: Int64)]], positions: [String: Int64]
     ) {
+        let parked = parkedSequences.withLock { $0[database] ?? [:] }
         for (origin, sequence) in highest {
+            let missing = (gaps[origin] ?? []) + (parked[origin] ?? []).sorted().map { (after: $0 - 1, upto: $0) }
             let notice = AppliedNotice(
-                node: store.nodeID, database: database, through: max(sequence, positions[origin] ?? 0), gaps: gaps[origin] ?? [])
+                node: store.nodeID, database: database, through: max(sequence, positions[origin] ?? 0), gaps: missing)
             try? jetStream.client.publish(configuration.stream.appliedSubject(origin: origin, database: database), payload: notice.json)
         }
     }
