@@ -759,3 +759,30 @@ def test_two_clusters_on_one_nats_under_different_stream_names_stay_apart(factor
         assert {"SHOP_A", "SHOP_B"} <= set(streams), streams
     finally:
         nats.kill()
+
+
+def test_a_second_process_under_a_running_nodes_name_is_refused(factory, tmp_path):
+    """Two processes under one replication.node would publish two logs as one: the second
+    to start stops with a message naming the first, and the first keeps replicating."""
+    nats = NatsServer(tmp_path / "nats").start()
+    try:
+        first, other = start_nodes(factory, tmp_path, nats, count=2)
+        app = factory.app(SCHEMA)
+        twin = factory.server(
+            app, tmp_path / "twin", env={"MICROLITH_REPLICATION_NATS": nats.url, "MICROLITH_REPLICATION_NODE": "node-1"},
+            start=False, extra_args=("--no-mqtt",))
+        with pytest.raises(AssertionError):
+            twin.start(timeout=15)
+            deadline = time.monotonic() + 15
+            while twin.process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert twin.process.poll() is None, "the twin stopped"
+        assert twin.process.poll() not in (None, 0), "the twin exits with an error"
+        logs = twin.logs()
+        assert "another process already replicates as node node-1" in logs and "replication.node" in logs, logs
+        assert "is being started as node node-1" in first.logs(), first.logs()
+        assert first.put("/Rec/after", json={"id": "after", "n": 1}).status_code in (200, 201, 204)
+        converge([first, other])
+        assert other.get("/Rec/after").status_code == 200
+    finally:
+        nats.kill()

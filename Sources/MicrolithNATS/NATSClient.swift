@@ -652,7 +652,8 @@ public final class NATSClient: Sendable {
         }
     }
 
-    static func randomToken() -> String {
+    /// 22 random letters and digits (about 131 bits): inbox names, instance tokens.
+    public static func randomToken() -> String {
         let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
         var generator = SystemRandomNumberGenerator()
         return String(decoding: (0..<22).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }, as: UTF8.self)

@@ -24,6 +24,9 @@ public struct ReplicationStream: Sendable, Equatable {
     /// The first token(s) of the subjects nodes ask each other for a table's rows on
     /// (``ResyncResponder``).
     public var resyncPrefix = "microlith.resync"
+    /// The first token(s) of the subjects running nodes answer on for their names
+    /// (``NodePresence``): two processes never replicate under one name.
+    public var presencePrefix = "microlith.presence"
 
     public init(
         name: String = ReplicationStream.defaultName, subjectPrefix: String = "microlith.changes", replicas: Int = 1,
@@ -39,7 +42,8 @@ public struct ReplicationStream: Sendable, Equatable {
     public static let defaultName = "MICROLITH_CHANGES"
 
     /// The stream named `name`, every subject scoped to it: `microlith.<name>.changes`,
-    /// `microlith.<name>.repair`, `microlith.<name>.applied`, `microlith.<name>.resync` (the default
+    /// `microlith.<name>.repair`, `microlith.<name>.applied`, `microlith.<name>.resync`,
+    /// `microlith.<name>.presence` (the default
     /// name keeps the unscoped ones). Clusters sharing a NATS account under different stream names
     /// then neither take each other's changes nor answer each other's repair, resync and digest
     /// requests. `name` must be a subject token.
@@ -49,6 +53,7 @@ public struct ReplicationStream: Sendable, Equatable {
         stream.repairPrefix = "microlith.\(name).repair"
         stream.appliedPrefix = "microlith.\(name).applied"
         stream.resyncPrefix = "microlith.\(name).resync"
+        stream.presencePrefix = "microlith.\(name).presence"
         return stream
     }
 

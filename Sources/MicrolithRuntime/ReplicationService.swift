@@ -19,11 +19,11 @@ struct ReplicationService: Service, CustomStringConvertible {
     var description: String { "replication" }
 
     func run() async throws {
-        await cancelWhenGracefulShutdown { await replicate() }
+        try await cancelWhenGracefulShutdown { try await replicate() }
         logger.debug("replication stopped")
     }
 
-    private func replicate() async {
+    private func replicate() async throws {
         var configuration = NATSClient.Configuration(servers: settings.servers)
         configuration.options.name = "microlith-\(store.nodeID)"
         let servers = settings.servers.map(\.description).joined(separator: ", ")
@@ -40,6 +40,14 @@ struct ReplicationService: Service, CustomStringConvertible {
         }
         guard let client else { return }
         logger.info("replication: node \(store.nodeID) connected to NATS (\(servers)), stream \(settings.stream.name)")
+        // Nothing is published or applied under a name another running process holds.
+        let presence = NodePresence(node: store.nodeID, client: client, stream: settings.stream, logger: logger)
+        if let other = try? await presence.otherInstance() {
+            await client.close()
+            throw RuntimeError(
+                "another process already replicates as node \(store.nodeID) through \(servers) (\(other)); give each node its own replication.node (MICROLITH_REPLICATION_NODE)"
+            )
+        }
         let jetStream = NATSJetStream(client: client)
         var publishing = ChangeLogPublisher.Configuration()
         publishing.stream = settings.stream
@@ -60,6 +68,7 @@ struct ReplicationService: Service, CustomStringConvertible {
             group.addTask { await applier.run() }
             group.addTask { await responder.run() }
             group.addTask { await resyncResponder.run() }
+            group.addTask { await presence.run() }
             group.addTask { await progress.run(client: client) }
             if let lease { group.addTask { await lease.run(jetStream: jetStream) } }
         }
