@@ -346,7 +346,11 @@ public final class ChangeApplier: Sendable {
         // is confirmed, so are the ones sent before it. A consumer that acknowledges all needs
         // only the last.
         done.sort { $0.streamSequence < $1.streamSequence }
-        if let last = done.last {
+        if items.isEmpty {
+            // Only own entries passed over: a lost acknowledgement costs a redelivery that is
+            // passed over again, so none waits for the server's confirmation.
+            for message in done { try message.ackNoWait() }
+        } else if let last = done.last {
             for message in done.dropLast() { try message.ackNoWait() }
             try await last.ack()
         }

@@ -130,3 +130,27 @@ extension ChangeApplierTests {
         await c.close()
     }
 }
+
+/// A node's own entries come back from the stream in shared messages: passed over unread.
+extension ChangeApplierTests {
+    @Test func ownEntriesSharingMessagesArePassedOverUnread() async throws {
+        let c = try await cluster(["node-a", "node-b"])
+        let (a, b) = (c.nodes[0], c.nodes[1])
+        let todo = a.todo
+        try await a.store.write { txn in
+            for i in 1...200 { _ = try txn.put(todo, id: .string("r\(i)"), body: ["title": .string("t\(i)")]) }
+        }
+        #expect(try await a.publisher.publishPending() == 200)
+        var own = ChangeApplier.Report()
+        for _ in 0..<3 where own.received < 2 {
+            let report = try await a.applier.applyNext()
+            own.received += report.received
+            own.own += report.own
+            own.applied += report.applied
+            own.superseded += report.superseded
+        }
+        #expect(own.received == 2 && own.own == 2 && own.applied == 0 && own.superseded == 0, "\(own)")
+        #expect(try await b.applier.applyNext().applied == 200)
+        await c.close()
+    }
+}
