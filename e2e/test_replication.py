@@ -786,3 +786,67 @@ def test_a_second_process_under_a_running_nodes_name_is_refused(factory, tmp_pat
         assert other.get("/Rec/after").status_code == 200
     finally:
         nats.kill()
+
+
+def test_a_node_killed_in_the_middle_of_a_resync_finishes_it_after_a_restart(factory, tmp_path):
+    """As the resync test above, with 3,000 rows to merge, and node-2 SIGKILLed while it merges
+    them: the gap its origin could not fill is kept in its store, so after a restart it resyncs
+    again (the merge is row by row on stamps: the rows merged before the kill change nothing the
+    second time) and ends with every row."""
+    env = {"MICROLITH_ADMIN_USER": "root", "MICROLITH_ADMIN_PASSWORD": "pw-root", "MICROLITH_CHANGELOG_RETENTION_SECONDS": "2"}
+    auth = {"Authorization": "Basic " + base64.b64encode(b"root:pw-root").decode()}
+    rows = 3000
+    nats = NatsServer(tmp_path / "nats").start()
+    try:
+        servers = start_nodes(factory, tmp_path, nats, count=2, env=env)
+        assert servers[0].put("/Rec/old", json={"id": "old", "n": 0}).status_code in (200, 201, 204)
+        converge(servers)
+        servers[1].stop()
+
+        def write(part: int) -> None:
+            for i in range(part, rows, 8):
+                assert servers[0].put(f"/Rec/m-{i}", json={"id": f"m-{i}", "n": i}).status_code in (200, 201, 204)
+
+        threads = [threading.Thread(target=write, args=(part,)) for part in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wait_for_outbox_to_empty(servers[0], auth, timeout=60)
+        info = json.loads(nats_request(nats.port, "$JS.API.STREAM.INFO.MICROLITH_CHANGES", b""))
+        for seq in range(2, info["state"]["last_seq"] + 1):
+            answer = json.loads(nats_request(
+                nats.port, "$JS.API.STREAM.MSG.DELETE.MICROLITH_CHANGES", json.dumps({"seq": seq, "no_erase": True}).encode()))
+            assert answer.get("success") is True, answer
+        time.sleep(4)  # node-1 trims its log of what it published more than 2 s ago
+        assert servers[0].put("/Rec/last", json={"id": "last", "n": 1}).status_code in (200, 201, 204)
+
+        servers[1].start()
+        deadline = time.monotonic() + 60
+        while "cannot be recovered" not in servers[1].logs():
+            assert time.monotonic() < deadline, servers[1].logs()
+            time.sleep(0.02)
+        # Killed once some pages are merged (its files are read beside it: WAL).
+        while len(dump_raw(tmp_path / "node-2")) < 600 and "resync of database data from" not in servers[1].logs():
+            assert time.monotonic() < deadline, servers[1].logs()
+            time.sleep(0.005)
+        servers[1].kill()
+        killed_mid_resync = "resync of database data from" not in servers[1].logs()
+        merged_before = len(dump_raw(tmp_path / "node-2"))
+        servers[1].start()
+        seconds = converge(servers, timeout=120)
+        assert len(dump(servers[1])) == rows + 2, "every row: old, the 3,000 and last"
+        status = servers[1].get("/_cluster", headers=auth).json()
+        assert status["lastResync"]["data"]["peer"] == "node-1" and status["databases"][0]["gaps"] == [], status
+        print(f"\nkilled {'in the middle of' if killed_mid_resync else 'after'} a resync of {rows} rows "
+              f"({merged_before} rows held at the kill): resynced again after the restart, converged {seconds:.2f} s after it "
+              f"({status['lastResync']['data']})")
+        assert killed_mid_resync, "the resync ended before the kill: the test did not kill it in the middle"
+    finally:
+        nats.kill()
+
+
+def dump_raw(data_dir) -> list:
+    """The ids a stopped node's files hold."""
+    with sqlite3.connect(str(data_dir / "data.sqlite")) as db:
+        return [row[0] for row in db.execute("SELECT id FROM r_Rec")]
