@@ -295,6 +295,19 @@ def wait_for_outbox_to_empty(server, auth: dict, timeout: float = 15) -> None:
         time.sleep(0.1)
 
 
+def lose_all_but_the_first_message(nats: NatsServer, origin, auth: dict) -> None:
+    """Once `origin` has published every entry, deletes every message of the stream but the
+    first (as its age limit, or a crash of nats-server 2.9, would), and waits until the origin
+    (running with a 2 s change-log retention) has trimmed its log of them."""
+    wait_for_outbox_to_empty(origin, auth, timeout=60)
+    info = json.loads(nats_request(nats.port, "$JS.API.STREAM.INFO.MICROLITH_CHANGES", b""))
+    for seq in range(2, info["state"]["last_seq"] + 1):
+        answer = json.loads(nats_request(
+            nats.port, "$JS.API.STREAM.MSG.DELETE.MICROLITH_CHANGES", json.dumps({"seq": seq, "no_erase": True}).encode()))
+        assert answer.get("success") is True, answer
+    time.sleep(4)
+
+
 def test_a_change_the_stream_lost_is_recovered_from_its_origin(factory, tmp_path):
     nats = NatsServer(tmp_path / "nats").start()
     try:
@@ -641,13 +654,7 @@ def test_a_node_away_longer_than_the_logs_keep_changes_resyncs_from_another_node
         for i in range(20):
             assert servers[0].put(f"/Rec/a-{i}", json={"id": f"a-{i}", "n": i}).status_code in (200, 201, 204)
         assert servers[0].delete("/Rec/old").status_code in (200, 204)
-        wait_for_outbox_to_empty(servers[0], auth)
-        info = json.loads(nats_request(nats.port, "$JS.API.STREAM.INFO.MICROLITH_CHANGES", b""))
-        for seq in range(2, info["state"]["last_seq"] + 1):
-            answer = json.loads(nats_request(
-                nats.port, "$JS.API.STREAM.MSG.DELETE.MICROLITH_CHANGES", json.dumps({"seq": seq, "no_erase": True}).encode()))
-            assert answer.get("success") is True, answer
-        time.sleep(4)  # node-1 trims its log of what it published more than 2 s ago
+        lose_all_but_the_first_message(nats, servers[0], auth)
         for i in (20, 21):
             assert servers[0].put(f"/Rec/a-{i}", json={"id": f"a-{i}", "n": i}).status_code in (200, 201, 204)
         servers[1].start()
@@ -812,13 +819,7 @@ def test_a_node_killed_in_the_middle_of_a_resync_finishes_it_after_a_restart(fac
             t.start()
         for t in threads:
             t.join()
-        wait_for_outbox_to_empty(servers[0], auth, timeout=60)
-        info = json.loads(nats_request(nats.port, "$JS.API.STREAM.INFO.MICROLITH_CHANGES", b""))
-        for seq in range(2, info["state"]["last_seq"] + 1):
-            answer = json.loads(nats_request(
-                nats.port, "$JS.API.STREAM.MSG.DELETE.MICROLITH_CHANGES", json.dumps({"seq": seq, "no_erase": True}).encode()))
-            assert answer.get("success") is True, answer
-        time.sleep(4)  # node-1 trims its log of what it published more than 2 s ago
+        lose_all_but_the_first_message(nats, servers[0], auth)
         assert servers[0].put("/Rec/last", json={"id": "last", "n": 1}).status_code in (200, 201, 204)
 
         servers[1].start()

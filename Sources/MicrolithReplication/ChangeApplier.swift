@@ -183,14 +183,19 @@ public final class ChangeApplier: Sendable {
         }
     }
 
+    /// Asks other nodes for their tables' rows and digests.
+    private var peerResync: PeerResync {
+        PeerResync(
+            store: store, client: jetStream.client, stream: configuration.stream, maximumClockAhead: configuration.maximumClockAhead,
+            logger: logger)
+    }
+
     /// Merges every database from another node's tables, row by row (``PeerResync``): after the
     /// stream dropped entries this node missed, or on request (`POST /_cluster/resync`).
     public func resync(from peer: String? = nil) async throws -> [String: PeerResync.Report] {
         var reports: [String: PeerResync.Report] = [:]
         for database in store.databaseNames {
-            let resync = PeerResync(
-                store: store, client: jetStream.client, stream: configuration.stream, maximumClockAhead: configuration.maximumClockAhead,
-                logger: logger)
+            let resync = peerResync
             let report = try await resync.run(database: database, from: peer)
             reports[database] = report
             logger.notice(
@@ -208,9 +213,7 @@ public final class ChangeApplier: Sendable {
     public func compareDigests(with peer: String? = nil) async throws -> [String: PeerResync.DigestReport] {
         var reports: [String: PeerResync.DigestReport] = [:]
         for database in store.databaseNames {
-            let resync = PeerResync(
-                store: store, client: jetStream.client, stream: configuration.stream, maximumClockAhead: configuration.maximumClockAhead,
-                logger: logger)
+            let resync = peerResync
             let report = try await resync.compare(
                 database: database, from: peer, buckets: configuration.digestBuckets, settled: configuration.digestSettled)
             reports[database] = report
