@@ -39,7 +39,8 @@ public final class ChangeLogPublisher: Sendable {
         /// Bytes of entries in one message at most (a single larger entry still goes alone); never
         /// more than half the server's `max_payload`.
         public var bytesPerMessage = 256 * 1024
-        /// How often the log is looked at when no commit said so.
+        /// How often the log is looked at when no commit said so (at least every
+        /// ``recordInterval``, so a position left unrecorded is recorded soon after).
         public var pollInterval: Duration = .seconds(1)
         /// After a round that published something, how long the next waits: commits made
         /// meanwhile go out together, in fewer messages, at the cost of up to this much lag.
@@ -297,7 +298,9 @@ public final class ChangeLogPublisher: Sendable {
             logger.error("a ChangeLogPublisher runs once")
             return
         }
-        let poll = configuration.pollInterval
+        // Often enough, too, that a position left unrecorded after the last round is recorded
+        // about a record interval later (what `GET /_cluster` shows as the outbox).
+        let poll = min(configuration.pollInterval, max(configuration.recordInterval, .milliseconds(50)))
         let ticker = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: poll)
