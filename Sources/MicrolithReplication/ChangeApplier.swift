@@ -211,8 +211,13 @@ public final class ChangeApplier: Sendable {
     /// the periodic check for silent divergence, every ``Configuration/digestInterval``, and on
     /// request (`POST /_cluster/digest`).
     public func compareDigests(with peer: String? = nil) async throws -> [String: PeerResync.DigestReport] {
+        guard peer != store.nodeID else { throw ReplicationError("node \(store.nodeID) does not compare its tables with itself") }
         var reports: [String: PeerResync.DigestReport] = [:]
         for database in store.databaseNames {
+            // One peer computes the digests, not every node that hears an "any node" request:
+            // one of the nodes whose writes were applied here, at random, when none is named.
+            var peer = peer
+            if peer == nil { peer = try await store.appliedPositions(database: database).keys.filter { $0 != store.nodeID }.randomElement() }
             let resync = peerResync
             let report = try await resync.compare(
                 database: database, from: peer, buckets: configuration.digestBuckets, settled: configuration.digestSettled)
@@ -316,17 +321,29 @@ public final class ChangeApplier: Sendable {
                 done.append(message)
                 continue
             }
-            let changes: [ReplicatedChange]
+            let results: [Result<ReplicatedChange, ReplicationError>]
             do {
-                changes = try ReplicatedChange.entries(json: message.payload)
+                results = try ReplicatedChange.entryResults(json: message.payload)
             } catch {
                 items.append(Item(message: message, change: nil, problem: "it is not a change this node can read: \(error.message)"))
                 continue
             }
             // This node's own entries are applied too: nothing changes when it holds them (the
             // usual case), and a node restored from a backup gets back what it wrote since.
-            if changes.contains(where: { $0.node == store.nodeID }) { report.own += 1 }
-            for change in changes { items.append(Item(message: message, change: change, problem: nil)) }
+            if results.contains(where: { (try? $0.get())?.node == store.nodeID }) { report.own += 1 }
+            var unreadable: [String] = []
+            for result in results {
+                switch result {
+                case .success(let change): items.append(Item(message: message, change: change, problem: nil))
+                case .failure(let error): unreadable.append(error.message)
+                }
+            }
+            // The entries read are applied; the message is parked whole for the others (it is
+            // read again when parked changes are tried again: its applied entries change nothing).
+            if !unreadable.isEmpty {
+                let problem = "\(unreadable.count) of its \(results.count) entries cannot be read here: \(unreadable[0])"
+                items.append(Item(message: message, change: nil, problem: problem))
+            }
         }
         do {
             let outcome = try await apply(items)
@@ -443,8 +460,13 @@ public final class ChangeApplier: Sendable {
         }
         var applied = 0
         var superseded = 0
-        for database in databases {
-            let entries = byDatabase[database] ?? []
+        // Up to 256 changes per transaction: a message may hold many, and one that does not fit
+        // sets the changes of its transaction apart one by one.
+        let chunks = databases.flatMap { database in
+            let all = byDatabase[database] ?? []
+            return stride(from: 0, to: all.count, by: 256).map { (database, Array(all[$0..<min($0 + 256, all.count)])) }
+        }
+        for (database, entries) in chunks {
             do {
                 let n = try await write(entries.map { ($0.write, $0.sequence, $0.item.change?.previous) }, database: database)
                 applied += n
@@ -512,31 +534,40 @@ public final class ChangeApplier: Sendable {
                 (sequence: $0[0] as Int64, payload: $0[1] as Data)
             }
         }
-        var changes: [(sequence: Int64, change: ReplicatedChange)] = []
+        // A row holds one change, or a whole message some of whose entries could not be read.
+        var parkedRows: [(sequence: Int64, changes: [ReplicatedChange])] = []
         for row in rows {
-            if let change = try? ReplicatedChange(json: ByteBuffer(bytes: row.payload)) { changes.append((row.sequence, change)) }
+            guard let results = try? ReplicatedChange.entryResults(json: ByteBuffer(bytes: row.payload)) else { continue }
+            let changes = results.compactMap { try? $0.get() }
+            parkedRows.append((row.sequence, changes.count == results.count ? changes : []))
         }
         // What the table holds is what is parked (read again at start-up and on every retry).
         parkedSequences.withLock { parked in
             parked = [:]
-            for (_, change) in changes { parked[change.database, default: [:]][change.node, default: []].insert(change.sequence) }
+            for (_, changes) in parkedRows where changes.count == 1 {
+                let change = changes[0]
+                parked[change.database, default: [:]][change.node, default: []].insert(change.sequence)
+            }
         }
         guard !rows.isEmpty else { return 0 }
         var cleared: [Int64] = []
-        for (sequence, change) in changes {
-            guard case .success(let table) = admit(change) else { continue }
-            let write = RemoteWrite(
-                table: table, id: change.id, operation: change.operation, version: change.version, origin: change.node, record: change.record,
-                stamps: change.stamps)
-            // Applied, it is announced as such.
-            parkedSequences.withLock { _ = $0[change.database]?[change.node]?.remove(change.sequence) }
-            do {
-                _ = try await self.write([(write, change.sequence, nil)], database: change.database)
-                cleared.append(sequence)
-            } catch {
-                noteParked(change)
-                guard Self.isRefusal(error) else { throw error }
+        rowsLoop: for (sequence, changes) in parkedRows where !changes.isEmpty {
+            for change in changes {
+                guard case .success(let table) = admit(change) else { continue rowsLoop }
+                let write = RemoteWrite(
+                    table: table, id: change.id, operation: change.operation, version: change.version, origin: change.node,
+                    record: change.record, stamps: change.stamps)
+                // Applied, it is announced as such.
+                parkedSequences.withLock { _ = $0[change.database]?[change.node]?.remove(change.sequence) }
+                do {
+                    _ = try await self.write([(write, change.sequence, nil)], database: change.database)
+                } catch {
+                    noteParked(change)
+                    guard Self.isRefusal(error) else { throw error }
+                    continue rowsLoop
+                }
             }
+            cleared.append(sequence)
         }
         guard !cleared.isEmpty else { return 0 }
         try await store.write(database: parkingDatabase) { [cleared] txn in
@@ -629,9 +660,9 @@ public final class ChangeApplier: Sendable {
         var lastRetry: ContinuousClock.Instant?
         var lastGapCheck: ContinuousClock.Instant?
         var lastResyncAttempt: ContinuousClock.Instant?
-        // The first comparison waits a whole interval: a node just started has its stream to
-        // catch up on first.
-        var lastDigestCheck = ContinuousClock.now
+        // Digests are compared beside applying, never holding it up.
+        let comparing = Task { await compareDigestsPeriodically() }
+        defer { comparing.cancel() }
         while !Task.isCancelled {
             do {
                 if !prepared {
@@ -656,16 +687,6 @@ public final class ChangeApplier: Sendable {
                         logger.warning("replication: resync failed (tried again in \(configuration.parkedRetryInterval)): \(error)")
                     }
                 }
-                if let interval = configuration.digestInterval, ContinuousClock.now - lastDigestCheck >= interval,
-                    !resyncPending.withLock({ $0 })
-                {
-                    lastDigestCheck = ContinuousClock.now
-                    do {
-                        _ = try await compareDigests()
-                    } catch {
-                        logger.notice("replication: comparing digests with another node failed (tried again in \(interval)): \(error)")
-                    }
-                }
                 if found || lastGapCheck.map({ ContinuousClock.now - $0 >= configuration.gapRetryInterval }) ?? true {
                     lastGapCheck = ContinuousClock.now
                     try await fillGaps()
@@ -682,6 +703,27 @@ public final class ChangeApplier: Sendable {
                 }
                 try? await Task.sleep(for: wait)
                 wait = min(wait * 2, configuration.maximumRetryWait)
+            }
+        }
+    }
+
+    /// Compares digests every ``Configuration/digestInterval`` until the task is cancelled; the
+    /// first comparison waits a whole interval (a node just started has its stream to catch up
+    /// on first), and none runs while a resync is owed or the consumer has a backlog.
+    private func compareDigestsPeriodically() async {
+        guard let interval = configuration.digestInterval else { return }
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled || resyncPending.withLock({ $0 }) { continue }
+            do {
+                let pending = try await consumerInfo().pending
+                guard pending < UInt64(configuration.batch) else {
+                    logger.info("replication: digests not compared: \(pending) changes still to apply (tried again in \(interval))")
+                    continue
+                }
+                _ = try await compareDigests()
+            } catch {
+                logger.notice("replication: comparing digests with another node failed (tried again in \(interval)): \(error)")
             }
         }
     }
@@ -757,9 +799,21 @@ public final class ChangeApplier: Sendable {
     ) {
         let parked = parkedSequences.withLock { $0[database] ?? [:] }
         for (origin, sequence) in highest {
-            let missing = (gaps[origin] ?? []) + (parked[origin] ?? []).sorted().map { (after: $0 - 1, upto: $0) }
-            let notice = AppliedNotice(
-                node: store.nodeID, database: database, through: max(sequence, positions[origin] ?? 0), gaps: missing)
+            var through = max(sequence, positions[origin] ?? 0)
+            // Parked entries as spans (neighbours in one), at most 256 of them: past that the
+            // notice claims less than was applied, never more.
+            var spans: [(after: Int64, upto: Int64)] = []
+            for entry in (parked[origin] ?? []).sorted() {
+                if let last = spans.last, last.upto == entry - 1 {
+                    spans[spans.count - 1].upto = entry
+                } else if spans.count == 256 {
+                    through = min(through, entry - 1)
+                    break
+                } else {
+                    spans.append((entry - 1, entry))
+                }
+            }
+            let notice = AppliedNotice(node: store.nodeID, database: database, through: through, gaps: (gaps[origin] ?? []) + spans)
             try? jetStream.client.publish(configuration.stream.appliedSubject(origin: origin, database: database), payload: notice.json)
         }
     }

@@ -16,8 +16,9 @@ import Synchronization
 /// restart, is published later; with ``StoreConfiguration/keepUnpublishedChanges`` the trim
 /// leaves such entries alone. Entries that came from other nodes are passed over: each node
 /// publishes only its own writes. A crash between the stream's receipt and the recorded position
-/// publishes some entries again, under the same ids: the stream drops them within its duplicate
-/// window, and an applier must treat a change it already holds as done.
+/// publishes some entries again: under the same id the stream drops them within its duplicate
+/// window, but a message gathered anew may hold other entries than the first (another id, so
+/// the stream keeps both), and an applier must treat a change it already holds as done.
 ///
 /// Subjects are `<prefix>.<node>.<database>.<table>`. Own entries waiting together are sent as
 /// one message of up to ``Configuration/entriesPerMessage`` (a JSON array, on its table's subject,

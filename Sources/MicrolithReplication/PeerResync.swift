@@ -75,7 +75,10 @@ public struct PeerResync: Sendable {
 
     /// Compares each table of `database` with `peer`'s (any other node that answers when `nil`)
     /// by ``TableDigest``, over rows written before `settled` ago (writes still on their way do
-    /// not count), and merges the rows of the buckets that differ, as ``run(database:from:)``
+    /// not count; a row merged here under an older stamp takes a local version, so it may be left
+    /// out on one side for that long and its bucket pulled for nothing), tombstones younger than
+    /// half their retention, and tables without expiration, and merges the rows of the buckets
+    /// that differ, as ``run(database:from:)``
     /// does for whole tables: silent divergence (a change both the stream and its origin's log
     /// lost) heals on the node that lacks the newer row. A peer whose rows are older than this
     /// node's changes nothing here; it heals when it compares with this node.
@@ -86,13 +89,18 @@ public struct PeerResync: Sendable {
     {
         var report = DigestReport(peer: peer)
         let settledMilliseconds = settled.components.seconds * 1000 + settled.components.attoseconds / 1_000_000_000_000_000
-        let cutoff = (store.configuration.wallClock() - settledMilliseconds) << 16
-        for table in store.tables where table.definition.database == database {
+        let now = store.configuration.wallClock()
+        let cutoff = (now - settledMilliseconds) << 16
+        // Tombstones older than half their retention are left out: each node trims them on its
+        // own timer, and one pulled back would be kept anew.
+        let tombstonesSince = (now - Int64(store.configuration.tombstoneRetentionSeconds) * 500) << 16
+        // Records of expiring tables are swept on each node's own timer: not compared.
+        for table in store.tables where table.definition.database == database && table.definition.expiration == nil {
             let answer = try await ask(
                 database: database, peer: report.peer,
                 [
                     "from": .string(store.nodeID), "to": report.peer.map(JSONValue.string) ?? .null, "table": .string(table.name),
-                    "kind": .string("digest"), "of": .int(Int64(buckets)), "before": .int(cutoff),
+                    "kind": .string("digest"), "of": .int(Int64(buckets)), "before": .int(cutoff), "tombstonesSince": .int(tombstonesSince),
                 ], what: "digest of \(table.name)")
             guard case .string(let node)? = answer["node"], case .array(let sums)? = answer["digest"] else {
                 throw ReplicationError("a digest answer lacks its node or digest")
@@ -105,14 +113,14 @@ public struct PeerResync: Sendable {
                 }
                 theirs.append(value)
             }
-            let mine = try await store.digest(table, buckets: buckets, before: cutoff)
+            let mine = try await store.digest(table, buckets: buckets, before: cutoff, tombstonesSince: tombstonesSince)
             report.tables += 1
             let differing = mine.differingBuckets(from: TableDigest(buckets: theirs))
             guard !differing.isEmpty else { continue }
             report.differingBuckets += differing.count
             report.differingTables.append(table.name)
             var pulled = Report(peer: node)
-            try await pull(table, database: database, buckets: (Set(differing), buckets), report: &pulled)
+            try await pull(table, database: database, buckets: (Set(differing), buckets), tombstonesSince: tombstonesSince, report: &pulled)
             report.received += pulled.received
             report.changed += pulled.changed
             report.refused += pulled.refused
@@ -139,7 +147,9 @@ public struct PeerResync: Sendable {
 
     /// Merges `table`'s records and tombstones from `report.peer` (any node when `nil`, then the
     /// one that answered), only keys in `buckets` when given.
-    private func pull(_ table: TableLayout, database: String, buckets: (Set<Int>, of: Int)?, report: inout Report) async throws {
+    private func pull(
+        _ table: TableLayout, database: String, buckets: (Set<Int>, of: Int)?, tombstonesSince: Int64? = nil, report: inout Report
+    ) async throws {
         for kind in ["records", "tombstones"] {
             var after: JSONValue = .null
             while true {
@@ -151,6 +161,7 @@ public struct PeerResync: Sendable {
                     request["buckets"] = .array(buckets.0.sorted().map { .int(Int64($0)) })
                     request["of"] = .int(Int64(buckets.of))
                 }
+                if let tombstonesSince, kind == "tombstones" { request["since"] = .int(tombstonesSince) }
                 let o = try await ask(database: database, peer: report.peer, request, what: table.name)
                 guard case .string(let node)? = o["node"], case .array(let list)? = o["changes"], let next = o["next"] else {
                     throw ReplicationError("a resync answer lacks its node, changes or next")

@@ -62,8 +62,9 @@ public struct ReplicatedChange: Sendable, Equatable {
             stamps: change.stamps, previous: previous)
     }
 
-    /// The `Nats-Msg-Id` of the entry: the same on every publish of it, so JetStream drops a
-    /// retry (within the stream's duplicate window) instead of storing it twice. It holds the
+    /// The `Nats-Msg-Id` of the entry sent alone: the same on every publish of it, so JetStream
+    /// drops a retry (within the stream's duplicate window) instead of storing it twice (a retry
+    /// that gathers other entries into its message has another id, and is stored again). It holds the
     /// transaction id beside the sequence: a database restored from a backup, or made anew under
     /// the same node name, numbers its entries again from an earlier sequence, and its new
     /// writes must not pass for retries of the old ones.
@@ -78,18 +79,24 @@ public struct ReplicatedChange: Sendable, Equatable {
     /// Reads a message's entries: one entry's object, or an array of them (a batch the publisher
     /// sent as one message), or says what is wrong with it.
     public static func entries(json bytes: ByteBuffer) throws(ReplicationError) -> [ReplicatedChange] {
+        var entries: [ReplicatedChange] = []
+        for result in try entryResults(json: bytes) { entries.append(try result.get()) }
+        return entries
+    }
+
+    /// Reads a message's entries one by one: an entry that cannot be read does not keep the
+    /// others of its message from being read. Throws when the message is not JSON, or neither an
+    /// object nor a non-empty array.
+    public static func entryResults(json bytes: ByteBuffer) throws(ReplicationError) -> [Result<ReplicatedChange, ReplicationError>] {
         let value: JSONValue
         do {
             value = try JSONParser.parse(bytes.readableBytesView)
         } catch {
             throw ReplicationError("a replicated change is not JSON: \(error)")
         }
-        guard case .array(let items) = value else { return [try ReplicatedChange(jsonValue: value)] }
+        guard case .array(let items) = value else { return [Result { () throws(ReplicationError) in try ReplicatedChange(jsonValue: value) }] }
         guard !items.isEmpty else { throw ReplicationError("a message of replicated changes holds none") }
-        var entries: [ReplicatedChange] = []
-        entries.reserveCapacity(items.count)
-        for item in items { entries.append(try ReplicatedChange(jsonValue: item)) }
-        return entries
+        return items.map { item in Result { () throws(ReplicationError) in try ReplicatedChange(jsonValue: item) } }
     }
 
     /// The JSON object, as bytes.

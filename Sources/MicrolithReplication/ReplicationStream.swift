@@ -87,7 +87,16 @@ public struct ReplicationStream: Sendable, Equatable {
         do {
             _ = try await jetStream.createStream(configuration)
         } catch let error as NATSJetStreamError where error.code == 400 {
-            let info = try await jetStream.streamInfo(name)
+            var info = try await jetStream.streamInfo(name)
+            // A stream made under this name by a version that did not scope its subjects takes
+            // `microlith.changes.>`: it takes this version's subjects too, beside its messages.
+            if name != Self.defaultName, !info.config.subjects.contains("\(subjectPrefix).>"),
+                info.config.subjects.contains("microlith.changes.>")
+            {
+                var config = info.config
+                config.subjects.append("\(subjectPrefix).>")
+                info = try await jetStream.updateStream(config)
+            }
             guard info.config.subjects.contains("\(subjectPrefix).>") else {
                 throw ReplicationError(
                     "stream \(name) exists but does not take \(subjectPrefix).> (it takes \(info.config.subjects.joined(separator: ", "))): \(error)"

@@ -16,7 +16,8 @@ public import NIOCore
 /// answer is `{"node":"…","changes":[…],"next":key|null}` (`next` null: the table is done), or
 /// `{"problem":"…"}`. A request of kind `digest`, `{"from":"node","table":"T","kind":"digest",
 /// "of":n,"before":version}`, is answered with the table's ``TableDigest`` over rows older than
-/// `before`: `{"node":"…","digest":["<16 hex digits>",…],"records":n,"tombstones":n}`.
+/// `before` (tombstones from `tombstonesSince` on, when given): `{"node":"…","digest":["<16 hex
+/// digits>",…],"records":n,"tombstones":n}`; a tombstones request may carry `"since":version` too.
 public final class ResyncResponder: Sendable {
     let store: Store
     let client: NATSClient
@@ -78,8 +79,10 @@ public final class ResyncResponder: Sendable {
         if kind == "digest" {
             var before: Int64?
             if case .int(let n)? = o["before"] { before = n }
+            var since: Int64?
+            if case .int(let n)? = o["tombstonesSince"] { since = n }
             do {
-                let digest = try await store.digest(table, buckets: bucketCount, before: before)
+                let digest = try await store.digest(table, buckets: bucketCount, before: before, tombstonesSince: since)
                 var answer = JSONObject()
                 answer["node"] = .string(store.nodeID)
                 answer["digest"] = .array(digest.buckets.map { .string(TableDigest.hex($0)) })
@@ -101,6 +104,8 @@ public final class ResyncResponder: Sendable {
             }
             buckets = set
         }
+        var since: Int64?
+        if case .int(let n)? = o["since"] { since = n }
         var after: RecordID?
         if let key = o["after"], !key.isNull {
             guard let id = RecordID(json: key, type: table.definition.primaryKeyAttribute.type) else {
@@ -114,7 +119,7 @@ public final class ResyncResponder: Sendable {
             let rows =
                 kind == "records"
                 ? try await store.snapshot(table, after: after, limit: limit, buckets: buckets, bucketCount: bucketCount)
-                : try await store.tombstones(table, after: after, limit: limit, buckets: buckets, bucketCount: bucketCount)
+                : try await store.tombstones(table, after: after, limit: limit, buckets: buckets, bucketCount: bucketCount, since: since)
             var answer = JSONObject()
             answer["node"] = .string(store.nodeID)
             answer["changes"] = .array(

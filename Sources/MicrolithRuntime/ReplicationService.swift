@@ -40,9 +40,21 @@ struct ReplicationService: Service, CustomStringConvertible {
         }
         guard let client else { return }
         logger.info("replication: node \(store.nodeID) connected to NATS (\(servers)), stream \(settings.stream.name)")
-        // Nothing is published or applied under a name another running process holds.
+        // Nothing is published or applied under a name another running process holds. This one
+        // answers for the name first (two started at once then both see the other), and waits a
+        // while for a holder that is stopping (a restart that starts the new process first).
         let presence = NodePresence(node: store.nodeID, client: client, stream: settings.stream, logger: logger)
-        if let other = try? await presence.otherInstance() {
+        let answering = Task { await presence.run() }
+        defer { answering.cancel() }
+        var other = try? await presence.otherInstance()
+        let giveUp = ContinuousClock.now + settings.presenceWait
+        while let holder = other, ContinuousClock.now < giveUp, !Task.isCancelled {
+            logger.warning(
+                "replication: another process answers as node \(store.nodeID) (\(holder)); waiting up to \(settings.presenceWait) for it to stop")
+            try? await Task.sleep(for: .seconds(1))
+            other = try? await presence.otherInstance()
+        }
+        if let other {
             await client.close()
             throw RuntimeError(
                 "another process already replicates as node \(store.nodeID) through \(servers) (\(other)); give each node its own replication.node (MICROLITH_REPLICATION_NODE)"
@@ -68,7 +80,6 @@ struct ReplicationService: Service, CustomStringConvertible {
             group.addTask { await applier.run() }
             group.addTask { await responder.run() }
             group.addTask { await resyncResponder.run() }
-            group.addTask { await presence.run() }
             group.addTask { await progress.run(client: client) }
             if let lease { group.addTask { await lease.run(jetStream: jetStream) } }
         }

@@ -23,6 +23,9 @@ public struct ReplicationSettings: Sendable {
     public var digestInterval: Duration? = .seconds(600)
     /// Rows written more recently than this are left out of digests (they may be on their way).
     public var digestSettled: Duration = .seconds(30)
+    /// How long a process whose node name another running process answers for waits for that
+    /// one to stop before it refuses to start.
+    public var presenceWait: Duration = .seconds(10)
 
     public init() {}
 

@@ -20,15 +20,16 @@ extension Store {
 
     /// A page of `table`'s tombstones (records deleted here, kept so older writes cannot bring
     /// them back) with keys after `after`, in key order, each as a delete stamped with its
-    /// version and origin; `buckets` as for ``snapshot(_:after:limit:buckets:bucketCount:)``.
+    /// version and origin; `buckets` as for ``snapshot(_:after:limit:buckets:bucketCount:)``, and
+    /// only those whose version is `since` or later when given.
     public func tombstones(
-        _ table: TableLayout, after: RecordID?, limit: Int, buckets: Set<Int>? = nil, bucketCount: Int = 1
+        _ table: TableLayout, after: RecordID?, limit: Int, buckets: Set<Int>? = nil, bucketCount: Int = 1, since: Int64? = nil
     ) async throws -> [Change] {
-        try await page(table, after: after, limit: limit, buckets: buckets, bucketCount: bucketCount, tombstones: true)
+        try await page(table, after: after, limit: limit, buckets: buckets, bucketCount: bucketCount, tombstones: true, since: since)
     }
 
     private func page(
-        _ table: TableLayout, after: RecordID?, limit: Int, buckets: Set<Int>?, bucketCount: Int, tombstones: Bool
+        _ table: TableLayout, after: RecordID?, limit: Int, buckets: Set<Int>?, bucketCount: Int, tombstones: Bool, since: Int64? = nil
     ) async throws -> [Change] {
         let limit = max(1, limit)
         let scan = buckets == nil ? limit : max(limit, 512)
@@ -58,6 +59,7 @@ extension Store {
                     }
                     key = row[0]
                     if let buckets, !buckets.contains(TableDigest.bucket(of: id, count: bucketCount)) { continue }
+                    if let since, tombstones, (row[1] as Int64) < since { continue }
                     if tombstones {
                         found.append(
                             Change(

@@ -117,9 +117,18 @@ extension Store {
     /// The digest of `table` in `buckets` buckets, over records and tombstones whose version is
     /// below `cutoff` (a hybrid logical clock version; `nil`: every row). It reads the whole
     /// table in one read transaction, so it runs beside writes but costs a table scan.
-    public func digest(_ table: TableLayout, buckets: Int, before cutoff: Int64? = nil) async throws -> TableDigest {
+    ///
+    /// A tombstone counts only where no record holds its key (a delete and a concurrent put
+    /// leave a record on every node but a tombstone on some), and only from `tombstonesSince`
+    /// on (a version): each node trims tombstones on its own timer, so old ones are left out.
+    public func digest(
+        _ table: TableLayout, buckets: Int, before cutoff: Int64? = nil, tombstonesSince: Int64? = nil
+    ) async throws
+        -> TableDigest
+    {
         let count = min(max(buckets, 1), 4096)
         let limit = cutoff ?? Int64.max
+        let since = tombstonesSince ?? Int64.min
         let name = table.name
         return try await read(database: table.definition.database) { db in
             var digest = TableDigest(buckets: Array(repeating: 0, count: count))
@@ -133,7 +142,11 @@ extension Store {
                 digest.records += 1
             }
             let tombstones = try Row.fetchCursor(
-                db, sql: "SELECT id FROM _microlith_tombstones WHERE tbl = ? AND version < ?", arguments: [name, limit])
+                db,
+                sql: """
+                    SELECT t.id FROM _microlith_tombstones t WHERE t.tbl = ? AND t.version < ? AND t.version >= ?
+                    AND NOT EXISTS (SELECT 1 FROM "\(table.sqlName)" r WHERE r.id = t.id)
+                    """, arguments: [name, limit, since])
             while let row = try tombstones.next() {
                 guard let id = TableLayout.recordID(row[0]) else { continue }
                 digest.buckets[TableDigest.bucket(of: id, count: count)] &+= TableDigest.tombstoneHash(id: id)

@@ -4,6 +4,8 @@ import Logging
 import MicrolithJSON
 import MicrolithNATS
 import MicrolithStore
+import MicrolithTestSupport
+import NIOCore
 import Testing
 
 @testable import MicrolithReplication
@@ -152,5 +154,46 @@ extension ChangeApplierTests {
         #expect(own.received == 2 && own.own == 2 && own.applied == 0 && own.superseded == 0, "\(own)")
         #expect(try await b.applier.applyNext().applied == 200)
         await c.close()
+    }
+}
+
+/// A message with an entry this node cannot read: the others are applied, the message parked.
+extension ChangeApplierTests {
+    @Test func anUnreadableEntryParksItsMessageAndTheOthersAreApplied() async throws {
+        let c = try await cluster(["node-a", "node-b"])
+        let b = c.nodes[1]
+        let good = ReplicatedChange(
+            node: "node-a", database: "data", sequence: 1, transaction: 7, table: "Todo", id: .string("fine"), operation: .put,
+            version: HybridLogicalClock.systemMilliseconds() << 16, record: ["id": "fine", "title": "applied"], schema: b.todo.replicationDigest)
+        var payload = ByteBuffer(string: "[")
+        var entry = good.json
+        payload.writeBuffer(&entry)
+        payload.writeString(#",{"node":"node-a","op":"merge"}]"#)
+        _ = try await c.jetStream.publish("microlith.changes.node-a.data.Todo", payload: payload, messageID: "node-a:data:1:7:2:7")
+        let report = try await b.applier.applyNext()
+        #expect(report.received == 1 && report.applied == 1 && report.malformed == 1, "\(report)")
+        #expect(try await b.store.get(b.todo, .string("fine"))?.record["title"] == "applied")
+        #expect(try await b.applier.parkedCount() == 1)
+        #expect(try await b.applier.retryParked() == 0, "still unreadable: it stays parked")
+        #expect(try await b.applier.parkedCount() == 1)
+        await c.close()
+    }
+}
+
+/// A stream made by a version that did not scope its subjects takes the scoped ones too.
+@Suite(.serialized, .timeLimit(.minutes(1))) struct ReplicationStreamUpgradeTests {
+    @Test func aNamedStreamWithTheOldSubjectsTakesTheNewOnesBesideThem() async throws {
+        let server = try NATSServerProcess(["-js"])
+        let client = try await NATSClient.connect(NATSClient.Configuration(servers: [try NATSServerAddress(parsing: server.url)]))
+        let jetStream = NATSJetStream(client: client, timeout: .seconds(2))
+        _ = try await jetStream.createStream(NATSStreamConfiguration(name: "SHOP", subjects: ["microlith.changes.>"]))
+        let stream = ReplicationStream.named("SHOP")
+        try await stream.prepare(jetStream)
+        let info = try await jetStream.streamInfo("SHOP")
+        #expect(Set(info.config.subjects) == ["microlith.changes.>", "microlith.SHOP.changes.>"])
+        // One taking other subjects is still refused.
+        _ = try await jetStream.createStream(NATSStreamConfiguration(name: "ELSE", subjects: ["orders.>"]))
+        await #expect(throws: ReplicationError.self) { try await ReplicationStream.named("ELSE").prepare(jetStream) }
+        await client.close()
     }
 }
