@@ -418,7 +418,7 @@ class NodeClient:
         return r.json()
 
 
-def consecutive_free_ports(count: int, low: int = 20000, high: int = 40000) -> int:
+def consecutive_free_ports(count: int, low: int = 20000, high: int = 30000) -> int:
     """The first of `count` consecutive ports free on 127.0.0.1 (and free 2000 above, for routes)."""
     for _ in range(200):
         start = random.randrange(low, high)
