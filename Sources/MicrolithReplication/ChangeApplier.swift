@@ -737,9 +737,7 @@ public final class ChangeApplier: Sendable {
             return .failure(ReplicationError("this node's schema has no table \(change.table) in database '\(change.database)'"))
         }
         let ahead = HybridLogicalClock.milliseconds(of: change.version) - store.configuration.wallClock()
-        let limit =
-            configuration.maximumClockAhead.components.seconds * 1000
-            + configuration.maximumClockAhead.components.attoseconds / 1_000_000_000_000_000
+        let limit = configuration.maximumClockAhead.wholeMilliseconds
         if ahead > limit {
             return .failure(
                 ReplicationError(

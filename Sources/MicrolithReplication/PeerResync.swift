@@ -88,12 +88,11 @@ public struct PeerResync: Sendable {
         -> DigestReport
     {
         var report = DigestReport(peer: peer)
-        let settledMilliseconds = settled.components.seconds * 1000 + settled.components.attoseconds / 1_000_000_000_000_000
         let now = store.configuration.wallClock()
-        let cutoff = (now - settledMilliseconds) << 16
+        let cutoff = HybridLogicalClock.timestamp(milliseconds: now - settled.wholeMilliseconds)
         // Tombstones older than half their retention are left out: each node trims them on its
         // own timer, and one pulled back would be kept anew.
-        let tombstonesSince = (now - Int64(store.configuration.tombstoneRetentionSeconds) * 500) << 16
+        let tombstonesSince = HybridLogicalClock.timestamp(milliseconds: now - Int64(store.configuration.tombstoneRetentionSeconds) * 500)
         // Records of expiring tables are swept on each node's own timer: not compared.
         for table in store.tables where table.definition.database == database && table.definition.expiration == nil {
             let answer = try await ask(
@@ -193,7 +192,7 @@ public struct PeerResync: Sendable {
     /// Why this node cannot take `change` now, or `nil`.
     private func refusal(_ change: ReplicatedChange) -> String? {
         let ahead = HybridLogicalClock.milliseconds(of: change.version) - store.configuration.wallClock()
-        let limit = maximumClockAhead.components.seconds * 1000
+        let limit = maximumClockAhead.wholeMilliseconds
         return ahead > limit ? "its version is \(ahead) ms ahead of this node's clock" : nil
     }
 

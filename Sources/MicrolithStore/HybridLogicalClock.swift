@@ -44,4 +44,7 @@ public final class HybridLogicalClock: Sendable {
 
     /// The wall-clock milliseconds of a timestamp.
     public static func milliseconds(of timestamp: Int64) -> Int64 { timestamp >> 16 }
+
+    /// The first timestamp of the wall-clock millisecond `milliseconds`.
+    public static func timestamp(milliseconds: Int64) -> Int64 { milliseconds << 16 }
 }
