@@ -7,7 +7,10 @@ public struct MicrolithCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "microlith",
         abstract: "One process serving a schema.graphql app: embedded database, cache and REST API.",
-        subcommands: [ServeCommand.self, CheckCommand.self, UserCommand.self, RoleCommand.self, ClusterCommand.self]
+        subcommands: [
+            ServeCommand.self, CheckCommand.self, UserCommand.self, RoleCommand.self, ClusterCommand.self, BackupCommand.self, RestoreCommand.self,
+            ExportCommand.self, ImportCommand.self,
+        ]
     )
 
     public init() {}

@@ -23,16 +23,18 @@ struct UserCommand: AsyncParsableCommand {
         @Option(name: .customLong("data-dir"), help: "Folder of the database files (default <app>/.microlith, or store.dataDir).")
         var dataDir: String?
 
+        /// The app folder's configuration, as `serve` reads it, with `--data-dir` applied.
+        func load() throws -> (AppFolder, RuntimeConfiguration) {
+            try UserCommand.load(appDirectory: appDirectory, dataDir: dataDir)
+        }
+
+        /// The data folder the app uses.
+        func dataDirectory() throws -> String { try load().1.store.directory }
+
         /// The app's store, opened (and migrated) as `serve` opens it.
         func openUsers() throws -> (UserDirectory, Store) {
+            let (app, configuration) = try load()
             do {
-                let app = try AppFolder.load(appDirectory)
-                var configuration = RuntimeConfiguration(appDirectory: appDirectory)
-                if let file = app.configurationFile {
-                    try configuration.apply(yaml: try String(contentsOfFile: file, encoding: .utf8), file: file)
-                }
-                try configuration.apply(environment: ProcessInfo.processInfo.environment)
-                if let dataDir { configuration.store.directory = dataDir }
                 let store = try Store.open(schema: app.schema, configuration: configuration.store)
                 return (UserDirectory(store: store), store)
             } catch let error as RuntimeError {
@@ -40,6 +42,23 @@ struct UserCommand: AsyncParsableCommand {
             } catch let error as StoreError {
                 throw fail(error.message)
             }
+        }
+    }
+
+    /// The app folder `appDirectory` and its configuration, as `serve` reads them (`microlith.yaml`,
+    /// then `MICROLITH_*` variables), with `dataDir` applied when given; an error message otherwise.
+    static func load(appDirectory: String, dataDir: String?) throws -> (AppFolder, RuntimeConfiguration) {
+        do {
+            let app = try AppFolder.load(appDirectory)
+            var configuration = RuntimeConfiguration(appDirectory: appDirectory)
+            if let file = app.configurationFile {
+                try configuration.apply(yaml: try String(contentsOfFile: file, encoding: .utf8), file: file)
+            }
+            try configuration.apply(environment: ProcessInfo.processInfo.environment)
+            if let dataDir { configuration.store.directory = dataDir }
+            return (app, configuration)
+        } catch let error as RuntimeError {
+            throw fail(error.message)
         }
     }
 

@@ -338,6 +338,7 @@ public final class MicrolithServer: Service, Sendable {
                 secure: configuration.http.secure)
         }
         JobRoutes.add(to: router, store: store, access: access)
+        BackupRoutes.add(to: router, store: store, access: access, directory: configuration.backupDirectory)
         ClusterRoutes.add(to: router, store: store, access: access, settings: configuration.replication, monitor: replicationMonitor)
         UserRoutes.add(to: router, authenticator: authenticator, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if let tokens = authenticator.tokens {

@@ -109,6 +109,8 @@ public struct RuntimeConfiguration: Sendable {
     /// The memory budget of responses kept for resources declared with `get(keep: true)`
     /// (`cache.responsesMB`); 0 keeps none.
     public var keptResponseBytes = 64 << 20
+    /// Where `POST /_backup` writes backups (`backup.directory`; default `<app>/.microlith-backups`).
+    public var backupDirectory: String
     /// Bearer token lifetimes and signing-key rotation (`auth.*`).
     public var tokens = TokenIssuer.Configuration()
     /// How often open subscriptions and MQTT connections are checked against their users
@@ -139,6 +141,7 @@ public struct RuntimeConfiguration: Sendable {
         self.http = HTTPConfiguration(webRoot: nil)
         self.store = StoreConfiguration(directory: (appDirectory as NSString).appendingPathComponent(".microlith"), systemTables: [.jobs, .users])
         self.logLevel = "info"
+        self.backupDirectory = (appDirectory as NSString).appendingPathComponent(".microlith-backups")
     }
 
     struct Key: Sendable {
@@ -246,6 +249,7 @@ public struct RuntimeConfiguration: Sendable {
             c.tls.clientCertificates = mode
         },
         Key(path: "store.dataDir", environment: "MICROLITH_DATA_DIR") { c, v, _ in c.store.directory = v },
+        Key(path: "backup.directory", environment: "MICROLITH_BACKUP_DIR") { c, v, n in c.backupDirectory = try path(v, n) },
         Key(path: "store.durability", environment: "MICROLITH_DURABILITY") { c, v, n in
             guard let d = StoreConfiguration.Durability(rawValue: v) else { throw RuntimeError("\(n) must be full or normal, got '\(v)'") }
             c.store.durability = d

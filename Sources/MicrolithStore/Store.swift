@@ -47,6 +47,8 @@ public final class Store: Sendable {
     /// Every table, in schema order; ``TableLayout/index`` is the position here.
     public let tables: [TableLayout]
     let databases: [String: DatabaseHandle]
+    /// Held shared while the databases are open (``DataFolderLock``).
+    let folderLock: DataFolderLock
     /// The names of the store's databases: `data` first when there is one, then the others sorted.
     public let databaseNames: [String]
     let logger: Logger
@@ -56,8 +58,9 @@ public final class Store: Sendable {
 
     private init(
         schema: Schema, configuration: StoreConfiguration, nodeID: String, tables: [TableLayout], databases: [String: DatabaseHandle],
-        logger: Logger
+        folderLock: DataFolderLock, logger: Logger
     ) {
+        self.folderLock = folderLock
         self.schema = schema
         self.configuration = configuration
         self.nodeID = nodeID
@@ -86,6 +89,7 @@ public final class Store: Sendable {
         } catch {
             throw StoreError(.storage, "cannot create the data folder \(configuration.directory): \(error)", underlying: error)
         }
+        let folderLock = try DataFolderLock(directory: configuration.directory, mode: .shared)
         let layouts = schema.tables.enumerated().map { TableLayout(definition: $0.element, index: $0.offset) }
         try Migrator.refuseMovedTables(schema: schema, directory: configuration.directory)
         var handles: [String: DatabaseHandle] = [:]
@@ -123,7 +127,7 @@ public final class Store: Sendable {
         }
         let store = Store(
             schema: schema, configuration: configuration, nodeID: nodeID ?? UUID().uuidString.lowercased(), tables: layouts,
-            databases: handles, logger: logger)
+            databases: handles, folderLock: folderLock, logger: logger)
         // The clock starts past every version the files hold (some may be other nodes', ahead of
         // this node's wall clock, or this node's own from before its clock was set back).
         for (name, handle) in handles {
@@ -221,6 +225,7 @@ public final class Store: Sendable {
             handle.inlineReaders.close()
             try? handle.pool.close()
         }
+        folderLock.release()
     }
 
     /// Whether ``close()`` has been called.

@@ -1,0 +1,74 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An advisory lock on a data folder (`flock` on its `.microlith.lock` file), held while the
+/// folder's databases are open.
+///
+/// Every ``Store`` holds it shared, so servers and command-line tools may use one folder at the
+/// same time. Whatever replaces the files (``Backup/restore(from:into:replace:)``) holds it
+/// exclusively, so it cannot start while anything has them open, and nothing opens them while it
+/// runs. The operating system releases the lock when the process ends, however it ends.
+public final class DataFolderLock: Sendable {
+    /// How the folder is held.
+    public enum Mode: Sendable {
+        /// Beside other shared holders: a server, a command-line tool.
+        case shared
+        /// Alone: the files are being replaced.
+        case exclusive
+    }
+
+    /// The lock file's name inside a data folder.
+    public static let fileName = ".microlith.lock"
+
+    /// The data folder held.
+    public let directory: String
+    private let descriptor: Mutex<Int32?>
+
+    /// Takes the lock on `directory` (which must exist) without waiting.
+    ///
+    /// - Throws: ``StoreError/Code/storage`` naming the folder when another process holds it in a
+    ///   mode that excludes `mode`, or when the lock file cannot be opened.
+    public init(directory: String, mode: Mode) throws(StoreError) {
+        let path = (directory as NSString).appendingPathComponent(Self.fileName)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw StoreError(.storage, "cannot open the lock file \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, (mode == .shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0 else {
+            let reason = errno
+            close(fd)
+            if reason == EWOULDBLOCK {
+                throw StoreError(
+                    .storage,
+                    mode == .shared
+                        ? "the data folder \(directory) is being restored by another process; start again once it is done"
+                        : "the data folder \(directory) is in use (a server or another microlith command has its databases open); stop it first"
+                )
+            }
+            throw StoreError(.storage, "cannot lock \(path): \(String(cString: strerror(reason)))")
+        }
+        self.directory = directory
+        self.descriptor = Mutex(fd)
+    }
+
+    /// Lets the folder go (at once; otherwise when the lock is released from memory). Later calls
+    /// do nothing.
+    public func release() {
+        descriptor.withLock { fd in
+            if let open = fd { close(open) }
+            fd = nil
+        }
+    }
+
+    deinit {
+        release()
+    }
+}
