@@ -226,11 +226,13 @@ let package = Package(
             name: "MicrolithCLI",
             dependencies: [
                 "MicrolithRuntime", "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithModules", "MicrolithMQTT", "MicrolithTables",
-                "MicrolithAuth", "MicrolithTLS", "MicrolithReplication", "MicrolithJSON",
+                "MicrolithAuth", "MicrolithTLS", "MicrolithReplication", "MicrolithJSON", "MicrolithQuery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // The library applications depend on: everything above in one import, and their `main`.

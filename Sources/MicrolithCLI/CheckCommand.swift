@@ -3,8 +3,10 @@ import Foundation
 import Logging
 import MicrolithRuntime
 import MicrolithSchema
+import MicrolithStore
 import MicrolithTLS
 import MicrolithTables
+import Synchronization
 
 /// `microlith check DIR`: validates an app folder's schema and configuration without serving.
 struct CheckCommand: AsyncParsableCommand {
@@ -15,6 +17,11 @@ struct CheckCommand: AsyncParsableCommand {
 
     @Argument(help: "The app folder.")
     var appDirectory: String
+
+    @Option(
+        name: .customLong("against"),
+        help: "A data folder: also say what a start would migrate in it (tried on a copy; the folder is not changed).")
+    var against: String?
 
     func run() async throws {
         do {
@@ -35,11 +42,55 @@ struct CheckCommand: AsyncParsableCommand {
             var logger = Logger(label: "microlith")
             logger.logLevel = .warning
             if let tls = try MicrolithServer.loadTLS(configuration, logger: logger) { print("tls: \(tls.certificateSummary)") }
+            if let against {
+                for line in try await Self.migrations(schema: app.schema, configuration: configuration.store, dataDirectory: against) {
+                    print(line)
+                }
+            }
             print("ok")
         } catch let error as RuntimeError {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             throw ExitCode.failure
         }
+    }
+
+    /// What a start would change in the data folder `dataDirectory`: the migrations the store's
+    /// opening logs, found by opening a backup copy of the folder (taken as `microlith backup`
+    /// takes one, beside a running server) and then deleting the copy.
+    ///
+    /// - Throws: a ``RuntimeError`` with the reason when a start would fail on it.
+    static func migrations(schema: Schema, configuration: StoreConfiguration, dataDirectory: String) async throws -> [String] {
+        let present: [DatabaseSummary]
+        do {
+            present = FileManager.default.fileExists(atPath: dataDirectory) ? try DatabaseSummary.read(dataDirectory: dataDirectory) : []
+        } catch let error as StoreError {
+            throw RuntimeError("against \(dataDirectory): \(error.message)")
+        }
+        guard !present.isEmpty else {
+            return ["against \(dataDirectory): no database yet; a start creates the \(schema.tables.count) tables"]
+        }
+        let scratch = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-check-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let copy = (scratch as NSString).appendingPathComponent("data")
+        do {
+            _ = try await Backup.take(dataDirectory: dataDirectory, to: copy)
+        } catch let error as StoreError {
+            throw RuntimeError("against \(dataDirectory): cannot copy it to try: \(error.message)")
+        }
+        let sink = MessageSink()
+        var logger = Logger(label: "microlith.check") { _ in MessageSink.Handler(sink: sink) }
+        logger.logLevel = .info
+        var trial = configuration
+        trial.directory = copy
+        do {
+            let store = try Store.open(schema: schema, configuration: trial, logger: logger)
+            store.close()
+        } catch let error as StoreError {
+            throw RuntimeError("against \(dataDirectory): a start would stop: \(error.message)")
+        }
+        let messages = sink.messages
+        guard !messages.isEmpty else { return ["against \(dataDirectory): at this schema; a start migrates nothing"] }
+        return ["against \(dataDirectory): a start would"] + messages.map { "  \($0)" }
     }
 
     /// One line per role of the app folder's `roles.yaml` (checked against `schema`): its verbs and
@@ -81,6 +132,28 @@ struct RoleCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
                 throw ExitCode.failure
             }
+        }
+    }
+}
+
+/// The messages logged through its handlers, in order.
+final class MessageSink: Sendable {
+    private let collected = Mutex<[String]>([])
+
+    var messages: [String] { collected.withLock { $0 } }
+
+    struct Handler: LogHandler {
+        let sink: MessageSink
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            sink.collected.withLock { $0.append("\(event.message)") }
         }
     }
 }

@@ -9,7 +9,7 @@ public struct MicrolithCommand: AsyncParsableCommand {
         abstract: "One process serving a schema.graphql app: embedded database, cache and REST API.",
         subcommands: [
             ServeCommand.self, CheckCommand.self, UserCommand.self, RoleCommand.self, ClusterCommand.self, BackupCommand.self, RestoreCommand.self,
-            ExportCommand.self, ImportCommand.self,
+            ExportCommand.self, ImportCommand.self, StatusCommand.self, TablesCommand.self, QueryCommand.self,
         ]
     )
 

@@ -88,6 +88,10 @@ public final class MicrolithServer: Service, Sendable {
     }
     /// The connection budget every port draws on (HTTP, WebSocket, MQTT), counted from accept.
     public let connections: ConnectionLimiter
+    /// When this server was made (``start(appDirectory:modules:environment:logger:configure:)``).
+    public let startedAt = Date()
+    /// The same moment on the monotonic clock, for uptime.
+    let startedInstant = ContinuousClock.now
 
     private init(
         app: AppFolder, configuration: RuntimeConfiguration, store: Store, modules: Modules, access: TableAccess, authenticator: Authenticator,
@@ -339,6 +343,7 @@ public final class MicrolithServer: Service, Sendable {
         }
         JobRoutes.add(to: router, store: store, access: access)
         BackupRoutes.add(to: router, store: store, access: access, directory: configuration.backupDirectory)
+        StatusRoutes.add(to: router, server: self)
         ClusterRoutes.add(to: router, store: store, access: access, settings: configuration.replication, monitor: replicationMonitor)
         UserRoutes.add(to: router, authenticator: authenticator, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if let tokens = authenticator.tokens {

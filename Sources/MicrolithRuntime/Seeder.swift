@@ -15,14 +15,24 @@ package struct Seeder {
         self.logger = logger
     }
 
-    /// The marker written once the seed files are loaded.
+    /// The marker file earlier versions wrote in the data folder once the seed files were loaded;
+    /// still honoured.
     public static let markerName = ".seeded"
+    /// The key under which the first database records that the seed files were loaded (with the
+    /// time), so the mark travels with the data into backups and restores.
+    public static let metaKey = "seeded"
+
+    /// Whether the seed files were loaded into `store` (or, by an earlier version, into its folder).
+    public static func wasSeeded(_ store: Store) async throws -> Bool {
+        let marker = (store.configuration.directory as NSString).appendingPathComponent(markerName)
+        if FileManager.default.fileExists(atPath: marker) { return true }
+        return try await store.metaValue(metaKey, database: store.databaseNames[0]) != nil
+    }
 
     /// Loads `files` unless this data folder was seeded before; returns how many records were written.
     @discardableResult
     public func seedIfNeeded(files: [String]) async throws -> Int {
-        let marker = (store.configuration.directory as NSString).appendingPathComponent(Self.markerName)
-        guard !files.isEmpty, !FileManager.default.fileExists(atPath: marker) else { return 0 }
+        guard !files.isEmpty, try await !Self.wasSeeded(store) else { return 0 }
         var total = 0
         for file in files {
             let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
@@ -63,8 +73,10 @@ package struct Seeder {
             logger.info("seeded \(records.count) records into \(table.name) from \(file)")
             total += records.count
         }
-        guard FileManager.default.createFile(atPath: marker, contents: Data("seeded\n".utf8)) else {
-            throw RuntimeError("cannot write \(marker) in the data folder")
+        do {
+            try await store.setMetaValue(Self.metaKey, ISO8601DateFormatter().string(from: Date()), database: store.databaseNames[0])
+        } catch let e as StoreError {
+            throw RuntimeError("the seed files were loaded but cannot be marked as loaded: \(e.message)")
         }
         return total
     }

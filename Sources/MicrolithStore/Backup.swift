@@ -256,26 +256,14 @@ public enum Backup {
             try destination.writeWithoutTransaction { db in try source.backup(to: db) }
             // The copy stands alone: its log folded in, no -wal file beside it.
             try destination.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
-            let described = try destination.read { db in try describe(db) }
+            let described = try destination.read { db in try DatabaseSummary.summary(db, name: name, path: path) }
             try destination.close()
-            let bytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
-            return BackupManifest.Database(name: name, file: file, bytes: bytes, tables: described.tables, lastChange: described.lastChange)
+            return BackupManifest.Database(
+                name: name, file: file, bytes: DatabaseSummary.size(of: path), tables: described.tables, lastChange: described.lastChange)
         } catch {
             try? destination.close()
             throw error
         }
-    }
-
-    /// The record count of each table and the last change-log sequence of a microlith database.
-    static func describe(_ db: Database) throws -> (tables: [String: Int], lastChange: Int64?) {
-        var tables: [String: Int] = [:]
-        if try db.tableExists("_microlith_tables") {
-            for name in try String.fetchAll(db, sql: "SELECT name FROM _microlith_tables") where try db.tableExists("r_\(name)") {
-                tables[name] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \"r_\(name)\"") ?? 0
-            }
-        }
-        let last = try db.tableExists("_microlith_changelog") ? try Int64.fetchOne(db, sql: "SELECT max(seq) FROM _microlith_changelog") : nil
-        return (tables, last)
     }
 
     /// The node id the first copied database records.

@@ -74,6 +74,46 @@ struct Migrator {
         }
     }
 
+    /// Checks, without writing, that `database` was migrated to this schema: every table made,
+    /// with the same key, attributes and indexes. Returns the node id kept in the file.
+    ///
+    /// - Throws: ``StoreError/Code/incompatibleSchema`` naming the first difference.
+    func checkMigrated(_ pool: DatabasePool, database: String, tables: [TableLayout]) throws -> String {
+        let problem: String?
+        let node: String?
+        do {
+            (problem, node) = try pool.read { db -> (String?, String?) in
+                guard try db.tableExists("_microlith_tables"), try db.tableExists("_microlith_meta") else {
+                    return ("database \(database) was never opened by a server", nil)
+                }
+                let node = try String.fetchOne(db, sql: "SELECT value FROM _microlith_meta WHERE key = 'node'")
+                for table in tables {
+                    guard
+                        let row = try Row.fetchOne(
+                            db, sql: "SELECT primary_key, signature, scalar_indexes, list_indexes FROM _microlith_tables WHERE name = ?",
+                            arguments: [table.name])
+                    else { return ("table \(table.name) is not in database \(database) yet", node) }
+                    let stored: [String] = [row[0], row[1], row[2], row[3]]
+                    let wanted = [
+                        primaryKeyDescription(table), table.signature, table.scalarColumns.map(\.attribute.name).joined(separator: ","),
+                        table.listTables.map(\.attribute.name).joined(separator: ","),
+                    ]
+                    if stored != wanted { return ("table \(table.name) in database \(database) has another definition than the schema's", node) }
+                }
+                return (nil, node)
+            }
+        } catch {
+            throw StoreError(.storage, "cannot read database \(database): \(error)", underlying: error)
+        }
+        if let problem {
+            throw StoreError(
+                .incompatibleSchema,
+                "\(problem): the data folder is not migrated to this schema.graphql (a start of the server migrates it; "
+                    + "'microlith check APP --against DATA_DIR' says what a start would change)")
+        }
+        return node ?? ""
+    }
+
     private func createSystemTables(_ db: Database) throws {
         try db.execute(
             sql: """
@@ -146,7 +186,7 @@ struct Migrator {
         try db.execute(
             sql: "INSERT OR REPLACE INTO _microlith_meta(key, value) VALUES (?, ?)",
             arguments: [tables.metaKey, String(tables.migrations.count)])
-        logger.debug("database \(database): \(tables.owner) tables at step \(tables.migrations.count)")
+        logger.info("database \(database): \(tables.owner) tables migrated from step \(taken) to \(tables.migrations.count)")
     }
 
     private func primaryKeyDescription(_ table: TableLayout) -> String {
@@ -162,6 +202,7 @@ struct Migrator {
         guard let row else {
             try create(db, table)
             try remember(db, table)
+            logger.info("table \(table.name): created")
             return
         }
         let storedKey: String = row[0]
@@ -191,15 +232,18 @@ struct Migrator {
             try db.execute(sql: "ALTER TABLE \"\(table.sqlName)\" ADD COLUMN \"\(column)\"")
             try db.execute(
                 sql: "CREATE INDEX \"\(TableLayout.indexName(table: table.name, attribute: attribute.name))\" ON \"\(table.sqlName)\"(\"\(column)\")")
+            logger.info("table \(table.name): attribute \(attribute.name) indexed")
             changed = true
         }
         for (attribute, side) in table.listTables where !storedList.contains(attribute.name) {
             try createSideTable(db, side)
+            logger.info("table \(table.name): attribute \(attribute.name) indexed")
             changed = true
         }
         if changed || storedSignature != table.signature {
             try rebuild(db, table, validate: storedSignature != table.signature)
-            logger.info("table \(table.name): migrated to the new schema")
+            let checked = storedSignature != table.signature ? "records checked against the new definition, " : ""
+            logger.info("table \(table.name): \(checked)indexes refilled")
         }
         try createCompositeIndexes(db, table)
         try remember(db, table)

@@ -84,10 +84,16 @@ public final class Store: Sendable {
     ) throws
         -> Store
     {
-        do {
-            try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
-        } catch {
-            throw StoreError(.storage, "cannot create the data folder \(configuration.directory): \(error)", underlying: error)
+        if configuration.readOnly {
+            guard FileManager.default.fileExists(atPath: configuration.directory) else {
+                throw StoreError(.storage, "there is no data folder \(configuration.directory)")
+            }
+        } else {
+            do {
+                try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
+            } catch {
+                throw StoreError(.storage, "cannot create the data folder \(configuration.directory): \(error)", underlying: error)
+            }
         }
         let folderLock = try DataFolderLock(directory: configuration.directory, mode: .shared)
         let layouts = schema.tables.enumerated().map { TableLayout(definition: $0.element, index: $0.offset) }
@@ -106,6 +112,13 @@ public final class Store: Sendable {
                 try db.execute(sql: "PRAGMA mmap_size = \(memoryMap)")
             }
             let path = (configuration.directory as NSString).appendingPathComponent("\(name).sqlite")
+            if configuration.readOnly {
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw StoreError(
+                        .storage, "there is no database \(name) in \(configuration.directory) (no \(name).sqlite): nothing has served it yet")
+                }
+                config.readonly = true
+            }
             let pool: DatabasePool
             do {
                 pool = try DatabasePool(path: path, configuration: config)
@@ -113,8 +126,11 @@ public final class Store: Sendable {
                 throw StoreError(.storage, "cannot open database \(path): \(error)", underlying: error)
             }
             let tablesHere = layouts.filter { $0.definition.database == name }
-            let id = try Migrator(schema: schema, systemTables: configuration.systemTables, logger: logger).migrate(
-                pool, database: name, tables: tablesHere, nodeID: nodeID)
+            let migrator = Migrator(schema: schema, systemTables: configuration.systemTables, logger: logger)
+            let id =
+                configuration.readOnly
+                ? try migrator.checkMigrated(pool, database: name, tables: tablesHere)
+                : try migrator.migrate(pool, database: name, tables: tablesHere, nodeID: nodeID)
             if nodeID == nil { nodeID = id }
             let readers = InlineReaders(limit: 8) {
                 var readOnly = Configuration()
@@ -138,7 +154,7 @@ public final class Store: Sendable {
                 throw StoreError(.storage, "cannot read the versions of database \(name): \(error)", underlying: error)
             }
         }
-        for handle in handles.values {
+        for handle in handles.values where !configuration.readOnly {
             let writer = GroupCommitWriter(
                 name: handle.name, pool: handle.pool, maximumBatch: configuration.maximumBatch,
                 makeTransaction: { [unowned store] db in WriteTransaction(db: db, store: store) },
@@ -357,6 +373,7 @@ public final class Store: Sendable {
         database: String = Schema.defaultDatabase, _ work: @escaping @Sendable (WriteTransaction) throws -> T
     ) async throws -> T {
         guard let handle = databases[database] else { throw StoreError(.unknownTable, "no database named \(database)") }
+        if configuration.readOnly { throw StoreError(.closed, "the store was opened read-only: it takes no writes") }
         let writer = try handle.writer
         handle.health.begin()
         let value: T

@@ -52,6 +52,11 @@ public struct StoreConfiguration: Sendable {
     /// How long tombstones are kept (7 days by default). Set it to at least the longest time a
     /// node may be cut off from the others.
     public var tombstoneRetentionSeconds = 7 * 86_400
+    /// Whether the store only reads: its files are opened read-only, nothing is created or
+    /// migrated (the data folder must hold every database, migrated to this schema, else the open
+    /// fails naming the difference), and every write fails with ``StoreError/Code/closed``. For
+    /// tools that look at a folder a server may be serving. Off by default.
+    public var readOnly = false
 
     public init(
         directory: String,

@@ -117,7 +117,7 @@ struct SeederTests {
         #expect(try await server.store.get(todo, .string("t1"))?.record["title"] == "first")
         #expect(try await server.store.get(person, .string("p1"))?.record["name"] == "Ada")
         #expect(try await server.store.changes(after: 0).count == 3)
-        #expect(FileManager.default.fileExists(atPath: app.file(".microlith/\(Seeder.markerName)")))
+        #expect(try await Seeder.wasSeeded(server.store))
 
         let again = try await Seeder(store: server.store, logger: server.logger).seedIfNeeded(files: server.app.seedFiles)
         #expect(again == 0)
@@ -134,7 +134,7 @@ struct SeederTests {
         let server = try await start(app)
         defer { server.store.close() }
         #expect(try await Seeder(store: server.store, logger: server.logger).seedIfNeeded(files: []) == 0)
-        #expect(!FileManager.default.fileExists(atPath: app.file(".microlith/\(Seeder.markerName)")), "nothing to seed, no marker")
+        #expect(try await !Seeder.wasSeeded(server.store), "nothing to seed, no marker")
 
         try app.write("seed/Todo.json", #"[{"id":"a","title":"A"},{"id":"b","title":"B"}]"#)
         let count = try await Seeder(store: server.store, logger: server.logger).seedIfNeeded(files: [app.file("seed/Todo.json")])
@@ -168,13 +168,50 @@ struct SeederTests {
             #expect(error.message.contains(app.file("data/\(bad.name)")), "\(error.message)")
             #expect(error.message.contains(bad.expected), "\(error.message)")
         }
-        #expect(!FileManager.default.fileExists(atPath: app.file(".microlith/\(Seeder.markerName)")))
 
         // Nothing of the bad file was written: after fixing it, seeding happens in full.
         try FileManager.default.removeItem(atPath: app.file("data/\(bad.name)"))
         let server = try await start(app)
         defer { server.store.close() }
         #expect(try await server.store.changes(after: 0).isEmpty)
+        #expect(try await !Seeder.wasSeeded(server.store))
+    }
+
+    @Test func aRestoredBackupIsNotSeededAgainAndTheOldMarkerFileCounts() async throws {
+        let app = try TemporaryApp([
+            "schema.graphql": todoSchema, "data/Todo.json": #"[{"id":"t1","title":"seeded"}]"#,
+        ])
+        defer { app.remove() }
+        let server = try await start(app)
+        let todo = try #require(server.store.table(name: "Todo"))
+        try await server.store.write { txn in _ = try txn.put(todo, id: .string("t1"), body: ["title": "changed after seeding"]) }
+        let backup = app.file("backup")
+        _ = try await server.store.backup(to: backup)
+        server.store.close()
+
+        // Restored into a new folder: the mark travels in the database, so the seed file does
+        // not overwrite what the backup holds.
+        let restored = app.file("restored")
+        _ = try Backup.restore(from: backup, into: restored, replace: false)
+        let again = try await MicrolithServer.start(appDirectory: app.path, environment: [:]) {
+            $0.store.durability = .normal
+            $0.store.directory = restored
+        }
+        #expect(try await again.store.get(todo, .string("t1"))?.record["title"] == "changed after seeding")
+        again.store.close()
+
+        // A folder an earlier version seeded has only the marker file.
+        let legacy = app.file("legacy")
+        try FileManager.default.createDirectory(atPath: legacy, withIntermediateDirectories: true)
+        #expect(
+            FileManager.default.createFile(atPath: (legacy as NSString).appendingPathComponent(Seeder.markerName), contents: Data("seeded\n".utf8)))
+        let old = try await MicrolithServer.start(appDirectory: app.path, environment: [:]) {
+            $0.store.durability = .normal
+            $0.store.directory = legacy
+        }
+        defer { old.store.close() }
+        #expect(try await old.store.get(todo, .string("t1")) == nil)
+        #expect(try await Seeder.wasSeeded(old.store))
     }
 
     @Test func configurationLayersYAMLThenEnvironmentThenCode() async throws {

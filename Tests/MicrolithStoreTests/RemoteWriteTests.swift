@@ -215,6 +215,9 @@ struct RemoteWriteTests {
         defer { store.closeAndRemoveFiles() }
         let todo = try store.layout("Todo")
         let put = try await store.put(todo, .string("t1"), ["title": "a", "notes": "n"])
+        // In a later millisecond, so that `@updatedTime` changes (within the same one it does not,
+        // and keeps its stamp).
+        try await Task.sleep(for: .milliseconds(3))
         let patched = try #require(try await store.write { txn in try txn.patch(todo, id: .string("t1"), patch: ["notes": nil]) })
         let logged = try #require(try await store.changes(after: 0).last?.stamps)
         let base = RecordStamps.Stamp(version: put.version, origin: store.nodeID)
