@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
@@ -120,6 +122,7 @@ let package = Package(
         .target(
             name: "MicrolithMQTT",
             dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
                 "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithQuery", "MicrolithRealtime", "MicrolithNetwork", "MicrolithTables",
                 "MicrolithAuth", "MicrolithTLS",
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -194,6 +197,7 @@ let package = Package(
         .target(
             name: "MicrolithJobs",
             dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
                 "MicrolithJSON", "MicrolithSchema", "MicrolithStore", "MicrolithModules",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -217,6 +221,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // Mustache templates parsed once and rendered from Encodable views. Foundation only.
@@ -233,6 +238,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // The library applications depend on: everything above in one import, and their `main`.

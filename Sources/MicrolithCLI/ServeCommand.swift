@@ -1,10 +1,12 @@
 import ArgumentParser
 import Foundation
+import Metrics
 import MicrolithHTTP
 import MicrolithMQTT
 import MicrolithRuntime
 import MicrolithStore
 import NIOCore
+import Prometheus
 
 /// `microlith serve DIR`: serves an app folder until SIGTERM/SIGINT.
 struct ServeCommand: AsyncParsableCommand {
@@ -53,10 +55,22 @@ struct ServeCommand: AsyncParsableCommand {
         if let cacheMB, cacheMB < 0 { throw ValidationError("--cache-mb must be ≥ 0, got \(cacheMB)") }
     }
 
+    /// The registry swift-metrics reports to in this process, bootstrapped once, on first use.
+    static let metricsRegistry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
+
     func run() async throws {
         let server: MicrolithServer
+        // What the process reports through swift-metrics (the runtime's job and MQTT counters, an
+        // app's own) lands in the registry GET /metrics writes out.
+        let registry = Self.metricsRegistry
         do {
-            server = try await MicrolithServer.start(appDirectory: appDirectory, modules: MicrolithCommand.modules) { c in
+            server = try await MicrolithServer.start(
+                appDirectory: appDirectory, modules: MicrolithCommand.modules, metricsRegistry: registry
+            ) { c in
                 if let roles { c.roles = try RuntimeConfiguration.parseRoles(roles, "--roles") }
                 if let httpPort { c.http.port = httpPort }
                 if let host {

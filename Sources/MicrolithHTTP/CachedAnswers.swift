@@ -6,7 +6,7 @@ import MicrolithStore
 import MicrolithTables
 import NIOCore
 import NIOHTTP1
-import Synchronization
+public import Synchronization
 
 /// What the fast paths answer without the router: `GET`/`HEAD /{Table}/{id}` of records in the
 /// ``RecordCache`` and the responses applications keep in a ``ResponseCache``. One value is
@@ -18,6 +18,10 @@ public final class CachedAnswers: Sendable {
     /// The browser checks: a request to a host not allowed is left to the router, which refuses it.
     let policy: BrowserPolicy
     private let date = Mutex(HTTPDate())
+    /// Requests answered here from the record cache, ahead of the router (for metrics).
+    public let recordAnswers = Atomic<UInt64>(0)
+    /// Requests answered here with a kept response, ahead of the router (for metrics).
+    public let keptAnswers = Atomic<UInt64>(0)
 
     /// Answers for cache hits of `endpoint`'s tables and the responses `responses` keep,
     /// with `Server: serverName`.
@@ -35,9 +39,13 @@ public final class CachedAnswers: Sendable {
     func answer(_ head: HTTPRequest) -> (HTTPResponse, ByteBuffer?)? {
         guard let path = head.path else { return nil }
         for cache in responses {
-            if let hit = cache.response(for: path) { return respond(hit, head) }
+            if let hit = cache.response(for: path) {
+                keptAnswers.wrappingAdd(1, ordering: .relaxed)
+                return respond(hit, head)
+            }
         }
         guard let record = cachedRecord(path) else { return nil }
+        recordAnswers.wrappingAdd(1, ordering: .relaxed)
         var fields: HTTPFields = [
             .eTag: record.etag, .date: date.withLock { $0.current() },
             RequestLogMiddleware<MicrolithRequestContext>.requestID: RequestID().description,
@@ -59,6 +67,7 @@ public final class CachedAnswers: Sendable {
         guard let path = head.path else { return nil }
         for cache in responses {
             guard let hit = cache.response(for: path) else { continue }
+            keptAnswers.wrappingAdd(1, ordering: .relaxed)
             let lines = hit.fieldLines ?? CachedResponse.fieldLines(hit.headers)
             var out = allocator.buffer(capacity: 256 + lines.readableBytes + hit.body.readableBytes)
             Self.writeStatusLine(hit.status, into: &out)
@@ -69,6 +78,7 @@ public final class CachedAnswers: Sendable {
             return out
         }
         guard let record = cachedRecord(path) else { return nil }
+        recordAnswers.wrappingAdd(1, ordering: .relaxed)
         var out = allocator.buffer(capacity: 320 + record.json.readableBytes)
         if let tags = head.headerFields[.ifNoneMatch], TableEndpoint.matches(tags, record.etag, weak: true) {
             Self.writeStatusLine(304, into: &out)

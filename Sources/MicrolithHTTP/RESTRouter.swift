@@ -16,11 +16,14 @@ public enum RESTRouter {
     /// With `subscriptions`, a `GET` of a table URL asking for `text/event-stream` is a subscription.
     /// With `authenticator`, requests with credentials are served as the user they name.
     /// With `replication`, a write with `X-Replicate-To` waits for other nodes (``ReplicateToMiddleware``).
+    /// With `recorder`, every request the router answers is reported to it (``RequestMetricsMiddleware``).
     public static func make(
         endpoint: TableEndpoint, openAPI: JSONValue, logger: Logger, servesTables: Bool = true, rootIsTaken: Bool = false,
-        subscriptions: SubscriptionEndpoint? = nil, authenticator: Authenticator? = nil, replication: ReplicationWaiter? = nil
+        subscriptions: SubscriptionEndpoint? = nil, authenticator: Authenticator? = nil, replication: ReplicationWaiter? = nil,
+        recorder: (any RequestRecorder)? = nil
     ) -> Router<MicrolithRequestContext> {
         let router = Router(context: MicrolithRequestContext.self)
+        if let recorder { router.middlewares.add(RequestMetricsMiddleware(recorder: recorder, directory: servesTables ? endpoint.directory : nil)) }
         router.middlewares.add(RequestLogMiddleware())
         router.middlewares.add(CORSMiddleware(policy: endpoint.configuration.browserPolicy))
         router.middlewares.add(ProblemMiddleware())

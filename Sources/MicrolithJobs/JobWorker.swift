@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import Metrics
 public import MicrolithModules
 public import MicrolithStore
 public import ServiceLifecycle
@@ -161,6 +162,7 @@ public final class JobWorker: Service, Sendable {
         do {
             try await registration.run(Data(job.payload.utf8), context)
             try await queue.complete(job)
+            Counter(label: "microlith_job_runs_total", dimensions: [("job", job.name), ("outcome", "done")]).increment()
             log.debug("job done", metadata: ["duration": "\(ContinuousClock.now - started)"])
         } catch {
             if Task.isCancelled {
@@ -172,6 +174,8 @@ public final class JobWorker: Service, Sendable {
             let wait = registration.retry.backoffMilliseconds(afterAttempt: job.attempts)
             do {
                 let state = try await queue.fail(job, message: message, retryAfter: wait)
+                Counter(label: "microlith_job_runs_total", dimensions: [("job", job.name), ("outcome", state == .dead ? "dead" : "failed")])
+                    .increment()
                 if state == .dead {
                     log.error("job failed for the last time; it is dead", metadata: ["error": "\(message)"])
                 } else {

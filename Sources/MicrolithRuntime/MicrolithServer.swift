@@ -18,6 +18,7 @@ public import MicrolithTLS
 public import MicrolithTables
 public import NIOCore
 import NIOPosix
+public import Prometheus
 public import ServiceLifecycle
 import Synchronization
 public import UnixSignals
@@ -77,6 +78,8 @@ public final class MicrolithServer: Service, Sendable {
     private let lifecycle = Mutex<Lifecycle>(Lifecycle())
     /// The replication service's connection and applier, for `GET /_cluster`.
     let replicationMonitor = ReplicationMonitor()
+    /// Requests, caches, commits and the rest, for `GET /metrics`; nil with `metrics.enabled: false`.
+    let metrics: ServerMetrics?
 
     private struct Lifecycle {
         var started = false
@@ -95,8 +98,9 @@ public final class MicrolithServer: Service, Sendable {
 
     private init(
         app: AppFolder, configuration: RuntimeConfiguration, store: Store, modules: Modules, access: TableAccess, authenticator: Authenticator,
-        tls: TLSContextSource?, realtime: EventHub, broker: MQTTBroker?, logger: Logger
+        tls: TLSContextSource?, realtime: EventHub, broker: MQTTBroker?, metricsRegistry: PrometheusCollectorRegistry?, logger: Logger
     ) {
+        self.metrics = configuration.metricsEnabled ? ServerMetrics(registry: metricsRegistry ?? PrometheusCollectorRegistry()) : nil
         self.tls = tls
         self.realtime = realtime
         self.broker = broker
@@ -131,8 +135,13 @@ public final class MicrolithServer: Service, Sendable {
     /// Loads the app folder and configuration (defaults, `microlith.yaml`, environment, then
     /// `configure`), opens the store and seeds it on first start.
     ///
-    /// - Parameter logger: where the server logs (its level is set from the configuration's
-    ///   `logLevel`); by default a logger labelled `microlith` from the logging system.
+    /// - Parameters:
+    ///   - logger: where the server logs (its level is set from the configuration's `logLevel`); by
+    ///     default a logger labelled `microlith` from the logging system.
+    ///   - metricsRegistry: the registry `GET /metrics` writes out, with the server's own metrics in
+    ///     it. Pass the one the process bootstrapped swift-metrics with (`serve` does), so that what
+    ///     anything reports through swift-metrics appears there too; by default a registry of the
+    ///     server's own.
     ///
     /// Nothing runs yet: ``run(gracefulShutdownSignals:onServerRunning:)`` or ``run()`` serves.
     /// A server that is never run leaves the store open for the caller to close.
@@ -141,6 +150,7 @@ public final class MicrolithServer: Service, Sendable {
         modules: [any Module] = [],
         environment: [String: String] = ProcessInfo.processInfo.environment,
         logger: Logger? = nil,
+        metricsRegistry: PrometheusCollectorRegistry? = nil,
         configure: (inout RuntimeConfiguration) throws -> Void = { _ in }
     ) async throws -> MicrolithServer {
         let app = try AppFolder.load(appDirectory)
@@ -227,7 +237,7 @@ public final class MicrolithServer: Service, Sendable {
                 : nil
             return MicrolithServer(
                 app: app, configuration: configuration, store: store, modules: moduleSet, access: access, authenticator: authenticator,
-                tls: tls, realtime: hub, broker: broker, logger: logger)
+                tls: tls, realtime: hub, broker: broker, metricsRegistry: metricsRegistry, logger: logger)
         } catch {
             await opened?.shutdown()
             store.close()
@@ -334,7 +344,7 @@ public final class MicrolithServer: Service, Sendable {
         let router = RESTRouter.make(
             endpoint: endpoint, openAPI: openAPI, logger: logger, servesTables: api,
             rootIsTaken: api && modules.resources.contains { $0.path == "/" },
-            subscriptions: subscriptions, authenticator: authenticator, replication: replicationWaiter)
+            subscriptions: subscriptions, authenticator: authenticator, replication: replicationWaiter, recorder: metrics)
         OperationRoutes.add(to: router, modules: modules, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if api {
             ResourceRoutes.add(
@@ -344,6 +354,7 @@ public final class MicrolithServer: Service, Sendable {
         JobRoutes.add(to: router, store: store, access: access)
         BackupRoutes.add(to: router, store: store, access: access, directory: configuration.backupDirectory)
         StatusRoutes.add(to: router, server: self)
+        if let metrics { MetricsRoutes.add(to: router, server: self, metrics: metrics) }
         ClusterRoutes.add(to: router, store: store, access: access, settings: configuration.replication, monitor: replicationMonitor)
         UserRoutes.add(to: router, authenticator: authenticator, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if let tokens = authenticator.tokens {
@@ -368,6 +379,7 @@ public final class MicrolithServer: Service, Sendable {
         // the router: from the raw bytes on a connection that has needed nothing else yet
         // (CachedReadFastPath), by CachedReadHandler once the full pipeline is there.
         let answers = api ? CachedAnswers(endpoint: endpoint, serverName: Self.serverName, responses: responseCaches) : nil
+        metrics?.answers.withLock { $0 = answers }
         let http1 = HTTP1WebSocketUpgradeChannel.Configuration(
             // The guard keeps the idle timeout, whichever pipeline serves the connection.
             http1: .init(

@@ -109,6 +109,8 @@ public struct RuntimeConfiguration: Sendable {
     /// The memory budget of responses kept for resources declared with `get(keep: true)`
     /// (`cache.responsesMB`); 0 keeps none.
     public var keptResponseBytes = 64 << 20
+    /// Whether `GET /metrics` exists and requests are counted (`metrics.enabled`; on by default).
+    public var metricsEnabled = true
     /// Where `POST /_backup` writes backups (`backup.directory`; default `<app>/.microlith-backups`).
     public var backupDirectory: String
     /// Bearer token lifetimes and signing-key rotation (`auth.*`).
@@ -249,6 +251,7 @@ public struct RuntimeConfiguration: Sendable {
             c.tls.clientCertificates = mode
         },
         Key(path: "store.dataDir", environment: "MICROLITH_DATA_DIR") { c, v, _ in c.store.directory = v },
+        Key(path: "metrics.enabled", environment: "MICROLITH_METRICS") { c, v, n in c.metricsEnabled = try bool(v, n) },
         Key(path: "backup.directory", environment: "MICROLITH_BACKUP_DIR") { c, v, n in c.backupDirectory = try path(v, n) },
         Key(path: "store.durability", environment: "MICROLITH_DURABILITY") { c, v, n in
             guard let d = StoreConfiguration.Durability(rawValue: v) else { throw RuntimeError("\(n) must be full or normal, got '\(v)'") }

@@ -1,14 +1,6 @@
 import Foundation
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// An advisory lock on a data folder (`flock` on its `.microlith.lock` file), held while the
 /// folder's databases are open.
 ///

@@ -54,7 +54,8 @@ public struct DatabaseSummary: Sendable, Equatable {
             name: name, bytes: size(of: path), logBytes: size(of: path + "-wal"), tables: tables, lastChange: last, node: node)
     }
 
-    static func size(of path: String) -> Int64 {
+    /// The size of the file at `path`; 0 when there is none.
+    public static func size(of path: String) -> Int64 {
         ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.int64Value ?? 0
     }
 }

@@ -33,6 +33,8 @@ final class GroupCommitWriter: Sendable {
     private let maximumBatch: Int
     private let makeTransaction: @Sendable (Database) -> WriteTransaction
     private let committed: @Sendable ([WriteTransaction]) -> Void
+    /// Commits, batch sizes and commit times, for metrics.
+    let statistics = Mutex(WriteStatistics())
 
     init(
         name: String,
@@ -131,6 +133,7 @@ final class GroupCommitWriter: Sendable {
         var completions: [@Sendable () -> Void] = []
         var failures: [(Job, any Error)] = []
         var transactions: [WriteTransaction] = []
+        var committing = ContinuousClock.now
         do {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
@@ -144,9 +147,12 @@ final class GroupCommitWriter: Sendable {
                             failures.append((job, error))
                         }
                     }
+                    committing = ContinuousClock.now
                     return .commit
                 }
             }
+            let commit = ContinuousClock.now - committing
+            statistics.withLock { $0.record(batch: batch.count, commit: commit) }
         } catch {
             let failure = StoreError(.storage, "the write could not be committed: \(error)", underlying: error)
             for job in batch { job.fail(failure) }

@@ -5,6 +5,11 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(CoreFoundation)
+// `timespec` resolves to the declaration CoreFoundation re-exports; reading its members needs
+// that module imported here (MemberImportVisibility).
+import CoreFoundation
+#endif
 
 /// A hybrid logical clock: timestamps that follow wall-clock milliseconds yet never go
 /// backwards and never repeat on one node.

@@ -164,3 +164,24 @@ import Testing
         #expect(restored.movedAside == nil && restored.manifest.databases[0].tables["Todo"] == 200)
     }
 }
+
+/// Group-commit counters: each commit counted once, in the bucket of its size and commit time.
+@Suite struct WriteStatisticsTests {
+    @Test func commitsLandInTheirBuckets() async throws {
+        var statistics = WriteStatistics()
+        statistics.record(batch: 1, commit: .microseconds(50))
+        statistics.record(batch: 3, commit: .milliseconds(3))
+        statistics.record(batch: 1_000, commit: .seconds(2))
+        #expect(statistics.commits == 3 && statistics.writes == 1_004)
+        #expect(statistics.batchBuckets == [1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1])
+        #expect(statistics.commitBuckets == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1])
+        #expect(abs(statistics.commitSeconds - 2.00305) < 1e-9)
+
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let todo = try store.layout("Todo")
+        try await store.write { txn in _ = try txn.put(todo, id: .string("a"), body: ["title": "a"]) }
+        let counted = try #require(store.writeStatistics()["data"])
+        #expect(counted.commits == 1 && counted.writes == 1 && counted.batchBuckets[0] == 1)
+    }
+}

@@ -1,4 +1,5 @@
 public import Logging
+import Metrics
 public import MicrolithAuth
 public import MicrolithRealtime
 public import MicrolithStore
@@ -33,6 +34,8 @@ public final class MQTTBroker: Sendable {
     let tables: MQTTTableBridge
     let retained = MQTTRetainedMessages()
     let fanOut: MQTTFanOut
+    /// PUBLISH packets taken from clients, and wills (swift-metrics: `GET /metrics` under `serve`).
+    let received = Counter(label: "microlith_mqtt_messages_received_total")
     /// Checks the user name and password of a CONNECT against the app's users; `nil`: there are none to
     /// sign in as, and a CONNECT with a user name is refused. Its ``Authenticator/sessions`` end
     /// connections whose user changes.
@@ -198,6 +201,7 @@ public final class MQTTBroker: Sendable {
     /// Handles a publish from a client (or a will, `from` nil) acting as `principal`. Returns a future
     /// when the outcome waits for a store write; `nil` when it is done.
     func publish(_ publish: MQTTPublish, from connection: MQTTConnection?, as principal: Principal) -> EventLoopFuture<PublishOutcome>? {
+        received.increment()
         let loop: any EventLoop
         switch tables.resolve(publish.topic) {
         case .plain:
