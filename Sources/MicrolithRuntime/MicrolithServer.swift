@@ -32,7 +32,7 @@ public import UnixSignals
 ///
 /// ## Lifecycle
 ///
-/// ``start(appDirectory:modules:environment:logger:configure:)`` opens (migrates, seeds) the store
+/// ``start(appDirectory:modules:environment:logger:metricsRegistry:configure:)`` opens (migrates, seeds) the store
 /// and sets the parts up; running the server runs every long-lived part as a service of one
 /// `ServiceGroup` (swift-service-lifecycle), started in this order:
 ///
@@ -80,6 +80,9 @@ public final class MicrolithServer: Service, Sendable {
     let replicationMonitor = ReplicationMonitor()
     /// Requests, caches, commits and the rest, for `GET /metrics`; nil with `metrics.enabled: false`.
     let metrics: ServerMetrics?
+    /// The log level of each subsystem (`log.level`, `log.levels`; `PUT /_log` while serving). With a
+    /// logger of the caller's own, only the level of the whole logger is set from it, at start.
+    public let logLevels: LogLevels
 
     private struct Lifecycle {
         var started = false
@@ -91,15 +94,17 @@ public final class MicrolithServer: Service, Sendable {
     }
     /// The connection budget every port draws on (HTTP, WebSocket, MQTT), counted from accept.
     public let connections: ConnectionLimiter
-    /// When this server was made (``start(appDirectory:modules:environment:logger:configure:)``).
+    /// When this server was made (``start(appDirectory:modules:environment:logger:metricsRegistry:configure:)``).
     public let startedAt = Date()
     /// The same moment on the monotonic clock, for uptime.
     let startedInstant = ContinuousClock.now
 
     private init(
         app: AppFolder, configuration: RuntimeConfiguration, store: Store, modules: Modules, access: TableAccess, authenticator: Authenticator,
-        tls: TLSContextSource?, realtime: EventHub, broker: MQTTBroker?, metricsRegistry: PrometheusCollectorRegistry?, logger: Logger
+        tls: TLSContextSource?, realtime: EventHub, broker: MQTTBroker?, metricsRegistry: PrometheusCollectorRegistry?, logLevels: LogLevels,
+        logger: Logger
     ) {
+        self.logLevels = logLevels
         self.metrics = configuration.metricsEnabled ? ServerMetrics(registry: metricsRegistry ?? PrometheusCollectorRegistry()) : nil
         self.tls = tls
         self.realtime = realtime
@@ -137,7 +142,8 @@ public final class MicrolithServer: Service, Sendable {
     ///
     /// - Parameters:
     ///   - logger: where the server logs (its level is set from the configuration's `logLevel`); by
-    ///     default a logger labelled `microlith` from the logging system.
+    ///     default a logger labelled `microlith` with a ``RuntimeLogHandler`` (levels per subsystem,
+    ///     text or JSON lines on standard error).
     ///   - metricsRegistry: the registry `GET /metrics` writes out, with the server's own metrics in
     ///     it. Pass the one the process bootstrapped swift-metrics with (`serve` does), so that what
     ///     anything reports through swift-metrics appears there too; by default a registry of the
@@ -170,9 +176,20 @@ public final class MicrolithServer: Service, Sendable {
                         + (modules.isEmpty ? " (this app has no modules)" : " (\(modules.map(\.name).sorted().joined(separator: ", ")))"))
             }
         }
-        // Each request sets its id on a copy of this logger: wrapped, that formats nothing.
-        var logger = DeferredMetadataLogHandler.wrap(logger ?? Logger(label: "microlith"))
-        logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        // The server's own handler keeps a level per subsystem, changeable while serving, and
+        // writes text or JSON lines. A logger given is wrapped instead: each request sets its id on
+        // a copy of it, and wrapped, that formats nothing.
+        let baseLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        let logLevels = LogLevels(base: baseLevel, sources: configuration.logLevels)
+        let given = logger
+        var logger: Logger
+        if let given {
+            logger = DeferredMetadataLogHandler.wrap(given)
+            logger.logLevel = baseLevel
+        } else {
+            let format = configuration.logFormat
+            logger = Logger(label: "microlith") { label in RuntimeLogHandler(label: label, format: format, levels: logLevels) }
+        }
         let tls = try Self.loadTLS(configuration, logger: logger)
         // Over HTTPS the server's own pages have https:// origins (BrowserPolicy).
         configuration.http.secure = tls != nil
@@ -237,7 +254,7 @@ public final class MicrolithServer: Service, Sendable {
                 : nil
             return MicrolithServer(
                 app: app, configuration: configuration, store: store, modules: moduleSet, access: access, authenticator: authenticator,
-                tls: tls, realtime: hub, broker: broker, metricsRegistry: metricsRegistry, logger: logger)
+                tls: tls, realtime: hub, broker: broker, metricsRegistry: metricsRegistry, logLevels: logLevels, logger: logger)
         } catch {
             await opened?.shutdown()
             store.close()
@@ -355,6 +372,25 @@ public final class MicrolithServer: Service, Sendable {
         BackupRoutes.add(to: router, store: store, access: access, directory: configuration.backupDirectory)
         StatusRoutes.add(to: router, server: self)
         if let metrics { MetricsRoutes.add(to: router, server: self, metrics: metrics) }
+        LogRoutes.add(to: router, levels: logLevels, access: access, logger: logger)
+        // The studio, unless the app serves something at /studio itself.
+        if store.table(exportName: "studio") == nil, !modules.resources.contains(where: { $0.path == "/studio" || $0.path == "/studio/" }) {
+            // (`/studio/` too: the router takes a path with or without its last slash.)
+            router.get("/studio") { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache"],
+                    body: ResponseBody(byteBuffer: StudioPage.html))
+            }
+            router.head("/studio") { _, _ in
+                Response(
+                    status: .ok,
+                    headers: [
+                        .contentType: "text/html; charset=utf-8", .cacheControl: "no-cache", .contentLength: String(StudioPage.html.readableBytes),
+                    ])
+            }
+        } else {
+            logger.notice("the app serves /studio itself: the studio is not served")
+        }
         ClusterRoutes.add(to: router, store: store, access: access, settings: configuration.replication, monitor: replicationMonitor)
         UserRoutes.add(to: router, authenticator: authenticator, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if let tokens = authenticator.tokens {

@@ -1,4 +1,5 @@
 import Foundation
+public import Logging
 public import MicrolithAuth
 public import MicrolithHTTP
 public import MicrolithJobs
@@ -72,6 +73,10 @@ import Yams
 /// | `replication.digestSettledSeconds` | `MICROLITH_REPLICATION_DIGEST_SETTLED_SECONDS` | 30: rows written more recently are left out of digests (they may still be on their way) |
 /// | `replication.retentionHours` | `MICROLITH_REPLICATION_RETENTION_HOURS` | 168: how long the stream keeps changes and the store keeps tombstones; the longest a node may be away |
 /// | `log.level` | `MICROLITH_LOG_LEVEL` | `info` |
+/// | `log.levels` | `MICROLITH_LOG_LEVELS` | none: levels of single subsystems, `MicrolithStore=debug,MicrolithHTTP=warning` (a YAML map or that text; `PUT /_log` changes them while serving) |
+/// | `log.format` | `MICROLITH_LOG_FORMAT` | `text` (or `json`: one object per line with `time`, `level`, `source`, `message`, `requestId`, `metadata`) |
+/// | `metrics.enabled` | `MICROLITH_METRICS` | `true` (`GET /metrics` and the request counters behind it) |
+/// | `backup.directory` | `MICROLITH_BACKUP_DIR` | `<app>/.microlith-backups` (where `POST /_backup` writes) |
 /// | `auth.accessTokenSeconds` | `MICROLITH_AUTH_ACCESS_TOKEN_SECONDS` | 900 (how long a bearer access token is valid) |
 /// | `auth.refreshTokenSeconds` | `MICROLITH_AUTH_REFRESH_TOKEN_SECONDS` | 2592000 (30 days) |
 /// | `auth.keyRotationSeconds` | `MICROLITH_AUTH_KEY_ROTATION_SECONDS` | 2592000 (a new signing key after 30 days) |
@@ -89,6 +94,10 @@ public struct RuntimeConfiguration: Sendable {
     public var store: StoreConfiguration
     /// swift-log level name.
     public var logLevel: String
+    /// Levels of single subsystems (a message's source module), over ``logLevel`` (`log.levels`).
+    public var logLevels: [String: Logger.Level] = [:]
+    /// How the server writes its log (`log.format`).
+    public var logFormat = RuntimeLogHandler.Format.text
     /// What this process runs: built-in roles (``builtInRoles``) and module names; `nil` runs everything.
     public var roles: [String]?
     /// Where modules that do not run here are reached, by module name.
@@ -198,6 +207,13 @@ public struct RuntimeConfiguration: Sendable {
         let path = text.trimmingCharacters(in: .whitespaces)
         guard !path.isEmpty else { throw RuntimeError("\(name) must be a file path, got nothing") }
         return path
+    }
+
+    static func level(_ text: String, _ name: String) throws -> Logger.Level {
+        guard let level = Logger.Level(rawValue: text) else {
+            throw RuntimeError("\(name) must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'")
+        }
+        return level
     }
 
     static func bool(_ text: String, _ name: String) throws -> Bool {
@@ -369,9 +385,24 @@ public struct RuntimeConfiguration: Sendable {
             c.store.tombstoneRetentionSeconds = hours * 3600
         },
         Key(path: "log.level", environment: "MICROLITH_LOG_LEVEL") { c, v, n in
-            let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
-            guard levels.contains(v) else { throw RuntimeError("\(n) must be one of \(levels.joined(separator: ", ")), got '\(v)'") }
-            c.logLevel = v
+            c.logLevel = try level(v, n).rawValue
+        },
+        Key(path: "log.levels", environment: "MICROLITH_LOG_LEVELS") { c, v, n in
+            var levels: [String: Logger.Level] = [:]
+            for item in v.split(separator: ",") {
+                let parts = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, !parts[0].isEmpty else {
+                    throw RuntimeError("\(n) takes subsystem=level pairs separated by commas (MicrolithStore=debug), got '\(item)'")
+                }
+                levels[parts[0]] = try level(parts[1], "\(n) (\(parts[0]))")
+            }
+            c.logLevels = levels
+        },
+        Key(path: "log.format", environment: "MICROLITH_LOG_FORMAT") { c, v, n in
+            guard let format = RuntimeLogHandler.Format(rawValue: v) else {
+                throw RuntimeError("\(n) must be text or json, got '\(v)'")
+            }
+            c.logFormat = format
         },
     ]
 
@@ -392,7 +423,10 @@ public struct RuntimeConfiguration: Sendable {
         }
         var flat: [String: String] = [:]
         func walk(_ value: Any, _ path: String) throws {
-            if let map = value as? [String: Any] {
+            if path == "log.levels", let map = value as? [String: Any] {
+                // A map of subsystems to levels: the same as the variable's `A=level,B=level`.
+                flat[path] = map.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            } else if let map = value as? [String: Any] {
                 for (k, v) in map { try walk(v, path.isEmpty ? k : "\(path).\(k)") }
             } else if let list = value as? [Any] {
                 guard Self.listKeys.contains(path) else { throw RuntimeError("\(file): \(path) must be a single value, not a list") }

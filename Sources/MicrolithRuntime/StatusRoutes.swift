@@ -37,7 +37,20 @@ extension MicrolithServer {
             "roles": configuration.roles.map { .array($0.map(JSONValue.string)) } ?? .string("all"),
             "dataDirectory": .string(store.configuration.directory),
         ]
-        root["databases"] = .array(try await store.summaries().map(Self.statusJSON))
+        let summaries = try await store.summaries()
+        root["databases"] = .array(summaries.map(Self.statusJSON))
+        // The schema's tables as clients name them, with their records: what the studio lists.
+        root["tables"] = .array(
+            store.tables.map { table in
+                let definition = table.definition
+                let records = summaries.first { $0.name == definition.database }?.tables[definition.name] ?? 0
+                return [
+                    "name": .string(definition.name), "type": .string(definition.typeName), "database": .string(definition.database),
+                    "exportName": definition.exportName.map(JSONValue.string) ?? .null, "key": .string(definition.primaryKey),
+                    "indexed": .array(definition.indexedAttributes.map { .string($0.name) }),
+                    "attributes": .array(definition.attributes.map { .string($0.name) }), "records": .int(Int64(records)),
+                ]
+            })
         let records = store.cache.statistics
         root["recordCache"] = [
             "entries": .int(Int64(records.entries)), "bytes": .int(Int64(records.bytes)), "limitBytes": .int(Int64(store.cache.limitBytes)),
