@@ -60,7 +60,7 @@ def test_status_reads_the_files_and_asks_the_running_server(factory):
         "MICROLITH_USER": "root", "MICROLITH_PASSWORD": "pw-root-123"})
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "in use" in out and "Note: 5 records" in out and "Event: 1 record" in out, out
+    assert ": in use" in out and "Note: 5 records" in out and "Event: 1 record" in out, out
     assert f"server {url}: microlith" in out and "connections:" in out and "record cache:" in out, out
 
     anonymous = run_microlith("status", "--data-dir", server.data_dir, "--url", url)

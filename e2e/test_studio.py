@@ -22,6 +22,11 @@ type Event @table(database: "events") @export(name: "Events") {
     id: ID @primaryKey
     kind: String
 }
+
+type Counter @table @export {
+    id: Int @primaryKey
+    value: Int
+}
 """
 
 ADMIN_ENV = {"MICROLITH_ADMIN_USER": "root", "MICROLITH_ADMIN_PASSWORD": "pw-root-123"}
@@ -107,7 +112,7 @@ def test_a_user_signs_in_and_edits_records(studio):
     expect(page.locator("#records-status")).to_contain_text("not JSON")
     page.fill("#record-json", '{"n": "four"}')
     page.click("#save")
-    expect(page.locator("#records-status")).to_contain_text("n")
+    expect(page.locator("#records-status")).to_contain_text("attribute 'n'")
     assert server.get("/Note/n04", headers=ADMIN).json()["n"] == 4
 
     # Delete, confirmed.
@@ -147,3 +152,21 @@ def test_a_query_shows_its_plan_and_a_change_appears_live(studio):
     expect(page.locator("#jobs")).to_contain_text("counts")
     page.click("#tab-cluster")
     expect(page.locator("#cluster")).to_contain_text("replicating")
+
+
+def test_a_table_with_integer_keys_is_edited_too(studio):
+    server, page = studio
+    sign_in(page)
+    page.click('nav button[data-table="Counter"]')
+    expect(page.locator("#records-title")).to_have_text("Counter")
+    page.click("#new")
+    page.keyboard.type("7")
+    page.fill("#record-json", '{"value": 70}')
+    page.click("#save")
+    expect(page.locator("#records-status")).to_have_text("saved 7")
+    assert server.get("/Counter/7", headers=ADMIN).json() == {"id": 7, "value": 70}
+    page.locator('#records tr[data-key="7"]').click()
+    page.fill("#record-json", '{"value": 71}')
+    page.click("#save")
+    expect(page.locator("#records-status")).to_have_text("saved 7")
+    assert server.get("/Counter/7", headers=ADMIN).json() == {"id": 7, "value": 71}

@@ -70,8 +70,8 @@ struct RestoreCommand: AsyncParsableCommand {
         discussion: """
             The backup is checked first (its manifest, each file's size, SQLite's quick_check). Databases the \
             folder already holds are only replaced with --replace, and are then moved to a replaced-<time> \
-            folder inside it, not deleted. With replication, restore one node and let it resync from the others \
-            (POST /_cluster/resync), or restore every node from one backup while the cluster is stopped.
+            folder inside it, not deleted. Not for a node of a running cluster yet: a restored database numbers \
+            its next changes from the backup's last sequence, which the other nodes take for changes they have.
             """)
 
     @Argument(help: "The backup folder (made by 'microlith backup' or POST /_backup).")

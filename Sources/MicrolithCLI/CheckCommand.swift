@@ -23,6 +23,9 @@ struct CheckCommand: AsyncParsableCommand {
         help: "A data folder: also say what a start would migrate in it (tried on a copy; the folder is not changed).")
     var against: String?
 
+    @Option(help: "Where --against copies the data folder to try a start on (default: the system's temporary folder).")
+    var scratch: String?
+
     func run() async throws {
         do {
             let app = try AppFolder.load(appDirectory)
@@ -43,7 +46,9 @@ struct CheckCommand: AsyncParsableCommand {
             logger.logLevel = .warning
             if let tls = try MicrolithServer.loadTLS(configuration, logger: logger) { print("tls: \(tls.certificateSummary)") }
             if let against {
-                for line in try await Self.migrations(schema: app.schema, configuration: configuration.store, dataDirectory: against) {
+                for line in try await Self.migrations(
+                    schema: app.schema, configuration: configuration.store, dataDirectory: against, scratch: scratch ?? NSTemporaryDirectory())
+                {
                     print(line)
                 }
             }
@@ -59,7 +64,7 @@ struct CheckCommand: AsyncParsableCommand {
     /// takes one, beside a running server) and then deleting the copy.
     ///
     /// - Throws: a ``RuntimeError`` with the reason when a start would fail on it.
-    static func migrations(schema: Schema, configuration: StoreConfiguration, dataDirectory: String) async throws -> [String] {
+    static func migrations(schema: Schema, configuration: StoreConfiguration, dataDirectory: String, scratch: String) async throws -> [String] {
         let present: [DatabaseSummary]
         do {
             present = FileManager.default.fileExists(atPath: dataDirectory) ? try DatabaseSummary.read(dataDirectory: dataDirectory) : []
@@ -69,7 +74,15 @@ struct CheckCommand: AsyncParsableCommand {
         guard !present.isEmpty else {
             return ["against \(dataDirectory): no database yet; a start creates the \(schema.tables.count) tables"]
         }
-        let scratch = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-check-\(UUID().uuidString)")
+        let needed = present.reduce(Int64(0)) { $0 + $1.bytes + $1.logBytes }
+        if let free = (try? FileManager.default.attributesOfFileSystem(forPath: scratch)[.systemFreeSize] as? NSNumber)?.int64Value,
+            free < needed + needed / 10
+        {
+            throw RuntimeError(
+                "against \(dataDirectory): trying it needs a copy of \(needed >> 20) MiB, and \(scratch) has \(free >> 20) MiB free; "
+                    + "name a folder with room with --scratch")
+        }
+        let scratch = (scratch as NSString).appendingPathComponent("microlith-check-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let copy = (scratch as NSString).appendingPathComponent("data")
         do {

@@ -21,7 +21,8 @@ struct ExportCommand: AsyncParsableCommand {
     var destination: String?
 
     func run() async throws {
-        let (_, store) = try location.openUsers()
+        // Read-only: beside a running server, nothing is migrated or written.
+        let store = try location.openReadOnly()
         defer { store.close() }
         let layout = try ExportCommand.layout(table, in: store)
         let output: FileHandle
@@ -106,14 +107,14 @@ struct ImportCommand: AsyncParsableCommand {
                 throw UserCommand.fail("\(file):\(lineNumber): not JSON: \(error.reason) at byte \(error.offset + 1)")
             }
         }
+        // Alone: a server keeps records in its cache, and would not see these writes.
+        let store: Store
         do {
-            // A server keeps records in its cache: it would not see these writes.
-            let directory = try location.dataDirectory()
-            if FileManager.default.fileExists(atPath: directory) { try DataFolderLock(directory: directory, mode: .exclusive).release() }
-        } catch let error as StoreError {
-            throw UserCommand.fail(error.message + " (to add records to a running server, PUT them over HTTP)")
+            (_, store) = try location.openUsers(exclusive: true)
+        } catch let error as ExitCode {
+            FileHandle.standardError.write(Data("(to add records to a running server, PUT them over HTTP)\n".utf8))
+            throw error
         }
-        let (_, store) = try location.openUsers()
         defer { store.close() }
         do {
             let layout = try ExportCommand.layout(table, in: store)

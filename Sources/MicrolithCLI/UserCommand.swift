@@ -31,11 +31,26 @@ struct UserCommand: AsyncParsableCommand {
         /// The data folder the app uses.
         func dataDirectory() throws -> String { try load().1.store.directory }
 
-        /// The app's store, opened (and migrated) as `serve` opens it.
-        func openUsers() throws -> (UserDirectory, Store) {
+        /// The app's store, opened read-only, without migrating (``StoreConfiguration/readOnly``).
+        func openReadOnly() throws -> Store {
             let (app, configuration) = try load()
+            var settings = configuration.store
+            settings.readOnly = true
             do {
-                let store = try Store.open(schema: app.schema, configuration: configuration.store)
+                return try Store.open(schema: app.schema, configuration: settings)
+            } catch let error as StoreError {
+                throw fail(error.message)
+            }
+        }
+
+        /// The app's store, opened (and migrated) as `serve` opens it; with `exclusive`, only while
+        /// nothing else has the data folder open, and holding it alone.
+        func openUsers(exclusive: Bool = false) throws -> (UserDirectory, Store) {
+            let (app, configuration) = try load()
+            var settings = configuration.store
+            settings.exclusiveAccess = exclusive
+            do {
+                let store = try Store.open(schema: app.schema, configuration: settings)
                 return (UserDirectory(store: store), store)
             } catch let error as RuntimeError {
                 throw fail(error.message)

@@ -23,6 +23,8 @@ enum BackupRoutes {
             let manifest: BackupManifest
             do {
                 manifest = try await store.backup(to: path)
+            } catch let error as StoreError where error.code == .alreadyExists {
+                throw Problem(.conflict, "a backup named '\(name)' exists already")
             } catch let error as StoreError {
                 throw Problem(.internalServerError, error.message)
             }
@@ -37,7 +39,7 @@ enum BackupRoutes {
             try access.authorize(.superUser, to: "list the backups", for: Principal.current)
             let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             var backups: [JSONValue] = []
-            for name in names.sorted() where !name.hasSuffix(".partial") {
+            for name in names.sorted() where !name.contains(".partial") {
                 guard let manifest = try? Backup.manifest(at: (directory as NSString).appendingPathComponent(name)) else { continue }
                 var entry = json(manifest)
                 entry["name"] = .string(name)

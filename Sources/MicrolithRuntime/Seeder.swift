@@ -32,7 +32,16 @@ package struct Seeder {
     /// Loads `files` unless this data folder was seeded before; returns how many records were written.
     @discardableResult
     public func seedIfNeeded(files: [String]) async throws -> Int {
-        guard !files.isEmpty, try await !Self.wasSeeded(store) else { return 0 }
+        guard !files.isEmpty else { return 0 }
+        let marker = (store.configuration.directory as NSString).appendingPathComponent(Self.markerName)
+        if try await Self.wasSeeded(store) {
+            // A folder an earlier version seeded: the mark goes into the database too, so that its
+            // backups carry it.
+            if FileManager.default.fileExists(atPath: marker), try await store.metaValue(Self.metaKey, database: store.databaseNames[0]) == nil {
+                try await store.setMetaValue(Self.metaKey, "before \(ISO8601DateFormatter().string(from: Date()))", database: store.databaseNames[0])
+            }
+            return 0
+        }
         var total = 0
         for file in files {
             let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension

@@ -156,10 +156,13 @@ enum StudioPage {
         function say(id, message, kind) { const node = $(id); node.textContent = message; node.className = "status" + (kind ? " " + kind : ""); }
 
         async function call(method, path, body, extra = {}) {
+          // Only this server's own URLs get the token.
+          const url = new URL(path, location.origin);
+          if (url.origin !== location.origin) throw new Error("not a path of this server: " + path);
           const headers = Object.assign({}, extra);
           if (state.token) headers["Authorization"] = "Bearer " + state.token;
           if (body !== undefined) headers["Content-Type"] = "application/json";
-          const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+          const response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
           if (response.status === 401 && state.token) {
             // The token expired or was revoked: sign in again.
             sessionStorage.removeItem("microlith.token"); state.token = null; stopLive(); showSignIn();
@@ -281,7 +284,8 @@ enum StudioPage {
           if (!key) { say("records-status", "give the record a key", "bad"); $("record-id").focus(); return; }
           let body;
           try { body = JSON.parse($("record-json").value || "{}"); } catch (e) { say("records-status", "not JSON: " + e.message, "bad"); return; }
-          body[table.key] = key;
+          // The key is the URL's (of whatever type the table's key is); a different one in the body is refused.
+          delete body[table.key];
           const response = await call("PUT", rest(table) + encodeURIComponent(key), body);
           if (!response.ok) { say("records-status", await problem(response), "bad"); return; }
           say("records-status", "saved " + key, "good");
@@ -309,10 +313,11 @@ enum StudioPage {
         $("query").addEventListener("input", () => { $("query").dataset.touched = "1"; });
         $("query-form").addEventListener("submit", async (event) => {
           event.preventDefault();
-          let target = $("query").value.trim().replace(/^\/+/, "");
+          let target = $("query").value.trim().replace(/^[\/\\]+/, "");
           if (!target) return;
           const started = performance.now();
-          const response = await call("GET", "/" + target);
+          let response;
+          try { response = await call("GET", "/" + target); } catch (error) { say("query-plan", error.message, "bad"); return; }
           const elapsed = performance.now() - started;
           if (!response.ok) { say("query-plan", await problem(response), "bad"); $("query-result").replaceChildren(); return; }
           const timing = response.headers.get("Server-Timing") || "";

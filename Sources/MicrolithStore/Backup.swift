@@ -165,14 +165,32 @@ public enum Backup {
         let lock = try DataFolderLock(directory: dataDirectory, mode: .exclusive)
         defer { lock.release() }
         let present = try databaseFiles(in: dataDirectory)
+        if !present.isEmpty && !replace {
+            throw StoreError(
+                .storage,
+                "\(dataDirectory) holds databases already (\(present.joined(separator: ", "))); "
+                    + "pass --replace to move them to a replaced-<time> folder inside it and restore over them")
+        }
+        // Every database is copied in, under a temporary name, and flushed before anything of the
+        // folder moves: a copy that fails leaves the folder as it was.
+        var copied: [(temporary: String, target: String)] = []
+        do {
+            for database in manifest.databases {
+                let target = (dataDirectory as NSString).appendingPathComponent(database.file)
+                let temporary = target + ".restoring"
+                try? manager.removeItem(atPath: temporary)
+                try manager.copyItem(atPath: (backup as NSString).appendingPathComponent(database.file), toPath: temporary)
+                try synchronize(temporary)
+                copied.append((temporary, target))
+            }
+        } catch {
+            for (temporary, _) in copied { try? manager.removeItem(atPath: temporary) }
+            try? manager.removeItem(atPath: (dataDirectory as NSString).appendingPathComponent("\(manifest.databases[copied.count].file).restoring"))
+            if let error = error as? StoreError { throw error }
+            throw StoreError(.storage, "cannot copy the backup into \(dataDirectory): \(error); the folder is as it was", underlying: error)
+        }
         var aside: String?
         if !present.isEmpty {
-            guard replace else {
-                throw StoreError(
-                    .storage,
-                    "\(dataDirectory) holds databases already (\(present.joined(separator: ", "))); "
-                        + "pass --replace to move them to a replaced-<time> folder inside it and restore over them")
-            }
             let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
             let folder = (dataDirectory as NSString).appendingPathComponent("replaced-\(stamp)")
             do {
@@ -185,23 +203,17 @@ public enum Backup {
                         atPath: (dataDirectory as NSString).appendingPathComponent(name), toPath: (folder as NSString).appendingPathComponent(name))
                 }
             } catch {
+                for (temporary, _) in copied { try? manager.removeItem(atPath: temporary) }
                 throw StoreError(.storage, "cannot move the present databases to \(folder): \(error)", underlying: error)
             }
             aside = folder
         }
-        for database in manifest.databases {
-            let target = (dataDirectory as NSString).appendingPathComponent(database.file)
-            let temporary = target + ".restoring"
+        for (temporary, target) in copied {
             do {
-                try? manager.removeItem(atPath: temporary)
                 for stale in ["-wal", "-shm", "-journal"] { try? manager.removeItem(atPath: target + stale) }
-                try manager.copyItem(atPath: (backup as NSString).appendingPathComponent(database.file), toPath: temporary)
-                try synchronize(temporary)
                 try manager.moveItem(atPath: temporary, toPath: target)
-            } catch let error as StoreError {
-                throw error
             } catch {
-                throw StoreError(.storage, "cannot put \(database.file) in \(dataDirectory): \(error)", underlying: error)
+                throw StoreError(.storage, "cannot put \((target as NSString).lastPathComponent) in \(dataDirectory): \(error)", underlying: error)
             }
         }
         try synchronize(dataDirectory)
@@ -215,12 +227,14 @@ public enum Backup {
     ) async throws -> BackupManifest {
         let manager = FileManager.default
         guard !manager.fileExists(atPath: destination) else {
-            throw StoreError(.storage, "\(destination) exists already; name a new folder for the backup")
+            throw StoreError(.alreadyExists, "\(destination) exists already; name a new folder for the backup")
         }
-        let partial = destination + ".partial"
-        try? manager.removeItem(atPath: partial)
+        // A folder of this backup's own: two backups to one name never touch each other's files
+        // (the second to finish finds the name taken and removes only its own).
+        let partial = destination + ".partial-\(UUID().uuidString.prefix(8).lowercased())"
         do {
-            try manager.createDirectory(atPath: partial, withIntermediateDirectories: true)
+            try manager.createDirectory(atPath: (partial as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try manager.createDirectory(atPath: partial, withIntermediateDirectories: false)
         } catch {
             throw StoreError(.storage, "cannot create \(partial): \(error)", underlying: error)
         }
@@ -235,6 +249,9 @@ public enum Backup {
             try encoder.encode(manifest).write(to: URL(fileURLWithPath: manifestPath))
             for file in databases.map(\.file) + [manifestName] {
                 try synchronize((partial as NSString).appendingPathComponent(file))
+            }
+            guard !manager.fileExists(atPath: destination) else {
+                throw StoreError(.alreadyExists, "\(destination) exists already; name a new folder for the backup")
             }
             try manager.moveItem(atPath: partial, toPath: destination)
             try synchronize((destination as NSString).deletingLastPathComponent)

@@ -30,11 +30,26 @@ public final class DataFolderLock: Sendable {
     ///   mode that excludes `mode`, or when the lock file cannot be opened.
     public init(directory: String, mode: Mode) throws(StoreError) {
         let path = (directory as NSString).appendingPathComponent(Self.fileName)
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        // A reader without the right to write in the folder may still share a lock file that exists.
+        if fd < 0, mode == .shared, errno == EACCES || errno == EROFS { fd = open(path, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else {
             throw StoreError(.storage, "cannot open the lock file \(path): \(String(cString: strerror(errno)))")
         }
-        guard flock(fd, (mode == .shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0 else {
+        // A shared holder waits out a short exclusive one (a command checking whether the folder is
+        // in use holds it for a moment), up to two seconds; a restore holds it longer.
+        var attempts = mode == .shared ? 40 : 1
+        var locked = false
+        while attempts > 0 {
+            attempts -= 1
+            if flock(fd, (mode == .shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0 {
+                locked = true
+                break
+            }
+            guard errno == EWOULDBLOCK, attempts > 0 else { break }
+            usleep(50_000)
+        }
+        guard locked else {
             let reason = errno
             close(fd)
             if reason == EWOULDBLOCK {

@@ -22,7 +22,9 @@ public struct DatabaseSummary: Sendable, Equatable {
     ///
     /// - Throws: ``StoreError`` (`storage`) when the folder or a file cannot be read.
     public static func read(dataDirectory: String) throws -> [DatabaseSummary] {
-        try Backup.databaseFiles(in: dataDirectory).map { file in
+        let lock = try DataFolderLock(directory: dataDirectory, mode: .shared)
+        defer { lock.release() }
+        return try Backup.databaseFiles(in: dataDirectory).map { file in
             let path = (dataDirectory as NSString).appendingPathComponent(file)
             var configuration = Configuration()
             configuration.readonly = true

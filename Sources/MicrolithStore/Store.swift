@@ -49,6 +49,8 @@ public final class Store: Sendable {
     let databases: [String: DatabaseHandle]
     /// Held shared while the databases are open (``DataFolderLock``).
     let folderLock: DataFolderLock
+    /// Whether ``close()`` was called.
+    private let closed = Mutex(false)
     /// The names of the store's databases: `data` first when there is one, then the others sorted.
     public let databaseNames: [String]
     let logger: Logger
@@ -95,7 +97,7 @@ public final class Store: Sendable {
                 throw StoreError(.storage, "cannot create the data folder \(configuration.directory): \(error)", underlying: error)
             }
         }
-        let folderLock = try DataFolderLock(directory: configuration.directory, mode: .shared)
+        let folderLock = try DataFolderLock(directory: configuration.directory, mode: configuration.exclusiveAccess ? .exclusive : .shared)
         let layouts = schema.tables.enumerated().map { TableLayout(definition: $0.element, index: $0.offset) }
         try Migrator.refuseMovedTables(schema: schema, directory: configuration.directory)
         var handles: [String: DatabaseHandle] = [:]
@@ -242,11 +244,12 @@ public final class Store: Sendable {
             try? handle.pool.close()
         }
         folderLock.release()
+        closed.withLock { $0 = true }
     }
 
     /// Whether ``close()`` has been called.
     public var isClosed: Bool {
-        databases.values.allSatisfy { $0.writerBox.withLock { $0 == nil } }
+        closed.withLock { $0 }
     }
 
     // MARK: Tables

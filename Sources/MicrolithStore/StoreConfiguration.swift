@@ -57,6 +57,10 @@ public struct StoreConfiguration: Sendable {
     /// fails naming the difference), and every write fails with ``StoreError/Code/closed``. For
     /// tools that look at a folder a server may be serving. Off by default.
     public var readOnly = false
+    /// Whether the store holds its data folder alone (``DataFolderLock/Mode/exclusive``): the open
+    /// fails while a server or another command has the folder open, and nothing else opens it
+    /// meanwhile. For tools whose writes a running server would not see (its cache). Off by default.
+    public var exclusiveAccess = false
 
     public init(
         directory: String,

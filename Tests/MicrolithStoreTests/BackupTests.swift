@@ -36,6 +36,7 @@ import Testing
         // Each commit writes a new record and sets `count` to the number of records: a snapshot
         // taken between two commits holds exactly `count` records.
         let done = Atomic<Bool>(false)
+        let committed = Atomic<Int>(0)
         let writer = Task {
             var i = 0
             while !done.load(ordering: .relaxed) {
@@ -45,12 +46,16 @@ import Testing
                     _ = try txn.put(todo, id: .string("t\(n)"), body: ["title": "x", "n": .int(Int64(n))])
                     _ = try txn.put(todo, id: .string("count"), body: ["title": "count", "n": .int(Int64(n))])
                 }
+                committed.store(n, ordering: .relaxed)
             }
             return i
         }
-        try await Task.sleep(for: .milliseconds(100))
+        while committed.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(5)) }
         let destination = (backups as NSString).appendingPathComponent("one")
         let manifest = try await store.backup(to: destination)
+        // At least one more commit after the copy, however the two tasks were scheduled.
+        let atBackup = committed.load(ordering: .relaxed)
+        while committed.load(ordering: .relaxed) <= atBackup + 1 { try await Task.sleep(for: .milliseconds(5)) }
         done.store(true, ordering: .relaxed)
         let written = try await writer.value
         #expect(manifest.databases.map(\.name) == ["data", "events"])
