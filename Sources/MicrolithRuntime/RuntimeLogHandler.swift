@@ -3,6 +3,12 @@ public import Logging
 import MicrolithJSON
 import Synchronization
 
+#if canImport(CoreFoundation)
+// `timespec` and `tm` resolve to the declarations CoreFoundation re-exports; reading their members
+// needs that module imported here (MemberImportVisibility; a whole-module build says so).
+import CoreFoundation
+#endif
+
 /// The server's log handler: a level per subsystem (``LogLevels``), and lines of text (as
 /// swift-log's stream handler writes them) or of JSON, one object per message, on standard error.
 ///
