@@ -1,5 +1,6 @@
 public import HTTPTypes
 public import Hummingbird
+import MicrolithStore
 public import MicrolithTables
 
 /// Where ``RequestMetricsMiddleware`` reports each request.
@@ -19,11 +20,19 @@ public protocol RequestRecorder: Sendable {
 public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let recorder: any RequestRecorder
     let directory: TableDirectory?
+    /// Per table (by ``TableLayout/index``), its three labels, made once: collection, record, prefix.
+    let labels: [Int: [String]]
 
     /// Reports to `recorder`; with `directory`, table URLs are labelled by table.
     public init(recorder: any RequestRecorder, directory: TableDirectory?) {
         self.recorder = recorder
         self.directory = directory
+        var labels: [Int: [String]] = [:]
+        for name in directory?.exportedNames ?? [] {
+            guard let table = directory?.table(named: name) else { continue }
+            labels[table.index] = ["/\(name)/", "/\(name)/{id}", "/\(name)/{prefix}/"]
+        }
+        self.labels = labels
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -43,11 +52,10 @@ public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddlewar
     /// The route label of `request`.
     func route(_ request: Request, _ context: Context) -> String {
         let path = request.uri.path
-        if let directory, let table = directory.table(inPath: path) {
-            let name = TableDirectory.displayName(table)
-            let rest = path.utf8.dropFirst(name.utf8.count + 1)
-            if rest.count <= 1 { return "/\(name)/" }
-            return rest.last == UInt8(ascii: "/") ? "/\(name)/{prefix}/" : "/\(name)/{id}"
+        if let directory, let table = directory.table(inPath: path), let names = labels[table.index] {
+            let rest = path.utf8.dropFirst(TableDirectory.displayName(table).utf8.count + 1)
+            if rest.count <= 1 { return names[0] }
+            return rest.last == UInt8(ascii: "/") ? names[2] : names[1]
         }
         // The table routes, and what no route matches, fall through to static files.
         if let pattern = context.endpointPath, pattern != "/{table}", pattern != "/{table}/{id}", pattern != "NotFound" { return pattern }

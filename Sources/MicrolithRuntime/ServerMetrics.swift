@@ -21,19 +21,19 @@ final class ServerMetrics: RequestRecorder, Sendable {
     /// The event-loop answers of the running server, once it runs.
     let answers = Mutex<CachedAnswers?>(nil)
 
-    private struct CounterKey: Hashable {
-        var method: String
+    private struct Key: Hashable {
+        var method: HTTPRequest.Method
         var route: String
         var status: Int
     }
 
-    private struct RouteKey: Hashable {
-        var method: String
-        var route: String
+    /// A request's counter and its route's histogram, found with one lookup.
+    private struct Handles {
+        let counter: Counter
+        let histogram: DurationHistogram
     }
 
-    private let counters = Mutex<[CounterKey: Counter]>([:])
-    private let histograms = Mutex<[RouteKey: DurationHistogram]>([:])
+    private let handles = Mutex<[Key: Handles]>([:])
 
     /// The latency buckets of requests: 100 µs to 10 s.
     static let buckets: [Duration] = [
@@ -60,25 +60,19 @@ final class ServerMetrics: RequestRecorder, Sendable {
     }
 
     func record(method: HTTPRequest.Method, route: String, status: Int, duration: Duration) {
-        let name = Self.methods.contains(method) ? method.rawValue : "other"
-        let key = CounterKey(method: name, route: route, status: status)
-        let counter = counters.withLock { found in
-            if let counter = found[key] { return counter }
-            let made = registry.makeCounter(
-                descriptor: Self.requests, labels: [("method", name), ("route", route), ("status", String(status))])
-            found[key] = made
+        let key = Key(method: method, route: route, status: status)
+        let found = handles.withLock { known in
+            if let found = known[key] { return found }
+            let name = Self.methods.contains(method) ? method.rawValue : "other"
+            // The registry gives back the histogram it has for a route it has seen.
+            let made = Handles(
+                counter: registry.makeCounter(descriptor: Self.requests, labels: [("method", name), ("route", route), ("status", String(status))]),
+                histogram: registry.makeDurationHistogram(descriptor: Self.durations, labels: [("method", name), ("route", route)], buckets: Self.buckets))
+            known[key] = made
             return made
         }
-        counter.increment()
-        let routeKey = RouteKey(method: name, route: route)
-        let histogram = histograms.withLock { found in
-            if let histogram = found[routeKey] { return histogram }
-            let made = registry.makeDurationHistogram(
-                descriptor: Self.durations, labels: [("method", name), ("route", route)], buckets: Self.buckets)
-            found[routeKey] = made
-            return made
-        }
-        histogram.record(duration)
+        found.counter.increment()
+        found.histogram.record(duration)
     }
 
     /// The whole exposition: the registry's metrics, then the figures read now from `server`.
