@@ -1,12 +1,15 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Metrics
 import MicrolithHTTP
 import MicrolithMQTT
 import MicrolithRuntime
 import MicrolithStore
 import NIOCore
+import OTel
 import Prometheus
+import Tracing
 
 /// `microlith serve DIR`: serves an app folder until SIGTERM/SIGINT.
 struct ServeCommand: AsyncParsableCommand {
@@ -55,6 +58,25 @@ struct ServeCommand: AsyncParsableCommand {
         if let cacheMB, cacheMB < 0 { throw ValidationError("--cache-mb must be ≥ 0, got \(cacheMB)") }
     }
 
+    /// Sends the server's spans to the OTLP/HTTP collector at `endpoint`: a tracer for the process
+    /// (swift-distributed-tracing's `InstrumentationSystem`), and its exporter run with the server.
+    /// The `OTEL_*` variables of the OpenTelemetry specification may override the settings.
+    static func startTracing(_ server: MicrolithServer, endpoint: String) throws {
+        var configuration = OTel.Configuration.default
+        configuration.serviceName = server.configuration.tracingServiceName
+        configuration.metrics.enabled = false
+        configuration.logs.enabled = false
+        configuration.traces.enabled = true
+        configuration.traces.exporter = .otlp
+        configuration.traces.otlpExporter.endpoint = endpoint
+        configuration.traces.sampler = .parentBasedTraceIDRatio(ratio: server.configuration.tracingSampleRatio) ?? .parentBasedAlwaysOn
+        let (tracer, service) = try OTel.makeTracingBackend(configuration: configuration)
+        InstrumentationSystem.bootstrap(tracer)
+        Spans.enable()
+        server.addService(service)
+        server.logger.info("tracing: spans go to \(endpoint) (OTLP/HTTP), sampling \(server.configuration.tracingSampleRatio)")
+    }
+
     /// The registry swift-metrics reports to in this process, bootstrapped once, on first use.
     static let metricsRegistry: PrometheusCollectorRegistry = {
         let registry = PrometheusCollectorRegistry()
@@ -86,6 +108,15 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as RuntimeError {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             throw ExitCode.failure
+        }
+        if let endpoint = server.configuration.tracingEndpoint {
+            do {
+                try Self.startTracing(server, endpoint: endpoint)
+            } catch {
+                server.store.close()
+                FileHandle.standardError.write(Data("error: tracing.endpoint \(endpoint): \(error)\n".utf8))
+                throw ExitCode.failure
+            }
         }
         let app = appDirectory
         let dataDirectory = server.configuration.store.directory

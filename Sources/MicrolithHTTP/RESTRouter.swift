@@ -17,13 +17,16 @@ public enum RESTRouter {
     /// With `authenticator`, requests with credentials are served as the user they name.
     /// With `replication`, a write with `X-Replicate-To` waits for other nodes (``ReplicateToMiddleware``).
     /// With `recorder`, every request the router answers is reported to it (``RequestMetricsMiddleware``).
+    /// With `tracing`, each request is a trace span (Hummingbird's `TracingMiddleware`).
     public static func make(
         endpoint: TableEndpoint, openAPI: JSONValue, logger: Logger, servesTables: Bool = true, rootIsTaken: Bool = false,
         subscriptions: SubscriptionEndpoint? = nil, authenticator: Authenticator? = nil, replication: ReplicationWaiter? = nil,
-        recorder: (any RequestRecorder)? = nil
+        recorder: (any RequestRecorder)? = nil, tracing: Bool = false
     ) -> Router<MicrolithRequestContext> {
         let router = Router(context: MicrolithRequestContext.self)
         if let recorder { router.middlewares.add(RequestMetricsMiddleware(recorder: recorder, directory: servesTables ? endpoint.directory : nil)) }
+        // A span per request (the query string's values are not recorded: they may hold tokens).
+        if tracing { router.middlewares.add(TracingMiddleware(redactingQueryParameters: ["access_token"])) }
         router.middlewares.add(RequestLogMiddleware())
         router.middlewares.add(CORSMiddleware(policy: endpoint.configuration.browserPolicy))
         router.middlewares.add(ProblemMiddleware())

@@ -165,10 +165,11 @@ public final class Modules: Sendable {
             let context = OperationContext(modules: self, operation: operation.qualifiedName, logger: logger)
             let output: any Sendable
             do {
-                if handler.keep, let kept = keptResponses, let key = handler.inputKey(input).map({ "op \(operation.qualifiedName) \($0)" }) {
-                    output = try await Self.keeping(handler, input, context, key: key, kept: kept)
-                } else {
-                    output = try await handler.invoke(input, context)
+                output = try await Spans.measure("operation \(operation.qualifiedName)", attributes: [("microlith.module", operation.module)]) {
+                    if handler.keep, let kept = keptResponses, let key = handler.inputKey(input).map({ "op \(operation.qualifiedName) \($0)" }) {
+                        return try await Self.keeping(handler, input, context, key: key, kept: kept)
+                    }
+                    return try await handler.invoke(input, context)
                 }
             } catch let error as OperationError {
                 throw error
@@ -225,7 +226,9 @@ public final class Modules: Sendable {
                 "module '\(module)' has no operation '\(operation)'; it has: \(operations.keys.sorted().joined(separator: ", "))")
         }
         do {
-            return try await handler.invokeJSON(body, OperationContext(modules: self, operation: "\(module).\(operation)", logger: logger))
+            return try await Spans.measure("operation \(module).\(operation)", attributes: [("microlith.module", module)]) {
+                try await handler.invokeJSON(body, OperationContext(modules: self, operation: "\(module).\(operation)", logger: logger))
+            }
         } catch let error as OperationError {
             throw error
         } catch let error as StoreError {

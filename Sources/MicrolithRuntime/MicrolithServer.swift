@@ -89,6 +89,7 @@ public final class MicrolithServer: Service, Sendable {
         var group: ServiceGroup?
         var shutdownRequested = false
         var mqtt: MQTTListenerService?
+        var added: [any Service] = []
         var httpPort: Int?
         var redirectPort: Int?
     }
@@ -361,7 +362,8 @@ public final class MicrolithServer: Service, Sendable {
         let router = RESTRouter.make(
             endpoint: endpoint, openAPI: openAPI, logger: logger, servesTables: api,
             rootIsTaken: api && modules.resources.contains { $0.path == "/" },
-            subscriptions: subscriptions, authenticator: authenticator, replication: replicationWaiter, recorder: metrics)
+            subscriptions: subscriptions, authenticator: authenticator, replication: replicationWaiter, recorder: metrics,
+            tracing: Spans.enabled)
         OperationRoutes.add(to: router, modules: modules, access: access, maximumBodyBytes: configuration.http.maximumBodyBytes)
         if api {
             ResourceRoutes.add(
@@ -449,6 +451,12 @@ public final class MicrolithServer: Service, Sendable {
         return application
     }
 
+    /// Runs `service` with the server's own, started before them and stopped after them (a span or
+    /// log exporter that must see everything). Add it before the server runs.
+    public func addService(_ service: any Service) {
+        lifecycle.withLock { $0.added.append(service) }
+    }
+
     /// The MQTT listener's port, once the running server has bound it.
     public var mqttPort: Int? { lifecycle.withLock { $0.mqtt?.port } }
 
@@ -523,7 +531,9 @@ public final class MicrolithServer: Service, Sendable {
                 await onServerRunning(channel)
             },
             beforeServerStarts: beforeServerStarts)
-        var services: [any Service] = [
+        // Services added from outside (the span exporter) start first and stop last.
+        var services: [any Service] = lifecycle.withLock { $0.added }
+        services += [
             StoreService(store: store, logger: logger),
             StoreMaintenanceService(store: store, logger: logger),
             EventHubService(hub: realtime, logger: logger),

@@ -75,6 +75,9 @@ import Yams
 /// | `log.level` | `MICROLITH_LOG_LEVEL` | `info` |
 /// | `log.levels` | `MICROLITH_LOG_LEVELS` | none: levels of single subsystems, `MicrolithStore=debug,MicrolithHTTP=warning` (a YAML map or that text; `PUT /_log` changes them while serving) |
 /// | `log.format` | `MICROLITH_LOG_FORMAT` | `text` (or `json`: one object per line with `time`, `level`, `source`, `message`, `requestId`, `metadata`) |
+/// | `tracing.endpoint` | `MICROLITH_TRACING_ENDPOINT` | none: no tracing. With it, `serve` sends spans (request, operation, store write) there, OTLP over HTTP |
+/// | `tracing.serviceName` | `MICROLITH_TRACING_SERVICE_NAME` | `microlith` |
+/// | `tracing.sampleRatio` | `MICROLITH_TRACING_SAMPLE_RATIO` | 1 (the share of requests traced; a traced caller's choice is followed) |
 /// | `metrics.enabled` | `MICROLITH_METRICS` | `true` (`GET /metrics` and the request counters behind it) |
 /// | `backup.directory` | `MICROLITH_BACKUP_DIR` | `<app>/.microlith-backups` (where `POST /_backup` writes) |
 /// | `auth.accessTokenSeconds` | `MICROLITH_AUTH_ACCESS_TOKEN_SECONDS` | 900 (how long a bearer access token is valid) |
@@ -120,6 +123,13 @@ public struct RuntimeConfiguration: Sendable {
     public var keptResponseBytes = 64 << 20
     /// Whether `GET /metrics` exists and requests are counted (`metrics.enabled`; on by default).
     public var metricsEnabled = true
+    /// Where `serve` sends trace spans, OTLP over HTTP (`tracing.endpoint`, such as
+    /// `http://127.0.0.1:4318`); no tracing without it.
+    public var tracingEndpoint: String?
+    /// The service name spans carry (`tracing.serviceName`; `microlith` by default).
+    public var tracingServiceName = "microlith"
+    /// The share of requests traced, 0 to 1 (`tracing.sampleRatio`; 1 by default).
+    public var tracingSampleRatio = 1.0
     /// Where `POST /_backup` writes backups (`backup.directory`; default `<app>/.microlith-backups`).
     public var backupDirectory: String
     /// Bearer token lifetimes and signing-key rotation (`auth.*`).
@@ -268,6 +278,20 @@ public struct RuntimeConfiguration: Sendable {
         },
         Key(path: "store.dataDir", environment: "MICROLITH_DATA_DIR") { c, v, _ in c.store.directory = v },
         Key(path: "metrics.enabled", environment: "MICROLITH_METRICS") { c, v, n in c.metricsEnabled = try bool(v, n) },
+        Key(path: "tracing.endpoint", environment: "MICROLITH_TRACING_ENDPOINT") { c, v, n in
+            guard v.hasPrefix("http://") || v.hasPrefix("https://"), URL(string: v)?.host != nil else {
+                throw RuntimeError("\(n) must be the http:// or https:// URL of an OTLP/HTTP collector (http://127.0.0.1:4318), got '\(v)'")
+            }
+            c.tracingEndpoint = v
+        },
+        Key(path: "tracing.serviceName", environment: "MICROLITH_TRACING_SERVICE_NAME") { c, v, n in
+            guard !v.isEmpty else { throw RuntimeError("\(n) must not be empty") }
+            c.tracingServiceName = v
+        },
+        Key(path: "tracing.sampleRatio", environment: "MICROLITH_TRACING_SAMPLE_RATIO") { c, v, n in
+            guard let ratio = Double(v), ratio >= 0, ratio <= 1 else { throw RuntimeError("\(n) must be a number from 0 to 1, got '\(v)'") }
+            c.tracingSampleRatio = ratio
+        },
         Key(path: "backup.directory", environment: "MICROLITH_BACKUP_DIR") { c, v, n in c.backupDirectory = try path(v, n) },
         Key(path: "store.durability", environment: "MICROLITH_DURABILITY") { c, v, n in
             guard let d = StoreConfiguration.Durability(rawValue: v) else { throw RuntimeError("\(n) must be full or normal, got '\(v)'") }

@@ -67,7 +67,8 @@ final class ServerMetrics: RequestRecorder, Sendable {
             // The registry gives back the histogram it has for a route it has seen.
             let made = Handles(
                 counter: registry.makeCounter(descriptor: Self.requests, labels: [("method", name), ("route", route), ("status", String(status))]),
-                histogram: registry.makeDurationHistogram(descriptor: Self.durations, labels: [("method", name), ("route", route)], buckets: Self.buckets))
+                histogram: registry.makeDurationHistogram(
+                    descriptor: Self.durations, labels: [("method", name), ("route", route)], buckets: Self.buckets))
             known[key] = made
             return made
         }

@@ -375,6 +375,18 @@ public final class Store: Sendable {
     public func write<T: Sendable>(
         database: String = Schema.defaultDatabase, _ work: @escaping @Sendable (WriteTransaction) throws -> T
     ) async throws -> T {
+        if Spans.enabled {
+            return try await Spans.measure("store.write", attributes: [("db.system", "sqlite"), ("db.name", database)]) {
+                try await untracedWrite(database: database, work)
+            }
+        }
+        return try await untracedWrite(database: database, work)
+    }
+
+    /// ``write(database:_:)`` without its span.
+    private func untracedWrite<T: Sendable>(
+        database: String, _ work: @escaping @Sendable (WriteTransaction) throws -> T
+    ) async throws -> T {
         guard let handle = databases[database] else { throw StoreError(.unknownTable, "no database named \(database)") }
         if configuration.readOnly { throw StoreError(.closed, "the store was opened read-only: it takes no writes") }
         let writer = try handle.writer
