@@ -148,12 +148,18 @@ def test_a_backup_taken_during_acknowledged_writes_holds_every_write_acknowledge
     assert restored_server.get("/Event/e1").json()["kind"] == "start"
 
 
-def test_restore_refuses_a_data_folder_a_server_is_using(factory, tmp_path):
+def backed_up(factory, tmp_path, before: str, after: str):
+    """A server with note `before`, backed up, then given note `after`; returns (server, backup folder)."""
     server = start(factory)
-    assert server.put("/Note/a", json={"id": "a", "n": 1}).status_code in (200, 201)
+    assert server.put(f"/Note/{before}", json={"id": before, "n": 1}).status_code in (200, 201)
     backup = tmp_path / "b"
     assert run_microlith("backup", "--data-dir", server.data_dir, "--to", backup).returncode == 0
-    assert server.put("/Note/b", json={"id": "b", "n": 2}).status_code in (200, 201)
+    assert server.put(f"/Note/{after}", json={"id": after, "n": 2}).status_code in (200, 201)
+    return server, backup
+
+
+def test_restore_refuses_a_data_folder_a_server_is_using(factory, tmp_path):
+    server, backup = backed_up(factory, tmp_path, "a", "b")
 
     result = run_microlith("restore", backup, "--data-dir", server.data_dir, "--replace")
     assert result.returncode != 0
@@ -165,11 +171,7 @@ def test_restore_refuses_a_data_folder_a_server_is_using(factory, tmp_path):
 
 
 def test_restore_over_databases_needs_replace_and_moves_them_aside(factory, tmp_path):
-    server = start(factory)
-    assert server.put("/Note/kept", json={"id": "kept", "n": 1}).status_code in (200, 201)
-    backup = tmp_path / "b"
-    assert run_microlith("backup", "--data-dir", server.data_dir, "--to", backup).returncode == 0
-    assert server.put("/Note/later", json={"id": "later", "n": 2}).status_code in (200, 201)
+    server, backup = backed_up(factory, tmp_path, "kept", "later")
     server.stop()
 
     refused = run_microlith("restore", backup, "--data-dir", server.data_dir)

@@ -94,6 +94,15 @@ def test_a_user_signs_in_and_edits_records(studio):
     expect(page.locator("#records-status")).to_have_text("saved from-studio")
     assert server.get("/Note/from-studio", headers=ADMIN).json() == {"id": "from-studio", "text": "made in the studio", "n": 99}
     expect(page.locator('nav button[data-table="Note"] .count')).to_have_text("31")
+    # A new record with a key already taken is refused, not written over.
+    page.click("#new")
+    page.keyboard.type("from-studio")
+    page.fill("#record-json", '{"text": "again"}')
+    page.click("#save")
+    expect(page.locator("#records-status")).to_have_class("status bad")
+    assert server.get("/Note/from-studio", headers=ADMIN).json()["text"] == "made in the studio"
+    expect(page.locator('nav button[data-table="Note"] .count')).to_have_text("31")
+    page.click("#close")
 
     # Edit one by keyboard: focus its row, Enter opens it.
     row = page.locator('#records tr[data-key="n03"]')
@@ -120,6 +129,7 @@ def test_a_user_signs_in_and_edits_records(studio):
     page.click("#delete")
     expect(page.locator("#records-status")).to_have_text("deleted n04")
     assert server.get("/Note/n04", headers=ADMIN).status_code == 404
+    expect(page.locator('nav button[data-table="Note"] .count')).to_have_text("30")
 
 
 def test_a_query_shows_its_plan_and_a_change_appears_live(studio):

@@ -95,18 +95,6 @@ public struct JobQueue: Sendable {
 
     static func iso(_ ms: Int64) -> String { DateValue.format(ms) }
 
-    /// How many jobs of `database` are in each state, by job name (for metrics).
-    public func countsByName(database: String) async throws -> [String: [JobRecord.State: Int]] {
-        try await store.read(database: database) { db in
-            var found: [String: [JobRecord.State: Int]] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, state, count(*) FROM _microlith_jobs GROUP BY name, state") {
-                guard let state = State(rawValue: row[1]) else { continue }
-                found[row[0], default: [:]][state] = row[2]
-            }
-            return found
-        }
-    }
-
     /// Takes up to `limit` jobs of `database` that are due (pending and past their run time,
     /// or running under an expired lease: their worker died) and whose name is in `names`;
     /// marks them running for `owner` until `leaseUntil`, counting an attempt.

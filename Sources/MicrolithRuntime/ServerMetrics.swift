@@ -133,15 +133,15 @@ final class ServerMetrics: RequestRecorder, Sendable {
             let path = (store.configuration.directory as NSString).appendingPathComponent("\(database).sqlite")
             sizes.append(([("database", database), ("file", "database")], Double(DatabaseSummary.size(of: path))))
             sizes.append(([("database", database), ("file", "log")], Double(DatabaseSummary.size(of: path + "-wal"))))
-            for (name, states) in try await queue.countsByName(database: database).sorted(by: { $0.key < $1.key }) {
-                for state in JobRecord.State.allCases {
-                    jobs.append(([("database", database), ("job", name), ("state", state.rawValue)], Double(states[state] ?? 0)))
-                }
+            // By state only: the queue's index on (state, run_at) answers it without reading the jobs.
+            let states = try await queue.counts(database: database)
+            for state in JobRecord.State.allCases {
+                jobs.append(([("database", database), ("state", state.rawValue)], Double(states[state] ?? 0)))
             }
         }
         out.family("microlith_changelog_entries", .gauge, "Entries the change log retains (its sequence span)", logEntries)
         out.family("microlith_database_file_bytes", .gauge, "Size of each database file and of its write-ahead log", sizes)
-        out.family("microlith_jobs", .gauge, "Jobs in the queue by name and state (dead: failed on every attempt)", jobs)
+        out.family("microlith_jobs", .gauge, "Jobs in the queue by state (dead: failed on every attempt; runs by job: microlith_job_runs_total)", jobs)
         let counters = server.connections.counters
         out.single("microlith_connections_open", .gauge, "Open connections: HTTP, WebSocket and MQTT", Double(server.connections.openConnections))
         out.single("microlith_connections_limit", .gauge, "The connection budget (http.maxConnections)", Double(server.connections.maximum))

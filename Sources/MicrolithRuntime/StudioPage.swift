@@ -286,10 +286,14 @@ enum StudioPage {
           try { body = JSON.parse($("record-json").value || "{}"); } catch (e) { say("records-status", "not JSON: " + e.message, "bad"); return; }
           // The key is the URL's (of whatever type the table's key is); a different one in the body is refused.
           delete body[table.key];
-          const response = await call("PUT", rest(table) + encodeURIComponent(key), body);
+          // A new record must not replace one that has its key.
+          const creating = !$("record-id").readOnly;
+          const response = await call("PUT", rest(table) + encodeURIComponent(key), body, creating ? { "If-None-Match": "*" } : {});
           if (!response.ok) { say("records-status", await problem(response), "bad"); return; }
           say("records-status", "saved " + key, "good");
-          closeEditor(); await loadRecords(); await refreshCounts();
+          // A new record counts one more (the table's count comes from /_status, which counts every table).
+          if (creating) { table.records += 1; drawCount(table); }
+          closeEditor(); await loadRecords();
         });
         $("delete").addEventListener("click", async () => {
           const table = state.table, key = $("record-id").value;
@@ -297,17 +301,12 @@ enum StudioPage {
           const response = await call("DELETE", rest(table) + encodeURIComponent(key));
           if (!response.ok) { say("records-status", await problem(response), "bad"); return; }
           say("records-status", "deleted " + key, "good");
-          closeEditor(); await loadRecords(); await refreshCounts();
+          table.records = Math.max(0, table.records - 1); drawCount(table);
+          closeEditor(); await loadRecords();
         });
-        async function refreshCounts() {
-          const response = await call("GET", "/_status");
-          if (!response.ok) return;
-          const status = await response.json();
-          for (const t of status.tables) {
-            const mine = state.tables.find((x) => x.name === t.name && x.database === t.database);
-            if (mine) mine.records = t.records;
-          }
-          drawTables(status);
+        function drawCount(table) {
+          const count = document.querySelector('nav button.table[data-table="' + CSS.escape(table.exportName) + '"] .count');
+          if (count) count.textContent = String(table.records);
         }
 
         $("query").addEventListener("input", () => { $("query").dataset.touched = "1"; });
