@@ -141,7 +141,8 @@ final class ServerMetrics: RequestRecorder, Sendable {
         }
         out.family("microlith_changelog_entries", .gauge, "Entries the change log retains (its sequence span)", logEntries)
         out.family("microlith_database_file_bytes", .gauge, "Size of each database file and of its write-ahead log", sizes)
-        out.family("microlith_jobs", .gauge, "Jobs in the queue by state (dead: failed on every attempt; runs by job: microlith_job_runs_total)", jobs)
+        out.family(
+            "microlith_jobs", .gauge, "Jobs in the queue by state (dead: failed on every attempt; runs by job: microlith_job_runs_total)", jobs)
         let counters = server.connections.counters
         out.single("microlith_connections_open", .gauge, "Open connections: HTTP, WebSocket and MQTT", Double(server.connections.openConnections))
         out.single("microlith_connections_limit", .gauge, "The connection budget (http.maxConnections)", Double(server.connections.maximum))
