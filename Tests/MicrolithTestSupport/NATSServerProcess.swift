@@ -1,9 +1,12 @@
 public import Foundation
+import Synchronization
 
 /// A real `nats-server` (the Debian package; `scripts/test` installs it) on a loopback port of
 /// its own choosing, its log in a temporary folder; it can be stopped, paused and started again
 /// on the same port.
 public final class NATSServerProcess: @unchecked Sendable {
+    /// Held while a server process is spawned.
+    private static let spawning = Mutex(())
     public let folder: URL
     public let arguments: [String]
     public private(set) var port = 0
@@ -46,7 +49,9 @@ public final class NATSServerProcess: @unchecked Sendable {
             + arguments
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
-        try p.run()
+        // One start at a time in the process: a CI run crashed inside Foundation's Process.run()
+        // (memcpy) while other tests started their servers alongside.
+        try Self.spawning.withLock { _ in try p.run() }
         process = p
         // The log says where it listens once it does.
         let deadline = Date().addingTimeInterval(15)
