@@ -45,13 +45,16 @@ public struct MQTTConfiguration: Sendable, Equatable {
     /// to this (MQTT 5 clients are told so by CONNACK's Server Keep Alive), so that a connection whose
     /// peer vanished without a FIN is closed after 1.5 × this at the latest.
     public var maximumKeepAliveSeconds: Int
+    /// Sessions the broker holds at most, connected or kept for their client; a CONNECT that would
+    /// open another is refused (MQTT 5 CONNACK 0x97 Quota exceeded, 3.1.1 0x03 Server unavailable).
+    public var maximumSessions: Int
 
     public init(
         enabled: Bool = true, host: String = "127.0.0.1", port: Int = 1883, allowAnonymous: Bool = true,
         maximumPacketBytes: Int = 1 << 20, sessionExpirySeconds: Int = 86_400, maximumQueuedMessages: Int = 1000,
         maximumInflight: Int = 100, bufferBytes: Int = 8 << 20, connectTimeoutSeconds: Int = 10, packetTimeoutSeconds: Int = 60,
         writeTimeoutSeconds: Int = 30, maximumSubscriptionsPerClient: Int = 1000, maximumTopicFiltersPerPacket: Int = 100,
-        maximumSubscriptionsTotal: Int = 100_000, maximumKeepAliveSeconds: Int = 3600
+        maximumSubscriptionsTotal: Int = 100_000, maximumKeepAliveSeconds: Int = 3600, maximumSessions: Int = 100_000
     ) {
         self.enabled = enabled
         self.host = host
@@ -69,5 +72,6 @@ public struct MQTTConfiguration: Sendable, Equatable {
         self.maximumTopicFiltersPerPacket = maximumTopicFiltersPerPacket
         self.maximumSubscriptionsTotal = maximumSubscriptionsTotal
         self.maximumKeepAliveSeconds = maximumKeepAliveSeconds
+        self.maximumSessions = maximumSessions
     }
 }

@@ -61,6 +61,7 @@ import Yams
 /// | `mqtt.maxSubscriptionsPerClient` | `MICROLITH_MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT` | 1000 |
 /// | `mqtt.maxTopicFiltersPerPacket` | `MICROLITH_MQTT_MAX_TOPIC_FILTERS_PER_PACKET` | 100 |
 /// | `mqtt.maxSubscriptionsTotal` | `MICROLITH_MQTT_MAX_SUBSCRIPTIONS_TOTAL` | 100000 |
+/// | `mqtt.maxSessions` | `MICROLITH_MQTT_MAX_SESSIONS` | 100000 (connected and kept sessions; kept ones survive restarts) |
 /// | `store.nodeID` | `MICROLITH_NODE_ID` | generated once per data folder |
 /// | `replication.nats` | `MICROLITH_REPLICATION_NATS` | none: one node (a list of `nats://[user:password@]host[:port]`; set, this node replicates through them) |
 /// | `replication.node` | `MICROLITH_REPLICATION_NODE` | the same as `store.nodeID`: this node's name, unique in the cluster (no `.`, `*`, `>` or spaces) |
@@ -160,7 +161,8 @@ public struct RuntimeConfiguration: Sendable {
     /// The defaults for an app in `appDirectory`.
     public init(appDirectory: String) {
         self.http = HTTPConfiguration(webRoot: nil)
-        self.store = StoreConfiguration(directory: (appDirectory as NSString).appendingPathComponent(".microlith"), systemTables: [.jobs, .users])
+        self.store = StoreConfiguration(
+            directory: (appDirectory as NSString).appendingPathComponent(".microlith"), systemTables: [.jobs, .users, .mqtt])
         self.logLevel = "info"
         self.backupDirectory = (appDirectory as NSString).appendingPathComponent(".microlith-backups")
     }
@@ -352,6 +354,7 @@ public struct RuntimeConfiguration: Sendable {
         Key(path: "mqtt.maxSubscriptionsTotal", environment: "MICROLITH_MQTT_MAX_SUBSCRIPTIONS_TOTAL") { c, v, n in
             c.mqtt.maximumSubscriptionsTotal = try int(v, n, min: 1)
         },
+        Key(path: "mqtt.maxSessions", environment: "MICROLITH_MQTT_MAX_SESSIONS") { c, v, n in c.mqtt.maximumSessions = try int(v, n, min: 1) },
         Key(path: "store.nodeID", environment: "MICROLITH_NODE_ID") { c, v, _ in c.store.nodeID = v },
         Key(path: "auth.accessTokenSeconds", environment: "MICROLITH_AUTH_ACCESS_TOKEN_SECONDS") { c, v, n in
             c.tokens.accessTokenSeconds = try int(v, n, min: 10, max: 86_400)

@@ -26,12 +26,29 @@ func withBroker<T>(
     hooks: [TableHooks] = [], roles: [Roles.Declaration]? = nil, users: [(String, String, [String])] = [],
     _ configure: (inout MQTTConfiguration) -> Void = { _ in }, _ body: (Store, MQTTServer) async throws -> T
 ) async throws -> T {
+    try await withTemporaryDirectory { directory in
+        try await withBroker(in: directory, hooks: hooks, roles: roles, users: users, configure, body)
+    }
+}
+
+/// A fresh folder for the time of `body`, removed after.
+func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
     let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-mqtt-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
+    return try await body(directory)
+}
+
+/// ``withBroker(hooks:roles:users:_:_:)`` on the store in `directory`, which may hold what an earlier
+/// broker kept (`wallClock`: the store's clock, to move time on between two).
+func withBroker<T>(
+    in directory: String, hooks: [TableHooks] = [], roles: [Roles.Declaration]? = nil, users: [(String, String, [String])] = [],
+    wallClock: @escaping @Sendable () -> Int64 = HybridLogicalClock.systemMilliseconds,
+    _ configure: (inout MQTTConfiguration) -> Void = { _ in }, _ body: (Store, MQTTServer) async throws -> T
+) async throws -> T {
     let store = try Store.open(
         schema: try SchemaParser.parse(brokerSchema, file: "schema.graphql"),
-        configuration: StoreConfiguration(directory: directory, durability: .normal, systemTables: [.users]))
+        configuration: StoreConfiguration(directory: directory, durability: .normal, wallClock: wallClock, systemTables: [.users, .mqtt]))
     defer { store.close() }
     let hub = try await EventHub.start(store: store, logger: Logger(label: "test"))
     var configuration = MQTTConfiguration(port: 0)

@@ -13,8 +13,13 @@ import Synchronization
 /// retained message and then every committed change (read from the ``EventHub``, the same
 /// stream WebSocket and SSE subscribers read); a retained publish is a PUT (an empty one a
 /// DELETE); a publish without retain is a message to the record's subscribers. Other topics are
-/// plain publish/subscribe with retained messages kept in memory. Transports (TCP, WebSocket)
+/// plain publish/subscribe with retained messages. Transports (TCP, WebSocket)
 /// hand their bytes to ``accept(_:)``'s connection.
+///
+/// When the store declares ``MicrolithStore/SystemTables/mqtt`` (the runtime's does), sessions that
+/// outlive their connection, the QoS 1 and 2 messages owed to them and the retained messages of plain
+/// topics are kept in it (``MQTTPersistence``): ``restore()`` reads them back when the broker starts, so
+/// a restart, graceful or a SIGKILL, loses none of what was acknowledged to a publisher.
 ///
 /// The broker coordinates its parts: ``MQTTSessions`` (sessions, subscriptions, wills),
 /// ``MQTTTableBridge`` (records as topics, the change-log replay), ``MQTTRetainedMessages`` (plain
@@ -32,8 +37,12 @@ public final class MQTTBroker: Sendable {
     let eventLoopGroup: any EventLoopGroup
     let sessions: MQTTSessions
     let tables: MQTTTableBridge
-    let retained = MQTTRetainedMessages()
+    let retained: MQTTRetainedMessages
     let fanOut: MQTTFanOut
+    /// Where sessions and retained messages are kept across restarts; `nil`: in memory only (the store
+    /// does not declare ``MicrolithStore/SystemTables/mqtt``).
+    let persistence: MQTTPersistence?
+    private let restored = Mutex(false)
     /// PUBLISH packets taken from clients, and wills (swift-metrics: `GET /metrics` under `serve`).
     let received = Counter(label: "microlith_mqtt_messages_received_total")
     /// Checks the user name and password of a CONNECT against the app's users; `nil`: there are none to
@@ -63,7 +72,13 @@ public final class MQTTBroker: Sendable {
         self.hub = hub
         self.store = hub.store
         self.logger = logger
-        self.sessions = MQTTSessions(configuration: configuration)
+        let store = hub.store
+        let persistence =
+            store.configuration.systemTables.contains(.mqtt) && !store.configuration.readOnly
+            ? store.databaseNames.first.map { MQTTPersistence(store: store, database: $0, logger: logger) } : nil
+        self.persistence = persistence
+        self.sessions = MQTTSessions(configuration: configuration, persistence: persistence)
+        self.retained = MQTTRetainedMessages(persistence: persistence)
         self.tables = MQTTTableBridge(hub: hub, access: access, logger: logger)
         self.fanOut = MQTTFanOut(sessions: sessions)
         (work, workContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
@@ -84,11 +99,33 @@ public final class MQTTBroker: Sendable {
     /// Subscriptions held by every session together.
     public var subscriptionCount: Int { sessions.subscriptionCount }
 
+    /// Reads back what the store kept (sessions, their subscriptions and queued messages, retained
+    /// messages); before the first connection. ``MQTTServer/start(broker:group:limiter:tls:)`` calls
+    /// it; a second call does nothing.
+    public func restore() async throws {
+        guard let persistence else { return }
+        let first = restored.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        let loaded = try await persistence.load()
+        let wallNow = store.configuration.wallClock()
+        sessions.restore(loaded, wallNow: wallNow)
+        retained.restore(loaded.retained, wallNow: wallNow)
+        if !loaded.sessions.isEmpty || !loaded.retained.isEmpty {
+            logger.info(
+                "mqtt: restored \(sessions.sessionCount) sessions, \(loaded.messages.values.reduce(0) { $0 + $1.count }) queued messages and \(loaded.retained.count) retained messages"
+            )
+        }
+    }
+
     /// Runs the broker's background work (see the type's discussion) until ``shutdown()``, each
-    /// piece as a child task; returns once the pieces running then have finished. Cancelling the
-    /// calling task cancels them.
+    /// piece as a child task; returns once the pieces running then have finished, and what was
+    /// queued for the store is written. Cancelling the calling task cancels them.
     public func run() async {
         await withDiscardingTaskGroup { group in
+            if let persistence { group.addTask { await persistence.run() } }
             for await job in work {
                 group.addTask { await job() }
             }
@@ -102,19 +139,23 @@ public final class MQTTBroker: Sendable {
         return true
     }
 
-    /// Stops following the hub, closes every connection (no wills are published) and ends ``run()``.
+    /// Stops following the hub, closes every connection (no wills are published) and ends ``run()``
+    /// once the sessions' last state is queued for the store.
     public func shutdown() {
         workContinuation.finish()
         if let key = listener.withLock({ $0.take() }) { hub.removeListener(key) }
-        for c in sessions.cancelWills() {
-            c.eventLoop.execute { c.disconnect(reason: 0x8B, message: "the server is shutting down", publishWill: false) }
+        let closed = sessions.cancelWills().map { c in
+            c.eventLoop.submit { c.disconnect(reason: 0x8B, message: "the server is shutting down", publishWill: false) }
         }
+        guard let persistence else { return }
+        EventLoopFuture.andAllComplete(closed, on: eventLoopGroup.any()).whenComplete { _ in persistence.finish() }
     }
 
     /// Closes connections silent for longer than their keep-alive and ends expired sessions.
     public func sweep() {
         let now = NIODeadline.now()
         sessions.expire()
+        sessions.storePositions(tables.positions())
         for c in sessions.connections { c.eventLoop.execute { c.checkKeepAlive(now: now) } }
     }
 
@@ -159,6 +200,7 @@ public final class MQTTBroker: Sendable {
     /// The connection is gone: the session keeps what it is owed (or ends), and the will is published.
     func detach(_ connection: MQTTConnection, publishWill will: MQTTWill?) {
         let (clientID, delay) = sessions.detach(connection, will: will, positions: tables.positions())
+        // The will is not kept across a restart: it is published when the connection goes, or dropped.
         guard let will else { return }
         let publish = MQTTPublish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: will.properties)
         // A will is published with the rights of the client that left it.
@@ -205,13 +247,19 @@ public final class MQTTBroker: Sendable {
         let loop: any EventLoop
         switch tables.resolve(publish.topic) {
         case .plain:
-            if publish.retain { retained.retain(publish) }
+            var mark = publish.retain ? retained.retain(publish) : 0
             let properties = MQTTMessageProperties(forwarding: publish.properties, receivedAt: .now())
-            fanOut.deliver(
-                MQTTSession.Outgoing(
-                    topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, properties: properties),
-                keepOffline: true, publisher: connection?.clientID)
-            return nil
+            mark = max(
+                mark,
+                fanOut.deliver(
+                    MQTTSession.Outgoing(
+                        topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, properties: properties),
+                    keepOffline: true, publisher: connection?.clientID))
+            // A QoS 1 or 2 message is acknowledged once it is stored for every persistent session it was queued for.
+            guard let persistence, mark > 0, publish.qos != .atMostOnce else { return nil }
+            return persistence.barrier(mark, on: connection?.eventLoop ?? eventLoopGroup.next()).map { stored in
+                stored ? .done : .failed(0x80, "the message could not be stored for the sessions it is queued for")
+            }
         case .invalidKey(let message):
             loop = connection?.eventLoop ?? eventLoopGroup.next()
             return loop.makeSucceededFuture(.failed(0x90, message))

@@ -60,11 +60,15 @@ struct MQTTFanOut: Sendable {
     /// With `admits`, only sessions whose principal it admits get the message (a table's changes go
     /// to those who may subscribe to the table, whatever filter matched); a shared subscription's
     /// group gives it to the next member in turn that it admits.
+    ///
+    /// Returns the store mark (``MQTTPersistence/barrier(_:on:)``) of the copies stored for sessions
+    /// that outlive their connection; 0 when none was stored.
+    @discardableResult
     func deliver(
         _ message: MQTTSession.Outgoing, keepOffline: Bool, publisher: String? = nil, admits: ((Principal) -> Bool)? = nil
-    ) {
+    ) -> UInt64 {
         let subscribers = sessions.subscribers(of: message.topic, publisher: publisher, admits: admits)
-        let limits = sessions.limits
+        var mark: UInt64 = 0
         let topic = message.topic
         let payload = message.payload
         let properties = message.properties?.outgoing(at: .now()) ?? MQTTProperties()
@@ -90,7 +94,9 @@ struct MQTTFanOut: Sendable {
                 } : nil
             let out = session.state.withLock { s -> (MQTTConnection, ByteBuffer)? in
                 if let admits, !admits(s.principal) { return nil }
-                return MQTTSession.enqueue(copy, into: &s, keepOffline: keepOffline, limits: limits, qos0: sharedQoS0)
+                let (write, stored) = sessions.enqueue(copy, for: session, into: &s, keepOffline: keepOffline, qos0: sharedQoS0)
+                mark = max(mark, stored)
+                return write
             }
             guard let (connection, bytes) = out else { continue }
             guard copy.qos == .atMostOnce || connection.isWritable else {
@@ -107,5 +113,6 @@ struct MQTTFanOut: Sendable {
                 for (connection, _) in batch { connection.flush() }
             }
         }
+        return mark
     }
 }

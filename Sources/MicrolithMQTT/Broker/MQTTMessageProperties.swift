@@ -52,3 +52,34 @@ struct MQTTMessageProperties: Sendable, Equatable {
         return out
     }
 }
+
+extension MQTTMessageProperties {
+    /// Properties read back from the store: the forwarded ones, and the expiry as milliseconds since 1970
+    /// (`wallNow` is the same clock's reading at `now`). `nil` when there is nothing to forward.
+    init?(stored: ByteBuffer?, expiresAt wallExpiry: Int64?, wallNow: Int64, now: NIODeadline) {
+        var properties = MQTTProperties()
+        if let stored {
+            var reader = MQTTPacketReader(stored, context: "stored message")
+            guard let read = try? MQTTProperties.read(from: &reader, allowedIn: .publish) else { return nil }
+            properties = read
+        }
+        let expiresAt = wallExpiry.map { now + .milliseconds($0 - wallNow) }
+        guard expiresAt != nil || !properties.isEmpty else { return nil }
+        self.properties = properties
+        self.expiresAt = expiresAt
+        self.size = properties.encodedLength + (expiresAt == nil ? 0 : 5)
+    }
+
+    /// The forwarded properties as a property section, for the store (`nil`: none).
+    var storedProperties: ByteBuffer? {
+        guard !properties.isEmpty else { return nil }
+        var out = ByteBuffer()
+        properties.write(encodedLength: properties.encodedLength, into: &out)
+        return out
+    }
+
+    /// The expiry in milliseconds since 1970, given the wall clock's reading `wallNow` at `now`.
+    func storedExpiry(wallNow: Int64, now: NIODeadline) -> Int64? {
+        expiresAt.map { wallNow + ($0 - now).nanoseconds / 1_000_000 }
+    }
+}

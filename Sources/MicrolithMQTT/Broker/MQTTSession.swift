@@ -24,6 +24,9 @@ final class MQTTSession: Sendable {
         var properties: MQTTMessageProperties? = nil
         /// The identifiers of the subscriptions of this session the message matched (MQTT 5).
         var subscriptionIdentifiers: [Int] = []
+        /// The id of the message's row in the store (``MQTTPersistence``), for a message kept for a
+        /// persistent session; `nil` when it is not stored.
+        var stored: Int64? = nil
 
         /// What the message weighs against `mqtt.bufferBytes` while it is kept.
         var size: Int { topic.utf8.count + payload.readableBytes + (properties?.size ?? 0) }
@@ -62,12 +65,21 @@ final class MQTTSession: Sendable {
         /// Seconds the session outlives its connection; `UInt32.max`: never expires.
         var expirySeconds: UInt32 = 0
         var disconnectedAt: ContinuousClock.Instant?
+        /// When the connection went, in milliseconds since 1970 (what the store keeps).
+        var disconnectedWallClock: Int64?
         /// Change-log positions, per database, when the client went away (the replay starts after them).
         var positions: [String: Int64] = [:]
         /// While the change-log replay of a returning client runs, live messages wait in `pending`.
         var replaying = false
         /// Who the client signed in as (its latest connection): which tables' changes it may receive.
         var principal = Principal.anonymous
+        /// Whether the session has a row in the store (``MQTTPersistence``).
+        var persisted = false
+        /// The change-log positions last written to the store.
+        var storedPositions: [String: Int64] = [:]
+        /// The stored rows (``Outgoing/stored``) of messages the session is done with (acknowledged,
+        /// refused, expired, dropped), for the broker to delete.
+        var settled: [Int64] = []
     }
 
     init(clientID: String, owner: String? = nil) {
@@ -112,7 +124,10 @@ final class MQTTSession: Sendable {
     /// Appends `message` to `pending` if it fits `limits`.
     static func keep(_ message: Outgoing, in s: inout State, limits: Limits?) {
         if let limits {
-            guard s.pending.count < limits.messages, s.queuedBytes == 0 || s.queuedBytes + message.size <= limits.bytes else { return }
+            guard s.pending.count < limits.messages, s.queuedBytes == 0 || s.queuedBytes + message.size <= limits.bytes else {
+                if let stored = message.stored { s.settled.append(stored) }
+                return
+            }
         }
         s.queuedBytes += message.size
         s.pending.append(message)
@@ -137,6 +152,7 @@ final class MQTTSession: Sendable {
         guard out.writerIndex - start <= s.maximumPacketSize else {
             out.moveWriterIndex(to: start)
             s.queuedBytes -= message.size
+            if let stored = message.stored { s.settled.append(stored) }
             return
         }
         s.inflight[id] = message
@@ -180,10 +196,12 @@ final class MQTTSession: Sendable {
         s.released.remove(packetID)
         guard let message = s.inflight.removeValue(forKey: packetID) else { return false }
         s.queuedBytes -= message.size
+        if let stored = message.stored { s.settled.append(stored) }
         return true
     }
 
-    /// Replaces what waits with `messages` (a returning client's replay, then what came meanwhile).
+    /// Replaces what waits with `messages` (a returning client's replay, then what came meanwhile;
+    /// every stored message of `pending` must be among them).
     static func replacePending(with messages: Deque<Outgoing>, in s: inout State) {
         s.pending = messages
         s.queuedBytes = s.inflight.values.reduce(0) { $0 + $1.size } + messages.reduce(0) { $0 + $1.size }
@@ -199,6 +217,7 @@ final class MQTTSession: Sendable {
             s.pending.removeFirst()
             if next.isExpired(at: now) {
                 s.queuedBytes -= next.size
+                if let stored = next.stored { s.settled.append(stored) }
                 continue
             }
             send(next, in: &s, into: &out)
@@ -224,9 +243,32 @@ final class MQTTSession: Sendable {
         }
         return out.readableBytes > 0 ? out : nil
     }
+
+    /// The change-log positions from which a replay misses nothing of what the session is owed:
+    /// `base`, lowered before every table change still in flight or waiting.
+    static func safePositions(_ base: [String: Int64], _ s: State) -> [String: Int64] {
+        var positions = base
+        for m in s.inflight.values where m.change != nil {
+            let (database, sequence) = m.change!
+            positions[database] = min(positions[database] ?? sequence - 1, sequence - 1)
+        }
+        for m in s.pending where m.change != nil {
+            let (database, sequence) = m.change!
+            positions[database] = min(positions[database] ?? sequence - 1, sequence - 1)
+        }
+        return positions
+    }
 }
 
 extension MQTTSession.Outgoing {
+    /// The message as the store keeps it (its ``stored`` id, which must be set), given the wall
+    /// clock's reading `wallNow` at `now`.
+    func row(wallNow: Int64, now: NIODeadline) -> MQTTPersistence.MessageRow {
+        MQTTPersistence.MessageRow(
+            id: stored ?? 0, topic: topic, payload: payload, qos: qos, retain: retain, properties: properties?.storedProperties,
+            expiresAt: properties?.storedExpiry(wallNow: wallNow, now: now), identifiers: subscriptionIdentifiers)
+    }
+
     /// The PUBLISH carrying this message (its QoS, 1 or 2, when a packet id is given; else QoS 0).
     func encode(version: MQTTProtocolVersion, packetID: UInt16? = nil, dup: Bool = false, into out: inout ByteBuffer) {
         MQTTPacket.publish(

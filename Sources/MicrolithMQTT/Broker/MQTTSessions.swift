@@ -14,6 +14,9 @@ import Synchronization
 /// ``subscribers(of:)`` matches a message's topic against.
 final class MQTTSessions: Sendable {
     let configuration: MQTTConfiguration
+    /// Where sessions that outlive their connection, and the messages owed to them, are kept across
+    /// restarts; `nil`: in memory only.
+    let persistence: MQTTPersistence?
     private let registry = Mutex(Registry())
 
     private struct Registry: Sendable {
@@ -74,9 +77,137 @@ final class MQTTSessions: Sendable {
         case refused
     }
 
-    init(configuration: MQTTConfiguration) {
+    init(configuration: MQTTConfiguration, persistence: MQTTPersistence? = nil) {
         self.configuration = configuration
+        self.persistence = persistence
     }
+
+    // MARK: The store
+
+    /// Writes the session's row when it outlives its connection (with `positions`, when given, as
+    /// where a replay of the change log would start), or removes the row when it no longer does;
+    /// under the session's lock, so rows are written in the order the session changed.
+    private func store(_ session: MQTTSession, _ s: inout MQTTSession.State, positions: [String: Int64]? = nil) {
+        guard let persistence else { return }
+        guard s.expirySeconds > 0 else {
+            if s.persisted { persistence.enqueue(.removeSession(session.clientID)) }
+            s.persisted = false
+            return
+        }
+        if let positions { s.storedPositions = positions }
+        s.persisted = true
+        persistence.enqueue(
+            .saveSession(
+                MQTTPersistence.SessionRow(
+                    clientID: session.clientID, owner: session.owner, roles: s.principal.roles, version: s.version, expiry: s.expirySeconds,
+                    disconnectedAt: s.connection == nil ? s.disconnectedWallClock : nil,
+                    subscriptions: s.subscriptions.values.sorted { $0.topicFilter < $1.topicFilter }, positions: s.storedPositions)))
+    }
+
+    /// Deletes the stored rows of the messages the session is done with; under the session's lock.
+    func settle(_ s: inout MQTTSession.State) {
+        guard !s.settled.isEmpty else { return }
+        persistence?.enqueue(.deleteMessages(s.settled))
+        s.settled = []
+    }
+
+    /// Queues `message` for the session (``MQTTSession/enqueue(_:into:keepOffline:limits:qos0:)``),
+    /// storing it first when the session outlives its connection and the message is a QoS 1 or 2 one
+    /// that is not a table change (those are replayed from the change log). Returns what to write now,
+    /// and the store mark to wait for (0: nothing stored).
+    func enqueue(
+        _ message: MQTTSession.Outgoing, for session: MQTTSession, into s: inout MQTTSession.State, keepOffline: Bool,
+        qos0: ((MQTTProtocolVersion) -> ByteBuffer)? = nil
+    ) -> (write: (MQTTConnection, ByteBuffer)?, mark: UInt64) {
+        var message = message
+        var mark: UInt64 = 0
+        if let persistence, s.persisted, message.qos != .atMostOnce, message.change == nil, s.connection != nil || keepOffline {
+            message.stored = persistence.newMessageID()
+            let wallNow = persistence.wallClock()
+            mark = persistence.enqueue(.insertMessage(clientID: session.clientID, message.row(wallNow: wallNow, now: .now())))
+        }
+        let write = MQTTSession.enqueue(message, into: &s, keepOffline: keepOffline, limits: limits, qos0: qos0)
+        settle(&s)
+        return (write, mark)
+    }
+
+    /// Writes the change-log positions of the connected sessions that outlive their connection, where
+    /// they moved since last written: `current` (the hub's), lowered before every table change not yet
+    /// acknowledged. A restart after a crash replays from there.
+    func storePositions(_ current: [String: Int64]) {
+        guard persistence != nil else { return }
+        let sessions = registry.withLock { Array($0.sessions.values) }
+        for session in sessions {
+            session.state.withLock { s in
+                guard s.persisted, s.connection != nil, !s.replaying else { return }
+                let positions = MQTTSession.safePositions(current, s)
+                if positions != s.storedPositions { store(session, &s, positions: positions) }
+            }
+        }
+    }
+
+    /// Takes the sessions, their subscriptions and queued messages, as the store kept them (`wallNow`:
+    /// the wall clock now, in milliseconds since 1970). Sessions whose expiry passed while the broker
+    /// was down are removed, and so are expired messages.
+    func restore(_ loaded: MQTTPersistence.Loaded, wallNow: Int64) {
+        guard let persistence else { return }
+        let now = NIODeadline.now()
+        let clock = ContinuousClock.now
+        var kept = Set<String>()
+        registry.withLock { r in
+            for row in loaded.sessions {
+                let away = max(0, wallNow - (row.disconnectedAt ?? wallNow))
+                if row.expiry != UInt32.max, away >= Int64(row.expiry) * 1000 {
+                    persistence.enqueue(.removeSession(row.clientID))
+                    continue
+                }
+                let session = MQTTSession(clientID: row.clientID, owner: row.owner)
+                var expired: [Int64] = []
+                session.state.withLock { s in
+                    s.version = row.version
+                    s.expirySeconds = row.expiry
+                    s.disconnectedAt = clock - .milliseconds(away)
+                    s.disconnectedWallClock = wallNow - away
+                    s.positions = row.positions
+                    s.storedPositions = row.positions
+                    s.principal = Principal(user: row.owner, roles: row.roles)
+                    s.persisted = true
+                    for subscription in row.subscriptions { s.subscriptions[subscription.topicFilter] = subscription }
+                    for m in loaded.messages[row.clientID] ?? [] {
+                        let properties = MQTTMessageProperties(stored: m.properties, expiresAt: m.expiresAt, wallNow: wallNow, now: now)
+                        if let properties, properties.isExpired(at: now) {
+                            expired.append(m.id)
+                            continue
+                        }
+                        let message = MQTTSession.Outgoing(
+                            topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, properties: properties,
+                            subscriptionIdentifiers: m.identifiers, stored: m.id)
+                        s.pending.append(message)
+                        s.queuedBytes += message.size
+                    }
+                }
+                if !expired.isEmpty { persistence.enqueue(.deleteMessages(expired)) }
+                r.sessions[row.clientID] = session
+                kept.insert(row.clientID)
+                for subscription in row.subscriptions {
+                    Self.insert(subscription, clientID: row.clientID, into: &r)
+                    r.subscriptionCount += 1
+                }
+            }
+        }
+        // Messages of sessions that are gone.
+        let orphans = loaded.messages.filter { !kept.contains($0.key) }.flatMap { $0.value.map(\.id) }
+        if !orphans.isEmpty { persistence.enqueue(.deleteMessages(orphans)) }
+    }
+
+    /// Whether a new session may be opened for `clientID`: one exists for it already, or fewer than
+    /// `mqtt.maxSessions` exist.
+    func admitsSession(clientID: String) -> Bool {
+        registry.withLock { r in r.sessions[clientID] != nil || r.sessions.count < configuration.maximumSessions }
+    }
+
+    /// How many sessions exist (connected or kept for their client).
+    var sessionCount: Int { registry.withLock { $0.sessions.count } }
 
     /// How much may wait for one session: `mqtt.maxQueuedMessages` messages and `mqtt.bufferBytes` bytes.
     var limits: MQTTSession.Limits {
@@ -124,7 +255,7 @@ final class MQTTSessions: Sendable {
     func attach(
         _ connection: MQTTConnection, clientID: String, principal: Principal, cleanStart: Bool, expiry: UInt32, version: MQTTProtocolVersion,
         maximumInflight: Int,
-        maximumPacketSize: Int = .max, then: @escaping @Sendable (MQTTSession, Bool) -> Void
+        maximumPacketSize: Int = .max, positions: [String: Int64] = [:], then: @escaping @Sendable (MQTTSession, Bool) -> Void
     ) {
         let (session, present, previous): (MQTTSession, Bool, MQTTConnection?) = registry.withLock { r in
             r.pendingWills.removeValue(forKey: clientID)?.cancel()
@@ -132,7 +263,7 @@ final class MQTTSessions: Sendable {
             let holder = r.sessions[clientID]?.state.withLock { $0.connection }
             // A session is resumed only by the user who made it: another user (or the anonymous role)
             // reusing the client id starts afresh, and never receives what was kept for the first.
-            if cleanStart || r.sessions[clientID].map({ $0.owner != principal.user }) == true { Self.remove(session: clientID, from: &r) }
+            if cleanStart || r.sessions[clientID].map({ $0.owner != principal.user }) == true { remove(session: clientID, from: &r) }
             let existing = r.sessions[clientID]
             let session = existing ?? MQTTSession(clientID: clientID, owner: principal.user)
             r.sessions[clientID] = session
@@ -146,6 +277,9 @@ final class MQTTSessions: Sendable {
                 s.disconnectedAt = nil
                 s.replaying = existing != nil
                 s.principal = principal
+                // A new session's replay would start at the hub's position now; a returning one's where it left.
+                if existing == nil { s.positions = positions }
+                store(session, &s, positions: existing == nil ? positions : nil)
                 return previous ?? holder
             }
             return (session, existing != nil, previous)
@@ -170,10 +304,12 @@ final class MQTTSessions: Sendable {
                 s.connection = nil
                 s.replaying = false
                 s.disconnectedAt = .now
+                s.disconnectedWallClock = persistence?.wallClock()
                 s.positions = positions
+                if s.expirySeconds > 0 { store(session, &s, positions: MQTTSession.safePositions(positions, s)) }
                 return s.expirySeconds == 0
             }
-            if ends { Self.remove(session: session.clientID, from: &r) }
+            if ends { remove(session: session.clientID, from: &r) }
             let delay = min(will?.properties.willDelayInterval ?? 0, session.state.withLock { $0.expirySeconds })
             return (session.clientID, delay)
         }
@@ -198,19 +334,22 @@ final class MQTTSessions: Sendable {
                     guard s.connection == nil, let since = s.disconnectedAt, s.expirySeconds != UInt32.max else { return false }
                     return clock - since >= .seconds(Int64(s.expirySeconds))
                 }
-                if expired { Self.remove(session: id, from: &r) }
+                if expired { remove(session: id, from: &r) }
             }
         }
     }
 
-    private static func remove(session clientID: String, from r: inout Registry) {
+    private func remove(session clientID: String, from r: inout Registry) {
         guard let session = r.sessions.removeValue(forKey: clientID) else { return }
         let filters = session.state.withLock { s in
             defer { s.subscriptions = [:] }
+            if s.persisted { persistence?.enqueue(.removeSession(clientID)) }
+            s.persisted = false
+            s.settled = []
             return Array(s.subscriptions.keys)
         }
         for filter in filters {
-            removeSubscription(filter, clientID: clientID, from: &r)
+            Self.removeSubscription(filter, clientID: clientID, from: &r)
         }
         r.subscriptionCount -= filters.count
     }
@@ -237,6 +376,7 @@ final class MQTTSessions: Sendable {
             replay.append(contentsOf: live)
             MQTTSession.replacePending(with: replay, in: &s)
             s.connection?.deliver(MQTTSession.drain(&s))
+            settle(&s)
         }
     }
 
@@ -246,6 +386,7 @@ final class MQTTSessions: Sendable {
         session.state.withLock { s in
             guard MQTTSession.acknowledge(packetID, in: &s) else { return }
             s.connection?.deliver(MQTTSession.drain(&s))
+            settle(&s)
         }
     }
 
@@ -261,6 +402,7 @@ final class MQTTSessions: Sendable {
                 MQTTSession.encodePubrel(packetID, reasonCode: s.version == .v5 ? 0x92 : 0, version: s.version, into: &out)
             case .refused:
                 s.connection?.deliver(MQTTSession.drain(&s))
+                settle(&s)
                 return
             }
             s.connection?.deliver(out)
@@ -272,6 +414,7 @@ final class MQTTSessions: Sendable {
         session.state.withLock { s in
             guard MQTTSession.completeRelease(packetID, in: &s) else { return }
             s.connection?.deliver(MQTTSession.drain(&s))
+            settle(&s)
         }
     }
 
@@ -282,7 +425,7 @@ final class MQTTSessions: Sendable {
     func subscribe(_ session: MQTTSession, _ subscriptions: [MQTTSubscription]) -> [SubscribeOutcome] {
         let perClient = configuration.maximumSubscriptionsPerClient
         let total = configuration.maximumSubscriptionsTotal
-        return registry.withLock { r in
+        let outcomes = registry.withLock { r in
             subscriptions.map { s in
                 let outcome = session.state.withLock { state -> SubscribeOutcome in
                     if state.subscriptions[s.topicFilter] != nil {
@@ -298,13 +441,19 @@ final class MQTTSessions: Sendable {
                 return outcome
             }
         }
+        if outcomes.contains(where: { $0 != .refused }) { session.state.withLock { store(session, &$0) } }
+        return outcomes
     }
 
     /// Removes the session's subscription to `filter`; returns whether it had one.
     func unsubscribe(_ session: MQTTSession, filter: String) -> Bool {
         registry.withLock { r in
             Self.removeSubscription(filter, clientID: session.clientID, from: &r)
-            let removed = session.state.withLock { $0.subscriptions.removeValue(forKey: filter) != nil }
+            let removed = session.state.withLock { s in
+                guard s.subscriptions.removeValue(forKey: filter) != nil else { return false }
+                store(session, &s)
+                return true
+            }
             if removed { r.subscriptionCount -= 1 }
             return removed
         }

@@ -340,6 +340,10 @@ final class MQTTConnection: @unchecked Sendable {
             refuseConnect(0x02, 0x85, "client id \(id) belongs to another user's session")
             return nil
         }
+        guard broker.sessions.admitsSession(clientID: id) else {
+            refuseConnect(0x03, 0x97, "the broker holds mqtt.maxSessions (\(broker.configuration.maximumSessions)) sessions already")
+            return nil
+        }
         clientID = id
         will = connect.will
         // A client asking for no keep-alive, or a longer one, is held to mqtt.maxKeepAliveSeconds;
@@ -365,7 +369,7 @@ final class MQTTConnection: @unchecked Sendable {
         broker.sessions.attach(
             self, clientID: id, principal: principal, cleanStart: connect.cleanStart, expiry: expiry, version: version,
             maximumInflight: maximumInflight,
-            maximumPacketSize: maximumPacketSize
+            maximumPacketSize: maximumPacketSize, positions: broker.tables.positions()
         ) {
             [self] session, present in
             eventLoop.execute { [self] in

@@ -24,10 +24,13 @@ public final class MQTTServer: Sendable {
     /// counted in it from accept (together with the process's other ports); a refused one is closed.
     /// With `tls`, clients speak MQTT over TLS (the connect timeout, from accept, covers the
     /// handshake). The broker's ``MQTTBroker/run()`` must run while the listener serves (``stop()`` ends it).
+    /// Throws, too, when what the store kept for the broker cannot be read (``MQTTBroker/restore()``).
     public static func start(
         broker: MQTTBroker, group: any EventLoopGroup, limiter: ConnectionLimiter? = nil, tls: TLSContextSource? = nil
     ) async throws -> MQTTServer {
         let configuration = broker.configuration
+        // What the store kept (sessions, queued and retained messages) is back before anyone connects.
+        try await broker.restore()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

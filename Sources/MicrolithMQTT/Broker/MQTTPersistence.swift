@@ -1,0 +1,389 @@
+import Foundation
+import GRDB
+import Logging
+public import MicrolithStore
+import MicrolithTables
+import NIOCore
+import Synchronization
+
+extension SystemTables {
+    /// The tables of the MQTT broker's persistent state, in every database (the broker uses the
+    /// default one): `_microlith_mqtt_sessions` (one row per session that outlives its connection:
+    /// owner, roles, protocol version, expiry, subscriptions, change-log positions),
+    /// `_microlith_mqtt_messages` (the QoS 1 and 2 messages owed to those sessions, in order) and
+    /// `_microlith_mqtt_retained` (the retained messages of plain topics).
+    ///
+    /// A store whose broker keeps sessions across restarts declares them in
+    /// ``StoreConfiguration/systemTables``; the runtime's configuration does.
+    public static let mqtt = SystemTables(
+        owner: "mqtt",
+        migrations: [
+            """
+            CREATE TABLE IF NOT EXISTS _microlith_mqtt_sessions(
+                client_id TEXT PRIMARY KEY NOT NULL, owner TEXT, roles BLOB NOT NULL, version INTEGER NOT NULL,
+                expiry INTEGER NOT NULL, disconnected_at INTEGER, subscriptions BLOB NOT NULL, positions BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS _microlith_mqtt_messages(
+                id INTEGER PRIMARY KEY, client_id TEXT NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL,
+                qos INTEGER NOT NULL, retain INTEGER NOT NULL, properties BLOB, expires_at INTEGER, identifiers BLOB);
+            CREATE INDEX IF NOT EXISTS _microlith_mqtt_messages_client ON _microlith_mqtt_messages(client_id, id);
+            CREATE TABLE IF NOT EXISTS _microlith_mqtt_retained(
+                topic TEXT PRIMARY KEY NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, properties BLOB, expires_at INTEGER);
+            """
+        ])
+}
+
+/// Keeps the broker's state that must survive a restart in the store: the sessions that outlive
+/// their connection (subscriptions, change-log positions), the QoS 1 and 2 plain messages owed to
+/// them, and the retained messages of plain topics.
+///
+/// Changes are queued in the order the broker makes them and written by one task
+/// (``run()``), many to a transaction, so the store's group commit carries them. A publisher's
+/// PUBACK (PUBREC) waits for ``barrier(_:on:)``: a QoS 1 or 2 message acknowledged to its
+/// publisher is in the store, for every persistent session it was queued for, and survives a
+/// SIGKILL. Acknowledgements from subscribers delete rows without anyone waiting: a crash before
+/// that commit sends the message again (QoS 1's at-least-once; a QoS 2 message in flight at a crash
+/// is sent again as a new message, so exactly-once holds across restarts only for messages not in
+/// flight).
+final class MQTTPersistence: Sendable {
+    let store: Store
+    let database: String
+    let logger: Logger
+    private let state = Mutex(State())
+    private let nextMessageID = Atomic<Int64>(1)
+    private let signal: AsyncStream<Void>
+    private let signalContinuation: AsyncStream<Void>.Continuation
+
+    /// One change to the stored state.
+    enum Operation: Sendable {
+        case saveSession(SessionRow)
+        case removeSession(String)
+        case insertMessage(clientID: String, MessageRow)
+        case deleteMessages([Int64])
+        case retain(topic: String, MessageRow?)
+    }
+
+    /// A session as stored.
+    struct SessionRow: Sendable, Equatable {
+        var clientID: String
+        var owner: String?
+        var roles: [String]
+        var version: MQTTProtocolVersion
+        var expiry: UInt32
+        /// When the connection went (milliseconds since 1970); `nil` while connected.
+        var disconnectedAt: Int64?
+        var subscriptions: [MQTTSubscription]
+        var positions: [String: Int64]
+    }
+
+    /// A message as stored.
+    struct MessageRow: Sendable {
+        var id: Int64
+        var topic: String
+        var payload: ByteBuffer
+        var qos: MQTTQoS
+        var retain: Bool
+        /// The forwarded properties (a property section), without the expiry.
+        var properties: ByteBuffer?
+        /// When the message expires (milliseconds since 1970).
+        var expiresAt: Int64?
+        var identifiers: [Int]
+    }
+
+    private struct State {
+        var operations: [Operation] = []
+        /// Operations queued so far, and written so far (committed or failed).
+        var queued: UInt64 = 0
+        var written: UInt64 = 0
+        var waiters: [(mark: UInt64, promise: EventLoopPromise<Bool>)] = []
+        /// ``run()`` has ended: nothing queued later is written.
+        var finished = false
+    }
+
+    /// Keeps the state in `database` of `store` (which must declare ``SystemTables/mqtt``).
+    init(store: Store, database: String, logger: Logger) {
+        self.store = store
+        self.database = database
+        self.logger = logger
+        (signal, signalContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The store's wall clock: milliseconds since 1970.
+    func wallClock() -> Int64 {
+        store.configuration.wallClock()
+    }
+
+    /// A new message row's id.
+    func newMessageID() -> Int64 {
+        nextMessageID.add(1, ordering: .relaxed).oldValue
+    }
+
+    /// Queues `operation`; returns its mark for ``barrier(_:on:)``.
+    @discardableResult
+    func enqueue(_ operation: Operation) -> UInt64 {
+        let mark = state.withLock { s -> UInt64 in
+            s.operations.append(operation)
+            s.queued += 1
+            return s.queued
+        }
+        signalContinuation.yield()
+        return mark
+    }
+
+    /// A future for when the operations up to `mark` are written: `true` committed, `false` failed
+    /// (or the broker stopped first).
+    func barrier(_ mark: UInt64, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+        state.withLock { s in
+            if s.written >= mark { return loop.makeSucceededFuture(true) }
+            if s.finished && s.operations.isEmpty { return loop.makeSucceededFuture(false) }
+            let promise = loop.makePromise(of: Bool.self)
+            s.waiters.append((mark, promise))
+            return promise.futureResult
+        }
+    }
+
+    /// Writes what is queued, a batch per transaction, until ``finish()``; then writes what is left and returns.
+    func run() async {
+        for await _ in signal {
+            await writeQueued()
+        }
+        await writeQueued()
+        let waiters = state.withLock { s in
+            s.finished = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.promise.succeed(false) }
+    }
+
+    /// Ends ``run()`` once what is queued is written.
+    func finish() {
+        signalContinuation.finish()
+    }
+
+    private func writeQueued() async {
+        while true {
+            let (operations, mark) = state.withLock { s in
+                defer { s.operations = [] }
+                return (s.operations, s.queued)
+            }
+            guard !operations.isEmpty else { return }
+            var committed = true
+            do {
+                try await store.write(database: database) { txn in
+                    for operation in operations { try Self.apply(operation, to: txn.db) }
+                }
+            } catch {
+                committed = false
+                logger.error("mqtt: storing sessions and messages failed (\(operations.count) changes lost): \(error)")
+            }
+            let done = state.withLock { s in
+                s.written = mark
+                let (done, waiting) = (s.waiters.filter { $0.mark <= mark }, s.waiters.filter { $0.mark > mark })
+                s.waiters = waiting
+                return done
+            }
+            for waiter in done { waiter.promise.succeed(committed) }
+        }
+    }
+
+    private static func apply(_ operation: Operation, to db: Database) throws {
+        switch operation {
+        case .saveSession(let row):
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO _microlith_mqtt_sessions(client_id, owner, roles, version, expiry, disconnected_at, subscriptions, positions)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    row.clientID, row.owner, Data(Coding.strings(row.roles).readableBytesView), Int(row.version.rawValue), Int64(row.expiry),
+                    row.disconnectedAt, Data(Coding.subscriptions(row.subscriptions).readableBytesView),
+                    Data(Coding.positions(row.positions).readableBytesView),
+                ])
+        case .removeSession(let clientID):
+            try db.execute(sql: "DELETE FROM _microlith_mqtt_sessions WHERE client_id = ?", arguments: [clientID])
+            try db.execute(sql: "DELETE FROM _microlith_mqtt_messages WHERE client_id = ?", arguments: [clientID])
+        case .insertMessage(let clientID, let m):
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO _microlith_mqtt_messages(id, client_id, topic, payload, qos, retain, properties, expires_at, identifiers)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    m.id, clientID, m.topic, Data(m.payload.readableBytesView), Int(m.qos.rawValue), m.retain,
+                    m.properties.map { Data($0.readableBytesView) }, m.expiresAt,
+                    m.identifiers.isEmpty ? nil : Data(Coding.integers(m.identifiers).readableBytesView),
+                ])
+        case .deleteMessages(let ids):
+            let statement = try db.cachedStatement(sql: "DELETE FROM _microlith_mqtt_messages WHERE id = ?")
+            for id in ids { try statement.execute(arguments: [id]) }
+        case .retain(let topic, let m):
+            guard let m else {
+                try db.execute(sql: "DELETE FROM _microlith_mqtt_retained WHERE topic = ?", arguments: [topic])
+                return
+            }
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO _microlith_mqtt_retained(topic, payload, qos, properties, expires_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [
+                    topic, Data(m.payload.readableBytesView), Int(m.qos.rawValue), m.properties.map { Data($0.readableBytesView) }, m.expiresAt,
+                ])
+        }
+    }
+
+    // MARK: Loading
+
+    /// What the store holds, read when the broker starts.
+    struct Loaded: Sendable {
+        var sessions: [SessionRow] = []
+        /// Messages per client id, in the order they were queued.
+        var messages: [String: [MessageRow]] = [:]
+        var retained: [MessageRow] = []
+    }
+
+    /// Reads the stored state; the next message id continues after the highest stored one. A row that
+    /// cannot be read is logged and skipped (and removed, so it is not read again).
+    func load() async throws -> Loaded {
+        let (loaded, highest, unreadable) = try await store.read(database: database) { db -> (Loaded, Int64, [String]) in
+            var loaded = Loaded()
+            var unreadable: [String] = []
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM _microlith_mqtt_sessions ORDER BY client_id") {
+                let clientID: String = row["client_id"]
+                guard let version = MQTTProtocolVersion(rawValue: UInt8(clamping: row["version"] as Int)),
+                    let roles = Coding.readStrings(row["roles"]), let subscriptions = Coding.readSubscriptions(row["subscriptions"]),
+                    let positions = Coding.readPositions(row["positions"])
+                else {
+                    unreadable.append(clientID)
+                    continue
+                }
+                loaded.sessions.append(
+                    SessionRow(
+                        clientID: clientID, owner: row["owner"], roles: roles, version: version, expiry: UInt32(clamping: row["expiry"] as Int64),
+                        disconnectedAt: row["disconnected_at"], subscriptions: subscriptions, positions: positions))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM _microlith_mqtt_messages ORDER BY id") {
+                guard let m = Self.message(row, id: row["id"]) else { continue }
+                loaded.messages[row["client_id"], default: []].append(m)
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM _microlith_mqtt_retained ORDER BY topic") {
+                guard let m = Self.message(row, id: 0) else { continue }
+                loaded.retained.append(m)
+            }
+            let highest = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM _microlith_mqtt_messages") ?? 0
+            return (loaded, highest, unreadable)
+        }
+        nextMessageID.store(highest + 1, ordering: .relaxed)
+        for clientID in unreadable {
+            logger.error("mqtt: the stored session of \(clientID) cannot be read; it is removed")
+            enqueue(.removeSession(clientID))
+        }
+        return loaded
+    }
+
+    private static func message(_ row: Row, id: Int64) -> MessageRow? {
+        guard let qos = MQTTQoS(rawValue: UInt8(clamping: row["qos"] as Int)), let payload = row["payload"] as Data? else { return nil }
+        let identifiers = row.hasColumn("identifiers") ? (row["identifiers"] as Data?).map { Coding.readIntegers($0) ?? [] } ?? [] : []
+        return MessageRow(
+            id: id, topic: row["topic"], payload: ByteBuffer(bytes: payload), qos: qos, retain: row.hasColumn("retain") ? row["retain"] : true,
+            properties: (row["properties"] as Data?).map { ByteBuffer(bytes: $0) }, expiresAt: row["expires_at"], identifiers: identifiers)
+    }
+
+    // MARK: Coding
+
+    /// The binary forms of the stored lists: lengths and integers big-endian, strings as UTF-8 with a
+    /// 16-bit length (32-bit for roles' list count).
+    enum Coding {
+        static func strings(_ values: [String]) -> ByteBuffer {
+            var out = ByteBuffer()
+            out.writeInteger(UInt32(values.count))
+            for value in values { write(value, into: &out) }
+            return out
+        }
+
+        static func readStrings(_ data: Data?) -> [String]? {
+            guard let data else { return nil }
+            var buffer = ByteBuffer(bytes: data)
+            guard let count = buffer.readInteger(as: UInt32.self) else { return nil }
+            var values: [String] = []
+            for _ in 0..<count {
+                guard let value = read(&buffer) else { return nil }
+                values.append(value)
+            }
+            return values
+        }
+
+        static func subscriptions(_ values: [MQTTSubscription]) -> ByteBuffer {
+            var out = ByteBuffer()
+            out.writeInteger(UInt32(values.count))
+            for s in values {
+                write(s.topicFilter, into: &out)
+                out.writeInteger(s.optionsByte(version: .v5))
+                out.writeInteger(Int32(clamping: s.identifier ?? -1))
+            }
+            return out
+        }
+
+        static func readSubscriptions(_ data: Data?) -> [MQTTSubscription]? {
+            guard let data else { return nil }
+            var buffer = ByteBuffer(bytes: data)
+            guard let count = buffer.readInteger(as: UInt32.self) else { return nil }
+            var values: [MQTTSubscription] = []
+            for _ in 0..<count {
+                guard let filter = read(&buffer), let options = buffer.readInteger(as: UInt8.self),
+                    let identifier = buffer.readInteger(as: Int32.self), let qos = MQTTQoS(rawValue: options & 0x03)
+                else { return nil }
+                values.append(
+                    MQTTSubscription(
+                        topicFilter: filter, qos: qos, noLocal: options & 0x04 != 0, retainAsPublished: options & 0x08 != 0,
+                        retainHandling: (options >> 4) & 0x03, identifier: identifier < 0 ? nil : Int(identifier)))
+            }
+            return values
+        }
+
+        static func positions(_ values: [String: Int64]) -> ByteBuffer {
+            var out = ByteBuffer()
+            out.writeInteger(UInt32(values.count))
+            for (database, position) in values.sorted(by: { $0.key < $1.key }) {
+                write(database, into: &out)
+                out.writeInteger(position)
+            }
+            return out
+        }
+
+        static func readPositions(_ data: Data?) -> [String: Int64]? {
+            guard let data else { return nil }
+            var buffer = ByteBuffer(bytes: data)
+            guard let count = buffer.readInteger(as: UInt32.self) else { return nil }
+            var values: [String: Int64] = [:]
+            for _ in 0..<count {
+                guard let database = read(&buffer), let position = buffer.readInteger(as: Int64.self) else { return nil }
+                values[database] = position
+            }
+            return values
+        }
+
+        static func integers(_ values: [Int]) -> ByteBuffer {
+            var out = ByteBuffer()
+            for value in values { out.writeInteger(Int64(value)) }
+            return out
+        }
+
+        static func readIntegers(_ data: Data) -> [Int]? {
+            var buffer = ByteBuffer(bytes: data)
+            var values: [Int] = []
+            while buffer.readableBytes > 0 {
+                guard let value = buffer.readInteger(as: Int64.self) else { return nil }
+                values.append(Int(value))
+            }
+            return values
+        }
+
+        private static func write(_ value: String, into out: inout ByteBuffer) {
+            out.writeInteger(UInt16(clamping: value.utf8.count))
+            out.writeString(value)
+        }
+
+        private static func read(_ buffer: inout ByteBuffer) -> String? {
+            guard let length = buffer.readInteger(as: UInt16.self) else { return nil }
+            return buffer.readString(length: Int(length))
+        }
+    }
+}

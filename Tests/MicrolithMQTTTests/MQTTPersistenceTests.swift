@@ -1,0 +1,196 @@
+import MicrolithStore
+import NIOCore
+import Testing
+
+@testable import MicrolithMQTT
+
+/// Sessions that outlive their connection, the QoS 1 and 2 messages owed to them and plain retained
+/// messages, kept in the store across a restart of the broker (MQTT 5 §4.1: the session state lasts
+/// for its expiry interval, whatever happens to the server process).
+@Suite("MQTT persistence")
+struct MQTTPersistenceTests {
+    /// A QoS 1 publish to the publisher.
+    private func publish(
+        _ client: TestClient, _ topic: String, _ payload: String, id: UInt16, retain: Bool = false, properties: MQTTProperties = .init()
+    ) async throws {
+        try await client.send(
+            .publish(
+                MQTTPublish(
+                    topic: topic, payload: ByteBuffer(string: payload), qos: .atLeastOnce, retain: retain, packetID: id, properties: properties)))
+        guard case .ack(let ack) = try await client.receive() else {
+            Issue.record("expected PUBACK")
+            throw CancellationError()
+        }
+        #expect(ack.kind == .puback && ack.packetID == id && ack.reasonCode == 0)
+    }
+
+    /// Waits until the broker has handled every packet the client sent before (it answers in order).
+    private func ping(_ client: TestClient) async throws {
+        try await client.send(.pingreq)
+        guard case .pingresp = try await client.receive() else { throw CancellationError() }
+    }
+
+    /// The properties and the subscription identifier are kept with the message.
+    @Test("a QoS 1 message acknowledged to its publisher is in the store: a broker opened after a crash sends it [MQTT-4.1.0-1]")
+    func aMessageAcknowledgedToItsPublisherSurvivesACrash() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withBroker(in: directory) { _, server in
+                let subscriber = try await TestClient.connect(port: server.port)
+                try await subscriber.handshake(clientID: "keeper", sessionExpiry: 3600)
+                var properties = MQTTProperties()
+                properties.subscriptionIdentifiers = [7]
+                let subscription = MQTTSubscription(topicFilter: "news/#", qos: .atLeastOnce)
+                try await subscriber.send(.subscribe(MQTTSubscribe(packetID: 1, subscriptions: [subscription], properties: properties)))
+                guard case .suback = try await subscriber.receive() else { throw CancellationError() }
+                await subscriber.close()
+                #expect(try await subscriber.closed())
+
+                let publisher = try await TestClient.connect(port: server.port)
+                try await publisher.handshake(clientID: "publisher")
+                var tagged = MQTTProperties()
+                tagged.userProperties = [MQTTUserProperty(name: "source", value: "wire")]
+                tagged.contentType = "text/plain"
+                tagged.messageExpiryInterval = 3600
+                try await publish(publisher, "news/1", "m1", id: 1)
+                try await publish(publisher, "news/2", "m2", id: 2, properties: tagged)
+                try await publish(publisher, "news/3", "m3", id: 3)
+
+                // The crash: this broker never stops; a second one opens the same files and finds
+                // what was committed before each PUBACK.
+                try await withBroker(in: directory) { _, second in
+                    let back = try await TestClient.connect(port: second.port)
+                    let ack = try await back.handshake(clientID: "keeper", cleanStart: false, sessionExpiry: 3600)
+                    #expect(ack.sessionPresent)
+                    let got = try await back.publishes(expected: 3, acknowledge: true)
+                    #expect(got.map { String(buffer: $0.payload) } == ["m1", "m2", "m3"])
+                    #expect(got.allSatisfy { $0.qos == .atLeastOnce && $0.properties.subscriptionIdentifiers == [7] })
+                    #expect(got.count == 3 && got[1].properties.userProperties == tagged.userProperties)
+                    #expect(got.count == 3 && got[1].properties.contentType == "text/plain")
+                    #expect((got.count == 3 ? got[1].properties.messageExpiryInterval ?? 0 : 0) > 3500)
+                    // The subscription itself came back too.
+                    let live = try await TestClient.connect(port: second.port)
+                    try await live.handshake(clientID: "publisher-2")
+                    try await publish(live, "news/4", "m4", id: 1)
+                    let more = try await back.publishes(expected: 1, acknowledge: true)
+                    #expect(more.map { String(buffer: $0.payload) } == ["m4"])
+                    #expect(more.first?.properties.subscriptionIdentifiers == [7])
+                }
+            }
+        }
+    }
+
+    @Test("messages the client acknowledged are not sent again after a restart")
+    func acknowledgedMessagesAreNotSentAgain() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withBroker(in: directory) { _, server in
+                let subscriber = try await TestClient.connect(port: server.port)
+                try await subscriber.handshake(clientID: "reader", sessionExpiry: 3600)
+                _ = try await subscriber.subscribe(["jobs/+"], qos: .atLeastOnce)
+                let publisher = try await TestClient.connect(port: server.port)
+                try await publisher.handshake(clientID: "publisher")
+                try await publish(publisher, "jobs/a", "a", id: 1)
+                try await publish(publisher, "jobs/b", "b", id: 2)
+                let got = try await subscriber.publishes(expected: 2, acknowledge: true)
+                #expect(got.count == 2)
+                try await ping(subscriber)
+                await subscriber.close()
+                #expect(try await subscriber.closed())
+                // The one sent while it was away is owed.
+                try await publish(publisher, "jobs/c", "c", id: 3)
+            }
+            try await withBroker(in: directory) { _, server in
+                let back = try await TestClient.connect(port: server.port)
+                let ack = try await back.handshake(clientID: "reader", cleanStart: false, sessionExpiry: 3600)
+                #expect(ack.sessionPresent)
+                let got = try await back.publishes(expected: 1, acknowledge: true)
+                #expect(got.map { String(buffer: $0.payload) } == ["c"])
+            }
+        }
+    }
+
+    @Test("retained messages of plain topics survive a restart; an empty retained publish removes one for good [MQTT-3.3.1-6, -10]")
+    func retainedMessagesSurviveARestart() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withBroker(in: directory) { _, server in
+                let publisher = try await TestClient.connect(port: server.port)
+                try await publisher.handshake(clientID: "publisher")
+                try await publish(publisher, "config/a", "1", id: 1, retain: true)
+                try await publish(publisher, "config/b", "2", id: 2, retain: true)
+                try await publish(publisher, "config/b", "", id: 3, retain: true)
+                try await publish(publisher, "config/a", "3", id: 4, retain: true)
+            }
+            try await withBroker(in: directory) { _, server in
+                let subscriber = try await TestClient.connect(port: server.port)
+                try await subscriber.handshake(clientID: "late")
+                _ = try await subscriber.subscribe(["config/#"], qos: .atLeastOnce)
+                let got = try await subscriber.publishes(expected: 1, acknowledge: true)
+                #expect(got.map { "\($0.topic)=\(String(buffer: $0.payload))" } == ["config/a=3"])
+                #expect(got.first?.retain == true)
+            }
+        }
+    }
+
+    @Test("a session whose expiry passed while the broker was down is gone; one within it is back [MQTT-3.1.2-23]")
+    func aSessionExpiredWhileTheBrokerWasDownIsGone() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withBroker(in: directory) { _, server in
+                for (id, expiry) in [("short", UInt32(60)), ("long", UInt32(7200))] {
+                    let client = try await TestClient.connect(port: server.port)
+                    try await client.handshake(clientID: id, sessionExpiry: expiry)
+                    _ = try await client.subscribe(["x"], qos: .atLeastOnce)
+                    await client.close()
+                    #expect(try await client.closed())
+                }
+            }
+            // Two minutes later.
+            try await withBroker(in: directory, wallClock: { HybridLogicalClock.systemMilliseconds() + 120_000 }) { _, server in
+                let short = try await TestClient.connect(port: server.port)
+                #expect(try await short.handshake(clientID: "short", cleanStart: false, sessionExpiry: 60).sessionPresent == false)
+                let long = try await TestClient.connect(port: server.port)
+                #expect(try await long.handshake(clientID: "long", cleanStart: false, sessionExpiry: 7200).sessionPresent == true)
+            }
+        }
+    }
+
+    @Test("a session the client ended (clean start, no expiry) is not kept across a restart")
+    func aSessionEndedByItsClientIsNotKept() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withBroker(in: directory) { _, server in
+                let first = try await TestClient.connect(port: server.port)
+                try await first.handshake(clientID: "again", sessionExpiry: 3600)
+                _ = try await first.subscribe(["y"], qos: .atLeastOnce)
+                await first.close()
+                #expect(try await first.closed())
+                let second = try await TestClient.connect(port: server.port)
+                try await second.handshake(clientID: "again", cleanStart: true, sessionExpiry: 0)
+                await second.close()
+                #expect(try await second.closed())
+                let publisher = try await TestClient.connect(port: server.port)
+                try await publisher.handshake(clientID: "publisher")
+                try await publish(publisher, "y", "lost", id: 1)
+            }
+            try await withBroker(in: directory) { _, server in
+                let back = try await TestClient.connect(port: server.port)
+                #expect(try await back.handshake(clientID: "again", cleanStart: false, sessionExpiry: 3600).sessionPresent == false)
+                #expect(try await back.publishes(expected: 0).isEmpty)
+            }
+        }
+    }
+
+    @Test("past mqtt.maxSessions a new session is refused: CONNACK 0x97 Quota exceeded (MQTT 5), 0x03 Server unavailable (3.1.1)")
+    func sessionsPastTheLimitAreRefused() async throws {
+        try await withBroker({ $0.maximumSessions = 1 }) { _, server in
+            let first = try await TestClient.connect(port: server.port)
+            try await first.handshake(clientID: "one", sessionExpiry: 3600)
+            for version in [MQTTProtocolVersion.v5, .v3_1_1] {
+                let other = try await TestClient.connect(port: server.port, version: version)
+                let ack = try await other.connect(clientID: "two", username: nil, password: nil)
+                #expect(ack.reasonCode == (version == .v5 ? 0x97 : 0x03))
+                #expect(try await other.closed())
+            }
+            // The holder of the session may come back.
+            let again = try await TestClient.connect(port: server.port)
+            #expect(try await again.connect(clientID: "one", username: nil, password: nil, cleanStart: false, sessionExpiry: 3600).reasonCode == 0)
+        }
+    }
+}
