@@ -48,13 +48,21 @@ public struct MQTTConfiguration: Sendable, Equatable {
     /// Sessions the broker holds at most, connected or kept for their client; a CONNECT that would
     /// open another is refused (MQTT 5 CONNACK 0x97 Quota exceeded, 3.1.1 0x03 Server unavailable).
     public var maximumSessions: Int
+    /// MQTT connections (TCP and WebSocket) open at once, at most; past it a CONNECT is answered with
+    /// CONNACK 0x89 Server busy (MQTT 5) or 0x03 Server unavailable (3.1.1). They count against the
+    /// process's budget (`http.maxConnections`) too.
+    public var maximumConnections: Int
+    /// MQTT connections from one IP address, at most; past it CONNACK 0x97 Quota exceeded (MQTT 5) or
+    /// 0x03 (3.1.1).
+    public var maximumConnectionsPerAddress: Int
 
     public init(
         enabled: Bool = true, host: String = "127.0.0.1", port: Int = 1883, allowAnonymous: Bool = true,
         maximumPacketBytes: Int = 1 << 20, sessionExpirySeconds: Int = 86_400, maximumQueuedMessages: Int = 1000,
         maximumInflight: Int = 100, bufferBytes: Int = 8 << 20, connectTimeoutSeconds: Int = 10, packetTimeoutSeconds: Int = 60,
         writeTimeoutSeconds: Int = 30, maximumSubscriptionsPerClient: Int = 1000, maximumTopicFiltersPerPacket: Int = 100,
-        maximumSubscriptionsTotal: Int = 100_000, maximumKeepAliveSeconds: Int = 3600, maximumSessions: Int = 100_000
+        maximumSubscriptionsTotal: Int = 100_000, maximumKeepAliveSeconds: Int = 3600, maximumSessions: Int = 100_000,
+        maximumConnections: Int = 4096, maximumConnectionsPerAddress: Int = 4096
     ) {
         self.enabled = enabled
         self.host = host
@@ -73,5 +81,7 @@ public struct MQTTConfiguration: Sendable, Equatable {
         self.maximumSubscriptionsTotal = maximumSubscriptionsTotal
         self.maximumKeepAliveSeconds = maximumKeepAliveSeconds
         self.maximumSessions = maximumSessions
+        self.maximumConnections = maximumConnections
+        self.maximumConnectionsPerAddress = maximumConnectionsPerAddress
     }
 }

@@ -1,8 +1,9 @@
 public import NIOCore
 
-/// Counts a connection in a ``ConnectionLimiter`` from accept to close, for protocols with no
-/// way to answer before the peer speaks (MQTT): a refused connection is closed at once, and
-/// the refusal is handed to `onRefused` (for the log) first.
+/// Counts a connection in a ``ConnectionLimiter`` from accept to close, for protocols that do
+/// not speak HTTP (MQTT). The refusal of a connection is handed to `onRefused` (for the log);
+/// then the connection is closed at once, or, with `answersRefusals`, passed on like an admitted
+/// one, with ``refusal`` set, for the protocol to answer in its own terms (a CONNACK) and close.
 ///
 /// Put it first in the pipeline. HTTP uses its own guard, which answers `503` instead.
 public final class ConnectionAdmissionHandler: ChannelInboundHandler, RemovableChannelHandler {
@@ -10,12 +11,20 @@ public final class ConnectionAdmissionHandler: ChannelInboundHandler, RemovableC
 
     private let limiter: ConnectionLimiter
     private let onRefused: @Sendable (ConnectionLimiter.Refusal, SocketAddress?) -> Void
+    private let answersRefusals: Bool
     private var ticket: ConnectionTicket?
     private var refused = false
+    /// Why the connection was not admitted (with `answersRefusals`: it is passed on all the same).
+    public private(set) var refusal: ConnectionLimiter.Refusal?
 
-    /// A handler counting in `limiter`, telling `onRefused` about connections it closes.
-    public init(limiter: ConnectionLimiter, onRefused: @escaping @Sendable (ConnectionLimiter.Refusal, SocketAddress?) -> Void = { _, _ in }) {
+    /// A handler counting in `limiter`, telling `onRefused` about connections it refuses, which it
+    /// closes unless `answersRefusals`.
+    public init(
+        limiter: ConnectionLimiter, answersRefusals: Bool = false,
+        onRefused: @escaping @Sendable (ConnectionLimiter.Refusal, SocketAddress?) -> Void = { _, _ in }
+    ) {
         self.limiter = limiter
+        self.answersRefusals = answersRefusals
         self.onRefused = onRefused
     }
 
@@ -45,13 +54,15 @@ public final class ConnectionAdmissionHandler: ChannelInboundHandler, RemovableC
     }
 
     private func admit(_ context: ChannelHandlerContext) {
-        guard ticket == nil, !refused else { return }
+        guard ticket == nil, refusal == nil else { return }
         switch limiter.admit(context.channel) {
         case .success(let t):
             ticket = t
         case .failure(let refusal):
-            refused = true
+            self.refusal = refusal
             onRefused(refusal, context.channel.remoteAddress)
+            guard !answersRefusals else { return }
+            refused = true
             context.close(promise: nil)
         }
     }

@@ -66,18 +66,28 @@ public final class ConnectionLimiter: Sendable {
 
     /// Counts `channel` in; returns its ticket, or why it is refused. Call once, at accept.
     public func admit(_ channel: any Channel) -> Result<ConnectionTicket, Refusal> {
-        let address = Self.addressKey(channel.remoteAddress)
-        let ticket = ConnectionTicket(limiter: self, channel: channel, address: address)
+        admit(ConnectionTicket(limiter: self, channel: channel, address: Self.addressKey(channel.remoteAddress)))
+    }
+
+    /// Counts in a connection from `address` (its IP address without the port; `nil`: unknown)
+    /// that is never marked idle, so never closed to make room: a connection of a protocol carried
+    /// by another (MQTT over a WebSocket), counted by what carries it too.
+    public func admit(address: String?) -> Result<ConnectionTicket, Refusal> {
+        admit(ConnectionTicket(limiter: self, channel: nil, address: address ?? "?"))
+    }
+
+    private func admit(_ ticket: ConnectionTicket) -> Result<ConnectionTicket, Refusal> {
+        let address = ticket.address
         var victim: (any Channel)?
         let outcome: Result<ConnectionTicket, Refusal> = state.withLock { s in
             // Room is made by closing the connection idle for longest: among this address's own
             // connections when the address is at its budget, among all when the total is spent.
-            let refusal: Refusal? =
-                s.perAddress[address, default: 0] >= maximumPerAddress
-                ? .perAddress(maximumPerAddress) : s.open >= maximum ? .total(maximum) : nil
-            if let refusal {
+            // A per-address budget as large as the total is no budget of its own: the total is named.
+            let addressFull = s.perAddress[address, default: 0] >= maximumPerAddress
+            if addressFull || s.open >= maximum {
+                let refusal: Refusal = addressFull && maximumPerAddress < maximum ? .perAddress(maximumPerAddress) : .total(maximum)
                 var oldest: (order: UInt64, ticket: ConnectionTicket)?
-                for candidate in s.tickets.values where refusal == .total(maximum) || candidate.address == address {
+                for candidate in s.tickets.values where candidate.channel != nil && (!addressFull || candidate.address == address) {
                     let order = candidate.idleSince
                     if order != 0, order < oldest?.order ?? .max { oldest = (order, candidate) }
                 }
@@ -128,13 +138,14 @@ public final class ConnectionLimiter: Sendable {
 /// closes; mark it idle while a keep-alive connection waits for its next request.
 public final class ConnectionTicket: Sendable {
     private let limiter: ConnectionLimiter
-    fileprivate let channel: any Channel
+    /// The connection's channel (closed to make room while idle); `nil` for one never marked idle.
+    fileprivate let channel: (any Channel)?
     fileprivate let address: String
     private let released = Atomic<Bool>(false)
     /// When the connection became idle, in the limiter's idle order; `0` while busy.
     private let idle = Atomic<UInt64>(0)
 
-    fileprivate init(limiter: ConnectionLimiter, channel: any Channel, address: String) {
+    fileprivate init(limiter: ConnectionLimiter, channel: (any Channel)?, address: String) {
         self.limiter = limiter
         self.channel = channel
         self.address = address

@@ -62,6 +62,8 @@ import Yams
 /// | `mqtt.maxTopicFiltersPerPacket` | `MICROLITH_MQTT_MAX_TOPIC_FILTERS_PER_PACKET` | 100 |
 /// | `mqtt.maxSubscriptionsTotal` | `MICROLITH_MQTT_MAX_SUBSCRIPTIONS_TOTAL` | 100000 |
 /// | `mqtt.maxSessions` | `MICROLITH_MQTT_MAX_SESSIONS` | 100000 (connected and kept sessions; kept ones survive restarts) |
+/// | `mqtt.maxConnections` | `MICROLITH_MQTT_MAX_CONNECTIONS` | 4096 (MQTT over TCP and WebSocket; past it CONNACK 0x89 / 0x03) |
+/// | `mqtt.maxConnectionsPerAddress` | `MICROLITH_MQTT_MAX_CONNECTIONS_PER_ADDRESS` | 4096 (past it CONNACK 0x97 / 0x03) |
 /// | `store.nodeID` | `MICROLITH_NODE_ID` | generated once per data folder |
 /// | `replication.nats` | `MICROLITH_REPLICATION_NATS` | none: one node (a list of `nats://[user:password@]host[:port]`; set, this node replicates through them) |
 /// | `replication.node` | `MICROLITH_REPLICATION_NODE` | the same as `store.nodeID`: this node's name, unique in the cluster (no `.`, `*`, `>` or spaces) |
@@ -355,6 +357,12 @@ public struct RuntimeConfiguration: Sendable {
             c.mqtt.maximumSubscriptionsTotal = try int(v, n, min: 1)
         },
         Key(path: "mqtt.maxSessions", environment: "MICROLITH_MQTT_MAX_SESSIONS") { c, v, n in c.mqtt.maximumSessions = try int(v, n, min: 1) },
+        Key(path: "mqtt.maxConnections", environment: "MICROLITH_MQTT_MAX_CONNECTIONS") { c, v, n in
+            c.mqtt.maximumConnections = try int(v, n, min: 1)
+        },
+        Key(path: "mqtt.maxConnectionsPerAddress", environment: "MICROLITH_MQTT_MAX_CONNECTIONS_PER_ADDRESS") { c, v, n in
+            c.mqtt.maximumConnectionsPerAddress = try int(v, n, min: 1)
+        },
         Key(path: "store.nodeID", environment: "MICROLITH_NODE_ID") { c, v, _ in c.store.nodeID = v },
         Key(path: "auth.accessTokenSeconds", environment: "MICROLITH_AUTH_ACCESS_TOKEN_SECONDS") { c, v, n in
             c.tokens.accessTokenSeconds = try int(v, n, min: 10, max: 86_400)

@@ -110,4 +110,42 @@ import Testing
         _ = try first.close().wait()
         #expect(limiter.openConnections == 0)
     }
+
+    @Test func anAdmissionHandlerThatAnswersRefusalsPassesTheConnectionOnWithTheRefusal() throws {
+        let limiter = ConnectionLimiter(maximum: 1, maximumPerAddress: 1)
+        let first = EmbeddedChannel(handler: ConnectionAdmissionHandler(limiter: limiter, answersRefusals: true))
+        try first.connect(to: SocketAddress(ipAddress: "10.0.0.1", port: 1)).wait()
+        let handler = ConnectionAdmissionHandler(limiter: limiter, answersRefusals: true)
+        let second = EmbeddedChannel(handler: handler)
+        try second.connect(to: SocketAddress(ipAddress: "10.0.0.2", port: 1)).wait()
+        #expect(second.isActive, "left open for the protocol to answer")
+        #expect(handler.refusal == .total(1))
+        try second.writeInbound(ByteBuffer(string: "hello"))
+        #expect(try second.readInbound(as: ByteBuffer.self) == ByteBuffer(string: "hello"))
+        #expect(limiter.openConnections == 1, "a refused connection is not counted")
+        _ = try second.close().wait()
+        #expect(limiter.openConnections == 1)
+    }
+
+    @Test func connectionsCountedByAddressAloneAreNeverClosedToMakeRoom() throws {
+        let limiter = ConnectionLimiter(maximum: 2, maximumPerAddress: 2)
+        let carried = try limiter.admit(address: "10.0.0.1").get()
+        carried.setIdle(true)  // misused: still not a candidate, it has no channel to close
+        _ = try limiter.admit(address: "10.0.0.2").get()
+        #expect(throws: ConnectionLimiter.Refusal.total(2)) { try limiter.admit(address: "10.0.0.3").get() }
+        #expect(throws: ConnectionLimiter.Refusal.total(2)) { try limiter.admit(try peer("10.0.0.4")).get() }
+        carried.release()
+        #expect(limiter.openConnections == 1)
+        _ = try limiter.admit(address: nil).get()
+        #expect(throws: ConnectionLimiter.Refusal.perAddress(1)) {
+            try ConnectionLimiter(maximum: 5, maximumPerAddress: 1).admitTwice(address: "10.0.0.5")
+        }
+    }
+}
+
+extension ConnectionLimiter {
+    fileprivate func admitTwice(address: String) throws {
+        _ = try admit(address: address).get()
+        _ = try admit(address: address).get()
+    }
 }

@@ -1,6 +1,7 @@
 public import Logging
 import Metrics
 public import MicrolithAuth
+public import MicrolithNetwork
 public import MicrolithRealtime
 public import MicrolithStore
 public import MicrolithTables
@@ -39,6 +40,9 @@ public final class MQTTBroker: Sendable {
     let tables: MQTTTableBridge
     let retained: MQTTRetainedMessages
     let fanOut: MQTTFanOut
+    /// The MQTT connections' own budget (`mqtt.maxConnections`, `mqtt.maxConnectionsPerAddress`),
+    /// TCP and WebSocket alike.
+    let connectionLimiter: ConnectionLimiter
     /// Where sessions and retained messages are kept across restarts; `nil`: in memory only (the store
     /// does not declare ``MicrolithStore/SystemTables/mqtt``).
     let persistence: MQTTPersistence?
@@ -77,6 +81,8 @@ public final class MQTTBroker: Sendable {
             store.configuration.systemTables.contains(.mqtt) && !store.configuration.readOnly
             ? store.databaseNames.first.map { MQTTPersistence(store: store, database: $0, logger: logger) } : nil
         self.persistence = persistence
+        self.connectionLimiter = ConnectionLimiter(
+            maximum: configuration.maximumConnections, maximumPerAddress: configuration.maximumConnectionsPerAddress)
         self.sessions = MQTTSessions(configuration: configuration, persistence: persistence)
         self.retained = MQTTRetainedMessages(persistence: persistence)
         self.tables = MQTTTableBridge(hub: hub, access: access, logger: logger)
@@ -87,8 +93,11 @@ public final class MQTTBroker: Sendable {
     }
 
     /// A new connection on `transport`; feed it bytes with ``MQTTClientConnection/receive(_:)``.
-    public func accept(_ transport: any MQTTTransport) -> MQTTClientConnection {
-        let connection = MQTTConnection(transport: transport, broker: self)
+    /// It counts in `mqtt.maxConnections` and `mqtt.maxConnectionsPerAddress`; past them, or with
+    /// `refusal` (the process's connection budget was spent when it was accepted), its CONNECT is
+    /// answered with a refusal and it is closed.
+    public func accept(_ transport: any MQTTTransport, refusal: ConnectionLimiter.Refusal? = nil) -> MQTTClientConnection {
+        let connection = MQTTConnection(transport: transport, broker: self, refusal: refusal)
         sessions.add(connection)
         return MQTTClientConnection(connection: connection)
     }

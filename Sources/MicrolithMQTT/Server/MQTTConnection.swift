@@ -1,5 +1,6 @@
 import Logging
 import MicrolithAuth
+import MicrolithNetwork
 import MicrolithTables
 import NIOCore
 import OrderedCollections
@@ -47,18 +48,32 @@ final class MQTTConnection: @unchecked Sendable {
     private var unreleased: Set<UInt16> = []
     /// The client's topic aliases (MQTT 5), by alias; they last as long as the connection.
     private var topicAliases: [UInt16: String] = [:]
+    /// The connection's place in the broker's MQTT connection budget; `nil` when refused.
+    private var ticket: ConnectionTicket?
+    /// Why the connection may not stay, when a connection budget was spent: its CONNECT is answered
+    /// with these CONNACK reason codes (3.1.1, 5) and it is closed.
+    private var refusal: (v3: UInt8, v5: UInt8, message: String)?
 
     /// The highest topic alias a client may use, said in CONNACK (MQTT 5 §3.3.2.3.4).
     static let topicAliasMaximum: UInt16 = 64
     /// Retained messages and table records owed to new subscriptions.
     private(set) lazy var retained = MQTTRetainedSender(connection: self)
 
-    init(transport: any MQTTTransport, broker: MQTTBroker) {
+    init(transport: any MQTTTransport, broker: MQTTBroker, refusal: ConnectionLimiter.Refusal? = nil) {
         self.transport = transport
         self.broker = broker
         self.eventLoop = transport.eventLoop
         self.decoder = MQTTPacketDecoder(maximumPacketSize: broker.configuration.maximumPacketBytes)
-        let seconds = broker.configuration.connectTimeoutSeconds
+        if let refusal {
+            self.refusal = Self.answer(refusal, budget: "the server's")
+        } else {
+            switch broker.connectionLimiter.admit(address: transport.address) {
+            case .success(let ticket): self.ticket = ticket
+            case .failure(let refusal): self.refusal = Self.answer(refusal, budget: "MQTT")
+            }
+        }
+        // A refused connection gets a short while to say which protocol version to refuse it in.
+        let seconds = self.refusal == nil ? broker.configuration.connectTimeoutSeconds : min(2, broker.configuration.connectTimeoutSeconds)
         connectTimer = eventLoop.scheduleTask(in: .seconds(Int64(seconds))) { [self] in
             guard !connectReceived else { return }
             fail(0x87, "no complete CONNECT within \(seconds) s of connecting")
@@ -66,6 +81,15 @@ final class MQTTConnection: @unchecked Sendable {
     }
 
     var logger: Logger { broker.logger }
+
+    /// The CONNACK reason codes (3.1.1, 5) and message refusing a connection past a budget: 0x89
+    /// Server busy for the total, 0x97 Quota exceeded for one address's share (3.1.1: 0x03 Server unavailable).
+    private static func answer(_ refusal: ConnectionLimiter.Refusal, budget: String) -> (v3: UInt8, v5: UInt8, message: String) {
+        switch refusal {
+        case .total(let n): (0x03, 0x89, "\(budget) connection limit (\(n) open connections) is reached; retry shortly")
+        case .perAddress(let n): (0x03, 0x97, "\(budget) limit of \(n) open connections per address is reached for your address")
+        }
+    }
 
     /// Whether the connection is gone; any thread.
     var closed: Bool { closedFlag.load(ordering: .relaxed) }
@@ -138,6 +162,8 @@ final class MQTTConnection: @unchecked Sendable {
         connectTimer?.cancel()
         packetTimer?.cancel()
         packetTimer = nil
+        ticket?.release()
+        ticket = nil
         broker.detach(self, publishWill: will)
         will = nil
         broker.authenticator?.sessions.unregister(liveSession)
@@ -272,6 +298,10 @@ final class MQTTConnection: @unchecked Sendable {
 
     private func handleConnect(_ connect: MQTTConnect) -> EventLoopFuture<Void>? {
         version = connect.version
+        if let refusal {
+            refuseConnect(refusal.v3, refusal.v5, refusal.message)
+            return nil
+        }
         if connect.properties.authenticationMethod != nil {
             refuseConnect(0x05, 0x8C, "enhanced authentication is not supported")
             return nil

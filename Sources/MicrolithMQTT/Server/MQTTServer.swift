@@ -21,7 +21,7 @@ public final class MQTTServer: Sendable {
     public var port: Int { channel.localAddress?.port ?? 0 }
 
     /// Binds the listener; throws when the address is taken. With `limiter`, every connection is
-    /// counted in it from accept (together with the process's other ports); a refused one is closed.
+    /// counted in it from accept (together with the process's other ports); a refused one is answered with a CONNACK refusal when it sends its CONNECT (within 2 s), then closed.
     /// With `tls`, clients speak MQTT over TLS (the connect timeout, from accept, covers the
     /// handshake). The broker's ``MQTTBroker/run()`` must run while the listener serves (``stop()`` ends it).
     /// Throws, too, when what the store kept for the broker cannot be read (``MQTTBroker/restore()``).
@@ -53,7 +53,7 @@ public final class MQTTServer: Sendable {
         if let limiter {
             let logger = broker.logger
             try channel.pipeline.syncOperations.addHandler(
-                ConnectionAdmissionHandler(limiter: limiter) { refusal, peer in
+                ConnectionAdmissionHandler(limiter: limiter, answersRefusals: true) { refusal, peer in
                     logger.notice("MQTT connection from \(peer?.description ?? "?") refused: \(refusal.description)")
                 })
         }
@@ -95,7 +95,9 @@ final class MQTTChannelHandler: ChannelInboundHandler, MQTTTransport, @unchecked
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        connection = broker.accept(self)
+        // A connection past the process's budget is answered with a CONNACK refusal, then closed.
+        let refusal = (try? context.pipeline.syncOperations.handler(type: ConnectionAdmissionHandler.self))?.refusal
+        connection = broker.accept(self, refusal: refusal)
         context.fireChannelActive()
     }
 
