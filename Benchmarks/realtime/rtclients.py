@@ -36,8 +36,9 @@ def mqtt_str(s):
     return len(b).to_bytes(2, "big") + b
 
 
-def connect_packet(client_id, keepalive=0):
-    body = mqtt_str("MQTT") + bytes([4, 0x02]) + keepalive.to_bytes(2, "big") + mqtt_str(client_id)
+def connect_packet(client_id, keepalive=0, clean=True):
+    """MQTT 3.1.1 CONNECT; clean=False asks for a persistent session (clean session 0)."""
+    body = mqtt_str("MQTT") + bytes([4, 0x02 if clean else 0]) + keepalive.to_bytes(2, "big") + mqtt_str(client_id)
     return b"\x10" + remaining_length(len(body)) + body
 
 
@@ -365,10 +366,12 @@ def analyse(received, writes, closed_early, subscribers):
 # ---------------------------------------------------------------- throughput: one publisher + one subscriber
 
 class CountingSubscriber(asyncio.Protocol):
-    """MQTT over TCP; counts PUBLISH packets (acknowledging QoS 1 ones) with the times of the first and last."""
+    """MQTT over TCP; counts PUBLISH packets (acknowledging QoS 1 ones with PUBACK, QoS 2 ones with
+    PUBREC and their PUBREL with PUBCOMP) with the times of the first and last. `clean=False`: a
+    persistent session."""
 
-    def __init__(self, name, topic, qos, ready):
-        self.name, self.topic, self.qos, self.ready = name, topic, qos, ready
+    def __init__(self, name, topic, qos, ready, clean=True):
+        self.name, self.topic, self.qos, self.ready, self.clean = name, topic, qos, ready, clean
         self.buf = b""
         self.count = 0
         self.first = self.last = 0
@@ -376,7 +379,7 @@ class CountingSubscriber(asyncio.Protocol):
 
     def connection_made(self, tr):
         self.tr = tr
-        tr.write(connect_packet(self.name))
+        tr.write(connect_packet(self.name, clean=self.clean))
 
     def connection_lost(self, exc):
         if not self.ready.done():
@@ -405,7 +408,9 @@ class CountingSubscriber(asyncio.Protocol):
                 count += 1
                 if first & 0x06:
                     off = j + 2 + int.from_bytes(buf[j:j + 2], "big")
-                    acks.append(b"\x40\x02" + buf[off:off + 2])
+                    acks.append((b"\x50\x02" if first & 0x04 else b"\x40\x02") + buf[off:off + 2])
+            elif first >> 4 == 6:  # PUBREL -> PUBCOMP
+                acks.append(b"\x70\x02" + buf[j:j + 2])
             elif first >> 4 == 2:
                 self.tr.write(subscribe_packet(1, self.topic, self.qos))
             elif first >> 4 == 9:
@@ -424,8 +429,9 @@ class CountingSubscriber(asyncio.Protocol):
 
 
 class Publisher(asyncio.Protocol):
-    """MQTT over TCP publisher: QoS 0 as fast as the socket takes it, or QoS 1 with a window of
-    `window` unacknowledged messages."""
+    """MQTT over TCP publisher: QoS 0 as fast as the socket takes it, or QoS 1 or 2 with a window of
+    `window` unacknowledged messages (QoS 2: a message is done at PUBCOMP; PUBREC is answered with
+    PUBREL)."""
 
     def __init__(self, name, topic, qos, payload, window, ready):
         self.name, self.topic, self.qos, self.window, self.ready = name, topic, qos, window, ready
@@ -462,14 +468,17 @@ class Publisher(asyncio.Protocol):
     def data_received(self, data):
         buf = self.buf + data if self.buf else data
         acks = 0
+        releases = []
         i, n = 0, len(buf)
         while i + 2 <= n:
-            length = buf[i + 1]  # PUBACK and CONNACK bodies are 2 bytes
+            length = buf[i + 1]  # PUBACK, PUBREC, PUBCOMP and CONNACK bodies are 2 bytes
             if i + 2 + length > n:
                 break
             first = buf[i] >> 4
-            if first == 4:
+            if first == 4 or first == 7:
                 acks += 1
+            elif first == 5:
+                releases.append(b"\x62\x02" + buf[i + 2:i + 4])
             elif first == 2:
                 if buf[i + 3] != 0:
                     self.ready.set_exception(ConnectionError("CONNACK refused"))
@@ -477,6 +486,8 @@ class Publisher(asyncio.Protocol):
                     self.ready.set_result(True)
             i += 2 + length
         self.buf = buf[i:]
+        if releases:
+            self.tr.write(b"".join(releases))
         if acks:
             self.acked += acks
             self.inflight -= acks
@@ -537,11 +548,12 @@ async def _throughput(conn, cfg):
     loop = asyncio.get_running_loop()
     host, port, qos = cfg["host"], cfg["port"], cfg["qos"]
     payload = cfg["payload"]
+    clean = not cfg.get("persistent", False)
     subs, pubs = [], []
     for index, topic in cfg["pairs"]:
         ready = loop.create_future()
-        _, sub = await loop.create_connection(lambda: CountingSubscriber(f"tsub-{os.getpid()}-{index}", topic, qos, ready),
-                                              host, port)
+        _, sub = await loop.create_connection(
+            lambda: CountingSubscriber(f"tsub-{os.getpid()}-{index}", topic, qos, ready, clean=clean), host, port)
         await asyncio.wait_for(ready, 20)
         subs.append(sub)
         ready = loop.create_future()
