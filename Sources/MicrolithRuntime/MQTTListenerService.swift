@@ -45,6 +45,11 @@ final class MQTTListenerService: Service, CustomStringConvertible, Sendable {
         try await withThrowingDiscardingTaskGroup { group in
             let broker = self.broker
             group.addTask { await broker.run() }
+            do {
+                try await broker.restore()
+            } catch {
+                throw RuntimeError("cannot read the MQTT sessions and retained messages kept in the store: \(error)")
+            }
             let listener: MQTTServer
             do {
                 listener = try await MQTTServer.start(

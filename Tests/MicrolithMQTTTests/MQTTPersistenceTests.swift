@@ -177,6 +177,37 @@ struct MQTTPersistenceTests {
         }
     }
 
+    @Test("a session connected when the broker crashed counts as away from the restart on: its expiry runs out across further restarts")
+    func aSessionConnectedAtACrashExpiresAcrossRestarts() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withBroker(in: directory) { _, server in
+                let client = try await TestClient.connect(port: server.port)
+                try await client.handshake(clientID: "present", sessionExpiry: 60)
+                _ = try await client.subscribe(["z"], qos: .atLeastOnce)
+                // The crash: the client is still connected (its row says so) while the next broker
+                // opens the files, and the one after, two minutes later; the first never writes again
+                // before that.
+                try await withBroker(in: directory) { _, _ in }
+                try await withBroker(in: directory, wallClock: { HybridLogicalClock.systemMilliseconds() + 120_000 }) { _, later in
+                    let back = try await TestClient.connect(port: later.port)
+                    #expect(try await back.handshake(clientID: "present", cleanStart: false, sessionExpiry: 60).sessionPresent == false)
+                }
+            }
+        }
+    }
+
+    @Test("a client gone before its CONNECT is answered leaves no session holding a dead connection")
+    func aClientGoneBeforeItsConnackLeavesNoSession() async throws {
+        try await withBroker({ $0.maximumSessions = 1 }) { _, server in
+            let vanishing = VirtualTransport()
+            try await vanishing.connect(to: server.broker)
+            try await vanishing.receiveAndVanish(connectPacket(clientID: "vanishing"))
+            await vanishing.settle()
+            let next = try await TestClient.connect(port: server.port)
+            #expect(try await next.connect(clientID: "next", username: nil, password: nil).reasonCode == 0)
+        }
+    }
+
     @Test("past mqtt.maxSessions a new session is refused: CONNACK 0x97 Quota exceeded (MQTT 5), 0x03 Server unavailable (3.1.1)")
     func sessionsPastTheLimitAreRefused() async throws {
         try await withBroker({ $0.maximumSessions = 1 }) { _, server in

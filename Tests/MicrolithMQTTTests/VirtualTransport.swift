@@ -35,6 +35,20 @@ final class VirtualTransport: MQTTTransport {
         try await receive(Array(out.readableBytesView))
     }
 
+    /// Feeds the connection `packet` and closes it in the same turn of the loop: a client gone before
+    /// its CONNECT could be answered.
+    func receiveAndVanish(_ packet: MQTTPacket) async throws {
+        var encoded = ByteBuffer()
+        packet.encode(version: .v5, into: &encoded)
+        let bytes = encoded
+        try await loop.executeInContext {
+            let connection = self.connection.withLock { $0 }!
+            connection.receive(bytes)
+            self.state.withLock { $0.closed = true }
+            connection.closed()
+        }
+    }
+
     func write(_ bytes: ByteBuffer) {
         var bytes = bytes
         state.withLock { _ = $0.written.writeBuffer(&bytes) }

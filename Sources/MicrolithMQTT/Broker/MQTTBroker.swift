@@ -118,7 +118,13 @@ public final class MQTTBroker: Sendable {
             return !done
         }
         guard first else { return }
-        let loaded = try await persistence.load()
+        let loaded: MQTTPersistence.Loaded
+        do {
+            loaded = try await persistence.load()
+        } catch {
+            restored.withLock { $0 = false }
+            throw error
+        }
         let wallNow = store.configuration.wallClock()
         sessions.restore(loaded, wallNow: wallNow)
         retained.restore(loaded.retained, wallNow: wallNow)
@@ -134,7 +140,7 @@ public final class MQTTBroker: Sendable {
     /// queued for the store is written. Cancelling the calling task cancels them.
     public func run() async {
         await withDiscardingTaskGroup { group in
-            if let persistence { group.addTask { await persistence.run() } }
+            if let persistence { group.addTask { [sessions] in await persistence.run(lost: { sessions.storeAll() }) } }
             for await job in work {
                 group.addTask { await job() }
             }

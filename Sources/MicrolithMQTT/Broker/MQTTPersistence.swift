@@ -134,25 +134,32 @@ final class MQTTPersistence: Sendable {
     func barrier(_ mark: UInt64, on loop: any EventLoop) -> EventLoopFuture<Bool> {
         state.withLock { s in
             if s.written >= mark { return loop.makeSucceededFuture(true) }
-            if s.finished && s.operations.isEmpty { return loop.makeSucceededFuture(false) }
+            if s.finished { return loop.makeSucceededFuture(false) }
             let promise = loop.makePromise(of: Bool.self)
             s.waiters.append((mark, promise))
             return promise.futureResult
         }
     }
 
-    /// Writes what is queued, a batch per transaction, until ``finish()``; then writes what is left and returns.
-    func run() async {
+    /// Writes what is queued, a batch per transaction, until ``finish()``; then writes what is left and
+    /// returns. A batch whose write fails is tried again (three times in about 1.5 s); one that still
+    /// fails is dropped, its waiters told so, and `lost` is called to write again what it may have
+    /// held (the sessions' rows).
+    func run(lost: @escaping @Sendable () -> Void = {}) async {
         for await _ in signal {
-            await writeQueued()
+            await writeQueued(lost: lost)
         }
-        await writeQueued()
-        let waiters = state.withLock { s in
+        await writeQueued(lost: lost)
+        let (waiters, late) = state.withLock { s in
             s.finished = true
-            defer { s.waiters = [] }
-            return s.waiters
+            defer {
+                s.waiters = []
+                s.operations = []
+            }
+            return (s.waiters, s.operations.count)
         }
         for waiter in waiters { waiter.promise.succeed(false) }
+        if late > 0 { logger.warning("mqtt: \(late) changes to stored sessions came after the broker stopped and were not written") }
     }
 
     /// Ends ``run()`` once what is queued is written.
@@ -160,21 +167,28 @@ final class MQTTPersistence: Sendable {
         signalContinuation.finish()
     }
 
-    private func writeQueued() async {
+    private func writeQueued(lost: @Sendable () -> Void) async {
         while true {
             let (operations, mark) = state.withLock { s in
                 defer { s.operations = [] }
                 return (s.operations, s.queued)
             }
             guard !operations.isEmpty else { return }
-            var committed = true
-            do {
-                try await store.write(database: database) { txn in
-                    for operation in operations { try Self.apply(operation, to: txn.db) }
+            var committed = false
+            for attempt in 0..<4 where !committed {
+                if attempt > 0 { try? await Task.sleep(for: .milliseconds(100 << (2 * (attempt - 1)))) }
+                do {
+                    try await store.write(database: database) { txn in
+                        for operation in operations { try Self.apply(operation, to: txn.db) }
+                    }
+                    committed = true
+                } catch {
+                    logger.error("mqtt: storing sessions and messages failed (attempt \(attempt + 1) of 4): \(error)")
                 }
-            } catch {
-                committed = false
-                logger.error("mqtt: storing sessions and messages failed (\(operations.count) changes lost): \(error)")
+            }
+            if !committed {
+                logger.error("mqtt: \(operations.count) changes to stored sessions and messages are lost; their publishers are told")
+                lost()
             }
             let done = state.withLock { s in
                 s.written = mark
@@ -205,7 +219,7 @@ final class MQTTPersistence: Sendable {
         case .insertMessage(let clientID, let m):
             try db.execute(
                 sql: """
-                    INSERT OR REPLACE INTO _microlith_mqtt_messages(id, client_id, topic, payload, qos, retain, properties, expires_at, identifiers)
+                    INSERT INTO _microlith_mqtt_messages(id, client_id, topic, payload, qos, retain, properties, expires_at, identifiers)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [

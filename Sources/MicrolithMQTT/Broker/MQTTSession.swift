@@ -75,6 +75,8 @@ final class MQTTSession: Sendable {
         var principal = Principal.anonymous
         /// Whether the session has a row in the store (``MQTTPersistence``).
         var persisted = false
+        /// The session has ended (removed from the broker): nothing writes its row again.
+        var removed = false
         /// The change-log positions last written to the store.
         var storedPositions: [String: Int64] = [:]
         /// The stored rows (``Outgoing/stored``) of messages the session is done with (acknowledged,

@@ -88,7 +88,7 @@ final class MQTTSessions: Sendable {
     /// where a replay of the change log would start), or removes the row when it no longer does;
     /// under the session's lock, so rows are written in the order the session changed.
     private func store(_ session: MQTTSession, _ s: inout MQTTSession.State, positions: [String: Int64]? = nil) {
-        guard let persistence else { return }
+        guard let persistence, !s.removed else { return }
         guard s.expirySeconds > 0 else {
             if s.persisted { persistence.enqueue(.removeSession(session.clientID)) }
             s.persisted = false
@@ -129,6 +129,16 @@ final class MQTTSessions: Sendable {
         let write = MQTTSession.enqueue(message, into: &s, keepOffline: keepOffline, limits: limits, qos0: qos0)
         settle(&s)
         return (write, mark)
+    }
+
+    /// Writes every stored session's row again (after a failed write, which may have lost some).
+    func storeAll() {
+        let sessions = registry.withLock { Array($0.sessions.values) }
+        for session in sessions {
+            session.state.withLock { s in
+                if s.persisted { store(session, &s) }
+            }
+        }
     }
 
     /// Writes the change-log positions of the connected sessions that outlive their connection, where
@@ -173,6 +183,9 @@ final class MQTTSessions: Sendable {
                     s.principal = Principal(user: row.owner, roles: row.roles)
                     s.persisted = true
                     for subscription in row.subscriptions { s.subscriptions[subscription.topicFilter] = subscription }
+                    // Connected when the broker stopped (a crash): away from now on, and so written, or
+                    // its expiry would start again at every restart.
+                    if row.disconnectedAt == nil { store(session, &s) }
                     for m in loaded.messages[row.clientID] ?? [] {
                         let properties = MQTTMessageProperties(stored: m.properties, expiresAt: m.expiresAt, wallNow: wallNow, now: now)
                         if let properties, properties.isExpired(at: now) {
@@ -345,6 +358,7 @@ final class MQTTSessions: Sendable {
             defer { s.subscriptions = [:] }
             if s.persisted { persistence?.enqueue(.removeSession(clientID)) }
             s.persisted = false
+            s.removed = true
             s.settled = []
             return Array(s.subscriptions.keys)
         }

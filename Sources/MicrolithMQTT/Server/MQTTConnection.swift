@@ -404,6 +404,9 @@ final class MQTTConnection: @unchecked Sendable {
             [self] session, present in
             eventLoop.execute { [self] in
                 guard !isClosed else {
+                    // Closed while the session was being bound: the session lets go of it now
+                    // (the close's own detach found no session yet), or it would hold a dead connection for ever.
+                    self.session = session
                     broker.detach(self, publishWill: nil)
                     return promise.succeed()
                 }
