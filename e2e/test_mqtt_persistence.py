@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from mqtt_helpers import Paho, microlith_broker, uniq, wait_for_port
+from mqtt_helpers import MosquittoSub, Paho, microlith_broker, mosquitto_pub, uniq, wait_for_port
 
 #: How long a returning client waits for what it is owed.
 OWED = 20.0
@@ -79,6 +79,27 @@ def test_messages_owed_to_a_persistent_session_survive_a_restart(factory, how, q
     after = Paho(broker, "v5")
     after.publish(f"{prefix}/after", b"later", qos=qos)
     assert back.expect_topic(f"{prefix}/after").payload == b"later"
+
+
+@pytest.mark.parametrize("version", ["v5", "v311"])
+def test_mosquitto_clients_get_what_was_queued_for_them_after_a_sigkill(factory, mosquitto_clients, version):
+    """The same with mosquitto_sub / mosquitto_pub (Debian's mosquitto-clients): a persistent
+    session (`-c -i ID`, MQTT 5 with `-x 3600`) gets its queued QoS 1 messages after a SIGKILL."""
+    broker = microlith_broker(factory)
+    topic = f"{uniq('mosq')}/x"
+    session = ("-c", "-i", uniq("mosq-sub")) + (("-x", "3600") if version == "v5" else ())
+    MosquittoSub(broker, version, topic, qos=1, extra=session).stop()
+    for i in range(5):
+        mosquitto_pub(broker, "v5", topic, f"m{i}", qos=1)
+
+    restart(broker, "kill")
+
+    back = MosquittoSub(broker, version, topic, qos=1, count=5, extra=session)
+    try:
+        got = back.expect(5, timeout=10)
+    finally:
+        back.stop()
+    assert [m.payload for m in got] == [f"m{i}".encode() for i in range(5)]
 
 
 def test_a_crash_mid_stream_loses_no_acknowledged_message(factory):
