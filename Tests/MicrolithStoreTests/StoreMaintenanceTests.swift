@@ -121,8 +121,10 @@ extension ManualClock {
             try await Task.sleep(for: .milliseconds(200))
             group.cancelAll()
         }
-        // Generous: the whole suite runs in parallel on a shared machine (2.6 s seen under load).
-        #expect(ContinuousClock.now - started < .seconds(10), "the maintenance did not stop when its task was cancelled")
+        // Generous: the whole suite runs in parallel on a shared machine (2.6 s seen under load, and
+        // 10.4 s once beside a release build and an e2e run). A maintenance that ignored its
+        // cancellation would run on for ever; this only bounds the wait for it.
+        #expect(ContinuousClock.now - started < .seconds(30), "the maintenance did not stop when its task was cancelled")
         // Nothing sweeps on its own afterwards (three sweep intervals).
         try await Task.sleep(for: .seconds(3))
         #expect(try await store.changes(after: 0).map(\.operation) == [.put])

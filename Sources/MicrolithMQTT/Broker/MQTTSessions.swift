@@ -149,7 +149,8 @@ final class MQTTSessions: Sendable {
         let sessions = registry.withLock { Array($0.sessions.values) }
         for session in sessions {
             session.state.withLock { s in
-                guard s.persisted, s.connection != nil, !s.replaying else { return }
+                // A session without subscriptions is owed no table changes: its row need not move.
+                guard s.persisted, s.connection != nil, !s.replaying, !s.subscriptions.isEmpty else { return }
                 let positions = MQTTSession.safePositions(current, s)
                 if positions != s.storedPositions { store(session, &s, positions: positions) }
             }
