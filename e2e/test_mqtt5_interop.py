@@ -136,13 +136,14 @@ def test_overlapping_subscriptions_deliver_at_the_highest_qos(broker, clients, o
     pub = clients(broker, "v5")
     pub.publish(f"{base}/b", b"two", qos=2)
     pub.publish(f"{base}/b", b"one", qos=1)
-    got = sub.until_topic(f"{base}/b")
-    got += [sub.expect_topic(f"{base}/b")]
+    got = [sub.expect_topic(f"{base}/b"), sub.expect_topic(f"{base}/b")]
     got += sub.collect(QUIET)
+    # The two publishes differ in QoS, so their order is not fixed ([MQTT-4.6.0-5] is per topic and QoS).
+    got.sort(key=lambda m: (m.payload, m.qos))
     # [MQTT-3.3.4-2] first: a copy at the highest QoS (extra copies would be the next question).
     assert max((m.qos for m in got if m.payload == b"two"), default=None) == 2, got
     assert max((m.qos for m in got if m.payload == b"one"), default=None) == 1, got
-    assert [(m.topic, m.payload, m.qos) for m in got] == [(f"{base}/b", b"two", 2), (f"{base}/b", b"one", 1)], \
+    assert [(m.topic, m.payload, m.qos) for m in got] == [(f"{base}/b", b"one", 1), (f"{base}/b", b"two", 2)], \
         "one copy for overlapping subscriptions"
     if identifiers:
         for m in got:
@@ -225,7 +226,8 @@ def test_topic_alias_from_the_client_reaches_subscribers_under_the_full_name(bro
         pub.publish("", f"reuse {n}".encode(), qos=1, properties=alias(n))
         expected += [(first, f"set {n}"), (first, f"use {n}"), (second, f"reset {n}"), (second, f"reuse {n}")]
     got = [sub.expect() for _ in expected]
-    assert [(m.topic, m.payload.decode()) for m in got] == expected
+    # Order is only fixed per topic ([MQTT-4.6.0-5]); two topics are used, so compare as sets.
+    assert sorted((m.topic, m.payload.decode()) for m in got) == sorted(expected)
     assert all(getattr(m.properties, "TopicAlias", None) is None for m in got), "an alias the client never allowed"
     assert sub.collect(QUIET) == []
     assert not pub.disconnected.is_set()
@@ -243,12 +245,13 @@ def test_an_invalid_topic_alias_ends_the_connection(broker, clients, v5clients, 
     maximum = pub.connack_property("TopicAliasMaximum") or 0
     assert 1 <= maximum < 65535, f"CONNACK Topic Alias Maximum {maximum}"
     if case == "above-maximum":
-        info = pub.client.publish(f"{base}/x", b"too far", qos=1, properties=alias(maximum + 1))
+        pub.client.publish(f"{base}/x", b"too far", qos=1, properties=alias(maximum + 1))
         expected = 0x94
     else:
-        info = pub.client.publish("", b"unknown", qos=1, properties=alias(1))
+        pub.client.publish("", b"unknown", qos=1, properties=alias(1))
         expected = 0x82
-    assert info.rc == mqtt.MQTT_ERR_SUCCESS, info.rc
+    # (info.rc is not checked: paho may turn it into MQTT_ERR_NO_CONN once the broker's DISCONNECT,
+    # an answer to this very PUBLISH, has closed the socket before publish() returned.)
     assert pub.disconnected.wait(WAIT), "the connection stayed open"
     assert pub.disconnect_reason is not None and pub.disconnect_reason.value == expected, \
         f"DISCONNECT {pub.disconnect_reason!r}, expected {expected:#04x}"
@@ -346,7 +349,8 @@ def test_suback_refuses_invalid_filters_with_0x8f(broker, clients, raw):
 
 def test_qos2_messages_reach_a_qos2_subscriber_exactly_once_and_in_order(broker, clients):
     """§4.3.3 (QoS 2 exactly once, paho completing PUBREC/PUBREL/PUBCOMP), [MQTT-3.8.4-8] (delivered
-    at QoS 2), [MQTT-4.6.0-6] (same topic, same publisher: in the order published)."""
+    at QoS 2), [MQTT-4.6.0-5], [MQTT-4.6.0-6] (same topic and QoS from one publisher, non-shared
+    subscription: in the order published)."""
     topic = uniq("qos2") + "/t"
     sub = clients(broker, "v5")
     assert sub.subscribe(topic, 2) == [2]
