@@ -200,10 +200,16 @@ final class MQTTPersistence: Sendable {
         }
     }
 
+    /// Runs `sql` through the connection's statement cache: the same few statements run for every
+    /// message, so each is compiled once per connection.
+    private static func execute(_ db: Database, sql: String, arguments: StatementArguments) throws {
+        try db.cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
     private static func apply(_ operation: Operation, to db: Database) throws {
         switch operation {
         case .saveSession(let row):
-            try db.execute(
+            try execute(db, 
                 sql: """
                     INSERT OR REPLACE INTO _microlith_mqtt_sessions(client_id, owner, roles, version, expiry, disconnected_at, subscriptions, positions)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -214,10 +220,10 @@ final class MQTTPersistence: Sendable {
                     Data(Coding.positions(row.positions).readableBytesView),
                 ])
         case .removeSession(let clientID):
-            try db.execute(sql: "DELETE FROM _microlith_mqtt_sessions WHERE client_id = ?", arguments: [clientID])
-            try db.execute(sql: "DELETE FROM _microlith_mqtt_messages WHERE client_id = ?", arguments: [clientID])
+            try execute(db, sql: "DELETE FROM _microlith_mqtt_sessions WHERE client_id = ?", arguments: [clientID])
+            try execute(db, sql: "DELETE FROM _microlith_mqtt_messages WHERE client_id = ?", arguments: [clientID])
         case .insertMessage(let clientID, let m):
-            try db.execute(
+            try execute(db, 
                 sql: """
                     INSERT INTO _microlith_mqtt_messages(id, client_id, topic, payload, qos, retain, properties, expires_at, identifiers)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -232,10 +238,10 @@ final class MQTTPersistence: Sendable {
             for id in ids { try statement.execute(arguments: [id]) }
         case .retain(let topic, let m):
             guard let m else {
-                try db.execute(sql: "DELETE FROM _microlith_mqtt_retained WHERE topic = ?", arguments: [topic])
+                try execute(db, sql: "DELETE FROM _microlith_mqtt_retained WHERE topic = ?", arguments: [topic])
                 return
             }
-            try db.execute(
+            try execute(db, 
                 sql: "INSERT OR REPLACE INTO _microlith_mqtt_retained(topic, payload, qos, properties, expires_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [
                     topic, Data(m.payload.readableBytesView), Int(m.qos.rawValue), m.properties.map { Data($0.readableBytesView) }, m.expiresAt,
