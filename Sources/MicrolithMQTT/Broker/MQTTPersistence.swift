@@ -209,7 +209,8 @@ final class MQTTPersistence: Sendable {
     private static func apply(_ operation: Operation, to db: Database) throws {
         switch operation {
         case .saveSession(let row):
-            try execute(db, 
+            try execute(
+                db,
                 sql: """
                     INSERT OR REPLACE INTO _microlith_mqtt_sessions(client_id, owner, roles, version, expiry, disconnected_at, subscriptions, positions)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -223,7 +224,8 @@ final class MQTTPersistence: Sendable {
             try execute(db, sql: "DELETE FROM _microlith_mqtt_sessions WHERE client_id = ?", arguments: [clientID])
             try execute(db, sql: "DELETE FROM _microlith_mqtt_messages WHERE client_id = ?", arguments: [clientID])
         case .insertMessage(let clientID, let m):
-            try execute(db, 
+            try execute(
+                db,
                 sql: """
                     INSERT INTO _microlith_mqtt_messages(id, client_id, topic, payload, qos, retain, properties, expires_at, identifiers)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -241,7 +243,8 @@ final class MQTTPersistence: Sendable {
                 try execute(db, sql: "DELETE FROM _microlith_mqtt_retained WHERE topic = ?", arguments: [topic])
                 return
             }
-            try execute(db, 
+            try execute(
+                db,
                 sql: "INSERT OR REPLACE INTO _microlith_mqtt_retained(topic, payload, qos, properties, expires_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [
                     topic, Data(m.payload.readableBytesView), Int(m.qos.rawValue), m.properties.map { Data($0.readableBytesView) }, m.expiresAt,
