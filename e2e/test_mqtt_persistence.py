@@ -102,7 +102,7 @@ def test_mosquitto_clients_get_what_was_queued_for_them_after_a_sigkill(factory,
     finally:
         back.stop()
     assert [m.payload for m in got] == [f"m{i}".encode() for i in range(5)]
-    assert more == 0, "a message came twice" 
+    assert more == 0, "a message came twice"
 
 
 def test_a_crash_mid_stream_loses_no_acknowledged_message(factory):

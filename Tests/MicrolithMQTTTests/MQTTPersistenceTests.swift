@@ -1,3 +1,4 @@
+import Foundation
 import MicrolithJSON
 import MicrolithStore
 import NIOCore
@@ -234,6 +235,23 @@ struct MQTTPersistenceTests {
             let next = try await TestClient.connect(port: server.port)
             #expect(try await next.connect(clientID: "next", username: nil, password: nil).reasonCode == 0)
         }
+    }
+
+    @Test("the stored forms of roles, subscriptions and positions read back as written; cut-short bytes read as nothing")
+    func storedListsRoundTrip() throws {
+        typealias Coding = MQTTPersistence.Coding
+        let subscriptions = [
+            MQTTSubscription(
+                topicFilter: "a/+", qos: .exactlyOnce, noLocal: true, retainAsPublished: true, retainHandling: 2, identifier: 268_435_455),
+            MQTTSubscription(topicFilter: "ü/#", qos: .atMostOnce),
+        ]
+        let bytes = Coding.subscriptions(subscriptions)
+        #expect(Coding.readSubscriptions(Data(bytes.readableBytesView)) == subscriptions)
+        #expect(Coding.readSubscriptions(Data(bytes.readableBytesView.dropLast())) == nil)
+        #expect(Coding.readStrings(Data(Coding.strings(["admin", "", "ü"]).readableBytesView)) == ["admin", "", "ü"])
+        #expect(Coding.readPositions(Data(Coding.positions(["main": 42, "b": -1]).readableBytesView)) == ["main": 42, "b": -1])
+        #expect(Coding.readStrings(nil) == nil)
+        #expect(Coding.readPositions(Data([0, 0, 0, 1])) == nil)
     }
 
     @Test("past mqtt.maxSessions a new session is refused: CONNACK 0x97 Quota exceeded (MQTT 5), 0x03 Server unavailable (3.1.1)")

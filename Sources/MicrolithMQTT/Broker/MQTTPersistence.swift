@@ -314,73 +314,68 @@ final class MQTTPersistence: Sendable {
     /// The binary forms of the stored lists: lengths and integers big-endian, strings as UTF-8 with a
     /// 16-bit length (32-bit for roles' list count).
     enum Coding {
-        static func strings(_ values: [String]) -> ByteBuffer {
+        /// A count, then each of `values` as `element` writes it.
+        static func list<T>(_ values: [T], _ element: (T, inout ByteBuffer) -> Void) -> ByteBuffer {
             var out = ByteBuffer()
             out.writeInteger(UInt32(values.count))
-            for value in values { write(value, into: &out) }
+            for value in values { element(value, &out) }
             return out
         }
 
-        static func readStrings(_ data: Data?) -> [String]? {
+        /// What ``list(_:_:)`` wrote, each element read by `element`; `nil` when the bytes are missing,
+        /// cut short, or hold an element `element` cannot read.
+        static func readList<T>(_ data: Data?, _ element: (inout ByteBuffer) -> T?) -> [T]? {
             guard let data else { return nil }
             var buffer = ByteBuffer(bytes: data)
             guard let count = buffer.readInteger(as: UInt32.self) else { return nil }
-            var values: [String] = []
+            var values: [T] = []
             for _ in 0..<count {
-                guard let value = read(&buffer) else { return nil }
+                guard let value = element(&buffer) else { return nil }
                 values.append(value)
             }
             return values
         }
 
+        static func strings(_ values: [String]) -> ByteBuffer {
+            list(values) { value, out in write(value, into: &out) }
+        }
+
+        static func readStrings(_ data: Data?) -> [String]? {
+            readList(data) { read(&$0) }
+        }
+
         static func subscriptions(_ values: [MQTTSubscription]) -> ByteBuffer {
-            var out = ByteBuffer()
-            out.writeInteger(UInt32(values.count))
-            for s in values {
+            list(values) { s, out in
                 write(s.topicFilter, into: &out)
                 out.writeInteger(s.optionsByte(version: .v5))
                 out.writeInteger(Int32(clamping: s.identifier ?? -1))
             }
-            return out
         }
 
         static func readSubscriptions(_ data: Data?) -> [MQTTSubscription]? {
-            guard let data else { return nil }
-            var buffer = ByteBuffer(bytes: data)
-            guard let count = buffer.readInteger(as: UInt32.self) else { return nil }
-            var values: [MQTTSubscription] = []
-            for _ in 0..<count {
+            readList(data) { buffer in
                 guard let filter = read(&buffer), let options = buffer.readInteger(as: UInt8.self),
                     let identifier = buffer.readInteger(as: Int32.self), let qos = MQTTQoS(rawValue: options & 0x03)
                 else { return nil }
-                values.append(
-                    MQTTSubscription(
-                        topicFilter: filter, qos: qos, noLocal: options & 0x04 != 0, retainAsPublished: options & 0x08 != 0,
-                        retainHandling: (options >> 4) & 0x03, identifier: identifier < 0 ? nil : Int(identifier)))
+                return MQTTSubscription(
+                    topicFilter: filter, qos: qos, noLocal: options & 0x04 != 0, retainAsPublished: options & 0x08 != 0,
+                    retainHandling: (options >> 4) & 0x03, identifier: identifier < 0 ? nil : Int(identifier))
             }
-            return values
         }
 
         static func positions(_ values: [String: Int64]) -> ByteBuffer {
-            var out = ByteBuffer()
-            out.writeInteger(UInt32(values.count))
-            for (database, position) in values.sorted(by: { $0.key < $1.key }) {
-                write(database, into: &out)
-                out.writeInteger(position)
+            list(values.sorted { $0.key < $1.key }) { entry, out in
+                write(entry.key, into: &out)
+                out.writeInteger(entry.value)
             }
-            return out
         }
 
         static func readPositions(_ data: Data?) -> [String: Int64]? {
-            guard let data else { return nil }
-            var buffer = ByteBuffer(bytes: data)
-            guard let count = buffer.readInteger(as: UInt32.self) else { return nil }
-            var values: [String: Int64] = [:]
-            for _ in 0..<count {
+            let entries = readList(data) { buffer -> (String, Int64)? in
                 guard let database = read(&buffer), let position = buffer.readInteger(as: Int64.self) else { return nil }
-                values[database] = position
+                return (database, position)
             }
-            return values
+            return entries.map { Dictionary($0, uniquingKeysWith: { _, last in last }) }
         }
 
         static func integers(_ values: [Int]) -> ByteBuffer {
