@@ -13,9 +13,10 @@ public final class ConnectionAdmissionHandler: ChannelInboundHandler, RemovableC
     private let onRefused: @Sendable (ConnectionLimiter.Refusal, SocketAddress?) -> Void
     private let answersRefusals: Bool
     private var ticket: ConnectionTicket?
-    private var refused = false
     /// Why the connection was not admitted (with `answersRefusals`: it is passed on all the same).
     public private(set) var refusal: ConnectionLimiter.Refusal?
+    /// Refused and closed: nothing is passed on.
+    private var refused: Bool { refusal != nil && !answersRefusals }
 
     /// A handler counting in `limiter`, telling `onRefused` about connections it refuses, which it
     /// closes unless `answersRefusals`.
@@ -61,9 +62,7 @@ public final class ConnectionAdmissionHandler: ChannelInboundHandler, RemovableC
         case .failure(let refusal):
             self.refusal = refusal
             onRefused(refusal, context.channel.remoteAddress)
-            guard !answersRefusals else { return }
-            refused = true
-            context.close(promise: nil)
+            if refused { context.close(promise: nil) }
         }
     }
 

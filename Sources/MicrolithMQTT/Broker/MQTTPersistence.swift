@@ -405,3 +405,16 @@ final class MQTTPersistence: Sendable {
         }
     }
 }
+
+extension MQTTPersistence.MessageRow {
+    /// A message to store: its forwarded `properties` as a property section and its expiry as wall-clock
+    /// time (`wallNow` is the wall clock's reading at `now`).
+    init(
+        id: Int64, topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, properties: MQTTMessageProperties?,
+        identifiers: [Int] = [], wallNow: Int64, now: NIODeadline
+    ) {
+        self.init(
+            id: id, topic: topic, payload: payload, qos: qos, retain: retain, properties: properties?.storedProperties,
+            expiresAt: properties?.storedExpiry(wallNow: wallNow, now: now), identifiers: identifiers)
+    }
+}

@@ -37,9 +37,8 @@ final class MQTTRetainedMessages: Sendable {
                 if let persistence {
                     let wallNow = persistence.wallClock()
                     row = MQTTPersistence.MessageRow(
-                        id: 0, topic: publish.topic, payload: message.payload, qos: message.qos, retain: true,
-                        properties: message.properties?.storedProperties, expiresAt: message.properties?.storedExpiry(wallNow: wallNow, now: now),
-                        identifiers: [])
+                        id: 0, topic: publish.topic, payload: message.payload, qos: message.qos, retain: true, properties: message.properties,
+                        wallNow: wallNow, now: now)
                 }
             }
             // Under the lock: the store sees a topic's retained messages in the order they replaced each other.

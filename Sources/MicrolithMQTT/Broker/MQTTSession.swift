@@ -250,12 +250,7 @@ final class MQTTSession: Sendable {
     /// `base`, lowered before every table change still in flight or waiting.
     static func safePositions(_ base: [String: Int64], _ s: State) -> [String: Int64] {
         var positions = base
-        for m in s.inflight.values where m.change != nil {
-            let (database, sequence) = m.change!
-            positions[database] = min(positions[database] ?? sequence - 1, sequence - 1)
-        }
-        for m in s.pending where m.change != nil {
-            let (database, sequence) = m.change!
+        for case let (database, sequence)? in s.inflight.values.lazy.map(\.change) + s.pending.lazy.map(\.change) {
             positions[database] = min(positions[database] ?? sequence - 1, sequence - 1)
         }
         return positions
@@ -267,8 +262,8 @@ extension MQTTSession.Outgoing {
     /// clock's reading `wallNow` at `now`.
     func row(wallNow: Int64, now: NIODeadline) -> MQTTPersistence.MessageRow {
         MQTTPersistence.MessageRow(
-            id: stored ?? 0, topic: topic, payload: payload, qos: qos, retain: retain, properties: properties?.storedProperties,
-            expiresAt: properties?.storedExpiry(wallNow: wallNow, now: now), identifiers: subscriptionIdentifiers)
+            id: stored ?? 0, topic: topic, payload: payload, qos: qos, retain: retain, properties: properties, identifiers: subscriptionIdentifiers,
+            wallNow: wallNow, now: now)
     }
 
     /// The PUBLISH carrying this message (its QoS, 1 or 2, when a packet id is given; else QoS 0).
