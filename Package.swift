@@ -338,6 +338,7 @@ let package = Package(
                 "MicrolithRealtime", "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithQuery",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -15,7 +15,7 @@ package struct EventStreamMiddleware: RouterMiddleware {
         guard request.method == .get, SubscriptionEndpoint.wantsEventStream(request.headers), isTablePath(request.uri.path) else {
             return try await next(request, context)
         }
-        return try await subscriptions.eventStream(request)
+        return try await subscriptions.eventStream(request, channel: context.channel)
     }
 
     private func isTablePath(_ path: String) -> Bool {

@@ -10,7 +10,8 @@ public import MicrolithRealtime
 import MicrolithSchema
 import MicrolithStore
 public import MicrolithTables
-import NIOCore
+public import NIOCore
+import NIOHTTPTypes
 public import NIOWebSocket
 import ServiceLifecycle
 import Synchronization
@@ -18,11 +19,13 @@ import Synchronization
 /// Subscriptions over HTTP: Server-Sent Events (`Accept: text/event-stream`) and WebSocket
 /// upgrades on table URLs (`/T/id`, `/T/`, `/T/prefix/`, `/T/?query`).
 ///
-/// Each connection writes its subscription's events one at a time, and a write returns only once
-/// the connection takes it (NIO holds at most its 64 KiB write-buffer high-water mark unsent), so
-/// what a client does not read waits in the subscription's buffer, bounded in events and bytes.
-/// A client that falls behind that buffer gets `overflow`; once a subscription has ended the
-/// connection has ``closeGrace`` to send what remains, then it is closed regardless.
+/// Each connection's events are written on its event loop as the hub delivers them (one task per
+/// loop per commit, whatever the number of subscribers: see `RealtimeFrameWriter`), each event
+/// encoded once for all its subscribers. A connection takes writes while NIO holds less than its
+/// 64 KiB write-buffer high-water mark unsent, so what a client does not read waits in the
+/// subscription's buffer, bounded in events and bytes. A client that falls behind that buffer gets
+/// `overflow`; once a subscription has ended the connection has ``closeGrace`` to send what
+/// remains, then it is closed regardless.
 public struct SubscriptionEndpoint: Sendable {
     public let hub: EventHub
     public let tables: TableEndpoint
@@ -184,7 +187,9 @@ public struct SubscriptionEndpoint: Sendable {
     /// ``heartbeatSeconds``, ended by an `overflow` or by the client going away. After an
     /// `overflow` the connection is closed ``closeGrace`` later, whatever the client has read; after
     /// a shutdown, only when the client has not taken the end of the stream by then.
-    public func eventStream(_ request: Hummingbird.Request) async throws -> Response {
+    ///
+    /// - Parameter channel: the request's connection, which the events are written to.
+    public func eventStream(_ request: Hummingbird.Request, channel: any Channel) async throws -> Response {
         let wanted = try self.request(
             path: request.uri.path, query: request.uri.query, lastEventID: request.headers[Self.lastEventID],
             headers: TableEndpoint.headers(request.headers))
@@ -205,15 +210,15 @@ public struct SubscriptionEndpoint: Sendable {
                 // A graceful shutdown ends the stream, so the server does not wait for it forever.
                 try await withGracefulShutdownHandler {
                     try await Self.streamEvents(
-                        subscription, to: WriterHandoff(writer: writer), shape: shape, heartbeat: heartbeat, closeGrace: grace)
+                        subscription, on: channel, to: WriterHandoff(writer: writer), shape: shape, heartbeat: heartbeat, closeGrace: grace)
                 } onGracefulShutdown: {
                     subscription.cancel()
                 }
             })
     }
 
-    /// Takes the response body writer to the task that streams, while the handler's task only
-    /// waits for that task: one user at a time, so the hand-over is safe although a
+    /// Takes the response body writer to the task that ends the stream, while the handler's task
+    /// only waits for that task: one user at a time, so the hand-over is safe although a
     /// `ResponseBodyWriter` need not be `Sendable`.
     private struct WriterHandoff: @unchecked Sendable {
         let writer: any ResponseBodyWriter
@@ -223,40 +228,27 @@ public struct SubscriptionEndpoint: Sendable {
     /// ended: the server then closes it.
     struct ClientNotReading: Error {}
 
-    /// Writes the events in a task of their own, so that a write the client never takes can be
-    /// abandoned: throwing ``ClientNotReading`` out of the response body makes the server close
-    /// the connection.
+    /// Writes the events on the connection's event loop (the response's head is already on its
+    /// way), then ends the body through `handoff`'s writer. Throwing ``ClientNotReading`` out of
+    /// the response body makes the server close the connection.
     ///
     /// After an `overflow` the connection is closed ``closeGrace`` after the subscription ended
     /// even when the end of the stream was written: writing it only hands it to the connection's
     /// buffers, and a client that stopped reading would otherwise hold the connection (a
     /// finished response leaves it open for the next request) and what it buffers.
     private static func streamEvents(
-        _ subscription: RealtimeSubscription, to handoff: WriterHandoff, shape: (@Sendable (RealtimeEvent) -> RealtimeEvent?)?, heartbeat: Int,
-        closeGrace: Duration
+        _ subscription: RealtimeSubscription, on channel: any Channel, to handoff: WriterHandoff,
+        shape: (@Sendable (RealtimeEvent) -> RealtimeEvent?)?, heartbeat: Int, closeGrace: Duration
     ) async throws {
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
-                var writer = handoff.writer
-                var overflowed = false
-                while var event = await subscription.next() {
-                    if let shape {
-                        guard let shown = shape(event) else { continue }
-                        event = shown
-                    }
-                    if event.kind == .keepAlive {
-                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                        continue
-                    }
-                    try await writer.write(Self.sseFrame(event))
-                    if event.kind == .overflow {
-                        overflowed = true
-                        break
-                    }
+                let ending = try await RealtimeFrameWriter<HTTPResponsePart>.run(subscription, on: channel, shape: shape) { event in
+                    .body(event.sseFrame)
                 }
+                let writer = handoff.writer
                 try await writer.finish(nil)
                 // Overflowed: the close deadline task ends the connection.
-                return !overflowed
+                return ending != .overflowed
             }
             group.addTask {
                 // Keep-alive comments; cancelled with the stream.
@@ -283,18 +275,6 @@ public struct SubscriptionEndpoint: Sendable {
         throw ClientNotReading()
     }
 
-    static func sseFrame(_ event: RealtimeEvent) -> ByteBuffer {
-        var out = ByteBuffer()
-        out.reserveCapacity(event.json.readableBytes + 48)
-        if let seq = event.sequence, event.kind == .put || event.kind == .patch || event.kind == .delete {
-            out.writeString("id: \(seq)\n")
-        }
-        out.writeString("event: \(event.kind.rawValue)\ndata: ")
-        out.writeImmutableBuffer(event.json)
-        out.writeStaticString("\n\n")
-        return out
-    }
-
     // MARK: WebSocket
 
     /// Serves a WebSocket subscribed to `wanted`: each event is one text frame. A record
@@ -304,10 +284,10 @@ public struct SubscriptionEndpoint: Sendable {
     /// "slow consumer"); on shutdown with 1001 (going away). A client that has not taken that
     /// ``closeGrace`` after the subscription ended is cut off with `closeConnection`.
     ///
-    /// - Parameter closeConnection: closes the connection at once (its NIO channel).
+    /// - Parameter channel: the upgraded connection; the events are written to it on its event
+    ///   loop, and it is closed at once when the client does not take the end in time.
     public func serveWebSocket(
-        _ wanted: Request, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, maximumMessageBytes: Int,
-        closeConnection: @escaping @Sendable () -> Void
+        _ wanted: Request, channel: any Channel, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, maximumMessageBytes: Int
     ) async throws {
         let subscription = try await subscribe(wanted)
         let revoked = Mutex<String?>(nil)
@@ -321,16 +301,19 @@ public struct SubscriptionEndpoint: Sendable {
         }
         try await withGracefulShutdownHandler {
             try await pump(
-                subscription, wanted, inbound: inbound, outbound: outbound, maximumMessageBytes: maximumMessageBytes,
-                closeConnection: closeConnection, revoked: { revoked.withLock { $0 } })
+                subscription, wanted, channel: channel, inbound: inbound, outbound: outbound, maximumMessageBytes: maximumMessageBytes,
+                revoked: { revoked.withLock { $0 } })
         } onGracefulShutdown: {
             subscription.cancel()
         }
     }
 
+    /// Reads the client's messages in a task of its own while the events are written on the
+    /// channel's loop; once they end (the subscription ended or overflowed, the connection
+    /// closed), sends the close frame through `outbound`, after every event written.
     private func pump(
-        _ subscription: RealtimeSubscription, _ wanted: Request, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
-        maximumMessageBytes: Int, closeConnection: @escaping @Sendable () -> Void, revoked: @escaping @Sendable () -> String?
+        _ subscription: RealtimeSubscription, _ wanted: Request, channel: any Channel, inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter, maximumMessageBytes: Int, revoked: @escaping @Sendable () -> String?
     ) async throws {
         let hub = self.hub
         let access = tables.access
@@ -354,24 +337,15 @@ public struct SubscriptionEndpoint: Sendable {
                 do {
                     try await Self.closeDeadline(subscription, grace: grace)
                 } catch is ClientNotReading {
-                    // The write in progress, if any, fails and ends the loop below.
-                    closeConnection()
+                    // The writer stops with the channel, and so does the wait below.
+                    channel.close(promise: nil)
                 }
+            }
+            let ending = try await RealtimeFrameWriter<WebSocketFrame>.run(subscription, on: channel, shape: shaper(wanted)) { event in
+                event.kind == .keepAlive ? nil : WebSocketFrame(fin: true, opcode: .text, data: event.json)
             }
             var close = (code: WebSocketErrorCode.goingAway, reason: "the server is shutting down")
-            let shape = shaper(wanted)
-            while var event = await subscription.next() {
-                guard event.kind != .keepAlive else { continue }
-                if let shape {
-                    guard let shown = shape(event) else { continue }
-                    event = shown
-                }
-                try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: event.json)))
-                if event.kind == .overflow {
-                    close = (.policyViolation, "slow consumer")
-                    break
-                }
-            }
+            if ending == .overflowed { close = (.policyViolation, "slow consumer") }
             // Ended because the user changed: answered as a refusal (an error event, close 4401).
             if let reason = revoked() {
                 let refusal = Self.rejection(Problem(.unauthorized, reason, code: "unauthorized"))

@@ -88,18 +88,22 @@ public final class EventHub: Sendable {
     private func committed(_ changes: [Change]) {
         queue.async { [self] in
             guard !registry.withLock({ $0.stopped }) else { return }
+            var wakes = SinkWakes()
             for change in changes {
-                deliver(RealtimeEvent(change: change))
+                deliver(RealtimeEvent(change: change), wakes: &wakes)
                 // After the delivery: a position read elsewhere (an MQTT session going away) never
                 // covers an event its owner has not been handed yet.
                 let database = store.tables[change.table].definition.database
                 registry.withLock { r in r.dispatched[database] = max(r.dispatched[database] ?? 0, change.sequence) }
             }
+            // One task per event loop for the whole commit, whatever the number of subscribers on it.
+            wakes.wake()
         }
     }
 
-    /// Hands `event` to the subscriptions it may concern and to every listener (on the queue).
-    private func deliver(_ event: RealtimeEvent) {
+    /// Hands `event` to the subscriptions it may concern and to every listener (on the queue);
+    /// the sinks it wakes are gathered in `wakes`.
+    private func deliver(_ event: RealtimeEvent, wakes: inout SinkWakes) {
         guard let table = event.tableIndex else { return }
         let (subscribers, listeners): ([RealtimeSubscription], [@Sendable (RealtimeEvent) -> Void]) = registry.withLock { r in
             var subs: [RealtimeSubscription] = []
@@ -107,10 +111,10 @@ public final class EventHub: Sendable {
             if let forTable = r.byTable[table] { subs.append(contentsOf: forTable.values) }
             return (subs, r.listeners.isEmpty ? [] : Array(r.listeners.values))
         }
-        // Listeners (the MQTT broker) first: they hand bytes to event loops, while each subscription
-        // wakes a task of its own.
+        // Listeners (the MQTT broker) first: they hand bytes to event loops, while a subscription
+        // read by a task wakes that task (one read on an event loop is woken with the others of its loop).
         for listener in listeners { listener(event) }
-        for subscription in subscribers { subscription.offer(event) }
+        for subscription in subscribers { subscription.offer(event, wakes: &wakes) }
     }
 
     // MARK: Messages
@@ -121,7 +125,9 @@ public final class EventHub: Sendable {
         let event = RealtimeEvent.message(table: table.name, tableIndex: table.index, id: id, payload: payload)
         queue.async { [self] in
             guard !registry.withLock({ $0.stopped }) else { return }
-            deliver(event)
+            var wakes = SinkWakes()
+            deliver(event, wakes: &wakes)
+            wakes.wake()
         }
     }
 

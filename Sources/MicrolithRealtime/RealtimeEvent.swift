@@ -5,7 +5,8 @@ public import NIOCore
 /// One event of a subscription: a committed write, a message, or a note about the subscription.
 ///
 /// Events are shared between every subscriber they reach, with their JSON encoded once
-/// (``json``), the form WebSocket and SSE clients receive.
+/// (``json``, what a WebSocket frame carries), inside the Server-Sent Events frame that carries it
+/// (``sseFrame``): one buffer for both.
 public final class RealtimeEvent: Sendable {
     /// What happened.
     public enum Kind: String, Sendable {
@@ -42,6 +43,10 @@ public final class RealtimeEvent: Sendable {
     public let payload: ByteBuffer
     /// The event as one JSON object, ready to send.
     public let json: ByteBuffer
+    /// The event as a Server-Sent Events frame: `id:` (the sequence of a write), `event:` (the
+    /// kind) and ``json`` as its `data:`; a comment for ``Kind/keepAlive``. ``json`` is a view of
+    /// the same bytes.
+    public let sseFrame: ByteBuffer
 
     /// What the event counts against a subscriber's byte buffer: the size of ``json``.
     public var byteCount: Int { json.readableBytes }
@@ -59,7 +64,18 @@ public final class RealtimeEvent: Sendable {
         self.value = value
         self.payload = payload
         var out = ByteBuffer()
-        out.reserveCapacity(64 + payload.readableBytes)
+        out.reserveCapacity(96 + payload.readableBytes)
+        if kind != .keepAlive {
+            if let sequence, kind == .put || kind == .patch || kind == .delete {
+                out.writeStaticString("id: ")
+                out.writeString(String(sequence))
+                out.writeStaticString("\n")
+            }
+            out.writeStaticString("event: ")
+            out.writeString(kind.rawValue)
+            out.writeStaticString("\ndata: ")
+        }
+        let start = out.writerIndex
         out.writeStaticString("{\"type\":\"")
         out.writeString(kind.rawValue)
         out.writeStaticString("\"")
@@ -89,7 +105,15 @@ public final class RealtimeEvent: Sendable {
             break
         }
         out.writeStaticString("}")
-        self.json = out
+        let length = out.writerIndex - start
+        if kind == .keepAlive {
+            self.sseFrame = ByteBuffer(staticString: ": keep-alive\n\n")
+        } else {
+            // Written before the slice is taken: the two then share one storage, uncopied.
+            out.writeStaticString("\n\n")
+            self.sseFrame = out
+        }
+        self.json = out.getSlice(at: start, length: length)!
     }
 
     /// A committed write, as the store reports it (or its change log reads it back, on resume).

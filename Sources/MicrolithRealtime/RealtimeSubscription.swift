@@ -2,6 +2,7 @@ import DequeModule
 import MicrolithJSON
 import MicrolithQuery
 import MicrolithStore
+import NIOCore
 import Synchronization
 
 /// A live subscription: an `AsyncSequence` of ``RealtimeEvent``s.
@@ -22,9 +23,10 @@ import Synchronization
 /// The encoded JSON (``RealtimeEvent/json``) of every event that waits unread, plus the events the
 /// reader has taken but may not have passed on yet: the one it is handling, and the one before it
 /// until it asks for the next. A transport that asks for the next event once its connection has
-/// accepted the last write (WebSocket and SSE writers accept a write only while the connection's
-/// unsent bytes are under NIO's write-buffer high-water mark, 64 KiB) thereby keeps the bytes
-/// written to its socket but not yet sent counted, up to that mark.
+/// accepted the last write thereby keeps the bytes written to its socket but not yet sent counted,
+/// up to NIO's write-buffer high-water mark (64 KiB). A reader on an event loop
+/// (``attach(_:)``, ``poll()``: how the WebSocket and SSE transports read) writes only while its
+/// connection is under that mark, and leaves the rest waiting here.
 public final class RealtimeSubscription: AsyncSequence, Sendable {
     public typealias Element = RealtimeEvent
 
@@ -53,6 +55,10 @@ public final class RealtimeSubscription: AsyncSequence, Sendable {
         /// The bytes of the event before that, until the reader asks for the one after `inHand`.
         var passing = 0
         var waiter: CheckedContinuation<RealtimeEvent?, Never>?
+        /// The reader on an event loop, when there is one (see ``RealtimeEventSink``).
+        var sink: (any RealtimeEventSink)?
+        /// Whether the sink polled the subscription empty since it was last woken: the next event wakes it.
+        var sinkArmed = false
         /// Tasks waiting in ``ended()``, by ticket.
         var endWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextTicket: UInt64 = 0
@@ -80,6 +86,13 @@ public final class RealtimeSubscription: AsyncSequence, Sendable {
         mutating func handOver(_ event: RealtimeEvent) -> RealtimeEvent {
             inHand = event.byteCount
             return event
+        }
+
+        /// The sink to wake now, if it waits for events; it is not woken again until it polls empty.
+        mutating func takeSinkWake() -> (any RealtimeEventSink)? {
+            guard sinkArmed, let sink else { return nil }
+            sinkArmed = false
+            return sink
         }
 
         /// Forgets every waiting event (the subscription ends).
@@ -148,7 +161,8 @@ public final class RealtimeSubscription: AsyncSequence, Sendable {
 
     /// Makes the subscription yield `head` first, then the live events held since registration.
     func start(head: [RealtimeEvent]) {
-        let (resume, reason): ((CheckedContinuation<RealtimeEvent?, Never>, RealtimeEvent)?, String?) = state.withLock { s in
+        let (resume, sink, reason): ((CheckedContinuation<RealtimeEvent?, Never>, RealtimeEvent)?, (any RealtimeEventSink)?, String?) = state.withLock
+        { s in
             s.started = true
             s.head.append(contentsOf: head)
             s.queuedBytes += head.reduce(0) { $0 + $1.byteCount }
@@ -157,17 +171,20 @@ public final class RealtimeSubscription: AsyncSequence, Sendable {
             }
             s.early = []
             s.earlyBytes = 0
-            return (Self.takeWaiter(&s), s.overflowReason(adding: nil, events: bufferEvents, bytes: bufferBytes))
+            return (Self.takeWaiter(&s), s.takeSinkWake(), s.overflowReason(adding: nil, events: bufferEvents, bytes: bufferBytes))
         }
         if let (waiter, event) = resume { waiter.resume(returning: event) }
+        if let sink { Self.wake(sink) }
         if let reason { overflow(reason) }
     }
 
-    /// Offers a live event (called on the hub's queue, in commit order). Returns `false` once the
-    /// subscription has ended, so the hub drops it.
+    /// Offers a live event (called on the hub's queue, in commit order); a sink it wakes is added
+    /// to `wakes`. Returns `false` once the subscription has ended, so the hub drops it.
     @discardableResult
-    func offer(_ event: RealtimeEvent) -> Bool {
-        enum Outcome { case ended, queued, overflow(String), deliver(CheckedContinuation<RealtimeEvent?, Never>, RealtimeEvent) }
+    func offer(_ event: RealtimeEvent, wakes: inout SinkWakes) -> Bool {
+        enum Outcome {
+            case ended, queued, overflow(String), deliver(CheckedContinuation<RealtimeEvent?, Never>, RealtimeEvent), wake(any RealtimeEventSink)
+        }
         let outcome: Outcome = state.withLock { s in
             if s.ended { return .ended }
             if !s.started {
@@ -189,11 +206,14 @@ public final class RealtimeSubscription: AsyncSequence, Sendable {
             }
             if let reason = s.overflowReason(adding: e, events: bufferEvents, bytes: bufferBytes) { return .overflow(reason) }
             s.enqueue(e)
-            return .queued
+            return s.takeSinkWake().map { .wake($0) } ?? .queued
         }
         switch outcome {
         case .ended: return false
         case .queued: return true
+        case .wake(let sink):
+            wakes.add(sink)
+            return true
         case .deliver(let waiter, let e):
             waiter.resume(returning: e)
             return true
@@ -205,20 +225,27 @@ public final class RealtimeSubscription: AsyncSequence, Sendable {
 
     /// Drops what waits, queues the `overflow` note and ends.
     private func overflow(_ reason: String) {
-        let (waiter, note, endWaiters): (CheckedContinuation<RealtimeEvent?, Never>?, RealtimeEvent?, [CheckedContinuation<Void, Never>]) =
-            state.withLock { s in
-                guard !s.ended else { return (nil, nil, []) }
-                s.ended = true
-                s.started = true
-                s.drop()
-                s.enqueue(RealtimeEvent.overflow(reason: reason + "; it is disconnected"))
-                let w = s.waiter
-                s.waiter = nil
-                return (w, w == nil ? nil : s.handOut(), Self.takeEndWaiters(&s))
-            }
+        let (waiter, note, sink, endWaiters):
+            (CheckedContinuation<RealtimeEvent?, Never>?, RealtimeEvent?, (any RealtimeEventSink)?, [CheckedContinuation<Void, Never>]) =
+                state.withLock { s in
+                    guard !s.ended else { return (nil, nil, nil, []) }
+                    s.ended = true
+                    s.started = true
+                    s.drop()
+                    s.enqueue(RealtimeEvent.overflow(reason: reason + "; it is disconnected"))
+                    let w = s.waiter
+                    s.waiter = nil
+                    return (w, w == nil ? nil : s.handOut(), s.takeSinkWake(), Self.takeEndWaiters(&s))
+                }
         onEnd(key)
         if let waiter { waiter.resume(returning: note) }
+        if let sink { Self.wake(sink) }
         for w in endWaiters { w.resume() }
+    }
+
+    /// Wakes `sink` on its loop, on its own (the hub gathers the wakes of live events instead).
+    private static func wake(_ sink: any RealtimeEventSink) {
+        sink.eventLoop.execute { sink.eventsReady() }
     }
 
     private static func takeWaiter(_ s: inout State) -> (CheckedContinuation<RealtimeEvent?, Never>, RealtimeEvent)? {
@@ -258,17 +285,63 @@ public final class RealtimeSubscription: AsyncSequence, Sendable {
     /// Wakes an idle reader with a ``RealtimeEvent/Kind/keepAlive`` event (nothing is queued when
     /// events are waiting anyway).
     public func keepAlive() {
-        let waiter: CheckedContinuation<RealtimeEvent?, Never>? = state.withLock { s in
-            guard s.started, !s.ended, s.head.isEmpty, s.queue.isEmpty else { return nil }
+        let (waiter, sink): (CheckedContinuation<RealtimeEvent?, Never>?, (any RealtimeEventSink)?) = state.withLock { s in
+            guard s.started, !s.ended, s.head.isEmpty, s.queue.isEmpty else { return (nil, nil) }
             if let w = s.waiter {
                 s.waiter = nil
                 _ = s.handOver(.keepAlive)
-                return w
+                return (w, nil)
             }
             s.enqueue(.keepAlive)
-            return nil
+            return (nil, s.takeSinkWake())
         }
         waiter?.resume(returning: .keepAlive)
+        if let sink { Self.wake(sink) }
+    }
+
+    // MARK: Reading on an event loop
+
+    /// What ``poll()`` found.
+    public enum Polled: Sendable {
+        /// The next event, now in the reader's hands (see the type's description).
+        case event(RealtimeEvent)
+        /// Nothing waits now: the sink is woken when something does.
+        case empty
+        /// The subscription has ended and everything it queued has been taken.
+        case ended
+    }
+
+    /// Makes `sink` the subscription's reader: from now on it is woken (see ``RealtimeEventSink``)
+    /// rather than a task waiting in ``next()``; the two are not to be mixed. Call it on the sink's
+    /// loop, then poll until ``Polled/empty`` or ``Polled/ended``: events may already wait.
+    public func attach(_ sink: any RealtimeEventSink) {
+        state.withLock { s in
+            s.sink = sink
+            s.sinkArmed = false
+        }
+    }
+
+    /// The next event without waiting, for a reader on an event loop (see ``attach(_:)``).
+    ///
+    /// Asking for the next event tells the subscription that the reader has passed on the one
+    /// before the last, as ``next()`` does; ``Polled/empty`` arms the sink's wake.
+    public func poll() -> Polled {
+        state.withLock { s in
+            s.passing = s.inHand
+            s.inHand = 0
+            if s.started, let e = s.handOut() { return .event(e) }
+            if s.ended { return .ended }
+            s.sinkArmed = true
+            return .empty
+        }
+    }
+
+    /// Forgets the sink (its connection is gone), so the subscription no longer holds it.
+    public func detach() {
+        state.withLock { s in
+            s.sink = nil
+            s.sinkArmed = false
+        }
     }
 
     /// How many live events wait unread.
@@ -302,14 +375,16 @@ public final class RealtimeSubscription: AsyncSequence, Sendable {
 
     /// Ends the subscription: no more events, and a waiting ``next()`` returns `nil`.
     public func cancel() {
-        let (waiter, endWaiters): (CheckedContinuation<RealtimeEvent?, Never>?, [CheckedContinuation<Void, Never>]) = state.withLock { s in
-            s.ended = true
-            s.started = true
-            s.drop()
-            return (s.waiter.take(), Self.takeEndWaiters(&s))
-        }
+        let (waiter, sink, endWaiters): (CheckedContinuation<RealtimeEvent?, Never>?, (any RealtimeEventSink)?, [CheckedContinuation<Void, Never>]) =
+            state.withLock { s in
+                s.ended = true
+                s.started = true
+                s.drop()
+                return (s.waiter.take(), s.takeSinkWake(), Self.takeEndWaiters(&s))
+            }
         onEnd(key)
         waiter?.resume(returning: nil)
+        if let sink { Self.wake(sink) }
         for w in endWaiters { w.resume() }
     }
 

@@ -76,8 +76,7 @@ struct WebSocketUpgrade: Sendable {
                             code: refusal.status == 429 ? "tooManySignIns" : "unauthorized")
                     }
                 }
-                try await subscriptions.serveWebSocket(
-                    wanted, inbound: inbound, outbound: outbound, maximumMessageBytes: limit, closeConnection: { channel.close(promise: nil) })
+                try await subscriptions.serveWebSocket(wanted, channel: channel, inbound: inbound, outbound: outbound, maximumMessageBytes: limit)
             } catch {
                 let r = SubscriptionEndpoint.rejection(error)
                 try? await outbound.write(.text(r.json))

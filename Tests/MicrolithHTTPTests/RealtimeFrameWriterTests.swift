@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import MicrolithJSON
+import MicrolithRealtime
+import MicrolithSchema
+import MicrolithStore
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import MicrolithHTTP
+
+/// The writer that takes a subscription's events to its connection on the connection's loop,
+/// on a test channel: what it writes, when it holds back, and how it ends.
+@Suite(.timeLimit(.minutes(1))) struct RealtimeFrameWriterTests {
+    typealias Writer = RealtimeFrameWriter<ByteBuffer>
+
+    /// A store with a hub whose subscriptions hold at most `bufferEvents`, and a test channel.
+    func withChannel(bufferEvents: Int = 1000, _ body: (Store, EventHub, NIOAsyncTestingChannel) async throws -> Void) async throws {
+        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-frame-writer-tests-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let schema = try SchemaParser.parse(httpSchemaText, file: "schema.graphql")
+        let store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: directory, durability: .normal))
+        defer { store.close() }
+        let hub = try await EventHub.start(store: store, bufferEvents: bufferEvents, logger: Logger(label: "test"))
+        let channel = NIOAsyncTestingChannel()
+        try await body(store, hub, channel)
+        await hub.stop()
+        _ = try? await channel.finish()
+    }
+
+    func put(_ store: Store, _ id: String) async throws {
+        let table = try #require(store.tables.first { $0.name == "Todo" })
+        try await store.write { txn in _ = try txn.put(table, id: .string(id), body: ["title": .string(id)]) }
+    }
+
+    /// The writer, run in a task of its own; each event is written as its JSON.
+    func start(_ subscription: RealtimeSubscription, on channel: NIOAsyncTestingChannel) -> Task<Writer.Ending, any Error> {
+        Task { try await Writer.run(subscription, on: channel, shape: nil) { $0.kind == .keepAlive ? nil : $0.json } }
+    }
+
+    /// The `type` and `id` of the next frame written.
+    func nextFrame(_ channel: NIOAsyncTestingChannel) async throws -> String {
+        let frame = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+        guard case .object(let o) = try JSONParser.parse(frame.readableBytesView), case .string(let type)? = o["type"] else { return "?" }
+        if case .string(let id)? = o["id"] { return "\(type) \(id)" }
+        return type
+    }
+
+    /// Whether the writer is still in the channel's pipeline.
+    func isInstalled(_ channel: NIOAsyncTestingChannel) async -> Bool {
+        (try? await channel.pipeline.containsHandler(type: Writer.self).get()) != nil
+    }
+
+    @Test func eventsAreWrittenWhileTheChannelIsWritableAndResumeWhenItIsAgain() async throws {
+        try await withChannel { store, hub, channel in
+            let todo = try #require(store.tables.first { $0.name == "Todo" })
+            let subscription = try await hub.subscribe(.table(todo))
+            let run = start(subscription, on: channel)
+            #expect(try await nextFrame(channel) == "subscribed")
+            try await put(store, "a")
+            #expect(try await nextFrame(channel) == "put a")
+            // A connection whose buffer is full takes nothing: the events wait in the subscription.
+            channel.isWritable = false
+            try await put(store, "b")
+            try await put(store, "c")
+            _ = await hub.settled()
+            try await channel.eventLoop.submit {}.get()
+            #expect(try await channel.readOutbound(as: ByteBuffer.self) == nil)
+            #expect(subscription.backlog == 2)
+            channel.isWritable = true
+            channel.pipeline.fireChannelWritabilityChanged()
+            #expect(try await nextFrame(channel) == "put b")
+            #expect(try await nextFrame(channel) == "put c")
+            // Keep-alives are not frames here; the end of the subscription ends the writer, which leaves the pipeline.
+            subscription.keepAlive()
+            subscription.cancel()
+            #expect(try await run.value == .ended)
+            #expect(try await channel.readOutbound(as: ByteBuffer.self) == nil)
+            #expect(!(await isInstalled(channel)))
+        }
+    }
+
+    @Test func aSubscriberPastItsBufferGetsTheOverflowNoteLast() async throws {
+        try await withChannel(bufferEvents: 2) { store, hub, channel in
+            let todo = try #require(store.tables.first { $0.name == "Todo" })
+            let subscription = try await hub.subscribe(.table(todo))
+            let run = start(subscription, on: channel)
+            #expect(try await nextFrame(channel) == "subscribed")
+            channel.isWritable = false
+            for id in ["a", "b", "c", "d"] { try await put(store, id) }
+            _ = await hub.settled()
+            channel.isWritable = true
+            channel.pipeline.fireChannelWritabilityChanged()
+            #expect(try await nextFrame(channel) == "overflow")
+            #expect(try await run.value == .overflowed)
+            #expect(try await channel.readOutbound(as: ByteBuffer.self) == nil)
+            #expect(!(await isInstalled(channel)))
+        }
+    }
+
+    @Test func aClosedConnectionOrACancelledTaskStopsTheWriter() async throws {
+        try await withChannel { store, hub, channel in
+            let todo = try #require(store.tables.first { $0.name == "Todo" })
+            let closing = try await hub.subscribe(.table(todo))
+            let first = start(closing, on: channel)
+            #expect(try await nextFrame(channel) == "subscribed")
+            try await channel.close()
+            #expect(try await first.value == .closed)
+        }
+        try await withChannel { store, hub, channel in
+            let todo = try #require(store.tables.first { $0.name == "Todo" })
+            let cancelled = try await hub.subscribe(.table(todo))
+            let second = start(cancelled, on: channel)
+            #expect(try await nextFrame(channel) == "subscribed")
+            second.cancel()
+            #expect(try await second.value == .closed)
+            #expect(!(await isInstalled(channel)))
+            // Later events are not written.
+            try await put(store, "late")
+            _ = await hub.settled()
+            try await channel.eventLoop.submit {}.get()
+            #expect(try await channel.readOutbound(as: ByteBuffer.self) == nil)
+        }
+    }
+}
