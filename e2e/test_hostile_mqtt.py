@@ -291,6 +291,85 @@ def test_silent_websocket_mqtt_connection_is_closed_after_the_connect_timeout(fa
     assert CONNECT_TIMEOUT - 0.5 <= waited <= CONNECT_TIMEOUT + 2, waited
 
 
+def websocket_frame(payload: bytes, opcode: int = 0x2) -> bytes:
+    """A masked client frame (binary by default), as RFC 6455 asks of clients."""
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x80 | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 1 << 16:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+class WebSocketRawClient(RawClient):
+    """MQTT 3.1.1 over WebSocket (subprotocol mqtt) on a plain socket; every MQTT packet it sends is
+    one binary frame. It reads only what `handshake` needs, then counts and drops bytes."""
+
+    def __init__(self, port: int, *, receive_buffer: int | None = None):
+        super().__init__(port, receive_buffer=receive_buffer)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((
+            f"GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+        ).encode())
+        deadline = time.monotonic() + 5
+        while b"\r\n\r\n" not in self.buffer:
+            assert self._fill(deadline), "closed during the WebSocket handshake"
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def send(self, data: bytes):
+        self.sock.sendall(websocket_frame(data))
+
+    def handshake(self, client_id: str):
+        self.send(connect_packet(client_id))
+        deadline = time.monotonic() + 5
+        # The CONNACK in one binary frame: 0x82, length 4, then 0x20 0x02 flags 0x00.
+        while len(self.buffer) < 6:
+            assert self._fill(deadline), "closed before the CONNACK"
+        assert self.buffer[:5] == b"\x82\x04\x20\x02\x00" and self.buffer[5] == 0, f"CONNACK refused: {self.buffer[:8]!r}"
+        self.buffer = self.buffer[6:]
+
+
+def test_websocket_subscriber_that_never_reads_a_big_table_is_dropped_and_memory_stays_bounded(factory):
+    """The same subscriber as the test below, over WebSocket: the broker writes its frames on the
+    socket's event loop, counts what the socket has not sent (mqtt.bufferBytes), so it sends the
+    records a page at a time as the socket drains and drops the client after
+    mqtt.writeTimeoutSeconds without room; the server's resident memory grows by less than 32 MB
+    (the table is about 40 MB)."""
+    count, body = 20_000, "b" * 2000
+    server = start(
+        factory,
+        "mqtt:\n  bufferBytes: 65536\n  writeTimeoutSeconds: 2\n",
+        data={"Big": [{"id": f"r{i:05d}", "body": body} for i in range(count)]},
+        cache_mb=8,
+    )
+    pid = server.process.pid
+    baseline = rss_kib(pid)
+    hostile = WebSocketRawClient(server.port, receive_buffer=4096)
+    hostile.handshake("hostile-ws")
+    hostile.send(subscribe_packet(1, [("Big/#", 0)]))
+    peak = baseline
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        peak = max(peak, rss_kib(pid))
+        time.sleep(0.2)
+    assert hostile.closed_within(10) is not None, "the WebSocket client that never reads is still connected"
+    assert hostile.received < 8 << 20, hostile.received
+    growth_mb = (peak - baseline) / 1024
+    print(f"VmRSS baseline {baseline / 1024:.1f} MB, peak {peak / 1024:.1f} MB; the hostile client got {hostile.received} bytes")
+    assert growth_mb < 32, f"VmRSS grew by {growth_mb:.1f} MB (baseline {baseline / 1024:.1f} MB)"
+    # A well-behaved client over WebSocket is still served.
+    normal = WebSocketRawClient(server.port)
+    normal.handshake("normal-ws")
+    normal.close()
+    assert server.running
+
+
 # -- subscriptions -------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ import MicrolithAuth
 import MicrolithHTTP
 import MicrolithMQTT
 import NIOCore
+import NIOWebSocket
 import Synchronization
 
 /// Decides what a WebSocket upgrade on the HTTP port becomes: MQTT (subprotocol `mqtt`), a
@@ -43,10 +44,8 @@ struct WebSocketUpgrade: Sendable {
         }
         if let wanted = offered.first(where: { $0 == "mqtt" || $0 == "mqttv3.1" }) {
             guard let broker = broker() else { return reject(Problem(.notFound, "the MQTT broker is turned off on this server")) }
-            let loop = channel.eventLoop
-            let peer = channel.remoteAddress?.description ?? "?"
-            return .upgrade([.secWebSocketProtocol: wanted]) { inbound, outbound, _ in
-                await Self.serveMQTT(broker: broker, loop: loop, peer: peer, address: address, inbound: inbound, outbound: outbound)
+            return .upgrade([.secWebSocketProtocol: wanted]) { inbound, _, _ in
+                await Self.serveMQTT(broker: broker, channel: channel, address: address, inbound: inbound)
             }
         }
         guard let subscriptions else { return reject(Problem(.notFound, "this process does not serve tables (it lacks the api role)")) }
@@ -93,23 +92,17 @@ struct WebSocketUpgrade: Sendable {
         }
     }
 
-    /// MQTT over WebSocket: binary frames carry the byte stream (packets may span frames).
-    static func serveMQTT(
-        broker: MQTTBroker, loop: any EventLoop, peer: String, address: String?, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
-    ) async {
-        let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
-        let transport = WebSocketMQTTTransport(eventLoop: loop, peer: peer, address: address, continuation: continuation)
+    /// MQTT over WebSocket: binary frames carry the byte stream (packets may span frames). The
+    /// broker's writes go to the channel on its event loop, each a binary frame; the client's frames
+    /// are read here. Returns when either side ends, and hummingbird-websocket then closes the socket.
+    static func serveMQTT(broker: MQTTBroker, channel: any Channel, address: String?, inbound: WebSocketInboundStream) async {
+        let transport = WebSocketMQTTTransport(channel: channel, address: address)
+        let loop = channel.eventLoop
         let connection = broker.accept(transport)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await bytes in stream {
-                    transport.written(bytes.readableBytes)
-                    do {
-                        try await outbound.write(.binary(bytes))
-                    } catch {
-                        break
-                    }
-                }
+                // The broker closed the connection (after what it wrote: a CONNACK or DISCONNECT explaining why).
+                try? await transport.closed.get()
             }
             group.addTask {
                 do {
@@ -119,45 +112,43 @@ struct WebSocketUpgrade: Sendable {
                         await transport.waitUntilReading()
                     }
                 } catch {}
-                continuation.finish()
             }
             await group.next()
+            // Whichever ended first, the other stops: the wait for `closed` by this, the reader by cancellation.
+            transport.end()
             group.cancelAll()
         }
-        continuation.finish()
         loop.execute { connection.closed() }
     }
 }
 
-/// MQTT bytes to a WebSocket: queued (the connection bounds them) and written by the connection's task.
+/// MQTT bytes to a WebSocket: written to its channel on the event loop, each write one binary
+/// frame (through the WebSocket frame encoder, behind hummingbird-websocket's handlers).
 final class WebSocketMQTTTransport: MQTTTransport {
     let eventLoop: any EventLoop
     let peer: String
     let address: String?
-    private let continuation: AsyncStream<ByteBuffer>.Continuation
-    private let queued = Atomic<Int>(0)
+    private let writes: MQTTChannelWrites<WebSocketFrame>
+    private let ending: EventLoopPromise<Void>
     /// Whether the connection stopped reading, and the inbound task waiting for it to resume.
     private let reading = Mutex<(paused: Bool, ended: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, false, nil))
 
-    init(eventLoop: any EventLoop, peer: String, address: String?, continuation: AsyncStream<ByteBuffer>.Continuation) {
-        self.eventLoop = eventLoop
-        self.peer = "ws:\(peer)"
+    init(channel: any Channel, address: String?) {
+        self.eventLoop = channel.eventLoop
+        self.peer = "ws:\(channel.remoteAddress?.description ?? "?")"
         self.address = address
-        self.continuation = continuation
+        self.writes = MQTTChannelWrites(channel: channel) { WebSocketFrame(fin: true, opcode: .binary, data: $0) }
+        self.ending = channel.eventLoop.makePromise()
     }
 
-    func write(_ bytes: ByteBuffer) {
-        queued.add(bytes.readableBytes, ordering: .relaxed)
-        continuation.yield(bytes)
-    }
+    /// Completes once the broker has closed the connection, or the socket is done (``end()``).
+    var closed: EventLoopFuture<Void> { ending.futureResult }
 
-    func flush() {}
+    func write(_ bytes: ByteBuffer) { writes.write(bytes) }
 
-    var bufferedBytes: Int { queued.load(ordering: .relaxed) }
+    func flush() { writes.flush() }
 
-    func written(_ count: Int) {
-        queued.subtract(count, ordering: .relaxed)
-    }
+    var bufferedBytes: Int { writes.bufferedBytes }
 
     func setReading(_ enabled: Bool) {
         let waiter = reading.withLock { r in
@@ -184,18 +175,20 @@ final class WebSocketMQTTTransport: MQTTTransport {
         }
     }
 
-    private func end() {
+    /// The socket is done: a paused reader stops waiting, and ``closed`` completes.
+    func end() {
         let waiter = reading.withLock { r in
             r.ended = true
             return r.waiter.take()
         }
         waiter?.resume()
+        ending.succeed(())
     }
 
     func close() {
         // After the writes already on their way to the loop (a CONNACK or DISCONNECT explaining why).
         eventLoop.execute { [self] in
-            continuation.finish()
+            flush()
             end()
         }
     }

@@ -206,12 +206,22 @@ struct MQTTPersistenceTests {
                 let client = try await TestClient.connect(port: server.port)
                 try await client.handshake(clientID: "watcher", sessionExpiry: 3600)
                 _ = try await client.subscribe(["Sensor/+"], qos: .atLeastOnce)
+                // The records as they are when the subscription starts come in the background: one
+                // read after the write of `a` is a second, retained, copy of it. Every copy of `a`
+                // is acknowledged; `b` is not.
+                func next(_ topic: String) async throws -> MQTTPublish {
+                    while true {
+                        let publish = try publishOf(try await client.receive())
+                        if publish.topic == topic, !publish.retain { return publish }
+                        #expect(publish.topic == "Sensor/a")
+                        try await client.send(.ack(MQTTAck(kind: .puback, packetID: publish.packetID ?? 0)))
+                    }
+                }
                 try await store.write { txn in _ = try txn.put(table, id: .string("a"), body: ["temp": .double(1)]) }
-                let first = try publishOf(try await client.receive())
-                #expect(first.topic == "Sensor/a")
+                let first = try await next("Sensor/a")
                 try await client.send(.ack(MQTTAck(kind: .puback, packetID: first.packetID ?? 0)))
                 try await store.write { txn in _ = try txn.put(table, id: .string("b"), body: ["temp": .double(2)]) }
-                let second = try publishOf(try await client.receive())
+                let second = try await next("Sensor/b")
                 #expect(second.topic == "Sensor/b")  // and never acknowledged
                 // The broker writes where a replay would start every half second.
                 try await Task.sleep(for: .seconds(1.5))

@@ -80,11 +80,7 @@ final class MQTTChannelHandler: ChannelInboundHandler, MQTTTransport, @unchecked
     let address: String?
     private var connection: MQTTClientConnection?
     private let broker: MQTTBroker
-    private let buffered = Atomic<Int>(0)
-    /// The last write since the last flush, held back so that the flush can watch it with one promise
-    /// (writes complete in order). Loop-confined, like `heldBytes`: the bytes of every held-back write.
-    private var held: ByteBuffer?
-    private var heldBytes = 0
+    private let writes: MQTTChannelWrites<ByteBuffer>
 
     init(broker: MQTTBroker, channel: any Channel) {
         self.broker = broker
@@ -92,6 +88,7 @@ final class MQTTChannelHandler: ChannelInboundHandler, MQTTTransport, @unchecked
         self.eventLoop = channel.eventLoop
         self.peer = channel.remoteAddress?.description ?? "?"
         self.address = channel.remoteAddress?.ipAddress
+        self.writes = MQTTChannelWrites(channel: channel) { $0 }
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -115,23 +112,11 @@ final class MQTTChannelHandler: ChannelInboundHandler, MQTTTransport, @unchecked
         context.close(promise: nil)
     }
 
-    func write(_ bytes: ByteBuffer) {
-        buffered.add(bytes.readableBytes, ordering: .relaxed)
-        if let previous = held.take() { channel.write(previous, promise: nil) }
-        held = bytes
-        heldBytes += bytes.readableBytes
-    }
+    func write(_ bytes: ByteBuffer) { writes.write(bytes) }
 
-    func flush() {
-        guard let last = held.take() else { return }
-        let count = heldBytes
-        heldBytes = 0
-        let promise = eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { [self] _ in buffered.subtract(count, ordering: .relaxed) }
-        channel.writeAndFlush(last, promise: promise)
-    }
+    func flush() { writes.flush() }
 
-    var bufferedBytes: Int { buffered.load(ordering: .relaxed) }
+    var bufferedBytes: Int { writes.bufferedBytes }
 
     func setReading(_ enabled: Bool) {
         try? channel.syncOptions?.setOption(.autoRead, value: enabled)
