@@ -1,5 +1,6 @@
 import MicrolithRealtime
 import NIOCore
+import NIOWebSocket
 
 /// Writes a subscription's events to its connection on the connection's event loop: the hub wakes
 /// every writer of a loop in one task per commit, and each writes the event's bytes as encoded
@@ -8,10 +9,13 @@ import NIOCore
 ///
 /// It sits last in the connection's pipeline, behind the server's own handlers (so what it writes
 /// is encoded as any response or frame is), for as long as the subscription is served, then takes
-/// itself out. It writes while the channel is writable (NIO's write-buffer high-water mark,
-/// 64 KiB unsent) and resumes when it is again; meanwhile events wait in the subscription's
-/// buffer, whose bound drops a subscriber that falls too far behind (an `overflow` event, the last
-/// thing written).
+/// itself out. It writes while the channel is writable (below NIO's write-buffer high-water mark,
+/// 64 KiB unsent; once past it, until the channel is under the low-water mark, 32 KiB, again),
+/// flushing every ``flushBytes`` so that a handler holding writes until a flush (TLS) cannot hide
+/// them from that mark; meanwhile events wait in the subscription's buffer, whose bound drops a
+/// subscriber that falls too far behind (an `overflow` event, the last thing written). It stops
+/// writing once the connection's output is closed or, on a WebSocket, once the client's close
+/// frame arrives: nothing follows the close handshake.
 final class RealtimeFrameWriter<Frame: Sendable>: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = Any
     typealias OutboundOut = Frame
@@ -32,6 +36,13 @@ final class RealtimeFrameWriter<Frame: Sendable>: ChannelInboundHandler, Removab
     private let done: EventLoopPromise<Ending>
     private var context: ChannelHandlerContext?
     private var finished = false
+    /// Set while ``drain()`` runs: a flush may make the channel writable again, calling it back.
+    private var draining = false
+    /// Set when it was called back meanwhile: it runs once more.
+    private var drainAgain = false
+
+    /// How many bytes of events are written between two flushes at most.
+    static var flushBytes: Int { 32 * 1024 }
 
     private init(
         subscription: RealtimeSubscription, shape: (@Sendable (RealtimeEvent) -> RealtimeEvent?)?,
@@ -95,10 +106,36 @@ final class RealtimeFrameWriter<Frame: Sendable>: ChannelInboundHandler, Removab
         context.fireChannelInactive()
     }
 
-    /// Writes what waits while the channel takes it, then flushes once.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The WebSocket handler shuts the output after its close frame: writes would fail unseen.
+        context.fireUserInboundEventTriggered(event)
+        if case ChannelEvent.outputClosed? = event as? ChannelEvent { finish(.closed) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // The client's close frame (read here as the WebSocket handler gets it): its answer is the last frame sent.
+        let closing = (unwrapInboundIn(data) as? WebSocketFrame)?.opcode == .connectionClose
+        context.fireChannelRead(data)
+        if closing { finish(.closed) }
+    }
+
+    /// Writes what waits while the channel takes it, flushing every ``flushBytes`` and at the end.
     fileprivate func drain() {
         guard !finished, let context else { return }
-        var wrote = false
+        guard !draining else {
+            drainAgain = true
+            return
+        }
+        draining = true
+        defer { draining = false }
+        repeat {
+            drainAgain = false
+            drainOnce(context)
+        } while drainAgain && !finished
+    }
+
+    private func drainOnce(_ context: ChannelHandlerContext) {
+        var unflushed = 0
         var ending: Ending?
         reading: while context.channel.isWritable {
             switch subscription.poll() {
@@ -109,11 +146,18 @@ final class RealtimeFrameWriter<Frame: Sendable>: ChannelInboundHandler, Removab
                 }
                 if let frame = frame(event) {
                     context.write(wrapOutboundOut(frame), promise: nil)
-                    wrote = true
+                    unflushed += event.byteCount
                 }
                 if event.kind == .overflow {
                     ending = .overflowed
                     break reading
+                }
+                if unflushed >= Self.flushBytes {
+                    // Now the channel counts them towards its high-water mark.
+                    context.flush()
+                    unflushed = 0
+                    // A close seen during the flush ends the writing.
+                    if finished { return }
                 }
             case .empty:
                 break reading
@@ -122,7 +166,7 @@ final class RealtimeFrameWriter<Frame: Sendable>: ChannelInboundHandler, Removab
                 break reading
             }
         }
-        if wrote { context.flush() }
+        if unflushed > 0 || ending == .overflowed { context.flush() }
         if let ending { finish(ending) }
     }
 

@@ -282,7 +282,7 @@ public struct SubscriptionEndpoint: Sendable {
     ///
     /// After an `overflow` event the socket is closed with code 1008 (policy violation, reason
     /// "slow consumer"); on shutdown with 1001 (going away). A client that has not taken that
-    /// ``closeGrace`` after the subscription ended is cut off with `closeConnection`.
+    /// ``closeGrace`` after the subscription ended is cut off: its channel is closed.
     ///
     /// - Parameter channel: the upgraded connection; the events are written to it on its event
     ///   loop, and it is closed at once when the client does not take the end in time.

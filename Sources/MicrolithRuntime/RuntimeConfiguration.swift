@@ -44,7 +44,7 @@ import Yams
 /// | `store.changeLogRetentionHours` | `MICROLITH_CHANGELOG_RETENTION_HOURS` | 24 |
 /// | `store.changeLogRetentionSeconds` | `MICROLITH_CHANGELOG_RETENTION_SECONDS` | (the same, in seconds) |
 /// | `realtime.bufferEvents` | `MICROLITH_REALTIME_BUFFER_EVENTS` | 1000 (per WebSocket/SSE subscriber) |
-/// | `realtime.bufferBytes` | `MICROLITH_REALTIME_BUFFER_BYTES` | 8388608 (per WebSocket/SSE subscriber: queued and unsent event bytes) |
+/// | `realtime.bufferBytes` | `MICROLITH_REALTIME_BUFFER_BYTES` | 8388608 (per WebSocket/SSE subscriber: bytes of events waiting for the client) |
 /// | `mqtt.enabled` | `MICROLITH_MQTT_ENABLED` | `true` |
 /// | `mqtt.host` | `MICROLITH_MQTT_HOST` | `127.0.0.1` |
 /// | `mqtt.port` | `MICROLITH_MQTT_PORT` | 1883 (0: a free port; 8883 is MQTT over TLS's usual port) |

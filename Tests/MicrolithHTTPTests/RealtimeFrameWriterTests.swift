@@ -6,6 +6,8 @@ import MicrolithSchema
 import MicrolithStore
 import NIOCore
 import NIOEmbedded
+import NIOWebSocket
+import Synchronization
 import Testing
 
 @testable import MicrolithHTTP
@@ -29,9 +31,31 @@ import Testing
         _ = try? await channel.finish()
     }
 
-    func put(_ store: Store, _ id: String) async throws {
+    func put(_ store: Store, _ id: String, notes: Int = 0) async throws {
         let table = try #require(store.tables.first { $0.name == "Todo" })
-        try await store.write { txn in _ = try txn.put(table, id: .string(id), body: ["title": .string(id)]) }
+        let body: JSONObject = ["title": .string(id), "notes": .string(String(repeating: "n", count: notes))]
+        try await store.write { txn in _ = try txn.put(table, id: .string(id), body: body) }
+    }
+
+    /// Counts the flushes that pass, and the bytes written before each.
+    final class FlushCounter: ChannelOutboundHandler, Sendable {
+        typealias OutboundIn = ByteBuffer
+        let flushed = Mutex<[Int]>([])
+        let pending = Mutex(0)
+
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            pending.withLock { $0 += unwrapOutboundIn(data).readableBytes }
+            context.write(data, promise: promise)
+        }
+
+        func flush(context: ChannelHandlerContext) {
+            let bytes = pending.withLock { p in
+                defer { p = 0 }
+                return p
+            }
+            flushed.withLock { $0.append(bytes) }
+            context.flush()
+        }
     }
 
     /// The writer, run in a task of its own; each event is written as its JSON.
@@ -117,6 +141,56 @@ import Testing
             #expect(try await second.value == .closed)
             #expect(!(await isInstalled(channel)))
             // Later events are not written.
+            try await put(store, "late")
+            _ = await hub.settled()
+            try await channel.eventLoop.submit {}.get()
+            #expect(try await channel.readOutbound(as: ByteBuffer.self) == nil)
+        }
+    }
+
+    @Test func aLongBacklogIsFlushedEvery32KiBSoThatTheChannelCountsIt() async throws {
+        try await withChannel { store, hub, channel in
+            let counter = FlushCounter()
+            try await channel.pipeline.addHandler(counter, position: .first)
+            let todo = try #require(store.tables.first { $0.name == "Todo" })
+            let subscription = try await hub.subscribe(.table(todo))
+            let run = start(subscription, on: channel)
+            #expect(try await nextFrame(channel) == "subscribed")
+            // Ten 10 KB events wait while the channel takes nothing, then go in one drain.
+            channel.isWritable = false
+            for i in 0..<10 { try await put(store, "r\(i)", notes: 10_000) }
+            _ = await hub.settled()
+            counter.flushed.withLock { $0 = [] }
+            channel.isWritable = true
+            channel.pipeline.fireChannelWritabilityChanged()
+            for i in 0..<10 { #expect(try await nextFrame(channel) == "put r\(i)") }
+            let flushes = counter.flushed.withLock { $0 }
+            #expect(flushes.count >= 3, "\(flushes)")
+            #expect(flushes.allSatisfy { $0 <= Writer.flushBytes + 11_000 }, "\(flushes)")
+            subscription.cancel()
+            #expect(try await run.value == .ended)
+        }
+    }
+
+    @Test func aClosedOutputOrTheClientsCloseFrameStopsTheWriter() async throws {
+        try await withChannel { store, hub, channel in
+            let todo = try #require(store.tables.first { $0.name == "Todo" })
+            let subscription = try await hub.subscribe(.table(todo))
+            let run = start(subscription, on: channel)
+            #expect(try await nextFrame(channel) == "subscribed")
+            channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.outputClosed)
+            #expect(try await run.value == .closed)
+            #expect(!(await isInstalled(channel)))
+        }
+        try await withChannel { store, hub, channel in
+            let todo = try #require(store.tables.first { $0.name == "Todo" })
+            let subscription = try await hub.subscribe(.table(todo))
+            let run = start(subscription, on: channel)
+            #expect(try await nextFrame(channel) == "subscribed")
+            try await channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer()))
+            #expect(try await run.value == .closed)
+            // The frame still reaches the handlers after it.
+            #expect(try await channel.readInbound(as: WebSocketFrame.self)?.opcode == .connectionClose)
             try await put(store, "late")
             _ = await hub.settled()
             try await channel.eventLoop.submit {}.get()
