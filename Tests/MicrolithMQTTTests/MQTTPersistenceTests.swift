@@ -280,4 +280,31 @@ struct MQTTPersistenceTests {
             #expect(try await again.connect(clientID: "one", username: nil, password: nil, cleanStart: false, sessionExpiry: 3600).reasonCode == 0)
         }
     }
+
+    @Test("a message stored and acknowledged within one batch writes no row; other rows, and deletes of earlier batches' rows, are kept")
+    func aBatchDropsTheMessagesAcknowledgedWithinIt() {
+        func message(_ id: Int64) -> MQTTPersistence.Operation {
+            .insertMessage(
+                clientID: "c",
+                MQTTPersistence.MessageRow(
+                    id: id, topic: "t", payload: ByteBuffer(), qos: .atLeastOnce, retain: false, properties: nil, expiresAt: nil, identifiers: []))
+        }
+        func describe(_ operations: [MQTTPersistence.Operation]) -> [String] {
+            operations.map { operation in
+                switch operation {
+                case .insertMessage(_, let m): return "insert \(m.id)"
+                case .deleteMessages(let ids): return "delete \(ids.map(String.init).joined(separator: ","))"
+                case .removeSession(let id): return "remove \(id)"
+                case .saveSession(let row): return "save \(row.clientID)"
+                case .retain(let topic, _): return "retain \(topic)"
+                }
+            }
+        }
+        let batch: [MQTTPersistence.Operation] = [
+            .deleteMessages([3]), message(1), message(2), message(3), .deleteMessages([1, 7]), .removeSession("gone"), .deleteMessages([2]),
+        ]
+        // 1 and 2 were stored and acknowledged here; 7 was stored before; 3 is deleted before its (second) insert.
+        #expect(describe(MQTTPersistence.coalesced(batch)) == ["delete 3", "insert 3", "delete 7", "remove gone"])
+        #expect(describe(MQTTPersistence.coalesced([message(4)])) == ["insert 4"])
+    }
 }

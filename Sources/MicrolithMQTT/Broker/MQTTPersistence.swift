@@ -174,12 +174,13 @@ final class MQTTPersistence: Sendable {
                 return (s.operations, s.queued)
             }
             guard !operations.isEmpty else { return }
+            let batch = Self.coalesced(operations)
             var committed = false
             for attempt in 0..<4 where !committed {
                 if attempt > 0 { try? await Task.sleep(for: .milliseconds(100 << (2 * (attempt - 1)))) }
                 do {
                     try await store.write(database: database) { txn in
-                        for operation in operations { try Self.apply(operation, to: txn.db) }
+                        for operation in batch { try Self.apply(operation, to: txn.db) }
                     }
                     committed = true
                 } catch {
@@ -198,6 +199,33 @@ final class MQTTPersistence: Sendable {
             }
             for waiter in done { waiter.promise.succeed(committed) }
         }
+    }
+
+    /// `operations` without the messages both stored and acknowledged within them: a row inserted
+    /// and then deleted in one transaction leaves nothing, so neither is written. A subscriber that
+    /// keeps up acknowledges most messages before the batch that stores them commits, and those
+    /// then cost the store nothing. A delete that comes before an insert of its id is kept.
+    static func coalesced(_ operations: [Operation]) -> [Operation] {
+        var result: [Operation?] = []
+        result.reserveCapacity(operations.count)
+        // Where each message row inserted in this batch, and not deleted since, is in `result`.
+        var pending: [Int64: Int] = [:]
+        for operation in operations {
+            switch operation {
+            case .insertMessage(_, let m):
+                pending[m.id] = result.count
+                result.append(operation)
+            case .deleteMessages(let ids):
+                var rest: [Int64] = []
+                for id in ids {
+                    if let at = pending.removeValue(forKey: id) { result[at] = nil } else { rest.append(id) }
+                }
+                if !rest.isEmpty { result.append(.deleteMessages(rest)) }
+            default:
+                result.append(operation)
+            }
+        }
+        return result.compactMap { $0 }
     }
 
     /// Runs `sql` through the connection's statement cache: the same few statements run for every
