@@ -307,4 +307,41 @@ struct MQTTPersistenceTests {
         #expect(describe(MQTTPersistence.coalesced(batch)) == ["delete 3", "insert 3", "delete 7", "remove gone"])
         #expect(describe(MQTTPersistence.coalesced([message(4)])) == ["insert 4"])
     }
+
+    @Test("publishes sent back to back are acknowledged in their order [MQTT-4.6.0-2] while their messages are stored, and all are kept")
+    func backToBackPublishesAreAcknowledgedInOrderAndKept() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withBroker(in: directory) { _, server in
+                let subscriber = try await TestClient.connect(port: server.port)
+                try await subscriber.handshake(clientID: "keeper", sessionExpiry: 3600)
+                _ = try await subscriber.subscribe(["stream/kept"], qos: .atLeastOnce)
+                await subscriber.close()
+                #expect(try await subscriber.closed())
+
+                let publisher = try await TestClient.connect(port: server.port)
+                try await publisher.handshake(clientID: "publisher")
+                // Every fifth goes to a topic no session keeps: acknowledged at once, but still in its place.
+                let ids = (1...300).map { UInt16($0) }
+                for id in ids {
+                    let topic = id % 5 == 0 ? "stream/unkept" : "stream/kept"
+                    try await publisher.send(
+                        .publish(MQTTPublish(topic: topic, payload: ByteBuffer(string: "m\(id)"), qos: .atLeastOnce, packetID: id)))
+                }
+                var acknowledged: [UInt16] = []
+                while acknowledged.count < ids.count {
+                    guard case .ack(let ack) = try await publisher.receive(within: 20) else { throw CancellationError() }
+                    #expect(ack.kind == .puback && ack.reasonCode == 0)
+                    acknowledged.append(ack.packetID)
+                }
+                #expect(acknowledged == ids)
+            }
+            // The crash: a broker opened on the same files sends every kept message, in order.
+            try await withBroker(in: directory) { _, later in
+                let back = try await TestClient.connect(port: later.port)
+                #expect(try await back.handshake(clientID: "keeper", cleanStart: false, sessionExpiry: 3600).sessionPresent)
+                let delivered = try await back.publishes(expected: 240, acknowledge: true)
+                #expect(delivered.map { String(buffer: $0.payload) } == (1...300).filter { $0 % 5 != 0 }.map { "m\($0)" })
+            }
+        }
+    }
 }

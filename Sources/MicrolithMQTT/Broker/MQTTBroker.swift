@@ -62,6 +62,15 @@ public final class MQTTBroker: Sendable {
         case failed(UInt8, String)
     }
 
+    /// What a publish's acknowledgement waits for.
+    struct PublishWait {
+        let outcome: EventLoopFuture<PublishOutcome>
+        /// Whether the connection's next packets may be handled meanwhile: a plain message already
+        /// handed to its subscribers waits only for its rows to be stored, while a publish to a
+        /// record is a write that the next packet's must follow.
+        let overlaps: Bool
+    }
+
     /// A broker for `hub`'s store, reaching its tables through `access` (the application's table
     /// hooks and roles hold for what MQTT clients write, subscribe to and are sent). Clients that send
     /// a user name sign in through `authenticator` and act with that user's roles; the others act as
@@ -255,9 +264,9 @@ public final class MQTTBroker: Sendable {
 
     // MARK: Publishing
 
-    /// Handles a publish from a client (or a will, `from` nil) acting as `principal`. Returns a future
-    /// when the outcome waits for a store write; `nil` when it is done.
-    func publish(_ publish: MQTTPublish, from connection: MQTTConnection?, as principal: Principal) -> EventLoopFuture<PublishOutcome>? {
+    /// Handles a publish from a client (or a will, `from` nil) acting as `principal`. Returns what the
+    /// outcome waits for when it waits for a store write; `nil` when it is done.
+    func publish(_ publish: MQTTPublish, from connection: MQTTConnection?, as principal: Principal) -> PublishWait? {
         received.increment()
         let loop: any EventLoop
         switch tables.resolve(publish.topic) {
@@ -272,15 +281,17 @@ public final class MQTTBroker: Sendable {
                     keepOffline: true, publisher: connection?.clientID))
             // A QoS 1 or 2 message is acknowledged once it is stored for every persistent session it was queued for.
             guard let persistence, mark > 0, publish.qos != .atMostOnce else { return nil }
-            return persistence.barrier(mark, on: connection?.eventLoop ?? eventLoopGroup.next()).map { stored in
+            let stored = persistence.barrier(mark, on: connection?.eventLoop ?? eventLoopGroup.next()).map { stored -> PublishOutcome in
                 stored ? .done : .failed(0x80, "the message could not be stored for the sessions it is queued for")
             }
+            return PublishWait(outcome: stored, overlaps: true)
         case .invalidKey(let message):
             loop = connection?.eventLoop ?? eventLoopGroup.next()
-            return loop.makeSucceededFuture(.failed(0x90, message))
+            return PublishWait(outcome: loop.makeSucceededFuture(.failed(0x90, message)), overlaps: false)
         case .record(let table, let id):
             loop = connection?.eventLoop ?? eventLoopGroup.next()
-            return tables.publish(publish, to: table, id: id, clientID: connection?.clientID, principal: principal, on: loop, spawn: spawn)
+            let written = tables.publish(publish, to: table, id: id, clientID: connection?.clientID, principal: principal, on: loop, spawn: spawn)
+            return written.map { PublishWait(outcome: $0, overlaps: false) }
         }
     }
 

@@ -24,6 +24,12 @@ final class MQTTConnection: @unchecked Sendable {
     private var input = ByteBuffer()
     private var busy = false
     private var readingPaused = false
+    /// The last acknowledgement of a plain QoS 1 or 2 publish still waiting for its message to be
+    /// stored, while the next packets are handled; `nil` when none waits.
+    private var pendingAcknowledgements: EventLoopFuture<Void>?
+    private var waitingAcknowledgements = 0
+    /// How many such acknowledgements may wait before the next packet waits too.
+    static let overlappingPublishes = 256
     private(set) var session: MQTTSession?
     private(set) var version: MQTTProtocolVersion = .v3_1_1
     private(set) var clientID = ""
@@ -445,7 +451,7 @@ final class MQTTConnection: @unchecked Sendable {
             send(.ack(MQTTAck(kind: .pubrec, packetID: id)))
             return nil
         }
-        let future = broker.publish(publish, from: self, as: principal)
+        let wait = broker.publish(publish, from: self, as: principal)
         let finish: @Sendable (MQTTBroker.PublishOutcome) -> Void = { [self] outcome in
             guard !isClosed else { return }
             if case .failed(let code, let message) = outcome {
@@ -468,11 +474,25 @@ final class MQTTConnection: @unchecked Sendable {
                 send(.ack(MQTTAck(kind: .puback, packetID: id)))
             }
         }
-        guard let future else {
+        guard wait != nil || pendingAcknowledgements != nil else {
             finish(.done)
             return nil
         }
-        return future.map(finish)
+        // Acknowledgements go in the order of the publishes [MQTT-4.6.0-2]: after those still waiting.
+        let outcome = wait?.outcome ?? eventLoop.makeSucceededFuture(.done)
+        let acknowledged = (pendingAcknowledgements.map { earlier in earlier.flatMap { outcome } } ?? outcome).map(finish)
+        guard wait?.overlaps == true, waitingAcknowledgements < Self.overlappingPublishes else {
+            // The next packet waits for this one (and so for every acknowledgement before it).
+            return acknowledged
+        }
+        waitingAcknowledgements += 1
+        let tail = acknowledged.recover { _ in }
+        pendingAcknowledgements = tail
+        tail.whenComplete { [self] _ in
+            waitingAcknowledgements -= 1
+            if waitingAcknowledgements == 0 { pendingAcknowledgements = nil }
+        }
+        return nil
     }
 
     private func handleAck(_ ack: MQTTAck) {
