@@ -27,6 +27,8 @@ final class MQTTConnection: @unchecked Sendable {
     /// The last acknowledgement of a plain QoS 1 or 2 publish still waiting for its message to be
     /// stored, while the next packets are handled; `nil` when none waits.
     private var pendingAcknowledgements: EventLoopFuture<Void>?
+    /// Whether a flush is queued on the loop (``flushSoon()``).
+    private var flushScheduled = false
     private var waitingAcknowledgements = 0
     /// How many such acknowledgements may wait before the next packet waits too.
     static let overlappingPublishes = 256
@@ -230,6 +232,18 @@ final class MQTTConnection: @unchecked Sendable {
         handOff(bytes.readableBytes)
         eventLoop.execute { [self] in
             write(bytes)
+            flushSoon()
+        }
+    }
+
+    /// Flushes once the tasks queued on the loop before this call have run, so that the packets
+    /// several of them write (the acknowledgements of a batch of publishes stored together, say)
+    /// go out in one system call; on the event loop.
+    private func flushSoon() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        eventLoop.execute { [self] in
+            flushScheduled = false
             flush()
         }
     }
