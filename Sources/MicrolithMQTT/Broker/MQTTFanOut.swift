@@ -12,6 +12,9 @@ import Synchronization
 struct MQTTFanOut: Sendable {
     let sessions: MQTTSessions
 
+    /// Past how many subscribers on one loop a message's copies are flushed at once.
+    static var flushAtOnce: Int { 8 }
+
     /// What one session's subscriptions matching a topic grant together.
     struct Target: Sendable, Equatable {
         /// The highest QoS among them.
@@ -110,7 +113,15 @@ struct MQTTFanOut: Sendable {
         for (_, (loop, batch)) in writes {
             loop.execute {
                 for (connection, bytes) in batch { connection.write(bytes) }
-                for (connection, _) in batch { connection.flush() }
+                if batch.count > Self.flushAtOnce {
+                    // A message to many subscribers: one system call each whenever it is flushed,
+                    // so at once, ahead of whatever else the loop has queued.
+                    for (connection, _) in batch { connection.flush() }
+                } else {
+                    // To a few: flushed once the loop's queued tasks have run, so that the messages
+                    // of the other publishes handled meanwhile reach them in the same system call.
+                    for (connection, _) in batch { connection.flushSoon() }
+                }
             }
         }
         return mark

@@ -239,7 +239,7 @@ final class MQTTConnection: @unchecked Sendable {
     /// Flushes once the tasks queued on the loop before this call have run, so that the packets
     /// several of them write (the acknowledgements of a batch of publishes stored together, say)
     /// go out in one system call; on the event loop.
-    private func flushSoon() {
+    func flushSoon() {
         guard !flushScheduled else { return }
         flushScheduled = true
         eventLoop.execute { [self] in
