@@ -26,7 +26,8 @@ struct MQTTPersistenceTests {
         #expect(ack.kind == .puback && ack.packetID == id && ack.reasonCode == 0)
     }
 
-    /// Waits until the broker has handled every packet the client sent before (it answers in order).
+    /// Waits until the broker has handled every packet the client sent before (it answers in order
+    /// while none of the client's publishes waits to be stored).
     private func ping(_ client: TestClient) async throws {
         try await client.send(.pingreq)
         guard case .pingresp = try await client.receive() else { throw CancellationError() }
@@ -341,6 +342,42 @@ struct MQTTPersistenceTests {
                 #expect(try await back.handshake(clientID: "keeper", cleanStart: false, sessionExpiry: 3600).sessionPresent)
                 let delivered = try await back.publishes(expected: 240, acknowledge: true)
                 #expect(delivered.map { String(buffer: $0.payload) } == (1...300).filter { $0 % 5 != 0 }.map { "m\($0)" })
+            }
+        }
+    }
+
+    @Test("a QoS 2 publish repeated while its PUBREC waits for the store is not handed on again [MQTT-4.3.3-9]; both get their PUBREC in order")
+    func aRepeatedQoS2PublishWaitingForItsPUBRECIsDeliveredOnce() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withBroker(in: directory) { _, server in
+                let subscriber = try await TestClient.connect(port: server.port)
+                try await subscriber.handshake(clientID: "keeper", sessionExpiry: 3600)
+                _ = try await subscriber.subscribe(["dup/t"], qos: .exactlyOnce)
+                await subscriber.close()
+                #expect(try await subscriber.closed())
+
+                let publisher = try await TestClient.connect(port: server.port)
+                try await publisher.handshake(clientID: "publisher")
+                // The publish and its repetition in one write: the second is read while the first waits.
+                var bytes = ByteBuffer()
+                for dup in [false, true] {
+                    MQTTPacket.publish(
+                        MQTTPublish(topic: "dup/t", payload: ByteBuffer(string: "once"), qos: .exactlyOnce, dup: dup, packetID: 9)
+                    ).encode(version: .v5, into: &bytes)
+                }
+                try await publisher.sendRaw(bytes)
+                for _ in 0..<2 {
+                    guard case .ack(let ack) = try await publisher.receive() else { throw CancellationError() }
+                    #expect(ack.kind == .pubrec && ack.packetID == 9 && ack.reasonCode == 0)
+                }
+                try await publisher.send(.ack(MQTTAck(kind: .pubrel, packetID: 9)))
+                guard case .ack(let complete) = try await publisher.receive() else { throw CancellationError() }
+                #expect(complete.kind == .pubcomp && complete.packetID == 9)
+
+                let back = try await TestClient.connect(port: server.port)
+                #expect(try await back.handshake(clientID: "keeper", cleanStart: false, sessionExpiry: 3600).sessionPresent)
+                let delivered = try await back.publishes(expected: 1, quiet: 1)
+                #expect(delivered.map { String(buffer: $0.payload) } == ["once"])
             }
         }
     }

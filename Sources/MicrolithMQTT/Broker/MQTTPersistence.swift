@@ -175,7 +175,8 @@ final class MQTTPersistence: Sendable {
             }
             guard !operations.isEmpty else { return }
             let batch = Self.coalesced(operations)
-            var committed = false
+            // A batch whose rows all came and went needs no transaction.
+            var committed = batch.isEmpty
             for attempt in 0..<4 where !committed {
                 if attempt > 0 { try? await Task.sleep(for: .milliseconds(100 << (2 * (attempt - 1)))) }
                 do {

@@ -27,10 +27,15 @@ final class MQTTConnection: @unchecked Sendable {
     /// The last acknowledgement of a plain QoS 1 or 2 publish still waiting for its message to be
     /// stored, while the next packets are handled; `nil` when none waits.
     private var pendingAcknowledgements: EventLoopFuture<Void>?
+    /// The payload bytes of the publishes whose acknowledgements wait so (at most `mqtt.bufferBytes`).
+    private var waitingBytes = 0
+    /// The ids of QoS 2 publishes handed on whose PUBREC has not been sent yet.
+    private var receiving: Set<UInt16> = []
     /// Whether a flush is queued on the loop (``flushSoon()``).
     private var flushScheduled = false
     private var waitingAcknowledgements = 0
-    /// How many such acknowledgements may wait before the next packet waits too.
+    /// How many such acknowledgements may wait before the next packet waits too (or fewer: their
+    /// payloads may take at most `mqtt.bufferBytes`).
     static let overlappingPublishes = 256
     private(set) var session: MQTTSession?
     private(set) var version: MQTTProtocolVersion = .v3_1_1
@@ -461,44 +466,72 @@ final class MQTTConnection: @unchecked Sendable {
             aliased.properties.topicAlias = nil
         }
         let publish = aliased
-        if publish.qos == .exactlyOnce, let id = publish.packetID, unreleased.contains(id) {
-            send(.ack(MQTTAck(kind: .pubrec, packetID: id)))
-            return nil
+        let (topic, qos, packetID) = (publish.topic, publish.qos, publish.packetID)
+        if qos == .exactlyOnce, let id = packetID, unreleased.contains(id) || receiving.contains(id) {
+            // A QoS 2 message already handed on (its PUBREC may still wait): not again [MQTT-4.3.3-9],
+            // and its PUBREC goes after those waiting [MQTT-4.6.0-3].
+            return acknowledgeInOrder { [self] in send(.ack(MQTTAck(kind: .pubrec, packetID: id))) }
         }
         let wait = broker.publish(publish, from: self, as: principal)
+        if qos == .exactlyOnce, let id = packetID { receiving.insert(id) }
         let finish: @Sendable (MQTTBroker.PublishOutcome) -> Void = { [self] outcome in
+            if qos == .exactlyOnce, let id = packetID { receiving.remove(id) }
             guard !isClosed else { return }
             if case .failed(let code, let message) = outcome {
-                logger.info("mqtt: publish to \(publish.topic) from \(clientID) failed: \(message)")
-                if version == .v3_1_1 && publish.qos != .atMostOnce {
+                logger.info("mqtt: publish to \(topic) from \(clientID) failed: \(message)")
+                if version == .v3_1_1 && qos != .atMostOnce {
                     fail(0x80, message)
                     return
                 }
-                guard let id = publish.packetID, version == .v5 else { return }
+                guard let id = packetID, version == .v5 else { return }
                 var properties = MQTTProperties()
                 properties.reasonString = String(message.prefix(500))
-                send(.ack(MQTTAck(kind: publish.qos == .exactlyOnce ? .pubrec : .puback, packetID: id, reasonCode: code, properties: properties)))
+                send(.ack(MQTTAck(kind: qos == .exactlyOnce ? .pubrec : .puback, packetID: id, reasonCode: code, properties: properties)))
                 return
             }
-            guard let id = publish.packetID else { return }
-            if publish.qos == .exactlyOnce {
+            guard let id = packetID else { return }
+            if qos == .exactlyOnce {
                 unreleased.insert(id)
                 send(.ack(MQTTAck(kind: .pubrec, packetID: id)))
             } else {
                 send(.ack(MQTTAck(kind: .puback, packetID: id)))
             }
         }
-        guard wait != nil || pendingAcknowledgements != nil else {
-            finish(.done)
-            return nil
+        guard let wait else {
+            // Nothing to wait for: acknowledged now, or after those waiting (QoS 0 has none to send).
+            if qos == .atMostOnce { return nil }
+            return acknowledgeInOrder { finish(.done) }
         }
         // Acknowledgements go in the order of the publishes [MQTT-4.6.0-2]: after those still waiting.
-        let outcome = wait?.outcome ?? eventLoop.makeSucceededFuture(.done)
-        let acknowledged = (pendingAcknowledgements.map { earlier in earlier.flatMap { outcome } } ?? outcome).map(finish)
-        guard wait?.overlaps == true, waitingAcknowledgements < Self.overlappingPublishes else {
+        let acknowledged = (pendingAcknowledgements.map { earlier in earlier.flatMap { wait.outcome } } ?? wait.outcome).map(finish)
+        let bytes = publish.payload.readableBytes
+        guard wait.overlaps, waitingAcknowledgements < Self.overlappingPublishes,
+            waitingBytes + bytes <= broker.configuration.bufferBytes
+        else {
             // The next packet waits for this one (and so for every acknowledgement before it).
             return acknowledged
         }
+        waitingBytes += bytes
+        acknowledged.whenComplete { [self] _ in waitingBytes -= bytes }
+        track(acknowledged)
+        return nil
+    }
+
+    /// Runs `acknowledge` after the acknowledgements still waiting, or now when none waits; returns
+    /// what the next packet waits for when the most that may wait already do.
+    private func acknowledgeInOrder(_ acknowledge: @escaping @Sendable () -> Void) -> EventLoopFuture<Void>? {
+        guard let pending = pendingAcknowledgements else {
+            acknowledge()
+            return nil
+        }
+        let acknowledged = pending.map(acknowledge)
+        guard waitingAcknowledgements < Self.overlappingPublishes else { return acknowledged }
+        track(acknowledged)
+        return nil
+    }
+
+    /// Makes `acknowledged` the last acknowledgement waiting, which the next ones follow.
+    private func track(_ acknowledged: EventLoopFuture<Void>) {
         waitingAcknowledgements += 1
         let tail = acknowledged.recover { _ in }
         pendingAcknowledgements = tail
@@ -506,7 +539,6 @@ final class MQTTConnection: @unchecked Sendable {
             waitingAcknowledgements -= 1
             if waitingAcknowledgements == 0 { pendingAcknowledgements = nil }
         }
-        return nil
     }
 
     private func handleAck(_ ack: MQTTAck) {
