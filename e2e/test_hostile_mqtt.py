@@ -335,19 +335,24 @@ class WebSocketRawClient(RawClient):
         self.buffer = self.buffer[6:]
 
 
+def start_big_table(factory) -> MicrolithServer:
+    """A server with a 64 KiB output bound per client, dropping one without room after 2 s, a small
+    record cache, and a table Big of 20,000 records of 2 KB (about 40 MB)."""
+    return start(
+        factory,
+        "mqtt:\n  bufferBytes: 65536\n  writeTimeoutSeconds: 2\n",
+        data={"Big": [{"id": f"r{i:05d}", "body": "b" * 2000} for i in range(20_000)]},
+        cache_mb=8,
+    )
+
+
 def test_websocket_subscriber_that_never_reads_a_big_table_is_dropped_and_memory_stays_bounded(factory):
     """The same subscriber as the test below, over WebSocket: the broker writes its frames on the
     socket's event loop, counts what the socket has not sent (mqtt.bufferBytes), so it sends the
     records a page at a time as the socket drains and drops the client after
     mqtt.writeTimeoutSeconds without room; the server's resident memory grows by less than 32 MB
     (the table is about 40 MB)."""
-    count, body = 20_000, "b" * 2000
-    server = start(
-        factory,
-        "mqtt:\n  bufferBytes: 65536\n  writeTimeoutSeconds: 2\n",
-        data={"Big": [{"id": f"r{i:05d}", "body": body} for i in range(count)]},
-        cache_mb=8,
-    )
+    server = start_big_table(factory)
     pid = server.process.pid
     baseline = rss_kib(pid)
     hostile = WebSocketRawClient(server.port, receive_buffer=4096)
@@ -424,13 +429,7 @@ def test_subscriber_that_never_reads_a_big_table_is_dropped_and_memory_stays_bou
     is mqtt.bufferBytes (64 KiB) of output and one page (16 KiB) of records, plus SQLite's page
     cache (8 MiB here, --cache-mb 8): 32 MB leaves room for allocator noise of a debug build.
     Meanwhile a normal client publishes and receives on a plain topic and reads a record."""
-    count, body = 20_000, "b" * 2000
-    server = start(
-        factory,
-        "mqtt:\n  bufferBytes: 65536\n  writeTimeoutSeconds: 2\n",
-        data={"Big": [{"id": f"r{i:05d}", "body": body} for i in range(count)]},
-        cache_mb=8,
-    )
+    server = start_big_table(factory)
     pid = server.process.pid
     normal = Paho(server.mqtt_port, mqtt.MQTTv311)
     try:

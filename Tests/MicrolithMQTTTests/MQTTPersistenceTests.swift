@@ -298,6 +298,7 @@ struct MQTTPersistenceTests {
                 case .removeSession(let id): return "remove \(id)"
                 case .saveSession(let row): return "save \(row.clientID)"
                 case .retain(let topic, _): return "retain \(topic)"
+                case .inflight(let id, let packetID, let released): return "inflight \(id) \(packetID) \(released)"
                 }
             }
         }
@@ -378,6 +379,51 @@ struct MQTTPersistenceTests {
                 #expect(try await back.handshake(clientID: "keeper", cleanStart: false, sessionExpiry: 3600).sessionPresent)
                 let delivered = try await back.publishes(expected: 1, quiet: 1)
                 #expect(delivered.map { String(buffer: $0.payload) } == ["once"])
+            }
+        }
+    }
+
+    @Test(
+        "after a crash, a QoS 2 message in flight keeps its packet id: the client gets its PUBLISH again with DUP, or its PUBREL once it had received it [MQTT-4.4.0-1]"
+    )
+    func qos2InFlightSurvivesACrashWithItsPacketID() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withBroker(in: directory) { _, server in
+                let subscriber = try await TestClient.connect(port: server.port)
+                try await subscriber.handshake(clientID: "exact", sessionExpiry: 3600)
+                _ = try await subscriber.subscribe(["exact/#"], qos: .exactlyOnce)
+                let publisher = try await TestClient.connect(port: server.port)
+                try await publisher.handshake(clientID: "publisher")
+                for (id, text) in [(UInt16(1), "first"), (2, "second")] {
+                    try await publisher.send(
+                        .publish(MQTTPublish(topic: "exact/\(text)", payload: ByteBuffer(string: text), qos: .exactlyOnce, packetID: id)))
+                    guard case .ack(let received) = try await publisher.receive(), received.kind == .pubrec else { throw CancellationError() }
+                    try await publisher.send(.ack(MQTTAck(kind: .pubrel, packetID: id)))
+                    guard case .ack(let complete) = try await publisher.receive(), complete.kind == .pubcomp else { throw CancellationError() }
+                }
+                let first = try publishOf(try await subscriber.receive())
+                let second = try publishOf(try await subscriber.receive())
+                #expect([first.topic, second.topic] == ["exact/first", "exact/second"])
+                // The first is received (PUBREC, and the broker's PUBREL comes); neither is completed.
+                try await subscriber.send(.ack(MQTTAck(kind: .pubrec, packetID: first.packetID ?? 0)))
+                guard case .ack(let release) = try await subscriber.receive(), release.kind == .pubrel else { throw CancellationError() }
+                #expect(release.packetID == first.packetID)
+                try await Task.sleep(for: .seconds(1))
+                // The crash: a broker opened on the same files while this one still runs.
+                try await withBroker(in: directory) { _, later in
+                    let back = try await TestClient.connect(port: later.port)
+                    #expect(try await back.handshake(clientID: "exact", cleanStart: false, sessionExpiry: 3600).sessionPresent)
+                    guard case .ack(let again) = try await back.receive() else { throw CancellationError() }
+                    #expect(again.kind == .pubrel && again.packetID == first.packetID)
+                    let resent = try publishOf(try await back.receive())
+                    #expect(resent.topic == "exact/second" && resent.packetID == second.packetID && resent.dup)
+                    try await back.send(.ack(MQTTAck(kind: .pubcomp, packetID: first.packetID ?? 0)))
+                    try await back.send(.ack(MQTTAck(kind: .pubrec, packetID: second.packetID ?? 0)))
+                    guard case .ack(let last) = try await back.receive() else { throw CancellationError() }
+                    #expect(last.kind == .pubrel && last.packetID == second.packetID)
+                    try await back.send(.ack(MQTTAck(kind: .pubcomp, packetID: second.packetID ?? 0)))
+                    #expect(try await back.publishes(expected: 0, quiet: 0.5).isEmpty)
+                }
             }
         }
     }

@@ -28,7 +28,13 @@ extension SystemTables {
             CREATE INDEX IF NOT EXISTS _microlith_mqtt_messages_client ON _microlith_mqtt_messages(client_id, id);
             CREATE TABLE IF NOT EXISTS _microlith_mqtt_retained(
                 topic TEXT PRIMARY KEY NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, properties BLOB, expires_at INTEGER);
+            """,
+            // A QoS 2 message in flight: the packet id it was sent with, and whether the client has
+            // received it (PUBREC; PUBREL is owed), so a restart resends it as the client expects.
             """
+            ALTER TABLE _microlith_mqtt_messages ADD COLUMN packet_id INTEGER;
+            ALTER TABLE _microlith_mqtt_messages ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
+            """,
         ])
 }
 
@@ -41,9 +47,11 @@ extension SystemTables {
 /// PUBACK (PUBREC) waits for ``barrier(_:on:)``: a QoS 1 or 2 message acknowledged to its
 /// publisher is in the store, for every persistent session it was queued for, and survives a
 /// SIGKILL. Acknowledgements from subscribers delete rows without anyone waiting: a crash before
-/// that commit sends the message again (QoS 1's at-least-once; a QoS 2 message in flight at a crash
-/// is sent again as a new message, so exactly-once holds across restarts only for messages not in
-/// flight).
+/// that commit sends the message again (QoS 1's at-least-once). A QoS 2 message's row also records
+/// the packet id it went out with and whether the client received it (PUBREC), so after a restart
+/// the client gets its PUBLISH again with DUP and the same id, or its PUBREL: exactly-once holds
+/// across restarts once those updates are written (within the sweep's half second, as for every
+/// queued change); a crash before that sends it again as a new message.
 final class MQTTPersistence: Sendable {
     let store: Store
     let database: String
@@ -59,6 +67,8 @@ final class MQTTPersistence: Sendable {
         case removeSession(String)
         case insertMessage(clientID: String, MessageRow)
         case deleteMessages([Int64])
+        /// A QoS 2 message went out with `packetID`; `released`: the client received it (PUBREC).
+        case inflight(messageID: Int64, packetID: UInt16, released: Bool)
         case retain(topic: String, MessageRow?)
     }
 
@@ -87,6 +97,9 @@ final class MQTTPersistence: Sendable {
         /// When the message expires (milliseconds since 1970).
         var expiresAt: Int64?
         var identifiers: [Int]
+        /// The packet id a QoS 2 message is in flight with, and whether the client received it.
+        var packetID: UInt16? = nil
+        var released = false
     }
 
     private struct State {
@@ -267,6 +280,10 @@ final class MQTTPersistence: Sendable {
         case .deleteMessages(let ids):
             let statement = try db.cachedStatement(sql: "DELETE FROM _microlith_mqtt_messages WHERE id = ?")
             for id in ids { try statement.execute(arguments: [id]) }
+        case .inflight(let id, let packetID, let released):
+            try execute(
+                db, sql: "UPDATE _microlith_mqtt_messages SET packet_id = ?, released = ? WHERE id = ?",
+                arguments: [Int(packetID), released, id])
         case .retain(let topic, let m):
             guard let m else {
                 try execute(db, sql: "DELETE FROM _microlith_mqtt_retained WHERE topic = ?", arguments: [topic])
@@ -333,9 +350,14 @@ final class MQTTPersistence: Sendable {
     private static func message(_ row: Row, id: Int64) -> MessageRow? {
         guard let qos = MQTTQoS(rawValue: UInt8(clamping: row["qos"] as Int)), let payload = row["payload"] as Data? else { return nil }
         let identifiers = row.hasColumn("identifiers") ? (row["identifiers"] as Data?).map { Coding.readIntegers($0) ?? [] } ?? [] : []
-        return MessageRow(
+        var message = MessageRow(
             id: id, topic: row["topic"], payload: ByteBuffer(bytes: payload), qos: qos, retain: row.hasColumn("retain") ? row["retain"] : true,
             properties: (row["properties"] as Data?).map { ByteBuffer(bytes: $0) }, expiresAt: row["expires_at"], identifiers: identifiers)
+        if row.hasColumn("packet_id"), let packetID = row["packet_id"] as Int?, (1...Int(UInt16.max)).contains(packetID) {
+            message.packetID = UInt16(packetID)
+            message.released = row["released"] ?? false
+        }
+        return message
     }
 
     // MARK: Coding

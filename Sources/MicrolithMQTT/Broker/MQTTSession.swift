@@ -54,6 +54,9 @@ final class MQTTSession: Sendable {
         /// The QoS 2 messages of `inflight` the client has received (PUBREC): PUBREL was sent, and
         /// they keep their in-flight slot until PUBCOMP [MQTT-4.3.3].
         var released: Set<UInt16> = []
+        /// Stored QoS 2 messages that went out, or were received (PUBREC), since last written: their
+        /// rows record the packet id and the receipt (``MQTTSessions/settle(_:)`` queues the updates).
+        var inflightChanges: [(message: Int64, packetID: UInt16, released: Bool)] = []
         /// Messages waiting for a free in-flight slot, for the client to come back, or for the replay to finish.
         var pending: Deque<Outgoing> = []
         /// The bytes (``Outgoing/size``) of the messages in `inflight` and `pending`.
@@ -158,6 +161,7 @@ final class MQTTSession: Sendable {
             return
         }
         s.inflight[id] = message
+        if message.qos == .exactlyOnce, let stored = message.stored { s.inflightChanges.append((stored, id, false)) }
     }
 
     /// The client acknowledged (PUBACK) the QoS 1 message `packetID`; returns whether it was in flight.
@@ -183,7 +187,9 @@ final class MQTTSession: Sendable {
             _ = complete(packetID, in: &s)
             return .refused
         }
-        s.released.insert(packetID)
+        if s.released.insert(packetID).inserted, let stored = s.inflight[packetID]?.stored {
+            s.inflightChanges.append((stored, packetID, true))
+        }
         return .release
     }
 

@@ -106,6 +106,12 @@ final class MQTTSessions: Sendable {
 
     /// Deletes the stored rows of the messages the session is done with; under the session's lock.
     func settle(_ s: inout MQTTSession.State) {
+        if !s.inflightChanges.isEmpty {
+            for change in s.inflightChanges {
+                persistence?.enqueue(.inflight(messageID: change.message, packetID: change.packetID, released: change.released))
+            }
+            s.inflightChanges = []
+        }
         guard !s.settled.isEmpty else { return }
         persistence?.enqueue(.deleteMessages(s.settled))
         s.settled = []
@@ -196,8 +202,14 @@ final class MQTTSessions: Sendable {
                         let message = MQTTSession.Outgoing(
                             topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, properties: properties,
                             subscriptionIdentifiers: m.identifiers, stored: m.id)
-                        s.pending.append(message)
                         s.queuedBytes += message.size
+                        // A QoS 2 message in flight keeps its packet id: resent with DUP, or its PUBREL [MQTT-4.4.0-1].
+                        if m.qos == .exactlyOnce, let packetID = m.packetID, s.inflight[packetID] == nil {
+                            s.inflight[packetID] = message
+                            if m.released { s.released.insert(packetID) }
+                        } else {
+                            s.pending.append(message)
+                        }
                     }
                 }
                 if !expired.isEmpty { persistence.enqueue(.deleteMessages(expired)) }
@@ -413,6 +425,7 @@ final class MQTTSessions: Sendable {
             switch MQTTSession.receive(packetID, reasonCode: reasonCode, in: &s) {
             case .release:
                 MQTTSession.encodePubrel(packetID, version: s.version, into: &out)
+                settle(&s)
             case .unknown:
                 MQTTSession.encodePubrel(packetID, reasonCode: s.version == .v5 ? 0x92 : 0, version: s.version, into: &out)
             case .refused:
