@@ -30,7 +30,19 @@ final class RealtimeFrameWriter<Frame: Sendable>: ChannelInboundHandler, Removab
         case closed
     }
 
+    /// Where the frames enter the pipeline.
+    enum Placement: Sendable {
+        /// From the writer, last in the pipeline: through every handler of the connection.
+        case last
+        /// Below the WebSocket frame encoder: the frames are a WebSocket frame's bytes already
+        /// (``RealtimeEvent/webSocketFrame``, encoded once for every subscriber).
+        case belowWebSocketEncoder
+    }
+
     private let subscription: RealtimeSubscription
+    private let placement: Placement
+    /// The context the frames are written from: the writer's own, or the encoder's.
+    private var writeContext: ChannelHandlerContext?
     private let shape: (@Sendable (RealtimeEvent) -> RealtimeEvent?)?
     private let frame: @Sendable (RealtimeEvent) -> Frame?
     private let done: EventLoopPromise<Ending>
@@ -45,10 +57,11 @@ final class RealtimeFrameWriter<Frame: Sendable>: ChannelInboundHandler, Removab
     static var flushBytes: Int { 32 * 1024 }
 
     private init(
-        subscription: RealtimeSubscription, shape: (@Sendable (RealtimeEvent) -> RealtimeEvent?)?,
+        subscription: RealtimeSubscription, placement: Placement, shape: (@Sendable (RealtimeEvent) -> RealtimeEvent?)?,
         frame: @escaping @Sendable (RealtimeEvent) -> Frame?, done: EventLoopPromise<Ending>
     ) {
         self.subscription = subscription
+        self.placement = placement
         self.shape = shape
         self.frame = frame
         self.done = done
@@ -61,14 +74,15 @@ final class RealtimeFrameWriter<Frame: Sendable>: ChannelInboundHandler, Removab
     /// - Parameters:
     ///   - shape: what the subscriber is shown of an event (`nil`: not sent); runs on the loop.
     ///   - frame: the frame an event is written as (`nil`: nothing is written for it).
+    ///   - placement: where the frames enter the pipeline.
     static func run(
-        _ subscription: RealtimeSubscription, on channel: any Channel, shape: (@Sendable (RealtimeEvent) -> RealtimeEvent?)?,
-        frame: @escaping @Sendable (RealtimeEvent) -> Frame?
+        _ subscription: RealtimeSubscription, on channel: any Channel, placement: Placement = .last,
+        shape: (@Sendable (RealtimeEvent) -> RealtimeEvent?)?, frame: @escaping @Sendable (RealtimeEvent) -> Frame?
     ) async throws -> Ending {
         let loop = channel.eventLoop
         let done = loop.makePromise(of: Ending.self)
         let added = loop.submit {
-            let writer = RealtimeFrameWriter(subscription: subscription, shape: shape, frame: frame, done: done)
+            let writer = RealtimeFrameWriter(subscription: subscription, placement: placement, shape: shape, frame: frame, done: done)
             try channel.pipeline.syncOperations.addHandler(writer, position: .last)
             return NIOLoopBound(writer, eventLoop: loop)
         }
@@ -83,6 +97,13 @@ final class RealtimeFrameWriter<Frame: Sendable>: ChannelInboundHandler, Removab
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        switch placement {
+        case .last:
+            writeContext = context
+        case .belowWebSocketEncoder:
+            // Writing from the encoder's context hands the bytes to the handlers below it.
+            writeContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+        }
         let writer = NIOLoopBound(self, eventLoop: context.eventLoop)
         subscription.attach(Sink(eventLoop: context.eventLoop, writer: writer))
         // Events may already wait (the replay, `subscribed`, the current record): written once the
@@ -93,6 +114,7 @@ final class RealtimeFrameWriter<Frame: Sendable>: ChannelInboundHandler, Removab
     func handlerRemoved(context: ChannelHandlerContext) {
         finish(.closed, remove: false)
         self.context = nil
+        writeContext = nil
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -135,6 +157,11 @@ final class RealtimeFrameWriter<Frame: Sendable>: ChannelInboundHandler, Removab
     }
 
     private func drainOnce(_ context: ChannelHandlerContext) {
+        guard let out = writeContext else {
+            // No encoder to write below: nothing can be sent on this connection.
+            finish(.closed)
+            return
+        }
         var unflushed = 0
         var ending: Ending?
         reading: while context.channel.isWritable {
@@ -145,7 +172,7 @@ final class RealtimeFrameWriter<Frame: Sendable>: ChannelInboundHandler, Removab
                     event = shown
                 }
                 if let frame = frame(event) {
-                    context.write(wrapOutboundOut(frame), promise: nil)
+                    out.write(wrapOutboundOut(frame), promise: nil)
                     unflushed += event.byteCount
                 }
                 if event.kind == .overflow {
@@ -154,7 +181,7 @@ final class RealtimeFrameWriter<Frame: Sendable>: ChannelInboundHandler, Removab
                 }
                 if unflushed >= Self.flushBytes {
                     // Now the channel counts them towards its high-water mark.
-                    context.flush()
+                    out.flush()
                     unflushed = 0
                     // A close seen during the flush ends the writing.
                     if finished { return }
@@ -166,7 +193,7 @@ final class RealtimeFrameWriter<Frame: Sendable>: ChannelInboundHandler, Removab
                 break reading
             }
         }
-        if unflushed > 0 || ending == .overflowed { context.flush() }
+        if unflushed > 0 || ending == .overflowed { out.flush() }
         if let ending { finish(ending) }
     }
 

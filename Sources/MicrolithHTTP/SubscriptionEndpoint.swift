@@ -341,8 +341,11 @@ public struct SubscriptionEndpoint: Sendable {
                     channel.close(promise: nil)
                 }
             }
-            let ending = try await RealtimeFrameWriter<WebSocketFrame>.run(subscription, on: channel, shape: shaper(wanted)) { event in
-                event.kind == .keepAlive ? nil : WebSocketFrame(fin: true, opcode: .text, data: event.json)
+            // Each event's frame is encoded once for all its subscribers, and written below the frame encoder.
+            let ending = try await RealtimeFrameWriter<ByteBuffer>.run(
+                subscription, on: channel, placement: .belowWebSocketEncoder, shape: shaper(wanted)
+            ) { event in
+                event.kind == .keepAlive ? nil : event.webSocketFrame
             }
             var close = (code: WebSocketErrorCode.goingAway, reason: "the server is shutting down")
             if ending == .overflowed { close = (.policyViolation, "slow consumer") }

@@ -1,6 +1,7 @@
 public import MicrolithJSON
 public import MicrolithStore
 public import NIOCore
+import Synchronization
 
 /// One event of a subscription: a committed write, a message, or a note about the subscription.
 ///
@@ -47,6 +48,33 @@ public final class RealtimeEvent: Sendable {
     /// kind) and ``json`` as its `data:`; a comment for ``Kind/keepAlive``. ``json`` is a view of
     /// the same bytes.
     public let sseFrame: ByteBuffer
+    /// The WebSocket text frame carrying ``json`` (unmasked, as a server sends it), made by the first
+    /// WebSocket subscriber that needs it and shared by the others.
+    private let encodedWebSocketFrame = Mutex<ByteBuffer?>(nil)
+
+    /// The event as one WebSocket text frame, header and ``json``: encoded once for every
+    /// WebSocket subscriber it reaches.
+    public var webSocketFrame: ByteBuffer {
+        encodedWebSocketFrame.withLock { frame in
+            if let frame { return frame }
+            let length = json.readableBytes
+            var out = ByteBuffer()
+            out.reserveCapacity(length + 10)
+            out.writeInteger(UInt8(0x81))  // FIN, text
+            if length < 126 {
+                out.writeInteger(UInt8(length))
+            } else if length <= Int(UInt16.max) {
+                out.writeInteger(UInt8(126))
+                out.writeInteger(UInt16(length))
+            } else {
+                out.writeInteger(UInt8(127))
+                out.writeInteger(UInt64(length))
+            }
+            out.writeImmutableBuffer(json)
+            frame = out
+            return out
+        }
+    }
 
     /// What the event counts against a subscriber's byte buffer: the size of ``json``.
     public var byteCount: Int { json.readableBytes }

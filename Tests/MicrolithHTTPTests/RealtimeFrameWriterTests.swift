@@ -197,4 +197,37 @@ import Testing
             #expect(try await channel.readOutbound(as: ByteBuffer.self) == nil)
         }
     }
+
+    @Test func aWebSocketFrameEncodedOnceIsWrittenBelowTheFrameEncoder() async throws {
+        try await withChannel { store, hub, channel in
+            try await channel.eventLoop.submit { try channel.pipeline.syncOperations.addHandler(WebSocketFrameEncoder()) }.get()
+            let todo = try #require(store.tables.first { $0.name == "Todo" })
+            let subscription = try await hub.subscribe(.table(todo))
+            let run = Task {
+                try await Writer.run(subscription, on: channel, placement: .belowWebSocketEncoder, shape: nil) { $0.webSocketFrame }
+            }
+            // The bytes on the wire are the event's one frame, untouched by the encoder.
+            var subscribed = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+            #expect(subscribed.readInteger(as: UInt8.self) == 0x81)
+            _ = subscribed.readInteger(as: UInt8.self)
+            #expect(String(buffer: subscribed).hasPrefix("{\"type\":\"subscribed\""))
+            try await put(store, "a")
+            var put = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+            #expect(put.readInteger(as: UInt8.self) == 0x81)
+            var length = Int(put.readInteger(as: UInt8.self) ?? 0)
+            if length == 126 { length = Int(put.readInteger(as: UInt16.self) ?? 0) }
+            #expect(length == put.readableBytes)
+            #expect(String(buffer: put).hasPrefix("{\"type\":\"put\",\"table\":\"Todo\",\"id\":\"a\""))
+            subscription.cancel()
+            #expect(try await run.value == .ended)
+        }
+        // Without an encoder to write below, nothing is written: the writer stops at once.
+        try await withChannel { store, hub, channel in
+            let todo = try #require(store.tables.first { $0.name == "Todo" })
+            let subscription = try await hub.subscribe(.table(todo))
+            let ending = try await Writer.run(subscription, on: channel, placement: .belowWebSocketEncoder, shape: nil) { $0.webSocketFrame }
+            #expect(ending == .closed)
+            #expect(try await channel.readOutbound(as: ByteBuffer.self) == nil)
+        }
+    }
 }

@@ -156,4 +156,32 @@ struct EventSinkTests {
             #expect(String(buffer: keepAlive.sseFrame) == ": keep-alive\n\n")
         }
     }
+
+    @Test("an event's WebSocket frame is its JSON behind an unmasked text-frame header, encoded once", arguments: [10, 200, 70_000])
+    func webSocketFrameCarriesTheJSON(noteBytes: Int) async throws {
+        try await withHub { store, hub in
+            let sub = try await hub.subscribe(.table(store.sensor))
+            #expect(try await sub.take(1) == ["subscribed"])
+            try await store.putSensor("s1", room: "a", temp: 1, note: String(repeating: "n", count: noteBytes))
+            let event = try await sub.nextEvent(within: 5)
+            let length = event.json.readableBytes
+            var frame = event.webSocketFrame
+            #expect(frame.readInteger(as: UInt8.self) == 0x81)
+            let marker = frame.readInteger(as: UInt8.self) ?? 0
+            switch length {
+            case ..<126: #expect(Int(marker) == length)
+            case ...65_535:
+                #expect(marker == 126)
+                #expect(frame.readInteger(as: UInt16.self).map(Int.init) == length)
+            default:
+                #expect(marker == 127)
+                #expect(frame.readInteger(as: UInt64.self).map(Int.init) == length)
+            }
+            #expect(frame == event.json)
+            // The same bytes for every subscriber: one storage.
+            let again = event.webSocketFrame
+            let same = event.webSocketFrame.withUnsafeReadableBytes { a in again.withUnsafeReadableBytes { b in a.baseAddress == b.baseAddress } }
+            #expect(same)
+        }
+    }
 }
