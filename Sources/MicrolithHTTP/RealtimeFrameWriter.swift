@@ -4,7 +4,7 @@ import NIOWebSocket
 
 /// Writes a subscription's events to its connection on the connection's event loop: the hub wakes
 /// every writer of a loop in one task per commit, and each writes the event's bytes as encoded
-/// once for every subscriber (``RealtimeEvent/json`` in a WebSocket frame,
+/// once for every subscriber (``RealtimeEvent/webSocketFrame`` below the WebSocket frame encoder,
 /// ``RealtimeEvent/sseFrame`` in an event stream). No Swift task wakes per subscriber per event.
 ///
 /// It sits last in the connection's pipeline, behind the server's own handlers (so what it writes

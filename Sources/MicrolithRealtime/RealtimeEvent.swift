@@ -6,8 +6,9 @@ import Synchronization
 /// One event of a subscription: a committed write, a message, or a note about the subscription.
 ///
 /// Events are shared between every subscriber they reach, with their JSON encoded once
-/// (``json``, what a WebSocket frame carries), inside the Server-Sent Events frame that carries it
-/// (``sseFrame``): one buffer for both.
+/// (``json``), inside the Server-Sent Events frame that carries it (``sseFrame``): one buffer for
+/// both. The WebSocket frame that carries it (``webSocketFrame``) is made once too, when the
+/// first WebSocket subscriber needs it.
 public final class RealtimeEvent: Sendable {
     /// What happened.
     public enum Kind: String, Sendable {
