@@ -6,6 +6,7 @@
 // app's tests); subscriptions from Swift; the server, its configuration (TLS settings included) and
 // the command line.
 
+import MicrolithRuntime
 import NIOCore
 import NIOPosix
 
@@ -100,7 +101,9 @@ public enum Microlith {
     }
 
     /// Makes NIO's event loops Swift concurrency's global executor, so handlers run where the
-    /// socket is read: no thread hop. Call it first thing in a custom `main`; later calls do nothing.
+    /// socket is read: no thread hop. Tasks run there as on the generic executor, so an `async`
+    /// call does not send its task through the loop's queue (`EventLoopGlobalExecutor`). Call it
+    /// first thing in a custom `main`; later calls do nothing.
     ///
     /// There is one event loop per core the process may run on: a process pinned to fewer cores
     /// than the machine has (`taskset`, a CPU set) does not run more loops than cores, which
@@ -113,7 +116,7 @@ public enum Microlith {
             setenv("NIO_SINGLETON_GROUP_LOOP_COUNT", String(cores), 0)
         }
         #endif
-        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        _ = EventLoopGlobalExecutor.install()
     }
 
     /// How many cores this process may run on (its CPU affinity, `Cpus_allowed` in

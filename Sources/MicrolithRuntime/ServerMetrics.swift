@@ -94,6 +94,12 @@ final class ServerMetrics: RequestRecorder, Sendable {
                     ([("kind", "kept")], Double(answers.keptAnswers.load(ordering: .relaxed))),
                 ])
         }
+        if EventLoopGlobalExecutor.isInstalled {
+            out.single(
+                "microlith_task_resumptions_total", .counter,
+                "Swift tasks run from an event loop's queue: a task started or resumed after it waited, not a function call",
+                Double(EventLoopGlobalExecutor.enqueuedJobs))
+        }
         let cache = store.cache.statistics
         out.single("microlith_record_cache_entries", .gauge, "Records (and known absences) the record cache holds", Double(cache.entries))
         out.single("microlith_record_cache_bytes", .gauge, "Bytes the record cache holds", Double(cache.bytes))
