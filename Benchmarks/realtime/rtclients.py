@@ -315,12 +315,14 @@ async def _fanout(conn, cfg):
     for kind, rows in received.items():
         mine = [s for s in subs if s.kind == kind]
         if mine:
-            result[kind] = analyse(rows, cfg["writes"], sum(1 for s in mine if s.closed_early), len(mine))
+            result[kind] = analyse(rows, cfg["writes"], sum(1 for s in mine if s.closed_early), len(mine), cfg.get("run"))
     return result
 
 
-def analyse(received, writes, closed_early, subscribers):
-    """Latencies (ms) of the first receipt of each measured write (n in 0..writes-1) per subscriber."""
+def analyse(received, writes, closed_early, subscribers, run=None):
+    """Latencies (ms) of the first receipt of each measured write (n in 0..writes-1) of fan-out
+    `run` per subscriber; an earlier run's record (the retained one a subscriber gets first) counts
+    as other."""
     latencies = array("d")
     per_write_max = [0.0] * writes
     last_receipt = 0
@@ -344,7 +346,7 @@ def analyse(received, writes, closed_early, subscribers):
                 continue
             obj = obj.get("value") or {}
         n = obj.get("n")
-        if not isinstance(n, int) or not 0 <= n < writes:
+        if not isinstance(n, int) or not 0 <= n < writes or (run is not None and obj.get("r") != run):
             other += 1
             continue
         key = cid * writes + n
