@@ -100,6 +100,26 @@ def test_mqtt_messages_reach_the_metrics_through_swift_metrics(factory):
         client.close()
 
 
+def test_messages_a_session_has_no_room_for_are_counted_as_dropped(factory):
+    """QoS 1 messages past `mqtt.maxQueuedMessages` for a session are not queued (RealTime.md,
+    limits): `microlith_mqtt_messages_dropped_total{reason="queue_full"}` counts each of them."""
+    app = factory.app(SCHEMA, yaml="mqtt:\n  maxQueuedMessages: 3\n")
+    server = factory.server(app, env=ADMIN_ENV)
+    broker = Broker("microlith", "127.0.0.1", server.mqtt_port, server.port, "/mqtt", server)
+    offline = Paho(broker, "v311", client_id="metrics-offline", clean=False)
+    offline.subscribe("plain/queued", qos=1)
+    offline.disconnect()
+    publisher = Paho(broker, client_id="metrics-publisher")
+    try:
+        for i in range(10):
+            publisher.publish("plain/queued", f"m{i}".encode(), qos=1)
+        samples = scrape(server)
+        assert value(samples, "microlith_mqtt_messages_dropped_total", reason="queue_full") == 7
+    finally:
+        publisher.close()
+        offline.close()
+
+
 def test_a_routed_request_resumes_a_task_a_few_times_not_once_per_async_call(factory):
     """Swift tasks run on the event loops as on the generic executor: a request through the
     router's middleware (a dozen nested async calls) is resumed from the loop's queue only

@@ -1,4 +1,5 @@
 import DequeModule
+import Metrics
 import MicrolithTables
 import NIOCore
 import OrderedCollections
@@ -40,6 +41,10 @@ final class MQTTSession: Sendable {
     struct Limits: Sendable {
         var messages: Int
         var bytes: Int
+        /// Counts the QoS 1 and 2 messages not queued because the session was at its limits.
+        var notQueued: Counter?
+        /// Counts the QoS 0 messages skipped because the client's connection was not writable.
+        var skipped: Counter?
     }
 
     struct State: Sendable {
@@ -107,7 +112,10 @@ final class MQTTSession: Sendable {
         }
         if message.qos == .atMostOnce {
             // At most once: a client that does not keep up loses QoS 0 messages, not the connection.
-            guard connection.isWritable else { return nil }
+            guard connection.isWritable else {
+                limits?.skipped?.increment()
+                return nil
+            }
             if let qos0 {
                 let bytes = qos0(s.version)
                 return bytes.readableBytes <= s.maximumPacketSize ? (connection, bytes) : nil
@@ -131,6 +139,7 @@ final class MQTTSession: Sendable {
         if let limits {
             guard s.pending.count < limits.messages, s.queuedBytes == 0 || s.queuedBytes + message.size <= limits.bytes else {
                 if let stored = message.stored { s.settled.append(stored) }
+                limits.notQueued?.increment()
                 return
             }
         }

@@ -1,4 +1,5 @@
 import DequeModule
+import Metrics
 import MicrolithTables
 import NIOCore
 import OrderedCollections
@@ -18,6 +19,10 @@ final class MQTTSessions: Sendable {
     /// restarts; `nil`: in memory only.
     let persistence: MQTTPersistence?
     private let registry = Mutex(Registry())
+    /// Messages a session was at its limits for (swift-metrics: `GET /metrics` under `serve`).
+    let notQueued = Counter(label: "microlith_mqtt_messages_dropped_total", dimensions: [("reason", "queue_full")])
+    /// QoS 0 messages for a client whose connection was not writable.
+    let skipped = Counter(label: "microlith_mqtt_messages_dropped_total", dimensions: [("reason", "not_writable")])
 
     private struct Registry: Sendable {
         var sessions: [String: MQTTSession] = [:]
@@ -237,7 +242,8 @@ final class MQTTSessions: Sendable {
 
     /// How much may wait for one session: `mqtt.maxQueuedMessages` messages and `mqtt.bufferBytes` bytes.
     var limits: MQTTSession.Limits {
-        MQTTSession.Limits(messages: configuration.maximumQueuedMessages, bytes: configuration.bufferBytes)
+        MQTTSession.Limits(
+            messages: configuration.maximumQueuedMessages, bytes: configuration.bufferBytes, notQueued: notQueued, skipped: skipped)
     }
 
     // MARK: Connections
