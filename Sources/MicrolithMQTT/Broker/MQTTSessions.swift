@@ -19,10 +19,6 @@ final class MQTTSessions: Sendable {
     /// restarts; `nil`: in memory only.
     let persistence: MQTTPersistence?
     private let registry = Mutex(Registry())
-    /// Messages a session was at its limits for (swift-metrics: `GET /metrics` under `serve`).
-    let notQueued = Counter(label: "microlith_mqtt_messages_dropped_total", dimensions: [("reason", "queue_full")])
-    /// QoS 0 messages for a client whose connection was not writable.
-    let skipped = Counter(label: "microlith_mqtt_messages_dropped_total", dimensions: [("reason", "not_writable")])
 
     private struct Registry: Sendable {
         var sessions: [String: MQTTSession] = [:]
@@ -82,9 +78,18 @@ final class MQTTSessions: Sendable {
         case refused
     }
 
+    /// How much may wait for one session: `mqtt.maxQueuedMessages` messages and `mqtt.bufferBytes`
+    /// bytes, with the counters of what is dropped past them (swift-metrics: `GET /metrics` under
+    /// `serve`). Made once: every message queued for a session passes it.
+    let limits: MQTTSession.Limits
+
     init(configuration: MQTTConfiguration, persistence: MQTTPersistence? = nil) {
         self.configuration = configuration
         self.persistence = persistence
+        self.limits = MQTTSession.Limits(
+            messages: configuration.maximumQueuedMessages, bytes: configuration.bufferBytes,
+            notQueued: Counter(label: "microlith_mqtt_messages_dropped_total", dimensions: [("reason", "queue_full")]),
+            skipped: Counter(label: "microlith_mqtt_messages_dropped_total", dimensions: [("reason", "not_writable")]))
     }
 
     // MARK: The store
@@ -239,12 +244,6 @@ final class MQTTSessions: Sendable {
 
     /// How many sessions exist (connected or kept for their client).
     var sessionCount: Int { registry.withLock { $0.sessions.count } }
-
-    /// How much may wait for one session: `mqtt.maxQueuedMessages` messages and `mqtt.bufferBytes` bytes.
-    var limits: MQTTSession.Limits {
-        MQTTSession.Limits(
-            messages: configuration.maximumQueuedMessages, bytes: configuration.bufferBytes, notQueued: notQueued, skipped: skipped)
-    }
 
     // MARK: Connections
 
