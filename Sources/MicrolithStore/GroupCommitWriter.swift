@@ -33,6 +33,7 @@ final class GroupCommitWriter: Sendable {
     private let maximumBatch: Int
     private let makeTransaction: @Sendable (Database) -> WriteTransaction
     private let committed: @Sendable ([WriteTransaction]) -> Void
+    private let ended: @Sendable () -> Void
     /// Commits, batch sizes and commit times, for metrics.
     let statistics = Mutex(WriteStatistics())
 
@@ -41,13 +42,15 @@ final class GroupCommitWriter: Sendable {
         pool: DatabasePool,
         maximumBatch: Int,
         makeTransaction: @escaping @Sendable (Database) -> WriteTransaction,
-        committed: @escaping @Sendable ([WriteTransaction]) -> Void
+        committed: @escaping @Sendable ([WriteTransaction]) -> Void,
+        ended: @escaping @Sendable () -> Void = {}
     ) {
         self.queue = DispatchQueue(label: "microlith.writer.\(name)")
         self.pool = pool
         self.maximumBatch = max(1, maximumBatch)
         self.makeTransaction = makeTransaction
         self.committed = committed
+        self.ended = ended
         // Each job runs in a savepoint, so SQLite keeps the original of every page a job changes
         // in a sub-journal, which past 64 KiB spills to a temporary file; with temp_store = MEMORY
         // it stays in memory (emptied whenever a job's savepoint is released).
@@ -154,10 +157,13 @@ final class GroupCommitWriter: Sendable {
             let commit = ContinuousClock.now - committing
             statistics.withLock { $0.record(batch: batch.count, commit: commit) }
         } catch {
+            ended()
             let failure = StoreError(.storage, "the write could not be committed: \(error)", underlying: error)
             for job in batch { job.fail(failure) }
             return
         }
+        // Before any job is acknowledged: a read that starts after an acknowledgment must see it.
+        ended()
         committed(transactions)
         for c in completions { c() }
         for (job, error) in failures { job.fail(error) }

@@ -134,10 +134,13 @@ public final class Store: Sendable {
                 ? try migrator.checkMigrated(pool, database: name, tables: tablesHere)
                 : try migrator.migrate(pool, database: name, tables: tablesHere, nodeID: nodeID)
             if nodeID == nil { nodeID = id }
-            let readers = InlineReaders(limit: 8) {
+            // A read-only store shares its files with a writer elsewhere, whose commits this
+            // process does not see: its reads start a transaction each.
+            let readers = InlineReaders(limit: 8, keepsSnapshots: !configuration.readOnly) {
                 var readOnly = Configuration()
                 readOnly.readonly = true
                 readOnly.busyMode = .immediateError
+                readOnly.allowsUnsafeTransactions = true
                 readOnly.prepareDatabase { db in try db.execute(sql: "PRAGMA mmap_size = \(memoryMap)") }
                 return try DatabaseQueue(path: path, configuration: readOnly)
             }
@@ -160,7 +163,8 @@ public final class Store: Sendable {
             let writer = GroupCommitWriter(
                 name: handle.name, pool: handle.pool, maximumBatch: configuration.maximumBatch,
                 makeTransaction: { [unowned store] db in WriteTransaction(db: db, store: store) },
-                committed: { [unowned store, name = handle.name] txns in store.committed(txns, database: name) })
+                committed: { [unowned store, name = handle.name] txns in store.committed(txns, database: name) },
+                ended: { [readers = handle.inlineReaders] in readers.writerCommitted() })
             handle.writerBox.withLock { $0 = writer }
         }
         return store

@@ -10,7 +10,7 @@ import Testing
 struct InlineReadersTests {
     @Test func aReaderNeverWaitsForAConnectionAndGivesItsConnectionBack() throws {
         let opened = Atomic<Int>(0)
-        let readers = InlineReaders(limit: 1) {
+        let readers = InlineReaders(limit: 1, keepsSnapshots: false) {
             opened.add(1, ordering: .relaxed)
             return try DatabaseQueue()
         }
@@ -29,7 +29,7 @@ struct InlineReadersTests {
 
     @Test func aConnectionThatCannotBeOpenedIsNotCounted() throws {
         let attempts = Atomic<Int>(0)
-        let readers = InlineReaders(limit: 1) {
+        let readers = InlineReaders(limit: 1, keepsSnapshots: false) {
             attempts.add(1, ordering: .relaxed)
             return try DatabaseQueue(path: "/nonexistent-folder-\(UUID().uuidString)/x.sqlite")
         }
@@ -39,7 +39,7 @@ struct InlineReadersTests {
     }
 
     @Test func aReadPastItsBudgetIsInterruptedAndTheConnectionStaysUsable() throws {
-        let readers = InlineReaders(limit: 1) { try DatabaseQueue() }
+        let readers = InlineReaders(limit: 1, keepsSnapshots: false) { try DatabaseQueue() }
         let big = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000) SELECT count(*) FROM c"
         #expect(try readers.read(budget: 50_000) { db in try Int.fetchOne(db, sql: big) } == nil, "interrupted: read it elsewhere")
         #expect(try readers.read(budget: 50_000) { db in try Int.fetchOne(db, sql: "SELECT 7") } == 7)
@@ -48,6 +48,94 @@ struct InlineReadersTests {
         #expect(try readers.read { _ in throw DatabaseError(resultCode: .SQLITE_BUSY) } as Int? == nil)
         // An error of the work itself is the caller's, not a reason to read elsewhere.
         #expect(throws: DatabaseError.self) { try readers.read { db in try Int.fetchOne(db, sql: "SELECT * FROM nowhere") } }
+    }
+
+    /// A file with one table `t` of `rows` rows, its writer (a pool, as the store's), and inline
+    /// readers of it that keep their snapshots.
+    private func snapshotFixture(_ directory: String, rows: Int) throws -> (DatabasePool, InlineReaders) {
+        let path = directory + "/data.sqlite"
+        let pool = try DatabasePool(path: path)
+        try pool.write { db in
+            try db.execute(sql: "CREATE TABLE t(x)")
+            for i in 0..<rows { try db.execute(sql: "INSERT INTO t VALUES (?)", arguments: [i]) }
+        }
+        let readers = InlineReaders(limit: 2, keepsSnapshots: true) {
+            var config = Configuration()
+            config.readonly = true
+            config.allowsUnsafeTransactions = true
+            return try DatabaseQueue(path: path, configuration: config)
+        }
+        return (pool, readers)
+    }
+
+    /// Reads on one connection share a read transaction until the writer reports a commit: a
+    /// commit it has not reported yet is not seen, one it has reported always is.
+    @Test func aSnapshotIsKeptUntilTheWriterReportsACommit() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let (pool, readers) = try snapshotFixture(directory, rows: 1)
+        defer { readers.close() }
+        let count = { try readers.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM t") ?? -1 } }
+        #expect(try count() == 1)
+        try pool.write { db in try db.execute(sql: "INSERT INTO t VALUES (1)") }
+        #expect(try count() == 1, "not reported yet: the connection's transaction (and snapshot) is still the one of the first read")
+        readers.writerCommitted()
+        #expect(try count() == 2, "reported: the next read starts a new transaction")
+        #expect(try count() == 2)
+    }
+
+    /// A commit reported while a connection is in use (so the writer cannot end its transaction)
+    /// is seen by that connection's next read.
+    @Test func aCommitReportedDuringAReadIsSeenByTheNextRead() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let (pool, readers) = try snapshotFixture(directory, rows: 1)
+        defer { readers.close() }
+        let during = try readers.read { db -> Int in
+            let before = try Int.fetchOne(db, sql: "SELECT count(*) FROM t") ?? -1
+            try pool.write { db in try db.execute(sql: "INSERT INTO t VALUES (1)") }
+            readers.writerCommitted()
+            return before
+        }
+        #expect(during == 1)
+        #expect(try readers.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM t") } == 2)
+    }
+
+    /// Without kept snapshots (another process may write), every read sees the latest commit.
+    @Test func withoutKeptSnapshotsEveryReadSeesTheLatestCommit() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let path = directory + "/data.sqlite"
+        let pool = try DatabasePool(path: path)
+        try pool.write { db in try db.execute(sql: "CREATE TABLE t(x); INSERT INTO t VALUES (0)") }
+        let readers = InlineReaders(limit: 1, keepsSnapshots: false) {
+            var config = Configuration()
+            config.readonly = true
+            return try DatabaseQueue(path: path, configuration: config)
+        }
+        defer { readers.close() }
+        let count = { try readers.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM t") ?? -1 } }
+        #expect(try count() == 1)
+        try pool.write { db in try db.execute(sql: "INSERT INTO t VALUES (1)") }
+        #expect(try count() == 2)
+    }
+
+    /// An idle connection's snapshot is let go when the writer reports a commit, so it never
+    /// keeps a checkpoint from emptying the WAL while writes go on and reads do not.
+    @Test func theWriterLetsGoOfIdleSnapshots() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let (pool, readers) = try snapshotFixture(directory, rows: 10)
+        defer { readers.close() }
+        #expect(try readers.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM t") } == 10)
+        try pool.write { db in try db.execute(sql: "INSERT INTO t VALUES (10)") }
+        readers.writerCommitted()
+        let (busy, frames) = try pool.writeWithoutTransaction { db -> (Int, Int) in
+            let row = try #require(try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)"))
+            return (row[0], row[1])
+        }
+        #expect(busy == 0, "no reader holds an old snapshot")
+        #expect(frames == 0, "the WAL was emptied")
     }
 
     /// Point reads that miss the record cache run on the calling thread, beside reads handed to the
