@@ -45,6 +45,7 @@ import NIOPosix
 @_exported import struct MicrolithModules.ScheduledRun
 @_exported import struct MicrolithModules.TableHookBuilder
 @_exported import struct MicrolithModules.WriteHookContext
+@_exported import protocol MicrolithQuery.QueryArgument
 @_exported import class MicrolithRealtime.RealtimeEvent
 @_exported import class MicrolithRealtime.RealtimeSubscription
 @_exported import enum MicrolithRealtime.SubscriptionTarget

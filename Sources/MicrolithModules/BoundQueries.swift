@@ -25,12 +25,14 @@ final class BoundQueries: Sendable {
         var plan: QueryPlan
     }
 
-    private struct Generations {
-        var recent: [Key: Bound] = [:]
-        var older: [Key: Bound] = [:]
+    private struct Generations<Value> {
+        var recent: [Key: Value] = [:]
+        var older: [Key: Value] = [:]
     }
 
-    private let generations = Mutex(Generations())
+    private let generations = Mutex(Generations<Bound>())
+    /// Parsed templates (``QueryTemplate``), by table and text; few, as they are written in code.
+    private let templates = Mutex(Generations<QueryTemplate>())
     /// The queries the recent generation holds before it becomes the older one.
     let capacity: Int
 
@@ -49,6 +51,23 @@ final class BoundQueries: Sendable {
         return bound
     }
 
+    /// `template` with `arguments` in its placeholders, bound to `table` and planned. The
+    /// template's text is parsed once; binding and planning are done for each call, as the plan
+    /// depends on the values.
+    /// - Throws: `QuerySyntaxError` or `QueryError`, as parsing, filling and binding do.
+    func query(_ template: String, arguments: [QueryValue], table: TableLayout, store: Store) throws -> Bound {
+        let key = Key(table: table.index, text: template)
+        let parsed: QueryTemplate
+        if let found = templates.withLock({ g in Self.lookup(key, in: &g, capacity: capacity) }) {
+            parsed = found
+        } else {
+            parsed = try QueryParser.parseTemplate(template)
+            templates.withLock { g in Self.insert(parsed, for: key, into: &g, capacity: capacity) }
+        }
+        let query = try parsed.filled(with: arguments).bound(to: table.definition, schema: store.schema)
+        return Bound(query: query, plan: QueryExecutor(store: store).plan(query, table: table))
+    }
+
     /// How many queries are held, in both generations.
     var count: Int {
         generations.withLock { $0.recent.count + $0.older.count }
@@ -61,19 +80,25 @@ final class BoundQueries: Sendable {
     }
 
     private func lookup(_ key: Key) -> Bound? {
-        generations.withLock { g in
-            if let found = g.recent[key] { return found }
-            guard let found = g.older.removeValue(forKey: key) else { return nil }
-            insert(found, for: key, into: &g)
-            return found
-        }
+        generations.withLock { g in Self.lookup(key, in: &g, capacity: capacity) }
     }
 
-    private func insert(_ bound: Bound, for key: Key, into g: inout Generations) {
+    private func insert(_ bound: Bound, for key: Key, into g: inout Generations<Bound>) {
+        Self.insert(bound, for: key, into: &g, capacity: capacity)
+    }
+
+    private static func lookup<Value>(_ key: Key, in g: inout Generations<Value>, capacity: Int) -> Value? {
+        if let found = g.recent[key] { return found }
+        guard let found = g.older.removeValue(forKey: key) else { return nil }
+        insert(found, for: key, into: &g, capacity: capacity)
+        return found
+    }
+
+    private static func insert<Value>(_ value: Value, for key: Key, into g: inout Generations<Value>, capacity: Int) {
         if g.recent.count >= capacity {
             g.older = g.recent
             g.recent = Dictionary(minimumCapacity: capacity)
         }
-        g.recent[key] = bound
+        g.recent[key] = value
     }
 }

@@ -1,6 +1,6 @@
 public import Logging
 import MicrolithJSON
-import MicrolithQuery
+public import MicrolithQuery
 public import MicrolithSchema
 public import MicrolithStore
 
@@ -57,11 +57,37 @@ public struct OperationContext: Sendable {
     /// - Throws: ``OperationError/badRequest(_:)`` for a query that does not parse or names
     ///   unknown attributes.
     public func query<Record>(_ table: TableRef<Record>, _ query: String, maximumResults: Int = 100_000) async throws -> [Record] {
-        try await withBoundQuery(table, query) { store, layout, bound in
-            let result = try await QueryExecutor(store: store, maximumResults: maximumResults).execute(
-                bound.query, plan: bound.plan, table: layout, records: true)
-            return try result.rows.map { try RecordCoder.decode(Record.self, from: .object($0.record)) }
+        try await withBoundQuery(table, query, arguments: nil) { store, layout, bound in
+            try await Self.records(of: bound, in: layout, store: store, maximumResults: maximumResults)
         }
+    }
+
+    /// The records of `table` matching `template`, a query whose comparison values may be
+    /// placeholders (`?`), filled with `arguments` in the order they are written:
+    ///
+    /// ```swift
+    /// try await context.query(Tables.products, "categoryId=?&position=gt=?&sort(+position)&limit(4)", product.categoryId, product.position)
+    /// ```
+    ///
+    /// The values need no percent-encoding (a category id with `&` in it is just a value), and the
+    /// template's text is parsed once however many values it is run with. Text arguments convert
+    /// to the attribute's declared type as written text would (see ``QueryArgument``).
+    /// - Throws: ``OperationError/badRequest(_:)`` for a template that does not parse, names
+    ///   unknown attributes, or has a different number of placeholders than `arguments`.
+    public func query<Record>(
+        _ table: TableRef<Record>, _ template: String, _ arguments: any QueryArgument..., maximumResults: Int = 100_000
+    ) async throws -> [Record] {
+        try await withBoundQuery(table, template, arguments: arguments.map(\.queryValue)) { store, layout, bound in
+            try await Self.records(of: bound, in: layout, store: store, maximumResults: maximumResults)
+        }
+    }
+
+    private static func records<Record>(
+        of bound: BoundQueries.Bound, in layout: TableLayout, store: Store, maximumResults: Int
+    ) async throws -> [Record] where Record: Decodable {
+        let result = try await QueryExecutor(store: store, maximumResults: maximumResults).execute(
+            bound.query, plan: bound.plan, table: layout, records: true)
+        return try result.rows.map { try RecordCoder.decode(Record.self, from: .object($0.record)) }
     }
 
     /// How many records of `table` match `query`'s filter (`categoryId=c1`; any sort, limit or
@@ -72,7 +98,16 @@ public struct OperationContext: Sendable {
     /// - Throws: ``OperationError/badRequest(_:)`` for a query that does not parse or names
     ///   unknown attributes.
     public func count<Record>(_ table: TableRef<Record>, _ query: String) async throws -> Int {
-        try await withBoundQuery(table, query) { store, layout, bound in
+        try await withBoundQuery(table, query, arguments: nil) { store, layout, bound in
+            try await QueryExecutor(store: store).count(bound.query, table: layout)
+        }
+    }
+
+    /// How many records of `table` match `template`'s filter, its placeholders (`?`) filled with
+    /// `arguments`, as for ``query(_:_:_:maximumResults:)``.
+    /// - Throws: ``OperationError/badRequest(_:)`` as that method does.
+    public func count<Record>(_ table: TableRef<Record>, _ template: String, _ arguments: any QueryArgument...) async throws -> Int {
+        try await withBoundQuery(table, template, arguments: arguments.map(\.queryValue)) { store, layout, bound in
             try await QueryExecutor(store: store).count(bound.query, table: layout)
         }
     }
@@ -80,12 +115,18 @@ public struct OperationContext: Sendable {
     /// `body` with `query` parsed and bound to `table`; store and query errors become operation
     /// errors naming the query.
     private func withBoundQuery<Record, T>(
-        _ table: TableRef<Record>, _ query: String, _ body: (Store, TableLayout, BoundQueries.Bound) async throws -> T
+        _ table: TableRef<Record>, _ query: String, arguments: [QueryValue]?, _ body: (Store, TableLayout, BoundQueries.Bound) async throws -> T
     ) async throws -> T {
         let store = try self.store
         do {
             let layout = try table.layout(in: store)
-            return try await body(store, layout, try modules.boundQueries.query(query, table: layout, store: store))
+            let bound =
+                if let arguments {
+                    try modules.boundQueries.query(query, arguments: arguments, table: layout, store: store)
+                } else {
+                    try modules.boundQueries.query(query, table: layout, store: store)
+                }
+            return try await body(store, layout, bound)
         } catch let error as StoreError {
             throw OperationError(error)
         } catch let error as QuerySyntaxError {

@@ -42,6 +42,16 @@ public enum QueryParser {
         var parser = QueryTextParser(text: Array(rawQuery))
         return try parser.parseQuery()
     }
+
+    /// Parses `text` as ``parse(_:)`` does, with one addition: a comparison's value written as a
+    /// lone `?` (`categoryId=?`, `price=gt=?&lt=?`) is a placeholder, filled by
+    /// ``QueryTemplate/filled(with:)``. A literal question mark is still written `%3F`.
+    public static func parseTemplate(_ text: String) throws(QuerySyntaxError) -> QueryTemplate {
+        var parser = QueryTextParser(text: Array(text))
+        parser.placeholders = []
+        let query = try parser.parseQuery()
+        return QueryTemplate(query: query, placeholders: parser.placeholders ?? [])
+    }
 }
 
 /// The recursive-descent parser behind ``QueryParser``.
@@ -61,6 +71,8 @@ struct QueryTextParser {
     var functionOffsets: [String: Int] = [:]
     /// Offset of the first `|` outside any group.
     var topLevelOrOffset: Int?
+    /// When parsing a template: the offsets of the comparisons whose value is a placeholder.
+    var placeholders: [Int]?
 
     init(text: [Character]) {
         self.text = text
@@ -243,8 +255,13 @@ struct QueryTextParser {
             if c == "=" { throw error(index, "a '=' inside a value must be percent-encoded as %3D") }
             index += 1
         }
-        let decoded = try percentDecode(from: valueStart, to: index)
-        let value = try typedValue(decoded, offset: valueStart)
+        let value: QueryValue
+        if placeholders != nil, index == valueStart + 1, text[valueStart] == "?" {
+            placeholders?.append(nameStart)
+            value = .untyped("?")
+        } else {
+            value = try typedValue(try percentDecode(from: valueStart, to: index), offset: valueStart)
+        }
         previousPath = path
         return .compare(Comparison(path: path, op: op, value: value, offset: nameStart))
     }

@@ -62,3 +62,48 @@ import Testing
         }
     }
 }
+
+@Suite struct BoundQueryTemplatesTests {
+    /// `query` with every comparison's offset set to 0 (a template places its comparisons at
+    /// other offsets than the same query written out).
+    static func withoutOffsets(_ query: Query) -> Query {
+        func strip(_ c: Condition) -> Condition {
+            switch c {
+            case .and(let terms): return .and(terms.map(strip))
+            case .or(let terms): return .or(terms.map(strip))
+            case .compare(var comparison):
+                comparison.offset = 0
+                return .compare(comparison)
+            }
+        }
+        var result = query
+        result.filter = query.filter.map(strip)
+        return result
+    }
+
+    @Test func aTemplateIsParsedOnceAndGivesWhatTheWrittenQueryGives() throws {
+        try BoundQueriesTests().withTable { store, table in
+            let cache = BoundQueries(capacity: 16)
+            let template = "kind=?&rank=gt=?&sort(+rank)&limit(4)"
+            for n in 0..<200 {
+                let kept = try cache.query(template, arguments: ["a b".queryValue, n.queryValue], table: table, store: store)
+                let fresh = try QueryParser.parse("kind=a%20b&rank=gt=\(n)&sort(+rank)&limit(4)").bound(to: table.definition, schema: store.schema)
+                #expect(Self.withoutOffsets(kept.query) == Self.withoutOffsets(fresh))
+                #expect(kept.plan.whereClause == QueryExecutor(store: store).plan(fresh, table: table).whereClause)
+                #expect(kept.plan.arguments == QueryExecutor(store: store).plan(fresh, table: table).arguments)
+                #expect(kept.plan.description == QueryExecutor(store: store).plan(fresh, table: table).description)
+            }
+            #expect(cache.count == 0, "no filled query is kept: only the template")
+        }
+    }
+
+    @Test func aTemplateNamingAnUnknownAttributeOrGivenTooFewValuesIsRefused() throws {
+        try BoundQueriesTests().withTable { store, table in
+            let cache = BoundQueries()
+            #expect(throws: QueryError.self) { _ = try cache.query("rank=?", arguments: [], table: table, store: store) }
+            #expect(throws: QueryError.self) {
+                _ = try cache.query("rank=?", arguments: ["x".queryValue], table: table, store: store)
+            }
+        }
+    }
+}

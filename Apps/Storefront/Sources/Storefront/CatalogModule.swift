@@ -33,7 +33,7 @@ public struct CatalogModule: Module {
             guard let category = try await context.get(Tables.categories, RecordKey(request.id)) else {
                 throw OperationError.notFound("no category '\(request.id)'")
             }
-            let products = try await context.query(Tables.products, "categoryId=\(Self.escape(request.id))")
+            let products = try await context.query(Tables.products, "categoryId=?", request.id)
             return CategoryProducts(category: category, products: products.sorted { $0.position < $1.position })
         }
         builder.handle(Catalog.listing) { request, context in
@@ -47,11 +47,10 @@ public struct CatalogModule: Module {
             guard let category = try await context.get(Tables.categories, RecordKey(request.id)) else {
                 throw OperationError.notFound("no category '\(request.id)'")
             }
-            let filter = "categoryId=\(Self.escape(request.id))"
-            let total = try await context.count(Tables.products, filter)
+            let total = try await context.count(Tables.products, "categoryId=?", request.id)
             let order = request.sort == "name" ? "+name" : "-name"
             let products = try await context.query(
-                Tables.products, "\(filter)&sort(\(order))&limit(\(request.start),\(request.start + request.count))")
+                Tables.products, "categoryId=?&sort(\(order))&limit(\(request.start),\(request.start + request.count))", request.id)
             return ListingPage(category: category, total: total, products: products)
         }
         builder.handle(Catalog.product) { request, context in
@@ -61,12 +60,14 @@ public struct CatalogModule: Module {
             guard let categoryRecord = try await context.get(Tables.categories, RecordKey(product.categoryId)) else {
                 throw OperationError.internal("product \(product.id) names a missing category \(product.categoryId)")
             }
-            // The next products of the same category, wrapping around to its first ones.
-            let category = Self.escape(product.categoryId)
+            // The next products of the same category, wrapping around to its first ones. The
+            // query's text is the same for every product (parsed once), the values go apart.
             var related = try await context.query(
-                Tables.products, "categoryId=\(category)&position=gt=\(product.position)&sort(+position)&limit(\(Self.relatedCount))")
+                Tables.products, "categoryId=?&position=gt=?&sort(+position)&limit(\(Self.relatedCount))", product.categoryId,
+                product.position)
             if related.count < Self.relatedCount {
-                let first = try await context.query(Tables.products, "categoryId=\(category)&sort(+position)&limit(\(Self.relatedCount + 1))")
+                let first = try await context.query(
+                    Tables.products, "categoryId=?&sort(+position)&limit(\(Self.relatedCount + 1))", product.categoryId)
                 related += first.filter { $0.id != product.id && !related.contains($0) }.prefix(Self.relatedCount - related.count)
             }
             return ProductDetail(product: product, category: categoryRecord, related: related)
@@ -86,15 +87,20 @@ public struct CatalogModule: Module {
             let products = TableRef<ID>("Product")
             // A keyset page: the primary key's own order from just past the cursor, so a page deep
             // in the table costs what the first one does.
-            let after = request.after.map { "id=gt=string:\(Self.escape($0))&" } ?? ""
-            let ids = try await context.query(products, "\(after)select(id)&sort(+id)&limit(\(limit))").map(\.id)
+            let page =
+                if let after = request.after {
+                    try await context.query(products, "id=gt=?&select(id)&sort(+id)&limit(\(limit))", after)
+                } else {
+                    try await context.query(products, "select(id)&sort(+id)&limit(\(limit))")
+                }
+            let ids = page.map(\.id)
             guard ids.count == limit, let last = ids.last else { return ProductIDPage(ids: ids, nextAfter: nil) }
-            let more = try await context.query(products, "id=gt=string:\(Self.escape(last))&select(id)&sort(+id)&limit(1)")
+            let more = try await context.query(products, "id=gt=?&select(id)&sort(+id)&limit(1)", last)
             return ProductIDPage(ids: ids, nextAfter: more.isEmpty ? nil : last)
         }
     }
 
-    /// A value as a query-string literal.
+    /// A value as a URL query-string literal.
     static func escape(_ value: String) -> String {
         value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value
     }
