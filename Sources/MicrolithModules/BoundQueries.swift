@@ -52,10 +52,15 @@ final class BoundQueries: Sendable {
     }
 
     /// `template` with `arguments` in its placeholders, bound to `table` and planned. The
-    /// template's text is parsed once; binding and planning are done for each call, as the plan
-    /// depends on the values.
+    /// template's text is parsed once. The bound and planned query is kept by its values too, as a
+    /// text with the values written in would be: a query run with the same values again (a small
+    /// catalogue's few hundred products) is neither bound nor planned again.
     /// - Throws: `QuerySyntaxError` or `QueryError`, as parsing, filling and binding do.
     func query(_ template: String, arguments: [QueryValue], table: TableLayout, store: Store) throws -> Bound {
+        var text = template
+        for argument in arguments { Self.append(argument, to: &text) }
+        let filledKey = Key(table: table.index, text: text)
+        if let found = lookup(filledKey) { return found }
         let key = Key(table: table.index, text: template)
         let parsed: QueryTemplate
         if let found = templates.withLock({ g in Self.lookup(key, in: &g, capacity: capacity) }) {
@@ -65,7 +70,24 @@ final class BoundQueries: Sendable {
             templates.withLock { g in Self.insert(parsed, for: key, into: &g, capacity: capacity) }
         }
         let query = try parsed.filled(with: arguments).bound(to: table.definition, schema: store.schema)
-        return Bound(query: query, plan: QueryExecutor(store: store).plan(query, table: table))
+        let bound = Bound(query: query, plan: QueryExecutor(store: store).plan(query, table: table))
+        generations.withLock { g in insert(bound, for: filledKey, into: &g) }
+        return bound
+    }
+
+    /// Appends `value` to a kept query's key, after a control character no query text holds
+    /// unencoded, in a form no other value shares (its kind and length first).
+    private static func append(_ value: QueryValue, to key: inout String) {
+        key.append("\u{1}")
+        switch value {
+        case .untyped(let text):
+            key.append("u\(text.utf8.count):")
+            key.append(text)
+        case .typed(let json):
+            let text = String(describing: json)
+            key.append("t\(text.utf8.count):")
+            key.append(text)
+        }
     }
 
     /// How many queries are held, in both generations.

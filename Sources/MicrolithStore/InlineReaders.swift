@@ -155,8 +155,12 @@ final class InlineReaders: Sendable {
                 defer { sqlite3_progress_handler(connection, 0, nil, nil) }
                 // Loaded before the transaction begins: a snapshot taken later is at least as new.
                 let now = commits.load(ordering: .acquiring)
-                if let snapshot = reader.snapshot, snapshot != now || sqlite3_get_autocommit(connection) != 0 {
-                    reader.endTransaction(db)
+                if sqlite3_get_autocommit(connection) == 0 {
+                    // Open: kept when it began after the last commit, ended otherwise (also when
+                    // its start is unknown).
+                    if reader.snapshot != now { reader.endTransaction(db) }
+                } else {
+                    reader.snapshot = nil
                 }
                 if reader.snapshot == nil {
                     try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
@@ -166,6 +170,8 @@ final class InlineReaders: Sendable {
                 do {
                     value = try work(db)
                 } catch {
+                    // Ended without the budget's handler, which could interrupt the COMMIT too.
+                    sqlite3_progress_handler(connection, 0, nil, nil)
                     reader.endTransaction(db)
                     throw error
                 }
