@@ -96,7 +96,9 @@ import Testing
             #expect((17...32).contains(cache.count), "the filled queries are kept by their values, within two generations")
             #expect(cache.holds("kind=?&rank=gt=?&sort(+rank)&limit(4)\u{1}u3:a b\u{1}t3:199", table: table))
             let again = try cache.query(template, arguments: ["a b".queryValue, 199.queryValue], table: table, store: store)
-            #expect(again.plan.arguments == (try cache.query(template, arguments: ["a b".queryValue, 199.queryValue], table: table, store: store)).plan.arguments)
+            #expect(
+                again.plan.arguments
+                    == (try cache.query(template, arguments: ["a b".queryValue, 199.queryValue], table: table, store: store)).plan.arguments)
             // The same values of other kinds are other queries.
             let text = try cache.query(template, arguments: ["a b".queryValue, "199".queryValue], table: table, store: store)
             #expect(text.plan.arguments == again.plan.arguments, "text bound to an Int attribute is the same number")
