@@ -64,23 +64,6 @@ import Testing
 }
 
 @Suite struct BoundQueryTemplatesTests {
-    /// `query` with every comparison's offset set to 0 (a template places its comparisons at
-    /// other offsets than the same query written out).
-    static func withoutOffsets(_ query: Query) -> Query {
-        func strip(_ c: Condition) -> Condition {
-            switch c {
-            case .and(let terms): return .and(terms.map(strip))
-            case .or(let terms): return .or(terms.map(strip))
-            case .compare(var comparison):
-                comparison.offset = 0
-                return .compare(comparison)
-            }
-        }
-        var result = query
-        result.filter = query.filter.map(strip)
-        return result
-    }
-
     @Test func aTemplateIsParsedOnceAndGivesWhatTheWrittenQueryGives() throws {
         try BoundQueriesTests().withTable { store, table in
             let cache = BoundQueries(capacity: 16)
@@ -88,7 +71,8 @@ import Testing
             for n in 0..<200 {
                 let kept = try cache.query(template, arguments: ["a b".queryValue, n.queryValue], table: table, store: store)
                 let fresh = try QueryParser.parse("kind=a%20b&rank=gt=\(n)&sort(+rank)&limit(4)").bound(to: table.definition, schema: store.schema)
-                #expect(Self.withoutOffsets(kept.query) == Self.withoutOffsets(fresh))
+                // The filter is compared through the plans (SQL and arguments): its offsets differ, as the texts do.
+                #expect(kept.query.sort == fresh.sort && kept.query.limit == fresh.limit)
                 #expect(kept.plan.whereClause == QueryExecutor(store: store).plan(fresh, table: table).whereClause)
                 #expect(kept.plan.arguments == QueryExecutor(store: store).plan(fresh, table: table).arguments)
                 #expect(kept.plan.description == QueryExecutor(store: store).plan(fresh, table: table).description)
