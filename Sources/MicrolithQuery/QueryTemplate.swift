@@ -25,14 +25,13 @@ public struct QueryTemplate: Sendable, Equatable {
                     + "but \(arguments.count) argument\(arguments.count == 1 ? " was" : "s were") given")
         }
         guard !placeholders.isEmpty, let filter = query.filter else { return query }
-        var values: [Int: QueryValue] = [:]
-        for (offset, value) in zip(placeholders, arguments) { values[offset] = value }
+        // A template holds a few placeholders: a search of their offsets costs less than a table.
         func fill(_ condition: Condition) -> Condition {
             switch condition {
             case .and(let terms): return .and(terms.map(fill))
             case .or(let terms): return .or(terms.map(fill))
             case .compare(var comparison):
-                if let value = values[comparison.offset] { comparison.value = value }
+                if let n = placeholders.firstIndex(of: comparison.offset) { comparison.value = arguments[n] }
                 return .compare(comparison)
             }
         }

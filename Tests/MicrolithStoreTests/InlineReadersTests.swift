@@ -51,15 +51,15 @@ struct InlineReadersTests {
     }
 
     /// A file with one table `t` of `rows` rows, its writer (a pool, as the store's), and inline
-    /// readers of it that keep their snapshots.
-    private func snapshotFixture(_ directory: String, rows: Int) throws -> (DatabasePool, InlineReaders) {
+    /// readers of it, keeping their snapshots or not.
+    private func snapshotFixture(_ directory: String, rows: Int, keepsSnapshots: Bool = true) throws -> (DatabasePool, InlineReaders) {
         let path = directory + "/data.sqlite"
         let pool = try DatabasePool(path: path)
         try pool.write { db in
             try db.execute(sql: "CREATE TABLE t(x)")
             for i in 0..<rows { try db.execute(sql: "INSERT INTO t VALUES (?)", arguments: [i]) }
         }
-        let readers = InlineReaders(limit: 2, keepsSnapshots: true) {
+        let readers = InlineReaders(limit: 2, keepsSnapshots: keepsSnapshots) {
             var config = Configuration()
             config.readonly = true
             config.allowsUnsafeTransactions = true
@@ -105,14 +105,7 @@ struct InlineReadersTests {
     @Test func withoutKeptSnapshotsEveryReadSeesTheLatestCommit() throws {
         let directory = try makeTemporaryDirectory()
         defer { removeDirectory(directory) }
-        let path = directory + "/data.sqlite"
-        let pool = try DatabasePool(path: path)
-        try pool.write { db in try db.execute(sql: "CREATE TABLE t(x); INSERT INTO t VALUES (0)") }
-        let readers = InlineReaders(limit: 1, keepsSnapshots: false) {
-            var config = Configuration()
-            config.readonly = true
-            return try DatabaseQueue(path: path, configuration: config)
-        }
+        let (pool, readers) = try snapshotFixture(directory, rows: 1, keepsSnapshots: false)
         defer { readers.close() }
         let count = { try readers.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM t") ?? -1 } }
         #expect(try count() == 1)
@@ -136,6 +129,36 @@ struct InlineReadersTests {
         }
         #expect(busy == 0, "no reader holds an old snapshot")
         #expect(frames == 0, "the WAL was emptied")
+    }
+
+    /// Writes and inline reads interleaved through the real store: every read that starts after
+    /// its write was acknowledged finds the record, whatever snapshot its connection kept.
+    @Test func aReadAfterAnAcknowledgedWriteAlwaysSeesIt() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let store = try openStore(directory, cacheBytes: 0)
+        defer { store.close() }
+        let table = try #require(store.table(exportName: "Todo"))
+        let sql = "SELECT count(*) FROM \"\(table.sqlName)\" WHERE id = ?"
+        let seen = try await withThrowingTaskGroup(of: Bool.self) { group in
+            // Four writers, each reading back every record it wrote before writing the next.
+            for w in 0..<4 {
+                group.addTask {
+                    var all = true
+                    for i in 0..<100 {
+                        let id = "w\(w)-\(i)"
+                        try await store.write { txn in _ = try txn.put(table, id: .string(id), body: ["title": .string(id)]) }
+                        let found = try await store.readInline(database: "data") { db in
+                            try Int.fetchOne(db, sql: sql, arguments: [TableLayout.keyValue(.string(id))]) ?? 0
+                        }
+                        all = all && found == 1
+                    }
+                    return all
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(seen == 4, "every writer found every record it wrote")
     }
 
     /// Point reads that miss the record cache run on the calling thread, beside reads handed to the
