@@ -299,6 +299,7 @@ struct MQTTPersistenceTests {
                 case .saveSession(let row): return "save \(row.clientID)"
                 case .retain(let topic, _): return "retain \(topic)"
                 case .inflight(let id, let packetID, let released): return "inflight \(id) \(packetID) \(released)"
+                case .received(let clientID, let packetIDs): return "received \(clientID) \(packetIDs)"
                 }
             }
         }
@@ -423,6 +424,84 @@ struct MQTTPersistenceTests {
                     #expect(last.kind == .pubrel && last.packetID == second.packetID)
                     try await back.send(.ack(MQTTAck(kind: .pubcomp, packetID: second.packetID ?? 0)))
                     #expect(try await back.publishes(expected: 0, quiet: 0.5).isEmpty)
+                }
+            }
+        }
+    }
+
+    /// A QoS 2 publish to `topic` with `id` (`dup` for a repeat); expects its PUBREC.
+    private func publishExactlyOnce(_ client: TestClient, _ topic: String, _ payload: String, id: UInt16, dup: Bool = false) async throws {
+        try await client.send(
+            .publish(MQTTPublish(topic: topic, payload: ByteBuffer(string: payload), qos: .exactlyOnce, dup: dup, packetID: id)))
+        guard case .ack(let received) = try await client.receive() else { throw CancellationError() }
+        #expect(received.kind == .pubrec && received.packetID == id && received.reasonCode == 0)
+    }
+
+    /// PUBREL for `id`; returns the PUBCOMP's reason code.
+    private func release(_ client: TestClient, id: UInt16) async throws -> UInt8 {
+        try await client.send(.ack(MQTTAck(kind: .pubrel, packetID: id)))
+        guard case .ack(let complete) = try await client.receive() else { throw CancellationError() }
+        #expect(complete.kind == .pubcomp && complete.packetID == id)
+        return complete.reasonCode
+    }
+
+    @Test(
+        "a QoS 2 publish repeated on the session's next connection before its PUBREL is acknowledged, not handed on again [MQTT-4.3.3-10, MQTT-4.4.0-1]"
+    )
+    func aQoS2PublishRepeatedOnTheNextConnectionIsDeliveredOnce() async throws {
+        try await withBroker { _, server in
+            let subscriber = try await TestClient.connect(port: server.port)
+            try await subscriber.handshake(clientID: "reader")
+            _ = try await subscriber.subscribe(["once/#"], qos: .atLeastOnce)
+            let publisher = try await TestClient.connect(port: server.port)
+            try await publisher.handshake(clientID: "writer", sessionExpiry: 3600)
+            try await publishExactlyOnce(publisher, "once/t", "one", id: 5)
+            // The connection drops before the client saw its PUBREC: it sends the PUBLISH again.
+            await publisher.close()
+            #expect(try await publisher.closed())
+            let back = try await TestClient.connect(port: server.port)
+            #expect(try await back.handshake(clientID: "writer", cleanStart: false, sessionExpiry: 3600).sessionPresent)
+            try await publishExactlyOnce(back, "once/t", "one", id: 5, dup: true)
+            #expect(try await release(back, id: 5) == 0)
+            // Released: the id is free, and a new message with it is one.
+            try await publishExactlyOnce(back, "once/t", "two", id: 5)
+            #expect(try await release(back, id: 5) == 0)
+            let delivered = try await subscriber.publishes(expected: 2, quiet: 0.5, acknowledge: true)
+            #expect(delivered.map { String(buffer: $0.payload) } == ["one", "two"])
+        }
+    }
+
+    @Test(
+        "after a crash, a QoS 2 publish repeated before its PUBREL is acknowledged, not handed on again; an id released before the crash is a new message [MQTT-4.3.3-10]"
+    )
+    func qos2ReceiptsSurviveACrash() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withBroker(in: directory) { _, server in
+                let keeper = try await TestClient.connect(port: server.port)
+                try await keeper.handshake(clientID: "keeper", sessionExpiry: 3600)
+                _ = try await keeper.subscribe(["kept/#"], qos: .atLeastOnce)
+                await keeper.close()
+                #expect(try await keeper.closed())
+                let publisher = try await TestClient.connect(port: server.port)
+                try await publisher.handshake(clientID: "writer", sessionExpiry: 3600)
+                // Id 2 is received (PUBREC) and not released; id 1 then goes through and is completed.
+                try await publishExactlyOnce(publisher, "kept/t", "first", id: 2)
+                try await publishExactlyOnce(publisher, "kept/t", "second", id: 1)
+                #expect(try await release(publisher, id: 1) == 0)
+                // The crash: a broker opened on the same files while this one still runs.
+                try await withBroker(in: directory) { _, later in
+                    let back = try await TestClient.connect(port: later.port)
+                    #expect(try await back.handshake(clientID: "writer", cleanStart: false, sessionExpiry: 3600).sessionPresent)
+                    try await publishExactlyOnce(back, "kept/t", "first", id: 2, dup: true)
+                    #expect(try await release(back, id: 2) == 0)
+                    try await publishExactlyOnce(back, "kept/t", "third", id: 1)
+                    #expect(try await release(back, id: 1) == 0)
+                    // Released twice: nothing is left to complete (MQTT 5: packet identifier not found).
+                    #expect(try await release(back, id: 1) == 0x92)
+                    let reader = try await TestClient.connect(port: later.port)
+                    #expect(try await reader.handshake(clientID: "keeper", cleanStart: false, sessionExpiry: 3600).sessionPresent)
+                    let delivered = try await reader.publishes(expected: 3, quiet: 0.5, acknowledge: true)
+                    #expect(delivered.map { String(buffer: $0.payload) } == ["first", "second", "third"])
                 }
             }
         }

@@ -35,6 +35,11 @@ extension SystemTables {
             ALTER TABLE _microlith_mqtt_messages ADD COLUMN packet_id INTEGER;
             ALTER TABLE _microlith_mqtt_messages ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
             """,
+            // The packet ids of QoS 2 publishes a session's client sent and has not released (PUBREL):
+            // a repeat after a restart is acknowledged, not handed on again.
+            """
+            ALTER TABLE _microlith_mqtt_sessions ADD COLUMN received BLOB;
+            """,
         ])
 }
 
@@ -51,7 +56,11 @@ extension SystemTables {
 /// the packet id it went out with and whether the client received it (PUBREC), so after a restart
 /// the client gets its PUBLISH again with DUP and the same id, or its PUBREL: exactly-once holds
 /// across restarts once those updates are written (within the sweep's half second, as for every
-/// queued change); a crash before that sends it again as a new message.
+/// queued change); a crash before that sends it again as a new message. The other way, the packet
+/// ids of the QoS 2 publishes a session's client sent and has not released are in its row before
+/// their PUBREC goes out, and leave it before their PUBCOMP does: a PUBLISH repeated after a
+/// restart is acknowledged without being handed on again, and an id the client reuses after its
+/// PUBCOMP is a new message.
 final class MQTTPersistence: Sendable {
     let store: Store
     let database: String
@@ -70,6 +79,8 @@ final class MQTTPersistence: Sendable {
         /// A QoS 2 message went out with `packetID`; `released`: the client received it (PUBREC).
         case inflight(messageID: Int64, packetID: UInt16, released: Bool)
         case retain(topic: String, MessageRow?)
+        /// The QoS 2 packet ids the session's client sent and has not released (PUBREL).
+        case received(clientID: String, packetIDs: [UInt16])
     }
 
     /// A session as stored.
@@ -83,6 +94,8 @@ final class MQTTPersistence: Sendable {
         var disconnectedAt: Int64?
         var subscriptions: [MQTTSubscription]
         var positions: [String: Int64]
+        /// The QoS 2 packet ids the client sent and has not released (PUBREL).
+        var received: [UInt16] = []
     }
 
     /// A message as stored.
@@ -254,14 +267,18 @@ final class MQTTPersistence: Sendable {
             try execute(
                 db,
                 sql: """
-                    INSERT OR REPLACE INTO _microlith_mqtt_sessions(client_id, owner, roles, version, expiry, disconnected_at, subscriptions, positions)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO _microlith_mqtt_sessions(client_id, owner, roles, version, expiry, disconnected_at, subscriptions, positions, received)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     row.clientID, row.owner, Data(Coding.strings(row.roles).readableBytesView), Int(row.version.rawValue), Int64(row.expiry),
                     row.disconnectedAt, Data(Coding.subscriptions(row.subscriptions).readableBytesView),
-                    Data(Coding.positions(row.positions).readableBytesView),
+                    Data(Coding.positions(row.positions).readableBytesView), Coding.packetIDs(row.received),
                 ])
+        case .received(let clientID, let packetIDs):
+            try execute(
+                db, sql: "UPDATE _microlith_mqtt_sessions SET received = ? WHERE client_id = ?",
+                arguments: [Coding.packetIDs(packetIDs), clientID])
         case .removeSession(let clientID):
             try execute(db, sql: "DELETE FROM _microlith_mqtt_sessions WHERE client_id = ?", arguments: [clientID])
             try execute(db, sql: "DELETE FROM _microlith_mqtt_messages WHERE client_id = ?", arguments: [clientID])
@@ -326,7 +343,8 @@ final class MQTTPersistence: Sendable {
                 loaded.sessions.append(
                     SessionRow(
                         clientID: clientID, owner: row["owner"], roles: roles, version: version, expiry: UInt32(clamping: row["expiry"] as Int64),
-                        disconnectedAt: row["disconnected_at"], subscriptions: subscriptions, positions: positions))
+                        disconnectedAt: row["disconnected_at"], subscriptions: subscriptions, positions: positions,
+                        received: row.hasColumn("received") ? Coding.readPacketIDs(row["received"]) : []))
             }
             for row in try Row.fetchAll(db, sql: "SELECT * FROM _microlith_mqtt_messages ORDER BY id") {
                 guard let m = Self.message(row, id: row["id"]) else { continue }
@@ -443,6 +461,23 @@ final class MQTTPersistence: Sendable {
                 values.append(Int(value))
             }
             return values
+        }
+
+        /// Packet ids as stored: two bytes each, in order; `nil` (NULL) for none.
+        static func packetIDs(_ values: [UInt16]) -> Data? {
+            guard !values.isEmpty else { return nil }
+            var out = ByteBuffer()
+            for value in values { out.writeInteger(value) }
+            return Data(out.readableBytesView)
+        }
+
+        /// The packet ids ``packetIDs(_:)`` stored; none for NULL, or for bytes it did not write.
+        static func readPacketIDs(_ data: Data?) -> [UInt16] {
+            guard let data, data.count % 2 == 0 else { return [] }
+            var buffer = ByteBuffer(bytes: data)
+            var values: [UInt16] = []
+            while let value = buffer.readInteger(as: UInt16.self) { values.append(value) }
+            return values.filter { $0 != 0 }
         }
 
         private static func write(_ value: String, into out: inout ByteBuffer) {

@@ -62,6 +62,11 @@ final class MQTTSession: Sendable {
         /// Stored QoS 2 messages that went out, or were received (PUBREC), since last written: their
         /// rows record the packet id and the receipt (``MQTTSessions/settle(_:)`` queues the updates).
         var inflightChanges: [(message: Int64, packetID: UInt16, released: Bool)] = []
+        /// The packet ids of QoS 2 publishes received from the client and handed on whose PUBREL has
+        /// not come: a PUBLISH repeating one is acknowledged (PUBREC), not handed on again
+        /// [MQTT-4.3.3-10]. Part of the session, so a repeat sent on the client's next connection
+        /// counts too; stored with a persistent session's row, so a restart keeps them.
+        var receivedQoS2: Set<UInt16> = []
         /// Messages waiting for a free in-flight slot, for the client to come back, or for the replay to finish.
         var pending: Deque<Outgoing> = []
         /// The bytes (``Outgoing/size``) of the messages in `inflight` and `pending`.

@@ -111,7 +111,8 @@ final class MQTTSessions: Sendable {
                 MQTTPersistence.SessionRow(
                     clientID: session.clientID, owner: session.owner, roles: s.principal.roles, version: s.version, expiry: s.expirySeconds,
                     disconnectedAt: s.connection == nil ? s.disconnectedWallClock : nil,
-                    subscriptions: s.subscriptions.values.sorted { $0.topicFilter < $1.topicFilter }, positions: s.storedPositions)))
+                    subscriptions: s.subscriptions.values.sorted { $0.topicFilter < $1.topicFilter }, positions: s.storedPositions,
+                    received: s.receivedQoS2.sorted())))
     }
 
     /// Deletes the stored rows of the messages the session is done with; under the session's lock.
@@ -199,6 +200,7 @@ final class MQTTSessions: Sendable {
                     s.storedPositions = row.positions
                     s.principal = Principal(user: row.owner, roles: row.roles)
                     s.persisted = true
+                    s.receivedQoS2 = Set(row.received)
                     for subscription in row.subscriptions { s.subscriptions[subscription.topicFilter] = subscription }
                     // Connected when the broker stopped (a crash): away from now on, and so written, or
                     // its expiry would start again at every restart.
@@ -439,6 +441,25 @@ final class MQTTSessions: Sendable {
                 return
             }
             s.connection?.deliver(out)
+        }
+    }
+
+    /// Whether the client sent a QoS 2 publish with `packetID` that was handed on and not released
+    /// (PUBREL) since: a repeat of it is acknowledged, not handed on again [MQTT-4.3.3-10].
+    func isReceived(_ session: MQTTSession, packetID: UInt16) -> Bool {
+        session.state.withLock { $0.receivedQoS2.contains(packetID) }
+    }
+
+    /// Records that the client's QoS 2 publish with `packetID` was handed on (`true`), or that the
+    /// exchange ended (`false`: released by PUBREL, or refused). Returns the store mark its PUBREC
+    /// or PUBCOMP waits for when the session outlives its connection (0: nothing stored), so that a
+    /// restart neither hands a repeat on again nor takes a reused id for a repeat.
+    @discardableResult
+    func setReceived(_ session: MQTTSession, packetID: UInt16, _ received: Bool) -> UInt64 {
+        session.state.withLock { s in
+            let changed = received ? s.receivedQoS2.insert(packetID).inserted : s.receivedQoS2.remove(packetID) != nil
+            guard changed, let persistence, s.persisted else { return 0 }
+            return persistence.enqueue(.received(clientID: session.clientID, packetIDs: s.receivedQoS2.sorted()))
         }
     }
 

@@ -29,8 +29,6 @@ final class MQTTConnection: @unchecked Sendable {
     private var pendingAcknowledgements: EventLoopFuture<Void>?
     /// The payload bytes of the publishes whose acknowledgements wait so (at most `mqtt.bufferBytes`).
     private var waitingBytes = 0
-    /// The ids of QoS 2 publishes handed on whose PUBREC has not been sent yet.
-    private var receiving: Set<UInt16> = []
     /// Whether a flush is queued on the loop (``flushSoon()``).
     private var flushScheduled = false
     private var waitingAcknowledgements = 0
@@ -57,8 +55,6 @@ final class MQTTConnection: @unchecked Sendable {
     private var connectTimer: Scheduled<Void>?
     /// Runs while a started packet is incomplete.
     private var packetTimer: Scheduled<Void>?
-    /// QoS 2 publishes received and not yet released, by packet id.
-    private var unreleased: Set<UInt16> = []
     /// The client's topic aliases (MQTT 5), by alias; they last as long as the connection.
     private var topicAliases: [UInt16: String] = [:]
     /// The connection's place in the broker's MQTT connection budget; `nil` when refused.
@@ -467,15 +463,36 @@ final class MQTTConnection: @unchecked Sendable {
         }
         let publish = aliased
         let (topic, qos, packetID) = (publish.topic, publish.qos, publish.packetID)
-        if qos == .exactlyOnce, let id = packetID, unreleased.contains(id) || receiving.contains(id) {
-            // A QoS 2 message already handed on (its PUBREC may still wait): not again [MQTT-4.3.3-9],
-            // and its PUBREC goes after those waiting [MQTT-4.6.0-3].
+        guard let session else {
+            fail(0x82, "a PUBLISH before the session began")
+            return nil
+        }
+        if qos == .exactlyOnce, let id = packetID, broker.sessions.isReceived(session, packetID: id) {
+            // A QoS 2 message already handed on, on this connection or an earlier one of the session
+            // (its PUBREC may still wait): not again [MQTT-4.3.3-10], and its PUBREC goes after
+            // those waiting [MQTT-4.6.0-3].
             return acknowledgeInOrder { [self] in send(.ack(MQTTAck(kind: .pubrec, packetID: id))) }
         }
-        let wait = broker.publish(publish, from: self, as: principal)
-        if qos == .exactlyOnce, let id = packetID { receiving.insert(id) }
+        var wait = broker.publish(publish, from: self, as: principal)
+        if qos == .exactlyOnce, let id = packetID {
+            // Recorded after the message's stored copies were queued, and its PUBREC waits for both.
+            let mark = broker.sessions.setReceived(session, packetID: id, true)
+            if mark > 0, let persistence = broker.persistence {
+                let recorded = persistence.barrier(mark, on: eventLoop)
+                let outcome = wait?.outcome ?? eventLoop.makeSucceededFuture(.done)
+                wait = MQTTBroker.PublishWait(
+                    outcome: outcome.and(recorded).map { outcome, stored -> MQTTBroker.PublishOutcome in
+                        if case .failed = outcome { return outcome }
+                        return stored ? outcome : .failed(0x80, "the message's receipt could not be stored for the session")
+                    },
+                    overlaps: wait?.overlaps ?? true)
+            }
+        }
         let finish: @Sendable (MQTTBroker.PublishOutcome) -> Void = { [self] outcome in
-            if qos == .exactlyOnce, let id = packetID { receiving.remove(id) }
+            if case .failed = outcome, qos == .exactlyOnce, let id = packetID {
+                // A refused QoS 2 publish ends its exchange: the id is free for a new message.
+                broker.sessions.setReceived(session, packetID: id, false)
+            }
             guard !isClosed else { return }
             if case .failed(let code, let message) = outcome {
                 logger.info("mqtt: publish to \(topic) from \(clientID) failed: \(message)")
@@ -491,7 +508,6 @@ final class MQTTConnection: @unchecked Sendable {
             }
             guard let id = packetID else { return }
             if qos == .exactlyOnce {
-                unreleased.insert(id)
                 send(.ack(MQTTAck(kind: .pubrec, packetID: id)))
             } else {
                 send(.ack(MQTTAck(kind: .puback, packetID: id)))
@@ -546,8 +562,27 @@ final class MQTTConnection: @unchecked Sendable {
         case .puback:
             broker.sessions.acknowledged(session!, packetID: ack.packetID)
         case .pubrel:
-            unreleased.remove(ack.packetID)
-            send(.ack(MQTTAck(kind: .pubcomp, packetID: ack.packetID)))
+            let id = ack.packetID
+            guard broker.sessions.isReceived(session!, packetID: id) else {
+                // Released before, or never received [MQTT-4.3.3-11]: PUBCOMP all the same (MQTT 5
+                // says why: packet identifier not found).
+                send(.ack(MQTTAck(kind: .pubcomp, packetID: id, reasonCode: version == .v5 ? 0x92 : 0)))
+                return
+            }
+            let mark = broker.sessions.setReceived(session!, packetID: id, false)
+            guard mark > 0, let persistence = broker.persistence else {
+                send(.ack(MQTTAck(kind: .pubcomp, packetID: id)))
+                return
+            }
+            // The id leaves the stored session before the client may reuse it (after PUBCOMP).
+            persistence.barrier(mark, on: eventLoop).whenSuccess { [self] stored in
+                guard !isClosed else { return }
+                guard stored else {
+                    fail(0x80, "the release of packet \(id) could not be stored for the session")
+                    return
+                }
+                send(.ack(MQTTAck(kind: .pubcomp, packetID: id)))
+            }
         case .pubrec:
             broker.sessions.received(session!, packetID: ack.packetID, reasonCode: ack.reasonCode)
         case .pubcomp:
