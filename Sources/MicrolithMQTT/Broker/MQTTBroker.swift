@@ -243,7 +243,7 @@ public final class MQTTBroker: Sendable {
         spawn { [self] in
             let current = await tables.currentPositions()
             let (from, filters, principal) = session.state.withLock { ($0.positions, $0.subscriptions, $0.principal) }
-            let replay = await tables.replay(
+            let (replay, _) = await tables.replay(
                 from: from, to: current, filters: filters, limits: sessions.limits, clientID: session.clientID, principal: principal)
             sessions.replayed(session, replay, upTo: current)
         }

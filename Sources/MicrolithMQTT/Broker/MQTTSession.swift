@@ -45,6 +45,8 @@ final class MQTTSession: Sendable {
         var notQueued: Counter?
         /// Counts the QoS 0 messages skipped because the client's connection was not writable.
         var skipped: Counter?
+        /// Counts the table changes a returning client's change-log replay left out past the limits.
+        var replayCut: Counter?
     }
 
     struct State: Sendable {

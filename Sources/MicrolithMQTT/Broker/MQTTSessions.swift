@@ -89,7 +89,8 @@ final class MQTTSessions: Sendable {
         self.limits = MQTTSession.Limits(
             messages: configuration.maximumQueuedMessages, bytes: configuration.bufferBytes,
             notQueued: Counter(label: "microlith_mqtt_messages_dropped_total", dimensions: [("reason", "queue_full")]),
-            skipped: Counter(label: "microlith_mqtt_messages_dropped_total", dimensions: [("reason", "not_writable")]))
+            skipped: Counter(label: "microlith_mqtt_messages_dropped_total", dimensions: [("reason", "not_writable")]),
+            replayCut: Counter(label: "microlith_mqtt_messages_dropped_total", dimensions: [("reason", "replay_limit")]))
     }
 
     // MARK: The store

@@ -1,5 +1,6 @@
 import DequeModule
 import Logging
+import Metrics
 import MicrolithJSON
 import MicrolithRealtime
 import MicrolithSchema
@@ -210,24 +211,33 @@ struct MQTTTableBridge: Sendable {
 
     /// The table changes a returning client missed: those after `from` up to `end`, per database, whose topics
     /// `filters` match, in change-log order, each at the highest QoS the matching filters grant. Held at once, so
-    /// bounded like any queue of the session by `limits`: past them the rest are left out (and a warning logged).
-    /// A failed read of the change log is logged and ends the replay with what was read.
+    /// bounded like any queue of the session by `limits`: past them the rest are left out, counted (the changes
+    /// after the cut whose topics the filters match, read without their payloads; `limits.replayCut`) and
+    /// logged. Returns the messages and that count. A failed read of the change log is logged and ends the
+    /// replay with what was read.
     func replay(
         from: [String: Int64], to end: [String: Int64], filters: [String: MQTTSubscription], limits: MQTTSession.Limits, clientID: String,
         principal: Principal
-    ) async -> Deque<MQTTSession.Outgoing> {
+    ) async -> (messages: Deque<MQTTSession.Outgoing>, cut: Int) {
         var replay: Deque<MQTTSession.Outgoing> = []
         var replayBytes = 0
         var truncated = false
+        var cut = 0
         do {
             for database in store.databaseNames {
                 guard var position = from[database], let end = end[database], position < end else { continue }
-                while position < end, !truncated {
+                while position < end {
                     let changes = try await store.changes(database: database, after: position, limit: 1000)
                     guard let last = changes.last else { break }
                     for change in changes where change.sequence <= end {
                         guard admits(principal, store.tables[change.table]), let topic = topic(change.table, change.id),
-                            let target = Self.target(filters, topic: topic),
+                            let target = Self.target(filters, topic: topic)
+                        else { continue }
+                        if truncated {
+                            cut += 1
+                            continue
+                        }
+                        guard
                             let payload = shownPayload(
                                 store.tables[change.table], change.id, record: change.record?.record, json: change.record?.json ?? ByteBuffer(),
                                 clientID: clientID)
@@ -237,7 +247,8 @@ struct MQTTTableBridge: Sendable {
                             change: (database, change.sequence), subscriptionIdentifiers: target.identifiers)
                         guard replay.count < limits.messages, replayBytes + message.size <= limits.bytes else {
                             truncated = true
-                            break
+                            cut += 1
+                            continue
                         }
                         replayBytes += message.size
                         replay.append(message)
@@ -248,12 +259,13 @@ struct MQTTTableBridge: Sendable {
         } catch {
             logger.error("mqtt: replaying the change log for \(clientID) failed: \(error)")
         }
-        if truncated {
+        if cut > 0 {
+            limits.replayCut?.increment(by: cut)
             logger.warning(
-                "mqtt: \(clientID) missed more table changes than mqtt.maxQueuedMessages (\(limits.messages)) or mqtt.bufferBytes (\(limits.bytes)) hold; it gets the first ones only"
+                "mqtt: \(clientID) missed more table changes than mqtt.maxQueuedMessages (\(limits.messages)) or mqtt.bufferBytes (\(limits.bytes)) hold; it gets the first \(replay.count), \(cut) are left out"
             )
         }
-        return replay
+        return (replay, cut)
     }
 
     /// What the filters matching `topic` grant together (the highest QoS, their subscription identifiers);
