@@ -506,4 +506,76 @@ struct MQTTPersistenceTests {
             }
         }
     }
+
+    /// A client of a session kept for an hour whose CONNECT carries a will on `wills/<clientID>` with
+    /// `delay` seconds of will delay.
+    private func connectWithWill(_ port: Int, clientID: String, delay: UInt32) async throws -> TestClient {
+        let client = try await TestClient.connect(port: port)
+        var willProperties = MQTTProperties()
+        willProperties.willDelayInterval = delay
+        willProperties.contentType = "text/plain"
+        let will = MQTTWill(
+            topic: "wills/\(clientID)", payload: ByteBuffer(string: "\(clientID) is gone"), qos: .atLeastOnce, properties: willProperties)
+        var properties = MQTTProperties()
+        properties.sessionExpiryInterval = 3600
+        try await client.send(
+            .connect(
+                MQTTConnect(
+                    version: .v5, clientID: clientID, cleanStart: true, keepAlive: 60, username: nil, password: nil, will: will,
+                    properties: properties)))
+        guard case .connack(let ack) = try await client.receive() else { throw CancellationError() }
+        #expect(ack.reasonCode == 0)
+        return client
+    }
+
+    @Test(
+        "the will of a client connected when the broker crashed, and one waiting for its delay, are published after the restart, when due; one discarded by DISCONNECT is not (MQTT 5 §3.1.2.5, §4.1: the will is part of the session)"
+    )
+    func willsSurviveACrash() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withBroker(in: directory) { _, server in
+                // Connected at the crash, with a will delayed 1 s.
+                let connected = try await connectWithWill(server.port, clientID: "connected", delay: 1)
+                // Gone before the crash without DISCONNECT: its will waits 2 s.
+                let away = try await connectWithWill(server.port, clientID: "away", delay: 2)
+                await away.close()
+                #expect(try await away.closed())
+                // Gone with DISCONNECT (normal): its will is discarded.
+                let polite = try await connectWithWill(server.port, clientID: "polite", delay: 1)
+                try await polite.send(.disconnect(MQTTDisconnect(reasonCode: 0, properties: MQTTProperties())))
+                #expect(try await polite.closed())
+                try await Task.sleep(for: .milliseconds(500))
+                // The crash: a broker opened on the same files while this one still runs.
+                try await withBroker(in: directory) { _, later in
+                    let watcher = try await TestClient.connect(port: later.port)
+                    try await watcher.handshake(clientID: "watcher")
+                    _ = try await watcher.subscribe(["wills/#"], qos: .atLeastOnce)
+                    let wills = try await watcher.publishes(expected: 2, quiet: 1.5, acknowledge: true)
+                    #expect(wills.map(\.topic).sorted() == ["wills/away", "wills/connected"])
+                    #expect(wills.allSatisfy { $0.properties.contentType == "text/plain" })
+                    #expect(wills.map { String(buffer: $0.payload) }.sorted() == ["away is gone", "connected is gone"])
+                }
+                await connected.close()
+            }
+        }
+    }
+
+    @Test("a client back within its will delay after a restart cancels the will [MQTT-3.1.3-9]")
+    func aClientBackAfterARestartCancelsItsWill() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withBroker(in: directory) { _, server in
+                let first = try await connectWithWill(server.port, clientID: "device", delay: 3)
+                try await Task.sleep(for: .milliseconds(500))
+                try await withBroker(in: directory) { _, later in
+                    let watcher = try await TestClient.connect(port: later.port)
+                    try await watcher.handshake(clientID: "watcher")
+                    _ = try await watcher.subscribe(["wills/#"], qos: .atLeastOnce)
+                    let back = try await TestClient.connect(port: later.port)
+                    #expect(try await back.handshake(clientID: "device", cleanStart: false, sessionExpiry: 3600).sessionPresent)
+                    #expect(try await watcher.publishes(expected: 0, quiet: 4).isEmpty)
+                }
+                await first.close()
+            }
+        }
+    }
 }

@@ -135,7 +135,12 @@ public final class MQTTBroker: Sendable {
             throw error
         }
         let wallNow = store.configuration.wallClock()
-        sessions.restore(loaded, wallNow: wallNow)
+        for owed in sessions.restore(loaded, wallNow: wallNow) {
+            let publish = owed.will.publish
+            sessions.schedule(
+                will: { [self] in _ = self.publish(publish, from: nil, as: owed.principal) }, of: owed.clientID, in: owed.delay,
+                on: eventLoopGroup.next())
+        }
         retained.restore(loaded.retained, wallNow: wallNow)
         if !loaded.sessions.isEmpty || !loaded.retained.isEmpty {
             logger.info(
@@ -224,16 +229,19 @@ public final class MQTTBroker: Sendable {
     /// The connection is gone: the session keeps what it is owed (or ends), and the will is published.
     func detach(_ connection: MQTTConnection, publishWill will: MQTTWill?) {
         let (clientID, delay) = sessions.detach(connection, will: will, positions: tables.positions())
-        // The will is not kept across a restart: it is published when the connection goes, or dropped.
+        // Published now, or after its delay (a session that outlives its connection keeps a will
+        // waiting for its delay in the store, so a restart publishes it when it is due).
         guard let will else { return }
-        let publish = MQTTPublish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: will.properties)
+        let publish = will.publish
         // A will is published with the rights of the client that left it.
         let principal = connection.principal
         if delay == 0 {
             _ = self.publish(publish, from: nil, as: principal)
             return
         }
-        sessions.schedule(will: { [self] in _ = self.publish(publish, from: nil, as: principal) }, of: clientID, in: delay, on: connection.eventLoop)
+        sessions.schedule(
+            will: { [self] in _ = self.publish(publish, from: nil, as: principal) }, of: clientID, in: .seconds(Int64(delay)),
+            on: connection.eventLoop)
     }
 
     /// A returning client: resend what it did not acknowledge, replay the table changes it
@@ -303,4 +311,9 @@ public final class MQTTBroker: Sendable {
         let table = event.tableIndex.map { store.tables[$0] }
         fanOut.deliver(message, keepOffline: keepOffline, admits: table.map { table in { [tables] in tables.admits($0, table) } })
     }
+}
+
+extension MQTTWill {
+    /// The PUBLISH the will becomes when it is published.
+    var publish: MQTTPublish { MQTTPublish(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties) }
 }

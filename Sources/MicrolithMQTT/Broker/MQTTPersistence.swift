@@ -9,7 +9,8 @@ import Synchronization
 extension SystemTables {
     /// The tables of the MQTT broker's persistent state, in every database (the broker uses the
     /// default one): `_microlith_mqtt_sessions` (one row per session that outlives its connection:
-    /// owner, roles, protocol version, expiry, subscriptions, change-log positions),
+    /// owner, roles, protocol version, expiry, subscriptions, change-log positions, the QoS 2 packet
+    /// ids its client has not released, its will),
     /// `_microlith_mqtt_messages` (the QoS 1 and 2 messages owed to those sessions, in order) and
     /// `_microlith_mqtt_retained` (the retained messages of plain topics).
     ///
@@ -40,11 +41,17 @@ extension SystemTables {
             """
             ALTER TABLE _microlith_mqtt_sessions ADD COLUMN received BLOB;
             """,
+            // The session's will (an MQTT 5 CONNECT carrying only the will), and when one waiting for
+            // its delay is due (milliseconds since 1970).
+            """
+            ALTER TABLE _microlith_mqtt_sessions ADD COLUMN will BLOB;
+            ALTER TABLE _microlith_mqtt_sessions ADD COLUMN will_due INTEGER;
+            """,
         ])
 }
 
 /// Keeps the broker's state that must survive a restart in the store: the sessions that outlive
-/// their connection (subscriptions, change-log positions), the QoS 1 and 2 plain messages owed to
+/// their connection (subscriptions, change-log positions, wills), the QoS 1 and 2 plain messages owed to
 /// them, and the retained messages of plain topics.
 ///
 /// Changes are queued in the order the broker makes them and written by one task
@@ -96,6 +103,10 @@ final class MQTTPersistence: Sendable {
         var positions: [String: Int64]
         /// The QoS 2 packet ids the client sent and has not released (PUBREL).
         var received: [UInt16] = []
+        /// The session's will: its connection's, or the one waiting for its delay.
+        var will: MQTTWill? = nil
+        /// When the will waiting for its delay is due (milliseconds since 1970); `nil` while connected.
+        var willDue: Int64? = nil
     }
 
     /// A message as stored.
@@ -267,13 +278,14 @@ final class MQTTPersistence: Sendable {
             try execute(
                 db,
                 sql: """
-                    INSERT OR REPLACE INTO _microlith_mqtt_sessions(client_id, owner, roles, version, expiry, disconnected_at, subscriptions, positions, received)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO _microlith_mqtt_sessions(client_id, owner, roles, version, expiry, disconnected_at, subscriptions, positions, received, will, will_due)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     row.clientID, row.owner, Data(Coding.strings(row.roles).readableBytesView), Int(row.version.rawValue), Int64(row.expiry),
                     row.disconnectedAt, Data(Coding.subscriptions(row.subscriptions).readableBytesView),
-                    Data(Coding.positions(row.positions).readableBytesView), Coding.packetIDs(row.received),
+                    Data(Coding.positions(row.positions).readableBytesView), Coding.packetIDs(row.received), row.will.map(Coding.will),
+                    row.will == nil ? nil : row.willDue,
                 ])
         case .received(let clientID, let packetIDs):
             try execute(
@@ -344,7 +356,8 @@ final class MQTTPersistence: Sendable {
                     SessionRow(
                         clientID: clientID, owner: row["owner"], roles: roles, version: version, expiry: UInt32(clamping: row["expiry"] as Int64),
                         disconnectedAt: row["disconnected_at"], subscriptions: subscriptions, positions: positions,
-                        received: row.hasColumn("received") ? Coding.readPacketIDs(row["received"]) : []))
+                        received: row.hasColumn("received") ? Coding.readPacketIDs(row["received"]) : [],
+                        will: row.hasColumn("will") ? Coding.readWill(row["will"]) : nil, willDue: row.hasColumn("will_due") ? row["will_due"] : nil))
             }
             for row in try Row.fetchAll(db, sql: "SELECT * FROM _microlith_mqtt_messages ORDER BY id") {
                 guard let m = Self.message(row, id: row["id"]) else { continue }
@@ -478,6 +491,27 @@ final class MQTTPersistence: Sendable {
             var values: [UInt16] = []
             while let value = buffer.readInteger(as: UInt16.self) { values.append(value) }
             return values.filter { $0 != 0 }
+        }
+
+        /// A will as stored: an MQTT 5 CONNECT packet that carries it and nothing else, so that the
+        /// packet codec writes and checks it.
+        static func will(_ will: MQTTWill) -> Data {
+            var out = ByteBuffer()
+            MQTTPacket.connect(
+                MQTTConnect(
+                    version: .v5, clientID: "", cleanStart: true, keepAlive: 0, username: nil, password: nil, will: will,
+                    properties: MQTTProperties())
+            ).encode(version: .v5, into: &out)
+            return Data(out.readableBytesView)
+        }
+
+        /// The will ``will(_:)`` stored; `nil` for NULL, or for bytes that are not such a packet.
+        static func readWill(_ data: Data?) -> MQTTWill? {
+            guard let data else { return nil }
+            var buffer = ByteBuffer(bytes: data)
+            var decoder = MQTTPacketDecoder(maximumPacketSize: Int.max)
+            guard case .connect(let connect)? = try? decoder.decode(&buffer) else { return nil }
+            return connect.will
         }
 
         private static func write(_ value: String, into out: inout ByteBuffer) {

@@ -69,6 +69,13 @@ final class MQTTSession: Sendable {
         /// [MQTT-4.3.3-10]. Part of the session, so a repeat sent on the client's next connection
         /// counts too; stored with a persistent session's row, so a restart keeps them.
         var receivedQoS2: Set<UInt16> = []
+        /// The will of the client's connection while it is connected, or the one waiting for its
+        /// delay after the connection went; kept with a persistent session's row, so a crash or a
+        /// restart does not lose it (MQTT 5 §4.1: the will is part of the session's state).
+        var will: MQTTWill?
+        /// When the will waiting for its delay is due, in milliseconds since 1970; `nil` while the
+        /// client is connected.
+        var willDue: Int64?
         /// Messages waiting for a free in-flight slot, for the client to come back, or for the replay to finish.
         var pending: Deque<Outgoing> = []
         /// The bytes (``Outgoing/size``) of the messages in `inflight` and `pending`.

@@ -113,7 +113,7 @@ final class MQTTSessions: Sendable {
                     clientID: session.clientID, owner: session.owner, roles: s.principal.roles, version: s.version, expiry: s.expirySeconds,
                     disconnectedAt: s.connection == nil ? s.disconnectedWallClock : nil,
                     subscriptions: s.subscriptions.values.sorted { $0.topicFilter < $1.topicFilter }, positions: s.storedPositions,
-                    received: s.receivedQoS2.sorted())))
+                    received: s.receivedQoS2.sorted(), will: s.will, willDue: s.willDue)))
     }
 
     /// Deletes the stored rows of the messages the session is done with; under the session's lock.
@@ -175,11 +175,26 @@ final class MQTTSessions: Sendable {
         }
     }
 
+    /// A will the store kept, owed once its delay has passed.
+    struct OwedWill: Sendable {
+        var clientID: String
+        var will: MQTTWill
+        /// Who left it: it is published with that principal's rights.
+        var principal: Principal
+        /// How long from now it is due (zero: now).
+        var delay: TimeAmount
+    }
+
     /// Takes the sessions, their subscriptions and queued messages, as the store kept them (`wallNow`:
     /// the wall clock now, in milliseconds since 1970). Sessions whose expiry passed while the broker
-    /// was down are removed, and so are expired messages.
-    func restore(_ loaded: MQTTPersistence.Loaded, wallNow: Int64) {
-        guard let persistence else { return }
+    /// was down are removed, and so are expired messages. Returns the wills owed: those waiting for
+    /// their delay when the broker stopped (due when they were), and those of the clients connected
+    /// at a crash (due their delay, capped by the session's expiry, from now), for the broker to
+    /// schedule (``schedule(will:of:in:on:)``).
+    @discardableResult
+    func restore(_ loaded: MQTTPersistence.Loaded, wallNow: Int64) -> [OwedWill] {
+        guard let persistence else { return [] }
+        var owed: [OwedWill] = []
         let now = NIODeadline.now()
         let clock = ContinuousClock.now
         var kept = Set<String>()
@@ -188,6 +203,11 @@ final class MQTTSessions: Sendable {
                 let away = max(0, wallNow - (row.disconnectedAt ?? wallNow))
                 if row.expiry != UInt32.max, away >= Int64(row.expiry) * 1000 {
                     persistence.enqueue(.removeSession(row.clientID))
+                    // Its will was due by the end of the session at the latest (MQTT 5 §3.1.3.2.2).
+                    if let will = row.will {
+                        owed.append(
+                            OwedWill(clientID: row.clientID, will: will, principal: Principal(user: row.owner, roles: row.roles), delay: .zero))
+                    }
                     continue
                 }
                 let session = MQTTSession(clientID: row.clientID, owner: row.owner)
@@ -202,6 +222,15 @@ final class MQTTSessions: Sendable {
                     s.principal = Principal(user: row.owner, roles: row.roles)
                     s.persisted = true
                     s.receivedQoS2 = Set(row.received)
+                    if let will = row.will {
+                        let due = row.willDue ?? wallNow + Int64(min(will.properties.willDelayInterval ?? 0, row.expiry)) * 1000
+                        s.will = will
+                        s.willDue = due
+                        owed.append(
+                            OwedWill(
+                                clientID: row.clientID, will: will, principal: Principal(user: row.owner, roles: row.roles),
+                                delay: .milliseconds(max(0, due - wallNow))))
+                    }
                     for subscription in row.subscriptions { s.subscriptions[subscription.topicFilter] = subscription }
                     // Connected when the broker stopped (a crash): away from now on, and so written, or
                     // its expiry would start again at every restart.
@@ -237,6 +266,7 @@ final class MQTTSessions: Sendable {
         // Messages of sessions that are gone.
         let orphans = loaded.messages.filter { !kept.contains($0.key) }.flatMap { $0.value.map(\.id) }
         if !orphans.isEmpty { persistence.enqueue(.deleteMessages(orphans)) }
+        return owed
     }
 
     /// Whether a new session may be opened for `clientID`: one exists for it already, or fewer than
@@ -289,7 +319,8 @@ final class MQTTSessions: Sendable {
     func attach(
         _ connection: MQTTConnection, clientID: String, principal: Principal, cleanStart: Bool, expiry: UInt32, version: MQTTProtocolVersion,
         maximumInflight: Int,
-        maximumPacketSize: Int = .max, positions: [String: Int64] = [:], then: @escaping @Sendable (MQTTSession, Bool) -> Void
+        maximumPacketSize: Int = .max, positions: [String: Int64] = [:], will: MQTTWill? = nil,
+        then: @escaping @Sendable (MQTTSession, Bool) -> Void
     ) {
         let (session, present, previous): (MQTTSession, Bool, MQTTConnection?) = registry.withLock { r in
             r.pendingWills.removeValue(forKey: clientID)?.cancel()
@@ -311,6 +342,8 @@ final class MQTTSessions: Sendable {
                 s.disconnectedAt = nil
                 s.replaying = existing != nil
                 s.principal = principal
+                s.will = will
+                s.willDue = nil
                 // A new session's replay would start at the hub's position now; a returning one's where it left.
                 if existing == nil { s.positions = positions }
                 store(session, &s, positions: existing == nil ? positions : nil)
@@ -333,28 +366,42 @@ final class MQTTSessions: Sendable {
         registry.withLock { r in
             r.connections[ObjectIdentifier(connection)] = nil
             guard let session = connection.session, r.sessions[session.clientID] === session else { return (connection.clientID, 0) }
-            let ends = session.state.withLock { s -> Bool in
-                guard s.connection === connection else { return false }
+            let (ends, delay) = session.state.withLock { s -> (Bool, UInt32) in
+                let delay = min(will?.properties.willDelayInterval ?? 0, s.expirySeconds)
+                guard s.connection === connection else { return (false, delay) }
                 s.connection = nil
                 s.replaying = false
                 s.disconnectedAt = .now
                 s.disconnectedWallClock = persistence?.wallClock()
                 s.positions = positions
+                // A will published now is done with; one waiting for its delay stays the session's.
+                s.will = delay > 0 ? will : nil
+                s.willDue = delay > 0 ? s.disconnectedWallClock.map { $0 + Int64(delay) * 1000 } : nil
                 if s.expirySeconds > 0 { store(session, &s, positions: MQTTSession.safePositions(positions, s)) }
-                return s.expirySeconds == 0
+                return (s.expirySeconds == 0, delay)
             }
             if ends { remove(session: session.clientID, from: &r) }
-            let delay = min(will?.properties.willDelayInterval ?? 0, session.state.withLock { $0.expirySeconds })
             return (session.clientID, delay)
         }
     }
 
     /// Runs `publish` in `delay` seconds on `loop`, unless the client comes back first (``attach(_:clientID:principal:cleanStart:expiry:version:maximumInflight:maximumPacketSize:then:)``)
     /// or the broker shuts down (``cancelWills()``).
-    func schedule(will publish: @escaping @Sendable () -> Void, of clientID: String, in delay: UInt32, on loop: any EventLoop) {
-        let task = loop.scheduleTask(in: .seconds(Int64(delay))) { [self] in
-            registry.withLock { _ = $0.pendingWills.removeValue(forKey: clientID) }
+    /// Once published, the session (if the client is still away) is done with the will, and its
+    /// row says so.
+    func schedule(will publish: @escaping @Sendable () -> Void, of clientID: String, in delay: TimeAmount, on loop: any EventLoop) {
+        let task = loop.scheduleTask(in: delay) { [self] in
+            let session = registry.withLock { r -> MQTTSession? in
+                r.pendingWills.removeValue(forKey: clientID)
+                return r.sessions[clientID]
+            }
             publish()
+            session?.state.withLock { s in
+                guard s.connection == nil, s.will != nil else { return }
+                s.will = nil
+                s.willDue = nil
+                if s.persisted { store(session!, &s) }
+            }
         }
         registry.withLock { $0.pendingWills[clientID] = task }
     }

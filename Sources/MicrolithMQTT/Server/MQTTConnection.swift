@@ -420,7 +420,7 @@ final class MQTTConnection: @unchecked Sendable {
         broker.sessions.attach(
             self, clientID: id, principal: principal, cleanStart: connect.cleanStart, expiry: expiry, version: version,
             maximumInflight: maximumInflight,
-            maximumPacketSize: maximumPacketSize, positions: broker.tables.positions()
+            maximumPacketSize: maximumPacketSize, positions: broker.tables.positions(), will: connect.will
         ) {
             [self] session, present in
             eventLoop.execute { [self] in
