@@ -2,6 +2,8 @@ import Foundation
 import MicrolithJSON
 import MicrolithStore
 import NIOCore
+import NIOPosix
+import Synchronization
 import Testing
 
 @testable import MicrolithMQTT
@@ -528,29 +530,54 @@ struct MQTTPersistenceTests {
         return client
     }
 
+    /// Waits until `condition` holds of the broker's session `clientID` (its connection let go, say),
+    /// then until the broker's store has everything queued so far.
+    private func settled(
+        _ server: MQTTServer, _ clientID: String, _ condition: @escaping @Sendable (MQTTSession.State) -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while server.broker.sessions.session(clientID)?.state.withLock({ condition($0) }) != true {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("the session of \(clientID) did not settle")
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        #expect(try await server.broker.persistence!.written(on: loop).get())
+    }
+
     @Test(
         "the will of a client connected when the broker crashed, and one waiting for its delay, are published after the restart, when due; one discarded by DISCONNECT is not (MQTT 5 §3.1.2.5, §4.1: the will is part of the session)"
     )
     func willsSurviveACrash() async throws {
         try await withTemporaryDirectory { directory in
             try await withBroker(in: directory) { _, server in
+                // A watcher whose session outlives its connection: wills published while it is away wait for it.
+                let watcher = try await TestClient.connect(port: server.port)
+                try await watcher.handshake(clientID: "watcher", sessionExpiry: 3600)
+                _ = try await watcher.subscribe(["wills/#"], qos: .atLeastOnce)
+                await watcher.close()
+                #expect(try await watcher.closed())
                 // Connected at the crash, with a will delayed 1 s.
                 let connected = try await connectWithWill(server.port, clientID: "connected", delay: 1)
-                // Gone before the crash without DISCONNECT: its will waits 2 s.
-                let away = try await connectWithWill(server.port, clientID: "away", delay: 2)
+                // Gone before the crash without DISCONNECT: its will waits a minute.
+                let away = try await connectWithWill(server.port, clientID: "away", delay: 60)
                 await away.close()
                 #expect(try await away.closed())
                 // Gone with DISCONNECT (normal): its will is discarded.
                 let polite = try await connectWithWill(server.port, clientID: "polite", delay: 1)
                 try await polite.send(.disconnect(MQTTDisconnect(reasonCode: 0, properties: MQTTProperties())))
                 #expect(try await polite.closed())
-                try await Task.sleep(for: .milliseconds(500))
-                // The crash: a broker opened on the same files while this one still runs.
-                try await withBroker(in: directory) { _, later in
-                    let watcher = try await TestClient.connect(port: later.port)
-                    try await watcher.handshake(clientID: "watcher")
-                    _ = try await watcher.subscribe(["wills/#"], qos: .atLeastOnce)
-                    let wills = try await watcher.publishes(expected: 2, quiet: 1.5, acknowledge: true)
+                try await settled(server, "away") { $0.connection == nil && $0.will != nil }
+                try await settled(server, "polite") { $0.connection == nil && $0.will == nil }
+                // The crash: a broker opened on the same files while this one still runs (whose own
+                // timer for the will of `away` is a minute off), its clock two minutes on, so that
+                // will is due at once.
+                try await withBroker(in: directory, wallClock: { HybridLogicalClock.systemMilliseconds() + 120_000 }) { _, later in
+                    let back = try await TestClient.connect(port: later.port)
+                    #expect(try await back.handshake(clientID: "watcher", cleanStart: false, sessionExpiry: 3600).sessionPresent)
+                    let wills = try await back.publishes(expected: 2, quiet: 1.5, acknowledge: true)
                     #expect(wills.map(\.topic).sorted() == ["wills/away", "wills/connected"])
                     #expect(wills.allSatisfy { $0.properties.contentType == "text/plain" })
                     #expect(wills.map { String(buffer: $0.payload) }.sorted() == ["away is gone", "connected is gone"])
@@ -564,15 +591,15 @@ struct MQTTPersistenceTests {
     func aClientBackAfterARestartCancelsItsWill() async throws {
         try await withTemporaryDirectory { directory in
             try await withBroker(in: directory) { _, server in
-                let first = try await connectWithWill(server.port, clientID: "device", delay: 3)
-                try await Task.sleep(for: .milliseconds(500))
+                let first = try await connectWithWill(server.port, clientID: "device", delay: 5)
+                try await settled(server, "device") { $0.will != nil }
                 try await withBroker(in: directory) { _, later in
                     let watcher = try await TestClient.connect(port: later.port)
                     try await watcher.handshake(clientID: "watcher")
                     _ = try await watcher.subscribe(["wills/#"], qos: .atLeastOnce)
                     let back = try await TestClient.connect(port: later.port)
                     #expect(try await back.handshake(clientID: "device", cleanStart: false, sessionExpiry: 3600).sessionPresent)
-                    #expect(try await watcher.publishes(expected: 0, quiet: 4).isEmpty)
+                    #expect(try await watcher.publishes(expected: 0, quiet: 6).isEmpty)
                 }
                 await first.close()
             }

@@ -178,6 +178,11 @@ final class MQTTPersistence: Sendable {
         }
     }
 
+    /// A future for when everything queued so far is written (``barrier(_:on:)`` of the last mark).
+    func written(on loop: any EventLoop) -> EventLoopFuture<Bool> {
+        barrier(state.withLock { $0.queued }, on: loop)
+    }
+
     /// Writes what is queued, a batch per transaction, until ``finish()``; then writes what is left and
     /// returns. A batch whose write fails is tried again (three times in about 1.5 s); one that still
     /// fails is dropped, its waiters told so, and `lost` is called to write again what it may have

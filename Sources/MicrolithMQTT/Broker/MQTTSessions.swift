@@ -269,6 +269,11 @@ final class MQTTSessions: Sendable {
         return owed
     }
 
+    /// The session of `clientID`, if the broker holds one.
+    func session(_ clientID: String) -> MQTTSession? {
+        registry.withLock { $0.sessions[clientID] }
+    }
+
     /// Whether a new session may be opened for `clientID`: one exists for it already, or fewer than
     /// `mqtt.maxSessions` exist.
     func admitsSession(clientID: String) -> Bool {
