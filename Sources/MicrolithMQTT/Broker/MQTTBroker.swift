@@ -136,10 +136,7 @@ public final class MQTTBroker: Sendable {
         }
         let wallNow = store.configuration.wallClock()
         for owed in sessions.restore(loaded, wallNow: wallNow) {
-            let publish = owed.will.publish
-            sessions.schedule(
-                will: { [self] in _ = self.publish(publish, from: nil, as: owed.principal) }, of: owed.clientID, in: owed.delay,
-                on: eventLoopGroup.next())
+            schedule(owed.will, of: owed.clientID, as: owed.principal, in: owed.delay, on: eventLoopGroup.next())
         }
         retained.restore(loaded.retained, wallNow: wallNow)
         if !loaded.sessions.isEmpty || !loaded.retained.isEmpty {
@@ -232,16 +229,18 @@ public final class MQTTBroker: Sendable {
         // Published now, or after its delay (a session that outlives its connection keeps a will
         // waiting for its delay in the store, so a restart publishes it when it is due).
         guard let will else { return }
-        let publish = will.publish
         // A will is published with the rights of the client that left it.
-        let principal = connection.principal
         if delay == 0 {
-            _ = self.publish(publish, from: nil, as: principal)
+            _ = publish(will.publish, from: nil, as: connection.principal)
             return
         }
-        sessions.schedule(
-            will: { [self] in _ = self.publish(publish, from: nil, as: principal) }, of: clientID, in: .seconds(Int64(delay)),
-            on: connection.eventLoop)
+        schedule(will, of: clientID, as: connection.principal, in: .seconds(Int64(delay)), on: connection.eventLoop)
+    }
+
+    /// Publishes `will` as `principal` after `delay`, unless its client comes back first.
+    private func schedule(_ will: MQTTWill, of clientID: String, as principal: Principal, in delay: TimeAmount, on loop: any EventLoop) {
+        let message = will.publish
+        sessions.schedule(will: { [self] in _ = publish(message, from: nil, as: principal) }, of: clientID, in: delay, on: loop)
     }
 
     /// A returning client: resend what it did not acknowledge, replay the table changes it

@@ -200,13 +200,13 @@ final class MQTTSessions: Sendable {
         var kept = Set<String>()
         registry.withLock { r in
             for row in loaded.sessions {
+                let principal = Principal(user: row.owner, roles: row.roles)
                 let away = max(0, wallNow - (row.disconnectedAt ?? wallNow))
                 if row.expiry != UInt32.max, away >= Int64(row.expiry) * 1000 {
                     persistence.enqueue(.removeSession(row.clientID))
                     // Its will was due by the end of the session at the latest (MQTT 5 §3.1.3.2.2).
                     if let will = row.will {
-                        owed.append(
-                            OwedWill(clientID: row.clientID, will: will, principal: Principal(user: row.owner, roles: row.roles), delay: .zero))
+                        owed.append(OwedWill(clientID: row.clientID, will: will, principal: principal, delay: .zero))
                     }
                     continue
                 }
@@ -219,17 +219,14 @@ final class MQTTSessions: Sendable {
                     s.disconnectedWallClock = wallNow - away
                     s.positions = row.positions
                     s.storedPositions = row.positions
-                    s.principal = Principal(user: row.owner, roles: row.roles)
+                    s.principal = principal
                     s.persisted = true
                     s.receivedQoS2 = Set(row.received)
                     if let will = row.will {
                         let due = row.willDue ?? wallNow + Int64(min(will.properties.willDelayInterval ?? 0, row.expiry)) * 1000
                         s.will = will
                         s.willDue = due
-                        owed.append(
-                            OwedWill(
-                                clientID: row.clientID, will: will, principal: Principal(user: row.owner, roles: row.roles),
-                                delay: .milliseconds(max(0, due - wallNow))))
+                        owed.append(OwedWill(clientID: row.clientID, will: will, principal: principal, delay: .milliseconds(max(0, due - wallNow))))
                     }
                     for subscription in row.subscriptions { s.subscriptions[subscription.topicFilter] = subscription }
                     // Connected when the broker stopped (a crash): away from now on, and so written, or
