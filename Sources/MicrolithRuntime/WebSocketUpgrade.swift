@@ -128,7 +128,7 @@ final class WebSocketMQTTTransport: MQTTTransport {
     let eventLoop: any EventLoop
     let peer: String
     let address: String?
-    private let writes: MQTTChannelWrites<WebSocketFrame>
+    private let writes: MQTTChannelWrites
     private let ending: EventLoopPromise<Void>
     /// Whether the connection stopped reading, and the inbound task waiting for it to resume.
     private let reading = Mutex<(paused: Bool, ended: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, false, nil))
@@ -137,7 +137,7 @@ final class WebSocketMQTTTransport: MQTTTransport {
         self.eventLoop = channel.eventLoop
         self.peer = "ws:\(channel.remoteAddress?.description ?? "?")"
         self.address = address
-        self.writes = MQTTChannelWrites(channel: channel) { WebSocketFrame(fin: true, opcode: .binary, data: $0) }
+        self.writes = MQTTChannelWrites(channel: channel) { NIOAny(WebSocketFrame(fin: true, opcode: .binary, data: $0)) }
         self.ending = channel.eventLoop.makePromise()
     }
 

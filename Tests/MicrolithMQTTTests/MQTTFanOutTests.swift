@@ -68,6 +68,75 @@ struct MQTTFanOutTests {
         }
     }
 
+    @Test("a topic's subscribers are kept between publishes and matched afresh after a subscription or a session changes")
+    func keptSubscribers() async throws {
+        try await withBroker { _, server in
+            let broker = server.broker
+            func publish(_ text: String) {
+                broker.fanOut.deliver(
+                    MQTTSession.Outgoing(topic: "plain/t", payload: ByteBuffer(string: text), qos: .atMostOnce, retain: false), keepOffline: true)
+            }
+            func received(_ client: VirtualTransport) async throws -> [String] {
+                await client.settle()
+                return try client.packets().map { String(buffer: try publishOf($0).payload) }
+            }
+            let a = try await connected(broker, "a")
+            try await subscribe(a, [MQTTSubscription(topicFilter: "plain/#")])
+            publish("one")
+            #expect(broker.sessions.keptTopics == 1)
+            publish("two")
+            #expect(try await received(a) == ["one", "two"])
+
+            let b = try await connected(broker, "b")
+            try await subscribe(b, [MQTTSubscription(topicFilter: "plain/t")])
+            publish("three")
+            #expect(try await received(a) == ["three"])
+            #expect(try await received(b) == ["three"])
+
+            try await a.receive(.unsubscribe(MQTTUnsubscribe(packetID: 2, topicFilters: ["plain/#"])))
+            await a.settle()
+            _ = try a.packets()
+            publish("four")
+            #expect(try await received(a).isEmpty)
+            #expect(try await received(b) == ["four"])
+
+            // b connects again with a clean start: a new session, without the subscription.
+            b.close()
+            await b.settle()
+            let again = try await connected(broker, "b")
+            publish("five")
+            #expect(try await received(again).isEmpty)
+            #expect(try await received(a).isEmpty)
+        }
+    }
+
+    @Test("the kept subscribers stay within their bound, dropping other topics first; a topic past the bound alone is not kept")
+    func keptSubscribersBound() {
+        let sessions = (0..<30_000).map { MQTTSession(clientID: "c\($0)") }
+        let entry = MQTTMatchCache.Entry(
+            subscribers: sessions.map { ($0, MQTTFanOut.Target(qos: .atMostOnce, retainAsPublished: false)) }, noLocal: [])
+        var cache = MQTTMatchCache()
+        cache.keep(entry, for: "a")
+        cache.keep(entry, for: "b")
+        #expect(cache.count == 2)
+        #expect(cache.held == 60_000)
+        cache.keep(entry, for: "c")
+        #expect(cache.count == 2)
+        #expect(cache.held == 60_000)
+        #expect(cache["c"] != nil)
+        cache.keep(MQTTMatchCache.Entry(subscribers: [], noLocal: []), for: "d")
+        #expect(cache.count == 3)
+        #expect(cache.held == 60_001)
+        let huge = MQTTMatchCache.Entry(
+            subscribers: Array(repeating: entry.subscribers[0], count: MQTTMatchCache.maximumSubscribers + 1), noLocal: [])
+        cache.keep(huge, for: "e")
+        #expect(cache["e"] == nil)
+        #expect(cache.count == 3)
+        cache.removeAll()
+        #expect(cache.count == 0)
+        #expect(cache.held == 0)
+    }
+
     /// A client on a virtual transport, connected (MQTT 5) with its CONNACK read.
     private func connected(_ broker: MQTTBroker, _ clientID: String) async throws -> VirtualTransport {
         let client = VirtualTransport()

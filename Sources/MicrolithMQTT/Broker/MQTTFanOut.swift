@@ -75,29 +75,41 @@ struct MQTTFanOut: Sendable {
         let topic = message.topic
         let payload = message.payload
         let properties = message.properties?.outgoing(at: .now()) ?? MQTTProperties()
-        // QoS 0 copies are the same bytes for every subscriber of a protocol version and retain flag.
+        // QoS 0 copies are the same bytes for every subscriber of a protocol version and retain flag:
+        // encoded once each, when first needed.
         var encoded: [Int: ByteBuffer] = [:]
-        // Writes are handed to each event loop in one task, in order.
-        var writes: [ObjectIdentifier: (any EventLoop, [(MQTTConnection, ByteBuffer)])] = [:]
+        func sharedQoS0(retain: Bool) -> (MQTTProtocolVersion) -> ByteBuffer {
+            { version in
+                let key = Int(version.rawValue) << 1 | (retain ? 1 : 0)
+                if let bytes = encoded[key] { return bytes }
+                var bytes = ByteBuffer()
+                MQTTPacket.publish(MQTTPublish(topic: topic, payload: payload, qos: .atMostOnce, retain: retain, properties: properties))
+                    .encode(version: version, into: &bytes)
+                encoded[key] = bytes
+                return bytes
+            }
+        }
+        let qos0 = (plain: sharedQoS0(retain: false), retained: sharedQoS0(retain: true))
+        // Writes are handed to each event loop in one task, in order (most subscribers share the last one's loop).
+        var writes: [(loop: any EventLoop, batch: [(MQTTConnection, ByteBuffer)])] = []
+        var last: (loop: ObjectIdentifier, index: Int)?
+        // Most subscribers act as the same principal (the anonymous role, a device account): asked once in a row.
+        var lastAdmission: (principal: Principal, admitted: Bool)?
+        func admitted(_ principal: Principal, by admits: (Principal) -> Bool) -> Bool {
+            if let lastAdmission, lastAdmission.principal == principal { return lastAdmission.admitted }
+            let admitted = admits(principal)
+            lastAdmission = (principal, admitted)
+            return admitted
+        }
         for (session, target) in subscribers {
             let copy = MQTTSession.Outgoing(
                 topic: topic, payload: payload, qos: min(message.qos, target.qos), retain: message.retain && target.retainAsPublished,
                 change: message.change, properties: message.properties, subscriptionIdentifiers: target.identifiers)
             // Copies with subscription identifiers differ per session; the others share their bytes.
-            let sharedQoS0: ((MQTTProtocolVersion) -> ByteBuffer)? =
-                copy.subscriptionIdentifiers.isEmpty
-                ? { version in
-                    let key = Int(version.rawValue) << 1 | (copy.retain ? 1 : 0)
-                    if let bytes = encoded[key] { return bytes }
-                    var bytes = ByteBuffer()
-                    MQTTPacket.publish(MQTTPublish(topic: topic, payload: payload, qos: .atMostOnce, retain: copy.retain, properties: properties))
-                        .encode(version: version, into: &bytes)
-                    encoded[key] = bytes
-                    return bytes
-                } : nil
+            let shared = copy.subscriptionIdentifiers.isEmpty ? (copy.retain ? qos0.retained : qos0.plain) : nil
             let out = session.state.withLock { s -> (MQTTConnection, ByteBuffer)? in
-                if let admits, !admits(s.principal) { return nil }
-                let (write, stored) = sessions.enqueue(copy, for: session, into: &s, keepOffline: keepOffline, qos0: sharedQoS0)
+                if let admits, !admitted(s.principal, by: admits) { return nil }
+                let (write, stored) = sessions.enqueue(copy, for: session, into: &s, keepOffline: keepOffline, qos0: shared)
                 mark = max(mark, stored)
                 return write
             }
@@ -108,9 +120,18 @@ struct MQTTFanOut: Sendable {
             }
             connection.handOff(bytes.readableBytes)
             let loop = connection.eventLoop
-            writes[ObjectIdentifier(loop), default: (loop, [])].1.append((connection, bytes))
+            let id = ObjectIdentifier(loop)
+            if let last, last.loop == id {
+                writes[last.index].batch.append((connection, bytes))
+            } else if let index = writes.firstIndex(where: { ObjectIdentifier($0.loop) == id }) {
+                writes[index].batch.append((connection, bytes))
+                last = (id, index)
+            } else {
+                writes.append((loop, [(connection, bytes)]))
+                last = (id, writes.count - 1)
+            }
         }
-        for (_, (loop, batch)) in writes {
+        for (loop, batch) in writes {
             loop.execute {
                 for (connection, bytes) in batch { connection.write(bytes) }
                 if batch.count > Self.flushAtOnce {

@@ -50,8 +50,24 @@ final class MQTTSession: Sendable {
     }
 
     struct State: Sendable {
+        // What every fan-out reads comes first, so that it shares as few cache lines as it can.
         var connection: MQTTConnection?
         var version: MQTTProtocolVersion = .v3_1_1
+        /// While the change-log replay of a returning client runs, live messages wait in `pending`.
+        var replaying = false
+        /// Who the client signed in as (its latest connection): which tables' changes it may receive.
+        var principal = Principal.anonymous
+        /// Whether the session has a row in the store (``MQTTPersistence``).
+        var persisted = false
+        /// The largest packet the client accepts (its MQTT 5 Maximum Packet Size): a PUBLISH larger than
+        /// this is not sent, and counts as delivered [MQTT-3.1.2-24, -25].
+        var maximumPacketSize = Int.max
+        /// Stored QoS 2 messages that went out, or were received (PUBREC), since last written: their
+        /// rows record the packet id and the receipt (``MQTTSessions/settle(_:)`` queues the updates).
+        var inflightChanges: [(message: Int64, packetID: UInt16, released: Bool)] = []
+        /// The stored rows (``Outgoing/stored``) of messages the session is done with (acknowledged,
+        /// refused, expired, dropped), for the broker to delete.
+        var settled: [Int64] = []
         /// Topic filter → options, as granted.
         var subscriptions: [String: MQTTSubscription] = [:]
         var nextPacketID: UInt16 = 1
@@ -61,9 +77,6 @@ final class MQTTSession: Sendable {
         /// The QoS 2 messages of `inflight` the client has received (PUBREC): PUBREL was sent, and
         /// they keep their in-flight slot until PUBCOMP [MQTT-4.3.3].
         var released: Set<UInt16> = []
-        /// Stored QoS 2 messages that went out, or were received (PUBREC), since last written: their
-        /// rows record the packet id and the receipt (``MQTTSessions/settle(_:)`` queues the updates).
-        var inflightChanges: [(message: Int64, packetID: UInt16, released: Bool)] = []
         /// The packet ids of QoS 2 publishes received from the client and handed on whose PUBREL has
         /// not come: a PUBLISH repeating one is acknowledged (PUBREC), not handed on again
         /// [MQTT-4.3.3-10]. Part of the session, so a repeat sent on the client's next connection
@@ -81,9 +94,6 @@ final class MQTTSession: Sendable {
         /// The bytes (``Outgoing/size``) of the messages in `inflight` and `pending`.
         var queuedBytes = 0
         var maximumInflight = 100
-        /// The largest packet the client accepts (its MQTT 5 Maximum Packet Size): a PUBLISH larger than
-        /// this is not sent, and counts as delivered [MQTT-3.1.2-24, -25].
-        var maximumPacketSize = Int.max
         /// Seconds the session outlives its connection; `UInt32.max`: never expires.
         var expirySeconds: UInt32 = 0
         var disconnectedAt: ContinuousClock.Instant?
@@ -91,19 +101,10 @@ final class MQTTSession: Sendable {
         var disconnectedWallClock: Int64?
         /// Change-log positions, per database, when the client went away (the replay starts after them).
         var positions: [String: Int64] = [:]
-        /// While the change-log replay of a returning client runs, live messages wait in `pending`.
-        var replaying = false
-        /// Who the client signed in as (its latest connection): which tables' changes it may receive.
-        var principal = Principal.anonymous
-        /// Whether the session has a row in the store (``MQTTPersistence``).
-        var persisted = false
         /// The session has ended (removed from the broker): nothing writes its row again.
         var removed = false
         /// The change-log positions last written to the store.
         var storedPositions: [String: Int64] = [:]
-        /// The stored rows (``Outgoing/stored``) of messages the session is done with (acknowledged,
-        /// refused, expired, dropped), for the broker to delete.
-        var settled: [Int64] = []
     }
 
     init(clientID: String, owner: String? = nil) {

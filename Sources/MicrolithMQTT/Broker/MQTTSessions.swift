@@ -21,8 +21,11 @@ final class MQTTSessions: Sendable {
     private let registry = Mutex(Registry())
 
     private struct Registry: Sendable {
-        var sessions: [String: MQTTSession] = [:]
-        var tree = MQTTTopicTree<String, MQTTSubscription>()
+        // Any change to a session or a subscription empties `matches`.
+        var sessions: [String: MQTTSession] = [:] { didSet { matches.removeAll() } }
+        var tree = MQTTTopicTree<String, MQTTSubscription>() { didSet { matches.removeAll() } }
+        /// The subscribers of recently published topics, shared subscriptions aside.
+        var matches = MQTTMatchCache()
         var connections: [ObjectIdentifier: MQTTConnection] = [:]
         var pendingWills: [String: Scheduled<Void>] = [:]
         /// Subscriptions of every session together.
@@ -566,17 +569,38 @@ final class MQTTSessions: Sendable {
     /// Subscriptions held by every session together.
     var subscriptionCount: Int { registry.withLock { $0.subscriptionCount } }
 
+    /// The topics whose subscribers are kept (``MQTTMatchCache``).
+    var keptTopics: Int { registry.withLock { $0.matches.count } }
+
     /// The sessions some subscription of which matches `topic`, each once, with what its matching
     /// subscriptions grant together (``MQTTFanOut/targets(of:in:publisher:)``). Each shared subscription
     /// group whose filter matches adds one of its members, in turn, a connected one first when there is one
     /// (MQTT 5 §4.8.2); with `admits`, only a member whose principal it admits (none: the group gets nothing).
+    /// The other subscribers of a topic are kept (``MQTTMatchCache``) until a subscription or a session changes.
     func subscribers(
         of topic: String, publisher: String? = nil, admits: ((Principal) -> Bool)? = nil
     ) -> [(session: MQTTSession, target: MQTTFanOut.Target)] {
         registry.withLock { r in
-            var targets = MQTTFanOut.targets(of: topic, in: r.tree, publisher: publisher)
+            var subscribers: [(session: MQTTSession, target: MQTTFanOut.Target)]
+            let entry: MQTTMatchCache.Entry
+            if let kept = r.matches[topic] {
+                entry = kept
+            } else {
+                entry = Self.matching(topic, in: r)
+                r.matches.keep(entry, for: topic)
+            }
+            if let publisher, entry.noLocal.contains(publisher) {
+                // The publisher's own no-local subscriptions leave it out [MQTT-3.8.3-3].
+                subscribers = MQTTFanOut.targets(of: topic, in: r.tree, publisher: publisher).compactMap { clientID, target in
+                    r.sessions[clientID].map { ($0, target) }
+                }
+            } else {
+                subscribers = entry.subscribers
+            }
+            guard !r.groups.isEmpty else { return subscribers }
             var matched: [String] = []
-            if !r.groups.isEmpty { r.sharedTree.forEachMatch(topic: topic) { key, _ in matched.append(key) } }
+            r.sharedTree.forEachMatch(topic: topic) { key, _ in matched.append(key) }
+            var picks: [(clientID: String, subscription: MQTTSubscription)] = []
             for key in matched {
                 guard var group = r.groups[key], !group.members.isEmpty else { continue }
                 // The next member in turn that may receive the message, connected ones first; a
@@ -600,10 +624,33 @@ final class MQTTSessions: Sendable {
                 guard let chosen = connectedMember ?? offlineMember else { continue }
                 group.next = chosen + 1
                 r.groups[key] = group
-                let (clientID, subscription) = (group.members.keys[chosen], group.members.values[chosen])
-                targets[clientID] = MQTTFanOut.Target(adding: subscription, to: targets[clientID])
+                picks.append((group.members.keys[chosen], group.members.values[chosen]))
             }
-            return targets.compactMap { clientID, target in r.sessions[clientID].map { ($0, target) } }
+            guard !picks.isEmpty else { return subscribers }
+            // A picked member may also hold other matching subscriptions: still one copy, granting both.
+            var position = Dictionary(subscribers.enumerated().map { ($1.session.clientID, $0) }, uniquingKeysWith: { a, _ in a })
+            for (clientID, subscription) in picks {
+                if let i = position[clientID] {
+                    subscribers[i].target = MQTTFanOut.Target(adding: subscription, to: subscribers[i].target)
+                } else if let session = r.sessions[clientID] {
+                    position[clientID] = subscribers.count
+                    subscribers.append((session, MQTTFanOut.Target(adding: subscription, to: nil)))
+                }
+            }
+            return subscribers
         }
+    }
+
+    /// What ``MQTTMatchCache`` keeps for `topic`: the sessions of `r` whose subscriptions in the topic
+    /// tree match it, no-local ones included, and which of them hold a matching no-local one.
+    private static func matching(_ topic: String, in r: Registry) -> MQTTMatchCache.Entry {
+        var noLocal = Set<String>()
+        r.tree.forEachMatch(topic: topic) { clientID, s in
+            if s.noLocal { noLocal.insert(clientID) }
+        }
+        let subscribers = MQTTFanOut.targets(of: topic, in: r.tree).compactMap { clientID, target in
+            r.sessions[clientID].map { (session: $0, target: target) }
+        }
+        return MQTTMatchCache.Entry(subscribers: subscribers, noLocal: noLocal)
     }
 }

@@ -80,7 +80,7 @@ final class MQTTChannelHandler: ChannelInboundHandler, MQTTTransport, @unchecked
     let address: String?
     private var connection: MQTTClientConnection?
     private let broker: MQTTBroker
-    private let writes: MQTTChannelWrites<ByteBuffer>
+    private let writes: MQTTChannelWrites
 
     init(broker: MQTTBroker, channel: any Channel) {
         self.broker = broker
@@ -88,7 +88,15 @@ final class MQTTChannelHandler: ChannelInboundHandler, MQTTTransport, @unchecked
         self.eventLoop = channel.eventLoop
         self.peer = channel.remoteAddress?.description ?? "?"
         self.address = channel.remoteAddress?.ipAddress
-        self.writes = MQTTChannelWrites(channel: channel) { $0 }
+        self.writes = MQTTChannelWrites(channel: channel) { NIOAny($0) }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        writes.writeThrough(context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        writes.writeThrough(nil)
     }
 
     func channelActive(context: ChannelHandlerContext) {
