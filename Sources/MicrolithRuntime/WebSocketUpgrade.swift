@@ -146,9 +146,7 @@ final class WebSocketMQTTTransport: MQTTTransport {
 
     func write(_ bytes: ByteBuffer) { writes.write(bytes) }
 
-    func flush() { writes.flush() }
-
-    var bufferedBytes: Int { writes.bufferedBytes }
+    func flush(written: @escaping @Sendable (Int) -> Void) { writes.flush(written: written) }
 
     func setReading(_ enabled: Bool) {
         let waiter = reading.withLock { r in
@@ -188,7 +186,7 @@ final class WebSocketMQTTTransport: MQTTTransport {
     func close() {
         // After the writes already on their way to the loop (a CONNACK or DISCONNECT explaining why).
         eventLoop.execute { [self] in
-            flush()
+            writes.flush { _ in }
             end()
         }
     }

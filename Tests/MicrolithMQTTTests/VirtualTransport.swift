@@ -11,7 +11,7 @@ final class VirtualTransport: MQTTTransport {
     var eventLoop: any EventLoop { loop }
     let peer = "virtual"
     let address: String? = nil
-    private let state = Mutex<(written: ByteBuffer, closed: Bool, reading: Bool)>((ByteBuffer(), false, true))
+    private let state = Mutex<(written: ByteBuffer, unflushed: Int, closed: Bool, reading: Bool)>((ByteBuffer(), 0, false, true))
     private let connection = Mutex<MQTTClientConnection?>(nil)
 
     init(loop: NIOAsyncTestingEventLoop = NIOAsyncTestingEventLoop()) {
@@ -51,12 +51,20 @@ final class VirtualTransport: MQTTTransport {
 
     func write(_ bytes: ByteBuffer) {
         var bytes = bytes
-        state.withLock { _ = $0.written.writeBuffer(&bytes) }
+        state.withLock { s in
+            s.unflushed += bytes.readableBytes
+            _ = s.written.writeBuffer(&bytes)
+        }
     }
 
-    func flush() {}
-
-    var bufferedBytes: Int { 0 }
+    /// The bytes count as on the network as soon as they are written.
+    func flush(written: @escaping @Sendable (Int) -> Void) {
+        let count = state.withLock { s in
+            defer { s.unflushed = 0 }
+            return s.unflushed
+        }
+        if count > 0 { written(count) }
+    }
 
     func setReading(_ enabled: Bool) {
         state.withLock { $0.reading = enabled }

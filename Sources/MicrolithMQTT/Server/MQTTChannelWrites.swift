@@ -1,17 +1,15 @@
 public import NIOCore
-import Synchronization
 
 /// An MQTT connection's writes to a channel, on the channel's event loop: each buffer written as
-/// `frame` wraps it (the bytes themselves over TCP, a binary frame over WebSocket), and the bytes
-/// not yet written to the network counted for ``bufferedBytes``.
+/// `frame` wraps it (the bytes themselves over TCP, a binary frame over WebSocket), and each flush's
+/// bytes reported once the network has them.
 ///
 /// A handler that writes its own connection's bytes gives its context (``writeThrough(_:)``): the
-/// writes then start at that handler, without entering the pipeline at its tail. Every method but
-/// ``bufferedBytes`` is called on the channel's loop.
+/// writes then start at that handler, without entering the pipeline at its tail. Every method is
+/// called on the channel's loop.
 public final class MQTTChannelWrites: @unchecked Sendable {
     private let channel: any Channel
     private let frame: @Sendable (ByteBuffer) -> NIOAny
-    private let buffered = Atomic<Int>(0)
     /// The handler context writes go through; `nil`: the pipeline's tail. Loop-confined.
     private var context: ChannelHandlerContext?
     /// The last write since the last flush, held back so that the flush can watch it with one promise
@@ -33,19 +31,19 @@ public final class MQTTChannelWrites: @unchecked Sendable {
 
     /// Writes `bytes` without flushing.
     public func write(_ bytes: ByteBuffer) {
-        buffered.add(bytes.readableBytes, ordering: .relaxed)
         if let previous = held.take() { send(previous, flush: false, promise: nil) }
         held = bytes
         heldBytes += bytes.readableBytes
     }
 
-    /// Flushes what ``write(_:)`` wrote; its bytes stop counting once the network has them.
-    public func flush() {
+    /// Flushes what ``write(_:)`` wrote; calls `written` with its byte count once the network has
+    /// the bytes (or the channel failed), on the loop.
+    public func flush(written: @escaping @Sendable (Int) -> Void) {
         guard let last = held.take() else { return }
         let count = heldBytes
         heldBytes = 0
         let promise = channel.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { [self] _ in buffered.subtract(count, ordering: .relaxed) }
+        promise.futureResult.whenComplete { _ in written(count) }
         send(last, flush: true, promise: promise)
     }
 
@@ -58,7 +56,4 @@ public final class MQTTChannelWrites: @unchecked Sendable {
             if flush { pipeline.writeAndFlush(data, promise: promise) } else { pipeline.write(data, promise: promise) }
         }
     }
-
-    /// Bytes given to ``write(_:)`` and not yet written to the network; may be read from any thread.
-    public var bufferedBytes: Int { buffered.load(ordering: .relaxed) }
 }

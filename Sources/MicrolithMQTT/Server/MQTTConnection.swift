@@ -49,7 +49,9 @@ final class MQTTConnection: @unchecked Sendable {
     private(set) var isClosed = false
     /// `isClosed`, readable from any thread.
     private let closedFlag = Atomic<Bool>(false)
-    /// Bytes handed to the event loop for the transport and not yet written to it.
+    /// Bytes handed to the event loop for the transport and not yet on the network (counted until a
+    /// flush reports them written): in the connection itself, so that a fan-out reading it on another
+    /// thread touches no other object.
     private let inTransit = Atomic<Int>(0)
     private var connectReceived = false
     private var connectTimer: Scheduled<Void>?
@@ -213,7 +215,7 @@ final class MQTTConnection: @unchecked Sendable {
     // MARK: Output
 
     /// Bytes written or on their way to the transport and not yet sent to the network; any thread.
-    var outstandingBytes: Int { inTransit.load(ordering: .relaxed) + transport.bufferedBytes }
+    var outstandingBytes: Int { inTransit.load(ordering: .relaxed) }
 
     /// Whether the client keeps up: no more than `mqtt.bufferBytes` wait unwritten. Past that,
     /// QoS 0 messages are dropped for it, and anything else that must go out drops the client.
@@ -257,13 +259,12 @@ final class MQTTConnection: @unchecked Sendable {
     /// Writes bytes counted by ``handOff(_:)``; on the event loop.
     /// (After the connection closed too: the transport's close follows what was handed off before it.)
     func write(_ bytes: ByteBuffer) {
-        inTransit.subtract(bytes.readableBytes, ordering: .relaxed)
         transport.write(bytes)
     }
 
-    /// Flushes what ``write(_:)`` wrote; on the event loop.
+    /// Flushes what ``write(_:)`` wrote (its bytes stop counting once the network has them); on the event loop.
     func flush() {
-        transport.flush()
+        transport.flush { [self] count in inTransit.subtract(count, ordering: .relaxed) }
     }
 
     /// Drops the client (MQTT 5: DISCONNECT 0x97 Quota exceeded), its will published.

@@ -122,9 +122,7 @@ final class MQTTChannelHandler: ChannelInboundHandler, MQTTTransport, @unchecked
 
     func write(_ bytes: ByteBuffer) { writes.write(bytes) }
 
-    func flush() { writes.flush() }
-
-    var bufferedBytes: Int { writes.bufferedBytes }
+    func flush(written: @escaping @Sendable (Int) -> Void) { writes.flush(written: written) }
 
     func setReading(_ enabled: Bool) {
         try? channel.syncOptions?.setOption(.autoRead, value: enabled)
@@ -133,7 +131,7 @@ final class MQTTChannelHandler: ChannelInboundHandler, MQTTTransport, @unchecked
     func close() {
         // After the writes already on their way to the loop (a CONNACK or DISCONNECT explaining why).
         eventLoop.execute { [self] in
-            flush()
+            writes.flush { _ in }
             channel.close(mode: .all, promise: nil)
         }
     }
