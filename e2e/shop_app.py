@@ -41,5 +41,5 @@ def copy_app(base: Path, pricing_port: int | None = None) -> Path:
     shutil.copytree(SHOP_APP, app)
     if pricing_port is not None:
         (app / "microlith.yaml").write_text(
-            f"modules:\n  pricing:\n    url: http://127.0.0.1:{pricing_port}\n    timeoutMs: 1500\n")
+            f"modules:\n  pricing:\n    url: http://127.0.0.1:{pricing_port}\n    timeoutMs: 5000\n")
     return app
