@@ -591,9 +591,7 @@ final class MQTTSessions: Sendable {
             }
             if let publisher, entry.noLocal.contains(publisher) {
                 // The publisher's own no-local subscriptions leave it out [MQTT-3.8.3-3].
-                subscribers = MQTTFanOut.targets(of: topic, in: r.tree, publisher: publisher).compactMap { clientID, target in
-                    r.sessions[clientID].map { ($0, target) }
-                }
+                subscribers = Self.matching(topic, in: r, publisher: publisher).subscribers
             } else {
                 subscribers = entry.subscribers
             }
@@ -642,13 +640,14 @@ final class MQTTSessions: Sendable {
     }
 
     /// What ``MQTTMatchCache`` keeps for `topic`: the sessions of `r` whose subscriptions in the topic
-    /// tree match it, no-local ones included, and which of them hold a matching no-local one.
-    private static func matching(_ topic: String, in r: Registry) -> MQTTMatchCache.Entry {
+    /// tree match it, and which of them hold a matching no-local one. With `publisher`, that client's
+    /// no-local subscriptions do not count (such an entry is not kept).
+    private static func matching(_ topic: String, in r: Registry, publisher: String? = nil) -> MQTTMatchCache.Entry {
         var noLocal = Set<String>()
         r.tree.forEachMatch(topic: topic) { clientID, s in
             if s.noLocal { noLocal.insert(clientID) }
         }
-        let subscribers = MQTTFanOut.targets(of: topic, in: r.tree).compactMap { clientID, target in
+        let subscribers = MQTTFanOut.targets(of: topic, in: r.tree, publisher: publisher).compactMap { clientID, target in
             r.sessions[clientID].map { (session: $0, target: target) }
         }
         return MQTTMatchCache.Entry(subscribers: subscribers, noLocal: noLocal)
