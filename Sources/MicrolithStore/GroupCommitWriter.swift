@@ -5,8 +5,11 @@ import Synchronization
 /// The single writer of one database: runs queued write jobs, many per SQLite transaction, so
 /// concurrent writers share one commit (and one fsync).
 ///
-/// Each job runs in its own savepoint: a job that throws is rolled back alone and the others
-/// still commit. No job is acknowledged before the transaction holding it has committed.
+/// A job that throws is rolled back alone and the others still commit. Each job runs in a
+/// savepoint of its own, unless every job of the batch is *replayable* (it touches nothing but
+/// the transaction it is given): such a batch runs without savepoints, and a job that throws
+/// after changing rows undoes the whole transaction, which then runs again with a savepoint per
+/// job. No job is acknowledged before the transaction holding it has committed.
 ///
 /// The batches run on a serial `DispatchQueue` of their own, not in a task: SQLite's calls
 /// block their thread (the commit's fsync for milliseconds), and a blocked thread of Swift's
@@ -19,7 +22,21 @@ final class GroupCommitWriter: Sendable {
         let perform: @Sendable (WriteTransaction) throws -> @Sendable () -> Void
         /// Reports a failure (the job's own, or the batch's commit).
         let fail: @Sendable (any Error) -> Void
+        /// Whether `perform` touches nothing but the transaction it is given, so that running it
+        /// again after a rollback is the same as running it once.
+        var replayable = false
     }
+
+    /// What running a batch's jobs in one transaction gave.
+    private struct Outcome {
+        var completions: [@Sendable () -> Void] = []
+        var failures: [(Job, any Error)] = []
+        var transactions: [WriteTransaction] = []
+    }
+
+    /// Thrown inside a batch without savepoints when a job that changed rows throws: the
+    /// transaction is rolled back and the batch runs again, each job in its own savepoint.
+    private struct Replay: Error {}
 
     private struct State {
         var pending: [Job] = []
@@ -51,7 +68,7 @@ final class GroupCommitWriter: Sendable {
         self.makeTransaction = makeTransaction
         self.committed = committed
         self.ended = ended
-        // Each job runs in a savepoint, so SQLite keeps the original of every page a job changes
+        // A job in a savepoint makes SQLite keep the original of every page the job changes
         // in a sub-journal, which past 64 KiB spills to a temporary file; with temp_store = MEMORY
         // it stays in memory (emptied whenever a job's savepoint is released).
         // The writer also reads the index pages every write touches; SQLite's default 2 MB page
@@ -77,14 +94,19 @@ final class GroupCommitWriter: Sendable {
     static let pageCacheKiB = 16384
 
     /// Runs `work` in a write transaction and returns its result once the transaction is durable.
-    func submit<T: Sendable>(_ work: @escaping @Sendable (WriteTransaction) throws -> T) async throws -> T {
+    ///
+    /// - Parameter replayable: `work` touches nothing but the transaction it is given (no state
+    ///   of its own, no other effect), so the writer may run it again after a rollback, and spare
+    ///   it its savepoint.
+    func submit<T: Sendable>(replayable: Bool = false, _ work: @escaping @Sendable (WriteTransaction) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let job = Job(
                 perform: { txn in
                     let value = try work(txn)
                     return { continuation.resume(returning: value) }
                 },
-                fail: { continuation.resume(throwing: $0) }
+                fail: { continuation.resume(throwing: $0) },
+                replayable: replayable
             )
             enqueue(job)
         }
@@ -133,25 +155,17 @@ final class GroupCommitWriter: Sendable {
     }
 
     private func run(_ batch: [Job]) {
-        var completions: [@Sendable () -> Void] = []
-        var failures: [(Job, any Error)] = []
-        var transactions: [WriteTransaction] = []
+        var outcome = Outcome()
         var committing = ContinuousClock.now
         do {
             try pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    for job in batch {
-                        let txn = makeTransaction(db)
-                        do {
-                            let completion = try Self.inSavepoint(db) { try job.perform(txn) }
-                            completions.append(completion)
-                            transactions.append(txn)
-                        } catch {
-                            failures.append((job, error))
-                        }
-                    }
-                    committing = ContinuousClock.now
-                    return .commit
+                // A savepoint copies the original of every page its job changes (some 8 pages of
+                // 4 KiB for a new record with a random key): a batch of replayable jobs goes without.
+                let replayable = batch.allSatisfy(\.replayable)
+                do {
+                    outcome = try transaction(db, batch, savepoints: !replayable, committing: &committing)
+                } catch is Replay {
+                    outcome = try transaction(db, batch, savepoints: true, committing: &committing)
                 }
             }
             let commit = ContinuousClock.now - committing
@@ -164,9 +178,35 @@ final class GroupCommitWriter: Sendable {
         }
         // Before any job is acknowledged: a read that starts after an acknowledgment must see it.
         ended()
-        committed(transactions)
-        for c in completions { c() }
-        for (job, error) in failures { job.fail(error) }
+        committed(outcome.transactions)
+        for c in outcome.completions { c() }
+        for (job, error) in outcome.failures { job.fail(error) }
+    }
+
+    /// Runs `batch` in one immediate transaction and commits it. With `savepoints`, each job runs
+    /// in its own; without, a job that throws having changed no row is simply left out, and one
+    /// that changed rows throws ``Replay`` (the transaction is rolled back).
+    private func transaction(_ db: Database, _ batch: [Job], savepoints: Bool, committing: inout ContinuousClock.Instant) throws -> Outcome {
+        var outcome = Outcome()
+        try db.inTransaction(.immediate) {
+            for job in batch {
+                let txn = makeTransaction(db)
+                let changesBefore = savepoints ? 0 : db.totalChangesCount
+                do {
+                    let completion = savepoints ? try Self.inSavepoint(db) { try job.perform(txn) } : try job.perform(txn)
+                    outcome.completions.append(completion)
+                    outcome.transactions.append(txn)
+                } catch {
+                    // Without a savepoint, only a job that changed nothing (and left SQLite's
+                    // transaction open) can be left out alone.
+                    if !savepoints, db.totalChangesCount != changesBefore || !db.isInsideTransaction { throw Replay() }
+                    outcome.failures.append((job, error))
+                }
+            }
+            committing = ContinuousClock.now
+            return .commit
+        }
+        return outcome
     }
 
     /// Runs `work` in a savepoint of the open transaction: its writes are undone when it throws.

@@ -379,17 +379,26 @@ public final class Store: Sendable {
     public func write<T: Sendable>(
         database: String = Schema.defaultDatabase, _ work: @escaping @Sendable (WriteTransaction) throws -> T
     ) async throws -> T {
-        if Spans.enabled {
-            return try await Spans.measure("store.write", attributes: [("db.system", "sqlite"), ("db.name", database)]) {
-                try await untracedWrite(database: database, work)
-            }
-        }
-        return try await untracedWrite(database: database, work)
+        try await write(database: database, replayable: false, work)
     }
 
-    /// ``write(database:_:)`` without its span.
+    /// ``write(database:_:)`` for `work` that touches nothing but the transaction it is given
+    /// (`replayable`): the writer may then run it without a savepoint of its own, and run it
+    /// again should the transaction have to be rolled back.
+    package func write<T: Sendable>(
+        database: String = Schema.defaultDatabase, replayable: Bool, _ work: @escaping @Sendable (WriteTransaction) throws -> T
+    ) async throws -> T {
+        if Spans.enabled {
+            return try await Spans.measure("store.write", attributes: [("db.system", "sqlite"), ("db.name", database)]) {
+                try await untracedWrite(database: database, replayable: replayable, work)
+            }
+        }
+        return try await untracedWrite(database: database, replayable: replayable, work)
+    }
+
+    /// ``write(database:replayable:_:)`` without its span.
     private func untracedWrite<T: Sendable>(
-        database: String, _ work: @escaping @Sendable (WriteTransaction) throws -> T
+        database: String, replayable: Bool, _ work: @escaping @Sendable (WriteTransaction) throws -> T
     ) async throws -> T {
         guard let handle = databases[database] else { throw StoreError(.unknownTable, "no database named \(database)") }
         if configuration.readOnly { throw StoreError(.closed, "the store was opened read-only: it takes no writes") }
@@ -397,7 +406,7 @@ public final class Store: Sendable {
         handle.health.begin()
         let value: T
         do {
-            value = try await writer.submit(work)
+            value = try await writer.submit(replayable: replayable, work)
         } catch {
             // A held lock or an unwritable file says something about the database: remember it
             // (for readiness) and report it as such; the job's own errors say nothing of the kind.

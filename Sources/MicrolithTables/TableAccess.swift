@@ -304,7 +304,8 @@ public struct TableAccess: Sendable {
             return merged
         }
         guard let hook = hooksByTable[table.index]?.put else {
-            return try await store.write(database: table.definition.database) { txn in
+            // No hook: the work touches nothing but the transaction (see Store.write(database:replayable:_:)).
+            return try await store.write(database: table.definition.database, replayable: true) { txn in
                 if limited {
                     let current = try txn.get(table, id)
                     try allowed(current == nil)
@@ -339,7 +340,7 @@ public struct TableAccess: Sendable {
         try authorize(.update, table, for: principal)
         try checkWritable(patch, table, .update, unwritable: unwritable(table, .update, for: principal), for: principal)
         guard let hook = hooksByTable[table.index]?.patch else {
-            return try await store.write(database: table.definition.database) { txn in
+            return try await store.write(database: table.definition.database, replayable: true) { txn in
                 try txn.patch(table, id: id, patch: patch, precondition: precondition)
             }
         }
@@ -360,7 +361,7 @@ public struct TableAccess: Sendable {
         try authorize(.insert, table, for: principal)
         try checkWritable(body, table, .insert, unwritable: unwritable(table, .insert, for: principal), for: principal)
         guard let hook = hooksByTable[table.index]?.post else {
-            return try await store.write(database: table.definition.database) { txn in try txn.insert(table, body: body) }
+            return try await store.write(database: table.definition.database, replayable: true) { txn in try txn.insert(table, body: body) }
         }
         let info = Self.stamped(request(), principal)
         return try await store.write(database: table.definition.database) { txn in
@@ -375,7 +376,7 @@ public struct TableAccess: Sendable {
     ) async throws -> Bool {
         try authorize(.delete, table, for: principal)
         guard hooksByTable[table.index]?.delete != nil else {
-            return try await store.write(database: table.definition.database) { txn in
+            return try await store.write(database: table.definition.database, replayable: true) { txn in
                 try txn.delete(table, id: id, precondition: precondition)
             }
         }

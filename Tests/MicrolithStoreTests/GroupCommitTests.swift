@@ -140,6 +140,71 @@ struct GroupCommitTests {
         #expect(!log.contains { $0.id == .string("r10") })
     }
 
+    /// Writes `count` replayable jobs in one batch; job `i` counts its runs in `runs[i]`, job
+    /// `refusedEarly` throws before writing, job `refusedLate` after writing.
+    private func replayableBatch(
+        _ store: Store, _ todo: TableLayout, count: Int, refusedEarly: Int?, refusedLate: Int?, runs: [SharedCounter]
+    ) async throws -> [Result<Void, any Error>] {
+        try await concurrentWrites(store, todo, count: count) { i in
+            try await store.write(replayable: true) { (txn: WriteTransaction) -> Void in
+                runs[i].increment()
+                if i == refusedEarly { throw StoreError(.invalidRecord, "refused before writing") }
+                try txn.put(todo, id: .string("r\(i)"), body: ["title": "ok"])
+                if i == refusedLate {
+                    // Valid first write, then an invalid one: the whole job must vanish.
+                    try txn.put(todo, id: .string("r\(i)-extra"), body: ["title": 10])
+                }
+            }
+        }
+    }
+
+    @Test func aReplayableJobThatFailsBeforeWritingIsLeftOutWithoutARerun() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let todo = try store.layout("Todo")
+        let runs = (0..<21).map { _ in SharedCounter() }
+
+        let results = try await replayableBatch(store, todo, count: 21, refusedEarly: 5, refusedLate: nil, runs: runs)
+        for (i, result) in results.enumerated() {
+            if i == 5 {
+                #expect(throws: StoreError.self) { try result.get() }
+                #expect(try await store.get(todo, .string("r5")) == nil)
+            } else {
+                #expect(throws: Never.self) { try result.get() }
+                #expect(try await store.get(todo, .string("r\(i)")) != nil)
+            }
+            // The batch ran once, without savepoints: a job that changed nothing needs no undoing.
+            #expect(runs[i].current == 1, "job \(i) ran \(runs[i].current) times")
+        }
+        #expect(try await store.changes(after: 0).count == 21, "the gate's write and the 20 good ones")
+    }
+
+    @Test func aReplayableJobThatFailsAfterWritingIsRolledBackAloneByARerunInSavepoints() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let todo = try store.layout("Todo")
+        let runs = (0..<21).map { _ in SharedCounter() }
+
+        let results = try await replayableBatch(store, todo, count: 21, refusedEarly: 5, refusedLate: 10, runs: runs)
+        for (i, result) in results.enumerated() {
+            if i == 5 || i == 10 {
+                #expect(throws: StoreError.self) { try result.get() }
+                #expect(try await store.get(todo, .string("r\(i)")) == nil)
+                #expect(try await store.get(todo, .string("r\(i)-extra")) == nil)
+            } else {
+                #expect(throws: Never.self) { try result.get() }
+                #expect(try await store.get(todo, .string("r\(i)")) != nil)
+            }
+        }
+        // Job 10 had changed rows when it threw: the transaction was rolled back and its batch ran
+        // again, each job in a savepoint. Jobs that had run before it in the batch ran twice.
+        #expect(runs[10].current == 2)
+        #expect(runs.allSatisfy { (1...2).contains($0.current) }, "\(runs.map(\.current))")
+        let log = try await store.changes(after: 0)
+        #expect(log.count == 20, "the gate's write and the 19 good ones, each once")
+        #expect(Set(log.map(\.id)).count == 20)
+    }
+
     @Test func concurrentlyWrittenDataSurvivesReopen() async throws {
         let directory = try makeTemporaryDirectory()
         defer { removeDirectory(directory) }
