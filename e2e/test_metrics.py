@@ -75,6 +75,9 @@ def test_requests_caches_and_commits_are_counted_by_route_pattern(factory):
     assert 1 <= commits <= 20 + 2
     assert value(samples, "microlith_store_batch_size_count", database="data") == commits
     assert value(samples, "microlith_store_commit_seconds_count", database="data") == commits
+    # Every PUT was valid: no batch without savepoints had to run again.
+    assert (("database", "data"),) in samples.get("microlith_store_batch_replays_total", {})
+    assert value(samples, "microlith_store_batch_replays_total", database="data") == 0
     assert value(samples, "microlith_changelog_entries", database="data") >= 20
     assert value(samples, "microlith_database_file_bytes", database="data", file="database") > 0
     assert value(samples, "microlith_connections_open") >= 1

@@ -123,6 +123,10 @@ final class ServerMetrics: RequestRecorder, Sendable {
         out.family(
             "microlith_store_writes_total", .counter, "Writes carried by group commits",
             writes.map { ([("database", $0.key)], Double($0.value.writes)) })
+        out.family(
+            "microlith_store_batch_replays_total", .counter,
+            "Group commits without savepoints rolled back and run again, a savepoint per write, after a write failed",
+            writes.map { ([("database", $0.key)], Double($0.value.replays)) })
         out.histogram(
             "microlith_store_batch_size", "Writes per group commit", bounds: WriteStatistics.batchBounds,
             writes.map { ([("database", $0.key)], $0.value.batchBuckets, Double($0.value.writes)) })

@@ -8,8 +8,8 @@ import Synchronization
 /// A job that throws is rolled back alone and the others still commit. Each job runs in a
 /// savepoint of its own, unless every job of the batch is *replayable* (it touches nothing but
 /// the transaction it is given): such a batch runs without savepoints, and a job that throws
-/// after changing rows undoes the whole transaction, which then runs again with a savepoint per
-/// job. No job is acknowledged before the transaction holding it has committed.
+/// after changing rows (or with an error from SQLite) undoes the whole transaction, which then
+/// runs again with a savepoint per job. No job is acknowledged before the transaction holding it has committed.
 ///
 /// The batches run on a serial `DispatchQueue` of their own, not in a task: SQLite's calls
 /// block their thread (the commit's fsync for milliseconds), and a blocked thread of Swift's
@@ -165,6 +165,7 @@ final class GroupCommitWriter: Sendable {
                 do {
                     outcome = try transaction(db, batch, savepoints: !replayable, committing: &committing)
                 } catch is Replay {
+                    statistics.withLock { $0.replays &+= 1 }
                     outcome = try transaction(db, batch, savepoints: true, committing: &committing)
                 }
             }
@@ -197,9 +198,13 @@ final class GroupCommitWriter: Sendable {
                     outcome.completions.append(completion)
                     outcome.transactions.append(txn)
                 } catch {
-                    // Without a savepoint, only a job that changed nothing (and left SQLite's
-                    // transaction open) can be left out alone.
-                    if !savepoints, db.totalChangesCount != changesBefore || !db.isInsideTransaction { throw Replay() }
+                    // Without a savepoint, only a job that failed outside SQLite having changed
+                    // nothing can be left out alone. An SQLite error may leave half a statement
+                    // behind (a one-row insert has no statement journal to undo it), or may have
+                    // ended SQLite's transaction; a job that changed rows must be undone whole.
+                    if !savepoints, Self.failedInSQLite(error) || db.totalChangesCount != changesBefore || !db.isInsideTransaction {
+                        throw Replay()
+                    }
                     outcome.failures.append((job, error))
                 }
             }
@@ -207,6 +212,11 @@ final class GroupCommitWriter: Sendable {
             return .commit
         }
         return outcome
+    }
+
+    /// Whether `error` came from SQLite (directly, or as the underlying error of a store error).
+    static func failedInSQLite(_ error: any Error) -> Bool {
+        error is DatabaseError || (error as? StoreError)?.underlying is DatabaseError
     }
 
     /// Runs `work` in a savepoint of the open transaction: its writes are undone when it throws.

@@ -10,8 +10,11 @@ public struct WriteStatistics: Sendable, Equatable {
 
     /// Commits made.
     public var commits: UInt64 = 0
-    /// Writes (jobs) they carried, including those rolled back alone by their savepoint.
+    /// Writes (jobs) they carried, including those that failed and were left out.
     public var writes: UInt64 = 0
+    /// Batches run without savepoints (every write replayable) that were rolled back and run
+    /// again with a savepoint per write, because one write failed after changing rows or in SQLite.
+    public var replays: UInt64 = 0
     /// Per bucket of ``batchBounds``, the commits of at most that many writes (not cumulative);
     /// the last element counts larger ones.
     public var batchBuckets = [UInt64](repeating: 0, count: batchBounds.count + 1)

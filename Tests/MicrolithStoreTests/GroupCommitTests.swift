@@ -1,4 +1,5 @@
 import Dispatch
+import GRDB
 import MicrolithJSON
 import MicrolithStore
 import Testing
@@ -143,12 +144,14 @@ struct GroupCommitTests {
     /// Writes `count` replayable jobs in one batch; job `i` counts its runs in `runs[i]`, job
     /// `refusedEarly` throws before writing, job `refusedLate` after writing.
     private func replayableBatch(
-        _ store: Store, _ todo: TableLayout, count: Int, refusedEarly: Int?, refusedLate: Int?, runs: [SharedCounter]
+        _ store: Store, _ todo: TableLayout, count: Int, refusedEarly: Int?, refusedLate: Int?, runs: [SharedCounter],
+        sqliteErrorEarly: Int? = nil
     ) async throws -> [Result<Void, any Error>] {
         try await concurrentWrites(store, todo, count: count) { i in
             try await store.write(replayable: true) { (txn: WriteTransaction) -> Void in
                 runs[i].increment()
                 if i == refusedEarly { throw StoreError(.invalidRecord, "refused before writing") }
+                if i == sqliteErrorEarly { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "a damaged page") }
                 try txn.put(todo, id: .string("r\(i)"), body: ["title": "ok"])
                 if i == refusedLate {
                     // Valid first write, then an invalid one: the whole job must vanish.
@@ -177,6 +180,28 @@ struct GroupCommitTests {
             #expect(runs[i].current == 1, "job \(i) ran \(runs[i].current) times")
         }
         #expect(try await store.changes(after: 0).count == 21, "the gate's write and the 20 good ones")
+        #expect(store.writeStatistics().values.map(\.replays).reduce(0, +) == 0)
+    }
+
+    @Test func aReplayableJobThatFailsInSQLiteMakesItsBatchRunAgainInSavepoints() async throws {
+        let store = try openTemporaryStore()
+        defer { store.closeAndRemoveFiles() }
+        let todo = try store.layout("Todo")
+        let runs = (0..<21).map { _ in SharedCounter() }
+
+        // An SQLite error may leave half a statement behind even when no row was counted as changed.
+        let results = try await replayableBatch(store, todo, count: 21, refusedEarly: nil, refusedLate: nil, runs: runs, sqliteErrorEarly: 7)
+        for (i, result) in results.enumerated() {
+            if i == 7 {
+                // The store reports SQLite's failures as its own (`StoreError.classify`).
+                #expect(throws: StoreError.self) { try result.get() }
+            } else {
+                #expect(throws: Never.self) { try result.get() }
+                #expect(try await store.get(todo, .string("r\(i)")) != nil)
+            }
+        }
+        #expect(runs[7].current == 2)
+        #expect(store.writeStatistics().values.map(\.replays).reduce(0, +) >= 1)
     }
 
     @Test func aReplayableJobThatFailsAfterWritingIsRolledBackAloneByARerunInSavepoints() async throws {
@@ -200,6 +225,7 @@ struct GroupCommitTests {
         // again, each job in a savepoint. Jobs that had run before it in the batch ran twice.
         #expect(runs[10].current == 2)
         #expect(runs.allSatisfy { (1...2).contains($0.current) }, "\(runs.map(\.current))")
+        #expect(store.writeStatistics().values.map(\.replays).reduce(0, +) >= 1)
         let log = try await store.changes(after: 0)
         #expect(log.count == 20, "the gate's write and the 19 good ones, each once")
         #expect(Set(log.map(\.id)).count == 20)
