@@ -8,8 +8,9 @@ import Synchronization
 /// A job that throws is rolled back alone and the others still commit. Each job runs in a
 /// savepoint of its own, unless every job of the batch is *replayable* (it touches nothing but
 /// the transaction it is given): such a batch runs without savepoints, and a job that throws
-/// after changing rows (or with an error from SQLite) undoes the whole transaction, which then
-/// runs again with a savepoint per job. No job is acknowledged before the transaction holding it has committed.
+/// after changing rows (or because the database failed) undoes the whole transaction, which
+/// then runs again with a savepoint per job. No job is acknowledged before the transaction
+/// holding it has committed.
 ///
 /// The batches run on a serial `DispatchQueue` of their own, not in a task: SQLite's calls
 /// block their thread (the commit's fsync for milliseconds), and a blocked thread of Swift's
@@ -24,7 +25,7 @@ final class GroupCommitWriter: Sendable {
         let fail: @Sendable (any Error) -> Void
         /// Whether `perform` touches nothing but the transaction it is given, so that running it
         /// again after a rollback is the same as running it once.
-        var replayable = false
+        let replayable: Bool
     }
 
     /// What running a batch's jobs in one transaction gave.
@@ -34,8 +35,9 @@ final class GroupCommitWriter: Sendable {
         var transactions: [WriteTransaction] = []
     }
 
-    /// Thrown inside a batch without savepoints when a job that changed rows throws: the
-    /// transaction is rolled back and the batch runs again, each job in its own savepoint.
+    /// Thrown inside a batch without savepoints when a job that changed rows, or that the
+    /// database failed, throws: the transaction is rolled back and the batch runs again, each job
+    /// in its own savepoint.
     private struct Replay: Error {}
 
     private struct State {
@@ -186,7 +188,8 @@ final class GroupCommitWriter: Sendable {
 
     /// Runs `batch` in one immediate transaction and commits it. With `savepoints`, each job runs
     /// in its own; without, a job that throws having changed no row is simply left out, and one
-    /// that changed rows throws ``Replay`` (the transaction is rolled back).
+    /// that changed rows or that the database failed throws ``Replay`` (the transaction is
+    /// rolled back).
     private func transaction(_ db: Database, _ batch: [Job], savepoints: Bool, committing: inout ContinuousClock.Instant) throws -> Outcome {
         var outcome = Outcome()
         try db.inTransaction(.immediate) {
@@ -198,11 +201,13 @@ final class GroupCommitWriter: Sendable {
                     outcome.completions.append(completion)
                     outcome.transactions.append(txn)
                 } catch {
-                    // Without a savepoint, only a job that failed outside SQLite having changed
-                    // nothing can be left out alone. An SQLite error may leave half a statement
-                    // behind (a one-row insert has no statement journal to undo it), or may have
-                    // ended SQLite's transaction; a job that changed rows must be undone whole.
-                    if !savepoints, Self.failedInSQLite(error) || db.totalChangesCount != changesBefore || !db.isInsideTransaction {
+                    // Without a savepoint, only a job refused for what it asked, having changed
+                    // nothing, can be left out alone. A failure of the database (SQLite's errors)
+                    // may leave half a statement behind (a one-row insert has no statement journal
+                    // to undo it), or may have ended SQLite's transaction; a job that changed rows
+                    // must be undone whole.
+                    let databaseFailed = StoreError.classify(error)?.isDatabaseFailure == true
+                    if !savepoints, databaseFailed || db.totalChangesCount != changesBefore || !db.isInsideTransaction {
                         throw Replay()
                     }
                     outcome.failures.append((job, error))
@@ -212,11 +217,6 @@ final class GroupCommitWriter: Sendable {
             return .commit
         }
         return outcome
-    }
-
-    /// Whether `error` came from SQLite (directly, or as the underlying error of a store error).
-    static func failedInSQLite(_ error: any Error) -> Bool {
-        error is DatabaseError || (error as? StoreError)?.underlying is DatabaseError
     }
 
     /// Runs `work` in a savepoint of the open transaction: its writes are undone when it throws.
