@@ -66,8 +66,7 @@ public final class KeptResponses: ResponseCache {
 
     enum Body {
         case plain(CachedResponse)
-        case live(
-            status: Int, headers: [(name: String, value: String)], fieldLines: ByteBuffer, segments: [LiveSlot.Segment], renders: SlotRenders)
+        case live(LivePage)
         /// An operation's result (keys of these never start with `/`).
         case value(any Sendable)
     }
@@ -125,16 +124,21 @@ public final class KeptResponses: ResponseCache {
         switch body {
         case nil, .value?: return nil
         case .plain(let response)?: return response
-        case .live(let status, let headers, let fieldLines, let segments, let renders)?:
-            guard let filled = fill(segments, renders) else { return nil }
+        case .live(let page)?:
+            guard let filled = fill(page) else { return nil }
             state.withLock { $0.statistics.hits &+= 1 }
-            return CachedResponse(status: status, headers: headers, body: filled, fieldLines: fieldLines)
+            return CachedResponse(status: page.status, headers: page.headers, body: filled, fieldLines: page.fieldLines)
         }
     }
 
     /// The body with each slot rendered from the record cache; `nil` when a slot's record is not
-    /// in the cache (the handler then runs again, and reads it in).
-    private func fill(_ segments: [LiveSlot.Segment], _ renders: SlotRenders) -> ByteBuffer? {
+    /// in the cache (the handler then runs again, and reads it in). While no commit happens the
+    /// body filled last is served again as it is.
+    private func fill(_ page: LivePage) -> ByteBuffer? {
+        // Taken before the slots are read: a commit meanwhile makes this body one not served again.
+        let changes = store.cache.changes
+        if let body = page.body(at: changes) { return body }
+        let segments = page.segments
         // One allocation: the fixed bytes plus room for the slots' texts.
         var out = ByteBuffer()
         out.reserveCapacity(
@@ -154,15 +158,16 @@ public final class KeptResponses: ResponseCache {
                 }
                 // The text of a version is rendered once; a commit to the record gives a new version.
                 let version = record?.version ?? Int64.min
-                if let text = renders.text(index, version: version) {
+                if let text = page.text(index, version: version) {
                     out.writeImmutableBuffer(text)
                 } else {
                     let text = ByteBuffer(string: slot.render(record?.record))
-                    renders.remember(index, version: version, text: text)
+                    page.remember(index, version: version, text: text)
                     out.writeImmutableBuffer(text)
                 }
             }
         }
+        page.remember(body: out, at: changes)
         return out
     }
 
@@ -224,9 +229,7 @@ public final class KeptResponses: ResponseCache {
         let fieldLines = CachedResponse.fieldLines(response.headers)
         let body: Body
         if !snapshot.slots.isEmpty, let segments = LiveSlot.split(response.body, slots: snapshot.slots, json: json) {
-            body = .live(
-                status: response.status, headers: response.headers, fieldLines: fieldLines, segments: segments,
-                renders: SlotRenders(count: segments.count))
+            body = .live(LivePage(status: response.status, headers: response.headers, fieldLines: fieldLines, segments: segments))
         } else {
             var kept = response
             kept.fieldLines = fieldLines

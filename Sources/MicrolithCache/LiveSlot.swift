@@ -1,7 +1,6 @@
 public import MicrolithJSON
 public import MicrolithStore
 import NIOCore
-import Synchronization
 
 /// A fragment of a kept response filled in from the record cache each time the response is
 /// served: a stock level or a price on an otherwise unchanging page.
@@ -76,26 +75,5 @@ public struct LiveSlot: Sendable {
     enum Segment: Sendable {
         case bytes(ByteBuffer)
         case slot(LiveSlot)
-    }
-}
-
-/// The last text each slot of a kept response rendered, by the version of the record it showed:
-/// serving renders a slot again only after its record changed.
-final class SlotRenders: Sendable {
-    private let texts: Mutex<[(version: Int64, text: ByteBuffer)?]>
-
-    init(count: Int) {
-        texts = Mutex(Array(repeating: nil, count: count))
-    }
-
-    func text(_ index: Int, version: Int64) -> ByteBuffer? {
-        texts.withLock { t in
-            guard let last = t[index], last.version == version else { return nil }
-            return last.text
-        }
-    }
-
-    func remember(_ index: Int, version: Int64, text: ByteBuffer) {
-        texts.withLock { $0[index] = (version, text) }
     }
 }

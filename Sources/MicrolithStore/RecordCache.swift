@@ -58,8 +58,17 @@ public final class RecordCache: Sendable {
     }
 
     private let state = Mutex(State())
+    private let changeCount = Atomic<UInt64>(0)
     /// The memory budget in bytes.
     public let limitBytes: Int
+
+    /// A number that grows with every commit applied (``apply(_:)``) and every table dropped
+    /// (``invalidate(table:)``), and with nothing else. Text rendered from cached records while it
+    /// stayed the same is still what those records would render: no record has changed since.
+    /// (A record of a table that expires records by time may still lapse meanwhile.)
+    public var changes: UInt64 {
+        changeCount.load(ordering: .acquiring)
+    }
 
     /// A cache holding at most about `limitBytes` of records (a budget of 0 disables caching).
     public init(limitBytes: Int) {
@@ -129,6 +138,8 @@ public final class RecordCache: Sendable {
                 if let e = s.old.removeValue(forKey: key) { s.oldBytes -= Self.cost(e) }
                 if limitBytes > 0 { insert(&s, key, change.entry, cost: Self.cost(change.entry)) }
             }
+            // Inside the lock and after the entries: whoever reads the new count finds the new entries.
+            changeCount.wrappingAdd(1, ordering: .releasing)
         }
     }
 
@@ -136,6 +147,7 @@ public final class RecordCache: Sendable {
     public func invalidate(table: Int) {
         state.withLock { s in
             s.dropEpoch &+= 1
+            changeCount.wrappingAdd(1, ordering: .releasing)
             for (k, e) in s.young where k.table == table {
                 s.young[k] = nil
                 s.youngBytes -= Self.cost(e)

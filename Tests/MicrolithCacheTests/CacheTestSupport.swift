@@ -5,6 +5,7 @@ import MicrolithQuery
 import MicrolithSchema
 import MicrolithStore
 import NIOCore
+import Synchronization
 
 /// A store of products and reviews in a fresh temporary folder, with kept responses on it.
 struct Shop {
@@ -34,10 +35,10 @@ struct Shop {
     let products: TableLayout
     let reviews: TableLayout
 
-    init(limitBytes: Int = 8 << 20) throws {
+    init(limitBytes: Int = 8 << 20, wallClock: @escaping @Sendable () -> Int64 = HybridLogicalClock.systemMilliseconds) throws {
         folder = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-cache-tests-\(UUID().uuidString)")
         let schema = try SchemaParser.parse(Self.schema, file: "schema.graphql")
-        store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: folder, durability: .normal))
+        store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: folder, durability: .normal, wallClock: wallClock))
         kept = KeptResponses(store: store, limitBytes: limitBytes)
         products = store.table(name: "Product")!
         reviews = store.table(name: "Review")!
@@ -85,4 +86,13 @@ struct Shop {
     func hit(_ target: String) -> String? {
         kept.response(for: target).map { String(buffer: $0.body) }
     }
+}
+
+/// A wall clock the tests move (milliseconds since 1970).
+final class TestWallClock: Sendable {
+    private let now = Mutex<Int64>(1_800_000_000_000)
+
+    func read() -> Int64 { now.withLock { $0 } }
+
+    func advance(seconds: Int64) { now.withLock { $0 += seconds * 1000 } }
 }

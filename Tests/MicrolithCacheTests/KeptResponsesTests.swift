@@ -158,6 +158,47 @@ struct KeptResponsesTests {
         #expect(shop.hit("/p/p1") == nil, "what the page read still drops it")
     }
 
+    @Test func aPageWithSlotsIsServedAgainWithoutLookupsUntilACommit() async throws {
+        let shop = try Shop()
+        defer { shop.close() }
+        try await shop.put(shop.reviews, "r1", ["productId": "p1", "rating": 3])
+        let recording = shop.kept.begin()
+        let marker = recording.addSlot(
+            LiveSlot(table: shop.reviews, id: .string("r1")) { record in
+                if case .int(let n)? = record?["rating"] { return "\(n)" }
+                return "none"
+            })
+        let response = CachedResponse(headers: [("Content-Type", "text/plain")], body: ByteBuffer(string: "rated \(marker)"))
+        #expect(shop.kept.keep(response, for: "/r1", recording: recording) == .kept)
+        #expect(shop.hit("/r1") == "rated 3")
+        let lookups = shop.store.cache.statistics.hits
+        #expect(shop.hit("/r1") == "rated 3")
+        #expect(shop.store.cache.statistics.hits == lookups, "nothing committed: the body filled last is served again")
+
+        try await shop.put(shop.products, "p2", ["name": "two"])
+        #expect(shop.hit("/r1") == "rated 3")
+        #expect(shop.store.cache.statistics.hits == lookups + 1, "after any commit the slot is looked up again")
+        try await shop.put(shop.reviews, "r1", ["productId": "p1", "rating": 4])
+        #expect(shop.hit("/r1") == "rated 4")
+        #expect(shop.hit("/r1") == "rated 4")
+    }
+
+    @Test func slotsOfRecordsThatExpireAreLookedUpAtEveryServing() async throws {
+        let clock = TestWallClock()
+        let shop = try Shop(wallClock: { clock.read() })
+        defer { shop.close() }
+        let sessions = try #require(shop.store.table(name: "Session"))
+        _ = try await shop.store.write { txn in try txn.put(sessions, id: .string("s1"), body: [:]) }
+        let recording = shop.kept.begin()
+        let marker = recording.addSlot(LiveSlot(table: sessions, id: .string("s1")) { $0 == nil ? "signed out" : "signed in" })
+        let response = CachedResponse(headers: [("Content-Type", "text/plain")], body: ByteBuffer(string: "you are \(marker)"))
+        #expect(shop.kept.keep(response, for: "/me", recording: recording) == .kept)
+        #expect(shop.hit("/me") == "you are signed in")
+        #expect(shop.hit("/me") == "you are signed in")
+        clock.advance(seconds: 61)
+        #expect(shop.hit("/me") == "you are signed out", "the session lapsed without a commit")
+    }
+
     @Test func jsonSlotsReplaceTheirQuotes() async throws {
         let shop = try Shop()
         defer { shop.close() }
