@@ -132,12 +132,13 @@ public final class KeptResponses: ResponseCache {
     }
 
     /// The body with each slot rendered from the record cache; `nil` when a slot's record is not
-    /// in the cache (the handler then runs again, and reads it in). While no commit happens the
-    /// body filled last is served again as it is.
+    /// in the cache (the handler then runs again, and reads it in). While no slot's record has
+    /// been committed since, the body filled last is served again as it is.
     private func fill(_ page: LivePage) -> ByteBuffer? {
-        // Taken before the slots are read: a commit meanwhile makes this body one not served again.
-        let changes = store.cache.changes
-        if let body = page.body(at: changes) { return body }
+        if let body = page.reusableBody(store.cache) { return body }
+        // Taken before the slots are read: a commit to one of them meanwhile makes this body one
+        // not served again.
+        let counts = page.changeCounts(store.cache)
         let segments = page.segments
         // One allocation: the fixed bytes plus room for the slots' texts.
         var out = ByteBuffer()
@@ -167,7 +168,7 @@ public final class KeptResponses: ResponseCache {
                 }
             }
         }
-        page.remember(body: out, at: changes)
+        if let counts { page.remember(body: out, counts: counts) }
         return out
     }
 
@@ -229,7 +230,7 @@ public final class KeptResponses: ResponseCache {
         let fieldLines = CachedResponse.fieldLines(response.headers)
         let body: Body
         if !snapshot.slots.isEmpty, let segments = LiveSlot.split(response.body, slots: snapshot.slots, json: json) {
-            body = .live(LivePage(status: response.status, headers: response.headers, fieldLines: fieldLines, segments: segments))
+            body = .live(LivePage(status: response.status, headers: response.headers, fieldLines: fieldLines, segments: segments, cache: store.cache))
         } else {
             var kept = response
             kept.fieldLines = fieldLines

@@ -55,20 +55,16 @@ public final class RecordCache: Sendable {
         var dropEpoch: UInt64 = 0
         var hits: UInt64 = 0
         var misses: UInt64 = 0
+        /// Commit counters, each shared by the records whose key hashes to it.
+        var changeCounts = [UInt64](repeating: 0, count: RecordCache.changeCounterCount)
     }
 
     private let state = Mutex(State())
-    private let changeCount = Atomic<UInt64>(0)
     /// The memory budget in bytes.
     public let limitBytes: Int
 
-    /// A number that grows with every commit applied (``apply(_:)``) and every table dropped
-    /// (``invalidate(table:)``), and with nothing else. Text rendered from cached records while it
-    /// stayed the same is still what those records would render: no record has changed since.
-    /// (A record of a table that expires records by time may still lapse meanwhile.)
-    public var changes: UInt64 {
-        changeCount.load(ordering: .acquiring)
-    }
+    /// How many commit counters records share (a power of two).
+    static let changeCounterCount = 4096
 
     /// A cache holding at most about `limitBytes` of records (a budget of 0 disables caching).
     public init(limitBytes: Int) {
@@ -137,9 +133,8 @@ public final class RecordCache: Sendable {
                 if let e = s.young.removeValue(forKey: key) { s.youngBytes -= Self.cost(e) }
                 if let e = s.old.removeValue(forKey: key) { s.oldBytes -= Self.cost(e) }
                 if limitBytes > 0 { insert(&s, key, change.entry, cost: Self.cost(change.entry)) }
+                s.changeCounts[Self.counter(key)] &+= 1
             }
-            // Inside the lock and after the entries: whoever reads the new count finds the new entries.
-            changeCount.wrappingAdd(1, ordering: .releasing)
         }
     }
 
@@ -147,7 +142,7 @@ public final class RecordCache: Sendable {
     public func invalidate(table: Int) {
         state.withLock { s in
             s.dropEpoch &+= 1
-            changeCount.wrappingAdd(1, ordering: .releasing)
+            for i in s.changeCounts.indices { s.changeCounts[i] &+= 1 }
             for (k, e) in s.young where k.table == table {
                 s.young[k] = nil
                 s.youngBytes -= Self.cost(e)
@@ -169,6 +164,33 @@ public final class RecordCache: Sendable {
             s.young = [:]
             s.youngBytes = 0
         }
+    }
+
+    // MARK: Commit counters
+
+    /// The commit counter of the record (table, id). It grows with every commit applied to the
+    /// record, with those of the few other records sharing it, and when a table is dropped; text
+    /// rendered from the record while its counter stood still is still what it renders. (A record
+    /// of a table that expires records by time may lapse without a commit all the same.)
+    public func changeCounter(table: Int, id: RecordID) -> Int {
+        Self.counter(Key(table: table, id: id))
+    }
+
+    /// The values of `counters` now, in order.
+    public func changeCounts(_ counters: [Int]) -> [UInt64] {
+        state.withLock { s in counters.map { s.changeCounts[$0] } }
+    }
+
+    /// Whether each of `counters` still has the value in `counts` (read by ``changeCounts(_:)``).
+    public func unchanged(_ counters: [Int], since counts: [UInt64]) -> Bool {
+        state.withLock { s in
+            for (i, counter) in counters.enumerated() where s.changeCounts[counter] != counts[i] { return false }
+            return true
+        }
+    }
+
+    private static func counter(_ key: Key) -> Int {
+        key.hashValue & (changeCounterCount - 1)
     }
 
     /// Counters for metrics and tests.
