@@ -46,6 +46,7 @@ def test_requests_caches_and_commits_are_counted_by_route_pattern(factory):
     (app / "roles.yaml").write_text(ROLES)
     server = factory.server(app, env=ADMIN_ENV)
     assert_problem(server.get("/metrics"), 401, "read the metrics")
+    savepoint_writes = value(scrape(server), "microlith_store_savepoint_writes_total", database="data")
     for i in range(1, 21):
         assert server.put(f"/Note/n{i}", json={"id": f"n{i}", "text": "t", "n": i}).status_code == 201
     for _ in range(3):
@@ -78,6 +79,9 @@ def test_requests_caches_and_commits_are_counted_by_route_pattern(factory):
     # Every PUT was valid: no batch without savepoints had to run again.
     assert (("database", "data"),) in samples.get("microlith_store_batch_replays_total", {})
     assert value(samples, "microlith_store_batch_replays_total", database="data") == 0
+    # REST writes of a table without hooks are replayable: none of the PUTs ran in a savepoint of its own.
+    assert (("database", "data"),) in samples.get("microlith_store_savepoint_writes_total", {})
+    assert value(samples, "microlith_store_savepoint_writes_total", database="data") == savepoint_writes
     assert value(samples, "microlith_changelog_entries", database="data") >= 20
     assert value(samples, "microlith_database_file_bytes", database="data", file="database") > 0
     assert value(samples, "microlith_connections_open") >= 1

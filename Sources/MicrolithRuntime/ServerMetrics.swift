@@ -127,6 +127,10 @@ final class ServerMetrics: RequestRecorder, Sendable {
             "microlith_store_batch_replays_total", .counter,
             "Group commits without savepoints rolled back and run again, a savepoint per write, after a write failed",
             writes.map { ([("database", $0.key)], Double($0.value.replays)) })
+        out.family(
+            "microlith_store_savepoint_writes_total", .counter,
+            "Writes run in a savepoint of their own (batches with a write that is not replayable, and replayed batches)",
+            writes.map { ([("database", $0.key)], Double($0.value.savepointWrites)) })
         out.histogram(
             "microlith_store_batch_size", "Writes per group commit", bounds: WriteStatistics.batchBounds,
             writes.map { ([("database", $0.key)], $0.value.batchBuckets, Double($0.value.writes)) })

@@ -166,9 +166,11 @@ final class GroupCommitWriter: Sendable {
                 let replayable = batch.allSatisfy(\.replayable)
                 do {
                     outcome = try transaction(db, batch, savepoints: !replayable, committing: &committing)
+                    if !replayable { statistics.withLock { $0.savepointWrites &+= UInt64(batch.count) } }
                 } catch is Replay {
                     statistics.withLock { $0.replays &+= 1 }
                     outcome = try transaction(db, batch, savepoints: true, committing: &committing)
+                    statistics.withLock { $0.savepointWrites &+= UInt64(batch.count) }
                 }
             }
             let commit = ContinuousClock.now - committing

@@ -15,6 +15,9 @@ public struct WriteStatistics: Sendable, Equatable {
     /// Batches run without savepoints (every write replayable) that were rolled back and run
     /// again with a savepoint per write, because one write failed after changing rows or in SQLite.
     public var replays: UInt64 = 0
+    /// Writes run in a savepoint of their own: those of batches holding a write that is not
+    /// replayable (a module's transaction, a write with hooks), and those of replayed batches.
+    public var savepointWrites: UInt64 = 0
     /// Per bucket of ``batchBounds``, the commits of at most that many writes (not cumulative);
     /// the last element counts larger ones.
     public var batchBuckets = [UInt64](repeating: 0, count: batchBounds.count + 1)

@@ -202,6 +202,7 @@ struct GroupCommitTests {
         }
         #expect(runs[7].current == 2)
         #expect(store.writeStatistics().values.map(\.replays).reduce(0, +) >= 1)
+        #expect(store.writeStatistics().values.map(\.savepointWrites).reduce(0, +) >= 2, "the rerun gave each write a savepoint")
     }
 
     @Test func aReplayableJobThatFailsAfterWritingIsRolledBackAloneByARerunInSavepoints() async throws {

@@ -43,6 +43,24 @@ import Testing
         ResourceRequest(method: method, path: path, transport: "test")
     }
 
+    @Test func restWritesWithoutHooksRunWithoutASavepointEach() async throws {
+        let store = try openTablesStore()
+        defer { closeAndRemove(store) }
+        func savepointWrites() -> UInt64 { store.writeStatistics().values.map(\.savepointWrites).reduce(0, +) }
+        let before = savepointWrites()
+        let plain = TableAccess(store: store)
+        let todo = try #require(plain.directory.table(named: "Todo"))
+        _ = try await plain.put(todo, .string("a"), body: ["title": "Milk"], for: .anonymous, request: Self.request("PUT", "/Todo/a"))
+        _ = try await plain.patch(todo, .string("a"), patch: ["title": "Eggs"], for: .anonymous, request: Self.request("PATCH", "/Todo/a"))
+        _ = try await plain.post(todo, body: ["title": "Tea"], for: .anonymous, request: Self.request("POST", "/Todo/"))
+        _ = try await plain.delete(todo, .string("a"), for: .anonymous, request: Self.request("DELETE", "/Todo/a"))
+        #expect(savepointWrites() == before, "they touch nothing but their transaction: replayable, no savepoint")
+
+        let hooked = TableAccess(store: store, hooks: [Self.todoHooks()])
+        _ = try await hooked.put(todo, .string("b"), body: ["title": "Milk"], for: .anonymous, request: Self.request("PUT", "/Todo/b"))
+        #expect(savepointWrites() == before + 1, "a hook may do more than the transaction: its write gets a savepoint")
+    }
+
     @Test func everyWriteGoesThroughTheTablesHooks() async throws {
         let store = try openTablesStore()
         defer { closeAndRemove(store) }
