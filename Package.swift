@@ -301,7 +301,7 @@ let package = Package(
         .testTarget(
             name: "MicrolithCacheTests",
             dependencies: [
-                "MicrolithCache", "MicrolithStore", "MicrolithQuery", "MicrolithSchema", "MicrolithJSON",
+                "MicrolithCache", "MicrolithStore", "MicrolithQuery", "MicrolithSchema", "MicrolithJSON", "MicrolithTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -375,7 +375,7 @@ let package = Package(
         .testTarget(
             name: "MicrolithStoreTests",
             dependencies: [
-                "MicrolithStore", "MicrolithSchema", "MicrolithJSON", .product(name: "GRDB", package: "GRDB.swift"),
+                "MicrolithStore", "MicrolithSchema", "MicrolithJSON", "MicrolithTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

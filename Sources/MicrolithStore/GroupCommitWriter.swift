@@ -159,22 +159,23 @@ final class GroupCommitWriter: Sendable {
     private func run(_ batch: [Job]) {
         var outcome = Outcome()
         var committing = ContinuousClock.now
+        var savepoints = false
         do {
             try pool.writeWithoutTransaction { db in
                 // A savepoint copies the original of every page its job changes (some 8 pages of
                 // 4 KiB for a new record with a random key): a batch of replayable jobs goes without.
                 let replayable = batch.allSatisfy(\.replayable)
+                savepoints = !replayable
                 do {
-                    outcome = try transaction(db, batch, savepoints: !replayable, committing: &committing)
-                    if !replayable { statistics.withLock { $0.savepointWrites &+= UInt64(batch.count) } }
+                    outcome = try transaction(db, batch, savepoints: savepoints, committing: &committing)
                 } catch is Replay {
                     statistics.withLock { $0.replays &+= 1 }
+                    savepoints = true
                     outcome = try transaction(db, batch, savepoints: true, committing: &committing)
-                    statistics.withLock { $0.savepointWrites &+= UInt64(batch.count) }
                 }
             }
             let commit = ContinuousClock.now - committing
-            statistics.withLock { $0.record(batch: batch.count, commit: commit) }
+            statistics.withLock { $0.record(batch: batch.count, commit: commit, savepoints: savepoints) }
         } catch {
             ended()
             let failure = StoreError(.storage, "the write could not be committed: \(error)", underlying: error)

@@ -29,10 +29,12 @@ public struct WriteStatistics: Sendable, Equatable {
 
     public init() {}
 
-    /// Counts a commit of `batch` writes whose `COMMIT` took `commit`.
-    mutating func record(batch: Int, commit: Duration) {
+    /// Counts a commit of `batch` writes whose `COMMIT` took `commit`, run with a savepoint each
+    /// or not (`savepoints`).
+    mutating func record(batch: Int, commit: Duration, savepoints: Bool = false) {
         commits &+= 1
         writes &+= UInt64(batch)
+        if savepoints { savepointWrites &+= UInt64(batch) }
         batchBuckets[Self.bucket(Double(batch), Self.batchBounds)] &+= 1
         let seconds = Double(commit.components.seconds) + Double(commit.components.attoseconds) / 1e18
         commitSeconds += seconds

@@ -5,7 +5,6 @@ import MicrolithQuery
 import MicrolithSchema
 import MicrolithStore
 import NIOCore
-import Synchronization
 
 /// A store of products and reviews in a fresh temporary folder, with kept responses on it.
 struct Shop {
@@ -86,13 +85,4 @@ struct Shop {
     func hit(_ target: String) -> String? {
         kept.response(for: target).map { String(buffer: $0.body) }
     }
-}
-
-/// A wall clock the tests move (milliseconds since 1970).
-final class TestWallClock: Sendable {
-    private let now = Mutex<Int64>(1_800_000_000_000)
-
-    func read() -> Int64 { now.withLock { $0 } }
-
-    func advance(seconds: Int64) { now.withLock { $0 += seconds * 1000 } }
 }

@@ -2,6 +2,7 @@ import MicrolithCache
 import MicrolithJSON
 import MicrolithQuery
 import MicrolithStore
+import MicrolithTestSupport
 import NIOCore
 import Testing
 
@@ -191,7 +192,7 @@ struct KeptResponsesTests {
     }
 
     @Test func slotsOfRecordsThatExpireAreLookedUpAtEveryServing() async throws {
-        let clock = TestWallClock()
+        let clock = ManualClock()
         let shop = try Shop(wallClock: { clock.read() })
         defer { shop.close() }
         let sessions = try #require(shop.store.table(name: "Session"))

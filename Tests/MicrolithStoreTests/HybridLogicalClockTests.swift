@@ -1,19 +1,8 @@
 import MicrolithJSON
 import MicrolithSchema
 import MicrolithStore
-import Synchronization
+import MicrolithTestSupport
 import Testing
-
-/// A wall clock the test sets by hand.
-final class ManualClock: Sendable {
-    private let milliseconds = Mutex<Int64>(0)
-
-    init(_ start: Int64) { set(start) }
-
-    func set(_ value: Int64) { milliseconds.withLock { $0 = value } }
-
-    func read() -> Int64 { milliseconds.withLock { $0 } }
-}
 
 @Suite("HybridLogicalClock")
 struct HybridLogicalClockTests {

@@ -1,6 +1,7 @@
 import GRDB
 import MicrolithJSON
 import MicrolithStore
+import MicrolithTestSupport
 import Testing
 
 @Suite("Store: index columns and list side tables")

@@ -3,15 +3,9 @@ import GRDB
 import MicrolithJSON
 import MicrolithSchema
 import MicrolithStore
+import MicrolithTestSupport
 import Synchronization
 import Testing
-
-extension ManualClock {
-    /// A clock at an arbitrary instant of 2027.
-    convenience init() { self.init(1_800_000_000_000) }
-
-    func advance(seconds: Double) { set(read() + Int64(seconds * 1000)) }
-}
 
 /// `@table(expiration:)` and change-log trimming, on a clock the tests control.
 @Suite struct StoreMaintenanceTests {
