@@ -71,6 +71,7 @@ import NIOPosix
 @_exported import struct MicrolithTables.ResourceRequest
 @_exported import struct MicrolithTables.TableHooks
 @_exported import enum MicrolithTables.TableVerb
+@_exported import enum MicrolithTemplates.HTMLText
 @_exported import struct MicrolithTemplates.Template
 @_exported import enum MicrolithTemplates.TemplateEncoder
 @_exported import struct MicrolithTemplates.TemplateError

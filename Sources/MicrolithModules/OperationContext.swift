@@ -84,10 +84,13 @@ public struct OperationContext: Sendable {
 
     private static func records<Record>(
         of bound: BoundQueries.Bound, in layout: TableLayout, store: Store, maximumResults: Int
-    ) async throws -> [Record] where Record: Decodable {
+    ) async throws -> [Record] where Record: Decodable & Sendable {
         let result = try await QueryExecutor(store: store, maximumResults: maximumResults).execute(
             bound.query, plan: bound.plan, table: layout, records: true)
-        return try result.rows.map { try RecordCoder.decode(Record.self, from: .object($0.record)) }
+        return try result.rows.map { row in
+            guard let decoded = row.decoded else { return try RecordCoder.decode(Record.self, from: .object(row.record)) }
+            return try decoded.value(Record.self) { try RecordCoder.decode(Record.self, from: .object(row.record)) }
+        }
     }
 
     /// How many records of `table` match `query`'s filter (`categoryId=c1`; any sort, limit or

@@ -9,6 +9,9 @@ public struct QueryRow: Sendable {
     /// The record's JSON text when it is returned whole, so it need not be encoded again.
     public var json: String?
     private var parsed: JSONObject?
+    /// What the record cache's copy of this version was decoded to, when the row came from there
+    /// (not projected): reading the row as a Swift value then decodes it once per version.
+    public private(set) var decoded: DecodedRecord?
 
     /// The record (projected when the query selects). Rows answered straight from SQL keep only
     /// their JSON text; it is parsed here when someone asks.
@@ -22,6 +25,14 @@ public struct QueryRow: Sendable {
         self.id = id
         self.parsed = record
         self.json = json
+    }
+
+    /// The record cache's copy of the row's record, and its decoded value.
+    init(_ cached: CachedRecord, json: String) {
+        self.id = cached.id
+        self.parsed = cached.record
+        self.json = json
+        self.decoded = cached.decoded
     }
 
     /// A row known only by its stored JSON text (parsed lazily by ``record``).
@@ -200,7 +211,7 @@ public struct QueryExecutor: Sendable {
         id: RecordID, text: String, version: Int64, parse: Bool, table: TableLayout, cache: RecordCache?
     ) throws -> QueryRow? {
         if let cache, let held = cache.peek(table: table.index, id: id, version: version) {
-            return QueryRow(id: id, record: held.record, json: text)
+            return QueryRow(held, json: text)
         }
         guard parse else { return QueryRow(id: id, json: text) }
         guard case .object(let record) = try JSONParser.parse(text) else { return nil }
@@ -238,14 +249,14 @@ public struct QueryExecutor: Sendable {
             let text: String = row[1]
             let held = cache?.peek(table: table.index, id: id, version: row[2])
             guard needsRecords else {
-                rows.append(held.map { QueryRow(id: id, record: $0.record, json: text) } ?? QueryRow(id: id, json: text))
+                rows.append(held.map { QueryRow($0, json: text) } ?? QueryRow(id: id, json: text))
                 continue
             }
             guard let record = try held?.record ?? JSONParser.parse(text).objectValue else { continue }
             if !plan.isExact, let filter = query.filter {
                 guard QueryEvaluator.matches(filter, record: record, resolve: resolver.resolve) else { continue }
             }
-            rows.append(QueryRow(id: id, record: record, json: text))
+            rows.append(held.map { QueryRow($0, json: text) } ?? QueryRow(id: id, record: record, json: text))
         }
         if let error = resolver.error { throw error }
         if !limitInSQL {

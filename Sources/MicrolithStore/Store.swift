@@ -46,6 +46,8 @@ public final class Store: Sendable {
     public let cache: RecordCache
     /// Every table, in schema order; ``TableLayout/index`` is the position here.
     public let tables: [TableLayout]
+    /// ``tables``' positions by GraphQL type name (code names its tables so on every read).
+    private let tableIndexByTypeName: [String: Int]
     let databases: [String: DatabaseHandle]
     /// Held shared while the databases are open (``DataFolderLock``).
     let folderLock: DataFolderLock
@@ -69,6 +71,7 @@ public final class Store: Sendable {
         self.clock = HybridLogicalClock(wallClock: configuration.wallClock)
         self.cache = RecordCache(limitBytes: configuration.cacheBytes)
         self.tables = tables
+        self.tableIndexByTypeName = Dictionary(tables.enumerated().map { ($1.definition.typeName, $0) }, uniquingKeysWith: { first, _ in first })
         self.databases = databases
         self.databaseNames = databases.keys.sorted { a, b in a == Schema.defaultDatabase || (b != Schema.defaultDatabase && a < b) }
         self.logger = logger
@@ -265,7 +268,7 @@ public final class Store: Sendable {
 
     /// The table declared by the GraphQL type `typeName`.
     public func table(typeName: String) -> TableLayout? {
-        tables.first { $0.definition.typeName == typeName }
+        tableIndexByTypeName[typeName].map { tables[$0] }
     }
 
     /// The table `name` of `database`.

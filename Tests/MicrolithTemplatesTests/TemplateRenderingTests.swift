@@ -24,6 +24,13 @@ private func render(_ text: String, _ value: TemplateValue, partials: [String: S
         #expect(try render("{{v}}", ["v": "\u{E000}7\u{E001}"]) == "\u{E000}7\u{E001}", "live-slot markers pass through")
     }
 
+    @Test func htmlTextEscapesAsAVariableTagDoes() throws {
+        for text in ["a & b < c > d \" e ' f", "crème <brûlée> ☕️", "plain", "", "&&<<", "'"] {
+            #expect(HTMLText.escaped(text) == (try render("{{v}}", ["v": .string(text)])), "\(text)")
+        }
+        #expect(HTMLText.escaped("p<1>") == "p&lt;1&gt;")
+    }
+
     @Test func numbersBooleansAndNothing() throws {
         let value: TemplateValue = ["i": 42, "neg": -7, "d": 4.0, "half": 0.5, "t": true, "f": false, "n": nil, "l": [1, 2], "o": ["a": 1]]
         #expect(try render("{{i}} {{neg}} {{d}} {{half}} {{t}} {{f}}", value) == "42 -7 4.0 0.5 true false")

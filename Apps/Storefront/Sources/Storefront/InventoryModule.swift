@@ -73,7 +73,7 @@ public struct ReviewsModule: Module {
 
     public func register(_ builder: inout ModuleBuilder) {
         builder.handle(Reviews.forProduct) { request, context in
-            try await context.query(Tables.reviews, "productId=\(CatalogModule.escape(request.id))&sort(+id)")
+            try await context.query(Tables.reviews, "productId=?&sort(+id)", request.id)
         }
     }
 }
