@@ -1,6 +1,8 @@
 import MicrolithCache
 import MicrolithJSON
 import MicrolithStore
+import NIOCore
+import Synchronization
 import Testing
 
 /// Random writes interleaved with random page requests, some with a write landing while the
@@ -84,5 +86,78 @@ struct KeptPropertyTests {
         #expect(hits > 100, "the test should exercise hits, got \(hits)")
         #expect(s.refusedStale > 0, "and writes landing while a page is built, got \(s)")
         #expect(s.invalidations > 50)
+    }
+
+    /// Commits racing the serving of a page with live slots: a page served after a commit was
+    /// acknowledged never shows a slot's record older than that commit, whichever way serving
+    /// and committing interleave (a body filled from records read just before a commit must not
+    /// be served again after it).
+    @Test func aSlotIsNeverOlderThanAnAcknowledgedCommitWhileCommitsRace() async throws {
+        let shop = try Shop()
+        defer { shop.close() }
+        let ids = (0..<4).map { "r\($0)" }
+        for id in ids { try await shop.put(shop.reviews, id, ["productId": "p1", "rating": 0]) }
+        let recording = shop.kept.begin()
+        var text = ""
+        for id in ids {
+            let marker = recording.addSlot(
+                LiveSlot(table: shop.reviews, id: .string(id)) { record in
+                    if case .int(let n)? = record?["rating"] { return "\(n)" }
+                    return "none"
+                })
+            text += "\(marker),"
+        }
+        let response = CachedResponse(headers: [("Content-Type", "text/plain")], body: ByteBuffer(string: text))
+        #expect(shop.kept.keep(response, for: "/page", recording: recording) == .kept)
+
+        let writes = 1500
+        let race = Race(slots: ids.count)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for n in 1...writes {
+                    let i = n % ids.count
+                    try await shop.put(shop.reviews, ids[i], ["productId": "p1", "rating": .int(Int64(n))])
+                    race.acknowledged.withLock { $0[i] = n }
+                }
+                race.done.store(true, ordering: .sequentiallyConsistent)
+            }
+            for _ in 0..<2 {
+                group.addTask {
+                    while !race.done.load(ordering: .sequentiallyConsistent) {
+                        let before = race.acknowledged.withLock { $0 }
+                        guard let page = shop.hit("/page") else {
+                            race.violations.withLock { $0.append("the page was dropped by a commit to a slot's record") }
+                            return
+                        }
+                        race.served.add(1, ordering: .relaxed)
+                        let shown = page.split(separator: ",").map { Int($0) ?? -1 }
+                        for (i, rating) in shown.enumerated() where rating < before[i] {
+                            race.violations.withLock { $0.append("\(ids[i]) shown at \(rating) after \(before[i]) was acknowledged: '\(page)'") }
+                        }
+                        await Task.yield()
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let found = race.violations.withLock { $0 }
+        #expect(found.isEmpty, "\(found.count) stale pages, first: \(found.prefix(3))")
+        let servedCount = race.served.load(ordering: .relaxed)
+        #expect(servedCount > writes / 2, "the readers should race the writer, served \(servedCount)")
+        let last = ids.indices.map { i in (1...writes).last { $0 % ids.count == i } ?? 0 }
+        #expect(shop.hit("/page") == last.map { "\($0)," }.joined(), "once the writes stop, every slot shows its last commit")
+    }
+}
+
+/// What the writer and the readers of the race test share.
+private final class Race: Sendable {
+    /// The last rating acknowledged per slot.
+    let acknowledged: Mutex<[Int]>
+    let done = Atomic<Bool>(false)
+    let served = Atomic<Int>(0)
+    let violations = Mutex<[String]>([])
+
+    init(slots: Int) {
+        acknowledged = Mutex([Int](repeating: 0, count: slots))
     }
 }
