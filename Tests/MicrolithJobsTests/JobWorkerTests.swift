@@ -116,12 +116,12 @@ import Testing
         let queue = JobQueue(store: f.store)
         let stopping = Mutex<ContinuousClock.Instant?>(nil)
         try await f.running([worker(f) { $0.shutdownGrace = .milliseconds(200) }]) { () async throws in
-            #expect(try await f.eventually { f.journal.count("long") == 1 })
+            #expect(try await f.eventually(30) { f.journal.count("long") == 1 })
             stopping.withLock { $0 = ContinuousClock.now }
         }
-        // The job would run 30 s.
+        // The job would run 30 s; the bound is loose so that a busy machine does not fail the test.
         let stopped = try #require(stopping.withLock { $0 })
-        #expect(ContinuousClock.now - stopped < .seconds(10), "shutdown waits for the grace period, not for the job")
+        #expect(ContinuousClock.now - stopped < .seconds(20), "shutdown waits for the grace period, not for the job")
         let job = try #require(try await queue.job(database: "data", id: id))
         #expect(job.state == .pending)
         #expect(job.attempts == 0, "a run cut short by shutdown does not count")

@@ -166,7 +166,9 @@ struct CalcModule: Module {
             let error = try await #require(throws: OperationError.self) { try await caller.call(Calc.silent, Terms(a: 1, b: 1)) }
             let took = ContinuousClock.now - started
             #expect(error.status == 504 && error.code == "timeout", "\(error)")
-            #expect(took >= .milliseconds(250) && took < .seconds(3), "took \(took)")
+            // The callee never answers: any bound well short of forever shows the deadline worked.
+            // A loose one, so a machine busy with other work does not fail the test.
+            #expect(took >= .milliseconds(250) && took < .seconds(15), "took \(took)")
         }
     }
 
