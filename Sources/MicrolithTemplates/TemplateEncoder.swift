@@ -33,12 +33,12 @@ public enum TemplateEncoder {
         }
     }
 
-    /// The value of a nested `Encodable`: a scalar as itself, anything with containers through a box.
-    static func child<T: Encodable>(_ value: T, path: PathLink?) throws -> Child {
+    /// The value of a nested `Encodable`, whole: its containers are filled when its
+    /// `encode(to:)` returns.
+    static func child<T: Encodable>(_ value: T, path: PathLink?) throws -> TemplateValue {
         let box = Box()
         try encode(value, into: box, path: path)
-        if box.object == nil, box.list == nil { return .value(box.value) }
-        return .box(box)
+        return box.resolved
     }
 
     /// A `Float` as the `Double` whose shortest form is the `Float`'s own (`0.1`, not
@@ -52,29 +52,52 @@ public enum TemplateEncoder {
         return .string(String(i))
     }
 
-    /// A member or element: a scalar is kept as it is, a container fills a box of its own.
-    enum Child {
-        case value(TemplateValue)
-        case box(Box)
-
-        var resolved: TemplateValue {
-            switch self {
-            case .value(let v): return v
-            case .box(let b): return b.resolved
-            }
-        }
-    }
-
     /// Where one encoded value goes; containers fill it in place.
+    ///
+    /// Members and elements are kept as the values they are, so a view's objects are built once.
+    /// Only a nested container handed out (`nestedContainer`, `superEncoder`) may still be filled
+    /// after the call that made it returns: its box waits in ``pendingMembers`` or
+    /// ``pendingElements`` and is read when this box is.
     final class Box {
         var value: TemplateValue = .null
-        var object: [String: Child]?
-        var list: [Child]?
+        var object: [String: TemplateValue]?
+        var list: [TemplateValue]?
+        var pendingMembers: [(key: String, box: Box)] = []
+        var pendingElements: [(index: Int, box: Box)] = []
 
         var resolved: TemplateValue {
-            if let object { return .object(object.mapValues(\.resolved)) }
-            if let list { return .list(list.map(\.resolved)) }
+            if var object {
+                for (key, box) in pendingMembers { object[key] = box.resolved }
+                return .object(object)
+            }
+            if var list {
+                for (index, box) in pendingElements { list[index] = box.resolved }
+                return .list(list)
+            }
             return value
+        }
+
+        /// Sets member `key`; a later value replaces an earlier one, as in a dictionary.
+        func set(_ key: String, _ value: TemplateValue) {
+            if !pendingMembers.isEmpty { pendingMembers.removeAll { $0.key == key } }
+            object?[key] = value
+        }
+
+        /// A box for member `key`, read when this box is.
+        func pendingMember(_ key: String) -> Box {
+            let child = Box()
+            set(key, .null)
+            pendingMembers.append((key, child))
+            return child
+        }
+
+        /// A box for the next element, read when this box is.
+        func pendingElement() -> Box {
+            let child = Box()
+            guard list != nil else { return child }
+            pendingElements.append((list!.count, child))
+            list!.append(.null)
+            return child
         }
     }
 
@@ -124,13 +147,11 @@ public enum TemplateEncoder {
         var codingPath: [any CodingKey] { PathLink.path(path) }
 
         private func set(_ key: Key, _ value: TemplateValue) {
-            box.object?[key.stringValue] = .value(value)
+            box.set(key.stringValue, value)
         }
 
         private func child(_ key: Key) -> Box {
-            let child = Box()
-            box.object?[key.stringValue] = .box(child)
-            return child
+            box.pendingMember(key.stringValue)
         }
 
         mutating func encodeNil(forKey key: Key) { set(key, .null) }
@@ -149,7 +170,7 @@ public enum TemplateEncoder {
         mutating func encode(_ value: UInt32, forKey key: Key) { set(key, .int(Int(value))) }
         mutating func encode(_ value: UInt64, forKey key: Key) { set(key, TemplateEncoder.integer(value)) }
         mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-            box.object?[key.stringValue] = try TemplateEncoder.child(value, path: PathLink(key, parent: path))
+            box.set(key.stringValue, try TemplateEncoder.child(value, path: PathLink(key, parent: path)))
         }
         // The optionals views hold most, without the generic path (a `nil` is left out).
         mutating func encodeIfPresent(_ value: String?, forKey key: Key) { if let value { set(key, .string(value)) } }
@@ -173,13 +194,11 @@ public enum TemplateEncoder {
         var count: Int { box.list?.count ?? 0 }
 
         private func append(_ value: TemplateValue) {
-            box.list?.append(.value(value))
+            box.list?.append(value)
         }
 
         private func next() -> Box {
-            let child = Box()
-            box.list?.append(.box(child))
-            return child
+            box.pendingElement()
         }
 
         mutating func encodeNil() { append(.null) }

@@ -129,6 +129,38 @@ import Testing
         #expect(value["maybe"] == ["here": "maybe.here", "list": ["maybe.list"]])
     }
 
+    @Test func nestedContainersFilledLaterAndKeysWrittenTwice() throws {
+        struct Hand: Encodable {
+            enum Keys: String, CodingKey { case a, b, c, d, e }
+            enum Inner: String, CodingKey { case x, y }
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: Keys.self)
+                var nested = c.nestedContainer(keyedBy: Inner.self, forKey: .a)
+                var items = c.nestedUnkeyedContainer(forKey: .b)
+                try c.encode("first", forKey: .c)
+                try c.encode("second", forKey: .c)
+                // Filled after other members were written: still read when the view is.
+                try nested.encode(1, forKey: .x)
+                try items.encode("one")
+                var row = items.nestedContainer(keyedBy: Inner.self)
+                try items.encode("three")
+                try row.encode(true, forKey: .y)
+                var again = c.nestedContainer(keyedBy: Inner.self, forKey: .d)
+                try again.encode(1, forKey: .x)
+                try c.encode("replaced", forKey: .d)
+                try c.encode("value", forKey: .e)
+                var later = c.nestedContainer(keyedBy: Inner.self, forKey: .e)
+                try later.encode(2, forKey: .y)
+                try nested.encode("late", forKey: .y)
+            }
+        }
+        let value = try TemplateEncoder.encode(Hand())
+        let expected: TemplateValue = [
+            "a": ["x": 1, "y": "late"], "b": ["one", ["y": true], "three"], "c": "second", "d": "replaced", "e": ["y": 2],
+        ]
+        #expect(value == expected)
+    }
+
     @Test func dictionariesAndTopLevelValues() throws {
         #expect(try TemplateEncoder.encode(["b": 2, "a": 1]) == ["a": 1, "b": 2])
         #expect(try TemplateEncoder.encode("text") == "text")
