@@ -49,16 +49,11 @@ private let gadgets = TableRef<Gadget>("Gadget")
 
 @Suite(.serialized) struct DecodedRecordTests {
     func withContext(_ body: (OperationContext, Store) async throws -> Void) async throws {
-        let folder = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-decoded-\(UUID().uuidString)")
-        let schema = try SchemaParser.parse("type Gadget @table { id: ID @primaryKey\n name: String @indexed }", file: "schema.graphql")
-        let store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: folder, durability: .normal))
-        defer {
-            store.close()
-            try? FileManager.default.removeItem(atPath: folder)
+        try await withTemporaryStore(schema: "type Gadget @table { id: ID @primaryKey\n name: String @indexed }") { store in
+            let modules = try Modules([], store: store)
+            try await body(OperationContext(modules: modules, operation: "test"), store)
+            await modules.shutdown()
         }
-        let modules = try Modules([], store: store)
-        try await body(OperationContext(modules: modules, operation: "test"), store)
-        await modules.shutdown()
     }
 
     func put(_ store: Store, _ id: String, _ name: String) async throws {

@@ -34,16 +34,11 @@ struct CatalogueModule: Module {
 
 @Suite(.serialized) struct KeptOperationTests {
     func withModules(_ body: (Modules, Store) async throws -> Void) async throws {
-        let folder = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-kept-ops-\(UUID().uuidString)")
-        let schema = try SchemaParser.parse("type Item @table { id: ID @primaryKey\n name: String }", file: "schema.graphql")
-        let store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: folder, durability: .normal))
-        defer {
-            store.close()
-            try? FileManager.default.removeItem(atPath: folder)
+        try await withTemporaryStore(schema: "type Item @table { id: ID @primaryKey\n name: String }") { store in
+            let modules = try Modules([CatalogueModule()], store: store)
+            try await body(modules, store)
+            await modules.shutdown()
         }
-        let modules = try Modules([CatalogueModule()], store: store)
-        try await body(modules, store)
-        await modules.shutdown()
     }
 
     func put(_ store: Store, _ id: String, _ name: String) async throws {
