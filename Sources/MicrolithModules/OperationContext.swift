@@ -88,8 +88,8 @@ public struct OperationContext: Sendable {
         let result = try await QueryExecutor(store: store, maximumResults: maximumResults).execute(
             bound.query, plan: bound.plan, table: layout, records: true)
         return try result.rows.map { row in
-            guard let decoded = row.decoded else { return try RecordCoder.decode(Record.self, from: .object(row.record)) }
-            return try decoded.value(Record.self) { try RecordCoder.decode(Record.self, from: .object(row.record)) }
+            let decode = { try RecordCoder.decode(Record.self, from: .object(row.record)) }
+            return try row.decoded?.value(Record.self, decode: decode) ?? decode()
         }
     }
 

@@ -7,17 +7,22 @@
 public enum HTMLText {
     /// `text` with the five characters escaped; `text` itself when it holds none of them.
     public static func escaped(_ text: String) -> String {
-        guard text.utf8.contains(where: needsEscaping) else { return text }
+        guard text.utf8.contains(where: { replacement(for: $0) != nil }) else { return text }
         var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count + 16)
         append(text, escapedTo: &out)
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func needsEscaping(_ byte: UInt8) -> Bool {
+    /// The character reference `byte` is written as, or `nil` when it stands as it is.
+    static func replacement(for byte: UInt8) -> StaticString? {
         switch byte {
-        case UInt8(ascii: "&"), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "\""), UInt8(ascii: "'"): return true
-        default: return false
+        case UInt8(ascii: "&"): return "&amp;"
+        case UInt8(ascii: "<"): return "&lt;"
+        case UInt8(ascii: ">"): return "&gt;"
+        case UInt8(ascii: "\""): return "&quot;"
+        case UInt8(ascii: "'"): return "&#39;"
+        default: return nil
         }
     }
 
@@ -27,15 +32,7 @@ public enum HTMLText {
         text.withUTF8 { bytes in
             var run = 0
             for (i, b) in bytes.enumerated() {
-                let replacement: StaticString
-                switch b {
-                case UInt8(ascii: "&"): replacement = "&amp;"
-                case UInt8(ascii: "<"): replacement = "&lt;"
-                case UInt8(ascii: ">"): replacement = "&gt;"
-                case UInt8(ascii: "\""): replacement = "&quot;"
-                case UInt8(ascii: "'"): replacement = "&#39;"
-                default: continue
-                }
+                guard let replacement = replacement(for: b) else { continue }
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<i]))
                 out.append(contentsOf: UnsafeBufferPointer(start: replacement.utf8Start, count: replacement.utf8CodeUnitCount))
                 run = i + 1

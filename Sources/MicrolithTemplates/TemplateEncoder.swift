@@ -94,9 +94,9 @@ public enum TemplateEncoder {
         /// A box for the next element, read when this box is.
         func pendingElement() -> Box {
             let child = Box()
-            guard list != nil else { return child }
-            pendingElements.append((list!.count, child))
-            list!.append(.null)
+            guard let index = list?.count else { return child }
+            pendingElements.append((index, child))
+            list?.append(.null)
             return child
         }
     }

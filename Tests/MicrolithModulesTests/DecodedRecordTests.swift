@@ -1,6 +1,4 @@
-import Foundation
 import MicrolithModules
-import MicrolithSchema
 import MicrolithStore
 import Synchronization
 import Testing
