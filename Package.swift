@@ -50,6 +50,8 @@ let package = Package(
                 .product(name: "OrderedCollections", package: "swift-collections"),
             ]
         ),
+        // Child processes (posix_spawn): local clusters, split topologies, servers tests need.
+        .target(name: "MicrolithProcess"),
         // The embedded store: GRDB/SQLite, group commit, change log, record cache.
         .target(
             name: "MicrolithStore",
@@ -238,7 +240,8 @@ let package = Package(
         .target(
             name: "MicrolithCLI",
             dependencies: [
-                "MicrolithRuntime", "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithModules", "MicrolithMQTT", "MicrolithTables",
+                "MicrolithProcess", "MicrolithRuntime", "MicrolithHTTP", "MicrolithStore", "MicrolithSchema", "MicrolithModules", "MicrolithMQTT",
+                "MicrolithTables",
                 "MicrolithAuth", "MicrolithTLS", "MicrolithReplication", "MicrolithJSON", "MicrolithQuery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -256,7 +259,8 @@ let package = Package(
         .target(
             name: "Microlith",
             dependencies: [
-                "MicrolithCache", "MicrolithCLI", "MicrolithHTTP", "MicrolithJSON", "MicrolithJobs", "MicrolithModules", "MicrolithRuntime",
+                "MicrolithCache", "MicrolithCLI", "MicrolithHTTP", "MicrolithJSON", "MicrolithJobs", "MicrolithModules", "MicrolithProcess",
+                "MicrolithRuntime",
                 "MicrolithSchema",
                 "MicrolithStore", "MicrolithRealtime", "MicrolithMQTT", "MicrolithTables", "MicrolithTemplates", "MicrolithTLS",
                 .product(name: "Logging", package: "swift-log"),
@@ -271,6 +275,7 @@ let package = Package(
         .target(
             name: "MicrolithTestSupport",
             dependencies: [
+                "MicrolithProcess",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -280,6 +285,7 @@ let package = Package(
             ],
             path: "Tests/MicrolithTestSupport"),
         .testTarget(name: "MicrolithJSONTests", dependencies: ["MicrolithJSON", "MicrolithTestSupport"]),
+        .testTarget(name: "MicrolithProcessTests", dependencies: ["MicrolithProcess"]),
         .testTarget(
             name: "MicrolithReplicationTests",
             dependencies: [

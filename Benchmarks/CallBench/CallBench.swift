@@ -84,10 +84,7 @@ enum CallBench {
         guard calls > 0, concurrency > 0 else { throw Usage("--calls and --concurrency must be positive") }
 
         let port = Int.random(in: 20_000...60_000)
-        let callee = Process()
-        callee.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        callee.arguments = ["callee", String(port)]
-        try callee.run()
+        let callee = try ChildProcess(executable: CommandLine.arguments[0], arguments: ["callee", String(port)])
         defer { callee.terminate() }
 
         let local = try Modules([BenchModule()])

@@ -45,6 +45,8 @@ import NIOPosix
 @_exported import struct MicrolithModules.ScheduledRun
 @_exported import struct MicrolithModules.TableHookBuilder
 @_exported import struct MicrolithModules.WriteHookContext
+@_exported import class MicrolithProcess.ChildProcess
+@_exported import struct MicrolithProcess.ChildProcessError
 @_exported import protocol MicrolithQuery.QueryArgument
 @_exported import class MicrolithRealtime.RealtimeEvent
 @_exported import class MicrolithRealtime.RealtimeSubscription

@@ -1,4 +1,5 @@
 import Foundation
+import MicrolithProcess
 import UnixSignals
 
 #if canImport(Glibc)
@@ -81,7 +82,7 @@ public struct LocalCluster: Sendable {
         }
         // Trapped before anything starts, so a signal during start-up stops what started.
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-        var children: [(name: String, process: Process)] = []
+        var children: [(name: String, process: ChildProcess)] = []
         func stopAll() {
             // The nodes first, so they publish what they can while NATS is still there; then NATS.
             Self.stop(children.filter { $0.name.hasPrefix("node-") }.map(\.process))
@@ -137,14 +138,14 @@ public struct LocalCluster: Sendable {
 
     /// Stops `processes`: SIGTERM (and SIGCONT, for one stopped), then SIGKILL for those still
     /// running after 30 s.
-    static func stop(_ processes: [Process]) {
+    static func stop(_ processes: [ChildProcess]) {
         for process in processes where process.isRunning {
             process.terminate()
-            kill(process.processIdentifier, SIGCONT)
+            process.send(SIGCONT)
         }
         let deadline = ContinuousClock.now + .seconds(30)
         while processes.contains(where: \.isRunning) && ContinuousClock.now < deadline { usleep(50_000) }
-        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for process in processes where process.isRunning { process.send(SIGKILL) }
         for process in processes { process.waitUntilExit() }
     }
 
@@ -154,13 +155,8 @@ public struct LocalCluster: Sendable {
         return path.map { ($0 as NSString).appendingPathComponent("nats-server") }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    static func launch(_ executable: String, _ arguments: [String], environment: [String: String]?) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        try process.run()
-        return process
+    static func launch(_ executable: String, _ arguments: [String], environment: [String: String]?) throws -> ChildProcess {
+        try ChildProcess(executable: executable, arguments: arguments, environment: environment)
     }
 
     /// Whether nothing listens on `port` of 127.0.0.1.
@@ -182,11 +178,11 @@ public struct LocalCluster: Sendable {
     }
 
     /// Waits until something listens on `port` (30 s at most), while `process` runs.
-    static func waitForListener(_ port: Int, what: String, process: Process) async throws {
+    static func waitForListener(_ port: Int, what: String, process: ChildProcess) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         while !canConnect(port) {
             guard process.isRunning else {
-                throw Problem("\(what) exited (status \(process.terminationStatus)) before it listened on port \(port)")
+                throw Problem("\(what) exited (\(process.ended.map { "\($0)" } ?? "how is unknown")) before it listened on port \(port)")
             }
             guard ContinuousClock.now < deadline else { throw Problem("\(what) did not listen on port \(port) within 30 s") }
             try await Task.sleep(for: .milliseconds(100))

@@ -1,16 +1,14 @@
 public import Foundation
-import Synchronization
+import MicrolithProcess
 
 /// A real `nats-server` (the Debian package; `scripts/test` installs it) on a loopback port of
 /// its own choosing, its log in a temporary folder; it can be stopped, paused and started again
 /// on the same port.
 public final class NATSServerProcess: @unchecked Sendable {
-    /// Held while a server process is spawned.
-    private static let spawning = Mutex(())
     public let folder: URL
     public let arguments: [String]
     public private(set) var port = 0
-    private var process: Process?
+    private var process: ChildProcess?
     private var starts = 0
 
     /// The binary, from `PATH` or the Debian location.
@@ -42,16 +40,11 @@ public final class NATSServerProcess: @unchecked Sendable {
         }
         starts += 1
         let log = folder.appendingPathComponent("server-\(starts).log")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments =
-            ["-a", "127.0.0.1", "-p", port == 0 ? "-1" : String(port), "-l", log.path, "-sd", folder.appendingPathComponent("js").path]
-            + arguments
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        // One start at a time in the process: a CI run crashed inside Foundation's Process.run()
-        // (memcpy) while other tests started their servers alongside.
-        try Self.spawning.withLock { _ in try p.run() }
+        let p = try ChildProcess(
+            executable: binary,
+            arguments: ["-a", "127.0.0.1", "-p", port == 0 ? "-1" : String(port), "-l", log.path, "-sd", folder.appendingPathComponent("js").path]
+                + arguments,
+            standardOutput: .discard, standardError: .discard)
         process = p
         // The log says where it listens once it does.
         let deadline = Date().addingTimeInterval(15)
@@ -82,7 +75,7 @@ public final class NATSServerProcess: @unchecked Sendable {
     /// Pauses (SIGSTOP) or resumes (SIGCONT) the server: connections stay open, nothing is answered.
     public func pause(_ paused: Bool) {
         guard let p = process else { return }
-        kill(p.processIdentifier, paused ? SIGSTOP : SIGCONT)
+        p.send(paused ? SIGSTOP : SIGCONT)
     }
 
     public struct ServerError: Error, CustomStringConvertible {

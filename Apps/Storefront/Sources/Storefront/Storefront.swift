@@ -63,7 +63,7 @@ public enum Storefront {
 
     /// Starts the storefront's HTTP server in this process (for the services topology, after
     /// starting the four service processes) and returns it with the processes to stop afterwards.
-    public static func start(_ options: Options) async throws -> (MicrolithServer, [Process]) {
+    public static func start(_ options: Options) async throws -> (MicrolithServer, [ChildProcess]) {
         let templates = try GatewayModule.loadTemplates(appDirectory: options.appDirectory)
         switch options.topology {
         case .microlith:
@@ -74,7 +74,7 @@ public enum Storefront {
             }
             return (server, [])
         case .services:
-            var processes: [Process] = []
+            var processes: [ChildProcess] = []
             var endpoints: [String: RemoteEndpoint] = [:]
             do {
                 for name in serviceTables.keys.sorted() {
@@ -145,40 +145,28 @@ public enum Storefront {
     }
 
     /// Starts `storefront service NAME` and waits for the port it announces.
-    static func launchService(_ name: String, _ options: Options) throws -> (Process, Int) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: options.serviceExecutable)
+    static func launchService(_ name: String, _ options: Options) throws -> (ChildProcess, Int) {
         var arguments = [
             "service", name, "--port", "0", "--data-dir", (options.dataDirectory as NSString).appendingPathComponent(name), "--scale",
             String(options.scale), "--app", options.appDirectory, "--log-level", options.logLevel,
         ]
         if let stock = options.stock { arguments += ["--stock", String(stock)] }
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
+        let process = try ChildProcess(executable: options.serviceExecutable, arguments: arguments, standardOutput: .pipe)
         // The first line says where it listens: "storefront: service NAME on http://127.0.0.1:PORT".
-        var line = Data()
-        let handle = output.fileHandleForReading
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = handle.availableData
-            if chunk.isEmpty {
-                process.waitUntilExit()
-                throw RuntimeError("service \(name) exited (status \(process.terminationStatus)) before it was ready")
-            }
-            line += chunk
+        guard let text = process.readLine() else {
+            let ended = process.waitUntilExit()
+            throw RuntimeError("service \(name) ended (\(ended)) before it was ready")
         }
-        let text = String(decoding: line, as: UTF8.self)
-        guard let colon = text.split(separator: "\n")[0].split(separator: ":").last, let port = Int(colon.trimmingCharacters(in: .whitespaces))
-        else {
+        guard let colon = text.split(separator: ":").last, let port = Int(colon.trimmingCharacters(in: .whitespaces)) else {
             process.terminate()
+            process.waitUntilExit()
             throw RuntimeError("service \(name) announced no port: \(text)")
         }
         return (process, port)
     }
 
     /// Stops service processes (SIGTERM) and waits for them.
-    public static func stop(_ processes: [Process]) {
+    public static func stop(_ processes: [ChildProcess]) {
         for p in processes where p.isRunning { p.terminate() }
         for p in processes { p.waitUntilExit() }
     }

@@ -9,7 +9,7 @@ import Testing
 /// A storefront started for real (its HTTP server on a free loopback port) and a client.
 final class RunningShop: Sendable {
     let server: MicrolithServer
-    let services: [Process]
+    let services: [ChildProcess]
     let port: Int
     let serving: Task<Void, any Error>
     let data: String
