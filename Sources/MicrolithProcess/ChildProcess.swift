@@ -37,11 +37,15 @@ public final class ChildProcess: Sendable {
         case exited(Int32)
         /// A signal ended it.
         case signaled(Int32)
+        /// It ended, and something else in this process reaped it (`waitpid` answered ECHILD), so
+        /// how is not known.
+        case reapedElsewhere
 
         public var description: String {
             switch self {
             case .exited(let status): return "exit status \(status)"
             case .signaled(let signal): return "signal \(signal)"
+            case .reapedElsewhere: return "reaped elsewhere, status unknown"
             }
         }
     }
@@ -67,10 +71,15 @@ public final class ChildProcess: Sendable {
         standardError: Output = .inherit
     ) throws {
         self.executable = executable
+        #if canImport(Darwin)
+        var actions: posix_spawn_file_actions_t? = nil
+        var attributes: posix_spawnattr_t? = nil
+        #else
         var actions = posix_spawn_file_actions_t()
+        var attributes = posix_spawnattr_t()
+        #endif
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
 
@@ -87,7 +96,9 @@ public final class ChildProcess: Sendable {
         if case .discard = standardError {
             posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         }
+        #if os(Linux)
         Self.closeOtherDescriptors(&actions)
+        #endif
 
         // Signals the parent ignores or blocks (a server traps SIGTERM and SIGINT) would stay so
         // across exec: the child starts with every one at its default and none blocked.
@@ -97,7 +108,11 @@ public final class ChildProcess: Sendable {
         var none = sigset_t()
         sigemptyset(&none)
         posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        // A process group of its own, as Foundation's Process gave it: Ctrl-C at a terminal reaches
+        // this process only, which stops its children in the order it chooses (`cluster up`: the
+        // nodes first, then NATS).
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
@@ -109,7 +124,11 @@ public final class ChildProcess: Sendable {
             if let envp {
                 return envp.withUnsafeBufferPointer { posix_spawn(&pid, executable, &actions, &attributes, arguments.baseAddress!, $0.baseAddress!) }
             }
+            #if canImport(Darwin)
+            return posix_spawn(&pid, executable, &actions, &attributes, arguments.baseAddress!, _NSGetEnviron()!.pointee)
+            #else
             return posix_spawn(&pid, executable, &actions, &attributes, arguments.baseAddress!, environ)
+            #endif
         }
         if pipeEnds[1] >= 0 { close(pipeEnds[1]) }
         guard result == 0 else {
@@ -155,8 +174,7 @@ public final class ChildProcess: Sendable {
         while waitid(P_PID, id_t(processIdentifier), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR {}
         return termination.withLock { ended in
             if ended == nil { ended = Self.reap(processIdentifier, blocking: true) }
-            // Reaped elsewhere in this process (not through this object): nothing more is known.
-            return ended ?? .exited(-1)
+            return ended ?? .reapedElsewhere
         }
     }
 
@@ -179,13 +197,16 @@ public final class ChildProcess: Sendable {
 
     // MARK: Private
 
-    /// `waitpid` once: how the child ended, or `nil` when it has not (or was reaped elsewhere).
+    /// `waitpid` once: how the child ended, or `nil` when it has not.
     private static func reap(_ pid: Int32, blocking: Bool) -> Termination? {
         var status: Int32 = 0
         while true {
             let result = waitpid(pid, &status, blocking ? 0 : WNOHANG)
             if result == pid { break }
             if result < 0 && errno == EINTR { continue }
+            // No such child any more: it ended and was reaped by other code, and its number may
+            // be another process's now; it must count as ended, so nothing signals that number.
+            if result < 0 && errno == ECHILD { return .reapedElsewhere }
             return nil
         }
         // The wait status: the low 7 bits are the signal that ended it (0: it exited), the next
@@ -194,18 +215,16 @@ public final class ChildProcess: Sendable {
         return signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
     }
 
+    #if os(Linux)
     /// Closes every descriptor above standard error in the child (glibc 2.34 and later); where
-    /// that is not offered, descriptors opened close-on-exec (as SwiftNIO's and SQLite's are)
-    /// are all the child does not get.
+    /// that is not offered (and on macOS), descriptors opened close-on-exec (as SwiftNIO's and
+    /// SQLite's are) are all the child does not get.
     private static func closeOtherDescriptors(_ actions: inout posix_spawn_file_actions_t) {
-        #if os(Linux)
         typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
         guard let symbol = UnsafeMutableRawPointer(bitPattern: closeFromAddress) else { return }
         _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
-        #endif
     }
 
-    #if os(Linux)
     /// Where `posix_spawn_file_actions_addclosefrom_np` is (0: not offered); the C library
     /// declares it outside what Swift imports.
     private static let closeFromAddress = UInt(bitPattern: dlsym(nil, "posix_spawn_file_actions_addclosefrom_np"))

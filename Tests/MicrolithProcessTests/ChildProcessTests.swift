@@ -67,6 +67,28 @@ struct ChildProcessTests {
         #expect(child.waitUntilExit() == .signaled(SIGUSR2))
     }
 
+    /// Its own process group: a Ctrl-C at a terminal reaches this process, which stops its
+    /// children in its own order, and not the children directly.
+    @Test func theChildLeadsAProcessGroupOfItsOwn() throws {
+        let child = try ChildProcess(executable: "/bin/sleep", arguments: ["30"])
+        defer {
+            child.terminate()
+            child.waitUntilExit()
+        }
+        #expect(getpgid(child.processIdentifier) == child.processIdentifier)
+        #expect(getpgid(child.processIdentifier) != getpgrp())
+    }
+
+    /// A child reaped by other code counts as ended (its number may be another process's by now).
+    @Test func aChildReapedElsewhereCountsAsEnded() throws {
+        let child = try ChildProcess(executable: Self.shell, arguments: ["-c", "exit 0"])
+        var status: Int32 = 0
+        #expect(waitpid(child.processIdentifier, &status, 0) == child.processIdentifier)
+        #expect(!child.isRunning)
+        #expect(child.ended == .reapedElsewhere)
+        #expect(child.waitUntilExit() == .reapedElsewhere)
+    }
+
     @Test func waitersOnSeveralThreadsAllLearnHowItEnded() async throws {
         let child = try ChildProcess(executable: Self.shell, arguments: ["-c", "sleep 0.2; exit 7"])
         let endings = await withTaskGroup(of: ChildProcess.Termination.self) { group in
