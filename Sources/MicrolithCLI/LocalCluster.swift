@@ -93,13 +93,13 @@ public struct LocalCluster: Sendable {
                 let folder = (data as NSString).appendingPathComponent("nats-\(i + 1)")
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 let routes = ports.enumerated().filter { $0.offset != i }.map { "nats://127.0.0.1:\($0.element + 2000)" }.joined(separator: ",")
-                let process = try Self.launch(
-                    nats,
-                    [
+                let process = try ChildProcess(
+                    executable: nats,
+                    arguments: [
                         "-js", "-a", "127.0.0.1", "-p", String(ports[i]), "-sd", folder, "-n", "nats-\(i + 1)", "--cluster_name", "microlith",
                         "--cluster", "nats://127.0.0.1:\(ports[i] + 2000)", "--routes", routes, "-l",
                         (data as NSString).appendingPathComponent("nats-\(i + 1).log"),
-                    ], environment: nil)
+                    ])
                 children.append(("nats-\(i + 1)", process))
             }
             for (i, port) in ports.enumerated() { try await Self.waitForListener(port, what: "nats-\(i + 1)", process: children[i].process) }
@@ -112,7 +112,7 @@ public struct LocalCluster: Sendable {
                 let node = Node(
                     index: i, name: "node-\(i)", httpPort: httpPort + i - 1, dataDirectory: (data as NSString).appendingPathComponent("node-\(i)"))
                 let (executable, arguments) = command(node)
-                children.append((node.name, try Self.launch(executable, arguments, environment: environment)))
+                children.append((node.name, try ChildProcess(executable: executable, arguments: arguments, environment: environment)))
             }
             for i in 1...nodes { try await Self.waitForListener(httpPort + i - 1, what: "node-\(i)", process: children[2 + i].process) }
         } catch {
@@ -155,10 +155,6 @@ public struct LocalCluster: Sendable {
         return path.map { ($0 as NSString).appendingPathComponent("nats-server") }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    static func launch(_ executable: String, _ arguments: [String], environment: [String: String]?) throws -> ChildProcess {
-        try ChildProcess(executable: executable, arguments: arguments, environment: environment)
-    }
-
     /// Whether nothing listens on `port` of 127.0.0.1.
     static func isFree(_ port: Int) -> Bool {
         !canConnect(port)
@@ -182,7 +178,8 @@ public struct LocalCluster: Sendable {
         let deadline = ContinuousClock.now + .seconds(30)
         while !canConnect(port) {
             guard process.isRunning else {
-                throw Problem("\(what) exited (\(process.ended.map { "\($0)" } ?? "how is unknown")) before it listened on port \(port)")
+                // Reaped by `isRunning` just now: waiting returns how it ended at once.
+                throw Problem("\(what) exited (\(process.waitUntilExit())) before it listened on port \(port)")
             }
             guard ContinuousClock.now < deadline else { throw Problem("\(what) did not listen on port \(port) within 30 s") }
             try await Task.sleep(for: .milliseconds(100))
