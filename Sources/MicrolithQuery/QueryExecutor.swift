@@ -314,6 +314,9 @@ public struct QueryExecutor: Sendable {
     ///    about twice the other way.
     /// 3. Otherwise the matches are found through the index of the term with the smallest count
     ///    and sorted.
+    ///
+    /// A sparse sort index (`@indexed(sparse: true)`) is walked only when a term compares the sort
+    /// attribute with a value: otherwise it lacks the records without one, and SQLite chooses.
     private func runSteered(
         _ query: Query, steering: Steering, limit: Limit, orderBy: String?, table: TableLayout, db: Database, cache: RecordCache?
     ) throws -> (rows: [QueryRow], order: OrderStrategy)? {
@@ -322,6 +325,9 @@ public struct QueryExecutor: Sendable {
                 query, steering: steering, index: composite.name, orderBy: orderBy, limit: limit, table: table, db: db, cache: cache)
             return (rows, .compositeIndex(attributes: composite.attributes))
         }
+        // A sparse sort index without a term that leaves out the records it lacks: there is no
+        // walk to weigh, and SQLite's own choice finds and sorts the matches.
+        guard steering.canWalk else { return nil }
         var best: (index: Int, count: Int)?
         for (i, conjunct) in steering.conjuncts.enumerated() where conjunct.indexed && !conjunct.onSortAttribute {
             let probe = try db.cachedStatement(

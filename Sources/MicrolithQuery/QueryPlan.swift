@@ -96,6 +96,9 @@ package struct Steering: Sendable {
     var sortAttribute: String
     /// The index walked for the order (`nil`: the primary key, the table itself).
     var sortIndex: String?
+    /// The sort index holds every match, so walking it is one of the ways (false for a sparse
+    /// index the filter does not restrict to records with a value).
+    var canWalk: Bool
     var conjuncts: [Conjunct]
     /// `ORDER BY` with every column behind a unary `+`, so no index supplies the order.
     var steeredOrderBy: String
@@ -154,6 +157,9 @@ package struct QueryPlanner {
         if case .and(let parts) = filter { terms = parts } else { terms = [filter] }
         var conjuncts: [Steering.Conjunct] = []
         var equalities: Set<String> = []
+        // A sparse index holds only the records with a value: walking it yields every match
+        // only when the filter itself compares the sort attribute with a value.
+        var walkable = !table.hasSparseIndex(name)
         for term in terms {
             guard let plain = pushDown(term), let steered = pushDown(term, steered: true), plain.exact else { return nil }
             var label = "group"
@@ -163,6 +169,7 @@ package struct QueryPlanner {
             if case .compare(let c) = term {
                 label = c.path.joined(separator: ".")
                 onSort = c.path == [name]
+                if onSort, Self.impliesValue(c) { walkable = true }
                 if c.op == .eq, c.path.count == 1, table.column(for: c.path[0]) != nil {
                     equalityIndex = TableLayout.indexName(table: table.name, attribute: c.path[0])
                     equalities.insert(c.path[0])
@@ -189,8 +196,19 @@ package struct QueryPlanner {
         }
         if !sort.contains(where: { $0.path == [table.definition.primaryKey] }) { orderTerms.append("+id ASC") }
         return Steering(
-            sortAttribute: name, sortIndex: sortIndex, conjuncts: conjuncts, steeredOrderBy: orderTerms.joined(separator: ", "),
-            composite: composite)
+            sortAttribute: name, sortIndex: sortIndex, canWalk: walkable, conjuncts: conjuncts,
+            steeredOrderBy: orderTerms.joined(separator: ", "), composite: composite)
+    }
+
+    /// Whether a record matching `c` has a value (not null) for the attribute it tests: a
+    /// comparison with a value other than `ne` (SQLite then also lets a partial index
+    /// `WHERE column IS NOT NULL` serve the query).
+    private static func impliesValue(_ c: Comparison) -> Bool {
+        guard case .typed(let value) = c.value, !value.isNull else { return false }
+        switch c.op {
+        case .eq, .gt, .ge, .lt, .le, .sw: return true
+        case .ne, .ct: return false
+        }
     }
 
     private func sqlOrder(_ keys: [SortKey]) -> String? {
@@ -317,7 +335,8 @@ package struct QueryPlanner {
             case .ne: predicate = "\(column) IS NOT NULL"
             default: predicate = "0"
             }
-            return Fragment(sql: predicate, arguments: [], exact: true, indexed: c.op == .eq)
+            // A sparse index holds no record without a value: `IS NULL` cannot use it.
+            return Fragment(sql: predicate, arguments: [], exact: true, indexed: c.op == .eq && !table.hasSparseIndex(name))
         }
         guard let kind = Self.kind(of: value), allowed.contains(kind) else { return nil }
         switch c.op {

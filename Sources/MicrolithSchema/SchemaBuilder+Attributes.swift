@@ -101,7 +101,7 @@ extension SchemaBuilder {
                 try requireNoArguments(directive)
                 attribute.isPrimaryKey = true
             case "indexed":
-                try requireNoArguments(directive)
+                attribute.isSparseIndex = try readIndexed(directive)
                 attribute.isIndexed = true
             case "createdTime":
                 try requireNoArguments(directive)
@@ -120,6 +120,22 @@ extension SchemaBuilder {
                 )
             }
         }
+    }
+
+    /// The `sparse:` argument of `@indexed` (`false` when absent).
+    private func readIndexed(_ directive: Directive) throws(SchemaError) -> Bool {
+        var sparse = false
+        var seen = false
+        for argument in directive.arguments {
+            guard argument.name.value == "sparse" else { throw unknownArgument(argument, of: directive, expected: ["sparse"]) }
+            guard !seen else { throw badArgument(argument, of: directive, "is repeated") }
+            seen = true
+            guard let value = argument.value as? BooleanValue else {
+                throw badArgument(argument, of: directive, "must be true or false, got \(Self.describe(argument.value))")
+            }
+            sparse = value.value
+        }
+        return sparse
     }
 
     private func readRelationship(_ directive: Directive) throws(SchemaError) -> Relationship {
@@ -189,6 +205,21 @@ extension SchemaBuilder {
                 code: .badDirective,
                 location: attribute.location,
                 message: "@indexed cannot index attribute '\(name)' of type \(attribute.type): only scalars and lists of scalars can be indexed"
+            )
+        }
+        if attribute.isSparseIndex, attribute.type.isList {
+            throw SchemaError(
+                code: .badDirective,
+                location: attribute.location,
+                message: "@indexed(sparse: true) applies to scalar attributes; the index of list attribute '\(name)' "
+                    + "already holds only its elements (a record without any has no entry)"
+            )
+        }
+        if attribute.isSparseIndex, attribute.isPrimaryKey {
+            throw SchemaError(
+                code: .badDirective,
+                location: attribute.location,
+                message: "@indexed(sparse: true) cannot apply to primary key '\(name)': every record has one"
             )
         }
         if attribute.isCreatedTime && attribute.isUpdatedTime {

@@ -88,6 +88,11 @@ public struct AttributeDefinition: Sendable, Equatable {
     public var isRequired: Bool
     public var isPrimaryKey: Bool
     public var isIndexed: Bool
+    /// `@indexed(sparse: true)`: the attribute's index holds only the records that give it a
+    /// value (not null, not missing). A new record without one writes no index entry; a condition
+    /// `attribute=null` cannot use the index, and a sort on the attribute can walk it only when the
+    /// filter also compares the attribute with a value.
+    public var isSparseIndex: Bool
     /// `@createdTime`: set by the store when the record is created.
     public var isCreatedTime: Bool
     /// `@updatedTime`: set by the store on every write.
@@ -102,6 +107,7 @@ public struct AttributeDefinition: Sendable, Equatable {
         isRequired: Bool = false,
         isPrimaryKey: Bool = false,
         isIndexed: Bool = false,
+        isSparseIndex: Bool = false,
         isCreatedTime: Bool = false,
         isUpdatedTime: Bool = false,
         relationship: Relationship? = nil,
@@ -112,6 +118,7 @@ public struct AttributeDefinition: Sendable, Equatable {
         self.isRequired = isRequired
         self.isPrimaryKey = isPrimaryKey
         self.isIndexed = isIndexed
+        self.isSparseIndex = isSparseIndex
         self.isCreatedTime = isCreatedTime
         self.isUpdatedTime = isUpdatedTime
         self.relationship = relationship

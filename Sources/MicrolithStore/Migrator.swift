@@ -230,8 +230,7 @@ struct Migrator {
         }
         for (attribute, column) in table.scalarColumns where !storedScalar.contains(attribute.name) {
             try db.execute(sql: "ALTER TABLE \"\(table.sqlName)\" ADD COLUMN \"\(column)\"")
-            try db.execute(
-                sql: "CREATE INDEX \"\(TableLayout.indexName(table: table.name, attribute: attribute.name))\" ON \"\(table.sqlName)\"(\"\(column)\")")
+            try db.execute(sql: TableLayout.createIndexSQL(table: table, attribute: attribute, column: column))
             logger.info("table \(table.name): attribute \(attribute.name) indexed")
             changed = true
         }
@@ -245,8 +244,28 @@ struct Migrator {
             let checked = storedSignature != table.signature ? "records checked against the new definition, " : ""
             logger.info("table \(table.name): \(checked)indexes refilled")
         }
+        try recreateChangedIndexes(db, table, kept: storedScalar)
         try createCompositeIndexes(db, table)
         try remember(db, table)
+    }
+
+    /// Builds again the index of each attribute indexed before (`kept`) whose `sparse:` setting
+    /// changed: SQLite cannot turn an index partial or whole in place, and fills a new one from
+    /// the column, which holds every record's value already.
+    private func recreateChangedIndexes(_ db: Database, _ table: TableLayout, kept: Set<String>) throws {
+        for (attribute, column) in table.scalarColumns where kept.contains(attribute.name) {
+            let name = TableLayout.indexName(table: table.name, attribute: attribute.name)
+            let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", arguments: [name])
+            if let sql {
+                let isPartial = sql.range(of: " WHERE ", options: .caseInsensitive) != nil
+                guard isPartial != attribute.isSparseIndex else { continue }
+                try db.execute(sql: "DROP INDEX \"\(name)\"")
+            }
+            try db.execute(sql: TableLayout.createIndexSQL(table: table, attribute: attribute, column: column))
+            logger.info(
+                "table \(table.name): index of \(attribute.name) rebuilt \(attribute.isSparseIndex ? "sparse (records without a value left out)" : "whole")"
+            )
+        }
     }
 
     private func create(_ db: Database, _ table: TableLayout) throws {
@@ -254,8 +273,7 @@ struct Migrator {
         columns += table.scalarColumns.map { "\"\($0.column)\"" }
         try db.execute(sql: "CREATE TABLE \"\(table.sqlName)\"(\(columns.joined(separator: ", "))) WITHOUT ROWID")
         for (attribute, column) in table.scalarColumns {
-            try db.execute(
-                sql: "CREATE INDEX \"\(TableLayout.indexName(table: table.name, attribute: attribute.name))\" ON \"\(table.sqlName)\"(\"\(column)\")")
+            try db.execute(sql: TableLayout.createIndexSQL(table: table, attribute: attribute, column: column))
         }
         for (_, side) in table.listTables { try createSideTable(db, side) }
         try createCompositeIndexes(db, table)

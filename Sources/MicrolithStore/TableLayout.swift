@@ -7,7 +7,8 @@ public import MicrolithSchema
 /// Per table: `r_<Table>(id PRIMARY KEY, data, version, origin, stamps, i_<attr>…)` holding the
 /// record's JSON text, its version (hybrid logical clock), origin node and, when its attributes
 /// were not all written by that one write, their ``RecordStamps``, plus one column and
-/// index per scalar `@indexed` attribute; one side table `a_<Table>_<attr>(value, id)` per
+/// index per scalar `@indexed` attribute (with `@indexed(sparse: true)`, a partial index
+/// `WHERE i_<attr> IS NOT NULL`); one side table `a_<Table>_<attr>(value, id)` per
 /// indexed list attribute, with a row for each element; one index `xc_<Table>__<a>__<b>…` over
 /// the columns of each `@index(attributes:)`.
 public struct TableLayout: Sendable {
@@ -78,6 +79,19 @@ public struct TableLayout: Sendable {
     /// The name of the index on a scalar indexed attribute's column.
     package static func indexName(table: String, attribute: String) -> String {
         "x_\(table)_\(attribute)"
+    }
+
+    /// Whether `attribute` is a scalar indexed attribute whose index leaves out the records
+    /// without a value (`@indexed(sparse: true)`).
+    package func hasSparseIndex(_ attribute: String) -> Bool {
+        scalarColumns.first { $0.attribute.name == attribute }?.attribute.isSparseIndex ?? false
+    }
+
+    /// The statement creating the index of a scalar indexed attribute (stored in column `column`).
+    static func createIndexSQL(table: TableLayout, attribute: AttributeDefinition, column: String) -> String {
+        let name = indexName(table: table.name, attribute: attribute.name)
+        let partial = attribute.isSparseIndex ? " WHERE \"\(column)\" IS NOT NULL" : ""
+        return "CREATE INDEX \"\(name)\" ON \"\(table.sqlName)\"(\"\(column)\")\(partial)"
     }
 
     /// The name of a composite index over `attributes` (in order).

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -109,6 +110,29 @@ struct CollectionEndpointTests {
             let problem = refused.expectProblem(.badRequest)
             #expect(problem["detail"]?.stringValue?.contains("full scan") == true)
             #expect(ids(try await client.execute(uri: "/Todo/?priority==2", method: .get)) == ["t3"])
+        }
+    }
+
+    @Test func aTestForNullOnASparseIndexIsAFullScanAndTheRefusalSaysWhy() async throws {
+        let sparse = httpSchemaText.replacingOccurrences(of: "priority: Int @indexed", with: "priority: Int @indexed(sparse: true)")
+        try await withREST(HTTPConfiguration(allowFullScans: false), schema: sparse) { client, _ in
+            try await seedTodos(client)
+            try await put(client, "/Todo/t4", #"{"title":"d"}"#)
+            let refused = try await client.execute(uri: "/Todo/?priority=null", method: .get)
+            let detail = refused.expectProblem(.badRequest)["detail"]?.stringValue ?? ""
+            #expect(detail.contains("full scan") && detail.contains("'priority'") && detail.contains("sparse"), "\(detail)")
+            // Comparisons with a value use the sparse index; a whole index serves a test for null.
+            #expect(ids(try await client.execute(uri: "/Todo/?priority=gt=1&sort(+priority)", method: .get)) == ["t3", "t2"])
+            #expect(ids(try await client.execute(uri: "/Todo/?done=null", method: .get)) == ["t4"])
+        }
+        try await withREST(schema: sparse) { client, _ in
+            try await seedTodos(client)
+            try await put(client, "/Todo/t4", #"{"title":"d"}"#)
+            let scanned = try await client.execute(uri: "/Todo/?priority=null", method: .get)
+            #expect(ids(scanned) == ["t4"])
+            #expect(scanned.headers[HTTPField.Name("Warning")!]?.contains("full scan") == true)
+            let sorted = try await client.execute(uri: "/Todo/?sort(+priority)&limit(4)", method: .get)
+            #expect(ids(sorted) == ["t4", "t1", "t3", "t2"], "the record without a priority sorts first, as with a whole index")
         }
     }
 

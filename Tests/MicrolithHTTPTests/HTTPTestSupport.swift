@@ -37,11 +37,12 @@ let httpSchemaText = """
 func withREST(
     _ configuration: HTTPConfiguration = HTTPConfiguration(),
     busyTimeoutMilliseconds: Int = 2000,
+    schema schemaText: String = httpSchemaText,
     _ body: @Sendable (any TestClientProtocol, Store) async throws -> Void
 ) async throws {
     let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-http-tests-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let schema = try SchemaParser.parse(httpSchemaText, file: "schema.graphql")
+    let schema = try SchemaParser.parse(schemaText, file: "schema.graphql")
     let store = try Store.open(
         schema: schema,
         configuration: StoreConfiguration(directory: directory, durability: .normal, busyTimeoutMilliseconds: busyTimeoutMilliseconds))

@@ -108,7 +108,20 @@ private let directiveCases: [ErrorCase] = [
         "repeated attribute directive", ["type A @table {", "    id: ID @indexed @indexed", "}"], .badDirective, 2, 21, "@indexed is repeated"),
     ErrorCase("attribute directive on a type", ["type A @table @indexed { id: ID }"], .badDirective, 1, 15, "@indexed applies to attributes"),
     ErrorCase("type directive on an attribute", ["type A @table {", "    id: ID @table", "}"], .badDirective, 2, 12, "@table applies to types"),
-    ErrorCase("@indexed with an argument", ["type A @table {", "    id: ID @indexed(unique: true)", "}"], .badDirective, 2, 21, "'unique'"),
+    ErrorCase(
+        "@indexed with an argument", ["type A @table {", "    id: ID @indexed(unique: true)", "}"], .badDirective, 2, 21, "'unique'", "'sparse'"),
+    ErrorCase(
+        "@indexed(sparse:) not a boolean", ["type A @table {", "    id: ID", "    n: Int @indexed(sparse: \"yes\")", "}"], .badDirective, 3, 21,
+        "'sparse'", "true or false", "a string"),
+    ErrorCase(
+        "@indexed(sparse:) repeated", ["type A @table {", "    id: ID", "    n: Int @indexed(sparse: true, sparse: false)", "}"], .badDirective, 3,
+        35, "'sparse'", "repeated"),
+    ErrorCase(
+        "@indexed(sparse: true) on a list", ["type A @table {", "    id: ID", "    tags: [String] @indexed(sparse: true)", "}"], .badDirective, 3, 5,
+        "scalar attributes", "'tags'"),
+    ErrorCase(
+        "@indexed(sparse: true) on the primary key", ["type A @table {", "    id: ID @primaryKey @indexed(sparse: true)", "}"], .badDirective, 2, 5,
+        "primary key 'id'"),
     ErrorCase(
         "@indexed on a nested object", ["type P { x: Int }", "type A @table {", "    id: ID", "    p: P @indexed", "}"], .badDirective, 4, 5,
         "only scalars and lists of scalars"

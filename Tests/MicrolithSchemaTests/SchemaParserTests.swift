@@ -86,6 +86,26 @@ struct SchemaParserTests {
         #expect(schema.table(typeName: "Plain")?.compositeIndexes == [])
     }
 
+    @Test("@indexed(sparse: true) marks an index that leaves out records without a value; false and no argument do not")
+    func sparseIndexes() throws {
+        let schema = try parseSchema([
+            "type Order @table {",
+            "    id: ID",
+            "    shippedAt: Date @indexed(sparse: true)",
+            "    customerId: ID @indexed(sparse: false)",
+            "    status: String @indexed",
+            "    tags: [String] @indexed(sparse: false)",
+            "}",
+        ])
+        let order = try #require(schema.table(typeName: "Order"))
+        #expect(order.attribute("shippedAt")?.isIndexed == true)
+        #expect(order.attribute("shippedAt")?.isSparseIndex == true)
+        for name in ["customerId", "status", "tags"] {
+            #expect(order.attribute(name)?.isIndexed == true, "\(name)")
+            #expect(order.attribute(name)?.isSparseIndex == false, "\(name)")
+        }
+    }
+
     @Test("@table defaults and unexported tables")
     func tableDefaults() throws {
         let schema = try parseSchema([

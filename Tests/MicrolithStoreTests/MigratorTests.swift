@@ -250,4 +250,50 @@ struct MigratorTests {
             #expect(try await store.get(try store.layout("Todo"), .string("t4"))?.record["notes"] == "first")
         }
     }
+
+    @Test func aSparseIndexLeavesOutRecordsWithoutAValueAndFollowsTheSchemaBothWays() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        try await seedVersion1(directory)
+        /// The index's definition and how many entries it holds (`ANALYZE` counts them).
+        func rankIndex(_ store: Store) async throws -> (sql: String, entries: Int) {
+            try await store.write { txn in
+                let db = txn.db
+                let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'x_Todo_rank'") ?? ""
+                try db.execute(sql: "ANALYZE x_Todo_rank")
+                let stat = try String.fetchOne(db, sql: "SELECT stat FROM sqlite_stat1 WHERE idx = 'x_Todo_rank'") ?? ""
+                return (sql, Int(stat.split(separator: " ").first ?? "") ?? -1)
+            }
+        }
+        let sparse = variant(replacing: "rank: Int @indexed", with: "rank: Int @indexed(sparse: true)")
+        do {
+            let store = try openStore(directory, schema: sparse)
+            defer { store.close() }
+            let found = try await rankIndex(store)
+            #expect(found.sql.hasSuffix(#"WHERE "i_rank" IS NOT NULL"#), "\(found.sql)")
+            #expect(found.entries == 2, "t2 has no rank: the rebuilt index leaves it out")
+            let todo = try store.layout("Todo")
+            try await store.put(todo, .string("t4"), ["title": "d"])
+            try await store.put(todo, .string("t5"), ["title": "e", "rank": 5])
+            #expect(try await rankIndex(store).entries == 3, "a new record without a rank writes no entry")
+            let ranked = try await store.read(database: "data") { db in
+                try String.fetchAll(db, sql: "SELECT id FROM r_Todo WHERE i_rank > ? ORDER BY i_rank", arguments: [0])
+            }
+            #expect(ranked == ["t1", "t3", "t5"])
+        }
+        do {
+            // Whole again: every record has its entry, the ones without a rank too.
+            let store = try openStore(directory, schema: version1)
+            defer { store.close() }
+            let found = try await rankIndex(store)
+            #expect(!found.sql.contains("WHERE"), "\(found.sql)")
+            #expect(found.entries == 5, "t2 and t4 have entries again, under null")
+        }
+        // A new store declares it sparse from the start.
+        let fresh = try makeTemporaryDirectory()
+        defer { removeDirectory(fresh) }
+        let store = try openStore(fresh, schema: sparse)
+        defer { store.close() }
+        #expect(try await rankIndex(store).sql.hasSuffix(#"WHERE "i_rank" IS NOT NULL"#))
+    }
 }

@@ -1,0 +1,154 @@
+import Foundation
+import MicrolithJSON
+import MicrolithQuery
+import MicrolithSchema
+import MicrolithStore
+import Testing
+
+private let sparseSchema = """
+    type Item @table @export {
+        id: Int @primaryKey
+        cat: String @indexed(sparse: true)
+        pos: Int @indexed(sparse: true)
+        batch: Int @indexed
+    }
+    """
+
+/// 900 records. `pos` is missing from every third record and null in every fifth (of the rest);
+/// `cat` is `common` for most, `rare` for every 50th, and missing from every seventh.
+private func sparseRecords() -> [(id: Int64, body: JSONObject)] {
+    (0..<900).map { i in
+        var body: JSONObject = ["batch": .int(Int64(i / 30))]
+        if i % 3 != 0 { body["pos"] = i % 5 == 0 ? .null : .int(Int64((i * 7) % 1000)) }
+        if i % 7 != 0 { body["cat"] = .string(i % 50 == 1 ? "rare" : "common") }
+        return (Int64(5_000 - i), body)
+    }
+}
+
+@Suite("Query planner: sparse indexes (@indexed(sparse: true)) give the answers of whole ones")
+struct SparseIndexQueryTests {
+    private func withSparseStore(_ body: (Store, TableLayout, [(id: Int64, record: JSONObject)]) async throws -> Void) async throws {
+        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-sparse-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let schema = try SchemaParser.parse(sparseSchema, file: "schema.graphql")
+        let store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: directory, durability: .normal))
+        defer { store.close() }
+        let table = try #require(store.table(exportName: "Item"))
+        let records = sparseRecords()
+        try await store.write { (txn: WriteTransaction) -> Void in
+            for r in records { try txn.put(table, id: .int(r.id), body: r.body) }
+        }
+        let model = records.map { r -> (id: Int64, record: JSONObject) in
+            var record = r.body
+            record["id"] = .int(r.id)
+            return (r.id, record)
+        }
+        try await body(store, table, model)
+    }
+
+    /// Every record tested by the evaluator, sorted by its order (ties by key), then limited.
+    private func planFree(_ query: Query, _ model: [(id: Int64, record: JSONObject)]) -> [Int64] {
+        var rows = model.filter { row in
+            query.filter.map { QueryEvaluator.matches($0, record: row.record, resolve: QueryEvaluator.defaultResolve) } ?? true
+        }
+        rows.sort { a, b in
+            for key in query.sort {
+                let c = QueryEvaluator.compare(
+                    QueryEvaluator.defaultResolve(a.record, key.path), QueryEvaluator.defaultResolve(b.record, key.path))
+                if c != 0 { return key.descending ? c > 0 : c < 0 }
+            }
+            return a.id < b.id
+        }
+        if let limit = query.limit { rows = Array(rows.dropFirst(limit.start).prefix(limit.count)) }
+        return rows.map(\.id)
+    }
+
+    /// Runs `text`, checks its rows and its count against the plan-free answer; returns the plan.
+    @discardableResult
+    private func run(
+        _ text: String, _ store: Store, _ table: TableLayout, _ model: [(id: Int64, record: JSONObject)]
+    ) async throws
+        -> QueryPlan
+    {
+        let query = try QueryParser.parse(text).bound(to: table.definition, schema: store.schema)
+        let executor = QueryExecutor(store: store)
+        let result = try await executor.execute(query, table: table)
+        let got = result.rows.map { row -> Int64 in
+            if case .int(let i) = row.id { return i }
+            return -1
+        }
+        let expected = planFree(query, model)
+        #expect(got == expected, "\(text) answered by \(result.plan)")
+        if query.limit == nil {
+            #expect(try await executor.count(query, table: table) == expected.count, "count of \(text)")
+        }
+        return result.plan
+    }
+
+    @Test func everyKindOfConditionAndSortFindsTheRecordsWithoutAValueToo() async throws {
+        try await withSparseStore { store, table, model in
+            let texts = [
+                "pos=null", "cat=null", "pos!=null", "cat!=null", "pos=null&cat=common", "pos=gt=500", "pos=lt=20", "pos=ge=0",
+                "cat=rare", "cat=sw=co", "cat=common&batch=3", "pos=null|cat=rare", "pos=null&sort(+id)&limit(5)",
+                "sort(+pos)&limit(7)", "sort(-pos)&limit(7)", "sort(+cat,-pos)&limit(9)", "cat=common&sort(+pos)&limit(5)",
+                "cat=common&sort(-pos)&limit(5)", "batch=2&sort(+pos)&limit(6)", "cat=rare&sort(+pos)&limit(3)",
+                "cat=common&pos=null&sort(+pos)&limit(3)", "cat=common&pos=gt=100&sort(+pos)&limit(4)",
+                "cat=common&pos=lt=900&sort(-pos)&limit(4)", "batch=gt=1&pos!=null&sort(+pos)&limit(5)", "batch=4&sort(+cat)&limit(8)",
+            ]
+            for text in texts { try await run(text, store, table, model) }
+        }
+    }
+
+    @Test func aTestForNullCannotUseTheIndexAndSaysSo() async throws {
+        try await withSparseStore { store, table, model in
+            let plan = try await run("pos=null", store, table, model)
+            #expect(plan.isFullScan, "\(plan)")
+            #expect(!plan.usesIndex)
+            // A whole index serves the same test.
+            let whole = try await run("batch=null", store, table, model)
+            #expect(!whole.isFullScan, "\(whole)")
+            // A comparison with a value still goes through the sparse index.
+            let ranged = try await run("pos=gt=500", store, table, model)
+            #expect(ranged.usesIndex && !ranged.isFullScan, "\(ranged)")
+        }
+    }
+
+    @Test func theSortIndexIsWalkedOnlyWhenTheFilterLeavesOutRecordsWithoutAValue() async throws {
+        try await withSparseStore { store, table, model in
+            // `cat=common` holds most records, so a whole `pos` index would be walked; the sparse
+            // one lacks the records without a position, which sort first: SQLite finds and sorts.
+            var plan = try await run("cat=common&sort(+pos)&limit(5)", store, table, model)
+            #expect(plan.order == .sqlite, "\(plan)")
+            // With `pos` compared with a value, every match is in the index: it is walked.
+            plan = try await run("cat=common&pos=gt=100&sort(+pos)&limit(4)", store, table, model)
+            #expect(plan.order == .sortIndexWalk(attribute: "pos"), "\(plan)")
+            plan = try await run("cat=common&pos=ge=0&sort(-pos)&limit(4)", store, table, model)
+            #expect(plan.order == .sortIndexWalk(attribute: "pos"), "\(plan)")
+        }
+    }
+
+    @Test func writesKeepTheAnswersRightAsValuesComeAndGo() async throws {
+        try await withSparseStore { store, table, model in
+            var model = model
+            // A record gains a position, one loses it, one has it set to null, one is new.
+            let changes: [(Int64, JSONObject)] = [
+                (5_000, ["batch": .int(0), "pos": .int(1), "cat": .string("common")]),
+                (4_999, ["batch": .int(0), "cat": .string("common")]),
+                (4_998, ["batch": .int(0), "pos": .null]),
+                (9_000, ["batch": .int(1), "cat": .string("rare")]),
+            ]
+            _ = try await store.write { (txn: WriteTransaction) -> Void in
+                for (id, body) in changes { try txn.put(table, id: .int(id), body: body) }
+            }
+            for (id, body) in changes {
+                var record = body
+                record["id"] = .int(id)
+                model.removeAll { $0.id == id }
+                model.append((id, record))
+            }
+            for text in ["pos=null", "pos=lt=5", "cat=rare&sort(+pos)&limit(4)", "cat=common&sort(+pos)&limit(4)", "cat=null&batch=0"] {
+                try await run(text, store, table, model)
+            }
+        }
+    }
+}
