@@ -103,6 +103,31 @@ def test_removing_an_index_keeps_data(factory):
     assert "full scan" in r.headers["Warning"]
 
 
+def test_making_an_index_sparse_and_whole_again_keeps_the_answers(factory):
+    server = start_v1_with_books(factory)
+    sparse = V2.replace("author: String @indexed", "author: String @indexed(sparse: true)")
+    set_schema(server, sparse)
+    server.start()
+    assert books(server) == {b["id"]: b for b in BOOKS}
+    # A comparison with a value uses the sparse index; a test for null reads every record, and says so.
+    r = server.get("/Book/?author=Austen")
+    assert sorted(b["id"] for b in r.json()) == ["b2", "b3"] and r.headers.get("Warning") is None
+    r = server.get("/Book/?author=null")
+    assert [b["id"] for b in r.json()] == ["b4"] and "full scan" in r.headers["Warning"]
+    # A sort keeps the records without an author, first, as a whole index does.
+    assert [b["id"] for b in server.query("Book", "sort(+author)&limit(3)")] == ["b4", "b2", "b3"]
+    assert server.put("/Book/b6", json={"title": "Anonymous"}).status_code == 201
+    assert sorted(b["id"] for b in server.query("Book", "author=null")) == ["b4", "b6"]
+    assert server.stop() == 0
+
+    # Whole again: the test for null is answered through the index.
+    set_schema(server, V2)
+    server.start()
+    r = server.get("/Book/?author=null")
+    assert sorted(b["id"] for b in r.json()) == ["b4", "b6"] and r.headers.get("Warning") is None
+    assert [b["id"] for b in server.query("Book", "sort(+author)&limit(3)")] == ["b4", "b6", "b2"]
+
+
 def test_new_optional_attribute_is_compatible(factory):
     server = start_v1_with_books(factory)
     set_schema(server, V1.replace("tags: [String]", "tags: [String]\n    pages: Int @indexed"))
