@@ -99,6 +99,15 @@ struct Migrator {
                         table.listTables.map(\.attribute.name).joined(separator: ","),
                     ]
                     if stored != wanted { return ("table \(table.name) in database \(database) has another definition than the schema's", node) }
+                    for (attribute, _) in table.scalarColumns {
+                        let name = TableLayout.indexName(table: table.name, attribute: attribute.name)
+                        guard let partial = try Self.indexIsPartial(db, name), partial != attribute.isSparseIndex else { continue }
+                        let (found, declared) = partial ? ("sparse", "whole") : ("whole", "sparse")
+                        let problem =
+                            "table \(table.name) in database \(database) has a \(found) index of \(attribute.name), "
+                            + "the schema a \(declared) one"
+                        return (problem, node)
+                    }
                 }
                 return (nil, node)
             }
@@ -249,16 +258,21 @@ struct Migrator {
         try remember(db, table)
     }
 
+    /// Whether the index `name` is partial (`CREATE INDEX … WHERE …`, as a sparse index is made);
+    /// `nil` when there is no such index.
+    static func indexIsPartial(_ db: Database, _ name: String) throws -> Bool? {
+        let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", arguments: [name])
+        return sql.map { $0.range(of: " WHERE ", options: .caseInsensitive) != nil }
+    }
+
     /// Builds again the index of each attribute indexed before (`kept`) whose `sparse:` setting
     /// changed: SQLite cannot turn an index partial or whole in place, and fills a new one from
     /// the column, which holds every record's value already.
     private func recreateChangedIndexes(_ db: Database, _ table: TableLayout, kept: Set<String>) throws {
         for (attribute, column) in table.scalarColumns where kept.contains(attribute.name) {
             let name = TableLayout.indexName(table: table.name, attribute: attribute.name)
-            let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", arguments: [name])
-            if let sql {
-                let isPartial = sql.range(of: " WHERE ", options: .caseInsensitive) != nil
-                guard isPartial != attribute.isSparseIndex else { continue }
+            if let partial = try Self.indexIsPartial(db, name) {
+                guard partial != attribute.isSparseIndex else { continue }
                 try db.execute(sql: "DROP INDEX \"\(name)\"")
             }
             try db.execute(sql: TableLayout.createIndexSQL(table: table, attribute: attribute, column: column))

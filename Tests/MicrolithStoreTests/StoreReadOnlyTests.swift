@@ -57,4 +57,21 @@ import Testing
         #expect(notYet?.message.contains("table Note is not in database data yet") == true)
         try readOnly(directory).close()
     }
+
+    @Test func refusesAnIndexWhoseSparsenessTheSchemaChanged() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let whole = Self.schema.replacingOccurrences(of: "title: String!", with: "title: String!\n    due: Date @indexed")
+        let sparse = whole.replacingOccurrences(of: "due: Date @indexed", with: "due: Date @indexed(sparse: true)")
+        try openStore(directory, schema: whole).close()
+        let error = #expect(throws: StoreError.self) { try readOnly(directory, schema: sparse) }
+        #expect(error?.code == .incompatibleSchema, "\(String(describing: error))")
+        #expect(error?.message.contains("whole index of due, the schema a sparse one") == true, "\(String(describing: error))")
+        try readOnly(directory, schema: whole).close()
+        // A start migrates it; then the read-only store opens with the sparse schema, not the whole.
+        try openStore(directory, schema: sparse).close()
+        try readOnly(directory, schema: sparse).close()
+        let back = #expect(throws: StoreError.self) { try readOnly(directory, schema: whole) }
+        #expect(back?.message.contains("sparse index of due, the schema a whole one") == true, "\(String(describing: back))")
+    }
 }
