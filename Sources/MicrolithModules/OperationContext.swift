@@ -89,7 +89,7 @@ public struct OperationContext: Sendable {
             bound.query, plan: bound.plan, table: layout, records: true)
         return try result.rows.map { row in
             let decode = { try RecordCoder.decode(Record.self, from: .object(row.record)) }
-            return try row.decoded?.value(Record.self, decode: decode) ?? decode()
+            return try row.cached?.decodedValue(Record.self, decode: decode) ?? decode()
         }
     }
 

@@ -9,9 +9,10 @@ public struct QueryRow: Sendable {
     /// The record's JSON text when it is returned whole, so it need not be encoded again.
     public var json: String?
     private var parsed: JSONObject?
-    /// What the record cache's copy of this version was decoded to, when the row came from there
-    /// (not projected): reading the row as a Swift value then decodes it once per version.
-    public private(set) var decoded: DecodedRecord?
+    /// The record cache's copy of this version, when the row came from there (not projected):
+    /// reading the row as a Swift value then decodes it once per version
+    /// (``CachedRecord/decodedValue(_:decode:)``).
+    public private(set) var cached: CachedRecord?
 
     /// The record (projected when the query selects). Rows answered straight from SQL keep only
     /// their JSON text; it is parsed here when someone asks.
@@ -32,7 +33,7 @@ public struct QueryRow: Sendable {
         self.id = cached.id
         self.parsed = cached.record
         self.json = json
-        self.decoded = cached.decoded
+        self.cached = cached
     }
 
     /// A row known only by its stored JSON text (parsed lazily by ``record``).

@@ -2,8 +2,19 @@ public import MicrolithJSON
 public import NIOCore
 import Synchronization
 
-/// A committed record as the cache holds it: decoded, encoded, and tagged.
-public struct CachedRecord: Sendable {
+/// A committed record as the cache holds it: decoded, encoded, and tagged; with the Swift value
+/// it was last decoded to.
+///
+/// One instance per record version, shared by every reader: a cache lookup hands out a
+/// reference (one retain), not a copy of its five fields.
+///
+/// A product page reads the same few records as `Product`, `Price` and `Stock` values request
+/// after request: decoding them from the cached JSON object again each time was about 5 % of
+/// an uncached page's CPU. A record's version never changes, so neither does what it decodes to:
+/// ``decodedValue(_:decode:)`` keeps one value (the last type asked for). Values of classes are
+/// not kept, as callers could change a shared instance. The value's strings share their storage
+/// with the JSON object's.
+public final class CachedRecord: Sendable {
     public let id: RecordID
     /// The decoded record.
     public let record: JSONObject
@@ -13,8 +24,8 @@ public struct CachedRecord: Sendable {
     public let etag: String
     /// The record's version (a hybrid logical clock timestamp).
     public let version: Int64
-    /// The Swift value ``record`` was last decoded to (``TableRef``'s reads), kept with it.
-    public let decoded: DecodedRecord
+    /// The Swift value ``record`` was last decoded to (``TableRef``'s reads and typed queries).
+    private let kept = Mutex<(any Sendable)?>(nil)
 
     public init(id: RecordID, record: JSONObject, json: ByteBuffer, version: Int64) {
         self.id = id
@@ -22,25 +33,10 @@ public struct CachedRecord: Sendable {
         self.json = json
         self.version = version
         self.etag = "\"\(String(UInt64(bitPattern: version), radix: 36))\""
-        self.decoded = DecodedRecord()
     }
-}
-
-/// The Swift value one version of a record was decoded to, kept so that the next read of the
-/// same version as the same type decodes nothing.
-///
-/// A product page reads the same few records as `Product`, `Price` and `Stock` values request
-/// after request: decoding them from the cached JSON object again each time was about 5 % of
-/// an uncached page's CPU. A record's version never changes, so neither does what it decodes to.
-/// One value is kept (the last type asked for); values of classes are not kept, as callers could
-/// change a shared instance. The value's strings share their storage with the JSON object's.
-public final class DecodedRecord: Sendable {
-    private let kept = Mutex<(any Sendable)?>(nil)
-
-    public init() {}
 
     /// The value kept when it is a `T`; otherwise `decode()`'s, then kept (unless `T` is a class).
-    public func value<T: Sendable>(_ type: T.Type, decode: () throws -> T) rethrows -> T {
+    public func decodedValue<T: Sendable>(_ type: T.Type, decode: () throws -> T) rethrows -> T {
         if let found = kept.withLock({ $0 }) as? T { return found }
         let value = try decode()
         if !(T.self is AnyObject.Type) { kept.withLock { $0 = value } }

@@ -168,6 +168,6 @@ extension Store {
     public func get<Record>(_ table: TableRef<Record>, _ key: RecordKey) async throws -> Record? {
         let layout = try table.layout(in: self)
         guard let found = try await get(layout, try table.id(key, table: layout)) else { return nil }
-        return try found.decoded.value(Record.self) { try RecordCoder.decode(Record.self, from: .object(found.record)) }
+        return try found.decodedValue(Record.self) { try RecordCoder.decode(Record.self, from: .object(found.record)) }
     }
 }
