@@ -245,11 +245,12 @@ public struct TableEndpoint: Sendable {
             let plan = executor.plan(query, table: table)
             if plan.isFullScan {
                 let sparse = query.nullTestsOnSparseIndexes(table)
-                let advice =
-                    sparse.isEmpty
-                    ? "index the attributes it filters on with @indexed"
-                    : "the sparse index of " + sparse.map { "'\($0)'" }.joined(separator: ", ")
+                var advice = "index the attributes it filters on with @indexed"
+                if !sparse.isEmpty {
+                    advice +=
+                        "; the sparse index of " + sparse.map { "'\($0)'" }.joined(separator: ", ")
                         + " (@indexed(sparse: true)) holds no record without a value, so a test for null cannot use it"
+                }
                 throw Problem(
                     .badRequest, "this query needs a full scan (no index serves its conditions) and full scans are disabled; " + advice)
             }

@@ -28,7 +28,7 @@ extension Query {
             case .and(let terms)?, .or(let terms)?: terms.forEach(collect)
             case .compare(let c)?:
                 guard c.op == .eq, c.path.count == 1, case .typed(let value) = c.value, value.isNull,
-                    table.hasSparseIndex(c.path[0]), !names.contains(c.path[0])
+                    !table.indexHoldsNulls(of: c.path[0]), !names.contains(c.path[0])
                 else { return }
                 names.append(c.path[0])
             }

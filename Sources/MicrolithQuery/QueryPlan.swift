@@ -335,8 +335,7 @@ package struct QueryPlanner {
             case .ne: predicate = "\(column) IS NOT NULL"
             default: predicate = "0"
             }
-            // A sparse index holds no record without a value: `IS NULL` cannot use it.
-            return Fragment(sql: predicate, arguments: [], exact: true, indexed: c.op == .eq && !table.hasSparseIndex(name))
+            return Fragment(sql: predicate, arguments: [], exact: true, indexed: c.op == .eq && table.indexHoldsNulls(of: name))
         }
         guard let kind = Self.kind(of: value), allowed.contains(kind) else { return nil }
         switch c.op {

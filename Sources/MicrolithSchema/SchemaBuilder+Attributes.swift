@@ -215,13 +215,6 @@ extension SchemaBuilder {
                     + "already holds only its elements (a record without any has no entry)"
             )
         }
-        if attribute.isSparseIndex, attribute.isPrimaryKey {
-            throw SchemaError(
-                code: .badDirective,
-                location: attribute.location,
-                message: "@indexed(sparse: true) cannot apply to primary key '\(name)': every record has one"
-            )
-        }
         if attribute.isCreatedTime && attribute.isUpdatedTime {
             throw SchemaError(
                 code: .badDirective,

@@ -40,6 +40,13 @@ extension SchemaBuilder {
                 message: "primary key '\(key.name)' of table \(typeName) must be ID, String, Int or Long, got \(key.type)"
             )
         }
+        if key.isSparseIndex {
+            throw SchemaError(
+                code: .badDirective,
+                location: key.location,
+                message: "@indexed(sparse: true) cannot apply to primary key '\(key.name)' of table \(typeName): every record has one"
+            )
+        }
         attributes[index].isPrimaryKey = true
         return key.name
     }

@@ -276,6 +276,11 @@ struct Migrator {
                 try db.execute(sql: "DROP INDEX \"\(name)\"")
             }
             try db.execute(sql: TableLayout.createIndexSQL(table: table, attribute: attribute, column: column))
+            // Dropping the index dropped its statistics: the planner's estimates need them back.
+            if try db.tableExists("sqlite_stat1") {
+                try db.execute(sql: "PRAGMA analysis_limit = \(StoreMaintenance.analysisLimit)")
+                try db.execute(sql: "ANALYZE \"\(name)\"")
+            }
             logger.info(
                 "table \(table.name): index of \(attribute.name) rebuilt \(attribute.isSparseIndex ? "sparse (records without a value left out)" : "whole")"
             )

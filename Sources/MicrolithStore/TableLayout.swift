@@ -87,6 +87,12 @@ public struct TableLayout: Sendable {
         scalarColumns.first { $0.attribute.name == attribute }?.attribute.isSparseIndex ?? false
     }
 
+    /// Whether some index can find the records where `attribute` (a scalar indexed one) is null:
+    /// its own when whole, or a composite index (always whole) that it leads.
+    package func indexHoldsNulls(of attribute: String) -> Bool {
+        !hasSparseIndex(attribute) || compositeIndexes.contains { $0.attributes.first == attribute }
+    }
+
     /// The statement creating the index of a scalar indexed attribute (stored in column `column`).
     static func createIndexSQL(table: TableLayout, attribute: AttributeDefinition, column: String) -> String {
         let name = indexName(table: table.name, attribute: attribute.name)

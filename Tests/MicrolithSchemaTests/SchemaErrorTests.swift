@@ -123,6 +123,9 @@ private let directiveCases: [ErrorCase] = [
         "@indexed(sparse: true) on the primary key", ["type A @table {", "    id: ID @primaryKey @indexed(sparse: true)", "}"], .badDirective, 2, 5,
         "primary key 'id'"),
     ErrorCase(
+        "@indexed(sparse: true) on an implicit primary key", ["type A @table {", "    id: ID @indexed(sparse: true)", "}"], .badDirective, 2, 5,
+        "primary key 'id' of table A"),
+    ErrorCase(
         "@indexed on a nested object", ["type P { x: Int }", "type A @table {", "    id: ID", "    p: P @indexed", "}"], .badDirective, 4, 5,
         "only scalars and lists of scalars"
     ),

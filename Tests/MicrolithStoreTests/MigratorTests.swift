@@ -255,20 +255,29 @@ struct MigratorTests {
         let directory = try makeTemporaryDirectory()
         defer { removeDirectory(directory) }
         try await seedVersion1(directory)
-        /// The index's definition and how many entries it holds (`ANALYZE` counts them).
-        func rankIndex(_ store: Store) async throws -> (sql: String, entries: Int) {
+        /// The definition of index `name` and how many entries it holds (`ANALYZE` counts them;
+        /// without `analyze`, as the statistics stand).
+        func index(_ store: Store, _ name: String = "x_Todo_rank", analyze: Bool = true) async throws -> (sql: String, entries: Int) {
             try await store.write { txn in
                 let db = txn.db
-                let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'x_Todo_rank'") ?? ""
-                try db.execute(sql: "ANALYZE x_Todo_rank")
-                let stat = try String.fetchOne(db, sql: "SELECT stat FROM sqlite_stat1 WHERE idx = 'x_Todo_rank'") ?? ""
+                let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = ?", arguments: [name]) ?? ""
+                if analyze { try db.execute(sql: "ANALYZE \"\(name)\"") }
+                let stat = try String.fetchOne(db, sql: "SELECT stat FROM sqlite_stat1 WHERE idx = ?", arguments: [name]) ?? ""
                 return (sql, Int(stat.split(separator: " ").first ?? "") ?? -1)
             }
+        }
+        func rankIndex(_ store: Store) async throws -> (sql: String, entries: Int) { try await index(store) }
+        do {
+            // Statistics exist: a rebuilt index must get its own back.
+            let store = try openStore(directory, schema: version1)
+            defer { store.close() }
+            #expect(try await rankIndex(store).entries == 3)
         }
         let sparse = variant(replacing: "rank: Int @indexed", with: "rank: Int @indexed(sparse: true)")
         do {
             let store = try openStore(directory, schema: sparse)
             defer { store.close() }
+            #expect(try await index(store, analyze: false).entries == 2, "the rebuilt index has statistics, counting its 2 entries")
             let found = try await rankIndex(store)
             #expect(found.sql.hasSuffix(#"WHERE "i_rank" IS NOT NULL"#), "\(found.sql)")
             #expect(found.entries == 2, "t2 has no rank: the rebuilt index leaves it out")
@@ -288,6 +297,15 @@ struct MigratorTests {
             let found = try await rankIndex(store)
             #expect(!found.sql.contains("WHERE"), "\(found.sql)")
             #expect(found.entries == 5, "t2 and t4 have entries again, under null")
+        }
+        // An attribute newly indexed as sparse: its column is filled, its index holds the records with a value.
+        do {
+            let notes = version1.replacingOccurrences(of: "notes: String", with: "notes: String @indexed(sparse: true)")
+            let store = try openStore(directory, schema: notes)
+            defer { store.close() }
+            let found = try await index(store, "x_Todo_notes")
+            #expect(found.sql.hasSuffix(#"WHERE "i_notes" IS NOT NULL"#), "\(found.sql)")
+            #expect(found.entries == 2, "t1 and t3 have notes; t2, t4 and t5 have none")
         }
         // A new store declares it sparse from the start.
         let fresh = try makeTemporaryDirectory()
