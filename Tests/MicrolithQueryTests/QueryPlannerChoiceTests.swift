@@ -43,43 +43,14 @@ private func skewedRecords() -> [(id: Int64, body: JSONObject)] {
 struct QueryPlannerChoiceTests {
     /// Runs `body` with a store holding ``skewedRecords()`` and the records as the model sees them.
     private func withSkewedStore(
-        schema text: String = skewedSchema, _ body: (Store, TableLayout, [(id: Int64, record: JSONObject)]) async throws -> Void
-    ) async throws {
-        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-planner-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let schema = try SchemaParser.parse(text, file: "schema.graphql")
-        let store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: directory, durability: .normal))
-        defer { store.close() }
-        let table = try #require(store.table(exportName: "Item"))
-        let records = skewedRecords()
-        try await store.write { (txn: WriteTransaction) -> Void in
-            for r in records { try txn.put(table, id: .int(r.id), body: r.body) }
-        }
-        let model = records.map { r -> (id: Int64, record: JSONObject) in
-            var record = r.body
-            record["id"] = .int(r.id)
-            return (r.id, record)
-        }
-        try await body(store, table, model)
+        schema text: String = skewedSchema, _ body: (Store, TableLayout, ItemModel) async throws -> Void
+    )
+        async throws
+    {
+        try await withItemStore(schema: text, records: skewedRecords(), body)
     }
 
-    /// The answer computed without any plan: every record tested by the evaluator, sorted by the
-    /// evaluator's order (ties by key), then limited.
-    private func planFree(_ query: Query, _ model: [(id: Int64, record: JSONObject)]) -> [Int64] {
-        var rows = model.filter { row in
-            query.filter.map { QueryEvaluator.matches($0, record: row.record, resolve: QueryEvaluator.defaultResolve) } ?? true
-        }
-        rows.sort { a, b in
-            for key in query.sort {
-                let c = QueryEvaluator.compare(
-                    QueryEvaluator.defaultResolve(a.record, key.path), QueryEvaluator.defaultResolve(b.record, key.path))
-                if c != 0 { return key.descending ? c > 0 : c < 0 }
-            }
-            return a.id < b.id
-        }
-        if let limit = query.limit { rows = Array(rows.dropFirst(limit.start).prefix(limit.count)) }
-        return rows.map(\.id)
-    }
+    private func planFree(_ query: Query, _ model: ItemModel) -> [Int64] { planFreeAnswer(query, model) }
 
     /// Runs `text` and checks its answer against the plan-free one; returns the plan chosen.
     private func run(

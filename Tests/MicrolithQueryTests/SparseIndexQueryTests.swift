@@ -27,40 +27,8 @@ private func sparseRecords() -> [(id: Int64, body: JSONObject)] {
 
 @Suite("Query planner: sparse indexes (@indexed(sparse: true)) give the answers of whole ones")
 struct SparseIndexQueryTests {
-    private func withSparseStore(_ body: (Store, TableLayout, [(id: Int64, record: JSONObject)]) async throws -> Void) async throws {
-        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-sparse-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let schema = try SchemaParser.parse(sparseSchema, file: "schema.graphql")
-        let store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: directory, durability: .normal))
-        defer { store.close() }
-        let table = try #require(store.table(exportName: "Item"))
-        let records = sparseRecords()
-        try await store.write { (txn: WriteTransaction) -> Void in
-            for r in records { try txn.put(table, id: .int(r.id), body: r.body) }
-        }
-        let model = records.map { r -> (id: Int64, record: JSONObject) in
-            var record = r.body
-            record["id"] = .int(r.id)
-            return (r.id, record)
-        }
-        try await body(store, table, model)
-    }
-
-    /// Every record tested by the evaluator, sorted by its order (ties by key), then limited.
-    private func planFree(_ query: Query, _ model: [(id: Int64, record: JSONObject)]) -> [Int64] {
-        var rows = model.filter { row in
-            query.filter.map { QueryEvaluator.matches($0, record: row.record, resolve: QueryEvaluator.defaultResolve) } ?? true
-        }
-        rows.sort { a, b in
-            for key in query.sort {
-                let c = QueryEvaluator.compare(
-                    QueryEvaluator.defaultResolve(a.record, key.path), QueryEvaluator.defaultResolve(b.record, key.path))
-                if c != 0 { return key.descending ? c > 0 : c < 0 }
-            }
-            return a.id < b.id
-        }
-        if let limit = query.limit { rows = Array(rows.dropFirst(limit.start).prefix(limit.count)) }
-        return rows.map(\.id)
+    private func withSparseStore(_ body: (Store, TableLayout, ItemModel) async throws -> Void) async throws {
+        try await withItemStore(schema: sparseSchema, records: sparseRecords(), body)
     }
 
     /// Runs `text`, checks its rows and its count against the plan-free answer; returns the plan.
@@ -77,7 +45,7 @@ struct SparseIndexQueryTests {
             if case .int(let i) = row.id { return i }
             return -1
         }
-        let expected = planFree(query, model)
+        let expected = planFreeAnswer(query, model)
         #expect(got == expected, "\(text) answered by \(result.plan)")
         if query.limit == nil {
             #expect(try await executor.count(query, table: table) == expected.count, "count of \(text)")
