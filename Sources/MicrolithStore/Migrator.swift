@@ -239,7 +239,7 @@ struct Migrator {
         }
         for (attribute, column) in table.scalarColumns where !storedScalar.contains(attribute.name) {
             try db.execute(sql: "ALTER TABLE \"\(table.sqlName)\" ADD COLUMN \"\(column)\"")
-            try db.execute(sql: TableLayout.createIndexSQL(table: table, attribute: attribute, column: column))
+            try db.execute(sql: table.createIndexSQL(attribute: attribute, column: column))
             logger.info("table \(table.name): attribute \(attribute.name) indexed")
             changed = true
         }
@@ -275,12 +275,9 @@ struct Migrator {
                 guard partial != attribute.isSparseIndex else { continue }
                 try db.execute(sql: "DROP INDEX \"\(name)\"")
             }
-            try db.execute(sql: TableLayout.createIndexSQL(table: table, attribute: attribute, column: column))
+            try db.execute(sql: table.createIndexSQL(attribute: attribute, column: column))
             // Dropping the index dropped its statistics: the planner's estimates need them back.
-            if try db.tableExists("sqlite_stat1") {
-                try db.execute(sql: "PRAGMA analysis_limit = \(StoreMaintenance.analysisLimit)")
-                try db.execute(sql: "ANALYZE \"\(name)\"")
-            }
+            if try db.tableExists("sqlite_stat1") { try StoreMaintenance.analyze(db, index: name) }
             logger.info(
                 "table \(table.name): index of \(attribute.name) rebuilt \(attribute.isSparseIndex ? "sparse (records without a value left out)" : "whole")"
             )
@@ -292,7 +289,7 @@ struct Migrator {
         columns += table.scalarColumns.map { "\"\($0.column)\"" }
         try db.execute(sql: "CREATE TABLE \"\(table.sqlName)\"(\(columns.joined(separator: ", "))) WITHOUT ROWID")
         for (attribute, column) in table.scalarColumns {
-            try db.execute(sql: TableLayout.createIndexSQL(table: table, attribute: attribute, column: column))
+            try db.execute(sql: table.createIndexSQL(attribute: attribute, column: column))
         }
         for (_, side) in table.listTables { try createSideTable(db, side) }
         try createCompositeIndexes(db, table)

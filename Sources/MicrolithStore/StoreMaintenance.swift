@@ -123,12 +123,18 @@ enum StoreMaintenance {
     @discardableResult
     static func refreshStatisticsIfStale(_ db: Database) throws -> Bool {
         guard try statisticsAreStale(db) else { return false }
-        try db.execute(sql: "PRAGMA analysis_limit = \(analysisLimit)")
-        try db.execute(sql: "ANALYZE")
+        try analyze(db)
         try db.execute(
             sql: "INSERT OR REPLACE INTO _microlith_meta(key, value) VALUES ('analyzed_seq', ?)",
             arguments: [String(try latestSequence(db))])
         return true
+    }
+
+    /// `ANALYZE` of the whole database, or of one index (`index`), reading at most
+    /// ``analysisLimit`` entries per index.
+    static func analyze(_ db: Database, index: String? = nil) throws {
+        try db.execute(sql: "PRAGMA analysis_limit = \(analysisLimit)")
+        try db.execute(sql: "ANALYZE" + (index.map { " \"\($0)\"" } ?? ""))
     }
 
     /// Whether the writes since the last `ANALYZE` pass the threshold.

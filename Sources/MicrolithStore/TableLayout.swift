@@ -94,10 +94,9 @@ public struct TableLayout: Sendable {
     }
 
     /// The statement creating the index of a scalar indexed attribute (stored in column `column`).
-    static func createIndexSQL(table: TableLayout, attribute: AttributeDefinition, column: String) -> String {
-        let name = indexName(table: table.name, attribute: attribute.name)
+    func createIndexSQL(attribute: AttributeDefinition, column: String) -> String {
         let partial = attribute.isSparseIndex ? " WHERE \"\(column)\" IS NOT NULL" : ""
-        return "CREATE INDEX \"\(name)\" ON \"\(table.sqlName)\"(\"\(column)\")\(partial)"
+        return "CREATE INDEX \"\(Self.indexName(table: name, attribute: attribute.name))\" ON \"\(sqlName)\"(\"\(column)\")\(partial)"
     }
 
     /// The name of a composite index over `attributes` (in order).
