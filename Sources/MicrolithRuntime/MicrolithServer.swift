@@ -418,10 +418,26 @@ public final class MicrolithServer: Service, Sendable {
         // (CachedReadFastPath), by CachedReadHandler once the full pipeline is there.
         let answers = api ? CachedAnswers(endpoint: endpoint, serverName: Self.serverName, responses: responseCaches) : nil
         metrics?.answers.withLock { $0 = answers }
+        // Anonymous PUTs of tables without hooks are run from the event loop too (DirectWriteHandler),
+        // except while requests are logged one by one or traced.
+        let levels = logLevels
+        let writes =
+            api
+            ? DirectWrites(
+                endpoint: endpoint, serverName: Self.serverName, recorder: metrics, bypassed: { levels.minimum <= .debug || Spans.enabled })
+            : nil
+        metrics?.writes.withLock { $0 = writes }
+        // New handlers for each connection.
+        @Sendable func eventLoopHandlers() -> [any RemovableChannelHandler] {
+            var handlers: [any RemovableChannelHandler] = []
+            if let writes { handlers.append(DirectWriteHandler(writes: writes)) }
+            if let answers { handlers.append(CachedReadHandler(answers: answers)) }
+            return handlers
+        }
         let http1 = HTTP1WebSocketUpgradeChannel.Configuration(
             // The guard keeps the idle timeout, whichever pipeline serves the connection.
             http1: .init(
-                additionalChannelHandlers: answers.map { [CachedReadHandler(answers: $0)] as [any RemovableChannelHandler] } ?? [],
+                additionalChannelHandlers: eventLoopHandlers(),
                 idleTimeout: nil),
             ws: .init(maxFrameSize: max(1 << 16, min(configuration.mqtt.maximumPacketBytes, 1 << 24))))
         let limits = connectionLimits

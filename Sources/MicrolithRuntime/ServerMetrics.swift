@@ -20,6 +20,8 @@ final class ServerMetrics: RequestRecorder, Sendable {
     let registry: PrometheusCollectorRegistry
     /// The event-loop answers of the running server, once it runs.
     let answers = Mutex<CachedAnswers?>(nil)
+    /// The event-loop writes of the running server, once it runs.
+    let writes = Mutex<DirectWrites?>(nil)
 
     private struct Key: Hashable {
         var method: HTTPRequest.Method
@@ -92,6 +94,15 @@ final class ServerMetrics: RequestRecorder, Sendable {
                 [
                     ([("kind", "record")], Double(answers.recordAnswers.load(ordering: .relaxed))),
                     ([("kind", "kept")], Double(answers.keptAnswers.load(ordering: .relaxed))),
+                ])
+        }
+        if let writes = writes.withLock({ $0 }) {
+            out.family(
+                "microlith_http_direct_writes_total", .counter,
+                "Anonymous PUTs run from the event loop ahead of the router: answered there, or handed to the router after an error",
+                [
+                    ([("outcome", "answered")], Double(writes.answered.load(ordering: .relaxed))),
+                    ([("outcome", "handed_over")], Double(writes.handedOver.load(ordering: .relaxed))),
                 ])
         }
         if EventLoopGlobalExecutor.isInstalled {

@@ -18,6 +18,7 @@ public struct TableAccess: Sendable {
     private let hooksByTable: [TableHooks?]
     /// ``servesCachedReads(_:)`` per table position: asked on every event-loop cache hit, decided once.
     private let cachedReadsByTable: [Bool]
+    private let directPutsByTable: [Bool]
     /// What each role may do; `nil` when the application declares no roles (every table is then
     /// open to every client, as before roles existed).
     public let roles: Roles?
@@ -36,6 +37,13 @@ public struct TableAccess: Sendable {
         self.cachedReadsByTable = store.tables.map { table in
             byIndex[table.index]?.get == nil && (roles?.allows(.read, table, for: .anonymous) ?? true)
                 && (roles?.hidden(table, for: .anonymous) ?? []).isEmpty
+        }
+        self.directPutsByTable = store.tables.map { table in
+            guard byIndex[table.index]?.put == nil, let roles else { return byIndex[table.index]?.put == nil }
+            return roles.allows(.insert, table, for: .anonymous) && roles.allows(.update, table, for: .anonymous)
+                && roles.unwritable(table, .insert, for: .anonymous).isEmpty && roles.unwritable(table, .update, for: .anonymous).isEmpty
+                && roles.hidden(table, for: .anonymous).isEmpty && roles.hidden(table, for: .anonymous, verb: .update).isEmpty
+                && roles.hidden(table, for: .anonymous, verb: .insert).isEmpty
         }
     }
 
@@ -75,6 +83,14 @@ public struct TableAccess: Sendable {
     /// table shows stored records as they are, the anonymous role may read it and sees every attribute.
     public func servesCachedReads(_ table: TableLayout) -> Bool {
         cachedReadsByTable[table.index]
+    }
+
+    /// Whether an anonymous `PUT` of a record of `table` may be run straight from the event loop:
+    /// the table has no `put` hook (the write touches nothing but its transaction), and the
+    /// anonymous role may insert and update it, write every attribute and see every attribute.
+    /// ``put(_:_:body:precondition:for:request:)`` then does exactly what the router's `PUT` does.
+    public func servesDirectPuts(_ table: TableLayout) -> Bool {
+        directPutsByTable[table.index]
     }
 
     /// The attributes of `table` `principal` may not see (`roles.yaml`'s `hide`) when it reads (or,

@@ -1,0 +1,326 @@
+import Foundation
+import HTTPTypes
+import MicrolithHTTP
+import MicrolithJSON
+import MicrolithSchema
+import MicrolithStore
+import MicrolithTables
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOEmbedded
+import NIOHTTPTypes
+import Synchronization
+import Testing
+
+/// Anonymous `PUT`s run from the event loop (`DirectWriteHandler`, `DirectWrites`), driven through
+/// a testing channel over a real store: what it writes and answers itself, what it leaves to the
+/// router untouched, what it hands over after a failed write, and the order of pipelined requests.
+@Suite struct DirectWriteHandlerTests {
+    /// What the handlers around the one under test saw, in order: `out …` for each response part
+    /// written toward the socket, `in …` for each request part passed on to the router.
+    final class Events: Sendable {
+        let log = NIOLockedValueBox<[String]>([])
+        func add(_ event: String) { log.withLockedValue { $0.append(event) } }
+        var all: [String] { log.withLockedValue { $0 } }
+    }
+
+    final class ResponseLog: ChannelOutboundHandler, Sendable {
+        typealias OutboundIn = HTTPResponsePart
+        let events: Events
+        init(_ events: Events) { self.events = events }
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            switch unwrapOutboundIn(data) {
+            case .head(let head): events.add("out \(head.status.code)")
+            case .body: events.add("out body")
+            case .end: events.add("out end")
+            }
+            context.write(data, promise: promise)
+        }
+    }
+
+    final class RequestLog: ChannelInboundHandler, Sendable {
+        typealias InboundIn = HTTPRequestPart
+        typealias InboundOut = HTTPRequestPart
+        let events: Events
+        init(_ events: Events) { self.events = events }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head(let head): events.add("in \(head.method) \(head.path ?? "")")
+            case .body(let body): events.add("in body \(String(buffer: body))")
+            case .end: events.add("in end")
+            }
+            context.fireChannelRead(data)
+        }
+    }
+
+    struct Recorded: RequestRecorder {
+        let routes = NIOLockedValueBox<[String]>([])
+        func record(method: HTTPRequest.Method, route: String, status: Int, duration: Duration) {
+            routes.withLockedValue { $0.append("\(method) \(route) \(status)") }
+        }
+    }
+
+    struct Setup {
+        let channel: NIOAsyncTestingChannel
+        let writes: DirectWrites
+        let store: Store
+        let events: Events
+        let recorder: Recorded
+    }
+
+    /// Runs `body` with a channel holding the handler between two loggers, over a new store.
+    func withChannel(
+        hooks: [TableHooks] = [], roles: [Roles.Declaration]? = nil, maximumBodyBytes: Int = 1 << 20, bypassed: Bool = false,
+        _ body: (Setup) async throws -> Void
+    ) async throws {
+        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("microlith-http-tests-direct-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let schema = try SchemaParser.parse(httpSchemaText, file: "schema.graphql")
+        let store = try Store.open(schema: schema, configuration: StoreConfiguration(directory: directory, durability: .normal))
+        defer { store.close() }
+        let access = TableAccess(store: store, hooks: hooks, roles: try roles.map { try Roles($0, store: store) })
+        let endpoint = TableEndpoint(access: access, configuration: HTTPConfiguration(maximumBodyBytes: maximumBodyBytes))
+        let recorder = Recorded()
+        let writes = DirectWrites(endpoint: endpoint, serverName: "microlith", recorder: recorder, bypassed: { bypassed })
+        let events = Events()
+        let channel = NIOAsyncTestingChannel()
+        try await channel.testingEventLoop.executeInContext {
+            try channel.pipeline.syncOperations.addHandlers([ResponseLog(events), DirectWriteHandler(writes: writes), RequestLog(events)])
+        }
+        try await body(Setup(channel: channel, writes: writes, store: store, events: events, recorder: recorder))
+        _ = try? await channel.finish()
+    }
+
+    func put(_ path: String, _ body: String, _ extra: HTTPFields = [:], method: HTTPRequest.Method = .put) -> [HTTPRequestPart] {
+        var fields: HTTPFields = [.contentType: "application/json", .contentLength: String(body.utf8.count)]
+        fields.append(contentsOf: extra)
+        return [
+            .head(HTTPRequest(method: method, scheme: nil, authority: "x", path: path, headerFields: fields)),
+            .body(ByteBuffer(string: body)), .end(nil),
+        ]
+    }
+
+    func send(_ channel: NIOAsyncTestingChannel, _ parts: [HTTPRequestPart]) async throws {
+        for part in parts { try await channel.writeInbound(part) }
+    }
+
+    /// The next response the handler wrote: head and body.
+    func response(_ channel: NIOAsyncTestingChannel) async throws -> (HTTPResponse, String) {
+        guard case .head(let head) = try await channel.waitForOutboundWrite(as: HTTPResponsePart.self),
+            case .body(let body) = try await channel.waitForOutboundWrite(as: HTTPResponsePart.self),
+            case .end = try await channel.waitForOutboundWrite(as: HTTPResponsePart.self)
+        else { throw TestFailure("expected head, body, end") }
+        return (head, String(buffer: body))
+    }
+
+    struct TestFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    @Test func answersANewRecordThenItsReplacement() async throws {
+        try await withChannel { s in
+            try await send(s.channel, put("/Todo/a", #"{"title":"milk","tags":["x"]}"#))
+            let (created, body) = try await response(s.channel)
+            let table = try #require(s.store.table(exportName: "Todo"))
+            let stored = try #require(try await s.store.get(table, .string("a")))
+            #expect(created.status == .created)
+            #expect(created.headerFields[.location] == "/Todo/a")
+            #expect(created.headerFields[.eTag] == stored.etag)
+            #expect(created.headerFields[.contentType] == "application/json")
+            #expect(created.headerFields[.contentLength] == String(stored.json.readableBytes))
+            #expect(created.headerFields[.server] == "microlith")
+            #expect(created.headerFields[.date]?.hasSuffix(" GMT") == true)
+            #expect(created.headerFields[HTTPField.Name("X-Request-Id")!]?.count == 32)
+            #expect(body == String(buffer: stored.json))
+            #expect(stored.record["title"] == "milk")
+
+            // As a browser or a client library sends it.
+            let extra: HTTPFields = [.connection: "keep-alive", .accept: "*/*", .userAgent: "t", .acceptEncoding: "gzip"]
+            try await send(s.channel, put("/Todo/a", #"{"title":"bread"}"#, extra))
+            let (replaced, _) = try await response(s.channel)
+            #expect(replaced.status == .ok)
+            #expect(replaced.headerFields[.location] == nil)
+            #expect(try await s.store.get(table, .string("a"))?.record["title"] == "bread")
+            #expect(try await s.store.get(table, .string("a"))?.record["tags"] == nil)
+            #expect(s.events.all.filter { $0.hasPrefix("in") }.isEmpty, "nothing reached the router: \(s.events.all)")
+            #expect(s.writes.answered.load(ordering: .relaxed) == 2)
+            #expect(s.recorder.routes.withLockedValue { $0 } == ["PUT /Todo/{id} 201", "PUT /Todo/{id} 200"])
+        }
+    }
+
+    @Test(
+        arguments: [
+            ("/Todo/a?select(id)", [:], HTTPRequest.Method.put),  // a query string
+            ("/Todo/", [:], .post),  // a new record with the server's key
+            ("/Todo/a", [:], .patch),
+            ("/Nope/a", [:], .put),  // no such table
+            ("/Hidden/a", [:], .put),  // not exported
+            ("/Todo/", [:], .put),  // the collection
+            ("/Todo/a/", [:], .put),  // a prefix
+            ("/counters/abc", [:], .put),  // a key of the wrong type
+            ("/Todo/a", [.authorization: "Basic eDp5"], .put),
+            ("/Todo/a", [.cookie: "session=1"], .put),
+            ("/Todo/a", [.origin: "http://elsewhere"], .put),
+            ("/Todo/a", [.ifMatch: "*"], .put),
+            ("/Todo/a", [.ifNoneMatch: "*"], .put),
+            ("/Todo/a", [.expect: "100-continue"], .put),
+            ("/Todo/a", [.connection: "close"], .put),
+            ("/Todo/a", [HTTPField.Name("X-Replicate-To")!: "2"], .put),
+            ("/Todo/a", [HTTPField.Name("X-Request-Id")!: "mine"], .put),
+            ("/Todo/a", [.accept: "text/event-stream"], .put),
+        ] as [(String, HTTPFields, HTTPRequest.Method)])
+    func leavesOtherRequestsToTheRouterUntouched(path: String, extra: HTTPFields, method: HTTPRequest.Method) async throws {
+        try await withChannel { s in
+            try await send(s.channel, put(path, #"{"title":"milk"}"#, extra, method: method))
+            #expect(s.events.all == ["in \(method) \(path)", #"in body {"title":"milk"}"#, "in end"])
+            #expect(try await s.channel.readOutbound(as: HTTPResponsePart.self) == nil)
+            #expect(s.writes.answered.load(ordering: .relaxed) == 0)
+            #expect(s.writes.handedOver.load(ordering: .relaxed) == 0)
+        }
+    }
+
+    @Test func bodiesNotLabelledJSONOrTooLargeOrChunkedGoToTheRouter() async throws {
+        try await withChannel(maximumBodyBytes: 64) { s in
+            let body = #"{"title":"milk"}"#
+            var requests = [put("/Todo/a", body, [:])]
+            // Labelled as something else; larger than the limit; no length (chunked); an empty body.
+            requests[0][0] = .head(
+                HTTPRequest(
+                    method: .put, scheme: nil, authority: "x", path: "/Todo/a", headerFields: [.contentType: "text/html", .contentLength: "16"]))
+            requests.append(put("/Todo/a", String(repeating: " ", count: 60) + body))
+            requests.append([
+                .head(HTTPRequest(method: .put, scheme: nil, authority: "x", path: "/Todo/a", headerFields: [.transferEncoding: "chunked"])),
+                .body(ByteBuffer(string: body)), .end(nil),
+            ])
+            requests.append(put("/Todo/a", ""))
+            for parts in requests {
+                try await send(s.channel, parts)
+            }
+            #expect(s.events.all.filter { $0.hasPrefix("in PUT") }.count == 4)
+            #expect(s.writes.answered.load(ordering: .relaxed) == 0)
+        }
+    }
+
+    @Test func tablesWithAPutHookOrLimitsForTheAnonymousRoleGoToTheRouter() async throws {
+        var hooks = TableHooks(table: "Todo", module: "test")
+        hooks.put = { body, _, _, _ in body }
+        let cases: [([TableHooks], [Roles.Declaration]?, Bool)] = [
+            ([], nil, true),
+            ([hooks], nil, false),
+            ([], [Roles.Declaration(name: "anonymous", tables: [("Todo", [.read, .insert, .update])])], true),
+            ([], [Roles.Declaration(name: "anonymous", tables: [("Todo", [.read, .insert])])], false),
+            ([], [Roles.Declaration(name: "anonymous", tables: [("Todo", [.read, .update])])], false),
+            (
+                [],
+                [
+                    Roles.Declaration(
+                        name: "anonymous", tables: [("Todo", [.read, .insert, .update])], attributes: ["Todo": .init(hide: ["notes"])])
+                ], false
+            ),
+            (
+                [],
+                [
+                    Roles.Declaration(
+                        name: "anonymous", tables: [("Todo", [.read, .insert, .update])], attributes: ["Todo": .init(readOnly: ["notes"])])
+                ], false
+            ),
+        ]
+        for (hooks, roles, direct) in cases {
+            try await withChannel(hooks: hooks, roles: roles) { s in
+                try await send(s.channel, put("/Todo/a", #"{"title":"milk"}"#))
+                if direct {
+                    #expect(try await response(s.channel).0.status == .created)
+                } else {
+                    #expect(s.events.all.first == "in PUT /Todo/a", "hooks \(hooks.count), roles \(String(describing: roles))")
+                }
+                #expect(s.writes.answered.load(ordering: .relaxed) == (direct ? 1 : 0))
+            }
+        }
+    }
+
+    @Test func aFailedWriteIsHandedToTheRouterWhole() async throws {
+        try await withChannel { s in
+            // Refused by the schema; not a JSON object; malformed.
+            for body in [#"{"title":5}"#, "[1]", #"{"title":"#] {
+                s.events.log.withLockedValue { $0 = [] }
+                try await send(s.channel, put("/Todo/a", body))
+                try await waitUntil { s.events.all.count == 3 }
+                #expect(s.events.all == ["in PUT /Todo/a", "in body \(body)", "in end"])
+                // The router answers it; the next qualifying write is the handler's again.
+                try await s.channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .badRequest)))
+                try await s.channel.writeOutbound(HTTPResponsePart.end(nil))
+                _ = try await s.channel.readOutbound(as: HTTPResponsePart.self)
+                _ = try await s.channel.readOutbound(as: HTTPResponsePart.self)
+            }
+            #expect(s.writes.handedOver.load(ordering: .relaxed) == 3)
+            let table = try #require(s.store.table(exportName: "Todo"))
+            #expect(try await s.store.get(table, .string("a")) == nil)
+            s.events.log.withLockedValue { $0 = [] }
+            try await send(s.channel, put("/Todo/a", #"{"title":"milk"}"#))
+            #expect(try await response(s.channel).0.status == .created)
+        }
+    }
+
+    @Test func nothingIsTakenWhileLoggingOrTracingAsksForTheRouter() async throws {
+        try await withChannel(bypassed: true) { s in
+            try await send(s.channel, put("/Todo/a", #"{"title":"milk"}"#))
+            #expect(s.events.all.first == "in PUT /Todo/a")
+            #expect(s.writes.answered.load(ordering: .relaxed) == 0)
+        }
+    }
+
+    @Test func aWriteWaitsForTheRouterToAnswerEarlierRequests() async throws {
+        try await withChannel { s in
+            try await send(s.channel, [.head(HTTPRequest(method: .get, scheme: nil, authority: "x", path: "/Todo/", headerFields: [:])), .end(nil)])
+            try await send(s.channel, put("/Todo/a", #"{"title":"milk"}"#))
+            // Both with the router: the write may not overtake the query.
+            #expect(s.events.all.filter { $0.hasPrefix("in") && !$0.hasPrefix("in body") && $0 != "in end" } == ["in GET /Todo/", "in PUT /Todo/a"])
+            for _ in 0..<2 {
+                try await s.channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+                try await s.channel.writeOutbound(HTTPResponsePart.end(nil))
+            }
+            while try await s.channel.readOutbound(as: HTTPResponsePart.self) != nil {}
+            try await send(s.channel, put("/Todo/b", #"{"title":"bread"}"#))
+            #expect(try await response(s.channel).0.status == .created)
+        }
+    }
+
+    @Test func laterRequestsWaitUntilTheWriteIsAnswered() async throws {
+        try await withChannel { s in
+            // Hold the writer busy so that the requests below arrive while the write runs.
+            let (started, signal) = AsyncStream.makeStream(of: Void.self)
+            let busy = Task {
+                try await s.store.write { _ in
+                    signal.yield()
+                    Thread.sleep(forTimeInterval: 0.3)
+                }
+            }
+            var waiting = started.makeAsyncIterator()
+            _ = await waiting.next()
+            try await send(
+                s.channel,
+                put("/Todo/a", #"{"title":"milk"}"#) + [
+                    .head(HTTPRequest(method: .get, scheme: nil, authority: "x", path: "/Todo/a", headerFields: [:])), .end(nil),
+                ] + put("/Todo/b", #"{"title":"bread"}"#))
+            try await busy.value
+            try await waitUntil { s.events.all.count == 8 }
+            // The GET reached the router only after the write's response, and the PUT after it
+            // follows it there: the GET is still with the router.
+            #expect(
+                s.events.all == [
+                    "out 201", "out body", "out end", "in GET /Todo/a", "in end", "in PUT /Todo/b", #"in body {"title":"bread"}"#, "in end",
+                ])
+            #expect(s.writes.answered.load(ordering: .relaxed) == 1)
+        }
+    }
+
+    /// Waits (up to 10 s) until `condition` holds: the handler answers from a task of its own.
+    func waitUntil(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw TestFailure("timed out") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}

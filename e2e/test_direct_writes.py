@@ -1,0 +1,128 @@
+"""Anonymous `PUT`s run from the event loop, ahead of the router (`DirectWriteHandler`): the same
+write and the same answer as the router's, counted in the metrics as the router counts them,
+pipelined responses in order, a refused write answered by the router, and every request that does
+not qualify (credentials, preconditions, a `put` hook's table, debug logging) left to the router."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from test_fast_path import logged_by_the_router, read_responses
+
+SCHEMA = """
+type Note @table @export {
+    id: ID @primaryKey
+    text: String
+    n: Int @indexed
+}
+"""
+
+ADMIN_ENV = {"MICROLITH_ADMIN_USER": "root", "MICROLITH_ADMIN_PASSWORD": "pw-root-123"}
+ADMIN = {"Authorization": "Basic " + base64.b64encode(b"root:pw-root-123").decode()}
+ROLES = "anonymous:\n  tables:\n    Note: [read, insert, update]\n"
+
+
+def counters(server) -> dict[str, float]:
+    """The direct writes by outcome, and the PUTs of /Note/{id} by status, from GET /metrics."""
+    r = server.get("/metrics", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(r.text):
+        for sample in family.samples:
+            if sample.name == "microlith_http_direct_writes_total":
+                out[sample.labels["outcome"]] = sample.value
+            if sample.name == "microlith_http_requests_total" and sample.labels.get("method") == "PUT":
+                out[f"{sample.labels['route']} {sample.labels['status']}"] = sample.value
+    return out
+
+
+def test_a_put_is_answered_on_the_event_loop_as_the_router_answers_it(factory):
+    app = factory.app(SCHEMA)
+    (app / "roles.yaml").write_text(ROLES)
+    server = factory.server(app, env=ADMIN_ENV)
+    direct = server.put("/Note/a", json={"text": "one", "n": 1})
+    # Any other header sends the same request to the router.
+    routed = server.put("/Note/b", json={"text": "one", "n": 1}, headers={"X-Trace-Me": "1"})
+    assert direct.status_code == routed.status_code == 201
+    drop = {"date", "x-request-id", "etag", "location", "content-length"}
+    assert {k.lower(): v for k, v in direct.headers.items() if k.lower() not in drop} == {
+        k.lower(): v for k, v in routed.headers.items() if k.lower() not in drop
+    }
+    assert direct.headers["Location"] == "/Note/a" and routed.headers["Location"] == "/Note/b"
+    assert direct.json() | {"id": "b"} == routed.json()
+    assert direct.headers["ETag"] == server.get("/Note/a").headers["ETag"]
+    assert int(direct.headers["Content-Length"]) == len(direct.content)
+    assert len(direct.headers["X-Request-Id"]) == 32
+    replaced = server.put("/Note/a", json={"text": "two"})
+    assert replaced.status_code == 200 and "Location" not in replaced.headers
+    assert server.get("/Note/a").json()["text"] == "two" and "n" not in server.get("/Note/a").json()
+    seen = counters(server)
+    assert seen.get("answered") == 2 and seen.get("handed_over") == 0, seen
+    # Counted by route pattern as the router counts its own.
+    assert seen.get("/Note/{id} 201") == 2 and seen.get("/Note/{id} 200") == 1, seen
+
+    # A write the schema refuses: the router answers with the error, and nothing is written.
+    refused = server.put("/Note/c", json={"text": 5})
+    assert refused.status_code == 400 and refused.json()["code"] == "invalidRecord"
+    malformed = server.put("/Note/c", data=b'{"text":', headers={"Content-Type": "application/json"})
+    assert malformed.status_code == 400 and malformed.json()["code"] == "malformedJSON"
+    assert server.get("/Note/c").status_code == 404
+    seen = counters(server)
+    assert seen.get("handed_over") == 2 and seen.get("/Note/{id} 400") == 2, seen
+
+
+def test_requests_that_do_not_qualify_go_to_the_router(factory):
+    app = factory.app(SCHEMA)
+    (app / "roles.yaml").write_text(ROLES)
+    server = factory.server(app, env=ADMIN_ENV)
+    assert server.put("/Note/a", json={"text": "one"}, headers=ADMIN).status_code == 201
+    etag = server.get("/Note/a").headers["ETag"]
+    assert server.put("/Note/a", json={"text": "two"}, headers={"If-Match": '"stale"'}).status_code == 412
+    assert server.put("/Note/a", json={"text": "two"}, headers={"If-Match": etag}).status_code == 200
+    assert server.put("/Note/a", json={"text": "x"}, headers={"Connection": "close"}).status_code == 200
+    assert server.put("/Note/a?n=1", json={"text": "x"}).status_code == 200  # the router ignores the query string
+    assert server.put("/Note/", json={"text": "x"}).status_code == 405
+    assert server.put("/Note/b", json={"text": "x"}, headers={"Origin": f"http://127.0.0.1:{server.port}"}).status_code == 201
+    seen = counters(server)
+    assert seen.get("answered") == 0 and seen.get("handed_over") == 0, seen
+    # Each reached the router, which counted it.
+    assert sum(v for k, v in seen.items() if k.startswith("/Note/")) == 7, seen
+
+
+def test_debug_logging_sends_every_write_to_the_router(factory):
+    server = factory.server(factory.app(SCHEMA), env={"MICROLITH_LOG_LEVEL": "debug"})
+    r = server.put("/Note/a", json={"text": "one"})
+    assert r.status_code == 201
+    assert logged_by_the_router(server, r.headers["x-request-id"]), "the write was not logged by the router\n" + server.logs()
+
+
+def test_pipelined_writes_and_reads_keep_their_order(factory):
+    server = factory.server(factory.app(SCHEMA))
+
+    def put(key: str, body: str, extra: str = "") -> str:
+        return (f"PUT /Note/{key} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n{extra}\r\n{body}")
+
+    requests = [
+        ("PUT", put("p1", '{"text":"one","n":1}')),  # direct
+        ("GET", "GET /Note/?n=ge=1&sort(n) HTTP/1.1\r\nHost: x\r\n\r\n"),  # router: must see p1
+        ("PUT", put("p2", '{"text":"two","n":2}')),  # waits for the query's answer
+        ("PUT", put("p3", '{"text":3}')),  # refused: handed to the router
+        ("GET", "GET /Note/p2 HTTP/1.1\r\nHost: x\r\n\r\n"),  # a cache hit: must see p2
+        ("PUT", put("p4", '{"text":"four","n":4}', "X-Other: 1\r\n")),  # router
+        ("PUT", put("p5", '{"text":"five","n":5}')),  # direct again
+        ("GET", "GET /Note/?n=ge=1&sort(n) HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall("".join(r for _, r in requests).encode())
+        responses = read_responses(sock, [m for m, _ in requests])
+    statuses = [r[0].split()[1] for r in responses]
+    assert statuses == ["201", "200", "201", "400", "200", "201", "201", "200"]
+    assert [n["id"] for n in json.loads(responses[1][2])] == ["p1"]
+    assert b'"two"' in responses[4][2]
+    assert [n["id"] for n in json.loads(responses[7][2])] == ["p1", "p2", "p4", "p5"]
+    assert server.get("/Note/p3").status_code == 404
