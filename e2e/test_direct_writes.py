@@ -101,28 +101,63 @@ def test_debug_logging_sends_every_write_to_the_router(factory):
 
 
 def test_pipelined_writes_and_reads_keep_their_order(factory):
-    server = factory.server(factory.app(SCHEMA))
+    server = factory.server(factory.app(SCHEMA), env=ADMIN_ENV)
 
     def put(key: str, body: str, extra: str = "") -> str:
         return (f"PUT /Note/{key} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\n{extra}\r\n{body}")
 
-    requests = [
-        ("PUT", put("p1", '{"text":"one","n":1}')),  # direct
-        ("GET", "GET /Note/?n=ge=1&sort(n) HTTP/1.1\r\nHost: x\r\n\r\n"),  # router: must see p1
-        ("PUT", put("p2", '{"text":"two","n":2}')),  # waits for the query's answer
-        ("PUT", put("p3", '{"text":3}')),  # refused: handed to the router
-        ("GET", "GET /Note/p2 HTTP/1.1\r\nHost: x\r\n\r\n"),  # a cache hit: must see p2
-        ("PUT", put("p4", '{"text":"four","n":4}', "X-Other: 1\r\n")),  # router
-        ("PUT", put("p5", '{"text":"five","n":5}')),  # direct again
-        ("GET", "GET /Note/?n=ge=1&sort(n) HTTP/1.1\r\nHost: x\r\n\r\n"),
+    query = "GET /Note/?n=ge=1&sort(n) HTTP/1.1\r\nHost: x\r\n\r\n"
+    stages = [
+        # p1 is run from the event loop; the query, held meanwhile, must see it; p2 follows the
+        # query to the router.
+        [("PUT", put("p1", '{"text":"one","n":1}')), ("GET", query), ("PUT", put("p2", '{"text":"two","n":2}'))],
+        # Refused: handed to the router, which answers 400; the cache hit after it must see p2.
+        [("PUT", put("p3", '{"text":3}')), ("GET", "GET /Note/p2 HTTP/1.1\r\nHost: x\r\n\r\n")],
+        # Another header: the router's. Then one run from the event loop again, then a query.
+        [("PUT", put("p4", '{"text":"four","n":4}', "X-Other: 1\r\n"))],
+        [("PUT", put("p5", '{"text":"five","n":5}')), ("GET", query)],
     ]
+    responses = []
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall("".join(r for _, r in requests).encode())
-        responses = read_responses(sock, [m for m, _ in requests])
+        for stage in stages:
+            sock.sendall("".join(r for _, r in stage).encode())
+            responses += read_responses(sock, [m for m, _ in stage])
     statuses = [r[0].split()[1] for r in responses]
     assert statuses == ["201", "200", "201", "400", "200", "201", "201", "200"]
     assert [n["id"] for n in json.loads(responses[1][2])] == ["p1"]
     assert b'"two"' in responses[4][2]
     assert [n["id"] for n in json.loads(responses[7][2])] == ["p1", "p2", "p4", "p5"]
     assert server.get("/Note/p3").status_code == 404
+    seen = counters(server)
+    assert seen.get("answered") == 2 and seen.get("handed_over") == 1, seen
+
+
+def test_http_1_0_and_a_half_closed_connection_get_their_answers(factory):
+    server = factory.server(factory.app(SCHEMA), env=ADMIN_ENV)
+    body = '{"text":"old"}'
+
+    def request(key: str, extra: str = "") -> str:
+        return f"PUT /Note/{key} HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n{body}"
+
+    # HTTP/1.0 without keep-alive: answered, then closed (the router's, as a request that closes).
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request("h1").encode())
+        (status, _, _), = read_responses(sock, ["PUT"])
+        assert status.split()[1] == "201"
+        assert sock.recv(1) == b"", "an HTTP/1.0 request without keep-alive closes the connection"
+    # HTTP/1.0 with keep-alive: answered, and the connection serves the next request.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request("h2", "Connection: keep-alive\r\n").encode())
+        sock.sendall(request("h3", "Connection: keep-alive\r\n").encode())
+        statuses = [r[0].split()[1] for r in read_responses(sock, ["PUT", "PUT"])]
+        assert statuses == ["201", "201"]
+    # The request and the client's half-close in one go: the write is answered before the close.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(f"PUT /Note/h4 HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode())
+        sock.shutdown(socket.SHUT_WR)
+        (status, headers, content), = read_responses(sock, ["PUT"])
+        assert status.split()[1] == "201" and headers["location"] == "/Note/h4" and b'"old"' in content
+    assert [server.get(f"/Note/h{i}").status_code for i in range(1, 5)] == [200] * 4
+    seen = counters(server)
+    assert seen.get("answered", 0) >= 3, seen  # h2, h3 and h4 at least: plain requests

@@ -11,13 +11,21 @@ public import NIOHTTPTypes
 /// attempt has ended: the router runs it again and answers with the error, as for any request.
 ///
 /// Pipelined requests keep their order: a write is taken only while no earlier request on the
-/// connection is with the router, and while it runs, the requests after it are held (and the
-/// socket is not read) until it is answered or handed over.
+/// connection is with the router, and while it runs, what arrives after it (request parts, errors
+/// and events such as the peer's half-close or the server's shutdown) is held, and the socket is
+/// not read, until it is answered or handed over. An error or event that arrives while a
+/// qualifying request's body is still coming hands that request to the router first.
 public final class DirectWriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = HTTPRequestPart
     public typealias InboundOut = HTTPRequestPart
     public typealias OutboundIn = HTTPResponsePart
     public typealias OutboundOut = HTTPResponsePart
+
+    private enum Inbound {
+        case part(HTTPRequestPart)
+        case event(Any)
+        case error(any Error)
+    }
 
     private enum State {
         case idle
@@ -31,8 +39,8 @@ public final class DirectWriteHandler: ChannelDuplexHandler, RemovableChannelHan
     private var state = State.idle
     /// Requests passed to the router whose response has not yet ended.
     private var withRouter = 0
-    /// Inbound parts that arrived while a write ran, in order.
-    private var held: [HTTPRequestPart] = []
+    /// What arrived while a write ran, in order.
+    private var held: [Inbound] = []
     /// Whether the channel asked to read while a write ran.
     private var readWanted = false
     private var active = true
@@ -43,11 +51,19 @@ public final class DirectWriteHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        receive(context, unwrapInboundIn(data))
+        receive(context, .part(unwrapInboundIn(data)))
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        receive(context, .event(event))
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        receive(context, .error(error))
     }
 
     public func read(context: ChannelHandlerContext) {
-        if case .writing = state {
+        if isWriting {
             readWanted = true
         } else {
             context.read()
@@ -67,31 +83,46 @@ public final class DirectWriteHandler: ChannelDuplexHandler, RemovableChannelHan
 
     // MARK: Private
 
-    private func receive(_ context: ChannelHandlerContext, _ part: HTTPRequestPart) {
+    private var isWriting: Bool {
+        if case .writing = state { return true }
+        return false
+    }
+
+    private func receive(_ context: ChannelHandlerContext, _ inbound: Inbound) {
         switch state {
         case .writing:
-            held.append(part)
+            held.append(inbound)
         case .idle:
-            if case .head(let head) = part, withRouter == 0, let target = writes.target(head) {
-                state = .collecting(head, target, context.channel.allocator.buffer(capacity: target.length))
+            if case .part(.head(let head)) = inbound, withRouter == 0, let target = writes.target(head) {
+                // The body grows as it comes: a declared length alone reserves little.
+                state = .collecting(head, target, context.channel.allocator.buffer(capacity: min(target.length, 4096)))
             } else {
-                forward(context, part)
+                pass(context, inbound)
             }
         case .collecting(let head, let target, var body):
             state = .idle
-            switch part {
-            case .body(let chunk) where body.readableBytes + chunk.readableBytes <= target.length:
+            switch inbound {
+            case .part(.body(let chunk)) where body.readableBytes + chunk.readableBytes <= target.length:
                 body.writeImmutableBuffer(chunk)
                 state = .collecting(head, target, body)
-            case .end(nil) where body.readableBytes == target.length:
+            case .part(.end(nil)) where body.readableBytes == target.length:
                 state = .writing(head, body)
                 start(context, target, body)
             default:
-                // Not the body the head announced (the parser does not let that happen): the router's.
+                // Not the body the head announced (the parser does not let that happen), or an
+                // error or event before its end: the router's, with what came of it so far.
                 forward(context, .head(head))
-                forward(context, .body(body))
-                forward(context, part)
+                if body.readableBytes > 0 { forward(context, .body(body)) }
+                pass(context, inbound)
             }
+        }
+    }
+
+    private func pass(_ context: ChannelHandlerContext, _ inbound: Inbound) {
+        switch inbound {
+        case .part(let part): forward(context, part)
+        case .event(let event): context.fireUserInboundEventTriggered(event)
+        case .error(let error): context.fireErrorCaught(error)
         }
     }
 
@@ -128,10 +159,11 @@ public final class DirectWriteHandler: ChannelDuplexHandler, RemovableChannelHan
         }
         let later = held
         held = []
-        for part in later { receive(context, part) }
+        for inbound in later { receive(context, inbound) }
         // What was passed on outside a read is delivered at the end of one, as the channel would.
         context.fireChannelReadComplete()
-        if readWanted, case .idle = state {
+        // Also while the next request's body is still coming: the rest of it is unread.
+        if readWanted, !isWriting {
             readWanted = false
             context.read()
         }

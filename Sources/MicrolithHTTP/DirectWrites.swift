@@ -90,7 +90,9 @@ public final class DirectWrites: Sendable {
     /// Runs the write `target` and `body` ask for; the response, or `nil` when it failed (the body
     /// is no JSON object, the schema or a constraint refuses the record, the store cannot write),
     /// for the router to run it again and answer with the error. A `PUT` is idempotent: running
-    /// it twice leaves what running it once does.
+    /// it twice leaves what running it once does. (The one case where the first run may have
+    /// written: a COMMIT that fails with an I/O error after its pages reached the log; the
+    /// router's run then answers `200` for a record the client created.)
     public func put(_ target: Target, body: ByteBuffer) async -> (HTTPResponse, ByteBuffer)? {
         let started = ContinuousClock.now
         let access = endpoint.access

@@ -17,7 +17,8 @@ import Testing
 /// router untouched, what it hands over after a failed write, and the order of pipelined requests.
 @Suite struct DirectWriteHandlerTests {
     /// What the handlers around the one under test saw, in order: `out …` for each response part
-    /// written toward the socket, `in …` for each request part passed on to the router.
+    /// written toward the socket and `read` for each read of it, `in …` for each request part,
+    /// event or error passed on to the router.
     final class Events: Sendable {
         let log = NIOLockedValueBox<[String]>([])
         func add(_ event: String) { log.withLockedValue { $0.append(event) } }
@@ -36,6 +37,10 @@ import Testing
             }
             context.write(data, promise: promise)
         }
+        func read(context: ChannelHandlerContext) {
+            events.add("read")
+            context.read()
+        }
     }
 
     final class RequestLog: ChannelInboundHandler, Sendable {
@@ -50,6 +55,14 @@ import Testing
             case .end: events.add("in end")
             }
             context.fireChannelRead(data)
+        }
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            events.add("in event \(event)")
+            context.fireUserInboundEventTriggered(event)
+        }
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            events.add("in error")
+            context.fireErrorCaught(error)
         }
     }
 
@@ -180,25 +193,26 @@ import Testing
         }
     }
 
-    @Test func bodiesNotLabelledJSONOrTooLargeOrChunkedGoToTheRouter() async throws {
+    @Test(
+        arguments: [
+            ([.contentType: "text/html", .contentLength: "16"], #"{"title":"milk"}"#),  // labelled as something else
+            ([.contentLength: "80"], String(repeating: " ", count: 64) + #"{"title":"milk"}"#),  // larger than the limit
+            ([.transferEncoding: "chunked"], #"{"title":"milk"}"#),  // no length
+            ([.contentLength: "0"], ""),  // empty
+        ] as [(HTTPFields, String)])
+    func bodiesNotLabelledJSONOrTooLargeOrWithoutALengthGoToTheRouter(fields: HTTPFields, body: String) async throws {
         try await withChannel(maximumBodyBytes: 64) { s in
-            let body = #"{"title":"milk"}"#
-            var requests = [put("/Todo/a", body, [:])]
-            // Labelled as something else; larger than the limit; no length (chunked); an empty body.
-            requests[0][0] = .head(
-                HTTPRequest(
-                    method: .put, scheme: nil, authority: "x", path: "/Todo/a", headerFields: [.contentType: "text/html", .contentLength: "16"]))
-            requests.append(put("/Todo/a", String(repeating: " ", count: 60) + body))
-            requests.append([
-                .head(HTTPRequest(method: .put, scheme: nil, authority: "x", path: "/Todo/a", headerFields: [.transferEncoding: "chunked"])),
-                .body(ByteBuffer(string: body)), .end(nil),
-            ])
-            requests.append(put("/Todo/a", ""))
-            for parts in requests {
-                try await send(s.channel, parts)
-            }
-            #expect(s.events.all.filter { $0.hasPrefix("in PUT") }.count == 4)
+            var parts: [HTTPRequestPart] = [.head(HTTPRequest(method: .put, scheme: nil, authority: "x", path: "/Todo/a", headerFields: fields))]
+            if !body.isEmpty { parts.append(.body(ByteBuffer(string: body))) }
+            try await send(s.channel, parts + [.end(nil)])
+            #expect(s.events.all.first == "in PUT /Todo/a")
+            #expect(s.events.all.count == parts.count + 1)
             #expect(s.writes.answered.load(ordering: .relaxed) == 0)
+        }
+        // The same body, labelled and sized as it should be, is taken.
+        try await withChannel { s in
+            try await send(s.channel, put("/Todo/a", #"{"title":"milk"}"#, [:]))
+            #expect(try await response(s.channel).0.status == .created)
         }
     }
 
@@ -288,22 +302,14 @@ import Testing
 
     @Test func laterRequestsWaitUntilTheWriteIsAnswered() async throws {
         try await withChannel { s in
-            // Hold the writer busy so that the requests below arrive while the write runs.
-            let (started, signal) = AsyncStream.makeStream(of: Void.self)
-            let busy = Task {
-                try await s.store.write { _ in
-                    signal.yield()
-                    Thread.sleep(forTimeInterval: 0.3)
-                }
+            // The requests below arrive while the write runs.
+            try await whileTheWriterIsBusy(s.store) {
+                try await send(
+                    s.channel,
+                    put("/Todo/a", #"{"title":"milk"}"#) + [
+                        .head(HTTPRequest(method: .get, scheme: nil, authority: "x", path: "/Todo/a", headerFields: [:])), .end(nil),
+                    ] + put("/Todo/b", #"{"title":"bread"}"#))
             }
-            var waiting = started.makeAsyncIterator()
-            _ = await waiting.next()
-            try await send(
-                s.channel,
-                put("/Todo/a", #"{"title":"milk"}"#) + [
-                    .head(HTTPRequest(method: .get, scheme: nil, authority: "x", path: "/Todo/a", headerFields: [:])), .end(nil),
-                ] + put("/Todo/b", #"{"title":"bread"}"#))
-            try await busy.value
             try await waitUntil { s.events.all.count == 8 }
             // The GET reached the router only after the write's response, and the PUT after it
             // follows it there: the GET is still with the router.
@@ -313,6 +319,68 @@ import Testing
                 ])
             #expect(s.writes.answered.load(ordering: .relaxed) == 1)
         }
+    }
+
+    @Test func readingResumesWhileTheNextRequestsBodyIsStillComing() async throws {
+        try await withChannel { s in
+            let next = put("/Todo/b", #"{"title":"bread"}"#)
+            guard case .body(let body) = next[1] else { return }
+            try await whileTheWriterIsBusy(s.store) {
+                // A write, then the next request's head and half its body in the same read.
+                try await send(s.channel, put("/Todo/a", #"{"title":"milk"}"#) + [next[0], .body(body.getSlice(at: 0, length: 5)!)])
+                try await s.channel.testingEventLoop.executeInContext { s.channel.pipeline.read() }
+            }
+            try await waitUntil { s.events.all.contains("read") }
+            // The read waited for the answer, and was made although the next request is not whole.
+            #expect(s.events.all == ["out 201", "out body", "out end", "read"])
+            try await send(s.channel, [.body(body.getSlice(at: 5, length: body.readableBytes - 5)!), .end(nil)])
+            #expect(try await response(s.channel).0.status == .created)
+            #expect(try await response(s.channel).0.status == .created)
+        }
+    }
+
+    @Test func eventsAndErrorsAfterAWriteWaitForItsAnswer() async throws {
+        try await withChannel { s in
+            try await whileTheWriterIsBusy(s.store) {
+                try await send(s.channel, put("/Todo/a", #"{"title":"milk"}"#))
+                try await s.channel.testingEventLoop.executeInContext {
+                    s.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+                    s.channel.pipeline.fireErrorCaught(ChannelError.ioOnClosedChannel)
+                }
+            }
+            try await waitUntil { s.events.all.contains("in error") }
+            #expect(s.events.all == ["out 201", "out body", "out end", "in event inputClosed", "in error"])
+        }
+    }
+
+    @Test func anEventBeforeTheBodyEndsHandsTheRequestToTheRouter() async throws {
+        try await withChannel { s in
+            let parts = put("/Todo/a", #"{"title":"milk"}"#)
+            guard case .body(let body) = parts[1] else { return }
+            try await send(s.channel, [parts[0], .body(body.getSlice(at: 0, length: 4)!)])
+            #expect(s.events.all.isEmpty)
+            try await s.channel.testingEventLoop.executeInContext {
+                s.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+            }
+            #expect(s.events.all == ["in PUT /Todo/a", #"in body {"ti"#, "in event inputClosed"])
+            #expect(s.writes.answered.load(ordering: .relaxed) == 0)
+        }
+    }
+
+    /// Runs `body` while a write of the store's writer sleeps for 300 ms: writes submitted meanwhile
+    /// are answered only after it.
+    func whileTheWriterIsBusy(_ store: Store, _ body: () async throws -> Void) async throws {
+        let (started, signal) = AsyncStream.makeStream(of: Void.self)
+        let busy = Task {
+            try await store.write { _ in
+                signal.yield()
+                Thread.sleep(forTimeInterval: 0.3)
+            }
+        }
+        var waiting = started.makeAsyncIterator()
+        _ = await waiting.next()
+        try await body()
+        try await busy.value
     }
 
     /// Waits (up to 10 s) until `condition` holds: the handler answers from a task of its own.
