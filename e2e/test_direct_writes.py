@@ -1,29 +1,18 @@
 """Anonymous `PUT`s run from the event loop, ahead of the router (`DirectWriteHandler`): the same
 write and the same answer as the router's, counted in the metrics as the router counts them,
 pipelined responses in order, a refused write answered by the router, and every request that does
-not qualify (credentials, preconditions, a `put` hook's table, debug logging) left to the router."""
+not qualify (credentials, preconditions, other headers, debug logging) left to the router. Tables
+with a `put` hook and limited anonymous roles are covered by DirectWriteHandlerTests."""
 
 from __future__ import annotations
 
-import base64
 import json
 import socket
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from test_fast_path import logged_by_the_router, read_responses
-
-SCHEMA = """
-type Note @table @export {
-    id: ID @primaryKey
-    text: String
-    n: Int @indexed
-}
-"""
-
-ADMIN_ENV = {"MICROLITH_ADMIN_USER": "root", "MICROLITH_ADMIN_PASSWORD": "pw-root-123"}
-ADMIN = {"Authorization": "Basic " + base64.b64encode(b"root:pw-root-123").decode()}
-ROLES = "anonymous:\n  tables:\n    Note: [read, insert, update]\n"
+from test_metrics import ADMIN, ADMIN_ENV, ROLES, SCHEMA
 
 
 def counters(server) -> dict[str, float]:
