@@ -1,7 +1,6 @@
-"""Anonymous `PUT`s run from the event loop, ahead of the router (`DirectWriteHandler`): the same
-write and the same answer as the router's, counted in the metrics as the router counts them,
-pipelined responses in order, a refused write answered by the router, and every request that does
-not qualify (credentials, preconditions, other headers, debug logging) left to the router. Tables
+"""Anonymous `PUT`s and `POST`s run from the event loop, ahead of the router (`DirectWriteHandler`):
+the same write and the same answer as the router's (a refusal too), counted in the metrics as the
+router counts them, pipelined responses in order, and every request that does not qualify (credentials, preconditions, other headers, debug logging) left to the router. Tables
 with a `put` hook and limited anonymous roles are covered by DirectWriteHandlerTests."""
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from test_metrics import ADMIN, ADMIN_ENV, ROLES, SCHEMA
 
 
 def counters(server) -> dict[str, float]:
-    """The direct writes by outcome, and the PUTs of /Note/{id} by status, from GET /metrics."""
+    """The direct writes by outcome, and the PUTs and POSTs by route and status, from GET /metrics."""
     r = server.get("/metrics", headers=ADMIN)
     assert r.status_code == 200, r.text
     out: dict[str, float] = {}
@@ -24,7 +23,7 @@ def counters(server) -> dict[str, float]:
         for sample in family.samples:
             if sample.name == "microlith_http_direct_writes_total":
                 out[sample.labels["outcome"]] = sample.value
-            if sample.name == "microlith_http_requests_total" and sample.labels.get("method") == "PUT":
+            if sample.name == "microlith_http_requests_total" and sample.labels.get("method") in ("PUT", "POST"):
                 out[f"{sample.labels['route']} {sample.labels['status']}"] = sample.value
     return out
 
@@ -50,18 +49,33 @@ def test_a_put_is_answered_on_the_event_loop_as_the_router_answers_it(factory):
     assert replaced.status_code == 200 and "Location" not in replaced.headers
     assert server.get("/Note/a").json()["text"] == "two" and "n" not in server.get("/Note/a").json()
     seen = counters(server)
-    assert seen.get("answered") == 2 and seen.get("handed_over") == 0, seen
+    assert seen.get("answered") == 2 and seen.get("refused") == 0, seen
     # Counted by route pattern as the router counts its own.
     assert seen.get("/Note/{id} 201") == 2 and seen.get("/Note/{id} 200") == 1, seen
 
-    # A write the schema refuses: the router answers with the error, and nothing is written.
-    refused = server.put("/Note/c", json={"text": 5})
-    assert refused.status_code == 400 and refused.json()["code"] == "invalidRecord"
-    malformed = server.put("/Note/c", data=b'{"text":', headers={"Content-Type": "application/json"})
-    assert malformed.status_code == 400 and malformed.json()["code"] == "malformedJSON"
+    # Refusals are answered as the router answers them, and nothing is written.
+    for body in (b'{"text":5}', b'{"text":', b"[1]"):
+        refused = server.put("/Note/c", data=body, headers={"Content-Type": "application/json"})
+        routed = server.put("/Note/c", data=body, headers={"Content-Type": "application/json", "X-Trace-Me": "1"})
+        assert refused.status_code == routed.status_code == 400
+        assert refused.headers["Content-Type"] == routed.headers["Content-Type"] == "application/problem+json"
+        assert refused.json()["requestId"] == refused.headers["X-Request-Id"]
+        assert refused.json() | {"requestId": ""} == routed.json() | {"requestId": ""}
     assert server.get("/Note/c").status_code == 404
     seen = counters(server)
-    assert seen.get("handed_over") == 2 and seen.get("/Note/{id} 400") == 2, seen
+    assert seen.get("refused") == 3 and seen.get("/Note/{id} 400") == 6, seen
+
+    # A POST: the server's key, answered as the router answers it.
+    direct = server.post("/Note/", json={"text": "new"})
+    routed = server.post("/Note/", json={"text": "new"}, headers={"X-Trace-Me": "1"})
+    assert direct.status_code == routed.status_code == 201
+    assert {k.lower(): v for k, v in direct.headers.items() if k.lower() not in drop} == {
+        k.lower(): v for k, v in routed.headers.items() if k.lower() not in drop
+    }
+    key = direct.headers["Location"].removeprefix("/Note/")
+    assert direct.json() == {"id": key, "text": "new"} and server.get(f"/Note/{key}").json() == direct.json()
+    seen = counters(server)
+    assert seen.get("answered") == 3 and seen.get("/Note/ 201") == 2, seen
 
 
 def test_requests_that_do_not_qualify_go_to_the_router(factory):
@@ -77,7 +91,7 @@ def test_requests_that_do_not_qualify_go_to_the_router(factory):
     assert server.put("/Note/", json={"text": "x"}).status_code == 405
     assert server.put("/Note/b", json={"text": "x"}, headers={"Origin": f"http://127.0.0.1:{server.port}"}).status_code == 201
     seen = counters(server)
-    assert seen.get("answered") == 0 and seen.get("handed_over") == 0, seen
+    assert seen.get("answered") == 0 and seen.get("refused") == 0, seen
     # Each reached the router, which counted it.
     assert sum(v for k, v in seen.items() if k.startswith("/Note/")) == 7, seen
 
@@ -101,7 +115,7 @@ def test_pipelined_writes_and_reads_keep_their_order(factory):
         # p1 is run from the event loop; the query, held meanwhile, must see it; p2 follows the
         # query to the router.
         [("PUT", put("p1", '{"text":"one","n":1}')), ("GET", query), ("PUT", put("p2", '{"text":"two","n":2}'))],
-        # Refused: handed to the router, which answers 400; the cache hit after it must see p2.
+        # Refused (answered 400 from the event loop too); the cache hit after it must see p2.
         [("PUT", put("p3", '{"text":3}')), ("GET", "GET /Note/p2 HTTP/1.1\r\nHost: x\r\n\r\n")],
         # Another header: the router's. Then one run from the event loop again, then a query.
         [("PUT", put("p4", '{"text":"four","n":4}', "X-Other: 1\r\n"))],
@@ -119,7 +133,7 @@ def test_pipelined_writes_and_reads_keep_their_order(factory):
     assert [n["id"] for n in json.loads(responses[7][2])] == ["p1", "p2", "p4", "p5"]
     assert server.get("/Note/p3").status_code == 404
     seen = counters(server)
-    assert seen.get("answered") == 2 and seen.get("handed_over") == 1, seen
+    assert seen.get("answered") == 2 and seen.get("refused") == 1, seen
 
 
 def test_http_1_0_and_a_half_closed_connection_get_their_answers(factory):

@@ -2,13 +2,12 @@ import HTTPTypes
 public import NIOCore
 public import NIOHTTPTypes
 
-/// Runs an anonymous `PUT /{Table}/{id}` from the event loop, ahead of the router: the same write,
-/// without Hummingbird's request, middleware and response machinery, which cost more than the
-/// write itself.
+/// Runs an anonymous `PUT /{Table}/{id}` or `POST /{Table}/` from the event loop, ahead of the
+/// router: the same write and the same answer, without Hummingbird's request, middleware and
+/// response machinery, which cost more than the write itself.
 ///
-/// ``DirectWrites`` decides which requests qualify and runs them. Every other request passes
-/// through untouched. A write that fails is handed to the router, head and body, once the
-/// attempt has ended: the router runs it again and answers with the error, as for any request.
+/// ``DirectWrites`` decides which requests qualify, runs them and makes their responses, a
+/// refusal included. Every other request passes through untouched.
 ///
 /// Pipelined requests keep their order: a write is taken only while no earlier request on the
 /// connection is with the router, and while it runs, what arrives after it (request parts, errors
@@ -31,8 +30,8 @@ public final class DirectWriteHandler: ChannelDuplexHandler, RemovableChannelHan
         case idle
         /// A qualifying request's head, its record and the body so far.
         case collecting(HTTPRequest, DirectWrites.Target, ByteBuffer)
-        /// The write of this request (head and body) is running.
-        case writing(HTTPRequest, ByteBuffer)
+        /// A taken request's write is running.
+        case writing
     }
 
     private let writes: DirectWrites
@@ -106,7 +105,7 @@ public final class DirectWriteHandler: ChannelDuplexHandler, RemovableChannelHan
                 body.writeImmutableBuffer(chunk)
                 state = .collecting(head, target, body)
             case .part(.end(nil)) where body.readableBytes == target.length:
-                state = .writing(head, body)
+                state = .writing
                 start(context, target, body)
             default:
                 // Not the body the head announced (the parser does not let that happen), or an
@@ -136,7 +135,7 @@ public final class DirectWriteHandler: ChannelDuplexHandler, RemovableChannelHan
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let writes = self.writes
         Task {
-            let response = await writes.put(target, body: body)
+            let response = await writes.write(target, body: body)
             loop.execute {
                 let (handler, context) = bound.value
                 handler.finish(context, response)
@@ -144,24 +143,18 @@ public final class DirectWriteHandler: ChannelDuplexHandler, RemovableChannelHan
         }
     }
 
-    private func finish(_ context: ChannelHandlerContext, _ response: (HTTPResponse, ByteBuffer)?) {
-        guard case .writing(let head, let body) = state else { return }
+    private func finish(_ context: ChannelHandlerContext, _ response: (HTTPResponse, ByteBuffer)) {
+        guard isWriting else { return }
         state = .idle
         guard active else { return }
-        if let (head, body) = response {
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
-            context.write(wrapOutboundOut(.body(body)), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        } else {
-            forward(context, .head(head))
-            forward(context, .body(body))
-            forward(context, .end(nil))
-        }
+        context.write(wrapOutboundOut(.head(response.0)), promise: nil)
+        context.write(wrapOutboundOut(.body(response.1)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         let later = held
         held = []
         for inbound in later { receive(context, inbound) }
         // What was passed on outside a read is delivered at the end of one, as the channel would.
-        context.fireChannelReadComplete()
+        if !later.isEmpty { context.fireChannelReadComplete() }
         // Also while the next request's body is still coming: the rest of it is unread.
         if readWanted, !isWriting {
             readWanted = false

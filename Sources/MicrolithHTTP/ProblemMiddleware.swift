@@ -103,8 +103,13 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Logs the cause: server errors at `error` (an unavailable store at `warning`), with the
     /// error as thrown; refused requests at `debug`.
     static func log(_ error: any Error, as problem: Problem, request: Request, logger: Logger) {
+        log(error, as: problem, method: request.method, path: request.uri.path, logger: logger)
+    }
+
+    /// ``log(_:as:request:logger:)`` for a request known by its method and path.
+    static func log(_ error: any Error, as problem: Problem, method: HTTPRequest.Method, path: String, logger: Logger) {
         var metadata: Logger.Metadata = [
-            "method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "status": "\(problem.status.code)", "code": "\(problem.code)",
+            "method": "\(method.rawValue)", "path": "\(path)", "status": "\(problem.status.code)", "code": "\(problem.code)",
         ]
         if let id = problem.requestID { metadata["requestId"] = "\(id)" }
         let cause: String

@@ -418,13 +418,14 @@ public final class MicrolithServer: Service, Sendable {
         // (CachedReadFastPath), by CachedReadHandler once the full pipeline is there.
         let answers = api ? CachedAnswers(endpoint: endpoint, serverName: Self.serverName, responses: responseCaches) : nil
         metrics?.answers.withLock { $0 = answers }
-        // Anonymous PUTs of tables without hooks are run from the event loop too (DirectWriteHandler),
+        // Anonymous PUTs and POSTs of tables without hooks are run from the event loop too (DirectWriteHandler),
         // except while requests are logged one by one or traced.
         let levels = logLevels
         let writes =
             api
             ? DirectWrites(
-                endpoint: endpoint, serverName: Self.serverName, recorder: metrics, bypassed: { levels.minimum <= .debug || Spans.enabled })
+                endpoint: endpoint, serverName: Self.serverName, recorder: metrics, logger: logger,
+                bypassed: { levels.minimum <= .debug || Spans.enabled })
             : nil
         metrics?.writes.withLock { $0 = writes }
         // New handlers for each connection.

@@ -99,10 +99,10 @@ final class ServerMetrics: RequestRecorder, Sendable {
         if let writes = writes.withLock({ $0 }) {
             out.family(
                 "microlith_http_direct_writes_total", .counter,
-                "Anonymous PUTs run from the event loop ahead of the router: answered there, or handed to the router after an error",
+                "Anonymous PUTs and POSTs run from the event loop ahead of the router: answered with the record, or refused with a problem",
                 [
                     ([("outcome", "answered")], Double(writes.answered.load(ordering: .relaxed))),
-                    ([("outcome", "handed_over")], Double(writes.handedOver.load(ordering: .relaxed))),
+                    ([("outcome", "refused")], Double(writes.refused.load(ordering: .relaxed))),
                 ])
         }
         if EventLoopGlobalExecutor.isInstalled {

@@ -19,6 +19,7 @@ public struct TableAccess: Sendable {
     /// ``servesCachedReads(_:)`` per table position: asked on every event-loop cache hit, decided once.
     private let cachedReadsByTable: [Bool]
     private let directPutsByTable: [Bool]
+    private let directPostsByTable: [Bool]
     /// What each role may do; `nil` when the application declares no roles (every table is then
     /// open to every client, as before roles existed).
     public let roles: Roles?
@@ -44,6 +45,11 @@ public struct TableAccess: Sendable {
                 && roles.unwritable(table, .insert, for: .anonymous).isEmpty && roles.unwritable(table, .update, for: .anonymous).isEmpty
                 && roles.hidden(table, for: .anonymous).isEmpty && roles.hidden(table, for: .anonymous, verb: .update).isEmpty
                 && roles.hidden(table, for: .anonymous, verb: .insert).isEmpty
+        }
+        self.directPostsByTable = store.tables.map { table in
+            guard byIndex[table.index]?.post == nil, let roles else { return byIndex[table.index]?.post == nil }
+            return roles.allows(.insert, table, for: .anonymous) && roles.unwritable(table, .insert, for: .anonymous).isEmpty
+                && roles.hidden(table, for: .anonymous).isEmpty && roles.hidden(table, for: .anonymous, verb: .insert).isEmpty
         }
     }
 
@@ -91,6 +97,12 @@ public struct TableAccess: Sendable {
     /// ``put(_:_:body:precondition:for:request:)`` then does exactly what the router's `PUT` does.
     public func servesDirectPuts(_ table: TableLayout) -> Bool {
         directPutsByTable[table.index]
+    }
+
+    /// The same for an anonymous `POST` to `table`'s collection: no `post` hook, and the anonymous
+    /// role may insert, write every attribute and see every attribute.
+    public func servesDirectPosts(_ table: TableLayout) -> Bool {
+        directPostsByTable[table.index]
     }
 
     /// The attributes of `table` `principal` may not see (`roles.yaml`'s `hide`) when it reads (or,
