@@ -12,8 +12,8 @@ public import NIOHTTPTypes
 /// Pipelined requests keep their order: a write is taken only while no earlier request on the
 /// connection is with the router, and while it runs, what arrives after it (request parts, errors
 /// and events such as the peer's half-close or the server's shutdown) is held, and the socket is
-/// not read, until it is answered or handed over. An error or event that arrives while a
-/// qualifying request's body is still coming hands that request to the router first.
+/// not read, until it is answered. An error or event that arrives while a qualifying request's
+/// body is still coming hands that request to the router first.
 public final class DirectWriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = HTTPRequestPart
     public typealias InboundOut = HTTPRequestPart

@@ -113,20 +113,19 @@ public final class DirectWrites: Sendable {
         var fields: HTTPFields = [RequestLogMiddleware<MicrolithRequestContext>.requestID: requestID, .date: date.withLock { $0.current() }]
         if let serverName { fields[.server] = serverName }
         let method: HTTPRequest.Method = target.id == nil ? .post : .put
-        let path = target.id.map { TableDirectory.path(target.table, $0) } ?? "/\(TableDirectory.displayName(target.table))/"
+        // Only a hook or an error needs the path spelled out.
+        let path = { target.id.map { TableDirectory.path(target.table, $0) } ?? "/\(TableDirectory.displayName(target.table))/" }
         let status: HTTPResponse.Status
         let bytes: ByteBuffer
         do {
             let object = try TableEndpoint.jsonObject(body)
-            let request = ResourceRequest(
-                method: method.rawValue, path: path, query: nil, headers: [:], requestID: requestID,
-                principal: .anonymous)
+            let request = { ResourceRequest(method: method.rawValue, path: path(), requestID: requestID, principal: .anonymous) }
             let stored: CachedRecord
             let created: Bool
             if let id = target.id {
-                (stored, created) = try await access.put(target.table, id, body: object, for: .anonymous, request: request)
+                (stored, created) = try await access.put(target.table, id, body: object, for: .anonymous, request: request())
             } else {
-                (stored, created) = (try await access.post(target.table, body: object, for: .anonymous, request: request), true)
+                (stored, created) = (try await access.post(target.table, body: object, for: .anonymous, request: request()), true)
             }
             let record = access.withoutHidden(stored, table: target.table, verb: created ? .insert : .update, for: .anonymous)
             fields[.contentType] = "application/json"
@@ -137,7 +136,7 @@ public final class DirectWrites: Sendable {
             answered.wrappingAdd(1, ordering: .relaxed)
         } catch {
             let problem = ProblemMiddleware<MicrolithRequestContext>.problem(for: error, requestID: requestID)
-            ProblemMiddleware<MicrolithRequestContext>.log(error, as: problem, method: method, path: path, logger: logger)
+            ProblemMiddleware<MicrolithRequestContext>.log(error, as: problem, method: method, path: path(), logger: logger)
             fields.append(contentsOf: problem.headers)
             fields[.contentType] = "application/problem+json"
             status = problem.status
