@@ -41,7 +41,7 @@ public final class DirectWrites: Sendable {
     private let logger: Logger
     private let bypassed: @Sendable () -> Bool
     /// The metrics route patterns of each table (by table index), as the router labels them.
-    private let routes: [(record: String, collection: String)]
+    private let routes: [[String]]
     private let date = Mutex(HTTPDate())
     /// Writes answered with the record.
     public let answered = Atomic<UInt64>(0)
@@ -60,10 +60,7 @@ public final class DirectWrites: Sendable {
         self.recorder = recorder
         self.logger = logger
         self.bypassed = bypassed
-        self.routes = endpoint.store.tables.map { table in
-            let name = TableDirectory.displayName(table)
-            return ("/\(name)/{id}", "/\(name)/")
-        }
+        self.routes = endpoint.store.tables.map(TableRoutes.labels)
     }
 
     /// The record `head` writes when the request qualifies (judged on the head alone); `nil` when
@@ -144,9 +141,8 @@ public final class DirectWrites: Sendable {
             refused.wrappingAdd(1, ordering: .relaxed)
         }
         fields[.contentLength] = String(bytes.readableBytes)
-        let routes = routes[target.table.index]
         recorder?.record(
-            method: method, route: target.id == nil ? routes.collection : routes.record, status: status.code,
+            method: method, route: routes[target.table.index][target.id == nil ? 0 : 1], status: status.code,
             duration: ContinuousClock.now - started)
         return (HTTPResponse(status: status, headerFields: fields), bytes)
     }

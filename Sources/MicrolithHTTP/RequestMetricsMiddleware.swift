@@ -30,7 +30,7 @@ public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddlewar
         var labels: [Int: [String]] = [:]
         for name in directory?.exportedNames ?? [] {
             guard let table = directory?.table(named: name) else { continue }
-            labels[table.index] = ["/\(name)/", "/\(name)/{id}", "/\(name)/{prefix}/"]
+            labels[table.index] = TableRoutes.labels(table)
         }
         self.labels = labels
     }
@@ -60,5 +60,14 @@ public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddlewar
         // The table routes, and what no route matches, fall through to static files.
         if let pattern = context.endpointPath, pattern != "/{table}", pattern != "/{table}/{id}", pattern != "NotFound" { return pattern }
         return "static"
+    }
+}
+
+/// The route patterns the request metrics label a table's URLs with (never a raw path or key).
+enum TableRoutes {
+    /// `table`'s collection, record and prefix patterns, in that order.
+    static func labels(_ table: TableLayout) -> [String] {
+        let name = TableDirectory.displayName(table)
+        return ["/\(name)/", "/\(name)/{id}", "/\(name)/{prefix}/"]
     }
 }

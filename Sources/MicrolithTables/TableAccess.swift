@@ -40,16 +40,10 @@ public struct TableAccess: Sendable {
                 && (roles?.hidden(table, for: .anonymous) ?? []).isEmpty
         }
         self.directPutsByTable = store.tables.map { table in
-            guard byIndex[table.index]?.put == nil, let roles else { return byIndex[table.index]?.put == nil }
-            return roles.allows(.insert, table, for: .anonymous) && roles.allows(.update, table, for: .anonymous)
-                && roles.unwritable(table, .insert, for: .anonymous).isEmpty && roles.unwritable(table, .update, for: .anonymous).isEmpty
-                && roles.hidden(table, for: .anonymous).isEmpty && roles.hidden(table, for: .anonymous, verb: .update).isEmpty
-                && roles.hidden(table, for: .anonymous, verb: .insert).isEmpty
+            byIndex[table.index]?.put == nil && Self.anonymousWritesWholly(table, [.insert, .update], roles: roles)
         }
         self.directPostsByTable = store.tables.map { table in
-            guard byIndex[table.index]?.post == nil, let roles else { return byIndex[table.index]?.post == nil }
-            return roles.allows(.insert, table, for: .anonymous) && roles.unwritable(table, .insert, for: .anonymous).isEmpty
-                && roles.hidden(table, for: .anonymous).isEmpty && roles.hidden(table, for: .anonymous, verb: .insert).isEmpty
+            byIndex[table.index]?.post == nil && Self.anonymousWritesWholly(table, [.insert], roles: roles)
         }
     }
 
@@ -103,6 +97,17 @@ public struct TableAccess: Sendable {
     /// role may insert, write every attribute and see every attribute.
     public func servesDirectPosts(_ table: TableLayout) -> Bool {
         directPostsByTable[table.index]
+    }
+
+    /// Whether the anonymous role may `verbs` records of `table`, writing and seeing every
+    /// attribute in doing so (always, when no roles are declared).
+    private static func anonymousWritesWholly(_ table: TableLayout, _ verbs: [TableVerb], roles: Roles?) -> Bool {
+        guard let roles else { return true }
+        return roles.hidden(table, for: .anonymous).isEmpty
+            && verbs.allSatisfy { verb in
+                roles.allows(verb, table, for: .anonymous) && roles.unwritable(table, verb, for: .anonymous).isEmpty
+                    && roles.hidden(table, for: .anonymous, verb: verb).isEmpty
+            }
     }
 
     /// The attributes of `table` `principal` may not see (`roles.yaml`'s `hide`) when it reads (or,
